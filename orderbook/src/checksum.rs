@@ -1,0 +1,82 @@
+//! The book checksum of PROTOCOL.md (Kraken v2 style): CRC-32 (IEEE) over
+//! the top 10 asks (lowest first) then the top 10 bids (highest first), each
+//! level contributing its price then its quantity with the `.` and leading
+//! zeros removed.
+//!
+//! Because every price and quantity is written in its pair's fixed scale,
+//! "the string without `.` and leading zeros" is exactly the decimal digits
+//! of the raw integer, so the checksum needs no formatting, no scale and no
+//! allocation: `itoa` into a stack buffer and feed the CRC.
+
+use crate::book::L2Book;
+use crate::ladder::Ladder;
+
+/// Levels per side that the checksum covers.
+pub const CHECKSUM_DEPTH: usize = 10;
+
+/// The checksum of `book`'s top 10 levels each side.
+pub fn book_checksum(book: &L2Book) -> u32 {
+    let mut crc = crc32fast::Hasher::new();
+    let mut buf = itoa::Buffer::new();
+    let mut feed = |ladder: &Ladder| {
+        for level in ladder.iter().take(CHECKSUM_DEPTH) {
+            crc.update(buf.format(level.price.0).as_bytes());
+            crc.update(buf.format(level.qty.0).as_bytes());
+        }
+    };
+    feed(book.asks());
+    feed(book.bids());
+    crc.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decimal::format_scaled;
+    use crate::{BookDelta, Price, Qty, Side};
+    use proptest::prelude::*;
+
+    /// The checksum exactly as PROTOCOL.md words it, on formatted strings.
+    fn reference(book: &L2Book, price_scale: u8, qty_scale: u8) -> u32 {
+        let strip = |s: String| s.replace('.', "").trim_start_matches('0').to_string();
+        let mut text = String::new();
+        for ladder in [book.asks(), book.bids()] {
+            for l in ladder.iter().take(10) {
+                text += &strip(format_scaled(l.price.0, price_scale));
+                text += &strip(format_scaled(l.qty.0, qty_scale));
+            }
+        }
+        crc32fast::hash(text.as_bytes())
+    }
+
+    #[test]
+    fn empty_book_is_crc_of_nothing() {
+        assert_eq!(book_checksum(&L2Book::new()), 0);
+    }
+
+    #[test]
+    fn matches_a_hand_computed_value() {
+        let mut b = L2Book::new();
+        // "64000.10" "1.50000000" bid, "64000.20" "0.25000000" ask
+        b.apply_snapshot(&[(Price(6_400_010), Qty(150_000_000))], &[(Price(6_400_020), Qty(25_000_000))])
+            .unwrap();
+        let text = "640002025000000" .to_string() + "6400010150000000";
+        assert_eq!(book_checksum(&b), crc32fast::hash(text.as_bytes()));
+    }
+
+    proptest! {
+        #[test]
+        fn equals_reference_implementation(
+            levels in proptest::collection::vec((any::<bool>(), 1u64..10_000_000, 1u64..u64::MAX), 0..60),
+            price_scale in 0u8..10,
+            qty_scale in 0u8..10,
+        ) {
+            let mut b = L2Book::new();
+            for (buy, p, q) in levels {
+                let side = if buy { Side::Buy } else { Side::Sell };
+                b.apply_delta(BookDelta { side, price: Price(p), qty: Qty(q) });
+            }
+            prop_assert_eq!(book_checksum(&b), reference(&b, price_scale, qty_scale));
+        }
+    }
+}
