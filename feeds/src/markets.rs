@@ -35,6 +35,9 @@ pub fn default_pairs() -> Vec<PairConfig> {
 pub fn default_assets() -> Vec<AssetSpec> {
     ["USD", "BTC", "ETH", "SOL"]
         .into_iter()
-        .map(|s| AssetSpec { symbol: s.to_string(), scale: 8 })
+        .map(|s| AssetSpec {
+            symbol: s.to_string(),
+            scale: 8,
+        })
         .collect()
 }

@@ -119,21 +119,37 @@ impl Recorder {
                 .collect(),
         };
         write_line(&mut out, &header)?;
-        let specs = markets.iter().map(|m| (m.symbol.clone(), m.clone())).collect();
+        let specs = markets
+            .iter()
+            .map(|m| (m.symbol.clone(), m.clone()))
+            .collect();
         Ok(Recorder { out, specs })
     }
 
     /// Appends one event. Events of pairs not in the header are refused.
     pub fn write(&mut self, event: &MarketEvent) -> Result<(), ReplayError> {
-        let spec = self.specs.get(&**event.pair()).ok_or_else(|| ReplayError::UnknownPair {
-            line: 0,
-            pair: event.pair().to_string(),
-        })?;
+        let spec = self
+            .specs
+            .get(&**event.pair())
+            .ok_or_else(|| ReplayError::UnknownPair {
+                line: 0,
+                pair: event.pair().to_string(),
+            })?;
         let levels = |ls: &[(Price, Qty)]| -> Levels {
-            ls.iter().map(|(p, q)| (spec.format_price(*p), spec.format_qty(*q))).collect()
+            ls.iter()
+                .map(|(p, q)| (spec.format_price(*p), spec.format_qty(*q)))
+                .collect()
         };
         let line = match event {
-            MarketEvent::Snapshot { pair, reason, seq, trade_seq, venue_ts, bids, asks } => Line::Snapshot {
+            MarketEvent::Snapshot {
+                pair,
+                reason,
+                seq,
+                trade_seq,
+                venue_ts,
+                bids,
+                asks,
+            } => Line::Snapshot {
                 pair: pair.to_string(),
                 reason: *reason,
                 seq: *seq,
@@ -142,7 +158,12 @@ impl Recorder {
                 bids: levels(bids),
                 asks: levels(asks),
             },
-            MarketEvent::Delta { pair, seq, venue_ts, deltas } => {
+            MarketEvent::Delta {
+                pair,
+                seq,
+                venue_ts,
+                deltas,
+            } => {
                 let side = |s: Side| -> Levels {
                     deltas
                         .iter()
@@ -158,7 +179,12 @@ impl Recorder {
                     asks: side(Side::Sell),
                 }
             }
-            MarketEvent::Trades { pair, seq, venue_ts, trades } => Line::Trades {
+            MarketEvent::Trades {
+                pair,
+                seq,
+                venue_ts,
+                trades,
+            } => Line::Trades {
                 pair: pair.to_string(),
                 seq: *seq,
                 venue_ts: *venue_ts,
@@ -191,7 +217,11 @@ fn write_line(out: &mut impl Write, line: &Line) -> Result<(), ReplayError> {
 }
 
 /// Copies `stream` into a recording at `path` until the stream ends.
-pub async fn record(mut stream: MarketStream, markets: &[MarketSpec], path: &Path) -> Result<u64, ReplayError> {
+pub async fn record(
+    mut stream: MarketStream,
+    markets: &[MarketSpec],
+    path: &Path,
+) -> Result<u64, ReplayError> {
     let mut rec = Recorder::create(path, &stream.epoch, markets)?;
     let mut n = 0;
     while let Some(event) = stream.events.recv().await {
@@ -227,8 +257,16 @@ impl<R: BufRead> RecordingReader<R> {
     pub fn new(reader: R) -> Result<Self, ReplayError> {
         let mut lines = reader.lines();
         let first = lines.next().ok_or(ReplayError::NoHeader)??;
-        let malformed = |e: serde_json::Error| ReplayError::Malformed { line: 1, message: e.to_string() };
-        let Line::Header { version, epoch, markets } = serde_json::from_str(&first).map_err(malformed)? else {
+        let malformed = |e: serde_json::Error| ReplayError::Malformed {
+            line: 1,
+            message: e.to_string(),
+        };
+        let Line::Header {
+            version,
+            epoch,
+            markets,
+        } = serde_json::from_str(&first).map_err(malformed)?
+        else {
             return Err(ReplayError::NoHeader);
         };
         if version != VERSION {
@@ -242,41 +280,70 @@ impl<R: BufRead> RecordingReader<R> {
                 .map_err(|source| ReplayError::BadNumber { line: 1, source })?;
             let spec = MarketSpec::new(&m.symbol, m.price_scale, m.qty_scale, Qty(min_qty))
                 .map_err(|e| bad(e.to_string()))?;
-            specs.insert(m.symbol.clone(), (Arc::from(m.symbol.as_str()), spec.clone()));
+            specs.insert(
+                m.symbol.clone(),
+                (Arc::from(m.symbol.as_str()), spec.clone()),
+            );
             list.push(spec);
         }
         Ok(RecordingReader {
             lines,
             line_no: 1,
             specs,
-            header: RecordingHeader { epoch, markets: list },
+            header: RecordingHeader {
+                epoch,
+                markets: list,
+            },
         })
     }
 
     /// The next event, `None` at the end of the file.
     pub fn next_event(&mut self) -> Result<Option<MarketEvent>, ReplayError> {
-        let Some(text) = self.lines.next() else { return Ok(None) };
+        let Some(text) = self.lines.next() else {
+            return Ok(None);
+        };
         let text = text?;
         self.line_no += 1;
         let line = self.line_no;
-        let parsed: Line =
-            serde_json::from_str(&text).map_err(|e| ReplayError::Malformed { line, message: e.to_string() })?;
+        let parsed: Line = serde_json::from_str(&text).map_err(|e| ReplayError::Malformed {
+            line,
+            message: e.to_string(),
+        })?;
         let lookup = |pair: &str| {
             self.specs
                 .get(pair)
-                .ok_or_else(|| ReplayError::UnknownPair { line, pair: pair.to_string() })
+                .ok_or_else(|| ReplayError::UnknownPair {
+                    line,
+                    pair: pair.to_string(),
+                })
         };
         let num = |source| ReplayError::BadNumber { line, source };
         let levels = |spec: &MarketSpec, ls: &Levels| -> Result<Vec<(Price, Qty)>, ReplayError> {
             ls.iter()
-                .map(|(p, q)| Ok((spec.parse_price(p).map_err(num)?, spec.parse_qty(q).map_err(num)?)))
+                .map(|(p, q)| {
+                    Ok((
+                        spec.parse_price(p).map_err(num)?,
+                        spec.parse_qty(q).map_err(num)?,
+                    ))
+                })
                 .collect()
         };
         Ok(Some(match parsed {
             Line::Header { .. } => {
-                return Err(ReplayError::Malformed { line, message: "second header".into() });
+                return Err(ReplayError::Malformed {
+                    line,
+                    message: "second header".into(),
+                });
             }
-            Line::Snapshot { pair, reason, seq, trade_seq, venue_ts, bids, asks } => {
+            Line::Snapshot {
+                pair,
+                reason,
+                seq,
+                trade_seq,
+                venue_ts,
+                bids,
+                asks,
+            } => {
                 let (name, spec) = lookup(&pair)?;
                 MarketEvent::Snapshot {
                     pair: name.clone(),
@@ -288,7 +355,13 @@ impl<R: BufRead> RecordingReader<R> {
                     asks: levels(spec, &asks)?,
                 }
             }
-            Line::Delta { pair, seq, venue_ts, bids, asks } => {
+            Line::Delta {
+                pair,
+                seq,
+                venue_ts,
+                bids,
+                asks,
+            } => {
                 let (name, spec) = lookup(&pair)?;
                 let mut deltas = Vec::with_capacity(bids.len() + asks.len());
                 for (side, ls) in [(Side::Buy, &bids), (Side::Sell, &asks)] {
@@ -296,9 +369,19 @@ impl<R: BufRead> RecordingReader<R> {
                         deltas.push(BookDelta { side, price, qty });
                     }
                 }
-                MarketEvent::Delta { pair: name.clone(), seq, venue_ts, deltas }
+                MarketEvent::Delta {
+                    pair: name.clone(),
+                    seq,
+                    venue_ts,
+                    deltas,
+                }
             }
-            Line::Trades { pair, seq, venue_ts, trades } => {
+            Line::Trades {
+                pair,
+                seq,
+                venue_ts,
+                trades,
+            } => {
                 let (name, spec) = lookup(&pair)?;
                 let trades = trades
                     .into_iter()
@@ -312,7 +395,12 @@ impl<R: BufRead> RecordingReader<R> {
                         })
                     })
                     .collect::<Result<_, ReplayError>>()?;
-                MarketEvent::Trades { pair: name.clone(), seq, venue_ts, trades }
+                MarketEvent::Trades {
+                    pair: name.clone(),
+                    seq,
+                    venue_ts,
+                    trades,
+                }
             }
         }))
     }
@@ -340,7 +428,11 @@ impl ReplayFeed {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path, speed: ReplaySpeed) -> Result<Self, ReplayError> {
         let header = RecordingReader::open(path)?.header;
-        Ok(ReplayFeed { path: path.to_path_buf(), header, speed })
+        Ok(ReplayFeed {
+            path: path.to_path_buf(),
+            header,
+            speed,
+        })
     }
 }
 
@@ -351,7 +443,8 @@ impl MarketFeed for ReplayFeed {
     }
 
     async fn subscribe(&self) -> Result<MarketStream, VenueError> {
-        let mut reader = RecordingReader::open(&self.path).map_err(|e| VenueError::Unavailable(e.to_string()))?;
+        let mut reader = RecordingReader::open(&self.path)
+            .map_err(|e| VenueError::Unavailable(e.to_string()))?;
         let (tx, rx) = mpsc::channel(4096);
         let speed = self.speed;
         // File reads block: run the player on a blocking thread.
@@ -378,6 +471,9 @@ impl MarketFeed for ReplayFeed {
                 }
             }
         });
-        Ok(MarketStream { epoch: self.header.epoch.clone(), events: rx })
+        Ok(MarketStream {
+            epoch: self.header.epoch.clone(),
+            events: rx,
+        })
     }
 }

@@ -162,5 +162,7 @@ pub trait Venue: MarketFeed {
     /// Every user event from now on, in order. Unbounded: user events are
     /// rare next to market data (one per order change, fill or balance
     /// change) and must never be dropped; the hub drains it continuously.
-    async fn user_events(&self) -> Result<tokio::sync::mpsc::UnboundedReceiver<UserEvent>, VenueError>;
+    async fn user_events(
+        &self,
+    ) -> Result<tokio::sync::mpsc::UnboundedReceiver<UserEvent>, VenueError>;
 }

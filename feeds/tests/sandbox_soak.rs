@@ -24,9 +24,16 @@ impl Follower {
     fn apply(&mut self, event: MarketEvent) {
         let pair = event.pair().to_string();
         match event {
-            MarketEvent::Snapshot { seq, trade_seq, bids, asks, .. } => {
+            MarketEvent::Snapshot {
+                seq,
+                trade_seq,
+                bids,
+                asks,
+                ..
+            } => {
                 let mut book = L2Book::new();
-                book.apply_snapshot(&bids, &asks).expect("snapshot is a valid, uncrossed book");
+                book.apply_snapshot(&bids, &asks)
+                    .expect("snapshot is a valid, uncrossed book");
                 self.books.insert(pair.clone(), (seq, book));
                 self.trade_seqs.insert(pair, trade_seq);
             }
@@ -34,11 +41,15 @@ impl Follower {
                 let (last, book) = self.books.get_mut(&pair).expect("a snapshot comes first");
                 assert_eq!(seq, *last + 1, "{pair}: book seq chain broken");
                 *last = seq;
-                book.apply_deltas(&deltas).unwrap_or_else(|e| panic!("{pair} at seq {seq}: {e}"));
+                book.apply_deltas(&deltas)
+                    .unwrap_or_else(|e| panic!("{pair} at seq {seq}: {e}"));
                 self.deltas += 1;
             }
             MarketEvent::Trades { seq, trades, .. } => {
-                let last = self.trade_seqs.get_mut(&pair).expect("a snapshot comes first");
+                let last = self
+                    .trade_seqs
+                    .get_mut(&pair)
+                    .expect("a snapshot comes first");
                 assert_eq!(seq, *last + 1, "{pair}: trade seq chain broken");
                 *last = seq;
                 assert!(!trades.is_empty());
@@ -66,7 +77,10 @@ fn book_bytes(spec: &MarketSpec, book: &L2Book) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_runs_clean_and_replays_identically() -> anyhow::Result<()> {
-    let secs: u64 = std::env::var("NAX_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let secs: u64 = std::env::var("NAX_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("sandbox.ndjson");
 
@@ -111,11 +125,26 @@ async fn sandbox_runs_clean_and_replays_identically() -> anyhow::Result<()> {
         let (venue_seq, venue_book) = venue.book(&spec.symbol).expect("configured pair");
         let (live_seq, live_book) = &live.books[&spec.symbol];
         let (replay_seq, replay_book) = &replayed.books[&spec.symbol];
-        assert_eq!((*live_seq, *replay_seq), (venue_seq, venue_seq), "{}", spec.symbol);
+        assert_eq!(
+            (*live_seq, *replay_seq),
+            (venue_seq, venue_seq),
+            "{}",
+            spec.symbol
+        );
         let want = book_bytes(spec, &venue_book);
         assert!(!venue_book.bids().is_empty() && !venue_book.asks().is_empty());
-        assert_eq!(book_bytes(spec, live_book), want, "{}: live book differs", spec.symbol);
-        assert_eq!(book_bytes(spec, replay_book), want, "{}: replayed book differs", spec.symbol);
+        assert_eq!(
+            book_bytes(spec, live_book),
+            want,
+            "{}: live book differs",
+            spec.symbol
+        );
+        assert_eq!(
+            book_bytes(spec, replay_book),
+            want,
+            "{}: replayed book differs",
+            spec.symbol
+        );
         assert_eq!(replay_book.checksum(), venue_book.checksum());
     }
     Ok(())

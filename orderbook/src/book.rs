@@ -17,6 +17,9 @@ pub struct BookDelta {
     pub qty: Qty,
 }
 
+/// A side's levels as `(price, qty)`, best first.
+pub type Levels = Vec<(Price, Qty)>;
+
 /// Why a snapshot or update was refused. A refused snapshot leaves the book
 /// as it was.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -160,7 +163,7 @@ impl L2Book {
 
     /// Bids then asks as `(price, qty)` pairs, best first: a canonical form
     /// for comparing books in tests and for snapshots.
-    pub fn levels(&self) -> (Vec<(Price, Qty)>, Vec<(Price, Qty)>) {
+    pub fn levels(&self) -> (Levels, Levels) {
         let pairs = |l: &Ladder| l.iter().map(|lv| (lv.price, lv.qty)).collect();
         (pairs(&self.bids), pairs(&self.asks))
     }
@@ -179,20 +182,33 @@ mod tests {
     use super::*;
 
     fn d(side: Side, p: u64, q: u64) -> BookDelta {
-        BookDelta { side, price: Price(p), qty: Qty(q) }
+        BookDelta {
+            side,
+            price: Price(p),
+            qty: Qty(q),
+        }
     }
 
     #[test]
     fn snapshot_then_deltas() {
         let mut b = L2Book::new();
-        b.apply_snapshot(&[(Price(99), Qty(1)), (Price(100), Qty(2))], &[(Price(101), Qty(3))])
-            .unwrap();
+        b.apply_snapshot(
+            &[(Price(99), Qty(1)), (Price(100), Qty(2))],
+            &[(Price(101), Qty(3))],
+        )
+        .unwrap();
         assert_eq!(b.best_bid().unwrap().price, Price(100));
         assert_eq!(b.best_ask().unwrap().price, Price(101));
         assert_eq!(b.apply_delta(d(Side::Buy, 100, 0)), Qty(2));
         assert_eq!(b.best_bid().unwrap().price, Price(99));
         b.apply_delta(d(Side::Sell, 100, 4));
-        assert_eq!(b.best_ask().unwrap(), Level { price: Price(100), qty: Qty(4) });
+        assert_eq!(
+            b.best_ask().unwrap(),
+            Level {
+                price: Price(100),
+                qty: Qty(4)
+            }
+        );
         let top: Vec<_> = b.top_n(Side::Sell, 1).collect();
         assert_eq!(top.len(), 1);
     }
@@ -220,7 +236,8 @@ mod tests {
     #[test]
     fn crossing_delta_batch_is_detected() {
         let mut b = L2Book::new();
-        b.apply_snapshot(&[(Price(100), Qty(1))], &[(Price(101), Qty(1))]).unwrap();
+        b.apply_snapshot(&[(Price(100), Qty(1))], &[(Price(101), Qty(1))])
+            .unwrap();
         assert!(!b.is_crossed());
         assert_eq!(
             b.apply_deltas(&[d(Side::Buy, 102, 1)]),
@@ -229,8 +246,12 @@ mod tests {
         assert!(b.is_crossed());
         // a batch that crosses mid-way but not at the end is fine
         b.apply_deltas(&[d(Side::Buy, 102, 0)]).unwrap();
-        b.apply_deltas(&[d(Side::Buy, 103, 1), d(Side::Sell, 101, 0), d(Side::Sell, 104, 1)])
-            .unwrap();
+        b.apply_deltas(&[
+            d(Side::Buy, 103, 1),
+            d(Side::Sell, 101, 0),
+            d(Side::Sell, 104, 1),
+        ])
+        .unwrap();
         assert_eq!(b.best_bid().unwrap().price, Price(103));
     }
 }

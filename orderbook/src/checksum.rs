@@ -58,9 +58,12 @@ mod tests {
     fn matches_a_hand_computed_value() {
         let mut b = L2Book::new();
         // "64000.10" "1.50000000" bid, "64000.20" "0.25000000" ask
-        b.apply_snapshot(&[(Price(6_400_010), Qty(150_000_000))], &[(Price(6_400_020), Qty(25_000_000))])
-            .unwrap();
-        let text = "640002025000000" .to_string() + "6400010150000000";
+        b.apply_snapshot(
+            &[(Price(6_400_010), Qty(150_000_000))],
+            &[(Price(6_400_020), Qty(25_000_000))],
+        )
+        .unwrap();
+        let text = "640002025000000".to_string() + "6400010150000000";
         assert_eq!(book_checksum(&b), crc32fast::hash(text.as_bytes()));
     }
 

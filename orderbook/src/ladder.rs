@@ -86,7 +86,9 @@ impl Ladder {
 
     /// The quantity resting at `price` (zero if no level).
     pub fn get(&self, price: Price) -> Qty {
-        self.search(price).map(|i| self.levels[i].qty).unwrap_or(Qty::ZERO)
+        self.search(price)
+            .map(|i| self.levels[i].qty)
+            .unwrap_or(Qty::ZERO)
     }
 
     /// The best level (highest bid, lowest ask).

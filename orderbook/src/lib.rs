@@ -22,7 +22,9 @@ use serde::{Deserialize, Serialize};
 pub struct Price(pub u64);
 
 /// A quantity as a raw count of the pair's quantity step (`10^-qty_scale`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 pub struct Qty(pub u64);
 
 impl Qty {

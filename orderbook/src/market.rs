@@ -42,7 +42,10 @@ impl MarketSpec {
         let bad = || MarketSpecError::BadSymbol(symbol.to_string());
         let (base, quote) = symbol.split_once('-').ok_or_else(bad)?;
         let valid = |s: &str| {
-            !s.is_empty() && s.len() <= 10 && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            !s.is_empty()
+                && s.len() <= 10
+                && s.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         };
         if !valid(base) || !valid(quote) {
             return Err(bad());
@@ -111,8 +114,14 @@ mod tests {
         for bad in ["btc-usd", "BTCUSD", "-USD", "BTC-", "BTC-US D"] {
             assert!(MarketSpec::new(bad, 2, 6, Qty(1)).is_err(), "{bad}");
         }
-        assert_eq!(MarketSpec::new("A-B", 19, 2, Qty(1)), Err(MarketSpecError::BadScale));
-        assert_eq!(MarketSpec::new("A-B", 2, 2, Qty(0)), Err(MarketSpecError::ZeroMinQty));
+        assert_eq!(
+            MarketSpec::new("A-B", 19, 2, Qty(1)),
+            Err(MarketSpecError::BadScale)
+        );
+        assert_eq!(
+            MarketSpec::new("A-B", 2, 2, Qty(0)),
+            Err(MarketSpecError::ZeroMinQty)
+        );
     }
 
     #[test]
@@ -120,7 +129,10 @@ mod tests {
         let m = btc();
         assert_eq!(m.parse_price("64000.10"), Ok(Price(6_400_010)));
         assert_eq!(m.parse_price("0.00"), Err(DecimalError::Zero));
-        assert_eq!(m.parse_price("1.001"), Err(DecimalError::TooManyDecimals { scale: 2 }));
+        assert_eq!(
+            m.parse_price("1.001"),
+            Err(DecimalError::TooManyDecimals { scale: 2 })
+        );
         assert_eq!(m.parse_qty("0.000001"), Ok(Qty(1)));
         assert_eq!(m.parse_qty("0"), Ok(Qty(0)));
         assert_eq!(m.parse_qty("-1"), Err(DecimalError::Negative));

@@ -93,7 +93,8 @@ impl Ledger {
         self.asset_scale(asset)?;
         let mut b = self.balance(user, asset);
         f(&mut b)?;
-        self.balances.insert((user.to_string(), asset.to_string()), b);
+        self.balances
+            .insert((user.to_string(), asset.to_string()), b);
         self.pending_events.push(UserEvent::Balance {
             user: user.to_string(),
             asset: asset.to_string(),
@@ -103,7 +104,13 @@ impl Ledger {
         Ok(b)
     }
 
-    pub fn credit(&mut self, user: &str, asset: &str, amount: u64, now: Micros) -> Result<Balance, VenueError> {
+    pub fn credit(
+        &mut self,
+        user: &str,
+        asset: &str,
+        amount: u64,
+        now: Micros,
+    ) -> Result<Balance, VenueError> {
         self.update(user, asset, now, |b| {
             // available + locked must stay representable, so `total()` never overflows
             b.available = checked(b.available.checked_add(amount))?;
@@ -112,35 +119,71 @@ impl Ledger {
         })
     }
 
-    pub fn debit(&mut self, user: &str, asset: &str, amount: u64, now: Micros) -> Result<Balance, VenueError> {
+    pub fn debit(
+        &mut self,
+        user: &str,
+        asset: &str,
+        amount: u64,
+        now: Micros,
+    ) -> Result<Balance, VenueError> {
         self.update(user, asset, now, |b| {
-            b.available = b.available.checked_sub(amount).ok_or(VenueError::InsufficientFunds)?;
+            b.available = b
+                .available
+                .checked_sub(amount)
+                .ok_or(VenueError::InsufficientFunds)?;
             Ok(())
         })
     }
 
     /// available → locked.
-    pub fn lock(&mut self, user: &str, asset: &str, amount: u64, now: Micros) -> Result<Balance, VenueError> {
+    pub fn lock(
+        &mut self,
+        user: &str,
+        asset: &str,
+        amount: u64,
+        now: Micros,
+    ) -> Result<Balance, VenueError> {
         self.update(user, asset, now, |b| {
-            b.available = b.available.checked_sub(amount).ok_or(VenueError::InsufficientFunds)?;
+            b.available = b
+                .available
+                .checked_sub(amount)
+                .ok_or(VenueError::InsufficientFunds)?;
             b.locked += amount;
             Ok(())
         })
     }
 
     /// locked → available (an order ended with funds still held).
-    pub fn unlock(&mut self, user: &str, asset: &str, amount: u64, now: Micros) -> Result<Balance, VenueError> {
+    pub fn unlock(
+        &mut self,
+        user: &str,
+        asset: &str,
+        amount: u64,
+        now: Micros,
+    ) -> Result<Balance, VenueError> {
         self.update(user, asset, now, |b| {
-            b.locked = b.locked.checked_sub(amount).ok_or(VenueError::InsufficientFunds)?;
+            b.locked = b
+                .locked
+                .checked_sub(amount)
+                .ok_or(VenueError::InsufficientFunds)?;
             b.available += amount;
             Ok(())
         })
     }
 
     /// Spends `amount` of locked funds (they leave the account).
-    pub fn spend_locked(&mut self, user: &str, asset: &str, amount: u64, now: Micros) -> Result<Balance, VenueError> {
+    pub fn spend_locked(
+        &mut self,
+        user: &str,
+        asset: &str,
+        amount: u64,
+        now: Micros,
+    ) -> Result<Balance, VenueError> {
         self.update(user, asset, now, |b| {
-            b.locked = b.locked.checked_sub(amount).ok_or(VenueError::InsufficientFunds)?;
+            b.locked = b
+                .locked
+                .checked_sub(amount)
+                .ok_or(VenueError::InsufficientFunds)?;
             Ok(())
         })
     }
@@ -161,26 +204,47 @@ impl Ledger {
     /// Applies what one engine call did to user accounts: moves funds for
     /// every fill, updates the orders' reports, releases what a finished
     /// order still holds, and queues the user events.
-    pub fn settle(&mut self, spec: &MarketSpec, conv: &AssetConversion, events: &EngineEvents, now: Micros) {
+    pub fn settle(
+        &mut self,
+        spec: &MarketSpec,
+        conv: &AssetConversion,
+        events: &EngineEvents,
+        now: Micros,
+    ) {
         for t in &events.trades {
             let sides = [
-                (t.maker_order, t.maker_account, t.taker_side.opposite(), true),
+                (
+                    t.maker_order,
+                    t.maker_account,
+                    t.taker_side.opposite(),
+                    true,
+                ),
                 (t.taker_order, t.taker_account, t.taker_side, false),
             ];
             for (order, account, side, maker) in sides {
-                let Some(user) = self.user_of(account).cloned() else { continue };
+                let Some(user) = self.user_of(account).cloned() else {
+                    continue;
+                };
                 self.settle_fill(spec, conv, &user, order, side, t, maker, now);
             }
         }
         for u in &events.updates {
-            let Some(user) = self.user_of(u.account).cloned() else { continue };
+            let Some(user) = self.user_of(u.account).cloned() else {
+                continue;
+            };
             let key = order_key(u.id);
-            let Some(order) = self.orders.get_mut(&key) else { continue };
+            let Some(order) = self.orders.get_mut(&key) else {
+                continue;
+            };
             order.report.status = u.status;
             order.report.reason = u.reason;
             order.report.filled_qty = u.filled_qty;
             order.report.updated_ts = now;
-            let release = if u.status.is_final() { std::mem::take(&mut order.locked) } else { 0 };
+            let release = if u.status.is_final() {
+                std::mem::take(&mut order.locked)
+            } else {
+                0
+            };
             let asset = order.locked_asset.clone();
             let report = order.report.clone();
             if release > 0 {
@@ -203,17 +267,22 @@ impl Ledger {
         maker: bool,
         now: Micros,
     ) {
-        const INVARIANT: &str = "funds locked at entry cover every fill (checked scales, limit >= maker price)";
+        const INVARIANT: &str =
+            "funds locked at entry cover every fill (checked scales, limit >= maker price)";
         let cost = conv.quote_amount(t.price, t.qty).expect(INVARIANT);
         let base = conv.base_amount(t.qty).expect(INVARIANT);
         let (spent_asset, spent, got_asset, got) = match side {
             Side::Buy => (&spec.quote, cost, &spec.base, base),
             Side::Sell => (&spec.base, base, &spec.quote, cost),
         };
-        self.spend_locked(user, spent_asset, spent, now).expect(INVARIANT);
+        self.spend_locked(user, spent_asset, spent, now)
+            .expect(INVARIANT);
         self.credit(user, got_asset, got, now).expect(INVARIANT);
         let key = order_key(order);
-        let o = self.orders.get_mut(&key).expect("every user order in the engine has a ledger record");
+        let o = self
+            .orders
+            .get_mut(&key)
+            .expect("every user order in the engine has a ledger record");
         o.locked = o.locked.checked_sub(spent).expect(INVARIANT);
         o.report.filled_notional_raw += u128::from(t.price.0) * u128::from(t.qty.0);
         self.pending_events.push(UserEvent::Fill(Fill {
@@ -295,7 +364,10 @@ mod tests {
     use super::*;
 
     fn ledger() -> Ledger {
-        Ledger::new(&[AssetSpec { symbol: "USD".into(), scale: 8 }])
+        Ledger::new(&[AssetSpec {
+            symbol: "USD".into(),
+            scale: 8,
+        }])
     }
 
     #[test]
@@ -303,10 +375,22 @@ mod tests {
         let mut l = ledger();
         l.credit("u", "USD", 100, 0).unwrap();
         l.lock("u", "USD", 60, 0).unwrap();
-        assert_eq!(l.balance("u", "USD"), Balance { available: 40, locked: 60 });
+        assert_eq!(
+            l.balance("u", "USD"),
+            Balance {
+                available: 40,
+                locked: 60
+            }
+        );
         l.spend_locked("u", "USD", 10, 0).unwrap();
         l.unlock("u", "USD", 50, 0).unwrap();
-        assert_eq!(l.balance("u", "USD"), Balance { available: 90, locked: 0 });
+        assert_eq!(
+            l.balance("u", "USD"),
+            Balance {
+                available: 90,
+                locked: 0
+            }
+        );
         assert_eq!(l.pending_events.len(), 4);
     }
 
@@ -315,11 +399,23 @@ mod tests {
         let mut l = ledger();
         l.credit("u", "USD", 5, 0).unwrap();
         l.pending_events.clear();
-        assert_eq!(l.debit("u", "USD", 6, 0), Err(VenueError::InsufficientFunds));
+        assert_eq!(
+            l.debit("u", "USD", 6, 0),
+            Err(VenueError::InsufficientFunds)
+        );
         assert_eq!(l.lock("u", "USD", 6, 0), Err(VenueError::InsufficientFunds));
-        assert_eq!(l.balance("u", "USD"), Balance { available: 5, locked: 0 });
+        assert_eq!(
+            l.balance("u", "USD"),
+            Balance {
+                available: 5,
+                locked: 0
+            }
+        );
         assert!(l.pending_events.is_empty());
-        assert_eq!(l.credit("u", "XXX", 1, 0), Err(VenueError::UnknownAsset("XXX".into())));
+        assert_eq!(
+            l.credit("u", "XXX", 1, 0),
+            Err(VenueError::UnknownAsset("XXX".into()))
+        );
         assert_eq!(
             l.credit("u", "USD", u64::MAX, 0),
             Err(VenueError::InvalidAmount("balance would overflow".into()))
@@ -332,7 +428,10 @@ mod tests {
         let c = AssetConversion::new(&spec, 8, 8).unwrap();
         // 1.5 BTC at 64000.10 = 96000.15 USD
         assert_eq!(c.base_amount(Qty(1_500_000)).unwrap(), 150_000_000);
-        assert_eq!(c.quote_amount(Price(6_400_010), Qty(1_500_000)).unwrap(), 9_600_015_000_000);
+        assert_eq!(
+            c.quote_amount(Price(6_400_010), Qty(1_500_000)).unwrap(),
+            9_600_015_000_000
+        );
         assert!(AssetConversion::new(&spec, 8, 7).is_err());
         assert!(c.quote_amount(Price(u64::MAX), Qty(u64::MAX)).is_err());
     }

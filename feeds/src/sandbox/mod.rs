@@ -15,7 +15,9 @@ pub use ledger::FIRST_USER_ACCOUNT;
 
 use crate::event::{now_micros, MarketStream};
 use crate::markets::{default_assets, default_pairs, PairConfig};
-use crate::venue::{AssetSpec, Balance, MarketFeed, OrderReport, PlaceOrder, UserEvent, Venue, VenueError};
+use crate::venue::{
+    AssetSpec, Balance, MarketFeed, OrderReport, PlaceOrder, UserEvent, Venue, VenueError,
+};
 use async_trait::async_trait;
 use ledger::{order_key, parse_order_key, AssetConversion, Ledger, UserOrder};
 use orderbook::engine::{NewOrder, OrderId, OrderStatus, OrderType};
@@ -94,7 +96,11 @@ impl SandboxVenue {
     /// Builds the venue, seeds every book and starts the simulation (when
     /// `events_per_sec > 0`). Must be called inside a tokio runtime.
     pub fn start(config: SandboxConfig) -> Result<Self, SandboxConfigError> {
-        let scales: HashMap<&str, u8> = config.assets.iter().map(|a| (a.symbol.as_str(), a.scale)).collect();
+        let scales: HashMap<&str, u8> = config
+            .assets
+            .iter()
+            .map(|a| (a.symbol.as_str(), a.scale))
+            .collect();
         if config.pairs.is_empty() {
             return Err(SandboxConfigError::NoPairs);
         }
@@ -106,13 +112,16 @@ impl SandboxVenue {
                 return Err(SandboxConfigError::DuplicatePair(spec.symbol.clone()));
             }
             let scale_of = |asset: &String| {
-                scales.get(asset.as_str()).copied().ok_or_else(|| SandboxConfigError::UnknownAsset {
-                    pair: spec.symbol.clone(),
-                    asset: asset.clone(),
+                scales.get(asset.as_str()).copied().ok_or_else(|| {
+                    SandboxConfigError::UnknownAsset {
+                        pair: spec.symbol.clone(),
+                        asset: asset.clone(),
+                    }
                 })
             };
-            let conversion = AssetConversion::new(spec, scale_of(&spec.base)?, scale_of(&spec.quote)?)
-                .map_err(SandboxConfigError::ScaleMismatch)?;
+            let conversion =
+                AssetConversion::new(spec, scale_of(&spec.base)?, scale_of(&spec.quote)?)
+                    .map_err(SandboxConfigError::ScaleMismatch)?;
             pairs.push(Mutex::new(PairState::new(spec.clone(), conversion)));
         }
         let inner = Arc::new(Inner {
@@ -127,7 +136,11 @@ impl SandboxVenue {
             stream_capacity: config.stream_capacity.max(16),
         });
         let (stop, _) = watch::channel(false);
-        let venue = SandboxVenue { inner, stop, tasks: Arc::new(Mutex::new(Vec::new())) };
+        let venue = SandboxVenue {
+            inner,
+            stop,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
         let mut sims = Vec::new();
         for (i, p) in config.pairs.iter().enumerate() {
             let mut sim = Simulator::new(p, config.seed.wrapping_add(i as u64));
@@ -232,7 +245,10 @@ impl MarketFeed for SandboxVenue {
         for p in &self.inner.pairs {
             p.lock().subscribe(tx.clone(), now_micros());
         }
-        Ok(MarketStream { epoch: self.inner.epoch.clone(), events: rx })
+        Ok(MarketStream {
+            epoch: self.inner.epoch.clone(),
+            events: rx,
+        })
     }
 }
 
@@ -247,16 +263,29 @@ impl Venue for SandboxVenue {
         let mut pair = self.inner.pairs[i].lock();
         let spec = pair.spec.clone();
         if req.qty < spec.min_qty {
-            return Err(VenueError::InvalidOrder(format!("qty below minimum {}", spec.format_qty(spec.min_qty))));
+            return Err(VenueError::InvalidOrder(format!(
+                "qty below minimum {}",
+                spec.format_qty(spec.min_qty)
+            )));
         }
         let price = match (req.order_type, req.price) {
             (OrderType::Limit, Some(p)) if p.0 > 0 => Some(p),
-            (OrderType::Limit, _) => return Err(VenueError::InvalidOrder("limit order needs a positive price".into())),
-            (OrderType::Market, Some(_)) => return Err(VenueError::InvalidOrder("market order takes no price".into())),
+            (OrderType::Limit, _) => {
+                return Err(VenueError::InvalidOrder(
+                    "limit order needs a positive price".into(),
+                ))
+            }
+            (OrderType::Market, Some(_)) => {
+                return Err(VenueError::InvalidOrder(
+                    "market order takes no price".into(),
+                ))
+            }
             (OrderType::Market, None) => None,
         };
         if req.order_type == OrderType::Market && req.post_only {
-            return Err(VenueError::InvalidOrder("market order cannot be post-only".into()));
+            return Err(VenueError::InvalidOrder(
+                "market order cannot be post-only".into(),
+            ));
         }
         let now = now_micros();
         let id = self.next_order_id();
@@ -265,10 +294,18 @@ impl Venue for SandboxVenue {
         // Lock what the order can spend at most.
         let (locked_asset, locked) = match (req.side, price) {
             (Side::Sell, _) => (spec.base.clone(), pair.conversion.base_amount(req.qty)?),
-            (Side::Buy, Some(p)) => (spec.quote.clone(), pair.conversion.quote_amount(p, req.qty)?),
+            (Side::Buy, Some(p)) => (
+                spec.quote.clone(),
+                pair.conversion.quote_amount(p, req.qty)?,
+            ),
             (Side::Buy, None) => {
-                let est = pair.engine.estimate_fill(Side::Buy, req.qty, None, Some(account));
-                (spec.quote.clone(), pair.conversion.notional_amount(est.notional_raw)?)
+                let est = pair
+                    .engine
+                    .estimate_fill(Side::Buy, req.qty, None, Some(account));
+                (
+                    spec.quote.clone(),
+                    pair.conversion.notional_amount(est.notional_raw)?,
+                )
             }
         };
         ledger.lock(&req.user, &locked_asset, locked, now)?;
@@ -289,8 +326,19 @@ impl Venue for SandboxVenue {
             created_ts: now,
             updated_ts: now,
         };
-        ledger.orders.insert(report.order_id.clone(), UserOrder { report, locked_asset, locked });
-        ledger.orders_by_user.entry(req.user.clone()).or_default().push(order_key(id));
+        ledger.orders.insert(
+            report.order_id.clone(),
+            UserOrder {
+                report,
+                locked_asset,
+                locked,
+            },
+        );
+        ledger
+            .orders_by_user
+            .entry(req.user.clone())
+            .or_default()
+            .push(order_key(id));
         pair.submit(
             NewOrder {
                 id,
@@ -340,8 +388,16 @@ impl Venue for SandboxVenue {
 
     async fn orders(&self, user: &str) -> Result<Vec<OrderReport>, VenueError> {
         let ledger = self.inner.ledger.lock();
-        let ids = ledger.orders_by_user.get(user).map(Vec::as_slice).unwrap_or(&[]);
-        Ok(ids.iter().rev().map(|id| ledger.orders[id].report.clone()).collect())
+        let ids = ledger
+            .orders_by_user
+            .get(user)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        Ok(ids
+            .iter()
+            .rev()
+            .map(|id| ledger.orders[id].report.clone())
+            .collect())
     }
 
     async fn balances(&self, user: &str) -> Result<Vec<(String, Balance)>, VenueError> {

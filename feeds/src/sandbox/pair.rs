@@ -63,7 +63,9 @@ impl PairState {
 
     /// Registers a subscriber and queues its `Subscribe` snapshot.
     pub fn subscribe(&mut self, tx: mpsc::Sender<MarketEvent>, now: Micros) {
-        let lagging = tx.try_send(self.snapshot(SnapshotReason::Subscribe, now)).is_err();
+        let lagging = tx
+            .try_send(self.snapshot(SnapshotReason::Subscribe, now))
+            .is_err();
         self.subscribers.push(Subscriber { tx, lagging });
     }
 

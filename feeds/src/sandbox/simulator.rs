@@ -46,7 +46,12 @@ impl Simulator {
     }
 
     /// Places the initial ladder of maker quotes.
-    pub fn seed_book(&mut self, pair: &mut PairState, next_id: &mut dyn FnMut() -> OrderId, now: u64) {
+    pub fn seed_book(
+        &mut self,
+        pair: &mut PairState,
+        next_id: &mut dyn FnMut() -> OrderId,
+        now: u64,
+    ) {
         for distance in 1..=SEED_LEVELS {
             for side in [Side::Buy, Side::Sell] {
                 let price = self.price_at(side, distance);
@@ -65,7 +70,11 @@ impl Simulator {
         } else if roll < 0.50 || self.resting.len() > MAX_RESTING {
             self.cancel_one(pair, now);
         } else {
-            let side = if self.rng.gen() { Side::Buy } else { Side::Sell };
+            let side = if self.rng.gen() {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
             // Most quotes land near the top of the book.
             let u: f64 = self.rng.gen();
             let distance = 1 + (u * u * 30.0) as u64;
@@ -99,7 +108,15 @@ impl Simulator {
         Qty(self.min_qty * self.rng.gen_range(1..=400))
     }
 
-    fn place(&mut self, pair: &mut PairState, id: OrderId, side: Side, price: Price, qty: Qty, now: u64) {
+    fn place(
+        &mut self,
+        pair: &mut PairState,
+        id: OrderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+        now: u64,
+    ) {
         let account = MAKERS[self.rng.gen_range(0..MAKERS.len())];
         pair.submit(
             NewOrder {
@@ -131,7 +148,11 @@ impl Simulator {
     }
 
     fn take(&mut self, pair: &mut PairState, id: OrderId, now: u64) {
-        let side = if self.rng.gen() { Side::Buy } else { Side::Sell };
+        let side = if self.rng.gen() {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         let account = TAKERS[self.rng.gen_range(0..TAKERS.len())];
         let qty = Qty(self.min_qty * self.rng.gen_range(1..=300));
         let (order_type, price) = if self.rng.gen_bool(0.5) {

@@ -13,9 +13,10 @@
 //! * its account's list (`acct_prev`/`acct_next`), headed from a
 //!   `HashMap<AccountId, slot>`, for [`MatchingEngine::orders_of`].
 //!
-//! A `HashMap<OrderId, slot>` finds an order by id. So cancel is two hash
-//! look-ups, one `BTreeMap` look-up and O(1) unlinking; resting an order that
-//! does not trade is the same; matching pops from the head of the best level.
+//! A `HashMap<OrderId, slot>` finds an order by id. So cancel is a few hash
+//! operations, one `BTreeMap` look-up and O(1) unlinking; resting an order
+//! that does not trade costs about the same; matching pops from the head of
+//! the best level. Nothing is ever O(total orders).
 //! Level totals are kept in the levels, so a delta never needs a walk over
 //! the orders of a level.
 
@@ -246,6 +247,11 @@ impl MatchingEngine {
     /// `Rejected` (invalid, post-only that would trade) or cancelled as an
     /// unfillable FOK changes nothing but appends its own update. The book
     /// is never left crossed.
+    ///
+    /// `Rejected(Invalid)`: zero quantity, a limit order without a price, a
+    /// post-only market order, an id that is resting, or a GTC limit whose
+    /// level total would overflow `u64`. A post-only IOC/FOK that would not
+    /// trade is not rejected: it then ends as its time in force says.
     pub fn submit(&mut self, order: NewOrder, out: &mut EngineEvents) {
         let reject = |reason| final_update(&order, OrderStatus::Rejected, Qty::ZERO, Some(reason));
         let limit = match (order.order_type, order.price) {

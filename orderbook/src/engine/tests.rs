@@ -389,14 +389,8 @@ fn cancel_of_unknown_or_finished_order_is_not_open() {
     let mut x = engine_with(&[order(5, A, Side::Buy, 90, 1)]);
     let mut out = EngineEvents::default();
     x.cancel(OrderId(5), &mut out).unwrap();
-    for (eng, id) in [
-        (&mut e, 1),
-        (&mut e, 2),
-        (&mut e, 3),
-        (&mut e, 4),
-        (&mut e, 99),
-        (&mut x, 5),
-    ] {
+    for (eng, id) in [(0, 1), (0, 2), (0, 3), (0, 4), (0, 99), (1, 5)] {
+        let eng = if eng == 0 { &mut e } else { &mut x };
         let mut out = EngineEvents::default();
         assert_eq!(
             eng.cancel(OrderId(id), &mut out),
@@ -1049,7 +1043,11 @@ proptest! {
                 prop_assert_eq!(tr.price, *price);
                 if o.order_type == OrderType::Limit {
                     let limit = o.price.expect("a limit order that traded has a price");
-                    prop_assert!(match o.side { Side::Buy => tr.price <= limit, Side::Sell => tr.price >= limit });
+                    let within = match o.side {
+                        Side::Buy => tr.price <= limit,
+                        Side::Sell => tr.price >= limit,
+                    };
+                    prop_assert!(within, "{:?} outside the limit of {:?}", tr, o);
                 }
                 *left -= tr.qty.0;
                 taker_left -= tr.qty.0;

@@ -58,7 +58,10 @@ pub enum OrderStatus {
 impl OrderStatus {
     /// Filled, cancelled and rejected orders never change again.
     pub fn is_final(self) -> bool {
-        matches!(self, OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected)
+        matches!(
+            self,
+            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Rejected
+        )
     }
 }
 
