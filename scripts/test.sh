@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The one test command: installs and starts what the tests need when it is
+# missing (redis-server from Debian, moto[server] from PyPI), then runs every
+# test of the workspace, lints included. Idempotent; safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+ensure_redis() {
+  if ! command -v redis-server >/dev/null; then
+    log "installing redis-server (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+  fi
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "starting redis-server on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
+}
+
+ensure_moto() {
+  if ! command -v moto_server >/dev/null; then
+    log "installing moto[server] (PyPI)"
+    python3 -m pip install -q 'moto[server]'
+  fi
+  export NAX_TEST_MOTO_PORT="${NAX_TEST_MOTO_PORT:-5000}"
+  if ! curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/"; then
+    log "starting moto_server on 127.0.0.1:${NAX_TEST_MOTO_PORT}"
+    nohup moto_server -H 127.0.0.1 -p "${NAX_TEST_MOTO_PORT}" >/tmp/nax-moto.log 2>&1 &
+    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/" && break; sleep 0.1; done
+  fi
+  curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/"
+}
+
+ensure_redis
+ensure_moto
+
+log "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --doc --locked
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
