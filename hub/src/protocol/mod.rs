@@ -1,0 +1,5 @@
+//! PROTOCOL.md on the wire: channel names, server messages encoded once
+//! into shared bytes, client frames decoded and validated.
+
+pub mod channel;
+pub mod encode;
