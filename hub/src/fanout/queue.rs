@@ -1,0 +1,395 @@
+//! A connection's outbound queue: bounded in bytes, filtered per
+//! subscription, and the place where the slow-consumer policy of
+//! PROTOCOL.md is applied.
+//!
+//! Publishers (pair tasks and shard workers) push shared frames; the
+//! connection's writer drains everything queued in one go and writes it as
+//! one batch. A push never waits: it takes a short, uncontended mutex (only
+//! this connection's writer competes for it) and returns.
+//!
+//! Ordering without a global lock: every channel message carries its `seq`.
+//! A subscription has a `floor`, the seq of the snapshot the client got;
+//! anything at or below it is already in that snapshot and is dropped here.
+//! That lets a snapshot be queued by one task while another task may still
+//! be delivering older messages of the same channel.
+
+use super::ChannelId;
+use axum::extract::ws::Utf8Bytes;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use tokio::sync::Notify;
+
+/// What to do when a message of a subscription does not fit the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnOverflow {
+    /// Drop the channel's queued messages and ask for one fresh snapshot
+    /// (book, depth, ticker).
+    Resync,
+    /// Close the connection with 4008 (trades, private channels).
+    Close,
+}
+
+/// Why the queue asks its connection to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    SlowConsumer,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued for writing.
+    Queued,
+    /// Not for this connection (not subscribed, or already in its snapshot).
+    Filtered,
+    /// Did not fit; the channel's queued messages were dropped and the
+    /// caller must arrange a fresh snapshot for this channel.
+    NeedsResync,
+    /// Did not fit and cannot be conflated: the connection is closing 4008.
+    Closing,
+}
+
+#[derive(Debug)]
+struct Subscription {
+    floor: u64,
+    resync_pending: bool,
+    on_overflow: OnOverflow,
+    /// Seq of the last frame of this channel handed to the writer: the
+    /// `prev_seq` a replacement snapshot must carry.
+    last_drained: u64,
+    /// While the `subscribed` reply is not queued yet, the channel's frames
+    /// wait here (still counted against the byte bound).
+    held: Option<VecDeque<Frame>>,
+}
+
+/// One queued frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// `None` for replies and per-connection messages.
+    pub channel: Option<ChannelId>,
+    /// The channel message's seq (0 for replies).
+    pub seq: u64,
+    pub text: Utf8Bytes,
+    /// Hub ingest time (µs) of the event behind a channel message, for the
+    /// publish-to-write latency histogram; 0 for replies.
+    pub ts: u64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    frames: VecDeque<Frame>,
+    bytes: usize,
+    subscriptions: HashMap<ChannelId, Subscription>,
+    close: Option<CloseReason>,
+    conflations: u64,
+}
+
+/// The bounded outbound queue of one connection.
+#[derive(Debug)]
+pub struct OutboundQueue {
+    state: Mutex<State>,
+    notify: Notify,
+    max_bytes: usize,
+}
+
+impl OutboundQueue {
+    pub fn new(max_bytes: usize) -> Self {
+        OutboundQueue { state: Mutex::new(State::default()), notify: Notify::new(), max_bytes }
+    }
+
+    /// Starts (or restarts) a subscription: channel messages with a seq above
+    /// `floor` will be accepted, and held back until [`OutboundQueue::release`]
+    /// (so the `subscribed` reply goes first). Queued frames of an earlier
+    /// subscription to the same channel are dropped.
+    pub fn subscribe(&self, channel: ChannelId, floor: u64, on_overflow: OnOverflow) {
+        let mut s = self.state.lock();
+        drop_channel(&mut s, channel);
+        s.subscriptions.insert(
+            channel,
+            Subscription {
+                floor,
+                resync_pending: false,
+                on_overflow,
+                last_drained: 0,
+                held: Some(VecDeque::new()),
+            },
+        );
+    }
+
+    /// Lets the held frames of `channels` follow what is queued now.
+    pub fn release(&self, channels: &[ChannelId]) {
+        let mut s = self.state.lock();
+        let mut moved = false;
+        for ch in channels {
+            if let Some(held) = s.subscriptions.get_mut(ch).and_then(|sub| sub.held.take()) {
+                moved |= !held.is_empty();
+                s.frames.extend(held);
+            }
+        }
+        if moved {
+            self.notify.notify_one();
+        }
+    }
+
+    /// The `prev_seq` for a replacement snapshot of `channel`: the seq of
+    /// the last frame of it that the client will have received.
+    pub fn last_delivered_seq(&self, channel: ChannelId) -> u64 {
+        self.state.lock().subscriptions.get(&channel).map_or(0, |sub| sub.last_drained)
+    }
+
+    /// Ends a subscription and drops its queued frames.
+    pub fn unsubscribe(&self, channel: ChannelId) -> bool {
+        let mut s = self.state.lock();
+        drop_channel(&mut s, channel);
+        s.subscriptions.remove(&channel).is_some()
+    }
+
+    pub fn is_subscribed(&self, channel: ChannelId) -> bool {
+        self.state.lock().subscriptions.contains_key(&channel)
+    }
+
+    pub fn subscription_count(&self) -> usize {
+        self.state.lock().subscriptions.len()
+    }
+
+    /// Queues a channel message with sequence `seq`, applying the
+    /// subscription filter and the overflow policy.
+    pub fn push_channel(&self, channel: ChannelId, seq: u64, text: &Utf8Bytes, ts: u64) -> Pushed {
+        let mut s = self.state.lock();
+        if s.close.is_some() {
+            return Pushed::Filtered;
+        }
+        let Some(sub) = s.subscriptions.get(&channel) else { return Pushed::Filtered };
+        if sub.resync_pending || seq <= sub.floor {
+            return Pushed::Filtered;
+        }
+        let on_overflow = sub.on_overflow;
+        if s.bytes + text.len() > self.max_bytes {
+            return self.overflow(&mut s, channel, on_overflow);
+        }
+        self.enqueue(&mut s, Frame { channel: Some(channel), seq, text: text.clone(), ts });
+        Pushed::Queued
+    }
+
+    /// Queues a message recovered from history for a resuming client and
+    /// raises the floor to it, so a live copy of it still in flight from a
+    /// shard is dropped.
+    pub fn push_replay(&self, channel: ChannelId, seq: u64, text: &Utf8Bytes, ts: u64) -> Pushed {
+        let pushed = self.push_channel(channel, seq, text, ts);
+        if pushed == Pushed::Queued {
+            if let Some(sub) = self.state.lock().subscriptions.get_mut(&channel) {
+                sub.floor = seq;
+            }
+        }
+        pushed
+    }
+
+    /// Queues a snapshot that replaces everything the client had on
+    /// `channel`: raises the floor to `seq` and clears a pending resync.
+    /// A snapshot that does not fit even after the channel's own frames
+    /// are dropped closes the connection.
+    pub fn push_snapshot(&self, channel: ChannelId, seq: u64, text: Utf8Bytes, ts: u64) -> Pushed {
+        let mut s = self.state.lock();
+        if s.close.is_some() {
+            return Pushed::Filtered;
+        }
+        let Some(sub) = s.subscriptions.get_mut(&channel) else { return Pushed::Filtered };
+        sub.floor = seq;
+        sub.resync_pending = false;
+        drop_channel(&mut s, channel);
+        if s.bytes + text.len() > self.max_bytes {
+            return self.close_locked(&mut s);
+        }
+        self.enqueue(&mut s, Frame { channel: Some(channel), seq, text, ts });
+        Pushed::Queued
+    }
+
+    /// Queues a reply or per-connection message (never filtered). If even
+    /// that does not fit, the connection is closing.
+    pub fn push_control(&self, text: Utf8Bytes) -> Pushed {
+        let mut s = self.state.lock();
+        if s.close.is_some() {
+            return Pushed::Filtered;
+        }
+        if s.bytes + text.len() > self.max_bytes {
+            return self.close_locked(&mut s);
+        }
+        self.enqueue(&mut s, Frame { channel: None, seq: 0, text, ts: 0 });
+        Pushed::Queued
+    }
+
+    fn overflow(&self, s: &mut State, channel: ChannelId, on_overflow: OnOverflow) -> Pushed {
+        match on_overflow {
+            OnOverflow::Close => self.close_locked(s),
+            OnOverflow::Resync => {
+                drop_channel(s, channel);
+                s.conflations += 1;
+                if let Some(sub) = s.subscriptions.get_mut(&channel) {
+                    sub.resync_pending = true;
+                }
+                Pushed::NeedsResync
+            }
+        }
+    }
+
+    fn close_locked(&self, s: &mut State) -> Pushed {
+        s.close = Some(CloseReason::SlowConsumer);
+        s.frames.clear();
+        s.subscriptions.clear();
+        s.bytes = 0;
+        self.notify.notify_one();
+        Pushed::Closing
+    }
+
+    fn enqueue(&self, s: &mut State, frame: Frame) {
+        s.bytes += frame.text.len();
+        if let Some(held) = frame
+            .channel
+            .and_then(|ch| s.subscriptions.get_mut(&ch))
+            .and_then(|sub| sub.held.as_mut())
+        {
+            held.push_back(frame);
+            return;
+        }
+        let was_empty = s.frames.is_empty();
+        s.frames.push_back(frame);
+        if was_empty {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Moves every queued frame into `out` (which should be empty) and
+    /// returns the close reason if the connection must close.
+    pub fn drain_into(&self, out: &mut VecDeque<Frame>) -> Option<CloseReason> {
+        let mut s = self.state.lock();
+        std::mem::swap(&mut s.frames, out);
+        let State { subscriptions, bytes, close, .. } = &mut *s;
+        for f in out.iter() {
+            *bytes -= f.text.len();
+            if let Some(sub) = f.channel.and_then(|ch| subscriptions.get_mut(&ch)) {
+                sub.last_drained = f.seq;
+            }
+        }
+        *close
+    }
+
+    /// Waits until something is queued or a close is requested.
+    pub async fn ready(&self) {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let s = self.state.lock();
+                if !s.frames.is_empty() || s.close.is_some() {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Bytes queued now.
+    pub fn queued_bytes(&self) -> usize {
+        self.state.lock().bytes
+    }
+
+    /// How many times a channel of this connection was conflated.
+    pub fn conflations(&self) -> u64 {
+        self.state.lock().conflations
+    }
+}
+
+fn drop_channel(s: &mut State, channel: ChannelId) {
+    let mut dropped = 0;
+    s.frames.retain(|f| {
+        let keep = f.channel != Some(channel);
+        if !keep {
+            dropped += f.text.len();
+        }
+        keep
+    });
+    if let Some(held) = s.subscriptions.get_mut(&channel).and_then(|sub| sub.held.as_mut()) {
+        dropped += held.iter().map(|f| f.text.len()).sum::<usize>();
+        held.clear();
+    }
+    s.bytes -= dropped;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Utf8Bytes {
+        Utf8Bytes::from(s)
+    }
+
+    fn drain(q: &OutboundQueue) -> Vec<String> {
+        let mut out = VecDeque::new();
+        q.drain_into(&mut out);
+        out.into_iter().map(|f| f.text.as_str().to_string()).collect()
+    }
+
+    #[test]
+    fn filters_unsubscribed_and_already_snapshotted_messages() {
+        let q = OutboundQueue::new(1024);
+        assert_eq!(q.push_channel(1, 5, &text("a"), 0), Pushed::Filtered);
+        q.subscribe(1, 5, OnOverflow::Resync);
+        q.release(&[1]);
+        assert_eq!(q.push_channel(1, 5, &text("old"), 0), Pushed::Filtered);
+        assert_eq!(q.push_channel(1, 6, &text("new"), 0), Pushed::Queued);
+        assert_eq!(drain(&q), vec!["new"]);
+        assert!(q.unsubscribe(1));
+        assert_eq!(q.push_channel(1, 7, &text("x"), 0), Pushed::Filtered);
+    }
+
+    #[test]
+    fn overflow_on_a_book_channel_conflates_to_one_snapshot() {
+        let q = OutboundQueue::new(10);
+        q.subscribe(1, 0, OnOverflow::Resync);
+        q.subscribe(2, 0, OnOverflow::Resync);
+        q.release(&[1, 2]);
+        assert_eq!(q.push_channel(2, 1, &text("bbb"), 0), Pushed::Queued);
+        assert_eq!(q.push_channel(1, 1, &text("aaaa"), 0), Pushed::Queued);
+        assert_eq!(q.push_channel(1, 2, &text("aaaa"), 0), Pushed::NeedsResync);
+        // channel 1's frames are gone, channel 2's stay; further updates wait for the snapshot
+        assert_eq!(q.queued_bytes(), 3);
+        assert_eq!(q.push_channel(1, 3, &text("a"), 0), Pushed::Filtered);
+        assert_eq!(q.push_snapshot(1, 3, text("SNAP"), 0), Pushed::Queued);
+        assert_eq!(q.push_channel(1, 3, &text("dup"), 0), Pushed::Filtered);
+        assert_eq!(q.push_channel(1, 4, &text("u4"), 0), Pushed::Queued);
+        assert_eq!(drain(&q), vec!["bbb", "SNAP", "u4"]);
+        assert_eq!(q.conflations(), 1);
+        assert_eq!(q.last_delivered_seq(1), 4);
+    }
+
+    #[test]
+    fn frames_are_held_until_the_reply_is_queued() {
+        let q = OutboundQueue::new(1024);
+        q.subscribe(1, 0, OnOverflow::Resync);
+        assert_eq!(q.push_snapshot(1, 3, text("snap"), 0), Pushed::Queued);
+        assert_eq!(q.push_channel(1, 4, &text("u4"), 0), Pushed::Queued);
+        assert_eq!(q.push_control(text("subscribed")), Pushed::Queued);
+        q.release(&[1]);
+        assert_eq!(q.push_channel(1, 5, &text("u5"), 0), Pushed::Queued);
+        assert_eq!(drain(&q), vec!["subscribed", "snap", "u4", "u5"]);
+        assert_eq!(q.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn overflow_on_trades_closes() {
+        let q = OutboundQueue::new(4);
+        q.subscribe(9, 0, OnOverflow::Close);
+        assert_eq!(q.push_channel(9, 1, &text("abc"), 0), Pushed::Queued);
+        assert_eq!(q.push_channel(9, 2, &text("abc"), 0), Pushed::Closing);
+        let mut out = VecDeque::new();
+        assert_eq!(q.drain_into(&mut out), Some(CloseReason::SlowConsumer));
+        assert!(out.is_empty());
+        assert_eq!(q.push_control(text("x")), Pushed::Filtered);
+    }
+
+    #[test]
+    fn snapshot_that_cannot_fit_closes() {
+        let q = OutboundQueue::new(4);
+        q.subscribe(1, 0, OnOverflow::Resync);
+        assert_eq!(q.push_snapshot(1, 1, text("too big"), 0), Pushed::Closing);
+    }
+}

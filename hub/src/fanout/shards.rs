@@ -1,0 +1,92 @@
+//! The shard workers that push a published frame into many queues in
+//! parallel: one worker per core, each owning a slice of every large
+//! topic's subscribers.
+
+use super::{ChannelId, Pushed, Subscriber};
+use axum::extract::ws::Utf8Bytes;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A subscriber whose queue overflowed on a conflatable channel: its pair
+/// task owes it a fresh snapshot.
+#[derive(Debug)]
+pub struct ResyncRequest {
+    pub channel: ChannelId,
+    pub subscriber: Arc<Subscriber>,
+}
+
+struct Job {
+    subscribers: Arc<[Arc<Subscriber>]>,
+    channel: ChannelId,
+    seq: u64,
+    text: Utf8Bytes,
+    ts: u64,
+    resync: mpsc::UnboundedSender<ResyncRequest>,
+}
+
+/// Delivers frames to slices of subscribers on worker tasks. Never blocks
+/// the publisher: jobs go through unbounded channels whose depth is bounded
+/// by the publish rate.
+#[derive(Clone)]
+pub struct ShardPool {
+    workers: Arc<[mpsc::UnboundedSender<Job>]>,
+}
+
+impl ShardPool {
+    /// Starts `n` workers (at least one) on the current runtime.
+    pub fn start(n: usize) -> Self {
+        let workers: Vec<_> = (0..n.max(1))
+            .map(|_| {
+                let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+                tokio::spawn(async move {
+                    while let Some(job) = rx.recv().await {
+                        deliver(&job.subscribers, job.channel, job.seq, &job.text, job.ts, &job.resync);
+                    }
+                });
+                tx
+            })
+            .collect();
+        ShardPool { workers: workers.into() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.workers.is_empty()
+    }
+
+    /// Queues delivery of one frame to shard `i`'s subscribers.
+    pub(super) fn send(
+        &self,
+        i: usize,
+        subscribers: Arc<[Arc<Subscriber>]>,
+        channel: ChannelId,
+        seq: u64,
+        text: Utf8Bytes,
+        ts: u64,
+        resync: &mpsc::UnboundedSender<ResyncRequest>,
+    ) {
+        let job = Job { subscribers, channel, seq, text, ts, resync: resync.clone() };
+        // A worker only stops with the runtime, and then nothing is delivered anyway.
+        let _ = self.workers[i % self.workers.len()].send(job);
+    }
+}
+
+/// Pushes one frame to each subscriber; overflowing conflatable channels
+/// turn into resync requests for the pair task.
+pub(super) fn deliver(
+    subscribers: &[Arc<Subscriber>],
+    channel: ChannelId,
+    seq: u64,
+    text: &Utf8Bytes,
+    ts: u64,
+    resync: &mpsc::UnboundedSender<ResyncRequest>,
+) {
+    for sub in subscribers {
+        if sub.queue.push_channel(channel, seq, text, ts) == Pushed::NeedsResync {
+            let _ = resync.send(ResyncRequest { channel, subscriber: sub.clone() });
+        }
+    }
+}

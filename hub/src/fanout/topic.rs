@@ -1,0 +1,218 @@
+//! One channel of one pair: its subscribers (split into shards), the seq of
+//! its last message, and its history for `resume`.
+
+use super::shards::{deliver, ResyncRequest, ShardPool};
+use super::{ChannelId, OnOverflow, Subscriber};
+use axum::extract::ws::Utf8Bytes;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Topics with at most this many subscribers are delivered by the
+/// publishing task itself.
+const INLINE_LIMIT: usize = 256;
+
+/// The last messages of a channel, for `resume`: at least `max_messages`
+/// or `max_age`, whichever holds more.
+#[derive(Debug)]
+pub struct History {
+    entries: VecDeque<(u64, u64, Utf8Bytes, Instant)>,
+    max_messages: usize,
+    max_age: Duration,
+}
+
+impl History {
+    pub fn new(max_messages: usize, max_age: Duration) -> Self {
+        History { entries: VecDeque::new(), max_messages, max_age }
+    }
+
+    fn push(&mut self, seq: u64, prev_seq: u64, text: Utf8Bytes, now: Instant) {
+        self.entries.push_back((seq, prev_seq, text, now));
+        while self.entries.len() > self.max_messages {
+            match self.entries.front() {
+                Some((.., at)) if now.duration_since(*at) >= self.max_age => {
+                    self.entries.pop_front();
+                }
+                _ => break,
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Every message after `seq`, if the history still holds all of them.
+    pub fn after(&self, seq: u64) -> Option<impl Iterator<Item = (u64, &Utf8Bytes)>> {
+        let start = self.entries.iter().position(|(_, prev, ..)| *prev == seq)?;
+        Some(self.entries.iter().skip(start).map(|(s, _, t, _)| (*s, t)))
+    }
+}
+
+/// One channel of one pair.
+pub struct Topic {
+    pub id: ChannelId,
+    pub name: Arc<str>,
+    pub on_overflow: OnOverflow,
+    /// Seq of the last message published (0 before any).
+    pub last_seq: u64,
+    pub history: History,
+    subscribers: Vec<Arc<Subscriber>>,
+    shards: Vec<Arc<[Arc<Subscriber>]>>,
+    shards_stale: bool,
+    /// When the last subscriber left; the history is kept this long after.
+    idle_since: Option<Instant>,
+    active: bool,
+}
+
+impl Topic {
+    pub fn new(id: ChannelId, name: &str, on_overflow: OnOverflow, history: History) -> Self {
+        Topic {
+            id,
+            name: Arc::from(name),
+            on_overflow,
+            last_seq: 0,
+            history,
+            subscribers: Vec::new(),
+            shards: Vec::new(),
+            shards_stale: false,
+            idle_since: None,
+            active: false,
+        }
+    }
+
+    /// Whether messages must be encoded: someone listens, or listened
+    /// recently enough to resume.
+    pub fn is_active(&self) -> bool {
+        self.active
+    }
+
+    /// Marks the topic active from now on (first subscriber); returns true
+    /// if it was not, so the caller can set `last_seq` to the current seq.
+    pub fn activate(&mut self) -> bool {
+        self.idle_since = None;
+        !std::mem::replace(&mut self.active, true)
+    }
+
+    /// Deactivates a topic idle for longer than its history lasts.
+    pub fn expire_idle(&mut self, now: Instant) {
+        if let Some(since) = self.idle_since {
+            if now.duration_since(since) > self.history.max_age {
+                self.active = false;
+                self.idle_since = None;
+                self.history.clear();
+            }
+        }
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.subscribers.len()
+    }
+
+    /// Adds a subscriber (once per connection).
+    pub fn add(&mut self, sub: Arc<Subscriber>) {
+        if !self.subscribers.iter().any(|s| s.conn_id == sub.conn_id) {
+            self.subscribers.push(sub);
+            self.shards_stale = true;
+        }
+        self.activate();
+    }
+
+    pub fn remove(&mut self, conn_id: u64, now: Instant) -> bool {
+        let before = self.subscribers.len();
+        self.subscribers.retain(|s| s.conn_id != conn_id);
+        let removed = self.subscribers.len() != before;
+        if removed {
+            self.shards_stale = true;
+            if self.subscribers.is_empty() {
+                self.idle_since = Some(now);
+            }
+        }
+        removed
+    }
+
+    /// Records `text` as the next message (seq `seq`) and delivers it.
+    pub fn publish(
+        &mut self,
+        seq: u64,
+        text: Utf8Bytes,
+        ts: u64,
+        pool: &ShardPool,
+        resync: &mpsc::UnboundedSender<ResyncRequest>,
+        now: Instant,
+    ) {
+        let prev = std::mem::replace(&mut self.last_seq, seq);
+        self.history.push(seq, prev, text.clone(), now);
+        if self.subscribers.len() <= INLINE_LIMIT {
+            deliver(&self.subscribers, self.id, seq, &text, ts, resync);
+            return;
+        }
+        if self.shards_stale {
+            let per = self.subscribers.len().div_ceil(pool.len());
+            self.shards = self.subscribers.chunks(per).map(Arc::from).collect();
+            self.shards_stale = false;
+        }
+        for (i, shard) in self.shards.iter().enumerate() {
+            pool.send(i, shard.clone(), self.id, seq, text.clone(), ts, resync);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Utf8Bytes {
+        Utf8Bytes::from(s)
+    }
+
+    #[test]
+    fn history_finds_everything_after_a_seq() {
+        let mut h = History::new(3, Duration::ZERO);
+        let now = Instant::now();
+        for (seq, prev) in [(1, 0), (2, 1), (4, 2), (5, 4)] {
+            h.push(seq, prev, t(&seq.to_string()), now);
+        }
+        // only 3 kept: 2, 4, 5
+        let after = |s| h.after(s).map(|it| it.map(|(seq, _)| seq).collect::<Vec<_>>());
+        assert_eq!(after(2), Some(vec![4, 5]));
+        assert_eq!(after(1), Some(vec![2, 4, 5]));
+        assert_eq!(after(0), None);
+        assert_eq!(after(3), None);
+    }
+
+    #[test]
+    fn history_keeps_young_messages_beyond_the_count() {
+        let mut h = History::new(1, Duration::from_secs(60));
+        let now = Instant::now();
+        for seq in 1..=5 {
+            h.push(seq, seq - 1, t("x"), now);
+        }
+        assert_eq!(h.after(0).map(|it| it.count()), Some(5));
+    }
+
+    #[tokio::test]
+    async fn publish_reaches_every_subscriber_inline_and_sharded() {
+        let pool = ShardPool::start(2);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        for n in [3usize, INLINE_LIMIT + 50] {
+            let mut topic = Topic::new(7, "book.X-Y", OnOverflow::Resync, History::new(10, Duration::ZERO));
+            let subs: Vec<_> = (0..n as u64).map(|i| Arc::new(Subscriber::new(i, 1 << 20))).collect();
+            for s in &subs {
+                s.queue.subscribe(7, 0, OnOverflow::Resync);
+                s.queue.release(&[7]);
+                topic.add(s.clone());
+            }
+            topic.publish(1, t("m1"), 0, &pool, &tx, Instant::now());
+            for s in &subs {
+                tokio::time::timeout(Duration::from_secs(5), s.queue.ready()).await.unwrap();
+                let mut out = VecDeque::new();
+                s.queue.drain_into(&mut out);
+                assert_eq!(out.len(), 1);
+                assert_eq!(out[0].text.as_str(), "m1");
+            }
+            assert_eq!(topic.last_seq, 1);
+        }
+    }
+}
