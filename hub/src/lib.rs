@@ -1,6 +1,13 @@
 //! The hub: the public WebSocket market-data protocol (PROTOCOL.md), the
 //! per-pair book cache, and the fan-out that delivers every change to
-//! thousands of clients.
+//! thousands of clients; plus the wiring of the `nax-hub` binary.
 
+pub mod app;
+pub mod config;
 pub mod fanout;
+pub mod market;
+pub mod metrics;
 pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod shutdown;

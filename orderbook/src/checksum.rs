@@ -16,10 +16,17 @@ pub const CHECKSUM_DEPTH: usize = 10;
 
 /// The checksum of `book`'s top 10 levels each side.
 pub fn book_checksum(book: &L2Book) -> u32 {
+    checksum_top(book, CHECKSUM_DEPTH)
+}
+
+/// The same checksum over the top `min(depth, 10)` levels each side: what a
+/// client of a `depthN` channel with N < 10 holds.
+pub fn checksum_top(book: &L2Book, depth: usize) -> u32 {
+    let depth = depth.min(CHECKSUM_DEPTH);
     let mut crc = crc32fast::Hasher::new();
     let mut buf = itoa::Buffer::new();
     let mut feed = |ladder: &Ladder| {
-        for level in ladder.iter().take(CHECKSUM_DEPTH) {
+        for level in ladder.iter().take(depth) {
             crc.update(buf.format(level.price.0).as_bytes());
             crc.update(buf.format(level.qty.0).as_bytes());
         }
@@ -65,6 +72,26 @@ mod tests {
         .unwrap();
         let text = "640002025000000".to_string() + "6400010150000000";
         assert_eq!(book_checksum(&b), crc32fast::hash(text.as_bytes()));
+    }
+
+    #[test]
+    fn shallow_checksum_covers_only_the_top_levels() {
+        let mut b = L2Book::new();
+        for p in 1..=20u64 {
+            b.apply_delta(BookDelta {
+                side: Side::Buy,
+                price: Price(p),
+                qty: Qty(p),
+            });
+            b.apply_delta(BookDelta {
+                side: Side::Sell,
+                price: Price(100 + p),
+                qty: Qty(p),
+            });
+        }
+        // top 1: ask 101 qty 1, bid 20 qty 20
+        assert_eq!(checksum_top(&b, 1), crc32fast::hash(b"10112020"));
+        assert_eq!(checksum_top(&b, 50), book_checksum(&b));
     }
 
     proptest! {

@@ -27,6 +27,9 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub fn new(conn_id: u64, max_queue_bytes: usize) -> Self {
-        Subscriber { conn_id, queue: OutboundQueue::new(max_queue_bytes) }
+        Subscriber {
+            conn_id,
+            queue: OutboundQueue::new(max_queue_bytes),
+        }
     }
 }

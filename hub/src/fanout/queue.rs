@@ -94,7 +94,11 @@ pub struct OutboundQueue {
 
 impl OutboundQueue {
     pub fn new(max_bytes: usize) -> Self {
-        OutboundQueue { state: Mutex::new(State::default()), notify: Notify::new(), max_bytes }
+        OutboundQueue {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            max_bytes,
+        }
     }
 
     /// Starts (or restarts) a subscription: channel messages with a seq above
@@ -134,7 +138,11 @@ impl OutboundQueue {
     /// The `prev_seq` for a replacement snapshot of `channel`: the seq of
     /// the last frame of it that the client will have received.
     pub fn last_delivered_seq(&self, channel: ChannelId) -> u64 {
-        self.state.lock().subscriptions.get(&channel).map_or(0, |sub| sub.last_drained)
+        self.state
+            .lock()
+            .subscriptions
+            .get(&channel)
+            .map_or(0, |sub| sub.last_drained)
     }
 
     /// Ends a subscription and drops its queued frames.
@@ -159,7 +167,9 @@ impl OutboundQueue {
         if s.close.is_some() {
             return Pushed::Filtered;
         }
-        let Some(sub) = s.subscriptions.get(&channel) else { return Pushed::Filtered };
+        let Some(sub) = s.subscriptions.get(&channel) else {
+            return Pushed::Filtered;
+        };
         if sub.resync_pending || seq <= sub.floor {
             return Pushed::Filtered;
         }
@@ -167,7 +177,15 @@ impl OutboundQueue {
         if s.bytes + text.len() > self.max_bytes {
             return self.overflow(&mut s, channel, on_overflow);
         }
-        self.enqueue(&mut s, Frame { channel: Some(channel), seq, text: text.clone(), ts });
+        self.enqueue(
+            &mut s,
+            Frame {
+                channel: Some(channel),
+                seq,
+                text: text.clone(),
+                ts,
+            },
+        );
         Pushed::Queued
     }
 
@@ -193,14 +211,24 @@ impl OutboundQueue {
         if s.close.is_some() {
             return Pushed::Filtered;
         }
-        let Some(sub) = s.subscriptions.get_mut(&channel) else { return Pushed::Filtered };
+        let Some(sub) = s.subscriptions.get_mut(&channel) else {
+            return Pushed::Filtered;
+        };
         sub.floor = seq;
         sub.resync_pending = false;
         drop_channel(&mut s, channel);
         if s.bytes + text.len() > self.max_bytes {
             return self.close_locked(&mut s);
         }
-        self.enqueue(&mut s, Frame { channel: Some(channel), seq, text, ts });
+        self.enqueue(
+            &mut s,
+            Frame {
+                channel: Some(channel),
+                seq,
+                text,
+                ts,
+            },
+        );
         Pushed::Queued
     }
 
@@ -214,7 +242,15 @@ impl OutboundQueue {
         if s.bytes + text.len() > self.max_bytes {
             return self.close_locked(&mut s);
         }
-        self.enqueue(&mut s, Frame { channel: None, seq: 0, text, ts: 0 });
+        self.enqueue(
+            &mut s,
+            Frame {
+                channel: None,
+                seq: 0,
+                text,
+                ts: 0,
+            },
+        );
         Pushed::Queued
     }
 
@@ -263,7 +299,12 @@ impl OutboundQueue {
     pub fn drain_into(&self, out: &mut VecDeque<Frame>) -> Option<CloseReason> {
         let mut s = self.state.lock();
         std::mem::swap(&mut s.frames, out);
-        let State { subscriptions, bytes, close, .. } = &mut *s;
+        let State {
+            subscriptions,
+            bytes,
+            close,
+            ..
+        } = &mut *s;
         for f in out.iter() {
             *bytes -= f.text.len();
             if let Some(sub) = f.channel.and_then(|ch| subscriptions.get_mut(&ch)) {
@@ -307,7 +348,11 @@ fn drop_channel(s: &mut State, channel: ChannelId) {
         }
         keep
     });
-    if let Some(held) = s.subscriptions.get_mut(&channel).and_then(|sub| sub.held.as_mut()) {
+    if let Some(held) = s
+        .subscriptions
+        .get_mut(&channel)
+        .and_then(|sub| sub.held.as_mut())
+    {
         dropped += held.iter().map(|f| f.text.len()).sum::<usize>();
         held.clear();
     }
@@ -325,7 +370,9 @@ mod tests {
     fn drain(q: &OutboundQueue) -> Vec<String> {
         let mut out = VecDeque::new();
         q.drain_into(&mut out);
-        out.into_iter().map(|f| f.text.as_str().to_string()).collect()
+        out.into_iter()
+            .map(|f| f.text.as_str().to_string())
+            .collect()
     }
 
     #[test]

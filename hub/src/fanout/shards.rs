@@ -15,12 +15,19 @@ pub struct ResyncRequest {
     pub subscriber: Arc<Subscriber>,
 }
 
+/// One channel message on its way to subscribers.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub channel: ChannelId,
+    pub seq: u64,
+    pub text: Utf8Bytes,
+    /// Hub ingest time (µs) of the event behind it.
+    pub ts: u64,
+}
+
 struct Job {
     subscribers: Arc<[Arc<Subscriber>]>,
-    channel: ChannelId,
-    seq: u64,
-    text: Utf8Bytes,
-    ts: u64,
+    delivery: Delivery,
     resync: mpsc::UnboundedSender<ResyncRequest>,
 }
 
@@ -40,13 +47,22 @@ impl ShardPool {
                 let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
                 tokio::spawn(async move {
                     while let Some(job) = rx.recv().await {
-                        deliver(&job.subscribers, job.channel, job.seq, &job.text, job.ts, &job.resync);
+                        deliver(
+                            &job.subscribers,
+                            job.channel,
+                            job.seq,
+                            &job.text,
+                            job.ts,
+                            &job.resync,
+                        );
                     }
                 });
                 tx
             })
             .collect();
-        ShardPool { workers: workers.into() }
+        ShardPool {
+            workers: workers.into(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -62,13 +78,14 @@ impl ShardPool {
         &self,
         i: usize,
         subscribers: Arc<[Arc<Subscriber>]>,
-        channel: ChannelId,
-        seq: u64,
-        text: Utf8Bytes,
-        ts: u64,
+        delivery: Delivery,
         resync: &mpsc::UnboundedSender<ResyncRequest>,
     ) {
-        let job = Job { subscribers, channel, seq, text, ts, resync: resync.clone() };
+        let job = Job {
+            subscribers,
+            delivery,
+            resync: resync.clone(),
+        };
         // A worker only stops with the runtime, and then nothing is delivered anyway.
         let _ = self.workers[i % self.workers.len()].send(job);
     }
@@ -78,15 +95,15 @@ impl ShardPool {
 /// turn into resync requests for the pair task.
 pub(super) fn deliver(
     subscribers: &[Arc<Subscriber>],
-    channel: ChannelId,
-    seq: u64,
-    text: &Utf8Bytes,
-    ts: u64,
+    d: &Delivery,
     resync: &mpsc::UnboundedSender<ResyncRequest>,
 ) {
     for sub in subscribers {
-        if sub.queue.push_channel(channel, seq, text, ts) == Pushed::NeedsResync {
-            let _ = resync.send(ResyncRequest { channel, subscriber: sub.clone() });
+        if sub.queue.push_channel(d.channel, d.seq, &d.text, d.ts) == Pushed::NeedsResync {
+            let _ = resync.send(ResyncRequest {
+                channel: d.channel,
+                subscriber: sub.clone(),
+            });
         }
     }
 }

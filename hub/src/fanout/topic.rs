@@ -1,7 +1,7 @@
 //! One channel of one pair: its subscribers (split into shards), the seq of
 //! its last message, and its history for `resume`.
 
-use super::shards::{deliver, ResyncRequest, ShardPool};
+use super::shards::{deliver, Delivery, ResyncRequest, ShardPool};
 use super::{ChannelId, OnOverflow, Subscriber};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::VecDeque;
@@ -24,7 +24,11 @@ pub struct History {
 
 impl History {
     pub fn new(max_messages: usize, max_age: Duration) -> Self {
-        History { entries: VecDeque::new(), max_messages, max_age }
+        History {
+            entries: VecDeque::new(),
+            max_messages,
+            max_age,
+        }
     }
 
     fn push(&mut self, seq: u64, prev_seq: u64, text: Utf8Bytes, now: Instant) {
@@ -144,8 +148,14 @@ impl Topic {
     ) {
         let prev = std::mem::replace(&mut self.last_seq, seq);
         self.history.push(seq, prev, text.clone(), now);
+        let delivery = Delivery {
+            channel: self.id,
+            seq,
+            text,
+            ts,
+        };
         if self.subscribers.len() <= INLINE_LIMIT {
-            deliver(&self.subscribers, self.id, seq, &text, ts, resync);
+            deliver(&self.subscribers, &delivery, resync);
             return;
         }
         if self.shards_stale {
@@ -154,7 +164,7 @@ impl Topic {
             self.shards_stale = false;
         }
         for (i, shard) in self.shards.iter().enumerate() {
-            pool.send(i, shard.clone(), self.id, seq, text.clone(), ts, resync);
+            pool.send(i, shard.clone(), delivery.clone(), resync);
         }
     }
 }
@@ -175,7 +185,10 @@ mod tests {
             h.push(seq, prev, t(&seq.to_string()), now);
         }
         // only 3 kept: 2, 4, 5
-        let after = |s| h.after(s).map(|it| it.map(|(seq, _)| seq).collect::<Vec<_>>());
+        let after = |s| {
+            h.after(s)
+                .map(|it| it.map(|(seq, _)| seq).collect::<Vec<_>>())
+        };
         assert_eq!(after(2), Some(vec![4, 5]));
         assert_eq!(after(1), Some(vec![2, 4, 5]));
         assert_eq!(after(0), None);
@@ -197,8 +210,15 @@ mod tests {
         let pool = ShardPool::start(2);
         let (tx, _rx) = mpsc::unbounded_channel();
         for n in [3usize, INLINE_LIMIT + 50] {
-            let mut topic = Topic::new(7, "book.X-Y", OnOverflow::Resync, History::new(10, Duration::ZERO));
-            let subs: Vec<_> = (0..n as u64).map(|i| Arc::new(Subscriber::new(i, 1 << 20))).collect();
+            let mut topic = Topic::new(
+                7,
+                "book.X-Y",
+                OnOverflow::Resync,
+                History::new(10, Duration::ZERO),
+            );
+            let subs: Vec<_> = (0..n as u64)
+                .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
+                .collect();
             for s in &subs {
                 s.queue.subscribe(7, 0, OnOverflow::Resync);
                 s.queue.release(&[7]);
@@ -206,7 +226,9 @@ mod tests {
             }
             topic.publish(1, t("m1"), 0, &pool, &tx, Instant::now());
             for s in &subs {
-                tokio::time::timeout(Duration::from_secs(5), s.queue.ready()).await.unwrap();
+                tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
+                    .await
+                    .unwrap();
                 let mut out = VecDeque::new();
                 s.queue.drain_into(&mut out);
                 assert_eq!(out.len(), 1);

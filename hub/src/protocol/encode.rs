@@ -57,6 +57,14 @@ impl Encoder {
         write_u64(b, h.prev_seq);
     }
 
+    fn reason(&mut self, reason: Option<&str>) {
+        if let Some(r) = reason {
+            self.buf.extend_from_slice(b",\"reason\":\"");
+            self.buf.extend_from_slice(r.as_bytes());
+            self.buf.push(b'"');
+        }
+    }
+
     fn ts(&mut self, ts: u64) {
         self.buf.extend_from_slice(b",\"ts\":");
         write_u64(&mut self.buf, ts);
@@ -121,9 +129,7 @@ impl Encoder {
         depth: usize,
     ) -> Bytes {
         self.start("snapshot", h);
-        self.buf.extend_from_slice(b",\"reason\":\"");
-        self.buf.extend_from_slice(reason.as_bytes());
-        self.buf.push(b'"');
+        self.reason(Some(reason));
         self.ts(h.ts);
         self.book_levels(spec, book, depth);
         self.checksum_end(book.checksum())
@@ -138,8 +144,10 @@ impl Encoder {
         book: &L2Book,
         n: usize,
         checksum: u32,
+        reason: Option<&str>,
     ) -> Bytes {
         self.start("depth", h);
+        self.reason(reason);
         self.ts(h.ts);
         self.book_levels(spec, book, n);
         self.checksum_end(checksum)
@@ -183,8 +191,15 @@ impl Encoder {
     }
 
     /// `ticker`; absent values (empty side, no trade yet) are `null`.
-    pub fn ticker(&mut self, spec: &MarketSpec, h: &Header, t: &Ticker) -> Bytes {
+    pub fn ticker(
+        &mut self,
+        spec: &MarketSpec,
+        h: &Header,
+        t: &Ticker,
+        reason: Option<&str>,
+    ) -> Bytes {
         self.start("ticker", h);
+        self.reason(reason);
         self.ts(h.ts);
         let fields: [(&str, Option<u64>, bool); 9] = [
             ("bid", t.bid.map(|p| p.0), true),
@@ -329,8 +344,9 @@ mod tests {
             json!([["64000.20", "0.25000000"], ["64000.30", "0.00000002"]])
         );
         assert_eq!(v["checksum"], json!(book.checksum()));
-        let top1 = Encoder::new().depth(&spec(), &header(1042), &book, 1, 7);
+        let top1 = Encoder::new().depth(&spec(), &header(1042), &book, 1, 7, Some("slow_consumer"));
         assert_eq!(parse(&top1)["bids"], json!([["64000.10", "1.50000000"]]));
+        assert_eq!(parse(&top1)["reason"], "slow_consumer");
     }
 
     #[test]
@@ -353,7 +369,7 @@ mod tests {
             volume_24h: Qty(123_456_000_000),
             ..Ticker::default()
         };
-        let v = parse(&Encoder::new().ticker(&spec(), &header(12), &ticker));
+        let v = parse(&Encoder::new().ticker(&spec(), &header(12), &ticker, None));
         assert_eq!(v["bid"], "64000.10");
         assert_eq!(v["ask"], Value::Null);
         assert_eq!(v["last"], "64000.20");

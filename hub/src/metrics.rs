@@ -1,0 +1,228 @@
+//! The hub's Prometheus metrics: their names, their descriptions, and the
+//! one process-wide recorder that collects them.
+//!
+//! Code anywhere in the hub records with the `metrics` crate's macros and the
+//! names below (`metrics::counter!(metrics::MESSAGES_OUT_TOTAL)` from other
+//! modules; inside this file the crate is `::metrics`). [`install`] must run
+//! first, once per process (repeat calls are free); until then recordings are
+//! dropped. The text exposition comes from [`render`], and [`upkeep`] keeps
+//! histogram memory bounded.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::shutdown::Shutdown;
+
+/// Gauge: open WebSocket connections.
+pub const CONNECTIONS: &str = "nax_connections";
+/// Gauge: channel subscriptions across all connections.
+pub const SUBSCRIPTIONS: &str = "nax_subscriptions";
+/// Counter: messages written to clients.
+pub const MESSAGES_OUT_TOTAL: &str = "nax_messages_out_total";
+/// Counter: bytes written to clients.
+pub const BYTES_OUT_TOTAL: &str = "nax_bytes_out_total";
+/// Counter: times a slow client's queued book updates were conflated.
+pub const SLOW_CONSUMER_CONFLATIONS_TOTAL: &str = "nax_slow_consumer_conflations_total";
+/// Counter: connections closed because the client could not keep up.
+pub const SLOW_CONSUMER_CLOSES_TOTAL: &str = "nax_slow_consumer_closes_total";
+/// Histogram: seconds from publishing an event to writing it to a socket.
+pub const PUBLISH_TO_WRITE_SECONDS: &str = "nax_publish_to_write_seconds";
+/// Counter: WebSocket upgrades refused (connection limit, shutdown).
+pub const CONNECTIONS_REJECTED_TOTAL: &str = "nax_connections_rejected_total";
+/// Counter: events received from the venue; label [`LABEL_PAIR`].
+pub const UPSTREAM_EVENTS_TOTAL: &str = "nax_upstream_events_total";
+/// Counter: book resynchronisations; labels [`LABEL_PAIR`], [`LABEL_REASON`].
+pub const RESYNCS_TOTAL: &str = "nax_resyncs_total";
+
+/// Label: the trading pair, e.g. `BTC-USD`.
+pub const LABEL_PAIR: &str = "pair";
+/// Label: why something happened, e.g. `sequence_gap`.
+pub const LABEL_REASON: &str = "reason";
+
+/// Buckets of [`PUBLISH_TO_WRITE_SECONDS`]: 1 µs to 100 ms, 1-2.5-5 steps.
+pub const PUBLISH_TO_WRITE_BUCKETS: [f64; 16] = [
+    0.000_001,
+    0.000_002_5,
+    0.000_005,
+    0.000_01,
+    0.000_025,
+    0.000_05,
+    0.000_1,
+    0.000_25,
+    0.000_5,
+    0.001,
+    0.002_5,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+];
+
+/// How often [`upkeep`] drains histogram samples, unless told otherwise.
+pub const DEFAULT_UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why the recorder could not be installed.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MetricsError {
+    /// The exporter rejected the histogram configuration.
+    #[error("building the Prometheus recorder: {0}")]
+    Build(String),
+    /// Another (non-hub) recorder already owns the process-wide slot.
+    #[error("a different metrics recorder is already installed in this process")]
+    RecorderTaken,
+}
+
+/// The installation result, shared by every caller in the process.
+static INSTALLED: OnceLock<Result<PrometheusHandle, MetricsError>> = OnceLock::new();
+
+/// Installs the Prometheus recorder as the process-wide `metrics` recorder
+/// and describes every hub metric; returns the handle used to render them.
+///
+/// Idempotent and thread-safe: the first call installs, later calls (e.g.
+/// from several tests in one process) return the same handle or the same
+/// error.
+pub fn install() -> Result<PrometheusHandle, MetricsError> {
+    INSTALLED.get_or_init(install_once).clone()
+}
+
+fn install_once() -> Result<PrometheusHandle, MetricsError> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(PUBLISH_TO_WRITE_SECONDS.to_owned()),
+            &PUBLISH_TO_WRITE_BUCKETS,
+        )
+        .map_err(|e| MetricsError::Build(e.to_string()))?
+        .build_recorder();
+    let handle = recorder.handle();
+    ::metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderTaken)?;
+    describe_all();
+    Ok(handle)
+}
+
+/// Registers help text and units with the installed recorder.
+fn describe_all() {
+    describe_gauge!(CONNECTIONS, Unit::Count, "Open WebSocket connections.");
+    describe_gauge!(
+        SUBSCRIPTIONS,
+        Unit::Count,
+        "Channel subscriptions across all connections."
+    );
+    describe_counter!(
+        MESSAGES_OUT_TOTAL,
+        Unit::Count,
+        "Messages written to clients."
+    );
+    describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Bytes written to clients.");
+    describe_counter!(
+        SLOW_CONSUMER_CONFLATIONS_TOTAL,
+        Unit::Count,
+        "Times a slow client's queued book updates were conflated."
+    );
+    describe_counter!(
+        SLOW_CONSUMER_CLOSES_TOTAL,
+        Unit::Count,
+        "Connections closed because the client could not keep up."
+    );
+    describe_histogram!(
+        PUBLISH_TO_WRITE_SECONDS,
+        Unit::Seconds,
+        "Time from publishing an event to writing it to a client socket."
+    );
+    describe_counter!(
+        CONNECTIONS_REJECTED_TOTAL,
+        Unit::Count,
+        "WebSocket upgrades refused."
+    );
+    describe_counter!(
+        UPSTREAM_EVENTS_TOTAL,
+        Unit::Count,
+        "Events received from the venue, by pair."
+    );
+    describe_counter!(
+        RESYNCS_TOTAL,
+        Unit::Count,
+        "Order-book resynchronisations, by pair and reason."
+    );
+}
+
+/// The current values in the Prometheus text exposition format, for the
+/// `/metrics` endpoint.
+pub fn render(handle: &PrometheusHandle) -> String {
+    handle.render()
+}
+
+/// Drains histogram samples into their buckets every `every` until
+/// `shutdown` triggers; without it, histogram memory grows between scrapes.
+/// Spawn it once next to [`install`].
+pub async fn upkeep(handle: PrometheusHandle, every: Duration, shutdown: Shutdown) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => handle.run_upkeep(),
+            () = shutdown.triggered() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ::metrics::{counter, histogram};
+
+    #[test]
+    fn install_is_idempotent() {
+        let first = install().unwrap();
+        let second = install().unwrap();
+        counter!(CONNECTIONS_REJECTED_TOTAL, "test" => "idempotent").increment(1);
+        let line = "nax_connections_rejected_total{test=\"idempotent\"} 1";
+        assert!(render(&first).contains(line));
+        assert!(render(&second).contains(line));
+    }
+
+    #[test]
+    fn counters_show_up_in_render() {
+        let handle = install().unwrap();
+        counter!(UPSTREAM_EVENTS_TOTAL, LABEL_PAIR => "TEST-RENDER").increment(3);
+        let text = render(&handle);
+        assert!(
+            text.contains("nax_upstream_events_total{pair=\"TEST-RENDER\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# HELP nax_upstream_events_total Events received"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn latency_histogram_uses_microsecond_buckets() {
+        let handle = install().unwrap();
+        histogram!(PUBLISH_TO_WRITE_SECONDS, "test" => "buckets").record(0.000_003);
+        handle.run_upkeep();
+        let text = render(&handle);
+        let bucket = |le: &str| {
+            format!("nax_publish_to_write_seconds_bucket{{test=\"buckets\",le=\"{le}\"}} 1")
+        };
+        assert!(text.contains(&bucket("0.000005")), "{text}");
+        assert!(text.contains(&bucket("0.1")), "{text}");
+        assert!(text.contains(&bucket("+Inf")), "{text}");
+    }
+
+    #[tokio::test]
+    async fn upkeep_stops_on_shutdown() {
+        let handle = install().unwrap();
+        let shutdown = Shutdown::new();
+        let task = tokio::spawn(upkeep(handle, Duration::from_millis(10), shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(1), task)
+            .await
+            .expect("upkeep returned")
+            .unwrap();
+    }
+}

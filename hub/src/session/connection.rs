@@ -1,0 +1,431 @@
+//! One WebSocket client: a reader that decodes and answers ops under the
+//! connection's limits, and a writer that drains the outbound queue in
+//! batches (one flush per batch), sends pings, heartbeats and the shutdown
+//! notice, and closes with the right code.
+
+use super::ops::{decode, Op, OpError};
+use super::{HubContext, SessionLimits};
+use crate::fanout::{CloseReason, Frame, Pushed, Subscriber};
+use crate::market::MarketChannel;
+use crate::metrics as m;
+use crate::protocol::channel::{Channel, ChannelKind};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use feeds::event::now_micros;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Close codes of PROTOCOL.md.
+pub mod close_code {
+    pub const GOING_AWAY: u16 = 1001;
+    pub const POLICY: u16 = 1008;
+    pub const TOO_BIG: u16 = 1009;
+    pub const SLOW_CONSUMER: u16 = 4008;
+}
+
+/// State shared by a connection's reader and writer.
+struct Shared {
+    subscriber: Arc<Subscriber>,
+    heartbeat: AtomicBool,
+    /// Milliseconds since `started` at the last frame from the client.
+    last_seen_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Shared {
+    fn touch(&self) {
+        self.last_seen_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    fn reply(&self, value: serde_json::Value) {
+        if self
+            .subscriber
+            .queue
+            .push_control(Utf8Bytes::from(value.to_string()))
+            == Pushed::Closing
+        {
+            metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
+        }
+    }
+
+    fn error(&self, e: &OpError) {
+        self.reply(json!({"type": "error", "id": e.id, "code": e.code, "message": e.message}));
+    }
+}
+
+/// Runs one client until it leaves, breaks a limit, or the hub shuts down.
+pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
+    let subscriber = Arc::new(Subscriber::new(conn_id, ctx.limits.outbound_queue_bytes));
+    let shared = Arc::new(Shared {
+        subscriber,
+        heartbeat: AtomicBool::new(false),
+        last_seen_ms: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    let (sink, stream) = socket.split();
+    let (close_tx, close_rx) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_loop(sink, shared.clone(), ctx.clone(), close_rx));
+    let subscriptions = read_loop(stream, &shared, &ctx, &close_tx).await;
+    for channel in subscriptions.values().flatten() {
+        ctx.markets.unsubscribe(channel, conn_id);
+    }
+    let _ = writer.await;
+}
+
+/// A subscription of this connection: a market channel, or the
+/// per-connection heartbeat (`None`).
+type Subscriptions = HashMap<String, Option<MarketChannel>>;
+
+async fn read_loop(
+    mut stream: SplitStream<WebSocket>,
+    shared: &Shared,
+    ctx: &HubContext,
+    close: &mpsc::UnboundedSender<(u16, &'static str)>,
+) -> Subscriptions {
+    let limits = &ctx.limits;
+    let mut subscriptions = Subscriptions::new();
+    let mut bucket = TokenBucket::new(limits.frames_per_sec, limits.frame_burst);
+    let mut rejected = 0u32;
+    while let Some(msg) = stream.next().await {
+        shared.touch();
+        let text = match msg {
+            Ok(Message::Text(t)) => t,
+            Ok(Message::Close(_)) => break,
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Binary(_)) => {
+                reject(
+                    shared,
+                    &mut rejected,
+                    limits,
+                    close,
+                    OpError::new(None, "bad_request", "binary frames are not supported"),
+                );
+                continue;
+            }
+            Err(e) => {
+                if is_capacity_error(&e) {
+                    let _ = close.send((close_code::TOO_BIG, "frame too large"));
+                }
+                break;
+            }
+        };
+        if !bucket.take() {
+            let id = decode(&text).ok().map(|op| op_id(&op));
+            reject(
+                shared,
+                &mut rejected,
+                limits,
+                close,
+                OpError::new(id, "rate_limited", "too many frames"),
+            );
+            continue;
+        }
+        let result = match decode(&text) {
+            Ok(op) => handle(op, shared, ctx, &mut subscriptions).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            reject(shared, &mut rejected, limits, close, e);
+        }
+        if rejected >= limits.max_invalid_frames {
+            let _ = close.send((close_code::POLICY, "too many invalid frames"));
+            break;
+        }
+    }
+    subscriptions
+}
+
+fn op_id(op: &Op) -> i64 {
+    match op {
+        Op::Subscribe { id, .. }
+        | Op::Unsubscribe { id, .. }
+        | Op::Auth { id, .. }
+        | Op::Ping { id } => *id,
+    }
+}
+
+fn reject(
+    shared: &Shared,
+    rejected: &mut u32,
+    limits: &SessionLimits,
+    close: &mpsc::UnboundedSender<(u16, &'static str)>,
+    e: OpError,
+) {
+    *rejected += 1;
+    shared.error(&e);
+    if *rejected >= limits.max_invalid_frames {
+        let _ = close.send((close_code::POLICY, "too many invalid frames"));
+    }
+}
+
+fn is_capacity_error(e: &axum::Error) -> bool {
+    let text = e.to_string();
+    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+}
+
+async fn handle(
+    op: Op,
+    shared: &Shared,
+    ctx: &HubContext,
+    subs: &mut Subscriptions,
+) -> Result<(), OpError> {
+    match op {
+        Op::Ping { id } => {
+            shared.reply(json!({"type": "pong", "id": id, "ts": now_micros()}));
+            Ok(())
+        }
+        Op::Auth { id, .. } => Err(OpError::new(
+            Some(id),
+            "unauthorized",
+            "authentication is not available yet on this hub",
+        )),
+        Op::Unsubscribe { id, channels } => {
+            let mut removed = Vec::new();
+            for name in dedup(channels) {
+                Channel::parse(&name)
+                    .map_err(|e| OpError::new(Some(id), "unknown_channel", e.to_string()))?;
+                if let Some(entry) = subs.remove(&name) {
+                    match entry {
+                        Some(ch) => {
+                            shared.subscriber.queue.unsubscribe(ch.id);
+                            ctx.markets.unsubscribe(&ch, shared.subscriber.conn_id);
+                        }
+                        None => shared.heartbeat.store(false, Ordering::Relaxed),
+                    }
+                    removed.push(name);
+                }
+            }
+            metrics::gauge!(m::SUBSCRIPTIONS).decrement(removed.len() as f64);
+            shared.reply(json!({"type": "unsubscribed", "id": id, "channels": removed}));
+            Ok(())
+        }
+        Op::Subscribe {
+            id,
+            channels,
+            resume,
+        } => subscribe(id, channels, resume, shared, ctx, subs).await,
+    }
+}
+
+async fn subscribe(
+    id: i64,
+    channels: Vec<String>,
+    resume: HashMap<String, super::ops::ResumePoint>,
+    shared: &Shared,
+    ctx: &HubContext,
+    subs: &mut Subscriptions,
+) -> Result<(), OpError> {
+    let err = |code, msg: String| OpError::new(Some(id), code, msg);
+    let channels = dedup(channels);
+    if channels.is_empty() {
+        return Err(err("bad_request", "channels must not be empty".into()));
+    }
+    // Validate everything first: a refused request changes nothing.
+    let mut resolved = Vec::with_capacity(channels.len());
+    for name in &channels {
+        let channel = Channel::parse(name).map_err(|e| err("unknown_channel", e.to_string()))?;
+        if channel.is_private() {
+            return Err(err("unauthorized", format!("{name} needs auth")));
+        }
+        let market = match channel.kind {
+            ChannelKind::Heartbeat => None,
+            _ => Some(
+                ctx.markets
+                    .resolve(&channel)
+                    .ok_or_else(|| err("unknown_channel", format!("no such channel: {name}")))?,
+            ),
+        };
+        resolved.push((name.clone(), market));
+    }
+    let new = resolved
+        .iter()
+        .filter(|(n, _)| !subs.contains_key(n))
+        .count();
+    if subs.len() + new > ctx.limits.max_subscriptions {
+        return Err(err(
+            "too_many_subscriptions",
+            format!(
+                "at most {} channels per connection",
+                ctx.limits.max_subscriptions
+            ),
+        ));
+    }
+    let (mut recovered, mut not_recovered) = (Vec::new(), Vec::new());
+    let mut release = Vec::new();
+    let mut pending = Vec::new();
+    for (name, market) in resolved {
+        let point = resume.get(&name).map(|p| (p.epoch.clone(), p.seq));
+        match &market {
+            None => shared.heartbeat.store(true, Ordering::Relaxed),
+            Some(ch) => {
+                release.push(ch.id);
+                let rx = ctx
+                    .markets
+                    .subscribe(ch, shared.subscriber.clone(), point.clone());
+                pending.push((name.clone(), point.is_some(), rx));
+            }
+        }
+        if subs.insert(name, market).is_none() {
+            metrics::gauge!(m::SUBSCRIPTIONS).increment(1.0);
+        }
+    }
+    for (name, asked, rx) in pending {
+        let ok = rx.await.unwrap_or(false);
+        if asked {
+            if ok {
+                recovered.push(name)
+            } else {
+                not_recovered.push(name)
+            }
+        }
+    }
+    shared.reply(json!({"type": "subscribed", "id": id, "channels": channels,
+                        "recovered": recovered, "not_recovered": not_recovered}));
+    shared.subscriber.queue.release(&release);
+    Ok(())
+}
+
+fn dedup(channels: Vec<String>) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    channels
+        .into_iter()
+        .filter(|c| seen.insert(c.clone()))
+        .collect()
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
+    mut close_rx: mpsc::UnboundedReceiver<(u16, &'static str)>,
+) {
+    let limits = &ctx.limits;
+    let mut batch: VecDeque<Frame> = VecDeque::new();
+    let mut ping = tokio::time::interval(Duration::from_millis(limits.ping_interval_ms));
+    ping.tick().await;
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    let mut beats: u64 = 0;
+    let shutdown = ctx.shutdown.clone();
+    let queue = &shared.subscriber.queue;
+    let (code, reason) = loop {
+        tokio::select! {
+            _ = queue.ready() => {
+                let close = queue.drain_into(&mut batch);
+                if write_batch(&mut sink, &mut batch).await.is_err() {
+                    return;
+                }
+                if close == Some(CloseReason::SlowConsumer) {
+                    metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
+                    break (close_code::SLOW_CONSUMER, "slow consumer");
+                }
+            }
+            Some((code, reason)) = close_rx.recv() => {
+                // Flush replies queued before the close (e.g. the last error).
+                queue.drain_into(&mut batch);
+                let _ = write_batch(&mut sink, &mut batch).await;
+                break (code, reason);
+            }
+            _ = ping.tick() => {
+                let silent = shared.started.elapsed().as_millis() as u64 - shared.last_seen_ms.load(Ordering::Relaxed);
+                if silent > limits.pong_timeout_ms {
+                    break (close_code::POLICY, "ping timeout");
+                }
+                if sink.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+            _ = heartbeat.tick(), if shared.heartbeat.load(Ordering::Relaxed) => {
+                beats += 1;
+                shared.reply(json!({"type": "heartbeat", "channel": "heartbeat", "epoch": ctx.markets.epoch(),
+                                    "seq": beats, "prev_seq": beats - 1, "ts": now_micros()}));
+            }
+            _ = shutdown.triggered() => {
+                shared.reply(json!({"type": "shutdown", "reconnect_after_ms": limits.reconnect_after_ms}));
+                queue.drain_into(&mut batch);
+                let _ = write_batch(&mut sink, &mut batch).await;
+                break (close_code::GOING_AWAY, "server shutdown");
+            }
+        }
+    };
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}
+
+/// Writes every frame of `batch` with one flush at the end.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut VecDeque<Frame>,
+) -> Result<(), axum::Error> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let now = now_micros();
+    let (mut bytes, count) = (0usize, batch.len());
+    for frame in batch.drain(..) {
+        bytes += frame.text.len();
+        if frame.ts > 0 {
+            metrics::histogram!(m::PUBLISH_TO_WRITE_SECONDS)
+                .record(now.saturating_sub(frame.ts) as f64 / 1e6);
+        }
+        sink.feed(Message::Text(frame.text)).await?;
+    }
+    sink.flush().await?;
+    metrics::counter!(m::MESSAGES_OUT_TOTAL).increment(count as u64);
+    metrics::counter!(m::BYTES_OUT_TOTAL).increment(bytes as u64);
+    Ok(())
+}
+
+/// The client frame-rate limit: `rate` frames per second, bursts of `burst`.
+struct TokenBucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        TokenBucket {
+            tokens: f64::from(burst),
+            rate: f64::from(rate),
+            burst: f64::from(burst),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_allows_the_burst_then_the_rate() {
+        let mut b = TokenBucket::new(20, 50);
+        assert_eq!((0..60).filter(|_| b.take()).count(), 50);
+        b.last -= Duration::from_millis(500);
+        assert_eq!((0..60).filter(|_| b.take()).count(), 10);
+    }
+}

@@ -1,0 +1,93 @@
+//! WebSocket sessions: the `GET /ws` upgrade (with the node's connection
+//! limit), and per connection the reader/writer pair of `connection.rs`.
+
+mod connection;
+pub mod ops;
+
+pub use connection::close_code;
+
+use crate::market::Markets;
+use crate::metrics as m;
+use crate::shutdown::Shutdown;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Per-connection limits of PROTOCOL.md (all configurable).
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub max_connections: usize,
+    pub max_subscriptions: usize,
+    pub frames_per_sec: u32,
+    pub frame_burst: u32,
+    pub max_invalid_frames: u32,
+    pub max_frame_bytes: usize,
+    pub outbound_queue_bytes: usize,
+    pub ping_interval_ms: u64,
+    pub pong_timeout_ms: u64,
+    pub reconnect_after_ms: u64,
+}
+
+/// What every session needs: the markets, the limits, the shutdown signal
+/// and the live connection count.
+pub struct HubContext {
+    pub markets: Markets,
+    pub limits: SessionLimits,
+    pub shutdown: Shutdown,
+    connections: AtomicUsize,
+    next_conn_id: AtomicU64,
+}
+
+impl HubContext {
+    pub fn new(markets: Markets, limits: SessionLimits, shutdown: Shutdown) -> Self {
+        HubContext {
+            markets,
+            limits,
+            shutdown,
+            connections: AtomicUsize::new(0),
+            next_conn_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Open WebSocket connections now.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::Relaxed)
+    }
+}
+
+/// Decrements the connection count when a session ends, however it ends.
+struct ConnectionSlot(Arc<HubContext>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!(m::CONNECTIONS).decrement(1.0);
+    }
+}
+
+/// `GET /ws`: upgrades unless the node is at its connection limit (503) or
+/// shutting down (503).
+pub async fn ws_handler(State(ctx): State<Arc<HubContext>>, upgrade: WebSocketUpgrade) -> Response {
+    if ctx.shutdown.is_triggered() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    let taken = ctx.connections.fetch_add(1, Ordering::Relaxed);
+    if taken >= ctx.limits.max_connections {
+        ctx.connections.fetch_sub(1, Ordering::Relaxed);
+        metrics::counter!(m::CONNECTIONS_REJECTED_TOTAL).increment(1);
+        return (StatusCode::SERVICE_UNAVAILABLE, "connection limit reached").into_response();
+    }
+    metrics::gauge!(m::CONNECTIONS).increment(1.0);
+    let slot = ConnectionSlot(ctx.clone());
+    let conn_id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    upgrade
+        .max_message_size(ctx.limits.max_frame_bytes)
+        .max_frame_size(ctx.limits.max_frame_bytes)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            connection::serve(socket, ctx, conn_id).await;
+        })
+}
