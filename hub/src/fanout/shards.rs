@@ -47,14 +47,7 @@ impl ShardPool {
                 let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
                 tokio::spawn(async move {
                     while let Some(job) = rx.recv().await {
-                        deliver(
-                            &job.subscribers,
-                            job.channel,
-                            job.seq,
-                            &job.text,
-                            job.ts,
-                            &job.resync,
-                        );
+                        deliver(&job.subscribers, &job.delivery, &job.resync);
                     }
                 });
                 tx
