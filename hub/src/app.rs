@@ -8,7 +8,7 @@ use crate::market::{HistoryLimits, Markets};
 use crate::server::{router, AppState};
 use crate::session::{HubContext, SessionLimits};
 use crate::shutdown::Shutdown;
-use feeds::{SandboxConfig, SandboxVenue};
+use feeds::{MarketFeed, SandboxConfig, SandboxVenue};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 pub struct RunningHub {
     pub addr: SocketAddr,
     pub context: Arc<HubContext>,
-    pub venue: SandboxVenue,
+    /// The in-process sandbox, when the hub runs one.
+    pub venue: Option<SandboxVenue>,
     shutdown: Shutdown,
     server: JoinHandle<std::io::Result<()>>,
     drain: Duration,
@@ -27,7 +28,6 @@ pub struct RunningHub {
 /// Starts everything and binds the port; returns once the hub accepts
 /// connections.
 pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
-    let metrics = crate::metrics::install()?;
     let venue = match config.venue.kind {
         VenueKind::Sandbox => SandboxVenue::start(SandboxConfig {
             events_per_sec: config.venue.events_per_sec,
@@ -35,12 +35,23 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
             ..SandboxConfig::default()
         })?,
     };
+    start_with_feed(config, &venue.clone(), Some(venue)).await
+}
+
+/// Starts the hub on any market feed (e.g. a replay recording in tests);
+/// `venue` is stopped with the hub.
+pub async fn start_with_feed(
+    config: &Config,
+    feed: &dyn MarketFeed,
+    venue: Option<SandboxVenue>,
+) -> anyhow::Result<RunningHub> {
+    let metrics = crate::metrics::install()?;
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
     let history = HistoryLimits {
         max_messages: config.history.max_messages,
         max_age: Duration::from_millis(config.history.max_age_ms),
     };
-    let markets = Markets::start(&venue, history, ShardPool::start(shards)).await?;
+    let markets = Markets::start(feed, history, ShardPool::start(shards)).await?;
     let l = &config.limits;
     let limits = SessionLimits {
         max_connections: l.max_connections,
@@ -98,6 +109,8 @@ impl RunningHub {
             tracing::warn!(left, "connections still open after the drain time");
         }
         let _ = tokio::time::timeout(self.drain, self.server).await;
-        self.venue.stop().await;
+        if let Some(venue) = self.venue {
+            venue.stop().await;
+        }
     }
 }

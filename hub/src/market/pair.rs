@@ -178,10 +178,6 @@ impl PairTask {
         }
     }
 
-    fn header(&self, i: usize, seq: u64, prev_seq: u64) -> (Arc<str>, u64, u64) {
-        (self.topics[i].name.clone(), seq, prev_seq)
-    }
-
     fn publish(&mut self, i: usize, seq: u64, bytes: Bytes) {
         let text = utf8(bytes);
         let (ts, now) = (self.ts, Instant::now());
@@ -245,7 +241,7 @@ impl PairTask {
             match (topics::kind_of(i), topics::cadence_of(i)) {
                 (TopicKind::Book, Cadence::Raw) => {
                     let prev = self.topics[i].last_seq;
-                    let bytes = self.encode_snapshot(i, "resync", prev);
+                    let bytes = self.encode_snapshot(i, "resync", self.seq, prev);
                     self.publish(i, self.seq, bytes);
                 }
                 (TopicKind::Depth(n), Cadence::Raw) => self.publish_depth(i, n),
@@ -278,12 +274,13 @@ impl PairTask {
             }
             match (topics::kind_of(i), topics::cadence_of(i)) {
                 (TopicKind::Book, Cadence::Raw) => {
-                    let (name, _, prev) = self.header(i, seq, self.topics[i].last_seq);
+                    let name = self.topics[i].name.clone();
+                    let prev_seq = self.topics[i].last_seq;
                     let h = Header {
                         channel: &name,
                         epoch: &self.epoch,
                         seq,
-                        prev_seq: prev,
+                        prev_seq,
                         ts: self.ts,
                     };
                     let bytes = self.encoder.book_update(&self.spec, &h, deltas, checksum);
@@ -317,12 +314,13 @@ impl PairTask {
                 continue;
             }
             if topics::cadence_of(i) == Cadence::Raw {
-                let (name, _, prev) = self.header(i, seq, self.topics[i].last_seq);
+                let name = self.topics[i].name.clone();
+                let prev_seq = self.topics[i].last_seq;
                 let h = Header {
                     channel: &name,
                     epoch: &self.epoch,
                     seq,
-                    prev_seq: prev,
+                    prev_seq,
                     ts: self.ts,
                 };
                 let bytes = self.encoder.trades(&self.spec, &h, trades);
@@ -346,7 +344,7 @@ impl PairTask {
             }
             if topics::cadence_of(i) == Cadence::Raw {
                 let seq = self.current_seq(TopicKind::Ticker);
-                let bytes = self.encode_ticker(i, None, self.topics[i].last_seq);
+                let bytes = self.encode_ticker(i, None, seq, self.topics[i].last_seq);
                 self.publish(i, seq, bytes);
             } else {
                 self.conflation[i].dirty = true;
@@ -356,18 +354,18 @@ impl PairTask {
 
     fn publish_depth(&mut self, i: usize, n: u16) {
         let prev = self.topics[i].last_seq;
-        let bytes = self.encode_depth(i, n, None, prev);
+        let bytes = self.encode_depth(i, n, None, self.seq, prev);
         self.publish(i, self.seq, bytes);
     }
 
     // ---- encoding of per-topic messages -----------------------------------
 
-    fn encode_snapshot(&mut self, i: usize, reason: &str, prev_seq: u64) -> Bytes {
+    fn encode_snapshot(&mut self, i: usize, reason: &str, seq: u64, prev_seq: u64) -> Bytes {
         let name = self.topics[i].name.clone();
         let h = Header {
             channel: &name,
             epoch: &self.epoch,
-            seq: self.seq,
+            seq,
             prev_seq,
             ts: self.ts,
         };
@@ -375,12 +373,19 @@ impl PairTask {
             .book_snapshot(&self.spec, &h, reason, &self.book, usize::MAX)
     }
 
-    fn encode_depth(&mut self, i: usize, n: u16, reason: Option<&str>, prev_seq: u64) -> Bytes {
+    fn encode_depth(
+        &mut self,
+        i: usize,
+        n: u16,
+        reason: Option<&str>,
+        seq: u64,
+        prev_seq: u64,
+    ) -> Bytes {
         let name = self.topics[i].name.clone();
         let h = Header {
             channel: &name,
             epoch: &self.epoch,
-            seq: self.seq,
+            seq,
             prev_seq,
             ts: self.ts,
         };
@@ -390,9 +395,8 @@ impl PairTask {
             .depth(&self.spec, &h, &self.book, n, checksum, reason)
     }
 
-    fn encode_ticker(&mut self, i: usize, reason: Option<&str>, prev_seq: u64) -> Bytes {
+    fn encode_ticker(&mut self, i: usize, reason: Option<&str>, seq: u64, prev_seq: u64) -> Bytes {
         let name = self.topics[i].name.clone();
-        let seq = self.current_seq(TopicKind::Ticker);
         let h = Header {
             channel: &name,
             epoch: &self.epoch,
@@ -405,16 +409,17 @@ impl PairTask {
     }
 
     /// The message that replaces a client's state of topic `i` (book
-    /// snapshot, depth or ticker), or `None` for trades.
+    /// snapshot, depth or ticker), or `None` for trades. It carries the
+    /// topic's last seq: the state now is the state as of that message
+    /// (raw topics publish every change; conflated ones just published), so
+    /// the next message chains from it.
     fn state_message(&mut self, i: usize, reason: &'static str, prev_seq: u64) -> Option<Bytes> {
+        let seq = self.topics[i].last_seq;
+        let tagged = Some(reason).filter(|r| *r != "subscribe");
         match topics::kind_of(i) {
-            TopicKind::Book => Some(self.encode_snapshot(i, reason, prev_seq)),
-            TopicKind::Depth(n) => {
-                Some(self.encode_depth(i, n, Some(reason).filter(|r| *r != "subscribe"), prev_seq))
-            }
-            TopicKind::Ticker => {
-                Some(self.encode_ticker(i, Some(reason).filter(|r| *r != "subscribe"), prev_seq))
-            }
+            TopicKind::Book => Some(self.encode_snapshot(i, reason, seq, prev_seq)),
+            TopicKind::Depth(n) => Some(self.encode_depth(i, n, tagged, seq, prev_seq)),
+            TopicKind::Ticker => Some(self.encode_ticker(i, tagged, seq, prev_seq)),
             TopicKind::Trades => None,
         }
     }
@@ -536,7 +541,7 @@ impl PairTask {
             let prev = self.topics[i].last_seq;
             match kind {
                 TopicKind::Book if c.resync => {
-                    let bytes = self.encode_snapshot(i, "resync", prev);
+                    let bytes = self.encode_snapshot(i, "resync", self.seq, prev);
                     self.publish(i, self.seq, bytes);
                 }
                 TopicKind::Book if !c.changed.is_empty() => {
@@ -563,12 +568,12 @@ impl PairTask {
                     self.publish(i, self.seq, bytes);
                 }
                 TopicKind::Depth(n) if c.dirty => {
-                    let bytes = self.encode_depth(i, n, None, prev);
+                    let bytes = self.encode_depth(i, n, None, self.seq, prev);
                     self.publish(i, self.seq, bytes);
                 }
                 TopicKind::Ticker if c.dirty => {
                     let seq = self.current_seq(kind);
-                    let bytes = self.encode_ticker(i, None, prev);
+                    let bytes = self.encode_ticker(i, None, seq, prev);
                     self.publish(i, seq, bytes);
                 }
                 TopicKind::Trades if !c.trades.is_empty() => {
