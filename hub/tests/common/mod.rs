@@ -1,0 +1,97 @@
+//! Shared by the hub's integration tests: a real hub on 127.0.0.1 (port 0)
+//! and a real WebSocket client with protocol helpers.
+#![allow(dead_code)]
+
+use futures_util::{SinkExt, StreamExt};
+use hub::app::RunningHub;
+use hub::config::Config;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A config for tests: 127.0.0.1, any free port, defaults otherwise;
+/// `edit` adjusts it.
+pub fn test_config(edit: impl FnOnce(&mut Config)) -> Config {
+    let mut config = Config::load_from(["nax-hub"], Vec::<(String, String)>::new()).expect("default config");
+    config.bind = "127.0.0.1".parse().unwrap();
+    config.port = 0;
+    config.shutdown_drain_ms = 2_000;
+    edit(&mut config);
+    config
+}
+
+/// Starts a sandbox hub and waits until every book is warm.
+pub async fn start_hub(edit: impl FnOnce(&mut Config)) -> RunningHub {
+    let hub = hub::app::start(&test_config(edit)).await.expect("hub starts");
+    wait_ready(&hub).await;
+    hub
+}
+
+pub async fn wait_ready(hub: &RunningHub) {
+    for _ in 0..200 {
+        if hub.context.markets.cold_pairs().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("hub did not become ready");
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub async fn connect(hub: &RunningHub) -> Ws {
+    let url = format!("ws://{}/ws", hub.addr);
+    tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
+}
+
+pub async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.expect("send");
+}
+
+/// The next JSON text frame (skipping pings/pongs), within `secs` seconds.
+pub async fn recv_within(ws: &mut Ws, secs: u64) -> Value {
+    let deadline = Duration::from_secs(secs);
+    loop {
+        let msg = tokio::time::timeout(deadline, ws.next())
+            .await
+            .expect("a message within the deadline")
+            .expect("stream open")
+            .expect("no websocket error");
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).expect("hub sends JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame {other:?}"),
+        }
+    }
+}
+
+pub async fn recv(ws: &mut Ws) -> Value {
+    recv_within(ws, 5).await
+}
+
+/// Reads until a frame with `"type": ty` arrives.
+pub async fn recv_type(ws: &mut Ws, ty: &str) -> Value {
+    loop {
+        let v = recv(ws).await;
+        if v["type"] == ty {
+            return v;
+        }
+    }
+}
+
+/// Reads until the server closes; returns the close code.
+pub async fn close_code(ws: &mut Ws, secs: u64) -> Option<CloseCode> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => panic!("no close within {secs} s"),
+            Ok(None) => return None,
+            Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| f.code),
+            Ok(Some(Ok(_))) => continue,
+        }
+    }
+}
