@@ -9,7 +9,6 @@
 //! allocation: `itoa` into a stack buffer and feed the CRC.
 
 use crate::book::L2Book;
-use crate::ladder::Ladder;
 
 /// Levels per side that the checksum covers.
 pub const CHECKSUM_DEPTH: usize = 10;
@@ -23,17 +22,21 @@ pub fn book_checksum(book: &L2Book) -> u32 {
 /// client of a `depthN` channel with N < 10 holds.
 pub fn checksum_top(book: &L2Book, depth: usize) -> u32 {
     let depth = depth.min(CHECKSUM_DEPTH);
-    let mut crc = crc32fast::Hasher::new();
-    let mut buf = itoa::Buffer::new();
-    let mut feed = |ladder: &Ladder| {
+    // All digits go into one stack buffer and the CRC runs once: crc32fast's
+    // fast path needs more than the 4-9 bytes of a single number.
+    let mut text = [0u8; 2 * 2 * CHECKSUM_DEPTH * 20];
+    let mut len = 0;
+    let mut digits = itoa::Buffer::new();
+    for ladder in [book.asks(), book.bids()] {
         for level in ladder.iter().take(depth) {
-            crc.update(buf.format(level.price.0).as_bytes());
-            crc.update(buf.format(level.qty.0).as_bytes());
+            for v in [level.price.0, level.qty.0] {
+                let d = digits.format(v).as_bytes();
+                text[len..len + d.len()].copy_from_slice(d);
+                len += d.len();
+            }
         }
-    };
-    feed(book.asks());
-    feed(book.bids());
-    crc.finalize()
+    }
+    crc32fast::hash(&text[..len])
 }
 
 #[cfg(test)]
