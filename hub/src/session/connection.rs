@@ -5,7 +5,7 @@
 
 use super::ops::{decode, Op, OpError};
 use super::{HubContext, SessionLimits};
-use crate::fanout::{CloseReason, Frame, Pushed, Subscriber};
+use crate::fanout::{CloseReason, Frame, Subscriber};
 use crate::market::MarketChannel;
 use crate::metrics as m;
 use crate::protocol::channel::{Channel, ChannelKind};
@@ -43,15 +43,10 @@ impl Shared {
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Queues a reply. If even that does not fit, the queue is closing and
+    /// the writer closes 4008 (and counts it).
     fn reply(&self, value: serde_json::Value) {
-        if self
-            .subscriber
-            .queue
-            .push_control(Utf8Bytes::from(value.to_string()))
-            == Pushed::Closing
-        {
-            metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
-        }
+        self.subscriber.queue.push_control(Utf8Bytes::from(value.to_string()));
     }
 
     fn error(&self, e: &OpError) {
@@ -75,6 +70,7 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
     for channel in subscriptions.values().flatten() {
         ctx.markets.unsubscribe(channel, conn_id);
     }
+    metrics::gauge!(m::SUBSCRIPTIONS).decrement(subscriptions.len() as f64);
     let _ = writer.await;
 }
 
