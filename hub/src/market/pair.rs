@@ -230,10 +230,11 @@ impl PairTask {
         let was_warm = self.warm.swap(true, Ordering::Relaxed);
         self.seq = seq;
         self.trade_seq = self.trade_seq.max(trade_seq);
-        if !was_warm && reason == SnapshotReason::Subscribe {
-            return;
+        if was_warm || reason == SnapshotReason::Resync {
+            metrics::counter!(m::RESYNCS_TOTAL, "pair" => self.spec.symbol.clone(), "reason" => "upstream").increment(1);
         }
-        metrics::counter!(m::RESYNCS_TOTAL, "pair" => self.spec.symbol.clone(), "reason" => "upstream").increment(1);
+        // Clients that subscribed before the first snapshot (or hold a book
+        // the upstream just replaced) get the new book as a `resync`.
         for i in 0..TOPICS_PER_PAIR {
             if !self.topics[i].is_active() {
                 continue;

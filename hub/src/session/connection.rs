@@ -46,7 +46,9 @@ impl Shared {
     /// Queues a reply. If even that does not fit, the queue is closing and
     /// the writer closes 4008 (and counts it).
     fn reply(&self, value: serde_json::Value) {
-        self.subscriber.queue.push_control(Utf8Bytes::from(value.to_string()));
+        self.subscriber
+            .queue
+            .push_control(Utf8Bytes::from(value.to_string()));
     }
 
     fn error(&self, e: &OpError) {
