@@ -57,6 +57,9 @@ struct Subscription {
     /// Seq of the last frame of this channel handed to the writer: the
     /// `prev_seq` a replacement snapshot must carry.
     last_drained: u64,
+    /// The next frame is the client's first on this channel: its
+    /// `prev_seq` is rewritten to 0 (PROTOCOL.md: "0 for the first").
+    first: bool,
     /// While the `subscribed` reply is not queued yet, the channel's frames
     /// wait here (still counted against the byte bound).
     held: Option<VecDeque<Frame>>,
@@ -115,9 +118,17 @@ impl OutboundQueue {
                 resync_pending: false,
                 on_overflow,
                 last_drained: 0,
+                first: false,
                 held: Some(VecDeque::new()),
             },
         );
+    }
+
+    /// Marks `channel`'s next frame as the client's first on it.
+    pub fn expect_first(&self, channel: ChannelId) {
+        if let Some(sub) = self.state.lock().subscriptions.get_mut(&channel) {
+            sub.first = true;
+        }
     }
 
     /// Lets the held frames of `channels` follow what is queued now.
@@ -174,15 +185,24 @@ impl OutboundQueue {
             return Pushed::Filtered;
         }
         let on_overflow = sub.on_overflow;
+        let first = sub.first;
         if s.bytes + text.len() > self.max_bytes {
             return self.overflow(&mut s, channel, on_overflow);
         }
+        let text = if first {
+            if let Some(sub) = s.subscriptions.get_mut(&channel) {
+                sub.first = false;
+            }
+            with_prev_seq_zero(text)
+        } else {
+            text.clone()
+        };
         self.enqueue(
             &mut s,
             Frame {
                 channel: Some(channel),
                 seq,
-                text: text.clone(),
+                text,
                 ts,
             },
         );
@@ -337,6 +357,20 @@ impl OutboundQueue {
     pub fn conflations(&self) -> u64 {
         self.state.lock().conflations
     }
+}
+
+/// `text` with its `"prev_seq":N` replaced by `"prev_seq":0`.
+fn with_prev_seq_zero(text: &Utf8Bytes) -> Utf8Bytes {
+    const KEY: &str = "\"prev_seq\":";
+    let s = text.as_str();
+    let Some(at) = s.find(KEY) else {
+        return text.clone();
+    };
+    let start = at + KEY.len();
+    let end = s[start..]
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or(s.len(), |n| start + n);
+    Utf8Bytes::from(format!("{}0{}", &s[..start], &s[end..]))
 }
 
 fn drop_channel(s: &mut State, channel: ChannelId) {

@@ -489,7 +489,10 @@ impl PairTask {
         }
         let conflated = topics::cadence_of(i) != Cadence::Raw;
         match kind {
-            TopicKind::Trades => sub.queue.subscribe(channel, last, on_overflow),
+            TopicKind::Trades => {
+                sub.queue.subscribe(channel, last, on_overflow);
+                sub.queue.expect_first(channel);
+            }
             _ if conflated => {
                 // Nothing until the tick's snapshot sets the floor.
                 sub.queue.subscribe(channel, u64::MAX, on_overflow);

@@ -67,13 +67,31 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
     });
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_loop(sink, shared.clone(), ctx.clone(), close_rx));
-    let subscriptions = read_loop(stream, &shared, &ctx, &close_tx).await;
+    let mut writer = tokio::spawn(write_loop(sink, shared.clone(), ctx.clone(), close_rx));
+    let mut subscriptions = Subscriptions::new();
+    let mut writer_done = false;
+    {
+        let read = read_loop(stream, &shared, &ctx, &close_tx, &mut subscriptions);
+        tokio::pin!(read);
+        tokio::select! {
+            _ = &mut read => {}
+            _ = &mut writer => {
+                // The writer closed (ping timeout, slow consumer, shutdown):
+                // give the peer a moment to answer the close, then drop it.
+                writer_done = true;
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut read).await;
+            }
+        }
+    }
+    // The reader ended (peer closed or vanished): stop the writer too.
+    drop(close_tx);
     for channel in subscriptions.values().flatten() {
         ctx.markets.unsubscribe(channel, conn_id);
     }
     metrics::gauge!(m::SUBSCRIPTIONS).decrement(subscriptions.len() as f64);
-    let _ = writer.await;
+    if !writer_done {
+        let _ = writer.await;
+    }
 }
 
 /// A subscription of this connection: a market channel, or the
@@ -85,9 +103,9 @@ async fn read_loop(
     shared: &Shared,
     ctx: &HubContext,
     close: &mpsc::UnboundedSender<(u16, &'static str)>,
-) -> Subscriptions {
+    subscriptions: &mut Subscriptions,
+) {
     let limits = &ctx.limits;
-    let mut subscriptions = Subscriptions::new();
     let mut bucket = TokenBucket::new(limits.frames_per_sec, limits.frame_burst);
     let mut rejected = 0u32;
     while let Some(msg) = stream.next().await {
@@ -125,7 +143,7 @@ async fn read_loop(
             continue;
         }
         let result = match decode(&text) {
-            Ok(op) => handle(op, shared, ctx, &mut subscriptions).await,
+            Ok(op) => handle(op, shared, ctx, subscriptions).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -136,7 +154,6 @@ async fn read_loop(
             break;
         }
     }
-    subscriptions
 }
 
 fn op_id(op: &Op) -> i64 {
@@ -308,6 +325,7 @@ async fn write_loop(
     let mut ping = tokio::time::interval(Duration::from_millis(limits.ping_interval_ms));
     ping.tick().await;
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut beats: u64 = 0;
     let shutdown = ctx.shutdown.clone();
     let queue = &shared.subscriber.queue;
@@ -323,7 +341,12 @@ async fn write_loop(
                     break (close_code::SLOW_CONSUMER, "slow consumer");
                 }
             }
-            Some((code, reason)) = close_rx.recv() => {
+            msg = close_rx.recv() => {
+                let Some((code, reason)) = msg else {
+                    // The reader is gone: flush (the Close reply) and stop.
+                    let _ = sink.close().await;
+                    return;
+                };
                 // Flush replies queued before the close (e.g. the last error).
                 queue.drain_into(&mut batch);
                 let _ = write_batch(&mut sink, &mut batch).await;

@@ -15,7 +15,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// A config for tests: 127.0.0.1, any free port, defaults otherwise;
 /// `edit` adjusts it.
 pub fn test_config(edit: impl FnOnce(&mut Config)) -> Config {
-    let mut config = Config::load_from(["nax-hub"], Vec::<(String, String)>::new()).expect("default config");
+    let mut config =
+        Config::load_from(["nax-hub"], Vec::<(String, String)>::new()).expect("default config");
     config.bind = "127.0.0.1".parse().unwrap();
     config.port = 0;
     config.shutdown_drain_ms = 2_000;
@@ -25,7 +26,9 @@ pub fn test_config(edit: impl FnOnce(&mut Config)) -> Config {
 
 /// Starts a sandbox hub and waits until every book is warm.
 pub async fn start_hub(edit: impl FnOnce(&mut Config)) -> RunningHub {
-    let hub = hub::app::start(&test_config(edit)).await.expect("hub starts");
+    let hub = hub::app::start(&test_config(edit))
+        .await
+        .expect("hub starts");
     wait_ready(&hub).await;
     hub
 }
@@ -44,11 +47,16 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 pub async fn connect(hub: &RunningHub) -> Ws {
     let url = format!("ws://{}/ws", hub.addr);
-    tokio_tungstenite::connect_async(url).await.expect("websocket connects").0
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects")
+        .0
 }
 
 pub async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::Text(v.to_string().into())).await.expect("send");
+    ws.send(Message::Text(v.to_string().into()))
+        .await
+        .expect("send");
 }
 
 /// The next JSON text frame (skipping pings/pongs), within `secs` seconds.
