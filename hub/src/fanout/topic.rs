@@ -1,17 +1,13 @@
 //! One channel of one pair: its subscribers (split into shards), the seq of
 //! its last message, and its history for `resume`.
 
-use super::shards::{deliver, Delivery, ResyncRequest, ShardPool};
+use super::shards::{Delivery, ResyncRequest, ShardPool};
 use super::{ChannelId, OnOverflow, Subscriber};
 use axum::extract::ws::Utf8Bytes;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-
-/// Topics with at most this many subscribers are delivered by the
-/// publishing task itself.
-const INLINE_LIMIT: usize = 256;
 
 /// The last messages of a channel, for `resume`: at least `max_messages`
 /// or `max_age`, whichever holds more.
@@ -55,6 +51,13 @@ impl History {
 }
 
 /// One channel of one pair.
+///
+/// Each subscriber belongs to one shard for as long as it is subscribed
+/// (`conn_id % shards`), and every message to it goes through that shard's
+/// worker: per-worker FIFO order is what keeps a subscriber's messages in
+/// order. A shard's list is copied (copy-on-write) at the first publish
+/// after it changed, so a connect storm costs one copy per publish, not
+/// one per join.
 pub struct Topic {
     pub id: ChannelId,
     pub name: Arc<str>,
@@ -62,25 +65,32 @@ pub struct Topic {
     /// Seq of the last message published (0 before any).
     pub last_seq: u64,
     pub history: History,
-    subscribers: Vec<Arc<Subscriber>>,
-    shards: Vec<Arc<[Arc<Subscriber>]>>,
-    shards_stale: bool,
+    members: Vec<Vec<Arc<Subscriber>>>,
+    published: Vec<Arc<[Arc<Subscriber>]>>,
+    stale: Vec<bool>,
     /// When the last subscriber left; the history is kept this long after.
     idle_since: Option<Instant>,
     active: bool,
 }
 
 impl Topic {
-    pub fn new(id: ChannelId, name: &str, on_overflow: OnOverflow, history: History) -> Self {
+    pub fn new(
+        id: ChannelId,
+        name: &str,
+        on_overflow: OnOverflow,
+        history: History,
+        shards: usize,
+    ) -> Self {
+        let shards = shards.max(1);
         Topic {
             id,
             name: Arc::from(name),
             on_overflow,
             last_seq: 0,
             history,
-            subscribers: Vec::new(),
-            shards: Vec::new(),
-            shards_stale: false,
+            members: vec![Vec::new(); shards],
+            published: vec![Arc::from(Vec::new()); shards],
+            stale: vec![false; shards],
             idle_since: None,
             active: false,
         }
@@ -111,32 +121,39 @@ impl Topic {
     }
 
     pub fn subscriber_count(&self) -> usize {
-        self.subscribers.len()
+        self.members.iter().map(Vec::len).sum()
+    }
+
+    fn shard_of(&self, conn_id: u64) -> usize {
+        (conn_id % self.members.len() as u64) as usize
     }
 
     /// Adds a subscriber (once per connection).
     pub fn add(&mut self, sub: Arc<Subscriber>) {
-        if !self.subscribers.iter().any(|s| s.conn_id == sub.conn_id) {
-            self.subscribers.push(sub);
-            self.shards_stale = true;
+        let i = self.shard_of(sub.conn_id);
+        if !self.members[i].iter().any(|s| s.conn_id == sub.conn_id) {
+            self.members[i].push(sub);
+            self.stale[i] = true;
         }
         self.activate();
     }
 
     pub fn remove(&mut self, conn_id: u64, now: Instant) -> bool {
-        let before = self.subscribers.len();
-        self.subscribers.retain(|s| s.conn_id != conn_id);
-        let removed = self.subscribers.len() != before;
+        let i = self.shard_of(conn_id);
+        let before = self.members[i].len();
+        self.members[i].retain(|s| s.conn_id != conn_id);
+        let removed = self.members[i].len() != before;
         if removed {
-            self.shards_stale = true;
-            if self.subscribers.is_empty() {
+            self.stale[i] = true;
+            if self.subscriber_count() == 0 {
                 self.idle_since = Some(now);
             }
         }
         removed
     }
 
-    /// Records `text` as the next message (seq `seq`) and delivers it.
+    /// Records `text` as the next message (seq `seq`) and hands it to the
+    /// shard workers of its subscribers.
     pub fn publish(
         &mut self,
         seq: u64,
@@ -154,17 +171,14 @@ impl Topic {
             text,
             ts,
         };
-        if self.subscribers.len() <= INLINE_LIMIT {
-            deliver(&self.subscribers, &delivery, resync);
-            return;
-        }
-        if self.shards_stale {
-            let per = self.subscribers.len().div_ceil(pool.len());
-            self.shards = self.subscribers.chunks(per).map(Arc::from).collect();
-            self.shards_stale = false;
-        }
-        for (i, shard) in self.shards.iter().enumerate() {
-            pool.send(i, shard.clone(), delivery.clone(), resync);
+        for i in 0..self.members.len() {
+            if self.stale[i] {
+                self.published[i] = Arc::from(self.members[i].as_slice());
+                self.stale[i] = false;
+            }
+            if !self.published[i].is_empty() {
+                pool.send(i, self.published[i].clone(), delivery.clone(), resync);
+            }
         }
     }
 }
@@ -206,15 +220,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn publish_reaches_every_subscriber_inline_and_sharded() {
+    async fn publish_reaches_every_subscriber_in_order() {
         let pool = ShardPool::start(2);
         let (tx, _rx) = mpsc::unbounded_channel();
-        for n in [3usize, INLINE_LIMIT + 50] {
+        for n in [3usize, 300] {
             let mut topic = Topic::new(
                 7,
                 "book.X-Y",
                 OnOverflow::Resync,
                 History::new(10, Duration::ZERO),
+                pool.len(),
             );
             let subs: Vec<_> = (0..n as u64)
                 .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
@@ -224,17 +239,37 @@ mod tests {
                 s.queue.release(&[7]);
                 topic.add(s.clone());
             }
-            topic.publish(1, t("m1"), 0, &pool, &tx, Instant::now());
-            for s in &subs {
-                tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
-                    .await
-                    .unwrap();
-                let mut out = VecDeque::new();
-                s.queue.drain_into(&mut out);
-                assert_eq!(out.len(), 1);
-                assert_eq!(out[0].text.as_str(), "m1");
+            // Joins and leaves between publishes must not reorder anyone's stream.
+            let extra: Vec<_> = (1000..1000 + n as u64)
+                .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
+                .collect();
+            for seq in 1..=20u64 {
+                topic.publish(seq, t(&format!("m{seq}")), 0, &pool, &tx, Instant::now());
+                let e = &extra[(seq as usize) % extra.len()];
+                if seq % 2 == 0 {
+                    topic.add(e.clone());
+                } else {
+                    topic.remove(e.conn_id, Instant::now());
+                }
             }
-            assert_eq!(topic.last_seq, 1);
+            for s in &subs {
+                let mut got = Vec::new();
+                while got.len() < 20 {
+                    tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
+                        .await
+                        .unwrap();
+                    let mut out = VecDeque::new();
+                    s.queue.drain_into(&mut out);
+                    got.extend(out.into_iter().map(|f| f.seq));
+                }
+                assert_eq!(
+                    got,
+                    (1..=20).collect::<Vec<_>>(),
+                    "subscriber {}",
+                    s.conn_id
+                );
+            }
+            assert_eq!(topic.last_seq, 20);
         }
     }
 }

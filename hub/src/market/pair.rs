@@ -123,6 +123,7 @@ impl PairTask {
                     &name,
                     on_overflow,
                     history,
+                    setup.pool.len(),
                 )
             })
             .collect();
