@@ -8,6 +8,7 @@ use crate::market::{HistoryLimits, Markets};
 use crate::server::{router, AppState};
 use crate::session::{HubContext, SessionLimits};
 use crate::shutdown::Shutdown;
+use axum::serve::ListenerExt;
 use feeds::{MarketFeed, SandboxConfig, SandboxVenue};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,6 +74,13 @@ pub async fn start_with_feed(
     });
     let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
     let addr = listener.local_addr()?;
+    let send_buffer = config.limits.socket_send_buffer_bytes;
+    // Small frames go out at once (no Nagle delay), and a bounded kernel
+    // buffer lets the outbound queue, not the kernel, absorb a slow client.
+    let listener = listener.tap_io(move |tcp| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
+    });
     tokio::spawn(crate::metrics::upkeep(
         metrics,
         crate::metrics::DEFAULT_UPKEEP_INTERVAL,

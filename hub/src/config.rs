@@ -125,6 +125,10 @@ pub struct Limits {
     /// Bytes queued towards one client before it counts as a slow consumer;
     /// ≥ 64 KiB.
     pub outbound_queue_bytes: usize,
+    /// Kernel send buffer (SO_SNDBUF) of each client socket, bytes; ≥ 16 KiB.
+    /// Kept small so that a slow client fills its outbound queue (and is
+    /// conflated or closed) instead of hiding megabytes in the kernel.
+    pub socket_send_buffer_bytes: usize,
     /// Interval between WebSocket Pings.
     pub ping_interval_ms: u64,
     /// Silence after which a connection is closed; greater than
@@ -142,6 +146,7 @@ impl Default for Limits {
             max_invalid_frames: 100,
             max_frame_bytes: 16 * 1024,
             outbound_queue_bytes: 1024 * 1024,
+            socket_send_buffer_bytes: 256 * 1024,
             ping_interval_ms: 20_000,
             pong_timeout_ms: 60_000,
         }
@@ -255,6 +260,9 @@ pub struct Cli {
     /// Outbound bytes queued per client before slow-consumer handling.
     #[arg(long, env = "NAX_OUTBOUND_QUEUE_BYTES")]
     pub outbound_queue_bytes: Option<usize>,
+    /// Kernel send buffer of each client socket in bytes.
+    #[arg(long, env = "NAX_SOCKET_SEND_BUFFER_BYTES")]
+    pub socket_send_buffer_bytes: Option<usize>,
     /// Interval between WebSocket Pings, ms.
     #[arg(long, env = "NAX_PING_INTERVAL_MS")]
     pub ping_interval_ms: Option<u64>,
@@ -361,6 +369,10 @@ impl Config {
         set(&mut limits.max_invalid_frames, cli.max_invalid_frames);
         set(&mut limits.max_frame_bytes, cli.max_frame_bytes);
         set(&mut limits.outbound_queue_bytes, cli.outbound_queue_bytes);
+        set(
+            &mut limits.socket_send_buffer_bytes,
+            cli.socket_send_buffer_bytes,
+        );
         set(&mut limits.ping_interval_ms, cli.ping_interval_ms);
         set(&mut limits.pong_timeout_ms, cli.pong_timeout_ms);
         set(&mut self.history.max_messages, cli.history_max_messages);
@@ -409,6 +421,12 @@ impl Config {
             limits.outbound_queue_bytes,
             64 * 1024,
             " bytes (64 KiB)",
+        )?;
+        at_least(
+            "limits.socket_send_buffer_bytes",
+            limits.socket_send_buffer_bytes,
+            16 * 1024,
+            " bytes (16 KiB)",
         )?;
         at_least("limits.ping_interval_ms", limits.ping_interval_ms, 1, " ms")?;
         if limits.pong_timeout_ms <= limits.ping_interval_ms {

@@ -1,0 +1,381 @@
+//! The harness's options: what to load, how hard, for how long, and where
+//! the reports go. Every load dimension is bounded (at most 20,000
+//! connections and 600 s) so a run always stops by itself.
+
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Most connections one run may open.
+pub const MAX_CONNECTIONS: u32 = 20_000;
+/// Longest run, seconds.
+pub const MAX_DURATION_SECS: u64 = 600;
+/// Fastest ramp, new connections per second.
+pub const MAX_RAMP: f64 = 100_000.0;
+/// Most channels one subscription set may hold (the hub's default limit).
+pub const MAX_CHANNELS_PER_SET: usize = 200;
+
+/// The command line of `loadtest`.
+#[derive(Debug, Clone, Parser, Serialize)]
+#[command(
+    name = "loadtest",
+    version,
+    about = "Load harness for the NA-X Stream hub: opens N WebSocket clients, measures end-to-end \
+             latency, throughput and connect time, checks every seq chain and (on a sample of \
+             clients) every book checksum, and writes result.json and report.html.",
+    after_help = "Channel sets: each --channels value is one subscription set, a comma-separated \
+                  list of PROTOCOL.md channel names, optionally prefixed by a weight `W*`. Clients \
+                  are assigned to sets round-robin by weight, e.g.\n  \
+                  --channels '3*book.BTC-USD,trades.BTC-USD' --channels 'ticker.ETH-USD@100ms'\n\
+                  gives 3 of every 4 clients the book and trades of BTC-USD and the fourth the \
+                  conflated ETH-USD ticker.\n\n\
+                  slow-mix: the hub's kernel send buffer (up to net.ipv4.tcp_wmem's maximum, \
+                  4 MiB by default) fills before its outbound queue does, so slow_consumer \
+                  snapshots and 4008 closes appear only after about (4 MiB + queue) / (incoming \
+                  - read rate) seconds: give slow clients heavy channel sets or run longer.\n\n\
+                  Exit status: 0 when every seq chain and checksum held, 1 on a usage or \
+                  start-up error, 2 when a chain or checksum failed, 3 when no channel message \
+                  arrived at all."
+)]
+pub struct Options {
+    /// WebSocket endpoint of the hub (ws:// only).
+    #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
+    pub url: String,
+
+    /// What the clients do.
+    #[arg(long, value_enum, default_value_t = Scenario::Steady)]
+    pub scenario: Scenario,
+
+    /// Clients to open (1..=20000).
+    #[arg(long, short = 'n', default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CONNECTIONS)))]
+    pub connections: u32,
+
+    /// Length of the run in seconds, ramp included (1..=600).
+    #[arg(long, short = 'd', default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_DURATION_SECS))]
+    pub duration: u64,
+
+    /// New connections per second while ramping up (steady, resume-storm,
+    /// slow-mix).
+    #[arg(long, default_value_t = 500.0)]
+    pub ramp: f64,
+
+    /// A subscription set `[W*]CHANNEL,CHANNEL,...`; repeat for a weighted
+    /// mix (see below).
+    #[arg(
+        long = "channels",
+        value_name = "SET",
+        default_value = "book.BTC-USD,trades.BTC-USD"
+    )]
+    pub channels: Vec<ChannelSet>,
+
+    /// Fraction of clients that rebuild the book of their book/depth
+    /// channels and check every checksum (at least one client when > 0).
+    #[arg(long, default_value_t = 0.01)]
+    pub verify_fraction: f64,
+
+    /// connect-storm: seconds within which all clients connect.
+    #[arg(long, default_value_t = 1.0)]
+    pub storm_window: f64,
+
+    /// resume-storm: seconds between storms; at each storm every client
+    /// drops its connection and reconnects with `resume`.
+    #[arg(long, default_value_t = 5.0)]
+    pub resume_every: f64,
+
+    /// resume-storm: each client waits a random 0..=this many ms before
+    /// reconnecting.
+    #[arg(long, default_value_t = 500)]
+    pub reconnect_jitter_ms: u64,
+
+    /// slow-mix: percentage of clients that read slowly.
+    #[arg(long, default_value_t = 10.0)]
+    pub slow_percent: f64,
+
+    /// slow-mix: a slow client sleeps this long after each message.
+    #[arg(long, default_value_t = 20)]
+    pub slow_delay_ms: u64,
+
+    /// slow-mix: socket receive buffer of a slow client, bytes (small, so
+    /// the hub's queue fills instead of the kernel's).
+    #[arg(long, default_value_t = 16_384)]
+    pub slow_recv_buffer: u32,
+
+    /// Give up a connection attempt (TCP + WebSocket handshake) after this
+    /// many seconds.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
+
+    /// Seed of the per-client randomness (reconnect jitter).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Directory for result.json and report.html (created if missing).
+    #[arg(long, default_value = "loadtest-out")]
+    pub out: PathBuf,
+
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// What the clients of a run do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Ramp up to N clients at --ramp per second, stay subscribed until the end.
+    Steady,
+    /// All N clients connect within --storm-window seconds; count errors.
+    ConnectStorm,
+    /// Every --resume-every seconds all clients drop and reconnect with
+    /// `resume`; count recovered and not_recovered channels.
+    ResumeStorm,
+    /// --slow-percent of the clients read slowly; count slow_consumer
+    /// snapshots and 4008 closes.
+    SlowMix,
+    /// REST order flow (not available yet: needs the REST API).
+    Orders,
+}
+
+impl Scenario {
+    /// The kebab-case name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Steady => "steady",
+            Scenario::ConnectStorm => "connect-storm",
+            Scenario::ResumeStorm => "resume-storm",
+            Scenario::SlowMix => "slow-mix",
+            Scenario::Orders => "orders",
+        }
+    }
+}
+
+/// One subscription set of the channel mix: the channels a client
+/// subscribes to, and how many clients get it relative to the other sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChannelSet {
+    /// Relative share of clients, at least 1.
+    pub weight: u32,
+    /// Channel names, in subscribe order, without duplicates.
+    pub channels: Vec<String>,
+}
+
+/// Why an option value is unusable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OptionsError {
+    #[error("channel set {0:?}: weight must be a positive integer")]
+    BadWeight(String),
+    #[error("channel set {0:?} is empty")]
+    EmptySet(String),
+    #[error("channel set {set:?}: {channel:?} is not a channel name")]
+    BadChannel { set: String, channel: String },
+    #[error("channel set {0:?} has more than {MAX_CHANNELS_PER_SET} channels")]
+    TooManyChannels(String),
+    #[error("--{name} = {value}: {reason}")]
+    OutOfRange {
+        name: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+impl FromStr for ChannelSet {
+    type Err = OptionsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (weight, list) = match s.split_once('*') {
+            Some((w, list)) => {
+                let w: u32 = w
+                    .trim()
+                    .parse()
+                    .map_err(|_| OptionsError::BadWeight(s.into()))?;
+                if w == 0 {
+                    return Err(OptionsError::BadWeight(s.into()));
+                }
+                (w, list)
+            }
+            None => (1, s),
+        };
+        let mut channels: Vec<String> = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            if !looks_like_channel(name) {
+                return Err(OptionsError::BadChannel {
+                    set: s.into(),
+                    channel: name.into(),
+                });
+            }
+            if !channels.iter().any(|c| c == name) {
+                channels.push(name.to_string());
+            }
+        }
+        if channels.is_empty() {
+            return Err(OptionsError::EmptySet(s.into()));
+        }
+        if channels.len() > MAX_CHANNELS_PER_SET {
+            return Err(OptionsError::TooManyChannels(s.into()));
+        }
+        Ok(ChannelSet { weight, channels })
+    }
+}
+
+/// A cheap form check; the hub is the judge of which channels exist (an
+/// unknown one is counted as an `error` frame).
+fn looks_like_channel(name: &str) -> bool {
+    name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+}
+
+impl Options {
+    /// Checks the ranges clap cannot express.
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        let max = self.duration as f64;
+        let storm = self.scenario == Scenario::ConnectStorm;
+        let resume = self.scenario == Scenario::ResumeStorm;
+        let (r, v, s) = (self.ramp, self.verify_fraction, self.slow_percent);
+        let (w, e) = (self.storm_window, self.resume_every);
+        let t = self.connect_timeout as f64;
+        // (name, value, ok, reason); scenario options only for their scenario.
+        let checks = [
+            (
+                "ramp",
+                r,
+                r > 0.0 && r <= MAX_RAMP,
+                "must be in (0, 100000]",
+            ),
+            (
+                "verify-fraction",
+                v,
+                (0.0..=1.0).contains(&v),
+                "must be in [0, 1]",
+            ),
+            (
+                "slow-percent",
+                s,
+                (0.0..=100.0).contains(&s),
+                "must be in [0, 100]",
+            ),
+            (
+                "storm-window",
+                w,
+                !storm || (w > 0.0 && w <= max),
+                "must be in (0, duration]",
+            ),
+            (
+                "resume-every",
+                e,
+                !resume || (0.5..=max).contains(&e),
+                "must be in [0.5, duration]",
+            ),
+            (
+                "connect-timeout",
+                t,
+                (1.0..=60.0).contains(&t),
+                "must be 1..=60 seconds",
+            ),
+        ];
+        match checks.into_iter().find(|c| !c.2) {
+            Some((name, value, _, reason)) => Err(OptionsError::OutOfRange {
+                name,
+                value: value.to_string(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// New connections per second for this scenario: connect-storm spreads
+    /// all clients over its window, the others use `--ramp`.
+    pub fn connect_rate(&self) -> f64 {
+        match self.scenario {
+            Scenario::ConnectStorm => f64::from(self.connections) / self.storm_window,
+            _ => self.ramp,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("loadtest").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let o = parse(&[]).unwrap();
+        o.validate().unwrap();
+        assert_eq!(o.connections, 100);
+        assert_eq!(o.scenario, Scenario::Steady);
+        assert_eq!(
+            o.channels,
+            vec![ChannelSet {
+                weight: 1,
+                channels: vec!["book.BTC-USD".into(), "trades.BTC-USD".into()]
+            }]
+        );
+    }
+
+    #[test]
+    fn weighted_sets_parse() {
+        let o = parse(&[
+            "--channels",
+            "3*book.BTC-USD, trades.BTC-USD,book.BTC-USD",
+            "--channels",
+            "ticker.ETH-USD@100ms",
+        ])
+        .unwrap();
+        assert_eq!(o.channels[0].weight, 3);
+        assert_eq!(o.channels[0].channels.len(), 2, "duplicates dropped");
+        assert_eq!(o.channels[1].weight, 1);
+    }
+
+    #[test]
+    fn bad_sets_are_refused() {
+        assert!("0*book.BTC-USD".parse::<ChannelSet>().is_err());
+        assert!("x*book.BTC-USD".parse::<ChannelSet>().is_err());
+        assert!(" , ".parse::<ChannelSet>().is_err());
+        assert!("book.BTC USD".parse::<ChannelSet>().is_err());
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        assert!(parse(&["--connections", "20001"]).is_err());
+        assert!(parse(&["--connections", "0"]).is_err());
+        assert!(parse(&["--duration", "601"]).is_err());
+        assert!(parse(&["--ramp", "0"]).unwrap().validate().is_err());
+        assert!(parse(&["--verify-fraction", "1.5"])
+            .unwrap()
+            .validate()
+            .is_err());
+        assert!(parse(&["--slow-percent", "101"])
+            .unwrap()
+            .validate()
+            .is_err());
+        let storm = ["--scenario", "connect-storm", "--duration", "5"];
+        let storm = parse(&[&storm[..], &["--storm-window", "6"]].concat()).unwrap();
+        assert!(storm.validate().is_err());
+        let resume = parse(&["--scenario", "resume-storm", "--duration", "2"]).unwrap();
+        assert!(resume.validate().is_err(), "resume-every 5 > duration 2");
+        // scenario options are checked for their scenario only
+        parse(&["--duration", "2"]).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn connect_storm_spreads_clients_over_its_window() {
+        let o = parse(&[
+            "--scenario",
+            "connect-storm",
+            "-n",
+            "1000",
+            "--storm-window",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(o.connect_rate(), 500.0);
+    }
+}

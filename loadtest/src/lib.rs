@@ -1,0 +1,28 @@
+//! The load harness of NA-X Stream: thousands of WebSocket clients against
+//! one hub, measuring what a trading UI experiences (end-to-end latency,
+//! delivered throughput, connect time, closes) and checking what it must
+//! be able to trust (every `prev_seq` chain; the book checksum on a sample
+//! of clients), under the scenarios of issue 4: `steady`, `connect-storm`,
+//! `resume-storm` and `slow-mix`.
+//!
+//! [`scenario::run`] is the whole harness as a library call (the binary and
+//! the integration test both use it); [`report`] turns its [`RunResult`]
+//! into the summary table, `result.json` and `report.html`.
+
+pub mod channel;
+pub mod chart;
+pub mod cli;
+pub mod client;
+pub mod fdlimit;
+pub mod report;
+pub mod result;
+pub mod sampler;
+pub mod scenario;
+pub mod stats;
+pub mod target;
+pub mod verify;
+pub mod wire;
+
+pub use cli::{Options, Scenario};
+pub use result::RunResult;
+pub use scenario::{run, HarnessError};

@@ -1,0 +1,46 @@
+//! `loadtest`: parses the options, raises the open-file limit, runs the
+//! scenario, prints the summary and writes the reports. Exits 1 when the
+//! run could not be made, 2 when a seq chain or a checksum failed, 3 when
+//! no channel message arrived at all.
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use loadtest::stats::Counter;
+use loadtest::{fdlimit, report, Options};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match run(&Options::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(opts: &Options) -> anyhow::Result<ExitCode> {
+    let wanted = u64::from(opts.connections) + 256;
+    let limit = fdlimit::raise_fd_limit(wanted).context("reading the open-file limit")?;
+    if limit.soft < wanted {
+        eprintln!(
+            "warning: open-file limit {} < {wanted} needed for {} connections; expect connect \
+             errors, or split the load over several loadtest processes",
+            limit.soft, opts.connections
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let result = runtime.block_on(loadtest::run(opts))?;
+    print!("{}", report::summary_table(&result));
+    let (json, html) = report::write(&opts.out, &result)
+        .with_context(|| format!("writing reports to {}", opts.out.display()))?;
+    println!("wrote {} and {}", json.display(), html.display());
+    Ok(if !result.integrity_ok {
+        ExitCode::from(2)
+    } else if result.counter(Counter::ChannelMessages) == 0 {
+        eprintln!("error: no channel message was received: nothing was measured");
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
