@@ -13,8 +13,6 @@ use orderbook::{L2Book, MarketSpec, Price, Qty, Side};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
@@ -27,28 +25,10 @@ type WireLevels = Vec<(String, String)>;
 
 // ---- small helpers -----------------------------------------------------
 
-/// `GET path` over HTTP/1.0 (the server closes after the answer); returns
-/// the status code and the JSON body.
+/// `GET path`: the status code and the JSON body.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).await.expect("http connect");
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("http write");
-    let mut raw = Vec::new();
-    timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
-        .await
-        .expect("http answer within 5 s")
-        .expect("http read");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("http head and body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("http status");
-    (status, serde_json::from_str(body).expect("JSON body"))
+    let (status, body) = common::http_get(addr, path).await;
+    (status, serde_json::from_str(&body).expect("JSON body"))
 }
 
 /// The pair's spec as `GET /markets` describes it.

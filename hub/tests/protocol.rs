@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{close_code, connect, recv, recv_type, send, start_hub, Ws};
+use common::{close_code, connect, http_get, recv, recv_type, send, start_hub, Ws};
 use futures_util::{SinkExt, StreamExt};
 use hub::app::RunningHub;
 use orderbook::{BookDelta, L2Book, MarketSpec, Price, Qty, Side};
@@ -13,8 +13,6 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{sleep, timeout, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -32,30 +30,6 @@ async fn bounded<F: Future<Output = ()>>(secs: u64, body: F) {
     timeout(Duration::from_secs(secs), body)
         .await
         .unwrap_or_else(|_| panic!("test did not finish within {secs} s"));
-}
-
-/// `GET path` over HTTP/1.0 (no chunking; the server closes after the
-/// answer): status code and body text.
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("http connect");
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("http write");
-    let mut raw = Vec::new();
-    timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
-        .await
-        .expect("http answer within 5 s")
-        .expect("http read");
-    let text = String::from_utf8(raw).expect("utf-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("http head and body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("http status");
-    (status, body.to_string())
 }
 
 async fn http_json(addr: SocketAddr, path: &str) -> (u16, Value) {

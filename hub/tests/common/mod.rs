@@ -7,6 +7,7 @@ use hub::app::RunningHub;
 use hub::config::Config;
 use serde_json::Value;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
@@ -102,4 +103,28 @@ pub async fn close_code(ws: &mut Ws, secs: u64) -> Option<CloseCode> {
             Ok(Some(Ok(_))) => continue,
         }
     }
+}
+
+/// `GET path` over HTTP/1.0 (no chunking; the server closes after the
+/// answer): status code and body text.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).await.expect("http connect");
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("http write");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
+        .await
+        .expect("http answer within 5 s")
+        .expect("http read");
+    let text = String::from_utf8(raw).expect("utf-8 response");
+    let (head, body) = text.split_once("\r\n\r\n").expect("http head and body");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("http status");
+    (status, body.to_string())
 }
