@@ -16,6 +16,12 @@ use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+/// Bytes the WebSocket codec reads from a socket at a time. Tungstenite
+/// allocates (and zero-fills) this much per connection up front; its 128 KiB
+/// default made an idle connection cost ~139 KiB. Client frames are small
+/// (at most `max_frame_bytes`), so 4 KiB reads lose nothing.
+const READ_BUFFER_BYTES: usize = 4096;
+
 /// Per-connection limits of PROTOCOL.md (all configurable).
 #[derive(Debug, Clone)]
 pub struct SessionLimits {
@@ -84,6 +90,7 @@ pub async fn ws_handler(State(ctx): State<Arc<HubContext>>, upgrade: WebSocketUp
     let slot = ConnectionSlot(ctx.clone());
     let conn_id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
     upgrade
+        .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(ctx.limits.max_frame_bytes)
         .max_frame_size(ctx.limits.max_frame_bytes)
         .on_upgrade(move |socket| async move {
