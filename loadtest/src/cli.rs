@@ -119,6 +119,23 @@ pub struct Options {
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+
+    /// What serves --url: the hub, or an nginx nchan WebSocket subscriber
+    /// location (no subscribe op is sent; every frame is a channel message
+    /// of the first channel of the client's set, with `ts`, `seq`,
+    /// `prev_seq` as published by `publish`).
+    #[arg(long, value_enum, default_value_t = Peer::Hub)]
+    pub peer: Peer,
+}
+
+/// The server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Peer {
+    /// The NA-X Stream hub (PROTOCOL.md).
+    Hub,
+    /// nginx + nchan: frames are published messages, no subscribe op.
+    Nchan,
 }
 
 /// What the clients of a run do.

@@ -52,6 +52,9 @@ pub struct ClientEnv {
     pub slow_recv_buffer: u32,
     pub reconnect_jitter: Duration,
     pub seed: u64,
+    /// The server is nginx/nchan: no subscribe op, every frame is a
+    /// message of the first planned channel.
+    pub nchan: bool,
 }
 
 /// The run's broadcast signals: `stop` turns true once, `storm` counts
@@ -204,8 +207,17 @@ impl<'a> Client<'a> {
     async fn session(&mut self, mut ws: Ws, resume: bool, signals: &mut Signals) -> SessionEnd {
         // Only storms that come while this connection is up end it.
         signals.storm.borrow_and_update();
+        if self.env.nchan {
+            self.subscribe_sent = Instant::now();
+            self.subscribe_sent_us = now_micros();
+            self.stats().subscribed_now();
+            self.stats()
+                .record(self.plan.index, |s| s.count(Counter::Subscribed, 1));
+        }
         let frame = self.subscribe_frame(resume);
-        if let Err(e) = ws.send(Message::text(frame)).await {
+        if self.env.nchan {
+            // nothing to send: nchan subscribes by URL
+        } else if let Err(e) = ws.send(Message::text(frame)).await {
             self.stats().error(format!("send: {}", error_kind(&e)));
             self.lost(None);
             return SessionEnd::Lost;
@@ -304,6 +316,10 @@ impl<'a> Client<'a> {
                 return;
             }
         };
+        if self.env.nchan {
+            let channel = self.plan.channels[0].clone();
+            return self.on_channel_message(&channel, &header, text, received_us);
+        }
         let extra = match (header.kind, header.channel) {
             ("subscribed", _) => {
                 self.on_subscribed(&header);

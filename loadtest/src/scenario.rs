@@ -39,7 +39,9 @@ pub async fn run(opts: &Options) -> Result<RunResult, HarnessError> {
         return Err(HarnessError::NotYet(Scenario::Orders.name()));
     }
     let target = HubTarget::resolve(&opts.url).await?;
+    let nchan = opts.peer == crate::cli::Peer::Nchan;
     let markets = match target.fetch_markets().await {
+        _ if nchan => Default::default(),
         Ok(markets) => markets,
         Err(e) if opts.verify_fraction == 0.0 => {
             eprintln!("warning: {e}; continuing without checksum verification");
@@ -47,7 +49,11 @@ pub async fn run(opts: &Options) -> Result<RunResult, HarnessError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let hub_before = target.fetch_counters().await.ok();
+    let hub_before = if nchan {
+        None
+    } else {
+        target.fetch_counters().await.ok()
+    };
     let plans = plan_clients(opts);
     let stats = Arc::new(Stats::new());
     let started_unix_ms = client::now_micros() / 1000;
@@ -60,6 +66,7 @@ pub async fn run(opts: &Options) -> Result<RunResult, HarnessError> {
         slow_recv_buffer: opts.slow_recv_buffer,
         reconnect_jitter: Duration::from_millis(opts.reconnect_jitter_ms),
         seed: opts.seed,
+        nchan,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let (storm_tx, storm_rx) = watch::channel(0u64);

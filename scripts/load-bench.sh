@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The hub's load acceptance runs (docs/BENCHMARKS.md, "Load tests"):
+#   1. idle memory: 10k connections on `heartbeat`, RSS before and 60 s after
+#   2. steady fan-out: 10k connections on book.BTC-USD, --events-per-sec 40
+#   3. max rate at p99 <= 10 ms: fewer connections x higher rates
+#   4. connect storm: 10k connections within 10 s
+# Each step starts a fresh hub on 127.0.0.1:18282 and kills it afterwards.
+# Only 127.0.0.1; every run bounded (<= 10k clients, <= 80 s).
+#
+#   scripts/load-bench.sh [N]      N clients for steps 1, 2, 4 (default 10000)
+# Reports land in $OUT (default /tmp/load-bench).
+set -euo pipefail
+
+N=${1:-10000}
+OUT=${OUT:-/tmp/load-bench}
+PORT=18282
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$ROOT/target/release
+(( N >= 1 && N <= 10000 )) || { echo "N must be 1..10000" >&2; exit 1; }
+(cd "$ROOT" && cargo build --release -q -p hub -p loadtest)
+rm -rf "$OUT"; mkdir -p "$OUT"
+ulimit -n 20000
+HUB_PID=""
+trap '[ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null || true' EXIT
+
+hub() { # EVENTS_PER_SEC
+    "$BIN/nax-hub" --port $PORT --events-per-sec "$1" --max-connections 12000 \
+        --data-dir "$OUT/data" >"$OUT/hub.log" 2>&1 &
+    HUB_PID=$!
+    sleep 2
+}
+stop() { kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; HUB_PID=""; }
+lt() { # NAME ARGS...
+    local name=$1; shift
+    "$BIN/loadtest" --url ws://127.0.0.1:$PORT/ws --no-progress --out "$OUT/$name" "$@" \
+        >"$OUT/$name.txt" 2>&1 || true
+    echo "== $name: $*"
+    grep -E "connects|latency live|delivered|seq chain|checksums|integrity" "$OUT/$name.txt"
+}
+rss() { awk '/VmRSS/ {print $2}' "/proc/$HUB_PID/status"; }
+
+# 1. idle memory
+hub 40
+before=$(rss)
+ramp=1000
+"$BIN/loadtest" --url ws://127.0.0.1:$PORT/ws -n "$N" -d 80 --ramp $ramp --channels heartbeat \
+    --no-progress --out "$OUT/idle" >"$OUT/idle.txt" 2>&1 &
+LT=$!
+sleep $(( N / ramp + 62 ))
+after=$(rss)
+wait "$LT" || true
+stop
+echo "== idle: RSS before ${before} kB, with $N connections after 60 s ${after} kB," \
+     "$(( (after - before) * 1024 / N / 1024 )) KiB per connection (goal <= 20)"
+
+# 2. steady fan-out, 10 msgs/s/connection
+hub 40
+lt steady -n "$N" -d 45 --ramp 1000 --channels book.BTC-USD
+stop
+
+# 3. max delivered rate at p99 <= 10 ms: CONNS x book.BTC-USD msgs/s
+for step in "1000 100" "500 300" "250 1000" "250 1600" "250 2400"; do
+    set -- $step
+    hub $(( 4 * $2 ))
+    lt "rate_${1}x$2" -n "$1" -d 20 --ramp 2000 --channels book.BTC-USD
+    stop
+done
+
+# 4. connect storm
+hub 40
+lt storm --scenario connect-storm -n "$N" -d 20 --storm-window 10 --channels book.BTC-USD
+stop
