@@ -6,7 +6,7 @@ use crate::config::{Config, VenueKind};
 use crate::fanout::ShardPool;
 use crate::market::{HistoryLimits, Markets};
 use crate::server::{router, AppState};
-use crate::session::{HubContext, SessionLimits};
+use crate::session::HubContext;
 use crate::shutdown::Shutdown;
 use axum::serve::ListenerExt;
 use feeds::{MarketFeed, SandboxConfig, SandboxVenue};
@@ -53,21 +53,13 @@ pub async fn start_with_feed(
         max_age: Duration::from_millis(config.history.max_age_ms),
     };
     let markets = Markets::start(feed, history, ShardPool::start(shards)).await?;
-    let l = &config.limits;
-    let limits = SessionLimits {
-        max_connections: l.max_connections,
-        max_subscriptions: l.max_subscriptions,
-        frames_per_sec: l.frames_per_sec,
-        frame_burst: l.frame_burst,
-        max_invalid_frames: l.max_invalid_frames,
-        max_frame_bytes: l.max_frame_bytes,
-        outbound_queue_bytes: l.outbound_queue_bytes,
-        ping_interval_ms: l.ping_interval_ms,
-        pong_timeout_ms: l.pong_timeout_ms,
-        reconnect_after_ms: config.reconnect_after_ms,
-    };
     let shutdown = Shutdown::new();
-    let context = Arc::new(HubContext::new(markets, limits, shutdown.clone()));
+    let context = Arc::new(HubContext::new(
+        markets,
+        config.limits.clone(),
+        config.reconnect_after_ms,
+        shutdown.clone(),
+    ));
     let app = router(AppState {
         hub: context.clone(),
         metrics: metrics.clone(),

@@ -4,7 +4,8 @@
 //! notice, and closes with the right code.
 
 use super::ops::{decode, Op, OpError};
-use super::{HubContext, SessionLimits};
+use super::HubContext;
+use crate::config::Limits;
 use crate::fanout::{CloseReason, Frame, Subscriber};
 use crate::market::MarketChannel;
 use crate::metrics as m;
@@ -168,7 +169,7 @@ fn op_id(op: &Op) -> i64 {
 fn reject(
     shared: &Shared,
     rejected: &mut u32,
-    limits: &SessionLimits,
+    limits: &Limits,
     close: &mpsc::UnboundedSender<(u16, &'static str)>,
     e: OpError,
 ) {
@@ -367,7 +368,7 @@ async fn write_loop(
                                     "seq": beats, "prev_seq": beats - 1, "ts": now_micros()}));
             }
             _ = shutdown.triggered() => {
-                shared.reply(json!({"type": "shutdown", "reconnect_after_ms": limits.reconnect_after_ms}));
+                shared.reply(json!({"type": "shutdown", "reconnect_after_ms": ctx.reconnect_after_ms}));
                 queue.drain_into(&mut batch);
                 let _ = write_batch(&mut sink, &mut batch).await;
                 break (close_code::GOING_AWAY, "server shutdown");

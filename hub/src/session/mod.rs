@@ -6,6 +6,7 @@ pub mod ops;
 
 pub use connection::close_code;
 
+use crate::config::Limits;
 use crate::market::Markets;
 use crate::metrics as m;
 use crate::shutdown::Shutdown;
@@ -22,36 +23,30 @@ use std::sync::Arc;
 /// (at most `max_frame_bytes`), so 4 KiB reads lose nothing.
 const READ_BUFFER_BYTES: usize = 4096;
 
-/// Per-connection limits of PROTOCOL.md (all configurable).
-#[derive(Debug, Clone)]
-pub struct SessionLimits {
-    pub max_connections: usize,
-    pub max_subscriptions: usize,
-    pub frames_per_sec: u32,
-    pub frame_burst: u32,
-    pub max_invalid_frames: u32,
-    pub max_frame_bytes: usize,
-    pub outbound_queue_bytes: usize,
-    pub ping_interval_ms: u64,
-    pub pong_timeout_ms: u64,
-    pub reconnect_after_ms: u64,
-}
-
 /// What every session needs: the markets, the limits, the shutdown signal
 /// and the live connection count.
 pub struct HubContext {
     pub markets: Markets,
-    pub limits: SessionLimits,
+    /// Per-connection limits of PROTOCOL.md.
+    pub limits: Limits,
+    /// What the `shutdown` message tells clients to wait before reconnecting.
+    pub reconnect_after_ms: u64,
     pub shutdown: Shutdown,
     connections: AtomicUsize,
     next_conn_id: AtomicU64,
 }
 
 impl HubContext {
-    pub fn new(markets: Markets, limits: SessionLimits, shutdown: Shutdown) -> Self {
+    pub fn new(
+        markets: Markets,
+        limits: Limits,
+        reconnect_after_ms: u64,
+        shutdown: Shutdown,
+    ) -> Self {
         HubContext {
             markets,
             limits,
+            reconnect_after_ms,
             shutdown,
             connections: AtomicUsize::new(0),
             next_conn_id: AtomicU64::new(1),
