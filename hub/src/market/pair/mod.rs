@@ -9,6 +9,8 @@
 //! their new subscribers get their snapshot at that tick, so that their
 //! first update chains from it.
 
+mod conflate;
+
 use super::ticker::TickerState;
 use super::topics::{self, TopicKind, TOPICS_PER_PAIR};
 use crate::fanout::{ChannelId, History, OnOverflow, ResyncRequest, ShardPool, Subscriber, Topic};
@@ -17,6 +19,7 @@ use crate::protocol::channel::Cadence;
 use crate::protocol::encode::{Encoder, Header, Ticker};
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use conflate::Conflation;
 use feeds::event::now_micros;
 use feeds::{MarketEvent, PublicTrade, SnapshotReason};
 use orderbook::checksum::checksum_top;
@@ -57,17 +60,6 @@ pub struct OrderbookView {
     pub bids: Vec<[String; 2]>,
     pub asks: Vec<[String; 2]>,
     pub checksum: u32,
-}
-
-/// Per conflated topic: what changed since its last message, and who waits
-/// for a snapshot at the next tick.
-#[derive(Default)]
-struct Conflation {
-    changed: HashSet<(Side, Price)>,
-    dirty: bool,
-    resync: bool,
-    trades: Vec<PublicTrade>,
-    waiting: Vec<(Arc<Subscriber>, &'static str)>,
 }
 
 pub struct PairTask {
@@ -531,91 +523,6 @@ impl PairTask {
             req.subscriber
                 .queue
                 .push_snapshot(req.channel, last, utf8(bytes), self.ts);
-        }
-    }
-
-    /// Publishes every conflated topic of `cadence` and serves its waiting
-    /// subscribers.
-    fn tick(&mut self, cadence: Cadence) {
-        for i in 0..TOPICS_PER_PAIR {
-            if topics::cadence_of(i) != cadence || !self.topics[i].is_active() {
-                continue;
-            }
-            let kind = topics::kind_of(i);
-            let mut c = std::mem::take(&mut self.conflation[i]);
-            let prev = self.topics[i].last_seq;
-            match kind {
-                TopicKind::Book if c.resync => {
-                    let bytes = self.encode_snapshot(i, "resync", self.seq, prev);
-                    self.publish(i, self.seq, bytes);
-                }
-                TopicKind::Book if !c.changed.is_empty() => {
-                    let deltas: Vec<BookDelta> = c
-                        .changed
-                        .drain()
-                        .map(|(side, price)| BookDelta {
-                            side,
-                            price,
-                            qty: self.book.qty_at(side, price),
-                        })
-                        .collect();
-                    let name = self.topics[i].name.clone();
-                    let h = Header {
-                        channel: &name,
-                        epoch: &self.epoch,
-                        seq: self.seq,
-                        prev_seq: prev,
-                        ts: self.ts,
-                    };
-                    let bytes =
-                        self.encoder
-                            .book_update(&self.spec, &h, &deltas, self.book.checksum());
-                    self.publish(i, self.seq, bytes);
-                }
-                TopicKind::Depth(n) if c.dirty => {
-                    let bytes = self.encode_depth(i, n, None, self.seq, prev);
-                    self.publish(i, self.seq, bytes);
-                }
-                TopicKind::Ticker if c.dirty => {
-                    let seq = self.current_seq(kind);
-                    let bytes = self.encode_ticker(i, None, seq, prev);
-                    self.publish(i, seq, bytes);
-                }
-                TopicKind::Trades if !c.trades.is_empty() => {
-                    let name = self.topics[i].name.clone();
-                    let h = Header {
-                        channel: &name,
-                        epoch: &self.epoch,
-                        seq: self.trade_seq,
-                        prev_seq: prev,
-                        ts: self.ts,
-                    };
-                    let bytes = self.encoder.trades(&self.spec, &h, &c.trades);
-                    self.publish(i, self.trade_seq, bytes);
-                }
-                _ => {}
-            }
-            let channel = self.topics[i].id;
-            let last = self.topics[i].last_seq;
-            for (sub, reason) in c.waiting.drain(..) {
-                if !sub.queue.is_subscribed(channel) {
-                    continue;
-                }
-                let prev = if reason == "subscribe" {
-                    0
-                } else {
-                    sub.queue.last_delivered_seq(channel)
-                };
-                if let Some(bytes) = self.state_message(i, reason, prev) {
-                    sub.queue.push_snapshot(channel, last, utf8(bytes), self.ts);
-                }
-            }
-            c.changed.clear();
-            self.conflation[i] = Conflation {
-                changed: c.changed,
-                trades: Vec::new(),
-                ..Conflation::default()
-            };
         }
     }
 
