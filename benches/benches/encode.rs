@@ -17,15 +17,6 @@ use benches::{book_with_levels, delta_stream, DeltaMix, STREAM_SEED};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use hub::protocol::encode::{Encoder, Header};
 use orderbook::checksum::checksum_top;
-use orderbook::MarketSpec;
-
-fn btc_usd() -> MarketSpec {
-    feeds::markets::default_pairs()
-        .into_iter()
-        .find(|p| p.spec.symbol == "BTC-USD")
-        .expect("BTC-USD is a default pair")
-        .spec
-}
 
 fn header(channel: &str) -> Header<'_> {
     Header {
@@ -38,7 +29,7 @@ fn header(channel: &str) -> Header<'_> {
 }
 
 fn encode(c: &mut Criterion) {
-    let spec = btc_usd();
+    let spec = benches::btc_usd();
     let book = book_with_levels(1_000);
     let mut group = c.benchmark_group("encode");
     let mut enc = Encoder::new();

@@ -43,14 +43,6 @@ use tokio::sync::mpsc;
 const CHANNEL: u32 = 16;
 const QUEUE_BYTES: usize = 1 << 20;
 
-fn btc_usd() -> MarketSpec {
-    feeds::markets::default_pairs()
-        .into_iter()
-        .find(|p| p.spec.symbol == "BTC-USD")
-        .expect("BTC-USD is a default pair")
-        .spec
-}
-
 /// Everything one bench case needs.
 struct Fanout {
     spec: MarketSpec,
@@ -110,7 +102,7 @@ impl Fanout {
             after.apply_delta(*d);
         }
         Fanout {
-            spec: btc_usd(),
+            spec: benches::btc_usd(),
             checksum: after.checksum(),
             deltas,
             encoder: Encoder::new(),

@@ -16,7 +16,7 @@ use orderbook::book::Levels;
 use orderbook::engine::{
     AccountId, EngineEvents, MatchingEngine, NewOrder, OrderId, OrderType, TimeInForce,
 };
-use orderbook::{BookDelta, L2Book, Price, Qty, Side};
+use orderbook::{BookDelta, L2Book, MarketSpec, Price, Qty, Side};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -296,6 +296,16 @@ pub fn sweep_buy(engine: &MatchingEngine, levels: usize, id: OrderId) -> NewOrde
         time_in_force: TimeInForce::Gtc,
         post_only: false,
     }
+}
+
+/// The sandbox's BTC-USD spec (price scale 2, quantity scale 6), as the hub
+/// serves it.
+pub fn btc_usd() -> MarketSpec {
+    feeds::markets::default_pairs()
+        .into_iter()
+        .find(|p| p.spec.symbol == "BTC-USD")
+        .expect("BTC-USD is a default pair")
+        .spec
 }
 
 #[cfg(test)]

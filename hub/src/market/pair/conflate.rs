@@ -41,14 +41,7 @@ impl PairTask {
                             qty: self.book.qty_at(side, price),
                         })
                         .collect();
-                    let name = self.topics[i].name.clone();
-                    let h = Header {
-                        channel: &name,
-                        epoch: &self.epoch,
-                        seq: self.seq,
-                        prev_seq: prev,
-                        ts: self.ts,
-                    };
+                    let h = header(&self.topics[i], &self.epoch, self.seq, prev, self.ts);
                     let bytes =
                         self.encoder
                             .book_update(&self.spec, &h, &deltas, self.book.checksum());
@@ -64,14 +57,7 @@ impl PairTask {
                     self.publish(i, seq, bytes);
                 }
                 TopicKind::Trades if !c.trades.is_empty() => {
-                    let name = self.topics[i].name.clone();
-                    let h = Header {
-                        channel: &name,
-                        epoch: &self.epoch,
-                        seq: self.trade_seq,
-                        prev_seq: prev,
-                        ts: self.ts,
-                    };
+                    let h = header(&self.topics[i], &self.epoch, self.trade_seq, prev, self.ts);
                     let bytes = self.encoder.trades(&self.spec, &h, &c.trades);
                     self.publish(i, self.trade_seq, bytes);
                 }

@@ -268,15 +268,13 @@ impl PairTask {
             }
             match (topics::kind_of(i), topics::cadence_of(i)) {
                 (TopicKind::Book, Cadence::Raw) => {
-                    let name = self.topics[i].name.clone();
-                    let prev_seq = self.topics[i].last_seq;
-                    let h = Header {
-                        channel: &name,
-                        epoch: &self.epoch,
+                    let h = header(
+                        &self.topics[i],
+                        &self.epoch,
                         seq,
-                        prev_seq,
-                        ts: self.ts,
-                    };
+                        self.topics[i].last_seq,
+                        self.ts,
+                    );
                     let bytes = self.encoder.book_update(&self.spec, &h, deltas, checksum);
                     self.publish(i, seq, bytes);
                 }
@@ -308,15 +306,13 @@ impl PairTask {
                 continue;
             }
             if topics::cadence_of(i) == Cadence::Raw {
-                let name = self.topics[i].name.clone();
-                let prev_seq = self.topics[i].last_seq;
-                let h = Header {
-                    channel: &name,
-                    epoch: &self.epoch,
+                let h = header(
+                    &self.topics[i],
+                    &self.epoch,
                     seq,
-                    prev_seq,
-                    ts: self.ts,
-                };
+                    self.topics[i].last_seq,
+                    self.ts,
+                );
                 let bytes = self.encoder.trades(&self.spec, &h, trades);
                 self.publish(i, seq, bytes);
             } else {
@@ -355,14 +351,7 @@ impl PairTask {
     // ---- encoding of per-topic messages -----------------------------------
 
     fn encode_snapshot(&mut self, i: usize, reason: &str, seq: u64, prev_seq: u64) -> Bytes {
-        let name = self.topics[i].name.clone();
-        let h = Header {
-            channel: &name,
-            epoch: &self.epoch,
-            seq,
-            prev_seq,
-            ts: self.ts,
-        };
+        let h = header(&self.topics[i], &self.epoch, seq, prev_seq, self.ts);
         self.encoder
             .book_snapshot(&self.spec, &h, reason, &self.book, usize::MAX)
     }
@@ -375,14 +364,7 @@ impl PairTask {
         seq: u64,
         prev_seq: u64,
     ) -> Bytes {
-        let name = self.topics[i].name.clone();
-        let h = Header {
-            channel: &name,
-            epoch: &self.epoch,
-            seq,
-            prev_seq,
-            ts: self.ts,
-        };
+        let h = header(&self.topics[i], &self.epoch, seq, prev_seq, self.ts);
         let n = usize::from(n);
         let checksum = checksum_top(&self.book, n);
         self.encoder
@@ -390,14 +372,7 @@ impl PairTask {
     }
 
     fn encode_ticker(&mut self, i: usize, reason: Option<&str>, seq: u64, prev_seq: u64) -> Bytes {
-        let name = self.topics[i].name.clone();
-        let h = Header {
-            channel: &name,
-            epoch: &self.epoch,
-            seq,
-            prev_seq,
-            ts: self.ts,
-        };
+        let h = header(&self.topics[i], &self.epoch, seq, prev_seq, self.ts);
         self.encoder
             .ticker(&self.spec, &h, &self.last_ticker, reason)
     }
@@ -556,6 +531,18 @@ fn top_changed(book: &L2Book, deltas: &[BookDelta], n: usize) -> bool {
         (Side::Sell, _, Some(p)) => d.price <= p,
         _ => true,
     })
+}
+
+/// The header of topic `i`'s next message. A free function so that it
+/// borrows only the topic and the epoch, leaving the encoder free.
+fn header<'a>(topic: &'a Topic, epoch: &'a str, seq: u64, prev_seq: u64, ts: u64) -> Header<'a> {
+    Header {
+        channel: &topic.name,
+        epoch,
+        seq,
+        prev_seq,
+        ts,
+    }
 }
 
 fn utf8(bytes: Bytes) -> Utf8Bytes {
