@@ -4,14 +4,18 @@
 #   2. steady fan-out: 10k connections on book.BTC-USD, --events-per-sec 40
 #   3. max rate at p99 <= 10 ms: fewer connections x higher rates
 #   4. connect storm: 10k connections within 10 s
+#   5. REST order flow: 40 users, 600 orders/s for 20 s (a hub TOML raises
+#      the per-token rate limit [api] requests_per_minute)
 # Each step starts a fresh hub on 127.0.0.1:18282 and kills it afterwards.
 # Only 127.0.0.1; every run bounded (<= 10k clients, <= 80 s).
 #
 #   scripts/load-bench.sh [N]      N clients for steps 1, 2, 4 (default 10000)
+#   STEPS="5" scripts/load-bench.sh   only the listed steps (default 1 2 3 4 5)
 # Reports land in $OUT (default /tmp/load-bench).
 set -euo pipefail
 
 N=${1:-10000}
+STEPS=${STEPS:-1 2 3 4 5}
 OUT=${OUT:-/tmp/load-bench}
 PORT=18282
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,8 +42,10 @@ lt() { # NAME ARGS...
     grep -E "connects|latency live|delivered|seq chain|checksums|integrity" "$OUT/$name.txt"
 }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$HUB_PID/status"; }
+want() { [[ " $STEPS " == *" $1 "* ]]; }
 
 # 1. idle memory
+if want 1; then
 hub 40
 before=$(rss)
 ramp=1000
@@ -52,14 +58,17 @@ wait "$LT" || true
 stop
 echo "== idle: RSS before ${before} kB, with $N connections after 60 s ${after} kB," \
      "$(( (after - before) * 1024 / N / 1024 )) KiB per connection (goal <= 20)"
+fi
 
 # 2. steady fan-out, 10 msgs/s/connection
+if want 2; then
 hub 40
 lt steady -n "$N" -d 45 --ramp 1000 --channels book.BTC-USD
 stop
+fi
 
 # 3. max delivered rate at p99 <= 10 ms: CONNS x book.BTC-USD msgs/s
-for step in "1000 100" "500 300" "250 1000" "250 1600" "250 2400"; do
+want 3 && for step in "1000 100" "500 300" "250 1000" "250 1600" "250 2400"; do
     set -- $step
     hub $(( 4 * $2 ))
     lt "rate_${1}x$2" -n "$1" -d 20 --ramp 2000 --channels book.BTC-USD
@@ -67,6 +76,23 @@ for step in "1000 100" "500 300" "250 1000" "250 1600" "250 2400"; do
 done
 
 # 4. connect storm
+if want 4; then
 hub 40
 lt storm --scenario connect-storm -n "$N" -d 20 --storm-window 10 --channels book.BTC-USD
 stop
+fi
+
+# 5. REST order flow: 40 users x 15 orders/s each (+ cancels: ~1350 requests
+#    per user per minute, above the default limit of 600)
+if want 5; then
+printf '[api]\nrequests_per_minute = 60000\nrequest_burst = 1000\n' >"$OUT/orders-hub.toml"
+"$BIN/nax-hub" --config "$OUT/orders-hub.toml" --port $PORT --data-dir "$OUT/orders-data" \
+    >"$OUT/hub-orders.log" 2>&1 &
+HUB_PID=$!
+sleep 2
+"$BIN/loadtest" --url ws://127.0.0.1:$PORT/ws --no-progress --out "$OUT/orders" \
+    --scenario orders --users 40 --rate 600 -d 20 >"$OUT/orders.txt" 2>&1 || true
+echo "== orders: --users 40 --rate 600 -d 20"
+grep -E "users|rate  |POST /orders|DELETE|status classes|verdict" "$OUT/orders.txt"
+stop
+fi

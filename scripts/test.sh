@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need when it is
-# missing (redis-server from Debian, moto[server] from PyPI), then runs every
-# test of the workspace, lints included. Idempotent; safe to run repeatedly.
+# missing (redis-server from Debian, moto[server] and checkov from PyPI), then
+# checks the Terraform with checkov and runs every test of the workspace,
+# lints included. Idempotent; safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,8 +35,26 @@ ensure_moto() {
   curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/"
 }
 
+# checkov pins old boto3/botocore (and more), which would downgrade moto's in
+# the shared site-packages, so it lives in a virtualenv of its own.
+CHECKOV_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/nax-checkov"
+
+ensure_checkov() {
+  if ! "$CHECKOV_VENV/bin/checkov" --version >/dev/null 2>&1; then
+    log "installing checkov (PyPI) into $CHECKOV_VENV"
+    python3 -m venv "$CHECKOV_VENV"
+    "$CHECKOV_VENV/bin/python" -m pip install -q checkov
+  fi
+}
+
 ensure_redis
 ensure_moto
+ensure_checkov
+
+# Before the cargo steps: fast, and fails early. --skip-download: no call to
+# the vendor's platform (the checks themselves ship with checkov).
+log "terraform checks (checkov)"
+"$CHECKOV_VENV/bin/checkov" -d infra/terraform --quiet --compact --skip-download
 
 log "format and lints"
 cargo fmt --all -- --check

@@ -1,13 +1,17 @@
 //! The upstream side of NA-X Stream: the [`Venue`] and [`MarketFeed`]
-//! boundaries, the sandbox venue that implements them in process, and the
-//! NDJSON recorder and replay feed used for deterministic tests and benches.
+//! boundaries, the sandbox venue that implements them in process, the
+//! Shift Markets adapter that implements them over GraphQL, and the NDJSON
+//! recorder and replay feed used for deterministic tests and benches.
 
 pub mod event;
 pub mod markets;
 pub mod replay;
+pub mod resilience;
 pub mod sandbox;
+pub mod shift;
 pub mod venue;
 
 pub use event::{MarketEvent, MarketStream, PublicTrade, SnapshotReason};
 pub use sandbox::{SandboxConfig, SandboxVenue};
+pub use shift::{ShiftConfig, ShiftVenue};
 pub use venue::{MarketFeed, Venue, VenueError};

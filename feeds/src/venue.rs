@@ -40,6 +40,10 @@ pub enum VenueError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceOrder {
     pub user: UserId,
+    /// The caller's own id for the order, echoed in every report and fill
+    /// of it (the API passes its order id, so events map back without a
+    /// lookup table).
+    pub client_id: Option<String>,
     pub pair: String,
     pub side: Side,
     pub order_type: OrderType,
@@ -54,6 +58,8 @@ pub struct PlaceOrder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderReport {
     pub order_id: String,
+    /// [`PlaceOrder::client_id`], echoed.
+    pub client_id: Option<String>,
     pub user: UserId,
     pub pair: String,
     pub side: Side,
@@ -76,6 +82,8 @@ pub struct OrderReport {
 pub struct Fill {
     pub trade_id: u64,
     pub order_id: String,
+    /// The order's [`PlaceOrder::client_id`], echoed.
+    pub client_id: Option<String>,
     pub user: UserId,
     pub pair: String,
     pub side: Side,
@@ -130,6 +138,13 @@ pub trait MarketFeed: Send + Sync {
     /// trades. Lossless while the receiver keeps up; a receiver that falls
     /// behind gets a `Resync` snapshot instead of the events it missed.
     async fn subscribe(&self) -> Result<MarketStream, VenueError>;
+
+    /// Why the feed cannot be relied on right now (e.g. its connection is
+    /// lost and reconnecting), for readiness checks; `None` when healthy.
+    /// In-process feeds are always healthy.
+    fn problem(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The trading side of an upstream.

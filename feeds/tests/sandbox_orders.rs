@@ -20,6 +20,7 @@ fn quiet_venue() -> SandboxVenue {
 
 fn order(user: &str, side: Side, price: Option<u64>, qty: u64) -> PlaceOrder {
     PlaceOrder {
+        client_id: None,
         user: user.into(),
         pair: "BTC-USD".into(),
         side,

@@ -4,12 +4,12 @@
 
 use crate::config::{Config, VenueKind};
 use crate::fanout::ShardPool;
-use crate::market::{HistoryLimits, Markets};
+use crate::market::{HistoryLimits, Markets, UpstreamOptions};
 use crate::server::{router, AppState};
 use crate::session::HubContext;
 use crate::shutdown::Shutdown;
 use axum::serve::ListenerExt;
-use feeds::{MarketFeed, SandboxConfig, SandboxVenue};
+use feeds::{MarketFeed, SandboxConfig, SandboxVenue, Venue};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 pub struct RunningHub {
     pub addr: SocketAddr,
     pub context: Arc<HubContext>,
+    /// The REST API, when the hub runs one (it needs a venue).
+    pub api: Option<api::Api>,
     /// The in-process sandbox, when the hub runs one.
     pub venue: Option<SandboxVenue>,
     shutdown: Shutdown,
@@ -29,22 +31,73 @@ pub struct RunningHub {
 /// Starts everything and binds the port; returns once the hub accepts
 /// connections.
 pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
-    let venue = match config.venue.kind {
-        VenueKind::Sandbox => SandboxVenue::start(SandboxConfig {
-            events_per_sec: config.venue.events_per_sec,
-            seed: config.venue.seed,
-            ..SandboxConfig::default()
-        })?,
-    };
-    start_with_feed(config, &venue.clone(), Some(venue)).await
+    match config.venue.kind {
+        VenueKind::Sandbox => {
+            let venue = SandboxVenue::start(SandboxConfig {
+                events_per_sec: config.venue.events_per_sec,
+                seed: config.venue.seed,
+                ..SandboxConfig::default()
+            })?;
+            let api_venue: Arc<dyn Venue> = Arc::new(venue.clone());
+            start_parts(
+                config,
+                Arc::new(venue.clone()),
+                Some(api_venue),
+                Some(venue),
+                false,
+            )
+            .await
+        }
+        VenueKind::Graphql => {
+            let venue = connect_graphql(&config.venue).await?;
+            let feed: Arc<dyn MarketFeed> = venue.clone();
+            let api_venue: Arc<dyn Venue> = venue;
+            start_parts(config, feed, Some(api_venue), None, true).await
+        }
+    }
+}
+
+/// Connects the Shift adapter to the configured GraphQL venue.
+async fn connect_graphql(
+    venue: &crate::config::VenueConfig,
+) -> anyhow::Result<Arc<feeds::shift::ShiftVenue>> {
+    use anyhow::Context as _;
+    let token = venue.token.as_ref().context("venue.token is required")?;
+    let mut config = feeds::shift::ShiftConfig::new(
+        venue.endpoint.clone(),
+        feeds::shift::ShiftToken::new(token.expose()),
+    );
+    config.request_timeout = Duration::from_millis(venue.request_timeout_ms);
+    config.backoff_min = Duration::from_millis(venue.backoff_min_ms);
+    config.backoff_max = Duration::from_millis(venue.backoff_max_ms);
+    let shift = feeds::shift::ShiftVenue::connect(config)
+        .await
+        .with_context(|| format!("connecting to the venue at {}", venue.endpoint))?;
+    Ok(Arc::new(shift))
 }
 
 /// Starts the hub on any market feed (e.g. a replay recording in tests);
-/// `venue` is stopped with the hub.
+/// `venue` is stopped with the hub. With a venue the REST API runs too
+/// (store and event log in `config.data_dir`); without one, only market
+/// data is served.
 pub async fn start_with_feed(
     config: &Config,
-    feed: &dyn MarketFeed,
+    feed: Arc<dyn MarketFeed>,
     venue: Option<SandboxVenue>,
+) -> anyhow::Result<RunningHub> {
+    let api_venue = venue.clone().map(|v| Arc::new(v) as Arc<dyn Venue>);
+    start_parts(config, feed, api_venue, venue, false).await
+}
+
+/// Starts the hub: market data from `feed`, the REST API on `api_venue`
+/// (when given), `sandbox` stopped with the hub; `resubscribe` when the feed
+/// is a remote venue whose stream may end and come back with a new epoch.
+async fn start_parts(
+    config: &Config,
+    feed: Arc<dyn MarketFeed>,
+    api_venue: Option<Arc<dyn Venue>>,
+    venue: Option<SandboxVenue>,
+    resubscribe: bool,
 ) -> anyhow::Result<RunningHub> {
     let metrics = crate::metrics::install()?;
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -52,20 +105,37 @@ pub async fn start_with_feed(
         max_messages: config.history.max_messages,
         max_age: Duration::from_millis(config.history.max_age_ms),
     };
-    let markets = Markets::start(feed, history, ShardPool::start(shards)).await?;
+    let upstream = UpstreamOptions {
+        resubscribe,
+        stale_after: (config.venue.stale_after_ms > 0)
+            .then(|| Duration::from_millis(config.venue.stale_after_ms)),
+        backoff_min: Duration::from_millis(config.venue.backoff_min_ms.max(1)),
+        backoff_max: Duration::from_millis(config.venue.backoff_max_ms.max(1)),
+    };
+    let markets = Markets::start(feed, history, ShardPool::start(shards), upstream).await?;
     let shutdown = Shutdown::new();
+    let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
+    let addr = listener.local_addr()?;
+    let api = match api_venue {
+        Some(venue) => Some(start_api(config, addr, venue).await?),
+        None => None,
+    };
     let context = Arc::new(HubContext::new(
         markets,
         config.limits.clone(),
         config.reconnect_after_ms,
         shutdown.clone(),
+        api.clone(),
     ));
-    let app = router(AppState {
+    let mut app = router(AppState {
         hub: context.clone(),
         metrics: metrics.clone(),
     });
-    let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
-    let addr = listener.local_addr()?;
+    if let Some(api) = &api {
+        let doc = <crate::server::HubDoc as utoipa::OpenApi>::openapi();
+        app = app.merge(api::router_with_doc(api.clone(), doc));
+    }
+    let app = api::http::layers(app);
     let send_buffer = config.limits.socket_send_buffer_bytes;
     // Small frames go out at once (no Nagle delay), and a bounded kernel
     // buffer lets the outbound queue, not the kernel, absorb a slow client.
@@ -80,13 +150,17 @@ pub async fn start_with_feed(
     ));
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.triggered().await })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.triggered().await })
+        .await
     });
     Ok(RunningHub {
         addr,
         context,
+        api,
         venue,
         shutdown,
         server,
@@ -109,8 +183,55 @@ impl RunningHub {
             tracing::warn!(left, "connections still open after the drain time");
         }
         let _ = tokio::time::timeout(self.drain, self.server).await;
+        if let Some(api) = &self.api {
+            api.stop().await;
+        }
         if let Some(venue) = self.venue {
             venue.stop().await;
         }
     }
+}
+
+/// Opens the embedded store and event log in the data directory and starts
+/// the REST API on the venue.
+async fn start_api(
+    config: &Config,
+    addr: SocketAddr,
+    venue: Arc<dyn Venue>,
+) -> anyhow::Result<api::Api> {
+    use anyhow::Context as _;
+    let dir = &config.data_dir;
+    let store = api::store::embedded::EmbeddedStore::open(dir)
+        .with_context(|| format!("opening the store in {}", dir.display()))?;
+    let publisher: Arc<dyn api::events::EventPublisher> = if config.api.events_to_sqs {
+        let sqs = api::events::sqs::SqsConfig {
+            endpoint: (!config.api.sqs_endpoint.is_empty())
+                .then(|| config.api.sqs_endpoint.clone()),
+            region: config.api.sqs_region.clone(),
+            queue_prefix: config.api.sqs_queue_prefix.clone(),
+            static_credentials: None,
+        };
+        Arc::new(api::events::sqs::SqsPublisher::new(&sqs).await)
+    } else {
+        Arc::new(
+            api::events::log::EventLog::open(dir)
+                .with_context(|| format!("opening the event log in {}", dir.display()))?,
+        )
+    };
+    // Sandbox providers call our webhooks: over loopback when bound to all
+    // interfaces.
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), addr.port())
+    } else {
+        addr
+    };
+    api::Api::start(api::ApiParts {
+        config: config.api.clone(),
+        data_dir: dir.clone(),
+        store: Arc::new(store),
+        publisher,
+        venue,
+        self_url: format!("http://{host}"),
+    })
+    .await
 }

@@ -53,6 +53,8 @@ pub struct Config {
     pub limits: Limits,
     /// How much recent trade history is kept per channel.
     pub history: HistoryConfig,
+    /// The REST API (TOML section `[api]`; secrets print as `<redacted>`).
+    pub api: api::ApiConfig,
     /// On shutdown, how long connections get to flush before being dropped.
     pub shutdown_drain_ms: u64,
     /// Sent to clients in the `shutdown` message: when to reconnect.
@@ -68,6 +70,7 @@ impl Default for Config {
             venue: VenueConfig::default(),
             limits: Limits::default(),
             history: HistoryConfig::default(),
+            api: api::ApiConfig::default(),
             shutdown_drain_ms: 5_000,
             reconnect_after_ms: 1_000,
         }
@@ -84,6 +87,21 @@ pub struct VenueConfig {
     pub events_per_sec: u32,
     /// Seed of the synthetic venue: the same seed replays the same market.
     pub seed: u64,
+    /// A pair whose upstream sends nothing for this long is marked stale
+    /// (`GET /ready` 503 `stale:PAIR`, `GET /markets` status `stale`);
+    /// 0 disables the check.
+    pub stale_after_ms: u64,
+    /// `graphql` venue: the upstream's GraphQL endpoint (subscriptions on
+    /// the same path over WebSocket).
+    pub endpoint: String,
+    /// `graphql` venue: the bearer token (required; printed redacted).
+    #[serde(serialize_with = "api::secret::Secret::redacted_serialize_opt")]
+    pub token: Option<api::secret::Secret>,
+    /// `graphql` venue: timeout of one query, mutation or connect, ms.
+    pub request_timeout_ms: u64,
+    /// `graphql` venue: reconnect backoff, doubling from min to max, ms.
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
 }
 
 impl Default for VenueConfig {
@@ -92,6 +110,12 @@ impl Default for VenueConfig {
             kind: VenueKind::Sandbox,
             events_per_sec: 400,
             seed: 0x5eed,
+            stale_after_ms: 10_000,
+            endpoint: "http://127.0.0.1:9090/graphql".into(),
+            token: None,
+            request_timeout_ms: 2_000,
+            backoff_min_ms: 100,
+            backoff_max_ms: 5_000,
         }
     }
 }
@@ -103,6 +127,9 @@ pub enum VenueKind {
     /// The embedded, deterministic synthetic venue.
     #[default]
     Sandbox,
+    /// A venue speaking `feeds/src/shift/schema.graphql` at
+    /// `venue.endpoint` (Shift Markets, or the standalone `nax-venue`).
+    Graphql,
 }
 
 /// Limits that protect the hub from clients and from itself (TOML section
@@ -218,7 +245,7 @@ pub enum ConfigError {
 )]
 pub struct Cli {
     /// TOML configuration file; its keys mirror the config (top-level keys
-    /// and the sections venue, limits and history).
+    /// and the sections venue, limits, history and api).
     #[arg(long, env = "NAX_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -239,6 +266,18 @@ pub struct Cli {
     /// Synthetic venue seed (decimal or 0x-hex).
     #[arg(long, env = "NAX_SEED", value_parser = parse_u64_maybe_hex)]
     pub seed: Option<u64>,
+    /// `graphql` venue: its GraphQL endpoint URL.
+    #[arg(long, env = "NAX_VENUE_ENDPOINT", value_name = "URL")]
+    pub venue_endpoint: Option<String>,
+    /// `graphql` venue: its bearer token (prefer the variable: flags show
+    /// in process lists).
+    #[arg(long, env = "NAX_VENUE_TOKEN", hide_env_values = true)]
+    pub venue_token: Option<String>,
+    /// HS256 key of access tokens (at least 32 bytes); every node of a
+    /// deployment needs the same one. Unset: generated into the data
+    /// directory. Prefer the variable: flags show in process lists.
+    #[arg(long, env = "NAX_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
     /// Concurrent connection limit.
     #[arg(long, env = "NAX_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -361,6 +400,13 @@ impl Config {
         set(&mut self.venue.kind, cli.venue);
         set(&mut self.venue.events_per_sec, cli.events_per_sec);
         set(&mut self.venue.seed, cli.seed);
+        set(&mut self.venue.endpoint, cli.venue_endpoint);
+        if let Some(secret) = cli.jwt_secret {
+            self.api.jwt_secret = Some(api::secret::Secret::new(secret));
+        }
+        if let Some(token) = cli.venue_token {
+            self.venue.token = Some(api::secret::Secret::new(token));
+        }
         let limits = &mut self.limits;
         set(&mut limits.max_connections, cli.max_connections);
         set(&mut limits.max_subscriptions, cli.max_subscriptions);
@@ -400,6 +446,35 @@ impl Config {
         }
         let (venue, limits, history) = (&self.venue, &self.limits, &self.history);
         at_least("venue.events_per_sec", venue.events_per_sec, 1, "")?;
+        if venue.kind == VenueKind::Graphql {
+            if venue.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
+                return Err(ConfigError::Invalid {
+                    key: "venue.token",
+                    value: String::new(),
+                    reason: "a graphql venue needs a bearer token (NAX_VENUE_TOKEN)".into(),
+                });
+            }
+            if !(venue.endpoint.starts_with("http://") || venue.endpoint.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "venue.endpoint",
+                    value: venue.endpoint.clone(),
+                    reason: "must be an http:// or https:// URL".into(),
+                });
+            }
+            at_least(
+                "venue.request_timeout_ms",
+                venue.request_timeout_ms,
+                1,
+                " ms",
+            )?;
+            at_least("venue.backoff_min_ms", venue.backoff_min_ms, 1, " ms")?;
+            at_least(
+                "venue.backoff_max_ms",
+                venue.backoff_max_ms,
+                venue.backoff_min_ms,
+                " ms",
+            )?;
+        }
         at_least("limits.max_connections", limits.max_connections, 1, "")?;
         at_least("limits.max_subscriptions", limits.max_subscriptions, 1, "")?;
         at_least("limits.frames_per_sec", limits.frames_per_sec, 1, "")?;
@@ -689,6 +764,26 @@ mod tests {
     fn env_values_cannot_be_swallowed_by_a_trailing_double_dash() {
         let config = load(&["--"], &[("NAX_PORT", "9003")]).unwrap();
         assert_eq!(config.port, 9003);
+    }
+
+    #[test]
+    fn secrets_from_the_environment_print_redacted() {
+        let secret = "s3cret-s3cret-s3cret-s3cret-s3cret";
+        let config = load(
+            &[],
+            &[("NAX_JWT_SECRET", secret), ("NAX_VENUE_TOKEN", "tok-123")],
+        )
+        .unwrap();
+        assert_eq!(
+            config.api.jwt_secret.as_ref().map(|s| s.expose()),
+            Some(secret)
+        );
+        let printed = config.redacted();
+        assert!(
+            !printed.contains(secret) && !printed.contains("tok-123"),
+            "{printed}"
+        );
+        assert!(printed.contains("api.jwt_secret=\"***\""), "{printed}");
     }
 
     #[test]

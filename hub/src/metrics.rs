@@ -36,6 +36,11 @@ pub const CONNECTIONS_REJECTED_TOTAL: &str = "nax_connections_rejected_total";
 pub const UPSTREAM_EVENTS_TOTAL: &str = "nax_upstream_events_total";
 /// Counter: book resynchronisations; labels [`LABEL_PAIR`], [`LABEL_REASON`].
 pub const RESYNCS_TOTAL: &str = "nax_resyncs_total";
+/// Counter: times a pair's upstream went silent past `stale_after_ms`;
+/// label [`LABEL_PAIR`].
+pub const STALE_FEEDS_TOTAL: &str = "nax_stale_feeds_total";
+/// Counter: upstream market streams that ended and were subscribed again.
+pub const UPSTREAM_RESUBSCRIBES_TOTAL: &str = "nax_upstream_resubscribes_total";
 
 /// Label: the trading pair, e.g. `BTC-USD`.
 pub const LABEL_PAIR: &str = "pair";
@@ -146,6 +151,16 @@ fn describe_all() {
         RESYNCS_TOTAL,
         Unit::Count,
         "Order-book resynchronisations, by pair and reason."
+    );
+    describe_counter!(
+        STALE_FEEDS_TOTAL,
+        Unit::Count,
+        "Times a pair's upstream feed went silent past stale_after_ms."
+    );
+    describe_counter!(
+        UPSTREAM_RESUBSCRIBES_TOTAL,
+        Unit::Count,
+        "Upstream market streams that ended and were subscribed again."
     );
 }
 

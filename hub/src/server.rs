@@ -4,7 +4,8 @@
 
 use crate::market::Markets;
 use crate::session::{ws_handler, HubContext};
-use axum::extract::{Path, Query, State};
+use api::http::{ApiPath, ApiQuery};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,6 +31,12 @@ impl AppState {
     }
 }
 
+/// The OpenAPI description of the hub's own routes (merged into the API's
+/// `/openapi.json`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, ready, markets, orderbook, metrics_text))]
+pub struct HubDoc;
+
 /// The hub's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -42,28 +49,60 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The error body of API.md.
+/// The error body of API.md (with the request's id).
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({"error": {"code": code, "message": message.into(), "request_id": ""}});
-    (status, Json(body)).into_response()
+    api::ApiError::new(status, code.to_owned(), message).into_response()
 }
 
+/// Liveness: 200 while the process runs.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ok\"}`")))]
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// Readiness: 200 when every book is warm and live and every dependency
+/// answers; 503 naming what is not ready (`book:PAIR` cold, `stale:PAIR`
+/// silent upstream, `upstream` disconnected, `store`, `venue`, `custody`,
+/// a payment provider).
+#[utoipa::path(get, path = "/ready", tag = "operations",
+    responses((status = 200, description = "`{\"status\": \"ready\"}`"),
+              (status = 503, description = "`{\"status\": \"not_ready\", \"not_ready\": [...]}`")))]
 async fn ready(State(s): State<AppState>) -> Response {
-    let cold = s.markets().cold_pairs();
-    if cold.is_empty() {
+    let mut not_ready: Vec<String> = s
+        .markets()
+        .cold_pairs()
+        .iter()
+        .map(|p| format!("book:{p}"))
+        .collect();
+    not_ready.extend(
+        s.markets()
+            .stale_pairs()
+            .iter()
+            .map(|p| format!("stale:{p}")),
+    );
+    if let Some(why) = s.markets().upstream_problem() {
+        tracing::debug!(reason = %why, "upstream not ready");
+        not_ready.push("upstream".to_owned());
+    }
+    if let Some(api) = &s.hub.api {
+        not_ready.extend(api.not_ready().await);
+    }
+    if not_ready.is_empty() {
         Json(json!({"status": "ready"})).into_response()
     } else {
-        let body = json!({"status": "not_ready", "not_ready": cold.iter().map(|p| format!("book:{p}")).collect::<Vec<_>>()});
+        let body = json!({"status": "not_ready", "not_ready": not_ready});
         (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 
+/// The pairs: `[{pair, base, quote, price_scale, qty_scale, min_qty, status}]`
+/// (`status`: `online`, or `stale` while the book is cold or its upstream
+/// has been silent for `stale_after_ms`).
+#[utoipa::path(get, path = "/markets", tag = "markets", responses((status = 200, description = "The pairs")))]
 async fn markets(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let cold = s.markets().cold_pairs();
+    let mut cold = s.markets().cold_pairs();
+    cold.extend(s.markets().stale_pairs());
     let list: Vec<_> = s
         .markets()
         .specs()
@@ -85,10 +124,18 @@ struct DepthQuery {
     depth: Option<String>,
 }
 
+/// The in-memory book: `{pair, seq, epoch, ts, bids, asks, checksum}`
+/// (same numbers and checksum as the WebSocket protocol).
+#[utoipa::path(get, path = "/markets/{pair}/orderbook", tag = "markets",
+    params(("pair" = String, Path, description = "e.g. BTC-USD"),
+           ("depth" = Option<usize>, Query, description = "levels per side, 1..=1000, default 50")),
+    responses((status = 200, description = "The book"),
+              (status = 404, description = "unknown_pair", body = api::error::ErrorBody),
+              (status = 422, description = "invalid_depth", body = api::error::ErrorBody)))]
 async fn orderbook(
     State(s): State<AppState>,
-    Path(pair): Path<String>,
-    Query(q): Query<DepthQuery>,
+    ApiPath(pair): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DepthQuery>,
 ) -> Response {
     let depth = match q.depth.as_deref().map(str::parse::<usize>) {
         None => DEFAULT_DEPTH,
@@ -111,6 +158,8 @@ async fn orderbook(
     }
 }
 
+/// Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 async fn metrics_text(State(s): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

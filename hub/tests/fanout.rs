@@ -698,9 +698,13 @@ async fn upstream_resync_reaches_clients_as_a_chained_resync_snapshot() {
     let path = dir.path().join("resync.ndjson");
     let (resync_bids, resync_asks) = write_resync_recording(&path);
     let feed = ReplayFeed::open(&path, ReplaySpeed::Recorded).unwrap();
-    let hub = hub::app::start_with_feed(&common::test_config(|_| {}), &feed, None)
-        .await
-        .expect("hub starts on the replay");
+    let hub = hub::app::start_with_feed(
+        &common::test_config(|_| {}),
+        std::sync::Arc::new(feed),
+        None,
+    )
+    .await
+    .expect("hub starts on the replay");
     common::wait_ready(&hub).await;
     let spec = market_spec(hub.addr, PAIR).await;
 
@@ -836,9 +840,13 @@ async fn a_client_subscribed_before_the_first_snapshot_gets_the_book_when_it_arr
     rec.finish().unwrap();
 
     let feed = ReplayFeed::open(&path, ReplaySpeed::Recorded).unwrap();
-    let hub = hub::app::start_with_feed(&common::test_config(|_| {}), &feed, None)
-        .await
-        .expect("hub starts on the replay");
+    let hub = hub::app::start_with_feed(
+        &common::test_config(|_| {}),
+        std::sync::Arc::new(feed),
+        None,
+    )
+    .await
+    .expect("hub starts on the replay");
     let mut ws = common::connect(&hub).await;
     assert_eq!(hub.context.markets.cold_pairs(), vec![PAIR.to_string()]);
     let (status, ready) = http_get(hub.addr, "/ready").await;

@@ -1,7 +1,9 @@
 //! The harness's options: what to load, how hard, for how long, and where
 //! the reports go. Every load dimension is bounded (at most 20,000
-//! connections and 600 s) so a run always stops by itself.
+//! connections and 600 s; the orders scenario's own bounds are in
+//! [`OrderOptions`]) so a run always stops by itself.
 
+use crate::orders::options::OrderOptions;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -34,9 +36,16 @@ pub const MAX_CHANNELS_PER_SET: usize = 200;
                   4 MiB by default) fills before its outbound queue does, so slow_consumer \
                   snapshots and 4008 closes appear only after about (4 MiB + queue) / (incoming \
                   - read rate) seconds: give slow clients heavy channel sets or run longer.\n\n\
-                  Exit status: 0 when every seq chain and checksum held, 1 on a usage or \
-                  start-up error, 2 when a chain or checksum failed, 3 when no channel message \
-                  arrived at all."
+                  orders: registers, verifies and funds --users users over the REST API, then \
+                  sends --rate orders/s spread over them. Each user is one token of the hub's \
+                  rate limit ([api] requests_per_minute, default 600, burst 100): a user sends \
+                  60 x rate / users x (1 + resting share) requests per minute, which the run \
+                  prints; for more, start the hub with a TOML holding e.g.\n  \
+                  [api]\n  requests_per_minute = 60000   # 0 turns the limit off\n\n\
+                  Exit status: 0 when every seq chain and checksum held (orders: every request \
+                  was answered as expected), 1 on a usage or start-up error, 2 when a chain or \
+                  checksum failed (orders: a request failed or had an unexpected answer), 3 when \
+                  no channel message arrived at all (orders: no order was accepted)."
 )]
 pub struct Options {
     /// WebSocket endpoint of the hub (ws:// only).
@@ -126,6 +135,10 @@ pub struct Options {
     /// `prev_seq` as published by `publish`).
     #[arg(long, value_enum, default_value_t = Peer::Hub)]
     pub peer: Peer,
+
+    /// The orders scenario's options.
+    #[command(flatten)]
+    pub orders: OrderOptions,
 }
 
 /// The server under test.
@@ -152,7 +165,9 @@ pub enum Scenario {
     /// --slow-percent of the clients read slowly; count slow_consumer
     /// snapshots and 4008 closes.
     SlowMix,
-    /// REST order flow (not available yet: needs the REST API).
+    /// REST order flow: --users users place --rate orders/s (resting limit
+    /// orders, cancelled later, and marketable IOC orders); the WebSocket
+    /// options do not apply.
     Orders,
 }
 
@@ -300,6 +315,7 @@ impl Options {
                 value: value.to_string(),
                 reason,
             }),
+            None if self.scenario == Scenario::Orders => self.orders.validate(),
             None => Ok(()),
         }
     }

@@ -3,7 +3,8 @@
 //! delivered throughput, connect time, closes) and checking what it must
 //! be able to trust (every `prev_seq` chain; the book checksum on a sample
 //! of clients), under the scenarios of issue 4: `steady`, `connect-storm`,
-//! `resume-storm` and `slow-mix`.
+//! `resume-storm` and `slow-mix`; and, in the `orders` scenario, the REST
+//! order flow (per-request latency, achieved orders/s, status codes).
 //!
 //! [`scenario::run`] is the whole harness as a library call (the binary and
 //! the integration test both use it); [`report`] turns its [`RunResult`]
@@ -14,6 +15,7 @@ pub mod chart;
 pub mod cli;
 pub mod client;
 pub mod fdlimit;
+pub mod orders;
 pub mod report;
 pub mod result;
 pub mod sampler;

@@ -1,7 +1,8 @@
 //! `loadtest`: parses the options, raises the open-file limit, runs the
 //! scenario, prints the summary and writes the reports. Exits 1 when the
-//! run could not be made, 2 when a seq chain or a checksum failed, 3 when
-//! no channel message arrived at all.
+//! run could not be made, 2 when a seq chain or a checksum failed (orders:
+//! a request failed or was answered unexpectedly), 3 when no channel
+//! message arrived at all (orders: no order was accepted).
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -35,6 +36,17 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
     let (json, html) = report::write(&opts.out, &result)
         .with_context(|| format!("writing reports to {}", opts.out.display()))?;
     println!("wrote {} and {}", json.display(), html.display());
+    if let Some(orders) = &result.orders {
+        let errors: u64 = result.errors.values().sum();
+        return Ok(if orders.placed == 0 {
+            eprintln!("error: no order was accepted: nothing was measured");
+            ExitCode::from(3)
+        } else if errors > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     Ok(if !result.integrity_ok {
         ExitCode::from(2)
     } else if result.counter(Counter::ChannelMessages) == 0 {

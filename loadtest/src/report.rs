@@ -9,107 +9,24 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Colours of the latency classes and the over-time lines.
-const COLORS: [&str; 4] = ["#1f77b4", "#ff7f0e", "#d62728", "#2ca02c"];
+pub const COLORS: [&str; 4] = ["#1f77b4", "#ff7f0e", "#d62728", "#2ca02c"];
+
+/// One `name value` line of the summary table.
+pub fn row(out: &mut String, k: &str, v: String) {
+    let _ = writeln!(out, "  {k:<26} {v}");
+}
 
 /// The summary table of a run, for a terminal.
 pub fn summary_table(r: &RunResult) -> String {
     let mut out = String::new();
-    let c = &r.connections;
-    let row = |out: &mut String, k: &str, v: String| {
-        let _ = writeln!(out, "  {k:<26} {v}");
-    };
     let _ = writeln!(
         out,
         "NA-X Stream load test: {} against {} ({:.1} s)",
         r.scenario, r.url, r.elapsed_s
     );
-    row(
-        &mut out,
-        "clients",
-        format!(
-            "{} of {} started, peak open {}, ramp {:.1} s",
-            c.clients, c.target, c.peak_open, c.ramp_s
-        ),
-    );
-    row(
-        &mut out,
-        "connects",
-        format!(
-            "{} ok, {} failed, {} closed early",
-            r.counter(Counter::Connected),
-            r.counter(Counter::ConnectFailures),
-            r.counter(Counter::Closes)
-        ),
-    );
-    row(&mut out, "connect time", ms_line(&r.connect_time_us));
-    row(
-        &mut out,
-        "subscribe round trip",
-        ms_line(&r.subscribe_rtt_us),
-    );
-    if let Some(s) = c.last_subscribed_s {
-        row(&mut out, "last subscribed at", format!("{s:.2} s"));
-    }
-    for (class, p) in &r.latency_us {
-        row(&mut out, &format!("latency {class}"), ms_line(p));
-    }
-    let t = &r.throughput;
-    row(
-        &mut out,
-        "delivered",
-        format!(
-            "{} msgs, {} B; {}/s avg ({}/s peak), {}B/s avg",
-            t.messages,
-            format_value(t.bytes as f64),
-            format_value(t.msgs_per_s),
-            format_value(t.peak_msgs_per_s),
-            format_value(t.bytes_per_s)
-        ),
-    );
-    row(
-        &mut out,
-        "seq chain",
-        format!(
-            "{} checked, {} failures",
-            r.counter(Counter::ChainChecked),
-            r.counter(Counter::ChainFailures)
-        ),
-    );
-    row(
-        &mut out,
-        "checksums",
-        format!(
-            "{} checked on {} clients, {} failures, {} skipped",
-            r.counter(Counter::ChecksumChecked),
-            c.verify_clients,
-            r.counter(Counter::ChecksumFailures),
-            r.counter(Counter::ChecksumSkipped)
-        ),
-    );
-    if r.scenario == "resume-storm" || r.counter(Counter::ResumeAttempts) > 0 {
-        row(
-            &mut out,
-            "resume",
-            format!(
-                "{} storms, {} resumes, {} channels recovered, {} not recovered",
-                c.storms,
-                r.counter(Counter::ResumeAttempts),
-                r.counter(Counter::ChannelsRecovered),
-                r.counter(Counter::ChannelsNotRecovered)
-            ),
-        );
-    }
-    if r.scenario == "slow-mix" || r.counter(Counter::SlowConsumerSnapshots) > 0 {
-        row(
-            &mut out,
-            "slow consumers",
-            format!(
-                "{} slow clients, {} slow_consumer snapshots, {} closes 4008",
-                c.slow_clients,
-                r.counter(Counter::SlowConsumerSnapshots),
-                r.closes.get("4008").copied().unwrap_or(0)
-            ),
-        );
+    match &r.orders {
+        Some(orders) => crate::orders::report::summary_rows(&mut out, r, orders),
+        None => websocket_rows(&mut out, r),
     }
     if !r.closes.is_empty() {
         row(&mut out, "closes by code", join_map(&r.closes));
@@ -132,24 +49,120 @@ pub fn summary_table(r: &RunResult) -> String {
     for n in &r.notes {
         row(&mut out, "note", n.clone());
     }
-    row(
-        &mut out,
-        "integrity",
-        if r.integrity_ok {
-            "OK".into()
-        } else {
-            "FAILED".into()
-        },
-    );
+    match &r.orders {
+        Some(_) => {
+            let errors: u64 = r.errors.values().sum();
+            row(&mut out, "verdict", format!("{errors} errors"));
+        }
+        None => row(
+            &mut out,
+            "integrity",
+            if r.integrity_ok {
+                "OK".into()
+            } else {
+                "FAILED".into()
+            },
+        ),
+    }
     out
 }
 
-fn ms(us: u64) -> String {
+/// The rows of the WebSocket scenarios.
+fn websocket_rows(out: &mut String, r: &RunResult) {
+    let c = &r.connections;
+    row(
+        out,
+        "clients",
+        format!(
+            "{} of {} started, peak open {}, ramp {:.1} s",
+            c.clients, c.target, c.peak_open, c.ramp_s
+        ),
+    );
+    row(
+        out,
+        "connects",
+        format!(
+            "{} ok, {} failed, {} closed early",
+            r.counter(Counter::Connected),
+            r.counter(Counter::ConnectFailures),
+            r.counter(Counter::Closes)
+        ),
+    );
+    row(out, "connect time", ms_line(&r.connect_time_us));
+    row(out, "subscribe round trip", ms_line(&r.subscribe_rtt_us));
+    if let Some(s) = c.last_subscribed_s {
+        row(out, "last subscribed at", format!("{s:.2} s"));
+    }
+    for (class, p) in &r.latency_us {
+        row(out, &format!("latency {class}"), ms_line(p));
+    }
+    let t = &r.throughput;
+    row(
+        out,
+        "delivered",
+        format!(
+            "{} msgs, {} B; {}/s avg ({}/s peak), {}B/s avg",
+            t.messages,
+            format_value(t.bytes as f64),
+            format_value(t.msgs_per_s),
+            format_value(t.peak_msgs_per_s),
+            format_value(t.bytes_per_s)
+        ),
+    );
+    row(
+        out,
+        "seq chain",
+        format!(
+            "{} checked, {} failures",
+            r.counter(Counter::ChainChecked),
+            r.counter(Counter::ChainFailures)
+        ),
+    );
+    row(
+        out,
+        "checksums",
+        format!(
+            "{} checked on {} clients, {} failures, {} skipped",
+            r.counter(Counter::ChecksumChecked),
+            c.verify_clients,
+            r.counter(Counter::ChecksumFailures),
+            r.counter(Counter::ChecksumSkipped)
+        ),
+    );
+    if r.scenario == "resume-storm" || r.counter(Counter::ResumeAttempts) > 0 {
+        row(
+            out,
+            "resume",
+            format!(
+                "{} storms, {} resumes, {} channels recovered, {} not recovered",
+                c.storms,
+                r.counter(Counter::ResumeAttempts),
+                r.counter(Counter::ChannelsRecovered),
+                r.counter(Counter::ChannelsNotRecovered)
+            ),
+        );
+    }
+    if r.scenario == "slow-mix" || r.counter(Counter::SlowConsumerSnapshots) > 0 {
+        row(
+            out,
+            "slow consumers",
+            format!(
+                "{} slow clients, {} slow_consumer snapshots, {} closes 4008",
+                c.slow_clients,
+                r.counter(Counter::SlowConsumerSnapshots),
+                r.closes.get("4008").copied().unwrap_or(0)
+            ),
+        );
+    }
+}
+
+/// Microseconds as milliseconds with two decimals.
+pub fn ms(us: u64) -> String {
     format!("{:.2}", us as f64 / 1000.0)
 }
 
 /// `p50 / p90 / p99 / p99.9 / max` in ms, and the sample count.
-fn ms_line(p: &Percentiles) -> String {
+pub fn ms_line(p: &Percentiles) -> String {
     if p.count == 0 {
         return "no samples".into();
     }
@@ -164,7 +177,8 @@ fn ms_line(p: &Percentiles) -> String {
     )
 }
 
-fn join_map(m: &std::collections::BTreeMap<String, u64>) -> String {
+/// `k: v, k: v, ...`.
+pub fn join_map(m: &std::collections::BTreeMap<String, u64>) -> String {
     m.iter()
         .map(|(k, v)| format!("{k}: {v}"))
         .collect::<Vec<_>>()
@@ -195,10 +209,12 @@ pub fn html_report(r: &RunResult) -> String {
         escape(&r.scenario),
         escape(&r.url)
     );
-    let verdict = if r.integrity_ok {
-        "<span class=\"ok\">integrity OK</span>"
-    } else {
-        "<span class=\"bad\">integrity FAILED</span>"
+    let errors: u64 = r.errors.values().sum();
+    let verdict = match (&r.orders, r.integrity_ok) {
+        (Some(_), _) if errors == 0 => "<span class=\"ok\">0 errors</span>".to_string(),
+        (Some(_), _) => format!("<span class=\"bad\">{errors} errors</span>"),
+        (None, true) => "<span class=\"ok\">integrity OK</span>".to_string(),
+        (None, false) => "<span class=\"bad\">integrity FAILED</span>".to_string(),
     };
     let _ = write!(
         h,
@@ -212,7 +228,10 @@ pub fn html_report(r: &RunResult) -> String {
     h.push_str(&escape(&summary_table(r)));
     h.push_str("</pre>");
     h.push_str(&latency_chart(r).svg());
-    h.push_str(&over_time_charts(r));
+    match &r.orders {
+        Some(orders) => h.push_str(&crate::orders::report::over_time_charts(orders)),
+        None => h.push_str(&over_time_charts(r)),
+    }
     h.push_str("<h2>Latency percentiles (ms)</h2><table><tr><th>class</th><th>n</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
     let mut rows: Vec<(String, &Percentiles)> = r
         .latency_us
@@ -221,7 +240,7 @@ pub fn html_report(r: &RunResult) -> String {
         .collect();
     rows.push(("connect time".into(), &r.connect_time_us));
     rows.push(("subscribe round trip".into(), &r.subscribe_rtt_us));
-    for (name, p) in rows {
+    for (name, p) in rows.into_iter().filter(|(_, p)| p.count > 0) {
         let _ = write!(
             h,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -235,11 +254,17 @@ pub fn html_report(r: &RunResult) -> String {
         );
     }
     h.push_str("</table>");
-    for (title, map) in [
+    let mut maps = vec![
         ("Counters", &r.counters),
         ("Closes by code", &r.closes),
         ("Errors", &r.errors),
-    ] {
+    ];
+    if let Some(o) = &r.orders {
+        maps.push(("HTTP status classes", &o.status_classes));
+        maps.push(("HTTP statuses", &o.statuses));
+        maps.push(("States of accepted orders", &o.order_states));
+    }
+    for (title, map) in maps {
         if map.is_empty() {
             continue;
         }
@@ -286,8 +311,12 @@ fn latency_chart(r: &RunResult) -> Chart {
                 .collect(),
         })
         .collect();
+    let title = match r.orders {
+        Some(_) => "Request latency by percentile (sent → answer read)",
+        None => "End-to-end latency by percentile",
+    };
     Chart {
-        title: "End-to-end latency by percentile".into(),
+        title: title.into(),
         x_label: "percentile".into(),
         y_label: "latency (ms, log)".into(),
         series,

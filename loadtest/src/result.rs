@@ -2,6 +2,7 @@
 //! summary table and the HTML report show, plus the per-second timeline.
 //! It deserializes too, so later tools (and tests) can read results back.
 
+use crate::orders::summary::OrderFlowResult;
 use crate::stats::{spectrum, Counter, CounterSet, Events, LatencyClass, Percentiles, Shard};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,6 +102,10 @@ pub struct RunResult {
     pub integrity_ok: bool,
     /// What the numbers mean where it is not obvious.
     pub notes: Vec<String>,
+    /// The orders scenario's rates and counts (its latencies are in
+    /// `latency_us`); absent for the WebSocket scenarios.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orders: Option<OrderFlowResult>,
 }
 
 /// The parts of a run that are not in the stats.
@@ -167,6 +172,7 @@ impl RunResult {
             hub_counters: facts.hub_counters,
             timeline,
             integrity_ok,
+            orders: None,
         }
     }
 

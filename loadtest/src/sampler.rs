@@ -26,17 +26,7 @@ impl Sampler {
     /// `target` connections, and is hidden when `show` is false or stderr
     /// is not a terminal.
     pub fn start(stats: Arc<Stats>, duration_s: u64, target: u64, show: bool) -> Sampler {
-        let bar = if show {
-            ProgressBar::with_draw_target(Some(duration_s), ProgressDrawTarget::stderr())
-        } else {
-            ProgressBar::hidden()
-        };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "[{elapsed_precise}] {bar:30.cyan/blue} {pos:>3}/{len}s {msg}",
-            )
-            .expect("the progress template is valid"),
-        );
+        let bar = progress_bar(duration_s, show);
         let (done, mut done_rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut sampled = Sampled {
@@ -74,6 +64,23 @@ impl Sampler {
         let _ = self.done.send(());
         self.task.await.expect("the sampler task does not panic")
     }
+}
+
+/// The run's progress bar over `duration_s` seconds; hidden when `show`
+/// is false or stderr is not a terminal.
+pub fn progress_bar(duration_s: u64, show: bool) -> ProgressBar {
+    let bar = if show {
+        ProgressBar::with_draw_target(Some(duration_s), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "[{elapsed_precise}] {bar:30.cyan/blue} {pos:>3}/{len}s {msg}",
+        )
+        .expect("the progress template is valid"),
+    );
+    bar
 }
 
 fn point(stats: &Stats, interval: &Shard, totals: &Shard, t: f64, dt: f64) -> TimelinePoint {

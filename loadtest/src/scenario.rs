@@ -3,8 +3,9 @@
 //! scenario's rate, triggers resume storms, stops everyone at the deadline
 //! and assembles the [`RunResult`].
 //!
-//! The scenarios differ only in their connect rate, who reads slowly and
-//! whether storms happen; the clients themselves are the same.
+//! The WebSocket scenarios differ only in their connect rate, who reads
+//! slowly and whether storms happen; the clients themselves are the same.
+//! The `orders` scenario is the REST order flow of [`crate::orders`].
 
 use crate::cli::{Options, OptionsError, Scenario};
 use crate::client::{self, ClientEnv, ClientPlan, Signals};
@@ -26,17 +27,18 @@ pub enum HarnessError {
     Options(#[from] OptionsError),
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("scenario {0}: not yet: needs the REST API (issue 5)")]
-    NotYet(&'static str),
+    #[error("scenario orders: {0}")]
+    Orders(#[from] crate::orders::OrdersError),
 }
 
 /// Runs the scenario of `opts` against the hub and returns what it
 /// measured. Stops by itself after `--duration` seconds (plus at most
-/// [`DRAIN`] for the clients to close).
+/// [`DRAIN`] for the clients to close; the orders scenario sets its users
+/// up first, see [`crate::orders::run`]).
 pub async fn run(opts: &Options) -> Result<RunResult, HarnessError> {
     opts.validate()?;
     if opts.scenario == Scenario::Orders {
-        return Err(HarnessError::NotYet(Scenario::Orders.name()));
+        return Ok(crate::orders::run(opts).await?);
     }
     let target = HubTarget::resolve(&opts.url).await?;
     let nchan = opts.peer == crate::cli::Peer::Nchan;
@@ -298,14 +300,5 @@ mod tests {
 
         let o = opts(&["-n", "10", "--verify-fraction", "0"]);
         assert!(plan_clients(&o).iter().all(|p| !p.verify));
-    }
-
-    #[tokio::test]
-    async fn orders_is_not_yet() {
-        let err = run(&opts(&["--scenario", "orders"])).await.unwrap_err();
-        assert!(
-            err.to_string().contains("not yet: needs the REST API"),
-            "{err}"
-        );
     }
 }

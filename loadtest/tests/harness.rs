@@ -8,14 +8,17 @@ use hub::app::RunningHub;
 use hub::config::Config;
 use loadtest::stats::Counter;
 use loadtest::{report, Options, RunResult};
+use std::path::Path;
 use std::time::Duration;
 
-/// A sandbox hub on 127.0.0.1, any free port, with every book warm.
-async fn start_hub() -> RunningHub {
+/// A sandbox hub on 127.0.0.1, any free port, data (the REST API's store)
+/// in `data_dir`, with every book warm.
+async fn start_hub(data_dir: &Path) -> RunningHub {
     let mut config =
         Config::load_from(["nax-hub"], Vec::<(String, String)>::new()).expect("default config");
     config.bind = "127.0.0.1".parse().unwrap();
     config.port = 0;
+    config.data_dir = data_dir.to_path_buf();
     config.shutdown_drain_ms = 2_000;
     let hub = hub::app::start(&config).await.expect("hub starts");
     for _ in 0..500 {
@@ -35,7 +38,8 @@ fn options(hub: &RunningHub, args: &[&str]) -> Options {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_run_sees_traffic_and_no_integrity_failure() {
-    let hub = start_hub().await;
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(data.path()).await;
     let out = tempfile::tempdir().unwrap();
     let opts = options(
         &hub,
@@ -84,7 +88,8 @@ async fn steady_run_sees_traffic_and_no_integrity_failure() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_storm_recovers_every_channel() {
-    let hub = start_hub().await;
+    let data = tempfile::tempdir().unwrap();
+    let hub = start_hub(data.path()).await;
     let opts = options(
         &hub,
         &[

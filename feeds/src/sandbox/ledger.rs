@@ -285,9 +285,11 @@ impl Ledger {
             .expect("every user order in the engine has a ledger record");
         o.locked = o.locked.checked_sub(spent).expect(INVARIANT);
         o.report.filled_notional_raw += u128::from(t.price.0) * u128::from(t.qty.0);
+        let client_id = o.report.client_id.clone();
         self.pending_events.push(UserEvent::Fill(Fill {
             trade_id: t.trade_id,
             order_id: key,
+            client_id,
             user: user.to_string(),
             pair: spec.symbol.clone(),
             side,

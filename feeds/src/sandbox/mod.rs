@@ -81,6 +81,8 @@ struct Inner {
     user_subscribers: Mutex<Vec<mpsc::UnboundedSender<UserEvent>>>,
     next_order_id: AtomicU64,
     stream_capacity: usize,
+    /// Fault injection: every trading call waits this long first (ms).
+    latency_ms: AtomicU64,
 }
 
 /// The in-process sandbox venue. Cheap to clone; the simulation runs on
@@ -132,8 +134,12 @@ impl SandboxVenue {
             index,
             ledger: Mutex::new(Ledger::new(&config.assets)),
             user_subscribers: Mutex::new(Vec::new()),
-            next_order_id: AtomicU64::new(1),
+            // Ids start at the start time in microseconds, so a restarted
+            // sandbox never hands out an id an earlier run used (a client
+            // that kept an order id must not cancel someone else's order).
+            next_order_id: AtomicU64::new(now_micros()),
             stream_capacity: config.stream_capacity.max(16),
+            latency_ms: AtomicU64::new(0),
         });
         let (stop, _) = watch::channel(false);
         let venue = SandboxVenue {
@@ -160,6 +166,22 @@ impl SandboxVenue {
     }
 
     /// Stops the simulation, waits for it, and ends every market stream.
+    /// Fault injection for clients' resilience tests: from now on every
+    /// trading call (orders, balances, credit/debit) waits `latency` before
+    /// it runs, like a slow venue. `Duration::ZERO` restores normal speed.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.inner
+            .latency_ms
+            .store(latency.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    async fn injected_latency(&self) {
+        let ms = self.inner.latency_ms.load(Ordering::Relaxed);
+        if ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
+    }
+
     pub async fn stop(&self) {
         let _ = self.stop.send(true);
         let tasks: Vec<_> = std::mem::take(&mut *self.tasks.lock());
@@ -259,6 +281,7 @@ impl Venue for SandboxVenue {
     }
 
     async fn place_order(&self, req: PlaceOrder) -> Result<OrderReport, VenueError> {
+        self.injected_latency().await;
         let i = self.pair_index(&req.pair)?;
         let mut pair = self.inner.pairs[i].lock();
         let spec = pair.spec.clone();
@@ -311,6 +334,7 @@ impl Venue for SandboxVenue {
         ledger.lock(&req.user, &locked_asset, locked, now)?;
         let report = OrderReport {
             order_id: order_key(id),
+            client_id: req.client_id.clone(),
             user: req.user.clone(),
             pair: spec.symbol.clone(),
             side: req.side,
@@ -358,6 +382,7 @@ impl Venue for SandboxVenue {
     }
 
     async fn cancel_order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
+        self.injected_latency().await;
         let (pair_name, status) = {
             let ledger = self.inner.ledger.lock();
             match ledger.orders.get(order_id) {
@@ -380,6 +405,7 @@ impl Venue for SandboxVenue {
     }
 
     async fn order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
+        self.injected_latency().await;
         match self.inner.ledger.lock().orders.get(order_id) {
             Some(o) if o.report.user == user => Ok(o.report.clone()),
             _ => Err(VenueError::OrderNotFound),
@@ -387,6 +413,7 @@ impl Venue for SandboxVenue {
     }
 
     async fn orders(&self, user: &str) -> Result<Vec<OrderReport>, VenueError> {
+        self.injected_latency().await;
         let ledger = self.inner.ledger.lock();
         let ids = ledger
             .orders_by_user
@@ -401,6 +428,7 @@ impl Venue for SandboxVenue {
     }
 
     async fn balances(&self, user: &str) -> Result<Vec<(String, Balance)>, VenueError> {
+        self.injected_latency().await;
         let ledger = self.inner.ledger.lock();
         Ok(self
             .inner
@@ -411,10 +439,12 @@ impl Venue for SandboxVenue {
     }
 
     async fn credit(&self, user: &str, asset: &str, amount: u64) -> Result<Balance, VenueError> {
+        self.injected_latency().await;
         self.ledger_op(|l, now| l.credit(user, asset, positive(amount)?, now))
     }
 
     async fn debit(&self, user: &str, asset: &str, amount: u64) -> Result<Balance, VenueError> {
+        self.injected_latency().await;
         self.ledger_op(|l, now| l.debit(user, asset, positive(amount)?, now))
     }
 

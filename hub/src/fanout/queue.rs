@@ -124,6 +124,19 @@ impl OutboundQueue {
         );
     }
 
+    /// The channel's numbering restarted (a new upstream epoch): frames
+    /// already queued stay, the next one is the client's first in the new
+    /// numbering (`prev_seq` 0) and no floor of the old numbering filters
+    /// it.
+    pub fn restart_numbering(&self, channel: ChannelId) {
+        if let Some(sub) = self.state.lock().subscriptions.get_mut(&channel) {
+            sub.floor = 0;
+            sub.first = true;
+            sub.last_drained = 0;
+            sub.resync_pending = false;
+        }
+    }
+
     /// Marks `channel`'s next frame as the client's first on it.
     pub fn expect_first(&self, channel: ChannelId) {
         if let Some(sub) = self.state.lock().subscriptions.get_mut(&channel) {

@@ -27,8 +27,15 @@ pub struct Delivery {
 
 struct Job {
     subscribers: Arc<[Arc<Subscriber>]>,
-    delivery: Delivery,
+    work: Work,
     resync: mpsc::UnboundedSender<ResyncRequest>,
+}
+
+/// What a job does to each of its subscribers, in the worker's FIFO order.
+enum Work {
+    Deliver(Delivery),
+    /// The channel's numbering restarts (new upstream epoch).
+    Restart(ChannelId),
 }
 
 /// Delivers frames to slices of subscribers on worker tasks. Never blocks
@@ -47,7 +54,13 @@ impl ShardPool {
                 let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
                 tokio::spawn(async move {
                     while let Some(job) = rx.recv().await {
-                        deliver(&job.subscribers, &job.delivery, &job.resync);
+                        match &job.work {
+                            Work::Deliver(d) => deliver(&job.subscribers, d, &job.resync),
+                            Work::Restart(channel) => job
+                                .subscribers
+                                .iter()
+                                .for_each(|s| s.queue.restart_numbering(*channel)),
+                        }
                     }
                 });
                 tx
@@ -76,10 +89,27 @@ impl ShardPool {
     ) {
         let job = Job {
             subscribers,
-            delivery,
+            work: Work::Deliver(delivery),
             resync: resync.clone(),
         };
         // A worker only stops with the runtime, and then nothing is delivered anyway.
+        let _ = self.workers[i % self.workers.len()].send(job);
+    }
+
+    /// Queues a numbering restart of `channel` for shard `i`'s subscribers,
+    /// after every delivery already queued to them.
+    pub(super) fn restart(
+        &self,
+        i: usize,
+        subscribers: Arc<[Arc<Subscriber>]>,
+        channel: ChannelId,
+        resync: &mpsc::UnboundedSender<ResyncRequest>,
+    ) {
+        let job = Job {
+            subscribers,
+            work: Work::Restart(channel),
+            resync: resync.clone(),
+        };
         let _ = self.workers[i % self.workers.len()].send(job);
     }
 }

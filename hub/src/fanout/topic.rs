@@ -152,6 +152,27 @@ impl Topic {
         removed
     }
 
+    /// The upstream's numbering restarted (new epoch): forget the history
+    /// and the last seq, and have every subscriber's queue restart the
+    /// channel's numbering after what it was already sent.
+    pub fn restart_numbering(
+        &mut self,
+        pool: &ShardPool,
+        resync: &mpsc::UnboundedSender<ResyncRequest>,
+    ) {
+        self.last_seq = 0;
+        self.history.clear();
+        for i in 0..self.members.len() {
+            if self.stale[i] {
+                self.published[i] = Arc::from(self.members[i].as_slice());
+                self.stale[i] = false;
+            }
+            if !self.published[i].is_empty() {
+                pool.restart(i, self.published[i].clone(), self.id, resync);
+            }
+        }
+    }
+
     /// Records `text` as the next message (seq `seq`) and hands it to the
     /// shard workers of its subscribers.
     pub fn publish(

@@ -6,11 +6,11 @@ mod pair;
 mod ticker;
 pub mod topics;
 
-pub use pair::{OrderbookView, PairCommand};
+pub use pair::{OrderbookView, PairCommand, PairInput};
 
 use crate::fanout::{ChannelId, ShardPool, Subscriber};
 use crate::protocol::channel::Channel;
-use feeds::{MarketFeed, VenueError};
+use feeds::{MarketEvent, MarketFeed, MarketStream, VenueError};
 use orderbook::MarketSpec;
 use pair::{PairSetup, PairTask};
 use std::collections::HashMap;
@@ -25,6 +25,19 @@ const FIRST_MARKET_CHANNEL: ChannelId = 16;
 /// (and the venue, seeing us lag, resyncs us with a snapshot).
 const PAIR_EVENT_BUFFER: usize = 8192;
 
+/// How the book cache treats its upstream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpstreamOptions {
+    /// Subscribe again when the market stream ends (a remote venue that
+    /// reconnected with a new epoch); off for finite feeds (replays).
+    pub resubscribe: bool,
+    /// A pair with no upstream message for this long is stale.
+    pub stale_after: Option<Duration>,
+    /// Resubscribe backoff, doubling from min to max (jittered).
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
 /// History kept per channel for `resume`.
 #[derive(Debug, Clone, Copy)]
 pub struct HistoryLimits {
@@ -36,6 +49,7 @@ struct PairHandle {
     first_channel: ChannelId,
     commands: mpsc::UnboundedSender<PairCommand>,
     warm: Arc<AtomicBool>,
+    stale: Arc<AtomicBool>,
 }
 
 /// A resolved market channel: which pair task, which channel id.
@@ -48,7 +62,10 @@ pub struct MarketChannel {
 struct Inner {
     specs: Vec<MarketSpec>,
     pairs: HashMap<String, PairHandle>,
-    epoch: String,
+    /// The upstream's epoch: every market channel's (changes when the
+    /// upstream restarts its numbering).
+    epoch: parking_lot::RwLock<Arc<str>>,
+    feed: Arc<dyn MarketFeed>,
 }
 
 /// Handle to every pair's task. Cheap to clone.
@@ -61,12 +78,14 @@ impl Markets {
     /// Subscribes to `feed` and starts one task per pair plus the
     /// dispatcher that routes upstream events to them.
     pub async fn start(
-        feed: &dyn MarketFeed,
+        feed: Arc<dyn MarketFeed>,
         history: HistoryLimits,
         pool: ShardPool,
+        upstream: UpstreamOptions,
     ) -> Result<Markets, VenueError> {
-        let mut stream = feed.subscribe().await?;
+        let stream = feed.subscribe().await?;
         let specs = feed.markets();
+        let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
         let mut pairs = HashMap::new();
         let mut routes = HashMap::new();
         for (n, spec) in specs.iter().enumerate() {
@@ -74,14 +93,17 @@ impl Markets {
             let (event_tx, event_rx) = mpsc::channel(PAIR_EVENT_BUFFER);
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
             let warm = Arc::new(AtomicBool::new(false));
+            let stale = Arc::new(AtomicBool::new(false));
             let setup = PairSetup {
                 spec: spec.clone(),
-                epoch: stream.epoch.clone(),
+                epoch: epoch.to_string(),
                 first_channel,
                 history_messages: history.max_messages,
                 history_age: history.max_age,
                 pool: pool.clone(),
                 warm: warm.clone(),
+                stale: stale.clone(),
+                stale_after: upstream.stale_after,
             };
             tokio::spawn(PairTask::run(setup, event_rx, cmd_rx));
             routes.insert(spec.symbol.clone(), event_tx);
@@ -91,29 +113,27 @@ impl Markets {
                     first_channel,
                     commands: cmd_tx,
                     warm,
+                    stale,
                 },
             );
         }
-        tokio::spawn(async move {
-            while let Some(event) = stream.events.recv().await {
-                match routes.get(&**event.pair()) {
-                    Some(tx) => {
-                        if tx.send(event).await.is_err() {
-                            return;
-                        }
-                    }
-                    None => tracing::warn!(pair = %event.pair(), "event for an unconfigured pair"),
-                }
-            }
-            tracing::warn!("upstream market stream ended");
-        });
-        Ok(Markets {
+        let markets = Markets {
             inner: Arc::new(Inner {
                 specs,
                 pairs,
-                epoch: stream.epoch,
+                epoch: parking_lot::RwLock::new(epoch),
+                feed: feed.clone(),
             }),
-        })
+        };
+        let resubscribe = upstream.resubscribe.then_some(feed);
+        tokio::spawn(dispatch(
+            stream,
+            routes,
+            markets.clone(),
+            resubscribe,
+            upstream,
+        ));
+        Ok(markets)
     }
 
     pub fn specs(&self) -> &[MarketSpec] {
@@ -121,8 +141,8 @@ impl Markets {
     }
 
     /// The epoch of every market channel.
-    pub fn epoch(&self) -> &str {
-        &self.inner.epoch
+    pub fn epoch(&self) -> Arc<str> {
+        self.inner.epoch.read().clone()
     }
 
     /// The pair task and channel id of a market channel, `None` for an
@@ -177,16 +197,91 @@ impl Markets {
         rx.await.ok()
     }
 
+    /// Why the upstream feed cannot be relied on now (e.g. reconnecting),
+    /// if it cannot.
+    pub fn upstream_problem(&self) -> Option<String> {
+        self.inner.feed.problem()
+    }
+
+    /// Pairs whose upstream has been silent past `stale_after`.
+    pub fn stale_pairs(&self) -> Vec<String> {
+        self.pairs_where(|h| h.stale.load(Ordering::Relaxed))
+    }
+
     /// Pairs whose book is not loaded (no snapshot yet, or stream ended).
     pub fn cold_pairs(&self) -> Vec<String> {
-        let mut cold: Vec<String> = self
+        self.pairs_where(|h| !h.warm.load(Ordering::Relaxed))
+    }
+
+    /// The pairs whose handle satisfies `pred`, sorted.
+    fn pairs_where(&self, pred: impl Fn(&PairHandle) -> bool) -> Vec<String> {
+        let mut pairs: Vec<String> = self
             .inner
             .pairs
             .iter()
-            .filter(|(_, h)| !h.warm.load(Ordering::Relaxed))
+            .filter(|(_, h)| pred(h))
             .map(|(p, _)| p.clone())
             .collect();
-        cold.sort();
-        cold
+        pairs.sort();
+        pairs
+    }
+}
+
+/// Routes upstream events to the pair tasks, in order. When the stream
+/// ends and `resubscribe` is given, subscribes again (jittered exponential
+/// backoff); a stream with a new epoch first restarts every pair's
+/// numbering, so each channel's next message is the first of the new
+/// epoch.
+async fn dispatch(
+    mut stream: MarketStream,
+    routes: HashMap<String, mpsc::Sender<PairInput>>,
+    markets: Markets,
+    resubscribe: Option<Arc<dyn MarketFeed>>,
+    options: UpstreamOptions,
+) {
+    loop {
+        while let Some(event) = stream.events.recv().await {
+            if !route(&routes, event).await {
+                return;
+            }
+        }
+        let Some(feed) = &resubscribe else {
+            tracing::warn!("upstream market stream ended");
+            return;
+        };
+        tracing::warn!("upstream market stream ended; subscribing again");
+        metrics::counter!(crate::metrics::UPSTREAM_RESUBSCRIBES_TOTAL).increment(1);
+        let mut backoff = options.backoff_min;
+        stream = loop {
+            match feed.subscribe().await {
+                Ok(s) => break s,
+                Err(e) => {
+                    let wait = backoff.mul_f64(rand::random::<f64>() * 0.5 + 0.5);
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "upstream subscribe failed");
+                    tokio::time::sleep(wait).await;
+                    backoff = (backoff * 2).min(options.backoff_max);
+                }
+            }
+        };
+        let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
+        if *markets.inner.epoch.read() != epoch {
+            *markets.inner.epoch.write() = epoch.clone();
+            for tx in routes.values() {
+                if tx.send(PairInput::NewEpoch(epoch.clone())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sends one event to its pair's task; false when the tasks are gone.
+async fn route(routes: &HashMap<String, mpsc::Sender<PairInput>>, event: MarketEvent) -> bool {
+    match routes.get(&**event.pair()) {
+        Some(tx) => tx.send(PairInput::Event(event)).await.is_ok(),
+        None => {
+            tracing::warn!(pair = %event.pair(), "event for an unconfigured pair");
+            true
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! notice, and closes with the right code.
 
 use super::ops::{decode, Op, OpError};
+use super::private::{self, PrivateState};
 use super::HubContext;
 use crate::config::Limits;
 use crate::fanout::{CloseReason, Frame, Subscriber};
@@ -36,6 +37,10 @@ struct Shared {
     /// Milliseconds since `started` at the last frame from the client.
     last_seen_ms: AtomicU64,
     started: Instant,
+    /// The authenticated user and their private channels.
+    private: Arc<PrivateState>,
+    /// Forwards the user's private updates once authenticated.
+    forwarder: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -65,6 +70,8 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
         heartbeat: AtomicBool::new(false),
         last_seen_ms: AtomicU64::new(0),
         started: Instant::now(),
+        private: Arc::default(),
+        forwarder: parking_lot::Mutex::new(None),
     });
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::unbounded_channel();
@@ -86,8 +93,13 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
     }
     // The reader ended (peer closed or vanished): stop the writer too.
     drop(close_tx);
-    for channel in subscriptions.values().flatten() {
-        ctx.markets.unsubscribe(channel, conn_id);
+    if let Some(forwarder) = shared.forwarder.lock().take() {
+        forwarder.abort();
+    }
+    for sub in subscriptions.values() {
+        if let Sub::Market(channel) = sub {
+            ctx.markets.unsubscribe(channel, conn_id);
+        }
     }
     metrics::gauge!(m::SUBSCRIPTIONS).decrement(subscriptions.len() as f64);
     if !writer_done {
@@ -95,9 +107,15 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
     }
 }
 
-/// A subscription of this connection: a market channel, or the
-/// per-connection heartbeat (`None`).
-type Subscriptions = HashMap<String, Option<MarketChannel>>;
+/// A subscription of this connection.
+enum Sub {
+    Heartbeat,
+    Market(MarketChannel),
+    Private(api::private::PrivateChannel),
+}
+
+/// This connection's subscriptions by channel name.
+type Subscriptions = HashMap<String, Sub>;
 
 async fn read_loop(
     mut stream: SplitStream<WebSocket>,
@@ -144,7 +162,7 @@ async fn read_loop(
             continue;
         }
         let result = match decode(&text) {
-            Ok(op) => handle(op, shared, ctx, subscriptions).await,
+            Ok(op) => handle(op, shared, ctx, subscriptions, close).await,
             Err(e) => Err(e),
         };
         if let Err(e) = result {
@@ -190,17 +208,14 @@ async fn handle(
     shared: &Shared,
     ctx: &HubContext,
     subs: &mut Subscriptions,
+    close: &mpsc::UnboundedSender<(u16, &'static str)>,
 ) -> Result<(), OpError> {
     match op {
         Op::Ping { id } => {
             shared.reply(json!({"type": "pong", "id": id, "ts": now_micros()}));
             Ok(())
         }
-        Op::Auth { id, .. } => Err(OpError::new(
-            Some(id),
-            "unauthorized",
-            "authentication is not available yet on this hub",
-        )),
+        Op::Auth { id, token } => authenticate(id, &token, shared, ctx, close).await,
         Op::Unsubscribe { id, channels } => {
             let mut removed = Vec::new();
             for name in dedup(channels) {
@@ -208,11 +223,12 @@ async fn handle(
                     .map_err(|e| OpError::new(Some(id), "unknown_channel", e.to_string()))?;
                 if let Some(entry) = subs.remove(&name) {
                     match entry {
-                        Some(ch) => {
+                        Sub::Market(ch) => {
                             shared.subscriber.queue.unsubscribe(ch.id);
                             ctx.markets.unsubscribe(&ch, shared.subscriber.conn_id);
                         }
-                        None => shared.heartbeat.store(false, Ordering::Relaxed),
+                        Sub::Heartbeat => shared.heartbeat.store(false, Ordering::Relaxed),
+                        Sub::Private(ch) => shared.private.unsubscribe(ch),
                     }
                     removed.push(name);
                 }
@@ -246,18 +262,24 @@ async fn subscribe(
     let mut resolved = Vec::with_capacity(channels.len());
     for name in &channels {
         let channel = Channel::parse(name).map_err(|e| err("unknown_channel", e.to_string()))?;
-        if channel.is_private() {
-            return Err(err("unauthorized", format!("{name} needs auth")));
-        }
-        let market = match channel.kind {
-            ChannelKind::Heartbeat => None,
-            _ => Some(
-                ctx.markets
-                    .resolve(&channel)
-                    .ok_or_else(|| err("unknown_channel", format!("no such channel: {name}")))?,
-            ),
-        };
-        resolved.push((name.clone(), market));
+        let sub =
+            match channel.kind {
+                _ if channel.is_private() => {
+                    if shared.private.user().is_none() {
+                        return Err(err("unauthorized", format!("{name} needs auth")));
+                    }
+                    Sub::Private(private::parse(name).ok_or_else(|| {
+                        err("unknown_channel", format!("no such channel: {name}"))
+                    })?)
+                }
+                ChannelKind::Heartbeat => Sub::Heartbeat,
+                _ => {
+                    Sub::Market(ctx.markets.resolve(&channel).ok_or_else(|| {
+                        err("unknown_channel", format!("no such channel: {name}"))
+                    })?)
+                }
+            };
+        resolved.push((name.clone(), sub));
     }
     let new = resolved
         .iter()
@@ -275,11 +297,19 @@ async fn subscribe(
     let (mut recovered, mut not_recovered) = (Vec::new(), Vec::new());
     let mut release = Vec::new();
     let mut pending = Vec::new();
-    for (name, market) in resolved {
+    let mut private_subs = Vec::new();
+    for (name, sub) in resolved {
         let point = resume.get(&name).map(|p| (p.epoch.clone(), p.seq));
-        match &market {
-            None => shared.heartbeat.store(true, Ordering::Relaxed),
-            Some(ch) => {
+        match &sub {
+            Sub::Heartbeat => shared.heartbeat.store(true, Ordering::Relaxed),
+            Sub::Private(ch) => {
+                // Private channels keep no history: a resume is never recovered.
+                if point.is_some() {
+                    not_recovered.push(name.clone());
+                }
+                private_subs.push(*ch);
+            }
+            Sub::Market(ch) => {
                 release.push(ch.id);
                 let rx = ctx
                     .markets
@@ -287,7 +317,7 @@ async fn subscribe(
                 pending.push((name.clone(), point.is_some(), rx));
             }
         }
-        if subs.insert(name, market).is_none() {
+        if subs.insert(name, sub).is_none() {
             metrics::gauge!(m::SUBSCRIPTIONS).increment(1.0);
         }
     }
@@ -304,6 +334,54 @@ async fn subscribe(
     shared.reply(json!({"type": "subscribed", "id": id, "channels": channels,
                         "recovered": recovered, "not_recovered": not_recovered}));
     shared.subscriber.queue.release(&release);
+    // After the reply, so the reply precedes the channel's first message.
+    for ch in private_subs {
+        shared.private.subscribe(ch);
+    }
+    Ok(())
+}
+
+/// `auth`: verifies the access token with the API, records the user and
+/// starts forwarding their private updates.
+async fn authenticate(
+    id: i64,
+    token: &str,
+    shared: &Shared,
+    ctx: &HubContext,
+    close: &mpsc::UnboundedSender<(u16, &'static str)>,
+) -> Result<(), OpError> {
+    let Some(api) = &ctx.api else {
+        return Err(OpError::new(
+            Some(id),
+            "unauthorized",
+            "this hub runs without the REST API",
+        ));
+    };
+    let user = api
+        .auth
+        .verify_access(token)
+        .await
+        .map_err(|e| OpError::new(Some(id), "unauthorized", e.message))?;
+    if !shared.private.set_user(&user.user_id, token) {
+        return Err(OpError::new(
+            Some(id),
+            "bad_request",
+            "already authenticated as another user",
+        ));
+    }
+    let mut forwarder = shared.forwarder.lock();
+    if forwarder.as_ref().is_none_or(|f| f.is_finished()) {
+        let updates = api.private.subscribe(&user.user_id);
+        *forwarder = Some(tokio::spawn(private::forward(
+            api.clone(),
+            updates,
+            shared.private.clone(),
+            shared.subscriber.clone(),
+            ctx.markets.epoch().to_string(),
+            close.clone(),
+        )));
+    }
+    shared.reply(json!({"type": "authed", "id": id, "user_id": user.user_id}));
     Ok(())
 }
 
@@ -364,7 +442,7 @@ async fn write_loop(
             }
             _ = heartbeat.tick(), if shared.heartbeat.load(Ordering::Relaxed) => {
                 beats += 1;
-                shared.reply(json!({"type": "heartbeat", "channel": "heartbeat", "epoch": ctx.markets.epoch(),
+                shared.reply(json!({"type": "heartbeat", "channel": "heartbeat", "epoch": &*ctx.markets.epoch(),
                                     "seq": beats, "prev_seq": beats - 1, "ts": now_micros()}));
             }
             _ = shutdown.triggered() => {

@@ -3,6 +3,7 @@
 
 mod connection;
 pub mod ops;
+mod private;
 
 pub use connection::close_code;
 
@@ -10,6 +11,7 @@ use crate::config::Limits;
 use crate::market::Markets;
 use crate::metrics as m;
 use crate::shutdown::Shutdown;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -32,6 +34,9 @@ pub struct HubContext {
     /// What the `shutdown` message tells clients to wait before reconnecting.
     pub reconnect_after_ms: u64,
     pub shutdown: Shutdown,
+    /// The REST API, when the hub runs one: verifies `auth` tokens and
+    /// carries the private channels.
+    pub api: Option<api::Api>,
     connections: AtomicUsize,
     next_conn_id: AtomicU64,
 }
@@ -42,12 +47,14 @@ impl HubContext {
         limits: Limits,
         reconnect_after_ms: u64,
         shutdown: Shutdown,
+        api: Option<api::Api>,
     ) -> Self {
         HubContext {
             markets,
             limits,
             reconnect_after_ms,
             shutdown,
+            api,
             connections: AtomicUsize::new(0),
             next_conn_id: AtomicU64::new(1),
         }
@@ -71,7 +78,17 @@ impl Drop for ConnectionSlot {
 
 /// `GET /ws`: upgrades unless the node is at its connection limit (503) or
 /// shutting down (503).
-pub async fn ws_handler(State(ctx): State<Arc<HubContext>>, upgrade: WebSocketUpgrade) -> Response {
+pub async fn ws_handler(
+    State(ctx): State<Arc<HubContext>>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let upgrade = match upgrade {
+        Ok(upgrade) => upgrade,
+        Err(e) => {
+            return api::ApiError::new(e.status(), "upgrade_required", e.body_text())
+                .into_response()
+        }
+    };
     if ctx.shutdown.is_triggered() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }

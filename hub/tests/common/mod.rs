@@ -21,8 +21,45 @@ pub fn test_config(edit: impl FnOnce(&mut Config)) -> Config {
     config.bind = "127.0.0.1".parse().unwrap();
     config.port = 0;
     config.shutdown_drain_ms = 2_000;
+    config.data_dir = fresh_data_dir();
+    config.api.kyc_verify_delay_ms = 50;
+    config.api.fiat_confirm_delay_ms = 50;
     edit(&mut config);
     config
+}
+
+/// A new empty data directory under the system's temp dir (each hub has
+/// its own store file).
+pub fn fresh_data_dir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    // Hubs do not delete their data directory; remove those of test
+    // processes that have exited.
+    SWEEP.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix("nax-hub-test-")
+                .and_then(|r| r.split('-').next())
+            else {
+                continue;
+            };
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+    let dir = std::env::temp_dir().join(format!(
+        "nax-hub-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 /// Starts a sandbox hub and waits until every book is warm.

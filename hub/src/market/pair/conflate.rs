@@ -19,6 +19,11 @@ impl PairTask {
     /// Publishes every conflated topic of `cadence` and serves its waiting
     /// subscribers.
     pub(super) fn tick(&mut self, cadence: Cadence) {
+        // No book yet (before the first snapshot, or a new epoch's): nothing
+        // to say. (A stream that ended keeps its book and still flushes.)
+        if self.seq == 0 && !self.warm.load(Ordering::Relaxed) {
+            return;
+        }
         for i in 0..TOPICS_PER_PAIR {
             if topics::cadence_of(i) != cadence || !self.topics[i].is_active() {
                 continue;

@@ -50,6 +50,14 @@ pub enum PairCommand {
     },
 }
 
+/// What the dispatcher sends a pair task, in upstream order.
+pub enum PairInput {
+    Event(MarketEvent),
+    /// The upstream restarted its numbering: every channel of the pair
+    /// starts over in this epoch (the next snapshot rebuilds the book).
+    NewEpoch(Arc<str>),
+}
+
 /// `GET /markets/{pair}/orderbook`: the cached book as API.md describes it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OrderbookView {
@@ -79,6 +87,10 @@ pub struct PairTask {
     pool: ShardPool,
     resync_tx: mpsc::UnboundedSender<ResyncRequest>,
     warm: Arc<AtomicBool>,
+    stale: Arc<AtomicBool>,
+    /// No upstream message for this long marks the pair stale.
+    stale_after: Option<Duration>,
+    last_event: Instant,
 }
 
 /// Everything a pair task needs to start.
@@ -90,13 +102,16 @@ pub struct PairSetup {
     pub history_age: Duration,
     pub pool: ShardPool,
     pub warm: Arc<AtomicBool>,
+    /// Set while the upstream has been silent for `stale_after`.
+    pub stale: Arc<AtomicBool>,
+    pub stale_after: Option<Duration>,
 }
 
 impl PairTask {
     /// Runs the pair until both its event and command channels close.
     pub async fn run(
         setup: PairSetup,
-        mut events: mpsc::Receiver<MarketEvent>,
+        mut events: mpsc::Receiver<PairInput>,
         mut commands: mpsc::UnboundedReceiver<PairCommand>,
     ) {
         let (resync_tx, mut resync_rx) = mpsc::unbounded_channel();
@@ -137,6 +152,9 @@ impl PairTask {
             pool: setup.pool,
             resync_tx,
             warm: setup.warm,
+            stale: setup.stale,
+            stale_after: setup.stale_after,
+            last_event: Instant::now(),
         };
         let mut fast = tokio::time::interval(Duration::from_millis(100));
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -157,10 +175,12 @@ impl PairTask {
                         task.tick(Cadence::Every1000ms);
                         let now = Instant::now();
                         task.topics.iter_mut().for_each(|t| t.expire_idle(now));
+                        task.check_stale(now);
                     }
                 }
                 ev = events.recv(), if events_open => match ev {
-                    Some(ev) => task.event(ev),
+                    Some(PairInput::Event(ev)) => task.event(ev),
+                    Some(PairInput::NewEpoch(epoch)) => task.new_epoch(&epoch),
                     None => {
                         tracing::warn!(pair = %task.spec.symbol, "upstream stream ended");
                         task.warm.store(false, Ordering::Relaxed);
@@ -190,8 +210,46 @@ impl PairTask {
 
     // ---- upstream events -------------------------------------------------
 
+    /// Marks the pair stale after `stale_after` without upstream messages.
+    fn check_stale(&mut self, now: Instant) {
+        let Some(after) = self.stale_after else {
+            return;
+        };
+        let silent = now.duration_since(self.last_event) > after;
+        if silent && !self.stale.swap(true, Ordering::Relaxed) {
+            tracing::warn!(pair = %self.spec.symbol, silent_ms = after.as_millis() as u64, "upstream feed stale");
+            metrics::counter!(m::STALE_FEEDS_TOTAL, "pair" => self.spec.symbol.clone())
+                .increment(1);
+        }
+    }
+
+    /// The upstream's numbering restarted: every channel starts over in
+    /// `epoch`. Subscribers keep their subscriptions; each channel's next
+    /// message is their first in the new epoch (`prev_seq` 0), and book
+    /// channels get the new book as a `resync` snapshot when it arrives.
+    fn new_epoch(&mut self, epoch: &str) {
+        tracing::warn!(pair = %self.spec.symbol, old = %self.epoch, new = %epoch, "upstream epoch changed");
+        self.epoch = epoch.to_owned();
+        self.seq = 0;
+        self.trade_seq = 0;
+        self.warm.store(false, Ordering::Relaxed);
+        self.last_ticker = Ticker::default();
+        for i in 0..TOPICS_PER_PAIR {
+            self.topics[i].restart_numbering(&self.pool, &self.resync_tx);
+            let c = &mut self.conflation[i];
+            c.changed.clear();
+            c.trades.clear();
+            c.resync = true;
+            c.dirty = true;
+        }
+    }
+
     fn event(&mut self, ev: MarketEvent) {
         self.ts = now_micros();
+        self.last_event = Instant::now();
+        if self.stale.swap(false, Ordering::Relaxed) {
+            tracing::info!(pair = %self.spec.symbol, "upstream feed live again");
+        }
         metrics::counter!(m::UPSTREAM_EVENTS_TOTAL, "pair" => self.spec.symbol.clone())
             .increment(1);
         match ev {

@@ -1,0 +1,183 @@
+//! Authentication (API.md "Auth"): registration, login with optional TOTP,
+//! rotating refresh tokens with reuse detection, logout, and the bearer
+//! extractor [`AuthUser`] every protected route uses.
+//!
+//! Two modes (`config.auth_mode`):
+//! - `local` (default): this service issues HS256 access tokens
+//!   ([`tokens`]) tied to a refresh family ([`refresh`]) in the store;
+//!   revoking the family (logout, refresh-token reuse) stops its access
+//!   tokens at once, because every verification reads the family.
+//! - `cognito`: access tokens come from AWS Cognito and are verified
+//!   against the pool's JWKS ([`cognito`]); the local sign-in routes answer
+//!   403 `local_auth_disabled`. A user record is created on a token's first
+//!   use so the `/users` routes work.
+//!
+//! Files: [`password`] (policies, argon2id), [`tokens`], [`refresh`],
+//! [`totp`], [`throttle`] (login lockout), [`rejection`] (why a token was
+//! refused), `account` (register, MFA, Cognito users), `session` (login,
+//! refresh, logout), `routes` (the handlers).
+
+mod account;
+pub mod cognito;
+pub mod password;
+pub mod refresh;
+pub mod rejection;
+mod routes;
+mod session;
+pub mod throttle;
+pub mod tokens;
+pub mod totp;
+
+pub use routes::routes;
+pub use session::TokenPair;
+
+use crate::config::{ApiConfig, AuthMode};
+use crate::error::ApiError;
+use crate::state::Api;
+use crate::store::Store;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use cognito::{CognitoError, CognitoVerifier};
+use dashmap::DashSet;
+use password::Passwords;
+use rejection::Rejection;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use throttle::LoginThrottle;
+use tokens::AccessTokens;
+use totp::ReplayGuard;
+
+/// Issues and verifies tokens; owns the login throttle and TOTP replay
+/// guard (in-process state).
+pub struct Auth {
+    store: Arc<dyn Store>,
+    access: AccessTokens,
+    refresh_ttl_secs: u64,
+    passwords: Passwords,
+    throttle: LoginThrottle,
+    totp_replay: ReplayGuard,
+    /// Set in Cognito mode.
+    cognito: Option<CognitoVerifier>,
+    /// Cognito users known to have a user record (skips a store read).
+    cognito_users: DashSet<String>,
+}
+
+impl Auth {
+    /// Loads or creates the signing key (`<data_dir>/keys/jwt.key` unless
+    /// `jwt_secret` is set), prepares the password hasher and, in Cognito
+    /// mode, the JWKS client. Fails on a `jwt_secret` under 32 bytes or an
+    /// unreadable key file.
+    pub async fn new(
+        config: &ApiConfig,
+        data_dir: &Path,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Self> {
+        let cognito = match config.auth_mode {
+            AuthMode::Local => None,
+            AuthMode::Cognito => Some(CognitoVerifier::new(
+                &config.cognito,
+                Duration::from_millis(config.upstream_timeout_ms.max(1)),
+            )?),
+        };
+        Ok(Auth {
+            store,
+            access: AccessTokens::new(config, data_dir)?,
+            refresh_ttl_secs: config.refresh_token_ttl_secs,
+            passwords: Passwords::new().await?,
+            throttle: LoginThrottle::new(
+                config.login_failures_allowed,
+                Duration::from_secs(config.login_lockout_secs),
+            ),
+            totp_replay: ReplayGuard::default(),
+            cognito,
+            cognito_users: DashSet::new(),
+        })
+    }
+
+    /// Verifies an access token and names its user.
+    ///
+    /// Local mode: algorithm (HS256 only), signature, expiry, issuer,
+    /// audience, `token_use`, and that its refresh family exists, belongs
+    /// to the user and is neither revoked nor expired (one store read).
+    /// Cognito mode: see [`cognito`]; creates the user record on first use.
+    /// Every refusal is 401 `unauthorized` saying which check failed.
+    pub async fn verify_access(&self, token: &str) -> Result<AuthUser, ApiError> {
+        if let Some(cognito) = &self.cognito {
+            let claims = cognito.verify(token).await.map_err(|e| match e {
+                CognitoError::Rejected(r) => ApiError::from(r),
+                CognitoError::KeysUnavailable(_) => {
+                    ApiError::unavailable("auth_unavailable", "token keys cannot be fetched", 5)
+                }
+            })?;
+            self.ensure_cognito_user(&claims).await?;
+            return Ok(AuthUser {
+                user_id: claims.sub,
+                family_id: None,
+            });
+        }
+        let claims = self.access.verify(token)?;
+        let family = self.store.refresh_family(&claims.fid).await?;
+        match family {
+            Some(f) if f.user_id == claims.sub && refresh::is_live(&f, crate::events::now()) => {
+                Ok(AuthUser {
+                    user_id: claims.sub,
+                    family_id: Some(claims.fid),
+                })
+            }
+            _ => Err(Rejection::Revoked.into()),
+        }
+    }
+
+    /// The user a token was signed for, checked without the store
+    /// (signature, expiry, issuer, audience; not revocation): cheap enough
+    /// for the rate limiter to count requests per user, so made-up tokens
+    /// cannot buy fresh allowances. `None` in Cognito mode or for any
+    /// token that does not verify.
+    pub fn signed_subject(&self, token: &str) -> Option<String> {
+        if self.cognito.is_some() {
+            return None;
+        }
+        self.access.verify(token).ok().map(|c| c.sub)
+    }
+
+    /// 403 `local_auth_disabled` in Cognito mode (sign-in happens there).
+    fn local_only(&self) -> Result<(), ApiError> {
+        match self.cognito {
+            None => Ok(()),
+            Some(_) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "local_auth_disabled",
+                "sign-in is handled by Cognito in this deployment",
+            )),
+        }
+    }
+}
+
+/// The authenticated caller of a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    pub user_id: String,
+    /// Refresh family of the token (local mode), for logout.
+    pub family_id: Option<String>,
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<Api> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        api.auth.verify_access(token).await
+    }
+}

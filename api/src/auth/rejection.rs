@@ -1,0 +1,97 @@
+//! Why a bearer token was refused, shared by local and Cognito
+//! verification. Every reason is a 401 `unauthorized` whose message says
+//! which check failed; the token itself is never echoed or logged.
+
+use crate::error::ApiError;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use thiserror::Error;
+
+/// Longest bearer token looked at; longer ones are malformed.
+pub const MAX_TOKEN_LEN: usize = 8192;
+
+/// A failed token check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum Rejection {
+    #[error("malformed token")]
+    Malformed,
+    #[error("token algorithm not accepted")]
+    Algorithm,
+    #[error("invalid token signature")]
+    Signature,
+    #[error("token expired")]
+    Expired,
+    #[error("wrong token issuer")]
+    Issuer,
+    #[error("wrong token audience")]
+    Audience,
+    #[error("not an access token")]
+    TokenUse,
+    #[error("token signing key unknown")]
+    UnknownKey,
+    #[error("token revoked")]
+    Revoked,
+}
+
+impl Rejection {
+    /// Maps a `jsonwebtoken` failure to the check it reports.
+    pub fn from_jwt(kind: &ErrorKind) -> Self {
+        match kind {
+            ErrorKind::InvalidSignature => Rejection::Signature,
+            ErrorKind::ExpiredSignature => Rejection::Expired,
+            ErrorKind::InvalidIssuer => Rejection::Issuer,
+            ErrorKind::InvalidAudience => Rejection::Audience,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Rejection::Algorithm,
+            _ => Rejection::Malformed,
+        }
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::unauthorized(r.to_string())
+    }
+}
+
+/// The `alg` of a compact JWS's header, read before any library parsing so
+/// `none` and unknown algorithms are reported as such (the library would
+/// call them malformed).
+pub fn header_alg(token: &str) -> Result<String, Rejection> {
+    if token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+        return Err(Rejection::Malformed);
+    }
+    let header = token.split('.').next().unwrap_or_default();
+    let bytes = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| Rejection::Malformed)?;
+    #[derive(serde::Deserialize)]
+    struct Alg {
+        alg: String,
+    }
+    serde_json::from_slice::<Alg>(&bytes)
+        .map(|h| h.alg)
+        .map_err(|_| Rejection::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_algorithm_of_any_header() {
+        let none = format!("{}.e30.", URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#));
+        assert_eq!(header_alg(&none).unwrap(), "none");
+        assert_eq!(header_alg("a.b"), Err(Rejection::Malformed));
+        assert_eq!(header_alg("!!.e30.x"), Err(Rejection::Malformed));
+        let long = format!("{none}{}", "x".repeat(MAX_TOKEN_LEN));
+        assert_eq!(header_alg(&long), Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn messages_say_which_check_failed() {
+        let e: ApiError = Rejection::Expired.into();
+        assert_eq!((e.status.as_u16(), &*e.code), (401, "unauthorized"));
+        assert_eq!(e.message, "token expired");
+    }
+}

@@ -1,0 +1,136 @@
+//! [`ApiConfig`]: the `[api]` section of the hub's configuration. Every
+//! field has a working default, so the service runs with no configuration;
+//! secrets left unset are generated once and kept in the data directory.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+
+/// How bearer tokens are verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Tokens this service issues (`POST /auth/login`), HS256.
+    #[default]
+    Local,
+    /// AWS Cognito RS256 access tokens verified against the pool's JWKS.
+    Cognito,
+}
+
+/// Cognito verification settings (used when `auth_mode = "cognito"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct CognitoConfig {
+    /// `https://cognito-idp.REGION.amazonaws.com/POOL_ID/.well-known/jwks.json`.
+    pub jwks_url: String,
+    /// `https://cognito-idp.REGION.amazonaws.com/POOL_ID`.
+    pub issuer: String,
+    /// The app client id (`client_id` claim of access tokens).
+    pub client_id: String,
+    /// How long fetched keys are cached.
+    pub jwks_cache_secs: u64,
+}
+
+/// REST settings. See each field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub auth_mode: AuthMode,
+    pub cognito: CognitoConfig,
+    /// HS256 key of local access tokens; generated into the data directory
+    /// when unset.
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub jwt_secret: Option<Secret>,
+    /// `iss` and `aud` of local access tokens.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    /// Access-token lifetime (API.md: 15 minutes).
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token lifetime (API.md: 7 days).
+    pub refresh_token_ttl_secs: u64,
+    /// Requests per minute per client (user, else IP) on rate-limited routes.
+    pub requests_per_minute: u32,
+    /// Burst above the steady rate.
+    pub request_burst: u32,
+    /// Failed logins per account or IP before login is refused for a while.
+    pub login_failures_allowed: u32,
+    /// How long a throttled account or IP waits.
+    pub login_lockout_secs: u64,
+    /// Sandbox KYC provider: delay before a submitted document is verified.
+    pub kyc_verify_delay_ms: u64,
+    /// Sandbox payment provider: delay before it confirms a fiat deposit
+    /// by calling the webhook.
+    pub fiat_confirm_delay_ms: u64,
+    /// Base URL the sandbox payment provider calls back
+    /// (`{base}/webhooks/{provider}`); empty: the hub's own address.
+    pub webhook_base_url: String,
+    /// Signing secrets of the HMAC webhook providers; generated into the
+    /// data directory when unset.
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub stripe_webhook_secret: Option<Secret>,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub banxa_webhook_secret: Option<Secret>,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub bcb_webhook_secret: Option<Secret>,
+    /// PEM file of Fireblocks' webhook public key; unset: the sandbox
+    /// custody's own key pair (generated into the data directory).
+    pub fireblocks_public_key_file: Option<String>,
+    /// Timeout of one venue or provider call.
+    pub upstream_timeout_ms: u64,
+    /// Attempts of an idempotent upstream call (1 = no retry).
+    pub upstream_attempts: u32,
+    /// Redis for the rate limiter shared by every node
+    /// (`redis://[:password@]host:port`); unset: each node limits on its own.
+    /// Redis down: each node falls back to its own limiter (metric
+    /// `nax_ratelimit_redis_fallbacks_total`).
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub redis_url: Option<Secret>,
+    /// Publish events to SQS (the three queues of DESIGN.md) instead of the
+    /// NDJSON log in the data directory.
+    pub events_to_sqs: bool,
+    /// SQS endpoint override (e.g. moto); empty: the region's AWS endpoint.
+    pub sqs_endpoint: String,
+    pub sqs_region: String,
+    /// Prepended to queue names; the Terraform `resource_prefix`.
+    pub sqs_queue_prefix: String,
+    /// Consecutive failures that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before letting one call through.
+    pub breaker_open_ms: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            auth_mode: AuthMode::Local,
+            cognito: CognitoConfig {
+                jwks_cache_secs: 3600,
+                ..CognitoConfig::default()
+            },
+            jwt_secret: None,
+            jwt_issuer: "nax-stream".into(),
+            jwt_audience: "nax-stream-api".into(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 7 * 24 * 3600,
+            requests_per_minute: 600,
+            request_burst: 100,
+            login_failures_allowed: 5,
+            login_lockout_secs: 300,
+            kyc_verify_delay_ms: 1000,
+            fiat_confirm_delay_ms: 500,
+            webhook_base_url: String::new(),
+            stripe_webhook_secret: None,
+            banxa_webhook_secret: None,
+            bcb_webhook_secret: None,
+            fireblocks_public_key_file: None,
+            upstream_timeout_ms: 2000,
+            upstream_attempts: 3,
+            redis_url: None,
+            events_to_sqs: false,
+            sqs_endpoint: String::new(),
+            sqs_region: "us-east-1".into(),
+            sqs_queue_prefix: String::new(),
+            breaker_failures: 5,
+            breaker_open_ms: 5000,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Domain events and the event-publisher boundary.
+//!
+//! Every state change commits its events to the store's outbox in the same
+//! batch ([`crate::store::Write::Emit`]); the [`relay`] drains the outbox to
+//! an [`EventPublisher`] at least once, in commit order (so in order per
+//! user). Consumers deduplicate by event `id`. Implementations: the
+//! embedded [`log::EventLog`] (append-only NDJSON in the data directory)
+//! and SQS.
+
+pub mod log;
+pub mod relay;
+pub mod sqs;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// UTC time, RFC 3339 on the wire.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Current time, truncated to microseconds (what the wire carries).
+pub fn now() -> Timestamp {
+    let t = chrono::Utc::now();
+    chrono::DurationRound::duration_trunc(t, chrono::TimeDelta::microseconds(1)).unwrap_or(t)
+}
+
+/// Schema version of every event body this build writes.
+pub const EVENT_VERSION: u32 = 1;
+
+/// A versioned event (DESIGN.md, "Events").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique, time-ordered; the deduplication key downstream.
+    pub id: String,
+    /// `user.registered`, `order.accepted`, ... (see [`EventType`]).
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u32,
+    pub time: Timestamp,
+    /// The acting user, when there is one.
+    pub user_id: Option<String>,
+    /// The request id of the request that caused it.
+    pub correlation_id: String,
+    pub data: serde_json::Value,
+}
+
+/// The event types this service emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    UserRegistered,
+    UserProfileUpdated,
+    KycStatusChanged,
+    OrderAccepted,
+    OrderFilled,
+    OrderCancelled,
+    OrderRejected,
+    DepositStateChanged,
+    WithdrawalStateChanged,
+    WebhookReceived,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserRegistered => "user.registered",
+            EventType::UserProfileUpdated => "user.profile_updated",
+            EventType::KycStatusChanged => "kyc.status_changed",
+            EventType::OrderAccepted => "order.accepted",
+            EventType::OrderFilled => "order.filled",
+            EventType::OrderCancelled => "order.cancelled",
+            EventType::OrderRejected => "order.rejected",
+            EventType::DepositStateChanged => "deposit.state_changed",
+            EventType::WithdrawalStateChanged => "withdrawal.state_changed",
+            EventType::WebhookReceived => "webhook.received",
+        }
+    }
+}
+
+impl Event {
+    /// A new event with a fresh id, now, and the current request id as
+    /// correlation id.
+    pub fn new(event_type: EventType, user_id: Option<&str>, data: serde_json::Value) -> Self {
+        let correlation_id = crate::http::request_id::current();
+        Event {
+            id: uuid::Uuid::now_v7().to_string(),
+            event_type: event_type.as_str().to_owned(),
+            version: EVENT_VERSION,
+            time: now(),
+            user_id: user_id.map(str::to_owned),
+            correlation_id: if correlation_id.is_empty() {
+                "internal".to_owned()
+            } else {
+                correlation_id
+            },
+            data,
+        }
+    }
+}
+
+/// Why publishing failed; the relay keeps the events and retries.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PublishError {
+    #[error("event sink unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where the outbox relay sends events. `publish` returning `Ok` means
+/// every event of the batch is durably accepted; on `Err` the relay sends
+/// the whole batch again later (at least once).
+#[async_trait]
+pub trait EventPublisher: Send + Sync + 'static {
+    async fn publish(&self, events: &[Event]) -> Result<(), PublishError>;
+}

@@ -1,0 +1,358 @@
+//! [`SqsPublisher`]: the production [`EventPublisher`], sending outbox
+//! events to the three SQS queues of DESIGN.md ("Events").
+//!
+//! Routing: every event goes to `audit-log-queue.fifo` (message group =
+//! the acting user, or `system`; deduplication id = the event id, so a
+//! batch the relay re-sends is dropped by SQS within its 5-minute window);
+//! `user.registered`, `user.profile_updated` and `kyc.status_changed` also
+//! go to `hubspot-sync-queue`; `webhook.received` also goes to
+//! `webhook-processing-queue`. The body is the event's versioned JSON.
+//!
+//! Messages are sent with `SendMessageBatch` (at most 10 entries and
+//! 256 KiB per call); entries SQS reports as failed are re-sent a bounded
+//! number of times. `publish` returns `Ok` only when every message was
+//! accepted; otherwise the relay keeps the whole batch in the outbox and
+//! retries later with backoff, so an SQS outage delays events, never drops
+//! them. Queue URLs are resolved by name (`GetQueueUrl`) on first use and
+//! cached.
+//!
+//! Local development against `moto_server`:
+//! `SqsConfig { endpoint: Some("http://127.0.0.1:5000".into()), static_credentials: Some(StaticCredentials::test()), ..SqsConfig::default() }`,
+//! then [`SqsPublisher::ensure_queues`] creates the queues and their
+//! dead-letter queues as the Terraform in `infra/terraform/sqs.tf` does.
+
+mod queues;
+
+pub use queues::{Queue, SqsError};
+
+use super::{Event, EventPublisher, PublishError};
+use crate::secret::Secret;
+use async_trait::async_trait;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::Client;
+use queues::call_error;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// How to reach SQS. The lead folds these fields into `ApiConfig`.
+#[derive(Debug, Clone)]
+pub struct SqsConfig {
+    /// Endpoint override (e.g. `http://127.0.0.1:5000` for moto); `None`
+    /// uses the region's AWS endpoint.
+    pub endpoint: Option<String>,
+    pub region: String,
+    /// Prepended to every queue name (e.g. `staging-`); matches the
+    /// Terraform variable `resource_prefix`.
+    pub queue_prefix: String,
+    /// Fixed credentials (tests, moto); `None` uses the default AWS
+    /// provider chain (environment, ECS task role, ...).
+    pub static_credentials: Option<StaticCredentials>,
+}
+
+impl Default for SqsConfig {
+    fn default() -> Self {
+        SqsConfig {
+            endpoint: None,
+            region: "us-east-1".to_owned(),
+            queue_prefix: String::new(),
+            static_credentials: None,
+        }
+    }
+}
+
+/// An access key pair; the secret key never prints.
+#[derive(Debug, Clone)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
+impl StaticCredentials {
+    /// The dummy pair moto accepts.
+    pub fn test() -> Self {
+        StaticCredentials {
+            access_key_id: "test".to_owned(),
+            secret_access_key: Secret::new("test"),
+        }
+    }
+}
+
+/// Entries and bytes per `SendMessageBatch` (SQS limits).
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
+/// Sends of the entries SQS reports as failed, first one included.
+const ENTRY_ATTEMPTS: u32 = 3;
+const ENTRY_RETRY_DELAY: Duration = Duration::from_millis(100);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One message to send: the event body plus its FIFO keys.
+#[derive(Debug, Clone)]
+struct Message {
+    event_id: String,
+    group: String,
+    body: String,
+}
+
+/// Publishes outbox events to SQS (see the module docs for routing and
+/// guarantees). Cheap to share behind an `Arc`.
+pub struct SqsPublisher {
+    client: Client,
+    prefix: String,
+    urls: OnceCell<HashMap<Queue, String>>,
+}
+
+impl SqsPublisher {
+    /// Builds the client; makes no call (queue URLs are resolved on the
+    /// first publish, so start-up does not depend on SQS being up).
+    pub async fn new(config: &SqsConfig) -> SqsPublisher {
+        SqsPublisher {
+            client: Self::client(config).await,
+            prefix: config.queue_prefix.clone(),
+            urls: OnceCell::new(),
+        }
+    }
+
+    /// An SQS client for `config` with short connect/operation timeouts
+    /// and the SDK's standard retries (tests use it to read queues back).
+    pub async fn client(config: &SqsConfig) -> Client {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .operation_timeout(OPERATION_TIMEOUT)
+            .build();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(config.region.clone()))
+            .timeout_config(timeouts);
+        if let Some(endpoint) = &config.endpoint {
+            loader = loader.endpoint_url(endpoint);
+        }
+        if let Some(creds) = &config.static_credentials {
+            loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                creds.access_key_id.clone(),
+                creds.secret_access_key.expose(),
+                None,
+                None,
+                "nax-static",
+            ));
+        }
+        Client::new(&loader.load().await)
+    }
+
+    /// Creates the three queues and their dead-letter queues (redrive
+    /// after 2 / 5 / 3 receives, as in DESIGN.md and sqs.tf) under
+    /// `prefix`. Idempotent. For tests and local development; production
+    /// queues come from Terraform.
+    pub async fn ensure_queues(client: &Client, prefix: &str) -> Result<(), SqsError> {
+        queues::create_all(client, prefix).await
+    }
+
+    /// The queue URLs, resolved by name once.
+    async fn urls(&self) -> Result<&HashMap<Queue, String>, SqsError> {
+        self.urls
+            .get_or_try_init(|| async {
+                let mut urls = HashMap::new();
+                for queue in Queue::ALL {
+                    let name = format!("{}{}", self.prefix, queue.name());
+                    let out = self
+                        .client
+                        .get_queue_url()
+                        .queue_name(&name)
+                        .send()
+                        .await
+                        .map_err(|e| call_error("GetQueueUrl", &name, e))?;
+                    let url = out.queue_url().ok_or_else(|| SqsError::Call {
+                        operation: "GetQueueUrl",
+                        queue: name.clone(),
+                        cause: "no QueueUrl in the answer".to_owned(),
+                    })?;
+                    urls.insert(queue, url.to_owned());
+                }
+                Ok(urls)
+            })
+            .await
+    }
+
+    /// Sends `messages` to `url`; failed entries are re-sent up to
+    /// [`ENTRY_ATTEMPTS`] times in all.
+    async fn send_all(
+        &self,
+        queue: Queue,
+        url: &str,
+        messages: Vec<Message>,
+    ) -> Result<(), SqsError> {
+        let mut pending = messages;
+        let mut first_failure = String::new();
+        for attempt in 1..=ENTRY_ATTEMPTS {
+            if attempt > 1 {
+                tokio::time::sleep(ENTRY_RETRY_DELAY * 2u32.pow(attempt - 2)).await;
+            }
+            let mut failed = Vec::new();
+            for chunk in chunks(&pending) {
+                let rejected = self.send_chunk(queue, url, chunk).await?;
+                if first_failure.is_empty() {
+                    if let Some((_, why)) = rejected.first() {
+                        first_failure = why.clone();
+                    }
+                }
+                failed.extend(rejected.into_iter().map(|(m, _)| m));
+            }
+            if failed.is_empty() {
+                return Ok(());
+            }
+            metrics::counter!("nax_sqs_entry_failures_total").increment(failed.len() as u64);
+            pending = failed;
+        }
+        Err(SqsError::Rejected {
+            queue: queue.name().to_owned(),
+            count: pending.len(),
+            attempts: ENTRY_ATTEMPTS,
+            first: first_failure,
+        })
+    }
+
+    /// One `SendMessageBatch`; returns the entries SQS rejected, with why.
+    async fn send_chunk(
+        &self,
+        queue: Queue,
+        url: &str,
+        chunk: &[Message],
+    ) -> Result<Vec<(Message, String)>, SqsError> {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let entry = SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&m.body);
+                let entry = if queue.is_fifo() {
+                    entry
+                        .message_group_id(&m.group)
+                        .message_deduplication_id(&m.event_id)
+                } else {
+                    entry
+                };
+                entry.build().map_err(|e| SqsError::Encode {
+                    id: m.event_id.clone(),
+                    cause: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| call_error("SendMessageBatch", queue.name(), e))?;
+        Ok(out
+            .failed()
+            .iter()
+            .filter_map(|f| {
+                let message = chunk.get(f.id().parse::<usize>().ok()?)?.clone();
+                let why = format!("{}: {}", f.code(), f.message().unwrap_or(""));
+                tracing::warn!(queue = queue.name(), event_id = %message.event_id, sender_fault = f.sender_fault(), error = %why, "sqs rejected a message");
+                Some((message, why))
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl EventPublisher for SqsPublisher {
+    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let urls = self.urls().await?;
+        let mut by_queue: HashMap<Queue, Vec<Message>> = HashMap::new();
+        for event in events {
+            let body = serde_json::to_string(event).map_err(|e| SqsError::Encode {
+                id: event.id.clone(),
+                cause: e.to_string(),
+            })?;
+            let message = Message {
+                event_id: event.id.clone(),
+                group: event.user_id.clone().unwrap_or_else(|| "system".to_owned()),
+                body,
+            };
+            for queue in Queue::routes(&event.event_type) {
+                by_queue.entry(queue).or_default().push(message.clone());
+            }
+        }
+        // The audit log first: it receives every event, in commit order.
+        for queue in Queue::ALL {
+            if let Some(messages) = by_queue.remove(&queue) {
+                let url = urls
+                    .get(&queue)
+                    .expect("invariant: urls() resolves every queue of Queue::ALL");
+                self.send_all(queue, url, messages).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Splits `messages` into `SendMessageBatch` calls, in order, within the
+/// entry and byte limits (a single oversized message gets a call of its
+/// own, which SQS rejects and the caller reports).
+fn chunks(messages: &[Message]) -> Vec<&[Message]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (i, m) in messages.iter().enumerate() {
+        let full = i - start == BATCH_ENTRIES || (i > start && bytes + m.body.len() > BATCH_BYTES);
+        if full {
+            out.push(&messages[start..i]);
+            start = i;
+            bytes = 0;
+        }
+        bytes += m.body.len();
+    }
+    if start < messages.len() {
+        out.push(&messages[start..]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(len: usize) -> Message {
+        Message {
+            event_id: "e".to_owned(),
+            group: "g".to_owned(),
+            body: "x".repeat(len),
+        }
+    }
+
+    #[test]
+    fn chunks_hold_at_most_ten_entries_in_order() {
+        let messages: Vec<_> = (0..23).map(|_| message(10)).collect();
+        let sizes: Vec<_> = chunks(&messages).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![10, 10, 3]);
+    }
+
+    #[test]
+    fn chunks_stay_under_the_byte_limit() {
+        let messages: Vec<_> = (0..4).map(|_| message(100 * 1024)).collect();
+        let sizes: Vec<_> = chunks(&messages).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![2, 2]);
+        assert!(chunks(&[]).is_empty());
+    }
+
+    #[test]
+    fn routes_follow_design() {
+        assert_eq!(Queue::routes("order.filled"), vec![Queue::AuditLog]);
+        assert_eq!(
+            Queue::routes("kyc.status_changed"),
+            vec![Queue::AuditLog, Queue::HubspotSync]
+        );
+        assert_eq!(
+            Queue::routes("webhook.received"),
+            vec![Queue::AuditLog, Queue::WebhookProcessing]
+        );
+    }
+}

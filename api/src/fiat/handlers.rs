@@ -1,0 +1,267 @@
+//! The `/fiat` handlers (API.md "Fiat") and their request and response
+//! types.
+
+use super::payout::{self, MINOR_UNIT_DECIMALS};
+use super::provider::{BankInstructions, FiatProvider};
+use super::{deposit, FIAT_CURRENCIES};
+use crate::auth::AuthUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::events::Timestamp;
+use crate::http::{ApiJson, ApiQuery};
+use crate::state::Api;
+use crate::store::{Transaction, TxKind};
+use crate::wallets::amount::{find_asset, AssetAmount};
+use crate::wallets::handlers::MovementAccepted;
+use crate::wallets::history::{self, ListQuery};
+use crate::wallets::idempotency;
+use crate::wallets::movement::{direction_name, Movement};
+use crate::wallets::outflow::{self, Admission, Outflow};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use feeds::venue::AssetSpec;
+use serde::{Deserialize, Serialize};
+
+/// Longest payout destination accepted.
+pub const MAX_DESTINATION_LEN: usize = 128;
+
+const WITHDRAW_SCOPE: &str = "fiat_withdraw";
+
+/// `POST /fiat/deposit` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FiatDepositRequest {
+    /// A fiat currency the venue holds (`USD`).
+    pub currency: String,
+    /// Decimal string, at most 2 decimals.
+    pub amount: String,
+    pub provider: FiatProvider,
+    /// 1..=128 printable ASCII characters (see `POST /wallets/withdraw`).
+    pub idempotency_key: String,
+}
+
+/// `POST /fiat/withdraw` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FiatWithdrawRequest {
+    pub currency: String,
+    pub amount: String,
+    pub provider: FiatProvider,
+    /// The bank account to pay (IBAN or the provider's account reference),
+    /// 1..=128 printable characters.
+    pub destination: String,
+    pub idempotency_key: String,
+}
+
+/// A deposit opened with a provider.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FiatDepositAccepted {
+    pub transaction_id: String,
+    /// `pending` until the provider confirms the payment.
+    pub status: String,
+    /// Where the user pays (Stripe, Banxa).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_url: Option<String>,
+    /// The bank transfer to make (BCB).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<BankInstructions>,
+}
+
+/// A fiat deposit or withdrawal.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FiatTransaction {
+    pub transaction_id: String,
+    /// `deposit` or `withdrawal`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub currency: String,
+    pub amount: String,
+    pub provider: Option<String>,
+    /// `pending`, `processing`, `completed` or `failed`.
+    pub status: String,
+    pub destination: Option<String>,
+    pub payment_url: Option<String>,
+    pub instructions: Option<BankInstructions>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+/// A page of fiat transactions, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FiatTransactions {
+    pub transactions: Vec<FiatTransaction>,
+    pub next_cursor: Option<String>,
+}
+
+/// Opens a fiat deposit. The balance is credited only when the provider's
+/// signed webhook confirms the payment.
+#[utoipa::path(post, path = "/fiat/deposit", tag = "fiat",
+    security(("bearer" = [])),
+    request_body = FiatDepositRequest,
+    responses(
+        (status = 201, description = "Opened (or replayed for the same idempotency key)", body = FiatDepositAccepted),
+        (status = 400, description = "`unknown_field`, `bad_request`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 409, description = "`duplicate_idempotency_key`", body = ErrorBody),
+        (status = 422, description = "`unsupported_currency`, `invalid_amount`, `amount_out_of_range`, `invalid_field` (e.g. unknown provider), `missing_field`, `provider_rejected`", body = ErrorBody),
+        (status = 503, description = "`provider_unavailable`, `store_unavailable`", body = ErrorBody),
+    ))]
+pub async fn deposit(
+    State(api): State<Api>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<FiatDepositRequest>,
+) -> ApiResult<(StatusCode, Json<FiatDepositAccepted>)> {
+    idempotency::check_key(&req.idempotency_key)?;
+    let spec = fiat_currency(&api, &req.currency)?;
+    let amount = AssetAmount::parse("amount", &req.amount, &spec, MINOR_UNIT_DECIMALS)?;
+    let tx = deposit::open(
+        &api,
+        &user.user_id,
+        &req.idempotency_key,
+        &amount,
+        req.provider,
+    )
+    .await?;
+    deposit_answer(&tx)
+}
+
+fn deposit_answer(tx: &Transaction) -> ApiResult<(StatusCode, Json<FiatDepositAccepted>)> {
+    let m = Movement::of(tx)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(FiatDepositAccepted {
+            transaction_id: tx.transaction_id.clone(),
+            status: m.answered_status().to_owned(),
+            payment_url: m.payment_url,
+            instructions: m.instructions,
+        }),
+    ))
+}
+
+/// Pays fiat out to a bank account: the funds leave the balance at once;
+/// the provider reports the outcome by webhook (a failure credits them back).
+#[utoipa::path(post, path = "/fiat/withdraw", tag = "fiat",
+    security(("bearer" = [])),
+    request_body = FiatWithdrawRequest,
+    responses(
+        (status = 202, description = "Accepted (or replayed for the same idempotency key)", body = MovementAccepted),
+        (status = 400, description = "`unknown_field`, `bad_request`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`kyc_required`", body = ErrorBody),
+        (status = 409, description = "`duplicate_idempotency_key`", body = ErrorBody),
+        (status = 422, description = "`unsupported_currency`, `invalid_amount`, `amount_out_of_range`, `invalid_destination`, `insufficient_funds`, `invalid_field`, `missing_field`", body = ErrorBody),
+        (status = 503, description = "`upstream_unavailable`, `upstream_timeout`, `store_unavailable`", body = ErrorBody),
+    ))]
+pub async fn withdraw(
+    State(api): State<Api>,
+    user: AuthUser,
+    ApiJson(req): ApiJson<FiatWithdrawRequest>,
+) -> ApiResult<(StatusCode, Json<MovementAccepted>)> {
+    idempotency::check_key(&req.idempotency_key)?;
+    crate::users::require_verified_kyc(&api, &user.user_id).await?;
+    let spec = fiat_currency(&api, &req.currency)?;
+    let amount = AssetAmount::parse("amount", &req.amount, &spec, MINOR_UNIT_DECIMALS)?;
+    let destination = req.destination.trim();
+    if destination.is_empty()
+        || destination.len() > MAX_DESTINATION_LEN
+        || destination.chars().any(char::is_control)
+    {
+        return Err(ApiError::unprocessable(
+            "invalid_destination",
+            format!("destination: 1 to {MAX_DESTINATION_LEN} printable characters"),
+        ));
+    }
+    let provider = req.provider;
+    let raw = amount.raw.to_string();
+    let fingerprint = idempotency::fingerprint(&[
+        WITHDRAW_SCOPE,
+        &amount.asset,
+        &raw,
+        provider.as_str(),
+        destination,
+    ]);
+    let movement = Movement {
+        asset: amount.asset.clone(),
+        amount: amount.decimal(),
+        provider: Some(provider.as_str().to_owned()),
+        destination: Some(destination.to_owned()),
+        ..Movement::default()
+    };
+    let admission = outflow::admit(
+        &api,
+        Outflow {
+            user_id: &user.user_id,
+            scope: WITHDRAW_SCOPE,
+            idempotency_key: &req.idempotency_key,
+            fingerprint,
+            kind: TxKind::FiatWithdrawal,
+            amount: &amount,
+            movement: movement.clone(),
+        },
+    )
+    .await?;
+    let status = match &admission {
+        Admission::Replay(tx) => Movement::of(tx)?.answered_status().to_owned(),
+        Admission::New(tx) => payout::submit(&api, provider, tx, &amount, movement).await,
+    };
+    let (Admission::Replay(tx) | Admission::New(tx)) = admission;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(MovementAccepted {
+            transaction_id: tx.transaction_id,
+            status,
+        }),
+    ))
+}
+
+/// The user's fiat deposits and withdrawals, newest first.
+#[utoipa::path(get, path = "/fiat/transactions", tag = "fiat",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = FiatTransactions),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 422, description = "`invalid_limit`, `invalid_cursor`", body = ErrorBody),
+    ))]
+pub async fn transactions(
+    State(api): State<Api>,
+    user: AuthUser,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> ApiResult<Json<FiatTransactions>> {
+    let kinds = [TxKind::FiatDeposit, TxKind::FiatWithdrawal];
+    let (items, next_cursor) = history::page(&api, &user.user_id, &kinds, &query).await?;
+    let transactions = items
+        .into_iter()
+        .map(|(tx, m)| FiatTransaction {
+            transaction_id: tx.transaction_id,
+            kind: direction_name(tx.kind).to_owned(),
+            currency: m.asset,
+            amount: m.amount,
+            provider: m.provider,
+            status: tx.status,
+            destination: m.destination,
+            payment_url: m.payment_url,
+            instructions: m.instructions,
+            created_at: tx.created_at,
+            updated_at: tx.updated_at,
+        })
+        .collect();
+    Ok(Json(FiatTransactions {
+        transactions,
+        next_cursor,
+    }))
+}
+
+/// The venue's fiat currency named `symbol`, or 422 `unsupported_currency`.
+fn fiat_currency(api: &Api, symbol: &str) -> Result<AssetSpec, ApiError> {
+    find_asset(&api.venue.assets(), symbol)
+        .filter(|spec| FIAT_CURRENCIES.contains(&spec.symbol.as_str()))
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "unsupported_currency",
+                format!("currency: {symbol:.16} is not a supported fiat currency"),
+            )
+        })
+}

@@ -1,0 +1,31 @@
+//! HTTP plumbing shared by every route: request ids, strict JSON bodies,
+//! query strings, the authenticated-user extractor and pagination.
+
+pub mod json;
+pub mod page;
+pub mod ratelimit;
+pub mod request_id;
+
+pub use json::{ApiJson, ApiPath, ApiQuery, RawBody};
+pub use page::{Cursor, Limit};
+
+/// Largest request body accepted (API.md: over 64 KiB gets 413).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Wraps a whole application (the hub's routes and the API's) in what
+/// every response needs: the API.md error body for unknown routes (404
+/// `not_found`) and methods (405 `method_not_allowed`), and
+/// `x-request-id`. Call once, on the outermost router.
+pub fn layers(router: axum::Router) -> axum::Router {
+    use axum::http::StatusCode;
+    router
+        .fallback(|| async { crate::ApiError::not_found("not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            crate::ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(axum::middleware::from_fn(request_id::middleware))
+}

@@ -1,0 +1,149 @@
+//! [`Api`]: the one `Clone` state every handler gets, and how it is built
+//! and started (store, venue, auth, limiter, event relay, order sync).
+
+use crate::auth::Auth;
+use crate::config::ApiConfig;
+use crate::events::relay::Relay;
+use crate::events::EventPublisher;
+use crate::private::PrivateBus;
+use crate::store::Store;
+use feeds::Venue;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What the embedding binary hands the API.
+pub struct ApiParts {
+    pub config: ApiConfig,
+    /// Where generated secrets (and, for the embedded store, data) live.
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub venue: Arc<dyn Venue>,
+    /// Base URL of this process (`http://127.0.0.1:8080`), for sandbox
+    /// providers that call our webhooks.
+    pub self_url: String,
+}
+
+/// Shared state of the REST routes.
+#[derive(Clone)]
+pub struct Api(Arc<Inner>);
+
+/// The parts behind [`Api`]; fields are public to the crate's modules.
+pub struct Inner {
+    pub config: ApiConfig,
+    pub store: Arc<dyn Store>,
+    pub venue: Arc<dyn Venue>,
+    pub auth: Auth,
+    pub private: PrivateBus,
+    pub relay: Relay,
+    /// Per-client request limits (API.md 429s).
+    pub limiter: crate::http::ratelimit::RateLimiter,
+    pub self_url: String,
+    pub trading: crate::trading::Trading,
+    /// Secrets and keys webhooks are verified with.
+    pub webhook_keys: crate::webhooks::keys::WebhookKeys,
+    /// Custody (sandbox by default) and its breaker.
+    pub wallets: crate::wallets::Wallets,
+    /// Payment providers (sandboxes by default) and their breakers.
+    pub fiat: crate::fiat::Fiat,
+    /// Background tasks (order sync), aborted by [`Api::stop`].
+    pub background: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Api {
+    /// Builds every part and starts the background tasks (outbox relay,
+    /// venue order sync).
+    pub async fn start(parts: ApiParts) -> anyhow::Result<Api> {
+        let auth = Auth::new(&parts.config, &parts.data_dir, parts.store.clone()).await?;
+        let relay = Relay::start(parts.store.clone(), parts.publisher.clone());
+        let limiter = match &parts.config.redis_url {
+            Some(url) => {
+                let limiter = crate::http::ratelimit::RateLimiter::with_redis(
+                    parts.config.requests_per_minute,
+                    parts.config.request_burst,
+                    url.expose(),
+                )?;
+                // A node starts even while Redis is down (it falls back).
+                limiter
+                    .connect_redis(std::time::Duration::from_secs(1))
+                    .await;
+                limiter
+            }
+            None => crate::http::ratelimit::RateLimiter::new(
+                parts.config.requests_per_minute,
+                parts.config.request_burst,
+            ),
+        };
+        let trading = crate::trading::Trading::new(&parts.config, parts.venue.as_ref());
+        let webhook_keys =
+            crate::webhooks::keys::WebhookKeys::open(&parts.config, &parts.data_dir).await?;
+        let callback_base = crate::webhooks::callback_base(&parts.config, &parts.self_url);
+        let wallets = crate::wallets::Wallets::sandbox(
+            &parts.config,
+            &parts.data_dir,
+            &webhook_keys,
+            &callback_base,
+        )?;
+        let fiat = crate::fiat::Fiat::sandbox(&parts.config, &webhook_keys, &callback_base);
+        let api = Api(Arc::new(Inner {
+            config: parts.config,
+            store: parts.store,
+            venue: parts.venue,
+            auth,
+            private: PrivateBus::default(),
+            relay,
+            limiter,
+            self_url: parts.self_url,
+            trading,
+            webhook_keys,
+            wallets,
+            fiat,
+            background: parking_lot::Mutex::new(Vec::new()),
+        }));
+        let sync = crate::trading::sync::start(api.clone()).await?;
+        api.background.lock().push(sync);
+        Ok(api)
+    }
+
+    /// Stops the background tasks after a last outbox drain.
+    pub async fn stop(&self) {
+        for task in self.background.lock().drain(..) {
+            task.abort();
+        }
+        self.relay.stop().await;
+    }
+}
+
+impl Api {
+    /// What keeps the API from serving (for `GET /ready`): `store` when the
+    /// store does not answer; `venue`, `custody` or a provider while its
+    /// circuit breaker is open.
+    pub async fn not_ready(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = self.store.ping().await {
+            tracing::warn!(error = %e, "store not ready");
+            out.push("store".to_owned());
+        }
+        // An open breaker means calls fail fast: name what is down.
+        let breakers = [&self.trading.venue_upstream, &self.wallets.custody_upstream]
+            .into_iter()
+            .chain(
+                crate::fiat::FiatProvider::ALL
+                    .iter()
+                    .map(|p| &self.fiat.slot(*p).upstream),
+            );
+        out.extend(
+            breakers
+                .filter(|u| u.is_open())
+                .map(|u| u.name().to_owned()),
+        );
+        out
+    }
+}

@@ -1,0 +1,425 @@
+//! [`EmbeddedStore`]: the default [`Store`], one [redb] file
+//! (`store.redb`) in the data directory.
+//!
+//! redb commits are ACID and, with its default durability, `fsync`ed before
+//! `commit` returns: an acknowledged batch survives `kill -9` and power
+//! loss; a batch interrupted by a crash is absent as a whole. redb has one
+//! writer at a time, so a batch's conditions are checked and its writes
+//! applied without interleaving. Calls run on the blocking pool.
+//!
+//! Records are JSON values in key-ordered tables; composite keys join
+//! their parts with `\0` (callers keep `\0` out of ids and keys).
+
+use super::*;
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::sync::Arc;
+
+const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
+const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("users_by_email");
+const TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("transactions");
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_receipts");
+const FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_families");
+const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sync_checkpoints");
+const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+
+/// The embedded, crash-safe store.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn key2(a: &str, b: &str) -> String {
+    format!("{a}\0{b}")
+}
+
+fn key3(a: &str, b: &str, c: &str) -> String {
+    format!("{a}\0{b}\0{c}")
+}
+
+impl EmbeddedStore {
+    /// File name inside the data directory.
+    pub const FILE: &'static str = "store.redb";
+
+    /// Opens (creating) `dir/store.redb`. After a crash, redb repairs the
+    /// file on open (it may take a moment on a large file).
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(unavailable)?;
+        let db = Database::create(dir.join(Self::FILE)).map_err(unavailable)?;
+        // Create every table so reads never meet a missing one.
+        let tx = db.begin_write().map_err(unavailable)?;
+        {
+            tx.open_table(USERS).map_err(unavailable)?;
+            tx.open_table(EMAILS).map_err(unavailable)?;
+            tx.open_table(TXS).map_err(unavailable)?;
+            tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
+            tx.open_table(WEBHOOKS).map_err(unavailable)?;
+            tx.open_table(FAMILIES).map_err(unavailable)?;
+            tx.open_table(CHECKPOINTS).map_err(unavailable)?;
+            tx.open_table(OUTBOX).map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(EmbeddedStore { db: Arc::new(db) })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db))
+            .await
+            .map_err(unavailable)?
+    }
+
+    async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        key: String,
+    ) -> Result<Option<T>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let t = tx.open_table(table).map_err(unavailable)?;
+            let value = t.get(key.as_str()).map_err(unavailable)?;
+            value.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+}
+
+/// Applies one write inside a redb write transaction, checking its
+/// condition first.
+fn apply(
+    tx: &redb::WriteTransaction,
+    write: Write,
+    next_outbox: &mut u64,
+) -> Result<(), StoreError> {
+    match write {
+        Write::CreateUser(user) => {
+            let mut emails = tx.open_table(EMAILS).map_err(unavailable)?;
+            let mut users = tx.open_table(USERS).map_err(unavailable)?;
+            let email = normalize_email(&user.email);
+            if emails.get(email.as_str()).map_err(unavailable)?.is_some() {
+                return Err(StoreError::Conflict(Conflict::EmailTaken));
+            }
+            if users
+                .get(user.user_id.as_str())
+                .map_err(unavailable)?
+                .is_some()
+            {
+                return Err(StoreError::Conflict(Conflict::AlreadyExists("user")));
+            }
+            emails
+                .insert(email.as_str(), user.user_id.as_str())
+                .map_err(unavailable)?;
+            users
+                .insert(user.user_id.as_str(), encode(&user)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::UpdateUser {
+            user,
+            expected_version,
+        } => {
+            let mut users = tx.open_table(USERS).map_err(unavailable)?;
+            let stored: User = match users.get(user.user_id.as_str()).map_err(unavailable)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StoreError::Conflict(Conflict::VersionMismatch("user"))),
+            };
+            if stored.version != expected_version {
+                return Err(StoreError::Conflict(Conflict::VersionMismatch("user")));
+            }
+            if normalize_email(&stored.email) != normalize_email(&user.email) {
+                // Emails are immutable here (no route changes them); a
+                // change would need the index updated in the same batch.
+                return Err(StoreError::Corrupt("user email cannot change".into()));
+            }
+            users
+                .insert(user.user_id.as_str(), encode(&user)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::CreateTransaction(t) => {
+            let mut txs = tx.open_table(TXS).map_err(unavailable)?;
+            let key = key2(&t.user_id, &t.transaction_id);
+            if txs.get(key.as_str()).map_err(unavailable)?.is_some() {
+                return Err(StoreError::Conflict(Conflict::AlreadyExists("transaction")));
+            }
+            txs.insert(key.as_str(), encode(&t)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::UpdateTransaction {
+            tx: t,
+            expected_version,
+        } => {
+            let mut txs = tx.open_table(TXS).map_err(unavailable)?;
+            let key = key2(&t.user_id, &t.transaction_id);
+            let stored: Transaction = match txs.get(key.as_str()).map_err(unavailable)? {
+                Some(v) => decode(v.value())?,
+                None => {
+                    return Err(StoreError::Conflict(Conflict::VersionMismatch(
+                        "transaction",
+                    )))
+                }
+            };
+            if stored.version != expected_version {
+                return Err(StoreError::Conflict(Conflict::VersionMismatch(
+                    "transaction",
+                )));
+            }
+            txs.insert(key.as_str(), encode(&t)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::CreateIdempotency(r) => {
+            let mut t = tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
+            let key = key3(&r.user_id, &r.scope, &r.key);
+            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
+                return Err(StoreError::Conflict(Conflict::IdempotencyKey));
+            }
+            t.insert(key.as_str(), encode(&r)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::CreateWebhookReceipt(r) => {
+            let mut t = tx.open_table(WEBHOOKS).map_err(unavailable)?;
+            let key = key2(&r.provider, &r.webhook_id);
+            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
+                return Err(StoreError::Conflict(Conflict::DuplicateWebhook));
+            }
+            t.insert(key.as_str(), encode(&r)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::PutRefreshFamily {
+            family,
+            expected_version,
+        } => {
+            let mut t = tx.open_table(FAMILIES).map_err(unavailable)?;
+            let stored: Option<RefreshFamily> = t
+                .get(family.family_id.as_str())
+                .map_err(unavailable)?
+                .map(|v| decode(v.value()))
+                .transpose()?;
+            match (stored, expected_version) {
+                (Some(_), None) => {
+                    return Err(StoreError::Conflict(Conflict::AlreadyExists(
+                        "refresh family",
+                    )))
+                }
+                (None, Some(_)) => {
+                    return Err(StoreError::Conflict(Conflict::VersionMismatch(
+                        "refresh family",
+                    )))
+                }
+                (Some(s), Some(v)) if s.version != v => {
+                    return Err(StoreError::Conflict(Conflict::VersionMismatch(
+                        "refresh family",
+                    )))
+                }
+                _ => {}
+            }
+            t.insert(family.family_id.as_str(), encode(&family)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::PutCheckpoint(c) => {
+            let mut t = tx.open_table(CHECKPOINTS).map_err(unavailable)?;
+            let key = key2(&c.service_name, &c.sync_type);
+            t.insert(key.as_str(), encode(&c)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::Emit(event) => {
+            let mut t = tx.open_table(OUTBOX).map_err(unavailable)?;
+            if *next_outbox == 0 {
+                *next_outbox = t
+                    .last()
+                    .map_err(unavailable)?
+                    .map_or(1, |(k, _)| k.value() + 1);
+            }
+            t.insert(*next_outbox, encode(&event)?.as_slice())
+                .map_err(unavailable)?;
+            *next_outbox += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Outbox positions are zero-padded so they sort as strings too.
+fn position(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            let mut next_outbox = 0;
+            for w in writes {
+                // On error `tx` is dropped uncommitted: nothing lands.
+                apply(&tx, w, &mut next_outbox)?;
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
+        self.get(USERS, user_id.to_owned()).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let email = normalize_email(email);
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let emails = tx.open_table(EMAILS).map_err(unavailable)?;
+            let Some(id) = emails.get(email.as_str()).map_err(unavailable)? else {
+                return Ok(None);
+            };
+            let users = tx.open_table(USERS).map_err(unavailable)?;
+            let user = users.get(id.value()).map_err(unavailable)?;
+            user.map(|v| decode(v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn transaction(
+        &self,
+        user_id: &str,
+        transaction_id: &str,
+    ) -> Result<Option<Transaction>, StoreError> {
+        self.get(TXS, key2(user_id, transaction_id)).await
+    }
+
+    async fn transactions(
+        &self,
+        user_id: &str,
+        query: &TxQuery,
+    ) -> Result<Page<Transaction>, StoreError> {
+        let user_id = user_id.to_owned();
+        let query = query.clone();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let t = tx.open_table(TXS).map_err(unavailable)?;
+            let start = format!("{user_id}\0");
+            let end = match &query.after {
+                Some(after) => key2(&user_id, after),
+                None => format!("{user_id}\u{1}"),
+            };
+            let limit = query.limit.max(1);
+            let mut items = Vec::with_capacity(limit.min(128));
+            let mut more = false;
+            for entry in t
+                .range(start.as_str()..end.as_str())
+                .map_err(unavailable)?
+                .rev()
+            {
+                let (_, v) = entry.map_err(unavailable)?;
+                let record: Transaction = decode(v.value())?;
+                let wanted = (query.kinds.is_empty() || query.kinds.contains(&record.kind))
+                    && query.status.as_ref().is_none_or(|s| &record.status == s)
+                    && query
+                        .pair
+                        .as_ref()
+                        .is_none_or(|p| record.pair.as_ref() == Some(p));
+                if !wanted {
+                    continue;
+                }
+                if items.len() == limit {
+                    more = true;
+                    break;
+                }
+                items.push(record);
+            }
+            let next = if more {
+                items.last().map(|t: &Transaction| t.transaction_id.clone())
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn idempotency(
+        &self,
+        user_id: &str,
+        scope: &str,
+        key: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.get(IDEMPOTENCY, key3(user_id, scope, key)).await
+    }
+
+    async fn webhook_receipt(
+        &self,
+        provider: &str,
+        webhook_id: &str,
+    ) -> Result<Option<WebhookReceipt>, StoreError> {
+        self.get(WEBHOOKS, key2(provider, webhook_id)).await
+    }
+
+    async fn refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
+        self.get(FAMILIES, family_id.to_owned()).await
+    }
+
+    async fn checkpoint(
+        &self,
+        service_name: &str,
+        sync_type: &str,
+    ) -> Result<Option<SyncCheckpoint>, StoreError> {
+        self.get(CHECKPOINTS, key2(service_name, sync_type)).await
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let t = tx.open_table(OUTBOX).map_err(unavailable)?;
+            let mut out = Vec::new();
+            for entry in t.iter().map_err(unavailable)?.take(limit) {
+                let (k, v) = entry.map_err(unavailable)?;
+                out.push(OutboxEntry {
+                    position: position(k.value()),
+                    event: decode(v.value())?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn outbox_ack(&self, positions: &[String]) -> Result<(), StoreError> {
+        let seqs: Vec<u64> = positions.iter().filter_map(|p| p.parse().ok()).collect();
+        self.blocking(move |db| {
+            let tx = db.begin_write().map_err(unavailable)?;
+            {
+                let mut t = tx.open_table(OUTBOX).map_err(unavailable)?;
+                for s in seqs {
+                    t.remove(s).map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.blocking(|db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            tx.open_table(OUTBOX)
+                .map_err(unavailable)?
+                .len()
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,119 @@
+//! The records the store holds. Amounts are decimal strings already
+//! written at their asset's or pair's scale (exact, never floats).
+
+use crate::events::Timestamp;
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+
+/// KYC state of a user (API.md `kyc_status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KycStatus {
+    None,
+    Pending,
+    Verified,
+    Rejected,
+}
+
+/// A row of `Users`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub user_id: String,
+    /// Normalized ([`super::normalize_email`]); unique.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: Secret,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+    pub kyc_status: KycStatus,
+    pub kyc_updated_at: Timestamp,
+    /// TOTP seed (base32), set by `mfa/setup`.
+    pub mfa_secret: Option<Secret>,
+    /// True once `mfa/verify` confirmed a code; login then needs `totp`.
+    pub mfa_enabled: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Optimistic-concurrency version, 1 on creation.
+    pub version: u64,
+}
+
+/// What a transaction records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxKind {
+    Order,
+    Fill,
+    Deposit,
+    Withdrawal,
+    FiatDeposit,
+    FiatWithdrawal,
+}
+
+/// A row of `Transactions`: (user, id) with a kind-specific detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub user_id: String,
+    /// Time-ordered (UUIDv7), so id order is creation order.
+    pub transaction_id: String,
+    pub kind: TxKind,
+    /// Kind-specific status (`open`, `filled`, `pending`, `completed`, ...);
+    /// indexed (`status-index`).
+    pub status: String,
+    /// Trading pair for orders and fills, asset/currency otherwise (for
+    /// the `pair` filter).
+    pub pair: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: u64,
+    pub detail: serde_json::Value,
+}
+
+/// An idempotency key of a user's write (scope: `order`, `withdraw`,
+/// `fiat_deposit`, `fiat_withdraw`), pointing at the transaction it made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub user_id: String,
+    pub scope: String,
+    pub key: String,
+    /// Digest of the request body; the same key with another body is a
+    /// conflict.
+    pub fingerprint: String,
+    pub transaction_id: String,
+    pub created_at: Timestamp,
+}
+
+/// A row of `WebhookReceipts` (kept 30 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookReceipt {
+    pub provider: String,
+    pub webhook_id: String,
+    pub received_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// A refresh-token family: every refresh token issued from one login.
+/// Only the newest (`current_hash`) may be spent; presenting an older one
+/// revokes the family (reuse detection). Access tokens name their family,
+/// so revoking it stops them at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshFamily {
+    pub family_id: String,
+    pub user_id: String,
+    /// SHA-256 (hex) of the current refresh token; tokens are never stored.
+    pub current_hash: String,
+    pub generation: u64,
+    pub revoked: bool,
+    pub expires_at: Timestamp,
+    pub version: u64,
+}
+
+/// A row of `SyncCheckpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCheckpoint {
+    pub service_name: String,
+    pub sync_type: String,
+    pub value: String,
+    pub updated_at: Timestamp,
+}

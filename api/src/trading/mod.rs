@@ -1,0 +1,126 @@
+//! Trading (API.md "Trading"): orders go to the [`feeds::Venue`] through
+//! the venue's circuit breaker, are idempotent on `client_order_id`, and
+//! are persisted with their fills as transactions; [`sync`] keeps them
+//! current from the venue's user events and feeds the private channels.
+
+pub mod model;
+mod orders;
+mod place;
+pub mod sync;
+
+use crate::error::ApiError;
+use crate::resilience::Upstream;
+use crate::state::Api;
+use dashmap::DashMap;
+use feeds::{Venue, VenueError};
+use orderbook::MarketSpec;
+use std::collections::HashMap;
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Trading state: the venue's pairs, its breaker, per-user order locks.
+pub struct Trading {
+    specs: HashMap<String, MarketSpec>,
+    /// Timeout, retry and breaker policy of every venue call.
+    pub venue_upstream: Upstream,
+    user_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Trading {
+    pub fn new(config: &crate::config::ApiConfig, venue: &dyn Venue) -> Self {
+        Trading {
+            specs: venue
+                .markets()
+                .into_iter()
+                .map(|m| (m.symbol.clone(), m))
+                .collect(),
+            venue_upstream: Upstream::new("venue", crate::resilience::policy(config)),
+            user_locks: DashMap::new(),
+        }
+    }
+
+    /// The spec of a pair the venue trades, or 422 `unknown_pair`.
+    pub fn spec(&self, pair: &str) -> Result<&MarketSpec, ApiError> {
+        self.specs.get(pair).ok_or_else(|| {
+            // Echo at most a pair-sized prefix of what the client sent.
+            let shown: String = pair.chars().take(32).collect();
+            ApiError::unprocessable("unknown_pair", format!("no such pair: {shown}"))
+        })
+    }
+
+    /// Serializes one user's order placements (idempotency check, venue
+    /// call, commit), so two requests with one `client_order_id` cannot
+    /// both reach the venue.
+    async fn lock_user(&self, user_id: &str) -> UserLock<'_> {
+        let lock = self
+            .user_locks
+            .entry(user_id.to_owned())
+            .or_default()
+            .clone();
+        let guard = lock.clone().lock_owned().await;
+        UserLock {
+            trading: self,
+            user_id: user_id.to_owned(),
+            lock,
+            _guard: guard,
+        }
+    }
+}
+
+/// A held per-user lock; forgets the user's mutex on release when nobody
+/// else holds or waits for it (bounded memory).
+struct UserLock<'a> {
+    trading: &'a Trading,
+    user_id: String,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for UserLock<'_> {
+    fn drop(&mut self) {
+        // References: the map's, `self.lock`, and the guard's. Waiters
+        // clone under the map's shard lock, which `remove_if` holds.
+        self.trading.user_locks.remove_if(&self.user_id, |_, l| {
+            Arc::ptr_eq(l, &self.lock) && Arc::strong_count(l) <= 3
+        });
+    }
+}
+
+/// Whether a venue error means the venue is down (counts against the
+/// breaker) rather than an answer.
+pub fn venue_failure(e: &VenueError) -> bool {
+    matches!(e, VenueError::Unavailable(_))
+}
+
+/// The API error of a venue answer.
+pub fn venue_error(e: VenueError) -> ApiError {
+    match e {
+        VenueError::InsufficientFunds => {
+            ApiError::unprocessable("insufficient_funds", "insufficient funds")
+        }
+        VenueError::UnknownPair(p) => {
+            ApiError::unprocessable("unknown_pair", format!("no such pair: {p}"))
+        }
+        VenueError::UnknownAsset(a) => {
+            ApiError::unprocessable("unsupported_asset", format!("no such asset: {a}"))
+        }
+        VenueError::InvalidOrder(why) => ApiError::unprocessable("invalid_order", why),
+        VenueError::InvalidAmount(why) => ApiError::unprocessable("invalid_amount", why),
+        VenueError::OrderNotFound => ApiError::not_found("order_not_found", "no such order"),
+        VenueError::OrderNotOpen => ApiError::conflict("order_not_open", "the order is not open"),
+        VenueError::Unavailable(why) => ApiError::unavailable(
+            "upstream_unavailable",
+            format!("venue unavailable: {why}"),
+            1,
+        ),
+    }
+}
+
+/// `/orders` and `/trades/history`.
+pub fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::new()
+        .routes(routes!(place::place_order, orders::list_orders))
+        .routes(routes!(orders::get_order, orders::cancel_order))
+        .routes(routes!(orders::trade_history))
+}

@@ -1,0 +1,196 @@
+//! The order sync: one task reading the venue's user events in order.
+//!
+//! - an order report updates its `order` transaction when it is newer
+//!   ([`model::supersedes`]), with `order.cancelled` when it became
+//!   cancelled; then the user's `orders` channel gets the stored order;
+//! - a fill becomes a `fill` transaction with an `order.filled` event;
+//! - a balance change goes to the user's `balances` channel.
+//!
+//! An order's first reports can arrive before `POST /orders` has committed
+//! the order: the sync waits for the commit (up to [`WAIT_FOR_ORDER`]), so
+//! the `orders` channel never shows a state older than the store's.
+
+use super::model::{self, fill_transaction, order_view, OrderDetail};
+use crate::error::ApiError;
+use crate::events::{Event, EventType};
+use crate::private::PrivateChannel;
+use crate::state::Api;
+use crate::store::{Conflict, StoreError, Transaction, Write};
+use feeds::venue::{Balance, OrderReport, UserEvent};
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Longest wait for `POST /orders` to commit an order the venue reports.
+const WAIT_FOR_ORDER: Duration = Duration::from_secs(2);
+
+/// Subscribes to the venue's user events and spawns the sync task.
+pub async fn start(api: Api) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut events = api.venue.user_events().await?;
+    let scales: HashMap<String, u8> = api
+        .venue
+        .assets()
+        .into_iter()
+        .map(|a| (a.symbol, a.scale))
+        .collect();
+    Ok(tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let Err(e) = handle(&api, &scales, event).await {
+                tracing::warn!(error = %e, "order sync: event not applied");
+            }
+        }
+    }))
+}
+
+async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Result<(), ApiError> {
+    match event {
+        UserEvent::Order(report) => {
+            let Some(order_id) = report.client_id.clone() else {
+                return Ok(());
+            };
+            let deadline = tokio::time::Instant::now() + WAIT_FOR_ORDER;
+            loop {
+                if let Some(tx) = apply_report(api, &report.user, &order_id, &report).await? {
+                    publish_order(api, &tx);
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        order_id,
+                        "order sync: the venue reports an order the store never recorded"
+                    );
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        UserEvent::Fill(fill) => {
+            let spec = api.trading.spec(&fill.pair)?;
+            let order_id = fill
+                .client_id
+                .clone()
+                .unwrap_or_else(|| fill.order_id.clone());
+            let tx = fill_transaction(spec, &fill.user, &order_id, &fill);
+            let event = Event::new(
+                EventType::OrderFilled,
+                Some(&fill.user),
+                json!({ "fill": tx.detail, "order_id": order_id }),
+            );
+            api.store
+                .commit(vec![Write::CreateTransaction(tx), Write::Emit(event)])
+                .await?;
+            api.relay.notify();
+            Ok(())
+        }
+        UserEvent::Balance {
+            user,
+            asset,
+            balance,
+            ..
+        } => {
+            let scale = scales.get(&asset).copied().unwrap_or(8);
+            api.private.publish(
+                &user,
+                PrivateChannel::Balances,
+                balance_json(&asset, scale, balance),
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `{asset, available, locked, total}` at the asset's scale.
+pub fn balance_json(asset: &str, scale: u8, b: Balance) -> serde_json::Value {
+    let f = |raw| orderbook::decimal::format_scaled(raw, scale);
+    json!({ "asset": asset, "available": f(b.available), "locked": f(b.locked), "total": f(b.total()) })
+}
+
+fn publish_order(api: &Api, tx: &Transaction) {
+    match order_view(tx) {
+        Ok(view) => match serde_json::to_value(view) {
+            Ok(v) => api.private.publish(&tx.user_id, PrivateChannel::Orders, v),
+            Err(e) => tracing::error!(error = %e, "order view not serializable"),
+        },
+        Err(e) => tracing::error!(error = %e, "stored order not decodable"),
+    }
+}
+
+/// Brings the stored order up to `report` if the report is newer; returns
+/// the stored order afterwards, or `None` when the store has no such order.
+/// Safe against concurrent writers (version check, re-read, retry).
+pub async fn apply_report(
+    api: &Api,
+    user_id: &str,
+    order_id: &str,
+    report: &OrderReport,
+) -> Result<Option<Transaction>, ApiError> {
+    let spec = api.trading.spec(&report.pair)?;
+    update_order(api, user_id, order_id, |tx, old| {
+        let new = OrderDetail::from_report(spec, &old.client_order_id, report);
+        let status = model::status_str(report.status, report.filled_qty.0);
+        model::supersedes(&new, status, old, &tx.status).then_some((status, new))
+    })
+    .await
+}
+
+/// Records an order the venue no longer knows as cancelled (with its
+/// `order.cancelled` event), unless it is already final.
+pub async fn mark_cancelled(api: &Api, tx: Transaction) -> Result<Transaction, ApiError> {
+    let updated = update_order(api, &tx.user_id, &tx.transaction_id, |tx, old| {
+        (!model::is_final(&tx.status)).then(|| ("cancelled", old.clone()))
+    })
+    .await?
+    .ok_or_else(|| ApiError::internal("order vanished"))?;
+    if updated.version != tx.version {
+        publish_order(api, &updated);
+    }
+    Ok(updated)
+}
+
+/// Moves a stored order to the (status, detail) `next` gives for it
+/// (`None`: no change), with `order.cancelled` when it became cancelled;
+/// re-reads and retries when a concurrent writer won. Returns the stored
+/// order afterwards, or `None` when the store has no such order.
+async fn update_order(
+    api: &Api,
+    user_id: &str,
+    order_id: &str,
+    next: impl Fn(&Transaction, &OrderDetail) -> Option<(&'static str, OrderDetail)>,
+) -> Result<Option<Transaction>, ApiError> {
+    for _ in 0..8 {
+        let Some(tx) = api.store.transaction(user_id, order_id).await? else {
+            return Ok(None);
+        };
+        let old: OrderDetail =
+            serde_json::from_value(tx.detail.clone()).map_err(ApiError::internal)?;
+        let Some((status, detail)) = next(&tx, &old) else {
+            return Ok(Some(tx));
+        };
+        let mut updated = tx.clone();
+        updated.status = status.to_owned();
+        updated.updated_at = crate::events::now();
+        updated.version = tx.version + 1;
+        updated.detail = serde_json::to_value(&detail).map_err(ApiError::internal)?;
+        let mut writes = vec![Write::UpdateTransaction {
+            tx: updated.clone(),
+            expected_version: tx.version,
+        }];
+        if status == "cancelled" && tx.status != "cancelled" {
+            let view = order_view(&updated).map_err(ApiError::internal)?;
+            writes.push(Write::Emit(Event::new(
+                EventType::OrderCancelled,
+                Some(user_id),
+                json!({ "order": view }),
+            )));
+        }
+        match api.store.commit(writes).await {
+            Ok(()) => {
+                api.relay.notify();
+                return Ok(Some(updated));
+            }
+            Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::internal("order update lost too many races"))
+}

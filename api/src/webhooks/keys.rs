@@ -1,0 +1,279 @@
+//! The secrets and keys webhooks are signed and verified with.
+//!
+//! HMAC secrets (Stripe, Banxa, BCB) come from the config; when unset they
+//! are generated once into `<data_dir>/keys/` (mode 0600) and reused on
+//! every start, so the sandbox providers and the verifying routes agree
+//! across restarts. Fireblocks signs with RSA: verification uses the
+//! configured public key file, else the public half of the sandbox
+//! custody's key pair, which is generated once into the same folder.
+
+use crate::config::ApiConfig;
+use crate::secret::Secret;
+use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, LineEnding};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Folder (inside the data directory) holding generated secrets.
+pub const KEYS_DIR: &str = "keys";
+/// File names of the generated secrets, inside [`KEYS_DIR`].
+pub const STRIPE_SECRET_FILE: &str = "stripe_webhook_secret";
+pub const BANXA_SECRET_FILE: &str = "banxa_webhook_secret";
+pub const BCB_SECRET_FILE: &str = "bcb_webhook_secret";
+/// PKCS#8 PEM private key of the sandbox custody (Fireblocks webhooks).
+pub const FIREBLOCKS_SANDBOX_KEY_FILE: &str = "fireblocks_sandbox_private.pem";
+/// RSA modulus size of the generated sandbox key (Fireblocks' own is RSA too).
+pub const SANDBOX_RSA_BITS: usize = 2048;
+
+/// Why keys could not be loaded or generated; the service does not start.
+#[derive(Debug, Error)]
+pub enum KeyError {
+    #[error("key file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("key file {path} holds no usable key: {why}")]
+    Invalid { path: PathBuf, why: String },
+    #[error("generating a key: {0}")]
+    Generate(String),
+}
+
+/// Everything the webhook routes verify with, and the signing key of the
+/// sandbox custody. Never printed.
+pub struct WebhookKeys {
+    /// Stripe endpoint secret (`whsec_…`), used whole as the HMAC key.
+    pub stripe: Secret,
+    /// Banxa API secret (HMAC key of the `Authorization` signature).
+    pub banxa: Secret,
+    /// BCB Group webhook secret.
+    pub bcb: Secret,
+    /// Fireblocks' public key from `fireblocks_public_key_file`, if set.
+    fireblocks_configured: Option<RsaPublicKey>,
+    /// The sandbox custody's key pair (signs its Fireblocks webhooks; its
+    /// public half verifies them unless a key file is configured).
+    pub sandbox_fireblocks: Arc<SandboxRsaKey>,
+}
+
+impl WebhookKeys {
+    /// [`load`](Self::load) on the blocking pool.
+    pub async fn open(config: &ApiConfig, data_dir: &Path) -> Result<Self, KeyError> {
+        let (config, data_dir) = (config.clone(), data_dir.to_owned());
+        tokio::task::spawn_blocking(move || WebhookKeys::load(&config, &data_dir))
+            .await
+            .map_err(|e| KeyError::Generate(e.to_string()))?
+    }
+
+    /// Loads configured secrets, generating the missing HMAC secrets once
+    /// into `<data_dir>/keys/`. The sandbox RSA key is loaded (or
+    /// generated, which takes seconds in debug builds) on first use.
+    pub fn load(config: &ApiConfig, data_dir: &Path) -> Result<Self, KeyError> {
+        let dir = data_dir.join(KEYS_DIR);
+        let secret = |configured: &Option<Secret>, file: &str, prefix: &str| match configured {
+            Some(s) => Ok(s.clone()),
+            None => load_or_create(&dir, file, || Ok(format!("{prefix}{}", random_hex(32))))
+                .map(Secret::new),
+        };
+        let stripe = secret(&config.stripe_webhook_secret, STRIPE_SECRET_FILE, "whsec_")?;
+        let banxa = secret(&config.banxa_webhook_secret, BANXA_SECRET_FILE, "")?;
+        let bcb = secret(&config.bcb_webhook_secret, BCB_SECRET_FILE, "")?;
+        let fireblocks_configured = config
+            .fireblocks_public_key_file
+            .as_ref()
+            .map(|file| read_public_key(Path::new(file)))
+            .transpose()?;
+        Ok(WebhookKeys {
+            stripe,
+            banxa,
+            bcb,
+            fireblocks_configured,
+            sandbox_fireblocks: Arc::new(SandboxRsaKey::new(data_dir)),
+        })
+    }
+
+    /// The key Fireblocks webhooks must be signed with: the configured
+    /// one, else the sandbox custody's.
+    pub async fn fireblocks(&self) -> Result<RsaPublicKey, KeyError> {
+        match &self.fireblocks_configured {
+            Some(key) => Ok(key.clone()),
+            None => Ok(self.sandbox_fireblocks.get().await?.to_public_key()),
+        }
+    }
+}
+
+/// The sandbox custody's RSA key pair, read from (or generated once into)
+/// `<data_dir>/keys/` on first use, then kept in memory.
+pub struct SandboxRsaKey {
+    data_dir: PathBuf,
+    key: tokio::sync::OnceCell<RsaPrivateKey>,
+}
+
+impl SandboxRsaKey {
+    pub fn new(data_dir: &Path) -> Self {
+        SandboxRsaKey {
+            data_dir: data_dir.to_owned(),
+            key: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The key (loaded on the blocking pool the first time).
+    pub async fn get(&self) -> Result<&RsaPrivateKey, KeyError> {
+        self.key
+            .get_or_try_init(|| async {
+                let dir = self.data_dir.clone();
+                tokio::task::spawn_blocking(move || sandbox_fireblocks_key(&dir))
+                    .await
+                    .map_err(|e| KeyError::Generate(e.to_string()))?
+            })
+            .await
+    }
+}
+
+/// The sandbox custody's RSA key, generated once into
+/// `<data_dir>/keys/fireblocks_sandbox_private.pem` (tests read it to sign
+/// their own Fireblocks webhooks).
+pub fn sandbox_fireblocks_key(data_dir: &Path) -> Result<RsaPrivateKey, KeyError> {
+    let dir = data_dir.join(KEYS_DIR);
+    let path = dir.join(FIREBLOCKS_SANDBOX_KEY_FILE);
+    let pem = load_or_create(&dir, FIREBLOCKS_SANDBOX_KEY_FILE, || {
+        let key = RsaPrivateKey::new(&mut rand::thread_rng(), SANDBOX_RSA_BITS)
+            .map_err(|e| KeyError::Generate(e.to_string()))?;
+        let pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| KeyError::Generate(e.to_string()))?;
+        Ok(pem.to_string())
+    })?;
+    RsaPrivateKey::from_pkcs8_pem(&pem).map_err(|e| KeyError::Invalid {
+        path,
+        why: e.to_string(),
+    })
+}
+
+/// Reads an RSA public key in SPKI (`BEGIN PUBLIC KEY`) or PKCS#1
+/// (`BEGIN RSA PUBLIC KEY`) PEM.
+pub fn read_public_key(path: &Path) -> Result<RsaPublicKey, KeyError> {
+    let pem = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    RsaPublicKey::from_public_key_pem(&pem)
+        .or_else(|_| RsaPublicKey::from_pkcs1_pem(&pem))
+        .map_err(|e| KeyError::Invalid {
+            path: path.to_owned(),
+            why: e.to_string(),
+        })
+}
+
+/// `n` random bytes, hex.
+fn random_hex(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    hex::encode(bytes)
+}
+
+/// Returns the content of `dir/name`, creating it with `make()` first if
+/// absent. Creation is atomic and first-writer-wins (written to a temp
+/// file with mode 0600, synced, then hard-linked into place), so two
+/// processes starting at once end up with the same secret.
+pub fn load_or_create(
+    dir: &Path,
+    name: &str,
+    make: impl FnOnce() -> Result<String, KeyError>,
+) -> Result<String, KeyError> {
+    let path = dir.join(name);
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| KeyError::Io { path, source }
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(s) => return Ok(s.trim_end().to_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&path)(e)),
+    }
+    create_private_dir(dir).map_err(io(dir))?;
+    let value = make()?;
+    let tmp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
+    let written = write_private(&tmp, value.as_bytes()).map_err(io(&tmp));
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, &path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io(&path)(e)),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    if linked? {
+        Ok(value)
+    } else {
+        // Another process won the race: use its secret.
+        std::fs::read_to_string(&path)
+            .map(|s| s.trim_end().to_owned())
+            .map_err(io(&path))
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn generated_once_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ApiConfig::default();
+        let a = WebhookKeys::open(&config, dir.path()).await.unwrap();
+        let b = WebhookKeys::open(&config, dir.path()).await.unwrap();
+        assert!(a.stripe.expose().starts_with("whsec_"));
+        assert_eq!(a.stripe, b.stripe);
+        assert_eq!(a.banxa, b.banxa);
+        assert_eq!(a.bcb, b.bcb);
+        assert_ne!(a.banxa, a.bcb);
+        let fa = a.fireblocks().await.unwrap();
+        assert_eq!(fa, b.fireblocks().await.unwrap());
+        assert_eq!(
+            fa,
+            a.sandbox_fireblocks.get().await.unwrap().to_public_key()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let keys = dir.path().join(KEYS_DIR);
+            for f in [STRIPE_SECRET_FILE, FIREBLOCKS_SANDBOX_KEY_FILE] {
+                let mode = std::fs::metadata(keys.join(f))
+                    .unwrap()
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o600, "{f}");
+            }
+        }
+    }
+
+    #[test]
+    fn configured_secrets_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ApiConfig {
+            stripe_webhook_secret: Some(Secret::new("whsec_configured")),
+            ..ApiConfig::default()
+        };
+        let keys = WebhookKeys::load(&config, dir.path()).unwrap();
+        assert_eq!(keys.stripe.expose(), "whsec_configured");
+        assert!(!dir.path().join(KEYS_DIR).join(STRIPE_SECRET_FILE).exists());
+    }
+}

@@ -1,0 +1,117 @@
+//! `POST /webhooks/{provider}` (API.md "Webhooks"): signed notices from
+//! Stripe, Banxa, BCB Group and Fireblocks. Each provider's own signature
+//! scheme is checked over the exact raw body before anything is read
+//! ([`stripe`], [`banxa`], [`bcb`], [`fireblocks`] document theirs); a bad
+//! or missing signature is 401 `invalid_signature` and changes nothing.
+//! Verified notices are applied once per delivery id ([`process`]).
+//!
+//! Signing material: [`keys`]. The sandbox custody and payment providers
+//! sign with the same schemes and deliver through [`delivery`].
+
+pub mod banxa;
+pub mod bcb;
+pub mod delivery;
+pub mod fireblocks;
+pub mod keys;
+pub mod notice;
+pub mod process;
+pub mod signing;
+pub mod stripe;
+
+use crate::config::ApiConfig;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::ApiPath;
+use crate::http::RawBody;
+use crate::state::Api;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use keys::{KeyError, WebhookKeys};
+use notice::{Notice, PayloadError, Provider, SignatureError};
+use process::WebhookAck;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Where sandbox providers send their webhooks: the configured
+/// `webhook_base_url`, else this process's own address.
+pub fn callback_base(config: &ApiConfig, self_url: &str) -> String {
+    if config.webhook_base_url.is_empty() {
+        self_url.to_owned()
+    } else {
+        config.webhook_base_url.clone()
+    }
+}
+
+/// Checks `provider`'s signature of `body`. The outer error is a key that
+/// could not be loaded (ours, not the sender's fault).
+pub async fn verify(
+    keys: &WebhookKeys,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Result<(), SignatureError>, KeyError> {
+    let now = signing::unix_now();
+    Ok(match provider {
+        Provider::Stripe => stripe::verify(&keys.stripe, headers, body, now),
+        Provider::Banxa => banxa::verify(&keys.banxa, headers, body, now),
+        Provider::Bcb => bcb::verify(&keys.bcb, headers, body),
+        Provider::Fireblocks => fireblocks::verify(&keys.fireblocks().await?, headers, body),
+    })
+}
+
+/// Reads a verified body of `provider`.
+pub fn read(provider: Provider, body: &[u8]) -> Result<Notice, PayloadError> {
+    match provider {
+        Provider::Stripe => stripe::read(body),
+        Provider::Banxa => banxa::read(body),
+        Provider::Bcb => bcb::read(body),
+        Provider::Fireblocks => fireblocks::read(body),
+    }
+}
+
+/// Receives a provider's signed webhook.
+#[utoipa::path(post, path = "/webhooks/{provider}", tag = "webhooks",
+    params(("provider" = String, Path, description = "`stripe`, `banxa`, `bcb` or `fireblocks`")),
+    request_body(content = Object, content_type = "application/json",
+        description = "The provider's event, signed over the exact bytes: Stripe `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`, 5-minute tolerance); Banxa `Authorization: Bearer {key}:{hex HMAC-SHA256 of \"POST\\n/webhooks/banxa\\n{nonce}\\n{body}\"}:{nonce}` (nonce = Unix seconds, 5-minute tolerance); BCB `X-BCB-Signature: {hex HMAC-SHA256 of body}`; Fireblocks `Fireblocks-Signature: {base64 RSA-SHA512 of body}`."),
+    responses(
+        (status = 200, description = "`processed`, `ignored`, or `duplicate` (this delivery id was seen before; nothing changed)", body = WebhookAck),
+        (status = 400, description = "`invalid_payload`", body = ErrorBody),
+        (status = 401, description = "`invalid_signature`: nothing changed", body = ErrorBody),
+        (status = 404, description = "`unknown_provider`, `unknown_transaction`, `unknown_user`", body = ErrorBody),
+        (status = 409, description = "`concurrent_update`: retry", body = ErrorBody),
+        (status = 422, description = "`wrong_transaction`, `amount_mismatch`, `unknown_address`, `unsupported_asset`, `invalid_amount`", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+    ))]
+pub async fn receive(
+    State(api): State<Api>,
+    ApiPath(provider): ApiPath<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> ApiResult<Json<WebhookAck>> {
+    let provider = Provider::parse(&provider).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_provider",
+            "webhooks are for stripe, banxa, bcb and fireblocks",
+        )
+    })?;
+    verify(&api.webhook_keys, provider, &headers, &body)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| {
+            tracing::warn!(provider = provider.as_str(), reason = %e, "webhook signature refused");
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                "the webhook signature is missing or does not verify",
+            )
+        })?;
+    let notice = read(provider, &body)
+        .map_err(|e| ApiError::bad_request("invalid_payload", e.to_string()))?;
+    process::handle(&api, provider, &notice).await.map(Json)
+}
+
+/// The routes of this module.
+pub fn routes() -> OpenApiRouter<Api> {
+    OpenApiRouter::new().routes(routes!(receive))
+}

@@ -1,0 +1,187 @@
+//! What a verified webhook tells us, in one shape for every provider
+//! ([`Notice`]), and the ways verifying or reading one can fail.
+
+use thiserror::Error;
+
+/// The webhook providers (`/webhooks/{provider}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    Stripe,
+    Banxa,
+    Bcb,
+    Fireblocks,
+}
+
+impl Provider {
+    /// Every provider, in path order.
+    pub const ALL: [Provider; 4] = [
+        Provider::Stripe,
+        Provider::Banxa,
+        Provider::Bcb,
+        Provider::Fireblocks,
+    ];
+
+    /// The path segment and the name stored in receipts and transactions.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Stripe => "stripe",
+            Provider::Banxa => "banxa",
+            Provider::Bcb => "bcb",
+            Provider::Fireblocks => "fireblocks",
+        }
+    }
+
+    /// The provider named by a path segment (exact, lowercase).
+    pub fn parse(name: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// Which way the money of a settled transaction moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Into the user's balance (deposit).
+    In,
+    /// Out of it (withdrawal, payout).
+    Out,
+}
+
+/// The provider's final word on a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Failed,
+}
+
+impl Outcome {
+    /// The transaction status it leads to.
+    pub fn status(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// A verified webhook, read. Every notice carries the provider's unique
+/// id of the delivery (the deduplication key) and its event type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The outcome of a transaction this service started (deposit session,
+    /// payout, withdrawal), named by our user and transaction ids.
+    Settlement {
+        webhook_id: String,
+        event_type: String,
+        user_id: String,
+        transaction_id: String,
+        direction: Direction,
+        outcome: Outcome,
+        /// The amount the provider reports, as a decimal string, when the
+        /// payload has one; it must equal the transaction's.
+        amount: Option<String>,
+    },
+    /// Funds that arrived at a user's deposit address (custody only).
+    IncomingDeposit {
+        webhook_id: String,
+        event_type: String,
+        user_id: String,
+        asset: String,
+        amount: String,
+        address: String,
+        custody_ref: String,
+        tx_hash: Option<String>,
+    },
+    /// A notice this service does not act on (another event type, an
+    /// intermediate status); acknowledged so the provider stops sending it.
+    Ignored {
+        webhook_id: String,
+        event_type: String,
+    },
+}
+
+impl Notice {
+    pub fn webhook_id(&self) -> &str {
+        match self {
+            Notice::Settlement { webhook_id, .. }
+            | Notice::IncomingDeposit { webhook_id, .. }
+            | Notice::Ignored { webhook_id, .. } => webhook_id,
+        }
+    }
+
+    pub fn event_type(&self) -> &str {
+        match self {
+            Notice::Settlement { event_type, .. }
+            | Notice::IncomingDeposit { event_type, .. }
+            | Notice::Ignored { event_type, .. } => event_type,
+        }
+    }
+}
+
+/// Why a webhook's signature was refused (all answer 401
+/// `invalid_signature`; the reason is only logged).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum SignatureError {
+    #[error("missing {0} header")]
+    Missing(&'static str),
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+    #[error("timestamp outside the tolerance")]
+    Stale,
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+/// Why a correctly signed body could not be read (400 `invalid_payload`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PayloadError {
+    #[error("body is not JSON: {0}")]
+    NotJson(String),
+    #[error("missing or invalid {0}")]
+    Field(&'static str),
+}
+
+/// Longest id or reference read from a payload; longer ones are refused
+/// (they become store keys).
+pub const MAX_ID_LEN: usize = 128;
+
+/// Reads a required string at a JSON pointer: printable, no `\0`, at most
+/// [`MAX_ID_LEN`] characters.
+pub fn id_at(
+    value: &serde_json::Value,
+    pointer: &str,
+    field: &'static str,
+) -> Result<String, PayloadError> {
+    value
+        .pointer(pointer)
+        .and_then(serde_json::Value::as_str)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_ID_LEN && !s.chars().any(char::is_control))
+        .map(str::to_owned)
+        .ok_or(PayloadError::Field(field))
+}
+
+/// Reads an optional string at a JSON pointer (present but not a sane
+/// string is an error).
+pub fn optional_id_at(
+    value: &serde_json::Value,
+    pointer: &str,
+    field: &'static str,
+) -> Result<Option<String>, PayloadError> {
+    match value.pointer(pointer) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(_) => id_at(value, pointer, field).map(Some),
+    }
+}
+
+/// Parses a body as JSON.
+pub fn json(body: &[u8]) -> Result<serde_json::Value, PayloadError> {
+    serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))
+}
+
+/// The value of a header as text, or `Missing`.
+pub fn header<'a>(
+    headers: &'a axum::http::HeaderMap,
+    name: &'static str,
+) -> Result<&'a str, SignatureError> {
+    let value = headers.get(name).ok_or(SignatureError::Missing(name))?;
+    value.to_str().map_err(|_| SignatureError::Malformed(name))
+}

@@ -1,0 +1,298 @@
+//! Acting on a verified webhook: deduplication by delivery id, the checks
+//! that it names a transaction it may settle, and the state change
+//! ([`settle`](crate::wallets::settle)) committed together with the
+//! webhook receipt and a `webhook.received` event.
+//!
+//! A delivery id seen before answers `duplicate` and changes nothing. The
+//! read of receipts is only a fast path: the receipt is written in the
+//! same commit as the state change, and the store refuses a second
+//! receipt for one id (`DuplicateWebhook`), so concurrent deliveries of
+//! one webhook change state once.
+
+use super::notice::{Direction, Notice, Provider};
+use crate::error::ApiError;
+use crate::events::{Event, EventType};
+use crate::state::Api;
+use crate::store::{Conflict, StoreError, Transaction, TxKind, WebhookReceipt, Write};
+use crate::wallets::address::Network;
+use crate::wallets::amount::find_asset;
+use crate::wallets::movement::{Movement, PENDING, PROCESSING};
+use crate::wallets::{settle, upstream};
+use orderbook::decimal::parse_scaled;
+use serde::Serialize;
+use serde_json::json;
+
+/// How long webhook receipts are kept (DynamoDB TTL).
+pub const RECEIPT_DAYS: i64 = 30;
+/// Times a webhook is re-applied after losing a race on its transaction.
+const ATTEMPTS: usize = 3;
+
+/// The answer to a provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct WebhookAck {
+    /// `processed` (state changed), `ignored` (nothing to do: another
+    /// event type, or the transaction is already settled) or `duplicate`
+    /// (this delivery id was received before).
+    pub status: String,
+}
+
+impl WebhookAck {
+    fn of(status: &str) -> Self {
+        WebhookAck {
+            status: status.to_owned(),
+        }
+    }
+}
+
+/// Why applying failed.
+enum Failure {
+    Api(ApiError),
+    Store(StoreError),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+/// Applies a verified notice from `provider` at most once per delivery id.
+pub async fn handle(
+    api: &Api,
+    provider: Provider,
+    notice: &Notice,
+) -> Result<WebhookAck, ApiError> {
+    let duplicate = || Ok(WebhookAck::of("duplicate"));
+    if api
+        .store
+        .webhook_receipt(provider.as_str(), notice.webhook_id())
+        .await?
+        .is_some()
+    {
+        return duplicate();
+    }
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        match apply(api, provider, notice).await {
+            Ok(ack) => return Ok(ack),
+            Err(Failure::Api(e)) => return Err(e),
+            Err(Failure::Store(StoreError::Conflict(Conflict::DuplicateWebhook))) => {
+                return duplicate()
+            }
+            // The transaction changed under us: read it again.
+            Err(Failure::Store(e @ StoreError::Conflict(Conflict::VersionMismatch(_)))) => {
+                last = Some(e)
+            }
+            Err(Failure::Store(e)) => return Err(e.into()),
+        }
+    }
+    tracing::warn!(provider = provider.as_str(), error = ?last, "webhook kept losing races");
+    Err(ApiError::conflict(
+        "concurrent_update",
+        "the transaction changed concurrently; retry the delivery",
+    ))
+}
+
+/// The receipt and `webhook.received` event of a delivery.
+fn receipt_writes(
+    provider: Provider,
+    notice: &Notice,
+    user_id: Option<&str>,
+    transaction_id: Option<&str>,
+    action: &str,
+) -> Vec<Write> {
+    let now = crate::events::now();
+    vec![
+        Write::CreateWebhookReceipt(WebhookReceipt {
+            provider: provider.as_str().to_owned(),
+            webhook_id: notice.webhook_id().to_owned(),
+            received_at: now,
+            expires_at: now + chrono::TimeDelta::days(RECEIPT_DAYS),
+        }),
+        Write::Emit(Event::new(
+            EventType::WebhookReceived,
+            user_id,
+            json!({
+                "provider": provider.as_str(),
+                "webhook_id": notice.webhook_id(),
+                "event_type": notice.event_type(),
+                "transaction_id": transaction_id,
+                "action": action,
+            }),
+        )),
+    ]
+}
+
+async fn apply(api: &Api, provider: Provider, notice: &Notice) -> Result<WebhookAck, Failure> {
+    match notice {
+        Notice::Ignored { .. } => {
+            api.store
+                .commit(receipt_writes(provider, notice, None, None, "ignored"))
+                .await?;
+            api.relay.notify();
+            Ok(WebhookAck::of("ignored"))
+        }
+        Notice::Settlement {
+            user_id,
+            transaction_id,
+            direction,
+            outcome,
+            amount,
+            event_type,
+            ..
+        } => {
+            let tx = api
+                .store
+                .transaction(user_id, transaction_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found("unknown_transaction", "no such transaction for this user")
+                })?;
+            let mut movement = Movement::of(&tx)?;
+            check_settles(provider, *direction, &tx, &movement)?;
+            check_amount(api, &movement, amount.as_deref())?;
+            if tx.status != PENDING {
+                let action = format!("ignored: already {}", tx.status);
+                let writes = receipt_writes(
+                    provider,
+                    notice,
+                    Some(user_id),
+                    Some(transaction_id),
+                    &action,
+                );
+                api.store.commit(writes).await?;
+                api.relay.notify();
+                return Ok(WebhookAck::of("ignored"));
+            }
+            if *outcome == super::notice::Outcome::Failed {
+                movement.failure_reason = Some(event_type.clone());
+            }
+            let extra = receipt_writes(
+                provider,
+                notice,
+                Some(user_id),
+                Some(transaction_id),
+                outcome.status(),
+            );
+            settle::finish(api, &tx, &movement, *outcome, extra).await?;
+            Ok(WebhookAck::of("processed"))
+        }
+        Notice::IncomingDeposit {
+            user_id,
+            asset,
+            amount,
+            address,
+            custody_ref,
+            tx_hash,
+            ..
+        } => {
+            if provider != Provider::Fireblocks {
+                return Err(ApiError::unprocessable(
+                    "invalid_payload",
+                    "only custody reports deposits",
+                )
+                .into());
+            }
+            if api.store.user(user_id).await?.is_none() {
+                return Err(ApiError::not_found("unknown_user", "no such user").into());
+            }
+            let unsupported =
+                || ApiError::unprocessable("unsupported_asset", "asset is not held in custody");
+            let spec = find_asset(&api.venue.assets(), asset).ok_or_else(unsupported)?;
+            let network = Network::of(&spec.symbol).ok_or_else(unsupported)?;
+            let expected = upstream::custody_deposit_address(api, user_id, &spec.symbol).await?;
+            if expected.address != *address {
+                return Err(ApiError::unprocessable(
+                    "unknown_address",
+                    "not this user's deposit address",
+                )
+                .into());
+            }
+            let raw = parse_scaled(amount, spec.scale)
+                .ok()
+                .filter(|r| *r > 0)
+                .ok_or_else(|| {
+                    ApiError::unprocessable("invalid_amount", "amount does not fit the asset")
+                })?;
+            let movement = Movement {
+                asset: spec.symbol.clone(),
+                amount: orderbook::decimal::format_scaled(raw, spec.scale),
+                address: Some(address.clone()),
+                network: Some(network.as_str().to_owned()),
+                provider: Some(provider.as_str().to_owned()),
+                provider_ref: Some(custody_ref.clone()),
+                tx_hash: tx_hash.clone(),
+                ..Movement::default()
+            };
+            let now = crate::events::now();
+            let tx = Transaction {
+                user_id: user_id.clone(),
+                transaction_id: uuid::Uuid::now_v7().to_string(),
+                kind: TxKind::Deposit,
+                status: PROCESSING.to_owned(),
+                pair: Some(spec.symbol.clone()),
+                created_at: now,
+                updated_at: now,
+                version: 1,
+                detail: movement.to_detail(),
+            };
+            let extra = receipt_writes(
+                provider,
+                notice,
+                Some(user_id),
+                Some(&tx.transaction_id),
+                "deposit",
+            );
+            settle::record_incoming(api, tx, &movement, extra).await?;
+            Ok(WebhookAck::of("processed"))
+        }
+    }
+}
+
+/// 422 `wrong_transaction` unless `provider` may settle `tx` in
+/// `direction`: custody settles crypto withdrawals; a fiat provider
+/// settles the fiat deposits and payouts opened with it.
+fn check_settles(
+    provider: Provider,
+    direction: Direction,
+    tx: &Transaction,
+    movement: &Movement,
+) -> Result<(), ApiError> {
+    let kind_fits = match (provider, direction) {
+        (Provider::Fireblocks, Direction::Out) => tx.kind == TxKind::Withdrawal,
+        (Provider::Fireblocks, Direction::In) => false,
+        (_, Direction::In) => tx.kind == TxKind::FiatDeposit,
+        (_, Direction::Out) => tx.kind == TxKind::FiatWithdrawal,
+    };
+    if kind_fits && movement.provider.as_deref() == Some(provider.as_str()) {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "wrong_transaction",
+            "the webhook names a transaction of another kind or provider",
+        ))
+    }
+}
+
+/// 422 `amount_mismatch` when the provider reports another amount.
+fn check_amount(api: &Api, movement: &Movement, reported: Option<&str>) -> Result<(), ApiError> {
+    let Some(reported) = reported else {
+        return Ok(());
+    };
+    let scale = settle::scale_of(api, &movement.asset)
+        .ok_or_else(|| ApiError::internal(format!("asset {} left the venue", movement.asset)))?;
+    let ours = parse_scaled(&movement.amount, scale).ok();
+    match parse_scaled(reported, scale) {
+        Ok(theirs) if Some(theirs) == ours => Ok(()),
+        _ => Err(ApiError::unprocessable(
+            "amount_mismatch",
+            "the reported amount differs from the transaction's",
+        )),
+    }
+}

@@ -1,0 +1,427 @@
+//! `events::sqs::SqsPublisher` against a real `moto_server`: routing,
+//! FIFO group and deduplication ids, dead-letter redrive, and an SQS
+//! outage during which the relay keeps every event in the outbox.
+//!
+//! The shared moto comes from `scripts/test.sh` (`NAX_TEST_MOTO_PORT`);
+//! the outage test starts and kills its own `moto_server` child. Tests
+//! fail loudly when moto is missing; they never skip.
+
+use api::events::relay::Relay;
+use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
+use api::events::{Event, EventPublisher, EventType};
+use api::store::embedded::EmbeddedStore;
+use api::store::{Store, Write};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::Client;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The shared moto's port; panics when it is unset or moto does not answer.
+fn shared_moto_port() -> u16 {
+    let port: u16 = std::env::var("NAX_TEST_MOTO_PORT")
+        .expect("NAX_TEST_MOTO_PORT is unset: run scripts/test.sh, or start `moto_server -H 127.0.0.1 -p 5000` and export NAX_TEST_MOTO_PORT=5000")
+        .parse()
+        .expect("NAX_TEST_MOTO_PORT is not a port number");
+    TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("moto_server does not answer on 127.0.0.1:{port}: {e}"));
+    port
+}
+
+/// A config on `port` with a fresh queue prefix (tests never share queues).
+fn config(port: u16) -> SqsConfig {
+    SqsConfig {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: "us-east-1".to_owned(),
+        queue_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        static_credentials: Some(StaticCredentials::test()),
+    }
+}
+
+async fn queue_url(client: &Client, name: &str) -> String {
+    client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("GetQueueUrl")
+        .queue_url()
+        .expect("queue url")
+        .to_owned()
+}
+
+/// A received message: body, and the FIFO group and deduplication ids.
+struct Received {
+    body: Event,
+    group: Option<String>,
+    dedup: Option<String>,
+}
+
+/// Receives (and deletes) until `want` messages arrived or `deadline`.
+async fn drain(client: &Client, url: &str, want: usize, deadline: Duration) -> Vec<Received> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < want && start.elapsed() < deadline {
+        let answer = match client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+        {
+            Ok(answer) => answer,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        for m in answer.messages() {
+            let attrs = m.attributes();
+            let attr = |name| attrs.and_then(|a| a.get(&name)).cloned();
+            out.push(Received {
+                body: serde_json::from_str(m.body().expect("body")).expect("body is an event"),
+                group: attr(MessageSystemAttributeName::MessageGroupId),
+                dedup: attr(MessageSystemAttributeName::MessageDeduplicationId),
+            });
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().expect("receipt handle"))
+                .send()
+                .await
+                .expect("DeleteMessage");
+        }
+    }
+    out
+}
+
+fn event(kind: EventType, user: Option<&str>, n: usize) -> Event {
+    Event::new(kind, user, json!({ "n": n }))
+}
+
+#[tokio::test]
+async fn publish_routes_every_event_with_fifo_keys() {
+    let cfg = config(shared_moto_port());
+    let client = SqsPublisher::client(&cfg).await;
+    SqsPublisher::ensure_queues(&client, &cfg.queue_prefix)
+        .await
+        .expect("create queues");
+    let publisher = SqsPublisher::new(&cfg).await;
+
+    // 25 events: three SendMessageBatch calls to the audit queue.
+    let kinds = [
+        EventType::UserRegistered,
+        EventType::OrderAccepted,
+        EventType::KycStatusChanged,
+        EventType::WebhookReceived,
+        EventType::UserProfileUpdated,
+    ];
+    let events: Vec<Event> = (0..25)
+        .map(|n| {
+            let user = format!("user-{}", n % 3);
+            let user = (n % 5 != 3).then_some(user.as_str());
+            event(kinds[n % kinds.len()], user, n)
+        })
+        .collect();
+    publisher.publish(&events).await.expect("publish");
+    // A re-sent batch (the relay after a crash) is deduplicated by SQS
+    // (moto deduplicates only against messages still queued, so re-send
+    // before reading).
+    publisher.publish(&events[..5]).await.expect("re-publish");
+
+    let by_id: HashMap<&str, &Event> = events.iter().map(|e| (e.id.as_str(), e)).collect();
+    let audit_url = queue_url(
+        &client,
+        &format!("{}audit-log-queue.fifo", cfg.queue_prefix),
+    )
+    .await;
+    let audit = drain(&client, &audit_url, events.len(), Duration::from_secs(20)).await;
+    assert_eq!(
+        audit.len(),
+        events.len(),
+        "every event reaches the audit log"
+    );
+    for m in &audit {
+        let sent = by_id[m.body.id.as_str()];
+        assert_eq!(&m.body, sent, "body is the event JSON");
+        let group = sent.user_id.clone().unwrap_or_else(|| "system".to_owned());
+        assert_eq!(m.group.as_deref(), Some(group.as_str()), "group = user id");
+        assert_eq!(
+            m.dedup.as_deref(),
+            Some(sent.id.as_str()),
+            "dedup id = event id"
+        );
+    }
+    let mut audit_ids: Vec<_> = audit.iter().map(|m| m.body.id.clone()).collect();
+    audit_ids.sort();
+    audit_ids.dedup();
+    assert_eq!(audit_ids.len(), events.len(), "no duplicates");
+    let again = drain(&client, &audit_url, 1, Duration::from_secs(2)).await;
+    assert!(again.is_empty(), "FIFO dedup drops re-sent event ids");
+
+    for (queue, kinds) in [
+        (
+            Queue::HubspotSync,
+            &[
+                "user.registered",
+                "user.profile_updated",
+                "kyc.status_changed",
+            ][..],
+        ),
+        (Queue::WebhookProcessing, &["webhook.received"][..]),
+    ] {
+        let want: HashSet<&str> = events
+            .iter()
+            .filter(|e| kinds.contains(&e.event_type.as_str()))
+            .map(|e| e.id.as_str())
+            .collect();
+        let url = queue_url(&client, &format!("{}{}", cfg.queue_prefix, queue.name())).await;
+        // Standard queues do not deduplicate: the re-sent ones come twice
+        // (consumers deduplicate by event id).
+        let resent = events[..5]
+            .iter()
+            .filter(|e| want.contains(e.id.as_str()))
+            .count();
+        let total = want.len() + resent;
+        let got = drain(&client, &url, total + 1, Duration::from_secs(3)).await;
+        let got_ids: HashSet<&str> = got.iter().map(|m| m.body.id.as_str()).collect();
+        assert_eq!(got.len(), total, "{queue:?} gets exactly its events");
+        assert_eq!(got_ids, want, "{queue:?} routing");
+        for m in &got {
+            assert_eq!(&m.body, by_id[m.body.id.as_str()]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn hubspot_message_moves_to_dead_letter_queue_after_max_receives() {
+    let cfg = config(shared_moto_port());
+    let client = SqsPublisher::client(&cfg).await;
+    SqsPublisher::ensure_queues(&client, &cfg.queue_prefix)
+        .await
+        .expect("create queues");
+    let attrs = client
+        .get_queue_attributes()
+        .queue_url(queue_url(&client, &format!("{}hubspot-sync-queue", cfg.queue_prefix)).await)
+        .attribute_names(QueueAttributeName::RedrivePolicy)
+        .send()
+        .await
+        .expect("GetQueueAttributes");
+    let policy: serde_json::Value = serde_json::from_str(
+        attrs
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::RedrivePolicy))
+            .expect("redrive policy"),
+    )
+    .expect("policy json");
+    assert_eq!(policy["maxReceiveCount"].to_string().trim_matches('"'), "5");
+
+    let publisher = SqsPublisher::new(&cfg).await;
+    let sent = event(EventType::UserRegistered, Some("user-dlq"), 1);
+    publisher
+        .publish(std::slice::from_ref(&sent))
+        .await
+        .expect("publish");
+
+    let url = queue_url(&client, &format!("{}hubspot-sync-queue", cfg.queue_prefix)).await;
+    let mut receives = 0;
+    for _ in 0..(Queue::HubspotSync.max_receive_count() + 3) {
+        let answer = client
+            .receive_message()
+            .queue_url(&url)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("ReceiveMessage");
+        receives += answer.messages().len();
+    }
+    assert_eq!(
+        receives,
+        Queue::HubspotSync.max_receive_count() as usize,
+        "received exactly maxReceiveCount times before the redrive"
+    );
+    let dlq_url = queue_url(
+        &client,
+        &format!("{}hubspot-sync-queue-dlq", cfg.queue_prefix),
+    )
+    .await;
+    let dead = drain(&client, &dlq_url, 1, Duration::from_secs(5)).await;
+    assert_eq!(dead.len(), 1, "the message lands in the DLQ");
+    assert_eq!(dead[0].body, sent);
+}
+
+/// A `moto_server` child process this test owns.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start(port: u16) -> Moto {
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start moto_server: install it with `pip install 'moto[server]'`");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "moto_server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, port }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "moto_server still answers after kill"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn commit(store: &dyn Store, relay: &Relay, n: usize, from: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in from..from + n {
+        let kind = if i % 2 == 0 {
+            EventType::OrderFilled
+        } else {
+            EventType::UserRegistered
+        };
+        let e = event(kind, Some(&format!("user-{}", i % 4)), i);
+        ids.push(e.id.clone());
+        store.commit(vec![Write::Emit(e)]).await.expect("commit");
+        relay.notify();
+    }
+    ids
+}
+
+async fn audit_ids(client: &Client, cfg: &SqsConfig, want: usize) -> HashSet<String> {
+    let url = queue_url(client, &format!("{}audit-log-queue.fifo", cfg.queue_prefix)).await;
+    drain(client, &url, want, Duration::from_secs(30))
+        .await
+        .into_iter()
+        .map(|m| m.body.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn sqs_outage_keeps_events_in_the_outbox_until_it_returns() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let mut moto = Moto::start(port);
+    let cfg = config(port);
+    let client = SqsPublisher::client(&cfg).await;
+    SqsPublisher::ensure_queues(&client, &cfg.queue_prefix)
+        .await
+        .expect("create queues");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).expect("open store"));
+    let publisher = Arc::new(SqsPublisher::new(&cfg).await);
+    let relay = Relay::start(store.clone(), publisher);
+
+    let before = commit(&*store, &relay, 12, 0).await;
+    let got = audit_ids(&client, &cfg, before.len()).await;
+    assert_eq!(
+        got,
+        before.iter().cloned().collect(),
+        "delivered while SQS is up"
+    );
+
+    moto.kill();
+    let during = commit(&*store, &relay, 15, 100).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pending: HashSet<String> = store
+        .outbox_pending(1000)
+        .await
+        .expect("outbox")
+        .into_iter()
+        .map(|e| e.event.id)
+        .collect();
+    assert_eq!(
+        pending,
+        during.iter().cloned().collect(),
+        "every event committed during the outage stays in the outbox"
+    );
+
+    let _moto = Moto::start(port);
+    SqsPublisher::ensure_queues(&client, &cfg.queue_prefix)
+        .await
+        .expect("re-create queues");
+    let got = audit_ids(&client, &cfg, during.len()).await;
+    assert_eq!(
+        got,
+        during.iter().cloned().collect(),
+        "every event arrives after the outage"
+    );
+    let start = Instant::now();
+    while !store.outbox_pending(10).await.expect("outbox").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "outbox not acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn publish_fails_when_sqs_refuses_a_message() {
+    let cfg = config(shared_moto_port());
+    let client = SqsPublisher::client(&cfg).await;
+    SqsPublisher::ensure_queues(&client, &cfg.queue_prefix)
+        .await
+        .expect("create queues");
+    let publisher = SqsPublisher::new(&cfg).await;
+    // Over SQS's message size limit: refused, so publish must not say Ok
+    // (the relay keeps the event in the outbox).
+    let huge = Event::new(
+        EventType::OrderFilled,
+        Some("user-big"),
+        json!({ "blob": "x".repeat(1024 * 1024 + 1) }),
+    );
+    let small = event(EventType::OrderFilled, Some("user-big"), 1);
+    let result = publisher.publish(&[small, huge]).await;
+    assert!(
+        result.is_err(),
+        "a refused message makes publish fail: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn publish_fails_when_queues_are_missing() {
+    let cfg = config(shared_moto_port());
+    let publisher = SqsPublisher::new(&cfg).await;
+    let result = publisher
+        .publish(&[event(EventType::OrderFilled, None, 1)])
+        .await;
+    assert!(
+        result.is_err(),
+        "unresolvable queues make publish fail: {result:?}"
+    );
+}

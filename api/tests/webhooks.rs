@@ -1,0 +1,349 @@
+//! `POST /webhooks/{provider}` over a real socket, playing each provider
+//! with its own signature scheme: bad or stale signatures change nothing,
+//! a delivery id is applied once (also under concurrent deliveries), and
+//! a webhook may settle only its own user's matching transaction.
+
+mod common;
+
+use api::webhooks::delivery::Report;
+use api::webhooks::notice::{Direction, Outcome};
+use api::webhooks::{banxa, bcb, stripe};
+use common::assert_error;
+use common::money::{config_with_delay, start_money, start_money_with};
+use common::TestApi;
+use serde_json::json;
+
+/// A server whose sandbox providers never report during a test, so the
+/// test plays the provider.
+async fn quiet() -> TestApi {
+    start_money_with(config_with_delay(600_000)).await
+}
+
+/// Opens a USD deposit of `amount` with `provider`: (token, user, tx id).
+async fn open_deposit(
+    t: &TestApi,
+    email: &str,
+    provider: &str,
+    amount: &str,
+) -> (String, String, String) {
+    let (user, token, _) = t.signup(email).await;
+    let (s, body, _) = t
+        .post(
+            "/fiat/deposit",
+            Some(&token),
+            json!({"currency": "USD", "amount": amount, "provider": provider, "idempotency_key": "k1"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    (
+        token,
+        user,
+        body["transaction_id"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn report<'a>(user: &'a str, tx: &'a str, amount: &'a str, outcome: Outcome) -> Report<'a> {
+    Report {
+        direction: Direction::In,
+        outcome,
+        user_id: user,
+        transaction_id: tx,
+        provider_ref: "ref_1",
+        currency: "USD",
+        amount,
+    }
+}
+
+fn stripe_paid(user: &str, tx: &str, amount: &str, webhook_id: &str) -> Vec<u8> {
+    stripe::event_body(&report(user, tx, amount, Outcome::Completed), webhook_id)
+}
+
+#[tokio::test]
+async fn unknown_provider_is_404() {
+    let t = start_money().await;
+    let (s, body) = t.post_webhook("paypal", &[], b"{}").await;
+    assert_error(s, &body, 404, "unknown_provider");
+    let (s, body) = t.post_webhook("Stripe", &[], b"{}").await;
+    assert_error(s, &body, 404, "unknown_provider");
+}
+
+#[tokio::test]
+async fn bad_or_missing_signatures_are_401_and_change_nothing() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "sig@example.com", "stripe", "50").await;
+    let body = stripe_paid(&user, &tx, "50.00", "evt_sig_1");
+    let now = chrono::Utc::now().timestamp();
+    let wrong = api::secret::Secret::new("whsec_wrong");
+    let good = stripe::sign(&t.api.webhook_keys.stripe, now, &body);
+    let tampered = String::from_utf8(body.clone())
+        .unwrap()
+        .replace("\"amount\":5000", "\"amount\":500000");
+    assert_ne!(tampered.as_bytes(), body.as_slice());
+    // (Stripe-Signature value, body); `None`: no header at all.
+    let attempts: Vec<(Option<String>, Vec<u8>)> = vec![
+        (None, body.clone()),
+        (Some(String::new()), body.clone()),
+        (Some("garbage".into()), body.clone()),
+        (Some(stripe::sign(&wrong, now, &body)), body.clone()),
+        (Some(good.clone()), tampered.into_bytes()),
+        (Some(format!("t={now},v1={}", "0".repeat(64))), body.clone()),
+    ];
+    for (signature, payload) in attempts {
+        let headers: Vec<(&str, String)> = signature
+            .into_iter()
+            .map(|v| ("Stripe-Signature", v))
+            .collect();
+        let (s, answer) = t.post_webhook("stripe", &headers, &payload).await;
+        assert_error(s, &answer, 401, "invalid_signature");
+    }
+    // Each other provider refuses an unsigned or wrongly signed body too.
+    for (provider, header) in [
+        ("banxa", "Authorization"),
+        ("bcb", "X-BCB-Signature"),
+        ("fireblocks", "Fireblocks-Signature"),
+    ] {
+        let (s, answer) = t.post_webhook(provider, &[], &body).await;
+        assert_error(s, &answer, 401, "invalid_signature");
+        let (s, answer) = t
+            .post_webhook(provider, &[(header, "Bearer a:00:1".into())], &body)
+            .await;
+        assert_error(s, &answer, 401, "invalid_signature");
+    }
+    assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
+    let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
+    assert_eq!(listed["status"], "pending");
+    // The genuine delivery still works afterwards.
+    let (s, ack) = t
+        .post_webhook("stripe", &[("Stripe-Signature", good)], &body)
+        .await;
+    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!(t.balance(&token, "USD").await.0, "50.00000000");
+}
+
+#[tokio::test]
+async fn stripe_timestamp_outside_tolerance_is_401() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "stale@example.com", "stripe", "20").await;
+    let body = stripe_paid(&user, &tx, "20.00", "evt_stale");
+    let now = chrono::Utc::now().timestamp();
+    for t_sig in [now - 301, now + 301, now - 3600] {
+        let header = stripe::sign(&t.api.webhook_keys.stripe, t_sig, &body);
+        let (s, answer) = t
+            .post_webhook("stripe", &[("Stripe-Signature", header)], &body)
+            .await;
+        assert_error(s, &answer, 401, "invalid_signature");
+    }
+    let header = stripe::sign(&t.api.webhook_keys.stripe, now - 200, &body);
+    let (s, ack) = t
+        .post_webhook("stripe", &[("Stripe-Signature", header)], &body)
+        .await;
+    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!(t.balance(&token, "USD").await.0, "20.00000000");
+}
+
+#[tokio::test]
+async fn a_duplicate_delivery_is_acknowledged_and_credited_once() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "dup@example.com", "stripe", "75.50").await;
+    let body = stripe_paid(&user, &tx, "75.50", "evt_dup_1");
+    let (s, ack) = t.signed_webhook("stripe", &body).await;
+    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    for _ in 0..3 {
+        let (s, ack) = t.signed_webhook("stripe", &body).await;
+        assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
+    }
+    // Another delivery id for the settled deposit changes nothing either.
+    let other = stripe_paid(&user, &tx, "75.50", "evt_dup_2");
+    let (s, ack) = t.signed_webhook("stripe", &other).await;
+    assert_eq!((s, &ack["status"]), (200, &json!("ignored")), "{ack}");
+    assert_eq!(t.balance(&token, "USD").await.0, "75.50000000");
+    t.wait_status("/fiat/transactions", &token, &tx, "completed")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_duplicate_deliveries_credit_once() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "race@example.com", "stripe", "10").await;
+    let body = stripe_paid(&user, &tx, "10.00", "evt_race");
+    let headers = t.signer("stripe").await.headers(&body);
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let mut request = t
+                .http
+                .post(t.url("/webhooks/stripe"))
+                .header("content-type", "application/json")
+                .body(body.clone());
+            for (k, v) in &headers {
+                request = request.header(*k, v);
+            }
+            tokio::spawn(async move {
+                let resp = request.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<serde_json::Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut processed = 0;
+    for task in tasks {
+        let (s, ack) = task.await.unwrap();
+        assert_eq!(s, 200, "{ack}");
+        match ack["status"].as_str().unwrap() {
+            "processed" => processed += 1,
+            "duplicate" => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(processed, 1);
+    assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+}
+
+#[tokio::test]
+async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
+    let t = quiet().await;
+    let (token, user, banxa_tx) = open_deposit(&t, "bx@example.com", "banxa", "30").await;
+    let (s, body, _) = t
+        .post(
+            "/fiat/deposit",
+            Some(&token),
+            json!({"currency": "USD", "amount": "12.34", "provider": "bcb", "idempotency_key": "k2"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let bcb_tx = body["transaction_id"].as_str().unwrap().to_owned();
+
+    // A provider cannot settle another provider's deposit.
+    let wrong = bcb::event_body(
+        &report(&user, &banxa_tx, "30.00", Outcome::Completed),
+        "bcb_evt_0",
+    );
+    let (s, answer) = t.signed_webhook("bcb", &wrong).await;
+    assert_error(s, &answer, 422, "wrong_transaction");
+
+    let paid = banxa::event_body(
+        &report(&user, &banxa_tx, "30.00", Outcome::Completed),
+        "bx_evt_1",
+    );
+    let (s, ack) = t.signed_webhook("banxa", &paid).await;
+    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    let (s, answer) = t
+        .post_webhook(
+            "banxa",
+            &[(
+                "Authorization",
+                banxa::sign(
+                    "m",
+                    &api::secret::Secret::new("nope"),
+                    chrono::Utc::now().timestamp(),
+                    &paid,
+                ),
+            )],
+            &paid,
+        )
+        .await;
+    assert_error(s, &answer, 401, "invalid_signature");
+
+    let paid = bcb::event_body(
+        &report(&user, &bcb_tx, "12.34", Outcome::Completed),
+        "bcb_evt_1",
+    );
+    let (s, ack) = t.signed_webhook("bcb", &paid).await;
+    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!(t.balance(&token, "USD").await.0, "42.34000000");
+}
+
+#[tokio::test]
+async fn a_failed_deposit_credits_nothing() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "declined@example.com", "stripe", "10").await;
+    let failed = stripe::event_body(&report(&user, &tx, "10.00", Outcome::Failed), "evt_failed");
+    let (s, ack) = t.signed_webhook("stripe", &failed).await;
+    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    t.wait_status("/fiat/transactions", &token, &tx, "failed")
+        .await;
+    assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
+}
+
+#[tokio::test]
+async fn webhooks_settle_only_the_named_users_matching_transaction() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "own@example.com", "stripe", "10").await;
+    let (other_user, other_token, _) = t.signup("other@example.com").await;
+
+    let (s, answer) = t
+        .signed_webhook(
+            "stripe",
+            &stripe_paid(&user, "no-such-tx", "10.00", "evt_a"),
+        )
+        .await;
+    assert_error(s, &answer, 404, "unknown_transaction");
+    let (s, answer) = t
+        .signed_webhook("stripe", &stripe_paid(&other_user, &tx, "10.00", "evt_b"))
+        .await;
+    assert_error(s, &answer, 404, "unknown_transaction");
+    let (s, answer) = t
+        .signed_webhook("stripe", &stripe_paid(&user, &tx, "1000.00", "evt_c"))
+        .await;
+    assert_error(s, &answer, 422, "amount_mismatch");
+    let payout = stripe::event_body(
+        &Report {
+            direction: Direction::Out,
+            ..report(&user, &tx, "10.00", Outcome::Completed)
+        },
+        "evt_d",
+    );
+    let (s, answer) = t.signed_webhook("stripe", &payout).await;
+    assert_error(s, &answer, 422, "wrong_transaction");
+    let (s, answer) = t.signed_webhook("stripe", b"not json").await;
+    assert_error(s, &answer, 400, "invalid_payload");
+
+    assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
+    assert_eq!(t.balance(&other_token, "USD").await.2, "0.00000000");
+    // Refused deliveries left no receipt: a corrected retry of one id works.
+    let (s, ack) = t
+        .signed_webhook("stripe", &stripe_paid(&user, &tx, "10.00", "evt_c"))
+        .await;
+    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+}
+
+#[tokio::test]
+async fn other_event_types_are_acknowledged_and_ignored() {
+    let t = start_money().await;
+    let body = br#"{"id":"evt_other","type":"customer.created","data":{"object":{}}}"#;
+    let (s, ack) = t.signed_webhook("stripe", body).await;
+    assert_eq!((s, &ack), (200, &json!({"status": "ignored"})));
+    let (s, ack) = t.signed_webhook("stripe", body).await;
+    assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
+}
+
+#[tokio::test]
+async fn the_routes_are_in_the_openapi_document() {
+    let t = start_money().await;
+    let (s, doc, _) = t.get("/openapi.json", None).await;
+    assert_eq!(s, 200);
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/wallets/balances", "get"),
+        ("/wallets/deposit-address", "post"),
+        ("/wallets/withdraw", "post"),
+        ("/wallets/transactions", "get"),
+        ("/fiat/deposit", "post"),
+        ("/fiat/withdraw", "post"),
+        ("/fiat/transactions", "get"),
+        ("/webhooks/{provider}", "post"),
+    ] {
+        assert!(paths[path][method].is_object(), "{method} {path} missing");
+    }
+    assert!(paths["/wallets/withdraw"]["post"]["security"].is_array());
+    let params: Vec<&str> = paths["/fiat/transactions"]["get"]["parameters"]
+        .as_array()
+        .expect("list parameters")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["cursor", "limit"]);
+    assert!(paths["/webhooks/{provider}"]["post"]
+        .get("security")
+        .is_none());
+}

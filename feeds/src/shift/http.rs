@@ -1,0 +1,328 @@
+//! Queries and mutations: one JSON POST per call with the bearer token,
+//! each through the venue's [`Upstream`] (timeout per attempt, retries of
+//! idempotent calls only, circuit breaker), and the mapping of GraphQL
+//! `extensions.code` to [`VenueError`].
+
+use super::config::{ShiftConfig, ShiftToken};
+use super::wire::{WireError, WireResponse};
+use crate::resilience::{CallError, Idempotency, Upstream};
+use crate::venue::VenueError;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+/// Why one attempt did not produce `data`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    /// No HTTP answer (connection refused, reset, TLS, ...).
+    Transport(String),
+    /// An HTTP error status without a GraphQL error body.
+    Status(u16),
+    /// A GraphQL error: `extensions.code` and the message.
+    Graphql {
+        code: Option<String>,
+        message: String,
+    },
+    /// An answer in a shape this adapter cannot read.
+    Decode(String),
+}
+
+impl CallFailure {
+    /// Failures count against the breaker and are retried when the call is
+    /// idempotent; business errors (insufficient funds, ...) are answers.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            CallFailure::Transport(_) => true,
+            CallFailure::Status(s) => *s >= 500 || *s == 429,
+            CallFailure::Graphql { code, .. } => code.as_deref() == Some("UNAVAILABLE"),
+            CallFailure::Decode(_) => false,
+        }
+    }
+
+    /// True when the venue refused the adapter's token.
+    pub fn is_unauthenticated(&self) -> bool {
+        match self {
+            CallFailure::Status(s) => *s == 401 || *s == 403,
+            CallFailure::Graphql { code, .. } => code.as_deref() == Some("UNAUTHENTICATED"),
+            _ => false,
+        }
+    }
+
+    fn from_error(e: &WireError) -> CallFailure {
+        CallFailure::Graphql {
+            code: e.code().map(str::to_string),
+            message: e.message.clone(),
+        }
+    }
+
+    /// The feeds error for this failure. `subject` is the pair or asset the
+    /// call was about, named by `UnknownPair` / `UnknownAsset`.
+    pub fn into_venue_error(self, subject: &str) -> VenueError {
+        let (code, message) = match self {
+            CallFailure::Transport(e) => {
+                return VenueError::Unavailable(format!("Shift unreachable: {e}"))
+            }
+            CallFailure::Status(s) => {
+                return VenueError::Unavailable(format!("Shift answered HTTP {s}"))
+            }
+            CallFailure::Decode(e) => return VenueError::Unavailable(e),
+            CallFailure::Graphql { code, message } => (code, message),
+        };
+        let named = |fallback: String| {
+            if subject.is_empty() {
+                fallback
+            } else {
+                subject.to_string()
+            }
+        };
+        match code.as_deref() {
+            Some("UNKNOWN_PAIR") => VenueError::UnknownPair(named(message)),
+            Some("UNKNOWN_ASSET") => VenueError::UnknownAsset(named(message)),
+            Some("INVALID_ORDER") => VenueError::InvalidOrder(message),
+            Some("INVALID_AMOUNT") => VenueError::InvalidAmount(message),
+            Some("INSUFFICIENT_FUNDS") => VenueError::InsufficientFunds,
+            Some("ORDER_NOT_FOUND") => VenueError::OrderNotFound,
+            Some("ORDER_NOT_OPEN") => VenueError::OrderNotOpen,
+            Some("UNAVAILABLE") => VenueError::Unavailable(format!("Shift: {message}")),
+            Some("UNAUTHENTICATED") => VenueError::Unavailable(
+                "Shift refused the adapter's token (UNAUTHENTICATED)".into(),
+            ),
+            Some(other) => VenueError::Unavailable(format!("Shift error {other}: {message}")),
+            None => VenueError::Unavailable(format!("Shift error: {message}")),
+        }
+    }
+}
+
+/// Maps a protected call's outcome to a feeds error.
+pub fn venue_error(e: CallError<CallFailure>, subject: &str, timeout_ms: u128) -> VenueError {
+    match e {
+        CallError::Open(wait) => VenueError::Unavailable(format!(
+            "Shift circuit breaker open (failing fast for {} ms)",
+            wait.as_millis()
+        )),
+        CallError::Timeout => {
+            VenueError::Unavailable(format!("Shift did not answer within {timeout_ms} ms"))
+        }
+        CallError::Failed(f) => f.into_venue_error(subject),
+    }
+}
+
+/// The HTTP side of the adapter. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct GraphqlHttp {
+    client: reqwest::Client,
+    endpoint: String,
+    token: ShiftToken,
+    upstream: Upstream,
+    timeout_ms: u128,
+}
+
+impl GraphqlHttp {
+    pub fn new(config: &ShiftConfig) -> Result<GraphqlHttp, String> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.request_timeout)
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(GraphqlHttp {
+            client,
+            endpoint: config.endpoint.trim().to_string(),
+            token: config.token.clone(),
+            upstream: Upstream::new("shift", config.upstream_policy()),
+            timeout_ms: config.request_timeout.as_millis(),
+        })
+    }
+
+    /// True while the breaker fails fast.
+    pub fn breaker_open(&self) -> bool {
+        self.upstream.is_open()
+    }
+
+    /// Runs `document` and reads `data[field]` (all of `data` for `None`)
+    /// as `T`, under the breaker.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        idempotency: Idempotency,
+        document: &str,
+        field: Option<&str>,
+        variables: Value,
+    ) -> Result<T, CallError<CallFailure>> {
+        self.upstream
+            .call(idempotency, CallFailure::is_failure, || {
+                self.post(document, field, &variables)
+            })
+            .await
+    }
+
+    /// [`GraphqlHttp::call`] with the error mapped for the `Venue` API.
+    pub async fn request<T: DeserializeOwned>(
+        &self,
+        idempotency: Idempotency,
+        document: &str,
+        field: &str,
+        variables: Value,
+        subject: &str,
+    ) -> Result<T, VenueError> {
+        self.call(idempotency, document, Some(field), variables)
+            .await
+            .map_err(|e| venue_error(e, subject, self.timeout_ms))
+    }
+
+    async fn post<T: DeserializeOwned>(
+        &self,
+        document: &str,
+        field: Option<&str>,
+        variables: &Value,
+    ) -> Result<T, CallFailure> {
+        let response = self
+            .client
+            .post(&self.endpoint)
+            .header(reqwest::header::AUTHORIZATION, self.token.bearer())
+            .json(&json!({ "query": document, "variables": variables }))
+            .send()
+            .await
+            .map_err(|e| CallFailure::Transport(transport_cause(&e)))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| CallFailure::Transport(transport_cause(&e)))?;
+        read_data(status.as_u16(), &body, field)
+    }
+}
+
+/// Reads one HTTP answer: GraphQL errors first (they may come with any
+/// status), then the status, then `data[field]` (all of `data` for `None`).
+pub fn read_data<T: DeserializeOwned>(
+    status: u16,
+    body: &[u8],
+    field: Option<&str>,
+) -> Result<T, CallFailure> {
+    let parsed: Option<WireResponse> = serde_json::from_slice(body).ok();
+    if let Some(first) = parsed.as_ref().and_then(|r| r.errors.first()) {
+        return Err(CallFailure::from_error(first));
+    }
+    if !(200..300).contains(&status) {
+        return Err(CallFailure::Status(status));
+    }
+    let mut data = parsed
+        .and_then(|r| r.data)
+        .ok_or_else(|| CallFailure::Decode("Shift answered without data".into()))?;
+    let value = match field {
+        None => data,
+        Some(name) => data
+            .get_mut(name)
+            .map(Value::take)
+            .ok_or_else(|| CallFailure::Decode(format!("Shift's answer has no {name:?}")))?,
+    };
+    serde_json::from_value(value).map_err(|e| {
+        CallFailure::Decode(format!(
+            "unreadable {} from Shift: {e}",
+            field.unwrap_or("data")
+        ))
+    })
+}
+
+/// The innermost cause of a reqwest error, which says what actually went
+/// wrong ("connection refused") rather than "error sending request".
+fn transport_cause(e: &reqwest::Error) -> String {
+    let mut cause = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        cause = s.to_string();
+        source = s.source();
+    }
+    cause
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn graphql_error(code: &str, message: &str) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "data": null,
+            "errors": [{"message": message, "extensions": {"code": code}}]
+        }))
+        .unwrap()
+    }
+
+    fn failure(code: &str) -> CallFailure {
+        read_data::<Value>(200, &graphql_error(code, "why"), Some("x")).unwrap_err()
+    }
+
+    #[test]
+    fn error_codes_map_to_venue_errors() {
+        let cases = [
+            ("UNKNOWN_PAIR", VenueError::UnknownPair("BTC-EUR".into())),
+            ("UNKNOWN_ASSET", VenueError::UnknownAsset("BTC-EUR".into())),
+            ("INVALID_ORDER", VenueError::InvalidOrder("why".into())),
+            ("INVALID_AMOUNT", VenueError::InvalidAmount("why".into())),
+            ("INSUFFICIENT_FUNDS", VenueError::InsufficientFunds),
+            ("ORDER_NOT_FOUND", VenueError::OrderNotFound),
+            ("ORDER_NOT_OPEN", VenueError::OrderNotOpen),
+        ];
+        for (code, expected) in cases {
+            let f = failure(code);
+            assert!(!f.is_failure(), "{code} is an answer, not a failure");
+            assert_eq!(f.into_venue_error("BTC-EUR"), expected, "{code}");
+        }
+    }
+
+    #[test]
+    fn unavailable_and_unauthenticated_are_unavailable_with_a_clear_message() {
+        let f = failure("UNAVAILABLE");
+        assert!(f.is_failure());
+        assert_eq!(
+            f.into_venue_error(""),
+            VenueError::Unavailable("Shift: why".into())
+        );
+        let f = read_data::<Value>(401, &graphql_error("UNAUTHENTICATED", "no"), Some("x"))
+            .unwrap_err();
+        assert!(f.is_unauthenticated());
+        assert!(
+            matches!(f.into_venue_error(""), VenueError::Unavailable(m) if m.contains("token"))
+        );
+        let f = failure("TEAPOT");
+        assert!(
+            matches!(f.into_venue_error(""), VenueError::Unavailable(m) if m.contains("TEAPOT"))
+        );
+    }
+
+    #[test]
+    fn transport_status_and_breaker_errors_are_unavailable() {
+        let e = venue_error(CallError::Timeout, "", 250);
+        assert_eq!(
+            e,
+            VenueError::Unavailable("Shift did not answer within 250 ms".into())
+        );
+        let e = venue_error(CallError::Open(Duration::from_millis(900)), "", 250);
+        assert!(matches!(e, VenueError::Unavailable(m) if m.contains("breaker open")));
+        let e = venue_error(
+            CallError::Failed(CallFailure::Transport("connection refused".into())),
+            "",
+            1,
+        );
+        assert!(matches!(e, VenueError::Unavailable(m) if m.contains("connection refused")));
+        let f = read_data::<Value>(503, b"gateway down", None).unwrap_err();
+        assert_eq!(f, CallFailure::Status(503));
+        assert!(f.is_failure());
+        assert!(!CallFailure::Status(400).is_failure());
+    }
+
+    #[test]
+    fn data_is_read_from_the_named_field() {
+        let body =
+            serde_json::to_vec(&json!({"data": {"assets": [{"symbol": "USD", "scale": 8}]}}))
+                .unwrap();
+        let v: Vec<super::super::wire::WireAsset> = read_data(200, &body, Some("assets")).unwrap();
+        assert_eq!(v[0].symbol, "USD");
+        assert!(matches!(
+            read_data::<Value>(200, &body, Some("markets")),
+            Err(CallFailure::Decode(_))
+        ));
+        assert!(matches!(
+            read_data::<u64>(200, &body, Some("assets")),
+            Err(CallFailure::Decode(_))
+        ));
+    }
+}

@@ -1,0 +1,437 @@
+//! The market-data stream: one `graphql-transport-ws` connection carrying
+//! `orderBookUpdates(pair)` and `trades(pair)` for every pair, turned into
+//! one [`MarketStream`]'s events.
+//!
+//! A gap in a pair's sequences completes that pair's two subscriptions and
+//! subscribes them again; a lost connection is reopened with jittered
+//! exponential backoff and every pair subscribed again. Either way the
+//! pair's next snapshot reaches the hub as `Resync`. A hub too slow to
+//! take events is never waited on: the pair's events are dropped and,
+//! once there is room, replaced by one `Resync` snapshot of the adapter's
+//! own copy of the book. If the venue's epoch is not the stream's, the
+//! stream ends so that the hub subscribes again under the new epoch.
+
+use super::backoff::Backoff;
+use super::convert::{self, Catalog, DecodeError};
+use super::sequence::{PairSequence, Step};
+use super::stats::StreamCounters;
+use super::wire::{self, WireBookEvent, WireError, WireTradeBatch};
+use super::ws::{GraphqlWs, ServerMessage, WsError, WsSettings};
+use crate::event::{now_micros, MarketEvent, MarketStream};
+use crate::venue::VenueError;
+use orderbook::MarketSpec;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::time::Instant;
+
+/// How often lagging pairs retry their resync snapshot.
+const LAGGING_RETRY: Duration = Duration::from_millis(20);
+/// How often the loop wakes when idle (to notice a dropped receiver).
+const IDLE_WAKE: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topic {
+    Book,
+    Trades,
+}
+
+struct Slot {
+    spec: MarketSpec,
+    sequence: PairSequence,
+    generation: u64,
+    /// The hub's receiver was full: events are dropped until a resync
+    /// snapshot gets through.
+    lagging: bool,
+}
+
+enum Flow {
+    Continue,
+    /// The stream must end (the reason is logged).
+    End(String),
+    /// A subscription was refused for good (the reason is logged).
+    Refused(String),
+}
+
+/// The task behind one [`MarketStream`].
+pub struct MarketSession {
+    settings: WsSettings,
+    counters: Arc<StreamCounters>,
+    tx: mpsc::Sender<MarketEvent>,
+    slots: Vec<Slot>,
+    routes: HashMap<String, (usize, Topic)>,
+    epoch: Option<String>,
+    ws: Option<GraphqlWs>,
+    backoff: Backoff,
+}
+
+fn unavailable(e: WsError) -> VenueError {
+    VenueError::Unavailable(e.to_string())
+}
+
+impl MarketSession {
+    /// Connects, subscribes every pair of `catalog` and reads until the
+    /// first snapshot names the venue's epoch (within the connect
+    /// timeout); then [`MarketSession::run`] carries on in a task.
+    pub async fn open(
+        settings: WsSettings,
+        catalog: &Catalog,
+        counters: Arc<StreamCounters>,
+        capacity: usize,
+    ) -> Result<(MarketSession, MarketStream), VenueError> {
+        let (tx, rx) = mpsc::channel(capacity.max(16));
+        let mut session = MarketSession {
+            backoff: Backoff::new(settings.backoff_min, settings.backoff_max),
+            settings,
+            counters,
+            tx,
+            slots: catalog
+                .markets
+                .iter()
+                .map(|spec| Slot {
+                    spec: spec.clone(),
+                    sequence: PairSequence::new(Arc::from(spec.symbol.as_str())),
+                    generation: 0,
+                    lagging: false,
+                })
+                .collect(),
+            routes: HashMap::new(),
+            epoch: None,
+            ws: None,
+        };
+        session.ws = Some(
+            GraphqlWs::connect(&session.settings)
+                .await
+                .map_err(unavailable)?,
+        );
+        session.subscribe_all().await.map_err(unavailable)?;
+        let deadline = Instant::now() + session.settings.connect_timeout;
+        while session.epoch.is_none() {
+            let ws = session
+                .ws
+                .as_mut()
+                .expect("invariant: connected while opening");
+            let message = ws.recv_until(deadline).await.map_err(unavailable)?;
+            let Some(message) = message else {
+                return Err(VenueError::Unavailable(format!(
+                    "Shift sent no snapshot within {} ms",
+                    session.settings.connect_timeout.as_millis()
+                )));
+            };
+            match session.handle(message).await.map_err(unavailable)? {
+                Flow::Continue => {}
+                Flow::End(why) | Flow::Refused(why) => return Err(VenueError::Unavailable(why)),
+            }
+        }
+        let stream = MarketStream {
+            epoch: session
+                .epoch
+                .clone()
+                .expect("invariant: loop ends once known"),
+            events: rx,
+        };
+        Ok((session, stream))
+    }
+
+    /// Forwards events until the hub drops the stream or the venue's epoch
+    /// changes; reconnects whenever the connection is lost.
+    pub async fn run(mut self) {
+        loop {
+            if self.tx.is_closed() {
+                break;
+            }
+            let Some(ws) = self.ws.as_mut() else {
+                if !self.reconnect().await {
+                    break;
+                }
+                continue;
+            };
+            let tick = if self.slots.iter().any(|s| s.lagging) {
+                LAGGING_RETRY
+            } else {
+                IDLE_WAKE
+            };
+            let result = match ws.recv_until(Instant::now() + tick).await {
+                Ok(Some(message)) => self.handle(message).await,
+                Ok(None) => Ok(Flow::Continue),
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Refused(_)) if self.routes.is_empty() => {
+                    tracing::error!("Shift refused every market subscription; the stream ends");
+                    break;
+                }
+                Ok(Flow::Refused(_)) => {}
+                Ok(Flow::End(why)) => {
+                    tracing::info!(reason = %why, "Shift market stream ends");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "Shift market connection lost; reconnecting");
+                    self.lost();
+                }
+            }
+            if !self.retry_lagging() {
+                break;
+            }
+        }
+        if let Some(ws) = self.ws.take() {
+            ws.close().await;
+        }
+    }
+
+    fn lost(&mut self) {
+        self.counters.set_market_down(true);
+        self.ws = None;
+        self.routes.clear();
+        for slot in &mut self.slots {
+            slot.sequence.restart();
+        }
+    }
+
+    /// One reconnect attempt after the backoff wait; false once the hub
+    /// dropped the stream.
+    async fn reconnect(&mut self) -> bool {
+        let wait = self.backoff.next_wait();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = self.tx.closed() => return false,
+        }
+        match GraphqlWs::connect(&self.settings).await {
+            Ok(ws) => {
+                self.ws = Some(ws);
+                match self.subscribe_all().await {
+                    Ok(()) => {
+                        self.backoff.reset();
+                        self.counters.reconnect();
+                        self.counters.set_market_down(false);
+                        tracing::info!("Shift market connection re-established; resubscribed");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "Shift market resubscribe failed");
+                        self.lost();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Shift market reconnect failed"),
+        }
+        true
+    }
+
+    async fn subscribe_all(&mut self) -> Result<(), WsError> {
+        self.routes.clear();
+        for i in 0..self.slots.len() {
+            self.subscribe_pair(i).await?;
+        }
+        Ok(())
+    }
+
+    /// Subscribes pair `i`'s trades then book under fresh ids; the pair
+    /// waits for its snapshot.
+    async fn subscribe_pair(&mut self, i: usize) -> Result<(), WsError> {
+        let ws = self
+            .ws
+            .as_mut()
+            .ok_or_else(|| WsError::Lost("not connected".into()))?;
+        let slot = &mut self.slots[i];
+        slot.generation += 1;
+        slot.sequence.restart();
+        let pair = slot.spec.symbol.clone();
+        let trades_id = format!("trades:{pair}:{}", slot.generation);
+        let book_id = format!("book:{pair}:{}", slot.generation);
+        self.routes.insert(trades_id.clone(), (i, Topic::Trades));
+        self.routes.insert(book_id.clone(), (i, Topic::Book));
+        ws.subscribe(&trades_id, wire::TRADES, json!({ "pair": pair }))
+            .await?;
+        ws.subscribe(&book_id, wire::BOOK_UPDATES, json!({ "pair": pair }))
+            .await
+    }
+
+    /// Completes pair `i`'s subscriptions and subscribes it again.
+    async fn resubscribe(&mut self, i: usize) -> Result<(), WsError> {
+        self.counters.resubscription();
+        let old = self.unroute(i);
+        let ws = self
+            .ws
+            .as_mut()
+            .ok_or_else(|| WsError::Lost("not connected".into()))?;
+        for id in old {
+            ws.complete(&id).await?;
+        }
+        self.subscribe_pair(i).await
+    }
+
+    fn unroute(&mut self, i: usize) -> Vec<String> {
+        let old: Vec<String> = self
+            .routes
+            .iter()
+            .filter(|(_, (pair, _))| *pair == i)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &old {
+            self.routes.remove(id);
+        }
+        old
+    }
+
+    async fn handle(&mut self, message: ServerMessage) -> Result<Flow, WsError> {
+        match message {
+            ServerMessage::Next { id, payload } => {
+                let Some(&(i, topic)) = self.routes.get(&id) else {
+                    return Ok(Flow::Continue); // a completed subscription's tail
+                };
+                if let Some(error) = payload.errors.first() {
+                    return self.subscription_failed(i, error).await;
+                }
+                self.on_data(i, topic, payload.data).await
+            }
+            ServerMessage::Error { id, errors } => match self.routes.get(&id) {
+                Some(&(i, _)) => {
+                    let error = errors.into_iter().next().unwrap_or_default();
+                    self.subscription_failed(i, &error).await
+                }
+                None => Ok(Flow::Continue),
+            },
+            ServerMessage::Complete { id } => match self.routes.get(&id) {
+                Some(&(i, _)) => {
+                    tracing::warn!(pair = %self.slots[i].spec.symbol, "Shift completed a market subscription; resubscribing");
+                    self.resubscribe(i).await.map(|()| Flow::Continue)
+                }
+                None => Ok(Flow::Continue),
+            },
+        }
+    }
+
+    async fn subscription_failed(&mut self, i: usize, error: &WireError) -> Result<Flow, WsError> {
+        let pair = self.slots[i].spec.symbol.clone();
+        if error.code() == Some("UNAVAILABLE") {
+            tracing::warn!(%pair, message = %error.message, "Shift market subscription unavailable; resubscribing");
+            return self.resubscribe(i).await.map(|()| Flow::Continue);
+        }
+        self.unroute(i);
+        let why = format!(
+            "Shift refused the market subscription of {pair} ({}: {})",
+            error.code().unwrap_or("no code"),
+            error.message
+        );
+        tracing::error!("{why}");
+        Ok(Flow::Refused(why))
+    }
+
+    async fn on_data(
+        &mut self,
+        i: usize,
+        topic: Topic,
+        data: Option<Value>,
+    ) -> Result<Flow, WsError> {
+        let spec = &self.slots[i].spec;
+        let decoded = match topic {
+            Topic::Book => field::<WireBookEvent>(data, "orderBookUpdates")
+                .and_then(|w| convert::book_update(spec, &w))
+                .map(|u| (u.epoch.clone(), Update::Book(u))),
+            Topic::Trades => field::<WireTradeBatch>(data, "trades")
+                .and_then(|w| convert::trade_update(spec, &w))
+                .map(|u| (u.epoch.clone(), Update::Trades(u))),
+        };
+        let (epoch, update) = match decoded {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(pair = %spec.symbol, error = %e, "resubscribing after an unreadable market event");
+                return self.resubscribe(i).await.map(|()| Flow::Continue);
+            }
+        };
+        match &self.epoch {
+            None => self.epoch = Some(epoch),
+            Some(current) if *current != epoch => {
+                self.counters.epoch_change();
+                return Ok(Flow::End(format!(
+                    "the venue's epoch changed from {current} to {epoch}"
+                )));
+            }
+            Some(_) => {}
+        }
+        let slot = &mut self.slots[i];
+        let Step { events, gap } = match update {
+            Update::Book(u) => slot.sequence.on_book(u),
+            Update::Trades(u) => slot.sequence.on_trades(u),
+        };
+        if !self.deliver(i, events) {
+            return Ok(Flow::End("the hub dropped the market stream".into()));
+        }
+        if let Some(gap) = gap {
+            self.counters.gap();
+            tracing::warn!(
+                pair = %self.slots[i].spec.symbol,
+                stream = gap.stream,
+                expected = gap.expected,
+                got = gap.got,
+                "Shift sequence gap; resubscribing the pair"
+            );
+            self.resubscribe(i).await?;
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Sends pair `i`'s events without waiting; false once the receiver is
+    /// gone.
+    fn deliver(&mut self, i: usize, events: Vec<MarketEvent>) -> bool {
+        if events.is_empty() {
+            return true;
+        }
+        if self.slots[i].lagging {
+            // The local book already includes these events.
+            return self.try_resync(i);
+        }
+        for event in events {
+            match self.tx.try_send(event) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    tracing::warn!(pair = %self.slots[i].spec.symbol, "hub is behind; dropping until a resync snapshot fits");
+                    self.slots[i].lagging = true;
+                    return true;
+                }
+                Err(TrySendError::Closed(_)) => return false,
+            }
+        }
+        true
+    }
+
+    fn try_resync(&mut self, i: usize) -> bool {
+        let slot = &mut self.slots[i];
+        let Some(snapshot) = slot.sequence.resync_snapshot(now_micros()) else {
+            return true;
+        };
+        match self.tx.try_send(snapshot) {
+            Ok(()) => {
+                slot.lagging = false;
+                self.counters.slow_receiver_resync();
+                true
+            }
+            Err(TrySendError::Full(_)) => true,
+            Err(TrySendError::Closed(_)) => false,
+        }
+    }
+
+    fn retry_lagging(&mut self) -> bool {
+        (0..self.slots.len()).all(|i| !self.slots[i].lagging || self.try_resync(i))
+    }
+}
+
+enum Update {
+    Book(convert::BookUpdate),
+    Trades(convert::TradeUpdate),
+}
+
+/// `data[name]` as `T`.
+pub fn field<T: DeserializeOwned>(data: Option<Value>, name: &str) -> Result<T, DecodeError> {
+    let mut data = data.ok_or_else(|| DecodeError("a subscription result without data".into()))?;
+    let value = data
+        .get_mut(name)
+        .map(Value::take)
+        .ok_or_else(|| DecodeError(format!("a subscription result without {name:?}")))?;
+    serde_json::from_value(value).map_err(|e| DecodeError(format!("{name}: {e}")))
+}

@@ -1,0 +1,225 @@
+//! The Shift adapter's streams when things go wrong, against the
+//! standalone venue: a dropped delta is detected and the pair resynced; a
+//! cut connection is reopened and every pair resynced on the same stream;
+//! a restarted venue (new epoch) ends the market stream so the hub
+//! subscribes again, while user events carry on after the reconnect.
+
+mod shift_common;
+
+use feeds::shift::ShiftVenue;
+use feeds::venue::UserEvent;
+use feeds::{MarketEvent, MarketFeed, SnapshotReason, Venue};
+use shift_common::*;
+use std::time::Duration;
+
+fn any_port() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Reads `stream` into `mirror` until `done` holds.
+async fn read_until(
+    stream: &mut feeds::MarketStream,
+    mirror: &mut Mirror,
+    done: impl Fn(&Mirror, &MarketEvent) -> bool,
+) {
+    loop {
+        let event = next_event(stream).await;
+        mirror.apply(&event);
+        if done(mirror, &event) {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_dropped_delta_is_detected_and_the_pair_resyncs() {
+    let server = start_venue(any_port(), 400).await;
+    let shift = ShiftVenue::connect(config(server.addr())).await.unwrap();
+    let mut stream = shift.subscribe().await.unwrap();
+    let mut mirror = Mirror::default();
+    let deltas_of = |pair: &'static str| move |_: &Mirror, e: &MarketEvent| matches!(e, MarketEvent::Delta { pair: p, .. } if &**p == pair);
+    read_until(&mut stream, &mut mirror, deltas_of("BTC-USD")).await;
+    let before = shift.stats();
+
+    drop_next_delta(server.addr(), "BTC-USD").await;
+    read_until(&mut stream, &mut mirror, |m, _| {
+        m.reasons("BTC-USD").last() == Some(&SnapshotReason::Resync)
+    })
+    .await;
+    let after = shift.stats();
+    assert!(after.gaps_detected > before.gaps_detected, "{after:?}");
+    assert!(after.resubscriptions > before.resubscriptions, "{after:?}");
+    // The resynced pair carries on with contiguous deltas (the mirror
+    // asserts seq + 1 on each).
+    read_until(&mut stream, &mut mirror, deltas_of("BTC-USD")).await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cut_connection_reconnects_and_resyncs_every_pair_on_the_same_stream() {
+    let server = start_venue(any_port(), 200).await;
+    let proxy = CuttingProxy::start(server.addr()).await;
+    let shift = ShiftVenue::connect(config(proxy.addr)).await.unwrap();
+    let mut stream = shift.subscribe().await.unwrap();
+    let mut events = shift.user_events().await.unwrap();
+    let pairs: Vec<String> = shift.markets().into_iter().map(|m| m.symbol).collect();
+    let mut mirror = Mirror::default();
+    read_until(&mut stream, &mut mirror, |m, _| {
+        m.books.len() == pairs.len()
+    })
+    .await;
+
+    let seen: Vec<usize> = pairs.iter().map(|p| mirror.reasons(p).len()).collect();
+    proxy.cut();
+    read_until(&mut stream, &mut mirror, |m, _| {
+        pairs
+            .iter()
+            .zip(&seen)
+            .all(|(p, &n)| m.reasons(p)[n..].contains(&SnapshotReason::Resync))
+    })
+    .await;
+    assert!(
+        shift.stats().reconnects >= 2,
+        "market and user streams: {:?}",
+        shift.stats()
+    );
+    // Still one live stream under the same epoch: the books keep moving.
+    let seq = mirror.books["BTC-USD"].0;
+    read_until(&mut stream, &mut mirror, |m, _| m.books["BTC-USD"].0 > seq).await;
+
+    // User events flow again after their reconnect.
+    let e = credit_until_event(&shift, &mut events, "user-after-cut").await;
+    assert!(matches!(e, UserEvent::Balance { user, .. } if user == "user-after-cut"));
+    server.stop().await.unwrap();
+}
+
+/// Credits `user` until the resulting balance event arrives: after a
+/// reconnect, the subscription is live again only from some moment on.
+async fn credit_until_event(
+    shift: &ShiftVenue,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<UserEvent>,
+    user: &str,
+) -> UserEvent {
+    for _ in 0..50 {
+        if shift.credit(user, "USD", 1).await.is_ok() {
+            if let Ok(Some(e)) =
+                tokio::time::timeout(Duration::from_millis(300), events.recv()).await
+            {
+                return e;
+            }
+        } else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    panic!("no user event after the reconnect");
+}
+
+#[tokio::test]
+async fn a_restarted_venue_ends_the_market_stream_for_its_new_epoch() {
+    let server = start_venue(any_port(), 100).await;
+    let addr = server.addr();
+    let shift = ShiftVenue::connect(config(addr)).await.unwrap();
+    let mut stream = shift.subscribe().await.unwrap();
+    let mut events = shift.user_events().await.unwrap();
+    let old_epoch = stream.epoch.clone();
+    let mut mirror = Mirror::default();
+    read_until(&mut stream, &mut mirror, |m, _| m.books.len() == 4).await;
+
+    server.stop().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let server = start_venue(addr, 100).await;
+
+    // Events of the old epoch may still be queued; then the stream ends.
+    let ended = tokio::time::timeout(WAIT, async {
+        while let Some(event) = stream.events.recv().await {
+            mirror.apply(&event);
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ends once the epoch changed");
+    let stats = shift.stats();
+    assert_eq!(stats.epoch_changes, 1, "{stats:?}");
+    assert!(stats.reconnects >= 1, "{stats:?}");
+
+    let mut renewed = shift.subscribe().await.unwrap();
+    assert_ne!(renewed.epoch, old_epoch);
+    let first = next_event(&mut renewed).await;
+    assert!(
+        matches!(
+            first,
+            MarketEvent::Snapshot {
+                reason: SnapshotReason::Subscribe,
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    let e = credit_until_event(&shift, &mut events, "user-after-restart").await;
+    assert!(matches!(e, UserEvent::Balance { user, .. } if user == "user-after-restart"));
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hub_that_stops_reading_gets_resync_snapshots_instead_of_blocking_the_adapter() {
+    let server = start_venue(any_port(), 800).await;
+    let mut c = config(server.addr());
+    c.stream_capacity = 16;
+    let shift = ShiftVenue::connect(c).await.unwrap();
+    let mut stream = shift.subscribe().await.unwrap();
+    // The hub takes nothing for a while: the queue fills, events drop.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let mut mirror = Mirror::default();
+    read_until(&mut stream, &mut mirror, |m, _| {
+        m.books
+            .keys()
+            .any(|p| m.reasons(p).contains(&SnapshotReason::Resync))
+    })
+    .await;
+    assert!(
+        shift.stats().slow_receiver_resyncs >= 1,
+        "{:?}",
+        shift.stats()
+    );
+    // After the resync the pair's stream is contiguous again (the mirror
+    // checks each seq) and still follows the venue.
+    let spec = shift.markets()[0].clone();
+    let (seq, _) = order_book(server.addr(), &spec).await;
+    read_until(&mut stream, &mut mirror, |m, _| {
+        m.books.get(&spec.symbol).is_some_and(|(s, _)| *s >= seq)
+    })
+    .await;
+    server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_silent_venue_is_pinged_and_the_connection_kept() {
+    let server = start_venue(any_port(), 200).await;
+    let mut c = config(server.addr());
+    c.keepalive = Duration::from_millis(300);
+    let shift = ShiftVenue::connect(c).await.unwrap();
+    let mut stream = shift.subscribe().await.unwrap();
+    let mut mirror = Mirror::default();
+    read_until(&mut stream, &mut mirror, |m, _| m.books.len() == 4).await;
+    // No market data for 5 keepalive periods: only pings and pongs flow.
+    let (status, _) = post(
+        server.addr(),
+        "/admin/pause-stream",
+        serde_json::json!({"ms": 1_500}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    tokio::time::sleep(Duration::from_millis(1_800)).await;
+    let seq = mirror.books["BTC-USD"].0;
+    read_until(&mut stream, &mut mirror, |m, _| m.books["BTC-USD"].0 > seq).await;
+    let stats = shift.stats();
+    assert_eq!(stats.reconnects, 0, "{stats:?}");
+    assert!(
+        mirror
+            .books
+            .keys()
+            .all(|p| mirror.reasons(p) == [SnapshotReason::Subscribe]),
+        "{:?}",
+        mirror.snapshots
+    );
+    server.stop().await.unwrap();
+}

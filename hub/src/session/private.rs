@@ -1,0 +1,155 @@
+//! The private channels (`orders`, `balances`) of an authenticated
+//! connection: after `auth`, a forwarder task reads the user's updates from
+//! the API's [`PrivateBus`](api::private::PrivateBus) and queues those of
+//! subscribed channels as channel messages:
+//!
+//! `{"type":"order","channel":"orders","epoch":E,"seq":N,"prev_seq":P,"ts":T,"order":{…}}`
+//! `{"type":"balance","channel":"balances","epoch":E,"seq":N,"prev_seq":P,"ts":T,"balance":{…}}`
+//!
+//! `seq` is the user's per-channel number (the same on every connection of
+//! the user); `prev_seq` is what this connection last got on the channel
+//! (0 first). Private messages are never conflated or dropped: one that
+//! does not fit the outbound queue, or a forwarder that lags behind the
+//! bus, closes the connection with 4008.
+
+use crate::fanout::Pushed;
+use api::private::{PrivateChannel, PrivateUpdate};
+use axum::extract::ws::Utf8Bytes;
+use parking_lot::Mutex;
+use serde_json::json;
+use std::sync::Arc;
+use tokio::sync::{broadcast, mpsc};
+
+/// Which private channels a connection has, and what it last got on each.
+#[derive(Default)]
+pub struct PrivateState {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    user_id: Option<String>,
+    /// The access token of the last `auth`, re-verified before every
+    /// delivery so a logout or expiry stops the channels at once.
+    token: Option<api::secret::Secret>,
+    /// (subscribed, last seq delivered) for orders, balances.
+    channels: [(bool, u64); 2],
+}
+
+fn slot(channel: PrivateChannel) -> usize {
+    match channel {
+        PrivateChannel::Orders => 0,
+        PrivateChannel::Balances => 1,
+    }
+}
+
+/// The private channel of a channel name, if it is one.
+pub fn parse(name: &str) -> Option<PrivateChannel> {
+    match name {
+        "orders" => Some(PrivateChannel::Orders),
+        "balances" => Some(PrivateChannel::Balances),
+        _ => None,
+    }
+}
+
+impl PrivateState {
+    /// The authenticated user, if any.
+    pub fn user(&self) -> Option<String> {
+        self.inner.lock().user_id.clone()
+    }
+
+    /// Records the user and their token; false if another user is
+    /// already authenticated.
+    pub fn set_user(&self, user_id: &str, token: &str) -> bool {
+        let mut s = self.inner.lock();
+        if s.user_id.as_deref().is_some_and(|u| u != user_id) {
+            return false;
+        }
+        s.user_id = Some(user_id.to_owned());
+        s.token = Some(api::secret::Secret::new(token));
+        true
+    }
+
+    /// Forgets the user and their private subscriptions (token revoked or
+    /// expired).
+    fn sign_out(&self) {
+        *self.inner.lock() = Inner::default();
+    }
+
+    fn token(&self) -> Option<api::secret::Secret> {
+        self.inner.lock().token.clone()
+    }
+
+    /// Starts (or restarts) delivery of a channel: the next message has
+    /// `prev_seq` 0.
+    pub fn subscribe(&self, channel: PrivateChannel) {
+        self.inner.lock().channels[slot(channel)] = (true, 0);
+    }
+
+    pub fn unsubscribe(&self, channel: PrivateChannel) {
+        self.inner.lock().channels[slot(channel)] = (false, 0);
+    }
+
+    /// The message for `update` if its channel is subscribed, advancing
+    /// the channel's last seq.
+    fn message(&self, update: &PrivateUpdate, epoch: &str) -> Option<Utf8Bytes> {
+        let mut s = self.inner.lock();
+        let (subscribed, last) = &mut s.channels[slot(update.channel)];
+        if !*subscribed {
+            return None;
+        }
+        let prev = std::mem::replace(last, update.seq);
+        let (kind, field) = match update.channel {
+            PrivateChannel::Orders => ("order", "order"),
+            PrivateChannel::Balances => ("balance", "balance"),
+        };
+        let mut msg = json!({"type": kind, "channel": update.channel.name(), "epoch": epoch,
+                             "seq": update.seq, "prev_seq": prev, "ts": update.ts});
+        msg[field] = (*update.payload).clone();
+        Some(Utf8Bytes::from(msg.to_string()))
+    }
+}
+
+/// Forwards `user`'s updates to the connection until the bus or the
+/// connection ends. On lag or a full queue, asks the writer to close 4008.
+/// Before each delivery the token is verified again; once it is revoked
+/// (logout, refresh reuse) or expired, the client gets an `unauthorized`
+/// error, loses its private channels and must `auth` again.
+pub async fn forward(
+    api: api::Api,
+    mut updates: broadcast::Receiver<PrivateUpdate>,
+    state: Arc<PrivateState>,
+    queue: Arc<crate::fanout::Subscriber>,
+    epoch: String,
+    close: mpsc::UnboundedSender<(u16, &'static str)>,
+) {
+    loop {
+        match updates.recv().await {
+            Ok(update) => {
+                let valid = match state.token() {
+                    Some(token) => api.auth.verify_access(token.expose()).await.is_ok(),
+                    None => false,
+                };
+                if !valid {
+                    state.sign_out();
+                    let msg = json!({"type": "error", "code": "unauthorized",
+                                     "message": "the session ended (logout or token expiry): auth again"});
+                    let _ = queue.queue.push_control(Utf8Bytes::from(msg.to_string()));
+                    return;
+                }
+                let Some(text) = state.message(&update, &epoch) else {
+                    continue;
+                };
+                if queue.queue.push_control(text) != Pushed::Queued {
+                    let _ = close.send((super::close_code::SLOW_CONSUMER, "slow consumer"));
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let _ = close.send((super::close_code::SLOW_CONSUMER, "slow consumer"));
+                return;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}

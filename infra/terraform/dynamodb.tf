@@ -1,0 +1,270 @@
+# The operational tables (DESIGN.md "DynamoDB tables", and what
+# api/src/store holds beyond them). Every table: on-demand capacity,
+# point-in-time recovery, encryption with the customer key, deletion
+# protection. Attribute names are the record fields of
+# api/src/store/records.rs; only key attributes are declared here.
+#
+# TTL attributes (`expires_at`) must be written as a Number (Unix epoch
+# seconds): DynamoDB ignores a TTL attribute of any other type, so the
+# RFC 3339 string of the record is not enough on its own.
+
+locals {
+  table_prefix = var.resource_prefix
+}
+
+# Users: pk user_id. `email-index` finds a user by normalized email
+# (user_by_email). A GSI is eventually consistent and cannot enforce
+# uniqueness, so the store has to keep the unique email as a guard item
+# (e.g. user_id = "EMAIL#<email>" in this table) written in the same
+# TransactWriteItems as the user; the index only serves look-ups. It
+# projects keys only: the caller reads the user (with its password hash)
+# by key, strongly consistent.
+resource "aws_dynamodb_table" "users" {
+  name                        = "${local.table_prefix}Users"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "user_id"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "user_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "email"
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "email-index"
+    hash_key        = "email"
+    projection_type = "KEYS_ONLY"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
+# Transactions: pk user_id, sk transaction_id (UUIDv7, time-ordered, so a
+# descending Query lists a user's transactions newest first).
+# `status-index` (status + created_at) lets back-office workers find, for
+# example, every `pending` deposit oldest first, across users; it
+# projects everything so they need no second read.
+resource "aws_dynamodb_table" "transactions" {
+  name                        = "${local.table_prefix}Transactions"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "user_id"
+  range_key                   = "transaction_id"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "user_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "transaction_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "status"
+    type = "S"
+  }
+
+  attribute {
+    name = "created_at"
+    # RFC 3339 UTC written with a fixed number of fractional digits
+    # (e.g. %.6f), so that string order is time order.
+    type = "S"
+  }
+
+  global_secondary_index {
+    name            = "status-index"
+    hash_key        = "status"
+    range_key       = "created_at"
+    projection_type = "ALL"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
+# WebhookReceipts: pk provider, sk webhook_id; a conditional put
+# (attribute_not_exists) rejects a redelivered webhook. Kept 30 days
+# (DESIGN.md) by TTL on expires_at.
+resource "aws_dynamodb_table" "webhook_receipts" {
+  name                        = "${local.table_prefix}WebhookReceipts"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "provider"
+  range_key                   = "webhook_id"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "provider"
+    type = "S"
+  }
+
+  attribute {
+    name = "webhook_id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
+# SyncCheckpoints: pk service_name, sk sync_type (e.g. the HubSpot sync's
+# last position).
+resource "aws_dynamodb_table" "sync_checkpoints" {
+  name                        = "${local.table_prefix}SyncCheckpoints"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "service_name"
+  range_key                   = "sync_type"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "service_name"
+    type = "S"
+  }
+
+  attribute {
+    name = "sync_type"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
+# IdempotencyKeys: pk user_id, sk scope_key = "<scope>#<key>" (scope:
+# order, withdraw, fiat_deposit, fiat_withdraw). Written in the same
+# transaction as the transaction it created; kept (no TTL: API.md gives
+# the keys no expiry).
+resource "aws_dynamodb_table" "idempotency_keys" {
+  name                        = "${local.table_prefix}IdempotencyKeys"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "user_id"
+  range_key                   = "scope_key"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "user_id"
+    type = "S"
+  }
+
+  attribute {
+    name = "scope_key"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
+# RefreshFamilies: pk family_id; one item per login, versioned (refresh
+# rotation and reuse detection). Expired families go by TTL on expires_at
+# (the refresh-token lifetime, 7 days by default).
+resource "aws_dynamodb_table" "refresh_families" {
+  name                        = "${local.table_prefix}RefreshFamilies"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "family_id"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "family_id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
+# Outbox: pk shard, sk position. Events are put in the same
+# TransactWriteItems as the state change they describe; the relay
+# queries each shard in position order, sends to SQS, then deletes what
+# was sent. position is a sortable string (commit order within a shard).
+resource "aws_dynamodb_table" "outbox" {
+  name                        = "${local.table_prefix}Outbox"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "shard"
+  range_key                   = "position"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "shard"
+    type = "S"
+  }
+
+  attribute {
+    name = "position"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
+locals {
+  tables = {
+    users            = aws_dynamodb_table.users
+    transactions     = aws_dynamodb_table.transactions
+    webhook_receipts = aws_dynamodb_table.webhook_receipts
+    sync_checkpoints = aws_dynamodb_table.sync_checkpoints
+    idempotency_keys = aws_dynamodb_table.idempotency_keys
+    refresh_families = aws_dynamodb_table.refresh_families
+    outbox           = aws_dynamodb_table.outbox
+  }
+}

@@ -1,0 +1,255 @@
+# The nax-hub service: an ECS Fargate cluster, the task definition (one
+# container, port 8080, /health), the service in the private subnets, and
+# the internal ALB in front of it (HTTPS, WebSocket upgrades included).
+# Traffic allowed: the ALB ingress CIDRs -> ALB:443 -> task:8080 ->
+# Redis:6379, and the task out to AWS APIs and the upstream venue over
+# HTTPS. Nothing else reaches the task or Redis.
+
+locals {
+  container_name = "nax-hub"
+  container_port = 8080
+
+  # Settings the hub's config knows (hub/src/config.rs): listen on every
+  # interface of the task's ENI (the default is 127.0.0.1), on the port the
+  # target group uses, with the data directory on the task's volume (the
+  # root file system is read-only).
+  container_environment = merge({
+    NAX_BIND     = "0.0.0.0"
+    NAX_PORT     = tostring(local.container_port)
+    NAX_DATA_DIR = "/data"
+    AWS_REGION   = local.region
+  }, var.container_environment)
+
+  container_secrets = merge(
+    var.container_secrets,
+    var.redis_auth_token_env == null ? {} : { (var.redis_auth_token_env) = aws_secretsmanager_secret.redis_auth_token.arn },
+  )
+}
+
+resource "aws_ecs_cluster" "main" {
+  name = local.name
+
+  setting {
+    name  = "containerInsights"
+    value = "enabled"
+  }
+}
+
+resource "aws_ecs_task_definition" "hub" {
+  family                   = "${local.name}-nax-hub"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.task_cpu
+  memory                   = var.task_memory
+  execution_role_arn       = aws_iam_role.execution.arn
+  task_role_arn            = aws_iam_role.task.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  # Scratch space for the hub's data directory (history snapshots,
+  # generated defaults). It is per task and lost on replacement: state
+  # that must survive lives in DynamoDB and Redis.
+  volume {
+    name = "data"
+  }
+
+  container_definitions = jsonencode([{
+    name                   = local.container_name
+    image                  = var.container_image
+    essential              = true
+    readonlyRootFilesystem = true
+    privileged             = false
+    portMappings = [{
+      containerPort = local.container_port
+      protocol      = "tcp"
+    }]
+    environment = [for k in sort(keys(local.container_environment)) : { name = k, value = local.container_environment[k] }]
+    secrets     = [for k in sort(keys(local.container_secrets)) : { name = k, valueFrom = local.container_secrets[k] }]
+    mountPoints = [{
+      sourceVolume  = "data"
+      containerPath = "/data"
+      readOnly      = false
+    }]
+    # One descriptor per WebSocket connection: room for max_connections
+    # (20 000 by default) plus the hub's own.
+    ulimits = [{
+      name      = "nofile"
+      softLimit = 65536
+      hardLimit = 65536
+    }]
+    # Liveness only (/health answers while the process runs). /ready is not
+    # used: it reports an upstream outage, which a restart cannot fix.
+    healthCheck = {
+      command     = var.health_check_command
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
+    # SIGTERM, then the hub drains connections (shutdown_drain_ms, 5 s by
+    # default) before exiting.
+    stopTimeout = 30
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.task.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = local.container_name
+      }
+    }
+  }])
+}
+
+resource "aws_ecs_service" "hub" {
+  name                               = "nax-hub"
+  cluster                            = aws_ecs_cluster.main.id
+  task_definition                    = aws_ecs_task_definition.hub.arn
+  desired_count                      = var.desired_count
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  health_check_grace_period_seconds  = 60 # books warm up from the upstream snapshot
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.task.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.hub.arn
+    container_name   = local.container_name
+    container_port   = local.container_port
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  depends_on = [aws_lb_listener.https]
+}
+
+# --- the private ALB ---
+
+resource "aws_security_group" "alb" {
+  name        = "${local.name}-alb"
+  description = "${local.name} internal ALB: HTTPS from the allowed CIDRs, to the tasks only"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "alb_https" {
+  for_each = toset(var.alb_ingress_cidrs)
+
+  security_group_id = aws_security_group.alb.id
+  description       = "HTTPS from ${each.value}"
+  cidr_ipv4         = each.value
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+resource "aws_vpc_security_group_egress_rule" "alb_to_task" {
+  security_group_id            = aws_security_group.alb.id
+  description                  = "To the nax-hub tasks"
+  referenced_security_group_id = aws_security_group.task.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.container_port
+  to_port                      = local.container_port
+}
+
+resource "aws_lb" "hub" {
+  name                       = "${local.name}-alb"
+  internal                   = true
+  load_balancer_type         = "application"
+  subnets                    = var.private_subnet_ids
+  security_groups            = [aws_security_group.alb.id]
+  drop_invalid_header_fields = true
+  enable_deletion_protection = true
+  # Longer than the hub's ping interval (20 s), so an idle WebSocket is
+  # never cut by the ALB.
+  idle_timeout = 120
+
+  access_logs {
+    bucket  = var.alb_access_logs_bucket
+    prefix  = local.name
+    enabled = true
+  }
+}
+
+resource "aws_lb_target_group" "hub" {
+  name        = "${local.name}-hub"
+  vpc_id      = var.vpc_id
+  target_type = "ip"
+  port        = local.container_port
+  protocol    = "HTTP"
+  # The hub drains for shutdown_drain_ms (5 s) after SIGTERM; give
+  # in-flight requests the same and a margin.
+  deregistration_delay = 30
+
+  health_check {
+    path                = "/health"
+    matcher             = "200"
+    interval            = 15
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+}
+
+resource "aws_lb_listener" "https" {
+  load_balancer_arn = aws_lb.hub.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = var.alb_certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.hub.arn
+  }
+}
+
+# --- the task's security group ---
+
+resource "aws_security_group" "task" {
+  name        = "${local.name}-task"
+  description = "${local.name} nax-hub tasks: from the ALB only"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "task_from_alb" {
+  security_group_id            = aws_security_group.task.id
+  description                  = "HTTP and WebSocket from the ALB"
+  referenced_security_group_id = aws_security_group.alb.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.container_port
+  to_port                      = local.container_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "task_to_redis" {
+  security_group_id            = aws_security_group.task.id
+  description                  = "Redis (TLS)"
+  referenced_security_group_id = aws_security_group.redis.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.redis_port
+  to_port                      = local.redis_port
+}
+
+# AWS APIs (DynamoDB, SQS, KMS, ECR, Logs, Secrets Manager) through NAT
+# or VPC endpoints, the upstream venue, custody and payment providers:
+# all HTTPS.
+resource "aws_vpc_security_group_egress_rule" "task_https" {
+  security_group_id = aws_security_group.task.id
+  description       = "HTTPS to AWS APIs and upstream providers"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}

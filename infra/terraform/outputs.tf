@@ -1,0 +1,71 @@
+# What the service's configuration and the operators need from here.
+
+output "table_names" {
+  description = "DynamoDB table names by role (users, transactions, webhook_receipts, sync_checkpoints, idempotency_keys, refresh_families, outbox)."
+  value       = { for k, t in local.tables : k => t.name }
+}
+
+output "table_arns" {
+  description = "DynamoDB table ARNs by role."
+  value       = { for k, t in local.tables : k => t.arn }
+}
+
+output "queue_urls" {
+  description = "Event queue URLs by role (audit, hubspot, webhook): where the outbox relay sends."
+  value       = { for k, q in aws_sqs_queue.main : k => q.url }
+}
+
+output "queue_arns" {
+  description = "Event queue ARNs by role (for the consumers' roles)."
+  value       = { for k, q in aws_sqs_queue.main : k => q.arn }
+}
+
+output "dead_letter_queue_urls" {
+  description = "Dead-letter queue URLs by role (alarm on their depth, redrive after a fix)."
+  value       = { for k, q in aws_sqs_queue.dlq : k => q.url }
+}
+
+output "redis_primary_endpoint" {
+  description = "Redis primary endpoint (TLS, AUTH); connect as rediss://:TOKEN@HOST:6379."
+  value       = aws_elasticache_replication_group.redis.primary_endpoint_address
+}
+
+output "redis_reader_endpoint" {
+  description = "Redis reader endpoint (replicas)."
+  value       = aws_elasticache_replication_group.redis.reader_endpoint_address
+}
+
+output "redis_auth_token_secret_arn" {
+  description = "Secrets Manager secret holding the Redis AUTH token."
+  value       = aws_secretsmanager_secret.redis_auth_token.arn
+}
+
+output "kms_key_arn" {
+  description = "The customer-managed key encrypting the tables, queues, Redis, secret and logs (consumers need kms:Decrypt on it)."
+  value       = aws_kms_key.main.arn
+}
+
+output "alb_dns_name" {
+  description = "Internal DNS name of the private ALB (HTTPS; /ws for WebSocket)."
+  value       = aws_lb.hub.dns_name
+}
+
+output "ecs_cluster_name" {
+  description = "ECS cluster."
+  value       = aws_ecs_cluster.main.name
+}
+
+output "ecs_service_name" {
+  description = "ECS service of nax-hub."
+  value       = aws_ecs_service.hub.name
+}
+
+output "task_role_arn" {
+  description = "IAM role the hub's AWS calls run as."
+  value       = aws_iam_role.task.arn
+}
+
+output "log_group_name" {
+  description = "CloudWatch log group of the nax-hub task."
+  value       = aws_cloudwatch_log_group.task.name
+}
