@@ -47,6 +47,19 @@ ensure_checkov() {
   fi
 }
 
+# A debug build of the workspace takes about 5 GB. A full disk shows up as a
+# linker "bus error" far from its cause, so say it plainly up front.
+ensure_disk() {
+  local free_kb
+  free_kb=$(df -Pk . | awk 'NR==2 {print $4}')
+  log "disk: $((free_kb / 1024 / 1024)) GiB free"
+  if [ "$free_kb" -lt $((4 * 1024 * 1024)) ]; then
+    echo "error: less than 4 GiB free on $(df -P . | awk 'NR==2 {print $6}'); the build needs about 5 GiB" >&2
+    exit 1
+  fi
+}
+
+ensure_disk
 ensure_redis
 ensure_moto
 ensure_checkov
