@@ -78,12 +78,16 @@ pub struct ApiConfig {
     pub upstream_timeout_ms: u64,
     /// Attempts of an idempotent upstream call (1 = no retry).
     pub upstream_attempts: u32,
-    /// Redis for the rate limiter shared by every node
-    /// (`redis://[:password@]host:port`); unset: each node limits on its own.
-    /// Redis down: each node falls back to its own limiter (metric
-    /// `nax_ratelimit_redis_fallbacks_total`).
+    /// Redis shared by every node (`redis://[:password@]host:port`): rate
+    /// limits, session state and revocations, the private-channel
+    /// backplane and the `market:{pair}:orderbook` cache. Unset: each node
+    /// keeps these in process (one node). Redis down: each part falls back
+    /// to its in-process behaviour (metrics `nax_*_fallbacks_total`).
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub redis_url: Option<Secret>,
+    /// Put before every Redis key and stream name (deployments sharing a
+    /// Redis keep apart with it).
+    pub redis_key_prefix: String,
     /// Publish events to SQS (the three queues of DESIGN.md) instead of the
     /// NDJSON log in the data directory.
     pub events_to_sqs: bool,
@@ -125,6 +129,7 @@ impl Default for ApiConfig {
             upstream_timeout_ms: 2000,
             upstream_attempts: 3,
             redis_url: None,
+            redis_key_prefix: String::new(),
             events_to_sqs: false,
             sqs_endpoint: String::new(),
             sqs_region: "us-east-1".into(),

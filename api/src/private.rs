@@ -8,7 +8,12 @@
 //! no resume). A subscriber that falls [`CAPACITY`] updates behind gets
 //! `Lagged` and must be closed (PROTOCOL.md: a private message is never
 //! dropped silently).
+//!
+//! With a [`Backplane`] (Redis), [`PrivateBus::publish`] goes through it and
+//! every node's listener [`deliver`](PrivateBus::deliver)s the update to
+//! its own subscribers; `seq` is still given here, at delivery.
 
+use crate::cluster::backplane::{Backplane, WireUpdate};
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -56,9 +61,55 @@ struct UserFeed {
 #[derive(Default)]
 pub struct PrivateBus {
     users: DashMap<String, Arc<UserFeed>>,
+    backplane: Option<Arc<Backplane>>,
 }
 
 impl PrivateBus {
+    /// A bus whose updates go through `backplane` to every node.
+    pub fn with_backplane(backplane: Arc<Backplane>) -> Self {
+        PrivateBus {
+            users: DashMap::new(),
+            backplane: Some(backplane),
+        }
+    }
+
+    /// The backplane, when the bus has one.
+    pub fn backplane(&self) -> Option<&Arc<Backplane>> {
+        self.backplane.as_ref()
+    }
+
+    /// Publishes an update of `user` to every node's subscribers (this
+    /// node's only, without a backplane or while Redis fails). `dedupe`
+    /// names the change: nodes publishing the same change (each syncs the
+    /// venue's events) put it on the backplane once.
+    pub async fn publish(
+        &self,
+        user: &str,
+        channel: PrivateChannel,
+        dedupe: &str,
+        payload: serde_json::Value,
+    ) {
+        if let Some(backplane) = &self.backplane {
+            let update = WireUpdate {
+                user: user.to_owned(),
+                channel: channel.into(),
+                payload,
+            };
+            match backplane
+                .publish(&format!("{user}:{dedupe}"), &update)
+                .await
+            {
+                Ok(_) => return,
+                Err(e) => {
+                    backplane.note_fallback(&e);
+                    self.deliver(user, channel, update.payload);
+                    return;
+                }
+            }
+        }
+        self.deliver(user, channel, payload);
+    }
+
     /// Receives every update of `user` published from now on.
     pub fn subscribe(&self, user: &str) -> broadcast::Receiver<PrivateUpdate> {
         self.users
@@ -73,10 +124,10 @@ impl PrivateBus {
             .subscribe()
     }
 
-    /// Publishes an update to `user`'s subscribers, if any. The feed of a
-    /// user without subscribers is dropped (its seq numbering restarts,
-    /// which no subscriber can observe).
-    pub fn publish(&self, user: &str, channel: PrivateChannel, payload: serde_json::Value) {
+    /// Hands an update to `user`'s subscribers on this node, if any. The
+    /// feed of a user without subscribers is dropped (its seq numbering
+    /// restarts, which no subscriber can observe).
+    pub fn deliver(&self, user: &str, channel: PrivateChannel, payload: serde_json::Value) {
         let Some(feed) = self.users.get(user).map(|f| f.clone()) else {
             return;
         };
@@ -113,9 +164,9 @@ mod tests {
         let mut a = bus.subscribe("a");
         let mut a2 = bus.subscribe("a");
         let mut b = bus.subscribe("b");
-        bus.publish("a", PrivateChannel::Orders, json!({"n": 1}));
-        bus.publish("a", PrivateChannel::Balances, json!({"n": 2}));
-        bus.publish("a", PrivateChannel::Orders, json!({"n": 3}));
+        bus.deliver("a", PrivateChannel::Orders, json!({"n": 1}));
+        bus.deliver("a", PrivateChannel::Balances, json!({"n": 2}));
+        bus.deliver("a", PrivateChannel::Orders, json!({"n": 3}));
         for rx in [&mut a, &mut a2] {
             let got: Vec<_> = (0..3)
                 .map(|_| rx.try_recv().unwrap())
@@ -137,7 +188,7 @@ mod tests {
     fn users_without_subscribers_are_forgotten() {
         let bus = PrivateBus::default();
         drop(bus.subscribe("a"));
-        bus.publish("a", PrivateChannel::Orders, json!({}));
+        bus.deliver("a", PrivateChannel::Orders, json!({}));
         assert!(bus.users.is_empty());
     }
 }

@@ -2,6 +2,8 @@
 //! and started (store, venue, auth, limiter, event relay, order sync).
 
 use crate::auth::Auth;
+use crate::cluster::backplane::Backplane;
+use crate::cluster::RedisLink;
 use crate::config::ApiConfig;
 use crate::events::relay::Relay;
 use crate::events::EventPublisher;
@@ -35,6 +37,8 @@ pub struct Inner {
     pub venue: Arc<dyn Venue>,
     pub auth: Auth,
     pub private: PrivateBus,
+    /// The node's Redis, when configured (`redis_url`).
+    pub redis: Option<Arc<RedisLink>>,
     pub relay: Relay,
     /// Per-client request limits (API.md 429s).
     pub limiter: crate::http::ratelimit::RateLimiter,
@@ -61,25 +65,39 @@ impl Api {
     /// Builds every part and starts the background tasks (outbox relay,
     /// venue order sync).
     pub async fn start(parts: ApiParts) -> anyhow::Result<Api> {
-        let auth = Auth::new(&parts.config, &parts.data_dir, parts.store.clone()).await?;
-        let relay = Relay::start(parts.store.clone(), parts.publisher.clone());
-        let limiter = match &parts.config.redis_url {
+        let redis = match &parts.config.redis_url {
             Some(url) => {
-                let limiter = crate::http::ratelimit::RateLimiter::with_redis(
-                    parts.config.requests_per_minute,
-                    parts.config.request_burst,
-                    url.expose(),
-                )?;
-                // A node starts even while Redis is down (it falls back).
-                limiter
-                    .connect_redis(std::time::Duration::from_secs(1))
-                    .await;
-                limiter
+                let link = RedisLink::new(url.expose(), &parts.config.redis_key_prefix)?;
+                // A node starts even while Redis is down (each part falls back).
+                if !link.connect(std::time::Duration::from_secs(1)).await {
+                    tracing::warn!("redis not reachable at start; serving without it until it is");
+                }
+                Some(Arc::new(link))
             }
+            None => None,
+        };
+        let auth = Auth::new(
+            &parts.config,
+            &parts.data_dir,
+            parts.store.clone(),
+            redis.clone(),
+        )
+        .await?;
+        let relay = Relay::start(parts.store.clone(), parts.publisher.clone());
+        let limiter = match &redis {
+            Some(link) => crate::http::ratelimit::RateLimiter::with_redis(
+                parts.config.requests_per_minute,
+                parts.config.request_burst,
+                link.clone(),
+            ),
             None => crate::http::ratelimit::RateLimiter::new(
                 parts.config.requests_per_minute,
                 parts.config.request_burst,
             ),
+        };
+        let private = match &redis {
+            Some(link) => PrivateBus::with_backplane(Arc::new(Backplane::new(link.clone()))),
+            None => PrivateBus::default(),
         };
         let trading = crate::trading::Trading::new(&parts.config, parts.venue.as_ref());
         let webhook_keys =
@@ -97,7 +115,8 @@ impl Api {
             store: parts.store,
             venue: parts.venue,
             auth,
-            private: PrivateBus::default(),
+            private,
+            redis,
             relay,
             limiter,
             self_url: parts.self_url,
@@ -107,6 +126,14 @@ impl Api {
             fiat,
             background: parking_lot::Mutex::new(Vec::new()),
         }));
+        if let Some(backplane) = api.private.backplane() {
+            let node = api.clone();
+            let listener = tokio::spawn(backplane.clone().listen(move |update| {
+                node.private
+                    .deliver(&update.user, update.channel.into(), update.payload)
+            }));
+            api.background.lock().push(listener);
+        }
         let sync = crate::trading::sync::start(api.clone()).await?;
         api.background.lock().push(sync);
         Ok(api)

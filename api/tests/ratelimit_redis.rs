@@ -6,16 +6,15 @@
 //! Needs `redis-server` on 127.0.0.1:6379 (scripts/test.sh starts it) and
 //! the `redis-server` binary; the tests FAIL when either is missing.
 
+mod common;
+
 use api::http::ratelimit::{ClientKey, Decision, RateLimiter};
-use std::net::{IpAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use common::redis::{free_port, OwnRedis, SHARED_REDIS};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
-
-/// A key prefix no other test run uses.
 fn fresh_prefix() -> String {
-    format!("nax:test:rl:{}:", uuid::Uuid::new_v4().simple())
+    common::redis::fresh_prefix("rl")
 }
 
 fn client(n: u8) -> ClientKey {
@@ -116,39 +115,6 @@ async fn redis_decisions_match_the_in_process_limiter() {
 }
 
 /// A `redis-server` of the test's own, killed on drop.
-struct OwnRedis {
-    child: Child,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Self {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server binary on PATH (scripts/test.sh installs it)");
-        OwnRedis { child }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
-}
-
 #[tokio::test]
 async fn a_redis_outage_falls_back_in_process_and_recovers() {
     let port = free_port();

@@ -120,6 +120,13 @@ async fn start_parts(
         Some(venue) => Some(start_api(config, addr, venue).await?),
         None => None,
     };
+    if let Some(link) = api.as_ref().and_then(|a| a.redis.clone()) {
+        tokio::spawn(crate::market::cache::run(
+            markets.clone(),
+            api::cluster::book_cache::BookCache::new(link),
+            shutdown.clone(),
+        ));
+    }
     let context = Arc::new(HubContext::new(
         markets,
         config.limits.clone(),

@@ -6,7 +6,8 @@
 //! - `local` (default): this service issues HS256 access tokens
 //!   ([`tokens`]) tied to a refresh family ([`refresh`]) in the store;
 //!   revoking the family (logout, refresh-token reuse) stops its access
-//!   tokens at once, because every verification reads the family.
+//!   tokens at once, because every verification reads the family (from
+//!   Redis when configured, shared by every node: [`crate::cluster::sessions`]).
 //! - `cognito`: access tokens come from AWS Cognito and are verified
 //!   against the pool's JWKS ([`cognito`]); the local sign-in routes answer
 //!   403 `local_auth_disabled`. A user record is created on a token's first
@@ -31,6 +32,8 @@ pub mod totp;
 pub use routes::routes;
 pub use session::TokenPair;
 
+use crate::cluster::sessions::{CachedFamily, SessionCache};
+use crate::cluster::RedisLink;
 use crate::config::{ApiConfig, AuthMode};
 use crate::error::ApiError;
 use crate::state::Api;
@@ -62,6 +65,8 @@ pub struct Auth {
     cognito: Option<CognitoVerifier>,
     /// Cognito users known to have a user record (skips a store read).
     cognito_users: DashSet<String>,
+    /// Family state shared through Redis, when configured.
+    sessions: Option<SessionCache>,
 }
 
 impl Auth {
@@ -73,6 +78,7 @@ impl Auth {
         config: &ApiConfig,
         data_dir: &Path,
         store: Arc<dyn Store>,
+        redis: Option<Arc<RedisLink>>,
     ) -> anyhow::Result<Self> {
         let cognito = match config.auth_mode {
             AuthMode::Local => None,
@@ -93,6 +99,9 @@ impl Auth {
             totp_replay: ReplayGuard::default(),
             cognito,
             cognito_users: DashSet::new(),
+            sessions: redis.map(|link| {
+                SessionCache::new(link, Duration::from_secs(config.access_token_ttl_secs))
+            }),
         })
     }
 
@@ -118,16 +127,41 @@ impl Auth {
             });
         }
         let claims = self.access.verify(token)?;
-        let family = self.store.refresh_family(&claims.fid).await?;
-        match family {
-            Some(f) if f.user_id == claims.sub && refresh::is_live(&f, crate::events::now()) => {
-                Ok(AuthUser {
-                    user_id: claims.sub,
-                    family_id: Some(claims.fid),
-                })
-            }
-            _ => Err(Rejection::Revoked.into()),
+        if self.family_is_live(&claims.fid, &claims.sub).await? {
+            Ok(AuthUser {
+                user_id: claims.sub,
+                family_id: Some(claims.fid),
+            })
+        } else {
+            Err(Rejection::Revoked.into())
         }
+    }
+
+    /// Whether `family_id` belongs to `user_id` and is neither revoked nor
+    /// expired: from Redis when it knows, else from the store (and then
+    /// cached in Redis).
+    async fn family_is_live(&self, family_id: &str, user_id: &str) -> Result<bool, ApiError> {
+        let now = crate::events::now();
+        if let Some(sessions) = &self.sessions {
+            match sessions.get(family_id).await {
+                Some(CachedFamily::Revoked) => return Ok(false),
+                Some(CachedFamily::Live {
+                    user_id: owner,
+                    expires_at,
+                }) if expires_at > now => return Ok(owner == user_id),
+                _ => {}
+            }
+        }
+        let Some(family) = self.store.refresh_family(family_id).await? else {
+            return Ok(false);
+        };
+        let live = refresh::is_live(&family, now);
+        if live {
+            if let Some(sessions) = &self.sessions {
+                sessions.put_live(&family).await;
+            }
+        }
+        Ok(live && family.user_id == user_id)
     }
 
     /// The user a token was signed for, checked without the store

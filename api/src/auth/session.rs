@@ -193,9 +193,21 @@ impl Auth {
         self.revoke_family(family_id).await
     }
 
-    /// Marks the family revoked, retrying while other writers race; a
-    /// missing or already revoked family is done.
+    /// Marks the family revoked in the store, retrying while other writers
+    /// race (a missing or already revoked family is done), then tells every
+    /// node through Redis when configured.
     async fn revoke_family(&self, family_id: &str) -> Result<(), ApiError> {
+        self.revoke_in_store(family_id).await?;
+        if let Some(sessions) = &self.sessions {
+            if let Err(e) = sessions.put_revoked(family_id).await {
+                // Other nodes may trust a cached `live` for up to LIVE_TTL.
+                tracing::warn!(error = %e, family_id, "session revoked in the store but not in redis");
+            }
+        }
+        Ok(())
+    }
+
+    async fn revoke_in_store(&self, family_id: &str) -> Result<(), ApiError> {
         for _ in 0..REVOKE_ATTEMPTS {
             let Some(family) = self.store.refresh_family(family_id).await? else {
                 return Ok(());

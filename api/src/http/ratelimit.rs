@@ -25,6 +25,7 @@
 //! `nax_ratelimit_redis_fallbacks_total` counts it and a warning is logged
 //! at most once per [`FALLBACK_WARN_EVERY`]; nothing else depends on Redis.
 
+use crate::cluster::link::{RedisLink, RedisUnavailable};
 use crate::error::ApiError;
 use crate::state::Api;
 use axum::extract::{ConnectInfo, Request, State};
@@ -35,6 +36,7 @@ use dashmap::DashMap;
 use sha2::{Digest as _, Sha256};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub mod shared;
@@ -169,27 +171,26 @@ impl RateLimiter {
         }
     }
 
-    /// Like [`new`](Self::new), with the limits kept in the Redis at
-    /// `redis_url` under `nax:rl:` keys (see the module doc). Connects
-    /// lazily: until connected, requests are decided in process.
-    pub fn with_redis(
-        requests_per_minute: u32,
-        burst: u32,
-        redis_url: &str,
-    ) -> Result<Self, shared::SharedLimitError> {
-        Self::with_redis_prefix(requests_per_minute, burst, redis_url, "nax:rl:")
+    /// Like [`new`](Self::new), with the limits kept in Redis through
+    /// `link`, under `nax:rl:` keys (see the module doc). Until the link is
+    /// connected, requests are decided in process.
+    pub fn with_redis(requests_per_minute: u32, burst: u32, link: Arc<RedisLink>) -> Self {
+        let mut limiter = Self::new(requests_per_minute, burst);
+        limiter.shared = Some(shared::SharedLimits::new(link, "nax:rl:"));
+        limiter
     }
 
-    /// [`with_redis`](Self::with_redis) with keys under `key_prefix`
-    /// (tests isolate themselves with a prefix of their own).
+    /// Limits in the Redis at `redis_url` with keys under exactly
+    /// `key_prefix` (tests isolate themselves with a prefix of their own).
     pub fn with_redis_prefix(
         requests_per_minute: u32,
         burst: u32,
         redis_url: &str,
         key_prefix: &str,
-    ) -> Result<Self, shared::SharedLimitError> {
+    ) -> Result<Self, RedisUnavailable> {
+        let link = Arc::new(RedisLink::new(redis_url, "")?);
         let mut limiter = Self::new(requests_per_minute, burst);
-        limiter.shared = Some(shared::SharedLimits::new(redis_url, key_prefix)?);
+        limiter.shared = Some(shared::SharedLimits::new(link, key_prefix));
         Ok(limiter)
     }
 
@@ -197,7 +198,7 @@ impl RateLimiter {
     /// true when connected or when no Redis is configured.
     pub async fn connect_redis(&self, within: Duration) -> bool {
         match &self.shared {
-            Some(shared) => shared.connect(within).await,
+            Some(shared) => shared.link().connect(within).await,
             None => true,
         }
     }
@@ -227,7 +228,7 @@ impl RateLimiter {
     }
 
     /// Logs a fallback, at most once per [`FALLBACK_WARN_EVERY`].
-    fn warn_fallback(&self, error: &shared::SharedLimitError) {
+    fn warn_fallback(&self, error: &RedisUnavailable) {
         let now = self.epoch.elapsed().as_nanos() as u64 + 1;
         let last = self.last_fallback_warn_ns.load(Ordering::Relaxed);
         let due = last == 0 || now.saturating_sub(last) >= FALLBACK_WARN_EVERY.as_nanos() as u64;

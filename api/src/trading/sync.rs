@@ -51,7 +51,7 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
             let deadline = tokio::time::Instant::now() + WAIT_FOR_ORDER;
             loop {
                 if let Some(tx) = apply_report(api, &report.user, &order_id, &report).await? {
-                    publish_order(api, &tx);
+                    publish_order(api, &tx).await;
                     return Ok(());
                 }
                 if tokio::time::Instant::now() >= deadline {
@@ -86,14 +86,22 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
             user,
             asset,
             balance,
-            ..
+            venue_ts,
         } => {
             let scale = scales.get(&asset).copied().unwrap_or(8);
-            api.private.publish(
-                &user,
-                PrivateChannel::Balances,
-                balance_json(&asset, scale, balance),
+            // Every node syncs this event: the same key on each.
+            let dedupe = format!(
+                "b:{asset}:{venue_ts}:{}:{}",
+                balance.available, balance.locked
             );
+            api.private
+                .publish(
+                    &user,
+                    PrivateChannel::Balances,
+                    &dedupe,
+                    balance_json(&asset, scale, balance),
+                )
+                .await;
             Ok(())
         }
     }
@@ -105,10 +113,17 @@ pub fn balance_json(asset: &str, scale: u8, b: Balance) -> serde_json::Value {
     json!({ "asset": asset, "available": f(b.available), "locked": f(b.locked), "total": f(b.total()) })
 }
 
-fn publish_order(api: &Api, tx: &Transaction) {
+/// Publishes the stored order; its version names the change, so nodes
+/// publishing the same stored state put it on the backplane once.
+async fn publish_order(api: &Api, tx: &Transaction) {
     match order_view(tx) {
         Ok(view) => match serde_json::to_value(view) {
-            Ok(v) => api.private.publish(&tx.user_id, PrivateChannel::Orders, v),
+            Ok(v) => {
+                let dedupe = format!("o:{}:{}", tx.transaction_id, tx.version);
+                api.private
+                    .publish(&tx.user_id, PrivateChannel::Orders, &dedupe, v)
+                    .await
+            }
             Err(e) => tracing::error!(error = %e, "order view not serializable"),
         },
         Err(e) => tracing::error!(error = %e, "stored order not decodable"),
@@ -142,7 +157,7 @@ pub async fn mark_cancelled(api: &Api, tx: Transaction) -> Result<Transaction, A
     .await?
     .ok_or_else(|| ApiError::internal("order vanished"))?;
     if updated.version != tx.version {
-        publish_order(api, &updated);
+        publish_order(api, &updated).await;
     }
     Ok(updated)
 }

@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 pub mod money;
+pub mod redis;
 
 use api::events::log::EventLog;
 use api::store::embedded::EmbeddedStore;
+use api::store::Store;
 use api::{Api, ApiConfig, ApiParts};
 use feeds::{SandboxConfig, SandboxVenue, Venue};
 use serde_json::{json, Value};
@@ -46,12 +48,22 @@ pub async fn start_with(config: ApiConfig) -> TestApi {
 
 /// Starts on an existing data directory (restart tests).
 pub async fn start_in(config: ApiConfig, dir: tempfile::TempDir) -> TestApi {
+    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    start_on(config, dir, store).await
+}
+
+/// Starts a node on `store`, which other nodes may share (multi-node
+/// tests; give every node the same `jwt_secret`).
+pub async fn start_sharing(config: ApiConfig, store: Arc<dyn Store>) -> TestApi {
+    start_on(config, tempfile::tempdir().expect("temp dir"), store).await
+}
+
+async fn start_on(config: ApiConfig, dir: tempfile::TempDir, store: Arc<dyn Store>) -> TestApi {
     let venue = SandboxVenue::start(SandboxConfig {
         events_per_sec: 50,
         ..SandboxConfig::default()
     })
     .expect("sandbox");
-    let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
     let log = Arc::new(EventLog::open(dir.path()).expect("event log"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

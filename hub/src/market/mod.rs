@@ -2,6 +2,7 @@
 //! handle the rest of the hub uses to reach them (subscribe, unsubscribe,
 //! read a book).
 
+pub mod cache;
 mod pair;
 mod ticker;
 pub mod topics;

@@ -1,0 +1,242 @@
+//! [`Backplane`]: private updates (`orders`, `balances`) published on one
+//! node reach the user's sockets on every node, through one Redis stream.
+//!
+//! Every node runs the order sync on the venue's `userEvents`, so every
+//! node sees every user event and would publish it. Each update has a
+//! dedupe key (an order's stored version, a balance's venue time and
+//! amounts); one Lua script sets the key (`SET NX`, kept [`DEDUPE_TTL`])
+//! and appends the update to the stream only when it was not set before,
+//! so each update enters the stream once, whichever node is first. Redis
+//! runs scripts one at a time and each node publishes in venue order, so
+//! the stream keeps that order.
+//!
+//! Every node reads the stream from where it last read (`XREAD BLOCK` on a
+//! connection of its own) and hands each update to its local
+//! [`PrivateBus`](crate::private::PrivateBus). A listener that reconnects
+//! carries on from its last entry, so a short Redis or network outage
+//! loses nothing still in the stream (capped at about [`STREAM_LEN`]
+//! entries). While the publish fails (Redis down), the publishing node
+//! delivers to its own sockets (metric `nax_backplane_fallbacks_total`);
+//! since every node syncs every user event, each node's users still get
+//! every venue update then.
+
+use super::link::{RedisLink, RedisUnavailable};
+use crate::private::PrivateChannel;
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a dedupe key is kept: far longer than nodes' sync lag.
+pub const DEDUPE_TTL: Duration = Duration::from_secs(120);
+/// Entries the stream keeps (approximately; `MAXLEN ~`).
+pub const STREAM_LEN: u64 = 100_000;
+/// Longest a publish waits for Redis before delivering locally.
+const PUBLISH_TIMEOUT: Duration = Duration::from_millis(250);
+/// Longest one `XREAD` blocks.
+const READ_BLOCK: Duration = Duration::from_millis(1000);
+/// Entries read at once.
+const READ_COUNT: usize = 512;
+const RETRY_MIN: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+const PUBLISH_LUA: &str = r"
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
+  return redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'u', ARGV[3])
+end
+return false
+";
+
+/// One update as it travels through the stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireUpdate {
+    pub user: String,
+    pub channel: WireChannel,
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireChannel {
+    Orders,
+    Balances,
+}
+
+impl From<PrivateChannel> for WireChannel {
+    fn from(c: PrivateChannel) -> Self {
+        match c {
+            PrivateChannel::Orders => WireChannel::Orders,
+            PrivateChannel::Balances => WireChannel::Balances,
+        }
+    }
+}
+
+impl From<WireChannel> for PrivateChannel {
+    fn from(c: WireChannel) -> Self {
+        match c {
+            WireChannel::Orders => PrivateChannel::Orders,
+            WireChannel::Balances => PrivateChannel::Balances,
+        }
+    }
+}
+
+/// The Redis side of the private channels (see the module doc).
+pub struct Backplane {
+    link: Arc<RedisLink>,
+    stream: String,
+    script: redis::Script,
+    listening: AtomicBool,
+    /// When the last fallback warning was logged (ms since the Unix epoch).
+    last_warn_ms: AtomicU64,
+}
+
+impl Backplane {
+    pub fn new(link: Arc<RedisLink>) -> Self {
+        Backplane {
+            stream: link.key("nax:private"),
+            link,
+            script: redis::Script::new(PUBLISH_LUA),
+            listening: AtomicBool::new(false),
+            last_warn_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Appends `update` to the stream unless an update with `dedupe` was
+    /// appended before; true when this call appended it.
+    pub async fn publish(
+        &self,
+        dedupe: &str,
+        update: &WireUpdate,
+    ) -> Result<bool, RedisUnavailable> {
+        let body = serde_json::to_string(update).expect("serializable");
+        let mut invocation = self.script.prepare_invoke();
+        invocation
+            .key(self.link.key(&format!("nax:pv:{dedupe}")))
+            .key(&self.stream)
+            .arg(DEDUPE_TTL.as_millis() as u64)
+            .arg(STREAM_LEN)
+            .arg(body);
+        let id: Option<String> = self
+            .link
+            .call(PUBLISH_TIMEOUT, |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(id.is_some())
+    }
+
+    /// Counts a publish delivered on this node only because Redis failed
+    /// (`nax_backplane_fallbacks_total`); warns at most every 10 s.
+    pub fn note_fallback(&self, error: &RedisUnavailable) {
+        metrics::counter!("nax_backplane_fallbacks_total").increment(1);
+        let now = feeds::event::now_micros() / 1000;
+        let last = self.last_warn_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 10_000
+            && self
+                .last_warn_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(%error, "backplane unavailable: private updates reach this node's sockets only");
+        }
+    }
+
+    /// True while the listener is connected and reading.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    /// Reads the stream until the task is aborted, handing each update to
+    /// `deliver`; reconnects with backoff and carries on from the last
+    /// entry read. Starts at the stream's end as of the first connection.
+    pub async fn listen(self: Arc<Self>, deliver: impl Fn(WireUpdate) + Send + 'static) {
+        let mut last_id: Option<String> = None;
+        let mut retry = RETRY_MIN;
+        loop {
+            match self
+                .read_until_error(&mut last_id, &deliver, &mut retry)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) => {
+                    metrics::gauge!("nax_backplane_connected").set(0.0);
+                    tracing::warn!(error = %e, retry_ms = retry.as_millis() as u64,
+                        "backplane: reading the private stream failed; reconnecting");
+                }
+            }
+            self.listening.store(false, Ordering::Relaxed);
+            tokio::time::sleep(retry).await;
+            retry = (retry * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// One connection's life: read, deliver, until an error.
+    async fn read_until_error(
+        &self,
+        last_id: &mut Option<String>,
+        deliver: &impl Fn(WireUpdate),
+        retry: &mut Duration,
+    ) -> Result<(), RedisUnavailable> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Duration::from_millis(500))
+            .set_response_timeout(READ_BLOCK + Duration::from_secs(2));
+        let mut conn = self
+            .link
+            .client()
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        if last_id.is_none() {
+            // Start from the end: entries older than this node are not
+            // for its sockets.
+            let info: redis::Value = redis::cmd("XINFO")
+                .arg("STREAM")
+                .arg(&self.stream)
+                .query_async(&mut conn)
+                .await
+                .unwrap_or(redis::Value::Nil);
+            *last_id = Some(last_entry_id(&info).unwrap_or_else(|| "0-0".to_owned()));
+        }
+        self.listening.store(true, Ordering::Relaxed);
+        metrics::gauge!("nax_backplane_connected").set(1.0);
+        tracing::info!("backplane: reading the private stream");
+        *retry = RETRY_MIN;
+        let options = StreamReadOptions::default()
+            .block(READ_BLOCK.as_millis() as usize)
+            .count(READ_COUNT);
+        loop {
+            let from = last_id.clone().unwrap_or_else(|| "0-0".to_owned());
+            let reply: Option<StreamReadReply> = redis::cmd("XREAD")
+                .arg(&options)
+                .arg("STREAMS")
+                .arg(&self.stream)
+                .arg(&from)
+                .query_async(&mut conn)
+                .await?;
+            let Some(reply) = reply else { continue };
+            for key in reply.keys {
+                for entry in key.ids {
+                    *last_id = Some(entry.id.clone());
+                    let body: Option<String> = entry.get("u");
+                    match body.as_deref().map(serde_json::from_str::<WireUpdate>) {
+                        Some(Ok(update)) => deliver(update),
+                        _ => tracing::warn!(id = entry.id, "backplane: unreadable entry skipped"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `last-generated-id` of an `XINFO STREAM` reply (RESP2 flat map).
+fn last_entry_id(info: &redis::Value) -> Option<String> {
+    let redis::Value::Array(items) = info else {
+        return None;
+    };
+    items.chunks(2).find_map(|pair| match pair {
+        [redis::Value::BulkString(k), redis::Value::BulkString(v)] if k == b"last-generated-id" => {
+            String::from_utf8(v.clone()).ok()
+        }
+        _ => None,
+    })
+}

@@ -1,0 +1,131 @@
+//! [`RedisLink`]: the one Redis connection of a node, made lazily.
+//!
+//! A node starts while Redis is down: the first call starts connecting in
+//! the background and fails at once ([`RedisUnavailable::NotConnected`]);
+//! later calls use the connection when it is made. The
+//! [`ConnectionManager`] is multiplexed and reconnects by itself after
+//! Redis restarts. Every caller bounds its calls with a timeout and has a
+//! fallback, so Redis being down or slow never blocks a request for long.
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Least time between two attempts to make the first connection.
+const CONNECT_RETRY: Duration = Duration::from_secs(1);
+
+/// Why Redis gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisUnavailable {
+    #[error("invalid redis url: {0}")]
+    Url(#[source] redis::RedisError),
+    #[error("not connected to redis yet")]
+    NotConnected,
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("redis call failed: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// A node's link to Redis: the URL, the key prefix every user of the link
+/// puts before its keys, and the shared connection.
+pub struct RedisLink {
+    client: redis::Client,
+    prefix: String,
+    connection: Arc<parking_lot::Mutex<Connection>>,
+}
+
+/// The connection, or when the next attempt to make it is due.
+enum Connection {
+    Ready(ConnectionManager),
+    Connecting,
+    Idle { next_attempt: Instant },
+}
+
+impl RedisLink {
+    /// Parses `url` (`redis://[:password@]host:port[/db]`); connects on
+    /// first use. `prefix` goes before every key and channel name
+    /// (deployments sharing a Redis, and tests, keep apart with it).
+    pub fn new(url: &str, prefix: &str) -> Result<Self, RedisUnavailable> {
+        Ok(RedisLink {
+            client: redis::Client::open(url).map_err(RedisUnavailable::Url)?,
+            prefix: prefix.to_owned(),
+            connection: Arc::new(parking_lot::Mutex::new(Connection::Idle {
+                next_attempt: Instant::now(),
+            })),
+        })
+    }
+
+    /// `name` with the link's prefix.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// The client, for connections of their own (pub/sub).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// The connection when it is made; else starts making it in the
+    /// background (at most once per [`CONNECT_RETRY`]) and says so.
+    pub fn connection(&self) -> Result<ConnectionManager, RedisUnavailable> {
+        let mut state = self.connection.lock();
+        match &*state {
+            Connection::Ready(manager) => return Ok(manager.clone()),
+            Connection::Connecting => return Err(RedisUnavailable::NotConnected),
+            Connection::Idle { next_attempt } if Instant::now() < *next_attempt => {
+                return Err(RedisUnavailable::NotConnected)
+            }
+            Connection::Idle { .. } => {}
+        }
+        *state = Connection::Connecting;
+        let client = self.client.clone();
+        let slot = self.connection.clone();
+        tokio::spawn(async move {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Duration::from_millis(250))
+                .set_number_of_retries(2)
+                .set_max_delay(500);
+            let made = ConnectionManager::new_with_config(client, config).await;
+            *slot.lock() = match made {
+                Ok(manager) => Connection::Ready(manager),
+                Err(e) => {
+                    // Callers log their fallback (rate-limited).
+                    tracing::debug!(error = %e, "cannot connect to redis yet");
+                    Connection::Idle {
+                        next_attempt: Instant::now() + CONNECT_RETRY,
+                    }
+                }
+            };
+        });
+        Err(RedisUnavailable::NotConnected)
+    }
+
+    /// Starts connecting when not connected and waits up to `within` for
+    /// the connection; true when connected.
+    pub async fn connect(&self, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.connection().is_ok() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Runs `call` on the connection within `timeout`.
+    pub async fn call<T, F, Fut>(&self, timeout: Duration, call: F) -> Result<T, RedisUnavailable>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection()?;
+        tokio::time::timeout(timeout, call(connection))
+            .await
+            .map_err(|_| RedisUnavailable::Timeout(timeout))?
+            .map_err(RedisUnavailable::from)
+    }
+}

@@ -1,0 +1,279 @@
+//! What nodes share through a real `redis-server`: the private-channel
+//! backplane, session revocation and the book cache. Several nodes run in
+//! this process, each with its own link to Redis, as separate hubs would.
+//!
+//! Needs `redis-server` on 127.0.0.1:6379 (scripts/test.sh starts it) and
+//! the `redis-server` binary; the tests FAIL when either is missing.
+
+mod common;
+
+use api::cluster::backplane::{Backplane, WireChannel, WireUpdate};
+use api::cluster::book_cache::BookCache;
+use api::cluster::RedisLink;
+use api::private::{PrivateBus, PrivateChannel, PrivateUpdate};
+use api::secret::Secret;
+use api::store::embedded::EmbeddedStore;
+use api::store::Store;
+use common::redis::{free_port, fresh_prefix, OwnRedis, SHARED_REDIS};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// One node's side of the backplane: its bus, fed by its listener.
+struct Node {
+    bus: Arc<PrivateBus>,
+    backplane: Arc<Backplane>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+async fn node(url: &str, prefix: &str) -> Node {
+    let link = Arc::new(RedisLink::new(url, prefix).expect("redis url"));
+    assert!(
+        link.connect(Duration::from_secs(5)).await,
+        "redis-server not reachable at {url}: run scripts/test.sh (it starts one)"
+    );
+    let backplane = Arc::new(Backplane::new(link));
+    let bus = Arc::new(PrivateBus::with_backplane(backplane.clone()));
+    let delivered_to = bus.clone();
+    let listener =
+        tokio::spawn(backplane.clone().listen(move |u: WireUpdate| {
+            delivered_to.deliver(&u.user, u.channel.into(), u.payload)
+        }));
+    wait_until("the listener reads the stream", || backplane.is_listening()).await;
+    Node {
+        bus,
+        backplane,
+        listener,
+    }
+}
+
+async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if cond() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+async fn next(rx: &mut broadcast::Receiver<PrivateUpdate>) -> PrivateUpdate {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("an update within 5 s")
+        .expect("bus open")
+}
+
+/// Nothing more arrives within a short while.
+async fn quiet(rx: &mut broadcast::Receiver<PrivateUpdate>) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(rx.try_recv().is_err(), "no further update");
+}
+
+#[tokio::test]
+async fn an_update_published_by_several_nodes_reaches_every_node_once_in_order() {
+    let prefix = fresh_prefix("bp");
+    let (a, b) = (
+        node(SHARED_REDIS, &prefix).await,
+        node(SHARED_REDIS, &prefix).await,
+    );
+    let mut on_a = a.bus.subscribe("alice");
+    let mut on_b = b.bus.subscribe("alice");
+    let mut bob_on_b = b.bus.subscribe("bob");
+    // Both nodes sync the same venue events: each publishes each change.
+    for n in 1..=3 {
+        for publisher in [&a, &b] {
+            publisher
+                .bus
+                .publish(
+                    "alice",
+                    PrivateChannel::Orders,
+                    &format!("o:order-1:{n}"),
+                    json!({ "version": n }),
+                )
+                .await;
+        }
+    }
+    b.bus
+        .publish(
+            "alice",
+            PrivateChannel::Balances,
+            "b:USD:1",
+            json!({"asset": "USD"}),
+        )
+        .await;
+    for rx in [&mut on_a, &mut on_b] {
+        for n in 1..=3u64 {
+            let u = next(rx).await;
+            assert_eq!((u.channel, u.seq), (PrivateChannel::Orders, n));
+            assert_eq!(u.payload["version"], n, "in publish order");
+        }
+        let u = next(rx).await;
+        assert_eq!((u.channel, u.seq), (PrivateChannel::Balances, 1));
+        quiet(rx).await;
+    }
+    assert!(bob_on_b.try_recv().is_err(), "bob sees nothing of alice");
+    assert!(a.backplane.is_listening() && b.backplane.is_listening());
+}
+
+#[tokio::test]
+async fn with_redis_down_a_node_delivers_its_own_updates_locally() {
+    let port = free_port();
+    let link = Arc::new(RedisLink::new(&format!("redis://127.0.0.1:{port}"), "").unwrap());
+    let bus = PrivateBus::with_backplane(Arc::new(Backplane::new(link)));
+    let mut rx = bus.subscribe("alice");
+    bus.publish("alice", PrivateChannel::Orders, "o:x:1", json!({"n": 1}))
+        .await;
+    let u = next(&mut rx).await;
+    assert_eq!((u.seq, u.payload["n"].as_u64()), (1, Some(1)));
+}
+
+#[tokio::test]
+async fn a_listener_that_loses_its_connection_carries_on_from_its_last_entry() {
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}");
+    let _redis = OwnRedis::start(port);
+    let publisher = node(&url, "").await;
+    let listener = node(&url, "").await;
+    let mut rx = listener.bus.subscribe("alice");
+    publisher
+        .bus
+        .publish("alice", PrivateChannel::Orders, "o:1", json!({"n": 1}))
+        .await;
+    assert_eq!(next(&mut rx).await.payload["n"], 1);
+    // Cut every client connection (listeners and the publishers' managed
+    // connection), then publish before the listener is back.
+    let admin = redis::Client::open(url.as_str()).unwrap();
+    let mut admin = admin.get_multiplexed_async_connection().await.unwrap();
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("normal")
+        .arg("SKIPME")
+        .arg("yes")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    let wire = WireUpdate {
+        user: "alice".into(),
+        channel: WireChannel::Orders,
+        payload: json!({"n": 2}),
+    };
+    // Through the backplane directly (no local fallback), retrying while
+    // the publisher's connection comes back.
+    let mut published = false;
+    for _ in 0..100 {
+        if publisher
+            .backplane
+            .publish("alice:o:2", &wire)
+            .await
+            .is_ok()
+        {
+            published = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(published, "the publisher reconnects");
+    let u = next(&mut rx).await;
+    assert_eq!(u.payload["n"], 2, "the entry written while cut off arrives");
+    assert_eq!(u.seq, 2);
+}
+
+/// Two API nodes on one store and one Redis, with the same signing key.
+async fn two_api_nodes(prefix: &str) -> (common::TestApi, common::TestApi, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let config = || api::ApiConfig {
+        redis_url: Some(Secret::new(SHARED_REDIS)),
+        redis_key_prefix: prefix.to_owned(),
+        jwt_secret: Some(Secret::new("0123456789abcdef0123456789abcdef-cluster")),
+        ..common::test_config()
+    };
+    let a = common::start_sharing(config(), store.clone()).await;
+    let b = common::start_sharing(config(), store).await;
+    (a, b, dir)
+}
+
+#[tokio::test]
+async fn a_session_revoked_on_one_node_is_refused_on_another_at_once() {
+    let prefix = fresh_prefix("sessions");
+    let (a, b, _dir) = two_api_nodes(&prefix).await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let (_, access, refresh) = a.signup(&email).await;
+    // Node B verifies the token once: the family is now cached as live.
+    let (s, body, _) = b.get("/users/profile", Some(&access)).await;
+    assert_eq!(s, 200, "{body}");
+    let link = RedisLink::new(SHARED_REDIS, &prefix).unwrap();
+    assert!(link.connect(Duration::from_secs(5)).await);
+    let family = refresh.split('.').next().unwrap();
+    let cached: Option<String> = redis::cmd("GET")
+        .arg(link.key(&format!("nax:session:{family}")))
+        .query_async(&mut link.connection().unwrap())
+        .await
+        .unwrap();
+    let cached: Value = serde_json::from_str(&cached.expect("family cached in redis")).unwrap();
+    assert_eq!(cached["state"], "live");
+
+    let (s, body, _) = a.post("/auth/logout", Some(&access), json!({})).await;
+    assert_eq!(s, 204, "logout: {body}");
+    let (s, body, _) = b.get("/users/profile", Some(&access)).await;
+    common::assert_error(s, &body, 401, "unauthorized");
+    let (s, body, _) = b
+        .post("/auth/refresh", None, json!({"refresh_token": refresh}))
+        .await;
+    common::assert_error(s, &body, 401, "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn with_redis_down_tokens_are_still_checked_against_the_store() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let node = common::start_sharing(
+        api::ApiConfig {
+            redis_url: Some(Secret::new(format!("redis://127.0.0.1:{port}"))),
+            ..common::test_config()
+        },
+        store,
+    )
+    .await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let (_, access, _) = node.signup(&email).await;
+    let (s, body, _) = node.get("/users/profile", Some(&access)).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, _, _) = node.post("/auth/logout", Some(&access), json!({})).await;
+    assert_eq!(s, 204);
+    let (s, body, _) = node.get("/users/profile", Some(&access)).await;
+    common::assert_error(s, &body, 401, "unauthorized");
+}
+
+#[tokio::test]
+async fn book_snapshots_live_five_seconds() {
+    let link = Arc::new(RedisLink::new(SHARED_REDIS, &fresh_prefix("book")).unwrap());
+    assert!(link.connect(Duration::from_secs(5)).await);
+    let cache = BookCache::new(link.clone());
+    assert_eq!(cache.get("BTC-USD").await.unwrap(), None);
+    cache
+        .put("BTC-USD", r#"{"pair":"BTC-USD","seq":7}"#.into())
+        .await
+        .unwrap();
+    assert_eq!(
+        cache.get("BTC-USD").await.unwrap().as_deref(),
+        Some(r#"{"pair":"BTC-USD","seq":7}"#)
+    );
+    assert!(cache.key("BTC-USD").ends_with("market:BTC-USD:orderbook"));
+    let ttl_ms: i64 = redis::cmd("PTTL")
+        .arg(cache.key("BTC-USD"))
+        .query_async(&mut link.connection().unwrap())
+        .await
+        .unwrap();
+    assert!((1..=5000).contains(&ttl_ms), "TTL 5 s, got {ttl_ms} ms");
+}
