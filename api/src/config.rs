@@ -30,6 +30,18 @@ pub struct CognitoConfig {
     pub jwks_cache_secs: u64,
 }
 
+/// Where the API's state lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    /// A crash-safe file in the data directory (one node).
+    #[default]
+    Embedded,
+    /// DynamoDB, the tables of `infra/terraform/dynamodb.tf` (any number
+    /// of nodes).
+    Dynamodb,
+}
+
 /// REST settings. See each field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -88,6 +100,22 @@ pub struct ApiConfig {
     /// Put before every Redis key and stream name (deployments sharing a
     /// Redis keep apart with it).
     pub redis_key_prefix: String,
+    /// Where users, transactions, sessions and the outbox are kept.
+    pub store: StoreKind,
+    /// DynamoDB endpoint override (e.g. moto); empty: the region's AWS
+    /// endpoint.
+    pub dynamodb_endpoint: String,
+    pub dynamodb_region: String,
+    /// Prepended to table names; the Terraform `resource_prefix`.
+    pub dynamodb_table_prefix: String,
+    /// Create missing tables at start (local development and tests;
+    /// production tables come from Terraform).
+    pub dynamodb_create_tables: bool,
+    /// AWS credentials for DynamoDB and SQS (e.g. moto's `test`/`test`);
+    /// empty: the default AWS provider chain (environment, ECS task role).
+    pub aws_access_key_id: String,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub aws_secret_access_key: Option<Secret>,
     /// Publish events to SQS (the three queues of DESIGN.md) instead of the
     /// NDJSON log in the data directory.
     pub events_to_sqs: bool,
@@ -100,6 +128,17 @@ pub struct ApiConfig {
     pub breaker_failures: u32,
     /// How long the breaker stays open before letting one call through.
     pub breaker_open_ms: u64,
+}
+
+impl ApiConfig {
+    /// The fixed AWS credentials, when both parts are set.
+    pub fn aws_credentials(&self) -> Option<crate::events::sqs::StaticCredentials> {
+        let secret = self.aws_secret_access_key.as_ref()?;
+        (!self.aws_access_key_id.is_empty()).then(|| crate::events::sqs::StaticCredentials {
+            access_key_id: self.aws_access_key_id.clone(),
+            secret_access_key: secret.clone(),
+        })
+    }
 }
 
 impl Default for ApiConfig {
@@ -130,6 +169,13 @@ impl Default for ApiConfig {
             upstream_attempts: 3,
             redis_url: None,
             redis_key_prefix: String::new(),
+            store: StoreKind::Embedded,
+            dynamodb_endpoint: String::new(),
+            dynamodb_region: "us-east-1".into(),
+            dynamodb_table_prefix: String::new(),
+            dynamodb_create_tables: false,
+            aws_access_key_id: String::new(),
+            aws_secret_access_key: None,
             events_to_sqs: false,
             sqs_endpoint: String::new(),
             sqs_region: "us-east-1".into(),

@@ -158,6 +158,9 @@ impl From<crate::store::StoreError> for ApiError {
                 tracing::warn!(error = %why, "store unavailable");
                 ApiError::unavailable("store_unavailable", "the store is unavailable", 1)
             }
+            crate::store::StoreError::InvalidCursor(_) => {
+                ApiError::unprocessable("invalid_cursor", "cursor is not one this API handed out")
+            }
             other => ApiError::internal(other),
         }
     }

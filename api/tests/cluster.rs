@@ -101,12 +101,21 @@ async fn an_update_published_by_several_nodes_reaches_every_node_once_in_order()
                 .await;
         }
     }
+    // A change only one node sees reaches the other's subscribers too.
     b.bus
         .publish(
             "alice",
             PrivateChannel::Balances,
             "b:USD:1",
             json!({"asset": "USD"}),
+        )
+        .await;
+    a.bus
+        .publish(
+            "alice",
+            PrivateChannel::Orders,
+            "o:order-2:1",
+            json!({"version": 4}),
         )
         .await;
     for rx in [&mut on_a, &mut on_b] {
@@ -117,6 +126,8 @@ async fn an_update_published_by_several_nodes_reaches_every_node_once_in_order()
         }
         let u = next(rx).await;
         assert_eq!((u.channel, u.seq), (PrivateChannel::Balances, 1));
+        let u = next(rx).await;
+        assert_eq!((u.channel, u.seq), (PrivateChannel::Orders, 4));
         quiet(rx).await;
     }
     assert!(bob_on_b.try_recv().is_err(), "bob sees nothing of alice");

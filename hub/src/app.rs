@@ -208,15 +208,36 @@ async fn start_api(
 ) -> anyhow::Result<api::Api> {
     use anyhow::Context as _;
     let dir = &config.data_dir;
-    let store = api::store::embedded::EmbeddedStore::open(dir)
-        .with_context(|| format!("opening the store in {}", dir.display()))?;
+    let store: Arc<dyn api::store::Store> = match config.api.store {
+        api::config::StoreKind::Embedded => Arc::new(
+            api::store::embedded::EmbeddedStore::open(dir)
+                .with_context(|| format!("opening the store in {}", dir.display()))?,
+        ),
+        api::config::StoreKind::Dynamodb => {
+            let dynamo = api::store::dynamo::DynamoStore::new(&api::store::dynamo::DynamoConfig {
+                endpoint: (!config.api.dynamodb_endpoint.is_empty())
+                    .then(|| config.api.dynamodb_endpoint.clone()),
+                region: config.api.dynamodb_region.clone(),
+                table_prefix: config.api.dynamodb_table_prefix.clone(),
+                static_credentials: config.api.aws_credentials(),
+            })
+            .await;
+            if config.api.dynamodb_create_tables {
+                dynamo
+                    .ensure_tables()
+                    .await
+                    .context("creating the DynamoDB tables")?;
+            }
+            Arc::new(dynamo)
+        }
+    };
     let publisher: Arc<dyn api::events::EventPublisher> = if config.api.events_to_sqs {
         let sqs = api::events::sqs::SqsConfig {
             endpoint: (!config.api.sqs_endpoint.is_empty())
                 .then(|| config.api.sqs_endpoint.clone()),
             region: config.api.sqs_region.clone(),
             queue_prefix: config.api.sqs_queue_prefix.clone(),
-            static_credentials: None,
+            static_credentials: config.api.aws_credentials(),
         };
         Arc::new(api::events::sqs::SqsPublisher::new(&sqs).await)
     } else {
@@ -235,7 +256,7 @@ async fn start_api(
     api::Api::start(api::ApiParts {
         config: config.api.clone(),
         data_dir: dir.clone(),
-        store: Arc::new(store),
+        store,
         publisher,
         venue,
         self_url: format!("http://{host}"),

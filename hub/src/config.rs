@@ -278,6 +278,35 @@ pub struct Cli {
     /// directory. Prefer the variable: flags show in process lists.
     #[arg(long, env = "NAX_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Where the REST state lives: `embedded` (data directory) or
+    /// `dynamodb`.
+    #[arg(long, env = "NAX_STORE", value_parser = parse_store_kind)]
+    pub store: Option<api::config::StoreKind>,
+    /// DynamoDB endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_DYNAMODB_ENDPOINT", value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Prefix of the DynamoDB table names (Terraform's `resource_prefix`).
+    #[arg(long, env = "NAX_DYNAMODB_TABLE_PREFIX")]
+    pub dynamodb_table_prefix: Option<String>,
+    /// Create missing DynamoDB tables at start (development).
+    #[arg(long, env = "NAX_DYNAMODB_CREATE_TABLES")]
+    pub dynamodb_create_tables: Option<bool>,
+    /// AWS region of DynamoDB and SQS.
+    #[arg(long, env = "NAX_AWS_REGION")]
+    pub aws_region: Option<String>,
+    /// Publish events to SQS instead of the log in the data directory.
+    #[arg(long, env = "NAX_EVENTS_TO_SQS")]
+    pub events_to_sqs: Option<bool>,
+    /// SQS endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_SQS_ENDPOINT", value_name = "URL")]
+    pub sqs_endpoint: Option<String>,
+    /// Prefix of the SQS queue names (Terraform's `resource_prefix`).
+    #[arg(long, env = "NAX_SQS_QUEUE_PREFIX")]
+    pub sqs_queue_prefix: Option<String>,
+    /// Redis shared by the nodes (`redis://` or `rediss://`); may hold a
+    /// password, so prefer the variable.
+    #[arg(long, env = "NAX_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
     /// Concurrent connection limit.
     #[arg(long, env = "NAX_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -320,6 +349,15 @@ pub struct Cli {
     /// Reconnect delay announced to clients on shutdown, ms.
     #[arg(long, env = "NAX_RECONNECT_AFTER_MS")]
     pub reconnect_after_ms: Option<u64>,
+}
+
+/// `embedded` or `dynamodb`.
+fn parse_store_kind(s: &str) -> Result<api::config::StoreKind, String> {
+    match s {
+        "embedded" => Ok(api::config::StoreKind::Embedded),
+        "dynamodb" => Ok(api::config::StoreKind::Dynamodb),
+        other => Err(format!("unknown store {other:?}: embedded or dynamodb")),
+    }
 }
 
 impl Config {
@@ -406,6 +444,21 @@ impl Config {
         }
         if let Some(token) = cli.venue_token {
             self.venue.token = Some(api::secret::Secret::new(token));
+        }
+        let api = &mut self.api;
+        set(&mut api.store, cli.store);
+        set(&mut api.dynamodb_endpoint, cli.dynamodb_endpoint);
+        set(&mut api.dynamodb_table_prefix, cli.dynamodb_table_prefix);
+        set(&mut api.dynamodb_create_tables, cli.dynamodb_create_tables);
+        if let Some(region) = cli.aws_region {
+            api.dynamodb_region = region.clone();
+            api.sqs_region = region;
+        }
+        set(&mut api.events_to_sqs, cli.events_to_sqs);
+        set(&mut api.sqs_endpoint, cli.sqs_endpoint);
+        set(&mut api.sqs_queue_prefix, cli.sqs_queue_prefix);
+        if let Some(url) = cli.redis_url {
+            api.redis_url = Some(api::secret::Secret::new(url));
         }
         let limits = &mut self.limits;
         set(&mut limits.max_connections, cli.max_connections);
@@ -784,6 +837,38 @@ mod tests {
             "{printed}"
         );
         assert!(printed.contains("api.jwt_secret=\"***\""), "{printed}");
+    }
+
+    #[test]
+    fn production_backends_come_from_the_environment_and_the_redis_password_is_redacted() {
+        let config = load(
+            &[],
+            &[
+                ("NAX_STORE", "dynamodb"),
+                ("NAX_DYNAMODB_TABLE_PREFIX", "prod-"),
+                ("NAX_AWS_REGION", "eu-west-1"),
+                ("NAX_EVENTS_TO_SQS", "true"),
+                ("NAX_SQS_QUEUE_PREFIX", "prod-"),
+                ("NAX_REDIS_URL", "rediss://:hunter2-pw@cache:6379"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.api.store, api::config::StoreKind::Dynamodb);
+        assert_eq!(config.api.dynamodb_table_prefix, "prod-");
+        assert_eq!(config.api.dynamodb_region, "eu-west-1");
+        assert_eq!(config.api.sqs_region, "eu-west-1");
+        assert!(config.api.events_to_sqs);
+        assert_eq!(config.api.sqs_queue_prefix, "prod-");
+        assert_eq!(
+            config.api.redis_url.as_ref().map(|s| s.expose()),
+            Some("rediss://:hunter2-pw@cache:6379")
+        );
+        assert!(
+            !config.redacted().contains("hunter2"),
+            "{}",
+            config.redacted()
+        );
+        assert!(load(&[], &[("NAX_STORE", "postgres")]).is_err());
     }
 
     #[test]

@@ -12,13 +12,15 @@ locals {
   table_prefix = var.resource_prefix
 }
 
-# Users: pk user_id. `email-index` finds a user by normalized email
-# (user_by_email). A GSI is eventually consistent and cannot enforce
-# uniqueness, so the store has to keep the unique email as a guard item
-# (e.g. user_id = "EMAIL#<email>" in this table) written in the same
-# TransactWriteItems as the user; the index only serves look-ups. It
-# projects keys only: the caller reads the user (with its password hash)
-# by key, strongly consistent.
+# Users: pk user_id. A GSI is eventually consistent and cannot enforce
+# uniqueness, so the store keeps the unique email as a guard item in this
+# table (user_id = "EMAIL#<normalized email>", owner = the user's id),
+# put with attribute_not_exists in the same TransactWriteItems as the
+# user. user_by_email reads the guard, then the user, both strongly
+# consistent (api/src/store/dynamo.rs), so a user can log in right after
+# registering. `email-index` (the user item's normalized `email`; guards
+# have none) serves other look-ups, e.g. back-office; it projects keys
+# only: the caller reads the user (with its password hash) by key.
 resource "aws_dynamodb_table" "users" {
   name                        = "${local.table_prefix}Users"
   billing_mode                = "PAY_PER_REQUEST"
@@ -228,8 +230,11 @@ resource "aws_dynamodb_table" "refresh_families" {
 
 # Outbox: pk shard, sk position. Events are put in the same
 # TransactWriteItems as the state change they describe; the relay
-# queries each shard in position order, sends to SQS, then deletes what
-# was sent. position is a sortable string (commit order within a shard).
+# queries each shard in position order, merges the shards by position,
+# sends to SQS, then deletes what was sent. shard = "00".."15", from a
+# hash of the event's user (one user's events share a shard); position =
+# "<epoch microseconds, 20 digits>-<node id>-<shard>", time-ordered (see
+# api/src/store/dynamo/outbox.rs for the exact ordering guarantee).
 resource "aws_dynamodb_table" "outbox" {
   name                        = "${local.table_prefix}Outbox"
   billing_mode                = "PAY_PER_REQUEST"

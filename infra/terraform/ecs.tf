@@ -12,17 +12,25 @@ locals {
   # Settings the hub's config knows (hub/src/config.rs): listen on every
   # interface of the task's ENI (the default is 127.0.0.1), on the port the
   # target group uses, with the data directory on the task's volume (the
-  # root file system is read-only).
+  # root file system is read-only); state in this module's DynamoDB tables,
+  # events to its queues, Redis shared by the tasks (NAX_REDIS_URL, below).
   container_environment = merge({
-    NAX_BIND     = "0.0.0.0"
-    NAX_PORT     = tostring(local.container_port)
-    NAX_DATA_DIR = "/data"
-    AWS_REGION   = local.region
+    NAX_BIND                  = "0.0.0.0"
+    NAX_PORT                  = tostring(local.container_port)
+    NAX_DATA_DIR              = "/data"
+    AWS_REGION                = local.region
+    NAX_AWS_REGION            = local.region
+    NAX_STORE                 = "dynamodb"
+    NAX_DYNAMODB_TABLE_PREFIX = var.resource_prefix
+    NAX_EVENTS_TO_SQS         = "true"
+    NAX_SQS_QUEUE_PREFIX      = var.resource_prefix
   }, var.container_environment)
 
+  # Every task needs the same NAX_JWT_SECRET (and, for a graphql venue,
+  # NAX_VENUE_TOKEN): pass them in container_secrets.
   container_secrets = merge(
     var.container_secrets,
-    var.redis_auth_token_env == null ? {} : { (var.redis_auth_token_env) = aws_secretsmanager_secret.redis_auth_token.arn },
+    { NAX_REDIS_URL = aws_secretsmanager_secret.redis_url.arn },
   )
 }
 

@@ -69,8 +69,7 @@ resource "aws_elasticache_replication_group" "redis" {
   }
 }
 
-# The AUTH token, for the task (injected as a container secret when
-# redis_auth_token_env is set) and for operators.
+# The AUTH token, for operators; the task gets it inside NAX_REDIS_URL.
 resource "aws_secretsmanager_secret" "redis_auth_token" {
   # Rotating this secret means rotating Redis AUTH in step (a rotation
   # Lambda calling ModifyReplicationGroup with ROTATE, then SET, and the
@@ -86,4 +85,19 @@ resource "aws_secretsmanager_secret" "redis_auth_token" {
 resource "aws_secretsmanager_secret_version" "redis_auth_token" {
   secret_id     = aws_secretsmanager_secret.redis_auth_token.id
   secret_string = var.redis_auth_token
+}
+
+# The URL the hub connects with (NAX_REDIS_URL): TLS (transit encryption is
+# required) with the AUTH token as password, to the primary endpoint.
+resource "aws_secretsmanager_secret" "redis_url" {
+  #checkov:skip=CKV2_AWS_57:Holds the AUTH token; rotates with it (run-book in README), not on its own.
+  name                    = "${local.name}/redis-url"
+  description             = "NAX_REDIS_URL of the ${local.name} tasks"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = 30
+}
+
+resource "aws_secretsmanager_secret_version" "redis_url" {
+  secret_id     = aws_secretsmanager_secret.redis_url.id
+  secret_string = "rediss://:${var.redis_auth_token}@${aws_elasticache_replication_group.redis.primary_endpoint_address}:6379"
 }

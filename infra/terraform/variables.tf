@@ -149,15 +149,9 @@ variable "container_environment" {
 }
 
 variable "container_secrets" {
-  description = "Extra secrets of the container: environment variable name => Secrets Manager secret ARN (encrypted with this module's KMS key). The execution role may read exactly these and the Redis token."
+  description = "Extra secrets of the container: environment variable name => Secrets Manager secret ARN (encrypted with this module's KMS key). The execution role may read exactly these and NAX_REDIS_URL."
   type        = map(string)
   default     = {}
-}
-
-variable "redis_auth_token_env" {
-  description = "Environment variable the Redis AUTH token is injected as (from Secrets Manager); null: not injected (the hub has no Redis setting yet)."
-  type        = string
-  default     = null
 }
 
 variable "log_retention_days" {

@@ -8,9 +8,11 @@
 //! and the events describing it are one batch, so an acknowledged change
 //! always has its events in the outbox, and an event never describes a
 //! change that did not happen. Implementations: [`embedded::EmbeddedStore`]
-//! (a crash-safe file in the data directory, the default) and DynamoDB.
+//! (a crash-safe file in the data directory, the default) and
+//! [`dynamo::DynamoStore`] (DynamoDB).
 //! Every acknowledged commit survives a crash of the process (`kill -9`).
 
+pub mod dynamo;
 pub mod embedded;
 mod records;
 
@@ -30,6 +32,10 @@ pub enum StoreError {
     /// retried (commits are idempotent only through their conditions).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// A list position ([`TxQuery::after`]) that is not one the store
+    /// handed out for this list (a client's tampered cursor).
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
     /// A stored record could not be decoded, or the store is inconsistent.
     #[error("store corrupt: {0}")]
     Corrupt(String),

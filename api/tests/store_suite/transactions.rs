@@ -223,7 +223,13 @@ pub async fn transactions_paginate_without_duplicates_or_gaps(store: &dyn Store)
                 } else {
                     "open"
                 };
-                tx(&user_id, TxKind::Order, status, Some("BTC-USD"))
+                // Two far-apart items of another pair (a sparse filter).
+                let pair = if (batch, i) == (0, 0) || (batch, i) == (3, 10) {
+                    "ETH-USD"
+                } else {
+                    "BTC-USD"
+                };
+                tx(&user_id, TxKind::Order, status, Some(pair))
             })
             .collect();
         all.extend(txs.iter().cloned());
@@ -253,6 +259,21 @@ pub async fn transactions_paginate_without_duplicates_or_gaps(store: &dyn Store)
     let want: Vec<Transaction> = all
         .iter()
         .filter(|t| t.status == "filled")
+        .cloned()
+        .collect();
+    assert_eq!(seen, newest_first(&want));
+
+    // A filter matching two items far apart: still full pages, and the
+    // page of the last match says there is no more.
+    let sparse = TxQuery {
+        pair: Some("ETH-USD".into()),
+        ..query(1)
+    };
+    let (seen, sizes) = all_pages(store, &user_id, sparse).await;
+    assert_eq!(sizes, vec![1, 1]);
+    let want: Vec<Transaction> = all
+        .iter()
+        .filter(|t| t.pair.as_deref() == Some("ETH-USD"))
         .cloned()
         .collect();
     assert_eq!(seen, newest_first(&want));

@@ -208,3 +208,48 @@ async fn assert_no_trace(
         "event landed"
     );
 }
+
+/// Emails cannot change through `UpdateUser` (no route changes one; the
+/// uniqueness record would go stale): the write is refused, nothing lands.
+pub async fn update_user_cannot_change_the_email(store: &dyn Store) {
+    let u = user();
+    store
+        .commit(vec![Write::CreateUser(u.clone())])
+        .await
+        .unwrap();
+    let mut moved = u.clone();
+    moved.email = user().email;
+    moved.version = 2;
+    let e = event("email-change");
+    let result = store
+        .commit(vec![
+            Write::UpdateUser {
+                user: moved.clone(),
+                expected_version: 1,
+            },
+            Write::Emit(e.clone()),
+        ])
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::Corrupt(ref why)) if why.contains("email")),
+        "got {result:?}"
+    );
+    assert_eq!(store.user(&u.user_id).await.unwrap(), Some(u.clone()));
+    assert_eq!(store.user_by_email(&moved.email).await.unwrap(), None);
+    assert!(pending_of(store, std::slice::from_ref(&e.id))
+        .await
+        .is_empty());
+
+    // The same email in another case is the same email: allowed.
+    let mut recased = u.clone();
+    recased.email = u.email.to_uppercase();
+    recased.version = 2;
+    store
+        .commit(vec![Write::UpdateUser {
+            user: recased.clone(),
+            expected_version: 1,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(store.user_by_email(&u.email).await.unwrap(), Some(recased));
+}

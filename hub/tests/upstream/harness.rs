@@ -264,7 +264,9 @@ pub fn names(body: &Value, item: &str) -> bool {
 /// A REST client of the hub, registered, logged in and KYC-verified.
 pub struct Trader {
     pub user_id: String,
-    token: String,
+    pub token: String,
+    /// The refresh token of the login.
+    pub refresh: String,
     base: String,
     http: reqwest::Client,
 }
@@ -284,6 +286,7 @@ impl Trader {
         let mut trader = Trader {
             user_id: String::new(),
             token: String::new(),
+            refresh: String::new(),
             base,
             http,
         };
@@ -296,6 +299,7 @@ impl Trader {
         let login = trader.call("POST", "/auth/login", Some(creds)).await;
         assert_eq!(login.status, 200, "{}", login.body);
         trader.token = text(&login.body["access_token"]);
+        trader.refresh = text(&login.body["refresh_token"]);
         let doc = json!({"document_type": "passport", "content_base64": "aGVsbG8="});
         let kyc = trader.call("POST", "/users/kyc-documents", Some(doc)).await;
         assert_eq!(kyc.status, 202, "{}", kyc.body);
@@ -307,6 +311,18 @@ impl Trader {
             }
             assert!(Instant::now() < deadline, "KYC not verified: {}", k.body);
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The same session, talking to `hub` (another node).
+    #[allow(dead_code)] // nodes.rs only
+    pub fn on(&self, hub: &RunningHub) -> Trader {
+        Trader {
+            user_id: self.user_id.clone(),
+            token: self.token.clone(),
+            refresh: self.refresh.clone(),
+            base: format!("http://{}", hub.addr),
+            http: self.http.clone(),
         }
     }
 
