@@ -1,0 +1,226 @@
+//! Events to SQS through a whole hub (issue 7): orders placed over REST
+//! while SQS is down are acknowledged, their events wait in the outbox, and
+//! every one reaches the audit queue once SQS is back. SQS is a
+//! `moto_server` this test starts and kills (its own port); the test FAILS
+//! when `moto_server` is not installed (scripts/test.sh installs it).
+
+mod common;
+// Shared with upstream.rs, which uses more of them.
+#[allow(dead_code)]
+#[path = "upstream/book.rs"]
+mod book;
+#[allow(dead_code)]
+#[path = "upstream/harness.rs"]
+mod harness;
+
+use api::events::sqs::{SqsConfig, SqsPublisher, StaticCredentials};
+use feeds::Venue as _;
+use harness::Trader;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `moto_server` child process, killed on drop.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start(port: u16) -> Moto {
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start moto_server: install it with `pip install 'moto[server]'` (scripts/test.sh does)");
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "moto_server did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Moto { child, port }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Every `order.accepted` order id that arrives on the audit queue within
+/// `deadline`, until all of `want` have; checks that a redelivered event
+/// carries the same body.
+async fn accepted_orders(
+    client: &aws_sdk_sqs::Client,
+    url: &str,
+    want: &HashSet<String>,
+    deadline: Duration,
+) -> HashSet<String> {
+    let started = Instant::now();
+    let mut bodies: std::collections::HashMap<String, String> = Default::default();
+    let mut got = HashSet::new();
+    while !want.is_subset(&got) && started.elapsed() < deadline {
+        let out = client
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        for m in out.messages() {
+            let body = m.body().unwrap_or_default().to_owned();
+            let event: Value = serde_json::from_str(&body).expect("event JSON");
+            let id = event["id"].as_str().expect("event id").to_owned();
+            if let Some(earlier) = bodies.insert(id.clone(), body.clone()) {
+                assert_eq!(earlier, body, "a redelivered event {id} is the same");
+            }
+            if event["type"] == "order.accepted" {
+                got.insert(
+                    event["data"]["order"]["order_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            client
+                .delete_message()
+                .queue_url(url)
+                .receipt_handle(m.receipt_handle().unwrap())
+                .send()
+                .await
+                .expect("delete");
+        }
+    }
+    got
+}
+
+#[tokio::test]
+async fn orders_placed_while_sqs_is_down_have_every_event_delivered_after() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut moto = Moto::start(port);
+    let sqs = SqsConfig {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: "us-east-1".into(),
+        queue_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        static_credentials: Some(StaticCredentials::test()),
+    };
+    let client = SqsPublisher::client(&sqs).await;
+    SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
+        .await
+        .expect("queues");
+    let prefix = sqs.queue_prefix.clone();
+    let hub = common::start_hub(move |c| {
+        c.venue.events_per_sec = 20;
+        c.api.events_to_sqs = true;
+        c.api.sqs_endpoint = format!("http://127.0.0.1:{port}");
+        c.api.sqs_queue_prefix = prefix;
+        c.api.aws_access_key_id = "test".into();
+        c.api.aws_secret_access_key = Some(api::secret::Secret::new("test"));
+    })
+    .await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let trader = Trader::verified(&hub, &email).await;
+    hub.venue
+        .as_ref()
+        .unwrap()
+        .credit(&trader.user_id, "USD", 1_000_000 * 100_000_000)
+        .await
+        .unwrap();
+
+    let audit_url = || async {
+        client
+            .get_queue_url()
+            .queue_name(format!("{}audit-log-queue.fifo", sqs.queue_prefix))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned()
+    };
+    let place = |n: usize| {
+        let trader = &trader;
+        async move {
+            // Resting buys far below the market: accepted, never filled.
+            let r = trader
+                .limit(&format!("sqs-{n}"), "buy", "0.01", "1000", "GTC")
+                .await;
+            assert_eq!(r.status, 201, "order {n}: {}", r.body);
+            r.body["order_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let mut before = HashSet::new();
+    for n in 0..5 {
+        before.insert(place(n).await);
+    }
+    let got = accepted_orders(
+        &client,
+        &audit_url().await,
+        &before,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(before.is_subset(&got), "delivered while SQS is up");
+
+    moto.kill();
+    let mut during = HashSet::new();
+    for n in 5..20 {
+        during.insert(place(n).await);
+    }
+    // The relay keeps them while SQS is gone.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = hub
+        .api
+        .as_ref()
+        .unwrap()
+        .store
+        .outbox_pending(1000)
+        .await
+        .unwrap();
+    assert!(
+        pending
+            .iter()
+            .any(|e| e.event.event_type == "order.accepted"),
+        "events of orders placed during the outage wait in the outbox"
+    );
+
+    // SQS back, empty (moto keeps nothing): the queues are made again.
+    let _moto = Moto::start(port);
+    SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
+        .await
+        .expect("queues");
+    let got = accepted_orders(
+        &client,
+        &audit_url().await,
+        &during,
+        Duration::from_secs(30),
+    )
+    .await;
+    let missing: Vec<_> = during.difference(&got).collect();
+    assert!(
+        missing.is_empty(),
+        "every order placed during the outage has its event: missing {missing:?}"
+    );
+    hub.stop().await;
+}
