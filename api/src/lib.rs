@@ -6,6 +6,7 @@
 //! nothing about WebSocket connections (the hub reads [`private::PrivateBus`]).
 
 pub mod auth;
+pub mod aws;
 pub mod cluster;
 pub mod config;
 pub mod error;

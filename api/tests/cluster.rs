@@ -14,7 +14,7 @@ use api::private::{PrivateBus, PrivateChannel, PrivateUpdate};
 use api::secret::Secret;
 use api::store::embedded::EmbeddedStore;
 use api::store::Store;
-use common::redis::{free_port, fresh_prefix, OwnRedis, SHARED_REDIS};
+use common::redis::{free_port, fresh_prefix, OwnServer, SHARED_REDIS};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,7 +150,7 @@ async fn with_redis_down_a_node_delivers_its_own_updates_locally() {
 async fn a_listener_that_loses_its_connection_carries_on_from_its_last_entry() {
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
-    let _redis = OwnRedis::start(port);
+    let _redis = OwnServer::redis(port);
     let publisher = node(&url, "").await;
     let listener = node(&url, "").await;
     let mut rx = listener.bus.subscribe("alice");

@@ -9,7 +9,7 @@
 mod common;
 
 use api::http::ratelimit::{ClientKey, Decision, RateLimiter};
-use common::redis::{free_port, OwnRedis, SHARED_REDIS};
+use common::redis::{free_port, OwnServer, SHARED_REDIS};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -119,7 +119,7 @@ async fn redis_decisions_match_the_in_process_limiter() {
 async fn a_redis_outage_falls_back_in_process_and_recovers() {
     let port = free_port();
     let url = format!("redis://127.0.0.1:{port}");
-    let mut redis = OwnRedis::start(port);
+    let mut redis = OwnServer::redis(port);
     let limiter = connected(&url, "nax:rl:", 1, 3).await;
     let first = decide(&limiter, client(1)).await;
     assert!(first.allowed);
@@ -143,7 +143,7 @@ async fn a_redis_outage_falls_back_in_process_and_recovers() {
 
     // Same port again: the connection manager reconnects and Redis (empty,
     // nothing was saved) decides again.
-    let _redis = OwnRedis::start(port);
+    let _redis = OwnServer::redis(port);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let before = limiter.redis_fallbacks();
@@ -169,7 +169,7 @@ async fn a_node_starts_while_redis_is_down_and_uses_it_once_up() {
     assert!(decide(&limiter, client(1)).await.allowed);
     assert_eq!(limiter.redis_fallbacks(), 1);
 
-    let _redis = OwnRedis::start(port);
+    let _redis = OwnServer::redis(port);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let before = limiter.redis_fallbacks();

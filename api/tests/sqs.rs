@@ -15,21 +15,9 @@ use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use aws_sdk_sqs::Client;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// The shared moto's port; panics when it is unset or moto does not answer.
-fn shared_moto_port() -> u16 {
-    let port: u16 = std::env::var("NAX_TEST_MOTO_PORT")
-        .expect("NAX_TEST_MOTO_PORT is unset: run scripts/test.sh, or start `moto_server -H 127.0.0.1 -p 5000` and export NAX_TEST_MOTO_PORT=5000")
-        .parse()
-        .expect("NAX_TEST_MOTO_PORT is not a port number");
-    TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("moto_server does not answer on 127.0.0.1:{port}: {e}"));
-    port
-}
+use testkit::{shared_moto_port, OwnServer};
 
 /// A config on `port` with a fresh queue prefix (tests never share queues).
 fn config(port: u16) -> SqsConfig {
@@ -255,52 +243,6 @@ async fn hubspot_message_moves_to_dead_letter_queue_after_max_receives() {
     assert_eq!(dead[0].body, sent);
 }
 
-/// A `moto_server` child process this test owns.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start(port: u16) -> Moto {
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start moto_server: install it with `pip install 'moto[server]'`");
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "moto_server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, port }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "moto_server still answers after kill"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn commit(store: &dyn Store, relay: &Relay, n: usize, from: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for i in from..from + n {
@@ -328,12 +270,8 @@ async fn audit_ids(client: &Client, cfg: &SqsConfig, want: usize) -> HashSet<Str
 
 #[tokio::test]
 async fn sqs_outage_keeps_events_in_the_outbox_until_it_returns() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .expect("free port")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let mut moto = Moto::start(port);
+    let port = testkit::free_port();
+    let mut moto = OwnServer::moto(port);
     let cfg = config(port);
     let client = SqsPublisher::client(&cfg).await;
     SqsPublisher::ensure_queues(&client, &cfg.queue_prefix)
@@ -369,7 +307,7 @@ async fn sqs_outage_keeps_events_in_the_outbox_until_it_returns() {
         "every event committed during the outage stays in the outbox"
     );
 
-    let _moto = Moto::start(port);
+    let _moto = OwnServer::moto(port);
     SqsPublisher::ensure_queues(&client, &cfg.queue_prefix)
         .await
         .expect("re-create queues");

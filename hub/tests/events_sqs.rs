@@ -18,50 +18,8 @@ use feeds::Venue as _;
 use harness::Trader;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A `moto_server` child process, killed on drop.
-struct Moto {
-    child: Child,
-    port: u16,
-}
-
-impl Moto {
-    fn start(port: u16) -> Moto {
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start moto_server: install it with `pip install 'moto[server]'` (scripts/test.sh does)");
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "moto_server did not start on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Moto { child, port }
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use testkit::OwnServer;
 
 /// Every `order.accepted` order id that arrives on the audit queue within
 /// `deadline`, until all of `want` have; checks that a redelivered event
@@ -113,12 +71,8 @@ async fn accepted_orders(
 
 #[tokio::test]
 async fn orders_placed_while_sqs_is_down_have_every_event_delivered_after() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut moto = Moto::start(port);
+    let port = testkit::free_port();
+    let mut moto = OwnServer::moto(port);
     let sqs = SqsConfig {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         region: "us-east-1".into(),
@@ -206,7 +160,7 @@ async fn orders_placed_while_sqs_is_down_have_every_event_delivered_after() {
     );
 
     // SQS back, empty (moto keeps nothing): the queues are made again.
-    let _moto = Moto::start(port);
+    let _moto = OwnServer::moto(port);
     SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
         .await
         .expect("queues");

@@ -29,12 +29,11 @@ use harness::{start_hub, TestVenue, Trader};
 use hub::app::RunningHub;
 use hub::config::Config;
 use serde_json::{json, Value};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::Duration;
+use testkit::{OwnServer, SHARED_REDIS};
 use tokio::time::Instant;
 
-const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
 /// Every node of a deployment signs with the same key.
 const JWT_SECRET: &str = "nodes-test-0123456789abcdef0123456789";
 
@@ -42,29 +41,11 @@ fn any_port() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-/// The shared moto's endpoint; panics when it is unset or does not answer.
-fn moto_endpoint() -> String {
-    let port: u16 = std::env::var("NAX_TEST_MOTO_PORT")
-        .expect("NAX_TEST_MOTO_PORT is unset: run scripts/test.sh, or start `moto_server -H 127.0.0.1 -p 5000` and export NAX_TEST_MOTO_PORT=5000")
-        .parse()
-        .expect("NAX_TEST_MOTO_PORT is not a port number");
-    TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("moto_server does not answer on 127.0.0.1:{port}: {e}"));
-    format!("http://127.0.0.1:{port}")
-}
-
-fn redis_answers(url: &str) {
-    let addr = url.trim_start_matches("redis://");
-    TcpStream::connect(addr).unwrap_or_else(|e| {
-        panic!("redis-server does not answer on {addr}: {e} (scripts/test.sh starts it)")
-    });
-}
-
 /// The settings every node of one deployment shares: DynamoDB tables and
 /// Redis keys of this test's own, the same signing key.
 fn deployment(redis_url: &str) -> impl Fn(&mut Config) + Clone {
     let run = uuid::Uuid::new_v4().simple().to_string();
-    let moto = moto_endpoint();
+    let moto = testkit::shared_moto_endpoint();
     let redis_url = redis_url.to_owned();
     move |c: &mut Config| {
         let api = &mut c.api;
@@ -139,17 +120,24 @@ async fn wait_order(ws: &mut common::Ws, seen: &mut Vec<Value>, pred: impl Fn(&V
     }
 }
 
+/// One venue, two nodes sharing the shared Redis and DynamoDB tables of
+/// their own, and a verified user of node A (and the same session on B).
+async fn two_nodes() -> (TestVenue, RunningHub, RunningHub, String, Trader, Trader) {
+    testkit::require_shared_redis();
+    let venue = TestVenue::start(any_port(), 50).await;
+    let shared = deployment(SHARED_REDIS);
+    let node_a = start_hub(&venue, shared.clone()).await;
+    let node_b = start_hub(&venue, shared).await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let on_a = Trader::verified(&node_a, &email).await;
+    let on_b = on_a.on(&node_b);
+    (venue, node_a, node_b, email, on_a, on_b)
+}
+
 #[tokio::test]
 async fn a_user_on_node_b_sees_the_order_placed_through_node_a() {
-    redis_answers(SHARED_REDIS);
     bounded(async {
-        let venue = TestVenue::start(any_port(), 50).await;
-        let shared = deployment(SHARED_REDIS);
-        let node_a = start_hub(&venue, shared.clone()).await;
-        let node_b = start_hub(&venue, shared).await;
-        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
-        let on_a = Trader::verified(&node_a, &email).await;
-        let on_b = on_a.on(&node_b);
+        let (venue, node_a, node_b, _, on_a, on_b) = two_nodes().await;
         venue.credit(&on_a.user_id, "USD", "100000").await;
         let mut ws = private_socket(&node_b, &on_a, json!(["orders"])).await;
 
@@ -221,17 +209,9 @@ async fn a_user_on_node_b_sees_the_order_placed_through_node_a() {
 
 #[tokio::test]
 async fn a_session_revoked_on_node_a_is_refused_on_node_b() {
-    redis_answers(SHARED_REDIS);
     bounded(async {
-        let venue = TestVenue::start(any_port(), 20).await;
-        let shared = deployment(SHARED_REDIS);
-        let node_a = start_hub(&venue, shared.clone()).await;
-        let node_b = start_hub(&venue, shared).await;
-
+        let (venue, node_a, node_b, email, on_a, on_b) = two_nodes().await;
         // Logout on A: B refuses the access and the refresh token.
-        let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
-        let on_a = Trader::verified(&node_a, &email).await;
-        let on_b = on_a.on(&node_b);
         assert_eq!(on_b.call("GET", "/users/profile", None).await.status, 200);
         let out = on_a.call("POST", "/auth/logout", Some(json!({}))).await;
         assert_eq!(out.status, 204, "{}", out.body);
@@ -307,34 +287,6 @@ async fn a_session_revoked_on_node_a_is_refused_on_node_b() {
     .await;
 }
 
-/// A `redis-server` of this test's own, killed on drop.
-struct OwnRedis(Child);
-
-impl OwnRedis {
-    fn start(port: u16) -> OwnRedis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server binary on PATH (scripts/test.sh installs it)");
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "redis-server starts");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        OwnRedis(child)
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Statuses of `n` anonymous requests from `ip` (counted against it).
 async fn burst(hub: &RunningHub, ip: std::net::IpAddr, n: usize) -> Vec<u16> {
     let http = reqwest::Client::builder()
@@ -363,13 +315,9 @@ fn own_loopback_ip() -> std::net::IpAddr {
 #[tokio::test]
 async fn a_node_keeps_serving_while_redis_is_down_and_uses_it_again_after() {
     bounded(async {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = testkit::free_port();
         let url = format!("redis://127.0.0.1:{port}");
-        let redis = OwnRedis::start(port);
+        let redis = OwnServer::redis(port);
         let venue = TestVenue::start(any_port(), 20).await;
         let shared = deployment(&url);
         // 20 at once, then one per 10 s: the trader's own requests (per
@@ -414,7 +362,7 @@ async fn a_node_keeps_serving_while_redis_is_down_and_uses_it_again_after() {
         );
 
         // Redis back on the same port (empty): the node uses it again.
-        let _redis = OwnRedis::start(port);
+        let _redis = OwnServer::redis(port);
         let ip = own_loopback_ip();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {

@@ -26,7 +26,7 @@ mod queues;
 pub use queues::{Queue, SqsError};
 
 use super::{Event, EventPublisher, PublishError};
-use crate::secret::Secret;
+pub use crate::aws::StaticCredentials;
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
-/// How to reach SQS. The lead folds these fields into `ApiConfig`.
+/// How to reach SQS (from `ApiConfig`'s `sqs_*` fields).
 #[derive(Debug, Clone)]
 pub struct SqsConfig {
     /// Endpoint override (e.g. `http://127.0.0.1:5000` for moto); `None`
@@ -61,31 +61,12 @@ impl Default for SqsConfig {
     }
 }
 
-/// An access key pair; the secret key never prints.
-#[derive(Debug, Clone)]
-pub struct StaticCredentials {
-    pub access_key_id: String,
-    pub secret_access_key: Secret,
-}
-
-impl StaticCredentials {
-    /// The dummy pair moto accepts.
-    pub fn test() -> Self {
-        StaticCredentials {
-            access_key_id: "test".to_owned(),
-            secret_access_key: Secret::new("test"),
-        }
-    }
-}
-
 /// Entries and bytes per `SendMessageBatch` (SQS limits).
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
 /// Sends of the entries SQS reports as failed, first one included.
 const ENTRY_ATTEMPTS: u32 = 3;
 const ENTRY_RETRY_DELAY: Duration = Duration::from_millis(100);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One message to send: the event body plus its FIFO keys.
 #[derive(Debug, Clone)]
@@ -117,26 +98,13 @@ impl SqsPublisher {
     /// An SQS client for `config` with short connect/operation timeouts
     /// and the SDK's standard retries (tests use it to read queues back).
     pub async fn client(config: &SqsConfig) -> Client {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .operation_timeout(OPERATION_TIMEOUT)
-            .build();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .timeout_config(timeouts);
-        if let Some(endpoint) = &config.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some(creds) = &config.static_credentials {
-            loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                creds.access_key_id.clone(),
-                creds.secret_access_key.expose(),
-                None,
-                None,
-                "nax-static",
-            ));
-        }
-        Client::new(&loader.load().await)
+        let sdk = crate::aws::sdk_config(
+            &config.region,
+            config.endpoint.as_deref(),
+            config.static_credentials.as_ref(),
+        )
+        .await;
+        Client::new(&sdk)
     }
 
     /// Creates the three queues and their dead-letter queues (redrive

@@ -43,16 +43,12 @@ pub use commit::MAX_ITEMS;
 pub use tables::{IndexSpec, TableSpec, TABLES};
 
 use super::*;
-use crate::events::sqs::StaticCredentials;
+use crate::aws::StaticCredentials;
 use aws_sdk_dynamodb::Client;
 use errors::sdk_error;
 use items::Item;
-use std::time::Duration;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How to reach DynamoDB. The lead folds these fields into `ApiConfig`.
+/// How to reach DynamoDB (from `ApiConfig`'s `dynamodb_*` fields).
 #[derive(Debug, Clone)]
 pub struct DynamoConfig {
     /// Endpoint override (e.g. `http://127.0.0.1:5000` for moto); `None`
@@ -89,27 +85,14 @@ impl DynamoStore {
     /// Builds the client with short connect/operation timeouts and the
     /// SDK's standard retries; makes no call.
     pub async fn new(config: &DynamoConfig) -> DynamoStore {
-        let timeouts = aws_config::timeout::TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .operation_timeout(OPERATION_TIMEOUT)
-            .build();
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()))
-            .timeout_config(timeouts);
-        if let Some(endpoint) = &config.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        if let Some(creds) = &config.static_credentials {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                creds.access_key_id.clone(),
-                creds.secret_access_key.expose(),
-                None,
-                None,
-                "nax-static",
-            ));
-        }
+        let sdk = crate::aws::sdk_config(
+            &config.region,
+            config.endpoint.as_deref(),
+            config.static_credentials.as_ref(),
+        )
+        .await;
         DynamoStore {
-            client: Client::new(&loader.load().await),
+            client: Client::new(&sdk),
             prefix: config.table_prefix.clone(),
         }
     }

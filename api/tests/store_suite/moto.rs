@@ -3,21 +3,9 @@
 //! never skip. Each store gets its own random table prefix, so cases run
 //! in parallel without sharing tables.
 
-use api::events::sqs::StaticCredentials;
+use api::aws::StaticCredentials;
 use api::store::dynamo::{DynamoConfig, DynamoStore};
-use std::net::TcpStream;
-
-/// The shared moto's port; panics when it is unset or moto does not answer.
-/// (The same check as `tests/sqs.rs`.)
-pub fn shared_moto_port() -> u16 {
-    let port: u16 = std::env::var("NAX_TEST_MOTO_PORT")
-        .expect("NAX_TEST_MOTO_PORT is unset: run scripts/test.sh, or start `moto_server -H 127.0.0.1 -p 5000` and export NAX_TEST_MOTO_PORT=5000")
-        .parse()
-        .expect("NAX_TEST_MOTO_PORT is not a port number");
-    TcpStream::connect(("127.0.0.1", port))
-        .unwrap_or_else(|e| panic!("moto_server does not answer on 127.0.0.1:{port}: {e}"));
-    port
-}
+use testkit::shared_moto_port;
 
 /// A config on the shared moto under `prefix`.
 pub fn config(prefix: &str) -> DynamoConfig {

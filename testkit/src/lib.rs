@@ -1,0 +1,115 @@
+//! The real servers the integration tests of `api` and `hub` run against,
+//! on 127.0.0.1: the shared `redis-server` (6379) and `moto_server`
+//! (`NAX_TEST_MOTO_PORT`) that `scripts/test.sh` starts, and servers of a
+//! test's own on a free port, for outages. A test that needs one and does
+//! not find it panics with what to do; it never skips.
+
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Redis `scripts/test.sh` starts.
+pub const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
+
+/// Panics unless the shared Redis accepts connections.
+pub fn require_shared_redis() {
+    TcpStream::connect(("127.0.0.1", 6379)).unwrap_or_else(|e| {
+        panic!("redis-server does not answer on 127.0.0.1:6379: {e} (scripts/test.sh starts it)")
+    });
+}
+
+/// The shared moto's port; panics when `NAX_TEST_MOTO_PORT` is unset or
+/// moto does not answer.
+pub fn shared_moto_port() -> u16 {
+    let port: u16 = std::env::var("NAX_TEST_MOTO_PORT")
+        .expect("NAX_TEST_MOTO_PORT is unset: run scripts/test.sh, or start `moto_server -H 127.0.0.1 -p 5000` and export NAX_TEST_MOTO_PORT=5000")
+        .parse()
+        .expect("NAX_TEST_MOTO_PORT is not a port number");
+    TcpStream::connect(("127.0.0.1", port))
+        .unwrap_or_else(|e| panic!("moto_server does not answer on 127.0.0.1:{port}: {e}"));
+    port
+}
+
+/// `http://127.0.0.1:<shared moto port>`.
+pub fn shared_moto_endpoint() -> String {
+    format!("http://127.0.0.1:{}", shared_moto_port())
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// A server child process of a test's own, killed on drop.
+pub struct OwnServer {
+    child: Child,
+    port: u16,
+}
+
+impl OwnServer {
+    /// `redis-server` on `port`, keeping nothing on disk; returns once it
+    /// accepts connections.
+    pub fn redis(port: u16) -> OwnServer {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"]);
+        Self::start(
+            command,
+            port,
+            "redis-server binary on PATH (scripts/test.sh installs it)",
+        )
+    }
+
+    /// `moto_server` on `port`; returns once it accepts connections.
+    pub fn moto(port: u16) -> OwnServer {
+        let mut command = Command::new("moto_server");
+        command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        Self::start(
+            command,
+            port,
+            "moto_server on PATH: `pip install 'moto[server]'` (scripts/test.sh does)",
+        )
+    }
+
+    fn start(mut command: Command, port: u16, missing: &str) -> OwnServer {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {missing}: {e}"));
+        let server = OwnServer { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the server did not start on 127.0.0.1:{port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Kills the server and waits until its port is closed.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "127.0.0.1:{} still answers after the kill",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
