@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need when it is
-# missing (redis-server from Debian, moto[server] and checkov from PyPI), then
+# missing (redis-server and openssl from Debian, moto[server] and checkov from
+# PyPI), then
 # checks the Terraform with checkov and runs every test of the workspace,
 # lints included. Idempotent; safe to run repeatedly.
 set -euo pipefail
@@ -19,6 +20,14 @@ ensure_redis() {
     for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
   fi
   redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null
+}
+
+# The Redis TLS test makes its certificates with the openssl command.
+ensure_openssl() {
+  if ! command -v openssl >/dev/null; then
+    log "installing openssl (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl
+  fi
 }
 
 ensure_moto() {
@@ -61,6 +70,7 @@ ensure_disk() {
 
 ensure_disk
 ensure_redis
+ensure_openssl
 ensure_moto
 ensure_checkov
 

@@ -5,6 +5,7 @@
 //! not find it panics with what to do; it never skips.
 
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -60,6 +61,94 @@ impl OwnServer {
             port,
             "redis-server binary on PATH (scripts/test.sh installs it)",
         )
+    }
+
+    /// `redis-server` on `port` speaking only TLS, with `password`; its
+    /// certificate (for 127.0.0.1) is signed by a CA made in `dir`, whose
+    /// certificate is returned (`dir/ca.pem`). Needs the `openssl` command.
+    pub fn redis_tls(port: u16, dir: &Path, password: &str) -> (OwnServer, PathBuf) {
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("the openssl command (Debian package openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write ext.cnf");
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=nax-test-ca",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "srv.key",
+            "-out",
+            "srv.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "srv.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "srv.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let mut command = Command::new("redis-server");
+        command
+            .current_dir(dir)
+            .args([
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
+            .args(["--tls-cert-file", "srv.pem", "--tls-key-file", "srv.key"])
+            .args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"])
+            .args(["--requirepass", password])
+            .args(["--save", "", "--appendonly", "no"]);
+        let server = Self::start(
+            command,
+            port,
+            "redis-server binary on PATH (scripts/test.sh installs it)",
+        );
+        (server, dir.join("ca.pem"))
     }
 
     /// `moto_server` on `port`; returns once it accepts connections.

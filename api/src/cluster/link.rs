@@ -43,10 +43,17 @@ enum Connection {
 }
 
 impl RedisLink {
-    /// Parses `url` (`redis://[:password@]host:port[/db]`); connects on
+    /// Parses `url` (`redis://[:password@]host:port[/db]`, or `rediss://`
+    /// for TLS, verified against the system's roots); connects on
     /// first use. `prefix` goes before every key and channel name
     /// (deployments sharing a Redis, and tests, keep apart with it).
     pub fn new(url: &str, prefix: &str) -> Result<Self, RedisUnavailable> {
+        if url.starts_with("rediss://") {
+            // rustls is built with two crypto back ends here (the AWS SDK
+            // brings aws-lc-rs, others ring) and then needs the process to
+            // pick one; the first pick stays (an error means one was).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         Ok(RedisLink {
             client: redis::Client::open(url).map_err(RedisUnavailable::Url)?,
             prefix: prefix.to_owned(),
