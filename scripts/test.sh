@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need when it is
-# missing (redis-server and openssl from Debian, moto[server] and checkov from
-# PyPI), then
-# checks the Terraform with checkov and runs every test of the workspace,
-# lints included. Idempotent; safe to run repeatedly.
+# missing (redis-server and openssl from Debian, moto[server] and checkov
+# from PyPI), then checks the Terraform with checkov and runs every test of
+# the workspace, lints included. Idempotent; safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -124,6 +124,9 @@ pub struct ApiConfig {
     pub sqs_region: String,
     /// Prepended to queue names; the Terraform `resource_prefix`.
     pub sqs_queue_prefix: String,
+    /// Create missing queues (with their dead-letter queues) at start
+    /// (local development; production queues come from Terraform).
+    pub sqs_create_queues: bool,
     /// Consecutive failures that open the circuit breaker.
     pub breaker_failures: u32,
     /// How long the breaker stays open before letting one call through.
@@ -180,6 +183,7 @@ impl Default for ApiConfig {
             sqs_endpoint: String::new(),
             sqs_region: "us-east-1".into(),
             sqs_queue_prefix: String::new(),
+            sqs_create_queues: false,
             breaker_failures: 5,
             breaker_open_ms: 5000,
         }

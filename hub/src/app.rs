@@ -239,6 +239,12 @@ async fn start_api(
             queue_prefix: config.api.sqs_queue_prefix.clone(),
             static_credentials: config.api.aws_credentials(),
         };
+        if config.api.sqs_create_queues {
+            let client = api::events::sqs::SqsPublisher::client(&sqs).await;
+            api::events::sqs::SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
+                .await
+                .context("creating the SQS queues")?;
+        }
         Arc::new(api::events::sqs::SqsPublisher::new(&sqs).await)
     } else {
         Arc::new(

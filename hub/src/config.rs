@@ -303,6 +303,9 @@ pub struct Cli {
     /// Prefix of the SQS queue names (Terraform's `resource_prefix`).
     #[arg(long, env = "NAX_SQS_QUEUE_PREFIX")]
     pub sqs_queue_prefix: Option<String>,
+    /// Create missing SQS queues at start (development).
+    #[arg(long, env = "NAX_SQS_CREATE_QUEUES")]
+    pub sqs_create_queues: Option<bool>,
     /// Redis shared by the nodes (`redis://` or `rediss://`); may hold a
     /// password, so prefer the variable.
     #[arg(long, env = "NAX_REDIS_URL", hide_env_values = true)]
@@ -457,6 +460,7 @@ impl Config {
         set(&mut api.events_to_sqs, cli.events_to_sqs);
         set(&mut api.sqs_endpoint, cli.sqs_endpoint);
         set(&mut api.sqs_queue_prefix, cli.sqs_queue_prefix);
+        set(&mut api.sqs_create_queues, cli.sqs_create_queues);
         if let Some(url) = cli.redis_url {
             api.redis_url = Some(api::secret::Secret::new(url));
         }
