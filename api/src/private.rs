@@ -16,6 +16,8 @@
 use crate::cluster::backplane::{Backplane, WireUpdate};
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -51,10 +53,57 @@ pub struct PrivateUpdate {
     pub payload: Arc<serde_json::Value>,
 }
 
+/// Which state an update carries, so that a node never delivers an older
+/// state after a newer one: the backplane and a node's local fallback can
+/// both bring a change, and either can bring it late.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Freshness {
+    /// An order's stored version: every change increases it.
+    Order { order_id: String, version: u64 },
+    /// A balance's venue time (µs): later is newer; equal times both go
+    /// out (two changes can share a microsecond).
+    Balance { asset: String, venue_ts: u64 },
+}
+
+impl Freshness {
+    fn key(&self) -> String {
+        match self {
+            Freshness::Order { order_id, .. } => format!("o:{order_id}"),
+            Freshness::Balance { asset, .. } => format!("b:{asset}"),
+        }
+    }
+
+    /// Whether this state is older than `last`, the newest delivered.
+    fn is_stale(&self, last: u64) -> bool {
+        match self {
+            Freshness::Order { version, .. } => *version <= last,
+            Freshness::Balance { venue_ts, .. } => *venue_ts < last,
+        }
+    }
+
+    fn value(&self) -> u64 {
+        match self {
+            Freshness::Order { version, .. } => *version,
+            Freshness::Balance { venue_ts, .. } => *venue_ts,
+        }
+    }
+}
+
+/// Orders and assets whose newest delivered state a feed remembers; past
+/// this the memory starts over (a stale update could then slip through).
+const MAX_REMEMBERED: usize = 10_000;
+
 struct UserFeed {
     sender: broadcast::Sender<PrivateUpdate>,
+    state: Mutex<FeedState>,
+}
+
+struct FeedState {
     /// Last seq per channel: orders, balances.
-    seqs: Mutex<[u64; 2]>,
+    seqs: [u64; 2],
+    /// Newest state delivered per order / asset ([`Freshness`]).
+    newest: HashMap<String, u64>,
 }
 
 /// The per-user fan-in/fan-out point (see the module doc).
@@ -86,6 +135,7 @@ impl PrivateBus {
         &self,
         user: &str,
         channel: PrivateChannel,
+        freshness: Freshness,
         dedupe: &str,
         payload: serde_json::Value,
     ) {
@@ -93,6 +143,7 @@ impl PrivateBus {
             let update = WireUpdate {
                 user: user.to_owned(),
                 channel: channel.into(),
+                freshness: Some(freshness),
                 payload,
             };
             match backplane
@@ -102,12 +153,12 @@ impl PrivateBus {
                 Ok(_) => return,
                 Err(e) => {
                     backplane.note_fallback(&e);
-                    self.deliver(user, channel, update.payload);
+                    self.deliver(user, channel, update.freshness.as_ref(), update.payload);
                     return;
                 }
             }
         }
-        self.deliver(user, channel, payload);
+        self.deliver(user, channel, Some(&freshness), payload);
     }
 
     /// Receives every update of `user` published from now on.
@@ -117,17 +168,28 @@ impl PrivateBus {
             .or_insert_with(|| {
                 Arc::new(UserFeed {
                     sender: broadcast::channel(CAPACITY).0,
-                    seqs: Mutex::new([0, 0]),
+                    state: Mutex::new(FeedState {
+                        seqs: [0, 0],
+                        newest: HashMap::new(),
+                    }),
                 })
             })
             .sender
             .subscribe()
     }
 
-    /// Hands an update to `user`'s subscribers on this node, if any. The
-    /// feed of a user without subscribers is dropped (its seq numbering
-    /// restarts, which no subscriber can observe).
-    pub fn deliver(&self, user: &str, channel: PrivateChannel, payload: serde_json::Value) {
+    /// Hands an update to `user`'s subscribers on this node, if any, unless
+    /// its `freshness` says a newer state of the same order or asset was
+    /// delivered already. The feed of a user without subscribers is
+    /// dropped (its seq numbering restarts, which no subscriber can
+    /// observe).
+    pub fn deliver(
+        &self,
+        user: &str,
+        channel: PrivateChannel,
+        freshness: Option<&Freshness>,
+        payload: serde_json::Value,
+    ) {
         let Some(feed) = self.users.get(user).map(|f| f.clone()) else {
             return;
         };
@@ -137,15 +199,29 @@ impl PrivateBus {
             return;
         }
         // The lock orders seq assignment with the send, so seqs arrive in order.
-        let mut seqs = feed.seqs.lock();
+        let mut state = feed.state.lock();
+        if let Some(freshness) = freshness {
+            let key = freshness.key();
+            if state
+                .newest
+                .get(&key)
+                .is_some_and(|&last| freshness.is_stale(last))
+            {
+                return;
+            }
+            if state.newest.len() >= MAX_REMEMBERED {
+                state.newest.clear();
+            }
+            state.newest.insert(key, freshness.value());
+        }
         let slot = match channel {
             PrivateChannel::Orders => 0,
             PrivateChannel::Balances => 1,
         };
-        seqs[slot] += 1;
+        state.seqs[slot] += 1;
         let update = PrivateUpdate {
             channel,
-            seq: seqs[slot],
+            seq: state.seqs[slot],
             ts: feeds::event::now_micros(),
             payload: Arc::new(payload),
         };
@@ -164,9 +240,9 @@ mod tests {
         let mut a = bus.subscribe("a");
         let mut a2 = bus.subscribe("a");
         let mut b = bus.subscribe("b");
-        bus.deliver("a", PrivateChannel::Orders, json!({"n": 1}));
-        bus.deliver("a", PrivateChannel::Balances, json!({"n": 2}));
-        bus.deliver("a", PrivateChannel::Orders, json!({"n": 3}));
+        bus.deliver("a", PrivateChannel::Orders, None, json!({"n": 1}));
+        bus.deliver("a", PrivateChannel::Balances, None, json!({"n": 2}));
+        bus.deliver("a", PrivateChannel::Orders, None, json!({"n": 3}));
         for rx in [&mut a, &mut a2] {
             let got: Vec<_> = (0..3)
                 .map(|_| rx.try_recv().unwrap())
@@ -185,10 +261,41 @@ mod tests {
     }
 
     #[test]
+    fn an_older_state_of_an_order_or_balance_is_not_delivered_after_a_newer_one() {
+        let bus = PrivateBus::default();
+        let mut rx = bus.subscribe("a");
+        let order = |v| Freshness::Order {
+            order_id: "o1".into(),
+            version: v,
+        };
+        let balance = |ts| Freshness::Balance {
+            asset: "USD".into(),
+            venue_ts: ts,
+        };
+        for (channel, freshness) in [
+            (PrivateChannel::Orders, order(1)),
+            (PrivateChannel::Orders, order(3)),
+            (PrivateChannel::Orders, order(2)),
+            (PrivateChannel::Orders, order(3)),
+            (PrivateChannel::Balances, balance(10)),
+            (PrivateChannel::Balances, balance(10)),
+            (PrivateChannel::Balances, balance(9)),
+            (PrivateChannel::Orders, order(4)),
+        ] {
+            let n = freshness.value();
+            bus.deliver("a", channel, Some(&freshness), json!({ "n": n }));
+        }
+        let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|u| u.payload["n"].as_u64().unwrap())
+            .collect();
+        assert_eq!(got, [1, 3, 10, 10, 4]);
+    }
+
+    #[test]
     fn users_without_subscribers_are_forgotten() {
         let bus = PrivateBus::default();
         drop(bus.subscribe("a"));
-        bus.deliver("a", PrivateChannel::Orders, json!({}));
+        bus.deliver("a", PrivateChannel::Orders, None, json!({}));
         assert!(bus.users.is_empty());
     }
 }

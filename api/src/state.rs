@@ -129,8 +129,12 @@ impl Api {
         if let Some(backplane) = api.private.backplane() {
             let node = api.clone();
             let listener = tokio::spawn(backplane.clone().listen(move |update| {
-                node.private
-                    .deliver(&update.user, update.channel.into(), update.payload)
+                node.private.deliver(
+                    &update.user,
+                    update.channel.into(),
+                    update.freshness.as_ref(),
+                    update.payload,
+                )
             }));
             api.background.lock().push(listener);
         }

@@ -10,7 +10,7 @@ mod common;
 use api::cluster::backplane::{Backplane, WireChannel, WireUpdate};
 use api::cluster::book_cache::BookCache;
 use api::cluster::RedisLink;
-use api::private::{PrivateBus, PrivateChannel, PrivateUpdate};
+use api::private::{Freshness, PrivateBus, PrivateChannel, PrivateUpdate};
 use api::secret::Secret;
 use api::store::embedded::EmbeddedStore;
 use api::store::Store;
@@ -42,15 +42,21 @@ async fn node(url: &str, prefix: &str) -> Node {
     let backplane = Arc::new(Backplane::new(link));
     let bus = Arc::new(PrivateBus::with_backplane(backplane.clone()));
     let delivered_to = bus.clone();
-    let listener =
-        tokio::spawn(backplane.clone().listen(move |u: WireUpdate| {
-            delivered_to.deliver(&u.user, u.channel.into(), u.payload)
-        }));
+    let listener = tokio::spawn(backplane.clone().listen(move |u: WireUpdate| {
+        delivered_to.deliver(&u.user, u.channel.into(), u.freshness.as_ref(), u.payload)
+    }));
     wait_until("the listener reads the stream", || backplane.is_listening()).await;
     Node {
         bus,
         backplane,
         listener,
+    }
+}
+
+fn order(id: &str, version: u64) -> Freshness {
+    Freshness::Order {
+        order_id: id.to_owned(),
+        version,
     }
 }
 
@@ -95,6 +101,7 @@ async fn an_update_published_by_several_nodes_reaches_every_node_once_in_order()
                 .publish(
                     "alice",
                     PrivateChannel::Orders,
+                    order("order-1", n),
                     &format!("o:order-1:{n}"),
                     json!({ "version": n }),
                 )
@@ -106,6 +113,10 @@ async fn an_update_published_by_several_nodes_reaches_every_node_once_in_order()
         .publish(
             "alice",
             PrivateChannel::Balances,
+            Freshness::Balance {
+                asset: "USD".into(),
+                venue_ts: 1,
+            },
             "b:USD:1",
             json!({"asset": "USD"}),
         )
@@ -114,6 +125,7 @@ async fn an_update_published_by_several_nodes_reaches_every_node_once_in_order()
         .publish(
             "alice",
             PrivateChannel::Orders,
+            order("order-2", 1),
             "o:order-2:1",
             json!({"version": 4}),
         )
@@ -140,8 +152,14 @@ async fn with_redis_down_a_node_delivers_its_own_updates_locally() {
     let link = Arc::new(RedisLink::new(&format!("redis://127.0.0.1:{port}"), "").unwrap());
     let bus = PrivateBus::with_backplane(Arc::new(Backplane::new(link)));
     let mut rx = bus.subscribe("alice");
-    bus.publish("alice", PrivateChannel::Orders, "o:x:1", json!({"n": 1}))
-        .await;
+    bus.publish(
+        "alice",
+        PrivateChannel::Orders,
+        order("x", 1),
+        "o:x:1",
+        json!({"n": 1}),
+    )
+    .await;
     let u = next(&mut rx).await;
     assert_eq!((u.seq, u.payload["n"].as_u64()), (1, Some(1)));
 }
@@ -156,7 +174,13 @@ async fn a_listener_that_loses_its_connection_carries_on_from_its_last_entry() {
     let mut rx = listener.bus.subscribe("alice");
     publisher
         .bus
-        .publish("alice", PrivateChannel::Orders, "o:1", json!({"n": 1}))
+        .publish(
+            "alice",
+            PrivateChannel::Orders,
+            order("o", 1),
+            "o:1",
+            json!({"n": 1}),
+        )
         .await;
     assert_eq!(next(&mut rx).await.payload["n"], 1);
     // Cut every client connection (listeners and the publishers' managed
@@ -172,9 +196,15 @@ async fn a_listener_that_loses_its_connection_carries_on_from_its_last_entry() {
         .query_async(&mut admin)
         .await
         .unwrap();
+    // The listener notices the cut before anything is published.
+    wait_until("the listener notices the cut", || {
+        !listener.backplane.is_listening()
+    })
+    .await;
     let wire = WireUpdate {
         user: "alice".into(),
         channel: WireChannel::Orders,
+        freshness: Some(order("o", 2)),
         payload: json!({"n": 2}),
     };
     // Through the backplane directly (no local fallback), retrying while
@@ -225,11 +255,22 @@ async fn a_session_revoked_on_one_node_is_refused_on_another_at_once() {
     let link = RedisLink::new(SHARED_REDIS, &prefix).unwrap();
     assert!(link.connect(Duration::from_secs(5)).await);
     let family = refresh.split('.').next().unwrap();
-    let cached: Option<String> = redis::cmd("GET")
-        .arg(link.key(&format!("nax:session:{family}")))
-        .query_async(&mut link.connection().unwrap())
-        .await
-        .unwrap();
+    // Caching is best effort (a short timeout): on a busy machine another
+    // request may be what caches it.
+    let mut cached: Option<String> = None;
+    for _ in 0..50 {
+        cached = redis::cmd("GET")
+            .arg(link.key(&format!("nax:session:{family}")))
+            .query_async(&mut link.connection().unwrap())
+            .await
+            .unwrap();
+        if cached.is_some() {
+            break;
+        }
+        let (s, _, _) = b.get("/users/profile", Some(&access)).await;
+        assert_eq!(s, 200);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let cached: Value = serde_json::from_str(&cached.expect("family cached in redis")).unwrap();
     assert_eq!(cached["state"], "live");
 

@@ -181,8 +181,34 @@ async fn a_user_on_node_b_sees_the_order_placed_through_node_a() {
         assert_eq!(statuses, unique, "no change delivered twice: {seen:?}");
         assert_eq!(statuses.last(), Some(&"cancelled"));
 
-        // The nodes keep market:{pair}:orderbook in Redis (TTL 5 s).
+        // Those updates went through Redis: both nodes synced the venue,
+        // and the stream holds each order change once.
         let link = node_a.api.as_ref().unwrap().redis.clone().unwrap();
+        let stream_key = link.key("nax:private");
+        let entries: redis::streams::StreamRangeReply = link
+            .call(Duration::from_secs(2), |mut c| async move {
+                redis::cmd("XRANGE")
+                    .arg(stream_key)
+                    .arg("-")
+                    .arg("+")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await
+            .expect("redis answers");
+        let of_order: Vec<String> = entries
+            .ids
+            .iter()
+            .filter_map(|e| e.get::<String>("u"))
+            .filter(|u| u.contains(order_id.as_str()) && u.contains("\"channel\":\"orders\""))
+            .collect();
+        assert_eq!(
+            of_order.len(),
+            seen.len(),
+            "each change the socket got is in the stream once: {of_order:?}"
+        );
+
+        // The nodes keep market:{pair}:orderbook in Redis (TTL 5 s).
         let cache = api::cluster::book_cache::BookCache::new(link);
         let deadline = Instant::now() + Duration::from_secs(5);
         let cached = loop {

@@ -168,14 +168,26 @@ impl OwnServer {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {missing}: {e}"));
-        let server = OwnServer { child, port };
+        let mut server = OwnServer { child, port };
         let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            // Ours must be the one listening: a server that exited (port
+            // taken) fails here, not later against someone else's.
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the server for 127.0.0.1:{port} exited: {status}");
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "the server did not start on 127.0.0.1:{port}"
             );
             std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!("the server for 127.0.0.1:{port} exited: {status} (port taken?)");
         }
         server
     }

@@ -11,8 +11,10 @@
 //! the stream keeps that order.
 //!
 //! Every node reads the stream from where it last read (`XREAD BLOCK` on a
-//! connection of its own) and hands each update to its local
-//! [`PrivateBus`](crate::private::PrivateBus). A listener that reconnects
+//! connection of its own), starting a few seconds before it started, and
+//! hands each update to its local [`PrivateBus`](crate::private::PrivateBus),
+//! which drops an update not newer than the last it delivered for the same
+//! order or asset. A listener that reconnects
 //! carries on from its last entry, so a short Redis or network outage
 //! loses nothing still in the stream (capped at about [`STREAM_LEN`]
 //! entries). While the publish fails (Redis down), the publishing node
@@ -21,7 +23,7 @@
 //! every venue update then.
 
 use super::link::{RedisLink, RedisUnavailable};
-use crate::private::PrivateChannel;
+use crate::private::{Freshness, PrivateChannel};
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -38,6 +40,9 @@ const PUBLISH_TIMEOUT: Duration = Duration::from_millis(250);
 const READ_BLOCK: Duration = Duration::from_millis(1000);
 /// Entries read at once.
 const READ_COUNT: usize = 512;
+/// How far before the listener's start it begins reading (covers clock
+/// skew between the node and Redis).
+const START_BACK: Duration = Duration::from_secs(5);
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(2);
 
@@ -53,6 +58,9 @@ return false
 pub struct WireUpdate {
     pub user: String,
     pub channel: WireChannel,
+    /// Which state it carries (stale ones are dropped at delivery).
+    #[serde(default)]
+    pub freshness: Option<Freshness>,
     pub payload: serde_json::Value,
 }
 
@@ -149,9 +157,14 @@ impl Backplane {
 
     /// Reads the stream until the task is aborted, handing each update to
     /// `deliver`; reconnects with backoff and carries on from the last
-    /// entry read. Starts at the stream's end as of the first connection.
+    /// entry read. Starts [`START_BACK`] before the call (entry ids are
+    /// Redis' clock in ms), so nothing published while the first
+    /// connection is being made is missed; the few older entries find no
+    /// subscriber yet, or are dropped as not newer at delivery.
     pub async fn listen(self: Arc<Self>, deliver: impl Fn(WireUpdate) + Send + 'static) {
-        let mut last_id: Option<String> = None;
+        let start_ms =
+            (feeds::event::now_micros() / 1000).saturating_sub(START_BACK.as_millis() as u64);
+        let mut last_id: Option<String> = Some(format!("{start_ms}-0"));
         let mut retry = RETRY_MIN;
         loop {
             match self
@@ -186,17 +199,6 @@ impl Backplane {
             .client()
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        if last_id.is_none() {
-            // Start from the end: entries older than this node are not
-            // for its sockets.
-            let info: redis::Value = redis::cmd("XINFO")
-                .arg("STREAM")
-                .arg(&self.stream)
-                .query_async(&mut conn)
-                .await
-                .unwrap_or(redis::Value::Nil);
-            *last_id = Some(last_entry_id(&info).unwrap_or_else(|| "0-0".to_owned()));
-        }
         self.listening.store(true, Ordering::Relaxed);
         metrics::gauge!("nax_backplane_connected").set(1.0);
         tracing::info!("backplane: reading the private stream");
@@ -226,17 +228,4 @@ impl Backplane {
             }
         }
     }
-}
-
-/// `last-generated-id` of an `XINFO STREAM` reply (RESP2 flat map).
-fn last_entry_id(info: &redis::Value) -> Option<String> {
-    let redis::Value::Array(items) = info else {
-        return None;
-    };
-    items.chunks(2).find_map(|pair| match pair {
-        [redis::Value::BulkString(k), redis::Value::BulkString(v)] if k == b"last-generated-id" => {
-            String::from_utf8(v.clone()).ok()
-        }
-        _ => None,
-    })
 }

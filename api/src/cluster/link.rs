@@ -5,7 +5,10 @@
 //! later calls use the connection when it is made. The
 //! [`ConnectionManager`] is multiplexed and reconnects by itself after
 //! Redis restarts. Every caller bounds its calls with a timeout and has a
-//! fallback, so Redis being down or slow never blocks a request for long.
+//! fallback. After a call fails or times out, calls fail at once for
+//! [`FAIL_FAST`] (one probe per window), so a Redis that is down costs
+//! one timeout per window, not one per call: requests and the order sync
+//! keep their pace on the fallbacks.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
@@ -13,6 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Least time between two attempts to make the first connection.
 const CONNECT_RETRY: Duration = Duration::from_secs(1);
+/// How long calls fail at once after one failed.
+pub const FAIL_FAST: Duration = Duration::from_millis(500);
 
 /// Why Redis gave no answer.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +30,8 @@ pub enum RedisUnavailable {
     Timeout(Duration),
     #[error("redis call failed: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("redis failed a moment ago; not trying again yet")]
+    Resting,
 }
 
 /// A node's link to Redis: the URL, the key prefix every user of the link
@@ -33,6 +40,8 @@ pub struct RedisLink {
     client: redis::Client,
     prefix: String,
     connection: Arc<parking_lot::Mutex<Connection>>,
+    /// Until when calls fail at once (after a failure).
+    resting_until: parking_lot::Mutex<Option<Instant>>,
 }
 
 /// The connection, or when the next attempt to make it is due.
@@ -60,6 +69,7 @@ impl RedisLink {
             connection: Arc::new(parking_lot::Mutex::new(Connection::Idle {
                 next_attempt: Instant::now(),
             })),
+            resting_until: parking_lot::Mutex::new(None),
         })
     }
 
@@ -123,16 +133,36 @@ impl RedisLink {
         }
     }
 
-    /// Runs `call` on the connection within `timeout`.
+    /// Runs `call` on the connection within `timeout`; fails at once
+    /// while resting after a failure (see the module doc).
     pub async fn call<T, F, Fut>(&self, timeout: Duration, call: F) -> Result<T, RedisUnavailable>
     where
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
+        {
+            let mut resting = self.resting_until.lock();
+            match *resting {
+                Some(until) if Instant::now() < until => return Err(RedisUnavailable::Resting),
+                // This call is the window's probe; others rest meanwhile.
+                Some(_) => *resting = Some(Instant::now() + timeout),
+                None => {}
+            }
+        }
         let connection = self.connection()?;
-        tokio::time::timeout(timeout, call(connection))
+        let result = tokio::time::timeout(timeout, call(connection))
             .await
-            .map_err(|_| RedisUnavailable::Timeout(timeout))?
-            .map_err(RedisUnavailable::from)
+            .map_err(|_| RedisUnavailable::Timeout(timeout))
+            .and_then(|r| r.map_err(RedisUnavailable::from));
+        let failed = match &result {
+            Ok(_) => false,
+            // A command error (wrong type, script error) is an answer.
+            Err(RedisUnavailable::Redis(e)) => {
+                e.is_io_error() || e.is_connection_dropped() || e.is_timeout()
+            }
+            Err(_) => true,
+        };
+        *self.resting_until.lock() = failed.then(|| Instant::now() + FAIL_FAST);
+        result
     }
 }

@@ -13,7 +13,7 @@
 use super::model::{self, fill_transaction, order_view, OrderDetail};
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
-use crate::private::PrivateChannel;
+use crate::private::{Freshness, PrivateChannel};
 use crate::state::Api;
 use crate::store::{Conflict, StoreError, Transaction, Write};
 use feeds::venue::{Balance, OrderReport, UserEvent};
@@ -76,10 +76,16 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                 Some(&fill.user),
                 json!({ "fill": tx.detail, "order_id": order_id }),
             );
-            api.store
+            match api
+                .store
                 .commit(vec![Write::CreateTransaction(tx), Write::Emit(event)])
-                .await?;
-            api.relay.notify();
+                .await
+            {
+                Ok(()) => api.relay.notify(),
+                // Another node (every node syncs) recorded it first.
+                Err(StoreError::Conflict(Conflict::AlreadyExists(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
             Ok(())
         }
         UserEvent::Balance {
@@ -94,10 +100,15 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                 "b:{asset}:{venue_ts}:{}:{}",
                 balance.available, balance.locked
             );
+            let freshness = Freshness::Balance {
+                asset: asset.clone(),
+                venue_ts,
+            };
             api.private
                 .publish(
                     &user,
                     PrivateChannel::Balances,
+                    freshness,
                     &dedupe,
                     balance_json(&asset, scale, balance),
                 )
@@ -120,8 +131,12 @@ async fn publish_order(api: &Api, tx: &Transaction) {
         Ok(view) => match serde_json::to_value(view) {
             Ok(v) => {
                 let dedupe = format!("o:{}:{}", tx.transaction_id, tx.version);
+                let freshness = Freshness::Order {
+                    order_id: tx.transaction_id.clone(),
+                    version: tx.version,
+                };
                 api.private
-                    .publish(&tx.user_id, PrivateChannel::Orders, &dedupe, v)
+                    .publish(&tx.user_id, PrivateChannel::Orders, freshness, &dedupe, v)
                     .await
             }
             Err(e) => tracing::error!(error = %e, "order view not serializable"),
