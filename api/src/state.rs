@@ -83,7 +83,20 @@ impl Api {
             redis.clone(),
         )
         .await?;
-        let relay = Relay::start(parts.store.clone(), parts.publisher.clone());
+        // Nodes sharing a store (DynamoDB) relay its outbox one at a time.
+        let relay_lease = match (&redis, parts.config.store) {
+            (Some(link), crate::config::StoreKind::Dynamodb) => Some(
+                crate::cluster::lease::Lease::new(link.clone(), "outbox-relay"),
+            ),
+            _ => None,
+        };
+        let relay = Relay::start_gated(
+            parts.store.clone(),
+            parts.publisher.clone(),
+            relay_lease
+                .clone()
+                .map(|lease| Arc::new(move || lease.held()) as crate::events::relay::Gate),
+        );
         let limiter = match &redis {
             Some(link) => crate::http::ratelimit::RateLimiter::with_redis(
                 parts.config.requests_per_minute,
@@ -126,6 +139,10 @@ impl Api {
             fiat,
             background: parking_lot::Mutex::new(Vec::new()),
         }));
+        if let Some(lease) = relay_lease {
+            lease.renew().await;
+            api.background.lock().push(tokio::spawn(lease.run()));
+        }
         if let Some(backplane) = api.private.backplane() {
             let node = api.clone();
             let listener = tokio::spawn(backplane.clone().listen(move |update| {

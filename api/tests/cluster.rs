@@ -329,3 +329,86 @@ async fn book_snapshots_live_five_seconds() {
         .unwrap();
     assert!((1..=5000).contains(&ttl_ms), "TTL 5 s, got {ttl_ms} ms");
 }
+
+/// Counts what it is handed.
+#[derive(Default)]
+struct Counting(parking_lot::Mutex<Vec<String>>);
+
+#[async_trait::async_trait]
+impl api::events::EventPublisher for Counting {
+    async fn publish(
+        &self,
+        events: &[api::events::Event],
+    ) -> Result<(), api::events::PublishError> {
+        self.0.lock().extend(events.iter().map(|e| e.id.clone()));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn nodes_sharing_a_store_relay_its_outbox_one_at_a_time_and_take_over() {
+    use api::cluster::lease::{Lease, TTL};
+    use api::events::relay::{Gate, Relay};
+    use api::events::{Event, EventType};
+    use api::store::Write;
+
+    let prefix = fresh_prefix("lease");
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let node = || async {
+        let link = Arc::new(RedisLink::new(SHARED_REDIS, &prefix).unwrap());
+        assert!(
+            link.connect(Duration::from_secs(5)).await,
+            "redis-server on 6379"
+        );
+        let lease = Lease::new(link, "outbox-relay");
+        lease.renew().await;
+        let renewing = tokio::spawn(lease.clone().run());
+        let sink = Arc::new(Counting::default());
+        let gate = lease.clone();
+        let relay = Relay::start_gated(
+            store.clone(),
+            sink.clone(),
+            Some(Arc::new(move || gate.held()) as Gate),
+        );
+        (lease, renewing, sink, relay)
+    };
+    let (lease_a, renewing_a, sink_a, relay_a) = node().await;
+    let (lease_b, renewing_b, sink_b, relay_b) = node().await;
+    assert!(lease_a.held() && !lease_b.held(), "the first node holds it");
+
+    let commit = |n: usize| {
+        let store = store.clone();
+        async move {
+            let mut ids = Vec::new();
+            for i in 0..n {
+                let e = Event::new(EventType::OrderAccepted, Some("u"), json!({ "i": i }));
+                ids.push(e.id.clone());
+                store.commit(vec![Write::Emit(e)]).await.unwrap();
+            }
+            ids
+        }
+    };
+    let first = commit(30).await;
+    relay_a.notify();
+    relay_b.notify();
+    wait_until("node A relays all 30", || sink_a.0.lock().len() == 30).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(*sink_a.0.lock(), first, "in commit order");
+    assert!(sink_b.0.lock().is_empty(), "node B relayed nothing");
+
+    // Node A dies: B takes over within the lease's lifetime.
+    renewing_a.abort();
+    relay_a.stop().await;
+    let second = commit(10).await;
+    for _ in 0..((TTL.as_millis() / 100) as usize + 30) {
+        if sink_b.0.lock().len() == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(*sink_b.0.lock(), second, "node B relays after A is gone");
+    assert!(lease_b.held());
+    renewing_b.abort();
+    relay_b.stop().await;
+}

@@ -11,6 +11,7 @@
 
 pub mod backplane;
 pub mod book_cache;
+pub mod lease;
 pub mod link;
 pub mod sessions;
 

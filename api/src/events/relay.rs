@@ -23,6 +23,9 @@ const POLL: Duration = Duration::from_millis(500);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
+/// Whether this node may relay now (see [`Relay::start_gated`]).
+pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Handle of the running relay task.
 pub struct Relay {
     wake: Arc<Notify>,
@@ -33,9 +36,19 @@ pub struct Relay {
 impl Relay {
     /// Spawns the relay task.
     pub fn start(store: Arc<dyn Store>, publisher: Arc<dyn EventPublisher>) -> Relay {
+        Self::start_gated(store, publisher, None)
+    }
+
+    /// Spawns the relay task, which relays only while `gate` says so (one
+    /// node of several sharing a store: a [`crate::cluster::lease::Lease`]).
+    pub fn start_gated(
+        store: Arc<dyn Store>,
+        publisher: Arc<dyn EventPublisher>,
+        gate: Option<Gate>,
+    ) -> Relay {
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store, publisher, wake.clone(), stopped));
+        let task = tokio::spawn(run(store, publisher, gate, wake.clone(), stopped));
         Relay {
             wake,
             stop,
@@ -62,12 +75,24 @@ impl Relay {
 async fn run(
     store: Arc<dyn Store>,
     publisher: Arc<dyn EventPublisher>,
+    gate: Option<Gate>,
     wake: Arc<Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let mut backoff = BACKOFF_MIN;
     loop {
         let stopping = *stopped.borrow();
+        if gate.as_ref().is_some_and(|may| !may()) {
+            // Another node relays; check again at the next poll.
+            if stopping {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = stopped.changed() => {}
+            }
+            continue;
+        }
         match drain_once(&*store, &*publisher).await {
             Ok(n) if n == BATCH => {
                 backoff = BACKOFF_MIN;
