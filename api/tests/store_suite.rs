@@ -82,6 +82,7 @@ contract_cases! {
     transactions::transaction_create_update_and_version => transaction_create_update_and_version,
     transactions::transactions_list_newest_first_with_filters => transactions_list_newest_first_with_filters,
     transactions::transactions_paginate_without_duplicates_or_gaps => transactions_paginate_without_duplicates_or_gaps,
+    transactions::transactions_with_status_across_users_oldest_first => transactions_with_status_across_users_oldest_first,
     keys::idempotency_key_is_recorded_once => idempotency_key_is_recorded_once,
     keys::webhook_receipt_is_recorded_once => webhook_receipt_is_recorded_once,
     keys::refresh_family_create_replace_and_version => refresh_family_create_replace_and_version,

@@ -198,6 +198,16 @@ impl Store for DynamoStore {
         transactions::page(&self.client, &table, user_id, query).await
     }
 
+    async fn transactions_with_status(
+        &self,
+        status: &str,
+        until: crate::events::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let table = self.table(&tables::TRANSACTIONS);
+        transactions::with_status(&self.client, &table, status, &until, limit).await
+    }
+
     async fn idempotency(
         &self,
         user_id: &str,

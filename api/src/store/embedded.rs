@@ -300,6 +300,33 @@ impl Store for EmbeddedStore {
         self.get(TXS, key2(user_id, transaction_id)).await
     }
 
+    async fn transactions_with_status(
+        &self,
+        status: &str,
+        until: crate::events::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, StoreError> {
+        let status = status.to_owned();
+        self.blocking(move |db| {
+            let tx = db.begin_read().map_err(unavailable)?;
+            let t = tx.open_table(TXS).map_err(unavailable)?;
+            let mut found = Vec::new();
+            for entry in t.iter().map_err(unavailable)? {
+                let (_, v) = entry.map_err(unavailable)?;
+                let record: Transaction = decode(v.value())?;
+                if record.status == status && record.created_at <= until {
+                    found.push(record);
+                }
+            }
+            found.sort_by(|a, b| {
+                (a.created_at, &a.transaction_id).cmp(&(b.created_at, &b.transaction_id))
+            });
+            found.truncate(limit);
+            Ok(found)
+        })
+        .await
+    }
+
     async fn transactions(
         &self,
         user_id: &str,

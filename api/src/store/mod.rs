@@ -157,6 +157,18 @@ pub trait Store: Send + Sync + 'static {
         query: &TxQuery,
     ) -> Result<Page<Transaction>, StoreError>;
 
+    /// Every user's transactions in `status` created at or before
+    /// `until`, oldest first, at most `limit`: work left in a state (a
+    /// withdrawal still `processing`, say), for sweeps and operators.
+    /// DynamoDB: a query on `status-index` (eventually consistent, like
+    /// every GSI read); embedded: a scan.
+    async fn transactions_with_status(
+        &self,
+        status: &str,
+        until: crate::events::Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Transaction>, StoreError>;
+
     async fn idempotency(
         &self,
         user_id: &str,

@@ -278,3 +278,54 @@ pub async fn transactions_paginate_without_duplicates_or_gaps(store: &dyn Store)
         .collect();
     assert_eq!(seen, newest_first(&want));
 }
+
+/// Work left in a state, across users: oldest first, up to a time, at most
+/// `limit` (DynamoDB answers from `status-index`).
+pub async fn transactions_with_status_across_users_oldest_first(store: &dyn Store) {
+    let status = unique("processing");
+    let (alice, bob) = (unique("alice"), unique("bob"));
+    let base = api::events::now() - chrono::TimeDelta::minutes(10);
+    let at = |user: &str, minutes: i64, status: &str| {
+        let mut t = tx(user, TxKind::Withdrawal, status, Some("BTC"));
+        t.created_at = base + chrono::TimeDelta::minutes(minutes);
+        t.updated_at = t.created_at;
+        t
+    };
+    let oldest = at(&bob, 0, &status);
+    let middle = at(&alice, 1, &status);
+    let newest = at(&bob, 2, &status);
+    let other_status = at(&alice, 1, &unique("completed"));
+    let too_new = at(&alice, 5, &status);
+    let mut writes = Vec::new();
+    // Committed out of time order.
+    for t in [&newest, &too_new, &oldest, &other_status, &middle] {
+        writes.push(Write::CreateTransaction((*t).clone()));
+    }
+    store.commit(writes).await.unwrap();
+
+    let until = base + chrono::TimeDelta::minutes(3);
+    let ids = |ts: Vec<Transaction>| -> Vec<String> {
+        ts.into_iter().map(|t| t.transaction_id).collect()
+    };
+    let all = store
+        .transactions_with_status(&status, until, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(all),
+        [&oldest, &middle, &newest].map(|t| t.transaction_id.clone())
+    );
+    let first_two = store
+        .transactions_with_status(&status, until, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(first_two),
+        [&oldest, &middle].map(|t| t.transaction_id.clone())
+    );
+    let none = store
+        .transactions_with_status(&unique("nothing"), until, 10)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}

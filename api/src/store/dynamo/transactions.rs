@@ -95,6 +95,46 @@ fn filter(query: &TxQuery) -> Result<Option<Filter>, StoreError> {
     }))
 }
 
+/// Every user's transactions in `status` created at or before `until`,
+/// oldest first, at most `limit`: a `Query` on `status-index` (hash
+/// `status`, range `created_at`, which sorts as time).
+pub(super) async fn with_status(
+    client: &Client,
+    table: &str,
+    status: &str,
+    until: &crate::events::Timestamp,
+    limit: usize,
+) -> Result<Vec<Transaction>, StoreError> {
+    let mut found: Vec<Transaction> = Vec::new();
+    let mut start = None;
+    while found.len() < limit {
+        let out = client
+            .query()
+            .table_name(table)
+            .index_name("status-index")
+            .key_condition_expression("#status = :status AND #created <= :until")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#created", "created_at")
+            .expression_attribute_values(":status", items::s(status))
+            .expression_attribute_values(":until", items::s(items::sortable_time(until)))
+            .scan_index_forward(true)
+            .limit(i32::try_from(limit - found.len()).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", table, e))?;
+        for item in out.items() {
+            found.push(items::decode(item)?);
+        }
+        match out.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => break,
+        }
+    }
+    found.truncate(limit);
+    Ok(found)
+}
+
 /// One page of `user_id`'s transactions matching `query` (see the module
 /// docs). A page is short only when it is the last.
 pub(super) async fn page(
