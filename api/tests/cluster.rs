@@ -412,3 +412,33 @@ async fn nodes_sharing_a_store_relay_its_outbox_one_at_a_time_and_take_over() {
     renewing_b.abort();
     relay_b.stop().await;
 }
+
+#[tokio::test]
+async fn a_totp_code_used_on_one_node_cannot_sign_in_on_another() {
+    let prefix = fresh_prefix("totp");
+    let (a, b, _dir) = two_api_nodes(&prefix).await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    let (_, access, _) = a.signup(&email).await;
+    let (s, setup, _) = a.post("/auth/mfa/setup", Some(&access), json!({})).await;
+    assert_eq!(s, 200, "{setup}");
+    let secret = setup["secret"].as_str().unwrap().to_owned();
+    let code = || {
+        let bytes = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
+            .unwrap()
+            .generate(now)
+    };
+    let (s, body, _) = a
+        .post("/auth/mfa/verify", Some(&access), json!({"code": code()}))
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let with_code = json!({"email": email, "password": common::PASSWORD, "totp": code()});
+    let (s, body, _) = a.post("/auth/login", None, with_code.clone()).await;
+    assert_eq!(s, 200, "{body}");
+    let (s, body, _) = b.post("/auth/login", None, with_code).await;
+    common::assert_error(s, &body, 401, "invalid_totp");
+}

@@ -98,7 +98,11 @@ impl Auth {
             let step = user.mfa_secret.as_ref().and_then(|seed| {
                 totp::matching_step(seed.expose(), code, super::tokens::unix_now())
             });
-            if !step.is_some_and(|step| self.totp_replay.claim(&user.user_id, step)) {
+            let claimed = match step {
+                None => false,
+                Some(step) => self.claim_totp_step(&user.user_id, step).await,
+            };
+            if !claimed {
                 self.throttle.record_failure(&account, attempt.ip);
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
@@ -109,6 +113,23 @@ impl Auth {
         }
         self.throttle.clear_account(&account);
         self.start_session(&user.user_id).await
+    }
+
+    /// Claims a TOTP step on this node and, with Redis, on every node
+    /// (Redis down: this node's guard alone).
+    async fn claim_totp_step(&self, user_id: &str, step: u64) -> bool {
+        let here = self.totp_replay.claim(user_id, step);
+        let everywhere = match &self.sessions {
+            Some(sessions) => match sessions.claim_totp_step(user_id, step).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "totp replay guard: redis unavailable; this node's guard only");
+                    true
+                }
+            },
+            None => true,
+        };
+        here && everywhere
     }
 
     /// A new refresh family for `user_id` and its first token pair.

@@ -62,8 +62,8 @@ fn totp_for(seed: &str) -> Option<TOTP> {
 }
 
 /// Remembers the last step each user logged in with, so a code (or an
-/// older one) cannot be used twice. In-process: a second node would not
-/// know; the window is a minute at most.
+/// older one) cannot be used twice on this node; with Redis, the session
+/// cache keeps the same for every node.
 #[derive(Default)]
 pub struct ReplayGuard {
     last_step: DashMap<String, u64>,

@@ -12,6 +12,9 @@
 //! store just before cannot hide it; at worst, when Redis refuses that
 //! write, a `live` entry outlives the revocation by [`LIVE_TTL`].
 //! When Redis is down every lookup is a miss and reads the store.
+//!
+//! It also remembers each user's last TOTP step, so a code used on one
+//! node cannot sign in on another ([`SessionCache::claim_totp_step`]).
 
 use super::link::{RedisLink, RedisUnavailable};
 use crate::events::Timestamp;
@@ -42,13 +45,26 @@ pub struct SessionCache {
     link: Arc<RedisLink>,
     /// How long `revoked` is kept: the access-token lifetime plus a margin.
     revoked_ttl: Duration,
+    totp_script: redis::Script,
 }
+
+/// How long a user's last TOTP step is remembered (codes are valid for a
+/// minute and a half at most, with the allowed clock skew).
+const TOTP_MEMORY: Duration = Duration::from_secs(300);
+
+const TOTP_LUA: &str = r"
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if last >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
 
 impl SessionCache {
     pub fn new(link: Arc<RedisLink>, access_token_ttl: Duration) -> Self {
         SessionCache {
             link,
             revoked_ttl: access_token_ttl + Duration::from_secs(60),
+            totp_script: redis::Script::new(TOTP_LUA),
         }
     }
 
@@ -99,6 +115,27 @@ impl SessionCache {
                     .await
             })
             .await;
+    }
+
+    /// Records that `user_id` signed in with TOTP time step `step`, for
+    /// every node; false if that step or a later one was used already
+    /// (on any node). Errors when Redis cannot say.
+    pub async fn claim_totp_step(
+        &self,
+        user_id: &str,
+        step: u64,
+    ) -> Result<bool, RedisUnavailable> {
+        let mut invocation = self
+            .totp_script
+            .key(self.link.key(&format!("nax:totp:{user_id}")));
+        invocation.arg(step).arg(TOTP_MEMORY.as_millis() as u64);
+        let claimed: i64 = self
+            .link
+            .call(Duration::from_secs(1), |mut c| async move {
+                invocation.invoke_async(&mut c).await
+            })
+            .await?;
+        Ok(claimed == 1)
     }
 
     /// Records `family_id` as revoked for every node.
