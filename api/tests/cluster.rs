@@ -230,13 +230,25 @@ async fn a_listener_that_loses_its_connection_carries_on_from_its_last_entry() {
 
 /// Two API nodes on one store and one Redis, with the same signing key.
 async fn two_api_nodes(prefix: &str) -> (common::TestApi, common::TestApi, tempfile::TempDir) {
+    two_api_nodes_with(prefix, |_| {}).await
+}
+
+/// [`two_api_nodes`] with `edit` applied to both configs.
+async fn two_api_nodes_with(
+    prefix: &str,
+    edit: impl Fn(&mut api::ApiConfig),
+) -> (common::TestApi, common::TestApi, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-    let config = || api::ApiConfig {
-        redis_url: Some(Secret::new(SHARED_REDIS)),
-        redis_key_prefix: prefix.to_owned(),
-        jwt_secret: Some(Secret::new("0123456789abcdef0123456789abcdef-cluster")),
-        ..common::test_config()
+    let config = || {
+        let mut config = api::ApiConfig {
+            redis_url: Some(Secret::new(SHARED_REDIS)),
+            redis_key_prefix: prefix.to_owned(),
+            jwt_secret: Some(Secret::new("0123456789abcdef0123456789abcdef-cluster")),
+            ..common::test_config()
+        };
+        edit(&mut config);
+        config
     };
     let a = common::start_sharing(config(), store.clone()).await;
     let b = common::start_sharing(config(), store).await;
@@ -441,4 +453,29 @@ async fn a_totp_code_used_on_one_node_cannot_sign_in_on_another() {
     assert_eq!(s, 200, "{body}");
     let (s, body, _) = b.post("/auth/login", None, with_code).await;
     common::assert_error(s, &body, 401, "invalid_totp");
+}
+
+#[tokio::test]
+async fn failed_logins_count_across_nodes() {
+    let prefix = fresh_prefix("throttle");
+    let (a, b, _dir) = two_api_nodes_with(&prefix, |c| {
+        c.login_failures_allowed = 3;
+        c.login_lockout_secs = 60;
+    })
+    .await;
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    a.signup(&email).await;
+    let wrong = json!({"email": email, "password": "Wrong-Password-1"});
+    for node in [&a, &b, &a] {
+        let (s, body, _) = node.post("/auth/login", None, wrong.clone()).await;
+        common::assert_error(s, &body, 401, "invalid_credentials");
+    }
+    // Three failures over two nodes lock the account on both, even for
+    // the right password.
+    let right = json!({"email": email, "password": common::PASSWORD});
+    for node in [&b, &a] {
+        let (s, body, headers) = node.post("/auth/login", None, right.clone()).await;
+        common::assert_error(s, &body, 429, "rate_limited");
+        assert!(headers.contains_key("retry-after"));
+    }
 }

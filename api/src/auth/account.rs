@@ -105,9 +105,7 @@ impl Auth {
     pub async fn mfa_verify(&self, user_id: &str, code: &str) -> Result<(), ApiError> {
         self.local_only()?;
         let throttle_key = format!("mfa:{user_id}");
-        self.throttle
-            .check(&throttle_key, None)
-            .map_err(ApiError::rate_limited)?;
+        self.throttle_check(&throttle_key, None).await?;
         let user = self
             .store
             .user(user_id)
@@ -117,7 +115,7 @@ impl Auth {
             ApiError::conflict("mfa_not_set_up", "call POST /auth/mfa/setup first")
         })?;
         if totp::matching_step(seed.expose(), code, super::tokens::unix_now()).is_none() {
-            self.throttle.record_failure(&throttle_key, None);
+            self.throttle_failure(&throttle_key, None).await;
             return Err(ApiError::unprocessable(
                 "invalid_totp",
                 "code: not the current code of the authenticator",

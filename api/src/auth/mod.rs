@@ -176,6 +176,72 @@ impl Auth {
         self.access.verify(token).ok().map(|c| c.sub)
     }
 
+    /// 429 while `account` or `ip` is locked out, on this node or (with
+    /// Redis) on any node.
+    async fn throttle_check(
+        &self,
+        account: &str,
+        ip: Option<std::net::IpAddr>,
+    ) -> Result<(), ApiError> {
+        self.throttle
+            .check(account, ip)
+            .map_err(ApiError::rate_limited)?;
+        let Some(sessions) = &self.sessions else {
+            return Ok(());
+        };
+        let keys = self.throttle.shared_keys(account, ip);
+        let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+        match sessions.login_failures(&names).await {
+            Ok(counts) => {
+                let wait_ms = keys
+                    .iter()
+                    .zip(counts)
+                    .filter(|((_, allowed), (count, ttl))| {
+                        count >= &u64::from(*allowed) && *ttl > 0
+                    })
+                    .map(|(_, (_, ttl))| ttl)
+                    .max();
+                match wait_ms {
+                    Some(ms) => Err(ApiError::rate_limited((ms as u64).div_ceil(1000))),
+                    None => Ok(()),
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "login throttle: redis unavailable; this node's counts only");
+                Ok(())
+            }
+        }
+    }
+
+    /// Counts a failed attempt of `account` from `ip`.
+    async fn throttle_failure(&self, account: &str, ip: Option<std::net::IpAddr>) {
+        self.throttle.record_failure(account, ip);
+        if let Some(sessions) = &self.sessions {
+            let names: Vec<String> = self
+                .throttle
+                .shared_keys(account, ip)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+            if let Err(e) = sessions
+                .record_login_failure(&names, self.throttle.lockout())
+                .await
+            {
+                tracing::debug!(error = %e, "login throttle: failure counted on this node only");
+            }
+        }
+    }
+
+    /// Clears `account`'s failures (a successful login).
+    async fn throttle_clear(&self, account: &str) {
+        self.throttle.clear_account(account);
+        if let Some(sessions) = &self.sessions {
+            if let Some((key, _)) = self.throttle.shared_keys(account, None).into_iter().next() {
+                let _ = sessions.clear_login_failures(&key).await;
+            }
+        }
+    }
+
     /// 403 `local_auth_disabled` in Cognito mode (sign-in happens there).
     fn local_only(&self) -> Result<(), ApiError> {
         match self.cognito {

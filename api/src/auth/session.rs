@@ -60,9 +60,7 @@ impl Auth {
     pub async fn login(&self, attempt: LoginAttempt) -> Result<TokenPair, ApiError> {
         self.local_only()?;
         let account = normalize_email(&attempt.email);
-        self.throttle
-            .check(&account, attempt.ip)
-            .map_err(ApiError::rate_limited)?;
+        self.throttle_check(&account, attempt.ip).await?;
         let user = if account.len() <= super::password::MAX_EMAIL_LEN {
             self.store.user_by_email(&account).await?
         } else {
@@ -83,7 +81,7 @@ impl Auth {
         let user = match user {
             Some(user) if matches => user,
             _ => {
-                self.throttle.record_failure(&account, attempt.ip);
+                self.throttle_failure(&account, attempt.ip).await;
                 return Err(invalid_credentials());
             }
         };
@@ -103,7 +101,7 @@ impl Auth {
                 Some(step) => self.claim_totp_step(&user.user_id, step).await,
             };
             if !claimed {
-                self.throttle.record_failure(&account, attempt.ip);
+                self.throttle_failure(&account, attempt.ip).await;
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_totp",
@@ -111,7 +109,7 @@ impl Auth {
                 ));
             }
         }
-        self.throttle.clear_account(&account);
+        self.throttle_clear(&account).await;
         self.start_session(&user.user_id).await
     }
 

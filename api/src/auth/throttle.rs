@@ -8,8 +8,9 @@
 //! refused this way are not counted. A successful login clears its
 //! account's count, not its IP's.
 //!
-//! In-process: each node counts on its own (a Redis-backed limiter can
-//! replace this struct without changing its callers). Memory is bounded:
+//! This struct counts in process; with Redis, `Auth` also counts in Redis
+//! ([`crate::cluster::sessions`]) so every node sees every failure. Memory
+//! is bounded:
 //! past [`MAX_KEYS`] keys, expired windows are swept, and if none expired
 //! the new key is not tracked.
 
@@ -51,6 +52,29 @@ impl LoginThrottle {
             lockout,
             failures: DashMap::new(),
         }
+    }
+
+    /// Each key this attempt counts against, with the failures it allows,
+    /// as named in Redis (the account hashed: no emails in key names).
+    pub fn shared_keys(&self, account: &str, ip: Option<IpAddr>) -> Vec<(String, u32)> {
+        use sha2::{Digest as _, Sha256};
+        keys(account, ip)
+            .map(|key| {
+                let allowed = self.allowed_for(&key);
+                let name = match key {
+                    ThrottleKey::Account(a) => {
+                        format!("a:{}", hex::encode(&Sha256::digest(a.as_bytes())[..16]))
+                    }
+                    ThrottleKey::Ip(ip) => format!("ip:{ip}"),
+                };
+                (name, allowed)
+            })
+            .collect()
+    }
+
+    /// How long a window lasts.
+    pub fn lockout(&self) -> Duration {
+        self.lockout
     }
 
     /// `Err(seconds to wait)` when the account or the IP is locked out.

@@ -138,6 +138,83 @@ impl SessionCache {
         Ok(claimed == 1)
     }
 
+    /// The failure count and the milliseconds left of the window of each
+    /// login-throttle key (`nax:login:<key>`).
+    pub async fn login_failures(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(u64, i64)>, RedisUnavailable> {
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| self.link.key(&format!("nax:login:{k}")))
+            .collect();
+        self.link
+            .call(CALL_TIMEOUT, |mut c| async move {
+                let mut pipe = redis::pipe();
+                for name in &names {
+                    pipe.cmd("GET").arg(name).cmd("PTTL").arg(name);
+                }
+                let flat: Vec<redis::Value> = pipe.query_async(&mut c).await?;
+                Ok(flat
+                    .chunks(2)
+                    .map(|pair| {
+                        let count = match &pair[0] {
+                            redis::Value::BulkString(b) => std::str::from_utf8(b)
+                                .ok()
+                                .and_then(|s| s.parse().ok())
+                                .unwrap_or(0),
+                            _ => 0,
+                        };
+                        let ttl = match pair.get(1) {
+                            Some(redis::Value::Int(n)) => *n,
+                            _ => -2,
+                        };
+                        (count, ttl)
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    /// Counts a failed login against each key; a key's window starts with
+    /// its first failure and lasts `window`.
+    pub async fn record_login_failure(
+        &self,
+        keys: &[String],
+        window: Duration,
+    ) -> Result<(), RedisUnavailable> {
+        let names: Vec<String> = keys
+            .iter()
+            .map(|k| self.link.key(&format!("nax:login:{k}")))
+            .collect();
+        let window_ms = window.as_millis() as u64;
+        self.link
+            .call(CALL_TIMEOUT, |mut c| async move {
+                let mut pipe = redis::pipe();
+                for name in &names {
+                    pipe.cmd("INCR").arg(name).ignore();
+                    pipe.cmd("PEXPIRE")
+                        .arg(name)
+                        .arg(window_ms)
+                        .arg("NX")
+                        .ignore();
+                }
+                pipe.query_async::<()>(&mut c).await
+            })
+            .await
+    }
+
+    /// Forgets a key's failures (a successful login).
+    pub async fn clear_login_failures(&self, key: &str) -> Result<(), RedisUnavailable> {
+        let name = self.link.key(&format!("nax:login:{key}"));
+        self.link
+            .call(
+                CALL_TIMEOUT,
+                |mut c| async move { c.del::<_, ()>(name).await },
+            )
+            .await
+    }
+
     /// Records `family_id` as revoked for every node.
     pub async fn put_revoked(&self, family_id: &str) -> Result<(), RedisUnavailable> {
         let value = serde_json::to_string(&CachedFamily::Revoked).expect("serializable");
