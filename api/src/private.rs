@@ -128,28 +128,33 @@ impl PrivateBus {
     }
 
     /// Publishes an update of `user` to every node's subscribers (this
-    /// node's only, without a backplane or while Redis fails). `dedupe`
-    /// names the change: nodes publishing the same change (each syncs the
-    /// venue's events) put it on the backplane once.
+    /// node's only, without a backplane or while Redis fails). Nodes
+    /// publishing the same change (each syncs the venue's events) put it on
+    /// the backplane once: the change is named by its freshness and a
+    /// digest of its payload (two balance changes may share a venue time).
     pub async fn publish(
         &self,
         user: &str,
         channel: PrivateChannel,
         freshness: Freshness,
-        dedupe: &str,
         payload: serde_json::Value,
     ) {
         if let Some(backplane) = &self.backplane {
+            use sha2::{Digest as _, Sha256};
+            let digest = Sha256::digest(payload.to_string().as_bytes());
+            let dedupe = format!(
+                "{user}:{}:{}:{}",
+                freshness.key(),
+                freshness.value(),
+                hex::encode(&digest[..8])
+            );
             let update = WireUpdate {
                 user: user.to_owned(),
                 channel: channel.into(),
                 freshness: Some(freshness),
                 payload,
             };
-            match backplane
-                .publish(&format!("{user}:{dedupe}"), &update)
-                .await
-            {
+            match backplane.publish(&dedupe, &update).await {
                 Ok(_) => return,
                 Err(e) => {
                     backplane.note_fallback(&e);

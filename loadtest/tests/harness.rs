@@ -3,38 +3,11 @@
 //! must be written and read back; a short resume storm must recover its
 //! channels.
 
-use clap::Parser as _;
-use hub::app::RunningHub;
-use hub::config::Config;
+mod common;
+
+use common::{options, start_hub};
 use loadtest::stats::Counter;
-use loadtest::{report, Options, RunResult};
-use std::path::Path;
-use std::time::Duration;
-
-/// A sandbox hub on 127.0.0.1, any free port, data (the REST API's store)
-/// in `data_dir`, with every book warm.
-async fn start_hub(data_dir: &Path) -> RunningHub {
-    let mut config =
-        Config::load_from(["nax-hub"], Vec::<(String, String)>::new()).expect("default config");
-    config.bind = "127.0.0.1".parse().unwrap();
-    config.port = 0;
-    config.data_dir = data_dir.to_path_buf();
-    config.shutdown_drain_ms = 2_000;
-    let hub = hub::app::start(&config).await.expect("hub starts");
-    for _ in 0..500 {
-        if hub.context.markets.cold_pairs().is_empty() {
-            return hub;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("hub did not become ready");
-}
-
-fn options(hub: &RunningHub, args: &[&str]) -> Options {
-    let url = format!("ws://{}/ws", hub.addr);
-    let argv = ["loadtest", "--url", &url, "--no-progress"];
-    Options::try_parse_from(argv.iter().chain(args)).expect("valid options")
-}
+use loadtest::{report, RunResult};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn steady_run_sees_traffic_and_no_integrity_failure() {

@@ -5,47 +5,17 @@
 //! write reports that read back; one user above the per-token rate limit
 //! must see its 429s counted and explained.
 
-use clap::Parser as _;
+mod common;
+
+use common::start_hub;
 use hub::app::RunningHub;
-use hub::config::Config;
 use loadtest::{report, Options, RunResult};
-use std::path::Path;
-use std::time::Duration;
 
-/// A sandbox hub with the REST API on 127.0.0.1, any free port, data in
-/// `data_dir`, every book warm.
-async fn start_hub(data_dir: &Path) -> RunningHub {
-    let mut config =
-        Config::load_from(["nax-hub"], Vec::<(String, String)>::new()).expect("default config");
-    config.bind = "127.0.0.1".parse().unwrap();
-    config.port = 0;
-    config.data_dir = data_dir.to_path_buf();
-    config.shutdown_drain_ms = 2_000;
-    config.api.kyc_verify_delay_ms = 50;
-    config.api.fiat_confirm_delay_ms = 50;
-    let hub = hub::app::start(&config).await.expect("hub starts");
-    for _ in 0..500 {
-        if hub.context.markets.cold_pairs().is_empty() {
-            return hub;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("hub did not become ready");
-}
-
+/// The orders scenario's options against `hub` plus `args`.
 fn options(hub: &RunningHub, args: &[&str]) -> Options {
-    let url = format!("ws://{}/ws", hub.addr);
-    let argv = [
-        "loadtest",
-        "--url",
-        &url,
-        "--no-progress",
-        "--scenario",
-        "orders",
-        "--setup-timeout",
-        "120",
-    ];
-    Options::try_parse_from(argv.iter().chain(args)).expect("valid options")
+    let orders = ["--scenario", "orders", "--setup-timeout", "120"];
+    let all: Vec<&str> = orders.iter().chain(args).copied().collect();
+    common::options(hub, &all)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

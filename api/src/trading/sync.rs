@@ -95,11 +95,6 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
             venue_ts,
         } => {
             let scale = scales.get(&asset).copied().unwrap_or(8);
-            // Every node syncs this event: the same key on each.
-            let dedupe = format!(
-                "b:{asset}:{venue_ts}:{}:{}",
-                balance.available, balance.locked
-            );
             let freshness = Freshness::Balance {
                 asset: asset.clone(),
                 venue_ts,
@@ -109,7 +104,6 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                     &user,
                     PrivateChannel::Balances,
                     freshness,
-                    &dedupe,
                     balance_json(&asset, scale, balance),
                 )
                 .await;
@@ -124,19 +118,18 @@ pub fn balance_json(asset: &str, scale: u8, b: Balance) -> serde_json::Value {
     json!({ "asset": asset, "available": f(b.available), "locked": f(b.locked), "total": f(b.total()) })
 }
 
-/// Publishes the stored order; its version names the change, so nodes
-/// publishing the same stored state put it on the backplane once.
+/// Publishes the stored order (its version names the change, so nodes
+/// publishing the same stored state put it on the backplane once).
 async fn publish_order(api: &Api, tx: &Transaction) {
     match order_view(tx) {
         Ok(view) => match serde_json::to_value(view) {
             Ok(v) => {
-                let dedupe = format!("o:{}:{}", tx.transaction_id, tx.version);
                 let freshness = Freshness::Order {
                     order_id: tx.transaction_id.clone(),
                     version: tx.version,
                 };
                 api.private
-                    .publish(&tx.user_id, PrivateChannel::Orders, freshness, &dedupe, v)
+                    .publish(&tx.user_id, PrivateChannel::Orders, freshness, v)
                     .await
             }
             Err(e) => tracing::error!(error = %e, "order view not serializable"),
