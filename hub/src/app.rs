@@ -131,6 +131,7 @@ async fn start_parts(
         markets,
         config.limits.clone(),
         config.reconnect_after_ms,
+        crate::session::OriginPolicy::new(&config.allowed_origins),
         shutdown.clone(),
         api.clone(),
     ));

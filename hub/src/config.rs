@@ -59,6 +59,10 @@ pub struct Config {
     pub shutdown_drain_ms: u64,
     /// Sent to clients in the `shutdown` message: when to reconnect.
     pub reconnect_after_ms: u64,
+    /// Browser origins (`scheme://host[:port]`) allowed to open `/ws`
+    /// besides the hub's own; `["*"]` allows any. Requests without an
+    /// `Origin` header (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for Config {
@@ -73,6 +77,7 @@ impl Default for Config {
             api: api::ApiConfig::default(),
             shutdown_drain_ms: 5_000,
             reconnect_after_ms: 1_000,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -352,6 +357,10 @@ pub struct Cli {
     /// Reconnect delay announced to clients on shutdown, ms.
     #[arg(long, env = "NAX_RECONNECT_AFTER_MS")]
     pub reconnect_after_ms: Option<u64>,
+    /// Browser origins allowed to open /ws besides the hub's own,
+    /// comma-separated (`*`: any).
+    #[arg(long, env = "NAX_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 /// `embedded` or `dynamodb`.
@@ -482,6 +491,7 @@ impl Config {
         set(&mut self.history.max_age_ms, cli.history_max_age_ms);
         set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
         set(&mut self.reconnect_after_ms, cli.reconnect_after_ms);
+        set(&mut self.allowed_origins, cli.allowed_origins);
     }
 
     /// Checks every range documented on the fields.
@@ -569,6 +579,14 @@ impl Config {
                     "must be greater than limits.ping_interval_ms ({})",
                     limits.ping_interval_ms
                 ),
+            });
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| !is_origin(o)) {
+            return Err(ConfigError::Invalid {
+                key: "allowed_origins",
+                value: bad.clone(),
+                reason: "each entry must be `*` or scheme://host[:port] (http or https, no path)"
+                    .into(),
             });
         }
         at_least("history.max_messages", history.max_messages, 1, "")?;
@@ -682,6 +700,24 @@ fn clap_reason(e: &clap::Error) -> String {
 fn is_display(e: &clap::Error) -> bool {
     use clap::error::ErrorKind;
     matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+}
+
+/// `*`, or `http(s)://host[:port]` with no path, query or user part.
+fn is_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Some(host) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = host.strip_suffix('/').unwrap_or(host);
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
 }
 
 /// Accepts `24301` as well as `0x5eed`.
@@ -934,6 +970,40 @@ mod tests {
             invalid_key(load(&["--config", path], &[])),
             "history.max_messages"
         );
+    }
+
+    #[test]
+    fn allowed_origins_come_from_a_list_and_are_checked() {
+        let config = load(
+            &[],
+            &[(
+                "NAX_ALLOWED_ORIGINS",
+                "https://trade.example.com,http://localhost:3000",
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            config.allowed_origins,
+            ["https://trade.example.com", "http://localhost:3000"]
+        );
+        assert_eq!(
+            load(&["--allowed-origins", "*"], &[])
+                .unwrap()
+                .allowed_origins,
+            ["*"]
+        );
+        for bad in [
+            "trade.example.com",
+            "https://x.example/path",
+            "ftp://x",
+            "https://",
+        ] {
+            assert_eq!(
+                invalid_key(load(&["--allowed-origins", bad], &[])),
+                "allowed_origins",
+                "{bad}"
+            );
+        }
     }
 
     #[test]

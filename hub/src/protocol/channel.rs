@@ -56,7 +56,7 @@ impl Channel {
     /// Parses a channel name; the pair is checked for form only (upper-case
     /// `BASE-QUOTE`), not against the configured markets.
     pub fn parse(name: &str) -> Result<Channel, ChannelError> {
-        let unknown = || ChannelError::Unknown(name.to_string());
+        let unknown = || ChannelError::Unknown(super::ops::clip(name));
         if name.len() > 64 {
             return Err(unknown());
         }

@@ -3,7 +3,6 @@
 //! batches (one flush per batch), sends pings, heartbeats and the shutdown
 //! notice, and closes with the right code.
 
-use super::ops::{decode, Op, OpError};
 use super::private::{self, PrivateState};
 use super::HubContext;
 use crate::config::Limits;
@@ -11,6 +10,7 @@ use crate::fanout::{CloseReason, Frame, Subscriber};
 use crate::market::MarketChannel;
 use crate::metrics as m;
 use crate::protocol::channel::{Channel, ChannelKind};
+use crate::protocol::ops::{decode, Op, OpError, ResumePoint};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use feeds::event::now_micros;
 use futures_util::stream::{SplitSink, SplitStream};
@@ -22,9 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Close codes of PROTOCOL.md.
+/// Close codes of docs/PROTOCOL.md ("Heartbeats and limits").
 pub mod close_code {
     pub const GOING_AWAY: u16 = 1001;
+    /// A frame that breaks the WebSocket protocol (RFC 6455 §7.4.1).
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     pub const POLICY: u16 = 1008;
     pub const TOO_BIG: u16 = 1009;
     pub const SLOW_CONSUMER: u16 = 4008;
@@ -144,14 +148,14 @@ async fn read_loop(
                 continue;
             }
             Err(e) => {
-                if is_capacity_error(&e) {
-                    let _ = close.send((close_code::TOO_BIG, "frame too large"));
+                if let Some(code) = close_for(e) {
+                    let _ = close.send(code);
                 }
                 break;
             }
         };
         if !bucket.take() {
-            let id = decode(&text).ok().map(|op| op_id(&op));
+            let id = decode(&text).ok().map(|op| op.id());
             reject(
                 shared,
                 &mut rejected,
@@ -175,15 +179,6 @@ async fn read_loop(
     }
 }
 
-fn op_id(op: &Op) -> i64 {
-    match op {
-        Op::Subscribe { id, .. }
-        | Op::Unsubscribe { id, .. }
-        | Op::Auth { id, .. }
-        | Op::Ping { id } => *id,
-    }
-}
-
 fn reject(
     shared: &Shared,
     rejected: &mut u32,
@@ -198,9 +193,20 @@ fn reject(
     }
 }
 
-fn is_capacity_error(e: &axum::Error) -> bool {
-    let text = e.to_string();
-    text.contains("Space limit exceeded") || text.contains("too long") || text.contains("Capacity")
+/// The close code for a client stream that broke: 1009 for a frame over
+/// the size limit, 1007 for a text frame that is not UTF-8, 1002 for any
+/// other protocol violation (unmasked frame, reserved bits, bad opcode,
+/// fragmentation errors); `None` when the peer is simply gone.
+fn close_for(e: axum::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::Error;
+    match e.into_inner().downcast_ref::<Error>()? {
+        Error::Capacity(_) => Some((close_code::TOO_BIG, "frame too large")),
+        Error::Utf8(_) => Some((close_code::INVALID_DATA, "text frame is not UTF-8")),
+        Error::Protocol(_) | Error::AttackAttempt => {
+            Some((close_code::PROTOCOL_ERROR, "protocol error"))
+        }
+        _ => None,
+    }
 }
 
 async fn handle(
@@ -248,7 +254,7 @@ async fn handle(
 async fn subscribe(
     id: i64,
     channels: Vec<String>,
-    resume: HashMap<String, super::ops::ResumePoint>,
+    resume: HashMap<String, ResumePoint>,
     shared: &Shared,
     ctx: &HubContext,
     subs: &mut Subscriptions,

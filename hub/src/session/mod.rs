@@ -2,10 +2,12 @@
 //! limit), and per connection the reader/writer pair of `connection.rs`.
 
 mod connection;
-pub mod ops;
+pub mod handshake;
+
 mod private;
 
 pub use connection::close_code;
+pub use handshake::OriginPolicy;
 
 use crate::config::Limits;
 use crate::market::Markets;
@@ -14,7 +16,7 @@ use crate::shutdown::Shutdown;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -33,6 +35,8 @@ pub struct HubContext {
     pub limits: Limits,
     /// What the `shutdown` message tells clients to wait before reconnecting.
     pub reconnect_after_ms: u64,
+    /// Which browser origins may open a socket ([`handshake`]).
+    pub origins: OriginPolicy,
     pub shutdown: Shutdown,
     /// The REST API, when the hub runs one: verifies `auth` tokens and
     /// carries the private channels.
@@ -46,6 +50,7 @@ impl HubContext {
         markets: Markets,
         limits: Limits,
         reconnect_after_ms: u64,
+        origins: OriginPolicy,
         shutdown: Shutdown,
         api: Option<api::Api>,
     ) -> Self {
@@ -53,6 +58,7 @@ impl HubContext {
             markets,
             limits,
             reconnect_after_ms,
+            origins,
             shutdown,
             api,
             connections: AtomicUsize::new(0),
@@ -76,10 +82,13 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// `GET /ws`: upgrades unless the node is at its connection limit (503) or
+/// `GET /ws`: upgrades unless the handshake is invalid (400
+/// `bad_handshake`), the origin is not allowed (403
+/// `origin_not_allowed`), the node is at its connection limit (503) or
 /// shutting down (503).
 pub async fn ws_handler(
     State(ctx): State<Arc<HubContext>>,
+    headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
     let upgrade = match upgrade {
@@ -89,6 +98,13 @@ pub async fn ws_handler(
                 .into_response()
         }
     };
+    if let Err(e) = handshake::check(&headers, &ctx.origins) {
+        let (status, code) = match e {
+            handshake::HandshakeError::BadKey => (StatusCode::BAD_REQUEST, "bad_handshake"),
+            handshake::HandshakeError::Origin => (StatusCode::FORBIDDEN, "origin_not_allowed"),
+        };
+        return api::ApiError::new(status, code, e.to_string()).into_response();
+    }
     if ctx.shutdown.is_triggered() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
