@@ -15,6 +15,7 @@
 use crate::event::{MarketEvent, MarketStream, PublicTrade, SnapshotReason};
 use crate::venue::{MarketFeed, VenueError};
 use async_trait::async_trait;
+use inbound::JsonBounds;
 use orderbook::{BookDelta, DecimalError, MarketSpec, Price, Qty, Side};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -41,6 +42,37 @@ pub enum ReplayError {
     NoHeader,
     #[error("unsupported recording version {0}")]
     Version(u32),
+}
+
+/// Bounds of one recording line, checked before it is parsed: the largest
+/// line is a full-depth book snapshot (`[["price","qty"],...]`, depth 3).
+pub const LINE_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: 16 * 1024 * 1024,
+    max_depth: 8,
+    max_elements: 4_000_000,
+};
+
+/// The next line of `reader` without its line ending, refused before it is
+/// read whole when it is over [`LINE_BOUNDS`]; `None` at the end.
+fn read_line(reader: &mut impl BufRead, line: usize) -> Result<Option<String>, ReplayError> {
+    let malformed = |message: String| ReplayError::Malformed { line, message };
+    let mut buf = Vec::new();
+    let limit = LINE_BOUNDS.max_bytes as u64 + 1;
+    if std::io::Read::take(&mut *reader, limit).read_until(b'\n', &mut buf)? == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    }
+    LINE_BOUNDS
+        .check(&buf)
+        .map_err(|e| malformed(e.to_string()))?;
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| malformed("line is not UTF-8".into()))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -241,7 +273,7 @@ pub struct RecordingHeader {
 
 /// Reads a recording line by line, checking every number against its pair's scale.
 pub struct RecordingReader<R> {
-    lines: std::io::Lines<R>,
+    reader: R,
     line_no: usize,
     specs: HashMap<String, (Arc<str>, MarketSpec)>,
     pub header: RecordingHeader,
@@ -254,9 +286,8 @@ impl RecordingReader<BufReader<std::fs::File>> {
 }
 
 impl<R: BufRead> RecordingReader<R> {
-    pub fn new(reader: R) -> Result<Self, ReplayError> {
-        let mut lines = reader.lines();
-        let first = lines.next().ok_or(ReplayError::NoHeader)??;
+    pub fn new(mut reader: R) -> Result<Self, ReplayError> {
+        let first = read_line(&mut reader, 1)?.ok_or(ReplayError::NoHeader)?;
         let malformed = |e: serde_json::Error| ReplayError::Malformed {
             line: 1,
             message: e.to_string(),
@@ -287,7 +318,7 @@ impl<R: BufRead> RecordingReader<R> {
             list.push(spec);
         }
         Ok(RecordingReader {
-            lines,
+            reader,
             line_no: 1,
             specs,
             header: RecordingHeader {
@@ -299,12 +330,11 @@ impl<R: BufRead> RecordingReader<R> {
 
     /// The next event, `None` at the end of the file.
     pub fn next_event(&mut self) -> Result<Option<MarketEvent>, ReplayError> {
-        let Some(text) = self.lines.next() else {
+        let line = self.line_no + 1;
+        let Some(text) = read_line(&mut self.reader, line)? else {
             return Ok(None);
         };
-        let text = text?;
-        self.line_no += 1;
-        let line = self.line_no;
+        self.line_no = line;
         let parsed: Line = serde_json::from_str(&text).map_err(|e| ReplayError::Malformed {
             line,
             message: e.to_string(),

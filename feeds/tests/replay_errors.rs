@@ -96,3 +96,26 @@ fn bad_lines_are_refused() {
         Err(ReplayError::BadNumber { line: 1, .. })
     ));
 }
+
+/// A hostile file: nesting and length are refused before the line is parsed
+/// (serde_json alone would stop at depth 128; a line with no end would be
+/// read whole into memory).
+#[test]
+fn oversized_lines_are_refused_before_parsing() {
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    match read_second_line(&deep) {
+        Err(ReplayError::Malformed { line: 2, message }) => {
+            assert!(message.contains("deep"), "{message}")
+        }
+        other => panic!("deep line: {other:?}"),
+    }
+    let limit = feeds::replay::LINE_BOUNDS.max_bytes;
+    let endless = format!("{HEADER}\n\"{}", "a".repeat(limit + 10));
+    let mut reader = RecordingReader::new(Cursor::new(endless)).unwrap();
+    match reader.next_event() {
+        Err(ReplayError::Malformed { line: 2, message }) => {
+            assert!(message.contains("bytes"), "{message}")
+        }
+        other => panic!("long line: {other:?}"),
+    }
+}
