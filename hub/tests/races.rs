@@ -184,7 +184,7 @@ async fn one_client_order_id_on_two_nodes_places_one_order() {
         assert_eq!(
             (orders.len(), open),
             (ROUNDS, ROUNDS),
-            "one order per client_order_id reached the venue (none placed and cancelled): {orders:?}"
+            "one order per client_order_id reached the venue (none placed and cancelled)"
         );
         let mut at_venue: Vec<&str> = orders
             .iter()
@@ -226,7 +226,7 @@ async fn one_client_order_id_with_two_bodies_on_two_nodes_is_one_order_and_a_409
         assert_eq!(
             (orders.len(), open),
             (ROUNDS, ROUNDS),
-            "one order per client_order_id reached the venue: {orders:?}"
+            "one order per client_order_id reached the venue (none placed and cancelled)"
         );
         node_a.stop().await;
         node_b.stop().await;
