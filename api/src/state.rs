@@ -44,6 +44,9 @@ pub struct Inner {
     pub limiter: crate::http::ratelimit::RateLimiter,
     pub self_url: String,
     pub trading: crate::trading::Trading,
+    /// One request at a time per idempotency key, across nodes (orders,
+    /// withdrawals).
+    pub claims: crate::cluster::claim::Claims,
     /// Secrets and keys webhooks are verified with.
     pub webhook_keys: crate::webhooks::keys::WebhookKeys,
     /// Custody (sandbox by default) and its breaker.
@@ -123,6 +126,7 @@ impl Api {
             &callback_base,
         )?;
         let fiat = crate::fiat::Fiat::sandbox(&parts.config, &webhook_keys, &callback_base);
+        let claims = crate::cluster::claim::Claims::new(redis.clone());
         let api = Api(Arc::new(Inner {
             config: parts.config,
             store: parts.store,
@@ -134,6 +138,7 @@ impl Api {
             limiter,
             self_url: parts.self_url,
             trading,
+            claims,
             webhook_keys,
             wallets,
             fiat,

@@ -1,6 +1,7 @@
 //! What several nodes share through Redis (DESIGN.md "Scale-out"): the
 //! connection ([`link`]), refresh-family state and revocations
-//! ([`sessions`]), and the private-channel backplane ([`backplane`]). The
+//! ([`sessions`]), the private-channel backplane ([`backplane`]), and
+//! idempotency-key claims ([`claim`]). The
 //! rate limiter's Redis side is in `http::ratelimit::shared`; the hub's
 //! `market:{pair}:orderbook` cache uses the same link.
 //!
@@ -11,6 +12,7 @@
 
 pub mod backplane;
 pub mod book_cache;
+pub mod claim;
 pub mod lease;
 pub mod link;
 pub mod sessions;

@@ -10,7 +10,9 @@
 //!
 //! Messages are sent with `SendMessageBatch` (at most 10 entries and
 //! 256 KiB per call); entries SQS reports as failed are re-sent a bounded
-//! number of times. `publish` returns `Ok` only when every message was
+//! number of times. On the FIFO queue a call holds at most one message
+//! per group, so a re-sent entry never lands after a later message of its
+//! group: each group arrives in commit order. `publish` returns `Ok` only when every message was
 //! accepted; otherwise the relay keeps the whole batch in the outbox and
 //! retries later with backoff, so an SQS outage delays events, never drops
 //! them. Queue URLs are resolved by name (`GetQueueUrl`) on first use and
@@ -142,13 +144,17 @@ impl SqsPublisher {
     }
 
     /// Sends `messages` to `url`; failed entries are re-sent up to
-    /// [`ENTRY_ATTEMPTS`] times in all.
+    /// [`ENTRY_ATTEMPTS`] times in all. FIFO queues keep each group's
+    /// order ([`send_fifo`](Self::send_fifo)).
     async fn send_all(
         &self,
         queue: Queue,
         url: &str,
         messages: Vec<Message>,
     ) -> Result<(), SqsError> {
+        if queue.is_fifo() {
+            return self.send_fifo(queue, url, messages).await;
+        }
         let mut pending = messages;
         let mut first_failure = String::new();
         for attempt in 1..=ENTRY_ATTEMPTS {
@@ -177,6 +183,66 @@ impl SqsPublisher {
             attempts: ENTRY_ATTEMPTS,
             first: first_failure,
         })
+    }
+
+    /// Sends `messages` to a FIFO queue so that no message is accepted
+    /// before an earlier one of its group: each call carries at most one
+    /// message per group, the oldest not yet accepted. SQS reports each
+    /// entry of a call on its own and does not refuse the later entries
+    /// of a rejected one's group, so two messages of one group in one
+    /// call would let the second overtake the first whenever the first is
+    /// rejected and re-sent. A rejected message is re-sent (up to
+    /// [`ENTRY_ATTEMPTS`] times in all) before anything after it in its
+    /// group; other groups go on. Cost: one call per message of a group
+    /// (a burst of one user's events is sent one call at a time).
+    async fn send_fifo(
+        &self,
+        queue: Queue,
+        url: &str,
+        messages: Vec<Message>,
+    ) -> Result<(), SqsError> {
+        let mut pending = messages;
+        let mut rejections: HashMap<String, u32> = HashMap::new();
+        let mut first_failure = String::new();
+        while !pending.is_empty() {
+            let picked = group_heads(&pending);
+            let call: Vec<Message> = picked.iter().map(|&i| pending[i].clone()).collect();
+            let rejected = self.send_chunk(queue, url, &call).await?;
+            let rejected_ids: std::collections::HashSet<String> =
+                rejected.iter().map(|(m, _)| m.event_id.clone()).collect();
+            let mut worst = 0;
+            for (message, why) in &rejected {
+                if first_failure.is_empty() {
+                    first_failure = why.clone();
+                }
+                let n = rejections.entry(message.event_id.clone()).or_default();
+                *n += 1;
+                worst = worst.max(*n);
+            }
+            if worst >= ENTRY_ATTEMPTS {
+                return Err(SqsError::Rejected {
+                    queue: queue.name().to_owned(),
+                    count: pending.len(),
+                    attempts: ENTRY_ATTEMPTS,
+                    first: first_failure,
+                });
+            }
+            let accepted: std::collections::HashSet<usize> = picked
+                .into_iter()
+                .filter(|&i| !rejected_ids.contains(&pending[i].event_id))
+                .collect();
+            let mut index = 0;
+            pending.retain(|_| {
+                let keep = !accepted.contains(&index);
+                index += 1;
+                keep
+            });
+            if worst > 0 {
+                metrics::counter!("nax_sqs_entry_failures_total").increment(rejected.len() as u64);
+                tokio::time::sleep(ENTRY_RETRY_DELAY * 2u32.pow(worst - 1)).await;
+            }
+        }
+        Ok(())
     }
 
     /// One `SendMessageBatch`; returns the entries SQS rejected, with why.
@@ -284,6 +350,31 @@ fn chunks(messages: &[Message]) -> Vec<&[Message]> {
     out
 }
 
+/// Indexes of the messages of one FIFO call: the first message of each
+/// group in `pending` (in order), at most [`BATCH_ENTRIES`] of them and
+/// [`BATCH_BYTES`] in all (a group whose head does not fit waits for the
+/// next call; the first head always goes, so an oversized message gets a
+/// call of its own, which SQS rejects and the caller reports).
+fn group_heads(pending: &[Message]) -> Vec<usize> {
+    let mut seen = std::collections::HashSet::new();
+    let mut picked = Vec::new();
+    let mut bytes = 0;
+    for (i, m) in pending.iter().enumerate() {
+        if picked.len() == BATCH_ENTRIES {
+            break;
+        }
+        if !seen.insert(m.group.as_str()) {
+            continue;
+        }
+        if !picked.is_empty() && bytes + m.body.len() > BATCH_BYTES {
+            continue;
+        }
+        bytes += m.body.len();
+        picked.push(i);
+    }
+    picked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,6 +400,37 @@ mod tests {
         let sizes: Vec<_> = chunks(&messages).iter().map(|c| c.len()).collect();
         assert_eq!(sizes, vec![2, 2]);
         assert!(chunks(&[]).is_empty());
+    }
+
+    fn in_group(group: &str, len: usize) -> Message {
+        Message {
+            group: group.to_owned(),
+            ..message(len)
+        }
+    }
+
+    #[test]
+    fn a_fifo_call_carries_one_message_per_group_oldest_first() {
+        let pending = vec![
+            in_group("a", 10),
+            in_group("a", 10),
+            in_group("b", 10),
+            in_group("a", 10),
+            in_group("c", 10),
+            in_group("b", 10),
+        ];
+        assert_eq!(group_heads(&pending), vec![0, 2, 4]);
+        let many: Vec<_> = (0..15).map(|i| in_group(&i.to_string(), 10)).collect();
+        assert_eq!(group_heads(&many), (0..10).collect::<Vec<_>>());
+        // A head that does not fit waits; its group's later ones too.
+        let big = vec![
+            in_group("a", 200 * 1024),
+            in_group("b", 100 * 1024),
+            in_group("b", 1),
+            in_group("c", 1),
+        ];
+        assert_eq!(group_heads(&big), vec![0, 3]);
+        assert!(group_heads(&[]).is_empty());
     }
 
     #[test]

@@ -49,9 +49,10 @@ impl Trading {
         })
     }
 
-    /// Serializes one user's order placements (idempotency check, venue
-    /// call, commit), so two requests with one `client_order_id` cannot
-    /// both reach the venue.
+    /// Serializes one user's order placements on this node (idempotency
+    /// check, venue call, commit); across nodes, requests with one
+    /// `client_order_id` are serialized by its claim
+    /// ([`crate::cluster::claim`]).
     async fn lock_user(&self, user_id: &str) -> UserLock<'_> {
         let lock = self
             .user_locks

@@ -5,6 +5,8 @@
 //! body answers 200 with the order as it is now; with another body 409
 //! `duplicate_client_order_id`. A request the venue refuses (e.g.
 //! insufficient funds) records nothing, so the id may be used again.
+//! Requests with one id are serialized across nodes by the id's claim
+//! ([`crate::cluster::claim`]), so at most one of them reaches the venue.
 
 use super::model::{order_transaction, order_view, OrderView};
 use super::{venue_error, venue_failure};
@@ -189,6 +191,13 @@ pub async fn place_order(
     crate::users::require_verified_kyc(&api, &user.user_id).await?;
 
     let _serialized = api.trading.lock_user(&user.user_id).await;
+    // Held until the commit: a request with this id on another node waits
+    // here, then replays this one's order instead of placing its own.
+    let _claimed = api
+        .claims
+        .claim(SCOPE, &user.user_id, &req.client_order_id)
+        .await
+        .map_err(|_| in_use())?;
     if let Some(seen) = api
         .store
         .idempotency(&user.user_id, SCOPE, &req.client_order_id)
@@ -252,15 +261,20 @@ pub async fn place_order(
                 .await;
         }
         return Err(match e {
-            StoreError::Conflict(Conflict::IdempotencyKey) => ApiError::conflict(
-                "duplicate_client_order_id",
-                "client_order_id is being used by another request",
-            ),
+            StoreError::Conflict(Conflict::IdempotencyKey) => in_use(),
             other => other.into(),
         });
     }
     api.relay.notify();
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// 409 for an id another request is placing right now.
+fn in_use() -> ApiError {
+    ApiError::conflict(
+        "duplicate_client_order_id",
+        "client_order_id is being used by another request",
+    )
 }
 
 /// The answer to a repeated `client_order_id`.

@@ -4,7 +4,9 @@
 //! Order: the venue debit comes first (it checks and takes the funds
 //! atomically, so the user can never withdraw what they do not have),
 //! then one commit records the transaction, its idempotency key and its
-//! `withdrawal.state_changed` event. If that commit fails the debit is
+//! `withdrawal.state_changed` event. Requests with one key hold its claim
+//! ([`crate::cluster::claim`]) from the check to the commit, so across
+//! nodes only one of them debits the venue. If that commit fails the debit is
 //! undone by crediting the amount back, and nothing is recorded; a commit
 //! refused because a concurrent request with the same key won answers as
 //! that request (replay) after crediting back. See
@@ -53,6 +55,18 @@ pub async fn admit(api: &Api, outflow: Outflow<'_>) -> Result<Admission, ApiErro
         amount,
         movement,
     } = outflow;
+    // Held until the commit: a request with this key on another node waits,
+    // then replays this one instead of debiting the venue a second time.
+    let _claimed = api
+        .claims
+        .claim(scope, user_id, idempotency_key)
+        .await
+        .map_err(|_| {
+            ApiError::conflict(
+                "duplicate_idempotency_key",
+                "idempotency_key is being used by another request",
+            )
+        })?;
     if let Some(tx) = idempotency::prior(api, user_id, scope, idempotency_key, &fingerprint).await?
     {
         return Ok(Admission::Replay(tx));
