@@ -1,6 +1,7 @@
 //! What several nodes share through Redis (DESIGN.md "Scale-out"): the
 //! connection ([`link`]), refresh-family state and revocations
-//! ([`sessions`]), and the private-channel backplane ([`backplane`]). The
+//! ([`sessions`]), the login throttle's counts ([`login_counts`]), and the
+//! private-channel backplane ([`backplane`]). The
 //! rate limiter's Redis side is in `http::ratelimit::shared`; the hub's
 //! `market:{pair}:orderbook` cache uses the same link.
 //!
@@ -13,6 +14,7 @@ pub mod backplane;
 pub mod book_cache;
 pub mod lease;
 pub mod link;
+pub mod login_counts;
 pub mod sessions;
 
 pub use link::{RedisLink, RedisUnavailable};
