@@ -63,10 +63,29 @@ pub struct ApiConfig {
     pub requests_per_minute: u32,
     /// Burst above the steady rate.
     pub request_burst: u32,
-    /// Failed logins per account or IP before login is refused for a while.
+    /// Failed logins of one account from one client address before that
+    /// pair waits: 1 s after the `login_failures_allowed`-th failure,
+    /// doubling with each further one (see `auth::throttle`). A client
+    /// address may fail 5 times this many across accounts.
     pub login_failures_allowed: u32,
-    /// How long a throttled account or IP waits.
+    /// The longest wait of an (account, address) pair, and the window of
+    /// an address's failures across accounts. 0 turns failure throttling
+    /// off.
     pub login_lockout_secs: u64,
+    /// Successful logins per account per minute (from the first one);
+    /// past it, logins of the account get 429 until the minute ends.
+    /// At least 1.
+    pub login_successes_per_account_per_minute: u32,
+    /// Successful logins per client address per minute, over every
+    /// account; past it, logins from the address get 429 until the minute
+    /// ends. At least 1.
+    pub login_successes_per_address_per_minute: u32,
+    /// Threads that hash passwords (argon2id, register and login). Each
+    /// keeps one 19 MiB buffer for the life of the process, so password
+    /// hashing holds at most this many × 19 MiB (default 4: 76 MiB)
+    /// whatever the load; more requests queue (64 per thread, then 503
+    /// `auth_busy`). 1 to 64.
+    pub argon2_threads: usize,
     /// Sandbox KYC provider: delay before a submitted document is verified.
     pub kyc_verify_delay_ms: u64,
     /// Sandbox payment provider: delay before it confirms a fiat deposit
@@ -161,6 +180,9 @@ impl Default for ApiConfig {
             request_burst: 100,
             login_failures_allowed: 5,
             login_lockout_secs: 300,
+            login_successes_per_account_per_minute: 10,
+            login_successes_per_address_per_minute: 60,
+            argon2_threads: 4,
             kyc_verify_delay_ms: 1000,
             fiat_confirm_delay_ms: 500,
             webhook_base_url: String::new(),

@@ -1,5 +1,6 @@
 //! What nodes share through a real `redis-server`: the private-channel
-//! backplane, session revocation and the book cache. Several nodes run in
+//! backplane, session revocation, the book cache, the outbox lease and
+//! sign-in state (`cluster/login.rs`). Several nodes run in
 //! this process, each with its own link to Redis, as separate hubs would.
 //!
 //! Needs `redis-server` on 127.0.0.1:6379 (scripts/test.sh starts it) and
@@ -420,57 +421,7 @@ async fn nodes_sharing_a_store_relay_its_outbox_one_at_a_time_and_take_over() {
     relay_b.stop().await;
 }
 
-#[tokio::test]
-async fn a_totp_code_used_on_one_node_cannot_sign_in_on_another() {
-    let prefix = fresh_prefix("totp");
-    let (a, b, _dir) = two_api_nodes(&prefix).await;
-    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
-    let (_, access, _) = a.signup(&email).await;
-    let (s, setup, _) = a.post("/auth/mfa/setup", Some(&access), json!({})).await;
-    assert_eq!(s, 200, "{setup}");
-    let secret = setup["secret"].as_str().unwrap().to_owned();
-    let code = || {
-        let bytes = totp_rs::Secret::Encoded(secret.clone()).to_bytes().unwrap();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
-            .unwrap()
-            .generate(now)
-    };
-    let (s, body, _) = a
-        .post("/auth/mfa/verify", Some(&access), json!({"code": code()}))
-        .await;
-    assert_eq!(s, 200, "{body}");
-    let with_code = json!({"email": email, "password": common::PASSWORD, "totp": code()});
-    let (s, body, _) = a.post("/auth/login", None, with_code.clone()).await;
-    assert_eq!(s, 200, "{body}");
-    let (s, body, _) = b.post("/auth/login", None, with_code).await;
-    common::assert_error(s, &body, 401, "invalid_totp");
-}
-
-#[tokio::test]
-async fn failed_logins_count_across_nodes() {
-    let prefix = fresh_prefix("throttle");
-    let (a, b, _dir) = two_api_nodes_with(&prefix, |c| {
-        c.login_failures_allowed = 3;
-        c.login_lockout_secs = 60;
-    })
-    .await;
-    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
-    a.signup(&email).await;
-    let wrong = json!({"email": email, "password": "Wrong-Password-1"});
-    for node in [&a, &b, &a] {
-        let (s, body, _) = node.post("/auth/login", None, wrong.clone()).await;
-        common::assert_error(s, &body, 401, "invalid_credentials");
-    }
-    // Three failures over two nodes lock the account on both, even for
-    // the right password.
-    let right = json!({"email": email, "password": common::PASSWORD});
-    for node in [&b, &a] {
-        let (s, body, headers) = node.post("/auth/login", None, right.clone()).await;
-        common::assert_error(s, &body, 429, "rate_limited");
-        assert!(headers.contains_key("retry-after"));
-    }
-}
+/// Sign-in state shared by the nodes: the TOTP replay guard and the login
+/// throttle.
+#[path = "cluster/login.rs"]
+mod login;

@@ -32,11 +32,7 @@ impl Auth {
             .map_err(|e| ApiError::unprocessable("invalid_email", format!("email: {e}")))?;
         check_password_policy(password.expose())
             .map_err(|e| ApiError::unprocessable("weak_password", format!("password: {e}")))?;
-        let hash = self
-            .passwords
-            .hash(password.expose().to_owned())
-            .await
-            .map_err(ApiError::internal)?;
+        let hash = self.passwords.hash(password.expose().to_owned()).await?;
         let at = now();
         let user = User {
             user_id: uuid::Uuid::new_v4().to_string(),
@@ -99,9 +95,12 @@ impl Auth {
     }
 
     /// Enables MFA when `code` is the current code of the pending seed
-    /// (idempotent once enabled). 422 `invalid_totp` for a wrong code, 409
-    /// `mfa_not_set_up` without a seed; wrong codes count towards the
-    /// login throttle of the key `mfa:<user_id>` (429 once exhausted).
+    /// (idempotent once enabled). The code's time step is claimed in the
+    /// login replay guard, so the same code cannot then sign in. 422
+    /// `invalid_totp` for a wrong code (or, before MFA is enabled, one
+    /// already used), 409 `mfa_not_set_up` without a seed; wrong codes
+    /// count towards the login throttle of the key `mfa:<user_id>` (429
+    /// once exhausted).
     pub async fn mfa_verify(&self, user_id: &str, code: &str) -> Result<(), ApiError> {
         self.local_only()?;
         let throttle_key = format!("mfa:{user_id}");
@@ -114,15 +113,24 @@ impl Auth {
         let seed = user.mfa_secret.as_ref().ok_or_else(|| {
             ApiError::conflict("mfa_not_set_up", "call POST /auth/mfa/setup first")
         })?;
-        if totp::matching_step(seed.expose(), code, super::tokens::unix_now()).is_none() {
+        let Some(step) = totp::matching_step(seed.expose(), code, super::tokens::unix_now()) else {
             self.throttle_failure(&throttle_key, None).await;
             return Err(ApiError::unprocessable(
                 "invalid_totp",
                 "code: not the current code of the authenticator",
             ));
-        }
+        };
+        // The code is spent here as at login (same replay guard, on every
+        // node), so it cannot sign in afterwards.
+        let fresh = self.claim_totp_step(user_id, step).await;
         if user.mfa_enabled {
             return Ok(());
+        }
+        if !fresh {
+            return Err(ApiError::unprocessable(
+                "invalid_totp",
+                "code: already used; wait for the next code",
+            ));
         }
         let pending = seed.clone();
         self.update_user(user_id, |user| {

@@ -13,13 +13,18 @@
 //!   403 `local_auth_disabled`. A user record is created on a token's first
 //!   use so the `/users` routes work.
 //!
-//! Files: [`password`] (policies, argon2id), [`tokens`], [`refresh`],
-//! [`totp`], [`throttle`] (login lockout), [`rejection`] (why a token was
-//! refused), `account` (register, MFA, Cognito users), `session` (login,
-//! refresh, logout), `routes` (the handlers).
+//! Files: [`password`] (policies), [`hash_pool`] (argon2id on a fixed
+//! pool of threads and buffers: the memory budget), [`tokens`],
+//! [`refresh`], [`totp`], [`throttle`] (the login throttle's policy and
+//! in-process counts), `login_guard` (the throttle applied, with Redis),
+//! [`rejection`] (why a token was refused), `account` (register, MFA,
+//! Cognito users), `session` (login, refresh, logout), `routes` (the
+//! handlers).
 
 mod account;
 pub mod cognito;
+pub mod hash_pool;
+mod login_guard;
 pub mod password;
 pub mod refresh;
 pub mod rejection;
@@ -32,6 +37,7 @@ pub mod totp;
 pub use routes::routes;
 pub use session::TokenPair;
 
+use crate::cluster::login_counts::LoginCounts;
 use crate::cluster::sessions::{CachedFamily, SessionCache};
 use crate::cluster::RedisLink;
 use crate::config::{ApiConfig, AuthMode};
@@ -48,7 +54,7 @@ use rejection::Rejection;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use throttle::LoginThrottle;
+use throttle::{LocalCounts, ThrottlePolicy};
 use tokens::AccessTokens;
 use totp::ReplayGuard;
 
@@ -59,7 +65,11 @@ pub struct Auth {
     access: AccessTokens,
     refresh_ttl_secs: u64,
     passwords: Passwords,
-    throttle: LoginThrottle,
+    throttle_policy: ThrottlePolicy,
+    /// The login throttle's counts on this node.
+    throttle: LocalCounts,
+    /// The login throttle's counts in Redis, when configured.
+    login_counts: Option<LoginCounts>,
     totp_replay: ReplayGuard,
     /// Set in Cognito mode.
     cognito: Option<CognitoVerifier>,
@@ -72,14 +82,16 @@ pub struct Auth {
 impl Auth {
     /// Loads or creates the signing key (`<data_dir>/keys/jwt.key` unless
     /// `jwt_secret` is set), prepares the password hasher and, in Cognito
-    /// mode, the JWKS client. Fails on a `jwt_secret` under 32 bytes or an
-    /// unreadable key file.
+    /// mode, the JWKS client. Fails on a `jwt_secret` under 32 bytes, an
+    /// unreadable key file, `argon2_threads` outside 1 to 64 or a
+    /// login success limit of 0.
     pub async fn new(
         config: &ApiConfig,
         data_dir: &Path,
         store: Arc<dyn Store>,
         redis: Option<Arc<RedisLink>>,
     ) -> anyhow::Result<Self> {
+        check_limits(config)?;
         let cognito = match config.auth_mode {
             AuthMode::Local => None,
             AuthMode::Cognito => Some(CognitoVerifier::new(
@@ -91,11 +103,10 @@ impl Auth {
             store,
             access: AccessTokens::new(config, data_dir)?,
             refresh_ttl_secs: config.refresh_token_ttl_secs,
-            passwords: Passwords::new().await?,
-            throttle: LoginThrottle::new(
-                config.login_failures_allowed,
-                Duration::from_secs(config.login_lockout_secs),
-            ),
+            passwords: Passwords::new(config.argon2_threads).await?,
+            throttle_policy: ThrottlePolicy::new(config),
+            throttle: LocalCounts::default(),
+            login_counts: redis.clone().map(LoginCounts::new),
             totp_replay: ReplayGuard::default(),
             cognito,
             cognito_users: DashSet::new(),
@@ -176,72 +187,6 @@ impl Auth {
         self.access.verify(token).ok().map(|c| c.sub)
     }
 
-    /// 429 while `account` or `ip` is locked out, on this node or (with
-    /// Redis) on any node.
-    async fn throttle_check(
-        &self,
-        account: &str,
-        ip: Option<std::net::IpAddr>,
-    ) -> Result<(), ApiError> {
-        self.throttle
-            .check(account, ip)
-            .map_err(ApiError::rate_limited)?;
-        let Some(sessions) = &self.sessions else {
-            return Ok(());
-        };
-        let keys = self.throttle.shared_keys(account, ip);
-        let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
-        match sessions.login_failures(&names).await {
-            Ok(counts) => {
-                let wait_ms = keys
-                    .iter()
-                    .zip(counts)
-                    .filter(|((_, allowed), (count, ttl))| {
-                        count >= &u64::from(*allowed) && *ttl > 0
-                    })
-                    .map(|(_, (_, ttl))| ttl)
-                    .max();
-                match wait_ms {
-                    Some(ms) => Err(ApiError::rate_limited((ms as u64).div_ceil(1000))),
-                    None => Ok(()),
-                }
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "login throttle: redis unavailable; this node's counts only");
-                Ok(())
-            }
-        }
-    }
-
-    /// Counts a failed attempt of `account` from `ip`.
-    async fn throttle_failure(&self, account: &str, ip: Option<std::net::IpAddr>) {
-        self.throttle.record_failure(account, ip);
-        if let Some(sessions) = &self.sessions {
-            let names: Vec<String> = self
-                .throttle
-                .shared_keys(account, ip)
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            if let Err(e) = sessions
-                .record_login_failure(&names, self.throttle.lockout())
-                .await
-            {
-                tracing::debug!(error = %e, "login throttle: failure counted on this node only");
-            }
-        }
-    }
-
-    /// Clears `account`'s failures (a successful login).
-    async fn throttle_clear(&self, account: &str) {
-        self.throttle.clear_account(account);
-        if let Some(sessions) = &self.sessions {
-            if let Some((key, _)) = self.throttle.shared_keys(account, None).into_iter().next() {
-                let _ = sessions.clear_login_failures(&key).await;
-            }
-        }
-    }
-
     /// 403 `local_auth_disabled` in Cognito mode (sign-in happens there).
     fn local_only(&self) -> Result<(), ApiError> {
         match self.cognito {
@@ -253,6 +198,32 @@ impl Auth {
             )),
         }
     }
+}
+
+/// Refuses `[api]` auth settings outside their documented ranges.
+fn check_limits(config: &ApiConfig) -> anyhow::Result<()> {
+    if !(1..=hash_pool::MAX_THREADS).contains(&config.argon2_threads) {
+        anyhow::bail!(
+            "api.argon2_threads = {}: must be 1 to {}",
+            config.argon2_threads,
+            hash_pool::MAX_THREADS
+        );
+    }
+    for (key, value) in [
+        (
+            "login_successes_per_account_per_minute",
+            config.login_successes_per_account_per_minute,
+        ),
+        (
+            "login_successes_per_address_per_minute",
+            config.login_successes_per_address_per_minute,
+        ),
+    ] {
+        if value == 0 {
+            anyhow::bail!("api.{key} = 0: must be at least 1");
+        }
+    }
+    Ok(())
 }
 
 /// The authenticated caller of a route.

@@ -2,24 +2,22 @@
 //! and argon2id hashing.
 //!
 //! Hashing is deliberately slow and memory-hungry (argon2id, the crate's
-//! OWASP defaults: 19 MiB, 2 passes), so it runs on the blocking pool and
-//! at most [`MAX_CONCURRENT_HASHES`] at a time: a burst of logins queues
-//! instead of exhausting memory. Logins for unknown emails verify against a
-//! dummy hash so they take as long as real ones.
+//! OWASP defaults: 19 MiB, 2 passes), so it runs on a fixed pool of
+//! threads, each reusing one buffer ([`super::hash_pool`]): memory is
+//! `argon2_threads` × 19 MiB whatever the load, and a burst of
+//! logins queues. Logins for unknown emails verify against a dummy hash so
+//! they take as long as real ones.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use std::sync::Arc;
+use super::hash_pool::{self, HashPool};
 use thiserror::Error;
-use tokio::sync::Semaphore;
+
+pub use super::hash_pool::HashError;
 
 /// Longest email accepted (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
 /// Password length bounds, in characters.
 pub const MIN_PASSWORD_LEN: usize = 12;
 pub const MAX_PASSWORD_LEN: usize = 128;
-/// Hashes computed at once; more wait for a permit.
-pub const MAX_CONCURRENT_HASHES: usize = 4;
 
 /// Why an email was refused (422 `invalid_email`).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -103,25 +101,21 @@ pub fn check_password_policy(password: &str) -> Result<(), PasswordError> {
     }
 }
 
-/// Hashes and verifies passwords off the async threads, a bounded number at
-/// a time.
+/// Hashes and verifies passwords on the [`HashPool`]: a fixed number of
+/// threads with one preallocated argon2 buffer each (its module doc has
+/// the memory budget).
 pub struct Passwords {
-    permits: Arc<Semaphore>,
+    pool: HashPool,
     /// A real hash of a random password: unknown emails verify against it.
     dummy_hash: String,
 }
 
-/// Hashing failed (the blocking task died or argon2 refused its input).
-#[derive(Debug, Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(String);
-
 impl Passwords {
-    /// Prepares the dummy hash (one argon2 run).
-    pub async fn new() -> Result<Self, HashError> {
-        let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES));
+    /// Starts `threads` hashing threads and prepares the dummy hash (one
+    /// argon2 run).
+    pub async fn new(threads: usize) -> Result<Self, HashError> {
         let mut passwords = Passwords {
-            permits,
+            pool: HashPool::new(threads)?,
             dummy_hash: String::new(),
         };
         let random: [u8; 16] = rand::random();
@@ -129,48 +123,37 @@ impl Passwords {
         Ok(passwords)
     }
 
+    /// Hashing threads (each holds [`hash_pool::HASH_MEMORY_BYTES`]).
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
+    }
+
     /// An argon2id PHC string of `password` with a fresh salt.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        self.blocking(move || {
-            let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-                .map_err(|e| HashError(e.to_string()))?;
-            Argon2::default()
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError(e.to_string()))
-        })
-        .await?
+        let salt: [u8; 16] = rand::random();
+        self.pool
+            .run(move |buffer| hash_pool::hash_in(buffer, password.as_bytes(), &salt))
+            .await?
     }
 
     /// Whether `password` matches `hash`; with no hash (unknown user, or
     /// an account without a local password) it spends the same time on the
-    /// dummy hash and answers false.
+    /// dummy hash and answers false. A stored hash that is malformed or
+    /// asks for more than the pool's buffer never matches (logged).
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool, HashError> {
         let real = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.clone());
-        let matches = self
-            .blocking(move || match PasswordHash::new(&hash) {
-                Ok(parsed) => Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok(),
-                Err(_) => false,
-            })
+        let checked = self
+            .pool
+            .run(move |buffer| hash_pool::verify_in(buffer, password.as_bytes(), &hash))
             .await?;
-        Ok(real && matches)
-    }
-
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError(e.to_string()))?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| HashError(e.to_string()))
+        match checked {
+            Ok(matches) => Ok(real && matches),
+            Err(why) => {
+                tracing::warn!(reason = %why, "stored password hash not verified");
+                Ok(false)
+            }
+        }
     }
 }
 
@@ -237,7 +220,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_unknown_users_never_match() {
-        let p = Passwords::new().await.unwrap();
+        let p = Passwords::new(1).await.unwrap();
         let hash = p.hash("Correct-Horse-9-Battery".into()).await.unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
         assert!(p

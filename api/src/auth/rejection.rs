@@ -22,6 +22,12 @@ pub enum Rejection {
     Signature,
     #[error("token expired")]
     Expired,
+    /// `nbf` later than now (beyond the leeway).
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// `iat` later than now (beyond the leeway).
+    #[error("token issued in the future")]
+    IssuedInFuture,
     #[error("wrong token issuer")]
     Issuer,
     #[error("wrong token audience")]
@@ -40,6 +46,7 @@ impl Rejection {
         match kind {
             ErrorKind::InvalidSignature => Rejection::Signature,
             ErrorKind::ExpiredSignature => Rejection::Expired,
+            ErrorKind::ImmatureSignature => Rejection::NotYetValid,
             ErrorKind::InvalidIssuer => Rejection::Issuer,
             ErrorKind::InvalidAudience => Rejection::Audience,
             ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => Rejection::Algorithm,

@@ -125,6 +125,7 @@ pub struct MfaVerifyResponse {
         (status = 403, description = "`local_auth_disabled` (Cognito mode)", body = ErrorBody),
         (status = 409, description = "`email_taken`", body = ErrorBody),
         (status = 422, description = "`invalid_email`, `weak_password`, `missing_field`", body = ErrorBody),
+        (status = 503, description = "`auth_busy`: the password-hashing queue is full; see `Retry-After`", body = ErrorBody),
     ))]
 async fn register(
     State(api): State<Api>,
@@ -139,10 +140,13 @@ async fn register(
 }
 
 /// Signs in: a 15-minute access token and a 7-day single-use refresh
-/// token. More than `login_failures_allowed` failures (default 5) for one
-/// account, or 5 times that many from one client IP, within
-/// `login_lockout_secs` (default 300) lock login out until that window
-/// ends (429 with `Retry-After`).
+/// token. Throttled (429 with `Retry-After`): from the
+/// `login_failures_allowed`-th failure (default 5) of an account from one
+/// client address, that address waits 1 s, 2 s, 4 s, ... (at most
+/// `login_lockout_secs`, default 300) before trying that account again;
+/// 5 times that many failures from one address over any accounts lock the
+/// address for `login_lockout_secs`; successful logins are limited per
+/// account (default 10 a minute) and per address (default 60 a minute).
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
     request_body = LoginRequest,
     responses(
@@ -151,7 +155,8 @@ async fn register(
         (status = 401, description = "`invalid_credentials` (also for an unknown email), `mfa_required`, `invalid_totp` (wrong or reused code)", body = ErrorBody),
         (status = 403, description = "`local_auth_disabled` (Cognito mode)", body = ErrorBody),
         (status = 422, description = "`missing_field`, `invalid_field`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: too many failures for the account or IP; see `Retry-After`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many failures of the account from this address, failures from this address, or logins of the account or from this address; see `Retry-After`", body = ErrorBody),
+        (status = 503, description = "`auth_busy`: the password-hashing queue is full; see `Retry-After`", body = ErrorBody),
     ))]
 async fn login(
     State(api): State<Api>,
@@ -220,8 +225,9 @@ async fn mfa_setup(
 }
 
 /// Enables TOTP with a code of the pending seed; from then on login needs
-/// `totp`. A wrong code is 422 `invalid_totp` (the caller is signed in; the
-/// code is bad input, not a failed sign-in). Idempotent once enabled.
+/// `totp`. The code is spent: it cannot also sign in. A wrong (or already
+/// used) code is 422 `invalid_totp` (the caller is signed in; the code is
+/// bad input, not a failed sign-in). Idempotent once enabled.
 #[utoipa::path(post, path = "/auth/mfa/verify", tag = "auth",
     security(("bearer" = [])),
     request_body = MfaVerifyRequest,

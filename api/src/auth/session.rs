@@ -51,12 +51,17 @@ fn invalid_refresh_token() -> ApiError {
 impl Auth {
     /// Checks the credentials (and TOTP when enabled) and starts a session.
     ///
-    /// 429 while the account or IP is locked out; 401
-    /// `invalid_credentials` for a wrong password or unknown email (same
-    /// body, and the same argon2 work, so the two cannot be told apart);
-    /// 401 `mfa_required` when MFA is on and `totp` is missing, 401
-    /// `invalid_totp` when it is wrong or already used. Wrong passwords and
-    /// codes count towards the lockout; success clears the account's count.
+    /// 429 while the login throttle refuses the account from this address
+    /// (see [`super::throttle`]: failures of the pair, failures of the
+    /// address, successes of the account or of the address), checked
+    /// before any hashing; 401 `invalid_credentials` for a wrong password
+    /// or unknown email (same body, and the same argon2 work, so the two
+    /// cannot be told apart); 401 `mfa_required` when MFA is on and `totp`
+    /// is missing, 401 `invalid_totp` when it is wrong or already used
+    /// (by a login or by `mfa/verify`); 503 `auth_busy` when the hashing
+    /// queue is full. Wrong passwords and codes count as failures; a
+    /// success counts towards the success limits and clears the pair's
+    /// failures.
     pub async fn login(&self, attempt: LoginAttempt) -> Result<TokenPair, ApiError> {
         self.local_only()?;
         let account = normalize_email(&attempt.email);
@@ -76,8 +81,7 @@ impl Auth {
                         .map(|u| u.password_hash.expose().to_owned())
                         .filter(|h| !h.is_empty()),
                 )
-                .await
-                .map_err(ApiError::internal)?;
+                .await?;
         let user = match user {
             Some(user) if matches => user,
             _ => {
@@ -109,13 +113,13 @@ impl Auth {
                 ));
             }
         }
-        self.throttle_clear(&account).await;
+        self.throttle_success(&account, attempt.ip).await;
         self.start_session(&user.user_id).await
     }
 
     /// Claims a TOTP step on this node and, with Redis, on every node
     /// (Redis down: this node's guard alone).
-    async fn claim_totp_step(&self, user_id: &str, step: u64) -> bool {
+    pub(super) async fn claim_totp_step(&self, user_id: &str, step: u64) -> bool {
         let here = self.totp_replay.claim(user_id, step);
         let everywhere = match &self.sessions {
             Some(sessions) => match sessions.claim_totp_step(user_id, step).await {

@@ -4,7 +4,10 @@
 //! Claims: `sub` (user id), `iat`, `exp`, `iss`, `aud`, `jti`, `fid` (the
 //! refresh family, so revoking the family stops the token) and
 //! `token_use: "access"`. Only the configured algorithm is accepted (no
-//! `none`, no algorithm switching). The key is `config.jwt_secret`, or 32
+//! `none`, no algorithm switching). Time claims are checked with
+//! [`LEEWAY_SECS`] of clock skew: `exp` must not be past, an `nbf` (we
+//! issue none, but a token carrying one is held to it) and `iat` must not
+//! be in the future. The key is `config.jwt_secret`, or 32
 //! random bytes generated once into `<data_dir>/keys/jwt.key` (mode 0600)
 //! so tokens survive restarts.
 
@@ -21,7 +24,7 @@ use std::path::Path;
 pub const ALGORITHM: Algorithm = Algorithm::HS256;
 /// Shortest accepted `jwt_secret`, in bytes (HS256 wants 256 bits).
 pub const MIN_SECRET_LEN: usize = 32;
-/// Clock skew tolerated on `exp`, in seconds.
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
 pub const LEEWAY_SECS: u64 = 5;
 /// `token_use` of access tokens.
 pub const ACCESS_USE: &str = "access";
@@ -32,6 +35,9 @@ pub struct AccessClaims {
     pub sub: String,
     pub iat: u64,
     pub exp: u64,
+    /// Not before (seconds since the epoch); absent in tokens we issue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub iss: String,
     pub aud: String,
     pub jti: String,
@@ -82,6 +88,7 @@ impl AccessTokens {
         validation.set_audience(&[&config.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         AccessTokens {
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
@@ -104,6 +111,7 @@ impl AccessTokens {
             sub: user_id.to_owned(),
             iat: now,
             exp: now + self.ttl_secs,
+            nbf: None,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             jti: uuid::Uuid::new_v4().to_string(),
@@ -113,8 +121,8 @@ impl AccessTokens {
         jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &self.encoding).map(Secret::new)
     }
 
-    /// Checks algorithm, signature, expiry, issuer, audience and
-    /// `token_use` (not the family: that needs the store).
+    /// Checks algorithm, signature, expiry, `nbf`, `iat`, issuer,
+    /// audience and `token_use` (not the family: that needs the store).
     pub fn verify(&self, token: &str) -> Result<AccessClaims, Rejection> {
         let alg = header_alg(token)?;
         if alg != "HS256" {
@@ -122,6 +130,9 @@ impl AccessTokens {
         }
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|e| Rejection::from_jwt(e.kind()))?;
+        if data.claims.iat > unix_now().saturating_add(LEEWAY_SECS) {
+            return Err(Rejection::IssuedInFuture);
+        }
         if data.claims.token_use != ACCESS_USE {
             return Err(Rejection::TokenUse);
         }
@@ -221,6 +232,33 @@ mod tests {
         };
         let t = AccessTokens::from_key(&[7u8; 32], &config);
         assert_eq!(t.verify(token.expose()), Err(Rejection::Audience));
+    }
+
+    fn signed(t: &AccessTokens, edit: impl FnOnce(&mut AccessClaims)) -> String {
+        let mut claims = t.verify(t.issue("u1", "f1").unwrap().expose()).unwrap();
+        edit(&mut claims);
+        jsonwebtoken::encode(&Header::new(ALGORITHM), &claims, &t.encoding).unwrap()
+    }
+
+    #[test]
+    fn future_nbf_and_iat_are_refused_beyond_the_leeway() {
+        let t = tokens();
+        let now = unix_now();
+        let day = 24 * 3600;
+        let cases = [
+            (Some(now + day), now, Err(Rejection::NotYetValid)),
+            (Some(now - 60), now, Ok(())),
+            (None, now + day, Err(Rejection::IssuedInFuture)),
+            (None, now + 1, Ok(())),
+        ];
+        for (nbf, iat, want) in cases {
+            let token = signed(&t, |c| {
+                c.exp = now + day + 900;
+                c.nbf = nbf;
+                c.iat = iat;
+            });
+            assert_eq!(t.verify(&token).map(drop), want, "nbf {nbf:?} iat {iat}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! TOTP second factor (RFC 6238: HMAC-SHA1, 6 digits, 30-second steps,
 //! one step of clock skew either way): seed generation, the `otpauth://`
 //! URL authenticator apps import, code checks, and a guard that refuses a
-//! login code already used (same or earlier step) for the same user.
+//! code already used (same or earlier step) for the same user, whether it
+//! was used to sign in or to enable MFA (`mfa/verify`).
 
 use dashmap::DashMap;
 use totp_rs::{Algorithm, TOTP};
@@ -61,9 +62,9 @@ fn totp_for(seed: &str) -> Option<TOTP> {
     TOTP::new(Algorithm::SHA1, DIGITS, SKEW_STEPS, STEP_SECS, bytes).ok()
 }
 
-/// Remembers the last step each user logged in with, so a code (or an
-/// older one) cannot be used twice on this node; with Redis, the session
-/// cache keeps the same for every node.
+/// Remembers the last step each user logged in or enabled MFA with, so a
+/// code (or an older one) cannot be used twice on this node; with Redis,
+/// the session cache keeps the same for every node.
 #[derive(Default)]
 pub struct ReplayGuard {
     last_step: DashMap<String, u64>,

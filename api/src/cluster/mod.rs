@@ -1,7 +1,8 @@
 //! What several nodes share through Redis (DESIGN.md "Scale-out"): the
 //! connection ([`link`]), refresh-family state and revocations
-//! ([`sessions`]), the private-channel backplane ([`backplane`]), and
-//! idempotency-key claims ([`claim`]). The
+//! ([`sessions`]), the login throttle's counts ([`login_counts`]), the
+//! private-channel backplane ([`backplane`]), and idempotency-key claims
+//! ([`claim`]). The
 //! rate limiter's Redis side is in `http::ratelimit::shared`; the hub's
 //! `market:{pair}:orderbook` cache uses the same link.
 //!
@@ -15,6 +16,7 @@ pub mod book_cache;
 pub mod claim;
 pub mod lease;
 pub mod link;
+pub mod login_counts;
 pub mod sessions;
 
 pub use link::{RedisLink, RedisUnavailable};

@@ -219,6 +219,27 @@ impl TestApi {
     }
 }
 
+/// An HTTP client whose connections leave from `ip` (any 127.0.0.0/8
+/// address on Linux), so a test can act as several client addresses.
+pub fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().expect("an IP address"))
+        .build()
+        .expect("http client")
+}
+
+impl TestApi {
+    /// `POST path` with `client` (e.g. one of [`client_from`]).
+    pub async fn post_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: Value,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        send(client.post(self.url(path)).json(&body)).await
+    }
+}
+
 async fn send(req: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::HeaderMap) {
     let resp = req.send().await.expect("request");
     let status = resp.status().as_u16();
