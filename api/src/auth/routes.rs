@@ -6,14 +6,13 @@
 
 use super::{AuthUser, TokenPair};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::ApiJson;
+use crate::http::{ApiJson, ClientIp};
 use crate::secret::Secret;
 use crate::state::Api;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -140,7 +139,8 @@ async fn register(
 
 /// Signs in: a 15-minute access token and a 7-day single-use refresh
 /// token. More than `login_failures_allowed` failures (default 5) for one
-/// account, or 5 times that many from one client IP, within
+/// account, or 5 times that many from one client IP ([`ClientIp`]: behind
+/// a trusted proxy, the forwarded address), within
 /// `login_lockout_secs` (default 300) lock login out until that window
 /// ends (429 with `Retry-After`).
 #[utoipa::path(post, path = "/auth/login", tag = "auth",
@@ -155,14 +155,14 @@ async fn register(
     ))]
 async fn login(
     State(api): State<Api>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Option<ClientIp>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let attempt = super::session::LoginAttempt {
         email: body.email,
         password: Secret::new(body.password),
         totp: body.totp,
-        ip: connect.map(|Extension(ConnectInfo(addr))| addr.ip()),
+        ip: client.map(|ClientIp(ip)| ip),
     };
     Ok(Json(api.auth.login(attempt).await?.into()))
 }
