@@ -226,7 +226,10 @@ mod tests {
 
     #[test]
     fn an_untrusted_peer_is_the_client_whatever_it_forwards() {
-        assert_eq!(resolve("198.51.100.9", &["203.0.113.7"]), ip("198.51.100.9"));
+        assert_eq!(
+            resolve("198.51.100.9", &["203.0.113.7"]),
+            ip("198.51.100.9")
+        );
         assert_eq!(resolve("198.51.100.9", &[]), ip("198.51.100.9"));
         let none = TrustedProxies::default();
         assert_eq!(
@@ -287,7 +290,10 @@ mod tests {
 
     #[test]
     fn ports_brackets_and_mapped_addresses_are_understood() {
-        assert_eq!(resolve("10.0.1.2", &["203.0.113.7:4711"]), ip("203.0.113.7"));
+        assert_eq!(
+            resolve("10.0.1.2", &["203.0.113.7:4711"]),
+            ip("203.0.113.7")
+        );
         assert_eq!(
             resolve("10.0.1.2", &["[2001:db8::1]:4711"]),
             ip("2001:db8::1")
