@@ -144,6 +144,20 @@ async fn an_idle_keep_alive_connection_is_closed_while_a_busy_one_is_not() {
 }
 
 #[tokio::test]
+async fn stop_closes_idle_keep_alive_connections_and_the_listener() {
+    let hub = short_timeouts_hub(60_000, 60_000).await;
+    let addr = hub.addr;
+    let mut kept = connect_from(addr, "127.0.0.1").await;
+    assert_eq!(get(&mut kept, "/health").await, 200);
+    // Stopping must not wait for the 60 s idle timeout.
+    timeout(Duration::from_secs(10), hub.stop())
+        .await
+        .expect("stop returns within the drain time");
+    wait_closed(&mut kept, Duration::from_secs(10)).await;
+    assert!(TcpStream::connect(addr).await.is_err(), "still accepting");
+}
+
+#[tokio::test]
 async fn an_oversized_head_is_refused() {
     let hub = start_hub(|c| c.http.max_head_bytes = 16 * 1024).await;
     let big = "b".repeat(40 * 1024);
