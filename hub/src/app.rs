@@ -8,7 +8,6 @@ use crate::market::{HistoryLimits, Markets, UpstreamOptions};
 use crate::server::{router, AppState};
 use crate::session::HubContext;
 use crate::shutdown::Shutdown;
-use axum::serve::ListenerExt;
 use feeds::{MarketFeed, SandboxConfig, SandboxVenue, Venue};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +23,7 @@ pub struct RunningHub {
     /// The in-process sandbox, when the hub runs one.
     pub venue: Option<SandboxVenue>,
     shutdown: Shutdown,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
     drain: Duration,
 }
 
@@ -144,27 +143,17 @@ async fn start_parts(
         app = app.merge(api::router_with_doc(api.clone(), doc));
     }
     let app = api::http::layers(app);
-    let send_buffer = config.limits.socket_send_buffer_bytes;
-    // Small frames go out at once (no Nagle delay), and a bounded kernel
-    // buffer lets the outbound queue, not the kernel, absorb a slow client.
-    let listener = listener.tap_io(move |tcp| {
-        let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
-    });
     tokio::spawn(crate::metrics::upkeep(
         metrics,
         crate::metrics::DEFAULT_UPKEEP_INTERVAL,
         shutdown.clone(),
     ));
-    let stop = shutdown.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.triggered().await })
-        .await
-    });
+    let server = tokio::spawn(crate::listener::serve(
+        listener,
+        app,
+        crate::listener::ServerOptions::from_config(config),
+        shutdown.clone(),
+    ));
     Ok(RunningHub {
         addr,
         context,

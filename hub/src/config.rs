@@ -23,6 +23,9 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory as _, FromArgMatches as _, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+mod http;
+pub use http::HttpConfig;
+
 /// Prefix of every environment variable the hub reads.
 pub const ENV_PREFIX: &str = "NAX_";
 
@@ -53,6 +56,9 @@ pub struct Config {
     pub limits: Limits,
     /// How much recent trade history is kept per channel.
     pub history: HistoryConfig,
+    /// The HTTP server's connection limits and trusted proxies (TOML
+    /// section `[http]`).
+    pub http: HttpConfig,
     /// The REST API (TOML section `[api]`; secrets print as `<redacted>`).
     pub api: api::ApiConfig,
     /// On shutdown, how long connections get to flush before being dropped.
@@ -74,6 +80,7 @@ impl Default for Config {
             venue: VenueConfig::default(),
             limits: Limits::default(),
             history: HistoryConfig::default(),
+            http: HttpConfig::default(),
             api: api::ApiConfig::default(),
             shutdown_drain_ms: 5_000,
             reconnect_after_ms: 1_000,
@@ -250,7 +257,7 @@ pub enum ConfigError {
 )]
 pub struct Cli {
     /// TOML configuration file; its keys mirror the config (top-level keys
-    /// and the sections venue, limits, history and api).
+    /// and the sections venue, limits, history, http and api).
     #[arg(long, env = "NAX_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on.
@@ -361,6 +368,26 @@ pub struct Cli {
     /// comma-separated (`*`: any).
     #[arg(long, env = "NAX_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
+    /// Time a connection has to send complete request headers, ms.
+    #[arg(long, env = "NAX_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Silence allowed on a kept-alive connection between requests, ms.
+    #[arg(long, env = "NAX_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// The same for connections from trusted proxies, ms (above the load
+    /// balancer's idle timeout).
+    #[arg(long, env = "NAX_PROXY_IDLE_TIMEOUT_MS")]
+    pub proxy_idle_timeout_ms: Option<u64>,
+    /// Largest request head (request line and headers), bytes.
+    #[arg(long, env = "NAX_MAX_HEAD_BYTES")]
+    pub max_head_bytes: Option<usize>,
+    /// Open connections per peer address (trusted proxies exempt).
+    #[arg(long, env = "NAX_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Trusted proxies, comma-separated IPs or CIDR blocks (the load
+    /// balancer's subnets): their X-Forwarded-For names the client.
+    #[arg(long, env = "NAX_TRUSTED_PROXIES", value_name = "CIDRS", value_parser = http::parse_trusted_proxies)]
+    pub trusted_proxies: Option<api::http::TrustedProxies>,
 }
 
 /// `embedded` or `dynamodb`.
@@ -492,6 +519,13 @@ impl Config {
         set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
         set(&mut self.reconnect_after_ms, cli.reconnect_after_ms);
         set(&mut self.allowed_origins, cli.allowed_origins);
+        let http = &mut self.http;
+        set(&mut http.header_timeout_ms, cli.header_timeout_ms);
+        set(&mut http.idle_timeout_ms, cli.idle_timeout_ms);
+        set(&mut http.proxy_idle_timeout_ms, cli.proxy_idle_timeout_ms);
+        set(&mut http.max_head_bytes, cli.max_head_bytes);
+        set(&mut http.max_connections_per_ip, cli.max_connections_per_ip);
+        set(&mut http.trusted_proxies, cli.trusted_proxies);
     }
 
     /// Checks every range documented on the fields.
@@ -591,7 +625,7 @@ impl Config {
         }
         at_least("history.max_messages", history.max_messages, 1, "")?;
         at_least("history.max_age_ms", history.max_age_ms, 1, " ms")?;
-        Ok(())
+        self.http.validate()
     }
 
     /// The whole configuration on one line of `key=value` pairs (dotted TOML

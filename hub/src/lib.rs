@@ -5,6 +5,7 @@
 pub mod app;
 pub mod config;
 pub mod fanout;
+pub mod listener;
 pub mod market;
 pub mod metrics;
 pub mod protocol;

@@ -42,10 +42,26 @@ pub const STALE_FEEDS_TOTAL: &str = "nax_stale_feeds_total";
 /// Counter: upstream market streams that ended and were subscribed again.
 pub const UPSTREAM_RESUBSCRIBES_TOTAL: &str = "nax_upstream_resubscribes_total";
 
+/// Gauge: open TCP connections of the HTTP server (WebSocket ones
+/// included, from accept to close).
+pub const HTTP_CONNECTIONS: &str = "nax_http_connections";
+/// Counter: connections closed at accept because their peer address had
+/// `http.max_connections_per_ip` open; label [`LABEL_REASON`] (`per_ip`).
+pub const HTTP_CONNECTIONS_REFUSED_TOTAL: &str = "nax_http_connections_refused_total";
+/// Counter: connections closed for silence; label [`LABEL_PHASE`]
+/// (`head`: no complete request head in time; `idle`: kept alive with no
+/// next request).
+pub const HTTP_TIMEOUTS_TOTAL: &str = "nax_http_timeouts_total";
+/// Counter: `accept` failures other than a connection that went away
+/// before it was accepted (e.g. out of file descriptors).
+pub const HTTP_ACCEPT_ERRORS_TOTAL: &str = "nax_http_accept_errors_total";
+
 /// Label: the trading pair, e.g. `BTC-USD`.
 pub const LABEL_PAIR: &str = "pair";
 /// Label: why something happened, e.g. `sequence_gap`.
 pub const LABEL_REASON: &str = "reason";
+/// Label: what a connection was waiting for, e.g. `head`.
+pub const LABEL_PHASE: &str = "phase";
 
 /// Buckets of [`PUBLISH_TO_WRITE_SECONDS`]: 1 µs to 100 ms, 1-2.5-5 steps.
 pub const PUBLISH_TO_WRITE_BUCKETS: [f64; 16] = [
@@ -161,6 +177,26 @@ fn describe_all() {
         UPSTREAM_RESUBSCRIBES_TOTAL,
         Unit::Count,
         "Upstream market streams that ended and were subscribed again."
+    );
+    describe_gauge!(
+        HTTP_CONNECTIONS,
+        Unit::Count,
+        "Open TCP connections of the HTTP server, WebSocket ones included."
+    );
+    describe_counter!(
+        HTTP_CONNECTIONS_REFUSED_TOTAL,
+        Unit::Count,
+        "Connections closed at accept, by reason (per_ip: the peer address's cap)."
+    );
+    describe_counter!(
+        HTTP_TIMEOUTS_TOTAL,
+        Unit::Count,
+        "Connections closed for silence, by phase (head, idle)."
+    );
+    describe_counter!(
+        HTTP_ACCEPT_ERRORS_TOTAL,
+        Unit::Count,
+        "Failed accepts (e.g. out of file descriptors)."
     );
 }
 

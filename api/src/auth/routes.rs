@@ -6,14 +6,13 @@
 
 use super::{AuthUser, TokenPair};
 use crate::error::{ApiError, ErrorBody};
-use crate::http::ApiJson;
+use crate::http::{ApiJson, ClientIp};
 use crate::secret::Secret;
 use crate::state::Api;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
-use axum::{Extension, Json};
+use axum::Json;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -142,7 +141,8 @@ async fn register(
 /// Signs in: a 15-minute access token and a 7-day single-use refresh
 /// token. Throttled (429 with `Retry-After`): from the
 /// `login_failures_allowed`-th failure (default 5) of an account from one
-/// client address, that address waits 1 s, 2 s, 4 s, ... (at most
+/// client address ([`ClientIp`]: behind a trusted proxy, the forwarded
+/// address), that address waits 1 s, 2 s, 4 s, ... (at most
 /// `login_lockout_secs`, default 300) before trying that account again;
 /// 5 times that many failures from one address over any accounts lock the
 /// address for `login_lockout_secs`; successful logins are limited per
@@ -160,14 +160,14 @@ async fn register(
     ))]
 async fn login(
     State(api): State<Api>,
-    connect: Option<Extension<ConnectInfo<SocketAddr>>>,
+    client: Option<ClientIp>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     let attempt = super::session::LoginAttempt {
         email: body.email,
         password: Secret::new(body.password),
         totp: body.totp,
-        ip: connect.map(|Extension(ConnectInfo(addr))| addr.ip()),
+        ip: client.map(|ClientIp(ip)| ip),
     };
     Ok(Json(api.auth.login(attempt).await?.into()))
 }

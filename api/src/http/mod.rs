@@ -1,11 +1,14 @@
-//! HTTP plumbing shared by every route: request ids, strict JSON bodies,
-//! query strings, the authenticated-user extractor and pagination.
+//! HTTP plumbing shared by every route: request ids, the client's
+//! address, strict JSON bodies, query strings, the authenticated-user
+//! extractor and pagination.
 
+pub mod client_ip;
 pub mod json;
 pub mod page;
 pub mod ratelimit;
 pub mod request_id;
 
+pub use client_ip::{ClientIp, TrustedProxies};
 pub use json::{ApiJson, ApiPath, ApiQuery, RawBody};
 pub use page::{Cursor, Limit};
 

@@ -3,11 +3,12 @@
 //!
 //! Each client has a steady rate of `requests_per_minute` and may burst up
 //! to `request_burst` requests at once. A client is the SHA-256 of its
-//! bearer token when it sends one, else its IP address (IPv6 grouped by
-//! /64, the block one host usually holds). Limited responses carry
-//! `RateLimit-Limit` (the burst), `RateLimit-Remaining` (requests allowed
-//! right now) and `RateLimit-Reset` (seconds until the allowance is full
-//! again); a refused request is 429 `rate_limited` with `Retry-After`.
+//! bearer token when it sends one, else its IP address
+//! ([`ClientIp`](super::ClientIp): behind a trusted proxy the forwarded
+//! one; IPv6 grouped by /64, the block one host usually holds). Limited
+//! responses carry `RateLimit-Limit` (the burst), `RateLimit-Remaining`
+//! (requests allowed right now) and `RateLimit-Reset` (seconds until the
+//! allowance is full again); a refused request is 429 `rate_limited` with `Retry-After`.
 //!
 //! State is one "theoretical arrival time" per client in a [`DashMap`].
 //! A client whose allowance is full again is indistinguishable from a new
@@ -28,13 +29,13 @@
 use crate::cluster::link::{RedisLink, RedisUnavailable};
 use crate::error::ApiError;
 use crate::state::Api;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dashmap::DashMap;
 use sha2::{Digest as _, Sha256};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -316,10 +317,7 @@ pub async fn middleware(State(api): State<Api>, request: Request, next: Next) ->
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip());
+    let peer = super::ClientIp::from_extensions(&parts.extensions).map(|client| client.0);
     let user = crate::auth::bearer(&parts).and_then(|t| api.auth.signed_subject(t));
     let key = ClientKey::of(user.as_deref(), peer);
     let request = Request::from_parts(parts, body);
