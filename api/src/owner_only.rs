@@ -147,7 +147,7 @@ fn log_tightened(path: &Path, from: u32, to: u32) {
         path = %path.display(),
         from = format!("{:o}", from & 0o7777),
         to = format!("{to:o}"),
-        "tightened the mode of a data file"
+        "tightened a data path to owner-only"
     );
 }
 
