@@ -130,7 +130,7 @@ pub struct ApiConfig {
     /// Create missing tables at start (local development and tests;
     /// production tables come from Terraform).
     pub dynamodb_create_tables: bool,
-    /// AWS credentials for DynamoDB and SQS (e.g. moto's `test`/`test`);
+    /// AWS credentials for DynamoDB, SQS and KMS (e.g. moto's `test`/`test`);
     /// empty: the default AWS provider chain (environment, ECS task role).
     pub aws_access_key_id: String,
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
@@ -146,6 +146,16 @@ pub struct ApiConfig {
     /// Create missing queues (with their dead-letter queues) at start
     /// (local development; production queues come from Terraform).
     pub sqs_create_queues: bool,
+    /// KMS key (id, ARN or `alias/...`) whose data key seals the stored
+    /// secrets (TOTP seeds, password hashes; see `seal/`): generated once
+    /// with `GenerateDataKey`, kept wrapped in the store for every node,
+    /// unwrapped with `Decrypt` at start. Empty: a key file generated
+    /// into `<data_dir>/keys/data.key` (one node, or nodes sharing that
+    /// file).
+    pub kms_key_id: String,
+    /// KMS endpoint override (e.g. moto); empty: the region's AWS endpoint.
+    pub kms_endpoint: String,
+    pub kms_region: String,
     /// Consecutive failures that open the circuit breaker.
     pub breaker_failures: u32,
     /// How long the breaker stays open before letting one call through.
@@ -206,6 +216,9 @@ impl Default for ApiConfig {
             sqs_region: "us-east-1".into(),
             sqs_queue_prefix: String::new(),
             sqs_create_queues: false,
+            kms_key_id: String::new(),
+            kms_endpoint: String::new(),
+            kms_region: "us-east-1".into(),
             breaker_failures: 5,
             breaker_open_ms: 5000,
         }

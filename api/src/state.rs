@@ -66,8 +66,18 @@ impl std::ops::Deref for Api {
 
 impl Api {
     /// Builds every part and starts the background tasks (outbox relay,
-    /// venue order sync).
+    /// venue order sync). The data directory is made (or tightened to)
+    /// mode 0700, and `parts.store` is wrapped in a
+    /// [`SealedStore`](crate::seal::SealedStore) with the deployment's
+    /// data key, so every part reads and writes users' secrets through it.
     pub async fn start(parts: ApiParts) -> anyhow::Result<Api> {
+        use anyhow::Context as _;
+        crate::owner_only::dir(&parts.data_dir)
+            .with_context(|| format!("data directory {}", parts.data_dir.display()))?;
+        let keyring = crate::seal::keyring(&parts.config, &parts.data_dir, parts.store.as_ref())
+            .await
+            .context("the data key")?;
+        let store: Arc<dyn Store> = Arc::new(crate::seal::SealedStore::new(parts.store, keyring));
         let redis = match &parts.config.redis_url {
             Some(url) => {
                 let link = RedisLink::new(url.expose(), &parts.config.redis_key_prefix)?;
@@ -79,13 +89,7 @@ impl Api {
             }
             None => None,
         };
-        let auth = Auth::new(
-            &parts.config,
-            &parts.data_dir,
-            parts.store.clone(),
-            redis.clone(),
-        )
-        .await?;
+        let auth = Auth::new(&parts.config, &parts.data_dir, store.clone(), redis.clone()).await?;
         // Nodes sharing a store (DynamoDB) relay its outbox one at a time.
         let relay_lease = match (&redis, parts.config.store) {
             (Some(link), crate::config::StoreKind::Dynamodb) => Some(
@@ -94,7 +98,7 @@ impl Api {
             _ => None,
         };
         let relay = Relay::start_gated(
-            parts.store.clone(),
+            store.clone(),
             parts.publisher.clone(),
             relay_lease
                 .clone()
@@ -129,7 +133,7 @@ impl Api {
         let claims = crate::cluster::claim::Claims::new(redis.clone());
         let api = Api(Arc::new(Inner {
             config: parts.config,
-            store: parts.store,
+            store,
             venue: parts.venue,
             auth,
             private,

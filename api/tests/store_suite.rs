@@ -87,6 +87,7 @@ contract_cases! {
     keys::webhook_receipt_is_recorded_once => webhook_receipt_is_recorded_once,
     keys::refresh_family_create_replace_and_version => refresh_family_create_replace_and_version,
     keys::checkpoints_are_set_and_replaced => checkpoints_are_set_and_replaced,
+    keys::a_checkpoint_is_created_once => a_checkpoint_is_created_once,
     outbox::outbox_keeps_commit_order_and_forgets_acked => outbox_keeps_commit_order_and_forgets_acked,
 }
 

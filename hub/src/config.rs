@@ -303,7 +303,7 @@ pub struct Cli {
     /// Create missing DynamoDB tables at start (development).
     #[arg(long, env = "NAX_DYNAMODB_CREATE_TABLES")]
     pub dynamodb_create_tables: Option<bool>,
-    /// AWS region of DynamoDB and SQS.
+    /// AWS region of DynamoDB, SQS and KMS.
     #[arg(long, env = "NAX_AWS_REGION")]
     pub aws_region: Option<String>,
     /// Publish events to SQS instead of the log in the data directory.
@@ -318,6 +318,14 @@ pub struct Cli {
     /// Create missing SQS queues at start (development).
     #[arg(long, env = "NAX_SQS_CREATE_QUEUES")]
     pub sqs_create_queues: Option<bool>,
+    /// KMS key (id, ARN or alias) whose data key seals stored secrets;
+    /// every node of a deployment shares the data key through the store.
+    /// Unset: a key file generated into `<data dir>/keys/data.key`.
+    #[arg(long, env = "NAX_KMS_KEY_ID")]
+    pub kms_key_id: Option<String>,
+    /// KMS endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_KMS_ENDPOINT", value_name = "URL")]
+    pub kms_endpoint: Option<String>,
     /// Redis shared by the nodes (`redis://` or `rediss://`); may hold a
     /// password, so prefer the variable.
     #[arg(long, env = "NAX_REDIS_URL", hide_env_values = true)]
@@ -491,8 +499,11 @@ impl Config {
         set(&mut api.dynamodb_create_tables, cli.dynamodb_create_tables);
         if let Some(region) = cli.aws_region {
             api.dynamodb_region = region.clone();
+            api.kms_region = region.clone();
             api.sqs_region = region;
         }
+        set(&mut api.kms_key_id, cli.kms_key_id);
+        set(&mut api.kms_endpoint, cli.kms_endpoint);
         set(&mut api.events_to_sqs, cli.events_to_sqs);
         set(&mut api.sqs_endpoint, cli.sqs_endpoint);
         set(&mut api.sqs_queue_prefix, cli.sqs_queue_prefix);
@@ -924,9 +935,14 @@ mod tests {
                 ("NAX_EVENTS_TO_SQS", "true"),
                 ("NAX_SQS_QUEUE_PREFIX", "prod-"),
                 ("NAX_REDIS_URL", "rediss://:hunter2-pw@cache:6379"),
+                ("NAX_KMS_KEY_ID", "alias/nax-prod"),
+                ("NAX_KMS_ENDPOINT", "http://127.0.0.1:5000"),
             ],
         )
         .unwrap();
+        assert_eq!(config.api.kms_key_id, "alias/nax-prod");
+        assert_eq!(config.api.kms_endpoint, "http://127.0.0.1:5000");
+        assert_eq!(config.api.kms_region, "eu-west-1");
         assert_eq!(config.api.store, api::config::StoreKind::Dynamodb);
         assert_eq!(config.api.dynamodb_table_prefix, "prod-");
         assert_eq!(config.api.dynamodb_region, "eu-west-1");

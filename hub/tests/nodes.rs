@@ -42,11 +42,21 @@ fn any_port() -> SocketAddr {
 }
 
 /// The settings every node of one deployment shares: DynamoDB tables and
-/// Redis keys of this test's own, the same signing key.
-fn deployment(redis_url: &str) -> impl Fn(&mut Config) + Clone {
+/// Redis keys of this test's own, the same signing key, a KMS key (on
+/// moto) of its own whose data key the nodes share through the store.
+async fn deployment(redis_url: &str) -> impl Fn(&mut Config) + Clone {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let moto = testkit::shared_moto_endpoint();
     let redis_url = redis_url.to_owned();
+    let kms = api::ApiConfig {
+        kms_endpoint: moto.clone(),
+        aws_access_key_id: "test".into(),
+        aws_secret_access_key: Some(api::secret::Secret::new("test")),
+        ..api::ApiConfig::default()
+    };
+    let kms_key_id = api::seal::create_kms_key(&api::seal::kms_client(&kms).await)
+        .await
+        .expect("a KMS key on moto");
     move |c: &mut Config| {
         let api = &mut c.api;
         api.store = api::config::StoreKind::Dynamodb;
@@ -58,6 +68,8 @@ fn deployment(redis_url: &str) -> impl Fn(&mut Config) + Clone {
         api.redis_url = Some(api::secret::Secret::new(redis_url.clone()));
         api.redis_key_prefix = format!("nax:test:{run}:");
         api.jwt_secret = Some(api::secret::Secret::new(JWT_SECRET));
+        api.kms_key_id = kms_key_id.clone();
+        api.kms_endpoint = moto.clone();
     }
 }
 
@@ -125,7 +137,7 @@ async fn wait_order(ws: &mut common::Ws, seen: &mut Vec<Value>, pred: impl Fn(&V
 async fn two_nodes() -> (TestVenue, RunningHub, RunningHub, String, Trader, Trader) {
     testkit::require_shared_redis();
     let venue = TestVenue::start(any_port(), 50).await;
-    let shared = deployment(SHARED_REDIS);
+    let shared = deployment(SHARED_REDIS).await;
     let node_a = start_hub(&venue, shared.clone()).await;
     let node_b = start_hub(&venue, shared).await;
     let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
@@ -345,7 +357,7 @@ async fn a_node_keeps_serving_while_redis_is_down_and_uses_it_again_after() {
         let url = format!("redis://127.0.0.1:{port}");
         let redis = OwnServer::redis(port);
         let venue = TestVenue::start(any_port(), 20).await;
-        let shared = deployment(&url);
+        let shared = deployment(&url).await;
         // 20 at once, then one per 10 s: the trader's own requests (per
         // user) fit, an anonymous burst of 21 (per IP) does not.
         let node = start_hub(&venue, move |c| {

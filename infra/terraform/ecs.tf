@@ -13,7 +13,10 @@ locals {
   # interface of the task's ENI (the default is 127.0.0.1), on the port the
   # target group uses, with the data directory on the task's volume (the
   # root file system is read-only); state in this module's DynamoDB tables,
-  # events to its queues, Redis shared by the tasks (NAX_REDIS_URL, below).
+  # events to its queues, Redis shared by the tasks (NAX_REDIS_URL, below);
+  # stored secrets (TOTP seeds, password hashes) sealed with a data key of
+  # the customer key (api/src/seal: GenerateDataKey once, kept wrapped in
+  # SyncCheckpoints, Decrypt at every task start).
   container_environment = merge({
     NAX_BIND                  = "0.0.0.0"
     NAX_PORT                  = tostring(local.container_port)
@@ -24,6 +27,7 @@ locals {
     NAX_DYNAMODB_TABLE_PREFIX = var.resource_prefix
     NAX_EVENTS_TO_SQS         = "true"
     NAX_SQS_QUEUE_PREFIX      = var.resource_prefix
+    NAX_KMS_KEY_ID            = aws_kms_key.main.arn
   }, var.container_environment)
 
   # Every task needs the same NAX_JWT_SECRET (and, for a graphql venue,

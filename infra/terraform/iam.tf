@@ -89,6 +89,24 @@ data "aws_iam_policy_document" "task" {
       ]
     }
   }
+
+  # The hub's own data key (api/src/seal): generated once per deployment
+  # and unwrapped by every task at start, directly (not through a
+  # service), and only with the encryption context the hub sets, so the
+  # role cannot decrypt anything else of this key this way.
+  statement {
+    sid = "StoreDataKey"
+    actions = [
+      "kms:GenerateDataKey",
+      "kms:Decrypt",
+    ]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:nax-purpose"
+      values   = ["store-data-key"]
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "task" {

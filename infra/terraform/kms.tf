@@ -1,6 +1,7 @@
 # The customer-managed KMS key that encrypts everything at rest here: the
 # DynamoDB tables, the SQS queues and their DLQs, Redis, the Redis token
-# secret and the task's log group. One key per environment keeps the
+# secret, the task's log group, and the hub's data key (which seals TOTP
+# seeds and password hashes inside the items). One key per environment keeps the
 # policy in one place; rotation is yearly and automatic.
 
 resource "aws_kms_key" "main" {
@@ -25,8 +26,9 @@ data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_111:Key policy: Resource "*" is this key only; the root statement is AWS's default delegation to IAM.
   #checkov:skip=CKV_AWS_356:Key policy: Resource "*" is the only way a key policy can name its own key.
   # The account administers the key and delegates use to IAM policies: the
-  # task role's policy (iam.tf) grants exactly the uses the service needs,
-  # through DynamoDB and SQS only. DynamoDB, SQS, ElastiCache and Secrets
+  # task role's policy (iam.tf) grants exactly the uses the service needs:
+  # through DynamoDB and SQS, and directly only for the hub's own data key
+  # (GenerateDataKey/Decrypt with its encryption context). DynamoDB, SQS, ElastiCache and Secrets
   # Manager call KMS on behalf of the caller, so they need no statement of
   # their own.
   statement {

@@ -145,51 +145,26 @@ pub fn unix_now() -> u64 {
     jsonwebtoken::get_current_timestamp()
 }
 
-/// Reads the key file, or creates it with 32 random bytes (mode 0600).
+/// Reads the key file, or creates it with 32 random bytes (mode 0600,
+/// first writer wins: see [`crate::owner_only::create_once`]).
 fn load_or_create_key(path: &Path) -> Result<Vec<u8>, KeyError> {
     let shown = path.display().to_string();
     let io = |e| KeyError::File(shown.clone(), e);
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            return URL_SAFE_NO_PAD
-                .decode(text.trim())
-                .ok()
-                .filter(|k| k.len() >= MIN_SECRET_LEN)
-                .ok_or_else(|| KeyError::Corrupt(shown.clone()))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(e)),
-    }
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::owner_only::dir(dir).map_err(io)?;
     }
-    let key: [u8; 32] = rand::random();
-    let tmp = path.with_extension("tmp");
-    write_private(&tmp, URL_SAFE_NO_PAD.encode(key).as_bytes()).map_err(io)?;
-    // A concurrent first start may have won; keep whichever landed first.
-    match std::fs::hard_link(&tmp, path) {
-        Ok(()) => {
-            let _ = std::fs::remove_file(&tmp);
-            Ok(key.to_vec())
+    let text = match crate::owner_only::read(path).map_err(io)? {
+        Some(text) => text,
+        None => {
+            let key: [u8; 32] = rand::random();
+            crate::owner_only::create_once(path, &URL_SAFE_NO_PAD.encode(key)).map_err(io)?
         }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let _ = std::fs::remove_file(&tmp);
-            load_or_create_key(path)
-        }
-        Err(e) => Err(io(e)),
-    }
-}
-
-/// Writes `bytes` to a new file readable only by this user, synced.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    };
+    URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .ok()
+        .filter(|k| k.len() >= MIN_SECRET_LEN)
+        .ok_or_else(|| KeyError::Corrupt(shown.clone()))
 }
 
 #[cfg(test)]

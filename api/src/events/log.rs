@@ -20,14 +20,14 @@ impl EventLog {
     /// File name inside the data directory.
     pub const FILE: &'static str = "events.ndjson";
 
-    /// Opens (creating) `dir/events.ndjson` for appending.
+    /// Opens (creating) `dir/events.ndjson` for appending; the directory
+    /// ends at mode 0700 and the file at 0600 ([`crate::owner_only`]): the
+    /// events carry emails.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        crate::owner_only::dir(dir)?;
         let path = dir.join(Self::FILE);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
+        let file =
+            crate::owner_only::open(&path, std::fs::OpenOptions::new().create(true).append(true))?;
         Ok(EventLog {
             path,
             file: Arc::new(parking_lot::Mutex::new(file)),

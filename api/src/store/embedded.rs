@@ -55,11 +55,21 @@ impl EmbeddedStore {
     /// File name inside the data directory.
     pub const FILE: &'static str = "store.redb";
 
-    /// Opens (creating) `dir/store.redb`. After a crash, redb repairs the
-    /// file on open (it may take a moment on a large file).
+    /// Opens (creating) `dir/store.redb`; the directory ends at mode 0700
+    /// and the file at 0600 ([`crate::owner_only`]). After a crash, redb
+    /// repairs the file on open (it may take a moment on a large file).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(dir).map_err(unavailable)?;
-        let db = Database::create(dir.join(Self::FILE)).map_err(unavailable)?;
+        crate::owner_only::dir(dir).map_err(unavailable)?;
+        let file = crate::owner_only::open(
+            &dir.join(Self::FILE),
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .map_err(unavailable)?;
+        let db = Database::builder().create_file(file).map_err(unavailable)?;
         // Create every table so reads never meet a missing one.
         let tx = db.begin_write().map_err(unavailable)?;
         {
@@ -229,6 +239,15 @@ fn apply(
                 _ => {}
             }
             t.insert(family.family_id.as_str(), encode(&family)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::CreateCheckpoint(c) => {
+            let mut t = tx.open_table(CHECKPOINTS).map_err(unavailable)?;
+            let key = key2(&c.service_name, &c.sync_type);
+            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
+                return Err(StoreError::Conflict(Conflict::AlreadyExists("checkpoint")));
+            }
+            t.insert(key.as_str(), encode(&c)?.as_slice())
                 .map_err(unavailable)?;
         }
         Write::PutCheckpoint(c) => {

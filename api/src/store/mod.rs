@@ -98,6 +98,10 @@ pub enum Write {
     },
     /// Sets a checkpoint (unconditional).
     PutCheckpoint(SyncCheckpoint),
+    /// Sets a checkpoint only if none exists for its (service, type);
+    /// `AlreadyExists("checkpoint")` otherwise. Nodes racing to set a
+    /// value once (the wrapped data key) agree on the first one.
+    CreateCheckpoint(SyncCheckpoint),
     /// Appends an event to the outbox, after every earlier one.
     Emit(Event),
 }

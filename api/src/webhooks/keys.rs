@@ -12,7 +12,6 @@ use crate::secret::Secret;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -174,9 +173,10 @@ fn random_hex(n: usize) -> String {
 }
 
 /// Returns the content of `dir/name`, creating it with `make()` first if
-/// absent. Creation is atomic and first-writer-wins (written to a temp
-/// file with mode 0600, synced, then hard-linked into place), so two
-/// processes starting at once end up with the same secret.
+/// absent. `dir` is made (or tightened to) 0700 and the file is 0600;
+/// creation is atomic and first-writer-wins
+/// ([`crate::owner_only::create_once`]), so two processes starting at
+/// once end up with the same secret.
 pub fn load_or_create(
     dir: &Path,
     name: &str,
@@ -187,47 +187,14 @@ pub fn load_or_create(
         let path = path.to_owned();
         move |source| KeyError::Io { path, source }
     };
-    match std::fs::read_to_string(&path) {
-        Ok(s) => return Ok(s.trim_end().to_owned()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io(&path)(e)),
+    crate::owner_only::dir(dir).map_err(io(dir))?;
+    if let Some(s) = crate::owner_only::read(&path).map_err(io(&path))? {
+        return Ok(s.trim_end().to_owned());
     }
-    create_private_dir(dir).map_err(io(dir))?;
     let value = make()?;
-    let tmp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
-    let written = write_private(&tmp, value.as_bytes()).map_err(io(&tmp));
-    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, &path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(io(&path)(e)),
-    });
-    let _ = std::fs::remove_file(&tmp);
-    if linked? {
-        Ok(value)
-    } else {
-        // Another process won the race: use its secret.
-        std::fs::read_to_string(&path)
-            .map(|s| s.trim_end().to_owned())
-            .map_err(io(&path))
-    }
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(content)?;
-    file.sync_all()
+    crate::owner_only::create_once(&path, &value)
+        .map(|s| s.trim_end().to_owned())
+        .map_err(io(&path))
 }
 
 #[cfg(test)]

@@ -53,9 +53,20 @@ pub async fn start_in(config: ApiConfig, dir: tempfile::TempDir) -> TestApi {
 }
 
 /// Starts a node on `store`, which other nodes may share (multi-node
-/// tests; give every node the same `jwt_secret`).
+/// tests; give every node the same `jwt_secret`). Without `kms_key_id`,
+/// every such node gets the same local data key file, as nodes sharing a
+/// store must.
 pub async fn start_sharing(config: ApiConfig, store: Arc<dyn Store>) -> TestApi {
-    start_on(config, tempfile::tempdir().expect("temp dir"), store).await
+    let dir = tempfile::tempdir().expect("temp dir");
+    if config.kms_key_id.is_empty() {
+        use base64::Engine as _;
+        let keys = dir.path().join("keys");
+        api::owner_only::dir(&keys).expect("keys dir");
+        let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([7u8; 32]);
+        api::owner_only::create_once(&keys.join(api::seal::DATA_KEY_FILE), &key)
+            .expect("shared data key file");
+    }
+    start_on(config, dir, store).await
 }
 
 async fn start_on(config: ApiConfig, dir: tempfile::TempDir, store: Arc<dyn Store>) -> TestApi {

@@ -181,3 +181,25 @@ pub async fn checkpoints_are_set_and_replaced(store: &dyn Store) {
         Some("7".into())
     );
 }
+
+pub async fn a_checkpoint_is_created_once(store: &dyn Store) {
+    let service = unique("service");
+    let first = checkpoint(&service, "data-key", "first");
+    store
+        .commit(vec![Write::CreateCheckpoint(first.clone())])
+        .await
+        .unwrap();
+    let result = store
+        .commit(vec![Write::CreateCheckpoint(checkpoint(
+            &service, "data-key", "second",
+        ))])
+        .await;
+    assert_eq!(
+        result,
+        Err(StoreError::Conflict(Conflict::AlreadyExists("checkpoint")))
+    );
+    assert_eq!(
+        store.checkpoint(&service, "data-key").await.unwrap(),
+        Some(first)
+    );
+}

@@ -255,6 +255,12 @@ fn ops_of(write: Write) -> Result<Vec<Op>, StoreError> {
             )
             .versioned(family.version)]
         }
+        Write::CreateCheckpoint(c) => vec![Op::new(
+            SYNC_CHECKPOINTS,
+            items::checkpoint(&c)?,
+            Condition::Absent,
+            AlreadyExists("checkpoint"),
+        )],
         Write::PutCheckpoint(c) => vec![Op::new(
             SYNC_CHECKPOINTS,
             items::checkpoint(&c)?,
