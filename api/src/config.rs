@@ -119,6 +119,10 @@ pub struct ApiConfig {
     /// Put before every Redis key and stream name (deployments sharing a
     /// Redis keep apart with it).
     pub redis_key_prefix: String,
+    /// Entries the private-channel backplane's Redis stream keeps (about:
+    /// `MAXLEN ~`). A node whose listener falls further behind closes its
+    /// private channels' connections (4008) instead of missing updates.
+    pub backplane_stream_len: u64,
     /// Where users, transactions, sessions and the outbox are kept.
     pub store: StoreKind,
     /// DynamoDB endpoint override (e.g. moto); empty: the region's AWS
@@ -204,6 +208,7 @@ impl Default for ApiConfig {
             upstream_attempts: 3,
             redis_url: None,
             redis_key_prefix: String::new(),
+            backplane_stream_len: crate::cluster::backplane::STREAM_LEN,
             store: StoreKind::Embedded,
             dynamodb_endpoint: String::new(),
             dynamodb_region: "us-east-1".into(),

@@ -11,7 +11,12 @@
 //!
 //! With a [`Backplane`] (Redis), [`PrivateBus::publish`] goes through it and
 //! every node's listener [`deliver`](PrivateBus::deliver)s the update to
-//! its own subscribers; `seq` is still given here, at delivery.
+//! its own subscribers; `seq` is still given here, at delivery. When the
+//! listener finds that updates were lost before it read them (it fell
+//! behind the stream's trimming), [`PrivateBus::lost`] tells every
+//! subscriber of this node, after the updates delivered before the loss
+//! ([`PrivateEvent::Lost`]): they must resync (the hub closes their
+//! connections with 4008).
 
 use crate::cluster::backplane::{Backplane, WireUpdate};
 use dashmap::DashMap;
@@ -51,6 +56,16 @@ pub struct PrivateUpdate {
     /// Microseconds since the epoch when published.
     pub ts: u64,
     pub payload: Arc<serde_json::Value>,
+}
+
+/// What a subscriber receives, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrivateEvent {
+    Update(PrivateUpdate),
+    /// Updates for this node's subscribers may have been lost between the
+    /// previous event and the next: what the subscriber holds may be
+    /// stale.
+    Lost,
 }
 
 /// Which state an update carries, so that a node never delivers an older
@@ -95,7 +110,7 @@ impl Freshness {
 const MAX_REMEMBERED: usize = 10_000;
 
 struct UserFeed {
-    sender: broadcast::Sender<PrivateUpdate>,
+    sender: broadcast::Sender<PrivateEvent>,
     state: Mutex<FeedState>,
 }
 
@@ -166,8 +181,9 @@ impl PrivateBus {
         self.deliver(user, channel, Some(&freshness), payload);
     }
 
-    /// Receives every update of `user` published from now on.
-    pub fn subscribe(&self, user: &str) -> broadcast::Receiver<PrivateUpdate> {
+    /// Receives every update of `user` published from now on, and a
+    /// [`PrivateEvent::Lost`] where updates were lost.
+    pub fn subscribe(&self, user: &str) -> broadcast::Receiver<PrivateEvent> {
         self.users
             .entry(user.to_owned())
             .or_insert_with(|| {
@@ -230,7 +246,18 @@ impl PrivateBus {
             ts: feeds::event::now_micros(),
             payload: Arc::new(payload),
         };
-        let _ = feed.sender.send(update);
+        let _ = feed.sender.send(PrivateEvent::Update(update));
+    }
+
+    /// Tells every subscriber on this node that updates were lost (see the
+    /// module doc), after every update delivered so far.
+    pub fn lost(&self) {
+        let feeds: Vec<Arc<UserFeed>> = self.users.iter().map(|f| f.value().clone()).collect();
+        for feed in feeds {
+            // The lock orders the marker with deliveries.
+            let _state = feed.state.lock();
+            let _ = feed.sender.send(PrivateEvent::Lost);
+        }
     }
 }
 
@@ -250,7 +277,7 @@ mod tests {
         bus.deliver("a", PrivateChannel::Orders, None, json!({"n": 3}));
         for rx in [&mut a, &mut a2] {
             let got: Vec<_> = (0..3)
-                .map(|_| rx.try_recv().unwrap())
+                .map(|_| update(rx.try_recv().unwrap()))
                 .map(|u| (u.channel, u.seq))
                 .collect();
             assert_eq!(
@@ -291,9 +318,30 @@ mod tests {
             bus.deliver("a", channel, Some(&freshness), json!({ "n": n }));
         }
         let got: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
-            .map(|u| u.payload["n"].as_u64().unwrap())
+            .map(|e| update(e).payload["n"].as_u64().unwrap())
             .collect();
         assert_eq!(got, [1, 3, 10, 10, 4]);
+    }
+
+    fn update(event: PrivateEvent) -> PrivateUpdate {
+        match event {
+            PrivateEvent::Update(u) => u,
+            PrivateEvent::Lost => panic!("an update, not a loss"),
+        }
+    }
+
+    #[test]
+    fn a_loss_reaches_every_subscriber_after_what_was_delivered_before_it() {
+        let bus = PrivateBus::default();
+        let (mut a, mut b) = (bus.subscribe("a"), bus.subscribe("b"));
+        bus.deliver("a", PrivateChannel::Orders, None, json!({"n": 1}));
+        bus.lost();
+        bus.deliver("a", PrivateChannel::Orders, None, json!({"n": 2}));
+        assert_eq!(update(a.try_recv().unwrap()).seq, 1);
+        assert_eq!(a.try_recv().unwrap(), PrivateEvent::Lost);
+        assert_eq!(update(a.try_recv().unwrap()).seq, 2);
+        assert_eq!(b.try_recv().unwrap(), PrivateEvent::Lost);
+        assert!(b.try_recv().is_err());
     }
 
     #[test]

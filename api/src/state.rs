@@ -116,7 +116,10 @@ impl Api {
             ),
         };
         let private = match &redis {
-            Some(link) => PrivateBus::with_backplane(Arc::new(Backplane::new(link.clone()))),
+            Some(link) => PrivateBus::with_backplane(Arc::new(Backplane::new(
+                link.clone(),
+                parts.config.backplane_stream_len,
+            ))),
             None => PrivateBus::default(),
         };
         let trading = crate::trading::Trading::new(&parts.config, parts.venue.as_ref());
@@ -153,15 +156,18 @@ impl Api {
             api.background.lock().push(tokio::spawn(lease.run()));
         }
         if let Some(backplane) = api.private.backplane() {
-            let node = api.clone();
-            let listener = tokio::spawn(backplane.clone().listen(move |update| {
-                node.private.deliver(
-                    &update.user,
-                    update.channel.into(),
-                    update.freshness.as_ref(),
-                    update.payload,
-                )
-            }));
+            let (node, lost_on) = (api.clone(), api.clone());
+            let listener = tokio::spawn(backplane.clone().listen(
+                move |update| {
+                    node.private.deliver(
+                        &update.user,
+                        update.channel.into(),
+                        update.freshness.as_ref(),
+                        update.payload,
+                    )
+                },
+                move || lost_on.private.lost(),
+            ));
             api.background.lock().push(listener);
         }
         let sync = crate::trading::sync::start(api.clone()).await?;

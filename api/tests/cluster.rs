@@ -8,10 +8,10 @@
 
 mod common;
 
-use api::cluster::backplane::{Backplane, WireChannel, WireUpdate};
+use api::cluster::backplane::{Backplane, WireChannel, WireUpdate, STREAM_LEN};
 use api::cluster::book_cache::BookCache;
 use api::cluster::RedisLink;
-use api::private::{Freshness, PrivateBus, PrivateChannel, PrivateUpdate};
+use api::private::{Freshness, PrivateBus, PrivateChannel, PrivateEvent, PrivateUpdate};
 use api::secret::Secret;
 use api::store::embedded::EmbeddedStore;
 use api::store::Store;
@@ -40,12 +40,15 @@ async fn node(url: &str, prefix: &str) -> Node {
         link.connect(Duration::from_secs(5)).await,
         "redis-server not reachable at {url}: run scripts/test.sh (it starts one)"
     );
-    let backplane = Arc::new(Backplane::new(link));
+    let backplane = Arc::new(Backplane::new(link, STREAM_LEN));
     let bus = Arc::new(PrivateBus::with_backplane(backplane.clone()));
-    let delivered_to = bus.clone();
-    let listener = tokio::spawn(backplane.clone().listen(move |u: WireUpdate| {
-        delivered_to.deliver(&u.user, u.channel.into(), u.freshness.as_ref(), u.payload)
-    }));
+    let (delivered_to, lost_on) = (bus.clone(), bus.clone());
+    let listener = tokio::spawn(backplane.clone().listen(
+        move |u: WireUpdate| {
+            delivered_to.deliver(&u.user, u.channel.into(), u.freshness.as_ref(), u.payload)
+        },
+        move || lost_on.lost(),
+    ));
     wait_until("the listener reads the stream", || backplane.is_listening()).await;
     Node {
         bus,
@@ -71,15 +74,19 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-async fn next(rx: &mut broadcast::Receiver<PrivateUpdate>) -> PrivateUpdate {
-    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+async fn next(rx: &mut broadcast::Receiver<PrivateEvent>) -> PrivateUpdate {
+    let event = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("an update within 5 s")
-        .expect("bus open")
+        .expect("bus open");
+    match event {
+        PrivateEvent::Update(u) => u,
+        PrivateEvent::Lost => panic!("an update, not a loss"),
+    }
 }
 
 /// Nothing more arrives within a short while.
-async fn quiet(rx: &mut broadcast::Receiver<PrivateUpdate>) {
+async fn quiet(rx: &mut broadcast::Receiver<PrivateEvent>) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(rx.try_recv().is_err(), "no further update");
 }
@@ -148,7 +155,7 @@ async fn an_update_published_by_several_nodes_reaches_every_node_once_in_order()
 async fn with_redis_down_a_node_delivers_its_own_updates_locally() {
     let port = free_port();
     let link = Arc::new(RedisLink::new(&format!("redis://127.0.0.1:{port}"), "").unwrap());
-    let bus = PrivateBus::with_backplane(Arc::new(Backplane::new(link)));
+    let bus = PrivateBus::with_backplane(Arc::new(Backplane::new(link, STREAM_LEN)));
     let mut rx = bus.subscribe("alice");
     bus.publish(
         "alice",

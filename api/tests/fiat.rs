@@ -34,9 +34,37 @@ async fn every_route_needs_a_token() {
 }
 
 #[tokio::test]
+async fn deposit_needs_verified_kyc_and_opens_nothing_without_it() {
+    let t = start_money_with(config_with_delay(60_000)).await;
+    let (_, token, _) = t.signup("nokyc@example.com").await;
+    let (s, body, _) = t
+        .post(
+            "/fiat/deposit",
+            Some(&token),
+            deposit_body("10", "stripe", "nk-1"),
+        )
+        .await;
+    assert_error(s, &body, 403, "kyc_required");
+    let (_, list, _) = t.get("/fiat/transactions", Some(&token)).await;
+    assert_eq!(list["transactions"], json!([]), "no session was opened");
+    // Once verified, the same key opens the deposit (the refusal recorded
+    // nothing).
+    t.verify_kyc(&token).await;
+    let (s, body, _) = t
+        .post(
+            "/fiat/deposit",
+            Some(&token),
+            deposit_body("10", "stripe", "nk-1"),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(body["status"], "pending");
+}
+
+#[tokio::test]
 async fn deposit_is_credited_only_after_the_signed_webhook() {
     let t = start_money_with(config_with_delay(500)).await;
-    let (_, token, _) = t.signup("dep@example.com").await;
+    let (_, token) = t.verified_user("dep@example.com").await;
     let (s, body, _) = t
         .post(
             "/fiat/deposit",
@@ -92,7 +120,7 @@ async fn deposit_is_credited_only_after_the_signed_webhook() {
 #[tokio::test]
 async fn every_provider_confirms_through_its_own_scheme() {
     let t = start_money().await;
-    let (_, token, _) = t.signup("providers@example.com").await;
+    let (_, token) = t.verified_user("providers@example.com").await;
     let mut ids = Vec::new();
     for (i, provider) in ["stripe", "banxa", "bcb"].into_iter().enumerate() {
         let (s, body, _) = t
@@ -122,7 +150,7 @@ async fn every_provider_confirms_through_its_own_scheme() {
 #[tokio::test]
 async fn deposit_refuses_bad_requests() {
     let t = start_money().await;
-    let (_, token, _) = t.signup("baddep@example.com").await;
+    let (_, token) = t.verified_user("baddep@example.com").await;
     let cases = [
         (
             json!({"currency": "BTC", "amount": "10", "provider": "stripe", "idempotency_key": "a"}),
@@ -196,7 +224,7 @@ async fn deposit_refuses_bad_requests() {
 #[tokio::test]
 async fn deposit_replays_its_key_and_conflicts_on_another_body() {
     let t = start_money_with(config_with_delay(60_000)).await;
-    let (_, token, _) = t.signup("idem@example.com").await;
+    let (_, token) = t.verified_user("idem@example.com").await;
     let (s1, first, _) = t
         .post(
             "/fiat/deposit",
@@ -303,7 +331,7 @@ async fn withdraw_debits_at_once_and_completes_by_webhook() {
 #[tokio::test]
 async fn history_is_private_and_paginated() {
     let t = start_money_with(config_with_delay(60_000)).await;
-    let (_, a, _) = t.signup("fh-a@example.com").await;
+    let (_, a) = t.verified_user("fh-a@example.com").await;
     let (_, b, _) = t.signup("fh-b@example.com").await;
     let mut ids = Vec::new();
     for i in 0..3 {

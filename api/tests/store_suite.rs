@@ -85,6 +85,7 @@ contract_cases! {
     transactions::transactions_with_status_across_users_oldest_first => transactions_with_status_across_users_oldest_first,
     keys::idempotency_key_is_recorded_once => idempotency_key_is_recorded_once,
     keys::webhook_receipt_is_recorded_once => webhook_receipt_is_recorded_once,
+    keys::chain_credit_is_recorded_once => chain_credit_is_recorded_once,
     keys::refresh_family_create_replace_and_version => refresh_family_create_replace_and_version,
     keys::checkpoints_are_set_and_replaced => checkpoints_are_set_and_replaced,
     keys::a_checkpoint_is_created_once => a_checkpoint_is_created_once,

@@ -12,6 +12,7 @@ use serde_json::json;
 
 const BTC_ADDRESS: &str = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq";
 const ONE_BTC: u64 = 100_000_000;
+const ETH_TX_HASH: &str = "0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b";
 
 fn withdraw_body(amount: &str, key: &str) -> serde_json::Value {
     json!({"asset": "BTC", "amount": amount, "address": BTC_ADDRESS, "idempotency_key": key})
@@ -472,7 +473,7 @@ async fn custody_deposits_to_the_users_address_are_credited() {
             asset: "ETH",
             amount: "1.5",
             destination_address: to,
-            tx_hash: "0xabc",
+            tx_hash: ETH_TX_HASH,
         })
     };
     let (s, ack) = t
@@ -492,7 +493,7 @@ async fn custody_deposits_to_the_users_address_are_credited() {
     assert_eq!(tx["type"], "deposit");
     assert_eq!(tx["status"], "completed");
     assert_eq!(tx["amount"], "1.50000000");
-    assert_eq!(tx["tx_hash"], "0xabc");
+    assert_eq!(tx["tx_hash"], ETH_TX_HASH);
     // The same delivery again credits nothing.
     let (s, ack) = t
         .signed_webhook("fireblocks", &report("fb-in-2", &address))

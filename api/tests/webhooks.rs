@@ -19,14 +19,15 @@ async fn quiet() -> TestApi {
     start_money_with(config_with_delay(600_000)).await
 }
 
-/// Opens a USD deposit of `amount` with `provider`: (token, user, tx id).
+/// Opens a USD deposit of `amount` with `provider` for a new verified
+/// user: (token, user, tx id).
 async fn open_deposit(
     t: &TestApi,
     email: &str,
     provider: &str,
     amount: &str,
 ) -> (String, String, String) {
-    let (user, token, _) = t.signup(email).await;
+    let (user, token) = t.verified_user(email).await;
     let (s, body, _) = t
         .post(
             "/fiat/deposit",
@@ -336,6 +337,13 @@ async fn the_routes_are_in_the_openapi_document() {
         assert!(paths[path][method].is_object(), "{method} {path} missing");
     }
     assert!(paths["/wallets/withdraw"]["post"]["security"].is_array());
+    // Fiat deposits need verified KYC, like withdrawals.
+    for path in ["/fiat/deposit", "/fiat/withdraw", "/wallets/withdraw"] {
+        assert!(
+            paths[path]["post"]["responses"]["403"].is_object(),
+            "{path} documents 403 kyc_required"
+        );
+    }
     let params: Vec<&str> = paths["/fiat/transactions"]["get"]["parameters"]
         .as_array()
         .expect("list parameters")

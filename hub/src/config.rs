@@ -587,6 +587,12 @@ impl Config {
                 " ms",
             )?;
         }
+        at_least(
+            "api.backplane_stream_len",
+            self.api.backplane_stream_len,
+            1,
+            " entries",
+        )?;
         at_least("limits.max_connections", limits.max_connections, 1, "")?;
         at_least("limits.max_subscriptions", limits.max_subscriptions, 1, "")?;
         at_least("limits.frames_per_sec", limits.frames_per_sec, 1, "")?;

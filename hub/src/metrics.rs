@@ -28,6 +28,10 @@ pub const BYTES_OUT_TOTAL: &str = "nax_bytes_out_total";
 pub const SLOW_CONSUMER_CONFLATIONS_TOTAL: &str = "nax_slow_consumer_conflations_total";
 /// Counter: connections closed because the client could not keep up.
 pub const SLOW_CONSUMER_CLOSES_TOTAL: &str = "nax_slow_consumer_closes_total";
+/// Counter: connections with a private subscription closed (4008)
+/// because this node lost private updates (its backplane listener fell
+/// behind the stream's trimming).
+pub const PRIVATE_LOST_CLOSES_TOTAL: &str = "nax_private_lost_closes_total";
 /// Histogram: seconds from publishing an event to writing it to a socket.
 pub const PUBLISH_TO_WRITE_SECONDS: &str = "nax_publish_to_write_seconds";
 /// Counter: WebSocket upgrades refused (connection limit, shutdown).
@@ -147,6 +151,11 @@ fn describe_all() {
         SLOW_CONSUMER_CLOSES_TOTAL,
         Unit::Count,
         "Connections closed because the client could not keep up."
+    );
+    describe_counter!(
+        PRIVATE_LOST_CLOSES_TOTAL,
+        Unit::Count,
+        "Connections with a private subscription closed because this node lost private updates."
     );
     describe_histogram!(
         PUBLISH_TO_WRITE_SECONDS,

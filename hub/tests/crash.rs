@@ -123,8 +123,26 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
     .await
     .unwrap();
     assert_eq!(s, 202);
-    // Fund the account the real way: a fiat deposit the sandbox provider confirms by webhook.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Fund the account the real way, once KYC is verified (deposits need
+    // it): a fiat deposit the sandbox provider confirms by webhook.
+    let mut verified = false;
+    for _ in 0..200 {
+        let (_, kyc) = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{base}/users/kyc-status"),
+            &token,
+            None,
+        )
+        .await
+        .unwrap();
+        if kyc["kyc_status"] == "VERIFIED" {
+            verified = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(verified, "KYC verified");
     let (s, dep) = call(&http, reqwest::Method::POST, format!("{base}/fiat/deposit"), &token, Some(json!({"currency": "USD", "amount": "100000.00", "provider": "stripe", "idempotency_key": "fund-1"}))).await.unwrap();
     assert_eq!(s, 201, "{dep}");
     let mut funded = false;

@@ -139,6 +139,34 @@ resource "aws_dynamodb_table" "webhook_receipts" {
   }
 }
 
+# ChainCredits: pk transfer = "<asset>#<tx hash>#<output>" (the hash in
+# its network's canonical spelling; output "index:<n>", or
+# "address:<destination>" when custody gives no index). One item per
+# credited on-chain transfer, put with attribute_not_exists in the same
+# TransactWriteItems as the deposit it credits, so a transfer notified
+# under several custody ids is credited once. No TTL: it must outlive
+# the 30-day webhook receipts.
+resource "aws_dynamodb_table" "chain_credits" {
+  name                        = "${local.table_prefix}ChainCredits"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "transfer"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "transfer"
+    type = "S"
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
 # SyncCheckpoints: pk service_name, sk sync_type (e.g. the HubSpot sync's
 # last position).
 resource "aws_dynamodb_table" "sync_checkpoints" {
@@ -267,6 +295,7 @@ locals {
     users            = aws_dynamodb_table.users
     transactions     = aws_dynamodb_table.transactions
     webhook_receipts = aws_dynamodb_table.webhook_receipts
+    chain_credits    = aws_dynamodb_table.chain_credits
     sync_checkpoints = aws_dynamodb_table.sync_checkpoints
     idempotency_keys = aws_dynamodb_table.idempotency_keys
     refresh_families = aws_dynamodb_table.refresh_families

@@ -10,21 +10,35 @@
 //! runs scripts one at a time and each node publishes in venue order, so
 //! the stream keeps that order.
 //!
-//! Every node reads the stream from where it last read (`XREAD BLOCK` on a
-//! connection of its own), starting a few seconds before it started, and
-//! hands each update to its local [`PrivateBus`](crate::private::PrivateBus),
-//! which drops an update not newer than the last it delivered for the same
-//! order or asset. A listener that reconnects
-//! carries on from its last entry, so a short Redis or network outage
-//! loses nothing still in the stream (capped at about [`STREAM_LEN`]
-//! entries). While the publish fails (Redis down), the publishing node
+//! Every node reads the stream from where it last read (on a connection of
+//! its own), starting a few seconds before it started, and hands each
+//! update to its local [`PrivateBus`](crate::private::PrivateBus), which
+//! drops an update not newer than the last it delivered for the same
+//! order or asset. A listener that reconnects carries on from its last
+//! entry, so a short Redis or network outage loses nothing still in the
+//! stream (capped at about `stream_len` entries, [`STREAM_LEN`] by
+//! default: `MAXLEN ~` trims whole nodes of the stream, so a little more
+//! is kept). While the publish fails (Redis down), the publishing node
 //! delivers to its own sockets (metric `nax_backplane_fallbacks_total`);
 //! since every node syncs every user event, each node's users still get
 //! every venue update then.
+//!
+//! **Gaps.** A listener away (or slow) for longer than the stream keeps
+//! would miss the entries trimmed after its position. Each read is one Lua
+//! script that first checks that the last entry the listener read is
+//! still in the stream (trimming removes the oldest entries first, so
+//! while it is there, nothing after it was trimmed), then reads what
+//! follows it; the check and the read are atomic. If the entry is gone
+//! (trimmed, or Redis lost its data) the listener reports a gap
+//! (`nax_backplane_gaps_total`; the bus then has the hub close every
+//! connection with a private subscription, 4008) and carries on from the
+//! oldest entry left. The check errs on the side of a gap only when the
+//! listener's own entry was the last one trimmed, i.e. when it was as far
+//! behind as the stream is long.
 
 use super::link::{RedisLink, RedisUnavailable};
 use crate::private::{Freshness, PrivateChannel};
-use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::streams::StreamReadOptions;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,7 +46,8 @@ use std::time::Duration;
 
 /// How long a dedupe key is kept: far longer than nodes' sync lag.
 pub const DEDUPE_TTL: Duration = Duration::from_secs(120);
-/// Entries the stream keeps (approximately; `MAXLEN ~`).
+/// Entries the stream keeps by default (approximately; `MAXLEN ~`):
+/// `[api] backplane_stream_len`.
 pub const STREAM_LEN: u64 = 100_000;
 /// Longest a publish waits for Redis before delivering locally.
 const PUBLISH_TIMEOUT: Duration = Duration::from_millis(250);
@@ -52,6 +67,30 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then
 end
 return false
 ";
+
+/// KEYS[1] the stream; ARGV[1] the listener's position, ARGV[2] `1` when
+/// that position is an entry it read, ARGV[3] how many to read. Returns
+/// {1 if that entry is gone else 0, the entries after the position}.
+const READ_LUA: &str = r"
+local gap = 0
+if ARGV[2] == '1' and #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then
+  gap = 1
+end
+return {gap, redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[3])}
+";
+
+/// Where a listener reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Position {
+    /// A stream id; entries after it are read next.
+    id: String,
+    /// Whether `id` is an entry the listener read (checked for a gap), or
+    /// a starting point (nothing read since the start or the last gap).
+    read: bool,
+}
+
+/// One entry of a read: its id and its fields (`u` holds the update).
+type Entry = (String, Vec<String>);
 
 /// One update as it travels through the stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,18 +132,25 @@ impl From<WireChannel> for PrivateChannel {
 pub struct Backplane {
     link: Arc<RedisLink>,
     stream: String,
+    /// `MAXLEN ~` of every append.
+    stream_len: u64,
     script: redis::Script,
+    read_script: redis::Script,
     listening: AtomicBool,
     /// When the last fallback warning was logged (ms since the Unix epoch).
     last_warn_ms: AtomicU64,
 }
 
 impl Backplane {
-    pub fn new(link: Arc<RedisLink>) -> Self {
+    /// The backplane on `link`, its stream kept at about `stream_len`
+    /// entries (at least 1).
+    pub fn new(link: Arc<RedisLink>, stream_len: u64) -> Self {
         Backplane {
             stream: link.key("nax:private"),
             link,
+            stream_len: stream_len.max(1),
             script: redis::Script::new(PUBLISH_LUA),
+            read_script: redis::Script::new(READ_LUA),
             listening: AtomicBool::new(false),
             last_warn_ms: AtomicU64::new(0),
         }
@@ -123,7 +169,7 @@ impl Backplane {
             .key(self.link.key(&format!("nax:pv:{dedupe}")))
             .key(&self.stream)
             .arg(DEDUPE_TTL.as_millis() as u64)
-            .arg(STREAM_LEN)
+            .arg(self.stream_len)
             .arg(body);
         let id: Option<String> = self
             .link
@@ -156,19 +202,28 @@ impl Backplane {
     }
 
     /// Reads the stream until the task is aborted, handing each update to
-    /// `deliver`; reconnects with backoff and carries on from the last
-    /// entry read. Starts [`START_BACK`] before the call (entry ids are
-    /// Redis' clock in ms), so nothing published while the first
-    /// connection is being made is missed; the few older entries find no
-    /// subscriber yet, or are dropped as not newer at delivery.
-    pub async fn listen(self: Arc<Self>, deliver: impl Fn(WireUpdate) + Send + 'static) {
+    /// `deliver`, and calling `lost` each time it finds that entries after
+    /// its position were trimmed before it read them (see the module doc);
+    /// reconnects with backoff and carries on from the last entry read.
+    /// Starts [`START_BACK`] before the call (entry ids are Redis' clock in
+    /// ms), so nothing published while the first connection is being made
+    /// is missed; the few older entries find no subscriber yet, or are
+    /// dropped as not newer at delivery.
+    pub async fn listen(
+        self: Arc<Self>,
+        deliver: impl Fn(WireUpdate) + Send + 'static,
+        lost: impl Fn() + Send + 'static,
+    ) {
         let start_ms =
             (feeds::event::now_micros() / 1000).saturating_sub(START_BACK.as_millis() as u64);
-        let mut last_id: Option<String> = Some(format!("{start_ms}-0"));
+        let mut position = Position {
+            id: format!("{start_ms}-0"),
+            read: false,
+        };
         let mut retry = RETRY_MIN;
         loop {
             match self
-                .read_until_error(&mut last_id, &deliver, &mut retry)
+                .read_until_error(&mut position, &deliver, &lost, &mut retry)
                 .await
             {
                 Ok(()) => {}
@@ -187,8 +242,9 @@ impl Backplane {
     /// One connection's life: read, deliver, until an error.
     async fn read_until_error(
         &self,
-        last_id: &mut Option<String>,
+        position: &mut Position,
         deliver: &impl Fn(WireUpdate),
+        lost: &impl Fn(),
         retry: &mut Duration,
     ) -> Result<(), RedisUnavailable> {
         let config = redis::AsyncConnectionConfig::new()
@@ -205,26 +261,46 @@ impl Backplane {
         *retry = RETRY_MIN;
         let options = StreamReadOptions::default()
             .block(READ_BLOCK.as_millis() as usize)
-            .count(READ_COUNT);
+            .count(1);
         loop {
-            let from = last_id.clone().unwrap_or_else(|| "0-0".to_owned());
-            let reply: Option<StreamReadReply> = redis::cmd("XREAD")
-                .arg(&options)
-                .arg("STREAMS")
-                .arg(&self.stream)
-                .arg(&from)
-                .query_async(&mut conn)
+            let (gap, entries): (i64, Vec<Entry>) = self
+                .read_script
+                .key(&self.stream)
+                .arg(&position.id)
+                .arg(if position.read { "1" } else { "0" })
+                .arg(READ_COUNT)
+                .invoke_async(&mut conn)
                 .await?;
-            let Some(reply) = reply else { continue };
-            for key in reply.keys {
-                for entry in key.ids {
-                    *last_id = Some(entry.id.clone());
-                    let body: Option<String> = entry.get("u");
-                    match body.as_deref().map(serde_json::from_str::<WireUpdate>) {
-                        Some(Ok(update)) => deliver(update),
-                        _ => tracing::warn!(id = entry.id, "backplane: unreadable entry skipped"),
-                    }
+            if gap != 0 {
+                metrics::counter!("nax_backplane_gaps_total").increment(1);
+                tracing::warn!(last_read = %position.id,
+                    "backplane: private updates after this node's last entry were trimmed before it read them; closing its private channels");
+                // Until an entry is read, the position is not one to check.
+                position.read = false;
+                lost();
+            }
+            if entries.is_empty() {
+                // Wait for an entry after the position (read by the script
+                // on the next turn, with its check).
+                let _: Option<redis::Value> = redis::cmd("XREAD")
+                    .arg(&options)
+                    .arg("STREAMS")
+                    .arg(&self.stream)
+                    .arg(&position.id)
+                    .query_async(&mut conn)
+                    .await?;
+                continue;
+            }
+            for (id, fields) in entries {
+                let body = fields
+                    .chunks_exact(2)
+                    .find(|pair| pair[0] == "u")
+                    .map(|pair| pair[1].as_str());
+                match body.map(serde_json::from_str::<WireUpdate>) {
+                    Some(Ok(update)) => deliver(update),
+                    _ => tracing::warn!(id, "backplane: unreadable entry skipped"),
                 }
+                *position = Position { id, read: true };
             }
         }
     }

@@ -95,8 +95,10 @@ pub struct FiatTransactions {
     pub next_cursor: Option<String>,
 }
 
-/// Opens a fiat deposit. The balance is credited only when the provider's
-/// signed webhook confirms the payment.
+/// Opens a fiat deposit; needs verified KYC, like trading and
+/// withdrawals (checked before the provider is asked, so a refused request
+/// opens no payment session). The balance is credited only when the
+/// provider's signed webhook confirms the payment.
 #[utoipa::path(post, path = "/fiat/deposit", tag = "fiat",
     security(("bearer" = [])),
     request_body = FiatDepositRequest,
@@ -104,6 +106,7 @@ pub struct FiatTransactions {
         (status = 201, description = "Opened (or replayed for the same idempotency key)", body = FiatDepositAccepted),
         (status = 400, description = "`unknown_field`, `bad_request`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 403, description = "`kyc_required`: the user's KYC is not `VERIFIED`; nothing was opened", body = ErrorBody),
         (status = 409, description = "`duplicate_idempotency_key`", body = ErrorBody),
         (status = 422, description = "`unsupported_currency`, `invalid_amount`, `amount_out_of_range`, `invalid_field` (e.g. unknown provider), `missing_field`, `provider_rejected`", body = ErrorBody),
         (status = 503, description = "`provider_unavailable`, `store_unavailable`", body = ErrorBody),
@@ -114,6 +117,7 @@ pub async fn deposit(
     ApiJson(req): ApiJson<FiatDepositRequest>,
 ) -> ApiResult<(StatusCode, Json<FiatDepositAccepted>)> {
     idempotency::check_key(&req.idempotency_key)?;
+    crate::users::require_verified_kyc(&api, &user.user_id).await?;
     let spec = fiat_currency(&api, &req.currency)?;
     let amount = AssetAmount::parse("amount", &req.amount, &spec, MINOR_UNIT_DECIMALS)?;
     let tx = deposit::open(

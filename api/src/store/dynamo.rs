@@ -1,6 +1,6 @@
 //! [`DynamoStore`]: the production [`Store`] on DynamoDB, on exactly the
 //! tables of `infra/terraform/dynamodb.tf` (`<prefix>Users`,
-//! `Transactions`, `WebhookReceipts`, `SyncCheckpoints`,
+//! `Transactions`, `WebhookReceipts`, `ChainCredits`, `SyncCheckpoints`,
 //! `IdempotencyKeys`, `RefreshFamilies`, `Outbox`; see [`TABLES`]).
 //!
 //! - Items: key attributes and what indexes, conditions and TTL need

@@ -21,6 +21,7 @@ const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("users_by_email
 const TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("transactions");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_receipts");
+const CHAIN_CREDITS: TableDefinition<&str, &[u8]> = TableDefinition::new("chain_credits");
 const FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_families");
 const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sync_checkpoints");
 const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
@@ -78,6 +79,7 @@ impl EmbeddedStore {
             tx.open_table(TXS).map_err(unavailable)?;
             tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
             tx.open_table(WEBHOOKS).map_err(unavailable)?;
+            tx.open_table(CHAIN_CREDITS).map_err(unavailable)?;
             tx.open_table(FAMILIES).map_err(unavailable)?;
             tx.open_table(CHECKPOINTS).map_err(unavailable)?;
             tx.open_table(OUTBOX).map_err(unavailable)?;
@@ -208,6 +210,15 @@ fn apply(
                 return Err(StoreError::Conflict(Conflict::DuplicateWebhook));
             }
             t.insert(key.as_str(), encode(&r)?.as_slice())
+                .map_err(unavailable)?;
+        }
+        Write::CreateChainCredit(c) => {
+            let mut t = tx.open_table(CHAIN_CREDITS).map_err(unavailable)?;
+            let key = key3(&c.asset, &c.tx_hash, &c.output);
+            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
+                return Err(StoreError::Conflict(Conflict::DuplicateChainCredit));
+            }
+            t.insert(key.as_str(), encode(&c)?.as_slice())
                 .map_err(unavailable)?;
         }
         Write::PutRefreshFamily {

@@ -1,6 +1,7 @@
 //! The store boundary: everything the API persists (DESIGN.md tables
 //! `Users`, `Transactions`, `WebhookReceipts`, `SyncCheckpoints`, plus
-//! refresh-token families, idempotency keys and the event outbox).
+//! refresh-token families, idempotency keys, credited chain transfers and
+//! the event outbox).
 //!
 //! Writes go through [`Store::commit`]: a batch of [`Write`]s that lands
 //! all together or not at all, with each write's condition checked
@@ -56,6 +57,9 @@ pub enum Conflict {
     IdempotencyKey,
     /// `CreateWebhookReceipt` for a (provider, webhook id) already recorded.
     DuplicateWebhook,
+    /// `CreateChainCredit` for a chain transfer (asset, hash, output)
+    /// already credited.
+    DuplicateChainCredit,
 }
 
 impl std::fmt::Display for Conflict {
@@ -66,6 +70,7 @@ impl std::fmt::Display for Conflict {
             Conflict::VersionMismatch(what) => write!(f, "{what} changed concurrently"),
             Conflict::IdempotencyKey => f.write_str("idempotency key already used"),
             Conflict::DuplicateWebhook => f.write_str("webhook already received"),
+            Conflict::DuplicateChainCredit => f.write_str("chain transfer already credited"),
         }
     }
 }
@@ -91,6 +96,10 @@ pub enum Write {
     CreateIdempotency(IdempotencyRecord),
     /// Records a webhook; `DuplicateWebhook` if already recorded.
     CreateWebhookReceipt(WebhookReceipt),
+    /// Records that a chain transfer was credited; `DuplicateChainCredit`
+    /// if its (asset, tx hash, output) is already recorded. Never expires,
+    /// so a batch carrying it commits at most once per chain transfer.
+    CreateChainCredit(ChainCredit),
     /// Creates (`expected_version: None`) or replaces a refresh family.
     PutRefreshFamily {
         family: RefreshFamily,

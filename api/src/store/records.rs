@@ -93,6 +93,27 @@ pub struct WebhookReceipt {
     pub expires_at: Timestamp,
 }
 
+/// A row of `ChainCredits`: one transfer on a blockchain that was credited
+/// to a user, kept forever (no TTL) so that the same transfer is never
+/// credited again, whatever id a custody provider reports it under. The
+/// key is (`asset`, `tx_hash`, `output`), each already in its canonical
+/// spelling (see `wallets::chain`); callers keep `#` and `\0` out of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainCredit {
+    pub asset: String,
+    /// The transaction hash, canonical for its network.
+    pub tx_hash: String,
+    /// Which output of the transaction (`index:<n>`, or `address:<a>`
+    /// when the provider gives no index).
+    pub output: String,
+    /// The user and deposit transaction it was credited as.
+    pub user_id: String,
+    pub transaction_id: String,
+    /// The custody provider that reported it.
+    pub provider: String,
+    pub credited_at: Timestamp,
+}
+
 /// A refresh-token family: every refresh token issued from one login.
 /// Only the newest (`current_hash`) may be spent; presenting an older one
 /// revokes the family (reuse detection). Access tokens name their family,

@@ -9,6 +9,14 @@
 //! An order's first reports can arrive before `POST /orders` has committed
 //! the order: the sync waits for the commit (up to [`WAIT_FOR_ORDER`]), so
 //! the `orders` channel never shows a state older than the store's.
+//!
+//! While the store is unavailable (a DynamoDB outage) the sync tries the
+//! same event again, backing off up to [`STORE_RETRY_MAX`], and holds the
+//! events after it (`nax_order_sync_store_retries_total`): an outage
+//! delays the sync, in the venue's order, instead of losing what the venue
+//! reported meanwhile (a fill, a cancel of an acknowledged order). Every
+//! write is conditional, so applying an event again is harmless. Other
+//! failures are logged and the event skipped.
 
 use super::model::{self, fill_transaction, order_view, OrderDetail};
 use crate::error::ApiError;
@@ -23,6 +31,10 @@ use std::time::Duration;
 
 /// Longest wait for `POST /orders` to commit an order the venue reports.
 const WAIT_FOR_ORDER: Duration = Duration::from_secs(2);
+/// First and longest pause before trying an event again while the store
+/// is unavailable.
+const STORE_RETRY_MIN: Duration = Duration::from_millis(100);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Subscribes to the venue's user events and spawns the sync task.
 pub async fn start(api: Api) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -35,11 +47,39 @@ pub async fn start(api: Api) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         .collect();
     Ok(tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            if let Err(e) = handle(&api, &scales, event).await {
-                tracing::warn!(error = %e, "order sync: event not applied");
-            }
+            apply(&api, &scales, event).await;
         }
     }))
+}
+
+/// Applies one venue event, trying it again while the store is
+/// unavailable (see the module doc).
+async fn apply(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) {
+    let mut pause = STORE_RETRY_MIN;
+    loop {
+        match handle(api, scales, event.clone()).await {
+            Ok(()) => return,
+            Err(e) if is_store_outage(&e) => {
+                metrics::counter!("nax_order_sync_store_retries_total").increment(1);
+                if pause == STORE_RETRY_MIN {
+                    tracing::warn!(error = %e,
+                        "order sync: the store is unavailable; holding the venue's events until it is back");
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(STORE_RETRY_MAX);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "order sync: event not applied");
+                return;
+            }
+        }
+    }
+}
+
+/// Whether `e` says the store could not be reached (the event may apply
+/// once it can).
+fn is_store_outage(e: &ApiError) -> bool {
+    e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE && e.code == "store_unavailable"
 }
 
 async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Result<(), ApiError> {

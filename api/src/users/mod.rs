@@ -34,7 +34,8 @@ pub async fn load_user(api: &Api, user_id: &str) -> ApiResult<User> {
 }
 
 /// The user, if their KYC status is `VERIFIED`; otherwise 403
-/// `kyc_required` (API.md: trading and withdrawals need it).
+/// `kyc_required` (API.md: trading and withdrawals need it; so do fiat
+/// deposits).
 pub async fn require_verified_kyc(api: &Api, user_id: &str) -> ApiResult<User> {
     let user = load_user(api, user_id).await?;
     if user.kyc_status == KycStatus::Verified {

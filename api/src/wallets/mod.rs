@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod amount;
+pub mod chain;
 pub mod custody;
 pub mod handlers;
 pub mod history;

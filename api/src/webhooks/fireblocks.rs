@@ -9,15 +9,22 @@
 //! Payload (v1): `{"type": "TRANSACTION_CREATED"|"TRANSACTION_STATUS_UPDATED",
 //! "tenantId", "timestamp", "data": {"id", "externalTxId", "customerRefId",
 //! "status", "assetId", "destination": {"type"}, "destinationAddress",
-//! "amountInfo": {"amount"}, "txHash"}}`. v1 deliveries carry no event id,
-//! and a Fireblocks transaction reaches each status once, so the
-//! delivery id is `"{data.id}:{data.status}"`.
+//! "amountInfo": {"amount"}, "txHash", "index"}}`. v1 deliveries carry no
+//! event id, and a Fireblocks transaction reaches each status once, so the
+//! delivery id is `"{data.id}:{data.status}"`. `index` (optional) is
+//! Fireblocks' position of the transfer within the chain transaction: the
+//! UTXO's vout, or the transfer's position on account chains; Fireblocks
+//! leaves it out when a transaction has several destinations.
 //! - With `externalTxId` (our withdrawal's transaction id, which we pass
 //!   when submitting) and `customerRefId` (our user id): status
 //!   `COMPLETED` completes the withdrawal; `FAILED`, `REJECTED`,
 //!   `CANCELLED`, `BLOCKED` fail it; other statuses are ignored.
 //! - Without `externalTxId`, to a `VAULT_ACCOUNT` destination, `COMPLETED`:
-//!   an incoming deposit for user `customerRefId` at `destinationAddress`.
+//!   an incoming deposit for user `customerRefId` at `destinationAddress`,
+//!   of the chain transfer (`assetId`, `txHash`, `index`). Fireblocks may
+//!   notify one chain transfer under several of its ids; the deposit is
+//!   credited once per chain transfer, not per id (see
+//!   [`process`](super::process)).
 
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
 use base64::engine::general_purpose::STANDARD;
@@ -103,11 +110,28 @@ pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
         amount: amount.ok_or(PayloadError::Field("data.amountInfo.amount"))?,
         address: notice::id_at(&v, "/data/destinationAddress", "data.destinationAddress")?,
         tx_hash: notice::optional_id_at(&v, "/data/txHash", "data.txHash")?,
+        output_index: output_index(&v)?,
         custody_ref: fireblocks_id,
         webhook_id,
         event_type,
         user_id,
     })
+}
+
+/// `data.index`: absent or `null` is `None`; otherwise a non-negative
+/// integer, as a JSON number or a string of digits.
+fn output_index(v: &serde_json::Value) -> Result<Option<u64>, PayloadError> {
+    let refused = PayloadError::Field("data.index");
+    match v.pointer("/data/index") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n.as_u64().map(Some).ok_or(refused),
+        Some(serde_json::Value::String(s))
+            if !s.is_empty() && s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            s.parse().map(Some).map_err(|_| refused)
+        }
+        Some(_) => Err(refused),
+    }
 }
 
 /// What a Fireblocks transaction notice says, for [`transaction_body`].
@@ -260,6 +284,25 @@ mod tests {
             read(&transaction_body(&report)).unwrap(),
             Notice::IncomingDeposit { ref asset, ref address, .. } if asset == "BTC" && address == "bc1qexample"
         ));
+        let mut with_index: serde_json::Value =
+            serde_json::from_slice(&transaction_body(&report)).unwrap();
+        for (index, read_as) in [
+            (json!(2), Ok(Some(2))),
+            (json!("7"), Ok(Some(7))),
+            (json!(null), Ok(None)),
+            (json!(-1), Err(PayloadError::Field("data.index"))),
+            (json!(1.5), Err(PayloadError::Field("data.index"))),
+            (json!("x1"), Err(PayloadError::Field("data.index"))),
+            (json!([0]), Err(PayloadError::Field("data.index"))),
+        ] {
+            with_index["data"]["index"] = index.clone();
+            let body = with_index.to_string();
+            let got = read(body.as_bytes()).map(|n| match n {
+                Notice::IncomingDeposit { output_index, .. } => output_index,
+                other => panic!("{other:?}"),
+            });
+            assert_eq!(got, read_as, "{index}");
+        }
         report.status = "CONFIRMING";
         assert!(matches!(
             read(&transaction_body(&report)).unwrap(),

@@ -12,6 +12,7 @@ pub mod banxa;
 pub mod bcb;
 pub mod delivery;
 pub mod fireblocks;
+pub mod incoming;
 pub mod keys;
 pub mod notice;
 pub mod process;
@@ -75,12 +76,12 @@ pub fn read(provider: Provider, body: &[u8]) -> Result<Notice, PayloadError> {
     request_body(content = Object, content_type = "application/json",
         description = "The provider's event, signed over the exact bytes: Stripe `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`, 5-minute tolerance); Banxa `Authorization: Bearer {key}:{hex HMAC-SHA256 of \"POST\\n/webhooks/banxa\\n{nonce}\\n{body}\"}:{nonce}` (nonce = Unix seconds, 5-minute tolerance); BCB `X-BCB-Signature: {hex HMAC-SHA256 of body}`; Fireblocks `Fireblocks-Signature: {base64 RSA-SHA512 of body}`."),
     responses(
-        (status = 200, description = "`processed`, `ignored`, or `duplicate` (this delivery id was seen before; nothing changed)", body = WebhookAck),
+        (status = 200, description = "`processed`, `ignored`, or `duplicate` (this delivery id was seen before, or the chain transfer a custody deposit reports was already credited under another id; nothing changed)", body = WebhookAck),
         (status = 400, description = "`invalid_payload`", body = ErrorBody),
         (status = 401, description = "`invalid_signature`: nothing changed", body = ErrorBody),
         (status = 404, description = "`unknown_provider`, `unknown_transaction`, `unknown_user`", body = ErrorBody),
         (status = 409, description = "`concurrent_update`: retry", body = ErrorBody),
-        (status = 422, description = "`wrong_transaction`, `amount_mismatch`, `unknown_address`, `unsupported_asset`, `invalid_amount`", body = ErrorBody),
+        (status = 422, description = "`wrong_transaction`, `amount_mismatch`, `unknown_address`, `unsupported_asset`, `invalid_amount`; custody deposits: `missing_tx_hash` (a completed incoming deposit without `txHash`), `invalid_tx_hash`", body = ErrorBody),
         (status = 503, description = "`store_unavailable`", body = ErrorBody),
     ))]
 pub async fn receive(

@@ -89,7 +89,12 @@ pub enum Notice {
         amount: String,
         address: String,
         custody_ref: String,
+        /// The chain transaction's hash as reported (checked and
+        /// canonicalized when applied).
         tx_hash: Option<String>,
+        /// Which transfer of the transaction (a UTXO's vout; the
+        /// transfer's position on account chains), when reported.
+        output_index: Option<u64>,
     },
     /// A notice this service does not act on (another event type, an
     /// intermediate status); acknowledged so the provider stops sending it.

@@ -7,17 +7,17 @@
 //! read of receipts is only a fast path: the receipt is written in the
 //! same commit as the state change, and the store refuses a second
 //! receipt for one id (`DuplicateWebhook`), so concurrent deliveries of
-//! one webhook change state once.
+//! one webhook change state once. Custody deposits are also credited once
+//! per chain transfer, whatever delivery ids report it
+//! ([`incoming`](super::incoming)).
 
 use super::notice::{Direction, Notice, Provider};
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::state::Api;
 use crate::store::{Conflict, StoreError, Transaction, TxKind, WebhookReceipt, Write};
-use crate::wallets::address::Network;
-use crate::wallets::amount::find_asset;
-use crate::wallets::movement::{Movement, PENDING, PROCESSING};
-use crate::wallets::{settle, upstream};
+use crate::wallets::movement::{Movement, PENDING};
+use crate::wallets::settle;
 use orderbook::decimal::parse_scaled;
 use serde::Serialize;
 use serde_json::json;
@@ -32,12 +32,14 @@ const ATTEMPTS: usize = 3;
 pub struct WebhookAck {
     /// `processed` (state changed), `ignored` (nothing to do: another
     /// event type, or the transaction is already settled) or `duplicate`
-    /// (this delivery id was received before).
+    /// (this delivery id was received before, or, for a custody deposit,
+    /// the chain transfer it reports was already credited under another
+    /// id).
     pub status: String,
 }
 
 impl WebhookAck {
-    fn of(status: &str) -> Self {
+    pub(super) fn of(status: &str) -> Self {
         WebhookAck {
             status: status.to_owned(),
         }
@@ -45,7 +47,7 @@ impl WebhookAck {
 }
 
 /// Why applying failed.
-enum Failure {
+pub(super) enum Failure {
     Api(ApiError),
     Store(StoreError),
 }
@@ -100,7 +102,7 @@ pub async fn handle(
 }
 
 /// The receipt and `webhook.received` event of a delivery.
-fn receipt_writes(
+pub(super) fn receipt_writes(
     provider: Provider,
     notice: &Notice,
     user_id: Option<&str>,
@@ -183,75 +185,7 @@ async fn apply(api: &Api, provider: Provider, notice: &Notice) -> Result<Webhook
             settle::finish(api, &tx, &movement, *outcome, extra).await?;
             Ok(WebhookAck::of("processed"))
         }
-        Notice::IncomingDeposit {
-            user_id,
-            asset,
-            amount,
-            address,
-            custody_ref,
-            tx_hash,
-            ..
-        } => {
-            if provider != Provider::Fireblocks {
-                return Err(ApiError::unprocessable(
-                    "invalid_payload",
-                    "only custody reports deposits",
-                )
-                .into());
-            }
-            if api.store.user(user_id).await?.is_none() {
-                return Err(ApiError::not_found("unknown_user", "no such user").into());
-            }
-            let unsupported =
-                || ApiError::unprocessable("unsupported_asset", "asset is not held in custody");
-            let spec = find_asset(&api.venue.assets(), asset).ok_or_else(unsupported)?;
-            let network = Network::of(&spec.symbol).ok_or_else(unsupported)?;
-            let expected = upstream::custody_deposit_address(api, user_id, &spec.symbol).await?;
-            if expected.address != *address {
-                return Err(ApiError::unprocessable(
-                    "unknown_address",
-                    "not this user's deposit address",
-                )
-                .into());
-            }
-            let raw = parse_scaled(amount, spec.scale)
-                .ok()
-                .filter(|r| *r > 0)
-                .ok_or_else(|| {
-                    ApiError::unprocessable("invalid_amount", "amount does not fit the asset")
-                })?;
-            let movement = Movement {
-                asset: spec.symbol.clone(),
-                amount: orderbook::decimal::format_scaled(raw, spec.scale),
-                address: Some(address.clone()),
-                network: Some(network.as_str().to_owned()),
-                provider: Some(provider.as_str().to_owned()),
-                provider_ref: Some(custody_ref.clone()),
-                tx_hash: tx_hash.clone(),
-                ..Movement::default()
-            };
-            let now = crate::events::now();
-            let tx = Transaction {
-                user_id: user_id.clone(),
-                transaction_id: uuid::Uuid::now_v7().to_string(),
-                kind: TxKind::Deposit,
-                status: PROCESSING.to_owned(),
-                pair: Some(spec.symbol.clone()),
-                created_at: now,
-                updated_at: now,
-                version: 1,
-                detail: movement.to_detail(),
-            };
-            let extra = receipt_writes(
-                provider,
-                notice,
-                Some(user_id),
-                Some(&tx.transaction_id),
-                "deposit",
-            );
-            settle::record_incoming(api, tx, &movement, extra).await?;
-            Ok(WebhookAck::of("processed"))
-        }
+        Notice::IncomingDeposit { .. } => super::incoming::apply(api, provider, notice).await,
     }
 }
 

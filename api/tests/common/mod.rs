@@ -69,7 +69,8 @@ pub async fn start_sharing(config: ApiConfig, store: Arc<dyn Store>) -> TestApi 
     start_on(config, dir, store).await
 }
 
-async fn start_on(config: ApiConfig, dir: tempfile::TempDir, store: Arc<dyn Store>) -> TestApi {
+/// Starts a node on `store` with `dir` as its data directory.
+pub async fn start_on(config: ApiConfig, dir: tempfile::TempDir, store: Arc<dyn Store>) -> TestApi {
     let venue = SandboxVenue::start(SandboxConfig {
         events_per_sec: 50,
         ..SandboxConfig::default()

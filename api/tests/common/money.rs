@@ -3,10 +3,11 @@
 //! generate in a debug build), verified users, balances, signed webhooks.
 
 use super::{test_config, TestApi};
+use api::store::Store;
 use api::webhooks::signing::WebhookSigner;
 use api::ApiConfig;
 use serde_json::Value;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A small RSA key, made once per test binary, in PKCS#8 PEM.
@@ -27,6 +28,17 @@ pub async fn start_money() -> TestApi {
 
 /// A server whose data directory already holds the sandbox custody key.
 pub async fn start_money_with(config: ApiConfig) -> TestApi {
+    super::start_in(config, dir_with_custody_key()).await
+}
+
+/// [`start_money_with`] on `store` (a DynamoDB store, say) instead of an
+/// embedded store in the data directory.
+pub async fn start_money_on(config: ApiConfig, store: Arc<dyn Store>) -> TestApi {
+    super::start_on(config, dir_with_custody_key(), store).await
+}
+
+/// A temporary data directory holding the sandbox custody key.
+fn dir_with_custody_key() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let keys = dir.path().join(api::webhooks::keys::KEYS_DIR);
     std::fs::create_dir_all(&keys).expect("keys dir");
@@ -35,7 +47,7 @@ pub async fn start_money_with(config: ApiConfig) -> TestApi {
         fireblocks_test_pem(),
     )
     .expect("key file");
-    super::start_in(config, dir).await
+    dir
 }
 
 /// The test config with sandbox providers that take `ms` to report.

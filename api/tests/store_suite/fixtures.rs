@@ -5,8 +5,8 @@
 use api::events::{self, Event, EventType};
 use api::secret::Secret;
 use api::store::{
-    IdempotencyRecord, KycStatus, RefreshFamily, SyncCheckpoint, Transaction, TxKind, User,
-    WebhookReceipt,
+    ChainCredit, IdempotencyRecord, KycStatus, RefreshFamily, SyncCheckpoint, Transaction, TxKind,
+    User, WebhookReceipt,
 };
 use serde_json::json;
 
@@ -71,6 +71,26 @@ pub fn receipt(provider: &str, webhook_id: &str) -> WebhookReceipt {
         webhook_id: webhook_id.to_owned(),
         received_at: now,
         expires_at: now + chrono::TimeDelta::days(30),
+    }
+}
+
+/// A credit of output `output` of chain transaction `tx_hash` to
+/// `user_id`'s transaction `transaction_id`.
+pub fn chain_credit(
+    asset: &str,
+    tx_hash: &str,
+    output: &str,
+    user_id: &str,
+    transaction_id: &str,
+) -> ChainCredit {
+    ChainCredit {
+        asset: asset.to_owned(),
+        tx_hash: tx_hash.to_owned(),
+        output: output.to_owned(),
+        user_id: user_id.to_owned(),
+        transaction_id: transaction_id.to_owned(),
+        provider: "fireblocks".into(),
+        credited_at: events::now(),
     }
 }
 

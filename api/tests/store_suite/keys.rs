@@ -1,8 +1,8 @@
-//! Idempotency keys, webhook receipts, refresh-token families and sync
-//! checkpoints.
+//! Idempotency keys, webhook receipts, chain credits, refresh-token
+//! families and sync checkpoints.
 
-use super::fixtures::{checkpoint, family, idempotency, receipt, unique};
-use api::store::{Conflict, Store, StoreError, Write};
+use super::fixtures::{chain_credit, checkpoint, family, idempotency, receipt, tx, unique};
+use api::store::{Conflict, Store, StoreError, TxKind, Write};
 
 pub async fn idempotency_key_is_recorded_once(store: &dyn Store) {
     let user_id = unique("user");
@@ -68,6 +68,55 @@ pub async fn webhook_receipt_is_recorded_once(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.webhook_receipt("bcb", &id).await.unwrap(), None);
+}
+
+/// A chain transfer is credited once: a second batch crediting it fails
+/// whole (its deposit is not created either); another output, hash or
+/// asset is another transfer.
+pub async fn chain_credit_is_recorded_once(store: &dyn Store) {
+    let user_id = unique("user");
+    let hash = unique("hash").replace('-', "");
+    let deposit = |output: &str, asset: &str| {
+        let t = tx(&user_id, TxKind::Deposit, "processing", Some(asset));
+        let credit = chain_credit(asset, &hash, output, &user_id, &t.transaction_id);
+        (
+            t.clone(),
+            vec![
+                Write::CreateTransaction(t),
+                Write::CreateChainCredit(credit),
+            ],
+        )
+    };
+    let (first, writes) = deposit("index:0", "BTC");
+    store.commit(writes).await.unwrap();
+    let (second, writes) = deposit("index:0", "BTC");
+    assert_eq!(
+        store.commit(writes).await,
+        Err(StoreError::Conflict(Conflict::DuplicateChainCredit))
+    );
+    assert_eq!(
+        store
+            .transaction(&user_id, &second.transaction_id)
+            .await
+            .unwrap(),
+        None,
+        "the refused batch left no deposit"
+    );
+    assert_eq!(
+        store
+            .transaction(&user_id, &first.transaction_id)
+            .await
+            .unwrap(),
+        Some(first)
+    );
+    for (output, asset) in [
+        ("index:1", "BTC"),
+        ("address:a1", "BTC"),
+        ("index:0", "ETH"),
+    ] {
+        let (_, writes) = deposit(output, asset);
+        store.commit(writes).await.unwrap();
+    }
 }
 
 pub async fn refresh_family_create_replace_and_version(store: &dyn Store) {

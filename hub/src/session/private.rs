@@ -10,10 +10,14 @@
 //! the user); `prev_seq` is what this connection last got on the channel
 //! (0 first). Private messages are never conflated or dropped: one that
 //! does not fit the outbound queue, or a forwarder that lags behind the
-//! bus, closes the connection with 4008.
+//! bus, closes the connection with 4008. So does a loss the bus reports
+//! (this node's backplane listener fell behind the stream's trimming):
+//! a connection subscribed to `orders` or `balances` is closed with 4008
+//! `private updates lost` (metric `nax_private_lost_closes_total`); one
+//! that is only authenticated keeps going (it holds no private state).
 
 use crate::fanout::Pushed;
-use api::private::{PrivateChannel, PrivateUpdate};
+use api::private::{PrivateChannel, PrivateEvent, PrivateUpdate};
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -90,6 +94,11 @@ impl PrivateState {
         self.inner.lock().channels[slot(channel)] = (false, 0);
     }
 
+    /// Whether `orders` or `balances` is subscribed.
+    fn has_channel(&self) -> bool {
+        self.inner.lock().channels.iter().any(|(on, _)| *on)
+    }
+
     /// The message for `update` if its channel is subscribed, advancing
     /// the channel's last seq.
     fn message(&self, update: &PrivateUpdate, epoch: &str) -> Option<Utf8Bytes> {
@@ -111,13 +120,14 @@ impl PrivateState {
 }
 
 /// Forwards `user`'s updates to the connection until the bus or the
-/// connection ends. On lag or a full queue, asks the writer to close 4008.
+/// connection ends. On lag or a full queue, asks the writer to close 4008;
+/// on a loss the bus reports, too, if a private channel is subscribed.
 /// Before each delivery the token is verified again; once it is revoked
 /// (logout, refresh reuse) or expired, the client gets an `unauthorized`
 /// error, loses its private channels and must `auth` again.
 pub async fn forward(
     api: api::Api,
-    mut updates: broadcast::Receiver<PrivateUpdate>,
+    mut updates: broadcast::Receiver<PrivateEvent>,
     state: Arc<PrivateState>,
     queue: Arc<crate::fanout::Subscriber>,
     epoch: String,
@@ -125,7 +135,14 @@ pub async fn forward(
 ) {
     loop {
         match updates.recv().await {
-            Ok(update) => {
+            Ok(PrivateEvent::Lost) => {
+                if state.has_channel() {
+                    metrics::counter!(crate::metrics::PRIVATE_LOST_CLOSES_TOTAL).increment(1);
+                    let _ = close.send((super::close_code::SLOW_CONSUMER, "private updates lost"));
+                    return;
+                }
+            }
+            Ok(PrivateEvent::Update(update)) => {
                 let valid = match state.token() {
                     Some(token) => api.auth.verify_access(token.expose()).await.is_ok(),
                     None => false,

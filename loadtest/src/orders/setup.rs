@@ -1,10 +1,10 @@
 //! Before the orders flow: every user is registered, logged in, verified
 //! and funded over the REST API, as a real client would do it
-//! (`POST /auth/register`, `POST /auth/login`, `POST /users/kyc-documents`,
-//! `POST /fiat/deposit`), then waits until `GET /users/kyc-status` says
-//! `VERIFIED` and `GET /wallets/balances` shows the deposit (the sandbox
-//! providers confirm after `[api] kyc_verify_delay_ms` and
-//! `fiat_confirm_delay_ms`).
+//! (`POST /auth/register`, `POST /auth/login`, `POST /users/kyc-documents`),
+//! then waits until `GET /users/kyc-status` says `VERIFIED`, deposits
+//! (`POST /fiat/deposit`, which needs verified KYC) and waits until
+//! `GET /wallets/balances` shows the deposit (the sandbox providers
+//! confirm after `[api] kyc_verify_delay_ms` and `fiat_confirm_delay_ms`).
 //!
 //! Requests are made a few users at a time (password hashing is the hub's
 //! most expensive request); the waits for the providers come after, for
@@ -87,7 +87,7 @@ pub async fn onboard(
             .await?;
         submitted.sort_by_key(|t| t.index);
         stream::iter(submitted)
-            .map(|trader| wait_until_ready(client, trader, deadline))
+            .map(|trader| wait_until_ready(client, accounts, trader, deadline))
             .buffered(CONCURRENT_WAITS)
             .try_collect::<Vec<Trader>>()
             .await
@@ -97,8 +97,7 @@ pub async fn onboard(
         .map_err(|_| SetupError::Timeout(timeout.as_secs()))?
 }
 
-/// Registers and logs in user `user`, submits its KYC document and opens
-/// its deposit.
+/// Registers and logs in user `user` and submits its KYC document.
 async fn submit(
     client: &RestClient,
     accounts: &Accounts,
@@ -127,21 +126,14 @@ async fn submit(
     step("POST /users/kyc-documents")
         .expect(202, |c| c.post("/users/kyc-documents", auth, &document))
         .await?;
-    let deposit = json!({
-        "currency": "USD",
-        "amount": DEPOSIT_USD,
-        "provider": "stripe",
-        "idempotency_key": format!("lt-{}-{user}-fund", accounts.tag),
-    });
-    step("POST /fiat/deposit")
-        .expect(201, |c| c.post("/fiat/deposit", auth, &deposit))
-        .await?;
     Ok(Trader { index: user, token })
 }
 
-/// Polls until the user's KYC is `VERIFIED` and its deposit is credited.
+/// Polls until the user's KYC is `VERIFIED`, opens its deposit, then polls
+/// until the deposit is credited.
 async fn wait_until_ready(
     client: &RestClient,
+    accounts: &Accounts,
     trader: Trader,
     deadline: Instant,
 ) -> Result<Trader, SetupError> {
@@ -163,6 +155,15 @@ async fn wait_until_ready(
             other => return Err(kyc.fail(format!("KYC status {other:?}"))),
         }
     }
+    let deposit = json!({
+        "currency": "USD",
+        "amount": DEPOSIT_USD,
+        "provider": "stripe",
+        "idempotency_key": format!("lt-{}-{}-fund", accounts.tag, trader.index),
+    });
+    step("POST /fiat/deposit")
+        .expect(201, |c| c.post("/fiat/deposit", auth, &deposit))
+        .await?;
     let balances = step("GET /wallets/balances");
     loop {
         let answer = balances

@@ -31,8 +31,8 @@ use super::errors::sdk_error;
 use super::items::{self, Item};
 use super::outbox;
 use super::tables::{
-    TableSpec, IDEMPOTENCY_KEYS, OUTBOX, REFRESH_FAMILIES, SYNC_CHECKPOINTS, TRANSACTIONS, USERS,
-    WEBHOOK_RECEIPTS,
+    TableSpec, CHAIN_CREDITS, IDEMPOTENCY_KEYS, OUTBOX, REFRESH_FAMILIES, SYNC_CHECKPOINTS,
+    TRANSACTIONS, USERS, WEBHOOK_RECEIPTS,
 };
 use super::DynamoStore;
 use crate::store::{normalize_email, Conflict, StoreError, Write};
@@ -238,6 +238,12 @@ fn ops_of(write: Write) -> Result<Vec<Op>, StoreError> {
             items::webhook(&r)?,
             Condition::Absent,
             DuplicateWebhook,
+        )],
+        Write::CreateChainCredit(c) => vec![Op::new(
+            CHAIN_CREDITS,
+            items::chain_credit(&c)?,
+            Condition::Absent,
+            DuplicateChainCredit,
         )],
         Write::PutRefreshFamily {
             family,

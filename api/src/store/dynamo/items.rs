@@ -5,8 +5,8 @@
 
 use crate::events::Timestamp;
 use crate::store::{
-    normalize_email, IdempotencyRecord, RefreshFamily, StoreError, SyncCheckpoint, Transaction,
-    User, WebhookReceipt,
+    normalize_email, ChainCredit, IdempotencyRecord, RefreshFamily, StoreError, SyncCheckpoint,
+    Transaction, User, WebhookReceipt,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::de::DeserializeOwned;
@@ -136,6 +136,24 @@ pub(super) fn webhook(r: &WebhookReceipt) -> Result<Item, StoreError> {
     let mut item = webhook_key(&r.provider, &r.webhook_id);
     item.insert("expires_at".to_owned(), epoch_seconds(&r.expires_at));
     with_doc(r, item)
+}
+
+/// `transfer` of ChainCredits: `<asset>#<tx hash>#<output>` (none of
+/// which holds a `#`).
+pub(super) fn chain_credit_key(asset: &str, tx_hash: &str, output: &str) -> Item {
+    key(&[("transfer", &format!("{asset}#{tx_hash}#{output}"))])
+}
+
+/// No `expires_at`: a credited transfer is remembered for good.
+pub(super) fn chain_credit(c: &ChainCredit) -> Result<Item, StoreError> {
+    for part in [&c.asset, &c.tx_hash, &c.output] {
+        if part.contains('#') {
+            return Err(StoreError::Corrupt(format!(
+                "chain credit key part {part:?} holds a '#'"
+            )));
+        }
+    }
+    with_doc(c, chain_credit_key(&c.asset, &c.tx_hash, &c.output))
 }
 
 pub(super) fn family_key(family_id: &str) -> Item {

@@ -70,6 +70,16 @@ pub const WEBHOOK_RECEIPTS: TableSpec = TableSpec {
     ttl: Some("expires_at"),
 };
 
+/// Credited chain transfers: kept forever (no TTL), the guard against
+/// crediting one transfer twice.
+pub const CHAIN_CREDITS: TableSpec = TableSpec {
+    name: "ChainCredits",
+    hash_key: "transfer",
+    range_key: None,
+    indexes: &[],
+    ttl: None,
+};
+
 pub const SYNC_CHECKPOINTS: TableSpec = TableSpec {
     name: "SyncCheckpoints",
     hash_key: "service_name",
@@ -103,10 +113,11 @@ pub const OUTBOX: TableSpec = TableSpec {
 };
 
 /// Every table the store uses.
-pub const TABLES: [TableSpec; 7] = [
+pub const TABLES: [TableSpec; 8] = [
     USERS,
     TRANSACTIONS,
     WEBHOOK_RECEIPTS,
+    CHAIN_CREDITS,
     SYNC_CHECKPOINTS,
     IDEMPOTENCY_KEYS,
     REFRESH_FAMILIES,

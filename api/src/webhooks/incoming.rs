@@ -1,0 +1,159 @@
+//! Custody deposits: funds that arrived at a user's deposit address, as
+//! custody (Fireblocks) reports them, credited once per chain transfer.
+//!
+//! Custody may report one transfer on the chain under several of its own
+//! ids (so several delivery ids). The transfer's identity is (asset,
+//! transaction hash, output) ([`ChainTransfer`], canonically spelled: hex
+//! hashes whatever their case or `0x`, base58 ones as they are); a
+//! [`ChainCredit`] for it is written in the same commit as the deposit
+//! and its credit, and the store refuses a second one
+//! (`DuplicateChainCredit`, never expiring, unlike the 30-day webhook
+//! receipts). So concurrent notices under different ids credit once: the
+//! losers record their own receipt and answer `duplicate`.
+//!
+//! The output is custody's transfer index (a UTXO's vout) when the notice
+//! has one, else the destination address (Fireblocks leaves the index out
+//! when a transaction has several destinations; the address still tells
+//! our users' outputs apart, and two outputs of one transaction to one
+//! address are then credited once: an under-credit, visible and
+//! reconcilable, never an over-credit).
+//!
+//! A `COMPLETED` incoming deposit without `txHash` is refused with 422
+//! `missing_tx_hash` and nothing is recorded: it could not be told apart
+//! from the same transfer under another id. Fireblocks sets `txHash` on
+//! every completed crypto transfer from an external source, so this is an
+//! anomaly for an operator (logged), and a corrected redelivery of the
+//! same id is accepted.
+
+use super::notice::{Notice, Provider};
+use super::process::{receipt_writes, Failure, WebhookAck};
+use crate::error::ApiError;
+use crate::state::Api;
+use crate::store::{ChainCredit, Conflict, StoreError, Transaction, TxKind, Write};
+use crate::wallets::address::Network;
+use crate::wallets::amount::find_asset;
+use crate::wallets::chain::{ChainTransfer, Output};
+use crate::wallets::movement::{Movement, PROCESSING};
+use crate::wallets::{settle, upstream};
+use orderbook::decimal::parse_scaled;
+
+/// Applies an [`Notice::IncomingDeposit`]: checks it, then records the
+/// deposit with its receipt and chain credit in one commit and credits
+/// the venue. Other notices are a caller's mistake (500).
+pub(super) async fn apply(
+    api: &Api,
+    provider: Provider,
+    notice: &Notice,
+) -> Result<WebhookAck, Failure> {
+    let Notice::IncomingDeposit {
+        user_id,
+        asset,
+        amount,
+        address,
+        custody_ref,
+        tx_hash,
+        output_index,
+        ..
+    } = notice
+    else {
+        return Err(ApiError::internal("incoming::apply called with another notice").into());
+    };
+    if provider != Provider::Fireblocks {
+        return Err(
+            ApiError::unprocessable("invalid_payload", "only custody reports deposits").into(),
+        );
+    }
+    if api.store.user(user_id).await?.is_none() {
+        return Err(ApiError::not_found("unknown_user", "no such user").into());
+    }
+    let unsupported =
+        || ApiError::unprocessable("unsupported_asset", "asset is not held in custody");
+    let spec = find_asset(&api.venue.assets(), asset).ok_or_else(unsupported)?;
+    let network = Network::of(&spec.symbol).ok_or_else(unsupported)?;
+    let Some(tx_hash) = tx_hash else {
+        tracing::warn!(custody_ref = %custody_ref, user_id = %user_id,
+            "completed incoming deposit without a tx hash refused");
+        return Err(ApiError::unprocessable(
+            "missing_tx_hash",
+            "a completed incoming deposit must name its chain transaction (txHash)",
+        )
+        .into());
+    };
+    let output = match output_index {
+        Some(index) => Output::Index(*index),
+        None => Output::Address(address.clone()),
+    };
+    let transfer = ChainTransfer::new(network, &spec.symbol, tx_hash, &output)
+        .map_err(|e| ApiError::unprocessable("invalid_tx_hash", e.to_string()))?;
+    let expected = upstream::custody_deposit_address(api, user_id, &spec.symbol).await?;
+    if expected.address != *address {
+        return Err(
+            ApiError::unprocessable("unknown_address", "not this user's deposit address").into(),
+        );
+    }
+    let raw = parse_scaled(amount, spec.scale)
+        .ok()
+        .filter(|r| *r > 0)
+        .ok_or_else(|| {
+            ApiError::unprocessable("invalid_amount", "amount does not fit the asset")
+        })?;
+    let movement = Movement {
+        asset: spec.symbol.clone(),
+        amount: orderbook::decimal::format_scaled(raw, spec.scale),
+        address: Some(address.clone()),
+        network: Some(network.as_str().to_owned()),
+        provider: Some(provider.as_str().to_owned()),
+        provider_ref: Some(custody_ref.clone()),
+        tx_hash: Some(transfer.tx_hash.clone()),
+        ..Movement::default()
+    };
+    let now = crate::events::now();
+    let tx = Transaction {
+        user_id: user_id.clone(),
+        transaction_id: uuid::Uuid::now_v7().to_string(),
+        kind: TxKind::Deposit,
+        status: PROCESSING.to_owned(),
+        pair: Some(spec.symbol.clone()),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        detail: movement.to_detail(),
+    };
+    let mut extra = receipt_writes(
+        provider,
+        notice,
+        Some(user_id),
+        Some(&tx.transaction_id),
+        "deposit",
+    );
+    extra.push(Write::CreateChainCredit(ChainCredit {
+        asset: transfer.asset.clone(),
+        tx_hash: transfer.tx_hash.clone(),
+        output: transfer.output.clone(),
+        user_id: user_id.clone(),
+        transaction_id: tx.transaction_id.clone(),
+        provider: provider.as_str().to_owned(),
+        credited_at: now,
+    }));
+    match settle::record_incoming(api, tx, &movement, extra).await {
+        Ok(_) => Ok(WebhookAck::of("processed")),
+        Err(StoreError::Conflict(Conflict::DuplicateChainCredit)) => {
+            tracing::info!(custody_ref = %custody_ref, asset = %transfer.asset,
+                tx_hash = %transfer.tx_hash, output = %transfer.output,
+                "chain transfer already credited under another custody id");
+            // This delivery id's own receipt, so its redeliveries stop at
+            // the fast path.
+            let writes = receipt_writes(
+                provider,
+                notice,
+                Some(user_id),
+                None,
+                "ignored: chain transfer already credited",
+            );
+            api.store.commit(writes).await?;
+            api.relay.notify();
+            Ok(WebhookAck::of("duplicate"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
