@@ -133,6 +133,7 @@ async fn start_parts(
         crate::session::OriginPolicy::new(&config.allowed_origins),
         shutdown.clone(),
         api.clone(),
+        config.http.max_connections_per_ip,
     ));
     let mut app = router(AppState {
         hub: context.clone(),

@@ -330,6 +330,60 @@ async fn a_trusted_proxys_forwarded_address_decides_the_rate_limit() {
     hub.stop().await;
 }
 
+/// A WebSocket upgrade through the proxy on 127.0.0.1 for client `xff`:
+/// the HTTP status of the answer (101 when upgraded) and the socket.
+async fn ws_through_proxy(
+    hub: &RunningHub,
+    xff: &str,
+) -> (u16, Option<tokio_tungstenite::WebSocketStream<TcpStream>>) {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/ws", hub.addr)
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("x-forwarded-for", xff.parse().unwrap());
+    let tcp = connect_from(hub.addr, "127.0.0.1").await;
+    match tokio_tungstenite::client_async(request, tcp).await {
+        Ok((ws, response)) => (response.status().as_u16(), Some(ws)),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            (response.status().as_u16(), None)
+        }
+        Err(e) => panic!("upgrade: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn websockets_behind_a_trusted_proxy_are_capped_per_forwarded_address() {
+    let hub = start_hub(|c| {
+        c.http.trusted_proxies = "127.0.0.1".parse().unwrap();
+        c.http.max_connections_per_ip = 2;
+    })
+    .await;
+    let (a, first) = ws_through_proxy(&hub, "203.0.113.7").await;
+    let (b, _second) = ws_through_proxy(&hub, "203.0.113.7").await;
+    assert_eq!((a, b), (101, 101));
+    let (third, _) = ws_through_proxy(&hub, "203.0.113.7").await;
+    assert_eq!(third, 429, "a third socket for one client behind the proxy");
+    let (other, _other_ws) = ws_through_proxy(&hub, "203.0.113.8").await;
+    assert_eq!(other, 101, "another client behind the same proxy");
+    drop(first);
+    let deadline = Instant::now() + CLOSE_DEADLINE;
+    loop {
+        let (again, ws) = ws_through_proxy(&hub, "203.0.113.7").await;
+        if again == 101 {
+            drop(ws);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the closed socket's place was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    hub.stop().await;
+}
+
 async fn echoed_id(hub: &RunningHub, sent: &str) -> String {
     let resp = reqwest::Client::new()
         .get(format!("http://{}/health", hub.addr))

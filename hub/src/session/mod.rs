@@ -10,9 +10,11 @@ pub use connection::close_code;
 pub use handshake::OriginPolicy;
 
 use crate::config::Limits;
+use crate::listener::peers::PeerLimits;
 use crate::market::Markets;
 use crate::metrics as m;
 use crate::shutdown::Shutdown;
+use api::http::ClientIp;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
@@ -41,6 +43,12 @@ pub struct HubContext {
     /// The REST API, when the hub runs one: verifies `auth` tokens and
     /// carries the private channels.
     pub api: Option<api::Api>,
+    /// Open sockets per client address ([`api::http::ClientIp`]: behind a
+    /// trusted proxy, the forwarded address), capped at
+    /// `http.max_connections_per_ip`. The accept loop caps TCP connections
+    /// per peer, but every client behind the load balancer shares its
+    /// peers' addresses, which are exempt there.
+    pub client_sockets: Arc<PeerLimits>,
     connections: AtomicUsize,
     next_conn_id: AtomicU64,
 }
@@ -53,6 +61,7 @@ impl HubContext {
         origins: OriginPolicy,
         shutdown: Shutdown,
         api: Option<api::Api>,
+        max_sockets_per_client: usize,
     ) -> Self {
         HubContext {
             markets,
@@ -61,6 +70,7 @@ impl HubContext {
             origins,
             shutdown,
             api,
+            client_sockets: PeerLimits::new(max_sockets_per_client),
             connections: AtomicUsize::new(0),
             next_conn_id: AtomicU64::new(1),
         }
@@ -84,10 +94,13 @@ impl Drop for ConnectionSlot {
 
 /// `GET /ws`: upgrades unless the handshake is invalid (400
 /// `bad_handshake`), the origin is not allowed (403
-/// `origin_not_allowed`), the node is at its connection limit (503) or
+/// `origin_not_allowed`), the client address has
+/// `http.max_connections_per_ip` sockets open (429
+/// `too_many_connections`), the node is at its connection limit (503) or
 /// shutting down (503).
 pub async fn ws_handler(
     State(ctx): State<Arc<HubContext>>,
+    client: Option<ClientIp>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -108,6 +121,21 @@ pub async fn ws_handler(
     if ctx.shutdown.is_triggered() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    let client_slot = match client {
+        Some(ClientIp(ip)) => match ctx.client_sockets.try_acquire(ip) {
+            Some(slot) => Some(slot),
+            None => {
+                metrics::counter!(m::CONNECTIONS_REJECTED_TOTAL).increment(1);
+                return api::ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_connections",
+                    "too many open sockets from this address",
+                )
+                .into_response();
+            }
+        },
+        None => None,
+    };
     let taken = ctx.connections.fetch_add(1, Ordering::Relaxed);
     if taken >= ctx.limits.max_connections {
         ctx.connections.fetch_sub(1, Ordering::Relaxed);
@@ -122,7 +150,7 @@ pub async fn ws_handler(
         .max_message_size(ctx.limits.max_frame_bytes)
         .max_frame_size(ctx.limits.max_frame_bytes)
         .on_upgrade(move |socket| async move {
-            let _slot = slot;
+            let _slots = (slot, client_slot);
             connection::serve(socket, ctx, conn_id).await;
         })
 }
