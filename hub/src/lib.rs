@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod fanout;
 pub mod listener;
+pub mod logging;
 pub mod market;
 pub mod metrics;
 pub mod protocol;

@@ -6,12 +6,7 @@ use hub::config::Config;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::load()?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env(hub::config::LOG_ENV)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    hub::logging::init(std::env::var(hub::config::LOG_ENV).ok().as_deref());
     tracing::info!(config = %config.redacted(), "starting nax-hub");
     raise_fd_limit(config.limits.max_connections);
     let hub = hub::app::start(&config).await?;
