@@ -513,3 +513,36 @@ async fn out_of_file_descriptors_the_hub_recovers_once_idle_sockets_time_out() {
     drop(idle);
     let _ = std::fs::remove_file(&log);
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let hub = start_hub(|_| {}).await;
+    let http = reqwest::Client::new();
+    for path in [
+        "/health",
+        "/no-such-route",
+        "/wallets/balances",
+        "/openapi.json",
+    ] {
+        let resp = http
+            .get(format!("http://{}{path}", hub.addr))
+            .send()
+            .await
+            .unwrap();
+        let headers = resp.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "no-referrer"),
+            ("cache-control", "no-store"),
+        ] {
+            assert_eq!(
+                headers.get(name).and_then(|v| v.to_str().ok()),
+                Some(value),
+                "{name} on {path} ({})",
+                resp.status()
+            );
+        }
+    }
+    hub.stop().await;
+}

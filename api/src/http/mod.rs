@@ -12,6 +12,9 @@ pub use client_ip::{ClientIp, TrustedProxies};
 pub use json::{ApiJson, ApiPath, ApiQuery, RawBody};
 pub use page::{Cursor, Limit};
 
+use axum::http::{header, HeaderName, HeaderValue};
+use tower_http::set_header::SetResponseHeaderLayer;
+
 /// Largest request body accepted (API.md: over 64 KiB gets 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -21,7 +24,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// `x-request-id`. Call once, on the outermost router.
 pub fn layers(router: axum::Router) -> axum::Router {
     use axum::http::StatusCode;
-    router
+    let router = router
         .fallback(|| async { crate::ApiError::not_found("not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             crate::ApiError::new(
@@ -30,5 +33,23 @@ pub fn layers(router: axum::Router) -> axum::Router {
                 "this route does not take that method",
             )
         })
-        .layer(axum::middleware::from_fn(request_id::middleware))
+        .layer(axum::middleware::from_fn(request_id::middleware));
+    SECURITY_HEADERS
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::if_not_present(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        })
 }
+
+/// Headers every response carries unless a handler set them: JSON is not
+/// sniffed into HTML, no page frames ours, no URL leaks in `Referer`, and
+/// no shared cache keeps a user's data (docs/SECURITY.md, API8).
+const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-store"),
+];
