@@ -16,7 +16,10 @@ locals {
   # events to its queues, Redis shared by the tasks (NAX_REDIS_URL, below);
   # stored secrets (TOTP seeds, password hashes) sealed with a data key of
   # the customer key (api/src/seal: GenerateDataKey once, kept wrapped in
-  # SyncCheckpoints, Decrypt at every task start).
+  # SyncCheckpoints, Decrypt at every task start). The ALB's subnets are
+  # trusted proxies: their X-Forwarded-For names the client, which the
+  # login throttle, rate limits and per-address caps count against
+  # (api/src/http/client_ip.rs); the task only accepts the ALB's group.
   container_environment = merge({
     NAX_BIND                  = "0.0.0.0"
     NAX_PORT                  = tostring(local.container_port)
@@ -28,6 +31,7 @@ locals {
     NAX_EVENTS_TO_SQS         = "true"
     NAX_SQS_QUEUE_PREFIX      = var.resource_prefix
     NAX_KMS_KEY_ID            = aws_kms_key.main.arn
+    NAX_TRUSTED_PROXIES       = join(",", [for s in data.aws_subnet.private : s.cidr_block])
   }, var.container_environment)
 
   # Every task needs the same NAX_JWT_SECRET (and, for a graphql venue,
@@ -264,4 +268,11 @@ resource "aws_vpc_security_group_egress_rule" "task_https" {
   ip_protocol       = "tcp"
   from_port         = 443
   to_port           = 443
+}
+
+# The subnets the ALB and the tasks share: their CIDR blocks are the hub's
+# trusted proxies (NAX_TRUSTED_PROXIES above).
+data "aws_subnet" "private" {
+  for_each = toset(var.private_subnet_ids)
+  id       = each.value
 }
