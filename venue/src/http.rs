@@ -62,7 +62,9 @@ fn is_websocket_upgrade(method: &Method, headers: &HeaderMap) -> bool {
 
 /// `POST /graphql` with `{"query", "variables", "operationName"}`: runs the
 /// operation and answers 200 with the GraphQL response (errors included).
-/// A body that is not such a JSON object is 400; one over the limit, 413.
+/// A body that is not such a JSON object, or nests too deep or holds too
+/// many values to be parsed (`ServerLimits::json_bounds`), is 400; one
+/// over the size limit, 413.
 pub async fn graphql_post(State(app): State<App>, body: Result<Bytes, BytesRejection>) -> Response {
     let body = match body {
         Ok(body) => body,
@@ -70,6 +72,17 @@ pub async fn graphql_post(State(app): State<App>, body: Result<Bytes, BytesRejec
             return error_response(rejection.status(), None, &rejection.body_text());
         }
     };
+    if let Err(e) = app
+        .limits
+        .json_bounds(app.limits.max_body_bytes)
+        .check(&body)
+    {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            None,
+            &format!("the body was refused before parsing: {e}"),
+        );
+    }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(err) => {

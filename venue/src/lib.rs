@@ -29,9 +29,10 @@
 //! - Errors carry `extensions.code` as listed in the contract's header,
 //!   plus `BAD_USER_INPUT` (an argument out of range, e.g. `depth: 0`) and
 //!   `TOO_MANY_SUBSCRIPTIONS` (over the per-connection limit).
-//! - Limits ([`ServerLimits`]): 64 KiB bodies and WebSocket messages, 64
-//!   subscriptions per connection, operations of depth ≤ 8 and complexity
-//!   ≤ 256, 10 s to send `connection_init`.
+//! - Limits ([`ServerLimits`]): 64 KiB bodies and WebSocket messages, JSON
+//!   in either nested ≤ 8 deep with ≤ 1,024 values (checked before it is
+//!   parsed), 64 subscriptions per connection, operations of depth ≤ 8 and
+//!   complexity ≤ 256, 10 s to send `connection_init`.
 //! - TEST-ONLY fault injection (same token): `POST /admin/latency
 //!   {"ms":N}`, `POST /admin/drop-next-delta {"pair":"BTC-USD"}`, `POST
 //!   /admin/pause-stream {"ms":N}`; see [`admin`].

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{error_message_code, start, start_with, WsClient, TOKEN};
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 use venue::ServerLimits;
 
@@ -93,6 +93,74 @@ async fn oversized_malformed_deep_and_complex_requests_are_refused() {
     let message = reply["errors"][0]["message"].as_str().unwrap();
     assert!(message.contains("too complex"), "{reply}");
     assert!(reply["data"].is_null());
+    t.stop().await;
+}
+
+/// POSTs `body` as is to `/graphql` with the right token: (status, the
+/// first error's message).
+async fn post_raw(t: &common::TestVenue, body: String) -> (u16, String) {
+    let reply = t
+        .http
+        .post(format!("{}/graphql", t.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    let reply: Value = reply.json().await.unwrap();
+    let message = reply["errors"][0]["message"].as_str().unwrap_or_default();
+    (status, message.to_string())
+}
+
+#[tokio::test]
+async fn json_nested_too_deep_or_too_long_is_refused_before_parsing() {
+    let t = start().await;
+    // 100 levels: within serde_json's own recursion limit (128), so only
+    // the bounds refuse it.
+    let nested = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let body = format!(r#"{{"query":"{MARKETS}","variables":{{"x":{nested}}}}}"#);
+    assert_eq!(
+        post_raw(&t, body).await,
+        (
+            400,
+            "the body was refused before parsing: input nests deeper than 8 levels".into()
+        )
+    );
+    let many = format!("[{}0]", "0,".repeat(2000));
+    let body = format!(r#"{{"query":"{MARKETS}","variables":{{"x":{many}}}}}"#);
+    let (status, message) = post_raw(&t, body).await;
+    assert_eq!(status, 400);
+    assert!(message.contains("more than 1024 elements"), "{message}");
+
+    // A selection set 20,000 deep: the GraphQL parser refuses it (no stack
+    // overflow) and the server carries on.
+    let deep_query = format!("{{{}{}}}", "a{".repeat(20_000), "}".repeat(20_000));
+    let reply = t.gql(&deep_query, json!({})).await;
+    assert!(reply["data"].is_null(), "{reply}");
+    assert!(reply["errors"][0]["message"].is_string(), "{reply}");
+
+    // The same bounds on WebSocket messages, before and after the ack:
+    // closed 4400.
+    let nested: Value = serde_json::from_str(&nested).unwrap();
+    let mut ws = WsClient::connect(&t.base).await;
+    ws.init(json!({"authorization": format!("Bearer {TOKEN}"), "x": nested}))
+        .await;
+    assert_eq!(ws.expect_close().await, 4400);
+    let mut ws = t.ws().await;
+    ws.subscribe(
+        "1",
+        "subscription { userEvents { __typename } }",
+        json!({"x": nested}),
+    )
+    .await;
+    assert_eq!(ws.expect_close().await, 4400);
+
+    let (status, reply) = t
+        .post("/graphql", Some(TOKEN), &json!({"query": MARKETS}))
+        .await;
+    assert_eq!(status, 200, "{reply}");
     t.stop().await;
 }
 

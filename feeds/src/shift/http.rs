@@ -2,9 +2,12 @@
 //! each through the venue's [`Upstream`] (timeout per attempt, retries of
 //! idempotent calls only, circuit breaker), and the mapping of GraphQL
 //! `extensions.code` to [`VenueError`].
+//!
+//! An answer's body is read up to [`UPSTREAM_BOUNDS`]`.max_bytes` and no
+//! further, then checked against the bounds before it is parsed.
 
 use super::config::{ShiftConfig, ShiftToken};
-use super::wire::{WireError, WireResponse};
+use super::wire::{WireError, WireResponse, UPSTREAM_BOUNDS};
 use crate::resilience::{CallError, Idempotency, Upstream};
 use crate::venue::VenueError;
 use serde::de::DeserializeOwned;
@@ -180,28 +183,64 @@ impl GraphqlHttp {
             .send()
             .await
             .map_err(|e| CallFailure::Transport(transport_cause(&e)))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| CallFailure::Transport(transport_cause(&e)))?;
-        read_data(status.as_u16(), &body, field)
+        let status = response.status().as_u16();
+        let body = read_body(response, UPSTREAM_BOUNDS.max_bytes).await?;
+        read_data(status, &body, field)
     }
+}
+
+/// The body of `response`, refused as soon as it is announced or found to
+/// be longer than `max` bytes: at most `max` bytes and one chunk are held.
+/// Refused, a success status is `Decode` (naming the limit); any other is
+/// its `Status`, which says more than the body would.
+async fn read_body(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, CallFailure> {
+    let status = response.status().as_u16();
+    let too_large = || {
+        if (200..300).contains(&status) {
+            CallFailure::Decode(format!("Shift's answer is larger than {max} bytes"))
+        } else {
+            CallFailure::Status(status)
+        }
+    };
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| CallFailure::Transport(transport_cause(&e)))?
+    {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// Reads one HTTP answer: GraphQL errors first (they may come with any
 /// status), then the status, then `data[field]` (all of `data` for `None`).
+/// A body over [`UPSTREAM_BOUNDS`] is not parsed: only its status counts,
+/// and a success is `Decode` naming the bound.
 pub fn read_data<T: DeserializeOwned>(
     status: u16,
     body: &[u8],
     field: Option<&str>,
 ) -> Result<T, CallFailure> {
-    let parsed: Option<WireResponse> = serde_json::from_slice(body).ok();
+    let bounded = UPSTREAM_BOUNDS.check(body);
+    let parsed: Option<WireResponse> = match bounded {
+        Ok(()) => serde_json::from_slice(body).ok(),
+        Err(_) => None,
+    };
     if let Some(first) = parsed.as_ref().and_then(|r| r.errors.first()) {
         return Err(CallFailure::from_error(first));
     }
     if !(200..300).contains(&status) {
         return Err(CallFailure::Status(status));
+    }
+    if let Err(e) = bounded {
+        return Err(CallFailure::Decode(format!("Shift's answer refused: {e}")));
     }
     let mut data = parsed
         .and_then(|r| r.data)
@@ -307,6 +346,26 @@ mod tests {
         assert_eq!(f, CallFailure::Status(503));
         assert!(f.is_failure());
         assert!(!CallFailure::Status(400).is_failure());
+    }
+
+    #[test]
+    fn answers_over_the_bounds_are_refused_before_parsing() {
+        let junk = format!("{}{}", "[".repeat(17), "]".repeat(17));
+        let deep = format!(r#"{{"data":{{"assets":[]}},"extensions":{{"x":{junk}}}}}"#);
+        assert_eq!(
+            read_data::<Value>(200, deep.as_bytes(), Some("assets")).unwrap_err(),
+            CallFailure::Decode("Shift's answer refused: input nests deeper than 16 levels".into())
+        );
+        // A failure status stays the failure it is.
+        assert_eq!(
+            read_data::<Value>(503, deep.as_bytes(), None).unwrap_err(),
+            CallFailure::Status(503)
+        );
+        let attack = "[".repeat(100_000);
+        assert!(matches!(
+            read_data::<Value>(200, attack.as_bytes(), None),
+            Err(CallFailure::Decode(m)) if m.contains("deeper than 16")
+        ));
     }
 
     #[test]

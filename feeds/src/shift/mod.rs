@@ -22,6 +22,8 @@ mod ws;
 
 pub use config::{BreakerPolicy, ShiftConfig, ShiftToken};
 pub use stats::ShiftStats;
+pub use wire::UPSTREAM_BOUNDS;
+pub use ws::{parse_frame, Frame, FrameError};
 
 use crate::event::MarketStream;
 use crate::resilience::{CallError, Idempotency};

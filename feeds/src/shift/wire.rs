@@ -3,7 +3,23 @@
 //! enums, decimals as strings). Nothing here knows scales: `convert.rs`
 //! turns these into feeds types.
 
+use inbound::JsonBounds;
 use serde::{Deserialize, Serialize};
+
+/// Bounds of one message from Shift (a subscription frame or an HTTP
+/// answer), checked before it is parsed. The largest legitimate message is
+/// a full-book `SNAPSHOT`: `{"price":"63999.90","qty":"0.500000"},` is
+/// about 40 bytes and 3 values a level, so 16 MiB carries some 400,000
+/// levels (the sandbox seeds 40 a side); even the shortest levels
+/// (`{"price":"1","qty":"1"},`, 24 bytes) stay under 2.2 million values.
+/// The deepest is a book level in a `next` frame
+/// (`payload.data.orderBookUpdates.bids[i]`, depth 6); 16 leaves room for
+/// Shift to add structure.
+pub const UPSTREAM_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: 16 * 1024 * 1024,
+    max_depth: 16,
+    max_elements: 2_200_000,
+};
 
 const ORDER_FIELDS: &str = "fragment OrderFields on Order { id clientId userId pair side type \
 price qty filledQty filledNotional status reason timeInForce postOnly createdTs updatedTs }";

@@ -4,9 +4,16 @@
 //! the server's `ping`, and a keepalive of our own that declares a silent
 //! connection lost. One connection per stream (market data, user events);
 //! reconnecting is the caller's job.
+//!
+//! Every text frame goes through [`parse_frame`], which checks
+//! [`UPSTREAM_BOUNDS`] before any JSON parser sees it; the WebSocket layer
+//! refuses a message over `max_bytes` before it is buffered whole. A frame
+//! refused either way loses the connection like any unreadable message, and
+//! the caller reconnects and resyncs (docs/DESIGN-NOTES.md, "The upstream
+//! over GraphQL").
 
 use super::config::ShiftToken;
-use super::wire::{WireError, WireResponse};
+use super::wire::{WireError, WireResponse, UPSTREAM_BOUNDS};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -14,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -42,6 +49,63 @@ pub enum ServerMessage {
     Error { id: String, errors: Vec<WireError> },
     /// The server ended subscription `id`.
     Complete { id: String },
+}
+
+/// One `graphql-transport-ws` message from the server, as [`parse_frame`]
+/// reads it.
+#[derive(Debug, Clone)]
+pub enum Frame {
+    ConnectionAck,
+    Ping,
+    Pong,
+    /// `next`, `error` or `complete` of a subscription.
+    Subscription(ServerMessage),
+    /// A message type this client does not know (ignored).
+    Unknown(String),
+}
+
+/// Why a frame from Shift is unreadable: over [`UPSTREAM_BOUNDS`], not
+/// JSON, or a `next` payload that is not a GraphQL response. The message
+/// names the bound or the parser's position, never the frame's contents.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable message from Shift: {0}")]
+pub struct FrameError(pub String);
+
+/// Reads one text frame from Shift. Pure (no I/O), so a fuzzer can call it.
+pub fn parse_frame(bytes: &[u8]) -> Result<Frame, FrameError> {
+    UPSTREAM_BOUNDS
+        .check(bytes)
+        .map_err(|e| FrameError(e.to_string()))?;
+    let mut v: Value = serde_json::from_slice(bytes).map_err(|e| FrameError(e.to_string()))?;
+    let id = v
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let payload = v.get_mut("payload").map(Value::take).unwrap_or(Value::Null);
+    Ok(
+        match v.get("type").and_then(Value::as_str).unwrap_or_default() {
+            "next" => {
+                let payload = serde_json::from_value(payload)
+                    .map_err(|e| FrameError(format!("next payload: {e}")))?;
+                Frame::Subscription(ServerMessage::Next { id, payload })
+            }
+            "error" => {
+                let errors = serde_json::from_value(payload).unwrap_or_else(|_| {
+                    vec![WireError {
+                        message: "subscription refused".into(),
+                        extensions: None,
+                    }]
+                });
+                Frame::Subscription(ServerMessage::Error { id, errors })
+            }
+            "complete" => Frame::Subscription(ServerMessage::Complete { id }),
+            "connection_ack" => Frame::ConnectionAck,
+            "ping" => Frame::Ping,
+            "pong" => Frame::Pong,
+            other => Frame::Unknown(other.to_string()),
+        },
+    )
 }
 
 /// Where and how to open subscription connections.
@@ -90,9 +154,13 @@ impl GraphqlWs {
             header::SEC_WEBSOCKET_PROTOCOL,
             HeaderValue::from_static("graphql-transport-ws"),
         );
-        let (socket, _) = tokio_tungstenite::connect_async(request)
-            .await
-            .map_err(|e| handshake_error(&settings.url, e))?;
+        let limits = WebSocketConfig::default()
+            .max_message_size(Some(UPSTREAM_BOUNDS.max_bytes))
+            .max_frame_size(Some(UPSTREAM_BOUNDS.max_bytes));
+        let (socket, _) =
+            tokio_tungstenite::connect_async_with_config(request, Some(limits), false)
+                .await
+                .map_err(|e| handshake_error(&settings.url, e))?;
         let mut ws = GraphqlWs {
             socket,
             keepalive: settings.keepalive,
@@ -111,13 +179,14 @@ impl GraphqlWs {
                 Some(Ok(m)) => m,
             };
             match message {
-                Message::Text(text) => match message_type(&text).as_deref() {
-                    Some("connection_ack") => return Ok(ws),
-                    Some("ping") => ws.send(json!({"type": "pong"})).await?,
-                    Some("connection_error") => {
+                Message::Text(text) => match parse_frame(text.as_bytes()) {
+                    Ok(Frame::ConnectionAck) => return Ok(ws),
+                    Ok(Frame::Ping) => ws.send(json!({"type": "pong"})).await?,
+                    Ok(Frame::Unknown(t)) if t == "connection_error" => {
                         return Err(WsError::Refused(text.as_str().chars().take(200).collect()))
                     }
-                    _ => {
+                    Err(e) => return Err(WsError::Connect(e.to_string())),
+                    Ok(_) => {
                         return Err(WsError::Connect(format!(
                             "expected connection_ack, got {}",
                             text.as_str().chars().take(200).collect::<String>()
@@ -204,39 +273,16 @@ impl GraphqlWs {
     }
 
     async fn handle_text(&mut self, text: &str) -> Result<Option<ServerMessage>, WsError> {
-        let mut v: Value = serde_json::from_str(text)
-            .map_err(|e| WsError::Lost(format!("unreadable message from Shift: {e}")))?;
-        let id = v
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let payload = v.get_mut("payload").map(Value::take).unwrap_or(Value::Null);
-        match v.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "next" => {
-                let payload = serde_json::from_value(payload).map_err(|e| {
-                    WsError::Lost(format!("unreadable next payload from Shift: {e}"))
-                })?;
-                Ok(Some(ServerMessage::Next { id, payload }))
-            }
-            "error" => {
-                let errors = serde_json::from_value(payload).unwrap_or_else(|_| {
-                    vec![WireError {
-                        message: "subscription refused".into(),
-                        extensions: None,
-                    }]
-                });
-                Ok(Some(ServerMessage::Error { id, errors }))
-            }
-            "complete" => Ok(Some(ServerMessage::Complete { id })),
-            "ping" => {
+        match parse_frame(text.as_bytes()).map_err(|e| WsError::Lost(e.to_string()))? {
+            Frame::Subscription(message) => Ok(Some(message)),
+            Frame::Ping => {
                 self.send(json!({"type": "pong"})).await?;
                 Ok(None)
             }
-            "pong" | "connection_ack" => Ok(None),
-            other => {
+            Frame::Pong | Frame::ConnectionAck => Ok(None),
+            Frame::Unknown(other) => {
                 tracing::warn!(
-                    message_type = other,
+                    message_type = %other,
                     "ignoring unknown graphql-transport-ws message"
                 );
                 Ok(None)
@@ -250,11 +296,6 @@ impl GraphqlWs {
             .await
             .map_err(|e| WsError::Lost(e.to_string()))
     }
-}
-
-fn message_type(text: &str) -> Option<String> {
-    let v: Value = serde_json::from_str(text).ok()?;
-    Some(v.get("type")?.as_str()?.to_string())
 }
 
 fn handshake_error(url: &str, e: tungstenite::Error) -> WsError {
@@ -317,5 +358,57 @@ mod tests {
             WsError::Lost(_)
         ));
         assert!(matches!(close_error(None), WsError::Lost(_)));
+    }
+
+    #[test]
+    fn frames_are_read_by_type() {
+        let next = br#"{"type":"next","id":"book:BTC-USD:1","payload":{"data":{"orderBookUpdates":{"bids":[{"price":"1","qty":"1"}]}}}}"#;
+        assert!(matches!(
+            parse_frame(next),
+            Ok(Frame::Subscription(ServerMessage::Next { id, payload })) if id == "book:BTC-USD:1" && payload.data.is_some()
+        ));
+        assert!(matches!(
+            parse_frame(br#"{"type":"error","id":"7","payload":[{"message":"no"}]}"#),
+            Ok(Frame::Subscription(ServerMessage::Error { id, errors })) if id == "7" && errors[0].message == "no"
+        ));
+        assert!(matches!(
+            parse_frame(br#"{"type":"ping"}"#),
+            Ok(Frame::Ping)
+        ));
+        assert!(matches!(
+            parse_frame(br#"{"type":"ka"}"#),
+            Ok(Frame::Unknown(t)) if t == "ka"
+        ));
+        assert!(parse_frame(br#"{"type":"next","id":"1","payload":"x"}"#).is_err());
+        assert!(parse_frame(b"not json").is_err());
+        assert!(parse_frame(&[0xff, 0xfe]).is_err());
+    }
+
+    #[test]
+    fn frames_over_the_bounds_are_refused_before_parsing() {
+        let refused = |frame: &[u8]| parse_frame(frame).unwrap_err().to_string();
+        let attack = "[".repeat(100_000);
+        assert_eq!(
+            refused(attack.as_bytes()),
+            "unreadable message from Shift: input nests deeper than 16 levels"
+        );
+        // Deeper than the bound but well within serde_json's own recursion
+        // limit (128), in a field the adapter would otherwise ignore.
+        let junk = format!("{}{}", "[".repeat(17), "]".repeat(17));
+        let frame = format!(r#"{{"type":"next","id":"1","payload":{{"data":{{"x":{junk}}}}}}}"#);
+        assert!(refused(frame.as_bytes()).contains("deeper than 16"));
+        let many = format!(
+            r#"{{"type":"pong","payload":[{}0]}}"#,
+            "0,".repeat(UPSTREAM_BOUNDS.max_elements)
+        );
+        assert!(refused(many.as_bytes()).contains("more than 2200000 elements"));
+        let large = format!(
+            r#"{{"type":"pong","payload":"{}"}}"#,
+            "x".repeat(UPSTREAM_BOUNDS.max_bytes)
+        );
+        assert!(refused(large.as_bytes()).contains("larger than 16777216 bytes"));
+        // The deepest legitimate frame, a book level, is well within.
+        let level = br#"{"type":"next","id":"1","payload":{"data":{"orderBookUpdates":{"bids":[{"price":"1","qty":"1"}]}}}}"#;
+        assert!(parse_frame(level).is_ok());
     }
 }

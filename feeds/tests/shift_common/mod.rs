@@ -2,20 +2,31 @@
 //! (`venue::serve`, the sandbox over the GraphQL contract) on 127.0.0.1,
 //! an adapter config with short timeouts, a raw GraphQL client for what
 //! the adapter does not expose (`orderBook`, the admin fault routes), a
-//! TCP proxy whose connections a test can cut, and a mirror of the books
-//! that checks every stream guarantee as events arrive.
+//! TCP proxy whose connections a test can cut, a relay that slips hostile
+//! frames into the subscription connections, a fake HTTP upstream, and a
+//! mirror of the books that checks every stream guarantee as events
+//! arrive.
 
 #![allow(dead_code)]
 
 use feeds::shift::{BreakerPolicy, ShiftConfig, ShiftToken};
 use feeds::{MarketEvent, MarketStream, SandboxConfig, SnapshotReason};
+use futures_util::{SinkExt as _, StreamExt as _};
 use orderbook::{L2Book, MarketSpec};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 use venue::{BearerToken, RunningVenueServer, VenueServerConfig};
 
 pub const TOKEN: &str = "shift-adapter-test-token";
@@ -206,4 +217,169 @@ impl CuttingProxy {
     pub fn cut(&self) {
         let _ = self.cut.send(());
     }
+}
+
+/// A relay to the venue at `target` that can slip messages of its own into
+/// every subscription connection, toward the adapter: a hostile upstream on
+/// real sockets. Queries and mutations (plain HTTP) pass through untouched.
+pub struct InjectingProxy {
+    pub addr: SocketAddr,
+    inject: broadcast::Sender<Vec<Message>>,
+}
+
+impl InjectingProxy {
+    pub async fn start(target: SocketAddr) -> InjectingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (inject, _) = broadcast::channel(4);
+        let injects = inject.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(client, target, injects.subscribe()));
+            }
+        });
+        InjectingProxy { addr, inject }
+    }
+
+    /// Sends `frames` to the adapter on every subscription connection open
+    /// now: one message, or the frames of a fragmented one
+    /// (`Message::Frame`).
+    pub fn inject(&self, frames: Vec<Message>) {
+        let _ = self.inject.send(frames);
+    }
+}
+
+/// One connection of an [`InjectingProxy`]: a byte pipe for HTTP; for a
+/// WebSocket upgrade, a handshake of its own on each side and a message
+/// relay, so that injected messages fall between whole messages.
+async fn relay(
+    mut client: TcpStream,
+    target: SocketAddr,
+    mut injected: broadcast::Receiver<Vec<Message>>,
+) {
+    let Some(head) = read_head(&mut client).await else {
+        return;
+    };
+    let text = String::from_utf8_lossy(&head).into_owned();
+    let header = |name: &str| {
+        text.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let Ok(mut upstream) = TcpStream::connect(target).await else {
+        return;
+    };
+    let Some(key) = header("sec-websocket-key") else {
+        if upstream.write_all(&head).await.is_ok() {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        }
+        return;
+    };
+    let path = text.split_whitespace().nth(1).unwrap_or("/graphql");
+    let mut request = format!("ws://{target}{path}")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let Ok((mut venue, _)) = tokio_tungstenite::client_async(request, upstream).await else {
+        return;
+    };
+    let accepted = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n",
+        derive_accept_key(key.as_bytes())
+    );
+    if client.write_all(accepted.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut adapter = WebSocketStream::from_raw_socket(client, Role::Server, None).await;
+    let forwarded =
+        |m: &Message| matches!(m, Message::Text(_) | Message::Binary(_) | Message::Close(_));
+    loop {
+        tokio::select! {
+            m = adapter.next() => match m {
+                Some(Ok(m)) if forwarded(&m) => if venue.send(m).await.is_err() { return },
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            m = venue.next() => match m {
+                Some(Ok(m)) if forwarded(&m) => if adapter.send(m).await.is_err() { return },
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+            frames = injected.recv() => {
+                let Ok(frames) = frames else { return };
+                for frame in frames {
+                    if adapter.send(frame).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The bytes of an HTTP request up to the end of its head (and whatever
+/// came with it); `None` if the connection ends first.
+async fn read_head(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
+}
+
+/// An HTTP server on 127.0.0.1 that answers every request 200 with `body`,
+/// announcing its `Content-Length` or (`announce_length` false) ending it
+/// by closing the connection.
+pub async fn fake_http(body: Arc<Vec<u8>>, announce_length: bool) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let Some(mut request) = read_head(&mut client).await else {
+                    return;
+                };
+                // Read the request body too, so that closing does not reset.
+                let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                let length: usize = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                let head_len = request.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                let mut buf = [0u8; 4096];
+                while request.len() < head_len + length {
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let length = if announce_length {
+                    format!("Content-Length: {}\r\n", body.len())
+                } else {
+                    String::new()
+                };
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
+                );
+                if client.write_all(head.as_bytes()).await.is_ok() {
+                    let _ = client.write_all(&body).await;
+                }
+                let _ = client.shutdown().await;
+            });
+        }
+    });
+    addr
 }

@@ -57,7 +57,7 @@ async fn handshake(socket: &mut WebSocket, app: &App) -> Result<(), Stop> {
             }
             message = socket.recv() => message,
         };
-        match client_message(message)? {
+        match client_message(app, message)? {
             None => {}
             Some(ClientMessage::ConnectionInit { payload }) => {
                 if !app.token.accepts(init_authorization(payload.as_ref())) {
@@ -83,7 +83,7 @@ async fn serve(socket: &mut WebSocket, app: &App) -> Stop {
             _ = stopping(&mut shutdown) => {
                 return Stop::Close(CloseReason::ServerShutdown);
             }
-            message = socket.recv() => match client_message(message) {
+            message = socket.recv() => match client_message(app, message) {
                 Ok(Some(message)) => handle(socket, app, &mut subscriptions, message).await,
                 Ok(None) => Ok(()),
                 Err(stop) => Err(stop),
@@ -184,8 +184,11 @@ async fn deliver(
 }
 
 /// The next protocol message: `Ok(None)` for control frames, `Err` when the
-/// connection must end.
+/// connection must end. A text message is checked against
+/// `ServerLimits::json_bounds` before it is parsed (its size was checked
+/// by the WebSocket layer as it arrived).
 fn client_message(
+    app: &App,
     message: Option<Result<Message, axum::Error>>,
 ) -> Result<Option<ClientMessage>, Stop> {
     match message {
@@ -194,9 +197,16 @@ fn client_message(
         Some(Ok(Message::Binary(_))) => Err(Stop::Close(CloseReason::InvalidMessage(
             "messages are JSON text".into(),
         ))),
-        Some(Ok(Message::Text(text))) => serde_json::from_str(text.as_str())
-            .map(Some)
-            .map_err(|e| Stop::Close(CloseReason::InvalidMessage(e.to_string()))),
+        Some(Ok(Message::Text(text))) => {
+            let invalid = |e: String| Stop::Close(CloseReason::InvalidMessage(e));
+            app.limits
+                .json_bounds(app.limits.max_ws_message_bytes)
+                .check(text.as_bytes())
+                .map_err(|e| invalid(e.to_string()))?;
+            serde_json::from_str(text.as_str())
+                .map(Some)
+                .map_err(|e| invalid(e.to_string()))
+        }
     }
 }
 
