@@ -225,11 +225,15 @@ async fn handle(
         }
         Op::Auth { id, token } => authenticate(id, &token, shared, ctx, close).await,
         Op::Unsubscribe { id, channels } => {
-            let mut removed = Vec::new();
-            for name in dedup(channels) {
-                Channel::parse(&name).map_err(|e| {
+            let channels = dedup(channels);
+            // Validate everything first: a refused request changes nothing.
+            for name in &channels {
+                Channel::parse(name).map_err(|e| {
                     OpError::new(Some(id), ErrorCode::UnknownChannel, e.to_string())
                 })?;
+            }
+            let mut removed = Vec::new();
+            for name in channels {
                 if let Some(entry) = subs.remove(&name) {
                     match entry {
                         Sub::Market(ch) => {
