@@ -1,6 +1,6 @@
 //! The HTTP surface of the hub: `/ws`, `/health`, `/ready`, `/markets`,
-//! `/markets/{pair}/orderbook`, `/metrics`. Handlers are thin; state is one
-//! `Clone` struct.
+//! `/markets/{pair}/orderbook`, `/metrics`, `/asyncapi.yaml`. Handlers are
+//! thin; state is one `Clone` struct.
 
 use crate::market::Markets;
 use crate::session::{ws_handler, HubContext};
@@ -14,6 +14,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+
+/// docs/asyncapi.yaml: the WebSocket protocol as an AsyncAPI 3 document,
+/// served as it is in the repository.
+pub const ASYNCAPI_YAML: &str = include_str!("../../docs/asyncapi.yaml");
 
 /// Default and maximum `depth` of `GET /markets/{pair}/orderbook`.
 const DEFAULT_DEPTH: usize = 50;
@@ -34,7 +38,7 @@ impl AppState {
 /// The OpenAPI description of the hub's own routes (merged into the API's
 /// `/openapi.json`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(health, ready, markets, orderbook, metrics_text))]
+#[openapi(paths(health, ready, markets, orderbook, metrics_text, asyncapi))]
 pub struct HubDoc;
 
 /// The hub's routes.
@@ -46,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/markets", get(markets))
         .route("/markets/{pair}/orderbook", get(orderbook))
         .route("/metrics", get(metrics_text))
+        .route("/asyncapi.yaml", get(asyncapi))
         .with_state(state)
 }
 
@@ -166,4 +171,12 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
         s.metrics.render(),
     )
         .into_response()
+}
+
+/// The WebSocket protocol of `GET /ws` (docs/PROTOCOL.md) as an AsyncAPI
+/// 3.0 document.
+#[utoipa::path(get, path = "/asyncapi.yaml", tag = "operations",
+    responses((status = 200, description = "docs/asyncapi.yaml", content_type = "application/yaml")))]
+async fn asyncapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/yaml")], ASYNCAPI_YAML).into_response()
 }

@@ -712,6 +712,39 @@ async fn unsubscribe_replies_and_stops_the_channel() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_unsubscribe_changes_nothing() {
+    bounded(30, async {
+        let hub = start_hub(|_| {}).await;
+        let mut ws = connect(&hub).await;
+        subscribe(&mut ws, 1, &[TICKER]).await;
+        let _ = next_on(&mut ws, TICKER).await;
+        // A valid channel held, then a bad name: one error, nothing removed.
+        send(
+            &mut ws,
+            json!({"op": "unsubscribe", "id": 2, "channels": [TICKER, "candles.BTC-USD"]}),
+        )
+        .await;
+        let v = loop {
+            let v = recv(&mut ws).await;
+            if v["type"] != "ticker" {
+                break v;
+            }
+        };
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["code"], "unknown_channel", "{v}");
+        send(
+            &mut ws,
+            json!({"op": "unsubscribe", "id": 3, "channels": [TICKER]}),
+        )
+        .await;
+        let v = recv_type(&mut ws, "unsubscribed").await;
+        assert_eq!(v["channels"], json!([TICKER]), "still subscribed: {v}");
+        finish(hub, vec![ws]).await;
+    })
+    .await;
+}
+
 // ---- ops and errors ----------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

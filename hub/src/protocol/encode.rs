@@ -8,6 +8,7 @@
 //! nothing needs JSON escaping except free-text error messages, which go
 //! through [`write_json_str`].
 
+use super::names::MessageType;
 use bytes::Bytes;
 use orderbook::{BookDelta, L2Book, MarketSpec, Price, Qty, Side};
 
@@ -42,11 +43,11 @@ impl Encoder {
         out
     }
 
-    fn start(&mut self, kind: &str, h: &Header) {
+    fn start(&mut self, kind: MessageType, h: &Header) {
         let b = &mut self.buf;
         b.clear();
         b.extend_from_slice(b"{\"type\":\"");
-        b.extend_from_slice(kind.as_bytes());
+        b.extend_from_slice(kind.as_str().as_bytes());
         b.extend_from_slice(b"\",\"channel\":\"");
         b.extend_from_slice(h.channel.as_bytes());
         b.extend_from_slice(b"\",\"epoch\":\"");
@@ -106,7 +107,7 @@ impl Encoder {
         deltas: &[BookDelta],
         checksum: u32,
     ) -> Bytes {
-        self.start("update", h);
+        self.start(MessageType::Update, h);
         self.ts(h.ts);
         let side = |s: Side| {
             deltas
@@ -128,7 +129,7 @@ impl Encoder {
         book: &L2Book,
         depth: usize,
     ) -> Bytes {
-        self.start("snapshot", h);
+        self.start(MessageType::Snapshot, h);
         self.reason(Some(reason));
         self.ts(h.ts);
         self.book_levels(spec, book, depth);
@@ -146,7 +147,7 @@ impl Encoder {
         checksum: u32,
         reason: Option<&str>,
     ) -> Bytes {
-        self.start("depth", h);
+        self.start(MessageType::Depth, h);
         self.reason(reason);
         self.ts(h.ts);
         self.book_levels(spec, book, n);
@@ -166,7 +167,7 @@ impl Encoder {
         h: &Header,
         trades: &[feeds::PublicTrade],
     ) -> Bytes {
-        self.start("trades", h);
+        self.start(MessageType::Trades, h);
         self.ts(h.ts);
         let b = &mut self.buf;
         b.extend_from_slice(b",\"trades\":[");
@@ -198,7 +199,7 @@ impl Encoder {
         t: &Ticker,
         reason: Option<&str>,
     ) -> Bytes {
-        self.start("ticker", h);
+        self.start(MessageType::Ticker, h);
         self.reason(reason);
         self.ts(h.ts);
         let fields: [(&str, Option<u64>, bool); 9] = [

@@ -1,6 +1,19 @@
-//! PROTOCOL.md on the wire: channel names, server messages encoded once
-//! into shared bytes, client frames decoded and validated.
+//! docs/PROTOCOL.md on the wire: channel names, server messages encoded
+//! once into shared bytes (`encode`) or per connection (`replies`), client
+//! frames decoded and validated (`ops`), and the names each may use
+//! (`names`). Nothing outside this module writes or parses a frame.
 
 pub mod channel;
 pub mod encode;
+pub mod names;
 pub mod ops;
+pub mod replies;
+
+pub use names::{ErrorCode, MessageType, OpName};
+
+/// Every `type` the hub sends (docs/asyncapi.yaml documents exactly these).
+pub const SERVER_MESSAGE_TYPES: &[&str] = MessageType::NAMES;
+/// Every `op` the hub accepts.
+pub const CLIENT_OPS: &[&str] = OpName::NAMES;
+/// Every `code` an `error` message may carry.
+pub const ERROR_CODES: &[&str] = ErrorCode::NAMES;

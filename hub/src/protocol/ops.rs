@@ -8,6 +8,7 @@
 //! exhaust the parser's stack or the heap (a frame of 4,000 `[` once
 //! aborted the process).
 
+use super::names::{ErrorCode, OpName};
 use inbound::JsonBounds;
 use simd_json::prelude::*;
 use simd_json::BorrowedValue as Value;
@@ -56,6 +57,16 @@ pub enum Op {
 }
 
 impl Op {
+    /// The op's name on the wire.
+    pub fn name(&self) -> OpName {
+        match self {
+            Op::Subscribe { .. } => OpName::Subscribe,
+            Op::Unsubscribe { .. } => OpName::Unsubscribe,
+            Op::Auth { .. } => OpName::Auth,
+            Op::Ping { .. } => OpName::Ping,
+        }
+    }
+
     /// The `id` the client gave the op (echoed in its answer).
     pub fn id(&self) -> i64 {
         match self {
@@ -71,12 +82,12 @@ impl Op {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpError {
     pub id: Option<i64>,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl OpError {
-    pub fn new(id: Option<i64>, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(id: Option<i64>, code: ErrorCode, message: impl Into<String>) -> Self {
         OpError {
             id,
             code,
@@ -98,15 +109,15 @@ pub fn clip(text: &str) -> String {
 pub fn decode(text: &str) -> Result<Op, OpError> {
     FRAME_BOUNDS
         .check(text.as_bytes())
-        .map_err(|e| OpError::new(None, "bad_request", format!("frame refused: {e}")))?;
+        .map_err(|e| OpError::new(None, ErrorCode::BadRequest, format!("frame refused: {e}")))?;
     // simd-json parses in place: it needs a private, mutable copy.
     let mut bytes = text.as_bytes().to_vec();
     let value = simd_json::to_borrowed_value(&mut bytes)
-        .map_err(|_| OpError::new(None, "bad_request", "frame is not valid JSON"))?;
+        .map_err(|_| OpError::new(None, ErrorCode::BadRequest, "frame is not valid JSON"))?;
     let Some(fields) = value.as_object() else {
         return Err(OpError::new(
             None,
-            "bad_request",
+            ErrorCode::BadRequest,
             "frame must be a JSON object",
         ));
     };
@@ -118,8 +129,15 @@ pub fn decode(text: &str) -> Result<Op, OpError> {
         Some(v) => v.as_str().ok_or_else(|| frame.bad("op must be a string"))?,
         None => return Err(frame.bad("missing field: op")),
     };
-    match op {
-        "subscribe" => {
+    let Some(name) = OpName::parse(op) else {
+        return Err(OpError::new(
+            frame.id,
+            ErrorCode::UnknownOp,
+            format!("unknown op: {}", clip(op)),
+        ));
+    };
+    match name {
+        OpName::Subscribe => {
             frame.only(&["op", "id", "channels", "resume"])?;
             Ok(Op::Subscribe {
                 id: frame.id()?,
@@ -127,29 +145,24 @@ pub fn decode(text: &str) -> Result<Op, OpError> {
                 resume: frame.resume()?,
             })
         }
-        "unsubscribe" => {
+        OpName::Unsubscribe => {
             frame.only(&["op", "id", "channels"])?;
             Ok(Op::Unsubscribe {
                 id: frame.id()?,
                 channels: frame.channels()?,
             })
         }
-        "auth" => {
+        OpName::Auth => {
             frame.only(&["op", "id", "token"])?;
             Ok(Op::Auth {
                 id: frame.id()?,
                 token: frame.string("token")?,
             })
         }
-        "ping" => {
+        OpName::Ping => {
             frame.only(&["op", "id"])?;
             Ok(Op::Ping { id: frame.id()? })
         }
-        other => Err(OpError::new(
-            frame.id,
-            "unknown_op",
-            format!("unknown op: {}", clip(other)),
-        )),
     }
 }
 
@@ -161,7 +174,7 @@ struct Frame<'f, 'v> {
 
 impl Frame<'_, '_> {
     fn bad(&self, message: impl Into<String>) -> OpError {
-        OpError::new(self.id, "bad_request", message)
+        OpError::new(self.id, ErrorCode::BadRequest, message)
     }
 
     /// Refuses any member not in `known`.
@@ -273,13 +286,27 @@ mod tests {
     }
 
     #[test]
+    fn every_op_name_decodes_to_its_op() {
+        for name in OpName::ALL {
+            let frame = match name {
+                OpName::Subscribe => r#"{"op":"subscribe","id":1,"channels":["heartbeat"]}"#,
+                OpName::Unsubscribe => r#"{"op":"unsubscribe","id":1,"channels":["heartbeat"]}"#,
+                OpName::Auth => r#"{"op":"auth","id":1,"token":"t"}"#,
+                OpName::Ping => r#"{"op":"ping","id":1}"#,
+            };
+            let op = decode(frame).unwrap();
+            assert_eq!(op.name(), *name, "{frame}");
+        }
+    }
+
+    #[test]
     fn refuses_bad_frames_with_the_protocol_codes() {
         let code = |s: &str| decode(s).unwrap_err();
         assert_eq!(code("not json").code, "bad_request");
         assert_eq!(code("[1]").code, "bad_request");
         assert_eq!(
             code(r#"{"id":1}"#),
-            OpError::new(Some(1), "bad_request", "missing field: op")
+            OpError::new(Some(1), ErrorCode::BadRequest, "missing field: op")
         );
         assert_eq!(code(r#"{"op":"dance","id":5}"#).code, "unknown_op");
         assert_eq!(code(r#"{"op":"dance","id":5}"#).id, Some(5));
@@ -317,7 +344,7 @@ mod tests {
         let e = decode(r#"{"op":"ping","id":1,"pad":"xxxx"}"#).unwrap_err();
         assert_eq!(
             e,
-            OpError::new(Some(1), "bad_request", "unknown field: pad")
+            OpError::new(Some(1), ErrorCode::BadRequest, "unknown field: pad")
         );
         let e = decode(r#"{"op":"subscribe","id":1}"#).unwrap_err();
         assert_eq!(e.message, "missing field: channels");

@@ -11,11 +11,11 @@ use crate::market::MarketChannel;
 use crate::metrics as m;
 use crate::protocol::channel::{Channel, ChannelKind};
 use crate::protocol::ops::{decode, Op, OpError, ResumePoint};
+use crate::protocol::{replies, ErrorCode};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use feeds::event::now_micros;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,14 +55,12 @@ impl Shared {
 
     /// Queues a reply. If even that does not fit, the queue is closing and
     /// the writer closes 4008 (and counts it).
-    fn reply(&self, value: serde_json::Value) {
-        self.subscriber
-            .queue
-            .push_control(Utf8Bytes::from(value.to_string()));
+    fn reply(&self, text: String) {
+        self.subscriber.queue.push_control(Utf8Bytes::from(text));
     }
 
     fn error(&self, e: &OpError) {
-        self.reply(json!({"type": "error", "id": e.id, "code": e.code, "message": e.message}));
+        self.reply(replies::error(e.id, e.code, &e.message));
     }
 }
 
@@ -143,7 +141,11 @@ async fn read_loop(
                     &mut rejected,
                     limits,
                     close,
-                    OpError::new(None, "bad_request", "binary frames are not supported"),
+                    OpError::new(
+                        None,
+                        ErrorCode::BadRequest,
+                        "binary frames are not supported",
+                    ),
                 );
                 continue;
             }
@@ -161,7 +163,7 @@ async fn read_loop(
                 &mut rejected,
                 limits,
                 close,
-                OpError::new(id, "rate_limited", "too many frames"),
+                OpError::new(id, ErrorCode::RateLimited, "too many frames"),
             );
             continue;
         }
@@ -218,15 +220,20 @@ async fn handle(
 ) -> Result<(), OpError> {
     match op {
         Op::Ping { id } => {
-            shared.reply(json!({"type": "pong", "id": id, "ts": now_micros()}));
+            shared.reply(replies::pong(id, now_micros()));
             Ok(())
         }
         Op::Auth { id, token } => authenticate(id, &token, shared, ctx, close).await,
         Op::Unsubscribe { id, channels } => {
+            let channels = dedup(channels);
+            // Validate everything first: a refused request changes nothing.
+            for name in &channels {
+                Channel::parse(name).map_err(|e| {
+                    OpError::new(Some(id), ErrorCode::UnknownChannel, e.to_string())
+                })?;
+            }
             let mut removed = Vec::new();
-            for name in dedup(channels) {
-                Channel::parse(&name)
-                    .map_err(|e| OpError::new(Some(id), "unknown_channel", e.to_string()))?;
+            for name in channels {
                 if let Some(entry) = subs.remove(&name) {
                     match entry {
                         Sub::Market(ch) => {
@@ -240,7 +247,7 @@ async fn handle(
                 }
             }
             metrics::gauge!(m::SUBSCRIPTIONS).decrement(removed.len() as f64);
-            shared.reply(json!({"type": "unsubscribed", "id": id, "channels": removed}));
+            shared.reply(replies::unsubscribed(id, &removed));
             Ok(())
         }
         Op::Subscribe {
@@ -262,29 +269,36 @@ async fn subscribe(
     let err = |code, msg: String| OpError::new(Some(id), code, msg);
     let channels = dedup(channels);
     if channels.is_empty() {
-        return Err(err("bad_request", "channels must not be empty".into()));
+        return Err(err(
+            ErrorCode::BadRequest,
+            "channels must not be empty".into(),
+        ));
     }
     // Validate everything first: a refused request changes nothing.
     let mut resolved = Vec::with_capacity(channels.len());
     for name in &channels {
-        let channel = Channel::parse(name).map_err(|e| err("unknown_channel", e.to_string()))?;
-        let sub =
-            match channel.kind {
-                _ if channel.is_private() => {
-                    if shared.private.user().is_none() {
-                        return Err(err("unauthorized", format!("{name} needs auth")));
-                    }
-                    Sub::Private(private::parse(name).ok_or_else(|| {
-                        err("unknown_channel", format!("no such channel: {name}"))
-                    })?)
+        let channel =
+            Channel::parse(name).map_err(|e| err(ErrorCode::UnknownChannel, e.to_string()))?;
+        let sub = match channel.kind {
+            _ if channel.is_private() => {
+                if shared.private.user().is_none() {
+                    return Err(err(ErrorCode::Unauthorized, format!("{name} needs auth")));
                 }
-                ChannelKind::Heartbeat => Sub::Heartbeat,
-                _ => {
-                    Sub::Market(ctx.markets.resolve(&channel).ok_or_else(|| {
-                        err("unknown_channel", format!("no such channel: {name}"))
-                    })?)
-                }
-            };
+                Sub::Private(private::parse(name).ok_or_else(|| {
+                    err(
+                        ErrorCode::UnknownChannel,
+                        format!("no such channel: {name}"),
+                    )
+                })?)
+            }
+            ChannelKind::Heartbeat => Sub::Heartbeat,
+            _ => Sub::Market(ctx.markets.resolve(&channel).ok_or_else(|| {
+                err(
+                    ErrorCode::UnknownChannel,
+                    format!("no such channel: {name}"),
+                )
+            })?),
+        };
         resolved.push((name.clone(), sub));
     }
     let new = resolved
@@ -293,7 +307,7 @@ async fn subscribe(
         .count();
     if subs.len() + new > ctx.limits.max_subscriptions {
         return Err(err(
-            "too_many_subscriptions",
+            ErrorCode::TooManySubscriptions,
             format!(
                 "at most {} channels per connection",
                 ctx.limits.max_subscriptions
@@ -337,8 +351,12 @@ async fn subscribe(
             }
         }
     }
-    shared.reply(json!({"type": "subscribed", "id": id, "channels": channels,
-                        "recovered": recovered, "not_recovered": not_recovered}));
+    shared.reply(replies::subscribed(
+        id,
+        &channels,
+        &recovered,
+        &not_recovered,
+    ));
     shared.subscriber.queue.release(&release);
     // After the reply, so the reply precedes the channel's first message.
     for ch in private_subs {
@@ -359,7 +377,7 @@ async fn authenticate(
     let Some(api) = &ctx.api else {
         return Err(OpError::new(
             Some(id),
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "this hub runs without the REST API",
         ));
     };
@@ -367,11 +385,11 @@ async fn authenticate(
         .auth
         .verify_access(token)
         .await
-        .map_err(|e| OpError::new(Some(id), "unauthorized", e.message))?;
+        .map_err(|e| OpError::new(Some(id), ErrorCode::Unauthorized, e.message))?;
     if !shared.private.set_user(&user.user_id, token) {
         return Err(OpError::new(
             Some(id),
-            "bad_request",
+            ErrorCode::BadRequest,
             "already authenticated as another user",
         ));
     }
@@ -387,7 +405,7 @@ async fn authenticate(
             close.clone(),
         )));
     }
-    shared.reply(json!({"type": "authed", "id": id, "user_id": user.user_id}));
+    shared.reply(replies::authed(id, &user.user_id));
     Ok(())
 }
 
@@ -448,11 +466,10 @@ async fn write_loop(
             }
             _ = heartbeat.tick(), if shared.heartbeat.load(Ordering::Relaxed) => {
                 beats += 1;
-                shared.reply(json!({"type": "heartbeat", "channel": "heartbeat", "epoch": &*ctx.markets.epoch(),
-                                    "seq": beats, "prev_seq": beats - 1, "ts": now_micros()}));
+                shared.reply(replies::heartbeat(&ctx.markets.epoch(), beats, now_micros()));
             }
             _ = shutdown.triggered() => {
-                shared.reply(json!({"type": "shutdown", "reconnect_after_ms": ctx.reconnect_after_ms}));
+                shared.reply(replies::shutdown(ctx.reconnect_after_ms));
                 queue.drain_into(&mut batch);
                 let _ = write_batch(&mut sink, &mut batch).await;
                 break (close_code::GOING_AWAY, "server shutdown");

@@ -17,10 +17,11 @@
 //! that is only authenticated keeps going (it holds no private state).
 
 use crate::fanout::Pushed;
+use crate::protocol::encode::Header;
+use crate::protocol::{replies, ErrorCode};
 use api::private::{PrivateChannel, PrivateEvent, PrivateUpdate};
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
-use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc};
 
@@ -108,14 +109,18 @@ impl PrivateState {
             return None;
         }
         let prev = std::mem::replace(last, update.seq);
-        let (kind, field) = match update.channel {
-            PrivateChannel::Orders => ("order", "order"),
-            PrivateChannel::Balances => ("balance", "balance"),
+        let h = Header {
+            channel: update.channel.name(),
+            epoch,
+            seq: update.seq,
+            prev_seq: prev,
+            ts: update.ts,
         };
-        let mut msg = json!({"type": kind, "channel": update.channel.name(), "epoch": epoch,
-                             "seq": update.seq, "prev_seq": prev, "ts": update.ts});
-        msg[field] = (*update.payload).clone();
-        Some(Utf8Bytes::from(msg.to_string()))
+        let text = match update.channel {
+            PrivateChannel::Orders => replies::order(&h, &update.payload),
+            PrivateChannel::Balances => replies::balance(&h, &update.payload),
+        };
+        Some(Utf8Bytes::from(text))
     }
 }
 
@@ -149,9 +154,12 @@ pub async fn forward(
                 };
                 if !valid {
                     state.sign_out();
-                    let msg = json!({"type": "error", "code": "unauthorized",
-                                     "message": "the session ended (logout or token expiry): auth again"});
-                    let _ = queue.queue.push_control(Utf8Bytes::from(msg.to_string()));
+                    let msg = replies::error(
+                        None,
+                        ErrorCode::Unauthorized,
+                        "the session ended (logout or token expiry): auth again",
+                    );
+                    let _ = queue.queue.push_control(Utf8Bytes::from(msg));
                     return;
                 }
                 let Some(text) = state.message(&update, &epoch) else {
