@@ -3,8 +3,9 @@
 //! connections and 600 s; the orders scenario's own bounds are in
 //! [`OrderOptions`]) so a run always stops by itself.
 
+use crate::abuse::AbuseOptions;
 use crate::orders::options::OrderOptions;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -45,9 +46,16 @@ pub const MAX_CHANNELS_PER_SET: usize = 200;
                   Exit status: 0 when every seq chain and checksum held (orders: every request \
                   was answered as expected), 1 on a usage or start-up error, 2 when a chain or \
                   checksum failed (orders: a request failed or had an unexpected answer), 3 when \
-                  no channel message arrived at all (orders: no order was accepted)."
+                  no channel message arrived at all (orders: no order was accepted).\n\n\
+                  `loadtest abuse --help`: the hostile-input soak (issue 11) with its own options."
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Options {
+    /// A run with its own options instead of a scenario.
+    #[command(subcommand)]
+    #[serde(skip)]
+    pub command: Option<Command>,
+
     /// WebSocket endpoint of the hub (ws:// only).
     #[arg(long, default_value = "ws://127.0.0.1:8080/ws")]
     pub url: String,
@@ -139,6 +147,19 @@ pub struct Options {
     /// The orders scenario's options.
     #[command(flatten)]
     pub orders: OrderOptions,
+}
+
+/// Runs that are not a WebSocket/orders scenario.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Hostile-input soak (issue 11): for --duration seconds (default and
+    /// most 600), login floods, idle and dripping sockets, malformed
+    /// WebSocket frames and subscribe flips at once, while /health is
+    /// timed and the hub's RSS read every second. Prints a summary, writes
+    /// abuse.json; exit status 2 when a 5xx was seen, /health failed or
+    /// was slower than --health-budget-ms, RSS exceeded --rss-budget-mb, a
+    /// kind was never exercised or an outcome was unexpected.
+    Abuse(AbuseOptions),
 }
 
 /// The server under test.
@@ -396,6 +417,26 @@ mod tests {
         assert!(resume.validate().is_err(), "resume-every 5 > duration 2");
         // scenario options are checked for their scenario only
         parse(&["--duration", "2"]).unwrap().validate().unwrap();
+    }
+
+    #[test]
+    fn abuse_is_a_subcommand_with_its_own_options() {
+        let o = parse(&["abuse", "--pid", "42", "--rss-budget-mb", "200"]).unwrap();
+        let Some(Command::Abuse(a)) = o.command else {
+            panic!("abuse parsed as {:?}", o.command);
+        };
+        assert_eq!(
+            (a.duration, a.pid, a.rss_budget_mb),
+            (600, Some(42), Some(200))
+        );
+        assert_eq!(a.health_budget_ms, 100);
+        assert!(parse(&["abuse", "--duration", "601"]).is_err());
+        assert!(
+            parse(&["abuse", "--rss-budget-mb", "200"]).is_err(),
+            "needs --pid"
+        );
+        assert!(parse(&["--connections", "5", "abuse"]).is_err());
+        assert!(parse(&["--connections", "5"]).unwrap().command.is_none());
     }
 
     #[test]

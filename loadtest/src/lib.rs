@@ -6,10 +6,15 @@
 //! `resume-storm` and `slow-mix`; and, in the `orders` scenario, the REST
 //! order flow (per-request latency, achieved orders/s, status codes).
 //!
+//! `loadtest abuse` ([`abuse`]) is the hostile-input soak of issue 11:
+//! logins, idle sockets, malformed frames and subscribe flips at once,
+//! with `/health` timed and the hub's RSS read throughout.
+//!
 //! [`scenario::run`] is the whole harness as a library call (the binary and
 //! the integration test both use it); [`report`] turns its [`RunResult`]
 //! into the summary table, `result.json` and `report.html`.
 
+pub mod abuse;
 pub mod channel;
 pub mod chart;
 pub mod cli;

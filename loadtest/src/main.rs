@@ -1,11 +1,14 @@
 //! `loadtest`: parses the options, raises the open-file limit, runs the
-//! scenario, prints the summary and writes the reports. Exits 1 when the
-//! run could not be made, 2 when a seq chain or a checksum failed (orders:
-//! a request failed or was answered unexpectedly), 3 when no channel
-//! message arrived at all (orders: no order was accepted).
+//! scenario (or `loadtest abuse`), prints the summary and writes the
+//! reports. Exits 1 when the run could not be made, 2 when a seq chain or
+//! a checksum failed (orders: a request failed or was answered
+//! unexpectedly; abuse: a check failed), 3 when no channel message arrived
+//! at all (orders: no order was accepted).
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use loadtest::abuse::{self, AbuseOptions};
+use loadtest::cli::Command;
 use loadtest::stats::Counter;
 use loadtest::{fdlimit, report, Options};
 use std::process::ExitCode;
@@ -21,6 +24,9 @@ fn main() -> ExitCode {
 }
 
 fn run(opts: &Options) -> anyhow::Result<ExitCode> {
+    if let Some(Command::Abuse(abuse)) = &opts.command {
+        return run_abuse(abuse);
+    }
     let wanted = u64::from(opts.connections) + 256;
     let limit = fdlimit::raise_fd_limit(wanted).context("reading the open-file limit")?;
     if limit.soft < wanted {
@@ -54,5 +60,22 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
         ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// `loadtest abuse`: exit 2 when a check failed (see `loadtest abuse --help`).
+fn run_abuse(opts: &AbuseOptions) -> anyhow::Result<ExitCode> {
+    let wanted = u64::from(opts.idle_sockets + opts.login_workers) + 256;
+    fdlimit::raise_fd_limit(wanted).context("raising the open-file limit")?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    let result = runtime.block_on(abuse::run(opts))?;
+    print!("{}", abuse::summary(&result));
+    let json = abuse::write(&opts.out, &result)
+        .with_context(|| format!("writing abuse.json to {}", opts.out.display()))?;
+    println!("wrote {}", json.display());
+    Ok(if result.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
     })
 }

@@ -1,6 +1,9 @@
 //! Shared by the loadtest integration tests: a real sandbox hub on
 //! 127.0.0.1 and the harness's options pointed at it.
 
+// Each test crate uses a part of this module.
+#![allow(dead_code)]
+
 use clap::Parser as _;
 use hub::app::RunningHub;
 use hub::config::Config;
@@ -11,6 +14,11 @@ use std::time::Duration;
 /// A sandbox hub with the REST API on 127.0.0.1, any free port, data in
 /// `data_dir`, fast sandbox KYC and payment confirmations, every book warm.
 pub async fn start_hub(data_dir: &Path) -> RunningHub {
+    start_hub_with(data_dir, |_| {}).await
+}
+
+/// [`start_hub`] with `adjust` applied to the configuration first.
+pub async fn start_hub_with(data_dir: &Path, adjust: impl FnOnce(&mut Config)) -> RunningHub {
     let mut config =
         Config::load_from(["nax-hub"], Vec::<(String, String)>::new()).expect("default config");
     config.bind = "127.0.0.1".parse().unwrap();
@@ -19,6 +27,7 @@ pub async fn start_hub(data_dir: &Path) -> RunningHub {
     config.shutdown_drain_ms = 2_000;
     config.api.kyc_verify_delay_ms = 50;
     config.api.fiat_confirm_delay_ms = 50;
+    adjust(&mut config);
     let hub = hub::app::start(&config).await.expect("hub starts");
     for _ in 0..500 {
         if hub.context.markets.cold_pairs().is_empty() {
