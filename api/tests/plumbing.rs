@@ -62,6 +62,86 @@ async fn body_over_64_kib_is_413() {
     assert_eq!(body["error"]["code"], "payload_too_large");
 }
 
+/// Bodies built to exhaust a parser (issue 11): refused with the bad-JSON
+/// error shape naming the limit, and the server keeps answering.
+#[tokio::test]
+async fn hostile_bodies_are_4xx_naming_the_limit() {
+    let t = common::start().await;
+    let post = |body: String| {
+        t.http
+            .post(t.url("/auth/register"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    // 100,000 deep is over the byte limit.
+    let resp = post(format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let refused = [
+        (
+            format!("{}{}", "[".repeat(30_000), "]".repeat(30_000)),
+            "body refused: input nests deeper than 8 levels",
+        ),
+        (
+            format!("[{}0]", "0,".repeat(32_000)),
+            "body refused: input holds more than 1024 elements",
+        ),
+    ];
+    for (body, message) in refused {
+        let resp = post(body).await.unwrap();
+        assert_eq!(resp.status(), 400);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "bad_request");
+        assert_eq!(body["error"]["message"], message);
+    }
+    let resp = t.http.get(t.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+/// The fuzzed table of request bodies (`fuzz/`, target `rest_bodies`)
+/// names every body a route of the OpenAPI document takes.
+#[tokio::test]
+async fn every_request_body_is_in_the_fuzzed_table() {
+    let t = common::start().await;
+    let doc: serde_json::Value = t
+        .http
+        .get(t.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut bodies: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(schema) =
+                op["requestBody"]["content"]["application/json"]["schema"].as_object()
+            else {
+                continue;
+            };
+            match schema.get("$ref").and_then(|r| r.as_str()) {
+                Some(r) => bodies.push(r.trim_start_matches("#/components/schemas/").to_owned()),
+                // Webhooks take the provider's raw body (fuzzed as `webhooks`).
+                None => assert!(
+                    path.starts_with("/webhooks/"),
+                    "{method} {path}: {schema:?}"
+                ),
+            }
+        }
+    }
+    bodies.sort();
+    bodies.dedup();
+    let mut table: Vec<String> = api::http::json::REQUEST_BODIES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    table.sort();
+    assert_eq!(bodies, table);
+}
+
 #[tokio::test]
 async fn openapi_document_lists_the_routes() {
     let t = common::start().await;

@@ -68,6 +68,28 @@ async fn unknown_provider_is_404() {
     assert_error(s, &body, 404, "unknown_provider");
 }
 
+/// A correctly signed body nested past the bounds is refused naming the
+/// limit before it is parsed, for every provider, and the server carries on.
+#[tokio::test]
+async fn signed_bodies_over_the_bounds_are_400_for_every_provider() {
+    let t = quiet().await;
+    let deep = format!(
+        r#"{{"id":"evt_deep","x":{}{}}}"#,
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    for provider in ["stripe", "banxa", "bcb", "fireblocks"] {
+        let (s, answer) = t.signed_webhook(provider, deep.as_bytes()).await;
+        assert_error(s, &answer, 400, "invalid_payload");
+        assert_eq!(
+            answer["error"]["message"], "body refused: input nests deeper than 32 levels",
+            "{provider}"
+        );
+    }
+    let (s, _) = t.post_webhook("stripe", &[], b"{}").await;
+    assert_eq!(s, 401);
+}
+
 #[tokio::test]
 async fn bad_or_missing_signatures_are_401_and_change_nothing() {
     let t = quiet().await;

@@ -37,6 +37,10 @@ pub const LOG_ENV: &str = "NAX_LOG";
 /// Prefix of `NAX_*` variables reserved for tests; never an error.
 pub const TEST_ENV_PREFIX: &str = "NAX_TEST_";
 
+/// Largest config file read (see docs/SECURITY.md, "Input bounds"); a
+/// real one is a few KiB.
+pub const MAX_FILE_BYTES: usize = 1024 * 1024;
+
 /// Everything the hub needs to start. Built by [`Config::load`]; validated,
 /// so every field is within the documented range.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -465,11 +469,29 @@ impl Config {
     }
 
     /// Reads a TOML file; missing keys keep their defaults, unknown keys are
-    /// errors.
+    /// errors. A file over [`MAX_FILE_BYTES`] is refused without being
+    /// read whole.
     fn from_file(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+        use std::io::Read as _;
+        let reading = || format!("reading config file {}", path.display());
+        let file = std::fs::File::open(path).with_context(reading)?;
+        let mut text = String::new();
+        file.take(MAX_FILE_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .with_context(reading)?;
+        Self::from_toml(&text).with_context(|| format!("parsing config file {}", path.display()))
+    }
+
+    /// Parses the text of a config file (no other layer, not validated:
+    /// see [`Config::validate`]). Text over [`MAX_FILE_BYTES`] is refused
+    /// before the TOML parser reads it; the parser bounds nesting itself
+    /// (`recursion limit exceeded` past 80 levels of arrays, inline tables
+    /// or dotted keys, whatever the stack).
+    pub fn from_toml(text: &str) -> anyhow::Result<Config> {
+        if text.len() > MAX_FILE_BYTES {
+            anyhow::bail!("larger than {MAX_FILE_BYTES} bytes");
+        }
+        Ok(toml::from_str(text)?)
     }
 
     /// Overwrites every field given by a flag or environment variable.
@@ -540,7 +562,7 @@ impl Config {
     }
 
     /// Checks every range documented on the fields.
-    fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         fn at_least<T: PartialOrd + ToString>(
             key: &'static str,
             value: T,
@@ -838,6 +860,10 @@ mod tests {
         file
     }
 
+    fn path(file: &tempfile::NamedTempFile) -> &str {
+        file.path().to_str().unwrap()
+    }
+
     fn invalid_key(result: anyhow::Result<Config>) -> &'static str {
         match result.unwrap_err().downcast::<ConfigError>().unwrap() {
             ConfigError::Invalid { key, .. } => key,
@@ -978,6 +1004,34 @@ mod tests {
     #[test]
     fn port_zero_means_any_free_port() {
         assert_eq!(load(&["--port", "0"], &[]).unwrap().port, 0);
+    }
+
+    #[test]
+    fn oversized_file_is_refused_before_it_is_read_whole() {
+        let file = toml_file(&format!("# {}\nport = 9000\n", "x".repeat(MAX_FILE_BYTES)));
+        let err = format!("{:#}", load(&["--config", path(&file)], &[]).unwrap_err());
+        assert!(err.contains("larger than 1048576 bytes"), "{err}");
+        let file = toml_file(&format!("# {}\nport = 9000\n", "x".repeat(1000)));
+        assert_eq!(load(&["--config", path(&file)], &[]).unwrap().port, 9000);
+    }
+
+    #[test]
+    fn deeply_nested_file_is_a_clear_error_not_a_crash() {
+        let n = 100_000;
+        for text in [
+            format!("a = {}", "[".repeat(n)),
+            format!("a = {}1{}", "[".repeat(n), "]".repeat(n)),
+            format!("a = {}", "{b = ".repeat(n)),
+            format!("a = {}1{}", "{b = ".repeat(n), "}".repeat(n)),
+            format!("{} = 1", vec!["a"; n].join(".")),
+            format!("[{}]", vec!["a"; n].join(".")),
+            format!("[[{}]]", vec!["a"; n].join(".")),
+        ] {
+            let file = toml_file(&text);
+            let err = format!("{:#}", load(&["--config", path(&file)], &[]).unwrap_err());
+            assert!(err.starts_with("parsing config file"), "{err}");
+            assert_eq!(err.lines().last(), Some("recursion limit exceeded"));
+        }
     }
 
     #[test]

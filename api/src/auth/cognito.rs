@@ -12,6 +12,7 @@
 use super::rejection::{header_alg, Rejection};
 use super::tokens::LEEWAY_SECS;
 use crate::config::CognitoConfig;
+use inbound::JsonBounds;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::RwLock;
 use serde::Deserialize;
@@ -22,8 +23,14 @@ use thiserror::Error;
 
 /// Shortest time between two JWKS fetches caused by unknown `kid`s.
 pub const MIN_REFETCH: Duration = Duration::from_secs(1);
-/// Largest JWKS document accepted.
-const MAX_JWKS_BYTES: usize = 256 * 1024;
+/// Bounds of the JWKS document, checked while it is read (size) and
+/// before it is parsed (see docs/SECURITY.md, "Input bounds"). A pool has
+/// a handful of keys, each a flat object (`x5c` a list: depth 3).
+pub const JWKS_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: 256 * 1024,
+    max_depth: 4,
+    max_elements: 4096,
+};
 
 /// Why a Cognito token was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -157,18 +164,28 @@ impl CognitoVerifier {
         lookup(&self.keys.read()).ok_or(Rejection::UnknownKey.into())
     }
 
-    /// Downloads and parses the JWKS: the RSA signing keys by `kid`.
+    /// Downloads and parses the JWKS: the RSA signing keys by `kid`. The
+    /// body is read in chunks and dropped as soon as it is over
+    /// [`JWKS_BOUNDS`], whatever its `Content-Length` says.
     async fn fetch(&self) -> Result<HashMap<String, Arc<DecodingKey>>, String> {
-        let response = self
+        let max = JWKS_BOUNDS.max_bytes;
+        let too_large = || format!("JWKS over {max} bytes");
+        let mut response = self
             .http
             .get(&self.config.jwks_url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|e| e.to_string())?;
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
-        if body.len() > MAX_JWKS_BYTES {
-            return Err(format!("JWKS over {MAX_JWKS_BYTES} bytes"));
+        if response.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
         parse_jwks(&body)
     }
@@ -191,6 +208,9 @@ fn parse_jwks(body: &[u8]) -> Result<HashMap<String, Arc<DecodingKey>>, String> 
         n: Option<String>,
         e: Option<String>,
     }
+    JWKS_BOUNDS
+        .check(body)
+        .map_err(|e| format!("JWKS refused: {e}"))?;
     let jwks: Jwks = serde_json::from_slice(body).map_err(|e| format!("bad JWKS: {e}"))?;
     let keys = jwks
         .keys
@@ -222,6 +242,61 @@ mod tests {
         let keys = parse_jwks(body).unwrap();
         assert_eq!(keys.keys().collect::<Vec<_>>(), vec!["a"]);
         assert!(parse_jwks(b"{}").is_err());
+    }
+
+    #[test]
+    fn jwks_over_its_bounds_is_refused_before_parsing() {
+        let deep = format!(
+            r#"{{"keys":[],"x":{}{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let err = parse_jwks(deep.as_bytes()).err().unwrap();
+        assert!(err.contains("nests deeper than 4"), "{err}");
+        let many = format!(r#"{{"keys":[{}{{}}]}}"#, "{},".repeat(5000));
+        let err = parse_jwks(many.as_bytes()).err().unwrap();
+        assert!(err.contains("more than 4096 elements"), "{err}");
+    }
+
+    /// A JWKS endpoint that never stops sending (no `Content-Length`).
+    async fn endless_jwks() -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.ends_with(b"\r\n\r\n") {
+                match socket.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(b"1\r\n[\r\n").await;
+            let chunk = format!("4000\r\n{}\r\n", " ".repeat(0x4000));
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        format!("http://{addr}/jwks.json")
+    }
+
+    #[tokio::test]
+    async fn jwks_fetch_stops_reading_at_its_size_bound() {
+        let config = CognitoConfig {
+            jwks_url: endless_jwks().await,
+            ..CognitoConfig::default()
+        };
+        let v = CognitoVerifier::new(&config, Duration::from_secs(30)).unwrap();
+        let started = Instant::now();
+        let err = tokio::time::timeout(Duration::from_secs(20), v.fetch())
+            .await
+            .expect("the fetch gave up at the bound, not at the timeout")
+            .err()
+            .unwrap();
+        assert_eq!(err, format!("JWKS over {} bytes", JWKS_BOUNDS.max_bytes));
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     fn verifier(client_id: &str) -> CognitoVerifier {

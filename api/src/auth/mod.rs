@@ -29,6 +29,7 @@ pub mod password;
 pub mod refresh;
 pub mod rejection;
 mod routes;
+pub(crate) use routes::{LoginRequest, MfaVerifyRequest, RefreshRequest, RegisterRequest};
 mod session;
 pub mod throttle;
 pub mod tokens;

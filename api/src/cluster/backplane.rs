@@ -38,6 +38,7 @@
 
 use super::link::{RedisLink, RedisUnavailable};
 use crate::private::{Freshness, PrivateChannel};
+use inbound::JsonBounds;
 use redis::streams::StreamReadOptions;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,6 +90,16 @@ struct Position {
     read: bool,
 }
 
+/// Bounds of one stream entry's update, checked before it is parsed (see
+/// docs/SECURITY.md, "Input bounds"). An update is an order view or a
+/// balance (a few hundred bytes, depth 3); anything far over it is not
+/// one a node published.
+pub const ENTRY_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: 256 * 1024,
+    max_depth: 16,
+    max_elements: 4096,
+};
+
 /// One entry of a read: its id and its fields (`u` holds the update).
 type Entry = (String, Vec<String>);
 
@@ -108,6 +119,16 @@ pub struct WireUpdate {
 pub enum WireChannel {
     Orders,
     Balances,
+}
+
+impl WireUpdate {
+    /// Reads an update from a stream entry, within [`ENTRY_BOUNDS`].
+    pub fn decode(body: &str) -> Result<WireUpdate, String> {
+        ENTRY_BOUNDS
+            .check(body.as_bytes())
+            .map_err(|e| e.to_string())?;
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
 }
 
 impl From<PrivateChannel> for WireChannel {
@@ -296,12 +317,49 @@ impl Backplane {
                     .chunks_exact(2)
                     .find(|pair| pair[0] == "u")
                     .map(|pair| pair[1].as_str());
-                match body.map(serde_json::from_str::<WireUpdate>) {
+                match body.map(WireUpdate::decode) {
                     Some(Ok(update)) => deliver(update),
-                    _ => tracing::warn!(id, "backplane: unreadable entry skipped"),
+                    Some(Err(why)) => {
+                        tracing::warn!(id, %why, "backplane: unreadable entry skipped")
+                    }
+                    None => tracing::warn!(id, "backplane: entry without an update skipped"),
                 }
                 *position = Position { id, read: true };
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_over_the_bounds_are_refused_before_parsing() {
+        let update = WireUpdate {
+            user: "u1".into(),
+            channel: WireChannel::Balances,
+            freshness: None,
+            payload: serde_json::json!({"asset": "BTC", "available": "1.5"}),
+        };
+        let body = serde_json::to_string(&update).unwrap();
+        assert_eq!(WireUpdate::decode(&body).unwrap(), update);
+        let deep = format!(
+            r#"{{"user":"u1","channel":"orders","payload":{}{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert_eq!(
+            WireUpdate::decode(&deep).unwrap_err(),
+            "input nests deeper than 16 levels"
+        );
+        let many = format!(
+            r#"{{"user":"u1","channel":"orders","payload":[{}0]}}"#,
+            "0,".repeat(5000)
+        );
+        assert_eq!(
+            WireUpdate::decode(&many).unwrap_err(),
+            "input holds more than 4096 elements"
+        );
     }
 }

@@ -19,6 +19,7 @@
 use super::link::{RedisLink, RedisUnavailable};
 use crate::events::Timestamp;
 use crate::store::RefreshFamily;
+use inbound::JsonBounds;
 use redis::AsyncCommands as _;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -38,6 +39,23 @@ pub enum CachedFamily {
         expires_at: Timestamp,
     },
     Revoked,
+}
+
+/// Bounds of a cached entry, checked before it is parsed (see
+/// docs/SECURITY.md, "Input bounds"): one flat object of three members.
+const ENTRY_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: 4096,
+    max_depth: 1,
+    max_elements: 8,
+};
+
+impl CachedFamily {
+    /// Reads a cached entry; `None` when it is unreadable or over
+    /// [`ENTRY_BOUNDS`] (the caller then reads the store).
+    fn decode(value: &str) -> Option<CachedFamily> {
+        ENTRY_BOUNDS.check(value.as_bytes()).ok()?;
+        serde_json::from_str(value).ok()
+    }
 }
 
 /// Family state in Redis (see the module doc).
@@ -81,7 +99,7 @@ impl SessionCache {
             .call(CALL_TIMEOUT, |mut c| async move { c.get(key).await })
             .await;
         match got {
-            Ok(value) => value.and_then(|v| serde_json::from_str(&v).ok()),
+            Ok(value) => value.as_deref().and_then(CachedFamily::decode),
             Err(e) => {
                 metrics::counter!("nax_session_cache_fallbacks_total").increment(1);
                 tracing::debug!(error = %e, "session cache: reading the store instead");
@@ -148,5 +166,30 @@ impl SessionCache {
                 c.pset_ex::<_, _, ()>(key, value, ttl_ms).await
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_over_the_bounds_are_not_read() {
+        let live = CachedFamily::Live {
+            user_id: "u1".into(),
+            expires_at: crate::events::now(),
+        };
+        let text = serde_json::to_string(&live).unwrap();
+        assert_eq!(CachedFamily::decode(&text), Some(live));
+        assert_eq!(
+            CachedFamily::decode(r#"{"state":"revoked"}"#),
+            Some(CachedFamily::Revoked)
+        );
+        let deep = format!(
+            r#"{{"state":"revoked","x":{}{}}}"#,
+            "[".repeat(50),
+            "]".repeat(50)
+        );
+        assert_eq!(CachedFamily::decode(&deep), None);
     }
 }

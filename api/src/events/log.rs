@@ -6,9 +6,20 @@
 
 use super::{Event, EventPublisher, PublishError};
 use async_trait::async_trait;
-use std::io::Write as _;
+use inbound::JsonBounds;
+use std::io::{BufRead, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Bounds of one line of the log, checked before it is parsed (see
+/// docs/SECURITY.md, "Input bounds"): an event is a few hundred bytes of
+/// shallow JSON; a line over these is skipped like a torn one, and is
+/// never read whole.
+pub const LINE_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: 1024 * 1024,
+    max_depth: 16,
+    max_elements: 65_536,
+};
 
 /// Append-only NDJSON event log.
 pub struct EventLog {
@@ -38,18 +49,60 @@ impl EventLog {
         &self.path
     }
 
-    /// Every event in a log file, in order (for tests and tools).
+    /// Every event in a log file, in order (for tests and tools). Lines
+    /// that do not read as an event are skipped: a crash can leave a torn
+    /// last line, and a line over [`LINE_BOUNDS`] is not one this log
+    /// wrote.
     pub fn read_all(path: &Path) -> std::io::Result<Vec<Event>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
-        // A crash can leave a torn last line; everything before it counts.
-        Ok(text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect())
+        read_events(std::io::BufReader::new(file))
+    }
+}
+
+/// The events of an NDJSON stream (see [`EventLog::read_all`]).
+pub fn read_events(mut reader: impl BufRead) -> std::io::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let limit = LINE_BOUNDS.max_bytes as u64 + 1;
+        if std::io::Read::take(&mut reader, limit).read_until(b'\n', &mut line)? == 0 {
+            return Ok(events);
+        }
+        if line.last() != Some(&b'\n') && line.len() as u64 == limit {
+            skip_line(&mut reader)?;
+            continue;
+        }
+        if LINE_BOUNDS.check(&line).is_err() {
+            continue;
+        }
+        if let Ok(event) = serde_json::from_slice(&line) {
+            events.push(event);
+        }
+    }
+}
+
+/// Consumes the rest of the current line without keeping it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = reader.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(());
+            }
+            None => {
+                let n = buf.len();
+                reader.consume(n);
+            }
+        }
     }
 }
 
@@ -71,5 +124,33 @@ impl EventPublisher for EventLog {
         .await
         .map_err(|e| PublishError::Unavailable(e.to_string()))?
         .map_err(|e| PublishError::Unavailable(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: &str) -> String {
+        format!(
+            r#"{{"id":"{id}","type":"t","version":1,"time":"2024-01-01T00:00:00Z","user_id":null,"correlation_id":"c","data":{{}}}}"#
+        )
+    }
+
+    #[test]
+    fn lines_over_the_bounds_are_skipped_and_never_read_whole() {
+        let deep = format!(
+            r#"{{"id":"d","type":"t","version":1,"time":"2024-01-01T00:00:00Z","user_id":null,"correlation_id":"c","data":{}{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        let huge = format!("{{\"id\":\"{}\"}}", "x".repeat(3 * LINE_BOUNDS.max_bytes));
+        let text = [line("a"), deep, huge, line("b"), "{\"torn".to_owned()].join("\n");
+        let ids: Vec<String> = read_events(text.as_bytes())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, ["a", "b"]);
     }
 }

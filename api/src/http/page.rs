@@ -9,6 +9,11 @@ use base64::Engine as _;
 pub const DEFAULT_LIMIT: usize = 50;
 /// Largest page size (API.md: limit ≤ 100).
 pub const MAX_LIMIT: usize = 100;
+/// Longest cursor decoded (characters); longer ones are refused before
+/// decoding. The longest this API hands out is about 2,000: the store's
+/// position (a DynamoDB key of at most 1 KiB, as base64url JSON) encoded
+/// once more.
+pub const MAX_CURSOR_LEN: usize = 4096;
 
 /// A validated page size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +51,9 @@ impl Cursor {
         };
         let bad =
             || ApiError::unprocessable("invalid_cursor", "cursor is not one this API handed out");
+        if raw.len() > MAX_CURSOR_LEN {
+            return Err(bad());
+        }
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?;
         let s = String::from_utf8(bytes).map_err(|_| bad())?;
         Ok(Some(Cursor(s)))
@@ -76,5 +84,17 @@ mod tests {
             "invalid_cursor"
         );
         assert_eq!(Cursor::parse(Some("")).unwrap(), None);
+    }
+
+    #[test]
+    fn overlong_cursor_is_refused_before_decoding() {
+        let longest = Cursor::encode(&"x".repeat(MAX_CURSOR_LEN * 3 / 4));
+        assert!(longest.len() <= MAX_CURSOR_LEN);
+        assert!(Cursor::parse(Some(&longest)).is_ok());
+        let long = Cursor::encode(&"x".repeat(100_000));
+        assert_eq!(
+            Cursor::parse(Some(&long)).unwrap_err().code,
+            "invalid_cursor"
+        );
     }
 }

@@ -6,6 +6,7 @@
 pub mod model;
 mod orders;
 mod place;
+pub(crate) use place::check_body as check_order_body;
 pub mod sync;
 
 use crate::error::ApiError;

@@ -157,6 +157,19 @@ fn fingerprint(order: &PlaceOrder, client_order_id: &str) -> String {
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
+/// What `POST /orders` checks of a body before it reads any state
+/// (decoding, the client order id, the order against a BTC-USD market of
+/// scales 2 and 8), for [`crate::http::json::REQUEST_BODIES`].
+pub(crate) fn check_body(bytes: &[u8]) -> ApiResult<()> {
+    let req: PlaceOrderRequest = crate::http::json::decode(bytes)?;
+    if !valid_client_order_id(&req.client_order_id) {
+        return Err(ApiError::invalid_field("client_order_id", "bad"));
+    }
+    let spec = MarketSpec::new("BTC-USD", 2, 8, orderbook::Qty(1))
+        .expect("invariant: a valid market spec");
+    validate(&spec, "user", "order", &req).map(drop)
+}
+
 /// Places an order.
 #[utoipa::path(
     post, path = "/orders", tag = "trading",

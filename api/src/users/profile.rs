@@ -78,6 +78,14 @@ struct ValidUpdate {
 }
 
 impl ProfileUpdate {
+    /// What `PATCH /users/profile` checks of a body before it reads any
+    /// state, for [`crate::http::json::REQUEST_BODIES`].
+    pub(crate) fn check_body(bytes: &[u8]) -> ApiResult<()> {
+        crate::http::json::decode::<ProfileUpdate>(bytes)?
+            .validate()
+            .map(drop)
+    }
+
     /// Checks every field before anything is read or written; the first
     /// bad field is the error.
     fn validate(self) -> ApiResult<ValidUpdate> {

@@ -1,7 +1,19 @@
 //! What a verified webhook tells us, in one shape for every provider
 //! ([`Notice`]), and the ways verifying or reading one can fail.
 
+use inbound::{BoundsError, JsonBounds};
 use thiserror::Error;
+
+/// Bounds of a webhook body, checked before it is parsed (see
+/// docs/SECURITY.md, "Input bounds"). Providers' payloads are theirs to
+/// grow, so these are loose: Stripe's deepest events nest about 6 levels
+/// and carry a few hundred values. The size is also capped by the body
+/// limit while it is read.
+pub const WEBHOOK_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: crate::http::MAX_BODY_BYTES,
+    max_depth: 32,
+    max_elements: 8192,
+};
 
 /// The webhook providers (`/webhooks/{provider}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -141,6 +153,8 @@ pub enum SignatureError {
 pub enum PayloadError {
     #[error("body is not JSON: {0}")]
     NotJson(String),
+    #[error("body refused: {0}")]
+    Refused(BoundsError),
     #[error("missing or invalid {0}")]
     Field(&'static str),
 }
@@ -177,8 +191,9 @@ pub fn optional_id_at(
     }
 }
 
-/// Parses a body as JSON.
+/// Parses a body as JSON, once it is within [`WEBHOOK_BOUNDS`].
 pub fn json(body: &[u8]) -> Result<serde_json::Value, PayloadError> {
+    WEBHOOK_BOUNDS.check(body).map_err(PayloadError::Refused)?;
     serde_json::from_slice(body).map_err(|e| PayloadError::NotJson(e.to_string()))
 }
 
@@ -189,4 +204,38 @@ pub fn header<'a>(
 ) -> Result<&'a str, SignatureError> {
     let value = headers.get(name).ok_or(SignatureError::Missing(name))?;
     value.to_str().map_err(|_| SignatureError::Malformed(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_over_the_bounds_are_refused_before_parsing() {
+        assert!(json(br#"{"id":"evt_1","data":{"object":{}}}"#).is_ok());
+        let deep = format!(r#"{{"id":"e","x":{}{}}}"#, "[".repeat(100), "]".repeat(100));
+        assert_eq!(
+            json(deep.as_bytes()),
+            Err(PayloadError::Refused(BoundsError::TooDeep { max: 32 }))
+        );
+        let many = format!(r#"{{"id":"e","x":[{}0]}}"#, "0,".repeat(10_000));
+        assert_eq!(
+            json(many.as_bytes()),
+            Err(PayloadError::Refused(BoundsError::TooManyElements {
+                max: 8192
+            }))
+        );
+        // Every provider reads through it.
+        for read in [
+            super::super::stripe::read,
+            super::super::banxa::read,
+            super::super::bcb::read,
+            super::super::fireblocks::read,
+        ] {
+            assert!(matches!(
+                read(deep.as_bytes()),
+                Err(PayloadError::Refused(_))
+            ));
+        }
+    }
 }

@@ -15,6 +15,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use inbound::JsonBounds;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -22,6 +23,17 @@ use std::collections::HashMap;
 const FILTERED_READ: usize = 200;
 /// DynamoDB's limit on a range key's size.
 const MAX_KEY_BYTES: usize = 1024;
+
+/// Bounds of a decoded cursor, checked before it is parsed (see
+/// docs/SECURITY.md, "Input bounds"): one flat object of two ids, each at
+/// most [`MAX_KEY_BYTES`] (a JSON escape can spell one byte in six).
+const CURSOR_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: 2 * 6 * MAX_KEY_BYTES,
+    max_depth: 1,
+    max_elements: 4,
+};
+/// Longest encoded cursor decoded (base64url of [`CURSOR_BOUNDS`]).
+const MAX_CURSOR_CHARS: usize = CURSOR_BOUNDS.max_bytes / 3 * 4 + 4;
 
 /// What a cursor holds: the key of the last item handed out.
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,9 +56,15 @@ pub(super) fn encode_cursor(last: &Transaction) -> String {
 /// Decodes a cursor of `user_id`'s list into the key to start after.
 pub(super) fn decode_cursor(user_id: &str, cursor: &str) -> Result<Item, StoreError> {
     let bad = |why: &str| StoreError::InvalidCursor(why.to_owned());
+    if cursor.len() > MAX_CURSOR_CHARS {
+        return Err(bad("too long"));
+    }
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| bad("not base64url"))?;
+    CURSOR_BOUNDS
+        .check(&bytes)
+        .map_err(|e| StoreError::InvalidCursor(e.to_string()))?;
     let key: CursorKey = serde_json::from_slice(&bytes).map_err(|_| bad("not a cursor"))?;
     if key.user_id != user_id {
         return Err(bad("it belongs to another list"));
@@ -246,6 +264,31 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn cursors_over_their_bounds_are_refused_before_parsing() {
+        let refused = |cursor: &str| match decode_cursor("u1", cursor) {
+            Err(StoreError::InvalidCursor(why)) => why,
+            other => panic!("expected InvalidCursor, got {other:?}"),
+        };
+        let longest = encode_cursor(&tx("u1", &"x".repeat(MAX_KEY_BYTES)));
+        assert!(decode_cursor("u1", &longest).is_ok());
+        // Nesting inside an ignored place still reaches the parser.
+        let deep = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"user_id":"u1","transaction_id":"x","x":{}{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        ));
+        assert_eq!(refused(&deep), "input nests deeper than 1 levels");
+        let many = URL_SAFE_NO_PAD
+            .encode(r#"{"user_id":"u1","transaction_id":"x","a":1,"b":2,"c":3,"d":4}"#);
+        assert_eq!(refused(&many), "input holds more than 4 elements");
+        let long = URL_SAFE_NO_PAD.encode(format!(
+            r#"{{"user_id":"u1","transaction_id":"{}"}}"#,
+            "x".repeat(100_000)
+        ));
+        assert_eq!(refused(&long), "too long");
     }
 
     #[test]
