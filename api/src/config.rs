@@ -55,9 +55,9 @@ pub struct ApiConfig {
     /// `iss` and `aud` of local access tokens.
     pub jwt_issuer: String,
     pub jwt_audience: String,
-    /// Access-token lifetime (API.md: 15 minutes).
+    /// Access-token lifetime (docs/API.md: 15 minutes).
     pub access_token_ttl_secs: u64,
-    /// Refresh-token lifetime (API.md: 7 days).
+    /// Refresh-token lifetime (docs/API.md: 7 days).
     pub refresh_token_ttl_secs: u64,
     /// Requests per minute per client (user, else IP) on rate-limited routes.
     pub requests_per_minute: u32,
@@ -139,7 +139,7 @@ pub struct ApiConfig {
     pub aws_access_key_id: String,
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub aws_secret_access_key: Option<Secret>,
-    /// Publish events to SQS (the three queues of DESIGN.md) instead of the
+    /// Publish events to SQS (the three queues of docs/ARCHITECTURE.md) instead of the
     /// NDJSON log in the data directory.
     pub events_to_sqs: bool,
     /// SQS endpoint override (e.g. moto); empty: the region's AWS endpoint.

@@ -1,4 +1,4 @@
-//! The one error type of the REST routes and its body (API.md, "Errors"):
+//! The one error type of the REST routes and its body (docs/API.md, "Errors"):
 //! `{"error": {"code", "message", "request_id"}}` with a fitting status,
 //! plus `Retry-After` on 429 and 503.
 

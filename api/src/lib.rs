@@ -1,4 +1,4 @@
-//! The REST side of NA-X Stream (`../shared/API.md`): auth, users and KYC,
+//! The REST side of NA-X Stream (`docs/API.md`): auth, users and KYC,
 //! trading through the [`feeds::Venue`], wallets, fiat, payment webhooks;
 //! the [`store::Store`] and [`events::EventPublisher`] boundaries with their
 //! embedded implementations; the OpenAPI document generated from the
@@ -37,7 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "NA-X Stream REST API", version = "1", description = "The exchange's backend-for-frontend routes (API.md). Prices, quantities and amounts are decimal strings at the pair's or asset's scale."),
+    info(title = "NA-X Stream REST API", version = "1", description = "The exchange's backend-for-frontend routes (docs/API.md). Prices, quantities and amounts are decimal strings at the pair's or asset's scale."),
     components(schemas(error::ErrorBody)),
     modifiers(&BearerAuth)
 )]
@@ -62,7 +62,7 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Every REST route of API.md plus `GET /openapi.json`, with the body
+/// Every REST route of docs/API.md plus `GET /openapi.json`, with the body
 /// limit. The caller wraps the whole app in [`http::layers`] so request
 /// ids cover its own routes too.
 pub fn router(api: Api) -> Router {

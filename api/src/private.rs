@@ -6,7 +6,7 @@
 //! channel per user who has a live subscriber; updates for users nobody
 //! watches are not kept (they are in the store, and private channels offer
 //! no resume). A subscriber that falls [`CAPACITY`] updates behind gets
-//! `Lagged` and must be closed (PROTOCOL.md: a private message is never
+//! `Lagged` and must be closed (docs/PROTOCOL.md: a private message is never
 //! dropped silently).
 //!
 //! With a [`Backplane`] (Redis), [`PrivateBus::publish`] goes through it and
@@ -37,7 +37,7 @@ pub enum PrivateChannel {
 }
 
 impl PrivateChannel {
-    /// The channel's name in PROTOCOL.md.
+    /// The channel's name in docs/PROTOCOL.md.
     pub fn name(self) -> &'static str {
         match self {
             PrivateChannel::Orders => "orders",

@@ -40,7 +40,7 @@ pub struct Inner {
     /// The node's Redis, when configured (`redis_url`).
     pub redis: Option<Arc<RedisLink>>,
     pub relay: Relay,
-    /// Per-client request limits (API.md 429s).
+    /// Per-client request limits (docs/API.md 429s).
     pub limiter: crate::http::ratelimit::RateLimiter,
     pub self_url: String,
     pub trading: crate::trading::Trading,

@@ -1,4 +1,4 @@
-//! API.md "Auth" over a real socket: registration, login and its
+//! docs/API.md "Authentication" over a real socket: registration, login and its
 //! throttling (clients bound to 127.0.0.1 and 127.0.0.2 act as two
 //! addresses), refresh rotation and reuse detection, logout, TOTP, access
 //! token verification (local HS256) and Cognito RS256 verification against

@@ -2,7 +2,7 @@
 //!
 //! Values are layered, later layers winning: built-in defaults, then an
 //! optional TOML file (`--config FILE`), then `NAX_*` environment variables,
-//! then command-line flags (DESIGN.md, "Configuration"). Mistakes fail loudly
+//! then command-line flags (docs/ARCHITECTURE.md, "Configuration"). Mistakes fail loudly
 //! at start-up instead of being ignored: an unknown key in the file, an
 //! unknown `NAX_*` variable and an out-of-range value are all errors that
 //! name the offending key.
@@ -55,7 +55,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where market data comes from.
     pub venue: VenueConfig,
-    /// Per-connection and per-process limits (PROTOCOL.md, "Heartbeats and
+    /// Per-connection and per-process limits (docs/PROTOCOL.md, "Heartbeats and
     /// limits").
     pub limits: Limits,
     /// How much recent trade history is kept per channel.

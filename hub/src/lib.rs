@@ -1,4 +1,4 @@
-//! The hub: the public WebSocket market-data protocol (PROTOCOL.md), the
+//! The hub: the public WebSocket market-data protocol (docs/PROTOCOL.md), the
 //! per-pair book cache, and the fan-out that delivers every change to
 //! thousands of clients; plus the wiring of the `nax-hub` binary.
 

@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The error body of API.md (with the request's id).
+/// The error body of docs/API.md (with the request's id).
 pub fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     api::ApiError::new(status, code.to_owned(), message).into_response()
 }

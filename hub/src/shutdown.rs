@@ -3,7 +3,7 @@
 //! One [`Shutdown`] is created at start-up and cloned into the listener, each
 //! connection and each background task. Any clone may [`trigger`] it (usually
 //! `main`, after [`signal`] resolves); every task awaiting [`triggered`] then
-//! wakes, says goodbye to its peer (PROTOCOL.md: `shutdown` message, close
+//! wakes, says goodbye to its peer (docs/PROTOCOL.md: `shutdown` message, close
 //! 1001) and returns. The model is tokio-rs/mini-redis's `shutdown.rs`,
 //! built on a `watch` channel so that late waiters see the trigger too.
 //!

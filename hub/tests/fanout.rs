@@ -119,7 +119,7 @@ fn parse_levels(spec: &MarketSpec, v: &Value) -> Result<Vec<(Price, Qty)>, Strin
 // ---- one client's view of a book channel --------------------------------
 
 /// A client's book channel, checked message by message against
-/// PROTOCOL.md "Book semantics".
+/// docs/PROTOCOL.md "Books and the checksum".
 struct BookClient {
     spec: MarketSpec,
     channel: String,

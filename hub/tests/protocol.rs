@@ -1,4 +1,4 @@
-//! PROTOCOL.md, checked from the outside: a real hub (sandbox venue) on
+//! docs/PROTOCOL.md, checked from the outside: a real hub (sandbox venue) on
 //! 127.0.0.1 and real WebSocket/HTTP clients. One test per rule; every test
 //! is bounded in time.
 
@@ -69,7 +69,7 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// PROTOCOL.md's checksum, word for word, on wire strings: the top 10 asks
+/// docs/PROTOCOL.md's checksum, word for word, on wire strings: the top 10 asks
 /// (lowest first) then the top 10 bids (highest first), price then quantity,
 /// each without `.` and leading zeros.
 fn reference_checksum(bids: &[(String, String)], asks: &[(String, String)]) -> u32 {
@@ -232,7 +232,7 @@ async fn finish(hub: RunningHub, clients: Vec<Ws>) {
 // ---- a client's copy of a book channel -------------------------------------
 
 /// A client's book rebuilt from `snapshot` + `update`s; every message is
-/// checked against PROTOCOL.md "Book semantics" (panics on a violation).
+/// checked against docs/PROTOCOL.md "Books and the checksum" (panics on a violation).
 struct BookClient {
     spec: MarketSpec,
     channel: String,
@@ -335,7 +335,7 @@ impl BookClient {
         assert_eq!(
             checksum,
             u64::from(reference_checksum(&top_bids, &top_asks)),
-            "{what}: checksum differs from PROTOCOL.md's definition"
+            "{what}: checksum differs from docs/PROTOCOL.md's definition"
         );
         self.tops.insert(seq, (top_bids, top_asks));
     }
@@ -534,7 +534,7 @@ async fn trades_sends_trades_messages_with_protocol_fields_and_a_seq_chain() {
     .await;
 }
 
-/// PROTOCOL.md: "Every channel message's `prev_seq` is the `seq` of the
+/// docs/PROTOCOL.md: "Every channel message's `prev_seq` is the `seq` of the
 /// previous message the client received on that channel (0 for the first)."
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trades_first_message_after_subscribe_has_prev_seq_zero() {
@@ -1051,7 +1051,7 @@ async fn upgrade_beyond_max_connections_is_refused_with_503() {
     .await;
 }
 
-/// PROTOCOL.md's connection limit is about live clients: once a client has
+/// docs/PROTOCOL.md's connection limit is about live clients: once a client has
 /// gone (here: its TCP connection dropped), its slot is free for the next.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_leaves_frees_its_slot_for_the_next_one() {

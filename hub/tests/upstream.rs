@@ -241,7 +241,7 @@ async fn a_venue_restarted_on_the_same_port_is_followed_into_its_new_epoch() {
     .await;
 }
 
-/// API.md: `/ready` is 200 only while "every configured dependency
+/// docs/API.md: `/ready` is 200 only while "every configured dependency
 /// answers": a venue that is down is reported (`upstream`) as soon as the
 /// adapter loses its connection, long before the default `stale_after_ms`
 /// (10 s) would mark its pairs stale.

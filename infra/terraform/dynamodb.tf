@@ -1,4 +1,4 @@
-# The operational tables (DESIGN.md "DynamoDB tables", and what
+# The operational tables (docs/ARCHITECTURE.md "Defaults and production", and what
 # api/src/store holds beyond them). Every table: on-demand capacity,
 # point-in-time recovery, encryption with the customer key, deletion
 # protection. Attribute names are the record fields of
@@ -106,7 +106,7 @@ resource "aws_dynamodb_table" "transactions" {
 
 # WebhookReceipts: pk provider, sk webhook_id; a conditional put
 # (attribute_not_exists) rejects a redelivered webhook. Kept 30 days
-# (DESIGN.md) by TTL on expires_at.
+# (docs/ARCHITECTURE.md) by TTL on expires_at.
 resource "aws_dynamodb_table" "webhook_receipts" {
   name                        = "${local.table_prefix}WebhookReceipts"
   billing_mode                = "PAY_PER_REQUEST"
@@ -198,7 +198,7 @@ resource "aws_dynamodb_table" "sync_checkpoints" {
 
 # IdempotencyKeys: pk user_id, sk scope_key = "<scope>#<key>" (scope:
 # order, withdraw, fiat_deposit, fiat_withdraw). Written in the same
-# transaction as the transaction it created; kept (no TTL: API.md gives
+# transaction as the transaction it created; kept (no TTL: docs/API.md gives
 # the keys no expiry).
 resource "aws_dynamodb_table" "idempotency_keys" {
   name                        = "${local.table_prefix}IdempotencyKeys"

@@ -1,6 +1,6 @@
 # Redis (ElastiCache replication group): rate limits, sessions, the book
-# cache and the cross-node backplane for private channels (DESIGN.md
-# "Scale-out"). A primary and replicas spread over the private subnets'
+# cache and the cross-node backplane for private channels (docs/ARCHITECTURE.md
+# "Several nodes"). A primary and replicas spread over the private subnets'
 # AZs with automatic failover; encrypted at rest (customer key) and in
 # transit (TLS required), AUTH token required. Only the task's security
 # group reaches it (ecs.tf).

@@ -1,4 +1,4 @@
-# The event queues (DESIGN.md "SQS queues"). The outbox relay sends each
+# The event queues (docs/ARCHITECTURE.md "Defaults and production"). The outbox relay sends each
 # committed event to its queue; the consumers (the audit writer, the
 # HubSpot sync worker, the webhook processor) are separate services and
 # not part of this configuration. Each queue has its own dead-letter queue

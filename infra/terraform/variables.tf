@@ -32,7 +32,7 @@ variable "environment" {
 }
 
 variable "resource_prefix" {
-  description = "Prefix of the DynamoDB table and SQS queue names (e.g. \"staging-\"). Empty: the names of DESIGN.md (Users, audit-log-queue.fifo, ...)."
+  description = "Prefix of the DynamoDB table and SQS queue names (e.g. \"staging-\"). Empty: the names of docs/ARCHITECTURE.md (Users, audit-log-queue.fifo, ...)."
   type        = string
   default     = ""
 

@@ -1,7 +1,7 @@
 # Terraform and provider versions, and the AWS provider itself.
 #
 # This is a root configuration for one environment of the NA-X Stream BFF
-# (DESIGN.md): the operational tables, the event queues, Redis and the ECS
+# (docs/ARCHITECTURE.md): the operational tables, the event queues, Redis and the ECS
 # service. It does not create the network: the VPC and its private subnets
 # are inputs (variables.tf).
 

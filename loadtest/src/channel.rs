@@ -2,7 +2,7 @@
 //! messages: which kind of stream it is, which pair, whether it is
 //! conflated (`@100ms`, `@1000ms`).
 
-/// The kinds of PROTOCOL.md channels, as far as checking goes.
+/// The kinds of docs/PROTOCOL.md channels, as far as checking goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelKind {
     /// `book.PAIR`: snapshot then updates; raw updates step seq by 1.

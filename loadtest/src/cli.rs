@@ -28,7 +28,7 @@ pub const MAX_CHANNELS_PER_SET: usize = 200;
              latency, throughput and connect time, checks every seq chain and (on a sample of \
              clients) every book checksum, and writes result.json and report.html.",
     after_help = "Channel sets: each --channels value is one subscription set, a comma-separated \
-                  list of PROTOCOL.md channel names, optionally prefixed by a weight `W*`. Clients \
+                  list of docs/PROTOCOL.md channel names, optionally prefixed by a weight `W*`. Clients \
                   are assigned to sets round-robin by weight, e.g.\n  \
                   --channels '3*book.BTC-USD,trades.BTC-USD' --channels 'ticker.ETH-USD@100ms'\n\
                   gives 3 of every 4 clients the book and trades of BTC-USD and the fourth the \
@@ -166,7 +166,7 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Peer {
-    /// The NA-X Stream hub (PROTOCOL.md).
+    /// The NA-X Stream hub (docs/PROTOCOL.md).
     Hub,
     /// nginx + nchan: frames are published messages, no subscribe op.
     Nchan,

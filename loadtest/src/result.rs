@@ -188,14 +188,14 @@ fn notes(c: &CounterSet, facts: &RunFacts) -> Vec<String> {
     let n = c.get(Counter::FirstPrevSeqNotZero);
     if n > 0 {
         notes.push(format!(
-            "{n} fresh subscriptions began with prev_seq != 0 (PROTOCOL.md: 0 for the first \
+            "{n} fresh subscriptions began with prev_seq != 0 (docs/PROTOCOL.md: 0 for the first \
              message); not counted as chain failures, since nothing the client held was skipped"
         ));
     }
     let n = c.get(Counter::BeforeSubscribed);
     if n > 0 {
         notes.push(format!(
-            "{n} channel messages arrived before their subscribed reply (PROTOCOL.md: subscribed first)"
+            "{n} channel messages arrived before their subscribed reply (docs/PROTOCOL.md: subscribed first)"
         ));
     }
     if facts.connections.verify_clients == 0 {

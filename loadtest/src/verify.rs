@@ -1,7 +1,7 @@
 //! Per-channel integrity checks of one client: the `prev_seq` chain of
 //! every channel message, and, on verifying clients, the client-side book
 //! rebuilt from snapshots, updates and depth messages, whose checksum must
-//! equal the one the hub sent (PROTOCOL.md, "Book semantics").
+//! equal the one the hub sent (docs/PROTOCOL.md, "Books and the checksum").
 //!
 //! A [`ChannelChecker`] lives as long as its client, across reconnects, so
 //! a resumed channel is checked to continue exactly where it stopped.
@@ -32,7 +32,7 @@ enum Expect {
 pub enum ChainCheck {
     Ok,
     /// The first message of a fresh subscription had a non-zero
-    /// `prev_seq` (PROTOCOL.md says 0); not a lost message.
+    /// `prev_seq` (docs/PROTOCOL.md says 0); not a lost message.
     FirstNotZero,
     /// A message arrived for a channel whose resume was still pending (it
     /// came before the `subscribed` reply).

@@ -1,4 +1,4 @@
-//! The hub → client message fields the harness reads (PROTOCOL.md,
+//! The hub → client message fields the harness reads (docs/PROTOCOL.md,
 //! "Hub → client"), borrowed from the frame text without copying.
 //! Everything else in a frame is skipped.
 

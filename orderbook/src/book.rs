@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// One level change: the new **absolute** quantity at `price` on `side`;
-/// zero deletes the level (PROTOCOL.md "Book semantics").
+/// zero deletes the level (docs/PROTOCOL.md "Books and the checksum").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BookDelta {
     pub side: Side,
@@ -150,7 +150,7 @@ impl L2Book {
         self.side(side).iter().take(n)
     }
 
-    /// The PROTOCOL.md checksum of the top 10 levels.
+    /// The docs/PROTOCOL.md checksum of the top 10 levels.
     pub fn checksum(&self) -> u32 {
         checksum::book_checksum(self)
     }

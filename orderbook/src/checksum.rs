@@ -1,4 +1,4 @@
-//! The book checksum of PROTOCOL.md (Kraken v2 style): CRC-32 (IEEE) over
+//! The book checksum of docs/PROTOCOL.md (Kraken v2 style): CRC-32 (IEEE) over
 //! the top 10 asks (lowest first) then the top 10 bids (highest first), each
 //! level contributing its price then its quantity with the `.` and leading
 //! zeros removed.
@@ -46,7 +46,7 @@ mod tests {
     use crate::{BookDelta, Price, Qty, Side};
     use proptest::prelude::*;
 
-    /// The checksum exactly as PROTOCOL.md words it, on formatted strings.
+    /// The checksum exactly as docs/PROTOCOL.md words it, on formatted strings.
     fn reference(book: &L2Book, price_scale: u8, qty_scale: u8) -> u32 {
         let strip = |s: String| s.replace('.', "").trim_start_matches('0').to_string();
         let mut text = String::new();

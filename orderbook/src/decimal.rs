@@ -3,7 +3,7 @@
 //! Inside the book a number is a `u64` count of the smallest unit of its
 //! scale (a "raw" value): `64000.10` at scale 2 is `6_400_010`. Parsing and
 //! formatting happen only at the edges, and both are exact: a string that
-//! does not fit the scale is an error, never rounded (PROTOCOL.md "Number
+//! does not fit the scale is an error, never rounded (docs/PROTOCOL.md "Number
 //! format"). Integer arithmetic keeps the apply path free of allocation and
 //! of the 16-byte `rust_decimal::Decimal`, which is offered at the edges via
 //! [`to_decimal`] / [`from_decimal`] for the REST layer.

@@ -1,4 +1,4 @@
-//! Authentication (API.md "Auth"): registration, login with optional TOTP,
+//! Authentication (docs/API.md "Authentication"): registration, login with optional TOTP,
 //! rotating refresh tokens with reuse detection, logout, and the bearer
 //! extractor [`AuthUser`] every protected route uses.
 //!

@@ -75,7 +75,7 @@ pub fn normalize_valid_email(email: &str) -> Result<String, EmailError> {
     }
 }
 
-/// Checks the password policy (API.md): 12..=128 characters with an
+/// Checks the password policy (docs/API.md): 12..=128 characters with an
 /// upper-case letter, a lower-case letter, a digit and a symbol.
 pub fn check_password_policy(password: &str) -> Result<(), PasswordError> {
     let len = password.chars().count();

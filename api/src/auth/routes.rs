@@ -1,4 +1,4 @@
-//! The `/auth/*` handlers (API.md "Auth"): decode, call [`Auth`], encode.
+//! The `/auth/*` handlers (docs/API.md "Authentication"): decode, call [`Auth`], encode.
 //!
 //! In Cognito mode (`auth_mode = "cognito"`) every route here answers 403
 //! `local_auth_disabled`: users sign in, refresh, sign out and manage MFA

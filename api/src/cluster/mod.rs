@@ -1,4 +1,4 @@
-//! What several nodes share through Redis (DESIGN.md "Scale-out"): the
+//! What several nodes share through Redis (docs/ARCHITECTURE.md "Several nodes"): the
 //! connection ([`link`]), refresh-family state and revocations
 //! ([`sessions`]), the login throttle's counts ([`login_counts`]), the
 //! private-channel backplane ([`backplane`]), and idempotency-key claims

@@ -27,7 +27,7 @@ pub fn now() -> Timestamp {
 /// Schema version of every event body this build writes.
 pub const EVENT_VERSION: u32 = 1;
 
-/// A versioned event (DESIGN.md, "Events").
+/// A versioned event (docs/ARCHITECTURE.md, "Defaults and production").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     /// Unique, time-ordered; the deduplication key downstream.

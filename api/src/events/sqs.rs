@@ -1,5 +1,5 @@
 //! [`SqsPublisher`]: the production [`EventPublisher`], sending outbox
-//! events to the three SQS queues of DESIGN.md ("Events").
+//! events to the three SQS queues of docs/ARCHITECTURE.md ("Defaults and production").
 //!
 //! Routing: every event goes to `audit-log-queue.fifo` (message group =
 //! the acting user, or `system`; deduplication id = the event id, so a
@@ -110,7 +110,7 @@ impl SqsPublisher {
     }
 
     /// Creates the three queues and their dead-letter queues (redrive
-    /// after 2 / 5 / 3 receives, as in DESIGN.md and sqs.tf) under
+    /// after 2 / 5 / 3 receives, as in docs/ARCHITECTURE.md and sqs.tf) under
     /// `prefix`. Idempotent. For tests and local development; production
     /// queues come from Terraform.
     pub async fn ensure_queues(client: &Client, prefix: &str) -> Result<(), SqsError> {

@@ -1,4 +1,4 @@
-//! The `/fiat` handlers (API.md "Fiat") and their request and response
+//! The `/fiat` handlers (docs/API.md "Routes") and their request and response
 //! types.
 
 use super::payout::{self, MINOR_UNIT_DECIMALS};

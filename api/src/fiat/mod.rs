@@ -1,4 +1,4 @@
-//! `/fiat` routes (API.md "Fiat"): deposits through a payment provider
+//! `/fiat` routes (docs/API.md "Routes"): deposits through a payment provider
 //! (credited only when the provider's signed webhook confirms them),
 //! payouts (debited at once, like crypto withdrawals) and their history,
 //! over the [`PaymentProvider`] boundary (Stripe, Banxa, BCB Group;

@@ -15,11 +15,11 @@ pub use page::{Cursor, Limit};
 use axum::http::{header, HeaderName, HeaderValue};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// Largest request body accepted (API.md: over 64 KiB gets 413).
+/// Largest request body accepted (docs/API.md: over 64 KiB gets 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a whole application (the hub's routes and the API's) in what
-/// every response needs: the API.md error body for unknown routes (404
+/// every response needs: the docs/API.md error body for unknown routes (404
 /// `not_found`) and methods (405 `method_not_allowed`), and
 /// `x-request-id`. Call once, on the outermost router.
 pub fn layers(router: axum::Router) -> axum::Router {

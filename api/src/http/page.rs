@@ -7,7 +7,7 @@ use base64::Engine as _;
 
 /// Default page size of list routes.
 pub const DEFAULT_LIMIT: usize = 50;
-/// Largest page size (API.md: limit ≤ 100).
+/// Largest page size (docs/API.md: limit ≤ 100).
 pub const MAX_LIMIT: usize = 100;
 /// Longest cursor decoded (characters); longer ones are refused before
 /// decoding. The longest this API hands out is about 2,000: the store's

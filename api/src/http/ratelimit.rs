@@ -1,4 +1,4 @@
-//! Per-client request rate limiting (API.md, "Errors"): a GCRA limiter
+//! Per-client request rate limiting (docs/API.md, "Errors"): a GCRA limiter
 //! held in process.
 //!
 //! Each client has a steady rate of `requests_per_minute` and may burst up

@@ -1,4 +1,4 @@
-//! The store boundary: everything the API persists (DESIGN.md tables
+//! The store boundary: everything the API persists (docs/ARCHITECTURE.md tables
 //! `Users`, `Transactions`, `WebhookReceipts`, `SyncCheckpoints`, plus
 //! refresh-token families, idempotency keys, credited chain transfers and
 //! the event outbox).

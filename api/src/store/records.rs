@@ -5,7 +5,7 @@ use crate::events::Timestamp;
 use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 
-/// KYC state of a user (API.md `kyc_status`).
+/// KYC state of a user (docs/API.md `kyc_status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum KycStatus {

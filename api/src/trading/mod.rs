@@ -1,4 +1,4 @@
-//! Trading (API.md "Trading"): orders go to the [`feeds::Venue`] through
+//! Trading (docs/API.md "Orders"): orders go to the [`feeds::Venue`] through
 //! the venue's circuit breaker, are idempotent on `client_order_id`, and
 //! are persisted with their fills as transactions; [`sync`] keeps them
 //! current from the venue's user events and feeds the private channels.

@@ -1,6 +1,6 @@
 //! Orders and fills as the API stores and shows them: [`OrderDetail`] is
 //! the stored `detail` of an `order` transaction, [`OrderView`] the body of
-//! API.md's "Order"; both built from the venue's [`OrderReport`].
+//! docs/API.md's "Order"; both built from the venue's [`OrderReport`].
 
 use crate::events::Timestamp;
 use crate::store::{Transaction, TxKind};
@@ -34,7 +34,7 @@ pub struct OrderDetail {
     pub venue_ts: u64,
 }
 
-/// API.md's Order.
+/// docs/API.md's Order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderView {
     pub order_id: String,
@@ -66,7 +66,7 @@ pub struct OrderView {
     pub updated_at: Timestamp,
 }
 
-/// API.md status string of an order state.
+/// docs/API.md status string of an order state.
 pub fn status_str(status: OrderStatus, filled_raw: u64) -> &'static str {
     match status {
         OrderStatus::Open if filled_raw > 0 => "partially_filled",

@@ -1,4 +1,4 @@
-//! `/users` routes (API.md, "Users"): the caller's profile and KYC.
+//! `/users` routes (docs/API.md, "Routes"): the caller's profile and KYC.
 //!
 //! - [`profile`]: `GET/PUT /users/profile`; only the user's own fields are
 //!   settable, each validated ([`fields`], [`countries`]).
@@ -34,7 +34,7 @@ pub async fn load_user(api: &Api, user_id: &str) -> ApiResult<User> {
 }
 
 /// The user, if their KYC status is `VERIFIED`; otherwise 403
-/// `kyc_required` (API.md: trading and withdrawals need it; so do fiat
+/// `kyc_required` (docs/API.md: trading and withdrawals need it; so do fiat
 /// deposits).
 pub async fn require_verified_kyc(api: &Api, user_id: &str) -> ApiResult<User> {
     let user = load_user(api, user_id).await?;

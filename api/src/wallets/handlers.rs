@@ -1,4 +1,4 @@
-//! The `/wallets` handlers (API.md "Wallets") and their request and
+//! The `/wallets` handlers (docs/API.md "Routes") and their request and
 //! response types. Handlers validate, then hand over to
 //! [`outflow`](super::outflow), [`history`](super::history) and custody.
 

@@ -1,4 +1,4 @@
-//! `/wallets` routes (API.md "Wallets"): balances, deposit addresses,
+//! `/wallets` routes (docs/API.md "Routes"): balances, deposit addresses,
 //! crypto withdrawals and the deposit/withdrawal history, over the
 //! [`Custody`] boundary (Fireblocks in production, [`SandboxCustody`] by
 //! default). The money-moving pieces here ([`outflow`], [`settle`],

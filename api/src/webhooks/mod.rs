@@ -1,4 +1,4 @@
-//! `POST /webhooks/{provider}` (API.md "Webhooks"): signed notices from
+//! `POST /webhooks/{provider}` (docs/API.md "Webhooks"): signed notices from
 //! Stripe, Banxa, BCB Group and Fireblocks. Each provider's own signature
 //! scheme is checked over the exact raw body before anything is read
 //! ([`stripe`], [`banxa`], [`bcb`], [`fireblocks`] document theirs); a bad

@@ -265,7 +265,7 @@ async fn send(req: reqwest::RequestBuilder) -> (u16, Value, reqwest::header::Hea
     (status, body, headers)
 }
 
-/// Asserts the API.md error body with `code` and `status`.
+/// Asserts the docs/API.md error body with `code` and `status`.
 pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str) {
     assert_eq!(status, want_status, "status; body: {body}");
     assert_eq!(body["error"]["code"], want_code, "code; body: {body}");

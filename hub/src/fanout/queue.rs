@@ -1,6 +1,6 @@
 //! A connection's outbound queue: bounded in bytes, filtered per
 //! subscription, and the place where the slow-consumer policy of
-//! PROTOCOL.md is applied.
+//! docs/PROTOCOL.md is applied.
 //!
 //! Publishers (pair tasks and shard workers) push shared frames; the
 //! connection's writer drains everything queued in one go and writes it as
@@ -58,7 +58,7 @@ struct Subscription {
     /// `prev_seq` a replacement snapshot must carry.
     last_drained: u64,
     /// The next frame is the client's first on this channel: its
-    /// `prev_seq` is rewritten to 0 (PROTOCOL.md: "0 for the first").
+    /// `prev_seq` is rewritten to 0 (docs/PROTOCOL.md: "0 for the first").
     first: bool,
     /// While the `subscribed` reply is not queued yet, the channel's frames
     /// wait here (still counted against the byte bound).

@@ -1,4 +1,4 @@
-//! Channel names of PROTOCOL.md: `book.PAIR`, `depthN.PAIR`, `trades.PAIR`,
+//! Channel names of docs/PROTOCOL.md: `book.PAIR`, `depthN.PAIR`, `trades.PAIR`,
 //! `ticker.PAIR`, `heartbeat`, `orders`, `balances`, each optionally ending
 //! in `@100ms` or `@1000ms`.
 
@@ -45,7 +45,7 @@ pub struct Channel {
     pub cadence: Cadence,
 }
 
-/// Why a channel name is not one of PROTOCOL.md's.
+/// Why a channel name is not one of docs/PROTOCOL.md's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChannelError {
     #[error("no such channel: {0}")]

@@ -1,9 +1,9 @@
-//! Server → client messages of PROTOCOL.md, written straight into a byte
+//! Server → client messages of docs/PROTOCOL.md, written straight into a byte
 //! buffer: no intermediate structs, no `serde` on the hot path.
 //!
 //! A channel message is encoded **once** and the resulting [`Bytes`] is
 //! shared (reference-counted) by every subscriber. Field order follows the
-//! examples of PROTOCOL.md. Every string we write is either a fixed key, a
+//! examples of docs/PROTOCOL.md. Every string we write is either a fixed key, a
 //! channel name or epoch (ASCII we validated), or a decimal we format; so
 //! nothing needs JSON escaping except free-text error messages, which go
 //! through [`write_json_str`].

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Close codes of docs/PROTOCOL.md ("Heartbeats and limits").
+/// Close codes of docs/PROTOCOL.md ("Limits and close codes").
 pub mod close_code {
     pub const GOING_AWAY: u16 = 1001;
     /// A frame that breaks the WebSocket protocol (RFC 6455 §7.4.1).

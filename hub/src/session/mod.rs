@@ -33,7 +33,7 @@ const READ_BUFFER_BYTES: usize = 4096;
 /// and the live connection count.
 pub struct HubContext {
     pub markets: Markets,
-    /// Per-connection limits of PROTOCOL.md.
+    /// Per-connection limits of docs/PROTOCOL.md.
     pub limits: Limits,
     /// What the `shutdown` message tells clients to wait before reconnecting.
     pub reconnect_after_ms: u64,

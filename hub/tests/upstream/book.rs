@@ -1,5 +1,5 @@
 //! A WebSocket client of the hub that keeps `book.PAIR` exactly as
-//! PROTOCOL.md "Book semantics" says (snapshot, then `update`s at seq + 1,
+//! docs/PROTOCOL.md "Books and the checksum" says (snapshot, then `update`s at seq + 1,
 //! every `prev_seq` chained, every checksum rebuilt and compared), remembers
 //! its book at every seq of the current epoch so it can be compared with the
 //! venue's and the hub's book "at the same seq", and keeps what else it

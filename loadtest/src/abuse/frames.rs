@@ -3,7 +3,7 @@
 //! A **malformed-frame sender** opens a connection, sends one [`Case`]
 //! (after each other in turn), reads until the hub's error reply or close,
 //! records what came back, and starts over on a new connection. What the
-//! hub must answer (docs/PROTOCOL.md, "Heartbeats and limits" and
+//! hub must answer (docs/PROTOCOL.md, "Limits and close codes" and
 //! "Errors"):
 //! - a frame over `limits.max_frame_bytes` (16 KiB by default), such as
 //!   `[` × 100,000: close 1009 (a 1 MiB frame may meet a reset instead:

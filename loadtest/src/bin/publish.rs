@@ -96,7 +96,7 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// A frame shaped like the hub's `update` (PROTOCOL.md), about `bytes` long.
+/// A frame shaped like the hub's `update` (docs/PROTOCOL.md), about `bytes` long.
 fn message(channel: &str, seq: u64, prev: u64, bytes: usize) -> String {
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)

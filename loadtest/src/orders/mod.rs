@@ -1,4 +1,4 @@
-//! The `orders` scenario: the REST order flow of API.md under load.
+//! The `orders` scenario: the REST order flow of docs/API.md under load.
 //!
 //! A run sets up `--users` users (register, log in, KYC, fund by a fiat
 //! deposit: [`setup`]), reads the pair's scales and best bid ([`market`]),

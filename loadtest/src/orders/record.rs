@@ -148,7 +148,7 @@ impl OrderRecorder {
 
     /// An answer to `request` with `status` after `elapsed`; `order_state`
     /// is the `status` field of the answered order (counted for
-    /// placements); `error_code` the API.md code of an error answer.
+    /// placements); `error_code` the docs/API.md code of an error answer.
     pub fn answered(
         &self,
         request: Request,

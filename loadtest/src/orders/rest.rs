@@ -27,7 +27,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    /// The API.md error code (`{"error": {"code": ...}}`), if any.
+    /// The docs/API.md error code (`{"error": {"code": ...}}`), if any.
     pub fn error_code(&self) -> Option<&str> {
         self.body.get("error")?.get("code")?.as_str()
     }

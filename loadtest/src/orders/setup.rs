@@ -64,7 +64,7 @@ impl Accounts {
         format!("lt-{}-{user}@loadtest.example", self.tag)
     }
 
-    /// Meets API.md's policy: 12+ characters, upper, lower, digit, symbol.
+    /// Meets docs/API.md's policy: 12+ characters, upper, lower, digit, symbol.
     fn password(&self) -> String {
         format!("Load-test-{}-9!", self.tag)
     }
@@ -222,7 +222,7 @@ impl Step<'_> {
             }
             if answer.status != 429 {
                 let hint = if answer.status == 404 && answer.error_code().is_none() {
-                    " (does the hub serve the REST API of API.md?)"
+                    " (does the hub serve the REST API of docs/API.md?)"
                 } else {
                     ""
                 };

@@ -1,5 +1,5 @@
 //! The destination queues (names, dead-letter queues, redrive counts, as
-//! in DESIGN.md and `infra/terraform/sqs.tf`), which events go where, and
+//! in docs/ARCHITECTURE.md and `infra/terraform/sqs.tf`), which events go where, and
 //! creating them for tests and local development.
 
 use crate::events::PublishError;
@@ -23,7 +23,7 @@ impl Queue {
         Queue::WebhookProcessing,
     ];
 
-    /// The queue's name without prefix (as in DESIGN.md and sqs.tf).
+    /// The queue's name without prefix (as in docs/ARCHITECTURE.md and sqs.tf).
     pub fn name(self) -> &'static str {
         match self {
             Queue::AuditLog => "audit-log-queue.fifo",

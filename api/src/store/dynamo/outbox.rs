@@ -21,7 +21,7 @@
 //!   (milliseconds; Amazon Time Sync keeps ECS hosts well within that);
 //!   a user's commits are sequential in practice (each request reads the
 //!   state the previous one wrote, versions enforce it), so a user's
-//!   events come out in order, which is what DESIGN.md asks;
+//!   events come out in order, which is what docs/ARCHITECTURE.md asks;
 //! - overlapping commits have no order to keep; one may become visible
 //!   after a later position was already read. It is not lost: it stays
 //!   pending until acknowledged and goes out on the next read (at least

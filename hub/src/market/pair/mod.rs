@@ -58,7 +58,7 @@ pub enum PairInput {
     NewEpoch(Arc<str>),
 }
 
-/// `GET /markets/{pair}/orderbook`: the cached book as API.md describes it.
+/// `GET /markets/{pair}/orderbook`: the cached book as docs/API.md describes it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct OrderbookView {
     pub pair: String,
