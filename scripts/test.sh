@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need when it is
 # missing (redis-server and openssl from Debian, moto[server] and checkov
-# from PyPI), then checks the Terraform with checkov and runs every test of
-# the workspace, lints included. Idempotent; safe to run repeatedly.
+# from PyPI), then checks the Terraform with checkov, runs every test of
+# the workspace, lints included, and fuzzes the parsers of outside input
+# for a bounded time (scripts/fuzz.sh: nightly and cargo-fuzz, installed
+# when missing). Idempotent; safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,3 +91,8 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# After the cargo tests: every fuzz target for FUZZ_SECONDS (default 20)
+# from its seed corpus; fails on any finding (scripts/fuzz.sh).
+log "fuzzing"
+scripts/fuzz.sh

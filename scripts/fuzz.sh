@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Fuzzes the parsers of outside input (docs/SECURITY.md, "Input bounds")
+# for a bounded time: builds every target of fuzz/ once, then runs each for
+# FUZZ_SECONDS seconds (default 20) from its seed corpus. Fails on the
+# first crash, panic, broken invariant, timeout or out-of-memory; the input
+# that caused it is left in fuzz/artifacts/<target>/ (reproduce with
+# `cargo +nightly fuzz run $FUZZ_BUILD_FLAGS <target> <file>`).
+#
+# The seed corpora (fuzz/corpus/<target>/) are only read: inputs found
+# during a run go to a scratch directory, removed afterwards.
+#
+# Installs what it needs when it is missing: the nightly toolchain (rustup)
+# and cargo-fuzz (crates.io). Idempotent; safe to run repeatedly.
+#
+# Environment:
+#   FUZZ_SECONDS      seconds per target (default 20)
+#   FUZZ_TARGETS      targets to run, space separated (default: all)
+#   FUZZ_BUILD_FLAGS  cargo-fuzz build flags (default below)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n==> %s\n' "$*"; }
+
+FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+# upstream_frame (feeds' upstream venue frames) joins this list, and
+# fuzz/Cargo.toml, once feeds exposes its frame decoder.
+ALL_TARGETS="ws_op rest_bodies webhooks replay_line config_file"
+read -r -a TARGETS <<<"${FUZZ_TARGETS:-$ALL_TARGETS}"
+# Release code with debug assertions and overflow checks (cargo-fuzz's
+# default), without AddressSanitizer: the code under test is safe Rust
+# plus simd-json, and ASan doubles the build; 16 codegen units instead of
+# 1 cut the build on a small machine for slightly slower runs.
+read -r -a BUILD_FLAGS <<<"${FUZZ_BUILD_FLAGS:--s none --debug-assertions --codegen-units 16}"
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+  log "installing the nightly toolchain (rustup)"
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  log "installing cargo-fuzz (crates.io)"
+  cargo install cargo-fuzz --locked
+fi
+
+cd fuzz
+# fuzz/ is outside the workspace that scripts/test.sh formats and lints.
+cargo fmt -- --check
+log "fuzz: building ${TARGETS[*]} (${BUILD_FLAGS[*]})"
+started=$(date +%s)
+if [ -z "${FUZZ_TARGETS:-}" ]; then
+  cargo +nightly fuzz build "${BUILD_FLAGS[@]}"
+else
+  for target in "${TARGETS[@]}"; do
+    cargo +nightly fuzz build "${BUILD_FLAGS[@]}" "$target"
+  done
+fi
+log "fuzz: built in $(($(date +%s) - started)) s"
+
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+for target in "${TARGETS[@]}"; do
+  log "fuzz: $target for ${FUZZ_SECONDS} s"
+  mkdir -p "$scratch/$target" "artifacts/$target"
+  # The first corpus directory receives new inputs: the scratch one.
+  # Progress lines are dropped; the findings and final stats remain.
+  if ! cargo +nightly fuzz run "${BUILD_FLAGS[@]}" "$target" \
+    "$scratch/$target" "corpus/$target" -- \
+    -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+    -print_final_stats=1 2>&1 | { grep -Ev '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' || true; }; then
+    echo "error: fuzz target $target failed; its input is in fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
+done
+log "fuzz: every target ran ${FUZZ_SECONDS} s without a finding"
