@@ -22,9 +22,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*"; }
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-# upstream_frame (feeds' upstream venue frames) joins this list, and
-# fuzz/Cargo.toml, once feeds exposes its frame decoder.
-ALL_TARGETS="ws_op rest_bodies webhooks replay_line config_file"
+ALL_TARGETS="ws_op rest_bodies webhooks replay_line config_file upstream_frame"
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-$ALL_TARGETS}"
 # Release code with debug assertions and overflow checks (cargo-fuzz's
 # default), without AddressSanitizer: the code under test is safe Rust
