@@ -107,7 +107,11 @@ pub struct AbuseOptions {
 impl AbuseOptions {
     /// Checks what clap cannot, given whether local addresses are bound.
     pub fn validate(&self, bind_local: bool) -> Result<(), String> {
-        let addresses = if bind_local { Block::Idle.addresses() } else { 1 };
+        let addresses = if bind_local {
+            Block::Idle.addresses()
+        } else {
+            1
+        };
         let most = addresses as u32 * self.idle_per_address;
         if self.idle_sockets > most {
             return Err(format!(
