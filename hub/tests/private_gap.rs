@@ -43,7 +43,9 @@ const JWT_SECRET: &str = "private-gap-test-0123456789abcdef0123";
 fn deployment() -> impl Fn(&mut Config, &str) + Clone {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let moto = testkit::shared_moto_endpoint();
+    let data_key = common::new_data_key();
     move |c: &mut Config, redis_url: &str| {
+        common::share_data_key(c, &data_key);
         let api = &mut c.api;
         api.store = api::config::StoreKind::Dynamodb;
         api.dynamodb_endpoint = moto.clone();

@@ -53,7 +53,9 @@ const ROUNDS: usize = 20;
 /// are the test's to send).
 fn deployment(dynamodb: String) -> impl Fn(&mut Config) + Clone {
     let run = uuid::Uuid::new_v4().simple().to_string();
+    let data_key = common::new_data_key();
     move |c: &mut Config| {
+        common::share_data_key(c, &data_key);
         let api = &mut c.api;
         api.store = api::config::StoreKind::Dynamodb;
         api.dynamodb_endpoint = dynamodb.clone();

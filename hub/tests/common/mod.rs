@@ -165,3 +165,29 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         .expect("http status");
     (status, body.to_string())
 }
+
+/// A fresh data key in the form of `keys/data.key` (32 random bytes,
+/// base64url), for the nodes of one deployment to share.
+pub fn new_data_key() -> String {
+    use base64::Engine as _;
+    let bytes = [
+        *uuid::Uuid::new_v4().as_bytes(),
+        *uuid::Uuid::new_v4().as_bytes(),
+    ]
+    .concat();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Puts `key` (from [`new_data_key`]) in the data directory of `c`: nodes
+/// sharing a store need the same data key, or they refuse to start
+/// (docs/SECURITY.md, "Secrets at rest and in logs").
+pub fn share_data_key(c: &Config, key: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = c.data_dir.join("keys");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&c.data_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let file = dir.join("data.key");
+    std::fs::write(&file, key).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
