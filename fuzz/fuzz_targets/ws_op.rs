@@ -6,6 +6,7 @@
 #![no_main]
 
 use hub::protocol::ops::{decode, Op, FRAME_BOUNDS};
+use hub::protocol::ErrorCode;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
 
@@ -51,9 +52,9 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             assert!(
-                matches!(e.code, "bad_request" | "unknown_op"),
+                matches!(e.code, ErrorCode::BadRequest | ErrorCode::UnknownOp),
                 "code {}",
-                e.code
+                e.code.as_str()
             );
             nax_fuzz::assert_terse(&e.message, data);
         }
