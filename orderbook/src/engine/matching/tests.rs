@@ -3,6 +3,7 @@
 //! reference matcher.
 
 use super::*;
+use crate::engine::types::{AccountId, FillEstimate};
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 

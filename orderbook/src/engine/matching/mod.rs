@@ -21,139 +21,16 @@
 //! the orders of a level.
 
 use super::types::{
-    AccountId, CancelError, EngineEvents, FillEstimate, NewOrder, OrderId, OrderReason,
-    OrderStatus, OrderType, OrderUpdate, RestingOrder, TimeInForce, Trade,
+    CancelError, EngineEvents, NewOrder, OrderId, OrderReason, OrderStatus, OrderType, OrderUpdate,
+    RestingOrder, TimeInForce, Trade,
 };
 use crate::{BookDelta, L2Book, Price, Qty, Side};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-/// "No slot": the end of an intrusive list.
-const NIL: usize = usize::MAX;
+mod query;
+mod slab;
 
-/// One resting order and its links on its level's FIFO and its account's list.
-#[derive(Debug, Clone, Copy)]
-struct Node {
-    order: RestingOrder,
-    prev: usize,
-    next: usize,
-    acct_prev: usize,
-    acct_next: usize,
-}
-
-/// One price level: a FIFO of slots (oldest at `head`) and their total leaves.
-#[derive(Debug, Clone, Copy)]
-struct Level {
-    head: usize,
-    tail: usize,
-    total: Qty,
-}
-
-impl Level {
-    const EMPTY: Level = Level {
-        head: NIL,
-        tail: NIL,
-        total: Qty::ZERO,
-    };
-
-    fn is_empty(&self) -> bool {
-        self.head == NIL
-    }
-
-    /// Appends slot `i` at the back of the FIFO (newest, lowest priority).
-    fn push_back(&mut self, nodes: &mut [Node], i: usize) {
-        nodes[i].prev = self.tail;
-        nodes[i].next = NIL;
-        if self.tail == NIL {
-            self.head = i;
-        } else {
-            nodes[self.tail].next = i;
-        }
-        self.tail = i;
-    }
-
-    /// Takes slot `i` out of the FIFO (anywhere in it).
-    fn unlink(&mut self, nodes: &mut [Node], i: usize) {
-        let (prev, next) = (nodes[i].prev, nodes[i].next);
-        if prev == NIL {
-            self.head = next;
-        } else {
-            nodes[prev].next = next;
-        }
-        if next == NIL {
-            self.tail = prev;
-        } else {
-            nodes[next].prev = prev;
-        }
-        nodes[i].prev = NIL;
-        nodes[i].next = NIL;
-    }
-}
-
-/// The slab of resting orders with its id and account indexes.
-#[derive(Debug, Clone, Default)]
-struct Orders {
-    nodes: Vec<Node>,
-    free: Vec<usize>,
-    by_id: HashMap<OrderId, usize>,
-    /// Head slot of each account's list; an account with no resting order
-    /// has no entry.
-    by_account: HashMap<AccountId, usize>,
-}
-
-impl Orders {
-    /// Stores `order` in a slot (not yet on any level) and indexes it.
-    fn insert(&mut self, order: RestingOrder) -> usize {
-        let head = self.by_account.get(&order.account).copied().unwrap_or(NIL);
-        let node = Node {
-            order,
-            prev: NIL,
-            next: NIL,
-            acct_prev: NIL,
-            acct_next: head,
-        };
-        let i = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                self.nodes.len() - 1
-            }
-        };
-        if head != NIL {
-            self.nodes[head].acct_prev = i;
-        }
-        self.by_account.insert(order.account, i);
-        self.by_id.insert(order.id, i);
-        i
-    }
-
-    /// Drops slot `i` from the indexes and frees it. The caller has already
-    /// unlinked it from its level.
-    fn remove(&mut self, i: usize) {
-        let Node {
-            order,
-            acct_prev,
-            acct_next,
-            ..
-        } = self.nodes[i];
-        if acct_prev == NIL {
-            if acct_next == NIL {
-                self.by_account.remove(&order.account);
-            } else {
-                self.by_account.insert(order.account, acct_next);
-            }
-        } else {
-            self.nodes[acct_prev].acct_next = acct_next;
-        }
-        if acct_next != NIL {
-            self.nodes[acct_next].acct_prev = acct_prev;
-        }
-        self.by_id.remove(&order.id);
-        self.free.push(i);
-    }
-}
+use slab::{Level, Orders};
 
 /// A price-time-priority matching engine for one pair.
 ///
@@ -371,116 +248,6 @@ impl MatchingEngine {
         Ok(())
     }
 
-    /// The engine's aggregated L2 book (always equal to a book rebuilt from
-    /// every delta emitted; never crossed).
-    pub fn book(&self) -> &L2Book {
-        &self.book
-    }
-
-    /// The resting order with this id, or `None` if it is not resting
-    /// (unknown, filled, cancelled or rejected).
-    pub fn order(&self, id: OrderId) -> Option<RestingOrder> {
-        self.orders
-            .by_id
-            .get(&id)
-            .map(|&i| self.orders.nodes[i].order)
-    }
-
-    /// Resting orders of one account (any order). Costs O(orders of that account).
-    pub fn orders_of(&self, account: AccountId) -> Vec<RestingOrder> {
-        let mut result = Vec::new();
-        let mut i = self.orders.by_account.get(&account).copied().unwrap_or(NIL);
-        while i != NIL {
-            let node = &self.orders.nodes[i];
-            result.push(node.order);
-            i = node.acct_next;
-        }
-        result
-    }
-
-    /// How many orders are resting, both sides together.
-    pub fn resting_count(&self) -> usize {
-        self.orders.by_id.len()
-    }
-
-    /// What a taker order of `side` for `qty` with optional limit price would
-    /// fill right now, skipping resting orders of `exclude` (they'd be
-    /// self-trade-cancelled). Used by the venue to check funds (market buys)
-    /// and by FOK.
-    ///
-    /// `fillable_qty ≤ qty`, and it is exactly what `submit` of such an order
-    /// from account `exclude` would fill now; `notional_raw` is
-    /// Σ `price.0 × qty.0` over the fills. Read-only.
-    pub fn estimate_fill(
-        &self,
-        side: Side,
-        qty: Qty,
-        limit: Option<Price>,
-        exclude: Option<AccountId>,
-    ) -> FillEstimate {
-        let opposite = self.levels(side.opposite());
-        match side {
-            // A buy takes asks, lowest first; a sell takes bids, highest first.
-            Side::Buy => self.estimate_over(opposite.iter(), side, qty, limit, exclude),
-            Side::Sell => self.estimate_over(opposite.iter().rev(), side, qty, limit, exclude),
-        }
-    }
-
-    fn estimate_over<'a>(
-        &self,
-        levels: impl Iterator<Item = (&'a Price, &'a Level)>,
-        side: Side,
-        qty: Qty,
-        limit: Option<Price>,
-        exclude: Option<AccountId>,
-    ) -> FillEstimate {
-        let mut remaining = qty.0;
-        let mut notional_raw = 0u128;
-        for (&price, level) in levels {
-            if remaining == 0 || limit.is_some_and(|limit| !crosses(side, limit, price)) {
-                break;
-            }
-            let available = match exclude {
-                None => level.total.0,
-                Some(account) => {
-                    // Walk the FIFO only as far as needed to cover `remaining`.
-                    let mut sum = 0u64;
-                    let mut i = level.head;
-                    while i != NIL && sum < remaining {
-                        let node = &self.orders.nodes[i];
-                        if node.order.account != account {
-                            sum += node.order.leaves_qty.0;
-                        }
-                        i = node.next;
-                    }
-                    sum
-                }
-            };
-            let take = available.min(remaining);
-            remaining -= take;
-            notional_raw += u128::from(price.0) * u128::from(take);
-        }
-        FillEstimate {
-            fillable_qty: Qty(qty.0 - remaining),
-            notional_raw,
-        }
-    }
-
-    fn levels(&self, side: Side) -> &BTreeMap<Price, Level> {
-        match side {
-            Side::Buy => &self.bids,
-            Side::Sell => &self.asks,
-        }
-    }
-
-    /// Best price of the side a `side` taker trades against.
-    fn opposite_best(&self, side: Side) -> Option<Price> {
-        match side {
-            Side::Buy => self.asks.keys().next().copied(),
-            Side::Sell => self.bids.keys().next_back().copied(),
-        }
-    }
-
     /// Matches `taker` against the opposite side while its best price is
     /// within `limit` (any price when `None`) and the taker has quantity
     /// left. Returns the quantity filled.
@@ -614,5 +381,4 @@ impl MatchingEngine {
 }
 
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

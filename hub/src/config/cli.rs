@@ -1,0 +1,248 @@
+//! The command line of `nax-hub` ([`Cli`]): every flag with its `NAX_*`
+//! variable, declared once, and how the given ones overwrite the
+//! configuration (the last layer of docs/ARCHITECTURE.md, "Configuration").
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use super::{http, Config, VenueKind};
+
+/// The command line of `nax-hub`. Each option may also come from the
+/// environment variable shown in `--help`; a flag beats its variable.
+#[derive(Debug, Parser)]
+#[command(
+    name = "nax-hub",
+    bin_name = "nax-hub",
+    version,
+    about = "NA-X Stream hub: order-book cache and WebSocket market-data fan-out"
+)]
+pub struct Cli {
+    /// TOML configuration file; its keys mirror the config (top-level keys
+    /// and the sections venue, limits, history, http and api).
+    #[arg(long, env = "NAX_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "NAX_BIND", value_name = "ADDR")]
+    pub bind: Option<IpAddr>,
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "NAX_PORT")]
+    pub port: Option<u16>,
+    /// Directory for persisted data.
+    #[arg(long, env = "NAX_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Venue implementation.
+    #[arg(long, env = "NAX_VENUE")]
+    pub venue: Option<VenueKind>,
+    /// Synthetic venue events per second.
+    #[arg(long, env = "NAX_EVENTS_PER_SEC")]
+    pub events_per_sec: Option<u32>,
+    /// Synthetic venue seed (decimal or 0x-hex).
+    #[arg(long, env = "NAX_SEED", value_parser = parse_u64_maybe_hex)]
+    pub seed: Option<u64>,
+    /// `graphql` venue: its GraphQL endpoint URL.
+    #[arg(long, env = "NAX_VENUE_ENDPOINT", value_name = "URL")]
+    pub venue_endpoint: Option<String>,
+    /// `graphql` venue: its bearer token (prefer the variable: flags show
+    /// in process lists).
+    #[arg(long, env = "NAX_VENUE_TOKEN", hide_env_values = true)]
+    pub venue_token: Option<String>,
+    /// HS256 key of access tokens (at least 32 bytes); every node of a
+    /// deployment needs the same one. Unset: generated into the data
+    /// directory. Prefer the variable: flags show in process lists.
+    #[arg(long, env = "NAX_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Where the REST state lives: `embedded` (data directory) or
+    /// `dynamodb`.
+    #[arg(long, env = "NAX_STORE", value_parser = parse_store_kind)]
+    pub store: Option<api::config::StoreKind>,
+    /// DynamoDB endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_DYNAMODB_ENDPOINT", value_name = "URL")]
+    pub dynamodb_endpoint: Option<String>,
+    /// Prefix of the DynamoDB table names (Terraform's `resource_prefix`).
+    #[arg(long, env = "NAX_DYNAMODB_TABLE_PREFIX")]
+    pub dynamodb_table_prefix: Option<String>,
+    /// Create missing DynamoDB tables at start (development).
+    #[arg(long, env = "NAX_DYNAMODB_CREATE_TABLES")]
+    pub dynamodb_create_tables: Option<bool>,
+    /// AWS region of DynamoDB, SQS and KMS.
+    #[arg(long, env = "NAX_AWS_REGION")]
+    pub aws_region: Option<String>,
+    /// Publish events to SQS instead of the log in the data directory.
+    #[arg(long, env = "NAX_EVENTS_TO_SQS")]
+    pub events_to_sqs: Option<bool>,
+    /// SQS endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_SQS_ENDPOINT", value_name = "URL")]
+    pub sqs_endpoint: Option<String>,
+    /// Prefix of the SQS queue names (Terraform's `resource_prefix`).
+    #[arg(long, env = "NAX_SQS_QUEUE_PREFIX")]
+    pub sqs_queue_prefix: Option<String>,
+    /// Create missing SQS queues at start (development).
+    #[arg(long, env = "NAX_SQS_CREATE_QUEUES")]
+    pub sqs_create_queues: Option<bool>,
+    /// KMS key (id, ARN or alias) whose data key seals stored secrets;
+    /// every node of a deployment shares the data key through the store.
+    /// Unset: a key file generated into `<data dir>/keys/data.key`.
+    #[arg(long, env = "NAX_KMS_KEY_ID")]
+    pub kms_key_id: Option<String>,
+    /// KMS endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_KMS_ENDPOINT", value_name = "URL")]
+    pub kms_endpoint: Option<String>,
+    /// Redis shared by the nodes (`redis://` or `rediss://`); may hold a
+    /// password, so prefer the variable.
+    #[arg(long, env = "NAX_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Concurrent connection limit.
+    #[arg(long, env = "NAX_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Channels per connection.
+    #[arg(long, env = "NAX_MAX_SUBSCRIPTIONS")]
+    pub max_subscriptions: Option<usize>,
+    /// Sustained client frames per second per connection.
+    #[arg(long, env = "NAX_FRAMES_PER_SEC")]
+    pub frames_per_sec: Option<u32>,
+    /// Client frame burst per connection.
+    #[arg(long, env = "NAX_FRAME_BURST")]
+    pub frame_burst: Option<u32>,
+    /// Rejected frames before a connection is closed.
+    #[arg(long, env = "NAX_MAX_INVALID_FRAMES")]
+    pub max_invalid_frames: Option<u32>,
+    /// Largest inbound frame in bytes.
+    #[arg(long, env = "NAX_MAX_FRAME_BYTES")]
+    pub max_frame_bytes: Option<usize>,
+    /// Outbound bytes queued per client before slow-consumer handling.
+    #[arg(long, env = "NAX_OUTBOUND_QUEUE_BYTES")]
+    pub outbound_queue_bytes: Option<usize>,
+    /// Kernel send buffer of each client socket in bytes.
+    #[arg(long, env = "NAX_SOCKET_SEND_BUFFER_BYTES")]
+    pub socket_send_buffer_bytes: Option<usize>,
+    /// Interval between WebSocket Pings, ms.
+    #[arg(long, env = "NAX_PING_INTERVAL_MS")]
+    pub ping_interval_ms: Option<u64>,
+    /// Silence before a connection is closed, ms.
+    #[arg(long, env = "NAX_PONG_TIMEOUT_MS")]
+    pub pong_timeout_ms: Option<u64>,
+    /// Trade history messages kept per channel.
+    #[arg(long, env = "NAX_HISTORY_MAX_MESSAGES")]
+    pub history_max_messages: Option<usize>,
+    /// Trade history age kept per channel, ms.
+    #[arg(long, env = "NAX_HISTORY_MAX_AGE_MS")]
+    pub history_max_age_ms: Option<u64>,
+    /// Time connections get to flush on shutdown, ms.
+    #[arg(long, env = "NAX_SHUTDOWN_DRAIN_MS")]
+    pub shutdown_drain_ms: Option<u64>,
+    /// Reconnect delay announced to clients on shutdown, ms.
+    #[arg(long, env = "NAX_RECONNECT_AFTER_MS")]
+    pub reconnect_after_ms: Option<u64>,
+    /// Browser origins allowed to open /ws besides the hub's own,
+    /// comma-separated (`*`: any).
+    #[arg(long, env = "NAX_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Time a connection has to send complete request headers, ms.
+    #[arg(long, env = "NAX_HEADER_TIMEOUT_MS")]
+    pub header_timeout_ms: Option<u64>,
+    /// Silence allowed on a kept-alive connection between requests, ms.
+    #[arg(long, env = "NAX_IDLE_TIMEOUT_MS")]
+    pub idle_timeout_ms: Option<u64>,
+    /// The same for connections from trusted proxies, ms (above the load
+    /// balancer's idle timeout).
+    #[arg(long, env = "NAX_PROXY_IDLE_TIMEOUT_MS")]
+    pub proxy_idle_timeout_ms: Option<u64>,
+    /// Largest request head (request line and headers), bytes.
+    #[arg(long, env = "NAX_MAX_HEAD_BYTES")]
+    pub max_head_bytes: Option<usize>,
+    /// Open connections per peer address (trusted proxies exempt).
+    #[arg(long, env = "NAX_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Trusted proxies, comma-separated IPs or CIDR blocks (the load
+    /// balancer's subnets): their X-Forwarded-For names the client.
+    #[arg(long, env = "NAX_TRUSTED_PROXIES", value_name = "CIDRS", value_parser = http::parse_trusted_proxies)]
+    pub trusted_proxies: Option<api::http::TrustedProxies>,
+}
+
+/// `embedded` or `dynamodb`.
+fn parse_store_kind(s: &str) -> Result<api::config::StoreKind, String> {
+    match s {
+        "embedded" => Ok(api::config::StoreKind::Embedded),
+        "dynamodb" => Ok(api::config::StoreKind::Dynamodb),
+        other => Err(format!("unknown store {other:?}: embedded or dynamodb")),
+    }
+}
+
+/// Accepts `24301` as well as `0x5eed`.
+fn parse_u64_maybe_hex(s: &str) -> Result<u64, std::num::ParseIntError> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+}
+
+impl Config {
+    /// Overwrites every field given by a flag or environment variable.
+    pub(super) fn apply(&mut self, cli: Cli) {
+        fn set<T>(field: &mut T, value: Option<T>) {
+            if let Some(value) = value {
+                *field = value;
+            }
+        }
+        set(&mut self.bind, cli.bind);
+        set(&mut self.port, cli.port);
+        set(&mut self.data_dir, cli.data_dir);
+        set(&mut self.venue.kind, cli.venue);
+        set(&mut self.venue.events_per_sec, cli.events_per_sec);
+        set(&mut self.venue.seed, cli.seed);
+        set(&mut self.venue.endpoint, cli.venue_endpoint);
+        if let Some(secret) = cli.jwt_secret {
+            self.api.jwt_secret = Some(api::secret::Secret::new(secret));
+        }
+        if let Some(token) = cli.venue_token {
+            self.venue.token = Some(api::secret::Secret::new(token));
+        }
+        let api = &mut self.api;
+        set(&mut api.store, cli.store);
+        set(&mut api.dynamodb_endpoint, cli.dynamodb_endpoint);
+        set(&mut api.dynamodb_table_prefix, cli.dynamodb_table_prefix);
+        set(&mut api.dynamodb_create_tables, cli.dynamodb_create_tables);
+        if let Some(region) = cli.aws_region {
+            api.dynamodb_region = region.clone();
+            api.kms_region = region.clone();
+            api.sqs_region = region;
+        }
+        set(&mut api.kms_key_id, cli.kms_key_id);
+        set(&mut api.kms_endpoint, cli.kms_endpoint);
+        set(&mut api.events_to_sqs, cli.events_to_sqs);
+        set(&mut api.sqs_endpoint, cli.sqs_endpoint);
+        set(&mut api.sqs_queue_prefix, cli.sqs_queue_prefix);
+        set(&mut api.sqs_create_queues, cli.sqs_create_queues);
+        if let Some(url) = cli.redis_url {
+            api.redis_url = Some(api::secret::Secret::new(url));
+        }
+        let limits = &mut self.limits;
+        set(&mut limits.max_connections, cli.max_connections);
+        set(&mut limits.max_subscriptions, cli.max_subscriptions);
+        set(&mut limits.frames_per_sec, cli.frames_per_sec);
+        set(&mut limits.frame_burst, cli.frame_burst);
+        set(&mut limits.max_invalid_frames, cli.max_invalid_frames);
+        set(&mut limits.max_frame_bytes, cli.max_frame_bytes);
+        set(&mut limits.outbound_queue_bytes, cli.outbound_queue_bytes);
+        set(
+            &mut limits.socket_send_buffer_bytes,
+            cli.socket_send_buffer_bytes,
+        );
+        set(&mut limits.ping_interval_ms, cli.ping_interval_ms);
+        set(&mut limits.pong_timeout_ms, cli.pong_timeout_ms);
+        set(&mut self.history.max_messages, cli.history_max_messages);
+        set(&mut self.history.max_age_ms, cli.history_max_age_ms);
+        set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
+        set(&mut self.reconnect_after_ms, cli.reconnect_after_ms);
+        set(&mut self.allowed_origins, cli.allowed_origins);
+        let http = &mut self.http;
+        set(&mut http.header_timeout_ms, cli.header_timeout_ms);
+        set(&mut http.idle_timeout_ms, cli.idle_timeout_ms);
+        set(&mut http.proxy_idle_timeout_ms, cli.proxy_idle_timeout_ms);
+        set(&mut http.max_head_bytes, cli.max_head_bytes);
+        set(&mut http.max_connections_per_ip, cli.max_connections_per_ip);
+        set(&mut http.trusted_proxies, cli.trusted_proxies);
+    }
+}

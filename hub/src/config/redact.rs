@@ -1,0 +1,63 @@
+//! The configuration as one log line of `key=value` pairs with secrets
+//! masked ([`Config::redacted`]).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::Config;
+
+impl Config {
+    /// The whole configuration on one line of `key=value` pairs (dotted TOML
+    /// paths) for the start-up log. Values of keys that look secret (their
+    /// name contains `token`, `secret`, `password` or `key`) are shown as
+    /// `***`.
+    pub fn redacted(&self) -> String {
+        let value = match serde_json::to_value(self) {
+            Ok(value) => value,
+            // Unreachable: every field is a number, a string or an enum.
+            Err(e) => return format!("<configuration not renderable: {e}>"),
+        };
+        let mut line = String::new();
+        write_flattened(&mut line, "", &value);
+        line
+    }
+}
+
+/// Serializes a path even if it is not UTF-8, so rendering never fails.
+pub(super) fn serialize_path_lossy<S: serde::Serializer>(
+    path: &Path,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}
+
+/// Appends `prefix.key=value` pairs, space-separated, redacting secrets.
+pub(super) fn write_flattened(out: &mut String, prefix: &str, value: &serde_json::Value) {
+    let serde_json::Value::Object(fields) = value else {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let _ = write!(out, "{prefix}={value}");
+        return;
+    };
+    for (key, field) in fields {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if looks_secret(key) {
+            write_flattened(out, &path, &serde_json::Value::from("***"));
+        } else {
+            write_flattened(out, &path, field);
+        }
+    }
+}
+
+/// Whether a key's value must not appear in logs.
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["token", "secret", "password", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+}

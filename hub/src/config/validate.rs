@@ -1,0 +1,130 @@
+//! The ranges documented on the configuration's fields, checked once after
+//! every layer is applied ([`Config::validate`]).
+
+use super::{Config, ConfigError, VenueKind};
+
+impl Config {
+    /// Checks every range documented on the fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn at_least<T: PartialOrd + ToString>(
+            key: &'static str,
+            value: T,
+            min: T,
+            unit: &str,
+        ) -> Result<(), ConfigError> {
+            if value >= min {
+                return Ok(());
+            }
+            Err(ConfigError::Invalid {
+                key,
+                value: value.to_string(),
+                reason: format!("must be at least {}{unit}", min.to_string()),
+            })
+        }
+        let (venue, limits, history) = (&self.venue, &self.limits, &self.history);
+        at_least("venue.events_per_sec", venue.events_per_sec, 1, "")?;
+        if venue.kind == VenueKind::Graphql {
+            if venue.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
+                return Err(ConfigError::Invalid {
+                    key: "venue.token",
+                    value: String::new(),
+                    reason: "a graphql venue needs a bearer token (NAX_VENUE_TOKEN)".into(),
+                });
+            }
+            if !(venue.endpoint.starts_with("http://") || venue.endpoint.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "venue.endpoint",
+                    value: venue.endpoint.clone(),
+                    reason: "must be an http:// or https:// URL".into(),
+                });
+            }
+            at_least(
+                "venue.request_timeout_ms",
+                venue.request_timeout_ms,
+                1,
+                " ms",
+            )?;
+            at_least("venue.backoff_min_ms", venue.backoff_min_ms, 1, " ms")?;
+            at_least(
+                "venue.backoff_max_ms",
+                venue.backoff_max_ms,
+                venue.backoff_min_ms,
+                " ms",
+            )?;
+        }
+        at_least(
+            "api.backplane_stream_len",
+            self.api.backplane_stream_len,
+            1,
+            " entries",
+        )?;
+        at_least("limits.max_connections", limits.max_connections, 1, "")?;
+        at_least("limits.max_subscriptions", limits.max_subscriptions, 1, "")?;
+        at_least("limits.frames_per_sec", limits.frames_per_sec, 1, "")?;
+        at_least("limits.frame_burst", limits.frame_burst, 1, "")?;
+        at_least(
+            "limits.max_invalid_frames",
+            limits.max_invalid_frames,
+            1,
+            "",
+        )?;
+        at_least(
+            "limits.max_frame_bytes",
+            limits.max_frame_bytes,
+            1024,
+            " bytes",
+        )?;
+        at_least(
+            "limits.outbound_queue_bytes",
+            limits.outbound_queue_bytes,
+            64 * 1024,
+            " bytes (64 KiB)",
+        )?;
+        at_least(
+            "limits.socket_send_buffer_bytes",
+            limits.socket_send_buffer_bytes,
+            16 * 1024,
+            " bytes (16 KiB)",
+        )?;
+        at_least("limits.ping_interval_ms", limits.ping_interval_ms, 1, " ms")?;
+        if limits.pong_timeout_ms <= limits.ping_interval_ms {
+            return Err(ConfigError::Invalid {
+                key: "limits.pong_timeout_ms",
+                value: limits.pong_timeout_ms.to_string(),
+                reason: format!(
+                    "must be greater than limits.ping_interval_ms ({})",
+                    limits.ping_interval_ms
+                ),
+            });
+        }
+        if let Some(bad) = self.allowed_origins.iter().find(|o| !is_origin(o)) {
+            return Err(ConfigError::Invalid {
+                key: "allowed_origins",
+                value: bad.clone(),
+                reason: "each entry must be `*` or scheme://host[:port] (http or https, no path)"
+                    .into(),
+            });
+        }
+        at_least("history.max_messages", history.max_messages, 1, "")?;
+        at_least("history.max_age_ms", history.max_age_ms, 1, " ms")?;
+        self.http.validate()
+    }
+}
+
+/// `*`, or `http(s)://host[:port]` with no path, query or user part.
+fn is_origin(origin: &str) -> bool {
+    if origin == "*" {
+        return true;
+    }
+    let Some(host) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = host.strip_suffix('/').unwrap_or(host);
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+}
