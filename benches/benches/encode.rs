@@ -5,7 +5,7 @@
 //! Run: `cargo bench -p benches --bench encode -- --warm-up-time 2 --measurement-time 5`
 //!
 //! BTC-USD scales (price 2 decimals, quantity 6) from
-//! `feeds::markets::default_pairs()`; books from `benches::book_with_levels`
+//! `feeds::sandbox_pairs::default_pairs()`; books from `benches::book_with_levels`
 //! (prices ~64 000.00, quantities 0.001 to 100 BTC). Each iteration is one
 //! encoder call: writing into the encoder's reused buffer plus the copy out
 //! into a fresh `Bytes` (one allocation), exactly the production call. The

@@ -301,7 +301,7 @@ pub fn sweep_buy(engine: &MatchingEngine, levels: usize, id: OrderId) -> NewOrde
 /// The sandbox's BTC-USD spec (price scale 2, quantity scale 6), as the hub
 /// serves it.
 pub fn btc_usd() -> MarketSpec {
-    feeds::markets::default_pairs()
+    feeds::sandbox_pairs::default_pairs()
         .into_iter()
         .find(|p| p.spec.symbol == "BTC-USD")
         .expect("BTC-USD is a default pair")

@@ -1,5 +1,5 @@
 //! Acceptance tests of the hub on a remote venue (issue 6): the standalone
-//! venue (`venue::serve`) runs in this process on 127.0.0.1 and the hub
+//! venue (`sandbox_venue::serve`) runs in this process on 127.0.0.1 and the hub
 //! reaches it over GraphQL (`venue.kind = graphql`) through the Shift
 //! adapter, exactly as in production.
 //!

@@ -9,11 +9,11 @@ pub mod checksum;
 pub mod decimal;
 pub mod engine;
 pub mod ladder;
-pub mod market;
+pub mod spec;
 
 pub use book::{BookDelta, BookError, L2Book};
 pub use decimal::DecimalError;
-pub use market::MarketSpec;
+pub use spec::MarketSpec;
 
 use serde::{Deserialize, Serialize};
 

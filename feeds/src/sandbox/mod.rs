@@ -14,7 +14,7 @@ mod simulator;
 pub use ledger::FIRST_USER_ACCOUNT;
 
 use crate::event::{now_micros, MarketStream};
-use crate::markets::{default_assets, default_pairs, PairConfig};
+use crate::sandbox_pairs::{default_assets, default_pairs, PairConfig};
 use crate::venue::{
     AssetSpec, Balance, MarketFeed, OrderReport, PlaceOrder, UserEvent, Venue, VenueError,
 };

@@ -6,7 +6,7 @@
 //! what the engine emits. Seeded, so a run is reproducible.
 
 use super::pair::PairState;
-use crate::markets::PairConfig;
+use crate::sandbox_pairs::PairConfig;
 use orderbook::engine::{AccountId, NewOrder, OrderId, OrderType, TimeInForce};
 use orderbook::{Price, Qty, Side};
 use rand::rngs::StdRng;

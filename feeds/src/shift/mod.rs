@@ -13,7 +13,7 @@ mod backoff;
 mod config;
 mod convert;
 mod http;
-mod market;
+mod market_data;
 mod sequence;
 mod stats;
 mod user;
@@ -33,7 +33,7 @@ use crate::venue::{
 use async_trait::async_trait;
 use convert::{Catalog, DecodeError};
 use http::{CallFailure, GraphqlHttp};
-use market::MarketSession;
+use market_data::MarketSession;
 use orderbook::MarketSpec;
 use serde_json::json;
 use stats::StreamCounters;

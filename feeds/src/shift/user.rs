@@ -7,7 +7,7 @@
 
 use super::backoff::Backoff;
 use super::convert::{Catalog, DecodeError};
-use super::market::field;
+use super::market_data::field;
 use super::stats::StreamCounters;
 use super::wire::{self, WireUserEvent};
 use super::ws::{GraphqlWs, ServerMessage, WsError, WsSettings};

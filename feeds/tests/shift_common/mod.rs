@@ -1,5 +1,5 @@
 //! Harness of the Shift adapter's integration tests: the standalone venue
-//! (`venue::serve`, the sandbox over the GraphQL contract) on 127.0.0.1,
+//! (`sandbox_venue::serve`, the sandbox over the GraphQL contract) on 127.0.0.1,
 //! an adapter config with short timeouts, a raw GraphQL client for what
 //! the adapter does not expose (`orderBook`, the admin fault routes), a
 //! TCP proxy whose connections a test can cut, a relay that slips hostile
@@ -13,6 +13,7 @@ use feeds::shift::{BreakerPolicy, ShiftConfig, ShiftToken};
 use feeds::{MarketEvent, MarketStream, SandboxConfig, SnapshotReason};
 use futures_util::{SinkExt as _, StreamExt as _};
 use orderbook::{L2Book, MarketSpec};
+use sandbox_venue::{BearerToken, RunningVenueServer, VenueServerConfig};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,7 +28,6 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use venue::{BearerToken, RunningVenueServer, VenueServerConfig};
 
 pub const TOKEN: &str = "shift-adapter-test-token";
 /// Longest wait for any one expected event.
@@ -42,7 +42,7 @@ pub async fn start_venue(bind: SocketAddr, events_per_sec: u32) -> RunningVenueS
         seed: 7,
         ..SandboxConfig::default()
     };
-    venue::serve(config).await.expect("venue starts")
+    sandbox_venue::serve(config).await.expect("venue starts")
 }
 
 /// The adapter's config for the venue at `addr`, with short timeouts.

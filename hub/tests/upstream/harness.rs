@@ -1,4 +1,4 @@
-//! The pieces of the upstream tests: a standalone venue (`venue::serve`)
+//! The pieces of the upstream tests: a standalone venue (`sandbox_venue::serve`)
 //! on 127.0.0.1 with a GraphQL client and its admin (fault-injection)
 //! routes, a hub pointed at it (`venue.kind = graphql`), and a REST trader
 //! of the hub (register, login, KYC, orders).
@@ -6,11 +6,11 @@
 use crate::common;
 use hub::app::RunningHub;
 use hub::config::{Config, VenueKind};
+use sandbox_venue::{BearerToken, RunningVenueServer, VenueServerConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::time::Instant;
-use venue::{BearerToken, RunningVenueServer, VenueServerConfig};
 
 use crate::book::{BookState, WireLevels};
 
@@ -44,7 +44,7 @@ impl TestVenue {
         config.sandbox.seed = 7;
         let deadline = Instant::now() + Duration::from_secs(5);
         let server = loop {
-            match venue::serve(config.clone()).await {
+            match sandbox_venue::serve(config.clone()).await {
                 Ok(server) => break server,
                 Err(e) if Instant::now() < deadline => {
                     eprintln!("venue bind {bind}: {e:#}; retrying");

@@ -16,10 +16,10 @@
 //! schedule waits (the achieved rate then falls below the target rather
 //! than requests piling up without bound).
 
-use super::market::OrderShape;
 use super::record::{OrderRecorder, Request};
 use super::rest::{Answer, RestClient};
 use super::setup::Trader;
+use super::shape::OrderShape;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The `orders` scenario: the REST order flow of docs/API.md under load.
 //!
 //! A run sets up `--users` users (register, log in, KYC, fund by a fiat
-//! deposit: [`setup`]), reads the pair's scales and best bid ([`market`]),
+//! deposit: [`setup`]), reads the pair's scales and best bid ([`shape`]),
 //! then places `--rate` orders per second for `--duration` seconds spread
 //! over the users ([`flow`]): resting limit buys far from the market,
 //! each cancelled later, and marketable IOC orders. Every request is timed
@@ -16,13 +16,13 @@
 //! every 429, so a run that needs a higher limit shows it.
 
 pub mod flow;
-pub mod market;
 pub mod options;
 pub mod progress;
 pub mod record;
 pub mod report;
 pub mod rest;
 pub mod setup;
+pub mod shape;
 pub mod summary;
 
 use crate::cli::Options;
@@ -67,7 +67,7 @@ pub async fn run(opts: &Options) -> Result<RunResult, OrdersError> {
     let started_unix_ms = now_micros() / 1000;
     let target = HubTarget::resolve(&opts.url).await?;
     let client = rest::RestClient::new(&target.authority, REQUEST_TIMEOUT)?;
-    let shape = market::shape_orders(
+    let shape = shape::shape_orders(
         &client,
         &o.pair,
         o.order_qty.as_deref(),

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{error_message_code, start, start_with, WsClient, TOKEN};
+use sandbox_venue::ServerLimits;
 use serde_json::{json, Value};
 use std::time::Duration;
-use venue::ServerLimits;
 
 const MARKETS: &str = "{ markets { pair } }";
 

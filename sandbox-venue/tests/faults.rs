@@ -6,9 +6,9 @@ mod common;
 
 use common::{price, start, start_sandbox, TestVenue, WsClient, TOKEN};
 use feeds::SandboxConfig;
+use sandbox_venue::ServerLimits;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use venue::ServerLimits;
 
 const BOOK: &str = "subscription { orderBookUpdates(pair: \"BTC-USD\") { kind seq reason } }";
 

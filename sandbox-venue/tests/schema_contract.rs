@@ -88,7 +88,7 @@ fn input_value(owner: &str, value: &InputValueDefinition) -> String {
 
 #[test]
 fn served_schema_matches_the_contract() {
-    let served = venue::sdl();
+    let served = sandbox_venue::sdl();
     if std::env::var_os("PRINT_SDL").is_some() {
         println!("{served}");
     }
@@ -128,7 +128,7 @@ fn the_comparison_sees_types_fields_arguments_defaults_and_enum_values() {
 /// Root operation types are named as in the contract.
 #[test]
 fn root_types_are_query_mutation_and_subscription() {
-    let served = venue::sdl();
+    let served = sandbox_venue::sdl();
     let ours = shape(&served);
     for root in ["type Query", "type Mutation", "type Subscription"] {
         assert!(ours.contains(root), "{root} missing:\n{served}");

@@ -11,7 +11,7 @@
 //! # Usage
 //!
 //! ```text
-//! NAX_VENUE_TOKEN=dev-token cargo run -p venue --bin nax-venue -- --port 9090
+//! NAX_VENUE_TOKEN=dev-token cargo run -p sandbox-venue --bin nax-venue -- --port 9090
 //! # prints: listening on http://127.0.0.1:9090/graphql
 //! curl -s -H 'Authorization: Bearer dev-token' -H 'Content-Type: application/json' \
 //!      -d '{"query":"{ markets { pair priceScale qtyScale } }"}' http://127.0.0.1:9090/graphql

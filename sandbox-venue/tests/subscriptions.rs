@@ -6,9 +6,9 @@ mod common;
 
 use common::{error_message_code, price, start, start_with, TestVenue, CREATE_ORDER};
 use orderbook::{BookDelta, L2Book, MarketSpec, Qty, Side};
+use sandbox_venue::ServerLimits;
 use serde_json::{json, Value};
 use std::time::Duration;
-use venue::ServerLimits;
 
 pub const BOOK: &str = "subscription($p: String!) {
     orderBookUpdates(pair: $p) {

@@ -5,9 +5,9 @@
 use anyhow::Context;
 use clap::Parser;
 use feeds::SandboxConfig;
+use sandbox_venue::{BearerToken, VenueServerConfig};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use venue::{BearerToken, VenueServerConfig};
 
 /// The sandbox venue served over the upstream GraphQL contract.
 #[derive(Parser)]
@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         seed: cli.seed.unwrap_or(defaults.seed),
         ..defaults
     };
-    let server = venue::serve(config).await?;
+    let server = sandbox_venue::serve(config).await?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{}/graphql", server.addr())?;
     stdout.flush()?;

@@ -6,6 +6,7 @@
 
 use feeds::SandboxConfig;
 use futures_util::{SinkExt, StreamExt};
+use sandbox_venue::{BearerToken, RunningVenueServer, ServerLimits, VenueServerConfig};
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -13,7 +14,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use venue::{BearerToken, RunningVenueServer, ServerLimits, VenueServerConfig};
 
 pub const TOKEN: &str = "test-venue-token";
 
@@ -51,7 +51,7 @@ pub async fn start_sandbox(sandbox: SandboxConfig, limits: ServerLimits) -> Test
     );
     config.sandbox = sandbox;
     config.limits = limits;
-    let server = venue::serve(config).await.expect("server starts");
+    let server = sandbox_venue::serve(config).await.expect("server starts");
     let base = format!("http://{}", server.addr());
     TestVenue {
         server,
