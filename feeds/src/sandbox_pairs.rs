@@ -1,4 +1,4 @@
-//! The sandbox's default pairs (`feeds::sandbox_pairs`): four pairs with realistic scales, and the
+//! The sandbox's default pairs: four pairs with realistic scales, and the
 //! assets they trade, all held at 8 decimals so that every trade's notional
 //! (price × qty, at `price_scale + qty_scale` ≤ 8 decimals) is exact.
 

@@ -33,6 +33,18 @@ pub struct Chart {
 }
 
 impl Chart {
+    /// A chart over the seconds of a run (x axis "seconds", automatic
+    /// ticks, linear y).
+    pub fn over_time(title: &str, y_label: &str, series: Vec<Series>) -> Chart {
+        Chart {
+            title: title.into(),
+            x_label: "seconds".into(),
+            y_label: y_label.into(),
+            series,
+            ..Chart::default()
+        }
+    }
+
     /// The chart as an `<svg>` element.
     pub fn svg(&self) -> String {
         let points = || self.series.iter().flat_map(|s| s.points.iter().copied());

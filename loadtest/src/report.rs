@@ -337,41 +337,33 @@ fn over_time_charts(r: &RunResult) -> String {
         points: r.timeline.iter().map(|p| (p.t, f(p))).collect(),
     };
     let charts = [
-        Chart {
-            title: "Delivered messages per second".into(),
-            x_label: "seconds".into(),
-            y_label: "msg/s".into(),
-            series: vec![line("messages/s", COLORS[0], &|p| p.msgs_per_s)],
-            ..Chart::default()
-        },
-        Chart {
-            title: "Delivered bytes per second".into(),
-            x_label: "seconds".into(),
-            y_label: "MB/s".into(),
-            series: vec![line("MB/s", COLORS[3], &|p| p.bytes_per_s / 1e6)],
-            ..Chart::default()
-        },
-        Chart {
-            title: "Open connections and failures".into(),
-            x_label: "seconds".into(),
-            y_label: "connections".into(),
-            series: vec![
+        Chart::over_time(
+            "Delivered messages per second",
+            "msg/s",
+            vec![line("messages/s", COLORS[0], &|p| p.msgs_per_s)],
+        ),
+        Chart::over_time(
+            "Delivered bytes per second",
+            "MB/s",
+            vec![line("MB/s", COLORS[3], &|p| p.bytes_per_s / 1e6)],
+        ),
+        Chart::over_time(
+            "Open connections and failures",
+            "connections",
+            vec![
                 line("open", COLORS[0], &|p| p.open as f64),
                 line("failures (cumulative)", COLORS[2], &|p| p.failures as f64),
             ],
-            ..Chart::default()
-        },
-        Chart {
-            title: "Live latency per second".into(),
-            x_label: "seconds".into(),
-            y_label: "ms".into(),
-            series: vec![
+        ),
+        Chart::over_time(
+            "Live latency per second",
+            "ms",
+            vec![
                 line("p50", COLORS[0], &|p| p.live_p50_us as f64 / 1000.0),
                 line("p99", COLORS[1], &|p| p.live_p99_us as f64 / 1000.0),
                 line("max", COLORS[2], &|p| p.live_max_us as f64 / 1000.0),
             ],
-            ..Chart::default()
-        },
+        ),
     ];
     charts.iter().map(Chart::svg).collect()
 }

@@ -27,6 +27,27 @@ pub enum TargetError {
     Metrics(SocketAddr, String),
 }
 
+/// Resolves `HOST[:PORT]` (port 80 when none is given) to its first
+/// address. On failure: the `HOST:PORT` looked up, and the look-up's error
+/// (`None` when it found no address).
+pub async fn resolve_authority(
+    authority: &str,
+) -> Result<SocketAddr, (String, Option<std::io::Error>)> {
+    let with_port = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let found = match tokio::net::lookup_host(&with_port).await {
+        Ok(mut addrs) => addrs.next().ok_or(None),
+        Err(e) => Err(Some(e)),
+    };
+    found.map_err(|e| (with_port, e))
+}
+
 /// Where the clients connect.
 #[derive(Debug, Clone)]
 pub struct HubTarget {
@@ -46,20 +67,11 @@ impl HubTarget {
         if authority.is_empty() {
             return Err(bad());
         }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
-        };
-        let addr = tokio::net::lookup_host(&with_port)
+        let addr = resolve_authority(authority)
             .await
-            .map_err(|e| TargetError::Resolve(with_port.clone(), e))?
-            .next()
-            .ok_or_else(|| {
-                TargetError::Resolve(with_port.clone(), std::io::ErrorKind::NotFound.into())
+            .map_err(|(with_port, e)| {
+                let e = e.unwrap_or_else(|| std::io::ErrorKind::NotFound.into());
+                TargetError::Resolve(with_port, e)
             })?;
         Ok(HubTarget {
             url: url.to_string(),

@@ -78,19 +78,12 @@ impl Target {
         if authority.is_empty() || authority.contains('/') {
             return Err(bad());
         }
-        let with_port = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            authority.to_string()
-        } else {
-            format!("{authority}:80")
-        };
-        let addr = tokio::net::lookup_host(&with_port)
-            .await
-            .map_err(|e| format!("cannot resolve {with_port}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("cannot resolve {with_port}"))?;
+        let addr = crate::target::resolve_authority(authority).await.map_err(
+            |(with_port, e)| match e {
+                Some(e) => format!("cannot resolve {with_port}: {e}"),
+                None => format!("cannot resolve {with_port}"),
+            },
+        )?;
         Ok(Target {
             authority: authority.to_string(),
             bind_local: bind_local && addr.ip() == IpAddr::V4(Ipv4Addr::LOCALHOST),

@@ -80,35 +80,29 @@ pub fn over_time_charts(o: &OrderFlowResult) -> String {
         points: o.timeline.iter().map(|p| (p.t, f(p))).collect(),
     };
     let charts = [
-        Chart {
-            title: "Orders and requests per second".into(),
-            x_label: "seconds".into(),
-            y_label: "per second".into(),
-            series: vec![
+        Chart::over_time(
+            "Orders and requests per second",
+            "per second",
+            vec![
                 line("orders accepted", COLORS[0], &|p| p.placed_per_s),
                 line("orders cancelled", COLORS[3], &|p| p.cancelled_per_s),
                 line("requests", COLORS[1], &|p| p.requests_per_s),
             ],
-            ..Chart::default()
-        },
-        Chart {
-            title: "POST /orders latency per second".into(),
-            x_label: "seconds".into(),
-            y_label: "ms".into(),
-            series: vec![
+        ),
+        Chart::over_time(
+            "POST /orders latency per second",
+            "ms",
+            vec![
                 line("p50", COLORS[0], &|p| p.place_p50_us as f64 / 1000.0),
                 line("p99", COLORS[1], &|p| p.place_p99_us as f64 / 1000.0),
                 line("max", COLORS[2], &|p| p.place_max_us as f64 / 1000.0),
             ],
-            ..Chart::default()
-        },
-        Chart {
-            title: "Errors (cumulative)".into(),
-            x_label: "seconds".into(),
-            y_label: "errors".into(),
-            series: vec![line("errors", COLORS[2], &|p| p.errors as f64)],
-            ..Chart::default()
-        },
+        ),
+        Chart::over_time(
+            "Errors (cumulative)",
+            "errors",
+            vec![line("errors", COLORS[2], &|p| p.errors as f64)],
+        ),
     ];
     charts.iter().map(Chart::svg).collect()
 }
