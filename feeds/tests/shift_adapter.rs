@@ -130,44 +130,13 @@ async fn user_event(
     .expect("the user event within the wait")
 }
 
-/// Returns once `events` carries the venue's events: credits a user of
-/// its own 1 unit at a time until the event of the latest credit arrives
-/// (events come in venue order, so no earlier one is still on its way).
-async fn subscription_live(shift: &ShiftVenue, events: &mut UnboundedReceiver<UserEvent>) {
-    const WARM_UP: &str = "user-shift-warm-up";
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let credited = shift.credit(WARM_UP, "USD", 1).await.unwrap().available;
-        let seen = tokio::time::timeout(Duration::from_millis(250), async {
-            loop {
-                match events.recv().await.expect("user events still open") {
-                    UserEvent::Balance { user, balance, .. }
-                        if user.as_str() == WARM_UP && balance.available == credited =>
-                    {
-                        return;
-                    }
-                    _ => {}
-                }
-            }
-        })
-        .await;
-        if seen.is_ok() {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no user event within {WAIT:?} of subscribing ({credited} warm-up credits)"
-        );
-    }
-}
-
 #[tokio::test]
 async fn orders_balances_and_user_events_go_through_the_adapter() {
     let server = start_venue(any_port(), 0).await;
     let shift = ShiftVenue::connect(config(server.addr())).await.unwrap();
     let mut events = shift.user_events().await.unwrap();
     // The subscription starts on the venue's next poll of the connection.
-    subscription_live(&shift, &mut events).await;
+    credit_until_event(&shift, &mut events, "user-shift-warm-up").await;
     let user = "user-shift-1";
 
     let credited = shift.credit(user, "USD", 1_000 * USD).await.unwrap();
