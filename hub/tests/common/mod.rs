@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod binary;
+pub mod deployment;
 
 use futures_util::{SinkExt, StreamExt};
 use hub::app::RunningHub;
