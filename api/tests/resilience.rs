@@ -10,13 +10,20 @@ use feeds::Venue;
 use serde_json::json;
 use std::time::Duration;
 
+/// Per-attempt timeout: long enough that a healthy call on two busy
+/// cores is never cut short, so a venue call is the only way to take it.
+const TIMEOUT: Duration = Duration::from_millis(1_500);
+/// How long the breaker stays open: a whole request round trip must fit
+/// between the second timeout and the refused third call.
+const OPEN_FOR: Duration = Duration::from_millis(3_000);
+
 #[tokio::test]
 async fn slow_venue_times_out_opens_the_breaker_and_recovers() {
     let config = ApiConfig {
-        upstream_timeout_ms: 150,
+        upstream_timeout_ms: TIMEOUT.as_millis() as u64,
         upstream_attempts: 1,
         breaker_failures: 2,
-        breaker_open_ms: 500,
+        breaker_open_ms: OPEN_FOR.as_millis() as u64,
         ..common::test_config()
     };
     let t = common::start_with(config).await;
@@ -28,29 +35,54 @@ async fn slow_venue_times_out_opens_the_breaker_and_recovers() {
         .unwrap();
     let order = |coid: &str| json!({"client_order_id": coid, "pair": "BTC-USD", "side": "buy", "type": "limit", "qty": "0.010000", "price": "1000.00"});
 
-    t.venue.set_latency(Duration::from_secs(2));
+    // Far beyond the timeout: every call that reaches the venue times out.
+    t.venue.set_latency(TIMEOUT * 4);
     for coid in ["s1", "s2"] {
         let (s, body, h) = t.post("/orders", Some(&tok), order(coid)).await;
         common::assert_error(s, &body, 503, "upstream_timeout");
         assert!(h.contains_key("retry-after"));
     }
-    // Open: answered at once, without waiting for the venue.
+    // Open: answered without calling the venue. A call would have been cut
+    // by the timeout (`upstream_timeout`, after TIMEOUT at the earliest).
     let started = std::time::Instant::now();
     let (s, body, h) = t.post("/orders", Some(&tok), order("s3")).await;
     common::assert_error(s, &body, 503, "upstream_unavailable");
     let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
-    assert!((1..=1).contains(&retry), "Retry-After {retry}");
+    // The time left open, rounded up.
     assert!(
-        started.elapsed() < Duration::from_millis(150),
-        "fails fast: {:?}",
+        (1..=OPEN_FOR.as_secs()).contains(&retry),
+        "Retry-After {retry}"
+    );
+    assert!(
+        started.elapsed() < TIMEOUT,
+        "fails fast, without waiting for the venue: {:?}",
         started.elapsed()
     );
     assert_eq!(t.api.not_ready().await, ["venue"]);
 
-    // The venue recovers; after the open period one probe closes the breaker.
+    // The venue recovers; once the open period is over, one probe closes
+    // the breaker. Until then every call is refused at once (and records
+    // nothing), whatever the machine's speed.
     t.venue.set_latency(Duration::ZERO);
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let (s, body, _) = t.post("/orders", Some(&tok), order("s4")).await;
+    tokio::time::sleep(Duration::from_secs(retry)).await;
+    let deadline = std::time::Instant::now() + OPEN_FOR + Duration::from_secs(30);
+    let (s, body) = loop {
+        let (s, body, h) = t.post("/orders", Some(&tok), order("s4")).await;
+        if s != 503 || body["error"]["code"] != "upstream_unavailable" {
+            break (s, body);
+        }
+        common::assert_error(s, &body, 503, "upstream_unavailable");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the breaker stayed open: {body}"
+        );
+        let retry: u64 = h["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(
+            (1..=OPEN_FOR.as_secs()).contains(&retry),
+            "Retry-After {retry}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert_eq!(s, 201, "{body}");
     assert!(t.api.not_ready().await.is_empty());
     // The timed-out and refused requests recorded nothing.

@@ -136,7 +136,7 @@ async fn orders_balances_and_user_events_go_through_the_adapter() {
     let shift = ShiftVenue::connect(config(server.addr())).await.unwrap();
     let mut events = shift.user_events().await.unwrap();
     // The subscription starts on the venue's next poll of the connection.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    credit_until_event(&shift, &mut events, "user-shift-warm-up").await;
     let user = "user-shift-1";
 
     let credited = shift.credit(user, "USD", 1_000 * USD).await.unwrap();
@@ -257,18 +257,27 @@ async fn orders_balances_and_user_events_go_through_the_adapter() {
     server.stop().await.unwrap();
 }
 
+/// Per-attempt timeout of the breaker test: a healthy call on two busy
+/// cores fits in it, so the venue's latency is the only way to reach it.
+const ATTEMPT: Duration = Duration::from_secs(1);
+
 #[tokio::test]
 async fn a_slow_venue_opens_the_breaker_which_fails_fast_then_recovers() {
     let server = start_venue(any_port(), 0).await;
     let mut c = config(server.addr());
-    c.request_timeout = Duration::from_millis(300);
+    c.request_timeout = ATTEMPT;
     c.breaker.attempts = 1;
+    // Open long enough for the refused call below to come in while open,
+    // however slow the machine.
+    c.breaker.open_for = Duration::from_secs(3);
+    let open_for = c.breaker.open_for;
     let shift = ShiftVenue::connect(c).await.unwrap();
-    set_latency(server.addr(), 1_000).await;
+    // Far beyond the timeout: every call that reaches the venue times out.
+    set_latency(server.addr(), 5_000).await;
     for _ in 0..3 {
         let err = shift.balances("u").await.unwrap_err();
         assert!(
-            matches!(&err, VenueError::Unavailable(m) if m.contains("within 300 ms")),
+            matches!(&err, VenueError::Unavailable(m) if m.contains("within 1000 ms")),
             "{err:?}"
         );
     }
@@ -279,10 +288,27 @@ async fn a_slow_venue_opens_the_breaker_which_fails_fast_then_recovers() {
         matches!(&err, VenueError::Unavailable(m) if m.contains("breaker open")),
         "{err:?}"
     );
-    assert!(started.elapsed() < Duration::from_millis(100), "fails fast");
+    // A call that reached the venue would have waited for the timeout.
+    assert!(
+        started.elapsed() < ATTEMPT,
+        "fails fast, without calling the venue: {:?}",
+        started.elapsed()
+    );
     set_latency(server.addr(), 0).await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(shift.balances("u").await.unwrap().len(), 4);
+    // Refused at once until the open period is over; then one probe
+    // closes the breaker.
+    tokio::time::sleep(open_for).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let balances = loop {
+        match shift.balances("u").await {
+            Err(VenueError::Unavailable(m)) if m.contains("breaker open") => {
+                assert!(std::time::Instant::now() < deadline, "still open: {m}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert_eq!(balances.len(), 4);
     assert!(!shift.breaker_open());
     server.stop().await.unwrap();
 }

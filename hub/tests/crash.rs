@@ -6,66 +6,41 @@
 
 mod common;
 
+use common::binary::{self, HubProcess};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "Correct-Horse-9-Battery";
 
-struct Hub {
-    child: Child,
-    base: String,
+/// The config of every start: a quiet venue, fast sandbox confirmations,
+/// request limits out of the way.
+const CONFIG: &str = "[venue]\nevents_per_sec = 20\n[api]\nkyc_verify_delay_ms = 50\nfiat_confirm_delay_ms = 50\nrequests_per_minute = 100000\nrequest_burst = 10000\n";
+/// Orders acknowledged before the kill: enough that the kill lands
+/// mid-stream with work committed.
+const ACKED_BEFORE_KILL: usize = 10;
+/// Longest wait for any one awaited state (KYC verified, deposit
+/// credited, orders acknowledged, events relayed).
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn spawn_hub(dir: &std::path::Path, port: u16) -> HubProcess {
+    let mut command = binary::command(dir, port, CONFIG, "warn");
+    command.stdout(Stdio::null()).stderr(Stdio::inherit());
+    HubProcess::start(command, port).await
 }
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// Polls `check` every 25 ms until it is true; panics after [`WAIT`].
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} not within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn spawn_hub(dir: &std::path::Path, port: u16) -> Hub {
-    let config = dir.join("test.toml");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(&config, "[venue]\nevents_per_sec = 20\n[api]\nkyc_verify_delay_ms = 50\nfiat_confirm_delay_ms = 50\nrequests_per_minute = 100000\nrequest_burst = 10000\n").unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_nax-hub"))
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "--data-dir",
-            dir.to_str().unwrap(),
-        ])
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .env("NAX_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nax-hub starts");
-    let hub = Hub {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{}/health", hub.base)).send().await {
-            if r.status() == 200 {
-                return hub;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nax-hub did not come up");
 }
 
 async fn call(
@@ -88,10 +63,10 @@ async fn call(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_orders_and_their_events_survive_kill_9() {
     let dir = common::fresh_data_dir();
-    let port = free_port();
+    let port = testkit::free_port();
     let hub = spawn_hub(&dir, port).await;
     let http = reqwest::Client::new();
-    let base = hub.base.clone();
+    let base = hub.base();
     let (s, _) = call(
         &http,
         reqwest::Method::POST,
@@ -125,8 +100,7 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
     assert_eq!(s, 202);
     // Fund the account the real way, once KYC is verified (deposits need
     // it): a fiat deposit the sandbox provider confirms by webhook.
-    let mut verified = false;
-    for _ in 0..200 {
+    wait_until("KYC verified", || async {
         let (_, kyc) = call(
             &http,
             reqwest::Method::GET,
@@ -136,17 +110,12 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
         )
         .await
         .unwrap();
-        if kyc["kyc_status"] == "VERIFIED" {
-            verified = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(verified, "KYC verified");
+        kyc["kyc_status"] == "VERIFIED"
+    })
+    .await;
     let (s, dep) = call(&http, reqwest::Method::POST, format!("{base}/fiat/deposit"), &token, Some(json!({"currency": "USD", "amount": "100000.00", "provider": "stripe", "idempotency_key": "fund-1"}))).await.unwrap();
     assert_eq!(s, 201, "{dep}");
-    let mut funded = false;
-    for _ in 0..200 {
+    wait_until("deposit credited", || async {
         let (_, balances) = call(
             &http,
             reqwest::Method::GET,
@@ -156,16 +125,12 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
         )
         .await
         .unwrap();
-        if balances.as_array().is_some_and(|a| {
+        balances.as_array().is_some_and(|a| {
             a.iter()
                 .any(|b| b["asset"] == "USD" && b["available"] != "0.00000000")
-        }) {
-            funded = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(funded, "deposit credited");
+        })
+    })
+    .await;
 
     // Place resting orders from 4 clients until the kill.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -183,16 +148,21 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Kill once enough orders are acknowledged, while the workers are
+    // still placing more.
+    wait_until("orders acknowledged", || {
+        let n = acked.lock().unwrap().len();
+        async move { n >= ACKED_BEFORE_KILL }
+    })
+    .await;
     let mut hub = hub;
-    hub.child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix
-    hub.child.wait().unwrap();
+    hub.kill();
     for w in workers {
         w.await.unwrap();
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
     assert!(
-        acked.len() >= 10,
+        acked.len() >= ACKED_BEFORE_KILL,
         "placed only {} orders before the kill",
         acked.len()
     );
@@ -206,8 +176,8 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
     let mut cursor: Option<String> = None;
     loop {
         let url = match &cursor {
-            Some(c) => format!("{}/orders?limit=100&cursor={c}", hub.base),
-            None => format!("{}/orders?limit=100", hub.base),
+            Some(c) => format!("{}/orders?limit=100&cursor={c}", hub.base()),
+            None => format!("{}/orders?limit=100", hub.base()),
         };
         let (s, page) = call(&http, reqwest::Method::GET, url, &token, None)
             .await
@@ -230,7 +200,7 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
 
     // The relay drains the outbox after the restart.
     let log = dir.join("events.ndjson");
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + WAIT;
     loop {
         let events = read_events(&log);
         let accepted: HashSet<String> = events

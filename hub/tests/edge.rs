@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::binary::{self, HubProcess};
 use common::start_hub;
 use hub::app::RunningHub;
 use std::net::{IpAddr, SocketAddr};
@@ -413,31 +414,17 @@ async fn unsafe_request_ids_are_replaced_and_safe_ones_echoed() {
 /// files take about 15, so a few dozen sockets exhaust it.
 const FD_LIMIT: u64 = 64;
 
-/// A `nax-hub` child process; killed on drop.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_limited_hub(dir: &std::path::Path, port: u16, log: &std::path::Path) -> Child {
+/// The `nax-hub` command of the test: header timeout 1 s, its standard
+/// output (the log) to `log`, at most [`FD_LIMIT`] open files.
+fn limited_hub(dir: &std::path::Path, port: u16, log: &std::path::Path) -> std::process::Command {
     use std::os::unix::process::CommandExt as _;
-    std::fs::create_dir_all(dir).unwrap();
-    let config = dir.join("test.toml");
-    std::fs::write(
-        &config,
+    let mut command = binary::command(
+        dir,
+        port,
         "[venue]\nevents_per_sec = 20\n[http]\nheader_timeout_ms = 1000\n",
-    )
-    .unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_nax-hub"));
+        "warn",
+    );
     command
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--data-dir", dir.to_str().unwrap()])
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .env("NAX_LOG", "warn")
         .stdout(std::fs::File::create(log).unwrap())
         .stderr(std::process::Stdio::inherit());
     // SAFETY: the closure runs in the child between fork and exec and only
@@ -445,7 +432,7 @@ fn spawn_limited_hub(dir: &std::path::Path, port: u16, log: &std::path::Path) ->
     unsafe {
         command.pre_exec(|| rlimit::setrlimit(rlimit::Resource::NOFILE, FD_LIMIT, FD_LIMIT));
     }
-    Child(command.spawn().expect("nax-hub starts"))
+    command
 }
 
 fn accept_error_lines(log: &std::path::Path) -> usize {
@@ -466,24 +453,10 @@ async fn health(addr: SocketAddr) -> Option<u16> {
 async fn out_of_file_descriptors_the_hub_recovers_once_idle_sockets_time_out() {
     let dir = common::fresh_data_dir();
     let log = dir.with_extension("log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = testkit::free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
-    let _hub = spawn_limited_hub(&dir, port, &log);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while timeout(Duration::from_secs(2), health(addr))
-        .await
-        .ok()
-        .flatten()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "nax-hub did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let _hub = HubProcess::start(limited_hub(&dir, port, &log), port).await;
     // Idle sockets from several addresses (each under the per-address
     // cap) until the hub runs out of descriptors.
     let mut idle = Vec::new();

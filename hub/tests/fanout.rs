@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::{sleep, timeout, Instant};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
 
@@ -24,6 +24,14 @@ const PAIR: &str = "BTC-USD";
 type WireLevels = Vec<(String, String)>;
 
 // ---- small helpers -----------------------------------------------------
+
+/// Microseconds since the Unix epoch (a venue timestamp).
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_micros() as u64
+}
 
 /// `GET path`: the status code and the JSON body.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, Value) {
@@ -273,6 +281,128 @@ impl BookClient {
 
 // ---- the 50-client acceptance test --------------------------------------
 
+/// Book changes the driven feed sends in the 50-client test: as many as
+/// 20 s of the sandbox at 2,000 events/s make on one of its four pairs.
+const EVENTS: u64 = 10_000;
+/// The most the driven feed sends per second (the test may go slower: it
+/// never runs ahead of the healthy clients by more than one batch).
+const EVENTS_PER_SEC: u64 = 1_000;
+/// Changes sent before the feed waits for every healthy client to have
+/// read them: ~20 KB of raw updates per client, well within the 64 KiB
+/// queue the test gives each.
+const BATCH: u64 = 100;
+/// Longest wait for any one awaited event of the test (a client's
+/// subscription, every healthy client reading a batch, the slow client
+/// being conflated, the drain).
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A market feed the test drives: one pair; the hub's one subscription
+/// gets the events the test sends, when it sends them.
+struct DrivenFeed {
+    spec: MarketSpec,
+    stream: std::sync::Mutex<Option<feeds::MarketStream>>,
+}
+
+#[async_trait::async_trait]
+impl feeds::MarketFeed for DrivenFeed {
+    fn markets(&self) -> Vec<MarketSpec> {
+        vec![self.spec.clone()]
+    }
+
+    async fn subscribe(&self) -> Result<feeds::MarketStream, feeds::VenueError> {
+        self.stream
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or_else(|| feeds::VenueError::Unavailable("the driven feed streams once".into()))
+    }
+}
+
+/// The driven feed's book of [`PAIR`]: levels 1.00 apart, at most 100 a
+/// side, bids below and asks above 64,000.00 (never crossed); each change
+/// sets or removes one of the top 60 levels of a side, so that the book,
+/// depth50 and conflated channels all move with it.
+struct DrivenBook {
+    spec: MarketSpec,
+    book: L2Book,
+    seq: u64,
+    rng: rand::rngs::StdRng,
+}
+
+impl DrivenBook {
+    const MID: u64 = 6_400_000;
+    const STEP: u64 = 100;
+
+    fn new(spec: MarketSpec) -> Self {
+        use rand::SeedableRng as _;
+        DrivenBook {
+            spec,
+            book: L2Book::new(),
+            seq: 1,
+            rng: rand::rngs::StdRng::seed_from_u64(50),
+        }
+    }
+
+    fn price(side: Side, k: u64) -> Price {
+        match side {
+            Side::Buy => Price(Self::MID - k * Self::STEP),
+            Side::Sell => Price(Self::MID + k * Self::STEP),
+        }
+    }
+
+    /// The first event: a `Subscribe` snapshot of 40 levels a side.
+    fn snapshot(&mut self) -> MarketEvent {
+        let side = |s| -> Vec<(Price, Qty)> {
+            (1..=40)
+                .map(|k| (Self::price(s, k), Qty(self.spec.min_qty.0 * (k % 7 + 1))))
+                .collect()
+        };
+        let (bids, asks) = (side(Side::Buy), side(Side::Sell));
+        self.book.apply_snapshot(&bids, &asks).unwrap();
+        MarketEvent::Snapshot {
+            pair: Arc::from(PAIR),
+            reason: SnapshotReason::Subscribe,
+            seq: self.seq,
+            trade_seq: 0,
+            venue_ts: now_micros(),
+            bids,
+            asks,
+        }
+    }
+
+    /// The next change; `top` sets the best bid (a change every channel
+    /// of the pair shows).
+    fn change(&mut self, top: bool) -> MarketEvent {
+        use rand::Rng as _;
+        let side = if top || self.rng.gen_bool(0.5) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let k = if top { 1 } else { self.rng.gen_range(1..=60) };
+        let price = Self::price(side, k);
+        let present = !self.book.qty_at(side, price).is_zero();
+        let qty = if present && !top && self.rng.gen_bool(0.3) {
+            Qty(0)
+        } else {
+            Qty(self.spec.min_qty.0 * self.rng.gen_range(1..=50))
+        };
+        let delta = orderbook::BookDelta { side, price, qty };
+        self.book.apply_delta(delta);
+        self.seq += 1;
+        MarketEvent::Delta {
+            pair: Arc::from(PAIR),
+            seq: self.seq,
+            venue_ts: now_micros(),
+            deltas: vec![delta],
+        }
+    }
+}
+
+/// What a client reports while it runs: the seq and checksum of its book
+/// after each message (`None` until its subscribe snapshot).
+type Progress = watch::Receiver<Option<(u64, u32)>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
     Raw,
@@ -294,17 +424,18 @@ struct Outcome {
     unexpected: Vec<String>,
 }
 
-/// Runs one client: subscribe, check every message until `stop` is set,
-/// then drain whatever is still in flight (until 1 s without a message).
+/// Runs one client: subscribe, check every message (reporting its book's
+/// seq and checksum on `progress`) until `stop` is set. The slow client
+/// reads one frame per 200 ms until then, and afterwards drains at full
+/// speed until its book channel reaches `final_seq` (or the hub closed it).
 async fn run_client(
     hub_addr: std::net::SocketAddr,
     spec: MarketSpec,
     name: String,
     role: Role,
-    join_after: Duration,
-    mut stop: watch::Receiver<bool>,
+    progress: watch::Sender<Option<(u64, u32)>>,
+    mut stop: watch::Receiver<Option<u64>>,
 ) -> Outcome {
-    sleep(join_after).await;
     let channel = match role {
         Role::Conflated => format!("book.{PAIR}@100ms"),
         _ => format!("book.{PAIR}"),
@@ -319,9 +450,9 @@ async fn run_client(
             .0
     };
     // The hub's socket send buffer autotunes to ~4 MB on loopback (`ss -tm`:
-    // tb3939840); a slow client on book updates alone (~100 KB/s here)
-    // would take ~40 s to fill it and back up into its 64 KiB hub queue.
-    // depth50 (~3 KB per change) gets it there in a few seconds.
+    // tb3939840); a slow client on book updates alone would take long to
+    // fill it and back up into its 64 KiB hub queue. depth50 (~3 KB per
+    // change) gets it there within a few thousand changes.
     let ballast = format!("depth50.{PAIR}");
     let channels = if role == Role::Slow {
         vec![channel.clone(), ballast.clone()]
@@ -333,7 +464,7 @@ async fn run_client(
         json!({"op": "subscribe", "id": 1, "channels": channels}),
     )
     .await;
-    let reply = common::recv_within(&mut ws, 10).await;
+    let reply = common::recv_within(&mut ws, WAIT.as_secs()).await;
     assert_eq!(reply["type"], "subscribed", "{name}: {reply}");
     assert_eq!(reply["id"], 1, "{name}: {reply}");
 
@@ -346,22 +477,28 @@ async fn run_client(
         ended: false,
         unexpected: Vec::new(),
     };
-    let mut draining = false;
     loop {
-        if !draining && *stop.borrow() {
-            draining = true;
-        }
-        // The slow client reads one frame every 200 ms until the drain.
-        if role == Role::Slow && !draining {
-            tokio::select! {
-                _ = sleep(Duration::from_millis(200)) => {}
-                _ = stop.changed() => { draining = true; }
+        let final_seq = *stop.borrow();
+        if let Some(final_seq) = final_seq {
+            if role != Role::Slow || out.client.last_seq >= final_seq {
+                break;
             }
         }
-        let next = if draining {
-            match timeout(Duration::from_secs(1), ws.next()).await {
+        // The slow client reads one frame every 200 ms until the stop.
+        if role == Role::Slow && final_seq.is_none() {
+            tokio::select! {
+                _ = sleep(Duration::from_millis(200)) => {}
+                _ = stop.changed() => continue,
+            }
+        }
+        let next = if final_seq.is_some() {
+            match timeout(WAIT, ws.next()).await {
                 Ok(next) => next,
-                Err(_) => break, // quiet for 1 s: drained
+                Err(_) => {
+                    out.unexpected
+                        .push(format!("no message for {WAIT:?} while draining"));
+                    break;
+                }
             }
         } else {
             tokio::select! {
@@ -378,7 +515,11 @@ async fn run_client(
                 let v: Value = serde_json::from_str(&t).expect("hub sends JSON");
                 match &mut out.ballast {
                     Some(b) if v["channel"] == ballast.as_str() => b.on_message(&v),
-                    _ => out.client.on_message(&v),
+                    _ => {
+                        out.client.on_message(&v);
+                        let c = &out.client;
+                        progress.send_replace(Some((c.last_seq, c.book.checksum())));
+                    }
                 }
             }
             Some(Ok(Message::Close(frame))) => {
@@ -396,75 +537,191 @@ async fn run_client(
     out
 }
 
+/// A running client of the test: its task and what it reports.
+struct Running {
+    name: String,
+    role: Role,
+    progress: Progress,
+    task: tokio::task::JoinHandle<Outcome>,
+}
+
+/// Starts a client and waits until it holds its subscribe snapshot.
+async fn join(
+    hub: &hub::app::RunningHub,
+    spec: &MarketSpec,
+    name: String,
+    role: Role,
+    stop: &watch::Receiver<Option<u64>>,
+) -> Running {
+    let (tx, mut progress) = watch::channel(None);
+    let task = tokio::spawn(run_client(
+        hub.addr,
+        spec.clone(),
+        name.clone(),
+        role,
+        tx,
+        stop.clone(),
+    ));
+    timeout(WAIT, progress.wait_for(Option::is_some))
+        .await
+        .unwrap_or_else(|_| panic!("{name}: no subscribe snapshot within {WAIT:?}"))
+        .unwrap_or_else(|_| panic!("{name}: ended before its subscribe snapshot"));
+    Running {
+        name,
+        role,
+        progress,
+        task,
+    }
+}
+
+/// Waits until `until` holds for what every client in `clients` reports;
+/// panics naming the first that does not get there within [`WAIT`].
+async fn wait_all<'a>(
+    clients: impl IntoIterator<Item = &'a mut Running>,
+    what: &str,
+    until: impl Fn((u64, u32)) -> bool,
+) {
+    for c in clients {
+        let reached = timeout(WAIT, c.progress.wait_for(|p| p.is_some_and(&until)))
+            .await
+            .map(|seen| seen.is_ok());
+        match reached {
+            Ok(true) => {}
+            Ok(false) => panic!("{}: stopped before {what}", c.name),
+            Err(_) => panic!(
+                "{}: not at {what} within {WAIT:?} (at {:?})",
+                c.name,
+                *c.progress.borrow()
+            ),
+        }
+    }
+}
+
+/// The slow-consumer conflations and closes `GET /metrics` counts.
+async fn slow_consumer_events(addr: std::net::SocketAddr) -> f64 {
+    let (status, text) = common::http_get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .filter(|l| {
+            l.starts_with("nax_slow_consumer_conflations_total")
+                || l.starts_with("nax_slow_consumer_closes_total")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// 50 clients on a busy book: 30 raw from the start, 10 joining while it
+/// moves, 9 on the 100 ms conflated channel, one slow reader. The test
+/// drives the feed, at most [`EVENTS_PER_SEC`] and never more than a batch
+/// ahead of the healthy clients, so that "a healthy client is never
+/// conflated" does not depend on how fast this machine runs them; the
+/// slow client reads 5 frames a second whatever the machine, and the feed
+/// goes on until the hub has conflated or closed it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_clients_on_a_busy_book_stay_consistent_and_a_slow_one_is_contained() {
-    const RUN: Duration = Duration::from_secs(20);
-    let hub = common::start_hub(|c| {
-        c.venue.events_per_sec = 2_000;
-        c.limits.outbound_queue_bytes = 65_536;
-    })
-    .await;
-    let spec = market_spec(hub.addr, PAIR).await;
-    let (stop_tx, stop_rx) = watch::channel(false);
     let started = Instant::now();
+    let spec = feeds::markets::default_pairs()
+        .into_iter()
+        .find(|p| p.spec.symbol == PAIR)
+        .unwrap()
+        .spec;
+    let mut market = DrivenBook::new(spec.clone());
+    let (feed_tx, feed_rx) = tokio::sync::mpsc::channel(4 * BATCH as usize);
+    feed_tx.send(market.snapshot()).await.unwrap();
+    let feed = DrivenFeed {
+        spec: spec.clone(),
+        stream: std::sync::Mutex::new(Some(feeds::MarketStream {
+            epoch: "f1f7".into(),
+            events: feed_rx,
+        })),
+    };
+    let hub = hub::app::start_with_feed(
+        &common::test_config(|c| c.limits.outbound_queue_bytes = 65_536),
+        Arc::new(feed),
+        None,
+    )
+    .await
+    .expect("hub starts on the driven feed");
+    common::wait_ready(&hub).await;
+    assert_eq!(market_spec(hub.addr, PAIR).await, spec);
+    let slow_before = slow_consumer_events(hub.addr).await;
+    let (stop_tx, stop_rx) = watch::channel(None);
 
-    let mut roles = Vec::new();
+    // Lockstepped: raw and late clients. Not: the conflated ones (10
+    // messages a second cannot back up) and the slow one.
+    let mut healthy = Vec::new();
+    let mut others = Vec::new();
     for i in 0..30 {
-        roles.push((format!("raw-{i:02}"), Role::Raw, Duration::ZERO));
-    }
-    for i in 0..10u64 {
-        // 5.0 s, 5.5 s, ... 9.5 s
-        let at = Duration::from_millis(5_000 + 500 * i);
-        roles.push((format!("late-{i:02}"), Role::Late, at));
+        healthy.push(join(&hub, &spec, format!("raw-{i:02}"), Role::Raw, &stop_rx).await);
     }
     for i in 0..9 {
-        roles.push((format!("100ms-{i}"), Role::Conflated, Duration::ZERO));
+        others.push(join(&hub, &spec, format!("100ms-{i}"), Role::Conflated, &stop_rx).await);
     }
-    roles.push(("slow".to_string(), Role::Slow, Duration::ZERO));
-    assert_eq!(roles.len(), 50);
+    others.push(join(&hub, &spec, "slow".into(), Role::Slow, &stop_rx).await);
+    let mut late = (0..10u64).map(|i| (2_000 + 500 * i, format!("late-{i:02}")));
+    let mut next_late = late.next();
 
-    let tasks: Vec<_> = roles
-        .into_iter()
-        .map(|(name, role, at)| {
-            tokio::spawn(run_client(
-                hub.addr,
-                spec.clone(),
-                name,
-                role,
-                at,
-                stop_rx.clone(),
-            ))
-        })
-        .collect();
-
-    sleep(RUN.saturating_sub(started.elapsed())).await;
-    // The upstream stream ends: the hub's book stops changing.
-    let venue = hub.venue.as_ref().expect("sandbox venue");
-    let venue_book = venue.book(PAIR).expect("venue has the pair");
-    timeout(Duration::from_secs(5), venue.stop())
-        .await
-        .expect("venue stops");
-    stop_tx.send(true).unwrap();
+    let feed_started = Instant::now();
+    let mut sent = 0u64;
+    let mut slow_contained = false;
+    while sent < EVENTS || !slow_contained {
+        assert!(
+            started.elapsed() < 10 * WAIT,
+            "the slow client was neither conflated nor closed after {sent} changes"
+        );
+        // A late client joins the moving book (the feed waits for its
+        // snapshot, as for every healthy client's progress).
+        if next_late.as_ref().is_some_and(|(at, _)| sent >= *at) {
+            let (_, name) = next_late.take().unwrap();
+            healthy.push(join(&hub, &spec, name, Role::Late, &stop_rx).await);
+            next_late = late.next();
+        }
+        for _ in 0..BATCH {
+            sleep_until(feed_started + Duration::from_micros(sent * 1_000_000 / EVENTS_PER_SEC))
+                .await;
+            feed_tx.send(market.change(false)).await.unwrap();
+            sent += 1;
+        }
+        let seq = market.seq;
+        wait_all(healthy.iter_mut(), &format!("seq {seq}"), |(s, _)| s >= seq).await;
+        if !slow_contained && sent % 1_000 == 0 {
+            slow_contained = slow_consumer_events(hub.addr).await > slow_before;
+        }
+    }
+    // A last change every channel shows; then every client holds the
+    // final book.
+    feed_tx.send(market.change(true)).await.unwrap();
+    let final_seq = market.seq;
+    let final_checksum = market.book.checksum();
+    wait_all(healthy.iter_mut(), "the final seq", |(s, _)| s == final_seq).await;
+    let conflated = others.iter_mut().filter(|c| c.role == Role::Conflated);
+    wait_all(conflated, "the final book", |(_, sum)| {
+        sum == final_checksum
+    })
+    .await;
+    stop_tx.send_replace(Some(final_seq));
 
     let mut outcomes = Vec::new();
-    for t in tasks {
-        let o = timeout(Duration::from_secs(15), t)
+    for c in healthy.into_iter().chain(others) {
+        let o = timeout(WAIT, c.task)
             .await
-            .expect("client finishes draining")
+            .unwrap_or_else(|_| panic!("{} finishes", c.name))
             .expect("client task");
         outcomes.push(o);
     }
-    // Every event the venue sent has been applied by now (clients saw 1 s of quiet).
     let (view, hub_bids, hub_asks) = hub_book(hub.addr, PAIR).await;
     let elapsed = started.elapsed();
 
     println!(
-        "hub book seq {} ({} bids, {} asks, checksum {}), venue seq at stop >= {}; {:.1} s",
+        "{sent} changes sent in {:.1} s; the slow client contained",
+        feed_started.elapsed().as_secs_f64()
+    );
+    println!(
+        "hub book seq {} ({} bids, {} asks, checksum {}), feed seq {final_seq}; {:.1} s",
         view["seq"],
         hub_bids.len(),
         hub_asks.len(),
         view["checksum"],
-        venue_book.0,
         elapsed.as_secs_f64()
     );
     println!("client      updates snaps slow resync fails close last_seq");
@@ -505,11 +762,10 @@ async fn fifty_clients_on_a_busy_book_stay_consistent_and_a_slow_one_is_containe
         hub_bids.len() < 1000 && hub_asks.len() < 1000,
         "whole book compared"
     );
-    let final_seq = view["seq"].as_u64().unwrap();
-    assert!(
-        final_seq >= venue_book.0,
-        "the hub applied the venue's changes"
-    );
+    assert_eq!(view["seq"], final_seq, "the hub applied every change");
+    assert_eq!(view["checksum"], json!(final_checksum));
+    assert_eq!(wire_levels(&spec, &market.book, Side::Buy), hub_bids);
+    assert_eq!(wire_levels(&spec, &market.book, Side::Sell), hub_asks);
     for o in &outcomes {
         let c = &o.client;
         assert!(o.unexpected.is_empty(), "{}: {:?}", o.name, o.unexpected);
@@ -592,7 +848,6 @@ async fn fifty_clients_on_a_busy_book_stay_consistent_and_a_slow_one_is_containe
             assert_eq!(wire_levels(&spec, &slow.client.book, Side::Sell), hub_asks);
         }
     }
-    assert!(elapsed < Duration::from_secs(40), "took {elapsed:?}");
     hub.stop().await;
 }
 

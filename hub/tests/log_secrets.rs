@@ -6,58 +6,27 @@
 
 mod common;
 
+use common::binary::{self, HubProcess};
 use futures_util::SinkExt;
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 const PASSWORD: &str = "Log-Secret-Password-77";
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_password_or_token_reaches_the_log_at_trace_level() {
     let dir = common::fresh_data_dir();
-    std::fs::create_dir_all(&dir).unwrap();
     let log = dir.with_extension("log");
-    let config = dir.join("test.toml");
-    std::fs::write(&config, "[venue]\nevents_per_sec = 20\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_nax-hub"))
-            .args(["--config", config.to_str().unwrap()])
-            .args(["--data-dir", dir.to_str().unwrap()])
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-            .env("NAX_LOG", "trace")
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nax-hub starts"),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let port = testkit::free_port();
+    let mut command = binary::command(&dir, port, "[venue]\nevents_per_sec = 20\n", "trace");
+    command
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(Stdio::null());
+    let mut hub = HubProcess::start(command, port).await;
+    let base = hub.base();
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health")).send().await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "nax-hub did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     let credentials = json!({"email": "log@example.com", "password": PASSWORD});
     let r = http
@@ -99,8 +68,7 @@ async fn no_password_or_token_reaches_the_log_at_trace_level() {
     drop(ws);
     // Let the hub write what it logs about the closed socket.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let _ = child.0.kill();
-    let _ = child.0.wait();
+    hub.kill();
 
     let text = std::fs::read_to_string(&log).unwrap();
     // The filter took: below-INFO lines are there (wire crates' DEBUG

@@ -9,11 +9,12 @@
 
 mod common;
 
+use common::binary::{self, HubProcess};
 use serde_json::json;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PASSWORD: &str = "Correct-Horse-9-Battery";
 const EMAIL: &str = "memory@example.com";
@@ -24,82 +25,35 @@ const SEQUENTIAL_GROWTH: u64 = 64 * MIB;
 /// under concurrent logins: connections, buffers, allocator slack.
 const CONCURRENT_SLACK: u64 = 64 * MIB;
 
-/// The `nax-hub` process; killed when dropped.
-struct Hub {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Hub {
-    /// Resident memory of the process, bytes (`VmRSS`).
-    fn rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the hub's /proc status");
-        let kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status");
-        kib * 1024
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Resident memory of process `pid`, bytes (`VmRSS`).
+fn rss(pid: u32) -> u64 {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the hub's /proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc status");
+    kib * 1024
 }
 
 /// Starts `nax-hub` on a fresh data directory, limits raised.
-async fn spawn_hub() -> Hub {
-    let dir = common::fresh_data_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("test.toml");
-    std::fs::write(
-        &config,
+async fn spawn_hub() -> HubProcess {
+    let port = testkit::free_port();
+    let mut command = binary::command(
+        &common::fresh_data_dir(),
+        port,
         "[venue]\nevents_per_sec = 20\n[api]\nrequests_per_minute = 100000\nrequest_burst = 10000\n\
          login_successes_per_account_per_minute = 100000\nlogin_successes_per_address_per_minute = 100000\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_nax-hub"))
-        .args(["--config", config.to_str().unwrap()])
-        .args(["--data-dir", dir.to_str().unwrap()])
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .env("NAX_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("nax-hub starts");
-    let hub = Hub {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{}/health", hub.base)).send().await {
-            if r.status() == 200 {
-                return hub;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("nax-hub did not come up");
+        "warn",
+    );
+    command.stdout(Stdio::null()).stderr(Stdio::inherit());
+    HubProcess::start(command, port).await
 }
 
-async fn register(http: &reqwest::Client, hub: &Hub) {
+async fn register(http: &reqwest::Client, hub: &HubProcess) {
     let r = http
-        .post(format!("{}/auth/register", hub.base))
+        .post(format!("{}/auth/register", hub.base()))
         .json(&json!({"email": EMAIL, "password": PASSWORD}))
         .send()
         .await
@@ -151,13 +105,13 @@ async fn sequential_logins_do_not_grow_memory() {
     // Warm up: as many logins at once as there are hashing threads, so
     // every thread has made its buffer.
     for _ in 0..2 {
-        concurrent_logins(&hub.base, threads() as usize, threads() as usize).await;
+        concurrent_logins(&hub.base(), threads() as usize, threads() as usize).await;
     }
-    let before = hub.rss();
+    let before = rss(hub.pid());
     for _ in 0..300 {
-        login(&http, &hub.base).await;
+        login(&http, &hub.base()).await;
     }
-    let after = hub.rss();
+    let after = rss(hub.pid());
     eprintln!(
         "VmRSS before {} after 300 sequential logins {}",
         mib(before),
@@ -176,7 +130,7 @@ async fn sequential_logins_do_not_grow_memory() {
 async fn concurrent_logins_stay_within_the_hash_budget() {
     let hub = spawn_hub().await;
     let http = reqwest::Client::new();
-    let baseline = hub.rss();
+    let baseline = rss(hub.pid());
     let budget = threads() * api::auth::hash_pool::HASH_MEMORY_BYTES as u64;
     let ceiling = baseline + budget + CONCURRENT_SLACK;
     register(&http, &hub).await;
@@ -184,7 +138,7 @@ async fn concurrent_logins_stay_within_the_hash_budget() {
     // Sample VmRSS while 16 clients make 200 logins.
     let peak = Arc::new(AtomicU64::new(0));
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let pid = hub.child.id();
+    let pid = hub.pid();
     let sampler = {
         let (peak, done) = (peak.clone(), done.clone());
         tokio::spawn(async move {
@@ -202,10 +156,10 @@ async fn concurrent_logins_stay_within_the_hash_budget() {
             }
         })
     };
-    concurrent_logins(&hub.base, 16, 200).await;
+    concurrent_logins(&hub.base(), 16, 200).await;
     done.store(true, Ordering::Release);
     sampler.await.unwrap();
-    let after = hub.rss();
+    let after = rss(hub.pid());
     let peak = peak.load(Ordering::Acquire).max(after);
     eprintln!(
         "VmRSS at start {} peak {} after 200 logins by 16 clients {} (ceiling {}: start + {} threads x {} + {})",

@@ -24,6 +24,7 @@ mod common;
 #[path = "upstream/harness.rs"]
 mod harness;
 
+use common::deployment::Deployment;
 use common::{recv_within, send};
 use harness::{start_hub, TestVenue, Trader};
 use hub::app::RunningHub;
@@ -45,8 +46,8 @@ fn any_port() -> SocketAddr {
 /// Redis keys of this test's own, the same signing key, a KMS key (on
 /// moto) of its own whose data key the nodes share through the store.
 async fn deployment(redis_url: &str) -> impl Fn(&mut Config) + Clone {
-    let run = uuid::Uuid::new_v4().simple().to_string();
     let moto = testkit::shared_moto_endpoint();
+    let shared = Deployment::new(moto.clone(), JWT_SECRET);
     let redis_url = redis_url.to_owned();
     let kms = api::ApiConfig {
         kms_endpoint: moto.clone(),
@@ -58,18 +59,9 @@ async fn deployment(redis_url: &str) -> impl Fn(&mut Config) + Clone {
         .await
         .expect("a KMS key on moto");
     move |c: &mut Config| {
-        let api = &mut c.api;
-        api.store = api::config::StoreKind::Dynamodb;
-        api.dynamodb_endpoint = moto.clone();
-        api.dynamodb_table_prefix = format!("t{run}-");
-        api.dynamodb_create_tables = true;
-        api.aws_access_key_id = "test".into();
-        api.aws_secret_access_key = Some(api::secret::Secret::new("test"));
-        api.redis_url = Some(api::secret::Secret::new(redis_url.clone()));
-        api.redis_key_prefix = format!("nax:test:{run}:");
-        api.jwt_secret = Some(api::secret::Secret::new(JWT_SECRET));
-        api.kms_key_id = kms_key_id.clone();
-        api.kms_endpoint = moto.clone();
+        shared.apply(c, &redis_url);
+        c.api.kms_key_id = kms_key_id.clone();
+        c.api.kms_endpoint = moto.clone();
     }
 }
 

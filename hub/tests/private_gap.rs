@@ -20,6 +20,7 @@ mod common;
 mod harness;
 
 use api::private::{Freshness, PrivateChannel};
+use common::deployment::Deployment;
 use common::{recv_within, send, Ws};
 use futures_util::StreamExt as _;
 use harness::{start_hub, TestVenue, Trader};
@@ -41,22 +42,12 @@ const JWT_SECRET: &str = "private-gap-test-0123456789abcdef0123";
 /// One deployment's settings (DynamoDB tables and Redis keys of this
 /// test's own), with node-specific Redis URLs.
 fn deployment() -> impl Fn(&mut Config, &str) + Clone {
-    let run = uuid::Uuid::new_v4().simple().to_string();
-    let moto = testkit::shared_moto_endpoint();
+    let shared = Deployment::new(testkit::shared_moto_endpoint(), JWT_SECRET);
     let data_key = common::new_data_key();
     move |c: &mut Config, redis_url: &str| {
         common::share_data_key(c, &data_key);
-        let api = &mut c.api;
-        api.store = api::config::StoreKind::Dynamodb;
-        api.dynamodb_endpoint = moto.clone();
-        api.dynamodb_table_prefix = format!("t{run}-");
-        api.dynamodb_create_tables = true;
-        api.aws_access_key_id = "test".into();
-        api.aws_secret_access_key = Some(api::secret::Secret::new("test"));
-        api.redis_url = Some(api::secret::Secret::new(redis_url));
-        api.redis_key_prefix = format!("nax:test:{run}:");
-        api.jwt_secret = Some(api::secret::Secret::new(JWT_SECRET));
-        api.backplane_stream_len = STREAM_LEN;
+        shared.apply(c, redis_url);
+        c.api.backplane_stream_len = STREAM_LEN;
     }
 }
 

@@ -29,6 +29,7 @@ mod limits;
 #[path = "races/serial_dynamo.rs"]
 mod serial_dynamo;
 
+use common::deployment::Deployment;
 use harness::{start_hub, Answer, TestVenue, Trader};
 use hub::app::RunningHub;
 use hub::config::Config;
@@ -52,20 +53,12 @@ const ROUNDS: usize = 20;
 /// sandbox providers that report nothing during the test (their webhooks
 /// are the test's to send).
 fn deployment(dynamodb: String) -> impl Fn(&mut Config) + Clone {
-    let run = uuid::Uuid::new_v4().simple().to_string();
+    let shared = Deployment::new(dynamodb, JWT_SECRET);
     let data_key = common::new_data_key();
     move |c: &mut Config| {
         common::share_data_key(c, &data_key);
+        shared.apply(c, SHARED_REDIS);
         let api = &mut c.api;
-        api.store = api::config::StoreKind::Dynamodb;
-        api.dynamodb_endpoint = dynamodb.clone();
-        api.dynamodb_table_prefix = format!("t{run}-");
-        api.dynamodb_create_tables = true;
-        api.aws_access_key_id = "test".into();
-        api.aws_secret_access_key = Some(api::secret::Secret::new("test"));
-        api.redis_url = Some(api::secret::Secret::new(SHARED_REDIS));
-        api.redis_key_prefix = format!("nax:test:{run}:");
-        api.jwt_secret = Some(api::secret::Secret::new(JWT_SECRET));
         api.stripe_webhook_secret = Some(api::secret::Secret::new(STRIPE_SECRET));
         api.fiat_confirm_delay_ms = 600_000;
         // The races' own polling stays within budget (limits.rs sets its own).

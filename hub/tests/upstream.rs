@@ -524,15 +524,19 @@ async fn a_paused_feed_is_reported_stale_then_live_again() {
                 .clone()
         };
 
-        let pause = Duration::from_millis(3_000);
+        // Long beside `stale_after_ms` (1 s): the stale state is seen, and
+        // `/markets` read, well within the pause on a busy machine.
+        let pause = Duration::from_millis(6_000);
+        // Taken before the venue gets the request: the pause starts later,
+        // so the time until live again is at least the pause.
+        let paused = Instant::now();
         venue
             .admin(
                 "/admin/pause-stream",
                 json!({"ms": pause.as_millis() as u64}),
             )
             .await;
-        let paused = Instant::now();
-        let (_, body) = ready_until(hub.addr, 3, "503 naming stale:BTC-USD", |s, b| {
+        let (_, body) = ready_until(hub.addr, 6, "503 naming stale:BTC-USD", |s, b| {
             s == 503 && names(b, &format!("stale:{PAIR}"))
         })
         .await;
@@ -540,7 +544,7 @@ async fn a_paused_feed_is_reported_stale_then_live_again() {
         let (_, markets) = get(hub.addr, "/markets").await;
         assert_eq!(status_of(&markets), "stale", "{markets}");
 
-        let (_, body) = ready_until(hub.addr, 8, "200 after the pause", |s, _| s == 200).await;
+        let (_, body) = ready_until(hub.addr, 30, "200 after the pause", |s, _| s == 200).await;
         println!("live after {:?}: {body}", paused.elapsed());
         assert!(
             paused.elapsed() >= pause - Duration::from_millis(100),

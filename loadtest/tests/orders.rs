@@ -68,7 +68,16 @@ async fn order_flow_places_and_cancels_every_order_without_error() {
         post.min > 0 && post.p50 <= post.p99 && post.p99 <= post.max,
         "{post:?}"
     );
-    assert!(o.achieved_orders_per_s > 15.0, "{summary}");
+    // The achieved rate is what the machine managed (docs/BENCHMARKS.md,
+    // "REST order flow", measures it on a real run); here: the run lasted
+    // its schedule and the figure is the placed orders over that time.
+    assert!(result.elapsed_s >= 2.0, "{summary}");
+    let achieved = o.placed as f64 / result.elapsed_s;
+    assert!(
+        (o.achieved_orders_per_s - achieved).abs() < 1e-6 * achieved,
+        "{} != {achieved}\n{summary}",
+        o.achieved_orders_per_s
+    );
     assert!(!o.timeline.is_empty(), "{summary}");
     assert!(summary.contains("POST /orders (all)"), "{summary}");
 
@@ -88,14 +97,16 @@ async fn order_flow_places_and_cancels_every_order_without_error() {
 async fn one_user_above_the_rate_limit_sees_its_429s_counted() {
     let data = tempfile::tempdir().unwrap();
     let hub = start_hub(data.path()).await;
-    // default limit: 600/min (10/s) with a burst of 100; 1 user sends 75/s
+    // default limit: 600/min (10/s) with a burst of 100; 1 user sends
+    // 150/s for 2 s: 300 orders, which only 20 s or more would let through
+    // without a 429, however slowly this machine sends them
     let opts = options(
         &hub,
         &[
             "--users",
             "1",
             "--rate",
-            "75",
+            "150",
             "--duration",
             "2",
             "--resting-percent",

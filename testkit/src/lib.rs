@@ -1,13 +1,16 @@
 //! The real servers the integration tests of `api` and `hub` run against,
 //! on 127.0.0.1: the shared `redis-server` (6379) and `moto_server`
 //! (`NAX_TEST_MOTO_PORT`) that `scripts/test.sh` starts, and servers of a
-//! test's own on a free port, for outages, and a TCP [`Proxy`] a test can
-//! cut and restore (an outage of a server whose data must survive it). A
-//! test that needs a server and does not find it panics with what to do;
-//! it never skips.
+//! test's own on a free port, for outages, a TCP [`Proxy`] a test can
+//! cut and restore (an outage of a server whose data must survive it), and
+//! an HTTP proxy ([`start_http_proxy`]) that forwards to a server one
+//! request at a time or changes chosen exchanges. A test that needs a
+//! server and does not find it panics with what to do; it never skips.
 
+mod http_proxy;
 mod proxy;
 
+pub use http_proxy::{start_http_proxy, Rewrite, Step, Unchanged};
 pub use proxy::Proxy;
 
 use std::net::{TcpListener, TcpStream};

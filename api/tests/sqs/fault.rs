@@ -3,19 +3,15 @@
 //! failed entry (in the answer's `Failed` list, the others accepted), a
 //! given number of times. moto never refuses an entry on its own (it
 //! accepts oversized bodies and any character), so this is how a test gets
-//! a transient per-entry failure. Every other request passes unchanged.
+//! a transient per-entry failure. Every other request passes unchanged
+//! (the forwarding is `testkit`'s HTTP proxy).
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use testkit::{Rewrite, Step};
 
 struct Faults {
-    base: String,
-    http: reqwest::Client,
     /// Entries whose body contains this are refused...
     marker: String,
     /// ...this many more times.
@@ -25,71 +21,43 @@ struct Faults {
 /// Starts the proxy in front of moto on `moto_port`: entries whose body
 /// contains `marker` are refused `times` times in all. Its endpoint URL.
 pub async fn start(moto_port: u16, marker: &str, times: u32) -> String {
-    let faults = Arc::new(Faults {
-        base: format!("http://127.0.0.1:{moto_port}"),
-        http: reqwest::Client::new(),
+    let faults = Faults {
         marker: marker.to_owned(),
         left: AtomicU32::new(times),
-    });
-    let app = axum::Router::new().fallback(forward).with_state(faults);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the proxy");
-    let addr = listener.local_addr().expect("proxy address");
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("proxy serves");
-    });
-    format!("http://{addr}")
+    };
+    testkit::start_http_proxy(&format!("http://127.0.0.1:{moto_port}"), false, faults).await
 }
 
-async fn forward(
-    State(faults): State<Arc<Faults>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let batch = headers
-        .get("x-amz-target")
-        .is_some_and(|t| t == "AmazonSQS.SendMessageBatch");
-    let (body, refused) = if batch {
-        refuse_marked(&faults, &body)
-    } else {
-        (body.to_vec(), Vec::new())
-    };
-    let empty =
-        batch && serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["Entries"] == json!([]));
-    let (status, answer_headers, mut answer) = if empty {
-        (
-            StatusCode::OK,
-            HeaderMap::new(),
-            json!({"Successful": []}).to_string().into_bytes(),
-        )
-    } else {
-        let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-        let mut request = faults
-            .http
-            .request(method, format!("{}{path}", faults.base))
-            .body(body);
-        for (name, value) in &headers {
-            if name != "host" && name != "content-length" {
-                request = request.header(name, value);
-            }
+impl Rewrite for Faults {
+    /// The ids of the entries refused.
+    type Note = Vec<String>;
+
+    fn request(&self, headers: &HeaderMap, body: Vec<u8>) -> Step<Vec<String>> {
+        let batch = headers
+            .get("x-amz-target")
+            .is_some_and(|t| t == "AmazonSQS.SendMessageBatch");
+        if !batch {
+            return Step::Forward(body, Vec::new());
         }
-        let answer = match request.send().await {
-            Ok(answer) => answer,
-            Err(e) => return (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-        };
-        let status = answer.status();
-        let headers = answer.headers().clone();
-        (
-            status,
-            headers,
-            answer.bytes().await.unwrap_or_default().to_vec(),
-        )
-    };
-    if !refused.is_empty() && status.is_success() {
-        let mut v: Value = serde_json::from_slice(&answer).unwrap_or_else(|_| json!({}));
+        let (body, refused) = self.refuse_marked(body);
+        if serde_json::from_slice::<Value>(&body).is_ok_and(|v| v["Entries"] == json!([])) {
+            // Nothing left to send: answer as SQS would, with the refused
+            // entries failed.
+            let answer = self.answer(
+                refused,
+                StatusCode::OK,
+                json!({"Successful": []}).to_string().into_bytes(),
+            );
+            return Step::Answer(StatusCode::OK, answer, "application/x-amz-json-1.0");
+        }
+        Step::Forward(body, refused)
+    }
+
+    fn answer(&self, refused: Vec<String>, status: StatusCode, body: Vec<u8>) -> Vec<u8> {
+        if refused.is_empty() || !status.is_success() {
+            return body;
+        }
+        let mut v: Value = serde_json::from_slice(&body).unwrap_or_else(|_| json!({}));
         let failed: Vec<Value> = refused
             .iter()
             .map(|id| json!({"Id": id, "SenderFault": false, "Code": "InternalError", "Message": "injected by the test"}))
@@ -98,46 +66,37 @@ async fn forward(
             Some(list) => list.extend(failed),
             None => v["Failed"] = Value::Array(failed),
         }
-        answer = v.to_string().into_bytes();
+        v.to_string().into_bytes()
     }
-    let mut response = (status, answer).into_response();
-    for (name, value) in &answer_headers {
-        if name != "content-length" && name != "transfer-encoding" {
-            response.headers_mut().insert(name, value.clone());
-        }
-    }
-    response
-        .headers_mut()
-        .entry("content-type")
-        .or_insert_with(|| "application/x-amz-json-1.0".parse().expect("header value"));
-    response
 }
 
-/// The batch without the marked entries still to refuse, and their ids.
-fn refuse_marked(faults: &Faults, body: &[u8]) -> (Vec<u8>, Vec<String>) {
-    let Ok(mut request) = serde_json::from_slice::<Value>(body) else {
-        return (body.to_vec(), Vec::new());
-    };
-    let Some(entries) = request["Entries"].as_array().cloned() else {
-        return (body.to_vec(), Vec::new());
-    };
-    let mut kept = Vec::new();
-    let mut refused = Vec::new();
-    for entry in entries {
-        let marked = entry["MessageBody"]
-            .as_str()
-            .is_some_and(|b| b.contains(&faults.marker));
-        let refuse = marked
-            && faults
-                .left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-        if refuse {
-            refused.push(entry["Id"].as_str().unwrap_or_default().to_owned());
-        } else {
-            kept.push(entry);
+impl Faults {
+    /// The batch without the marked entries still to refuse, and their ids.
+    fn refuse_marked(&self, body: Vec<u8>) -> (Vec<u8>, Vec<String>) {
+        let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+            return (body, Vec::new());
+        };
+        let Some(entries) = request["Entries"].as_array().cloned() else {
+            return (body, Vec::new());
+        };
+        let mut kept = Vec::new();
+        let mut refused = Vec::new();
+        for entry in entries {
+            let marked = entry["MessageBody"]
+                .as_str()
+                .is_some_and(|b| b.contains(&self.marker));
+            let refuse = marked
+                && self
+                    .left
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if refuse {
+                refused.push(entry["Id"].as_str().unwrap_or_default().to_owned());
+            } else {
+                kept.push(entry);
+            }
         }
+        request["Entries"] = Value::Array(kept);
+        (request.to_string().into_bytes(), refused)
     }
-    request["Entries"] = Value::Array(kept);
-    (request.to_string().into_bytes(), refused)
 }

@@ -9,8 +9,9 @@
 
 #![allow(dead_code)]
 
-use feeds::shift::{BreakerPolicy, ShiftConfig, ShiftToken};
-use feeds::{MarketEvent, MarketStream, SandboxConfig, SnapshotReason};
+use feeds::shift::{BreakerPolicy, ShiftConfig, ShiftToken, ShiftVenue};
+use feeds::venue::UserEvent;
+use feeds::{MarketEvent, MarketStream, SandboxConfig, SnapshotReason, Venue};
 use futures_util::{SinkExt as _, StreamExt as _};
 use orderbook::{L2Book, MarketSpec};
 use sandbox_venue::{BearerToken, RunningVenueServer, VenueServerConfig};
@@ -123,6 +124,44 @@ pub async fn next_event(stream: &mut MarketStream) -> MarketEvent {
         .await
         .expect("an event within the wait")
         .expect("the stream is still open")
+}
+
+/// Credits `user` 1 unit of USD at a time until the balance event of the
+/// latest credit arrives, and returns it: a user-event subscription (new,
+/// or after a reconnect) is live only from some moment on, and events come
+/// in venue order, so none of an earlier credit is still on its way.
+/// Panics after [`WAIT`].
+pub async fn credit_until_event(
+    shift: &ShiftVenue,
+    events: &mut tokio::sync::mpsc::UnboundedReceiver<UserEvent>,
+    user: &str,
+) -> UserEvent {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no user event for {user} within {WAIT:?}"
+        );
+        let Ok(credited) = shift.credit(user, "USD", 1).await else {
+            // The venue is still away.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        };
+        let seen = tokio::time::timeout(Duration::from_millis(300), async {
+            loop {
+                let event = events.recv().await.expect("user events still open");
+                if matches!(&event, UserEvent::Balance { user: u, balance, .. }
+                    if u.as_str() == user && balance.available == credited.available)
+                {
+                    return event;
+                }
+            }
+        })
+        .await;
+        if let Ok(event) = seen {
+            return event;
+        }
+    }
 }
 
 /// Every pair's book as the stream built it, checking the stream's

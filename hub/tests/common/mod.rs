@@ -2,6 +2,9 @@
 //! and a real WebSocket client with protocol helpers.
 #![allow(dead_code)]
 
+pub mod binary;
+pub mod deployment;
+
 use futures_util::{SinkExt, StreamExt};
 use hub::app::RunningHub;
 use hub::config::Config;
