@@ -4,7 +4,7 @@
 //! name, its cadences, its overflow policy, its numbering, which upstream
 //! changes it publishes (raw) or notes for the next tick (conflated), and
 //! its state message (the snapshot rule). The pair task
-//! (`hub/src/books/pair/`), the conflation tick and the subscribe path
+//! (`hub/src/market/pair/`), the conflation tick and the subscribe path
 //! only walk the table; adding a kind is docs/ARCHITECTURE.md, "Adding a
 //! public channel kind".
 
