@@ -29,20 +29,36 @@ use tokio::sync::broadcast;
 /// Updates buffered per user before a slow subscriber lags.
 pub const CAPACITY: usize = 1024;
 
-/// Which private channel an update belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Which private channel an update belongs to: the one type the API (the
+/// bus, the backplane's stream entries, where it is written `"orders"` /
+/// `"balances"`) and the hub (channel names, per-connection state) share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PrivateChannel {
     Orders,
     Balances,
 }
 
 impl PrivateChannel {
+    /// Every private channel; [`PrivateChannel::index`] is the position here.
+    pub const ALL: [PrivateChannel; 2] = [PrivateChannel::Orders, PrivateChannel::Balances];
+
     /// The channel's name in docs/PROTOCOL.md.
     pub fn name(self) -> &'static str {
         match self {
             PrivateChannel::Orders => "orders",
             PrivateChannel::Balances => "balances",
         }
+    }
+
+    /// The channel named `name` (no cadence suffix), if it is a private one.
+    pub fn parse(name: &str) -> Option<PrivateChannel> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The channel's slot in a per-channel array (`[T; PrivateChannel::ALL.len()]`).
+    pub fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -115,8 +131,8 @@ struct UserFeed {
 }
 
 struct FeedState {
-    /// Last seq per channel: orders, balances.
-    seqs: [u64; 2],
+    /// Last seq per channel, by [`PrivateChannel::index`].
+    seqs: [u64; PrivateChannel::ALL.len()],
     /// Newest state delivered per order / asset ([`Freshness`]).
     newest: HashMap<String, u64>,
 }
@@ -165,7 +181,7 @@ impl PrivateBus {
             );
             let update = WireUpdate {
                 user: user.to_owned(),
-                channel: channel.into(),
+                channel,
                 freshness: Some(freshness),
                 payload,
             };
@@ -190,7 +206,7 @@ impl PrivateBus {
                 Arc::new(UserFeed {
                     sender: broadcast::channel(CAPACITY).0,
                     state: Mutex::new(FeedState {
-                        seqs: [0, 0],
+                        seqs: [0; PrivateChannel::ALL.len()],
                         newest: HashMap::new(),
                     }),
                 })
@@ -235,14 +251,11 @@ impl PrivateBus {
             }
             state.newest.insert(key, freshness.value());
         }
-        let slot = match channel {
-            PrivateChannel::Orders => 0,
-            PrivateChannel::Balances => 1,
-        };
-        state.seqs[slot] += 1;
+        let seq = &mut state.seqs[channel.index()];
+        *seq += 1;
         let update = PrivateUpdate {
             channel,
-            seq: state.seqs[slot],
+            seq: *seq,
             ts: feeds::event::now_micros(),
             payload: Arc::new(payload),
         };

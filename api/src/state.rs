@@ -161,7 +161,7 @@ impl Api {
                 move |update| {
                     node.private.deliver(
                         &update.user,
-                        update.channel.into(),
+                        update.channel,
                         update.freshness.as_ref(),
                         update.payload,
                     )

@@ -71,7 +71,7 @@ async fn a_listener_behind_the_trimmed_stream_reports_the_loss_once_and_carries_
     let (delivered_to, lost_on) = (bus.clone(), bus.clone());
     let listener = tokio::spawn(backplane.clone().listen(
         move |u: WireUpdate| {
-            delivered_to.deliver(&u.user, u.channel.into(), u.freshness.as_ref(), u.payload)
+            delivered_to.deliver(&u.user, u.channel, u.freshness.as_ref(), u.payload)
         },
         move || lost_on.lost(),
     ));

@@ -45,7 +45,7 @@ async fn node(url: &str, prefix: &str) -> Node {
     let (delivered_to, lost_on) = (bus.clone(), bus.clone());
     let listener = tokio::spawn(backplane.clone().listen(
         move |u: WireUpdate| {
-            delivered_to.deliver(&u.user, u.channel.into(), u.freshness.as_ref(), u.payload)
+            delivered_to.deliver(&u.user, u.channel, u.freshness.as_ref(), u.payload)
         },
         move || lost_on.lost(),
     ));

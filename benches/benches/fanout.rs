@@ -11,7 +11,7 @@
 //!
 //! Timed, per iteration (`iter_custom`, one `Instant` pair):
 //! 1. `Encoder::book_update` of a 3-level BTC-USD update (checksum
-//!    precomputed) and the `Bytes` → `Utf8Bytes` conversion, as the pair
+//!    precomputed) and its wrapping as a `ChannelMessage`, as the pair
 //!    task does;
 //! 2. `Topic::publish` (history push; one job per non-empty shard to the
 //!    pool's workers, subscribers assigned by `conn_id % shards`);
@@ -29,7 +29,6 @@
 //! Not included: the WebSocket writes (each connection's writer task, the
 //! socket syscalls) — this measures the hub's fan-out up to the queues.
 
-use axum::extract::ws::Utf8Bytes;
 use benches::{book_with_levels, delta_stream, DeltaMix, STREAM_SEED};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hub::fanout::{Frame, History, OnOverflow, ShardPool, Subscriber, Topic};
@@ -131,7 +130,7 @@ impl Fanout {
         let bytes = self
             .encoder
             .book_update(&self.spec, &h, &self.deltas, self.checksum);
-        let text = Utf8Bytes::try_from(bytes).expect("JSON is UTF-8");
+        let text = self.encoder.channel_message(bytes);
         self.topic.publish(
             self.seq,
             text,
@@ -219,7 +218,18 @@ fn fanout(c: &mut Criterion) {
     // Reference: the same 10 000 pushes done by one thread, no pool, i.e.
     // what inline delivery of a 10 000-subscriber topic would cost.
     let f = Fanout::new(10_000, &rt, shards);
-    let text = Utf8Bytes::from("{\"type\":\"update\"}");
+    let text = {
+        let mut enc = Encoder::new();
+        let h = Header {
+            channel: "book.BTC-USD",
+            epoch: "9f2c1a7b",
+            seq: 1,
+            prev_seq: 0,
+            ts: 1_763_940_000_124_001,
+        };
+        let bytes = enc.book_update(&f.spec, &h, &[], 0);
+        enc.channel_message(bytes)
+    };
     let mut drained = VecDeque::new();
     let mut seq = 0;
     group.bench_function("push_loop_one_thread/10000_subscribers", |b| {

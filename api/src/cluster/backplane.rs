@@ -37,7 +37,7 @@
 //! behind as the stream is long.
 
 use super::link::{RedisLink, RedisUnavailable};
-use crate::private::{Freshness, PrivateChannel};
+use crate::private::Freshness;
 use inbound::JsonBounds;
 use redis::streams::StreamReadOptions;
 use serde::{Deserialize, Serialize};
@@ -114,12 +114,10 @@ pub struct WireUpdate {
     pub payload: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WireChannel {
-    Orders,
-    Balances,
-}
+/// The private channel of an update: the API's and the hub's one type
+/// ([`PrivateChannel`](crate::private::PrivateChannel), written `"orders"` / `"balances"` in an entry),
+/// under the name the stream's users know it by.
+pub use crate::private::PrivateChannel as WireChannel;
 
 impl WireUpdate {
     /// Reads an update from a stream entry, within [`ENTRY_BOUNDS`].
@@ -128,24 +126,6 @@ impl WireUpdate {
             .check(body.as_bytes())
             .map_err(|e| e.to_string())?;
         serde_json::from_str(body).map_err(|e| e.to_string())
-    }
-}
-
-impl From<PrivateChannel> for WireChannel {
-    fn from(c: PrivateChannel) -> Self {
-        match c {
-            PrivateChannel::Orders => WireChannel::Orders,
-            PrivateChannel::Balances => WireChannel::Balances,
-        }
-    }
-}
-
-impl From<WireChannel> for PrivateChannel {
-    fn from(c: WireChannel) -> Self {
-        match c {
-            WireChannel::Orders => PrivateChannel::Orders,
-            WireChannel::Balances => PrivateChannel::Balances,
-        }
     }
 }
 

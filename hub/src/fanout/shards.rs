@@ -3,7 +3,7 @@
 //! topic's subscribers.
 
 use super::{ChannelId, Pushed, Subscriber};
-use axum::extract::ws::Utf8Bytes;
+use crate::protocol::message::ChannelMessage;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -20,7 +20,7 @@ pub struct ResyncRequest {
 pub struct Delivery {
     pub channel: ChannelId,
     pub seq: u64,
-    pub text: Utf8Bytes,
+    pub msg: ChannelMessage,
     /// Hub ingest time (µs) of the event behind it.
     pub ts: u64,
 }
@@ -122,7 +122,7 @@ pub(super) fn deliver(
     resync: &mpsc::UnboundedSender<ResyncRequest>,
 ) {
     for sub in subscribers {
-        if sub.queue.push_channel(d.channel, d.seq, &d.text, d.ts) == Pushed::NeedsResync {
+        if sub.queue.push_channel(d.channel, d.seq, &d.msg, d.ts) == Pushed::NeedsResync {
             let _ = resync.send(ResyncRequest {
                 channel: d.channel,
                 subscriber: sub.clone(),

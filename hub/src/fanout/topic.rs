@@ -3,7 +3,7 @@
 
 use super::shards::{Delivery, ResyncRequest, ShardPool};
 use super::{ChannelId, OnOverflow, Subscriber};
-use axum::extract::ws::Utf8Bytes;
+use crate::protocol::message::ChannelMessage;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 /// or `max_age`, whichever holds more.
 #[derive(Debug)]
 pub struct History {
-    entries: VecDeque<(u64, u64, Utf8Bytes, Instant)>,
+    entries: VecDeque<(u64, u64, ChannelMessage, Instant)>,
     max_messages: usize,
     max_age: Duration,
 }
@@ -27,8 +27,8 @@ impl History {
         }
     }
 
-    fn push(&mut self, seq: u64, prev_seq: u64, text: Utf8Bytes, now: Instant) {
-        self.entries.push_back((seq, prev_seq, text, now));
+    fn push(&mut self, seq: u64, prev_seq: u64, msg: ChannelMessage, now: Instant) {
+        self.entries.push_back((seq, prev_seq, msg, now));
         while self.entries.len() > self.max_messages {
             match self.entries.front() {
                 Some((.., at)) if now.duration_since(*at) >= self.max_age => {
@@ -44,7 +44,7 @@ impl History {
     }
 
     /// Every message after `seq`, if the history still holds all of them.
-    pub fn after(&self, seq: u64) -> Option<impl Iterator<Item = (u64, &Utf8Bytes)>> {
+    pub fn after(&self, seq: u64) -> Option<impl Iterator<Item = (u64, &ChannelMessage)>> {
         let start = self.entries.iter().position(|(_, prev, ..)| *prev == seq)?;
         Some(self.entries.iter().skip(start).map(|(s, _, t, _)| (*s, t)))
     }
@@ -173,23 +173,23 @@ impl Topic {
         }
     }
 
-    /// Records `text` as the next message (seq `seq`) and hands it to the
+    /// Records `msg` as the next message (seq `seq`) and hands it to the
     /// shard workers of its subscribers.
     pub fn publish(
         &mut self,
         seq: u64,
-        text: Utf8Bytes,
+        msg: ChannelMessage,
         ts: u64,
         pool: &ShardPool,
         resync: &mpsc::UnboundedSender<ResyncRequest>,
         now: Instant,
     ) {
         let prev = std::mem::replace(&mut self.last_seq, seq);
-        self.history.push(seq, prev, text.clone(), now);
+        self.history.push(seq, prev, msg.clone(), now);
         let delivery = Delivery {
             channel: self.id,
             seq,
-            text,
+            msg,
             ts,
         };
         for i in 0..self.members.len() {
@@ -208,8 +208,8 @@ impl Topic {
 mod tests {
     use super::*;
 
-    fn t(s: &str) -> Utf8Bytes {
-        Utf8Bytes::from(s)
+    fn t(s: &str) -> ChannelMessage {
+        ChannelMessage::for_tests(s)
     }
 
     #[test]

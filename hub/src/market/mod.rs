@@ -5,12 +5,14 @@
 pub mod cache;
 mod pair;
 mod ticker;
-pub mod topics;
+mod view;
 
-pub use pair::{OrderbookView, PairCommand, PairInput};
+pub use pair::{PairCommand, PairInput};
+pub use view::OrderbookView;
 
 use crate::fanout::{ChannelId, ShardPool, Subscriber};
-use crate::protocol::channel::Channel;
+use crate::protocol::channel::{Channel, ChannelKind};
+use crate::protocol::kinds::{pair_topics, topic_index};
 use feeds::{MarketEvent, MarketFeed, MarketStream, VenueError};
 use orderbook::MarketSpec;
 use pair::{PairSetup, PairTask};
@@ -90,7 +92,7 @@ impl Markets {
         let mut pairs = HashMap::new();
         let mut routes = HashMap::new();
         for (n, spec) in specs.iter().enumerate() {
-            let first_channel = FIRST_MARKET_CHANNEL + (n * topics::TOPICS_PER_PAIR) as ChannelId;
+            let first_channel = FIRST_MARKET_CHANNEL + (n * pair_topics().len()) as ChannelId;
             let (event_tx, event_rx) = mpsc::channel(PAIR_EVENT_BUFFER);
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
             let warm = Arc::new(AtomicBool::new(false));
@@ -149,9 +151,12 @@ impl Markets {
     /// The pair task and channel id of a market channel, `None` for an
     /// unknown pair or a non-market channel.
     pub fn resolve(&self, channel: &Channel) -> Option<MarketChannel> {
+        let ChannelKind::Topic(kind) = channel.kind else {
+            return None;
+        };
         let pair = channel.pair.as_ref()?;
         let handle = self.inner.pairs.get(pair)?;
-        let i = topics::index_of(channel)?;
+        let i = topic_index(kind, channel.cadence)?;
         Some(MarketChannel {
             pair: pair.clone(),
             id: handle.first_channel + i as ChannelId,

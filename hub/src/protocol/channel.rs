@@ -1,22 +1,20 @@
-//! Channel names of docs/PROTOCOL.md: `book.PAIR`, `depthN.PAIR`, `trades.PAIR`,
-//! `ticker.PAIR`, `heartbeat`, `orders`, `balances`, each optionally ending
-//! in `@100ms` or `@1000ms`.
+//! Channel names of docs/PROTOCOL.md: `KIND.PAIR` for every public topic
+//! kind of [`super::kinds::KINDS`] (`book`, `depthN`, `trades`,
+//! `ticker`), `heartbeat`, and the private `orders` and `balances`, each
+//! optionally ending in `@100ms` or `@1000ms`.
 
+use super::kinds::KindId;
+use api::private::PrivateChannel;
 use std::fmt;
-
-/// Depths a `depthN` channel may ask for.
-pub const DEPTHS: [u16; 5] = [1, 5, 10, 20, 50];
 
 /// What a channel carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ChannelKind {
-    Book,
-    Depth(u16),
-    Trades,
-    Ticker,
+    /// A public topic of a pair.
+    Topic(KindId),
     Heartbeat,
-    Orders,
-    Balances,
+    /// `orders` or `balances` (needs `auth`).
+    Private(PrivateChannel),
 }
 
 /// How often a channel may send: every change, or netted per interval.
@@ -28,6 +26,9 @@ pub enum Cadence {
 }
 
 impl Cadence {
+    /// Every cadence, raw first.
+    pub const ALL: [Cadence; 3] = [Cadence::Raw, Cadence::Every100ms, Cadence::Every1000ms];
+
     pub fn interval_ms(self) -> Option<u64> {
         match self {
             Cadence::Raw => None,
@@ -69,30 +70,20 @@ impl Channel {
         let (kind, pair) = match base.split_once('.') {
             None => match base {
                 "heartbeat" => (ChannelKind::Heartbeat, None),
-                "orders" => (ChannelKind::Orders, None),
-                "balances" => (ChannelKind::Balances, None),
-                _ => return Err(unknown()),
+                _ => (
+                    ChannelKind::Private(PrivateChannel::parse(base).ok_or_else(unknown)?),
+                    None,
+                ),
             },
             Some((prefix, pair)) => {
                 if !valid_pair(pair) {
                     return Err(unknown());
                 }
-                let kind = match prefix {
-                    "book" => ChannelKind::Book,
-                    "trades" => ChannelKind::Trades,
-                    "ticker" => ChannelKind::Ticker,
-                    p => {
-                        let n: u16 = p
-                            .strip_prefix("depth")
-                            .and_then(|n| n.parse().ok())
-                            .ok_or_else(unknown)?;
-                        if !DEPTHS.contains(&n) || p != format!("depth{n}") {
-                            return Err(unknown());
-                        }
-                        ChannelKind::Depth(n)
-                    }
-                };
-                (kind, Some(pair.to_string()))
+                let kind = KindId::named(prefix).ok_or_else(unknown)?;
+                if !kind.kind().cadences().contains(&cadence) {
+                    return Err(unknown());
+                }
+                (ChannelKind::Topic(kind), Some(pair.to_string()))
             }
         };
         Ok(Channel {
@@ -104,7 +95,7 @@ impl Channel {
 
     /// Private channels need an authenticated connection.
     pub fn is_private(&self) -> bool {
-        matches!(self.kind, ChannelKind::Orders | ChannelKind::Balances)
+        matches!(self.kind, ChannelKind::Private(_))
     }
 }
 
@@ -123,14 +114,12 @@ fn valid_pair(pair: &str) -> bool {
 impl fmt::Display for Channel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.kind, &self.pair) {
-            (ChannelKind::Book, Some(p)) => write!(f, "book.{p}")?,
-            (ChannelKind::Depth(n), Some(p)) => write!(f, "depth{n}.{p}")?,
-            (ChannelKind::Trades, Some(p)) => write!(f, "trades.{p}")?,
-            (ChannelKind::Ticker, Some(p)) => write!(f, "ticker.{p}")?,
+            (ChannelKind::Topic(kind), Some(p)) => write!(f, "{}.{p}", kind.kind().name())?,
             (ChannelKind::Heartbeat, _) => f.write_str("heartbeat")?,
-            (ChannelKind::Orders, _) => f.write_str("orders")?,
-            (ChannelKind::Balances, _) => f.write_str("balances")?,
-            (_, None) => unreachable!("market channels always carry a pair (Channel::parse)"),
+            (ChannelKind::Private(channel), _) => f.write_str(channel.name())?,
+            (ChannelKind::Topic(_), None) => {
+                unreachable!("topic channels always carry a pair (Channel::parse)")
+            }
         }
         match self.cadence {
             Cadence::Raw => Ok(()),
@@ -161,7 +150,10 @@ mod tests {
             assert_eq!(c.to_string(), name);
         }
         let c = Channel::parse("depth10.BTC-USD@100ms").unwrap();
-        assert_eq!(c.kind, ChannelKind::Depth(10));
+        assert_eq!(
+            c.kind,
+            ChannelKind::Topic(KindId::named("depth10").unwrap())
+        );
         assert_eq!(c.cadence, Cadence::Every100ms);
         assert!(Channel::parse("orders").unwrap().is_private());
     }

@@ -8,9 +8,11 @@
 //! nothing needs JSON escaping except free-text error messages, which go
 //! through [`write_json_str`].
 
+use super::message::ChannelMessage;
 use super::names::MessageType;
 use bytes::Bytes;
 use orderbook::{BookDelta, L2Book, MarketSpec, Price, Qty, Side};
+use std::ops::Range;
 
 /// The fields every channel message starts with.
 #[derive(Debug, Clone, Copy)]
@@ -27,23 +29,38 @@ pub struct Header<'a> {
 #[derive(Debug, Default)]
 pub struct Encoder {
     buf: Vec<u8>,
+    /// Where the last message's `prev_seq` value is.
+    prev_seq_at: Range<usize>,
 }
 
 impl Encoder {
     pub fn new() -> Self {
         Encoder {
             buf: Vec::with_capacity(4096),
+            prev_seq_at: 0..0,
         }
     }
 
+    /// The channel message this encoder wrote last (`text`, as one of the
+    /// methods below returned it), ready for the fan-out
+    /// ([`ChannelMessage`]).
+    pub fn channel_message(&self, text: Bytes) -> ChannelMessage {
+        ChannelMessage::new(text, self.prev_seq_at.clone())
+    }
+
+    // The building blocks below are `pub(crate)` so that a topic kind with
+    // a message of its own (`protocol/kinds/`) writes it in its own file:
+    // `start`, then fields, then `checksum_end` or `end`.
+
     /// Copies the message out as shared bytes and resets the buffer.
-    fn finish(&mut self) -> Bytes {
+    pub(crate) fn finish(&mut self) -> Bytes {
         let out = Bytes::copy_from_slice(&self.buf);
         self.buf.clear();
         out
     }
 
-    fn start(&mut self, kind: MessageType, h: &Header) {
+    /// Starts a channel message: `type` and the header up to `prev_seq`.
+    pub(crate) fn start(&mut self, kind: MessageType, h: &Header) {
         let b = &mut self.buf;
         b.clear();
         b.extend_from_slice(b"{\"type\":\"");
@@ -55,10 +72,13 @@ impl Encoder {
         b.extend_from_slice(b"\",\"seq\":");
         write_u64(b, h.seq);
         b.extend_from_slice(b",\"prev_seq\":");
+        let at = b.len();
         write_u64(b, h.prev_seq);
+        self.prev_seq_at = at..b.len();
     }
 
-    fn reason(&mut self, reason: Option<&str>) {
+    /// `reason`, when given.
+    pub(crate) fn reason(&mut self, reason: Option<&str>) {
         if let Some(r) = reason {
             self.buf.extend_from_slice(b",\"reason\":\"");
             self.buf.extend_from_slice(r.as_bytes());
@@ -66,12 +86,19 @@ impl Encoder {
         }
     }
 
-    fn ts(&mut self, ts: u64) {
+    /// `ts`.
+    pub(crate) fn ts(&mut self, ts: u64) {
         self.buf.extend_from_slice(b",\"ts\":");
         write_u64(&mut self.buf, ts);
     }
 
-    fn levels(&mut self, key: &str, spec: &MarketSpec, levels: impl Iterator<Item = (Price, Qty)>) {
+    /// `key`: `[[price, qty], ...]` in the pair's scales.
+    pub(crate) fn levels(
+        &mut self,
+        key: &str,
+        spec: &MarketSpec,
+        levels: impl Iterator<Item = (Price, Qty)>,
+    ) {
         let b = &mut self.buf;
         b.extend_from_slice(b",\"");
         b.extend_from_slice(key.as_bytes());
@@ -91,7 +118,8 @@ impl Encoder {
         b.push(b']');
     }
 
-    fn checksum_end(&mut self, checksum: u32) -> Bytes {
+    /// `checksum`, and the end of the message.
+    pub(crate) fn checksum_end(&mut self, checksum: u32) -> Bytes {
         self.buf.extend_from_slice(b",\"checksum\":");
         write_u64(&mut self.buf, u64::from(checksum));
         self.buf.push(b'}');
@@ -154,7 +182,8 @@ impl Encoder {
         self.checksum_end(checksum)
     }
 
-    fn book_levels(&mut self, spec: &MarketSpec, book: &L2Book, depth: usize) {
+    /// `bids` and `asks`: the top `depth` levels of `book`.
+    pub(crate) fn book_levels(&mut self, spec: &MarketSpec, book: &L2Book, depth: usize) {
         let pairs = |side| book.top_n(side, depth).map(|l| (l.price, l.qty));
         self.levels("bids", spec, pairs(Side::Buy));
         self.levels("asks", spec, pairs(Side::Sell));

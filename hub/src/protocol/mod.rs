@@ -1,10 +1,14 @@
-//! docs/PROTOCOL.md on the wire: channel names, server messages encoded
-//! once into shared bytes (`encode`) or per connection (`replies`), client
-//! frames decoded and validated (`ops`), and the names each may use
-//! (`names`). Nothing outside this module writes or parses a frame.
+//! docs/PROTOCOL.md on the wire: channel names (`channel`), the public
+//! topic kinds described once (`kinds`), server messages encoded once into
+//! shared bytes (`encode`, carried as a `message::ChannelMessage`) or per
+//! connection (`replies`), client frames decoded and validated (`ops`),
+//! and the names each may use (`names`). Nothing outside this module
+//! writes, parses or edits a frame.
 
 pub mod channel;
 pub mod encode;
+pub mod kinds;
+pub mod message;
 pub mod names;
 pub mod ops;
 pub mod replies;

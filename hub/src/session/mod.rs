@@ -1,12 +1,15 @@
 //! WebSocket sessions: the `GET /ws` upgrade (with the node's connection
-//! limit), and per connection the reader/writer pair of `connection.rs`.
+//! limit), and per connection the reader (`connection.rs`) with its ops
+//! (`ops.rs`) and frame-rate limit (`rate.rs`), the writer (`writer.rs`),
+//! the private channels (`private.rs`) and the close codes.
 
+pub mod close_code;
 mod connection;
 pub mod handshake;
-
+mod ops;
 mod private;
-
-pub use connection::close_code;
+mod rate;
+mod writer;
 pub use handshake::OriginPolicy;
 
 use crate::config::Limits;

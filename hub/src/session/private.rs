@@ -37,24 +37,8 @@ struct Inner {
     /// The access token of the last `auth`, re-verified before every
     /// delivery so a logout or expiry stops the channels at once.
     token: Option<api::secret::Secret>,
-    /// (subscribed, last seq delivered) for orders, balances.
-    channels: [(bool, u64); 2],
-}
-
-fn slot(channel: PrivateChannel) -> usize {
-    match channel {
-        PrivateChannel::Orders => 0,
-        PrivateChannel::Balances => 1,
-    }
-}
-
-/// The private channel of a channel name, if it is one.
-pub fn parse(name: &str) -> Option<PrivateChannel> {
-    match name {
-        "orders" => Some(PrivateChannel::Orders),
-        "balances" => Some(PrivateChannel::Balances),
-        _ => None,
-    }
+    /// (subscribed, last seq delivered) by [`PrivateChannel::index`].
+    channels: [(bool, u64); PrivateChannel::ALL.len()],
 }
 
 impl PrivateState {
@@ -88,11 +72,11 @@ impl PrivateState {
     /// Starts (or restarts) delivery of a channel: the next message has
     /// `prev_seq` 0.
     pub fn subscribe(&self, channel: PrivateChannel) {
-        self.inner.lock().channels[slot(channel)] = (true, 0);
+        self.inner.lock().channels[channel.index()] = (true, 0);
     }
 
     pub fn unsubscribe(&self, channel: PrivateChannel) {
-        self.inner.lock().channels[slot(channel)] = (false, 0);
+        self.inner.lock().channels[channel.index()] = (false, 0);
     }
 
     /// Whether `orders` or `balances` is subscribed.
@@ -104,7 +88,7 @@ impl PrivateState {
     /// the channel's last seq.
     fn message(&self, update: &PrivateUpdate, epoch: &str) -> Option<Utf8Bytes> {
         let mut s = self.inner.lock();
-        let (subscribed, last) = &mut s.channels[slot(update.channel)];
+        let (subscribed, last) = &mut s.channels[update.channel.index()];
         if !*subscribed {
             return None;
         }

@@ -1,17 +1,20 @@
-//! Conflated channels (`@100ms`, `@1000ms`): what changed since a topic's
-//! last message, and the tick that publishes the net of it and serves the
-//! subscribers waiting for their snapshot.
+//! Conflated topics (`@100ms`, `@1000ms`): what changed since a topic's
+//! last message (its kind's [`Pending`] notes), and the tick that
+//! publishes the net of it and serves the subscribers waiting for their
+//! snapshot.
 
-use super::*;
+use super::{def, header, PairTask};
+use crate::fanout::Subscriber;
+use crate::protocol::channel::Cadence;
+use crate::protocol::kinds::{Cx, Pending};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Per conflated topic: what changed since its last message, and who waits
 /// for a snapshot at the next tick.
 #[derive(Default)]
 pub(super) struct Conflation {
-    pub(super) changed: HashSet<(Side, Price)>,
-    pub(super) dirty: bool,
-    pub(super) resync: bool,
-    pub(super) trades: Vec<PublicTrade>,
+    pub(super) pending: Pending,
     pub(super) waiting: Vec<(Arc<Subscriber>, &'static str)>,
 }
 
@@ -21,52 +24,21 @@ impl PairTask {
     pub(super) fn tick(&mut self, cadence: Cadence) {
         // No book yet (before the first snapshot, or a new epoch's): nothing
         // to say. (A stream that ended keeps its book and still flushes.)
-        if self.seq == 0 && !self.warm.load(Ordering::Relaxed) {
+        if self.state.seq == 0 && !self.warm.load(Ordering::Relaxed) {
             return;
         }
-        for i in 0..TOPICS_PER_PAIR {
-            if topics::cadence_of(i) != cadence || !self.topics[i].is_active() {
+        for i in 0..self.topics.len() {
+            if def(i).cadence != cadence || !self.topics[i].is_active() {
                 continue;
             }
-            let kind = topics::kind_of(i);
+            let kind = def(i).kind.kind();
             let mut c = std::mem::take(&mut self.conflation[i]);
-            let prev = self.topics[i].last_seq;
-            match kind {
-                TopicKind::Book if c.resync => {
-                    let bytes = self.encode_snapshot(i, "resync", self.seq, prev);
-                    self.publish(i, self.seq, bytes);
-                }
-                TopicKind::Book if !c.changed.is_empty() => {
-                    let deltas: Vec<BookDelta> = c
-                        .changed
-                        .drain()
-                        .map(|(side, price)| BookDelta {
-                            side,
-                            price,
-                            qty: self.book.qty_at(side, price),
-                        })
-                        .collect();
-                    let h = header(&self.topics[i], &self.epoch, self.seq, prev, self.ts);
-                    let bytes =
-                        self.encoder
-                            .book_update(&self.spec, &h, &deltas, self.book.checksum());
-                    self.publish(i, self.seq, bytes);
-                }
-                TopicKind::Depth(n) if c.dirty => {
-                    let bytes = self.encode_depth(i, n, None, self.seq, prev);
-                    self.publish(i, self.seq, bytes);
-                }
-                TopicKind::Ticker if c.dirty => {
-                    let seq = self.current_seq(kind);
-                    let bytes = self.encode_ticker(i, None, seq, prev);
-                    self.publish(i, seq, bytes);
-                }
-                TopicKind::Trades if !c.trades.is_empty() => {
-                    let h = header(&self.topics[i], &self.epoch, self.trade_seq, prev, self.ts);
-                    let bytes = self.encoder.trades(&self.spec, &h, &c.trades);
-                    self.publish(i, self.trade_seq, bytes);
-                }
-                _ => {}
+            let view = self.state.view();
+            let seq = kind.numbering().seq(&view);
+            let h = header(&self.topics[i], &self.state, seq, self.topics[i].last_seq);
+            let cx = Cx::new(&mut self.encoder, &view, &h);
+            if let Some(bytes) = kind.flush(cx, &c.pending) {
+                self.publish(i, seq, bytes);
             }
             let channel = self.topics[i].id;
             let last = self.topics[i].last_seq;
@@ -79,14 +51,17 @@ impl PairTask {
                 } else {
                     sub.queue.last_delivered_seq(channel)
                 };
-                if let Some(bytes) = self.state_message(i, reason, prev) {
-                    sub.queue.push_snapshot(channel, last, utf8(bytes), self.ts);
+                if let Some(text) = self.state_message(i, reason, prev) {
+                    sub.queue.push_snapshot(channel, last, text, self.state.ts);
                 }
             }
-            c.changed.clear();
+            // Keep the set's allocation for the next interval.
+            c.pending.changed.clear();
             self.conflation[i] = Conflation {
-                changed: c.changed,
-                trades: Vec::new(),
+                pending: Pending {
+                    changed: c.pending.changed,
+                    ..Pending::default()
+                },
                 ..Conflation::default()
             };
         }

@@ -14,6 +14,7 @@
 //! be delivering older messages of the same channel.
 
 use super::ChannelId;
+use crate::protocol::message::ChannelMessage;
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -57,8 +58,9 @@ struct Subscription {
     /// Seq of the last frame of this channel handed to the writer: the
     /// `prev_seq` a replacement snapshot must carry.
     last_drained: u64,
-    /// The next frame is the client's first on this channel: its
-    /// `prev_seq` is rewritten to 0 (docs/PROTOCOL.md: "0 for the first").
+    /// The next frame is the client's first on this channel: it is the
+    /// message's variant with `prev_seq` 0 (docs/PROTOCOL.md: "0 for the
+    /// first").
     first: bool,
     /// While the `subscribed` reply is not queued yet, the channel's frames
     /// wait here (still counted against the byte bound).
@@ -186,7 +188,13 @@ impl OutboundQueue {
 
     /// Queues a channel message with sequence `seq`, applying the
     /// subscription filter and the overflow policy.
-    pub fn push_channel(&self, channel: ChannelId, seq: u64, text: &Utf8Bytes, ts: u64) -> Pushed {
+    pub fn push_channel(
+        &self,
+        channel: ChannelId,
+        seq: u64,
+        msg: &ChannelMessage,
+        ts: u64,
+    ) -> Pushed {
         let mut s = self.state.lock();
         if s.close.is_some() {
             return Pushed::Filtered;
@@ -199,16 +207,16 @@ impl OutboundQueue {
         }
         let on_overflow = sub.on_overflow;
         let first = sub.first;
-        if s.bytes + text.len() > self.max_bytes {
+        if s.bytes + msg.len() > self.max_bytes {
             return self.overflow(&mut s, channel, on_overflow);
         }
         let text = if first {
             if let Some(sub) = s.subscriptions.get_mut(&channel) {
                 sub.first = false;
             }
-            with_prev_seq_zero(text)
+            msg.first_on_channel()
         } else {
-            text.clone()
+            msg.text().clone()
         };
         self.enqueue(
             &mut s,
@@ -225,8 +233,14 @@ impl OutboundQueue {
     /// Queues a message recovered from history for a resuming client and
     /// raises the floor to it, so a live copy of it still in flight from a
     /// shard is dropped.
-    pub fn push_replay(&self, channel: ChannelId, seq: u64, text: &Utf8Bytes, ts: u64) -> Pushed {
-        let pushed = self.push_channel(channel, seq, text, ts);
+    pub fn push_replay(
+        &self,
+        channel: ChannelId,
+        seq: u64,
+        msg: &ChannelMessage,
+        ts: u64,
+    ) -> Pushed {
+        let pushed = self.push_channel(channel, seq, msg, ts);
         if pushed == Pushed::Queued {
             if let Some(sub) = self.state.lock().subscriptions.get_mut(&channel) {
                 sub.floor = seq;
@@ -372,20 +386,6 @@ impl OutboundQueue {
     }
 }
 
-/// `text` with its `"prev_seq":N` replaced by `"prev_seq":0`.
-fn with_prev_seq_zero(text: &Utf8Bytes) -> Utf8Bytes {
-    const KEY: &str = "\"prev_seq\":";
-    let s = text.as_str();
-    let Some(at) = s.find(KEY) else {
-        return text.clone();
-    };
-    let start = at + KEY.len();
-    let end = s[start..]
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or(s.len(), |n| start + n);
-    Utf8Bytes::from(format!("{}0{}", &s[..start], &s[end..]))
-}
-
 fn drop_channel(s: &mut State, channel: ChannelId) {
     let mut dropped = 0;
     s.frames.retain(|f| {
@@ -407,83 +407,4 @@ fn drop_channel(s: &mut State, channel: ChannelId) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(s: &str) -> Utf8Bytes {
-        Utf8Bytes::from(s)
-    }
-
-    fn drain(q: &OutboundQueue) -> Vec<String> {
-        let mut out = VecDeque::new();
-        q.drain_into(&mut out);
-        out.into_iter()
-            .map(|f| f.text.as_str().to_string())
-            .collect()
-    }
-
-    #[test]
-    fn filters_unsubscribed_and_already_snapshotted_messages() {
-        let q = OutboundQueue::new(1024);
-        assert_eq!(q.push_channel(1, 5, &text("a"), 0), Pushed::Filtered);
-        q.subscribe(1, 5, OnOverflow::Resync);
-        q.release(&[1]);
-        assert_eq!(q.push_channel(1, 5, &text("old"), 0), Pushed::Filtered);
-        assert_eq!(q.push_channel(1, 6, &text("new"), 0), Pushed::Queued);
-        assert_eq!(drain(&q), vec!["new"]);
-        assert!(q.unsubscribe(1));
-        assert_eq!(q.push_channel(1, 7, &text("x"), 0), Pushed::Filtered);
-    }
-
-    #[test]
-    fn overflow_on_a_book_channel_conflates_to_one_snapshot() {
-        let q = OutboundQueue::new(10);
-        q.subscribe(1, 0, OnOverflow::Resync);
-        q.subscribe(2, 0, OnOverflow::Resync);
-        q.release(&[1, 2]);
-        assert_eq!(q.push_channel(2, 1, &text("bbb"), 0), Pushed::Queued);
-        assert_eq!(q.push_channel(1, 1, &text("aaaa"), 0), Pushed::Queued);
-        assert_eq!(q.push_channel(1, 2, &text("aaaa"), 0), Pushed::NeedsResync);
-        // channel 1's frames are gone, channel 2's stay; further updates wait for the snapshot
-        assert_eq!(q.queued_bytes(), 3);
-        assert_eq!(q.push_channel(1, 3, &text("a"), 0), Pushed::Filtered);
-        assert_eq!(q.push_snapshot(1, 3, text("SNAP"), 0), Pushed::Queued);
-        assert_eq!(q.push_channel(1, 3, &text("dup"), 0), Pushed::Filtered);
-        assert_eq!(q.push_channel(1, 4, &text("u4"), 0), Pushed::Queued);
-        assert_eq!(drain(&q), vec!["bbb", "SNAP", "u4"]);
-        assert_eq!(q.conflations(), 1);
-        assert_eq!(q.last_delivered_seq(1), 4);
-    }
-
-    #[test]
-    fn frames_are_held_until_the_reply_is_queued() {
-        let q = OutboundQueue::new(1024);
-        q.subscribe(1, 0, OnOverflow::Resync);
-        assert_eq!(q.push_snapshot(1, 3, text("snap"), 0), Pushed::Queued);
-        assert_eq!(q.push_channel(1, 4, &text("u4"), 0), Pushed::Queued);
-        assert_eq!(q.push_control(text("subscribed")), Pushed::Queued);
-        q.release(&[1]);
-        assert_eq!(q.push_channel(1, 5, &text("u5"), 0), Pushed::Queued);
-        assert_eq!(drain(&q), vec!["subscribed", "snap", "u4", "u5"]);
-        assert_eq!(q.queued_bytes(), 0);
-    }
-
-    #[test]
-    fn overflow_on_trades_closes() {
-        let q = OutboundQueue::new(4);
-        q.subscribe(9, 0, OnOverflow::Close);
-        assert_eq!(q.push_channel(9, 1, &text("abc"), 0), Pushed::Queued);
-        assert_eq!(q.push_channel(9, 2, &text("abc"), 0), Pushed::Closing);
-        let mut out = VecDeque::new();
-        assert_eq!(q.drain_into(&mut out), Some(CloseReason::SlowConsumer));
-        assert!(out.is_empty());
-        assert_eq!(q.push_control(text("x")), Pushed::Filtered);
-    }
-
-    #[test]
-    fn snapshot_that_cannot_fit_closes() {
-        let q = OutboundQueue::new(4);
-        q.subscribe(1, 0, OnOverflow::Resync);
-        assert_eq!(q.push_snapshot(1, 1, text("too big"), 0), Pushed::Closing);
-    }
-}
+mod tests;

@@ -1,0 +1,156 @@
+//! Upstream events applied to the pair: the book, the counters and the
+//! ticker change, then every active topic is told what changed
+//! ([`Change`]): raw topics publish what their kind makes of it, conflated
+//! ones note it for their tick. Also the pair's staleness and a new
+//! upstream epoch.
+
+use super::{def, header, PairTask};
+use crate::metrics as m;
+use crate::protocol::channel::Cadence;
+use crate::protocol::encode::Ticker;
+use crate::protocol::kinds::{Change, Cx};
+use feeds::event::now_micros;
+use feeds::{MarketEvent, PublicTrade, SnapshotReason};
+use orderbook::{BookDelta, Price, Qty};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+impl PairTask {
+    /// Marks the pair stale after `stale_after` without upstream messages.
+    pub(super) fn check_stale(&mut self, now: Instant) {
+        let Some(after) = self.stale_after else {
+            return;
+        };
+        let silent = now.duration_since(self.last_event) > after;
+        if silent && !self.stale.swap(true, Ordering::Relaxed) {
+            let pair = &self.state.spec.symbol;
+            tracing::warn!(pair = %pair, silent_ms = after.as_millis() as u64, "upstream feed stale");
+            metrics::counter!(m::STALE_FEEDS_TOTAL, "pair" => pair.clone()).increment(1);
+        }
+    }
+
+    /// The upstream's numbering restarted: every channel starts over in
+    /// `epoch`. Subscribers keep their subscriptions; each channel's next
+    /// message is their first in the new epoch (`prev_seq` 0), and book
+    /// channels get the new book as a `resync` snapshot when it arrives.
+    pub(super) fn new_epoch(&mut self, epoch: &str) {
+        let s = &mut self.state;
+        tracing::warn!(pair = %s.spec.symbol, old = %s.epoch, new = %epoch, "upstream epoch changed");
+        s.epoch = epoch.to_owned();
+        s.seq = 0;
+        s.trade_seq = 0;
+        s.last_ticker = Ticker::default();
+        self.warm.store(false, Ordering::Relaxed);
+        for (topic, c) in self.topics.iter_mut().zip(&mut self.conflation) {
+            topic.restart_numbering(&self.pool, &self.resync_tx);
+            c.pending.changed.clear();
+            c.pending.trades.clear();
+            c.pending.resync = true;
+            c.pending.dirty = true;
+        }
+    }
+
+    pub(super) fn event(&mut self, ev: MarketEvent) {
+        self.state.ts = now_micros();
+        self.last_event = Instant::now();
+        let pair = &self.state.spec.symbol;
+        if self.stale.swap(false, Ordering::Relaxed) {
+            tracing::info!(pair = %pair, "upstream feed live again");
+        }
+        metrics::counter!(m::UPSTREAM_EVENTS_TOTAL, "pair" => pair.clone()).increment(1);
+        match ev {
+            MarketEvent::Snapshot {
+                reason,
+                seq,
+                trade_seq,
+                bids,
+                asks,
+                ..
+            } => self.snapshot(reason, seq, trade_seq, &bids, &asks),
+            MarketEvent::Delta { seq, deltas, .. } => self.delta(seq, &deltas),
+            MarketEvent::Trades { seq, trades, .. } => self.trades(seq, &trades),
+        }
+    }
+
+    fn snapshot(
+        &mut self,
+        reason: SnapshotReason,
+        seq: u64,
+        trade_seq: u64,
+        bids: &[(Price, Qty)],
+        asks: &[(Price, Qty)],
+    ) {
+        let s = &mut self.state;
+        if let Err(e) = s.book.apply_snapshot(bids, asks) {
+            tracing::error!(pair = %s.spec.symbol, error = %e, "upstream snapshot refused");
+            return;
+        }
+        let was_warm = self.warm.swap(true, Ordering::Relaxed);
+        s.seq = seq;
+        s.trade_seq = s.trade_seq.max(trade_seq);
+        if was_warm || reason == SnapshotReason::Resync {
+            metrics::counter!(m::RESYNCS_TOTAL, "pair" => s.spec.symbol.clone(), "reason" => "upstream").increment(1);
+        }
+        // Clients that subscribed before the first snapshot (or hold a book
+        // the upstream just replaced) get the new book as a `resync`.
+        self.changed(Change::Book);
+        self.update_ticker();
+    }
+
+    fn delta(&mut self, seq: u64, deltas: &[BookDelta]) {
+        let s = &mut self.state;
+        if seq != s.seq + 1 {
+            // The feed resyncs us with a snapshot; until then changes are
+            // not applied (the book would be wrong).
+            tracing::warn!(pair = %s.spec.symbol, expected = s.seq + 1, got = seq, "upstream seq gap");
+            return;
+        }
+        s.seq = seq;
+        for d in deltas {
+            s.book.apply_delta(*d);
+        }
+        if let Err(e) = s.book.check_not_crossed() {
+            tracing::error!(pair = %s.spec.symbol, seq, error = %e, "upstream book crossed");
+        }
+        self.changed(Change::Levels(deltas));
+        self.update_ticker();
+    }
+
+    fn trades(&mut self, seq: u64, trades: &[PublicTrade]) {
+        self.state.trade_seq = seq;
+        self.state.ticker.record(trades);
+        self.changed(Change::Trades(trades));
+        self.update_ticker();
+    }
+
+    fn update_ticker(&mut self) {
+        let ticker = self.state.ticker.ticker(&self.state.book);
+        if ticker == self.state.last_ticker {
+            return;
+        }
+        self.state.last_ticker = ticker;
+        self.changed(Change::Ticker);
+    }
+
+    /// Tells every active topic, in order, about `change`: a raw topic
+    /// publishes the message its kind makes of it, a conflated one notes it.
+    fn changed(&mut self, change: Change) {
+        for i in 0..self.topics.len() {
+            if !self.topics[i].is_active() {
+                continue;
+            }
+            let (kind, cadence) = (def(i).kind.kind(), def(i).cadence);
+            let view = self.state.view();
+            if cadence != Cadence::Raw {
+                kind.note(&view, &change, &mut self.conflation[i].pending);
+                continue;
+            }
+            let seq = kind.numbering().seq(&view);
+            let h = header(&self.topics[i], &self.state, seq, self.topics[i].last_seq);
+            let cx = Cx::new(&mut self.encoder, &view, &h);
+            if let Some(bytes) = kind.publish(cx, &change) {
+                self.publish(i, seq, bytes);
+            }
+        }
+    }
+}

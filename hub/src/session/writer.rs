@@ -1,0 +1,109 @@
+//! A connection's writer: drains the outbound queue in batches (one flush
+//! per batch), sends pings, heartbeats and the shutdown notice, and closes
+//! with the right code.
+
+use super::connection::Shared;
+use super::{close_code, HubContext};
+use crate::fanout::{CloseReason, Frame};
+use crate::metrics as m;
+use crate::protocol::replies;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use feeds::event::now_micros;
+use futures_util::stream::SplitSink;
+use futures_util::SinkExt;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+pub(super) async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    shared: Arc<Shared>,
+    ctx: Arc<HubContext>,
+    mut close_rx: mpsc::UnboundedReceiver<(u16, &'static str)>,
+) {
+    let limits = &ctx.limits;
+    let mut batch: VecDeque<Frame> = VecDeque::new();
+    let mut ping = tokio::time::interval(Duration::from_millis(limits.ping_interval_ms));
+    ping.tick().await;
+    let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut beats: u64 = 0;
+    let shutdown = ctx.shutdown.clone();
+    let queue = &shared.subscriber.queue;
+    let (code, reason) = loop {
+        tokio::select! {
+            _ = queue.ready() => {
+                let close = queue.drain_into(&mut batch);
+                if write_batch(&mut sink, &mut batch).await.is_err() {
+                    return;
+                }
+                if close == Some(CloseReason::SlowConsumer) {
+                    metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
+                    break (close_code::SLOW_CONSUMER, "slow consumer");
+                }
+            }
+            msg = close_rx.recv() => {
+                let Some((code, reason)) = msg else {
+                    // The reader is gone: flush (the Close reply) and stop.
+                    let _ = sink.close().await;
+                    return;
+                };
+                // Flush replies queued before the close (e.g. the last error).
+                queue.drain_into(&mut batch);
+                let _ = write_batch(&mut sink, &mut batch).await;
+                break (code, reason);
+            }
+            _ = ping.tick() => {
+                let silent = shared.started.elapsed().as_millis() as u64 - shared.last_seen_ms.load(Ordering::Relaxed);
+                if silent > limits.pong_timeout_ms {
+                    break (close_code::POLICY, "ping timeout");
+                }
+                if sink.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+            _ = heartbeat.tick(), if shared.heartbeat.load(Ordering::Relaxed) => {
+                beats += 1;
+                shared.reply(replies::heartbeat(&ctx.markets.epoch(), beats, now_micros()));
+            }
+            _ = shutdown.triggered() => {
+                shared.reply(replies::shutdown(ctx.reconnect_after_ms));
+                queue.drain_into(&mut batch);
+                let _ = write_batch(&mut sink, &mut batch).await;
+                break (close_code::GOING_AWAY, "server shutdown");
+            }
+        }
+    };
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    let _ = sink.send(Message::Close(Some(frame))).await;
+    let _ = sink.close().await;
+}
+
+/// Writes every frame of `batch` with one flush at the end.
+async fn write_batch(
+    sink: &mut SplitSink<WebSocket, Message>,
+    batch: &mut VecDeque<Frame>,
+) -> Result<(), axum::Error> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let now = now_micros();
+    let (mut bytes, count) = (0usize, batch.len());
+    for frame in batch.drain(..) {
+        bytes += frame.text.len();
+        if frame.ts > 0 {
+            metrics::histogram!(m::PUBLISH_TO_WRITE_SECONDS)
+                .record(now.saturating_sub(frame.ts) as f64 / 1e6);
+        }
+        sink.feed(Message::Text(frame.text)).await?;
+    }
+    sink.flush().await?;
+    metrics::counter!(m::MESSAGES_OUT_TOTAL).increment(count as u64);
+    metrics::counter!(m::BYTES_OUT_TOTAL).increment(bytes as u64);
+    Ok(())
+}
