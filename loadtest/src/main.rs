@@ -39,8 +39,8 @@ fn run(opts: &Options) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let result = runtime.block_on(loadtest::run(opts))?;
     print!("{}", report::summary_table(&result));
-    let (json, html) = report::write(&opts.out, &result)
-        .with_context(|| format!("writing reports to {}", opts.out.display()))?;
+    let (json, html) = report::write(&opts.run.out, &result)
+        .with_context(|| format!("writing reports to {}", opts.run.out.display()))?;
     println!("wrote {} and {}", json.display(), html.display());
     if let Some(orders) = &result.orders {
         let errors: u64 = result.errors.values().sum();
@@ -70,8 +70,8 @@ fn run_abuse(opts: &AbuseOptions) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     let result = runtime.block_on(abuse::run(opts))?;
     print!("{}", abuse::summary(&result));
-    let json = abuse::write(&opts.out, &result)
-        .with_context(|| format!("writing abuse.json to {}", opts.out.display()))?;
+    let json = abuse::write(&opts.run.out, &result)
+        .with_context(|| format!("writing abuse.json to {}", opts.run.out.display()))?;
     println!("wrote {}", json.display());
     Ok(if result.passed() {
         ExitCode::SUCCESS

@@ -67,7 +67,7 @@ pub async fn run(opts: &Options) -> Result<RunResult, HarnessError> {
         slow_delay: Duration::from_millis(opts.slow_delay_ms),
         slow_recv_buffer: opts.slow_recv_buffer,
         reconnect_jitter: Duration::from_millis(opts.reconnect_jitter_ms),
-        seed: opts.seed,
+        seed: opts.run.seed,
         nchan,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -80,7 +80,7 @@ pub async fn run(opts: &Options) -> Result<RunResult, HarnessError> {
         stats.clone(),
         opts.duration,
         u64::from(opts.connections),
-        !opts.no_progress,
+        !opts.run.no_progress,
     );
 
     let start = Instant::now();

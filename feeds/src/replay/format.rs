@@ -1,14 +1,16 @@
 //! The recording's line format: one JSON object per line, a header then
 //! snapshots, deltas and trade batches with decimal strings (see the
-//! module docs of `replay`), and how a line is read within its bounds and
-//! written.
+//! module docs of `replay`); how a line is read within its bounds and
+//! written; and how a line maps to and from a [`MarketEvent`] at its
+//! pair's scales.
 
 use super::ReplayError;
-use crate::event::SnapshotReason;
+use crate::event::{MarketEvent, PublicTrade, SnapshotReason};
 use inbound::JsonBounds;
-use orderbook::Side;
+use orderbook::{BookDelta, MarketSpec, Price, Qty, Side};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
+use std::sync::Arc;
 
 pub(super) const VERSION: u32 = 1;
 
@@ -101,4 +103,170 @@ pub(super) fn write_line(out: &mut impl Write, line: &Line) -> Result<(), Replay
     serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     Ok(())
+}
+
+impl Line {
+    /// The line of `event`, its numbers written at `spec`'s scales.
+    pub(super) fn from_event(event: &MarketEvent, spec: &MarketSpec) -> Line {
+        let levels = |ls: &[(Price, Qty)]| -> Levels {
+            ls.iter()
+                .map(|(p, q)| (spec.format_price(*p), spec.format_qty(*q)))
+                .collect()
+        };
+        match event {
+            MarketEvent::Snapshot {
+                pair,
+                reason,
+                seq,
+                trade_seq,
+                venue_ts,
+                bids,
+                asks,
+            } => Line::Snapshot {
+                pair: pair.to_string(),
+                reason: *reason,
+                seq: *seq,
+                trade_seq: *trade_seq,
+                venue_ts: *venue_ts,
+                bids: levels(bids),
+                asks: levels(asks),
+            },
+            MarketEvent::Delta {
+                pair,
+                seq,
+                venue_ts,
+                deltas,
+            } => {
+                let side = |s: Side| -> Levels {
+                    deltas
+                        .iter()
+                        .filter(|d| d.side == s)
+                        .map(|d| (spec.format_price(d.price), spec.format_qty(d.qty)))
+                        .collect()
+                };
+                Line::Delta {
+                    pair: pair.to_string(),
+                    seq: *seq,
+                    venue_ts: *venue_ts,
+                    bids: side(Side::Buy),
+                    asks: side(Side::Sell),
+                }
+            }
+            MarketEvent::Trades {
+                pair,
+                seq,
+                venue_ts,
+                trades,
+            } => Line::Trades {
+                pair: pair.to_string(),
+                seq: *seq,
+                venue_ts: *venue_ts,
+                trades: trades
+                    .iter()
+                    .map(|t| TradeLine {
+                        id: t.trade_id,
+                        price: spec.format_price(t.price),
+                        qty: spec.format_qty(t.qty),
+                        side: t.side,
+                    })
+                    .collect(),
+            },
+        }
+    }
+
+    /// The event of this line (number `line` of the file), its numbers
+    /// parsed at the pair's scales; `lookup` gives a pair's shared name and
+    /// spec. A header is malformed here: it is only the first line.
+    pub(super) fn into_event<'a>(
+        self,
+        line: usize,
+        lookup: impl Fn(&str) -> Result<&'a (Arc<str>, MarketSpec), ReplayError>,
+    ) -> Result<MarketEvent, ReplayError> {
+        let num = |source| ReplayError::BadNumber { line, source };
+        let levels = |spec: &MarketSpec, ls: &Levels| -> Result<Vec<(Price, Qty)>, ReplayError> {
+            ls.iter()
+                .map(|(p, q)| {
+                    Ok((
+                        spec.parse_price(p).map_err(num)?,
+                        spec.parse_qty(q).map_err(num)?,
+                    ))
+                })
+                .collect()
+        };
+        Ok(match self {
+            Line::Header { .. } => {
+                return Err(ReplayError::Malformed {
+                    line,
+                    message: "second header".into(),
+                });
+            }
+            Line::Snapshot {
+                pair,
+                reason,
+                seq,
+                trade_seq,
+                venue_ts,
+                bids,
+                asks,
+            } => {
+                let (name, spec) = lookup(&pair)?;
+                MarketEvent::Snapshot {
+                    pair: name.clone(),
+                    reason,
+                    seq,
+                    trade_seq,
+                    venue_ts,
+                    bids: levels(spec, &bids)?,
+                    asks: levels(spec, &asks)?,
+                }
+            }
+            Line::Delta {
+                pair,
+                seq,
+                venue_ts,
+                bids,
+                asks,
+            } => {
+                let (name, spec) = lookup(&pair)?;
+                let mut deltas = Vec::with_capacity(bids.len() + asks.len());
+                for (side, ls) in [(Side::Buy, &bids), (Side::Sell, &asks)] {
+                    for (price, qty) in levels(spec, ls)? {
+                        deltas.push(BookDelta { side, price, qty });
+                    }
+                }
+                MarketEvent::Delta {
+                    pair: name.clone(),
+                    seq,
+                    venue_ts,
+                    deltas,
+                }
+            }
+            Line::Trades {
+                pair,
+                seq,
+                venue_ts,
+                trades,
+            } => {
+                let (name, spec) = lookup(&pair)?;
+                let trades = trades
+                    .into_iter()
+                    .map(|t| {
+                        Ok(PublicTrade {
+                            trade_id: t.id,
+                            price: spec.parse_price(&t.price).map_err(num)?,
+                            qty: spec.parse_qty(&t.qty).map_err(num)?,
+                            side: t.side,
+                            venue_ts,
+                        })
+                    })
+                    .collect::<Result<_, ReplayError>>()?;
+                MarketEvent::Trades {
+                    pair: name.clone(),
+                    seq,
+                    venue_ts,
+                    trades,
+                }
+            }
+        })
+    }
 }

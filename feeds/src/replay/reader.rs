@@ -1,10 +1,10 @@
 //! Reading a recording back: the header, then one [`MarketEvent`] per
 //! line with every number checked against its pair's scale.
 
-use super::format::{read_line, Levels, Line, VERSION};
+use super::format::{read_line, Line, VERSION};
 use super::ReplayError;
-use crate::event::{MarketEvent, PublicTrade};
-use orderbook::{BookDelta, MarketSpec, Price, Qty, Side};
+use crate::event::MarketEvent;
+use orderbook::{MarketSpec, Qty};
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -85,99 +85,13 @@ impl<R: BufRead> RecordingReader<R> {
             line,
             message: e.to_string(),
         })?;
+        let specs = &self.specs;
         let lookup = |pair: &str| {
-            self.specs
-                .get(pair)
-                .ok_or_else(|| ReplayError::UnknownPair {
-                    line,
-                    pair: pair.to_string(),
-                })
+            specs.get(pair).ok_or_else(|| ReplayError::UnknownPair {
+                line,
+                pair: pair.to_string(),
+            })
         };
-        let num = |source| ReplayError::BadNumber { line, source };
-        let levels = |spec: &MarketSpec, ls: &Levels| -> Result<Vec<(Price, Qty)>, ReplayError> {
-            ls.iter()
-                .map(|(p, q)| {
-                    Ok((
-                        spec.parse_price(p).map_err(num)?,
-                        spec.parse_qty(q).map_err(num)?,
-                    ))
-                })
-                .collect()
-        };
-        Ok(Some(match parsed {
-            Line::Header { .. } => {
-                return Err(ReplayError::Malformed {
-                    line,
-                    message: "second header".into(),
-                });
-            }
-            Line::Snapshot {
-                pair,
-                reason,
-                seq,
-                trade_seq,
-                venue_ts,
-                bids,
-                asks,
-            } => {
-                let (name, spec) = lookup(&pair)?;
-                MarketEvent::Snapshot {
-                    pair: name.clone(),
-                    reason,
-                    seq,
-                    trade_seq,
-                    venue_ts,
-                    bids: levels(spec, &bids)?,
-                    asks: levels(spec, &asks)?,
-                }
-            }
-            Line::Delta {
-                pair,
-                seq,
-                venue_ts,
-                bids,
-                asks,
-            } => {
-                let (name, spec) = lookup(&pair)?;
-                let mut deltas = Vec::with_capacity(bids.len() + asks.len());
-                for (side, ls) in [(Side::Buy, &bids), (Side::Sell, &asks)] {
-                    for (price, qty) in levels(spec, ls)? {
-                        deltas.push(BookDelta { side, price, qty });
-                    }
-                }
-                MarketEvent::Delta {
-                    pair: name.clone(),
-                    seq,
-                    venue_ts,
-                    deltas,
-                }
-            }
-            Line::Trades {
-                pair,
-                seq,
-                venue_ts,
-                trades,
-            } => {
-                let (name, spec) = lookup(&pair)?;
-                let trades = trades
-                    .into_iter()
-                    .map(|t| {
-                        Ok(PublicTrade {
-                            trade_id: t.id,
-                            price: spec.parse_price(&t.price).map_err(num)?,
-                            qty: spec.parse_qty(&t.qty).map_err(num)?,
-                            side: t.side,
-                            venue_ts,
-                        })
-                    })
-                    .collect::<Result<_, ReplayError>>()?;
-                MarketEvent::Trades {
-                    pair: name.clone(),
-                    seq,
-                    venue_ts,
-                    trades,
-                }
-            }
-        }))
+        parsed.into_event(line, lookup).map(Some)
     }
 }

@@ -1,10 +1,10 @@
 //! Writing a recording: the [`Recorder`] and [`record`], which copies a
 //! live stream into one.
 
-use super::format::{write_line, Levels, Line, MarketLine, TradeLine, VERSION};
+use super::format::{write_line, Line, MarketLine, VERSION};
 use super::ReplayError;
 use crate::event::{MarketEvent, MarketStream};
-use orderbook::{MarketSpec, Price, Qty, Side};
+use orderbook::MarketSpec;
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -50,71 +50,7 @@ impl Recorder {
                 line: 0,
                 pair: event.pair().to_string(),
             })?;
-        let levels = |ls: &[(Price, Qty)]| -> Levels {
-            ls.iter()
-                .map(|(p, q)| (spec.format_price(*p), spec.format_qty(*q)))
-                .collect()
-        };
-        let line = match event {
-            MarketEvent::Snapshot {
-                pair,
-                reason,
-                seq,
-                trade_seq,
-                venue_ts,
-                bids,
-                asks,
-            } => Line::Snapshot {
-                pair: pair.to_string(),
-                reason: *reason,
-                seq: *seq,
-                trade_seq: *trade_seq,
-                venue_ts: *venue_ts,
-                bids: levels(bids),
-                asks: levels(asks),
-            },
-            MarketEvent::Delta {
-                pair,
-                seq,
-                venue_ts,
-                deltas,
-            } => {
-                let side = |s: Side| -> Levels {
-                    deltas
-                        .iter()
-                        .filter(|d| d.side == s)
-                        .map(|d| (spec.format_price(d.price), spec.format_qty(d.qty)))
-                        .collect()
-                };
-                Line::Delta {
-                    pair: pair.to_string(),
-                    seq: *seq,
-                    venue_ts: *venue_ts,
-                    bids: side(Side::Buy),
-                    asks: side(Side::Sell),
-                }
-            }
-            MarketEvent::Trades {
-                pair,
-                seq,
-                venue_ts,
-                trades,
-            } => Line::Trades {
-                pair: pair.to_string(),
-                seq: *seq,
-                venue_ts: *venue_ts,
-                trades: trades
-                    .iter()
-                    .map(|t| TradeLine {
-                        id: t.trade_id,
-                        price: spec.format_price(t.price),
-                        qty: spec.format_qty(t.qty),
-                        side: t.side,
-                    })
-                    .collect(),
-            },
-        };
-        write_line(&mut self.out, &line)
+        write_line(&mut self.out, &Line::from_event(event, spec))
     }
 
     /// Flushes and fsyncs the file.

@@ -1,6 +1,6 @@
 //! The sandbox venue: our matching engine per pair, a simulated market of
 //! makers and takers that never stops, and per-user balances, behind the
-//! same [`Venue`] / [`MarketFeed`] boundaries as the production adapter.
+//! same [`Venue`](crate::venue::Venue) / [`MarketFeed`] boundaries as the production adapter.
 //!
 //! Locks: each pair has its own mutex; the ledger has one. A call takes a
 //! pair's lock and then, only if users are involved, the ledger's; nothing
@@ -10,18 +10,17 @@
 mod ledger;
 mod pair;
 mod simulator;
+mod user_ops;
 
 pub use ledger::FIRST_USER_ACCOUNT;
 
 use crate::event::{now_micros, MarketStream};
 use crate::sandbox_pairs::{default_assets, default_pairs, PairConfig};
-use crate::venue::{
-    AssetSpec, Balance, MarketFeed, OrderReport, PlaceOrder, UserEvent, Venue, VenueError,
-};
+use crate::venue::{AssetSpec, MarketFeed, UserEvent, VenueError};
 use async_trait::async_trait;
-use ledger::{order_key, parse_order_key, AssetConversion, Ledger, UserOrder};
-use orderbook::engine::{NewOrder, OrderId, OrderStatus, OrderType};
-use orderbook::{L2Book, MarketSpec, Side};
+use ledger::{AssetConversion, Ledger};
+use orderbook::engine::OrderId;
+use orderbook::{L2Book, MarketSpec};
 use pair::PairState;
 use parking_lot::Mutex;
 use simulator::Simulator;
@@ -272,204 +271,4 @@ impl MarketFeed for SandboxVenue {
             events: rx,
         })
     }
-}
-
-#[async_trait]
-impl Venue for SandboxVenue {
-    fn assets(&self) -> Vec<AssetSpec> {
-        self.inner.assets.clone()
-    }
-
-    async fn place_order(&self, req: PlaceOrder) -> Result<OrderReport, VenueError> {
-        self.injected_latency().await;
-        let i = self.pair_index(&req.pair)?;
-        let mut pair = self.inner.pairs[i].lock();
-        let spec = pair.spec.clone();
-        if req.qty < spec.min_qty {
-            return Err(VenueError::InvalidOrder(format!(
-                "qty below minimum {}",
-                spec.format_qty(spec.min_qty)
-            )));
-        }
-        let price = match (req.order_type, req.price) {
-            (OrderType::Limit, Some(p)) if p.0 > 0 => Some(p),
-            (OrderType::Limit, _) => {
-                return Err(VenueError::InvalidOrder(
-                    "limit order needs a positive price".into(),
-                ))
-            }
-            (OrderType::Market, Some(_)) => {
-                return Err(VenueError::InvalidOrder(
-                    "market order takes no price".into(),
-                ))
-            }
-            (OrderType::Market, None) => None,
-        };
-        if req.order_type == OrderType::Market && req.post_only {
-            return Err(VenueError::InvalidOrder(
-                "market order cannot be post-only".into(),
-            ));
-        }
-        let now = now_micros();
-        let id = self.next_order_id();
-        let mut ledger = self.inner.ledger.lock();
-        let account = ledger.account_of(&req.user);
-        // Lock what the order can spend at most.
-        let (locked_asset, locked) = match (req.side, price) {
-            (Side::Sell, _) => (spec.base.clone(), pair.conversion.base_amount(req.qty)?),
-            (Side::Buy, Some(p)) => (
-                spec.quote.clone(),
-                pair.conversion.quote_amount(p, req.qty)?,
-            ),
-            (Side::Buy, None) => {
-                let est = pair
-                    .engine
-                    .estimate_fill(Side::Buy, req.qty, None, Some(account));
-                (
-                    spec.quote.clone(),
-                    pair.conversion.notional_amount(est.notional_raw)?,
-                )
-            }
-        };
-        ledger.lock(&req.user, &locked_asset, locked, now)?;
-        let report = OrderReport {
-            order_id: order_key(id),
-            client_id: req.client_id.clone(),
-            user: req.user.clone(),
-            pair: spec.symbol.clone(),
-            side: req.side,
-            order_type: req.order_type,
-            price,
-            qty: req.qty,
-            filled_qty: orderbook::Qty::ZERO,
-            filled_notional_raw: 0,
-            status: OrderStatus::Open,
-            reason: None,
-            time_in_force: req.time_in_force,
-            post_only: req.post_only,
-            created_ts: now,
-            updated_ts: now,
-        };
-        ledger.orders.insert(
-            report.order_id.clone(),
-            UserOrder {
-                report,
-                locked_asset,
-                locked,
-            },
-        );
-        ledger
-            .orders_by_user
-            .entry(req.user.clone())
-            .or_default()
-            .push(order_key(id));
-        pair.submit(
-            NewOrder {
-                id,
-                account,
-                side: req.side,
-                order_type: req.order_type,
-                price,
-                qty: req.qty,
-                time_in_force: req.time_in_force,
-                post_only: req.post_only,
-            },
-            now,
-        );
-        ledger.settle(&pair.spec, &pair.conversion, &pair.events, now);
-        self.flush_user_events(&mut ledger);
-        Ok(ledger.orders[&order_key(id)].report.clone())
-    }
-
-    async fn cancel_order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
-        self.injected_latency().await;
-        let (pair_name, status) = {
-            let ledger = self.inner.ledger.lock();
-            match ledger.orders.get(order_id) {
-                Some(o) if o.report.user == user => (o.report.pair.clone(), o.report.status),
-                _ => return Err(VenueError::OrderNotFound),
-            }
-        };
-        if status.is_final() {
-            return Err(VenueError::OrderNotOpen);
-        }
-        let id = parse_order_key(order_id).ok_or(VenueError::OrderNotFound)?;
-        let mut pair = self.inner.pairs[self.pair_index(&pair_name)?].lock();
-        let now = now_micros();
-        // The order may have filled between the check above and this lock.
-        pair.cancel(id, now).map_err(|_| VenueError::OrderNotOpen)?;
-        let mut ledger = self.inner.ledger.lock();
-        ledger.settle(&pair.spec, &pair.conversion, &pair.events, now);
-        self.flush_user_events(&mut ledger);
-        Ok(ledger.orders[order_id].report.clone())
-    }
-
-    async fn order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
-        self.injected_latency().await;
-        match self.inner.ledger.lock().orders.get(order_id) {
-            Some(o) if o.report.user == user => Ok(o.report.clone()),
-            _ => Err(VenueError::OrderNotFound),
-        }
-    }
-
-    async fn orders(&self, user: &str) -> Result<Vec<OrderReport>, VenueError> {
-        self.injected_latency().await;
-        let ledger = self.inner.ledger.lock();
-        let ids = ledger
-            .orders_by_user
-            .get(user)
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
-        Ok(ids
-            .iter()
-            .rev()
-            .map(|id| ledger.orders[id].report.clone())
-            .collect())
-    }
-
-    async fn balances(&self, user: &str) -> Result<Vec<(String, Balance)>, VenueError> {
-        self.injected_latency().await;
-        let ledger = self.inner.ledger.lock();
-        Ok(self
-            .inner
-            .assets
-            .iter()
-            .map(|a| (a.symbol.clone(), ledger.balance(user, &a.symbol)))
-            .collect())
-    }
-
-    async fn credit(&self, user: &str, asset: &str, amount: u64) -> Result<Balance, VenueError> {
-        self.injected_latency().await;
-        self.ledger_op(|l, now| l.credit(user, asset, positive(amount)?, now))
-    }
-
-    async fn debit(&self, user: &str, asset: &str, amount: u64) -> Result<Balance, VenueError> {
-        self.injected_latency().await;
-        self.ledger_op(|l, now| l.debit(user, asset, positive(amount)?, now))
-    }
-
-    async fn user_events(&self) -> Result<mpsc::UnboundedReceiver<UserEvent>, VenueError> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.user_subscribers.lock().push(tx);
-        Ok(rx)
-    }
-}
-
-impl SandboxVenue {
-    fn ledger_op(
-        &self,
-        op: impl FnOnce(&mut Ledger, u64) -> Result<Balance, VenueError>,
-    ) -> Result<Balance, VenueError> {
-        let mut ledger = self.inner.ledger.lock();
-        let result = op(&mut ledger, now_micros());
-        self.flush_user_events(&mut ledger);
-        result
-    }
-}
-
-fn positive(amount: u64) -> Result<u64, VenueError> {
-    if amount == 0 {
-        return Err(VenueError::InvalidAmount("amount must be positive".into()));
-    }
-    Ok(amount)
 }

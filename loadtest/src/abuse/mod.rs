@@ -94,7 +94,7 @@ pub async fn run(opts: &AbuseOptions) -> Result<AbuseResult, AbuseError> {
         opts.pid,
         tally.clone(),
         deadline,
-        !opts.no_progress,
+        !opts.run.no_progress,
     ));
 
     let mut workers = tokio::task::JoinSet::new();
@@ -106,7 +106,7 @@ pub async fn run(opts: &AbuseOptions) -> Result<AbuseResult, AbuseError> {
             workers: opts.login_workers,
             accounts: opts.accounts,
             tag,
-            seed: opts.seed,
+            seed: opts.run.seed,
         },
     ));
     workers.spawn(idle::run(

@@ -4,9 +4,9 @@
 //! workers of each kind) so a run always stops by itself.
 
 use super::net::Block;
+use crate::cli::RunControls;
 use clap::Args;
 use serde::Serialize;
-use std::path::PathBuf;
 
 /// Longest run, seconds.
 pub const MAX_DURATION_SECS: u64 = 600;
@@ -91,17 +91,10 @@ pub struct AbuseOptions {
     #[arg(long)]
     pub no_bind: bool,
 
-    /// Seed of the workers' randomness.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-
-    /// Directory for abuse.json (created if missing).
-    #[arg(long, default_value = "loadtest-out")]
-    pub out: PathBuf,
-
-    /// No progress bar (it is also hidden when stderr is not a terminal).
-    #[arg(long)]
-    pub no_progress: bool,
+    /// Seed, output directory and progress bar.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: RunControls,
 }
 
 impl AbuseOptions {

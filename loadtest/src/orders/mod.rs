@@ -108,7 +108,7 @@ pub async fn run(opts: &Options) -> Result<RunResult, OrdersError> {
         resting_fraction: o.resting_fraction(),
         duration: Duration::from_secs(opts.duration),
     };
-    let sampler = progress::OrderSampler::start(recorder, opts.duration, !opts.no_progress);
+    let sampler = progress::OrderSampler::start(recorder, opts.duration, !opts.run.no_progress);
     let drain = Duration::from_millis(o.rest_ms) + DRAIN;
     let dispatched = flow::dispatch(env, traders, schedule, drain).await;
     let sampled = sampler.finish().await;

@@ -100,15 +100,7 @@ impl Mutation {
         asset: String,
         amount: Decimal,
     ) -> Result<Balance> {
-        let state = ctx.data::<VenueState>()?;
-        let user = checked_user_id(&user_id)?;
-        let (scale, raw) = parse_amount(state, &asset, &amount)?;
-        let balance = state
-            .venue
-            .credit(user, &asset, raw)
-            .await
-            .map_err(venue_error)?;
-        Ok(Balance::new(user, &asset, balance, scale, now_micros()))
+        change_balance(ctx, &user_id, &asset, &amount, Change::Credit).await
     }
 
     async fn debit_balance(
@@ -118,16 +110,35 @@ impl Mutation {
         asset: String,
         amount: Decimal,
     ) -> Result<Balance> {
-        let state = ctx.data::<VenueState>()?;
-        let user = checked_user_id(&user_id)?;
-        let (scale, raw) = parse_amount(state, &asset, &amount)?;
-        let balance = state
-            .venue
-            .debit(user, &asset, raw)
-            .await
-            .map_err(venue_error)?;
-        Ok(Balance::new(user, &asset, balance, scale, now_micros()))
+        change_balance(ctx, &user_id, &asset, &amount, Change::Debit).await
     }
+}
+
+/// Which way [`change_balance`] moves funds.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Credit,
+    Debit,
+}
+
+/// Credits or debits `amount` of `asset` to the user and returns the new
+/// balance.
+async fn change_balance(
+    ctx: &Context<'_>,
+    user_id: &ID,
+    asset: &str,
+    amount: &Decimal,
+    change: Change,
+) -> Result<Balance> {
+    let state = ctx.data::<VenueState>()?;
+    let user = checked_user_id(user_id)?;
+    let (scale, raw) = parse_amount(state, asset, amount)?;
+    let balance = match change {
+        Change::Credit => state.venue.credit(user, asset, raw).await,
+        Change::Debit => state.venue.debit(user, asset, raw).await,
+    }
+    .map_err(venue_error)?;
+    Ok(Balance::new(user, asset, balance, scale, now_micros()))
 }
 
 /// The asset's scale and `amount` raw at it; `UNKNOWN_ASSET` or

@@ -5,10 +5,13 @@
 
 use crate::abuse::AbuseOptions;
 use crate::orders::options::OrderOptions;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::str::FromStr;
+
+mod channels;
+
+pub use channels::ChannelSet;
 
 /// Most connections one run may open.
 pub const MAX_CONNECTIONS: u32 = 20_000;
@@ -18,7 +21,6 @@ pub const MAX_DURATION_SECS: u64 = 600;
 pub const MAX_RAMP: f64 = 100_000.0;
 /// Most channels one subscription set may hold (the hub's default limit).
 pub const MAX_CHANNELS_PER_SET: usize = 200;
-
 /// The command line of `loadtest`.
 #[derive(Debug, Clone, Parser, Serialize)]
 #[command(
@@ -125,17 +127,10 @@ pub struct Options {
     #[arg(long, default_value_t = 10)]
     pub connect_timeout: u64,
 
-    /// Seed of the per-client randomness (reconnect jitter).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
-
-    /// Directory for result.json and report.html (created if missing).
-    #[arg(long, default_value = "loadtest-out")]
-    pub out: PathBuf,
-
-    /// No progress bar (it is also hidden when stderr is not a terminal).
-    #[arg(long)]
-    pub no_progress: bool,
+    /// Seed, output directory and progress bar.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub run: RunControls,
 
     /// What serves --url: the hub, or an nginx nchan WebSocket subscriber
     /// location (no subscribe op is sent; every frame is a channel message
@@ -147,6 +142,26 @@ pub struct Options {
     /// The orders scenario's options.
     #[command(flatten)]
     pub orders: OrderOptions,
+}
+
+/// What every run takes besides its load: the seed, where the reports go,
+/// and whether a progress bar is drawn (`loadtest` and `loadtest abuse`
+/// alike).
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct RunControls {
+    /// Seed of the run's randomness (reconnect jitter; abuse: the workers'
+    /// choices).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Directory for the reports, created if missing (result.json and
+    /// report.html; abuse: abuse.json).
+    #[arg(long, default_value = "loadtest-out")]
+    pub out: PathBuf,
+
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// Runs that are not a WebSocket/orders scenario.
@@ -205,16 +220,6 @@ impl Scenario {
     }
 }
 
-/// One subscription set of the channel mix: the channels a client
-/// subscribes to, and how many clients get it relative to the other sets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChannelSet {
-    /// Relative share of clients, at least 1.
-    pub weight: u32,
-    /// Channel names, in subscribe order, without duplicates.
-    pub channels: Vec<String>,
-}
-
 /// Why an option value is unusable.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum OptionsError {
@@ -232,54 +237,6 @@ pub enum OptionsError {
         value: String,
         reason: &'static str,
     },
-}
-
-impl FromStr for ChannelSet {
-    type Err = OptionsError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (weight, list) = match s.split_once('*') {
-            Some((w, list)) => {
-                let w: u32 = w
-                    .trim()
-                    .parse()
-                    .map_err(|_| OptionsError::BadWeight(s.into()))?;
-                if w == 0 {
-                    return Err(OptionsError::BadWeight(s.into()));
-                }
-                (w, list)
-            }
-            None => (1, s),
-        };
-        let mut channels: Vec<String> = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-            if !looks_like_channel(name) {
-                return Err(OptionsError::BadChannel {
-                    set: s.into(),
-                    channel: name.into(),
-                });
-            }
-            if !channels.iter().any(|c| c == name) {
-                channels.push(name.to_string());
-            }
-        }
-        if channels.is_empty() {
-            return Err(OptionsError::EmptySet(s.into()));
-        }
-        if channels.len() > MAX_CHANNELS_PER_SET {
-            return Err(OptionsError::TooManyChannels(s.into()));
-        }
-        Ok(ChannelSet { weight, channels })
-    }
-}
-
-/// A cheap form check; the hub is the judge of which channels exist (an
-/// unknown one is counted as an `error` frame).
-fn looks_like_channel(name: &str) -> bool {
-    name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
 }
 
 impl Options {
@@ -352,104 +309,4 @@ impl Options {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
-        Options::try_parse_from(std::iter::once("loadtest").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        let o = parse(&[]).unwrap();
-        o.validate().unwrap();
-        assert_eq!(o.connections, 100);
-        assert_eq!(o.scenario, Scenario::Steady);
-        assert_eq!(
-            o.channels,
-            vec![ChannelSet {
-                weight: 1,
-                channels: vec!["book.BTC-USD".into(), "trades.BTC-USD".into()]
-            }]
-        );
-    }
-
-    #[test]
-    fn weighted_sets_parse() {
-        let o = parse(&[
-            "--channels",
-            "3*book.BTC-USD, trades.BTC-USD,book.BTC-USD",
-            "--channels",
-            "ticker.ETH-USD@100ms",
-        ])
-        .unwrap();
-        assert_eq!(o.channels[0].weight, 3);
-        assert_eq!(o.channels[0].channels.len(), 2, "duplicates dropped");
-        assert_eq!(o.channels[1].weight, 1);
-    }
-
-    #[test]
-    fn bad_sets_are_refused() {
-        assert!("0*book.BTC-USD".parse::<ChannelSet>().is_err());
-        assert!("x*book.BTC-USD".parse::<ChannelSet>().is_err());
-        assert!(" , ".parse::<ChannelSet>().is_err());
-        assert!("book.BTC USD".parse::<ChannelSet>().is_err());
-    }
-
-    #[test]
-    fn bounds_are_enforced() {
-        assert!(parse(&["--connections", "20001"]).is_err());
-        assert!(parse(&["--connections", "0"]).is_err());
-        assert!(parse(&["--duration", "601"]).is_err());
-        assert!(parse(&["--ramp", "0"]).unwrap().validate().is_err());
-        assert!(parse(&["--verify-fraction", "1.5"])
-            .unwrap()
-            .validate()
-            .is_err());
-        assert!(parse(&["--slow-percent", "101"])
-            .unwrap()
-            .validate()
-            .is_err());
-        let storm = ["--scenario", "connect-storm", "--duration", "5"];
-        let storm = parse(&[&storm[..], &["--storm-window", "6"]].concat()).unwrap();
-        assert!(storm.validate().is_err());
-        let resume = parse(&["--scenario", "resume-storm", "--duration", "2"]).unwrap();
-        assert!(resume.validate().is_err(), "resume-every 5 > duration 2");
-        // scenario options are checked for their scenario only
-        parse(&["--duration", "2"]).unwrap().validate().unwrap();
-    }
-
-    #[test]
-    fn abuse_is_a_subcommand_with_its_own_options() {
-        let o = parse(&["abuse", "--pid", "42", "--rss-budget-mb", "200"]).unwrap();
-        let Some(Command::Abuse(a)) = o.command else {
-            panic!("abuse parsed as {:?}", o.command);
-        };
-        assert_eq!(
-            (a.duration, a.pid, a.rss_budget_mb),
-            (600, Some(42), Some(200))
-        );
-        assert_eq!(a.health_budget_ms, 100);
-        assert!(parse(&["abuse", "--duration", "601"]).is_err());
-        assert!(
-            parse(&["abuse", "--rss-budget-mb", "200"]).is_err(),
-            "needs --pid"
-        );
-        assert!(parse(&["--connections", "5", "abuse"]).is_err());
-        assert!(parse(&["--connections", "5"]).unwrap().command.is_none());
-    }
-
-    #[test]
-    fn connect_storm_spreads_clients_over_its_window() {
-        let o = parse(&[
-            "--scenario",
-            "connect-storm",
-            "-n",
-            "1000",
-            "--storm-window",
-            "2",
-        ])
-        .unwrap();
-        assert_eq!(o.connect_rate(), 500.0);
-    }
-}
+mod tests;
