@@ -67,9 +67,10 @@ impl std::ops::Deref for Api {
 impl Api {
     /// Builds every part and starts the background tasks (outbox relay,
     /// venue order sync). The data directory is made (or tightened to)
-    /// mode 0700, and `parts.store` is wrapped in a
-    /// [`SealedStore`](crate::seal::SealedStore) with the deployment's
-    /// data key, so every part reads and writes users' secrets through it.
+    /// mode 0700, and `parts.store` gets two layers every part then uses:
+    /// [`Sealing`](crate::seal::Sealing) with the deployment's data key
+    /// (users' secrets sealed at rest) and the relay's wake-up (a commit
+    /// that emits events wakes the outbox relay).
     pub async fn start(parts: ApiParts) -> anyhow::Result<Api> {
         use anyhow::Context as _;
         crate::owner_only::dir(&parts.data_dir)
@@ -77,7 +78,7 @@ impl Api {
         let keyring = crate::seal::keyring(&parts.config, &parts.data_dir, parts.store.as_ref())
             .await
             .context("the data key")?;
-        let store: Arc<dyn Store> = Arc::new(crate::seal::SealedStore::new(parts.store, keyring));
+        let sealed: Arc<dyn Store> = Arc::new(crate::seal::Sealing::store(parts.store, keyring));
         let redis = match &parts.config.redis_url {
             Some(url) => {
                 let link = RedisLink::new(url.expose(), &parts.config.redis_key_prefix)?;
@@ -89,7 +90,6 @@ impl Api {
             }
             None => None,
         };
-        let auth = Auth::new(&parts.config, &parts.data_dir, store.clone(), redis.clone()).await?;
         // Nodes sharing a store (DynamoDB) relay its outbox one at a time.
         let relay_lease = match (&redis, parts.config.store) {
             (Some(link), crate::config::StoreKind::Dynamodb) => Some(
@@ -98,12 +98,21 @@ impl Api {
             _ => None,
         };
         let relay = Relay::start_gated(
-            store.clone(),
+            sealed.clone(),
             parts.publisher.clone(),
             relay_lease
                 .clone()
                 .map(|lease| Arc::new(move || lease.held()) as crate::events::relay::Gate),
         );
+        let store: Arc<dyn Store> = Arc::new(relay.waking(sealed));
+        let auth =
+            match Auth::new(&parts.config, &parts.data_dir, store.clone(), redis.clone()).await {
+                Ok(auth) => auth,
+                Err(e) => {
+                    relay.stop().await;
+                    return Err(e);
+                }
+            };
         let limiter = match &redis {
             Some(link) => crate::http::ratelimit::RateLimiter::with_redis(
                 parts.config.requests_per_minute,

@@ -22,8 +22,8 @@ pub struct MfaSetup {
 
 impl Auth {
     /// Creates a user with an argon2id hash of `password` and emits
-    /// `user.registered` in the same commit (the caller then notifies the
-    /// relay); returns the new user id. 422 `invalid_email` / `weak_password`, 409
+    /// `user.registered` in the same commit (which wakes the outbox relay);
+    /// returns the new user id. 422 `invalid_email` / `weak_password`, 409
     /// `email_taken` (decided by the store's unique email, so concurrent
     /// registrations cannot both win).
     pub async fn register(&self, email: &str, password: Secret) -> Result<String, ApiError> {
@@ -183,7 +183,7 @@ impl Auth {
     /// Makes sure a Cognito user has a user record: on first use, a
     /// minimal one (no local password; email from the token's `email` claim
     /// when it is a valid unused address, else `<sub>@cognito.invalid`)
-    /// and a `user.registered` event, picked up by the relay's poll.
+    /// and a `user.registered` event (its commit wakes the outbox relay).
     /// Racing first requests are fine: the loser's conflict means the
     /// record exists.
     pub(super) async fn ensure_cognito_user(&self, claims: &CognitoClaims) -> Result<(), ApiError> {

@@ -134,7 +134,6 @@ async fn register(
         .auth
         .register(&body.email, Secret::new(body.password))
         .await?;
-    api.relay.notify();
     Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
 }
 

@@ -3,6 +3,7 @@
 //! are persisted with their fills as transactions; [`sync`] keeps them
 //! current from the venue's user events and feeds the private channels.
 
+mod committed;
 pub mod model;
 mod orders;
 mod place;
@@ -26,6 +27,8 @@ pub struct Trading {
     /// Timeout, retry and breaker policy of every venue call.
     pub venue_upstream: Upstream,
     user_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Orders `POST /orders` committed, for the sync waiting on them.
+    commits: committed::OrderCommits,
 }
 
 impl Trading {
@@ -38,6 +41,7 @@ impl Trading {
                 .collect(),
             venue_upstream: Upstream::new("venue", crate::resilience::policy(config)),
             user_locks: DashMap::new(),
+            commits: committed::OrderCommits::default(),
         }
     }
 

@@ -278,7 +278,7 @@ pub async fn place_order(
             other => other.into(),
         });
     }
-    api.relay.notify();
+    api.trading.commits.committed(&order_id);
     Ok((StatusCode::CREATED, Json(view)))
 }
 

@@ -9,6 +9,9 @@
 //! An order's first reports can arrive before `POST /orders` has committed
 //! the order: the sync waits for the commit (up to [`WAIT_FOR_ORDER`]), so
 //! the `orders` channel never shows a state older than the store's.
+//! `POST /orders` says when it committed ([`super::committed`]); an order
+//! placed on another node is read again at growing intervals
+//! ([`RECHECK_MIN`] to [`RECHECK_MAX`]).
 //!
 //! While the store is unavailable (a DynamoDB outage) the sync tries the
 //! same event again, backing off up to [`STORE_RETRY_MAX`], and holds the
@@ -31,6 +34,10 @@ use std::time::Duration;
 
 /// Longest wait for `POST /orders` to commit an order the venue reports.
 const WAIT_FOR_ORDER: Duration = Duration::from_secs(2);
+/// First and longest pause between reads of an order committed by
+/// another node (this node's commits wake the sync at once).
+const RECHECK_MIN: Duration = Duration::from_millis(20);
+const RECHECK_MAX: Duration = Duration::from_millis(200);
 /// First and longest pause before trying an event again while the store
 /// is unavailable.
 const STORE_RETRY_MIN: Duration = Duration::from_millis(100);
@@ -88,20 +95,29 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
             let Some(order_id) = report.client_id.clone() else {
                 return Ok(());
             };
+            // Registered before the first read, so a commit between the
+            // read and the wait is not missed.
+            let commit = api.trading.commits.wait_for(&order_id);
             let deadline = tokio::time::Instant::now() + WAIT_FOR_ORDER;
+            let mut recheck = RECHECK_MIN;
             loop {
                 if let Some(tx) = apply_report(api, &report.user, &order_id, &report).await? {
                     publish_order(api, &tx).await;
                     return Ok(());
                 }
-                if tokio::time::Instant::now() >= deadline {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
                     tracing::warn!(
                         order_id,
                         "order sync: the venue reports an order the store never recorded"
                     );
                     return Ok(());
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // Woken by this node's commit; an order another node
+                // placed (its commit is not said here) is read again now
+                // and then.
+                let _ = tokio::time::timeout(recheck.min(deadline - now), commit.next()).await;
+                recheck = (recheck * 2).min(RECHECK_MAX);
             }
         }
         UserEvent::Fill(fill) => {
@@ -121,7 +137,7 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                 .commit(vec![Write::CreateTransaction(tx), Write::Emit(event)])
                 .await
             {
-                Ok(()) => api.relay.notify(),
+                Ok(()) => {}
                 // Another node (every node syncs) recorded it first.
                 Err(StoreError::Conflict(Conflict::AlreadyExists(_))) => {}
                 Err(e) => return Err(e.into()),
@@ -247,10 +263,7 @@ async fn update_order(
             )));
         }
         match api.store.commit(writes).await {
-            Ok(()) => {
-                api.relay.notify();
-                return Ok(Some(updated));
-            }
+            Ok(()) => return Ok(Some(updated)),
             Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
             Err(e) => return Err(e.into()),
         }

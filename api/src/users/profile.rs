@@ -158,10 +158,7 @@ pub async fn update_profile(api: &Api, user_id: &str, update: ProfileUpdate) -> 
             Write::Emit(event),
         ];
         match api.store.commit(writes).await {
-            Ok(()) => {
-                api.relay.notify();
-                return Ok(Profile::from(&user));
-            }
+            Ok(()) => return Ok(Profile::from(&user)),
             Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
             Err(e) => return Err(e.into()),
         }
