@@ -10,9 +10,13 @@ mod place;
 pub(crate) use place::check_body as check_order_body;
 pub mod sync;
 
+use crate::auth::Auth;
+use crate::cluster::claim::Claims;
 use crate::error::ApiError;
+use crate::private::PrivateBus;
 use crate::resilience::Upstream;
-use crate::state::Api;
+use crate::store::Store;
+use axum::extract::FromRef;
 use dashmap::DashMap;
 use feeds::{Venue, VenueError};
 use orderbook::MarketSpec;
@@ -20,6 +24,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// What the trading routes and the order sync use.
+#[derive(Clone)]
+pub struct TradingState {
+    pub store: Arc<dyn Store>,
+    pub venue: Arc<dyn Venue>,
+    pub trading: Arc<Trading>,
+    /// One request at a time per `client_order_id`, across nodes.
+    pub claims: Arc<Claims>,
+    /// Where order and balance changes go to the private channels.
+    pub private: Arc<PrivateBus>,
+}
 
 /// Trading state: the venue's pairs, its breaker, per-user order locks.
 pub struct Trading {
@@ -123,8 +139,14 @@ pub fn venue_error(e: VenueError) -> ApiError {
     }
 }
 
-/// `/orders` and `/trades/history`.
-pub fn routes() -> OpenApiRouter<Api> {
+/// `/orders` and `/trades/history`, on any state both [`TradingState`]
+/// and the [`Auth`] can be had from.
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    TradingState: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(place::place_order, orders::list_orders))
         .routes(routes!(orders::get_order, orders::cancel_order))

@@ -22,10 +22,10 @@
 //! failures are logged and the event skipped.
 
 use super::model::{self, fill_transaction, order_view, OrderDetail};
+use super::TradingState;
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::private::{Freshness, PrivateChannel};
-use crate::state::Api;
 use crate::store::{Conflict, StoreError, Transaction, Write};
 use feeds::venue::{Balance, OrderReport, UserEvent};
 use serde_json::json;
@@ -44,9 +44,9 @@ const STORE_RETRY_MIN: Duration = Duration::from_millis(100);
 const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Subscribes to the venue's user events and spawns the sync task.
-pub async fn start(api: Api) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let mut events = api.venue.user_events().await?;
-    let scales: HashMap<String, u8> = api
+pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut events = state.venue.user_events().await?;
+    let scales: HashMap<String, u8> = state
         .venue
         .assets()
         .into_iter()
@@ -54,17 +54,17 @@ pub async fn start(api: Api) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         .collect();
     Ok(tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            apply(&api, &scales, event).await;
+            apply(&state, &scales, event).await;
         }
     }))
 }
 
 /// Applies one venue event, trying it again while the store is
 /// unavailable (see the module doc).
-async fn apply(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) {
+async fn apply(state: &TradingState, scales: &HashMap<String, u8>, event: UserEvent) {
     let mut pause = STORE_RETRY_MIN;
     loop {
-        match handle(api, scales, event.clone()).await {
+        match handle(state, scales, event.clone()).await {
             Ok(()) => return,
             Err(e) if is_store_outage(&e) => {
                 metrics::counter!("nax_order_sync_store_retries_total").increment(1);
@@ -89,7 +89,11 @@ fn is_store_outage(e: &ApiError) -> bool {
     e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE && e.code == "store_unavailable"
 }
 
-async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Result<(), ApiError> {
+async fn handle(
+    state: &TradingState,
+    scales: &HashMap<String, u8>,
+    event: UserEvent,
+) -> Result<(), ApiError> {
     match event {
         UserEvent::Order(report) => {
             let Some(order_id) = report.client_id.clone() else {
@@ -97,12 +101,12 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
             };
             // Registered before the first read, so a commit between the
             // read and the wait is not missed.
-            let commit = api.trading.commits.wait_for(&order_id);
+            let commit = state.trading.commits.wait_for(&order_id);
             let deadline = tokio::time::Instant::now() + WAIT_FOR_ORDER;
             let mut recheck = RECHECK_MIN;
             loop {
-                if let Some(tx) = apply_report(api, &report.user, &order_id, &report).await? {
-                    publish_order(api, &tx).await;
+                if let Some(tx) = apply_report(state, &report.user, &order_id, &report).await? {
+                    publish_order(state, &tx).await;
                     return Ok(());
                 }
                 let now = tokio::time::Instant::now();
@@ -121,7 +125,7 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
             }
         }
         UserEvent::Fill(fill) => {
-            let spec = api.trading.spec(&fill.pair)?;
+            let spec = state.trading.spec(&fill.pair)?;
             let order_id = fill
                 .client_id
                 .clone()
@@ -132,7 +136,7 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                 Some(&fill.user),
                 json!({ "fill": tx.detail, "order_id": order_id }),
             );
-            match api
+            match state
                 .store
                 .commit(vec![Write::CreateTransaction(tx), Write::Emit(event)])
                 .await
@@ -155,7 +159,8 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                 asset: asset.clone(),
                 venue_ts,
             };
-            api.private
+            state
+                .private
                 .publish(
                     &user,
                     PrivateChannel::Balances,
@@ -176,7 +181,7 @@ pub fn balance_json(asset: &str, scale: u8, b: Balance) -> serde_json::Value {
 
 /// Publishes the stored order (its version names the change, so nodes
 /// publishing the same stored state put it on the backplane once).
-async fn publish_order(api: &Api, tx: &Transaction) {
+async fn publish_order(state: &TradingState, tx: &Transaction) {
     match order_view(tx) {
         Ok(view) => match serde_json::to_value(view) {
             Ok(v) => {
@@ -184,7 +189,8 @@ async fn publish_order(api: &Api, tx: &Transaction) {
                     order_id: tx.transaction_id.clone(),
                     version: tx.version,
                 };
-                api.private
+                state
+                    .private
                     .publish(&tx.user_id, PrivateChannel::Orders, freshness, v)
                     .await
             }
@@ -198,13 +204,13 @@ async fn publish_order(api: &Api, tx: &Transaction) {
 /// the stored order afterwards, or `None` when the store has no such order.
 /// Safe against concurrent writers (version check, re-read, retry).
 pub async fn apply_report(
-    api: &Api,
+    state: &TradingState,
     user_id: &str,
     order_id: &str,
     report: &OrderReport,
 ) -> Result<Option<Transaction>, ApiError> {
-    let spec = api.trading.spec(&report.pair)?;
-    update_order(api, user_id, order_id, |tx, old| {
+    let spec = state.trading.spec(&report.pair)?;
+    update_order(state, user_id, order_id, |tx, old| {
         let new = OrderDetail::from_report(spec, &old.client_order_id, report);
         let status = model::status_str(report.status, report.filled_qty.0);
         model::supersedes(&new, status, old, &tx.status).then_some((status, new))
@@ -214,14 +220,17 @@ pub async fn apply_report(
 
 /// Records an order the venue no longer knows as cancelled (with its
 /// `order.cancelled` event), unless it is already final.
-pub async fn mark_cancelled(api: &Api, tx: Transaction) -> Result<Transaction, ApiError> {
-    let updated = update_order(api, &tx.user_id, &tx.transaction_id, |tx, old| {
+pub async fn mark_cancelled(
+    state: &TradingState,
+    tx: Transaction,
+) -> Result<Transaction, ApiError> {
+    let updated = update_order(state, &tx.user_id, &tx.transaction_id, |tx, old| {
         (!model::is_final(&tx.status)).then(|| ("cancelled", old.clone()))
     })
     .await?
     .ok_or_else(|| ApiError::internal("order vanished"))?;
     if updated.version != tx.version {
-        publish_order(api, &updated).await;
+        publish_order(state, &updated).await;
     }
     Ok(updated)
 }
@@ -231,13 +240,13 @@ pub async fn mark_cancelled(api: &Api, tx: Transaction) -> Result<Transaction, A
 /// re-reads and retries when a concurrent writer won. Returns the stored
 /// order afterwards, or `None` when the store has no such order.
 async fn update_order(
-    api: &Api,
+    state: &TradingState,
     user_id: &str,
     order_id: &str,
     next: impl Fn(&Transaction, &OrderDetail) -> Option<(&'static str, OrderDetail)>,
 ) -> Result<Option<Transaction>, ApiError> {
     for _ in 0..8 {
-        let Some(tx) = api.store.transaction(user_id, order_id).await? else {
+        let Some(tx) = state.store.transaction(user_id, order_id).await? else {
             return Ok(None);
         };
         let old: OrderDetail =
@@ -262,7 +271,7 @@ async fn update_order(
                 json!({ "order": view }),
             )));
         }
-        match api.store.commit(writes).await {
+        match state.store.commit(writes).await {
             Ok(()) => return Ok(Some(updated)),
             Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
             Err(e) => return Err(e.into()),
