@@ -33,23 +33,7 @@ impl Auth {
         check_password_policy(password.expose())
             .map_err(|e| ApiError::unprocessable("weak_password", format!("password: {e}")))?;
         let hash = self.passwords.hash(password.expose().to_owned()).await?;
-        let at = now();
-        let user = User {
-            user_id: uuid::Uuid::new_v4().to_string(),
-            email,
-            password_hash: Secret::new(hash),
-            first_name: None,
-            last_name: None,
-            phone: None,
-            country: None,
-            kyc_status: KycStatus::None,
-            kyc_updated_at: at,
-            mfa_secret: None,
-            mfa_enabled: false,
-            created_at: at,
-            updated_at: at,
-            version: 1,
-        };
+        let user = new_user(uuid::Uuid::new_v4().to_string(), email, Secret::new(hash));
         let event = Event::new(
             EventType::UserRegistered,
             Some(&user.user_id),
@@ -217,30 +201,35 @@ impl Auth {
     }
 
     async fn create_cognito_user(&self, sub: &str, email: String) -> Result<(), StoreError> {
-        let at = now();
         let event = Event::new(
             EventType::UserRegistered,
             Some(sub),
             json!({"user_id": sub, "email": email, "source": "cognito"}),
         );
-        let user = User {
-            user_id: sub.to_owned(),
-            email,
-            password_hash: Secret::default(),
-            first_name: None,
-            last_name: None,
-            phone: None,
-            country: None,
-            kyc_status: KycStatus::None,
-            kyc_updated_at: at,
-            mfa_secret: None,
-            mfa_enabled: false,
-            created_at: at,
-            updated_at: at,
-            version: 1,
-        };
+        let user = new_user(sub.to_owned(), email, Secret::default());
         self.store
             .commit(vec![Write::CreateUser(user), Write::Emit(event)])
             .await
+    }
+}
+
+/// A new account's record: no profile, KYC `NONE`, MFA off, version 1.
+fn new_user(user_id: String, email: String, password_hash: Secret) -> User {
+    let at = now();
+    User {
+        user_id,
+        email,
+        password_hash,
+        first_name: None,
+        last_name: None,
+        phone: None,
+        country: None,
+        kyc_status: KycStatus::None,
+        kyc_updated_at: at,
+        mfa_secret: None,
+        mfa_enabled: false,
+        created_at: at,
+        updated_at: at,
+        version: 1,
     }
 }

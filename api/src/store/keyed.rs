@@ -33,17 +33,6 @@ pub enum RecordKey<'a> {
     },
 }
 
-/// A record read by its [`RecordKey`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Record {
-    User(User),
-    Transaction(Transaction),
-    Idempotency(IdempotencyRecord),
-    WebhookReceipt(WebhookReceipt),
-    RefreshFamily(RefreshFamily),
-    Checkpoint(SyncCheckpoint),
-}
-
 impl RecordKey<'_> {
     /// The record of this key's kind stored as `json` (both stores keep a
     /// record as its JSON); [`StoreError::Corrupt`] when it does not
@@ -69,20 +58,27 @@ pub(super) trait Keyed: Sized {
     fn from_record(record: Record) -> Option<Self>;
 }
 
-macro_rules! keyed {
-    ($($variant:ident($record:ty)),* $(,)?) => {$(
-        impl Keyed for $record {
+/// [`Record`], with a [`Keyed`] impl for each of its record types.
+macro_rules! records {
+    ($($variant:ident($record:ty)),* $(,)?) => {
+        /// A record read by its [`RecordKey`].
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Record {
+            $($variant($record),)*
+        }
+
+        $(impl Keyed for $record {
             fn from_record(record: Record) -> Option<Self> {
                 match record {
                     Record::$variant(r) => Some(r),
                     _ => None,
                 }
             }
-        }
-    )*};
+        })*
+    };
 }
 
-keyed!(
+records!(
     User(User),
     Transaction(Transaction),
     Idempotency(IdempotencyRecord),
