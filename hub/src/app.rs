@@ -119,10 +119,10 @@ async fn start_parts(
         Some(venue) => Some(start_api(config, addr, venue).await?),
         None => None,
     };
-    if let Some(link) = api.as_ref().and_then(|a| a.redis.clone()) {
+    if let Some(cache) = api.as_ref().and_then(api::Api::book_cache) {
         tokio::spawn(crate::market::cache::run(
             markets.clone(),
-            api::cluster::book_cache::BookCache::new(link),
+            cache,
             shutdown.clone(),
         ));
     }
@@ -190,59 +190,14 @@ impl RunningHub {
     }
 }
 
-/// Opens the embedded store and event log in the data directory and starts
-/// the REST API on the venue.
+/// Starts the REST API on the venue: api's composition root builds every
+/// backend (store, event publisher, providers, Redis parts) from
+/// `config.api`, in `config.data_dir`.
 async fn start_api(
     config: &Config,
     addr: SocketAddr,
     venue: Arc<dyn Venue>,
 ) -> anyhow::Result<api::Api> {
-    use anyhow::Context as _;
-    let dir = &config.data_dir;
-    let store: Arc<dyn api::store::Store> = match config.api.store {
-        api::config::StoreKind::Embedded => Arc::new(
-            api::store::embedded::EmbeddedStore::open(dir)
-                .with_context(|| format!("opening the store in {}", dir.display()))?,
-        ),
-        api::config::StoreKind::Dynamodb => {
-            let dynamo = api::store::dynamo::DynamoStore::new(&api::store::dynamo::DynamoConfig {
-                endpoint: (!config.api.dynamodb_endpoint.is_empty())
-                    .then(|| config.api.dynamodb_endpoint.clone()),
-                region: config.api.dynamodb_region.clone(),
-                table_prefix: config.api.dynamodb_table_prefix.clone(),
-                static_credentials: config.api.aws_credentials(),
-            })
-            .await;
-            if config.api.dynamodb_create_tables {
-                dynamo
-                    .ensure_tables()
-                    .await
-                    .context("creating the DynamoDB tables")?;
-            }
-            Arc::new(dynamo)
-        }
-    };
-    let publisher: Arc<dyn api::events::EventPublisher> = if config.api.events_to_sqs {
-        let sqs = api::events::sqs::SqsConfig {
-            endpoint: (!config.api.sqs_endpoint.is_empty())
-                .then(|| config.api.sqs_endpoint.clone()),
-            region: config.api.sqs_region.clone(),
-            queue_prefix: config.api.sqs_queue_prefix.clone(),
-            static_credentials: config.api.aws_credentials(),
-        };
-        if config.api.sqs_create_queues {
-            let client = api::events::sqs::SqsPublisher::client(&sqs).await;
-            api::events::sqs::SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
-                .await
-                .context("creating the SQS queues")?;
-        }
-        Arc::new(api::events::sqs::SqsPublisher::new(&sqs).await)
-    } else {
-        Arc::new(
-            api::events::log::EventLog::open(dir)
-                .with_context(|| format!("opening the event log in {}", dir.display()))?,
-        )
-    };
     // Sandbox providers call our webhooks: over loopback when bound to all
     // interfaces.
     let host = if addr.ip().is_unspecified() {
@@ -250,13 +205,12 @@ async fn start_api(
     } else {
         addr
     };
-    api::Api::start(api::ApiParts {
-        config: config.api.clone(),
-        data_dir: dir.clone(),
-        store,
-        publisher,
+    let parts = api::ApiParts::from_config(
+        config.api.clone(),
+        config.data_dir.clone(),
         venue,
-        self_url: format!("http://{host}"),
-    })
-    .await
+        format!("http://{host}"),
+    )
+    .await?;
+    api::Api::start(parts).await
 }

@@ -22,8 +22,8 @@ pub struct MfaSetup {
 
 impl Auth {
     /// Creates a user with an argon2id hash of `password` and emits
-    /// `user.registered` in the same commit (the caller then notifies the
-    /// relay); returns the new user id. 422 `invalid_email` / `weak_password`, 409
+    /// `user.registered` in the same commit (which wakes the outbox relay);
+    /// returns the new user id. 422 `invalid_email` / `weak_password`, 409
     /// `email_taken` (decided by the store's unique email, so concurrent
     /// registrations cannot both win).
     pub async fn register(&self, email: &str, password: Secret) -> Result<String, ApiError> {
@@ -33,23 +33,7 @@ impl Auth {
         check_password_policy(password.expose())
             .map_err(|e| ApiError::unprocessable("weak_password", format!("password: {e}")))?;
         let hash = self.passwords.hash(password.expose().to_owned()).await?;
-        let at = now();
-        let user = User {
-            user_id: uuid::Uuid::new_v4().to_string(),
-            email,
-            password_hash: Secret::new(hash),
-            first_name: None,
-            last_name: None,
-            phone: None,
-            country: None,
-            kyc_status: KycStatus::None,
-            kyc_updated_at: at,
-            mfa_secret: None,
-            mfa_enabled: false,
-            created_at: at,
-            updated_at: at,
-            version: 1,
-        };
+        let user = new_user(uuid::Uuid::new_v4().to_string(), email, Secret::new(hash));
         let event = Event::new(
             EventType::UserRegistered,
             Some(&user.user_id),
@@ -183,7 +167,7 @@ impl Auth {
     /// Makes sure a Cognito user has a user record: on first use, a
     /// minimal one (no local password; email from the token's `email` claim
     /// when it is a valid unused address, else `<sub>@cognito.invalid`)
-    /// and a `user.registered` event, picked up by the relay's poll.
+    /// and a `user.registered` event (its commit wakes the outbox relay).
     /// Racing first requests are fine: the loser's conflict means the
     /// record exists.
     pub(super) async fn ensure_cognito_user(&self, claims: &CognitoClaims) -> Result<(), ApiError> {
@@ -217,30 +201,35 @@ impl Auth {
     }
 
     async fn create_cognito_user(&self, sub: &str, email: String) -> Result<(), StoreError> {
-        let at = now();
         let event = Event::new(
             EventType::UserRegistered,
             Some(sub),
             json!({"user_id": sub, "email": email, "source": "cognito"}),
         );
-        let user = User {
-            user_id: sub.to_owned(),
-            email,
-            password_hash: Secret::default(),
-            first_name: None,
-            last_name: None,
-            phone: None,
-            country: None,
-            kyc_status: KycStatus::None,
-            kyc_updated_at: at,
-            mfa_secret: None,
-            mfa_enabled: false,
-            created_at: at,
-            updated_at: at,
-            version: 1,
-        };
+        let user = new_user(sub.to_owned(), email, Secret::default());
         self.store
             .commit(vec![Write::CreateUser(user), Write::Emit(event)])
             .await
+    }
+}
+
+/// A new account's record: no profile, KYC `NONE`, MFA off, version 1.
+fn new_user(user_id: String, email: String, password_hash: Secret) -> User {
+    let at = now();
+    User {
+        user_id,
+        email,
+        password_hash,
+        first_name: None,
+        last_name: None,
+        phone: None,
+        country: None,
+        kyc_status: KycStatus::None,
+        kyc_updated_at: at,
+        mfa_secret: None,
+        mfa_enabled: false,
+        created_at: at,
+        updated_at: at,
+        version: 1,
     }
 }

@@ -43,9 +43,8 @@ use crate::cluster::sessions::{CachedFamily, SessionCache};
 use crate::cluster::RedisLink;
 use crate::config::{ApiConfig, AuthMode};
 use crate::error::ApiError;
-use crate::state::Api;
 use crate::store::Store;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use cognito::{CognitoError, CognitoVerifier};
@@ -245,11 +244,17 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-impl FromRequestParts<Api> for AuthUser {
+/// Any state the [`Auth`] can be had from (the application's, a
+/// feature's) authenticates requests.
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Arc<Auth>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        api.auth.verify_access(token).await
+        Arc::<Auth>::from_ref(state).verify_access(token).await
     }
 }

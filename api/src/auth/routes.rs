@@ -4,20 +4,25 @@
 //! `local_auth_disabled`: users sign in, refresh, sign out and manage MFA
 //! with Cognito, and send its access tokens as `Bearer`.
 
+use super::Auth;
 use super::{AuthUser, TokenPair};
 use crate::error::{ApiError, ErrorBody};
 use crate::http::{ApiJson, ClientIp};
 use crate::secret::Secret;
-use crate::state::Api;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
-/// `/auth/*` routes.
-pub fn routes() -> OpenApiRouter<Api> {
+/// `/auth/*` routes, on any state the [`Auth`] can be had from.
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<Auth>: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(utoipa_axum::routes!(register))
         .routes(utoipa_axum::routes!(login))
@@ -127,14 +132,12 @@ pub struct MfaVerifyResponse {
         (status = 503, description = "`auth_busy`: the password-hashing queue is full; see `Retry-After`", body = ErrorBody),
     ))]
 async fn register(
-    State(api): State<Api>,
+    State(auth): State<Arc<Auth>>,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
-    let user_id = api
-        .auth
+    let user_id = auth
         .register(&body.email, Secret::new(body.password))
         .await?;
-    api.relay.notify();
     Ok((StatusCode::CREATED, Json(RegisterResponse { user_id })))
 }
 
@@ -159,7 +162,7 @@ async fn register(
         (status = 503, description = "`auth_busy`: the password-hashing queue is full; see `Retry-After`", body = ErrorBody),
     ))]
 async fn login(
-    State(api): State<Api>,
+    State(auth): State<Arc<Auth>>,
     client: Option<ClientIp>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
@@ -169,7 +172,7 @@ async fn login(
         totp: body.totp,
         ip: client.map(|ClientIp(ip)| ip),
     };
-    Ok(Json(api.auth.login(attempt).await?.into()))
+    Ok(Json(auth.login(attempt).await?.into()))
 }
 
 /// Spends a refresh token for a new pair. Presenting a spent token again
@@ -184,10 +187,10 @@ async fn login(
         (status = 422, description = "`missing_field`", body = ErrorBody),
     ))]
 async fn refresh(
-    State(api): State<Api>,
+    State(auth): State<Arc<Auth>>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    Ok(Json(api.auth.refresh(&body.refresh_token).await?.into()))
+    Ok(Json(auth.refresh(&body.refresh_token).await?.into()))
 }
 
 /// Ends the session: its access and refresh tokens stop working at once.
@@ -198,8 +201,8 @@ async fn refresh(
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 403, description = "`local_auth_disabled` (Cognito mode: sign out with Cognito)", body = ErrorBody),
     ))]
-async fn logout(State(api): State<Api>, user: AuthUser) -> Result<StatusCode, ApiError> {
-    api.auth.logout(user.family_id.as_deref()).await?;
+async fn logout(State(auth): State<Arc<Auth>>, user: AuthUser) -> Result<StatusCode, ApiError> {
+    auth.logout(user.family_id.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -214,10 +217,10 @@ async fn logout(State(api): State<Api>, user: AuthUser) -> Result<StatusCode, Ap
         (status = 409, description = "`mfa_already_enabled`", body = ErrorBody),
     ))]
 async fn mfa_setup(
-    State(api): State<Api>,
+    State(auth): State<Arc<Auth>>,
     user: AuthUser,
 ) -> Result<Json<MfaSetupResponse>, ApiError> {
-    let setup = api.auth.mfa_setup(&user.user_id).await?;
+    let setup = auth.mfa_setup(&user.user_id).await?;
     Ok(Json(MfaSetupResponse {
         secret: setup.secret.expose().to_owned(),
         otpauth_url: setup.otpauth_url.expose().to_owned(),
@@ -241,10 +244,10 @@ async fn mfa_setup(
         (status = 429, description = "`rate_limited`: too many wrong codes", body = ErrorBody),
     ))]
 async fn mfa_verify(
-    State(api): State<Api>,
+    State(auth): State<Arc<Auth>>,
     user: AuthUser,
     ApiJson(body): ApiJson<MfaVerifyRequest>,
 ) -> Result<Json<MfaVerifyResponse>, ApiError> {
-    api.auth.mfa_verify(&user.user_id, &body.code).await?;
+    auth.mfa_verify(&user.user_id, &body.code).await?;
     Ok(Json(MfaVerifyResponse { mfa_enabled: true }))
 }

@@ -5,10 +5,14 @@
 //! them. A publish failure keeps the entries and retries with jittered
 //! exponential backoff (the outbox is the buffer; nothing is dropped). A
 //! crash between publish and acknowledgement re-publishes the batch (same
-//! event ids). Writers call [`Relay::notify`] after a commit with events so
-//! delivery is prompt; a periodic poll covers anything else.
+//! event ids). Delivery is prompt without anyone pairing a commit with a
+//! wake-up: the application's store carries the relay's [`RelayWake`]
+//! layer ([`Relay::waking`]), so every commit that emits an event wakes
+//! the relay. A periodic poll ([`RelayOptions::poll`]) covers writes that
+//! did not go through it (another node's commits on a shared store).
 
 use super::EventPublisher;
+use crate::store::layered::{LayeredStore, StoreLayer};
 use crate::store::Store;
 use rand::Rng as _;
 use std::sync::Arc;
@@ -19,12 +23,31 @@ use tokio::task::JoinHandle;
 /// Entries per publish.
 pub const BATCH: usize = 100;
 /// Poll interval when nobody notifies.
-const POLL: Duration = Duration::from_millis(500);
+pub const POLL: Duration = Duration::from_millis(500);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 /// Whether this node may relay now (see [`Relay::start_gated`]).
 pub type Gate = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// How the relay runs.
+#[derive(Clone)]
+pub struct RelayOptions {
+    /// Relay only while this says so (one node of several sharing a
+    /// store: a [`crate::cluster::lease::Lease`]); `None`: always.
+    pub gate: Option<Gate>,
+    /// How often the outbox is read when nothing wakes the relay.
+    pub poll: Duration,
+}
+
+impl Default for RelayOptions {
+    fn default() -> Self {
+        RelayOptions {
+            gate: None,
+            poll: POLL,
+        }
+    }
+}
 
 /// Handle of the running relay task.
 pub struct Relay {
@@ -46,9 +69,18 @@ impl Relay {
         publisher: Arc<dyn EventPublisher>,
         gate: Option<Gate>,
     ) -> Relay {
+        Self::start_with(store, publisher, RelayOptions { gate, poll: POLL })
+    }
+
+    /// Spawns the relay task with `options`.
+    pub fn start_with(
+        store: Arc<dyn Store>,
+        publisher: Arc<dyn EventPublisher>,
+        options: RelayOptions,
+    ) -> Relay {
         let wake = Arc::new(Notify::new());
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(store, publisher, gate, wake.clone(), stopped));
+        let task = tokio::spawn(run(store, publisher, options, wake.clone(), stopped));
         Relay {
             wake,
             stop,
@@ -56,9 +88,21 @@ impl Relay {
         }
     }
 
-    /// Wakes the relay: new events were committed.
+    /// Wakes the relay: new events were committed. Commits through a
+    /// store made by [`waking`](Self::waking) do this by themselves.
     pub fn notify(&self) {
         self.wake.notify_one();
+    }
+
+    /// `store` with this relay's [`RelayWake`] layer: each of its commits
+    /// that emits an event wakes the relay.
+    pub fn waking(&self, store: Arc<dyn Store>) -> LayeredStore {
+        LayeredStore::new(
+            store,
+            RelayWake {
+                wake: self.wake.clone(),
+            },
+        )
     }
 
     /// Drains what it can (one last pass) and stops.
@@ -72,13 +116,28 @@ impl Relay {
     }
 }
 
+/// The [`StoreLayer`] that wakes the relay after a commit with events (a
+/// wake-up before the relay waits is kept, never lost).
+pub struct RelayWake {
+    wake: Arc<Notify>,
+}
+
+impl StoreLayer for RelayWake {
+    fn committed(&self, events: usize) {
+        if events > 0 {
+            self.wake.notify_one();
+        }
+    }
+}
+
 async fn run(
     store: Arc<dyn Store>,
     publisher: Arc<dyn EventPublisher>,
-    gate: Option<Gate>,
+    options: RelayOptions,
     wake: Arc<Notify>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let RelayOptions { gate, poll } = options;
     let mut backoff = BACKOFF_MIN;
     loop {
         let stopping = *stopped.borrow();
@@ -88,7 +147,7 @@ async fn run(
                 return;
             }
             tokio::select! {
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(poll) => {}
                 _ = stopped.changed() => {}
             }
             continue;
@@ -119,7 +178,7 @@ async fn run(
         }
         tokio::select! {
             _ = wake.notified() => {}
-            _ = tokio::time::sleep(POLL) => {}
+            _ = tokio::time::sleep(poll) => {}
             _ = stopped.changed() => {}
         }
     }
@@ -140,4 +199,67 @@ pub async fn drain_once(
     store.outbox_ack(&positions).await?;
     metrics::counter!("nax_outbox_published_total").increment(positions.len() as u64);
     Ok(positions.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{Event, EventType, PublishError};
+    use crate::store::embedded::EmbeddedStore;
+    use crate::store::Write;
+    use async_trait::async_trait;
+    use tokio::sync::mpsc;
+
+    /// Hands every published event to the test.
+    struct Channel(mpsc::UnboundedSender<Event>);
+
+    #[async_trait]
+    impl EventPublisher for Channel {
+        async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+            for e in events {
+                let _ = self.0.send(e.clone());
+            }
+            Ok(())
+        }
+    }
+
+    /// A relay that would poll only once an hour: whatever reaches the
+    /// publisher was woken by its commit.
+    fn relay_without_poll(
+        dir: &std::path::Path,
+    ) -> (Relay, Arc<dyn Store>, mpsc::UnboundedReceiver<Event>) {
+        let raw: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir).unwrap());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let options = RelayOptions {
+            gate: None,
+            poll: Duration::from_secs(3600),
+        };
+        let relay = Relay::start_with(raw.clone(), Arc::new(Channel(tx)), options);
+        let store: Arc<dyn Store> = Arc::new(relay.waking(raw));
+        (relay, store, rx)
+    }
+
+    #[tokio::test]
+    async fn a_commit_with_an_event_wakes_the_relay_by_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let (relay, store, mut published) = relay_without_poll(dir.path());
+        for i in 0..3 {
+            let event = Event::new(
+                EventType::UserRegistered,
+                Some("u"),
+                serde_json::json!({ "i": i }),
+            );
+            store
+                .commit(vec![Write::Emit(event.clone())])
+                .await
+                .unwrap();
+            // Generous: only a missing wake-up (an hour's poll) fails this.
+            let got = tokio::time::timeout(Duration::from_secs(30), published.recv())
+                .await
+                .expect("the commit woke the relay")
+                .unwrap();
+            assert_eq!(got.id, event.id);
+        }
+        relay.stop().await;
+    }
 }

@@ -2,7 +2,7 @@
 //! password hash in the clear.
 //!
 //! - **What**: `User.mfa_secret` and `User.password_hash`, sealed by
-//!   [`SealedStore`], a [`Store`](crate::store::Store) wrapped around
+//!   [`Sealing`], a layer ([`crate::store::layered`]) in front of
 //!   either store, so the auth code reads and writes plaintext and never
 //!   knows (see `store.rs`).
 //! - **Format**: `sealed:v1:<key id>:<base64url(nonce ‖ ciphertext ‖ tag)>`,
@@ -27,7 +27,7 @@ mod store;
 
 pub use kms::{client as kms_client, create_key as create_kms_key};
 pub use source::{keyring, KeyringError, CHECKPOINT_SERVICE, DATA_KEY_FILE};
-pub use store::SealedStore;
+pub use store::Sealing;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -1,4 +1,4 @@
-//! [`SealedStore`]: seals the secret fields of the records a [`Store`]
+//! [`Sealing`]: seals the secret fields of the records a [`Store`]
 //! holds on their way in and opens them on their way out, in front of
 //! either store.
 //!
@@ -25,35 +25,32 @@
 
 use super::Keyring;
 use crate::secret::Secret;
+use crate::store::layered::{LayeredStore, StoreLayer};
 use crate::store::*;
-use async_trait::async_trait;
 use std::sync::Arc;
 
 /// The fields of `User` stored sealed.
 pub const SEALED_USER_FIELDS: [&str; 2] = ["mfa_secret", "password_hash"];
 
-/// A [`Store`] whose users' secret fields are sealed at rest (see the
+/// The [`StoreLayer`] that seals users' secret fields at rest (see the
 /// module docs). Reads return plaintext (legacy plaintext values as they
 /// are); writes seal, so a legacy value is sealed by its record's next
 /// write. A sealed value that does not open (another key, tampered, moved
 /// from another record) makes the read fail with
 /// [`StoreError::Corrupt`] naming the user and field, never the value.
-pub struct SealedStore {
-    inner: Arc<dyn Store>,
+pub struct Sealing {
     keys: Arc<Keyring>,
 }
 
-impl SealedStore {
-    pub fn new(inner: Arc<dyn Store>, keys: Keyring) -> Self {
-        SealedStore {
+impl Sealing {
+    /// `inner` with users' secrets sealed under `keys`.
+    pub fn store(inner: Arc<dyn Store>, keys: Keyring) -> LayeredStore {
+        LayeredStore::new(
             inner,
-            keys: Arc::new(keys),
-        }
-    }
-
-    /// The id of the data key new values are sealed with.
-    pub fn sealing_key_id(&self) -> &str {
-        self.keys.sealing_key_id()
+            Sealing {
+                keys: Arc::new(keys),
+            },
+        )
     }
 
     fn seal_user(&self, mut user: User) -> User {
@@ -69,8 +66,32 @@ impl SealedStore {
         user.mfa_secret = mfa.map(Secret::new);
         user
     }
+}
 
-    fn open_user(&self, mut user: User) -> Result<User, StoreError> {
+/// The associated data of a user's field: its record and name.
+fn context(user_id: &str, field: &str) -> String {
+    format!("users/{user_id}/{field}")
+}
+
+impl StoreLayer for Sealing {
+    fn on_commit(&self, writes: Vec<Write>) -> Vec<Write> {
+        writes
+            .into_iter()
+            .map(|write| match write {
+                Write::CreateUser(user) => Write::CreateUser(self.seal_user(user)),
+                Write::UpdateUser {
+                    user,
+                    expected_version,
+                } => Write::UpdateUser {
+                    user: self.seal_user(user),
+                    expected_version,
+                },
+                other => other,
+            })
+            .collect()
+    }
+
+    fn on_user(&self, mut user: User) -> Result<User, StoreError> {
         let open = |value: &Secret, field: &str| {
             self.keys
                 .open(value.expose(), &context(&user.user_id, field))
@@ -89,114 +110,6 @@ impl SealedStore {
         user.password_hash = password;
         user.mfa_secret = mfa;
         Ok(user)
-    }
-
-    fn open_found(&self, user: Option<User>) -> Result<Option<User>, StoreError> {
-        user.map(|u| self.open_user(u)).transpose()
-    }
-}
-
-/// The associated data of a user's field: its record and name.
-fn context(user_id: &str, field: &str) -> String {
-    format!("users/{user_id}/{field}")
-}
-
-#[async_trait]
-impl Store for SealedStore {
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let writes = writes
-            .into_iter()
-            .map(|write| match write {
-                Write::CreateUser(user) => Write::CreateUser(self.seal_user(user)),
-                Write::UpdateUser {
-                    user,
-                    expected_version,
-                } => Write::UpdateUser {
-                    user: self.seal_user(user),
-                    expected_version,
-                },
-                other => other,
-            })
-            .collect();
-        self.inner.commit(writes).await
-    }
-
-    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        let user = self.inner.user(user_id).await?;
-        self.open_found(user)
-    }
-
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        let user = self.inner.user_by_email(email).await?;
-        self.open_found(user)
-    }
-
-    async fn transaction(
-        &self,
-        user_id: &str,
-        transaction_id: &str,
-    ) -> Result<Option<Transaction>, StoreError> {
-        self.inner.transaction(user_id, transaction_id).await
-    }
-
-    async fn transactions(
-        &self,
-        user_id: &str,
-        query: &TxQuery,
-    ) -> Result<Page<Transaction>, StoreError> {
-        self.inner.transactions(user_id, query).await
-    }
-
-    async fn transactions_with_status(
-        &self,
-        status: &str,
-        until: crate::events::Timestamp,
-        limit: usize,
-    ) -> Result<Vec<Transaction>, StoreError> {
-        self.inner
-            .transactions_with_status(status, until, limit)
-            .await
-    }
-
-    async fn idempotency(
-        &self,
-        user_id: &str,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.inner.idempotency(user_id, scope, key).await
-    }
-
-    async fn webhook_receipt(
-        &self,
-        provider: &str,
-        webhook_id: &str,
-    ) -> Result<Option<WebhookReceipt>, StoreError> {
-        self.inner.webhook_receipt(provider, webhook_id).await
-    }
-
-    async fn refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
-        self.inner.refresh_family(family_id).await
-    }
-
-    async fn checkpoint(
-        &self,
-        service_name: &str,
-        sync_type: &str,
-    ) -> Result<Option<SyncCheckpoint>, StoreError> {
-        self.inner.checkpoint(service_name, sync_type).await
-    }
-
-    async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.inner.outbox_pending(limit).await
-    }
-
-    async fn outbox_ack(&self, positions: &[String]) -> Result<(), StoreError> {
-        self.inner.outbox_ack(positions).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
     }
 }
 
@@ -226,10 +139,10 @@ mod tests {
         }
     }
 
-    fn stores() -> (tempfile::TempDir, Arc<dyn Store>, SealedStore) {
+    fn stores() -> (tempfile::TempDir, Arc<dyn Store>, LayeredStore) {
         let dir = tempfile::tempdir().unwrap();
         let raw: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
-        let sealed = SealedStore::new(raw.clone(), Keyring::new(DataKey::new(&[9; 32])));
+        let sealed = Sealing::store(raw.clone(), Keyring::new(DataKey::new(&[9; 32])));
         (dir, raw, sealed)
     }
 

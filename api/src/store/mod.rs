@@ -12,11 +12,17 @@
 //! (a crash-safe file in the data directory, the default) and
 //! [`dynamo::DynamoStore`] (DynamoDB).
 //! Every acknowledged commit survives a crash of the process (`kill -9`).
+//! Concerns in front of a store (sealing secrets, waking the outbox
+//! relay) are [`layered::StoreLayer`]s.
 
 pub mod dynamo;
 pub mod embedded;
+mod keyed;
+pub mod layered;
 mod records;
 
+use keyed::found;
+pub use keyed::{Record, RecordKey};
 pub use records::*;
 
 use crate::events::Event;
@@ -145,72 +151,125 @@ pub struct OutboxEntry {
     pub event: Event,
 }
 
-/// The persistence boundary (see the module doc).
+/// What a store call returns.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Filters of [`Store::in_status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusQuery<'a> {
+    pub status: &'a str,
+    /// Created at or before this time.
+    pub until: crate::events::Timestamp,
+    /// At most this many.
+    pub limit: usize,
+}
+
+/// The persistence boundary (see the module doc). An implementation
+/// writes the required methods; the typed look-ups by key are provided
+/// on top of [`Store::get`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Applies every write of `writes` atomically and durably, or none and
     /// returns the first failed condition.
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<()>;
 
-    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError>;
+    /// The record under `key`, strongly consistent.
+    async fn get(&self, key: RecordKey<'_>) -> StoreResult<Option<Record>>;
 
     /// Looks up by normalized (trimmed, lowercase) email.
-    async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>>;
+
+    /// A user's transactions matching `query`, newest first.
+    async fn transactions(&self, user_id: &str, query: &TxQuery) -> StoreResult<Page<Transaction>>;
+
+    /// Every user's transactions in `query.status` created at or before
+    /// `query.until`, oldest first, at most `query.limit`: work left in a
+    /// state (a withdrawal still `processing`, say), for sweeps and
+    /// operators. DynamoDB: a query on `status-index` (eventually
+    /// consistent, like every GSI read); embedded: a scan.
+    async fn in_status(&self, query: &StatusQuery<'_>) -> StoreResult<Vec<Transaction>>;
+
+    /// The oldest `limit` outbox entries not yet acknowledged, in commit order.
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Removes published entries; unknown positions are ignored.
+    async fn outbox_ack(&self, positions: &[String]) -> StoreResult<()>;
+
+    /// Answers when the store is reachable (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn user(&self, user_id: &str) -> StoreResult<Option<User>> {
+        found(self.get(RecordKey::User { user_id }).await?)
+    }
 
     async fn transaction(
         &self,
         user_id: &str,
         transaction_id: &str,
-    ) -> Result<Option<Transaction>, StoreError>;
+    ) -> StoreResult<Option<Transaction>> {
+        let key = RecordKey::Transaction {
+            user_id,
+            transaction_id,
+        };
+        found(self.get(key).await?)
+    }
 
-    /// A user's transactions matching `query`, newest first.
-    async fn transactions(
-        &self,
-        user_id: &str,
-        query: &TxQuery,
-    ) -> Result<Page<Transaction>, StoreError>;
-
-    /// Every user's transactions in `status` created at or before
-    /// `until`, oldest first, at most `limit`: work left in a state (a
-    /// withdrawal still `processing`, say), for sweeps and operators.
-    /// DynamoDB: a query on `status-index` (eventually consistent, like
-    /// every GSI read); embedded: a scan.
+    /// [`Store::in_status`] with its filters as arguments.
     async fn transactions_with_status(
         &self,
         status: &str,
         until: crate::events::Timestamp,
         limit: usize,
-    ) -> Result<Vec<Transaction>, StoreError>;
+    ) -> StoreResult<Vec<Transaction>> {
+        let query = StatusQuery {
+            status,
+            until,
+            limit,
+        };
+        self.in_status(&query).await
+    }
 
     async fn idempotency(
         &self,
         user_id: &str,
         scope: &str,
         key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let key = RecordKey::Idempotency {
+            user_id,
+            scope,
+            key,
+        };
+        found(self.get(key).await?)
+    }
 
     async fn webhook_receipt(
         &self,
         provider: &str,
         webhook_id: &str,
-    ) -> Result<Option<WebhookReceipt>, StoreError>;
+    ) -> StoreResult<Option<WebhookReceipt>> {
+        let key = RecordKey::WebhookReceipt {
+            provider,
+            webhook_id,
+        };
+        found(self.get(key).await?)
+    }
 
-    async fn refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError>;
+    async fn refresh_family(&self, family_id: &str) -> StoreResult<Option<RefreshFamily>> {
+        found(self.get(RecordKey::RefreshFamily { family_id }).await?)
+    }
 
     async fn checkpoint(
         &self,
         service_name: &str,
         sync_type: &str,
-    ) -> Result<Option<SyncCheckpoint>, StoreError>;
-
-    /// The oldest `limit` outbox entries not yet acknowledged, in commit order.
-    async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError>;
-
-    /// Removes published entries; unknown positions are ignored.
-    async fn outbox_ack(&self, positions: &[String]) -> Result<(), StoreError>;
-
-    /// Answers when the store is reachable (readiness).
-    async fn ping(&self) -> Result<(), StoreError>;
+    ) -> StoreResult<Option<SyncCheckpoint>> {
+        let key = RecordKey::Checkpoint {
+            service_name,
+            sync_type,
+        };
+        found(self.get(key).await?)
+    }
 }
 
 /// Normalizes an email for uniqueness and lookup.

@@ -3,15 +3,20 @@
 //! are persisted with their fills as transactions; [`sync`] keeps them
 //! current from the venue's user events and feeds the private channels.
 
+mod committed;
 pub mod model;
 mod orders;
 mod place;
 pub(crate) use place::check_body as check_order_body;
 pub mod sync;
 
+use crate::auth::Auth;
+use crate::cluster::claim::Claims;
 use crate::error::ApiError;
+use crate::private::PrivateBus;
 use crate::resilience::Upstream;
-use crate::state::Api;
+use crate::store::Store;
+use axum::extract::FromRef;
 use dashmap::DashMap;
 use feeds::{Venue, VenueError};
 use orderbook::MarketSpec;
@@ -20,12 +25,26 @@ use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// What the trading routes and the order sync use.
+#[derive(Clone)]
+pub struct TradingState {
+    pub store: Arc<dyn Store>,
+    pub venue: Arc<dyn Venue>,
+    pub trading: Arc<Trading>,
+    /// One request at a time per `client_order_id`, across nodes.
+    pub claims: Arc<Claims>,
+    /// Where order and balance changes go to the private channels.
+    pub private: Arc<PrivateBus>,
+}
+
 /// Trading state: the venue's pairs, its breaker, per-user order locks.
 pub struct Trading {
     specs: HashMap<String, MarketSpec>,
     /// Timeout, retry and breaker policy of every venue call.
     pub venue_upstream: Upstream,
     user_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Orders `POST /orders` committed, for the sync waiting on them.
+    commits: committed::OrderCommits,
 }
 
 impl Trading {
@@ -38,6 +57,7 @@ impl Trading {
                 .collect(),
             venue_upstream: Upstream::new("venue", crate::resilience::policy(config)),
             user_locks: DashMap::new(),
+            commits: committed::OrderCommits::default(),
         }
     }
 
@@ -119,8 +139,14 @@ pub fn venue_error(e: VenueError) -> ApiError {
     }
 }
 
-/// `/orders` and `/trades/history`.
-pub fn routes() -> OpenApiRouter<Api> {
+/// `/orders` and `/trades/history`, on any state both [`TradingState`]
+/// and the [`Auth`] can be had from.
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    TradingState: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(place::place_order, orders::list_orders))
         .routes(routes!(orders::get_order, orders::cancel_order))

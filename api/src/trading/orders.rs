@@ -4,6 +4,7 @@
 
 use super::model::{order_view, FillView, OrderView};
 use super::sync::apply_report;
+use super::TradingState;
 use super::{venue_error, venue_failure};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
@@ -11,7 +12,6 @@ use crate::http::ApiPath;
 use crate::http::{ApiQuery, Cursor, Limit};
 use crate::resilience::Idempotency;
 use crate::resilience::IntoApiError as _;
-use crate::state::Api;
 use crate::store::{Transaction, TxKind, TxQuery};
 use axum::extract::State;
 use axum::Json;
@@ -89,7 +89,7 @@ fn page_query(
     )
 )]
 pub async fn list_orders(
-    State(api): State<Api>,
+    State(state): State<TradingState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<ListOrdersQuery>,
 ) -> ApiResult<Json<OrderPage>> {
@@ -108,7 +108,7 @@ pub async fn list_orders(
         q.limit,
         q.cursor.as_deref(),
     )?;
-    let page = api.store.transactions(&user.user_id, &query).await?;
+    let page = state.store.transactions(&user.user_id, &query).await?;
     let orders = page
         .items
         .iter()
@@ -121,12 +121,12 @@ pub async fn list_orders(
     }))
 }
 
-async fn own_order(api: &Api, user_id: &str, id: &str) -> Result<Transaction, ApiError> {
+async fn own_order(state: &TradingState, user_id: &str, id: &str) -> Result<Transaction, ApiError> {
     let not_found = || ApiError::not_found("order_not_found", "no such order");
     if id.is_empty() || id.len() > 64 || id.contains('\0') {
         return Err(not_found());
     }
-    match api.store.transaction(user_id, id).await? {
+    match state.store.transaction(user_id, id).await? {
         Some(tx) if tx.kind == TxKind::Order => Ok(tx),
         _ => Err(not_found()),
     }
@@ -143,11 +143,11 @@ async fn own_order(api: &Api, user_id: &str, id: &str) -> Result<Transaction, Ap
     )
 )]
 pub async fn get_order(
-    State(api): State<Api>,
+    State(state): State<TradingState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<OrderView>> {
-    let tx = own_order(&api, &user.user_id, &id).await?;
+    let tx = own_order(&state, &user.user_id, &id).await?;
     Ok(Json(order_view(&tx).map_err(ApiError::internal)?))
 }
 
@@ -164,11 +164,11 @@ pub async fn get_order(
     )
 )]
 pub async fn cancel_order(
-    State(api): State<Api>,
+    State(state): State<TradingState>,
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<OrderView>> {
-    let tx = own_order(&api, &user.user_id, &id).await?;
+    let tx = own_order(&state, &user.user_id, &id).await?;
     if super::model::is_final(&tx.status) {
         return Err(ApiError::conflict(
             "order_not_open",
@@ -178,11 +178,11 @@ pub async fn cancel_order(
     let detail: super::model::OrderDetail =
         serde_json::from_value(tx.detail.clone()).map_err(ApiError::internal)?;
     let venue_id = detail.venue_order_id.clone();
-    let result = api
+    let result = state
         .trading
         .venue_upstream
         .call(Idempotency::Idempotent, venue_failure, || {
-            api.venue.cancel_order(&user.user_id, &venue_id)
+            state.venue.cancel_order(&user.user_id, &venue_id)
         })
         .await;
     let report = match result {
@@ -190,8 +190,8 @@ pub async fn cancel_order(
         Err(crate::resilience::CallError::Failed(VenueError::OrderNotOpen)) => {
             // Finished at the venue meanwhile (e.g. filled): record the
             // venue's state, then refuse.
-            if let Ok(report) = api.venue.order(&user.user_id, &venue_id).await {
-                apply_report(&api, &user.user_id, &id, &report).await?;
+            if let Ok(report) = state.venue.order(&user.user_id, &venue_id).await {
+                apply_report(&state, &user.user_id, &id, &report).await?;
             }
             return Err(ApiError::conflict(
                 "order_not_open",
@@ -201,12 +201,12 @@ pub async fn cancel_order(
         Err(crate::resilience::CallError::Failed(VenueError::OrderNotFound)) => {
             // The venue no longer knows the order (an in-process sandbox
             // restarted since): it cannot trade, so it is cancelled.
-            let tx = super::sync::mark_cancelled(&api, tx).await?;
+            let tx = super::sync::mark_cancelled(&state, tx).await?;
             return Ok(Json(order_view(&tx).map_err(ApiError::internal)?));
         }
         Err(e) => return Err(e.into_api("venue", venue_error)),
     };
-    let tx = apply_report(&api, &user.user_id, &id, &report)
+    let tx = apply_report(&state, &user.user_id, &id, &report)
         .await?
         .ok_or_else(|| ApiError::internal("order vanished"))?;
     Ok(Json(order_view(&tx).map_err(ApiError::internal)?))
@@ -222,12 +222,12 @@ pub async fn cancel_order(
     )
 )]
 pub async fn trade_history(
-    State(api): State<Api>,
+    State(state): State<TradingState>,
     user: AuthUser,
     ApiQuery(q): ApiQuery<TradeHistoryQuery>,
 ) -> ApiResult<Json<TradePage>> {
     let query = page_query(TxKind::Fill, None, q.pair, q.limit, q.cursor.as_deref())?;
-    let page = api.store.transactions(&user.user_id, &query).await?;
+    let page = state.store.transactions(&user.user_id, &query).await?;
     let trades = page
         .items
         .into_iter()

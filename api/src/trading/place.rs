@@ -9,6 +9,7 @@
 //! ([`crate::cluster::claim`]), so at most one of them reaches the venue.
 
 use super::model::{order_transaction, order_view, OrderView};
+use super::TradingState;
 use super::{venue_error, venue_failure};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult};
@@ -16,7 +17,6 @@ use crate::events::{now, Event, EventType};
 use crate::http::ApiJson;
 use crate::resilience::Idempotency;
 use crate::resilience::IntoApiError as _;
-use crate::state::Api;
 use crate::store::{Conflict, IdempotencyRecord, StoreError, Write};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -187,7 +187,7 @@ pub(crate) fn check_body(bytes: &[u8]) -> ApiResult<()> {
     )
 )]
 pub async fn place_order(
-    State(api): State<Api>,
+    State(state): State<TradingState>,
     user: AuthUser,
     ApiJson(req): ApiJson<PlaceOrderRequest>,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
@@ -197,32 +197,32 @@ pub async fn place_order(
             "1-64 characters of A-Z a-z 0-9 - _ . :",
         ));
     }
-    let spec = api.trading.spec(&req.pair)?.clone();
+    let spec = state.trading.spec(&req.pair)?.clone();
     let order_id = uuid::Uuid::now_v7().to_string();
     let order = validate(&spec, &user.user_id, &order_id, &req)?;
     let fp = fingerprint(&order, &req.client_order_id);
-    crate::users::require_verified_kyc(&api, &user.user_id).await?;
+    crate::users::require_verified_kyc(&state.store, &user.user_id).await?;
 
-    let _serialized = api.trading.lock_user(&user.user_id).await;
+    let _serialized = state.trading.lock_user(&user.user_id).await;
     // Held until the commit: a request with this id on another node waits
     // here, then replays this one's order instead of placing its own.
-    let _claimed = api
+    let _claimed = state
         .claims
         .claim(SCOPE, &user.user_id, &req.client_order_id)
         .await
         .map_err(|_| in_use())?;
-    if let Some(seen) = api
+    if let Some(seen) = state
         .store
         .idempotency(&user.user_id, SCOPE, &req.client_order_id)
         .await?
     {
-        return replay(&api, &user.user_id, &seen, &fp).await;
+        return replay(&state, &user.user_id, &seen, &fp).await;
     }
-    let report = api
+    let report = state
         .trading
         .venue_upstream
         .call(Idempotency::NotIdempotent, venue_failure, || {
-            api.venue.place_order(order.clone())
+            state.venue.place_order(order.clone())
         })
         .await
         .map_err(|e| e.into_api("venue", venue_error))?;
@@ -264,11 +264,11 @@ pub async fn place_order(
             json!({ "order": body }),
         )));
     }
-    if let Err(e) = api.store.commit(writes).await {
+    if let Err(e) = state.store.commit(writes).await {
         // The venue has an order we could not record: take it back so
         // nothing trades that the user was not told about.
         if !super::model::is_final(&view.status) {
-            let _ = api
+            let _ = state
                 .venue
                 .cancel_order(&user.user_id, &report.order_id)
                 .await;
@@ -278,7 +278,7 @@ pub async fn place_order(
             other => other.into(),
         });
     }
-    api.relay.notify();
+    state.trading.commits.committed(&order_id);
     Ok((StatusCode::CREATED, Json(view)))
 }
 
@@ -292,7 +292,7 @@ fn in_use() -> ApiError {
 
 /// The answer to a repeated `client_order_id`.
 async fn replay(
-    api: &Api,
+    state: &TradingState,
     user_id: &str,
     seen: &IdempotencyRecord,
     fp: &str,
@@ -303,7 +303,7 @@ async fn replay(
             "client_order_id was already used for a different order",
         ));
     }
-    let tx = api
+    let tx = state
         .store
         .transaction(user_id, &seen.transaction_id)
         .await?

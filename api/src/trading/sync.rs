@@ -9,6 +9,9 @@
 //! An order's first reports can arrive before `POST /orders` has committed
 //! the order: the sync waits for the commit (up to [`WAIT_FOR_ORDER`]), so
 //! the `orders` channel never shows a state older than the store's.
+//! `POST /orders` says when it committed ([`super::committed`]); an order
+//! placed on another node is read again at growing intervals
+//! ([`RECHECK_MIN`] to [`RECHECK_MAX`]).
 //!
 //! While the store is unavailable (a DynamoDB outage) the sync tries the
 //! same event again, backing off up to [`STORE_RETRY_MAX`], and holds the
@@ -19,10 +22,10 @@
 //! failures are logged and the event skipped.
 
 use super::model::{self, fill_transaction, order_view, OrderDetail};
+use super::TradingState;
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::private::{Freshness, PrivateChannel};
-use crate::state::Api;
 use crate::store::{Conflict, StoreError, Transaction, Write};
 use feeds::venue::{Balance, OrderReport, UserEvent};
 use serde_json::json;
@@ -31,15 +34,19 @@ use std::time::Duration;
 
 /// Longest wait for `POST /orders` to commit an order the venue reports.
 const WAIT_FOR_ORDER: Duration = Duration::from_secs(2);
+/// First and longest pause between reads of an order committed by
+/// another node (this node's commits wake the sync at once).
+const RECHECK_MIN: Duration = Duration::from_millis(20);
+const RECHECK_MAX: Duration = Duration::from_millis(200);
 /// First and longest pause before trying an event again while the store
 /// is unavailable.
 const STORE_RETRY_MIN: Duration = Duration::from_millis(100);
 const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Subscribes to the venue's user events and spawns the sync task.
-pub async fn start(api: Api) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let mut events = api.venue.user_events().await?;
-    let scales: HashMap<String, u8> = api
+pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut events = state.venue.user_events().await?;
+    let scales: HashMap<String, u8> = state
         .venue
         .assets()
         .into_iter()
@@ -47,17 +54,17 @@ pub async fn start(api: Api) -> anyhow::Result<tokio::task::JoinHandle<()>> {
         .collect();
     Ok(tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            apply(&api, &scales, event).await;
+            apply(&state, &scales, event).await;
         }
     }))
 }
 
 /// Applies one venue event, trying it again while the store is
 /// unavailable (see the module doc).
-async fn apply(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) {
+async fn apply(state: &TradingState, scales: &HashMap<String, u8>, event: UserEvent) {
     let mut pause = STORE_RETRY_MIN;
     loop {
-        match handle(api, scales, event.clone()).await {
+        match handle(state, scales, event.clone()).await {
             Ok(()) => return,
             Err(e) if is_store_outage(&e) => {
                 metrics::counter!("nax_order_sync_store_retries_total").increment(1);
@@ -82,30 +89,43 @@ fn is_store_outage(e: &ApiError) -> bool {
     e.status == axum::http::StatusCode::SERVICE_UNAVAILABLE && e.code == "store_unavailable"
 }
 
-async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Result<(), ApiError> {
+async fn handle(
+    state: &TradingState,
+    scales: &HashMap<String, u8>,
+    event: UserEvent,
+) -> Result<(), ApiError> {
     match event {
         UserEvent::Order(report) => {
             let Some(order_id) = report.client_id.clone() else {
                 return Ok(());
             };
+            // Registered before the first read, so a commit between the
+            // read and the wait is not missed.
+            let commit = state.trading.commits.wait_for(&order_id);
             let deadline = tokio::time::Instant::now() + WAIT_FOR_ORDER;
+            let mut recheck = RECHECK_MIN;
             loop {
-                if let Some(tx) = apply_report(api, &report.user, &order_id, &report).await? {
-                    publish_order(api, &tx).await;
+                if let Some(tx) = apply_report(state, &report.user, &order_id, &report).await? {
+                    publish_order(state, &tx).await;
                     return Ok(());
                 }
-                if tokio::time::Instant::now() >= deadline {
+                let now = tokio::time::Instant::now();
+                if now >= deadline {
                     tracing::warn!(
                         order_id,
                         "order sync: the venue reports an order the store never recorded"
                     );
                     return Ok(());
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
+                // Woken by this node's commit; an order another node
+                // placed (its commit is not said here) is read again now
+                // and then.
+                let _ = tokio::time::timeout(recheck.min(deadline - now), commit.next()).await;
+                recheck = (recheck * 2).min(RECHECK_MAX);
             }
         }
         UserEvent::Fill(fill) => {
-            let spec = api.trading.spec(&fill.pair)?;
+            let spec = state.trading.spec(&fill.pair)?;
             let order_id = fill
                 .client_id
                 .clone()
@@ -116,12 +136,12 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                 Some(&fill.user),
                 json!({ "fill": tx.detail, "order_id": order_id }),
             );
-            match api
+            match state
                 .store
                 .commit(vec![Write::CreateTransaction(tx), Write::Emit(event)])
                 .await
             {
-                Ok(()) => api.relay.notify(),
+                Ok(()) => {}
                 // Another node (every node syncs) recorded it first.
                 Err(StoreError::Conflict(Conflict::AlreadyExists(_))) => {}
                 Err(e) => return Err(e.into()),
@@ -139,7 +159,8 @@ async fn handle(api: &Api, scales: &HashMap<String, u8>, event: UserEvent) -> Re
                 asset: asset.clone(),
                 venue_ts,
             };
-            api.private
+            state
+                .private
                 .publish(
                     &user,
                     PrivateChannel::Balances,
@@ -160,7 +181,7 @@ pub fn balance_json(asset: &str, scale: u8, b: Balance) -> serde_json::Value {
 
 /// Publishes the stored order (its version names the change, so nodes
 /// publishing the same stored state put it on the backplane once).
-async fn publish_order(api: &Api, tx: &Transaction) {
+async fn publish_order(state: &TradingState, tx: &Transaction) {
     match order_view(tx) {
         Ok(view) => match serde_json::to_value(view) {
             Ok(v) => {
@@ -168,7 +189,8 @@ async fn publish_order(api: &Api, tx: &Transaction) {
                     order_id: tx.transaction_id.clone(),
                     version: tx.version,
                 };
-                api.private
+                state
+                    .private
                     .publish(&tx.user_id, PrivateChannel::Orders, freshness, v)
                     .await
             }
@@ -182,13 +204,13 @@ async fn publish_order(api: &Api, tx: &Transaction) {
 /// the stored order afterwards, or `None` when the store has no such order.
 /// Safe against concurrent writers (version check, re-read, retry).
 pub async fn apply_report(
-    api: &Api,
+    state: &TradingState,
     user_id: &str,
     order_id: &str,
     report: &OrderReport,
 ) -> Result<Option<Transaction>, ApiError> {
-    let spec = api.trading.spec(&report.pair)?;
-    update_order(api, user_id, order_id, |tx, old| {
+    let spec = state.trading.spec(&report.pair)?;
+    update_order(state, user_id, order_id, |tx, old| {
         let new = OrderDetail::from_report(spec, &old.client_order_id, report);
         let status = model::status_str(report.status, report.filled_qty.0);
         model::supersedes(&new, status, old, &tx.status).then_some((status, new))
@@ -198,14 +220,17 @@ pub async fn apply_report(
 
 /// Records an order the venue no longer knows as cancelled (with its
 /// `order.cancelled` event), unless it is already final.
-pub async fn mark_cancelled(api: &Api, tx: Transaction) -> Result<Transaction, ApiError> {
-    let updated = update_order(api, &tx.user_id, &tx.transaction_id, |tx, old| {
+pub async fn mark_cancelled(
+    state: &TradingState,
+    tx: Transaction,
+) -> Result<Transaction, ApiError> {
+    let updated = update_order(state, &tx.user_id, &tx.transaction_id, |tx, old| {
         (!model::is_final(&tx.status)).then(|| ("cancelled", old.clone()))
     })
     .await?
     .ok_or_else(|| ApiError::internal("order vanished"))?;
     if updated.version != tx.version {
-        publish_order(api, &updated).await;
+        publish_order(state, &updated).await;
     }
     Ok(updated)
 }
@@ -215,13 +240,13 @@ pub async fn mark_cancelled(api: &Api, tx: Transaction) -> Result<Transaction, A
 /// re-reads and retries when a concurrent writer won. Returns the stored
 /// order afterwards, or `None` when the store has no such order.
 async fn update_order(
-    api: &Api,
+    state: &TradingState,
     user_id: &str,
     order_id: &str,
     next: impl Fn(&Transaction, &OrderDetail) -> Option<(&'static str, OrderDetail)>,
 ) -> Result<Option<Transaction>, ApiError> {
     for _ in 0..8 {
-        let Some(tx) = api.store.transaction(user_id, order_id).await? else {
+        let Some(tx) = state.store.transaction(user_id, order_id).await? else {
             return Ok(None);
         };
         let old: OrderDetail =
@@ -246,11 +271,8 @@ async fn update_order(
                 json!({ "order": view }),
             )));
         }
-        match api.store.commit(writes).await {
-            Ok(()) => {
-                api.relay.notify();
-                return Ok(Some(updated));
-            }
+        match state.store.commit(writes).await {
+            Ok(()) => return Ok(Some(updated)),
             Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
             Err(e) => return Err(e.into()),
         }

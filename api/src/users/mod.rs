@@ -14,11 +14,22 @@ pub mod kyc;
 pub mod kyc_provider;
 pub mod profile;
 
+use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Api;
-use crate::store::{KycStatus, User};
+use crate::store::{KycStatus, Store, User};
+use axum::extract::FromRef;
+use kyc_provider::KycProvider;
+use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// What the `/users` routes use.
+#[derive(Clone)]
+pub struct UsersState {
+    pub store: Arc<dyn Store>,
+    /// Where identity documents are reviewed.
+    pub kyc: Arc<dyn KycProvider>,
+}
 
 /// How many times a user write is attempted when a concurrent writer bumps
 /// the version in between (the first try and one retry).
@@ -26,8 +37,8 @@ const USER_CONFLICT_ATTEMPTS: usize = 2;
 
 /// The stored user behind an authenticated request; 404 `user_not_found`
 /// when the token outlived its user.
-pub async fn load_user(api: &Api, user_id: &str) -> ApiResult<User> {
-    api.store
+pub async fn load_user(store: &dyn Store, user_id: &str) -> ApiResult<User> {
+    store
         .user(user_id)
         .await?
         .ok_or_else(|| ApiError::not_found("user_not_found", "the user does not exist"))
@@ -36,8 +47,11 @@ pub async fn load_user(api: &Api, user_id: &str) -> ApiResult<User> {
 /// The user, if their KYC status is `VERIFIED`; otherwise 403
 /// `kyc_required` (docs/API.md: trading and withdrawals need it; so do fiat
 /// deposits).
-pub async fn require_verified_kyc(api: &Api, user_id: &str) -> ApiResult<User> {
-    let user = load_user(api, user_id).await?;
+pub async fn require_verified_kyc(
+    store: &(impl AsRef<dyn Store> + Sync),
+    user_id: &str,
+) -> ApiResult<User> {
+    let user = load_user(store.as_ref(), user_id).await?;
     if user.kyc_status == KycStatus::Verified {
         Ok(user)
     } else {
@@ -48,8 +62,14 @@ pub async fn require_verified_kyc(api: &Api, user_id: &str) -> ApiResult<User> {
     }
 }
 
-/// The routes of this module.
-pub fn routes() -> OpenApiRouter<Api> {
+/// The routes of this module, on any state both [`UsersState`] and the
+/// [`Auth`] can be had from.
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    UsersState: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
+{
     OpenApiRouter::new()
         .routes(routes!(profile::get_profile, profile::put_profile))
         .routes(routes!(kyc::kyc_status))

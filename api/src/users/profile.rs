@@ -8,13 +8,12 @@
 //! against a concurrent writer) committed together with its
 //! `user.profile_updated` event.
 
-use super::{load_user, USER_CONFLICT_ATTEMPTS};
+use super::{load_user, UsersState, USER_CONFLICT_ATTEMPTS};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::{self, Event, EventType, Timestamp};
 use crate::http::ApiJson;
-use crate::state::Api;
-use crate::store::{Conflict, KycStatus, StoreError, User, Write};
+use crate::store::{Conflict, KycStatus, Store, StoreError, User, Write};
 use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -134,10 +133,14 @@ impl ValidUpdate {
 /// `user.profile_updated` event naming the changed fields (not their
 /// values, which are personal data). A concurrent write to the same user
 /// makes it re-read and try once more, then 409 `concurrent_update`.
-pub async fn update_profile(api: &Api, user_id: &str, update: ProfileUpdate) -> ApiResult<Profile> {
+pub async fn update_profile(
+    store: &dyn Store,
+    user_id: &str,
+    update: ProfileUpdate,
+) -> ApiResult<Profile> {
     let update = update.validate()?;
     for _ in 0..USER_CONFLICT_ATTEMPTS {
-        let stored = load_user(api, user_id).await?;
+        let stored = load_user(store, user_id).await?;
         let mut user = stored.clone();
         let changed = update.apply_to(&mut user);
         if changed.is_empty() {
@@ -157,11 +160,8 @@ pub async fn update_profile(api: &Api, user_id: &str, update: ProfileUpdate) -> 
             },
             Write::Emit(event),
         ];
-        match api.store.commit(writes).await {
-            Ok(()) => {
-                api.relay.notify();
-                return Ok(Profile::from(&user));
-            }
+        match store.commit(writes).await {
+            Ok(()) => return Ok(Profile::from(&user)),
             Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -185,8 +185,11 @@ pub async fn update_profile(api: &Api, user_id: &str, update: ProfileUpdate) -> 
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
     )
 )]
-pub async fn get_profile(State(api): State<Api>, caller: AuthUser) -> ApiResult<Json<Profile>> {
-    let user = load_user(&api, &caller.user_id).await?;
+pub async fn get_profile(
+    State(users): State<UsersState>,
+    caller: AuthUser,
+) -> ApiResult<Json<Profile>> {
+    let user = load_user(users.store.as_ref(), &caller.user_id).await?;
     Ok(Json(Profile::from(&user)))
 }
 
@@ -207,11 +210,11 @@ pub async fn get_profile(State(api): State<Api>, caller: AuthUser) -> ApiResult<
     )
 )]
 pub async fn put_profile(
-    State(api): State<Api>,
+    State(users): State<UsersState>,
     caller: AuthUser,
     ApiJson(update): ApiJson<ProfileUpdate>,
 ) -> ApiResult<Json<Profile>> {
-    update_profile(&api, &caller.user_id, update)
+    update_profile(users.store.as_ref(), &caller.user_id, update)
         .await
         .map(Json)
 }

@@ -61,13 +61,17 @@ fn with_doc<T: serde::Serialize>(record: &T, mut item: Item) -> Result<Item, Sto
     Ok(item)
 }
 
-/// Decodes an item's `doc`.
-pub(super) fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+/// An item's `doc`: the record's JSON.
+pub(super) fn doc(item: &Item) -> Result<&str, StoreError> {
     match item.get(DOC) {
-        Some(AttributeValue::S(json)) => serde_json::from_str(json)
-            .map_err(|e| StoreError::Corrupt(format!("decode record: {e}"))),
+        Some(AttributeValue::S(json)) => Ok(json),
         _ => Err(StoreError::Corrupt("item has no string `doc`".to_owned())),
     }
+}
+
+/// Decodes an item's `doc`.
+pub(super) fn decode<T: DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    serde_json::from_str(doc(item)?).map_err(|e| StoreError::Corrupt(format!("decode record: {e}")))
 }
 
 /// The email guard's key.

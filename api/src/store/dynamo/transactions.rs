@@ -10,7 +10,7 @@
 
 use super::errors::sdk_error;
 use super::items::{self, Item};
-use crate::store::{Page, StoreError, Transaction, TxQuery};
+use crate::store::{Page, StatusQuery, StoreError, Transaction, TxQuery};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -119,10 +119,14 @@ fn filter(query: &TxQuery) -> Result<Option<Filter>, StoreError> {
 pub(super) async fn with_status(
     client: &Client,
     table: &str,
-    status: &str,
-    until: &crate::events::Timestamp,
-    limit: usize,
+    query: &StatusQuery<'_>,
 ) -> Result<Vec<Transaction>, StoreError> {
+    let StatusQuery {
+        status,
+        until,
+        limit,
+    } = *query;
+    let until = &until;
     let mut found: Vec<Transaction> = Vec::new();
     let mut start = None;
     while found.len() < limit {

@@ -129,16 +129,43 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// One record by key.
-    async fn get<T: serde::de::DeserializeOwned>(
-        &self,
-        spec: &TableSpec,
-        key: Item,
-    ) -> Result<Option<T>, StoreError> {
-        self.get_item(spec, key)
-            .await?
-            .map(|item| items::decode(&item))
-            .transpose()
+    /// The table and item key of `key`'s record.
+    fn locate(key: RecordKey<'_>) -> (&'static TableSpec, Item) {
+        match key {
+            RecordKey::User { user_id } => (&tables::USERS, items::key(&[("user_id", user_id)])),
+            RecordKey::Transaction {
+                user_id,
+                transaction_id,
+            } => (
+                &tables::TRANSACTIONS,
+                items::transaction_key(user_id, transaction_id),
+            ),
+            RecordKey::Idempotency {
+                user_id,
+                scope,
+                key,
+            } => (
+                &tables::IDEMPOTENCY_KEYS,
+                items::idempotency_key(user_id, scope, key),
+            ),
+            RecordKey::WebhookReceipt {
+                provider,
+                webhook_id,
+            } => (
+                &tables::WEBHOOK_RECEIPTS,
+                items::webhook_key(provider, webhook_id),
+            ),
+            RecordKey::RefreshFamily { family_id } => {
+                (&tables::REFRESH_FAMILIES, items::family_key(family_id))
+            }
+            RecordKey::Checkpoint {
+                service_name,
+                sync_type,
+            } => (
+                &tables::SYNC_CHECKPOINTS,
+                items::checkpoint_key(service_name, sync_type),
+            ),
+        }
     }
 }
 
@@ -148,12 +175,16 @@ impl Store for DynamoStore {
         self.commit_batch(writes).await
     }
 
-    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        if user_id.starts_with(items::EMAIL_GUARD_PREFIX) {
-            return Ok(None);
+    async fn get(&self, key: RecordKey<'_>) -> StoreResult<Option<Record>> {
+        if let RecordKey::User { user_id } = key {
+            if user_id.starts_with(items::EMAIL_GUARD_PREFIX) {
+                return Ok(None);
+            }
         }
-        self.get(&tables::USERS, items::key(&[("user_id", user_id)]))
-            .await
+        let (spec, item_key) = Self::locate(key);
+        let item = self.get_item(spec, item_key).await?;
+        item.map(|item| key.decode(items::doc(&item)?.as_bytes()))
+            .transpose()
     }
 
     /// Reads the email guard, then its user (see the module docs).
@@ -180,65 +211,14 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn transaction(
-        &self,
-        user_id: &str,
-        transaction_id: &str,
-    ) -> Result<Option<Transaction>, StoreError> {
-        let key = items::transaction_key(user_id, transaction_id);
-        self.get(&tables::TRANSACTIONS, key).await
-    }
-
-    async fn transactions(
-        &self,
-        user_id: &str,
-        query: &TxQuery,
-    ) -> Result<Page<Transaction>, StoreError> {
+    async fn transactions(&self, user_id: &str, query: &TxQuery) -> StoreResult<Page<Transaction>> {
         let table = self.table(&tables::TRANSACTIONS);
         transactions::page(&self.client, &table, user_id, query).await
     }
 
-    async fn transactions_with_status(
-        &self,
-        status: &str,
-        until: crate::events::Timestamp,
-        limit: usize,
-    ) -> Result<Vec<Transaction>, StoreError> {
+    async fn in_status(&self, query: &StatusQuery<'_>) -> StoreResult<Vec<Transaction>> {
         let table = self.table(&tables::TRANSACTIONS);
-        transactions::with_status(&self.client, &table, status, &until, limit).await
-    }
-
-    async fn idempotency(
-        &self,
-        user_id: &str,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let key = items::idempotency_key(user_id, scope, key);
-        self.get(&tables::IDEMPOTENCY_KEYS, key).await
-    }
-
-    async fn webhook_receipt(
-        &self,
-        provider: &str,
-        webhook_id: &str,
-    ) -> Result<Option<WebhookReceipt>, StoreError> {
-        let key = items::webhook_key(provider, webhook_id);
-        self.get(&tables::WEBHOOK_RECEIPTS, key).await
-    }
-
-    async fn refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
-        self.get(&tables::REFRESH_FAMILIES, items::family_key(family_id))
-            .await
-    }
-
-    async fn checkpoint(
-        &self,
-        service_name: &str,
-        sync_type: &str,
-    ) -> Result<Option<SyncCheckpoint>, StoreError> {
-        let key = items::checkpoint_key(service_name, sync_type);
-        self.get(&tables::SYNC_CHECKPOINTS, key).await
+        transactions::with_status(&self.client, &table, query).await
     }
 
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -10,7 +10,10 @@
 //! Records are JSON values in key-ordered tables; composite keys join
 //! their parts with `\0` (callers keep `\0` out of ids and keys).
 
+mod apply;
+
 use super::*;
+use apply::apply;
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -44,12 +47,12 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn key2(a: &str, b: &str) -> String {
-    format!("{a}\0{b}")
-}
-
-fn key3(a: &str, b: &str, c: &str) -> String {
-    format!("{a}\0{b}\0{c}")
+/// The key of a record keyed by several ids (user and transaction id;
+/// user, scope and idempotency key; ...): the ids joined by `\0`, so one
+/// user's records are one key range.
+fn compound_key<S: AsRef<str>>(parts: &[S]) -> String {
+    let parts: Vec<&str> = parts.iter().map(AsRef::as_ref).collect();
+    parts.join("\0")
 }
 
 impl EmbeddedStore {
@@ -98,189 +101,20 @@ impl EmbeddedStore {
             .map_err(unavailable)?
     }
 
-    async fn get<T: DeserializeOwned + Send + 'static>(
+    /// The stored bytes under `key` in `table`.
+    async fn read(
         &self,
         table: TableDefinition<'static, &'static str, &'static [u8]>,
         key: String,
-    ) -> Result<Option<T>, StoreError> {
+    ) -> Result<Option<Vec<u8>>, StoreError> {
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let t = tx.open_table(table).map_err(unavailable)?;
             let value = t.get(key.as_str()).map_err(unavailable)?;
-            value.map(|v| decode(v.value())).transpose()
+            Ok(value.map(|v| v.value().to_vec()))
         })
         .await
     }
-}
-
-/// Applies one write inside a redb write transaction, checking its
-/// condition first.
-fn apply(
-    tx: &redb::WriteTransaction,
-    write: Write,
-    next_outbox: &mut u64,
-) -> Result<(), StoreError> {
-    match write {
-        Write::CreateUser(user) => {
-            let mut emails = tx.open_table(EMAILS).map_err(unavailable)?;
-            let mut users = tx.open_table(USERS).map_err(unavailable)?;
-            let email = normalize_email(&user.email);
-            if emails.get(email.as_str()).map_err(unavailable)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::EmailTaken));
-            }
-            if users
-                .get(user.user_id.as_str())
-                .map_err(unavailable)?
-                .is_some()
-            {
-                return Err(StoreError::Conflict(Conflict::AlreadyExists("user")));
-            }
-            emails
-                .insert(email.as_str(), user.user_id.as_str())
-                .map_err(unavailable)?;
-            users
-                .insert(user.user_id.as_str(), encode(&user)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::UpdateUser {
-            user,
-            expected_version,
-        } => {
-            let mut users = tx.open_table(USERS).map_err(unavailable)?;
-            let stored: User = match users.get(user.user_id.as_str()).map_err(unavailable)? {
-                Some(v) => decode(v.value())?,
-                None => return Err(StoreError::Conflict(Conflict::VersionMismatch("user"))),
-            };
-            if stored.version != expected_version {
-                return Err(StoreError::Conflict(Conflict::VersionMismatch("user")));
-            }
-            if normalize_email(&stored.email) != normalize_email(&user.email) {
-                // Emails are immutable here (no route changes them); a
-                // change would need the index updated in the same batch.
-                return Err(StoreError::Corrupt("user email cannot change".into()));
-            }
-            users
-                .insert(user.user_id.as_str(), encode(&user)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::CreateTransaction(t) => {
-            let mut txs = tx.open_table(TXS).map_err(unavailable)?;
-            let key = key2(&t.user_id, &t.transaction_id);
-            if txs.get(key.as_str()).map_err(unavailable)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::AlreadyExists("transaction")));
-            }
-            txs.insert(key.as_str(), encode(&t)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::UpdateTransaction {
-            tx: t,
-            expected_version,
-        } => {
-            let mut txs = tx.open_table(TXS).map_err(unavailable)?;
-            let key = key2(&t.user_id, &t.transaction_id);
-            let stored: Transaction = match txs.get(key.as_str()).map_err(unavailable)? {
-                Some(v) => decode(v.value())?,
-                None => {
-                    return Err(StoreError::Conflict(Conflict::VersionMismatch(
-                        "transaction",
-                    )))
-                }
-            };
-            if stored.version != expected_version {
-                return Err(StoreError::Conflict(Conflict::VersionMismatch(
-                    "transaction",
-                )));
-            }
-            txs.insert(key.as_str(), encode(&t)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::CreateIdempotency(r) => {
-            let mut t = tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
-            let key = key3(&r.user_id, &r.scope, &r.key);
-            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::IdempotencyKey));
-            }
-            t.insert(key.as_str(), encode(&r)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::CreateWebhookReceipt(r) => {
-            let mut t = tx.open_table(WEBHOOKS).map_err(unavailable)?;
-            let key = key2(&r.provider, &r.webhook_id);
-            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::DuplicateWebhook));
-            }
-            t.insert(key.as_str(), encode(&r)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::CreateChainCredit(c) => {
-            let mut t = tx.open_table(CHAIN_CREDITS).map_err(unavailable)?;
-            let key = key3(&c.asset, &c.tx_hash, &c.output);
-            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::DuplicateChainCredit));
-            }
-            t.insert(key.as_str(), encode(&c)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::PutRefreshFamily {
-            family,
-            expected_version,
-        } => {
-            let mut t = tx.open_table(FAMILIES).map_err(unavailable)?;
-            let stored: Option<RefreshFamily> = t
-                .get(family.family_id.as_str())
-                .map_err(unavailable)?
-                .map(|v| decode(v.value()))
-                .transpose()?;
-            match (stored, expected_version) {
-                (Some(_), None) => {
-                    return Err(StoreError::Conflict(Conflict::AlreadyExists(
-                        "refresh family",
-                    )))
-                }
-                (None, Some(_)) => {
-                    return Err(StoreError::Conflict(Conflict::VersionMismatch(
-                        "refresh family",
-                    )))
-                }
-                (Some(s), Some(v)) if s.version != v => {
-                    return Err(StoreError::Conflict(Conflict::VersionMismatch(
-                        "refresh family",
-                    )))
-                }
-                _ => {}
-            }
-            t.insert(family.family_id.as_str(), encode(&family)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::CreateCheckpoint(c) => {
-            let mut t = tx.open_table(CHECKPOINTS).map_err(unavailable)?;
-            let key = key2(&c.service_name, &c.sync_type);
-            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
-                return Err(StoreError::Conflict(Conflict::AlreadyExists("checkpoint")));
-            }
-            t.insert(key.as_str(), encode(&c)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::PutCheckpoint(c) => {
-            let mut t = tx.open_table(CHECKPOINTS).map_err(unavailable)?;
-            let key = key2(&c.service_name, &c.sync_type);
-            t.insert(key.as_str(), encode(&c)?.as_slice())
-                .map_err(unavailable)?;
-        }
-        Write::Emit(event) => {
-            let mut t = tx.open_table(OUTBOX).map_err(unavailable)?;
-            if *next_outbox == 0 {
-                *next_outbox = t
-                    .last()
-                    .map_err(unavailable)?
-                    .map_or(1, |(k, _)| k.value() + 1);
-            }
-            t.insert(*next_outbox, encode(&event)?.as_slice())
-                .map_err(unavailable)?;
-            *next_outbox += 1;
-        }
-    }
-    Ok(())
 }
 
 /// Outbox positions are zero-padded so they sort as strings too.
@@ -303,8 +137,30 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn user(&self, user_id: &str) -> Result<Option<User>, StoreError> {
-        self.get(USERS, user_id.to_owned()).await
+    async fn get(&self, key: RecordKey<'_>) -> StoreResult<Option<Record>> {
+        let (table, id) = match key {
+            RecordKey::User { user_id } => (USERS, user_id.to_owned()),
+            RecordKey::Transaction {
+                user_id,
+                transaction_id,
+            } => (TXS, compound_key(&[user_id, transaction_id])),
+            RecordKey::Idempotency {
+                user_id,
+                scope,
+                key,
+            } => (IDEMPOTENCY, compound_key(&[user_id, scope, key])),
+            RecordKey::WebhookReceipt {
+                provider,
+                webhook_id,
+            } => (WEBHOOKS, compound_key(&[provider, webhook_id])),
+            RecordKey::RefreshFamily { family_id } => (FAMILIES, family_id.to_owned()),
+            RecordKey::Checkpoint {
+                service_name,
+                sync_type,
+            } => (CHECKPOINTS, compound_key(&[service_name, sync_type])),
+        };
+        let bytes = self.read(table, id).await?;
+        bytes.map(|b| key.decode(&b)).transpose()
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
@@ -322,21 +178,8 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn transaction(
-        &self,
-        user_id: &str,
-        transaction_id: &str,
-    ) -> Result<Option<Transaction>, StoreError> {
-        self.get(TXS, key2(user_id, transaction_id)).await
-    }
-
-    async fn transactions_with_status(
-        &self,
-        status: &str,
-        until: crate::events::Timestamp,
-        limit: usize,
-    ) -> Result<Vec<Transaction>, StoreError> {
-        let status = status.to_owned();
+    async fn in_status(&self, query: &StatusQuery<'_>) -> StoreResult<Vec<Transaction>> {
+        let (status, until, limit) = (query.status.to_owned(), query.until, query.limit);
         self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let t = tx.open_table(TXS).map_err(unavailable)?;
@@ -357,11 +200,7 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn transactions(
-        &self,
-        user_id: &str,
-        query: &TxQuery,
-    ) -> Result<Page<Transaction>, StoreError> {
+    async fn transactions(&self, user_id: &str, query: &TxQuery) -> StoreResult<Page<Transaction>> {
         let user_id = user_id.to_owned();
         let query = query.clone();
         self.blocking(move |db| {
@@ -369,7 +208,7 @@ impl Store for EmbeddedStore {
             let t = tx.open_table(TXS).map_err(unavailable)?;
             let start = format!("{user_id}\0");
             let end = match &query.after {
-                Some(after) => key2(&user_id, after),
+                Some(after) => compound_key(&[&user_id, after]),
                 None => format!("{user_id}\u{1}"),
             };
             let limit = query.limit.max(1);
@@ -405,35 +244,6 @@ impl Store for EmbeddedStore {
             Ok(Page { items, next })
         })
         .await
-    }
-
-    async fn idempotency(
-        &self,
-        user_id: &str,
-        scope: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.get(IDEMPOTENCY, key3(user_id, scope, key)).await
-    }
-
-    async fn webhook_receipt(
-        &self,
-        provider: &str,
-        webhook_id: &str,
-    ) -> Result<Option<WebhookReceipt>, StoreError> {
-        self.get(WEBHOOKS, key2(provider, webhook_id)).await
-    }
-
-    async fn refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
-        self.get(FAMILIES, family_id.to_owned()).await
-    }
-
-    async fn checkpoint(
-        &self,
-        service_name: &str,
-        sync_type: &str,
-    ) -> Result<Option<SyncCheckpoint>, StoreError> {
-        self.get(CHECKPOINTS, key2(service_name, sync_type)).await
     }
 
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -1,0 +1,241 @@
+//! From configuration to running parts: [`ApiParts`] and [`Api::start`]
+//! (see the module doc of [`crate::root`]).
+
+use super::state::Api;
+use crate::auth::Auth;
+use crate::cluster::backplane::Backplane;
+use crate::cluster::lease::Lease;
+use crate::cluster::RedisLink;
+use crate::config::{ApiConfig, StoreKind};
+use crate::events::relay::{Gate, Relay};
+use crate::events::EventPublisher;
+use crate::http::ratelimit::RateLimiter;
+use crate::private::PrivateBus;
+use crate::store::Store;
+use anyhow::Context as _;
+use feeds::Venue;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the embedding binary hands the API.
+pub struct ApiParts {
+    pub config: ApiConfig,
+    /// Where generated secrets (and, for the embedded store, data) live.
+    pub data_dir: PathBuf,
+    pub store: Arc<dyn Store>,
+    pub publisher: Arc<dyn EventPublisher>,
+    pub venue: Arc<dyn Venue>,
+    /// Base URL of this process (`http://127.0.0.1:8080`), for sandbox
+    /// providers that call our webhooks.
+    pub self_url: String,
+}
+
+impl ApiParts {
+    /// The parts `config` names: the store (`store`: embedded in
+    /// `data_dir` or DynamoDB, its tables made when
+    /// `dynamodb_create_tables`) and the event publisher (`events_to_sqs`:
+    /// SQS, its queues made when `sqs_create_queues`; else the NDJSON log
+    /// in `data_dir`).
+    pub async fn from_config(
+        config: ApiConfig,
+        data_dir: PathBuf,
+        venue: Arc<dyn Venue>,
+        self_url: String,
+    ) -> anyhow::Result<ApiParts> {
+        Ok(ApiParts {
+            store: store(&config, &data_dir).await?,
+            publisher: publisher(&config, &data_dir).await?,
+            config,
+            data_dir,
+            venue,
+            self_url,
+        })
+    }
+}
+
+/// The store `config.store` names.
+async fn store(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+    use crate::store::dynamo::{DynamoConfig, DynamoStore};
+    Ok(match config.store {
+        StoreKind::Embedded => Arc::new(
+            crate::store::embedded::EmbeddedStore::open(dir)
+                .with_context(|| format!("opening the store in {}", dir.display()))?,
+        ),
+        StoreKind::Dynamodb => {
+            let dynamo = DynamoStore::new(&DynamoConfig {
+                endpoint: endpoint(&config.dynamodb_endpoint),
+                region: config.dynamodb_region.clone(),
+                table_prefix: config.dynamodb_table_prefix.clone(),
+                static_credentials: config.aws_credentials(),
+            })
+            .await;
+            if config.dynamodb_create_tables {
+                dynamo
+                    .ensure_tables()
+                    .await
+                    .context("creating the DynamoDB tables")?;
+            }
+            Arc::new(dynamo)
+        }
+    })
+}
+
+/// The event publisher `config.events_to_sqs` names.
+async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn EventPublisher>> {
+    use crate::events::sqs::{SqsConfig, SqsPublisher};
+    if !config.events_to_sqs {
+        let log = crate::events::log::EventLog::open(dir)
+            .with_context(|| format!("opening the event log in {}", dir.display()))?;
+        return Ok(Arc::new(log));
+    }
+    let sqs = SqsConfig {
+        endpoint: endpoint(&config.sqs_endpoint),
+        region: config.sqs_region.clone(),
+        queue_prefix: config.sqs_queue_prefix.clone(),
+        static_credentials: config.aws_credentials(),
+    };
+    if config.sqs_create_queues {
+        let client = SqsPublisher::client(&sqs).await;
+        SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
+            .await
+            .context("creating the SQS queues")?;
+    }
+    Ok(Arc::new(SqsPublisher::new(&sqs).await))
+}
+
+/// An endpoint override; empty: the region's AWS endpoint.
+fn endpoint(configured: &str) -> Option<String> {
+    (!configured.is_empty()).then(|| configured.to_owned())
+}
+
+/// The node's Redis, when configured; a node starts even while it is
+/// down (each part falls back).
+async fn redis(config: &ApiConfig) -> anyhow::Result<Option<Arc<RedisLink>>> {
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    let link = RedisLink::new(url.expose(), &config.redis_key_prefix)?;
+    if !link.connect(Duration::from_secs(1)).await {
+        tracing::warn!("redis not reachable at start; serving without it until it is");
+    }
+    Ok(Some(Arc::new(link)))
+}
+
+impl Api {
+    /// Builds every part and starts the background tasks (outbox relay,
+    /// venue order sync, the relay lease and backplane listener with
+    /// Redis). The data directory is made (or tightened to) mode 0700, and
+    /// `parts.store` gets two layers every part then uses:
+    /// [`Sealing`](crate::seal::Sealing) with the deployment's data key
+    /// (users' secrets sealed at rest) and the relay's wake-up (a commit
+    /// that emits events wakes the outbox relay).
+    pub async fn start(parts: ApiParts) -> anyhow::Result<Api> {
+        let ApiParts {
+            config,
+            data_dir,
+            store: raw,
+            publisher,
+            venue,
+            self_url,
+        } = parts;
+        crate::owner_only::dir(&data_dir)
+            .with_context(|| format!("data directory {}", data_dir.display()))?;
+        let keyring = crate::seal::keyring(&config, &data_dir, raw.as_ref())
+            .await
+            .context("the data key")?;
+        let sealed: Arc<dyn Store> = Arc::new(crate::seal::Sealing::store(raw, keyring));
+        let redis = redis(&config).await?;
+        // Nodes sharing a store (DynamoDB) relay its outbox one at a time.
+        let relay_lease = match (&redis, config.store) {
+            (Some(link), StoreKind::Dynamodb) => Some(Lease::new(link.clone(), "outbox-relay")),
+            _ => None,
+        };
+        let gate = relay_lease
+            .clone()
+            .map(|lease| Arc::new(move || lease.held()) as Gate);
+        let relay = Arc::new(Relay::start_gated(sealed.clone(), publisher, gate));
+        let store: Arc<dyn Store> = Arc::new(relay.waking(sealed));
+        let built = Self::build(config, &data_dir, store, venue, redis, &self_url, &relay).await;
+        let api = match built {
+            Ok(api) => api,
+            Err(e) => {
+                relay.stop().await;
+                return Err(e);
+            }
+        };
+        if let Some(lease) = relay_lease {
+            lease.renew().await;
+            api.spawn(tokio::spawn(lease.run()));
+        }
+        if let Some(backplane) = api.private.backplane() {
+            let (node, lost_on) = (api.private.clone(), api.private.clone());
+            api.spawn(tokio::spawn(backplane.clone().listen(
+                move |update| {
+                    node.deliver(
+                        &update.user,
+                        update.channel.into(),
+                        update.freshness.as_ref(),
+                        update.payload,
+                    )
+                },
+                move || lost_on.lost(),
+            )));
+        }
+        let sync = crate::trading::sync::start(axum::extract::FromRef::from_ref(&api)).await?;
+        api.spawn(sync);
+        Ok(api)
+    }
+
+    /// Every other part, on `store` (already layered) and `relay`.
+    async fn build(
+        config: ApiConfig,
+        data_dir: &Path,
+        store: Arc<dyn Store>,
+        venue: Arc<dyn Venue>,
+        redis: Option<Arc<RedisLink>>,
+        self_url: &str,
+        relay: &Arc<Relay>,
+    ) -> anyhow::Result<Api> {
+        let auth = Auth::new(&config, data_dir, store.clone(), redis.clone()).await?;
+        let (per_minute, burst) = (config.requests_per_minute, config.request_burst);
+        let limiter = match &redis {
+            Some(link) => RateLimiter::with_redis(per_minute, burst, link.clone()),
+            None => RateLimiter::new(per_minute, burst),
+        };
+        let private = match &redis {
+            Some(link) => PrivateBus::with_backplane(Arc::new(Backplane::new(
+                link.clone(),
+                config.backplane_stream_len,
+            ))),
+            None => PrivateBus::default(),
+        };
+        let trading = crate::trading::Trading::new(&config, venue.as_ref());
+        let webhook_keys = crate::webhooks::keys::WebhookKeys::open(&config, data_dir).await?;
+        let callback_base = crate::webhooks::callback_base(&config, self_url);
+        let wallets =
+            crate::wallets::Wallets::sandbox(&config, data_dir, &webhook_keys, &callback_base)?;
+        let fiat = crate::fiat::Fiat::sandbox(&config, &webhook_keys, &callback_base);
+        let kyc = crate::users::kyc_provider::SandboxKyc::new(Duration::from_millis(
+            config.kyc_verify_delay_ms,
+        ));
+        let claims = crate::cluster::claim::Claims::new(redis.clone());
+        Ok(Api {
+            config: Arc::new(config),
+            store,
+            venue,
+            auth: Arc::new(auth),
+            private: Arc::new(private),
+            redis,
+            relay: relay.clone(),
+            limiter: Arc::new(limiter),
+            trading: Arc::new(trading),
+            claims: Arc::new(claims),
+            webhook_keys: Arc::new(webhook_keys),
+            wallets: Arc::new(wallets),
+            fiat: Arc::new(fiat),
+            kyc: Arc::new(kyc),
+            background: Default::default(),
+        })
+    }
+}

@@ -1,0 +1,26 @@
+//! The composition root: the one place that turns configuration into
+//! running parts and hands each feature only what it uses.
+//!
+//! - `build.rs`: [`ApiParts`] (what the embedding binary gives: the
+//!   configuration, the data directory, the venue, its own URL; the store
+//!   and event publisher, built from the configuration by
+//!   [`ApiParts::from_config`] or injected by tests) and [`Api::start`],
+//!   which builds every backend behind its trait (store layers, outbox
+//!   relay, Redis parts, auth, limiter, private bus, custody, payment
+//!   providers, KYC) and starts the background tasks.
+//! - `state.rs`: [`Api`], the application state, and the `FromRef`
+//!   impls that cut it into each feature's own state (`Arc<Auth>` for
+//!   `auth`, [`crate::users::UsersState`], [`crate::trading::TradingState`]).
+//!   A feature's handlers take only their state; no feature names [`Api`]
+//!   (wallets, fiat and webhooks still do, until they get states of
+//!   their own: one struct in the feature and one `FromRef` impl here).
+//! - `router.rs`: every feature's routes merged into one router with the
+//!   OpenAPI document.
+
+mod build;
+mod router;
+pub(crate) mod state;
+
+pub use build::ApiParts;
+pub use router::{router, router_with_doc};
+pub use state::Api;

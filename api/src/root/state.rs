@@ -1,0 +1,134 @@
+//! [`Api`]: the application state the composition root holds, and the
+//! `FromRef` impls that give each feature its own state out of it.
+
+use crate::auth::Auth;
+use crate::cluster::claim::Claims;
+use crate::cluster::RedisLink;
+use crate::config::ApiConfig;
+use crate::events::relay::Relay;
+use crate::http::ratelimit::RateLimiter;
+use crate::private::PrivateBus;
+use crate::store::Store;
+use crate::trading::{Trading, TradingState};
+use crate::users::kyc_provider::KycProvider;
+use crate::users::UsersState;
+use axum::extract::FromRef;
+use feeds::Venue;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Every part of a running API (built by [`Api::start`]). Features never
+/// see it whole: the router cuts it into their states (below). The
+/// embedding binary and tests read parts of it.
+#[derive(Clone)]
+pub struct Api {
+    pub config: Arc<ApiConfig>,
+    /// The store with its layers (sealing, relay wake-up).
+    pub store: Arc<dyn Store>,
+    pub venue: Arc<dyn Venue>,
+    pub auth: Arc<Auth>,
+    pub private: Arc<PrivateBus>,
+    /// The node's Redis, when configured (`redis_url`).
+    pub redis: Option<Arc<RedisLink>>,
+    pub relay: Arc<Relay>,
+    /// Per-client request limits (docs/API.md 429s).
+    pub limiter: Arc<RateLimiter>,
+    pub trading: Arc<Trading>,
+    /// One request at a time per idempotency key, across nodes (orders,
+    /// withdrawals).
+    pub claims: Arc<Claims>,
+    /// Secrets and keys webhooks are verified with.
+    pub webhook_keys: Arc<crate::webhooks::keys::WebhookKeys>,
+    /// Custody (sandbox by default) and its breaker.
+    pub wallets: Arc<crate::wallets::Wallets>,
+    /// Payment providers (sandboxes by default) and their breakers.
+    pub fiat: Arc<crate::fiat::Fiat>,
+    /// Where identity documents are reviewed (the sandbox by default).
+    pub kyc: Arc<dyn KycProvider>,
+    /// Background tasks, aborted by [`Api::stop`].
+    pub(super) background: Arc<parking_lot::Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl FromRef<Api> for Arc<Auth> {
+    fn from_ref(api: &Api) -> Self {
+        api.auth.clone()
+    }
+}
+
+impl FromRef<Api> for UsersState {
+    fn from_ref(api: &Api) -> Self {
+        UsersState {
+            store: api.store.clone(),
+            kyc: api.kyc.clone(),
+        }
+    }
+}
+
+impl FromRef<Api> for TradingState {
+    fn from_ref(api: &Api) -> Self {
+        TradingState {
+            store: api.store.clone(),
+            venue: api.venue.clone(),
+            trading: api.trading.clone(),
+            claims: api.claims.clone(),
+            private: api.private.clone(),
+        }
+    }
+}
+
+/// The store of the whole state, for helpers shared with the features
+/// that still take [`Api`] (e.g. [`crate::users::require_verified_kyc`]).
+impl AsRef<dyn Store> for Api {
+    fn as_ref(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+}
+
+impl Api {
+    /// Keeps a background task to abort on [`stop`](Self::stop).
+    pub(super) fn spawn(&self, task: JoinHandle<()>) {
+        self.background.lock().push(task);
+    }
+
+    /// Stops the background tasks after a last outbox drain.
+    pub async fn stop(&self) {
+        let tasks: Vec<_> = self.background.lock().drain(..).collect();
+        for task in tasks {
+            task.abort();
+        }
+        self.relay.stop().await;
+    }
+
+    /// The `market:{pair}:orderbook` cache in the node's Redis, when
+    /// configured (the hub writes its books there).
+    pub fn book_cache(&self) -> Option<crate::cluster::book_cache::BookCache> {
+        self.redis
+            .clone()
+            .map(crate::cluster::book_cache::BookCache::new)
+    }
+
+    /// What keeps the API from serving (for `GET /ready`): `store` when the
+    /// store does not answer; `venue`, `custody` or a provider while its
+    /// circuit breaker is open.
+    pub async fn not_ready(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = self.store.ping().await {
+            tracing::warn!(error = %e, "store not ready");
+            out.push("store".to_owned());
+        }
+        // An open breaker means calls fail fast: name what is down.
+        let breakers = [&self.trading.venue_upstream, &self.wallets.custody_upstream]
+            .into_iter()
+            .chain(
+                crate::fiat::FiatProvider::ALL
+                    .iter()
+                    .map(|p| &self.fiat.slot(*p).upstream),
+            );
+        out.extend(
+            breakers
+                .filter(|u| u.is_open())
+                .map(|u| u.name().to_owned()),
+        );
+        out
+    }
+}

@@ -1,0 +1,92 @@
+//! [`LayeredStore`]: a [`Store`] in front of another one that lets a
+//! [`StoreLayer`] change batches on their way in, see what committed, and
+//! change users on their way out. The one wrapper every cross-cutting
+//! store concern uses, so no concern re-implements the whole trait:
+//! sealing users' secrets ([`crate::seal::Sealing`]) and waking the outbox
+//! relay after a commit that emits events
+//! ([`crate::events::relay::RelayWake`]) are layers.
+
+use super::*;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// What a layer does around the store it sits in front of. Every hook
+/// defaults to "nothing".
+pub trait StoreLayer: Send + Sync + 'static {
+    /// The batch the inner store commits instead of `writes`.
+    fn on_commit(&self, writes: Vec<Write>) -> Vec<Write> {
+        writes
+    }
+
+    /// Called after a batch committed; `events` is how many
+    /// [`Write::Emit`]s it carried.
+    fn committed(&self, events: usize) {
+        let _ = events;
+    }
+
+    /// The user a read returns instead of the stored `user`.
+    fn on_user(&self, user: User) -> Result<User, StoreError> {
+        Ok(user)
+    }
+}
+
+/// `inner` behind `layer` (see the module doc).
+pub struct LayeredStore {
+    inner: Arc<dyn Store>,
+    layer: Box<dyn StoreLayer>,
+}
+
+impl LayeredStore {
+    pub fn new(inner: Arc<dyn Store>, layer: impl StoreLayer) -> Self {
+        LayeredStore {
+            inner,
+            layer: Box::new(layer),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for LayeredStore {
+    async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
+        let writes = self.layer.on_commit(writes);
+        let events = writes
+            .iter()
+            .filter(|w| matches!(w, Write::Emit(_)))
+            .count();
+        self.inner.commit(writes).await?;
+        self.layer.committed(events);
+        Ok(())
+    }
+
+    async fn get(&self, key: RecordKey<'_>) -> StoreResult<Option<Record>> {
+        match self.inner.get(key).await? {
+            Some(Record::User(user)) => Ok(Some(Record::User(self.layer.on_user(user)?))),
+            other => Ok(other),
+        }
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let user = self.inner.user_by_email(email).await?;
+        user.map(|u| self.layer.on_user(u)).transpose()
+    }
+
+    async fn transactions(&self, user_id: &str, query: &TxQuery) -> StoreResult<Page<Transaction>> {
+        self.inner.transactions(user_id, query).await
+    }
+
+    async fn in_status(&self, query: &StatusQuery<'_>) -> StoreResult<Vec<Transaction>> {
+        self.inner.in_status(query).await
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxEntry>> {
+        self.inner.outbox_pending(limit).await
+    }
+
+    async fn outbox_ack(&self, positions: &[String]) -> StoreResult<()> {
+        self.inner.outbox_ack(positions).await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+}
