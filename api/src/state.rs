@@ -39,20 +39,22 @@ pub struct Inner {
     pub private: PrivateBus,
     /// The node's Redis, when configured (`redis_url`).
     pub redis: Option<Arc<RedisLink>>,
-    pub relay: Relay,
+    pub relay: Arc<Relay>,
     /// Per-client request limits (docs/API.md 429s).
     pub limiter: crate::http::ratelimit::RateLimiter,
     pub self_url: String,
-    pub trading: crate::trading::Trading,
+    pub trading: Arc<crate::trading::Trading>,
     /// One request at a time per idempotency key, across nodes (orders,
     /// withdrawals).
-    pub claims: crate::cluster::claim::Claims,
+    pub claims: Arc<crate::cluster::claim::Claims>,
     /// Secrets and keys webhooks are verified with.
-    pub webhook_keys: crate::webhooks::keys::WebhookKeys,
+    pub webhook_keys: Arc<crate::webhooks::keys::WebhookKeys>,
     /// Custody (sandbox by default) and its breaker.
-    pub wallets: crate::wallets::Wallets,
+    pub wallets: Arc<crate::wallets::Wallets>,
     /// Payment providers (sandboxes by default) and their breakers.
-    pub fiat: crate::fiat::Fiat,
+    pub fiat: Arc<crate::fiat::Fiat>,
+    /// The KYC provider (sandbox by default).
+    pub kyc: Arc<dyn crate::providers::kyc::KycProvider>,
     /// Background tasks (order sync), aborted by [`Api::stop`].
     pub background: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -126,13 +128,14 @@ impl Api {
         let webhook_keys =
             crate::webhooks::keys::WebhookKeys::open(&parts.config, &parts.data_dir).await?;
         let callback_base = crate::webhooks::callback_base(&parts.config, &parts.self_url);
-        let wallets = crate::wallets::Wallets::sandbox(
-            &parts.config,
-            &parts.data_dir,
-            &webhook_keys,
-            &callback_base,
-        )?;
-        let fiat = crate::fiat::Fiat::sandbox(&parts.config, &webhook_keys, &callback_base);
+        let providers = crate::providers::Providers::build(&crate::providers::ProviderContext {
+            config: &parts.config,
+            data_dir: &parts.data_dir,
+            keys: &webhook_keys,
+            callback_base: &callback_base,
+        })?;
+        let wallets = crate::wallets::Wallets::new(&parts.config, providers.custody);
+        let fiat = crate::fiat::Fiat::new(&parts.config, providers.payments);
         let claims = crate::cluster::claim::Claims::new(redis.clone());
         let api = Api(Arc::new(Inner {
             config: parts.config,
@@ -141,14 +144,15 @@ impl Api {
             auth,
             private,
             redis,
-            relay,
+            relay: Arc::new(relay),
             limiter,
             self_url: parts.self_url,
-            trading,
-            claims,
-            webhook_keys,
-            wallets,
-            fiat,
+            trading: Arc::new(trading),
+            claims: Arc::new(claims),
+            webhook_keys: Arc::new(webhook_keys),
+            wallets: Arc::new(wallets),
+            fiat: Arc::new(fiat),
+            kyc: providers.kyc,
             background: parking_lot::Mutex::new(Vec::new()),
         }));
         if let Some(lease) = relay_lease {
@@ -197,16 +201,69 @@ impl Api {
         // An open breaker means calls fail fast: name what is down.
         let breakers = [&self.trading.venue_upstream, &self.wallets.custody_upstream]
             .into_iter()
-            .chain(
-                crate::fiat::FiatProvider::ALL
-                    .iter()
-                    .map(|p| &self.fiat.slot(*p).upstream),
-            );
+            .chain(self.fiat.upstreams());
         out.extend(
             breakers
                 .filter(|u| u.is_open())
                 .map(|u| u.name().to_owned()),
         );
         out
+    }
+}
+
+// The per-feature states of the money routes (wallets, fiat, webhooks,
+// KYC), cut out of [`Api`].
+impl AsRef<crate::resilience::Upstream> for crate::trading::Trading {
+    fn as_ref(&self) -> &crate::resilience::Upstream {
+        &self.venue_upstream
+    }
+}
+
+impl axum::extract::FromRef<Api> for crate::money::Ledger {
+    fn from_ref(api: &Api) -> Self {
+        crate::money::Ledger {
+            store: api.store.clone(),
+            venue: crate::money::VenueAccess::new(api.venue.clone(), api.trading.clone()),
+            claims: api.claims.clone(),
+            relay: api.relay.clone(),
+        }
+    }
+}
+
+impl axum::extract::FromRef<Api> for crate::wallets::WalletsState {
+    fn from_ref(api: &Api) -> Self {
+        crate::wallets::WalletsState {
+            ledger: axum::extract::FromRef::from_ref(api),
+            wallets: api.wallets.clone(),
+        }
+    }
+}
+
+impl axum::extract::FromRef<Api> for crate::fiat::FiatState {
+    fn from_ref(api: &Api) -> Self {
+        crate::fiat::FiatState {
+            ledger: axum::extract::FromRef::from_ref(api),
+            fiat: api.fiat.clone(),
+        }
+    }
+}
+
+impl axum::extract::FromRef<Api> for crate::webhooks::WebhooksState {
+    fn from_ref(api: &Api) -> Self {
+        crate::webhooks::WebhooksState {
+            keys: api.webhook_keys.clone(),
+            ledger: axum::extract::FromRef::from_ref(api),
+            wallets: api.wallets.clone(),
+        }
+    }
+}
+
+impl axum::extract::FromRef<Api> for crate::users::kyc::KycState {
+    fn from_ref(api: &Api) -> Self {
+        crate::users::kyc::KycState {
+            store: api.store.clone(),
+            relay: api.relay.clone(),
+            provider: api.kyc.clone(),
+        }
     }
 }

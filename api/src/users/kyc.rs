@@ -12,14 +12,14 @@
 //! (enough to prove later which document was reviewed, without holding
 //! identity scans in our tables or logs).
 
-use super::kyc_provider::{KycDecision, KycDocument, KycProvider, SandboxKyc};
-use super::{load_user, USER_CONFLICT_ATTEMPTS};
+use super::USER_CONFLICT_ATTEMPTS;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::events::relay::Relay;
 use crate::events::{self, Event, EventType, Timestamp};
 use crate::http::ApiJson;
-use crate::state::Api;
-use crate::store::{Conflict, KycStatus, StoreError, User, Write};
+use crate::providers::kyc::{KycDecision, KycDocument, KycProvider};
+use crate::store::{Conflict, KycStatus, Store, StoreError, User, Write};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -28,7 +28,16 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
-use std::time::Duration;
+use std::sync::Arc;
+
+/// What the KYC routes use: the store, the outbox relay and the
+/// configured KYC provider.
+#[derive(Clone)]
+pub struct KycState {
+    pub store: Arc<dyn Store>,
+    pub relay: Arc<Relay>,
+    pub provider: Arc<dyn KycProvider>,
+}
 
 /// Kinds of identity document accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -80,12 +89,26 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 /// Attempts at applying a provider decision against concurrent user writes.
 const DECISION_ATTEMPTS: usize = 5;
 
-/// The configured KYC provider (the sandbox; a production provider would
-/// be chosen here from the configuration).
-fn provider(api: &Api) -> Box<dyn KycProvider> {
-    Box::new(SandboxKyc::new(Duration::from_millis(
-        api.config.kyc_verify_delay_ms,
-    )))
+/// The stored user behind an authenticated request; 404 `user_not_found`
+/// when the token outlived its user.
+pub async fn load(store: &dyn Store, user_id: &str) -> ApiResult<User> {
+    let user = store.user(user_id).await?;
+    user.ok_or_else(|| ApiError::not_found("user_not_found", "the user does not exist"))
+}
+
+/// The user, if their KYC status is `VERIFIED`; otherwise 403
+/// `kyc_required` (docs/API.md: trading and withdrawals need it; so do fiat
+/// deposits).
+pub async fn require_verified(store: &dyn Store, user_id: &str) -> ApiResult<User> {
+    let user = load(store, user_id).await?;
+    if user.kyc_status == KycStatus::Verified {
+        Ok(user)
+    } else {
+        Err(ApiError::forbidden(
+            "kyc_required",
+            "this needs verified KYC (POST /users/kyc-documents)",
+        ))
+    }
 }
 
 /// The user with `kyc_status` set to `to` at the next version.
@@ -108,7 +131,7 @@ fn with_kyc_status(stored: &User, to: KycStatus) -> User {
 /// `kyc_provider_unavailable` with the status left `PENDING` (submitting
 /// again is allowed and resubmits).
 pub async fn submit_document(
-    api: &Api,
+    state: &KycState,
     user_id: &str,
     request: KycDocumentRequest,
 ) -> ApiResult<KycSubmission> {
@@ -126,7 +149,7 @@ pub async fn submit_document(
 
     let mut committed = None;
     for _ in 0..USER_CONFLICT_ATTEMPTS {
-        let stored = load_user(api, user_id).await?;
+        let stored = load(state.store.as_ref(), user_id).await?;
         if stored.kyc_status == KycStatus::Verified {
             return Err(ApiError::conflict(
                 "kyc_already_verified",
@@ -153,7 +176,7 @@ pub async fn submit_document(
             },
             Write::Emit(event),
         ];
-        match api.store.commit(writes).await {
+        match state.store.commit(writes).await {
             Ok(()) => {
                 committed = Some(user);
                 break;
@@ -168,7 +191,7 @@ pub async fn submit_document(
             "the user changed concurrently; try again",
         )
     })?;
-    api.relay.notify();
+    state.relay.notify();
 
     let document = KycDocument {
         user_id: user_id.to_owned(),
@@ -177,8 +200,10 @@ pub async fn submit_document(
         content,
         sha256,
     };
-    provider(api)
-        .submit(document, KycDecisions::new(api.clone()))
+    let decisions = KycDecisions::new(state.store.clone(), state.relay.clone());
+    state
+        .provider
+        .submit(document, decisions)
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "KYC provider did not take the document");
@@ -198,12 +223,13 @@ pub async fn submit_document(
 /// Turns a provider's decisions into KYC status changes.
 #[derive(Clone)]
 pub struct KycDecisions {
-    api: Api,
+    store: Arc<dyn Store>,
+    relay: Arc<Relay>,
 }
 
 impl KycDecisions {
-    pub fn new(api: Api) -> Self {
-        KycDecisions { api }
+    pub fn new(store: Arc<dyn Store>, relay: Arc<Relay>) -> Self {
+        KycDecisions { store, relay }
     }
 
     /// Applies `decision` on `submission_id` to `user_id`: a user still
@@ -217,7 +243,7 @@ impl KycDecisions {
             KycDecision::Rejected { reason } => (KycStatus::Rejected, Some(reason.as_str())),
         };
         for _ in 0..DECISION_ATTEMPTS {
-            let stored = match self.api.store.user(user_id).await {
+            let stored = match self.store.user(user_id).await {
                 Ok(Some(u)) if u.kyc_status == KycStatus::Pending => u,
                 Ok(_) => {
                     tracing::info!(%user_id, %submission_id, "KYC decision ignored: user not pending");
@@ -245,9 +271,9 @@ impl KycDecisions {
                 },
                 Write::Emit(event),
             ];
-            match self.api.store.commit(writes).await {
+            match self.store.commit(writes).await {
                 Ok(()) => {
-                    self.api.relay.notify();
+                    self.relay.notify();
                     return;
                 }
                 Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
@@ -275,10 +301,10 @@ impl KycDecisions {
     )
 )]
 pub async fn kyc_status(
-    State(api): State<Api>,
+    State(state): State<KycState>,
     caller: AuthUser,
 ) -> ApiResult<Json<KycStatusView>> {
-    let user = load_user(&api, &caller.user_id).await?;
+    let user = load(state.store.as_ref(), &caller.user_id).await?;
     Ok(Json(KycStatusView {
         kyc_status: user.kyc_status,
         updated_at: user.kyc_updated_at,
@@ -306,10 +332,10 @@ pub async fn kyc_status(
     )
 )]
 pub async fn submit_kyc_document(
-    State(api): State<Api>,
+    State(state): State<KycState>,
     caller: AuthUser,
     ApiJson(request): ApiJson<KycDocumentRequest>,
 ) -> ApiResult<(StatusCode, Json<KycSubmission>)> {
-    let accepted = submit_document(&api, &caller.user_id, request).await?;
+    let accepted = submit_document(&state, &caller.user_id, request).await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }

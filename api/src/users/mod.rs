@@ -4,19 +4,18 @@
 //!   settable, each validated ([`fields`], [`countries`]).
 //! - [`kyc`]: `GET /users/kyc-status`, `POST /users/kyc-documents`; the
 //!   KYC status changes only through this flow and the provider's decision
-//!   ([`kyc_provider`]).
+//!   ([`crate::providers::kyc`]).
 //!
 //! Every change is a version-checked user write committed with its event.
 
 pub mod countries;
 pub mod fields;
 pub mod kyc;
-pub mod kyc_provider;
 pub mod profile;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::state::Api;
-use crate::store::{KycStatus, User};
+use crate::store::User;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,25 +26,14 @@ const USER_CONFLICT_ATTEMPTS: usize = 2;
 /// The stored user behind an authenticated request; 404 `user_not_found`
 /// when the token outlived its user.
 pub async fn load_user(api: &Api, user_id: &str) -> ApiResult<User> {
-    api.store
-        .user(user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user_not_found", "the user does not exist"))
+    kyc::load(api.store.as_ref(), user_id).await
 }
 
 /// The user, if their KYC status is `VERIFIED`; otherwise 403
 /// `kyc_required` (docs/API.md: trading and withdrawals need it; so do fiat
 /// deposits).
 pub async fn require_verified_kyc(api: &Api, user_id: &str) -> ApiResult<User> {
-    let user = load_user(api, user_id).await?;
-    if user.kyc_status == KycStatus::Verified {
-        Ok(user)
-    } else {
-        Err(ApiError::forbidden(
-            "kyc_required",
-            "this needs verified KYC (POST /users/kyc-documents)",
-        ))
-    }
+    kyc::require_verified(api.store.as_ref(), user_id).await
 }
 
 /// The routes of this module.

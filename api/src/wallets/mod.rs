@@ -1,32 +1,17 @@
 //! `/wallets` routes (docs/API.md "Routes"): balances, deposit addresses,
 //! crypto withdrawals and the deposit/withdrawal history, over the
-//! [`Custody`] boundary (Fireblocks in production, [`SandboxCustody`] by
-//! default). The money-moving pieces here ([`outflow`], [`settle`],
-//! [`idempotency`], [`amount`], [`movement`]) are shared with the fiat
-//! routes and the webhooks.
+//! [`Custody`] boundary (`custody_provider`: Fireblocks in production,
+//! the sandbox by default). Money movement itself is [`crate::money`]'s.
 
-pub mod address;
-pub mod amount;
-pub mod chain;
-pub mod custody;
 pub mod handlers;
-pub mod history;
-pub mod idempotency;
-pub mod movement;
-pub mod outflow;
-pub mod settle;
-pub mod upstream;
-
-pub use custody::{Custody, CustodyError, SandboxCustody};
 
 use crate::config::ApiConfig;
-use crate::resilience::Upstream;
-use crate::state::Api;
-use crate::webhooks::delivery::WebhookSender;
-use crate::webhooks::keys::{self, KeyError, WebhookKeys};
-use std::path::Path;
+use crate::error::ApiError;
+use crate::money::Ledger;
+use crate::providers::custody::{Custody, CustodyError, DepositAddress, WithdrawalOrder};
+use crate::resilience::IntoApiError as _;
+use crate::resilience::{CallError, Idempotency, Upstream};
 use std::sync::Arc;
-use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -38,34 +23,75 @@ pub struct Wallets {
 }
 
 impl Wallets {
-    /// The default wallets: a [`SandboxCustody`] whose address key lives in
-    /// `<data_dir>/keys/` and whose withdrawals complete after
-    /// `fiat_confirm_delay_ms` through `{callback_base}/webhooks/fireblocks`.
-    pub fn sandbox(
-        config: &ApiConfig,
-        data_dir: &Path,
-        keys: &WebhookKeys,
-        callback_base: &str,
-    ) -> Result<Wallets, KeyError> {
-        let dir = data_dir.join(keys::KEYS_DIR);
-        let address_key = keys::load_or_create(&dir, SandboxCustody::ADDRESS_KEY_FILE, || {
-            Ok(hex::encode(rand::random::<[u8; 32]>()))
-        })?;
-        let custody = SandboxCustody::new(
-            crate::secret::Secret::new(address_key),
-            keys.sandbox_fireblocks.clone(),
-            WebhookSender::new(callback_base),
-            Duration::from_millis(config.fiat_confirm_delay_ms),
-        );
-        Ok(Wallets {
-            custody: Arc::new(custody),
+    /// The configured `custody` behind its breaker.
+    pub fn new(config: &ApiConfig, custody: Arc<dyn Custody>) -> Wallets {
+        Wallets {
+            custody,
             custody_upstream: Upstream::new("custody", crate::resilience::policy(config)),
-        })
+        }
     }
 }
 
+impl Wallets {
+    /// The user's deposit address (stable, so retried).
+    pub async fn deposit_address(
+        &self,
+        user_id: &str,
+        asset: &str,
+    ) -> Result<DepositAddress, ApiError> {
+        self.custody_upstream
+            .call(Idempotency::Idempotent, custody_down, || {
+                self.custody.deposit_address(user_id, asset)
+            })
+            .await
+            .map_err(|e| e.into_api("custody", custody_error))
+    }
+
+    /// Submits a withdrawal (deduplicated by custody, so retried). The raw
+    /// outcome is returned: the caller decides what a refusal means.
+    pub async fn submit_withdrawal(
+        &self,
+        order: &WithdrawalOrder,
+    ) -> Result<String, CallError<CustodyError>> {
+        self.custody_upstream
+            .call(Idempotency::Idempotent, custody_down, || {
+                self.custody.submit_withdrawal(order)
+            })
+            .await
+    }
+}
+
+fn custody_down(e: &CustodyError) -> bool {
+    matches!(e, CustodyError::Unavailable(_))
+}
+
+fn custody_error(e: CustodyError) -> ApiError {
+    match e {
+        CustodyError::UnsupportedAsset(a) => {
+            ApiError::unprocessable("unsupported_asset", format!("unsupported asset: {a}"))
+        }
+        CustodyError::Rejected(why) => ApiError::unprocessable("custody_rejected", why),
+        CustodyError::Unavailable(why) => {
+            tracing::warn!(error = %why, "custody unavailable");
+            ApiError::unavailable("custody_unavailable", "custody is unavailable", 1)
+        }
+    }
+}
+
+/// What the wallet routes use: money movement and custody.
+#[derive(Clone)]
+pub struct WalletsState {
+    pub ledger: Ledger,
+    pub wallets: Arc<Wallets>,
+}
+
 /// The routes of this module.
-pub fn routes() -> OpenApiRouter<Api> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WalletsState: axum::extract::FromRef<S>,
+    crate::auth::AuthUser: axum::extract::FromRequestParts<S, Rejection = ApiError>,
+{
     OpenApiRouter::new()
         .routes(routes!(handlers::balances))
         .routes(routes!(handlers::deposit_address))
