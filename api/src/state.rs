@@ -50,7 +50,7 @@ pub struct Inner {
     /// Secrets and keys webhooks are verified with.
     pub webhook_keys: Arc<crate::webhooks::keys::WebhookKeys>,
     /// Custody (sandbox by default) and its breaker.
-    pub wallets: Arc<crate::wallets::Wallets>,
+    pub wallets: Arc<crate::providers::custody::CustodyAccess>,
     /// Payment providers (sandboxes by default) and their breakers.
     pub fiat: Arc<crate::fiat::Fiat>,
     /// The KYC provider (sandbox by default).
@@ -134,7 +134,8 @@ impl Api {
             keys: &webhook_keys,
             callback_base: &callback_base,
         })?;
-        let wallets = crate::wallets::Wallets::new(&parts.config, providers.custody);
+        let wallets =
+            crate::providers::custody::CustodyAccess::new(&parts.config, providers.custody);
         let fiat = crate::fiat::Fiat::new(&parts.config, providers.payments);
         let claims = crate::cluster::claim::Claims::new(redis.clone());
         let api = Api(Arc::new(Inner {
@@ -234,7 +235,7 @@ impl axum::extract::FromRef<Api> for crate::wallets::WalletsState {
     fn from_ref(api: &Api) -> Self {
         crate::wallets::WalletsState {
             ledger: axum::extract::FromRef::from_ref(api),
-            wallets: api.wallets.clone(),
+            custody: api.wallets.clone(),
         }
     }
 }
@@ -253,7 +254,7 @@ impl axum::extract::FromRef<Api> for crate::webhooks::WebhooksState {
         crate::webhooks::WebhooksState {
             keys: api.webhook_keys.clone(),
             ledger: axum::extract::FromRef::from_ref(api),
-            wallets: api.wallets.clone(),
+            custody: api.wallets.clone(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The custody boundary ([`Custody`]): deposit addresses and outgoing
-//! transfers, and the implementations `custody_provider` may name
-//! ([`ADAPTERS`]). Production: Fireblocks (vault accounts per user,
+//! transfers, the implementations `custody_provider` may name
+//! ([`ADAPTERS`]), and [`CustodyAccess`], the breaker every call passes. Production: Fireblocks (vault accounts per user,
 //! transfers submitted with our transaction id as `externalTxId`; its
 //! webhooks are [`crate::webhooks::fireblocks`]); default: the
 //! [sandbox](super::custody_sandbox), which derives addresses locally and
@@ -8,7 +8,11 @@
 //! webhook.
 
 use super::{Adapter, ProviderContext, SetupError};
+use crate::config::ApiConfig;
+use crate::error::ApiError;
 use crate::money::address::Network;
+use crate::resilience::IntoApiError as _;
+use crate::resilience::{CallError, Idempotency, Upstream};
 use async_trait::async_trait;
 use std::sync::Arc;
 use thiserror::Error;
@@ -70,4 +74,68 @@ pub trait Custody: Send + Sync + 'static {
     /// `order.transaction_id`: submitting again never sends twice. The
     /// outcome arrives later as a webhook naming the transaction.
     async fn submit_withdrawal(&self, order: &WithdrawalOrder) -> Result<String, CustodyError>;
+}
+
+/// The configured custody and the breaker in front of it; every custody
+/// call goes through here.
+pub struct CustodyAccess {
+    pub custody: Arc<dyn Custody>,
+    /// Timeout, retry and breaker policy of custody calls.
+    pub custody_upstream: Upstream,
+}
+
+impl CustodyAccess {
+    /// The configured `custody` behind its breaker.
+    pub fn new(config: &ApiConfig, custody: Arc<dyn Custody>) -> CustodyAccess {
+        CustodyAccess {
+            custody,
+            custody_upstream: Upstream::new("custody", crate::resilience::policy(config)),
+        }
+    }
+}
+
+impl CustodyAccess {
+    /// The user's deposit address (stable, so retried).
+    pub async fn deposit_address(
+        &self,
+        user_id: &str,
+        asset: &str,
+    ) -> Result<DepositAddress, ApiError> {
+        self.custody_upstream
+            .call(Idempotency::Idempotent, custody_down, || {
+                self.custody.deposit_address(user_id, asset)
+            })
+            .await
+            .map_err(|e| e.into_api("custody", custody_error))
+    }
+
+    /// Submits a withdrawal (deduplicated by custody, so retried). The raw
+    /// outcome is returned: the caller decides what a refusal means.
+    pub async fn submit_withdrawal(
+        &self,
+        order: &WithdrawalOrder,
+    ) -> Result<String, CallError<CustodyError>> {
+        self.custody_upstream
+            .call(Idempotency::Idempotent, custody_down, || {
+                self.custody.submit_withdrawal(order)
+            })
+            .await
+    }
+}
+
+fn custody_down(e: &CustodyError) -> bool {
+    matches!(e, CustodyError::Unavailable(_))
+}
+
+fn custody_error(e: CustodyError) -> ApiError {
+    match e {
+        CustodyError::UnsupportedAsset(a) => {
+            ApiError::unprocessable("unsupported_asset", format!("unsupported asset: {a}"))
+        }
+        CustodyError::Rejected(why) => ApiError::unprocessable("custody_rejected", why),
+        CustodyError::Unavailable(why) => {
+            tracing::warn!(error = %why, "custody unavailable");
+            ApiError::unavailable("custody_unavailable", "custody is unavailable", 1)
+        }
+    }
 }

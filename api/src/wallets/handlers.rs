@@ -119,7 +119,7 @@ pub async fn deposit_address(
 ) -> ApiResult<Json<DepositAddressAnswer>> {
     let (spec, _) = crypto_asset(&state, &req.asset)?;
     let address = state
-        .wallets
+        .custody
         .deposit_address(&user.user_id, &spec.symbol)
         .await?;
     Ok(Json(DepositAddressAnswer {
@@ -188,7 +188,7 @@ async fn submit(state: &WalletsState, tx: Transaction, movement: Movement) -> Su
         amount: movement.amount,
         address: movement.address.unwrap_or_default(),
     };
-    match state.wallets.submit_withdrawal(&order).await {
+    match state.custody.submit_withdrawal(&order).await {
         Ok(_) => Submission::Accepted,
         Err(CallError::Failed(
             CustodyError::Rejected(why) | CustodyError::UnsupportedAsset(why),

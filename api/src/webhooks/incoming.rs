@@ -86,7 +86,7 @@ pub(super) async fn apply(
     };
     let transfer = ChainTransfer::new(network, &spec.symbol, tx_hash, &output)
         .map_err(|e| ApiError::unprocessable("invalid_tx_hash", e.to_string()))?;
-    let expected = state.wallets.deposit_address(user_id, &spec.symbol).await?;
+    let expected = state.custody.deposit_address(user_id, &spec.symbol).await?;
     if expected.address != *address {
         return Err(
             ApiError::unprocessable("unknown_address", "not this user's deposit address").into(),

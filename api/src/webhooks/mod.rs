@@ -42,7 +42,7 @@ use utoipa_axum::routes;
 pub struct WebhooksState {
     pub keys: Arc<WebhookKeys>,
     pub ledger: Ledger,
-    pub wallets: Arc<crate::wallets::Wallets>,
+    pub custody: Arc<crate::providers::custody::CustodyAccess>,
 }
 
 /// Where sandbox providers send their webhooks: the configured
