@@ -91,14 +91,14 @@ pub struct ApiConfig {
     /// Sandbox payment provider: delay before it confirms a fiat deposit
     /// by calling the webhook.
     pub fiat_confirm_delay_ms: u64,
-    /// The custody implementation (`providers::custody::ADAPTERS`):
+    /// The custody implementation (`providers::CUSTODY`):
     /// `sandbox` (default) derives addresses and completes withdrawals
     /// itself. An unknown name stops the start.
     pub custody_provider: String,
     /// The payment implementation serving every fiat provider
-    /// (`providers::payment::ADAPTERS`): `sandbox` (default).
+    /// (`providers::PAYMENTS`): `sandbox` (default).
     pub payment_provider: String,
-    /// The KYC review implementation (`providers::kyc::ADAPTERS`):
+    /// The KYC review implementation (`providers::KYC`):
     /// `sandbox` (default) decides after `kyc_verify_delay_ms`.
     pub kyc_provider: String,
     /// Base URL the sandbox payment provider calls back

@@ -1,13 +1,13 @@
 //! The custody boundary ([`Custody`]): deposit addresses and outgoing
 //! transfers, the implementations `custody_provider` may name
-//! ([`ADAPTERS`]), and [`CustodyAccess`], the breaker every call passes. Production: Fireblocks (vault accounts per user,
+//! ([`super::CUSTODY`]), and [`CustodyAccess`], the breaker every call passes. Production: Fireblocks (vault accounts per user,
 //! transfers submitted with our transaction id as `externalTxId`; its
 //! webhooks are [`crate::webhooks::fireblocks`]); default: the
 //! [sandbox](super::custody_sandbox), which derives addresses locally and
 //! completes every withdrawal after a delay with a Fireblocks-signed
 //! webhook.
 
-use super::{Adapter, ProviderContext, SetupError};
+use super::{ProviderContext, SetupError};
 use crate::config::ApiConfig;
 use crate::error::ApiError;
 use crate::money::address::Network;
@@ -19,12 +19,6 @@ use thiserror::Error;
 
 /// How a custody implementation is built.
 pub type BuildCustody = fn(&ProviderContext<'_>) -> Result<Arc<dyn Custody>, SetupError>;
-
-/// The implementations `custody_provider` may name: one line per adapter.
-pub const ADAPTERS: &[Adapter<BuildCustody>] = &[Adapter {
-    name: "sandbox",
-    build: super::custody_sandbox::build,
-}];
 
 /// Why custody did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -1,5 +1,5 @@
 //! The KYC-provider boundary: where identity documents go for review, and
-//! the implementations `kyc_provider` may name ([`ADAPTERS`]).
+//! the implementations `kyc_provider` may name ([`super::KYC`]).
 //!
 //! A provider accepts a document and decides later (minutes to days for a
 //! real one). Its decision comes back through [`KycDecisions`], which
@@ -8,7 +8,7 @@
 //! `kyc_verify_delay_ms`; a production provider (Sumsub, Onfido, ...)
 //! would implement the same trait and deliver decisions from its webhook.
 
-use super::{Adapter, ProviderContext, SetupError};
+use super::{ProviderContext, SetupError};
 use crate::users::kyc::{DocumentType, KycDecisions};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -16,12 +16,6 @@ use thiserror::Error;
 
 /// How a KYC provider is built.
 pub type BuildKyc = fn(&ProviderContext<'_>) -> Result<Arc<dyn KycProvider>, SetupError>;
-
-/// The implementations `kyc_provider` may name: one line per adapter.
-pub const ADAPTERS: &[Adapter<BuildKyc>] = &[Adapter {
-    name: "sandbox",
-    build: super::kyc_sandbox::build,
-}];
 
 /// A document handed to a provider. The content lives only in memory for
 /// the duration of the hand-over; the store keeps just its digest.

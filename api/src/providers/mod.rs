@@ -4,12 +4,12 @@
 //!
 //! | kind | trait | setting | table |
 //! |---|---|---|---|
-//! | custody | [`custody::Custody`] | `custody_provider` | [`custody::ADAPTERS`] |
-//! | payments | [`payment::PaymentProvider`] | `payment_provider` | [`payment::ADAPTERS`] |
-//! | KYC review | [`kyc::KycProvider`] | `kyc_provider` | [`kyc::ADAPTERS`] |
+//! | custody | [`custody::Custody`] | `custody_provider` | [`CUSTODY`] |
+//! | payments | [`payment::PaymentProvider`] | `payment_provider` | [`PAYMENTS`] |
+//! | KYC review | [`kyc::KycProvider`] | `kyc_provider` | [`KYC`] |
 //!
 //! Every kind defaults to its sandbox (`"sandbox"`). A real adapter is its
-//! file, one line in its kind's table (with its `mod` line here), and the
+//! file, its `mod` line and one entry in its kind's table here, and the
 //! setting naming it. An unknown name stops the start with an error
 //! naming the setting and the known names. The webhooks those providers
 //! send are [`crate::webhooks`]'s registry.
@@ -60,6 +60,24 @@ pub enum SetupError {
     Key(#[from] KeyError),
 }
 
+/// The custody implementations `custody_provider` may name.
+pub const CUSTODY: &[Adapter<custody::BuildCustody>] = &[Adapter {
+    name: "sandbox",
+    build: custody_sandbox::build,
+}];
+
+/// The payment implementations `payment_provider` may name.
+pub const PAYMENTS: &[Adapter<payment::BuildPayments>] = &[Adapter {
+    name: "sandbox",
+    build: payment_sandbox::build,
+}];
+
+/// The KYC implementations `kyc_provider` may name.
+pub const KYC: &[Adapter<kyc::BuildKyc>] = &[Adapter {
+    name: "sandbox",
+    build: kyc_sandbox::build,
+}];
+
 /// The builder of the adapter `value` (setting `setting`) in `table`.
 pub fn choose<B: Copy>(
     setting: &'static str,
@@ -89,17 +107,9 @@ impl Providers {
     /// Builds the implementations the configuration names.
     pub fn build(ctx: &ProviderContext<'_>) -> Result<Providers, SetupError> {
         let config = ctx.config;
-        let custody = choose(
-            "custody_provider",
-            &config.custody_provider,
-            custody::ADAPTERS,
-        )?;
-        let payments = choose(
-            "payment_provider",
-            &config.payment_provider,
-            payment::ADAPTERS,
-        )?;
-        let kyc = choose("kyc_provider", &config.kyc_provider, kyc::ADAPTERS)?;
+        let custody = choose("custody_provider", &config.custody_provider, CUSTODY)?;
+        let payments = choose("payment_provider", &config.payment_provider, PAYMENTS)?;
+        let kyc = choose("kyc_provider", &config.kyc_provider, KYC)?;
         Ok(Providers {
             custody: custody(ctx)?,
             payments: FiatProvider::all()
@@ -116,14 +126,14 @@ mod tests {
 
     #[test]
     fn unknown_names_are_a_clear_error() {
-        let e = choose("payment_provider", "stripe-live", payment::ADAPTERS)
+        let e = choose("payment_provider", "stripe-live", PAYMENTS)
             .err()
             .map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
             Some(r#"api.payment_provider = "stripe-live" names no provider (known: sandbox)"#)
         );
-        assert!(choose("kyc_provider", "sandbox", kyc::ADAPTERS).is_ok());
+        assert!(choose("kyc_provider", "sandbox", KYC).is_ok());
     }
 
     #[tokio::test]

@@ -1,13 +1,13 @@
 //! The payment-provider boundary ([`PaymentProvider`]): opening a deposit
 //! (a payment page or bank-transfer instructions) and sending a payout,
-//! and the implementations `payment_provider` may name ([`ADAPTERS`]).
+//! and the implementations `payment_provider` may name ([`super::PAYMENTS`]).
 //! Outcomes arrive later as the provider's signed webhook. The fiat
 //! providers a client may choose ([`FiatProvider`]) are the payment
 //! providers of the webhook registry ([`crate::webhooks::PROVIDERS`]);
 //! the configured adapter serves each of them. Default: the
 //! [sandbox](super::payment_sandbox), one per fiat provider.
 
-use super::{Adapter, ProviderContext, SetupError};
+use super::{ProviderContext, SetupError};
 pub use crate::money::movement::BankInstructions;
 use crate::webhooks::notice::Provider;
 use async_trait::async_trait;
@@ -18,12 +18,6 @@ use thiserror::Error;
 /// How a payment adapter is built, for one fiat provider.
 pub type BuildPayments =
     fn(&ProviderContext<'_>, FiatProvider) -> Result<Arc<dyn PaymentProvider>, SetupError>;
-
-/// The implementations `payment_provider` may name: one line per adapter.
-pub const ADAPTERS: &[Adapter<BuildPayments>] = &[Adapter {
-    name: "sandbox",
-    build: super::payment_sandbox::build,
-}];
 
 /// A fiat provider a client may choose: a registered webhook provider
 /// that takes payments (`stripe`, `banxa`, `bcb`).
