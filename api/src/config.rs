@@ -91,6 +91,16 @@ pub struct ApiConfig {
     /// Sandbox payment provider: delay before it confirms a fiat deposit
     /// by calling the webhook.
     pub fiat_confirm_delay_ms: u64,
+    /// The custody implementation (`providers::CUSTODY`):
+    /// `sandbox` (default) derives addresses and completes withdrawals
+    /// itself. An unknown name stops the start.
+    pub custody_provider: String,
+    /// The payment implementation serving every fiat provider
+    /// (`providers::PAYMENTS`): `sandbox` (default).
+    pub payment_provider: String,
+    /// The KYC review implementation (`providers::KYC`):
+    /// `sandbox` (default) decides after `kyc_verify_delay_ms`.
+    pub kyc_provider: String,
     /// Base URL the sandbox payment provider calls back
     /// (`{base}/webhooks/{provider}`); empty: the hub's own address.
     pub webhook_base_url: String,
@@ -199,6 +209,9 @@ impl Default for ApiConfig {
             argon2_threads: 4,
             kyc_verify_delay_ms: 1000,
             fiat_confirm_delay_ms: 500,
+            custody_provider: "sandbox".into(),
+            payment_provider: "sandbox".into(),
+            kyc_provider: "sandbox".into(),
             webhook_base_url: String::new(),
             stripe_webhook_secret: None,
             banxa_webhook_secret: None,

@@ -14,8 +14,10 @@ pub mod error;
 pub mod events;
 pub mod fiat;
 pub mod http;
+pub mod money;
 pub mod owner_only;
 pub mod private;
+pub mod providers;
 pub mod resilience;
 pub mod root;
 pub mod seal;
@@ -29,7 +31,3 @@ pub mod webhooks;
 pub use config::ApiConfig;
 pub use error::{ApiError, ApiResult};
 pub use root::{router, router_with_doc, Api, ApiParts};
-
-/// Where wallets, fiat and webhooks find [`Api`] until they get states of
-/// their own (see [`root`]).
-pub(crate) use root::state;

@@ -1,7 +1,7 @@
 //! Opening a fiat deposit: idempotency, the provider's payment session,
 //! and the `pending` record. No money moves here: the balance is credited
 //! only when the provider's signed webhook confirms the payment
-//! ([`settle`](crate::wallets::settle)).
+//! ([`settle`](crate::money::settle)).
 //!
 //! Order: the provider is asked first (its answer, the payment URL or
 //! bank instructions, is part of the record and of every replay), then
@@ -11,36 +11,36 @@
 //! names a transaction that does not exist and is refused.
 
 use super::payout::payment_order;
-use super::provider::{FiatProvider, NextStep};
-use super::upstream;
+use super::FiatState;
 use crate::error::ApiError;
-use crate::state::Api;
+use crate::money::amount::AssetAmount;
+use crate::money::movement::{new_transaction_id, state_event, Movement, MovementStatus};
+use crate::money::request_keys;
+use crate::providers::payment::{FiatProvider, NextStep};
 use crate::store::{Conflict, StoreError, Transaction, TxKind, Write};
-use crate::wallets::amount::AssetAmount;
-use crate::wallets::idempotency;
-use crate::wallets::movement::{state_event, Movement, PENDING};
 
-/// Idempotency scope of fiat deposits.
+/// Request-key scope of fiat deposits.
 pub const SCOPE: &str = "fiat_deposit";
 
 /// The deposit `idempotency_key` made before (same request), or a new
 /// `pending` one; 409 `duplicate_idempotency_key` for another request.
 pub async fn open(
-    api: &Api,
+    state: &FiatState,
     user_id: &str,
     idempotency_key: &str,
     amount: &AssetAmount,
     provider: FiatProvider,
 ) -> Result<Transaction, ApiError> {
     let raw = amount.raw.to_string();
-    let fingerprint = idempotency::fingerprint(&[SCOPE, &amount.asset, &raw, provider.as_str()]);
-    let prior = || idempotency::prior(api, user_id, SCOPE, idempotency_key, &fingerprint);
+    let fingerprint = request_keys::fingerprint(&[SCOPE, &amount.asset, &raw, provider.as_str()]);
+    let store = state.ledger.store.as_ref();
+    let prior = || request_keys::prior(store, user_id, SCOPE, idempotency_key, &fingerprint);
     if let Some(tx) = prior().await? {
         return Ok(tx);
     }
-    let transaction_id = uuid::Uuid::now_v7().to_string();
+    let transaction_id = new_transaction_id();
     let order = payment_order(&transaction_id, user_id, amount);
-    let start = upstream::start_deposit(api, provider, &order).await?;
+    let start = state.fiat.start_deposit(provider, &order).await?;
     let (payment_url, instructions) = match start.next_step {
         NextStep::PaymentUrl(url) => (Some(url), None),
         NextStep::Instructions(i) => (None, Some(i)),
@@ -54,19 +54,13 @@ pub async fn open(
         instructions,
         ..Movement::default()
     };
-    let now = crate::events::now();
-    let tx = Transaction {
-        user_id: user_id.to_owned(),
+    let tx = movement.new_transaction(
         transaction_id,
-        kind: TxKind::FiatDeposit,
-        status: PENDING.to_owned(),
-        pair: Some(amount.asset.clone()),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        detail: movement.to_detail(),
-    };
-    let record = idempotency::record(
+        user_id,
+        TxKind::FiatDeposit,
+        MovementStatus::Pending,
+    );
+    let record = request_keys::record(
         user_id,
         SCOPE,
         idempotency_key,
@@ -78,11 +72,8 @@ pub async fn open(
         Write::CreateIdempotency(record),
         Write::Emit(state_event(&tx, &movement, None)),
     ];
-    match api.store.commit(writes).await {
-        Ok(()) => {
-            api.relay.notify();
-            Ok(tx)
-        }
+    match state.ledger.store.commit(writes).await {
+        Ok(()) => Ok(tx),
         // A concurrent request with this key won: answer as it did.
         Err(StoreError::Conflict(Conflict::IdempotencyKey)) => prior()
             .await?

@@ -2,20 +2,18 @@
 //! types.
 
 use super::payout::{self, MINOR_UNIT_DECIMALS};
-use super::provider::{BankInstructions, FiatProvider};
-use super::{deposit, FIAT_CURRENCIES};
+use super::{deposit, FiatState, FIAT_CURRENCIES};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::Timestamp;
 use crate::http::{ApiJson, ApiQuery};
-use crate::state::Api;
+use crate::money::amount::{find_asset, AssetAmount};
+use crate::money::history::{self, ListQuery};
+use crate::money::movement::{direction_name, Movement, MovementStatus};
+use crate::money::outflow::{self, MovementAccepted, Outflow};
+use crate::money::request_keys;
+use crate::providers::payment::{BankInstructions, FiatProvider};
 use crate::store::{Transaction, TxKind};
-use crate::wallets::amount::{find_asset, AssetAmount};
-use crate::wallets::handlers::MovementAccepted;
-use crate::wallets::history::{self, ListQuery};
-use crate::wallets::idempotency;
-use crate::wallets::movement::{direction_name, Movement};
-use crate::wallets::outflow::{self, Admission, Outflow};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -53,12 +51,27 @@ pub struct FiatWithdrawRequest {
     pub idempotency_key: String,
 }
 
+impl FiatDepositRequest {
+    /// `(idempotency_key, currency, amount)`.
+    fn common(&self) -> (&str, &str, &str) {
+        (&self.idempotency_key, &self.currency, &self.amount)
+    }
+}
+
+impl FiatWithdrawRequest {
+    /// `(idempotency_key, currency, amount)`.
+    fn common(&self) -> (&str, &str, &str) {
+        (&self.idempotency_key, &self.currency, &self.amount)
+    }
+}
+
 /// A deposit opened with a provider.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FiatDepositAccepted {
     pub transaction_id: String,
     /// `pending` until the provider confirms the payment.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: MovementStatus,
     /// Where the user pays (Stripe, Banxa).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_url: Option<String>,
@@ -78,7 +91,8 @@ pub struct FiatTransaction {
     pub amount: String,
     pub provider: Option<String>,
     /// `pending`, `processing`, `completed` or `failed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: MovementStatus,
     pub destination: Option<String>,
     pub payment_url: Option<String>,
     pub instructions: Option<BankInstructions>,
@@ -112,16 +126,13 @@ pub struct FiatTransactions {
         (status = 503, description = "`provider_unavailable`, `store_unavailable`", body = ErrorBody),
     ))]
 pub async fn deposit(
-    State(api): State<Api>,
+    State(state): State<FiatState>,
     user: AuthUser,
     ApiJson(req): ApiJson<FiatDepositRequest>,
 ) -> ApiResult<(StatusCode, Json<FiatDepositAccepted>)> {
-    idempotency::check_key(&req.idempotency_key)?;
-    crate::users::require_verified_kyc(&api, &user.user_id).await?;
-    let spec = fiat_currency(&api, &req.currency)?;
-    let amount = AssetAmount::parse("amount", &req.amount, &spec, MINOR_UNIT_DECIMALS)?;
+    let amount = checked_amount(&state, &user, req.common()).await?;
     let tx = deposit::open(
-        &api,
+        &state,
         &user.user_id,
         &req.idempotency_key,
         &amount,
@@ -137,7 +148,7 @@ fn deposit_answer(tx: &Transaction) -> ApiResult<(StatusCode, Json<FiatDepositAc
         StatusCode::CREATED,
         Json(FiatDepositAccepted {
             transaction_id: tx.transaction_id.clone(),
-            status: m.answered_status().to_owned(),
+            status: m.answered_status(),
             payment_url: m.payment_url,
             instructions: m.instructions,
         }),
@@ -159,14 +170,11 @@ fn deposit_answer(tx: &Transaction) -> ApiResult<(StatusCode, Json<FiatDepositAc
         (status = 503, description = "`upstream_unavailable`, `upstream_timeout`, `store_unavailable`", body = ErrorBody),
     ))]
 pub async fn withdraw(
-    State(api): State<Api>,
+    State(state): State<FiatState>,
     user: AuthUser,
     ApiJson(req): ApiJson<FiatWithdrawRequest>,
 ) -> ApiResult<(StatusCode, Json<MovementAccepted>)> {
-    idempotency::check_key(&req.idempotency_key)?;
-    crate::users::require_verified_kyc(&api, &user.user_id).await?;
-    let spec = fiat_currency(&api, &req.currency)?;
-    let amount = AssetAmount::parse("amount", &req.amount, &spec, MINOR_UNIT_DECIMALS)?;
+    let amount = checked_amount(&state, &user, req.common()).await?;
     let destination = req.destination.trim();
     if destination.is_empty()
         || destination.len() > MAX_DESTINATION_LEN
@@ -178,14 +186,6 @@ pub async fn withdraw(
         ));
     }
     let provider = req.provider;
-    let raw = amount.raw.to_string();
-    let fingerprint = idempotency::fingerprint(&[
-        WITHDRAW_SCOPE,
-        &amount.asset,
-        &raw,
-        provider.as_str(),
-        destination,
-    ]);
     let movement = Movement {
         asset: amount.asset.clone(),
         amount: amount.decimal(),
@@ -193,31 +193,34 @@ pub async fn withdraw(
         destination: Some(destination.to_owned()),
         ..Movement::default()
     };
-    let admission = outflow::admit(
-        &api,
-        Outflow {
-            user_id: &user.user_id,
-            scope: WITHDRAW_SCOPE,
-            idempotency_key: &req.idempotency_key,
-            fingerprint,
-            kind: TxKind::FiatWithdrawal,
-            amount: &amount,
-            movement: movement.clone(),
-        },
-    )
-    .await?;
-    let status = match &admission {
-        Admission::Replay(tx) => Movement::of(tx)?.answered_status().to_owned(),
-        Admission::New(tx) => payout::submit(&api, provider, tx, &amount, movement).await,
+    let outflow = Outflow {
+        user_id: &user.user_id,
+        scope: WITHDRAW_SCOPE,
+        idempotency_key: &req.idempotency_key,
+        identity: &[provider.as_str(), destination],
+        kind: TxKind::FiatWithdrawal,
+        amount: &amount,
+        movement,
     };
-    let (Admission::Replay(tx) | Admission::New(tx)) = admission;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MovementAccepted {
-            transaction_id: tx.transaction_id,
-            status,
-        }),
-    ))
+    let accepted = outflow::withdraw(&state.ledger, outflow, |tx, movement| {
+        payout::submit(&state.fiat, provider, tx, &amount, movement)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
+}
+
+/// The checks every fiat request starts with, in order: the request key,
+/// verified KYC, the currency, the amount (at most
+/// [`MINOR_UNIT_DECIMALS`] decimals).
+async fn checked_amount(
+    state: &FiatState,
+    user: &AuthUser,
+    (idempotency_key, currency, amount): (&str, &str, &str),
+) -> Result<AssetAmount, ApiError> {
+    request_keys::check_key(idempotency_key)?;
+    crate::users::require_verified_kyc(state.ledger.store.as_ref(), &user.user_id).await?;
+    let spec = fiat_currency(state, currency)?;
+    AssetAmount::parse("amount", amount, &spec, MINOR_UNIT_DECIMALS)
 }
 
 /// The user's fiat deposits and withdrawals, newest first.
@@ -230,28 +233,31 @@ pub async fn withdraw(
         (status = 422, description = "`invalid_limit`, `invalid_cursor`", body = ErrorBody),
     ))]
 pub async fn transactions(
-    State(api): State<Api>,
+    State(state): State<FiatState>,
     user: AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<FiatTransactions>> {
     let kinds = [TxKind::FiatDeposit, TxKind::FiatWithdrawal];
-    let (items, next_cursor) = history::page(&api, &user.user_id, &kinds, &query).await?;
-    let transactions = items
-        .into_iter()
-        .map(|(tx, m)| FiatTransaction {
+    let (transactions, next_cursor) = history::list(
+        &state.ledger,
+        &user.user_id,
+        &kinds,
+        &query,
+        |tx, status, m| FiatTransaction {
             transaction_id: tx.transaction_id,
             kind: direction_name(tx.kind).to_owned(),
             currency: m.asset,
             amount: m.amount,
             provider: m.provider,
-            status: tx.status,
+            status,
             destination: m.destination,
             payment_url: m.payment_url,
             instructions: m.instructions,
             created_at: tx.created_at,
             updated_at: tx.updated_at,
-        })
-        .collect();
+        },
+    )
+    .await?;
     Ok(Json(FiatTransactions {
         transactions,
         next_cursor,
@@ -259,8 +265,8 @@ pub async fn transactions(
 }
 
 /// The venue's fiat currency named `symbol`, or 422 `unsupported_currency`.
-fn fiat_currency(api: &Api, symbol: &str) -> Result<AssetSpec, ApiError> {
-    find_asset(&api.venue.assets(), symbol)
+fn fiat_currency(state: &FiatState, symbol: &str) -> Result<AssetSpec, ApiError> {
+    find_asset(&state.ledger.venue.assets(), symbol)
         .filter(|spec| FIAT_CURRENCIES.contains(&spec.symbol.as_str()))
         .ok_or_else(|| {
             ApiError::unprocessable(

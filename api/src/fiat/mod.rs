@@ -7,31 +7,21 @@
 pub mod deposit;
 pub mod handlers;
 pub mod payout;
-pub mod provider;
-pub mod sandbox;
 pub mod upstream;
 
-pub use provider::{BankInstructions, FiatProvider, PaymentProvider, ProviderError};
+use crate::providers::payment::{FiatProvider, PaymentProvider};
 
 use crate::config::ApiConfig;
+use crate::error::ApiError;
+use crate::money::Ledger;
 use crate::resilience::Upstream;
-use crate::state::Api;
-use crate::webhooks::delivery::WebhookSender;
-use crate::webhooks::keys::WebhookKeys;
-use crate::webhooks::signing::WebhookSigner;
-use sandbox::SandboxPaymentProvider;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Fiat currencies (the venue must also hold them to be accepted).
 pub const FIAT_CURRENCIES: &[&str] = &["USD", "EUR", "GBP"];
-
-/// Banxa merchant key the sandbox signs with (the HMAC secret is what
-/// authenticates).
-pub const SANDBOX_BANXA_API_KEY: &str = "nax-sandbox";
 
 /// One provider and the breaker in front of it.
 pub struct ProviderSlot {
@@ -46,28 +36,17 @@ pub struct Fiat {
 }
 
 impl Fiat {
-    /// Sandbox providers that report after `fiat_confirm_delay_ms` through
-    /// `{callback_base}/webhooks/{provider}`, signed with `keys`.
-    pub fn sandbox(config: &ApiConfig, keys: &WebhookKeys, callback_base: &str) -> Fiat {
-        let sender = WebhookSender::new(callback_base);
-        let delay = Duration::from_millis(config.fiat_confirm_delay_ms);
-        let slots = FiatProvider::ALL
+    /// The configured `providers` (one per [`FiatProvider`]), each behind
+    /// its own breaker.
+    pub fn new(
+        config: &ApiConfig,
+        providers: Vec<(FiatProvider, Arc<dyn PaymentProvider>)>,
+    ) -> Fiat {
+        let slots = providers
             .into_iter()
-            .map(|p| {
-                let signer = match p {
-                    FiatProvider::Stripe => WebhookSigner::Stripe(keys.stripe.clone()),
-                    FiatProvider::Banxa => WebhookSigner::Banxa {
-                        api_key: SANDBOX_BANXA_API_KEY.to_owned(),
-                        secret: keys.banxa.clone(),
-                    },
-                    FiatProvider::Bcb => WebhookSigner::Bcb(keys.bcb.clone()),
-                };
-                let provider = SandboxPaymentProvider::new(p, signer, sender.clone(), delay);
-                let slot = ProviderSlot {
-                    provider: Arc::new(provider),
-                    upstream: Upstream::new(p.as_str(), crate::resilience::policy(config)),
-                };
-                (p, slot)
+            .map(|(p, provider)| {
+                let upstream = Upstream::new(p.as_str(), crate::resilience::policy(config));
+                (p, ProviderSlot { provider, upstream })
             })
             .collect();
         Fiat { slots }
@@ -79,10 +58,27 @@ impl Fiat {
             .get(&provider)
             .expect("invariant: Fiat is built with a slot for every FiatProvider")
     }
+
+    /// Every provider's breaker, in registry order (for `GET /ready`).
+    pub fn upstreams(&self) -> impl Iterator<Item = &Upstream> {
+        FiatProvider::all().filter_map(|p| self.slots.get(&p).map(|s| &s.upstream))
+    }
+}
+
+/// What the fiat routes use: money movement and the payment providers.
+#[derive(Clone)]
+pub struct FiatState {
+    pub ledger: Ledger,
+    pub fiat: Arc<Fiat>,
 }
 
 /// The routes of this module.
-pub fn routes() -> OpenApiRouter<Api> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    FiatState: axum::extract::FromRef<S>,
+    crate::auth::AuthUser: axum::extract::FromRequestParts<S, Rejection = ApiError>,
+{
     OpenApiRouter::new()
         .routes(routes!(handlers::deposit))
         .routes(routes!(handlers::withdraw))

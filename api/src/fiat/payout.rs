@@ -1,38 +1,35 @@
-//! Fiat payouts after their debit ([`outflow`](crate::wallets::outflow)):
+//! Fiat payouts after their debit ([`outflow`](crate::money::outflow)):
 //! handing them to the provider, and the amounts providers are asked for
 //! (the currency's minor units).
 
-use super::provider::{FiatProvider, PaymentOrder, ProviderError};
-use super::upstream;
+use super::Fiat;
+use crate::money::amount::AssetAmount;
+use crate::money::movement::Movement;
+use crate::money::outflow::Submission;
+use crate::providers::payment::{FiatProvider, PaymentOrder, ProviderError};
 use crate::resilience::CallError;
-use crate::state::Api;
 use crate::store::Transaction;
-use crate::wallets::amount::AssetAmount;
-use crate::wallets::movement::Movement;
-use crate::wallets::outflow::{self, Submission};
 use orderbook::decimal::{format_scaled, pow10};
 
 /// Decimals of the currencies' minor unit (cents): fiat amounts have at
 /// most this many.
 pub const MINOR_UNIT_DECIMALS: u8 = 2;
 
-/// Hands a recorded payout to its provider; returns the status to answer
-/// (see [`outflow::after_submission`]).
+/// Hands a recorded payout to its provider.
 pub async fn submit(
-    api: &Api,
+    fiat: &Fiat,
     provider: FiatProvider,
-    tx: &Transaction,
+    tx: Transaction,
     amount: &AssetAmount,
     movement: Movement,
-) -> String {
+) -> Submission {
     let order = payment_order(&tx.transaction_id, &tx.user_id, amount);
-    let destination = movement.destination.clone().unwrap_or_default();
-    let submission = match upstream::start_payout(api, provider, &order, &destination).await {
+    let destination = movement.destination.unwrap_or_default();
+    match fiat.start_payout(provider, &order, &destination).await {
         Ok(_) => Submission::Accepted,
         Err(CallError::Failed(ProviderError::Rejected(why))) => Submission::Refused(why),
         Err(e) => Submission::Unknown(format!("{e:?}")),
-    };
-    outflow::after_submission(api, tx, movement, submission).await
+    }
 }
 
 /// What a provider is asked for: the amount in minor units.

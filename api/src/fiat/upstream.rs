@@ -3,11 +3,11 @@
 //! policy (timeout, breaker, retries: provider calls are idempotent on our
 //! transaction id, so retrying cannot pay twice).
 
-use super::provider::{DepositStart, FiatProvider, PaymentOrder, ProviderError};
+use super::Fiat;
 use crate::error::ApiError;
+use crate::providers::payment::{DepositStart, FiatProvider, PaymentOrder, ProviderError};
 use crate::resilience::IntoApiError as _;
 use crate::resilience::{CallError, Idempotency};
-use crate::state::Api;
 
 fn provider_down(e: &ProviderError) -> bool {
     matches!(e, ProviderError::Unavailable(_))
@@ -30,33 +30,35 @@ fn provider_error(provider: FiatProvider) -> impl FnOnce(ProviderError) -> ApiEr
     }
 }
 
-/// Opens a deposit with `provider`.
-pub async fn start_deposit(
-    api: &Api,
-    provider: FiatProvider,
-    order: &PaymentOrder,
-) -> Result<DepositStart, ApiError> {
-    let slot = api.fiat.slot(provider);
-    slot.upstream
-        .call(Idempotency::Idempotent, provider_down, || {
-            slot.provider.start_deposit(order)
-        })
-        .await
-        .map_err(|e| e.into_api(provider.as_str(), provider_error(provider)))
-}
+impl Fiat {
+    /// Opens a deposit with `provider`.
+    pub async fn start_deposit(
+        &self,
+        provider: FiatProvider,
+        order: &PaymentOrder,
+    ) -> Result<DepositStart, ApiError> {
+        let slot = self.slot(provider);
+        slot.upstream
+            .call(Idempotency::Idempotent, provider_down, || {
+                slot.provider.start_deposit(order)
+            })
+            .await
+            .map_err(|e| e.into_api(provider.as_str(), provider_error(provider)))
+    }
 
-/// Sends a payout with `provider`. The raw outcome is returned: the
-/// caller decides what a refusal means for the debited funds.
-pub async fn start_payout(
-    api: &Api,
-    provider: FiatProvider,
-    order: &PaymentOrder,
-    destination: &str,
-) -> Result<String, CallError<ProviderError>> {
-    let slot = api.fiat.slot(provider);
-    slot.upstream
-        .call(Idempotency::Idempotent, provider_down, || {
-            slot.provider.start_payout(order, destination)
-        })
-        .await
+    /// Sends a payout with `provider`. The raw outcome is returned: the
+    /// caller decides what a refusal means for the debited funds.
+    pub async fn start_payout(
+        &self,
+        provider: FiatProvider,
+        order: &PaymentOrder,
+        destination: &str,
+    ) -> Result<String, CallError<ProviderError>> {
+        let slot = self.slot(provider);
+        slot.upstream
+            .call(Idempotency::Idempotent, provider_down, || {
+                slot.provider.start_payout(order, destination)
+            })
+            .await
+    }
 }

@@ -174,7 +174,7 @@ impl Api {
                 move |update| {
                     node.deliver(
                         &update.user,
-                        update.channel.into(),
+                        update.channel,
                         update.freshness.as_ref(),
                         update.payload,
                     )
@@ -213,12 +213,14 @@ impl Api {
         let trading = crate::trading::Trading::new(&config, venue.as_ref());
         let webhook_keys = crate::webhooks::keys::WebhookKeys::open(&config, data_dir).await?;
         let callback_base = crate::webhooks::callback_base(&config, self_url);
-        let wallets =
-            crate::wallets::Wallets::sandbox(&config, data_dir, &webhook_keys, &callback_base)?;
-        let fiat = crate::fiat::Fiat::sandbox(&config, &webhook_keys, &callback_base);
-        let kyc = crate::users::kyc_provider::SandboxKyc::new(Duration::from_millis(
-            config.kyc_verify_delay_ms,
-        ));
+        let providers = crate::providers::Providers::build(&crate::providers::ProviderContext {
+            config: &config,
+            data_dir,
+            keys: &webhook_keys,
+            callback_base: &callback_base,
+        })?;
+        let wallets = crate::providers::custody::CustodyAccess::new(&config, providers.custody);
+        let fiat = crate::fiat::Fiat::new(&config, providers.payments);
         let claims = crate::cluster::claim::Claims::new(redis.clone());
         Ok(Api {
             config: Arc::new(config),
@@ -234,7 +236,7 @@ impl Api {
             webhook_keys: Arc::new(webhook_keys),
             wallets: Arc::new(wallets),
             fiat: Arc::new(fiat),
-            kyc: Arc::new(kyc),
+            kyc: providers.kyc,
             background: Default::default(),
         })
     }

@@ -8,9 +8,9 @@ use crate::config::ApiConfig;
 use crate::events::relay::Relay;
 use crate::http::ratelimit::RateLimiter;
 use crate::private::PrivateBus;
+use crate::providers::kyc::KycProvider;
 use crate::store::Store;
 use crate::trading::{Trading, TradingState};
-use crate::users::kyc_provider::KycProvider;
 use crate::users::UsersState;
 use axum::extract::FromRef;
 use feeds::Venue;
@@ -40,7 +40,7 @@ pub struct Api {
     /// Secrets and keys webhooks are verified with.
     pub webhook_keys: Arc<crate::webhooks::keys::WebhookKeys>,
     /// Custody (sandbox by default) and its breaker.
-    pub wallets: Arc<crate::wallets::Wallets>,
+    pub wallets: Arc<crate::providers::custody::CustodyAccess>,
     /// Payment providers (sandboxes by default) and their breakers.
     pub fiat: Arc<crate::fiat::Fiat>,
     /// Where identity documents are reviewed (the sandbox by default).
@@ -73,14 +73,6 @@ impl FromRef<Api> for TradingState {
             claims: api.claims.clone(),
             private: api.private.clone(),
         }
-    }
-}
-
-/// The store of the whole state, for helpers shared with the features
-/// that still take [`Api`] (e.g. [`crate::users::require_verified_kyc`]).
-impl AsRef<dyn Store> for Api {
-    fn as_ref(&self) -> &dyn Store {
-        self.store.as_ref()
     }
 }
 
@@ -119,16 +111,58 @@ impl Api {
         // An open breaker means calls fail fast: name what is down.
         let breakers = [&self.trading.venue_upstream, &self.wallets.custody_upstream]
             .into_iter()
-            .chain(
-                crate::fiat::FiatProvider::ALL
-                    .iter()
-                    .map(|p| &self.fiat.slot(*p).upstream),
-            );
+            .chain(self.fiat.upstreams());
         out.extend(
             breakers
                 .filter(|u| u.is_open())
                 .map(|u| u.name().to_owned()),
         );
         out
+    }
+}
+
+// The per-feature states of the money routes (wallets, fiat, webhooks,
+// KYC).
+impl AsRef<crate::resilience::Upstream> for Trading {
+    fn as_ref(&self) -> &crate::resilience::Upstream {
+        &self.venue_upstream
+    }
+}
+
+impl FromRef<Api> for crate::money::Ledger {
+    fn from_ref(api: &Api) -> Self {
+        crate::money::Ledger {
+            store: api.store.clone(),
+            venue: crate::money::VenueAccess::new(api.venue.clone(), api.trading.clone()),
+            claims: api.claims.clone(),
+        }
+    }
+}
+
+impl FromRef<Api> for crate::wallets::WalletsState {
+    fn from_ref(api: &Api) -> Self {
+        crate::wallets::WalletsState {
+            ledger: FromRef::from_ref(api),
+            custody: api.wallets.clone(),
+        }
+    }
+}
+
+impl FromRef<Api> for crate::fiat::FiatState {
+    fn from_ref(api: &Api) -> Self {
+        crate::fiat::FiatState {
+            ledger: FromRef::from_ref(api),
+            fiat: api.fiat.clone(),
+        }
+    }
+}
+
+impl FromRef<Api> for crate::webhooks::WebhooksState {
+    fn from_ref(api: &Api) -> Self {
+        crate::webhooks::WebhooksState {
+            keys: api.webhook_keys.clone(),
+            ledger: FromRef::from_ref(api),
+            custody: api.wallets.clone(),
+        }
     }
 }

@@ -97,7 +97,7 @@ pub struct WebhookReceipt {
 /// to a user, kept forever (no TTL) so that the same transfer is never
 /// credited again, whatever id a custody provider reports it under. The
 /// key is (`asset`, `tx_hash`, `output`), each already in its canonical
-/// spelling (see `wallets::chain`); callers keep `#` and `\0` out of them.
+/// spelling (see `money::chain`); callers keep `#` and `\0` out of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainCredit {
     pub asset: String,

@@ -201,7 +201,7 @@ pub async fn place_order(
     let order_id = uuid::Uuid::now_v7().to_string();
     let order = validate(&spec, &user.user_id, &order_id, &req)?;
     let fp = fingerprint(&order, &req.client_order_id);
-    crate::users::require_verified_kyc(&state.store, &user.user_id).await?;
+    crate::users::require_verified_kyc(state.store.as_ref(), &user.user_id).await?;
 
     let _serialized = state.trading.lock_user(&user.user_id).await;
     // Held until the commit: a request with this id on another node waits

@@ -12,12 +12,12 @@
 //! (enough to prove later which document was reviewed, without holding
 //! identity scans in our tables or logs).
 
-use super::kyc_provider::{KycDecision, KycDocument};
 use super::{load_user, UsersState, USER_CONFLICT_ATTEMPTS};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::{self, Event, EventType, Timestamp};
 use crate::http::ApiJson;
+use crate::providers::kyc::{KycDecision, KycDocument};
 use crate::store::{Conflict, KycStatus, Store, StoreError, User, Write};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -99,7 +99,7 @@ fn with_kyc_status(stored: &User, to: KycStatus) -> User {
 /// `kyc_provider_unavailable` with the status left `PENDING` (submitting
 /// again is allowed and resubmits).
 pub async fn submit_document(
-    users: &UsersState,
+    state: &UsersState,
     user_id: &str,
     request: KycDocumentRequest,
 ) -> ApiResult<KycSubmission> {
@@ -117,7 +117,7 @@ pub async fn submit_document(
 
     let mut committed = None;
     for _ in 0..USER_CONFLICT_ATTEMPTS {
-        let stored = load_user(users.store.as_ref(), user_id).await?;
+        let stored = load_user(state.store.as_ref(), user_id).await?;
         if stored.kyc_status == KycStatus::Verified {
             return Err(ApiError::conflict(
                 "kyc_already_verified",
@@ -144,7 +144,7 @@ pub async fn submit_document(
             },
             Write::Emit(event),
         ];
-        match users.store.commit(writes).await {
+        match state.store.commit(writes).await {
             Ok(()) => {
                 committed = Some(user);
                 break;
@@ -167,18 +167,15 @@ pub async fn submit_document(
         content,
         sha256,
     };
-    users
-        .kyc
-        .submit(document, KycDecisions::new(users.store.clone()))
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "KYC provider did not take the document");
-            ApiError::unavailable(
-                "kyc_provider_unavailable",
-                "the KYC provider is unavailable; submit again later",
-                5,
-            )
-        })?;
+    let decisions = KycDecisions::new(state.store.clone());
+    state.kyc.submit(document, decisions).await.map_err(|e| {
+        tracing::warn!(error = %e, "KYC provider did not take the document");
+        ApiError::unavailable(
+            "kyc_provider_unavailable",
+            "the KYC provider is unavailable; submit again later",
+            5,
+        )
+    })?;
     Ok(KycSubmission {
         submission_id,
         kyc_status: user.kyc_status,
@@ -237,7 +234,9 @@ impl KycDecisions {
                 Write::Emit(event),
             ];
             match self.store.commit(writes).await {
-                Ok(()) => return,
+                Ok(()) => {
+                    return;
+                }
                 Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
                 Err(e) => {
                     tracing::warn!(%user_id, %submission_id, error = %e, "KYC decision not applied");
@@ -263,10 +262,10 @@ impl KycDecisions {
     )
 )]
 pub async fn kyc_status(
-    State(users): State<UsersState>,
+    State(state): State<UsersState>,
     caller: AuthUser,
 ) -> ApiResult<Json<KycStatusView>> {
-    let user = load_user(users.store.as_ref(), &caller.user_id).await?;
+    let user = load_user(state.store.as_ref(), &caller.user_id).await?;
     Ok(Json(KycStatusView {
         kyc_status: user.kyc_status,
         updated_at: user.kyc_updated_at,
@@ -294,10 +293,10 @@ pub async fn kyc_status(
     )
 )]
 pub async fn submit_kyc_document(
-    State(users): State<UsersState>,
+    State(state): State<UsersState>,
     caller: AuthUser,
     ApiJson(request): ApiJson<KycDocumentRequest>,
 ) -> ApiResult<(StatusCode, Json<KycSubmission>)> {
-    let accepted = submit_document(&users, &caller.user_id, request).await?;
+    let accepted = submit_document(&state, &caller.user_id, request).await?;
     Ok((StatusCode::ACCEPTED, Json(accepted)))
 }

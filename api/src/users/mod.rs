@@ -4,21 +4,20 @@
 //!   settable, each validated ([`fields`], [`countries`]).
 //! - [`kyc`]: `GET /users/kyc-status`, `POST /users/kyc-documents`; the
 //!   KYC status changes only through this flow and the provider's decision
-//!   ([`kyc_provider`]).
+//!   ([`crate::providers::kyc`]).
 //!
 //! Every change is a version-checked user write committed with its event.
 
 pub mod countries;
 pub mod fields;
 pub mod kyc;
-pub mod kyc_provider;
 pub mod profile;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
+use crate::providers::kyc::KycProvider;
 use crate::store::{KycStatus, Store, User};
 use axum::extract::FromRef;
-use kyc_provider::KycProvider;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,11 +46,8 @@ pub async fn load_user(store: &dyn Store, user_id: &str) -> ApiResult<User> {
 /// The user, if their KYC status is `VERIFIED`; otherwise 403
 /// `kyc_required` (docs/API.md: trading and withdrawals need it; so do fiat
 /// deposits).
-pub async fn require_verified_kyc(
-    store: &(impl AsRef<dyn Store> + Sync),
-    user_id: &str,
-) -> ApiResult<User> {
-    let user = load_user(store.as_ref(), user_id).await?;
+pub async fn require_verified_kyc(store: &dyn Store, user_id: &str) -> ApiResult<User> {
+    let user = load_user(store, user_id).await?;
     if user.kyc_status == KycStatus::Verified {
         Ok(user)
     } else {

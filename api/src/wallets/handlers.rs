@@ -1,21 +1,20 @@
 //! The `/wallets` handlers (docs/API.md "Routes") and their request and
 //! response types. Handlers validate, then hand over to
-//! [`outflow`](super::outflow), [`history`](super::history) and custody.
+//! [`money`](crate::money) (the withdraw and listing paths) and custody.
 
-use super::address::Network;
-use super::amount::{find_asset, AssetAmount};
-use super::custody::{CustodyError, WithdrawalOrder};
-use super::history::{self, AssetBalance, ListQuery};
-use super::idempotency;
-use super::movement::{direction_name, Movement};
-use super::outflow::{self, Admission, Outflow, Submission};
-use super::upstream;
+use super::WalletsState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::Timestamp;
 use crate::http::{ApiJson, ApiQuery};
+use crate::money::address::Network;
+use crate::money::amount::{find_asset, AssetAmount};
+use crate::money::history::{self, AssetBalance, ListQuery};
+use crate::money::movement::{direction_name, Movement, MovementStatus};
+use crate::money::outflow::{self, MovementAccepted, Outflow, Submission};
+use crate::money::request_keys;
+use crate::providers::custody::{CustodyError, WithdrawalOrder};
 use crate::resilience::CallError;
-use crate::state::Api;
 use crate::store::{Transaction, TxKind};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -23,7 +22,7 @@ use axum::Json;
 use feeds::venue::AssetSpec;
 use serde::{Deserialize, Serialize};
 
-/// Idempotency scope of crypto withdrawals.
+/// Request-key scope of crypto withdrawals.
 const SCOPE: &str = "withdraw";
 
 /// `POST /wallets/deposit-address` body.
@@ -57,15 +56,6 @@ pub struct WithdrawRequest {
     pub idempotency_key: String,
 }
 
-/// The answer to a withdrawal or fiat request.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MovementAccepted {
-    pub transaction_id: String,
-    /// `pending` (or `failed` when the provider refused it at once; the
-    /// funds are then back).
-    pub status: String,
-}
-
 /// A deposit or withdrawal of crypto.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct WalletTransaction {
@@ -76,7 +66,8 @@ pub struct WalletTransaction {
     pub asset: String,
     pub amount: String,
     /// `pending`, `processing`, `completed` or `failed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: MovementStatus,
     pub address: Option<String>,
     pub network: Option<String>,
     pub tx_hash: Option<String>,
@@ -103,10 +94,12 @@ pub struct WalletTransactions {
         (status = 503, description = "`upstream_unavailable`, `upstream_timeout`", body = ErrorBody),
     ))]
 pub async fn balances(
-    State(api): State<Api>,
+    State(state): State<WalletsState>,
     user: AuthUser,
 ) -> ApiResult<Json<Vec<AssetBalance>>> {
-    history::balances(&api, &user.user_id).await.map(Json)
+    history::balances(&state.ledger, &user.user_id)
+        .await
+        .map(Json)
 }
 
 /// The user's deposit address for a crypto asset (stable per user and asset).
@@ -120,12 +113,15 @@ pub async fn balances(
         (status = 422, description = "`unsupported_asset` (unknown or fiat), `missing_field`", body = ErrorBody),
     ))]
 pub async fn deposit_address(
-    State(api): State<Api>,
+    State(state): State<WalletsState>,
     user: AuthUser,
     ApiJson(req): ApiJson<DepositAddressRequest>,
 ) -> ApiResult<Json<DepositAddressAnswer>> {
-    let (spec, _) = crypto_asset(&api, &req.asset)?;
-    let address = upstream::custody_deposit_address(&api, &user.user_id, &spec.symbol).await?;
+    let (spec, _) = crypto_asset(&state, &req.asset)?;
+    let address = state
+        .custody
+        .deposit_address(&user.user_id, &spec.symbol)
+        .await?;
     Ok(Json(DepositAddressAnswer {
         asset: address.asset,
         address: address.address,
@@ -148,72 +144,57 @@ pub async fn deposit_address(
         (status = 503, description = "`upstream_unavailable`, `upstream_timeout`, `store_unavailable`", body = ErrorBody),
     ))]
 pub async fn withdraw(
-    State(api): State<Api>,
+    State(state): State<WalletsState>,
     user: AuthUser,
     ApiJson(req): ApiJson<WithdrawRequest>,
 ) -> ApiResult<(StatusCode, Json<MovementAccepted>)> {
-    idempotency::check_key(&req.idempotency_key)?;
-    crate::users::require_verified_kyc(&api, &user.user_id).await?;
-    let (spec, network) = crypto_asset(&api, &req.asset)?;
+    request_keys::check_key(&req.idempotency_key)?;
+    crate::users::require_verified_kyc(state.ledger.store.as_ref(), &user.user_id).await?;
+    let (spec, network) = crypto_asset(&state, &req.asset)?;
     let amount = AssetAmount::parse("amount", &req.amount, &spec, spec.scale)?;
     network
         .validate(&req.address)
         .map_err(|e| ApiError::unprocessable("invalid_address", format!("address: {e}")))?;
-    let raw = amount.raw.to_string();
-    let fingerprint = idempotency::fingerprint(&[SCOPE, &amount.asset, &raw, &req.address]);
     let movement = Movement {
         asset: amount.asset.clone(),
         amount: amount.decimal(),
-        address: Some(req.address),
+        address: Some(req.address.clone()),
         network: Some(network.as_str().to_owned()),
         provider: Some("fireblocks".to_owned()),
         ..Movement::default()
     };
-    let admission = outflow::admit(
-        &api,
-        Outflow {
-            user_id: &user.user_id,
-            scope: SCOPE,
-            idempotency_key: &req.idempotency_key,
-            fingerprint,
-            kind: TxKind::Withdrawal,
-            amount: &amount,
-            movement: movement.clone(),
-        },
-    )
-    .await?;
-    let status = match &admission {
-        Admission::Replay(tx) => Movement::of(tx)?.answered_status().to_owned(),
-        Admission::New(tx) => submit(&api, tx, movement).await,
+    let outflow = Outflow {
+        user_id: &user.user_id,
+        scope: SCOPE,
+        idempotency_key: &req.idempotency_key,
+        identity: &[&req.address],
+        kind: TxKind::Withdrawal,
+        amount: &amount,
+        movement,
     };
-    let (Admission::Replay(tx) | Admission::New(tx)) = admission;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(MovementAccepted {
-            transaction_id: tx.transaction_id,
-            status,
-        }),
-    ))
+    let accepted = outflow::withdraw(&state.ledger, outflow, |tx, movement| {
+        submit(&state, tx, movement)
+    })
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(accepted)))
 }
 
-/// Hands a recorded withdrawal to custody; returns the status to answer
-/// (see [`outflow::after_submission`]).
-async fn submit(api: &Api, tx: &Transaction, movement: Movement) -> String {
+/// Hands a recorded withdrawal to custody.
+async fn submit(state: &WalletsState, tx: Transaction, movement: Movement) -> Submission {
     let order = WithdrawalOrder {
-        transaction_id: tx.transaction_id.clone(),
-        user_id: tx.user_id.clone(),
-        asset: movement.asset.clone(),
-        amount: movement.amount.clone(),
-        address: movement.address.clone().unwrap_or_default(),
+        transaction_id: tx.transaction_id,
+        user_id: tx.user_id,
+        asset: movement.asset,
+        amount: movement.amount,
+        address: movement.address.unwrap_or_default(),
     };
-    let submission = match upstream::custody_submit_withdrawal(api, &order).await {
+    match state.custody.submit_withdrawal(&order).await {
         Ok(_) => Submission::Accepted,
         Err(CallError::Failed(
             CustodyError::Rejected(why) | CustodyError::UnsupportedAsset(why),
         )) => Submission::Refused(why),
         Err(e) => Submission::Unknown(format!("{e:?}")),
-    };
-    outflow::after_submission(api, tx, movement, submission).await
+    }
 }
 
 /// The user's crypto deposits and withdrawals, newest first.
@@ -226,27 +207,30 @@ async fn submit(api: &Api, tx: &Transaction, movement: Movement) -> String {
         (status = 422, description = "`invalid_limit`, `invalid_cursor`", body = ErrorBody),
     ))]
 pub async fn transactions(
-    State(api): State<Api>,
+    State(state): State<WalletsState>,
     user: AuthUser,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<WalletTransactions>> {
     let kinds = [TxKind::Deposit, TxKind::Withdrawal];
-    let (items, next_cursor) = history::page(&api, &user.user_id, &kinds, &query).await?;
-    let transactions = items
-        .into_iter()
-        .map(|(tx, m)| WalletTransaction {
+    let (transactions, next_cursor) = history::list(
+        &state.ledger,
+        &user.user_id,
+        &kinds,
+        &query,
+        |tx, status, m| WalletTransaction {
             transaction_id: tx.transaction_id,
             kind: direction_name(tx.kind).to_owned(),
             asset: m.asset,
             amount: m.amount,
-            status: tx.status,
+            status,
             address: m.address,
             network: m.network,
             tx_hash: m.tx_hash,
             created_at: tx.created_at,
             updated_at: tx.updated_at,
-        })
-        .collect();
+        },
+    )
+    .await?;
     Ok(Json(WalletTransactions {
         transactions,
         next_cursor,
@@ -255,8 +239,8 @@ pub async fn transactions(
 
 /// The venue's crypto asset named `symbol` and its network, or 422
 /// `unsupported_asset` (unknown, fiat, or without a custody network).
-fn crypto_asset(api: &Api, symbol: &str) -> Result<(AssetSpec, Network), ApiError> {
-    find_asset(&api.venue.assets(), symbol)
+fn crypto_asset(state: &WalletsState, symbol: &str) -> Result<(AssetSpec, Network), ApiError> {
+    find_asset(&state.ledger.venue.assets(), symbol)
         .and_then(|spec| Network::of(&spec.symbol).map(|n| (spec, n)))
         .ok_or_else(|| {
             ApiError::unprocessable(

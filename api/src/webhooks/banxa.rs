@@ -16,8 +16,11 @@
 //! completes it, `failed`/`cancelled`/`declined`/`expired`/`refunded` fail
 //! it, other statuses are ignored. `id` is the delivery id.
 
+use super::keys::BANXA_SECRET_FILE;
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
+use super::provider::{HmacPayments, HmacSecret};
 use super::signing::{hmac_sha256, hmac_sha256_matches};
+use crate::providers::payment::NextStep;
 use crate::secret::Secret;
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -136,18 +139,40 @@ pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec
     .into_bytes()
 }
 
+/// Banxa merchant key the sandbox signs with (the HMAC secret is what
+/// authenticates).
+pub const SANDBOX_API_KEY: &str = "nax-sandbox";
+
+/// Banxa in the webhook registry.
+pub static PROVIDER: HmacPayments = HmacPayments {
+    name: "banxa",
+    headers: &[HEADER],
+    secret: HmacSecret {
+        file: BANXA_SECRET_FILE,
+        prefix: "",
+        configured: |config| config.banxa_webhook_secret.clone(),
+    },
+    verify,
+    read,
+    sandbox_ref_prefix: "bx_sandbox_",
+    sandbox_next_step: |provider_ref, _| {
+        NextStep::PaymentUrl(format!(
+            "https://checkout.banxa.invalid/order/{provider_ref}"
+        ))
+    },
+    event_body,
+    sign: |secret, body, now| vec![(HEADER, sign(SANDBOX_API_KEY, secret, now, body))],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     const BODY: &[u8] = br#"{"id":"bx_1","order_id":"o1","status":"complete"}"#;
     const NOW: i64 = 1_700_000_000;
 
     fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("Authorization", HeaderValue::from_str(value).unwrap());
-        h
+        notice::header_map("Authorization", value)
     }
 
     fn secret() -> Secret {

@@ -13,8 +13,11 @@
 //! `payout.settled` completes a fiat withdrawal, `payout.failed` /
 //! `payout.rejected` fail it; others are ignored.
 
+use super::keys::BCB_SECRET_FILE;
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
+use super::provider::{HmacPayments, HmacSecret};
 use super::signing::{hmac_sha256, hmac_sha256_matches};
+use crate::providers::payment::{BankInstructions, NextStep, PaymentOrder};
 use crate::secret::Secret;
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -95,17 +98,47 @@ pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec
     .into_bytes()
 }
 
+/// BCB Group in the webhook registry.
+pub static PROVIDER: HmacPayments = HmacPayments {
+    name: "bcb",
+    headers: &[HEADER],
+    secret: HmacSecret {
+        file: BCB_SECRET_FILE,
+        prefix: "",
+        configured: |config| config.bcb_webhook_secret.clone(),
+    },
+    // No timestamp in the scheme: replays are caught by `event_id`.
+    verify: |secret, headers, body, _now| verify(secret, headers, body),
+    read,
+    sandbox_ref_prefix: "bcb_sandbox_",
+    sandbox_next_step: |_, order| NextStep::Instructions(sandbox_instructions(order)),
+    event_body,
+    sign: |secret, body, _now| vec![(HEADER, sign(secret, body))],
+};
+
+/// The bank transfer the sandbox asks for: naming the deposit.
+fn sandbox_instructions(order: &PaymentOrder) -> BankInstructions {
+    BankInstructions {
+        bank_name: "BCB Payments Ltd (sandbox)".into(),
+        account_name: "NA-X Stream client funds".into(),
+        iban: "GB33BUKB20201555555555".into(),
+        bic: "BUKBGB22".into(),
+        // 35 characters at most (SEPA remittance reference).
+        reference: format!("NAX{}", order.transaction_id.replace('-', ""))
+            .chars()
+            .take(35)
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     const BODY: &[u8] = br#"{"event_id":"e1","event_type":"payment.settled"}"#;
 
     fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("X-BCB-Signature", HeaderValue::from_str(value).unwrap());
-        h
+        notice::header_map("X-BCB-Signature", value)
     }
 
     fn secret() -> Secret {

@@ -57,7 +57,7 @@ impl WebhookSender {
             tokio::time::sleep(delay).await;
             if let Err(last) = sender.send(&signer, &body).await {
                 tracing::warn!(
-                    provider = signer.provider().as_str(),
+                    provider = signer.provider_name(),
                     last = %last,
                     "sandbox webhook not accepted after {ATTEMPTS} attempts"
                 );
@@ -68,7 +68,7 @@ impl WebhookSender {
     /// Delivers `body`, retrying until a 2xx answer or [`ATTEMPTS`] tries;
     /// returns the accepting status, or the last failure.
     pub async fn send(&self, signer: &WebhookSigner, body: &[u8]) -> Result<u16, String> {
-        let url = format!("{}/webhooks/{}", self.base_url, signer.provider().as_str());
+        let url = format!("{}/webhooks/{}", self.base_url, signer.provider_name());
         let mut backoff = FIRST_BACKOFF;
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {

@@ -26,7 +26,10 @@
 //!   credited once per chain transfer, not per id (see
 //!   [`process`](super::process)).
 
+use super::keys::{KeyError, WebhookKeys};
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
+use super::provider::WebhookProvider;
+use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
@@ -184,10 +187,38 @@ pub fn transaction_body(r: &TransactionReport<'_>) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Fireblocks (custody) in the webhook registry.
+pub struct Fireblocks;
+
+#[async_trait]
+impl WebhookProvider for Fireblocks {
+    fn name(&self) -> &'static str {
+        "fireblocks"
+    }
+
+    fn signature_headers(&self) -> &'static [&'static str] {
+        &[HEADER]
+    }
+
+    async fn verify(
+        &self,
+        keys: &WebhookKeys,
+        headers: &axum::http::HeaderMap,
+        body: &[u8],
+        _now: i64,
+    ) -> Result<Result<(), SignatureError>, KeyError> {
+        Ok(verify(&keys.fireblocks().await?, headers, body))
+    }
+
+    fn read(&self, body: &[u8]) -> Result<Notice, PayloadError> {
+        read(body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::{HeaderMap, HeaderValue};
+    use axum::http::HeaderMap;
     use std::sync::OnceLock;
 
     const BODY: &[u8] = br#"{"type":"TRANSACTION_STATUS_UPDATED","data":{"id":"fb1"}}"#;
@@ -205,12 +236,7 @@ mod tests {
     }
 
     fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "Fireblocks-Signature",
-            HeaderValue::from_str(value).unwrap(),
-        );
-        h
+        notice::header_map("Fireblocks-Signature", value)
     }
 
     #[test]

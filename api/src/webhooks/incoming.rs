@@ -27,21 +27,21 @@
 
 use super::notice::{Notice, Provider};
 use super::process::{receipt_writes, Failure, WebhookAck};
+use super::WebhooksState;
 use crate::error::ApiError;
-use crate::state::Api;
-use crate::store::{ChainCredit, Conflict, StoreError, Transaction, TxKind, Write};
-use crate::wallets::address::Network;
-use crate::wallets::amount::find_asset;
-use crate::wallets::chain::{ChainTransfer, Output};
-use crate::wallets::movement::{Movement, PROCESSING};
-use crate::wallets::{settle, upstream};
+use crate::money::address::Network;
+use crate::money::amount::find_asset;
+use crate::money::chain::{ChainTransfer, Output};
+use crate::money::movement::{new_transaction_id, Movement, MovementStatus};
+use crate::money::settle;
+use crate::store::{ChainCredit, Conflict, StoreError, TxKind, Write};
 use orderbook::decimal::parse_scaled;
 
 /// Applies an [`Notice::IncomingDeposit`]: checks it, then records the
 /// deposit with its receipt and chain credit in one commit and credits
 /// the venue. Other notices are a caller's mistake (500).
 pub(super) async fn apply(
-    api: &Api,
+    state: &WebhooksState,
     provider: Provider,
     notice: &Notice,
 ) -> Result<WebhookAck, Failure> {
@@ -58,17 +58,18 @@ pub(super) async fn apply(
     else {
         return Err(ApiError::internal("incoming::apply called with another notice").into());
     };
-    if provider != Provider::Fireblocks {
+    if provider.payments().is_some() {
         return Err(
             ApiError::unprocessable("invalid_payload", "only custody reports deposits").into(),
         );
     }
-    if api.store.user(user_id).await?.is_none() {
+    let ledger = &state.ledger;
+    if ledger.store.user(user_id).await?.is_none() {
         return Err(ApiError::not_found("unknown_user", "no such user").into());
     }
     let unsupported =
         || ApiError::unprocessable("unsupported_asset", "asset is not held in custody");
-    let spec = find_asset(&api.venue.assets(), asset).ok_or_else(unsupported)?;
+    let spec = find_asset(&ledger.venue.assets(), asset).ok_or_else(unsupported)?;
     let network = Network::of(&spec.symbol).ok_or_else(unsupported)?;
     let Some(tx_hash) = tx_hash else {
         tracing::warn!(custody_ref = %custody_ref, user_id = %user_id,
@@ -85,7 +86,7 @@ pub(super) async fn apply(
     };
     let transfer = ChainTransfer::new(network, &spec.symbol, tx_hash, &output)
         .map_err(|e| ApiError::unprocessable("invalid_tx_hash", e.to_string()))?;
-    let expected = upstream::custody_deposit_address(api, user_id, &spec.symbol).await?;
+    let expected = state.custody.deposit_address(user_id, &spec.symbol).await?;
     if expected.address != *address {
         return Err(
             ApiError::unprocessable("unknown_address", "not this user's deposit address").into(),
@@ -107,18 +108,12 @@ pub(super) async fn apply(
         tx_hash: Some(transfer.tx_hash.clone()),
         ..Movement::default()
     };
-    let now = crate::events::now();
-    let tx = Transaction {
-        user_id: user_id.clone(),
-        transaction_id: uuid::Uuid::now_v7().to_string(),
-        kind: TxKind::Deposit,
-        status: PROCESSING.to_owned(),
-        pair: Some(spec.symbol.clone()),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        detail: movement.to_detail(),
-    };
+    let tx = movement.new_transaction(
+        new_transaction_id(),
+        user_id,
+        TxKind::Deposit,
+        MovementStatus::Processing,
+    );
     let mut extra = receipt_writes(
         provider,
         notice,
@@ -133,9 +128,9 @@ pub(super) async fn apply(
         user_id: user_id.clone(),
         transaction_id: tx.transaction_id.clone(),
         provider: provider.as_str().to_owned(),
-        credited_at: now,
+        credited_at: tx.created_at,
     }));
-    match settle::record_incoming(api, tx, &movement, extra).await {
+    match settle::record_incoming(ledger, tx, &movement, extra).await {
         Ok(_) => Ok(WebhookAck::of("processed")),
         Err(StoreError::Conflict(Conflict::DuplicateChainCredit)) => {
             tracing::info!(custody_ref = %custody_ref, asset = %transfer.asset,
@@ -150,8 +145,7 @@ pub(super) async fn apply(
                 None,
                 "ignored: chain transfer already credited",
             );
-            api.store.commit(writes).await?;
-            api.relay.notify();
+            ledger.store.commit(writes).await?;
             Ok(WebhookAck::of("duplicate"))
         }
         Err(e) => Err(e.into()),

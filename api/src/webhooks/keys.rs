@@ -1,7 +1,8 @@
 //! The secrets and keys webhooks are signed and verified with.
 //!
-//! HMAC secrets (Stripe, Banxa, BCB) come from the config; when unset they
-//! are generated once into `<data_dir>/keys/` (mode 0600) and reused on
+//! HMAC secrets (Stripe, Banxa, BCB: every registered provider with a
+//! [`HmacSecret`](super::provider::HmacSecret)) come from the config; when
+//! unset they are generated once into `<data_dir>/keys/` (mode 0600) and reused on
 //! every start, so the sandbox providers and the verifying routes agree
 //! across restarts. Fireblocks signs with RSA: verification uses the
 //! configured public key file, else the public half of the sandbox
@@ -12,6 +13,7 @@ use crate::secret::Secret;
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use thiserror::Error;
@@ -50,6 +52,8 @@ pub struct WebhookKeys {
     pub banxa: Secret,
     /// BCB Group webhook secret.
     pub bcb: Secret,
+    /// The HMAC secret of every registered provider that has one, by name.
+    hmac: HashMap<&'static str, Secret>,
     /// Fireblocks' public key from `fireblocks_public_key_file`, if set.
     fireblocks_configured: Option<RsaPublicKey>,
     /// The sandbox custody's key pair (signs its Fireblocks webhooks; its
@@ -71,14 +75,26 @@ impl WebhookKeys {
     /// generated, which takes seconds in debug builds) on first use.
     pub fn load(config: &ApiConfig, data_dir: &Path) -> Result<Self, KeyError> {
         let dir = data_dir.join(KEYS_DIR);
-        let secret = |configured: &Option<Secret>, file: &str, prefix: &str| match configured {
-            Some(s) => Ok(s.clone()),
-            None => load_or_create(&dir, file, || Ok(format!("{prefix}{}", random_hex(32))))
-                .map(Secret::new),
+        let mut hmac = HashMap::new();
+        for provider in super::notice::Provider::all() {
+            let Some(spec) = provider.get().hmac_secret() else {
+                continue;
+            };
+            let secret = match (spec.configured)(config) {
+                Some(s) => s,
+                None => load_or_create(&dir, spec.file, || {
+                    Ok(format!("{}{}", spec.prefix, random_hex(32)))
+                })
+                .map(Secret::new)?,
+            };
+            hmac.insert(provider.as_str(), secret);
+        }
+        let named = |name: &str| {
+            hmac.get(name)
+                .cloned()
+                .ok_or_else(|| KeyError::Generate(format!("no {name} webhook secret")))
         };
-        let stripe = secret(&config.stripe_webhook_secret, STRIPE_SECRET_FILE, "whsec_")?;
-        let banxa = secret(&config.banxa_webhook_secret, BANXA_SECRET_FILE, "")?;
-        let bcb = secret(&config.bcb_webhook_secret, BCB_SECRET_FILE, "")?;
+        let (stripe, banxa, bcb) = (named("stripe")?, named("banxa")?, named("bcb")?);
         let fireblocks_configured = config
             .fireblocks_public_key_file
             .as_ref()
@@ -88,9 +104,17 @@ impl WebhookKeys {
             stripe,
             banxa,
             bcb,
+            hmac,
             fireblocks_configured,
             sandbox_fireblocks: Arc::new(SandboxRsaKey::new(data_dir)),
         })
+    }
+
+    /// The HMAC secret of the registered provider `name`.
+    pub fn hmac(&self, name: &str) -> Result<&Secret, KeyError> {
+        self.hmac
+            .get(name)
+            .ok_or_else(|| KeyError::Generate(format!("no {name} webhook secret")))
     }
 
     /// The key Fireblocks webhooks must be signed with: the configured

@@ -16,6 +16,7 @@ pub mod incoming;
 pub mod keys;
 pub mod notice;
 pub mod process;
+pub mod provider;
 pub mod signing;
 pub mod stripe;
 
@@ -23,15 +24,26 @@ use crate::config::ApiConfig;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::ApiPath;
 use crate::http::RawBody;
-use crate::state::Api;
+use crate::money::Ledger;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use keys::{KeyError, WebhookKeys};
 use notice::{Notice, PayloadError, Provider, SignatureError};
 use process::WebhookAck;
+use provider::WebhookProvider;
+use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+/// What the webhook route uses: the keys it verifies with, money
+/// movement (settlement), and custody (deposit addresses).
+#[derive(Clone)]
+pub struct WebhooksState {
+    pub keys: Arc<WebhookKeys>,
+    pub ledger: Ledger,
+    pub custody: Arc<crate::providers::custody::CustodyAccess>,
+}
 
 /// Where sandbox providers send their webhooks: the configured
 /// `webhook_base_url`, else this process's own address.
@@ -43,6 +55,15 @@ pub fn callback_base(config: &ApiConfig, self_url: &str) -> String {
     }
 }
 
+/// Every webhook provider, in path order: adding one is its file (a
+/// [`WebhookProvider`]) and its line here (and its `mod` line above).
+pub static PROVIDERS: &[&dyn WebhookProvider] = &[
+    &stripe::PROVIDER,
+    &banxa::PROVIDER,
+    &bcb::PROVIDER,
+    &fireblocks::Fireblocks,
+];
+
 /// Checks `provider`'s signature of `body`. The outer error is a key that
 /// could not be loaded (ours, not the sender's fault).
 pub async fn verify(
@@ -52,21 +73,20 @@ pub async fn verify(
     body: &[u8],
 ) -> Result<Result<(), SignatureError>, KeyError> {
     let now = signing::unix_now();
-    Ok(match provider {
-        Provider::Stripe => stripe::verify(&keys.stripe, headers, body, now),
-        Provider::Banxa => banxa::verify(&keys.banxa, headers, body, now),
-        Provider::Bcb => bcb::verify(&keys.bcb, headers, body),
-        Provider::Fireblocks => fireblocks::verify(&keys.fireblocks().await?, headers, body),
-    })
+    provider.get().verify(keys, headers, body, now).await
 }
 
 /// Reads a verified body of `provider`.
 pub fn read(provider: Provider, body: &[u8]) -> Result<Notice, PayloadError> {
-    match provider {
-        Provider::Stripe => stripe::read(body),
-        Provider::Banxa => banxa::read(body),
-        Provider::Bcb => bcb::read(body),
-        Provider::Fireblocks => fireblocks::read(body),
+    provider.get().read(body)
+}
+
+/// The registry's names, as in "a, b and c".
+fn known_providers() -> String {
+    let names: Vec<&str> = Provider::all().map(Provider::as_str).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
     }
 }
 
@@ -85,7 +105,7 @@ pub fn read(provider: Provider, body: &[u8]) -> Result<Notice, PayloadError> {
         (status = 503, description = "`store_unavailable`", body = ErrorBody),
     ))]
 pub async fn receive(
-    State(api): State<Api>,
+    State(state): State<WebhooksState>,
     ApiPath(provider): ApiPath<String>,
     headers: HeaderMap,
     RawBody(body): RawBody,
@@ -93,10 +113,10 @@ pub async fn receive(
     let provider = Provider::parse(&provider).ok_or_else(|| {
         ApiError::not_found(
             "unknown_provider",
-            "webhooks are for stripe, banxa, bcb and fireblocks",
+            format!("webhooks are for {}", known_providers()),
         )
     })?;
-    verify(&api.webhook_keys, provider, &headers, &body)
+    verify(&state.keys, provider, &headers, &body)
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| {
@@ -109,10 +129,14 @@ pub async fn receive(
         })?;
     let notice = read(provider, &body)
         .map_err(|e| ApiError::bad_request("invalid_payload", e.to_string()))?;
-    process::handle(&api, provider, &notice).await.map(Json)
+    process::handle(&state, provider, &notice).await.map(Json)
 }
 
 /// The routes of this module.
-pub fn routes() -> OpenApiRouter<Api> {
+pub fn routes<S>() -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+    WebhooksState: axum::extract::FromRef<S>,
+{
     OpenApiRouter::new().routes(routes!(receive))
 }

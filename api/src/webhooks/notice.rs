@@ -1,6 +1,7 @@
 //! What a verified webhook tells us, in one shape for every provider
 //! ([`Notice`]), and the ways verifying or reading one can fail.
 
+use super::provider::{PaymentWebhooks, WebhookProvider};
 use inbound::{BoundsError, JsonBounds};
 use thiserror::Error;
 
@@ -15,65 +16,59 @@ pub const WEBHOOK_BOUNDS: JsonBounds = JsonBounds {
     max_elements: 8192,
 };
 
-/// The webhook providers (`/webhooks/{provider}`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    Stripe,
-    Banxa,
-    Bcb,
-    Fireblocks,
-}
+/// A webhook provider of the registry ([`super::PROVIDERS`]), by
+/// reference; equal when the names are.
+#[derive(Clone, Copy)]
+pub struct Provider(&'static dyn WebhookProvider);
 
 impl Provider {
-    /// Every provider, in path order.
-    pub const ALL: [Provider; 4] = [
-        Provider::Stripe,
-        Provider::Banxa,
-        Provider::Bcb,
-        Provider::Fireblocks,
-    ];
+    /// Every provider, in registry (path) order.
+    pub fn all() -> impl Iterator<Item = Provider> {
+        super::PROVIDERS.iter().map(|p| Provider(*p))
+    }
 
     /// The path segment and the name stored in receipts and transactions.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Stripe => "stripe",
-            Provider::Banxa => "banxa",
-            Provider::Bcb => "bcb",
-            Provider::Fireblocks => "fireblocks",
-        }
+        self.0.name()
     }
 
     /// The provider named by a path segment (exact, lowercase).
     pub fn parse(name: &str) -> Option<Provider> {
-        Provider::ALL.into_iter().find(|p| p.as_str() == name)
+        Provider::all().find(|p| p.as_str() == name)
+    }
+
+    /// Its implementation.
+    pub fn get(self) -> &'static dyn WebhookProvider {
+        self.0
+    }
+
+    /// Its payment part; `None` for custody.
+    pub fn payments(self) -> Option<&'static dyn PaymentWebhooks> {
+        self.0.payments()
     }
 }
 
-/// Which way the money of a settled transaction moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Into the user's balance (deposit).
-    In,
-    /// Out of it (withdrawal, payout).
-    Out,
-}
-
-/// The provider's final word on a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Completed,
-    Failed,
-}
-
-impl Outcome {
-    /// The transaction status it leads to.
-    pub fn status(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::Failed => "failed",
-        }
+impl PartialEq for Provider {
+    fn eq(&self, other: &Provider) -> bool {
+        self.as_str() == other.as_str()
     }
 }
+
+impl Eq for Provider {}
+
+impl std::hash::Hash for Provider {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state)
+    }
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub use crate::money::movement::{Direction, Outcome};
 
 /// A verified webhook, read. Every notice carries the provider's unique
 /// id of the delivery (the deduplication key) and its event type.
@@ -204,6 +199,15 @@ pub fn header<'a>(
 ) -> Result<&'a str, SignatureError> {
     let value = headers.get(name).ok_or(SignatureError::Missing(name))?;
     value.to_str().map_err(|_| SignatureError::Malformed(name))
+}
+
+/// A header map holding `name: value` (unit tests of the schemes).
+#[cfg(test)]
+pub(crate) fn header_map(name: &'static str, value: &str) -> axum::http::HeaderMap {
+    let mut h = axum::http::HeaderMap::new();
+    let value = axum::http::HeaderValue::from_str(value).expect("a test header value");
+    h.insert(name, value);
+    h
 }
 
 #[cfg(test)]

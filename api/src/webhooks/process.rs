@@ -1,6 +1,6 @@
 //! Acting on a verified webhook: deduplication by delivery id, the checks
 //! that it names a transaction it may settle, and the state change
-//! ([`settle`](crate::wallets::settle)) committed together with the
+//! ([`settle`](crate::money::settle)) committed together with the
 //! webhook receipt and a `webhook.received` event.
 //!
 //! A delivery id seen before answers `duplicate` and changes nothing. The
@@ -11,14 +11,13 @@
 //! per chain transfer, whatever delivery ids report it
 //! ([`incoming`](super::incoming)).
 
-use super::notice::{Direction, Notice, Provider};
+use super::notice::{Direction, Notice, Outcome, Provider};
+use super::WebhooksState;
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
-use crate::state::Api;
+use crate::money::movement::{Movement, MovementStatus};
+use crate::money::settle;
 use crate::store::{Conflict, StoreError, Transaction, TxKind, WebhookReceipt, Write};
-use crate::wallets::movement::{Movement, PENDING};
-use crate::wallets::settle;
-use orderbook::decimal::parse_scaled;
 use serde::Serialize;
 use serde_json::json;
 
@@ -66,12 +65,13 @@ impl From<StoreError> for Failure {
 
 /// Applies a verified notice from `provider` at most once per delivery id.
 pub async fn handle(
-    api: &Api,
+    state: &WebhooksState,
     provider: Provider,
     notice: &Notice,
 ) -> Result<WebhookAck, ApiError> {
     let duplicate = || Ok(WebhookAck::of("duplicate"));
-    if api
+    if state
+        .ledger
         .store
         .webhook_receipt(provider.as_str(), notice.webhook_id())
         .await?
@@ -81,7 +81,7 @@ pub async fn handle(
     }
     let mut last = None;
     for _ in 0..ATTEMPTS {
-        match apply(api, provider, notice).await {
+        match apply(state, provider, notice).await {
             Ok(ack) => return Ok(ack),
             Err(Failure::Api(e)) => return Err(e),
             Err(Failure::Store(StoreError::Conflict(Conflict::DuplicateWebhook))) => {
@@ -131,13 +131,18 @@ pub(super) fn receipt_writes(
     ]
 }
 
-async fn apply(api: &Api, provider: Provider, notice: &Notice) -> Result<WebhookAck, Failure> {
+async fn apply(
+    state: &WebhooksState,
+    provider: Provider,
+    notice: &Notice,
+) -> Result<WebhookAck, Failure> {
+    let ledger = &state.ledger;
     match notice {
         Notice::Ignored { .. } => {
-            api.store
+            ledger
+                .store
                 .commit(receipt_writes(provider, notice, None, None, "ignored"))
                 .await?;
-            api.relay.notify();
             Ok(WebhookAck::of("ignored"))
         }
         Notice::Settlement {
@@ -149,7 +154,7 @@ async fn apply(api: &Api, provider: Provider, notice: &Notice) -> Result<Webhook
             event_type,
             ..
         } => {
-            let tx = api
+            let tx = ledger
                 .store
                 .transaction(user_id, transaction_id)
                 .await?
@@ -158,8 +163,8 @@ async fn apply(api: &Api, provider: Provider, notice: &Notice) -> Result<Webhook
                 })?;
             let mut movement = Movement::of(&tx)?;
             check_settles(provider, *direction, &tx, &movement)?;
-            check_amount(api, &movement, amount.as_deref())?;
-            if tx.status != PENDING {
+            settle::check_amount(ledger, &movement, amount.as_deref())?;
+            if tx.status != MovementStatus::Pending.as_str() {
                 let action = format!("ignored: already {}", tx.status);
                 let writes = receipt_writes(
                     provider,
@@ -168,11 +173,10 @@ async fn apply(api: &Api, provider: Provider, notice: &Notice) -> Result<Webhook
                     Some(transaction_id),
                     &action,
                 );
-                api.store.commit(writes).await?;
-                api.relay.notify();
+                ledger.store.commit(writes).await?;
                 return Ok(WebhookAck::of("ignored"));
             }
-            if *outcome == super::notice::Outcome::Failed {
+            if *outcome == Outcome::Failed {
                 movement.failure_reason = Some(event_type.clone());
             }
             let extra = receipt_writes(
@@ -180,12 +184,12 @@ async fn apply(api: &Api, provider: Provider, notice: &Notice) -> Result<Webhook
                 notice,
                 Some(user_id),
                 Some(transaction_id),
-                outcome.status(),
+                outcome.status().as_str(),
             );
-            settle::finish(api, &tx, &movement, *outcome, extra).await?;
+            settle::finish(ledger, &tx, &movement, *outcome, extra).await?;
             Ok(WebhookAck::of("processed"))
         }
-        Notice::IncomingDeposit { .. } => super::incoming::apply(api, provider, notice).await,
+        Notice::IncomingDeposit { .. } => super::incoming::apply(state, provider, notice).await,
     }
 }
 
@@ -198,11 +202,12 @@ fn check_settles(
     tx: &Transaction,
     movement: &Movement,
 ) -> Result<(), ApiError> {
-    let kind_fits = match (provider, direction) {
-        (Provider::Fireblocks, Direction::Out) => tx.kind == TxKind::Withdrawal,
-        (Provider::Fireblocks, Direction::In) => false,
-        (_, Direction::In) => tx.kind == TxKind::FiatDeposit,
-        (_, Direction::Out) => tx.kind == TxKind::FiatWithdrawal,
+    let custody = provider.payments().is_none();
+    let kind_fits = match (custody, direction) {
+        (true, Direction::Out) => tx.kind == TxKind::Withdrawal,
+        (true, Direction::In) => false,
+        (false, Direction::In) => tx.kind == TxKind::FiatDeposit,
+        (false, Direction::Out) => tx.kind == TxKind::FiatWithdrawal,
     };
     if kind_fits && movement.provider.as_deref() == Some(provider.as_str()) {
         Ok(())
@@ -211,22 +216,5 @@ fn check_settles(
             "wrong_transaction",
             "the webhook names a transaction of another kind or provider",
         ))
-    }
-}
-
-/// 422 `amount_mismatch` when the provider reports another amount.
-fn check_amount(api: &Api, movement: &Movement, reported: Option<&str>) -> Result<(), ApiError> {
-    let Some(reported) = reported else {
-        return Ok(());
-    };
-    let scale = settle::scale_of(api, &movement.asset)
-        .ok_or_else(|| ApiError::internal(format!("asset {} left the venue", movement.asset)))?;
-    let ours = parse_scaled(&movement.amount, scale).ok();
-    match parse_scaled(reported, scale) {
-        Ok(theirs) if Some(theirs) == ours => Ok(()),
-        _ => Err(ApiError::unprocessable(
-            "amount_mismatch",
-            "the reported amount differs from the transaction's",
-        )),
     }
 }

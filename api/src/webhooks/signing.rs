@@ -4,6 +4,7 @@
 //! Banxa and BCB schemes live here too.
 
 use super::notice::Provider;
+use super::provider::WebhookProvider as _;
 use super::{banxa, bcb, fireblocks, stripe};
 use crate::secret::Secret;
 use hmac::{Hmac, Mac};
@@ -42,22 +43,34 @@ pub fn unix_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Signs bodies as one provider does.
+/// Signs bodies as one provider does. The named variants sign as the
+/// built-in providers (tests playing one); [`WebhookSigner::Payments`]
+/// signs as any payment provider of the registry (the payment sandbox).
 #[derive(Clone)]
 pub enum WebhookSigner {
     Stripe(Secret),
-    Banxa { api_key: String, secret: Secret },
+    Banxa {
+        api_key: String,
+        secret: Secret,
+    },
     Bcb(Secret),
     Fireblocks(Box<RsaPrivateKey>),
+    /// A payment provider's own scheme, with its HMAC secret.
+    Payments {
+        provider: Provider,
+        secret: Secret,
+    },
 }
 
 impl WebhookSigner {
-    pub fn provider(&self) -> Provider {
+    /// The name of the provider it signs as (`/webhooks/{name}`).
+    pub fn provider_name(&self) -> &'static str {
         match self {
-            WebhookSigner::Stripe(_) => Provider::Stripe,
-            WebhookSigner::Banxa { .. } => Provider::Banxa,
-            WebhookSigner::Bcb(_) => Provider::Bcb,
-            WebhookSigner::Fireblocks(_) => Provider::Fireblocks,
+            WebhookSigner::Stripe(_) => stripe::PROVIDER.name,
+            WebhookSigner::Banxa { .. } => banxa::PROVIDER.name,
+            WebhookSigner::Bcb(_) => bcb::PROVIDER.name,
+            WebhookSigner::Fireblocks(_) => fireblocks::Fireblocks.name(),
+            WebhookSigner::Payments { provider, .. } => provider.as_str(),
         }
     }
 
@@ -75,6 +88,10 @@ impl WebhookSigner {
             WebhookSigner::Fireblocks(key) => {
                 vec![(fireblocks::HEADER, fireblocks::sign(key, body))]
             }
+            WebhookSigner::Payments { provider, secret } => provider
+                .payments()
+                .map(|p| p.sign(secret, body, now))
+                .unwrap_or_default(),
         }
     }
 }

@@ -17,8 +17,11 @@
 //! `data.object.metadata.{user_id, transaction_id}`; `data.object.amount`
 //! (or `amount_total`) is in minor units (cents). Other types are ignored.
 
+use super::keys::STRIPE_SECRET_FILE;
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
+use super::provider::{HmacPayments, HmacSecret};
 use super::signing::{hmac_sha256, hmac_sha256_matches};
+use crate::providers::payment::NextStep;
 use crate::secret::Secret;
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -165,17 +168,35 @@ pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec
     .into_bytes()
 }
 
+/// Stripe in the webhook registry.
+pub static PROVIDER: HmacPayments = HmacPayments {
+    name: "stripe",
+    headers: &[HEADER],
+    secret: HmacSecret {
+        file: STRIPE_SECRET_FILE,
+        prefix: "whsec_",
+        configured: |config| config.stripe_webhook_secret.clone(),
+    },
+    verify,
+    read,
+    sandbox_ref_prefix: "pi_sandbox_",
+    sandbox_next_step: |provider_ref, _| {
+        NextStep::PaymentUrl(format!(
+            "https://checkout.stripe.invalid/pay/{provider_ref}"
+        ))
+    },
+    event_body,
+    sign: |secret, body, now| vec![(HEADER, sign(secret, now, body))],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
 
     const BODY: &[u8] = br#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
 
     fn headers(value: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert("Stripe-Signature", HeaderValue::from_str(value).unwrap());
-        h
+        notice::header_map("Stripe-Signature", value)
     }
 
     fn secret() -> Secret {

@@ -28,7 +28,7 @@
 
 use crate::cluster::link::{RedisLink, RedisUnavailable};
 use crate::error::ApiError;
-use crate::state::Api;
+use crate::root::Api;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;

@@ -1,16 +1,21 @@
 //! The KYC-provider boundary: where identity documents go for review, and
-//! the sandbox provider used by default.
+//! the implementations `kyc_provider` may name ([`super::KYC`]).
 //!
 //! A provider accepts a document and decides later (minutes to days for a
 //! real one). Its decision comes back through [`KycDecisions`], which
-//! turns it into the user's new KYC status. The sandbox decides by itself
-//! after `kyc_verify_delay_ms`; a production provider (Sumsub, Onfido, ...)
+//! turns it into the user's new KYC status. The
+//! [sandbox](super::kyc_sandbox) decides by itself after
+//! `kyc_verify_delay_ms`; a production provider (Sumsub, Onfido, ...)
 //! would implement the same trait and deliver decisions from its webhook.
 
-use super::kyc::{DocumentType, KycDecisions};
+use super::{ProviderContext, SetupError};
+use crate::users::kyc::{DocumentType, KycDecisions};
 use async_trait::async_trait;
-use std::time::Duration;
+use std::sync::Arc;
 use thiserror::Error;
+
+/// How a KYC provider is built.
+pub type BuildKyc = fn(&ProviderContext<'_>) -> Result<Arc<dyn KycProvider>, SetupError>;
 
 /// A document handed to a provider. The content lives only in memory for
 /// the duration of the hand-over; the store keeps just its digest.
@@ -55,7 +60,7 @@ pub enum KycProviderError {
 
 /// Where documents are reviewed.
 #[async_trait]
-pub trait KycProvider: Send + Sync {
+pub trait KycProvider: Send + Sync + 'static {
     /// Hands `document` over for review. `Ok` means the provider has it
     /// and will deliver exactly one decision for it through `decisions`
     /// (later, from another task).
@@ -66,63 +71,9 @@ pub trait KycProvider: Send + Sync {
     ) -> Result<(), KycProviderError>;
 }
 
-/// The sandbox provider: verifies every document after a fixed delay,
-/// except (as a test hook, like a payment sandbox's magic card numbers)
-/// documents whose content starts with `REJECT`, which it rejects.
-#[derive(Debug, Clone)]
-pub struct SandboxKyc {
-    delay: Duration,
-}
-
-/// Content prefix the sandbox rejects.
-pub const SANDBOX_REJECT_PREFIX: &[u8] = b"REJECT";
-
-impl SandboxKyc {
-    pub fn new(delay: Duration) -> Self {
-        SandboxKyc { delay }
-    }
-
-    fn decide(content: &[u8]) -> KycDecision {
-        if content.starts_with(SANDBOX_REJECT_PREFIX) {
-            KycDecision::Rejected {
-                reason: "sandbox: document marked REJECT".into(),
-            }
-        } else {
-            KycDecision::Verified
-        }
-    }
-}
-
-#[async_trait]
-impl KycProvider for SandboxKyc {
-    async fn submit(
-        &self,
-        document: KycDocument,
-        decisions: KycDecisions,
-    ) -> Result<(), KycProviderError> {
-        let decision = Self::decide(&document.content);
-        let delay = self.delay;
-        let (user_id, submission_id) = (document.user_id, document.submission_id);
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            decisions.apply(&user_id, &submission_id, decision).await;
-        });
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sandbox_verifies_unless_marked() {
-        assert_eq!(SandboxKyc::decide(b"hello"), KycDecision::Verified);
-        assert!(matches!(
-            SandboxKyc::decide(b"REJECT please"),
-            KycDecision::Rejected { .. }
-        ));
-    }
 
     #[test]
     fn debug_never_prints_the_content() {

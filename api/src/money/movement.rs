@@ -11,17 +11,92 @@
 
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
-use crate::fiat::BankInstructions;
 use crate::store::{Transaction, TxKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// Funds requested / session open; the provider has not answered.
-pub const PENDING: &str = "pending";
-/// Outcome recorded, venue credit under way.
-pub const PROCESSING: &str = "processing";
-pub const COMPLETED: &str = "completed";
-pub const FAILED: &str = "failed";
+/// The status of a deposit or withdrawal transaction (stored and
+/// answered as the lowercase word).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MovementStatus {
+    /// Funds requested / session open; the provider has not answered.
+    Pending,
+    /// Outcome recorded, venue credit under way.
+    Processing,
+    Completed,
+    Failed,
+}
+
+impl MovementStatus {
+    pub const ALL: [MovementStatus; 4] = [
+        MovementStatus::Pending,
+        MovementStatus::Processing,
+        MovementStatus::Completed,
+        MovementStatus::Failed,
+    ];
+
+    /// The stored and answered word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementStatus::Pending => "pending",
+            MovementStatus::Processing => "processing",
+            MovementStatus::Completed => "completed",
+            MovementStatus::Failed => "failed",
+        }
+    }
+
+    /// The status of a movement transaction (500 when the stored word is
+    /// not one of them).
+    pub fn of(tx: &Transaction) -> Result<MovementStatus, ApiError> {
+        MovementStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == tx.status)
+            .ok_or_else(|| {
+                ApiError::internal(format!(
+                    "transaction {} has the unknown status {:?}",
+                    tx.transaction_id, tx.status
+                ))
+            })
+    }
+}
+
+/// Which way the money of a settled transaction moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Into the user's balance (deposit).
+    In,
+    /// Out of it (withdrawal, payout).
+    Out,
+}
+
+/// The provider's final word on a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    Failed,
+}
+
+impl Outcome {
+    /// The transaction status it leads to.
+    pub fn status(self) -> MovementStatus {
+        match self {
+            Outcome::Completed => MovementStatus::Completed,
+            Outcome::Failed => MovementStatus::Failed,
+        }
+    }
+}
+
+/// Where to send a bank transfer (BCB deposits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BankInstructions {
+    pub bank_name: String,
+    pub account_name: String,
+    pub iban: String,
+    pub bic: String,
+    /// Must be quoted with the transfer; it names the deposit.
+    pub reference: String,
+}
 
 /// The `detail` of a deposit or withdrawal transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,7 +127,7 @@ pub struct Movement {
     /// The status the creating request answered with, when not `pending`
     /// (replays of its idempotency key answer the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub answer_status: Option<String>,
+    pub answer_status: Option<MovementStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
 }
@@ -74,9 +149,38 @@ impl Movement {
     }
 
     /// The status replays of the creating request answer with.
-    pub fn answered_status(&self) -> &str {
-        self.answer_status.as_deref().unwrap_or(PENDING)
+    pub fn answered_status(&self) -> MovementStatus {
+        self.answer_status.unwrap_or(MovementStatus::Pending)
     }
+
+    /// A new transaction `transaction_id` (see [`new_transaction_id`])
+    /// of `kind` for this movement, version 1, made now, in `status`.
+    pub fn new_transaction(
+        &self,
+        transaction_id: String,
+        user_id: &str,
+        kind: TxKind,
+        status: MovementStatus,
+    ) -> Transaction {
+        let now = crate::events::now();
+        Transaction {
+            user_id: user_id.to_owned(),
+            transaction_id,
+            kind,
+            status: status.as_str().to_owned(),
+            // The `pair` filter of movements holds their asset.
+            pair: Some(self.asset.clone()),
+            created_at: now,
+            updated_at: now,
+            version: 1,
+            detail: self.to_detail(),
+        }
+    }
+}
+
+/// A fresh, time-ordered transaction id.
+pub fn new_transaction_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// True for kinds that move money into the user's balance.
@@ -103,7 +207,11 @@ pub fn direction_name(kind: TxKind) -> &'static str {
 
 /// `deposit.state_changed` or `withdrawal.state_changed` for `tx` (in its
 /// new state), naming the previous status when there was one.
-pub fn state_event(tx: &Transaction, movement: &Movement, previous: Option<&str>) -> Event {
+pub fn state_event(
+    tx: &Transaction,
+    movement: &Movement,
+    previous: Option<MovementStatus>,
+) -> Event {
     let event_type = if is_inflow(tx.kind) {
         EventType::DepositStateChanged
     } else {
@@ -123,7 +231,7 @@ pub fn state_event(tx: &Transaction, movement: &Movement, previous: Option<&str>
             "amount": movement.amount,
             "provider": movement.provider,
             "status": tx.status,
-            "previous_status": previous,
+            "previous_status": previous.map(MovementStatus::as_str),
         }),
     )
 }

@@ -1,5 +1,6 @@
-//! Taking a withdrawal in (crypto or fiat): KYC, idempotency, the venue
-//! debit and the record of it.
+//! The one withdraw path (crypto and fiat): the request key, the venue
+//! debit, the record of it, the hand-over to custody or a payment
+//! provider and the answer ([`withdraw`]).
 //!
 //! Order: the venue debit comes first (it checks and takes the funds
 //! atomically, so the user can never withdraw what they do not have),
@@ -13,24 +14,46 @@
 //! [`settle`](super::settle) for why credits go the other way round.
 
 use super::amount::AssetAmount;
-use super::idempotency;
-use super::movement::{state_event, Movement, FAILED, PENDING};
-use super::{settle, upstream};
+use super::movement::{state_event, Movement, MovementStatus, Outcome};
+use super::venue::BalanceChange;
+use super::{request_keys, settle, Ledger};
 use crate::error::ApiError;
-use crate::state::Api;
 use crate::store::{Conflict, StoreError, Transaction, TxKind, Write};
-use crate::webhooks::notice::Outcome;
+use serde::Serialize;
+use std::future::Future;
+
+/// The answer to a withdrawal or fiat request.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MovementAccepted {
+    pub transaction_id: String,
+    /// `pending` (or `failed` when the provider refused it at once; the
+    /// funds are then back).
+    #[schema(value_type = String)]
+    pub status: MovementStatus,
+}
 
 /// A validated withdrawal request.
 pub struct Outflow<'a> {
     pub user_id: &'a str,
-    /// Idempotency scope (`withdraw`, `fiat_withdraw`).
+    /// Request-key scope (`withdraw`, `fiat_withdraw`).
     pub scope: &'static str,
     pub idempotency_key: &'a str,
-    pub fingerprint: String,
+    /// The normalized request fields besides the scope, asset and raw
+    /// amount that make it this request (the address; the provider and
+    /// the destination), for its fingerprint.
+    pub identity: &'a [&'a str],
     pub kind: TxKind,
     pub amount: &'a AssetAmount,
     pub movement: Movement,
+}
+
+impl Outflow<'_> {
+    fn fingerprint(&self) -> String {
+        let raw = self.amount.raw.to_string();
+        let mut fields = vec![self.scope, self.amount.asset.as_str(), raw.as_str()];
+        fields.extend_from_slice(self.identity);
+        request_keys::fingerprint(&fields)
+    }
 }
 
 /// What [`admit`] did.
@@ -42,22 +65,55 @@ pub enum Admission {
     Replay(Transaction),
 }
 
+/// Withdraws: a replay of the request key answers as the first request
+/// did; otherwise the amount is debited and recorded ([`admit`]), the
+/// recorded withdrawal is handed to `submit` (custody or a payment
+/// provider) and its answer recorded ([`after_submission`]).
+pub async fn withdraw<F, Fut>(
+    ledger: &Ledger,
+    outflow: Outflow<'_>,
+    submit: F,
+) -> Result<MovementAccepted, ApiError>
+where
+    F: FnOnce(Transaction, Movement) -> Fut,
+    Fut: Future<Output = Submission>,
+{
+    let movement = outflow.movement.clone();
+    let (tx, status) = match admit(ledger, outflow).await? {
+        Admission::Replay(tx) => {
+            let status = Movement::of(&tx)?.answered_status();
+            (tx, status)
+        }
+        Admission::New(tx) => {
+            let submission = submit(tx.clone(), movement.clone()).await;
+            let status = after_submission(ledger, &tx, movement, submission).await;
+            (tx, status)
+        }
+    };
+    Ok(MovementAccepted {
+        transaction_id: tx.transaction_id,
+        status,
+    })
+}
+
 /// Replays an earlier request with the same key, or debits the venue and
 /// records a new `pending` withdrawal (see the module doc). 422
 /// `insufficient_funds` changes nothing.
-pub async fn admit(api: &Api, outflow: Outflow<'_>) -> Result<Admission, ApiError> {
+pub async fn admit(ledger: &Ledger, outflow: Outflow<'_>) -> Result<Admission, ApiError> {
+    let fingerprint = outflow.fingerprint();
     let Outflow {
         user_id,
         scope,
         idempotency_key,
-        fingerprint,
         kind,
         amount,
         movement,
+        ..
     } = outflow;
+    let store = ledger.store.as_ref();
     // Held until the commit: a request with this key on another node waits,
     // then replays this one instead of debiting the venue a second time.
-    let _claimed = api
+    let _claimed = ledger
         .claims
         .claim(scope, user_id, idempotency_key)
         .await
@@ -67,26 +123,23 @@ pub async fn admit(api: &Api, outflow: Outflow<'_>) -> Result<Admission, ApiErro
                 "idempotency_key is being used by another request",
             )
         })?;
-    if let Some(tx) = idempotency::prior(api, user_id, scope, idempotency_key, &fingerprint).await?
-    {
+    let prior = || request_keys::prior(store, user_id, scope, idempotency_key, &fingerprint);
+    if let Some(tx) = prior().await? {
         return Ok(Admission::Replay(tx));
     }
-    upstream::venue_debit(api, user_id, &amount.asset, amount.raw).await?;
-    let now = crate::events::now();
-    let tx = Transaction {
-        user_id: user_id.to_owned(),
-        transaction_id: uuid::Uuid::now_v7().to_string(),
+    ledger
+        .venue
+        .change(BalanceChange::Debit, user_id, &amount.asset, amount.raw)
+        .await?;
+    let tx = movement.new_transaction(
+        super::movement::new_transaction_id(),
+        user_id,
         kind,
-        status: PENDING.to_owned(),
-        pair: Some(amount.asset.clone()),
-        created_at: now,
-        updated_at: now,
-        version: 1,
-        detail: movement.to_detail(),
-    };
+        MovementStatus::Pending,
+    );
     let writes = vec![
         Write::CreateTransaction(tx.clone()),
-        Write::CreateIdempotency(idempotency::record(
+        Write::CreateIdempotency(request_keys::record(
             user_id,
             scope,
             idempotency_key,
@@ -95,17 +148,12 @@ pub async fn admit(api: &Api, outflow: Outflow<'_>) -> Result<Admission, ApiErro
         )),
         Write::Emit(state_event(&tx, &movement, None)),
     ];
-    match api.store.commit(writes).await {
-        Ok(()) => {
-            api.relay.notify();
-            Ok(Admission::New(tx))
-        }
+    match ledger.store.commit(writes).await {
+        Ok(()) => Ok(Admission::New(tx)),
         Err(e) => {
-            credit_back(api, user_id, amount, &e).await;
+            credit_back(ledger, user_id, amount, &e).await;
             if e == StoreError::Conflict(Conflict::IdempotencyKey) {
-                if let Some(tx) =
-                    idempotency::prior(api, user_id, scope, idempotency_key, &fingerprint).await?
-                {
+                if let Some(tx) = prior().await? {
                     return Ok(Admission::Replay(tx));
                 }
             }
@@ -115,8 +163,11 @@ pub async fn admit(api: &Api, outflow: Outflow<'_>) -> Result<Admission, ApiErro
 }
 
 /// Undoes a debit whose record could not be committed.
-async fn credit_back(api: &Api, user_id: &str, amount: &AssetAmount, cause: &StoreError) {
-    match upstream::venue_credit(api, user_id, &amount.asset, amount.raw).await {
+async fn credit_back(ledger: &Ledger, user_id: &str, amount: &AssetAmount, cause: &StoreError) {
+    let credit = ledger
+        .venue
+        .change(BalanceChange::Credit, user_id, &amount.asset, amount.raw);
+    match credit.await {
         Ok(()) => {
             tracing::warn!(user_id, asset = %amount.asset, error = %cause,
                 "withdrawal not recorded; debit credited back")
@@ -145,29 +196,29 @@ pub enum Submission {
 /// it `pending` for the provider's webhook or reconciliation, since a
 /// refund of a transfer that may have been sent could pay twice.
 pub async fn after_submission(
-    api: &Api,
+    ledger: &Ledger,
     tx: &Transaction,
     mut movement: Movement,
     submission: Submission,
-) -> String {
+) -> MovementStatus {
     match submission {
-        Submission::Accepted => PENDING.to_owned(),
+        Submission::Accepted => MovementStatus::Pending,
         Submission::Refused(why) => {
-            movement.answer_status = Some(FAILED.to_owned());
+            movement.answer_status = Some(MovementStatus::Failed);
             movement.failure_reason = Some(why);
-            match settle::finish(api, tx, &movement, Outcome::Failed, Vec::new()).await {
-                Ok(_) => FAILED.to_owned(),
+            match settle::finish(ledger, tx, &movement, Outcome::Failed, Vec::new()).await {
+                Ok(_) => MovementStatus::Failed,
                 Err(e) => {
                     tracing::error!(transaction_id = %tx.transaction_id, error = %e,
                         "withdrawal refused but its failure was not recorded; left pending");
-                    PENDING.to_owned()
+                    MovementStatus::Pending
                 }
             }
         }
         Submission::Unknown(why) => {
             tracing::error!(transaction_id = %tx.transaction_id, error = %why,
                 "withdrawal submission outcome unknown; left pending");
-            PENDING.to_owned()
+            MovementStatus::Pending
         }
     }
 }

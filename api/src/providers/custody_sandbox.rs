@@ -1,69 +1,34 @@
-//! The custody boundary ([`Custody`]): deposit addresses and outgoing
-//! transfers. Production: Fireblocks (vault accounts per user, transfers
-//! submitted with our transaction id as `externalTxId`); default:
-//! [`SandboxCustody`], which derives addresses locally and completes every
-//! withdrawal after a delay with a Fireblocks-signed webhook.
+//! [`SandboxCustody`], the default `custody_provider`: no chain, no
+//! Fireblocks; addresses derived locally, every withdrawal completed after
+//! a delay through a Fireblocks-signed webhook.
 
-use super::address::Network;
+use super::custody::{Custody, CustodyError, DepositAddress, WithdrawalOrder};
+use super::{ProviderContext, SetupError};
+use crate::money::address::Network;
 use crate::secret::Secret;
 use crate::webhooks::delivery::WebhookSender;
 use crate::webhooks::fireblocks::{self, TransactionReport};
-use crate::webhooks::keys::SandboxRsaKey;
+use crate::webhooks::keys::{self, SandboxRsaKey};
 use crate::webhooks::signing::{hmac_sha256, WebhookSigner};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use thiserror::Error;
 
-/// Why custody did not do what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum CustodyError {
-    #[error("custody does not hold {0}")]
-    UnsupportedAsset(String),
-    /// A definitive refusal: nothing was or will be sent.
-    #[error("custody refused: {0}")]
-    Rejected(String),
-    /// Custody could not be reached or did not answer; the request may or
-    /// may not have been taken.
-    #[error("custody unavailable: {0}")]
-    Unavailable(String),
-}
-
-/// A user's address for receiving one asset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DepositAddress {
-    pub asset: String,
-    pub address: String,
-    pub network: Network,
-}
-
-/// An outgoing transfer to submit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WithdrawalOrder {
-    /// Our transaction id; custody's idempotency key (`externalTxId`).
-    pub transaction_id: String,
-    pub user_id: String,
-    pub asset: String,
-    /// Decimal string at the asset's scale.
-    pub amount: String,
-    pub address: String,
-}
-
-/// Custody of the exchange's crypto funds.
-#[async_trait]
-pub trait Custody: Send + Sync + 'static {
-    /// The user's deposit address for `asset`: the same on every call.
-    async fn deposit_address(
-        &self,
-        user_id: &str,
-        asset: &str,
-    ) -> Result<DepositAddress, CustodyError>;
-
-    /// Submits a transfer and returns custody's id for it. Idempotent on
-    /// `order.transaction_id`: submitting again never sends twice. The
-    /// outcome arrives later as a webhook naming the transaction.
-    async fn submit_withdrawal(&self, order: &WithdrawalOrder) -> Result<String, CustodyError>;
+/// The sandbox custody of `ctx`: its address key lives in
+/// `<data_dir>/keys/`, its withdrawals complete after
+/// `fiat_confirm_delay_ms` through `{callback_base}/webhooks/fireblocks`.
+pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn Custody>, SetupError> {
+    let dir = ctx.data_dir.join(keys::KEYS_DIR);
+    let address_key = keys::load_or_create(&dir, SandboxCustody::ADDRESS_KEY_FILE, || {
+        Ok(hex::encode(rand::random::<[u8; 32]>()))
+    })?;
+    Ok(Arc::new(SandboxCustody::new(
+        Secret::new(address_key),
+        ctx.keys.sandbox_fireblocks.clone(),
+        WebhookSender::new(ctx.callback_base),
+        Duration::from_millis(ctx.config.fiat_confirm_delay_ms),
+    )))
 }
 
 /// The default custody: no chain, no Fireblocks. Deposit addresses are

@@ -2,11 +2,10 @@
 //! transactions (newest first, opaque cursor), shared by the wallet and
 //! fiat lists.
 
-use super::movement::{Movement, PENDING, PROCESSING};
-use super::upstream;
+use super::movement::{Movement, MovementStatus};
+use super::Ledger;
 use crate::error::ApiError;
 use crate::http::{Cursor, Limit};
-use crate::state::Api;
 use crate::store::{Transaction, TxKind, TxQuery};
 use orderbook::decimal::{format_scaled, parse_scaled};
 use serde::{Deserialize, Serialize};
@@ -37,15 +36,15 @@ pub struct ListQuery {
 /// The user's balance of every venue asset. A withdrawal not finished
 /// yet was debited at the venue when requested; its amount is shown as
 /// `locked` until it completes (gone) or fails (credited back).
-pub async fn balances(api: &Api, user_id: &str) -> Result<Vec<AssetBalance>, ApiError> {
-    let venue = upstream::venue_balances(api, user_id).await?;
-    let scales: HashMap<String, u8> = api
+pub async fn balances(ledger: &Ledger, user_id: &str) -> Result<Vec<AssetBalance>, ApiError> {
+    let venue = ledger.venue.balances(user_id).await?;
+    let scales: HashMap<String, u8> = ledger
         .venue
         .assets()
         .into_iter()
         .map(|a| (a.symbol, a.scale))
         .collect();
-    let in_flight = withdrawals_in_flight(api, user_id, &scales).await?;
+    let in_flight = withdrawals_in_flight(ledger, user_id, &scales).await?;
     let overflow = || ApiError::internal("balance overflows u64");
     venue
         .into_iter()
@@ -69,20 +68,20 @@ pub async fn balances(api: &Api, user_id: &str) -> Result<Vec<AssetBalance>, Api
 /// Raw amounts per asset of the user's withdrawals in `pending` or
 /// `processing`.
 async fn withdrawals_in_flight(
-    api: &Api,
+    ledger: &Ledger,
     user_id: &str,
     scales: &HashMap<String, u8>,
 ) -> Result<HashMap<String, u64>, ApiError> {
     let mut out: HashMap<String, u64> = HashMap::new();
-    for status in [PENDING, PROCESSING] {
+    for status in [MovementStatus::Pending, MovementStatus::Processing] {
         let mut query = TxQuery {
             kinds: vec![TxKind::Withdrawal, TxKind::FiatWithdrawal],
-            status: Some(status.to_owned()),
+            status: Some(status.as_str().to_owned()),
             limit: crate::http::page::MAX_LIMIT,
             ..TxQuery::default()
         };
         loop {
-            let page = api.store.transactions(user_id, &query).await?;
+            let page = ledger.store.transactions(user_id, &query).await?;
             for tx in &page.items {
                 let m = Movement::of(tx)?;
                 let Some(scale) = scales.get(&m.asset) else {
@@ -103,18 +102,20 @@ async fn withdrawals_in_flight(
     Ok(out)
 }
 
-/// One page of the user's transactions of `kinds`, newest first, with the
-/// cursor of the next page (`None` on the last). Only the caller's own
-/// transactions are ever read.
-pub async fn page(
-    api: &Api,
+/// The one listing path: one page of the user's transactions of `kinds`,
+/// newest first, each made a `T` by `row` from the transaction, its
+/// status and its movement, with the cursor of the next page (`None` on
+/// the last). Only the caller's own transactions are ever read.
+pub async fn list<T>(
+    ledger: &Ledger,
     user_id: &str,
     kinds: &[TxKind],
     query: &ListQuery,
-) -> Result<(Vec<(Transaction, Movement)>, Option<String>), ApiError> {
+    row: impl Fn(Transaction, MovementStatus, Movement) -> T,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
     let limit = Limit::parse(query.limit)?;
     let after = Cursor::parse(query.cursor.as_deref())?.map(|c| c.0);
-    let page = api
+    let page = ledger
         .store
         .transactions(
             user_id,
@@ -129,7 +130,11 @@ pub async fn page(
     let items = page
         .items
         .into_iter()
-        .map(|tx| Movement::of(&tx).map(|m| (tx, m)))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|tx| {
+            let status = MovementStatus::of(&tx)?;
+            let movement = Movement::of(&tx)?;
+            Ok(row(tx, status, movement))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
     Ok((items, page.next.as_deref().map(Cursor::encode)))
 }

@@ -21,11 +21,11 @@
 //!   [`outflow`](super::outflow)): the venue refuses what the user does
 //!   not have, and a failed commit is undone by crediting back.
 
-use super::movement::{is_inflow, state_event, Movement, COMPLETED, PROCESSING};
-use super::upstream;
-use crate::state::Api;
+use super::movement::{is_inflow, state_event, Movement, MovementStatus, Outcome};
+use super::venue::BalanceChange;
+use super::Ledger;
+use crate::error::ApiError;
 use crate::store::{StoreError, Transaction, Write};
-use crate::webhooks::notice::Outcome;
 use orderbook::decimal::parse_scaled;
 
 /// Moves `tx` (pending) to `outcome`, with `movement` as its new detail
@@ -36,7 +36,7 @@ use orderbook::decimal::parse_scaled;
 /// Once the outcome is committed, a venue failure is logged and the
 /// transaction returned in `processing`.
 pub async fn finish(
-    api: &Api,
+    ledger: &Ledger,
     tx: &Transaction,
     movement: &Movement,
     outcome: Outcome,
@@ -44,7 +44,7 @@ pub async fn finish(
 ) -> Result<Transaction, StoreError> {
     let needs_credit = is_inflow(tx.kind) == (outcome == Outcome::Completed);
     let status = if needs_credit {
-        PROCESSING
+        MovementStatus::Processing
     } else {
         outcome.status()
     };
@@ -54,41 +54,45 @@ pub async fn finish(
             tx: next.clone(),
             expected_version: tx.version,
         },
-        Write::Emit(state_event(&next, movement, Some(&tx.status))),
+        Write::Emit(state_event(&next, movement, previous(tx))),
     ];
     writes.extend(extra);
-    api.store.commit(writes).await?;
-    api.relay.notify();
+    ledger.store.commit(writes).await?;
     if !needs_credit {
         return Ok(next);
     }
-    Ok(credit_and_close(api, next, movement, outcome.status()).await)
+    Ok(credit_and_close(ledger, next, movement, outcome.status()).await)
 }
 
 /// Records funds that arrived (a new deposit transaction, created in
 /// `processing` together with `extra`), then credits them. Same order and
 /// guarantees as [`finish`].
 pub async fn record_incoming(
-    api: &Api,
+    ledger: &Ledger,
     tx: Transaction,
     movement: &Movement,
     extra: Vec<Write>,
 ) -> Result<Transaction, StoreError> {
-    debug_assert_eq!(tx.status, PROCESSING);
+    debug_assert_eq!(tx.status, MovementStatus::Processing.as_str());
     let mut writes = vec![
         Write::CreateTransaction(tx.clone()),
         Write::Emit(state_event(&tx, movement, None)),
     ];
     writes.extend(extra);
-    api.store.commit(writes).await?;
-    api.relay.notify();
-    Ok(credit_and_close(api, tx, movement, COMPLETED).await)
+    ledger.store.commit(writes).await?;
+    Ok(credit_and_close(ledger, tx, movement, MovementStatus::Completed).await)
+}
+
+/// The status `tx` had before a change (its stored word, kept as it was
+/// when it is not a movement status).
+fn previous(tx: &Transaction) -> Option<MovementStatus> {
+    MovementStatus::of(tx).ok()
 }
 
 /// `tx` one version on, in `status`, with `movement` as detail.
-fn advance(tx: &Transaction, status: &str, movement: &Movement) -> Transaction {
+fn advance(tx: &Transaction, status: MovementStatus, movement: &Movement) -> Transaction {
     Transaction {
-        status: status.to_owned(),
+        status: status.as_str().to_owned(),
         updated_at: crate::events::now(),
         version: tx.version + 1,
         detail: movement.to_detail(),
@@ -100,13 +104,15 @@ fn advance(tx: &Transaction, status: &str, movement: &Movement) -> Transaction {
 /// from `processing` to `final_status`. Failures leave it in `processing`
 /// (logged; the commit already guards against a second credit).
 async fn credit_and_close(
-    api: &Api,
+    ledger: &Ledger,
     processing: Transaction,
     movement: &Movement,
-    final_status: &str,
+    final_status: MovementStatus,
 ) -> Transaction {
     let tx_id = processing.transaction_id.clone();
-    let raw = match scale_of(api, &movement.asset)
+    let raw = match ledger
+        .venue
+        .scale_of(&movement.asset)
         .and_then(|scale| parse_scaled(&movement.amount, scale).ok())
     {
         Some(raw) => raw,
@@ -116,7 +122,13 @@ async fn credit_and_close(
             return processing;
         }
     };
-    if let Err(e) = upstream::venue_credit(api, &processing.user_id, &movement.asset, raw).await {
+    let credit = ledger.venue.change(
+        BalanceChange::Credit,
+        &processing.user_id,
+        &movement.asset,
+        raw,
+    );
+    if let Err(e) = credit.await {
         tracing::error!(transaction_id = %tx_id, error = %e,
             "venue credit failed; left in processing, not credited");
         return processing;
@@ -127,13 +139,14 @@ async fn credit_and_close(
             tx: closed.clone(),
             expected_version: processing.version,
         },
-        Write::Emit(state_event(&closed, movement, Some(PROCESSING))),
+        Write::Emit(state_event(
+            &closed,
+            movement,
+            Some(MovementStatus::Processing),
+        )),
     ];
-    match api.store.commit(writes).await {
-        Ok(()) => {
-            api.relay.notify();
-            closed
-        }
+    match ledger.store.commit(writes).await {
+        Ok(()) => closed,
         Err(e) => {
             tracing::error!(transaction_id = %tx_id, error = %e,
                 "credited at the venue but the final status was not recorded; left in processing");
@@ -142,11 +155,26 @@ async fn credit_and_close(
     }
 }
 
-/// The scale of a venue asset.
-pub fn scale_of(api: &Api, asset: &str) -> Option<u8> {
-    api.venue
-        .assets()
-        .into_iter()
-        .find(|a| a.symbol == asset)
-        .map(|a| a.scale)
+/// 422 `amount_mismatch` when a provider reports another amount than
+/// the movement's.
+pub fn check_amount(
+    ledger: &Ledger,
+    movement: &Movement,
+    reported: Option<&str>,
+) -> Result<(), ApiError> {
+    let Some(reported) = reported else {
+        return Ok(());
+    };
+    let scale = ledger
+        .venue
+        .scale_of(&movement.asset)
+        .ok_or_else(|| ApiError::internal(format!("asset {} left the venue", movement.asset)))?;
+    let ours = parse_scaled(&movement.amount, scale).ok();
+    match parse_scaled(reported, scale) {
+        Ok(theirs) if Some(theirs) == ours => Ok(()),
+        _ => Err(ApiError::unprocessable(
+            "amount_mismatch",
+            "the reported amount differs from the transaction's",
+        )),
+    }
 }

@@ -1,13 +1,15 @@
-//! Idempotency keys of money-moving requests (`withdraw`, `fiat_deposit`,
-//! `fiat_withdraw`): the same key with the same request answers with the
+//! Request keys (the `idempotency_key` field) of money-moving requests
+//! (`withdraw`, `fiat_deposit`, `fiat_withdraw`): the same key with the same request answers with the
 //! transaction the first request made; with a different request, 409
 //! `duplicate_idempotency_key`. The key's record is committed in the same
 //! batch as the transaction, and the store refuses a second record for a
 //! key, so two concurrent requests with one key make one transaction.
+//!
+//! (Not to be confused with [`crate::resilience::Idempotency`], which
+//! says whether an upstream call may be retried.)
 
 use crate::error::ApiError;
-use crate::state::Api;
-use crate::store::{IdempotencyRecord, Transaction};
+use crate::store::{IdempotencyRecord, Store, Transaction};
 use sha2::{Digest, Sha256};
 
 /// Longest key accepted.
@@ -39,13 +41,13 @@ pub fn fingerprint(fields: &[&str]) -> String {
 /// The transaction an earlier request with this key made, if any; 409
 /// `duplicate_idempotency_key` when that request was a different one.
 pub async fn prior(
-    api: &Api,
+    store: &dyn Store,
     user_id: &str,
     scope: &str,
     key: &str,
     fingerprint: &str,
 ) -> Result<Option<Transaction>, ApiError> {
-    let Some(record) = api.store.idempotency(user_id, scope, key).await? else {
+    let Some(record) = store.idempotency(user_id, scope, key).await? else {
         return Ok(None);
     };
     if record.fingerprint != fingerprint {
@@ -54,8 +56,7 @@ pub async fn prior(
             "idempotency_key was already used with a different request",
         ));
     }
-    let tx = api
-        .store
+    let tx = store
         .transaction(user_id, &record.transaction_id)
         .await?
         .ok_or_else(|| {

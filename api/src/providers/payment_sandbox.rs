@@ -1,4 +1,5 @@
-//! [`SandboxPaymentProvider`]: a stand-in for Stripe, Banxa or BCB that
+//! [`SandboxPaymentProvider`], the default `payment_provider`: a stand-in
+//! for a fiat provider of the registry (Stripe, Banxa, BCB) that
 //! moves no money. A deposit gets a payment page (Stripe, Banxa; the URLs
 //! use the reserved `.invalid` domain) or bank-transfer instructions
 //! (BCB), and is reported paid after the configured delay; a payout is
@@ -6,17 +7,35 @@
 //! webhook format and signature scheme, delivered to
 //! `POST {base}/webhooks/{provider}` with retries.
 
-use super::provider::{
-    BankInstructions, DepositStart, FiatProvider, NextStep, PaymentOrder, PaymentProvider,
-    ProviderError,
-};
+use super::payment::{DepositStart, FiatProvider, PaymentOrder, PaymentProvider, ProviderError};
+use super::{ProviderContext, SetupError};
 use crate::webhooks::delivery::{Report, WebhookSender};
 use crate::webhooks::notice::{Direction, Outcome};
+use crate::webhooks::provider::PaymentWebhooks;
 use crate::webhooks::signing::WebhookSigner;
-use crate::webhooks::{banxa, bcb, stripe};
 use async_trait::async_trait;
 use dashmap::DashMap;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The sandbox of `provider` for `ctx`: it reports after
+/// `fiat_confirm_delay_ms` through `{callback_base}/webhooks/{provider}`,
+/// signed with the provider's secret.
+pub fn build(
+    ctx: &ProviderContext<'_>,
+    provider: FiatProvider,
+) -> Result<Arc<dyn PaymentProvider>, SetupError> {
+    let signer = WebhookSigner::Payments {
+        provider: provider.webhook(),
+        secret: ctx.keys.hmac(provider.as_str())?.clone(),
+    };
+    Ok(Arc::new(SandboxPaymentProvider::new(
+        provider,
+        signer,
+        WebhookSender::new(ctx.callback_base),
+        Duration::from_millis(ctx.config.fiat_confirm_delay_ms),
+    )))
+}
 
 /// One sandbox provider.
 pub struct SandboxPaymentProvider {
@@ -37,7 +56,7 @@ impl SandboxPaymentProvider {
         sender: WebhookSender,
         delay: Duration,
     ) -> Self {
-        debug_assert_eq!(signer.provider(), provider.webhook());
+        debug_assert_eq!(signer.provider_name(), provider.as_str());
         SandboxPaymentProvider {
             provider,
             signer,
@@ -48,35 +67,14 @@ impl SandboxPaymentProvider {
         }
     }
 
-    fn new_ref(&self) -> String {
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        match self.provider {
-            FiatProvider::Stripe => format!("pi_sandbox_{id}"),
-            FiatProvider::Banxa => format!("bx_sandbox_{id}"),
-            FiatProvider::Bcb => format!("bcb_sandbox_{id}"),
-        }
+    /// How this provider is imitated (every [`FiatProvider`] has it).
+    fn style(&self) -> Option<&'static dyn PaymentWebhooks> {
+        self.provider.webhook().payments()
     }
 
-    fn next_step(&self, provider_ref: &str, order: &PaymentOrder) -> NextStep {
-        match self.provider {
-            FiatProvider::Stripe => NextStep::PaymentUrl(format!(
-                "https://checkout.stripe.invalid/pay/{provider_ref}"
-            )),
-            FiatProvider::Banxa => NextStep::PaymentUrl(format!(
-                "https://checkout.banxa.invalid/order/{provider_ref}"
-            )),
-            FiatProvider::Bcb => NextStep::Instructions(BankInstructions {
-                bank_name: "BCB Payments Ltd (sandbox)".into(),
-                account_name: "NA-X Stream client funds".into(),
-                iban: "GB33BUKB20201555555555".into(),
-                bic: "BUKBGB22".into(),
-                // 35 characters at most (SEPA remittance reference).
-                reference: format!("NAX{}", order.transaction_id.replace('-', ""))
-                    .chars()
-                    .take(35)
-                    .collect(),
-            }),
-        }
+    fn new_ref(&self) -> String {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        self.style().map(|p| p.sandbox_ref(&id)).unwrap_or(id)
     }
 
     /// Reports `order` as done, after the delay.
@@ -91,11 +89,10 @@ impl SandboxPaymentProvider {
             amount: &order.amount,
         };
         let webhook_id = format!("evt_sandbox_{}", uuid::Uuid::new_v4().simple());
-        let body = match self.provider {
-            FiatProvider::Stripe => stripe::event_body(&report, &webhook_id),
-            FiatProvider::Banxa => banxa::event_body(&report, &webhook_id),
-            FiatProvider::Bcb => bcb::event_body(&report, &webhook_id),
+        let Some(style) = self.style() else {
+            return;
         };
+        let body = style.event_body(&report, &webhook_id);
         self.sender
             .send_later(self.signer.clone(), body, self.delay);
     }
@@ -107,9 +104,12 @@ impl PaymentProvider for SandboxPaymentProvider {
         if let Some(known) = self.deposits.get(&order.transaction_id) {
             return Ok(known.clone());
         }
+        let style = self
+            .style()
+            .ok_or_else(|| ProviderError::Rejected("not a payment provider".into()))?;
         let provider_ref = self.new_ref();
         let start = DepositStart {
-            next_step: self.next_step(&provider_ref, order),
+            next_step: style.sandbox_next_step(&provider_ref, order),
             provider_ref,
         };
         let mut fresh = false;
