@@ -684,7 +684,7 @@ async fn fifty_clients_on_a_busy_book_stay_consistent_and_a_slow_one_is_containe
         }
         let seq = market.seq;
         wait_all(healthy.iter_mut(), &format!("seq {seq}"), |(s, _)| s >= seq).await;
-        if !slow_contained && sent % 1_000 == 0 {
+        if !slow_contained && sent.is_multiple_of(1_000) {
             slow_contained = slow_consumer_events(hub.addr).await > slow_before;
         }
     }
