@@ -11,13 +11,6 @@ pub mod sandbox_pairs;
 pub mod shift;
 pub mod venue;
 
-/// The former name of [`sandbox_pairs`] (it holds the sandbox's default
-/// pairs, not "markets" in general); kept only until the callers outside
-/// this crate's sources (API unit tests, hub and feeds integration tests)
-/// use the new name.
-#[doc(hidden)]
-pub use sandbox_pairs as markets;
-
 pub use event::{MarketEvent, MarketStream, PublicTrade, SnapshotReason};
 pub use sandbox::{SandboxConfig, SandboxVenue};
 pub use shift::{ShiftConfig, ShiftVenue};

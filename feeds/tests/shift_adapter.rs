@@ -6,7 +6,7 @@
 
 mod shift_common;
 
-use feeds::markets::{default_assets, default_pairs};
+use feeds::sandbox_pairs::{default_assets, default_pairs};
 use feeds::shift::{ConnectError, ShiftConfig, ShiftToken, ShiftVenue};
 use feeds::venue::{Balance, PlaceOrder, UserEvent};
 use feeds::{MarketEvent, MarketFeed, SnapshotReason, Venue, VenueError};

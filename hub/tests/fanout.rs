@@ -53,7 +53,7 @@ async fn market_spec(addr: std::net::SocketAddr, pair: &str) -> MarketSpec {
     let (ps, qs) = (scale("price_scale"), scale("qty_scale"));
     let min_qty = orderbook::decimal::parse_scaled(m["min_qty"].as_str().unwrap(), qs).unwrap();
     let spec = MarketSpec::new(pair, ps, qs, Qty(min_qty)).expect("valid spec");
-    let default = feeds::markets::default_pairs()
+    let default = feeds::sandbox_pairs::default_pairs()
         .into_iter()
         .find(|p| p.spec.symbol == pair)
         .map(|p| p.spec);
@@ -620,7 +620,7 @@ async fn slow_consumer_events(addr: std::net::SocketAddr) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_clients_on_a_busy_book_stay_consistent_and_a_slow_one_is_contained() {
     let started = Instant::now();
-    let spec = feeds::markets::default_pairs()
+    let spec = feeds::sandbox_pairs::default_pairs()
         .into_iter()
         .find(|p| p.spec.symbol == PAIR)
         .unwrap()
@@ -858,7 +858,7 @@ async fn fifty_clients_on_a_busy_book_stay_consistent_and_a_slow_one_is_containe
 /// deltas 201..=204; `venue_ts` spaced so a client can subscribe before the
 /// resync. Returns the resync snapshot's levels as the wire shows them.
 fn write_resync_recording(path: &std::path::Path) -> (WireLevels, WireLevels) {
-    let pairs = feeds::markets::default_pairs();
+    let pairs = feeds::sandbox_pairs::default_pairs();
     let specs: Vec<MarketSpec> = pairs.iter().map(|p| p.spec.clone()).collect();
     let btc = specs.iter().find(|s| s.symbol == PAIR).unwrap().clone();
     let mut rec = Recorder::create(path, "r35y", &specs).unwrap();
@@ -1045,7 +1045,7 @@ async fn upstream_resync_reaches_clients_as_a_chained_resync_snapshot() {
 async fn a_client_subscribed_before_the_first_snapshot_gets_the_book_when_it_arrives() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("late-snapshot.ndjson");
-    let pairs = feeds::markets::default_pairs();
+    let pairs = feeds::sandbox_pairs::default_pairs();
     let spec_of = |sym: &str| {
         pairs
             .iter()

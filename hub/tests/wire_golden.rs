@@ -92,7 +92,7 @@ fn bless() -> bool {
 // ---- the recording ------------------------------------------------------
 
 fn spec_of(symbol: &str) -> MarketSpec {
-    feeds::markets::default_pairs()
+    feeds::sandbox_pairs::default_pairs()
         .into_iter()
         .find(|p| p.spec.symbol == symbol)
         .map(|p| p.spec)

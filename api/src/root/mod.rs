@@ -10,10 +10,11 @@
 //!   providers, KYC) and starts the background tasks.
 //! - `state.rs`: [`Api`], the application state, and the `FromRef`
 //!   impls that cut it into each feature's own state (`Arc<Auth>` for
-//!   `auth`, [`crate::users::UsersState`], [`crate::trading::TradingState`]).
-//!   A feature's handlers take only their state; no feature names [`Api`]
-//!   (wallets, fiat and webhooks still do, until they get states of
-//!   their own: one struct in the feature and one `FromRef` impl here).
+//!   `auth`, [`crate::users::UsersState`], [`crate::trading::TradingState`],
+//!   [`crate::wallets::WalletsState`], [`crate::fiat::FiatState`],
+//!   [`crate::webhooks::WebhooksState`], and [`crate::money::Ledger`] inside
+//!   the last three). A feature's handlers take only their state; no
+//!   feature names [`Api`].
 //! - `router.rs`: every feature's routes merged into one router with the
 //!   OpenAPI document.
 

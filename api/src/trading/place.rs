@@ -319,7 +319,7 @@ mod tests {
     use super::*;
 
     fn spec() -> MarketSpec {
-        feeds::markets::default_pairs()
+        feeds::sandbox_pairs::default_pairs()
             .into_iter()
             .find(|p| p.spec.symbol == "BTC-USD")
             .unwrap()
