@@ -1,23 +1,29 @@
 //! The contract's enums and their one-to-one mapping onto the engine's
 //! types (`orderbook::Side`, `orderbook::engine::{OrderType, TimeInForce,
-//! OrderStatus}`).
+//! OrderStatus}`). The variant lists mirror the engine's on purpose: the
+//! GraphQL names are the contract's, and `#[graphql(remote = ..)]` derives
+//! the `From` conversions both ways, so a variant added on one side only
+//! fails to compile.
 
 use async_graphql::Enum;
 use orderbook::engine;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "orderbook::Side")]
 pub enum Side {
     Buy,
     Sell,
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "orderbook::engine::OrderType")]
 pub enum OrderType {
     Limit,
     Market,
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[graphql(remote = "orderbook::engine::TimeInForce")]
 pub enum TimeInForce {
     #[default]
     Gtc,
@@ -26,6 +32,7 @@ pub enum TimeInForce {
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "orderbook::engine::OrderStatus")]
 pub enum OrderStatus {
     Open,
     PartiallyFilled,
@@ -40,74 +47,6 @@ pub enum BookEventKind {
     Snapshot,
     /// Absolute quantities of changed levels; qty 0 deletes the level.
     Delta,
-}
-
-impl From<orderbook::Side> for Side {
-    fn from(side: orderbook::Side) -> Self {
-        match side {
-            orderbook::Side::Buy => Side::Buy,
-            orderbook::Side::Sell => Side::Sell,
-        }
-    }
-}
-
-impl From<Side> for orderbook::Side {
-    fn from(side: Side) -> Self {
-        match side {
-            Side::Buy => orderbook::Side::Buy,
-            Side::Sell => orderbook::Side::Sell,
-        }
-    }
-}
-
-impl From<engine::OrderType> for OrderType {
-    fn from(t: engine::OrderType) -> Self {
-        match t {
-            engine::OrderType::Limit => OrderType::Limit,
-            engine::OrderType::Market => OrderType::Market,
-        }
-    }
-}
-
-impl From<OrderType> for engine::OrderType {
-    fn from(t: OrderType) -> Self {
-        match t {
-            OrderType::Limit => engine::OrderType::Limit,
-            OrderType::Market => engine::OrderType::Market,
-        }
-    }
-}
-
-impl From<engine::TimeInForce> for TimeInForce {
-    fn from(t: engine::TimeInForce) -> Self {
-        match t {
-            engine::TimeInForce::Gtc => TimeInForce::Gtc,
-            engine::TimeInForce::Ioc => TimeInForce::Ioc,
-            engine::TimeInForce::Fok => TimeInForce::Fok,
-        }
-    }
-}
-
-impl From<TimeInForce> for engine::TimeInForce {
-    fn from(t: TimeInForce) -> Self {
-        match t {
-            TimeInForce::Gtc => engine::TimeInForce::Gtc,
-            TimeInForce::Ioc => engine::TimeInForce::Ioc,
-            TimeInForce::Fok => engine::TimeInForce::Fok,
-        }
-    }
-}
-
-impl From<engine::OrderStatus> for OrderStatus {
-    fn from(s: engine::OrderStatus) -> Self {
-        match s {
-            engine::OrderStatus::Open => OrderStatus::Open,
-            engine::OrderStatus::PartiallyFilled => OrderStatus::PartiallyFilled,
-            engine::OrderStatus::Filled => OrderStatus::Filled,
-            engine::OrderStatus::Cancelled => OrderStatus::Cancelled,
-            engine::OrderStatus::Rejected => OrderStatus::Rejected,
-        }
-    }
 }
 
 /// The contract's snake_case spelling of why the venue ended an order.
