@@ -12,28 +12,17 @@ pub struct Depth {
     n: usize,
 }
 
-pub const DEPTH1: Depth = Depth {
-    name: "depth1",
-    n: 1,
-};
-pub const DEPTH5: Depth = Depth {
-    name: "depth5",
-    n: 5,
-};
-pub const DEPTH10: Depth = Depth {
-    name: "depth10",
-    n: 10,
-};
-pub const DEPTH20: Depth = Depth {
-    name: "depth20",
-    n: 20,
-};
-pub const DEPTH50: Depth = Depth {
-    name: "depth50",
-    n: 50,
-};
+pub const DEPTH1: Depth = Depth::new("depth1", 1);
+pub const DEPTH5: Depth = Depth::new("depth5", 5);
+pub const DEPTH10: Depth = Depth::new("depth10", 10);
+pub const DEPTH20: Depth = Depth::new("depth20", 20);
+pub const DEPTH50: Depth = Depth::new("depth50", 50);
 
 impl Depth {
+    const fn new(name: &'static str, n: usize) -> Depth {
+        Depth { name, n }
+    }
+
     /// The message; `reason` only on a replacement (not on `subscribe`).
     fn message(&self, cx: Cx, reason: Option<&str>) -> Bytes {
         let (book, n) = (cx.pair.book, self.n);
