@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod fiat;
 pub mod http;
+pub mod market_archive;
 pub mod money;
 pub mod owner_only;
 pub mod private;

@@ -29,7 +29,7 @@ pub enum SnapshotReason {
 }
 
 /// One public execution, at the maker's price.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PublicTrade {
     pub trade_id: u64,
     pub price: Price,

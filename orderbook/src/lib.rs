@@ -5,6 +5,7 @@
 //! replay feed rebuild byte-identical books.
 
 pub mod book;
+pub mod candle;
 pub mod checksum;
 pub mod decimal;
 pub mod engine;
