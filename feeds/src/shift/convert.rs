@@ -5,10 +5,10 @@
 
 use super::wire::{
     WireAsset, WireBalance, WireBookEvent, WireBookEventKind, WireCatalog, WireCreateOrder,
-    WireFill, WireLevel, WireMarket, WireOrder, WireOrderStatus, WireOrderType, WireSide,
-    WireTimeInForce, WireTradeBatch,
+    WireFill, WireLevel, WireMarket, WireMarketStatus, WireOrder, WireOrderStatus, WireOrderType,
+    WireSide, WireTimeInForce, WireTradeBatch,
 };
-use crate::event::{Micros, PublicTrade};
+use crate::event::{Micros, PublicTrade, TradingStatus};
 use crate::venue::{AssetSpec, Balance, Fill, OrderReport, PlaceOrder};
 use orderbook::decimal::{self, parse_scaled};
 use orderbook::engine::{OrderReason, OrderStatus, OrderType, TimeInForce};
@@ -366,6 +366,23 @@ pub fn book_update(spec: &MarketSpec, e: &WireBookEvent) -> Result<BookUpdate, D
         seq: e.seq,
         venue_ts: e.venue_ts,
         body,
+    })
+}
+
+/// The trading status of a `marketStatus` item (a halt without a reason
+/// gets a generic one).
+pub fn market_status(spec: &MarketSpec, w: &WireMarketStatus) -> Result<TradingStatus, DecodeError> {
+    same_pair(spec, &w.pair)?;
+    Ok(if w.halted {
+        TradingStatus::Halted {
+            reason: w
+                .reason
+                .clone()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| "halted by the venue".into()),
+        }
+    } else {
+        TradingStatus::Open
     })
 }
 
