@@ -200,17 +200,19 @@ impl MarketSession {
         self.ws = None;
         self.routes.clear();
         for i in 0..self.slots.len() {
-            if self.slots[i].sequence.is_live() {
-                self.resyncing(i, "upstream connection lost");
-            }
+            self.resyncing(i, "upstream connection lost");
             self.slots[i].sequence.restart();
         }
     }
 
     /// Tells the hub that pair `i`'s book is not trustworthy until its
     /// next snapshot (best effort: a full receiver gets the snapshot
-    /// through the lagging path anyway).
+    /// through the lagging path anyway). Not before the pair's first
+    /// snapshot: a stream starts with a snapshot.
     fn resyncing(&mut self, i: usize, reason: &str) {
+        if !self.slots[i].sequence.is_live() {
+            return;
+        }
         let event = MarketEvent::Resyncing {
             pair: Arc::from(self.slots[i].spec.symbol.as_str()),
             venue_ts: now_micros(),
@@ -387,7 +389,8 @@ impl MarketSession {
                         status: status.clone(),
                     };
                     self.slots[i].status = Some(status);
-                    if self.deliver(i, vec![event]) {
+                    // Before the pair's snapshot it waits: it follows it.
+                    if !self.slots[i].sequence.is_live() || self.deliver(i, vec![event]) {
                         Ok(Flow::Continue)
                     } else {
                         Ok(Flow::End("the hub dropped the market stream".into()))
@@ -426,10 +429,23 @@ impl MarketSession {
             Some(_) => {}
         }
         let slot = &mut self.slots[i];
-        let Step { events, gap } = match update {
+        let Step { mut events, gap } = match update {
             Update::Book(u) => slot.sequence.on_book(u),
             Update::Trades(u) => slot.sequence.on_trades(u),
         };
+        // Every snapshot is followed by the trading status, if known.
+        if let Some(status) = &slot.status {
+            if events
+                .iter()
+                .any(|e| matches!(e, MarketEvent::Snapshot { .. }))
+            {
+                events.push(MarketEvent::Status {
+                    pair: Arc::from(slot.spec.symbol.as_str()),
+                    venue_ts: now_micros(),
+                    status: status.clone(),
+                });
+            }
+        }
         if !self.deliver(i, events) {
             return Ok(Flow::End("the hub dropped the market stream".into()));
         }
