@@ -9,8 +9,8 @@
 //! stale > online) and, only when the state or its reason changes, sends
 //! it to the status task. That task owns the `status` topic: it keeps the
 //! table of every pair, publishes the whole table (small: one entry per
-//! pair) once per batch of changes, answers subscribers with the table as
-//! it is, and keeps the table readable for `GET /markets`.
+//! pair) once per change, answers subscribers with the table as it is,
+//! and keeps the table readable for `GET /markets`.
 //!
 //! Numbering is the node's own (a state like `stale` is this node's view):
 //! the epoch is drawn at start, `seq` counts the messages published. A
@@ -260,13 +260,11 @@ impl StatusTask {
                     None => return,
                 },
                 Some(req) = resync.recv() => self.resync_subscriber(req),
+                // One message per change, so that a client sees every
+                // state a pair went through, in order (changes are rare).
                 update = updates.recv() => {
-                    let Some(first) = update else { return };
-                    self.apply(first);
-                    // Every change already queued goes into one message.
-                    while let Ok(more) = updates.try_recv() {
-                        self.apply(more);
-                    }
+                    let Some(update) = update else { return };
+                    self.apply(update);
                     self.publish();
                 }
             }
