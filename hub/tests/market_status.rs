@@ -52,6 +52,8 @@ struct StatusClient {
     last_seq: u64,
     /// Every (state, reason) `PAIR` went through, in order, deduplicated.
     history: Vec<(String, Value)>,
+    /// The last message read.
+    last: Value,
 }
 
 impl StatusClient {
@@ -67,6 +69,7 @@ impl StatusClient {
             epoch: String::new(),
             last_seq: 0,
             history: Vec::new(),
+            last: Value::Null,
         };
         send(
             &mut client.ws,
@@ -108,10 +111,15 @@ impl StatusClient {
         if self.history.last() != Some(&now) {
             self.history.push(now);
         }
+        self.last = m.clone();
     }
 
-    /// Reads `status` messages until `PAIR` is in `state`; that message.
+    /// Reads `status` messages until `PAIR` is in `state` (the last one
+    /// read may already say so); that message.
     async fn until(&mut self, state: &str, secs: u64) -> Value {
+        if of(&self.last, PAIR)["state"] == state {
+            return self.last.clone();
+        }
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
