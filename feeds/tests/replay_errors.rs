@@ -131,17 +131,34 @@ fn status_and_resyncing_lines_parse_and_are_checked() {
         Ok(reader.next_event()?.expect("one event"))
     };
     let halted = read(r#"{"type":"status","pair":"BTC-USD","venue_ts":5,"halted":true,"reason":"circuit breaker"}"#).unwrap();
-    assert!(matches!(
-        halted,
-        MarketEvent::Status { venue_ts: 5, status: TradingStatus::Halted { ref reason }, .. } if reason == "circuit breaker"
-    ), "{halted:?}");
+    assert!(
+        matches!(
+            halted,
+            MarketEvent::Status { venue_ts: 5, status: TradingStatus::Halted { ref reason }, .. } if reason == "circuit breaker"
+        ),
+        "{halted:?}"
+    );
     let open = read(r#"{"type":"status","pair":"BTC-USD","venue_ts":6,"halted":false}"#).unwrap();
-    assert!(matches!(open, MarketEvent::Status { status: TradingStatus::Open, .. }), "{open:?}");
-    let resyncing = read(r#"{"type":"resyncing","pair":"BTC-USD","venue_ts":7,"reason":"upstream seq gap"}"#).unwrap();
-    assert!(matches!(
-        resyncing,
-        MarketEvent::Resyncing { ref reason, .. } if reason == "upstream seq gap"
-    ), "{resyncing:?}");
+    assert!(
+        matches!(
+            open,
+            MarketEvent::Status {
+                status: TradingStatus::Open,
+                ..
+            }
+        ),
+        "{open:?}"
+    );
+    let resyncing =
+        read(r#"{"type":"resyncing","pair":"BTC-USD","venue_ts":7,"reason":"upstream seq gap"}"#)
+            .unwrap();
+    assert!(
+        matches!(
+            resyncing,
+            MarketEvent::Resyncing { ref reason, .. } if reason == "upstream seq gap"
+        ),
+        "{resyncing:?}"
+    );
     for bad in [
         r#"{"type":"status","pair":"BTC-USD","venue_ts":5,"halted":true}"#,
         r#"{"type":"status","pair":"BTC-USD","venue_ts":5,"halted":false,"reason":"x"}"#,

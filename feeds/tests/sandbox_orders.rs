@@ -327,10 +327,16 @@ async fn a_halted_pair_refuses_orders_but_cancels_and_streams_say_so() {
         }
         out.unwrap()
     };
-    assert!(matches!(next_for_btc(&mut stream), MarketEvent::Snapshot { .. }));
     assert!(matches!(
         next_for_btc(&mut stream),
-        MarketEvent::Status { status: TradingStatus::Open, .. }
+        MarketEvent::Snapshot { .. }
+    ));
+    assert!(matches!(
+        next_for_btc(&mut stream),
+        MarketEvent::Status {
+            status: TradingStatus::Open,
+            ..
+        }
     ));
 
     v.halt("BTC-USD", "circuit breaker").unwrap();
@@ -353,18 +359,30 @@ async fn a_halted_pair_refuses_orders_but_cancels_and_streams_say_so() {
     assert_eq!(cancelled.status, OrderStatus::Cancelled);
     // A new subscriber learns the halt right after its snapshot.
     let mut late = v.subscribe().await.unwrap();
-    assert!(matches!(next_for_btc(&mut late), MarketEvent::Snapshot { .. }));
     assert!(matches!(
         next_for_btc(&mut late),
-        MarketEvent::Status { status: TradingStatus::Halted { .. }, .. }
+        MarketEvent::Snapshot { .. }
+    ));
+    assert!(matches!(
+        next_for_btc(&mut late),
+        MarketEvent::Status {
+            status: TradingStatus::Halted { .. },
+            ..
+        }
     ));
 
     v.resume("BTC-USD").unwrap();
     // The cancel's book change came first.
-    assert!(matches!(next_for_btc(&mut stream), MarketEvent::Delta { .. }));
     assert!(matches!(
         next_for_btc(&mut stream),
-        MarketEvent::Status { status: TradingStatus::Open, .. }
+        MarketEvent::Delta { .. }
+    ));
+    assert!(matches!(
+        next_for_btc(&mut stream),
+        MarketEvent::Status {
+            status: TradingStatus::Open,
+            ..
+        }
     ));
     assert_eq!(v.trading_status("BTC-USD"), Some(TradingStatus::Open));
     v.place_order(order("alice", Side::Buy, Some(100_000), 1_000_000))

@@ -356,7 +356,11 @@ fn samples() -> BTreeMap<&'static str, Value> {
                 let pairs = [
                     pair("BTC-USD", MarketState::Online, None),
                     pair("ETH-USD", MarketState::Halted, Some("circuit breaker")),
-                    pair("SOL-USD", MarketState::Stale, Some("no upstream data for 5000 ms")),
+                    pair(
+                        "SOL-USD",
+                        MarketState::Stale,
+                        Some("no upstream data for 5000 ms"),
+                    ),
                     pair("ETH-BTC", MarketState::Resyncing, Some("upstream seq gap")),
                 ];
                 enc.status(&header("status"), None, &pairs).to_vec()

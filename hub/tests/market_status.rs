@@ -107,7 +107,10 @@ impl StatusClient {
             assert!(p["since"].as_u64().is_some_and(|s| s > 0), "{p}");
         }
         let entry = of(m, PAIR);
-        let now = (entry["state"].as_str().unwrap().to_owned(), entry["reason"].clone());
+        let now = (
+            entry["state"].as_str().unwrap().to_owned(),
+            entry["reason"].clone(),
+        );
         if self.history.last() != Some(&now) {
             self.history.push(now);
         }
@@ -171,7 +174,9 @@ async fn a_paused_feed_is_stale_on_the_status_channel_then_online() {
         let (mut client, _) = StatusClient::subscribe(hub.addr, pairs).await;
         client.until("online", 10).await;
 
-        venue.admin("/admin/pause-stream", json!({"ms": 4_000})).await;
+        venue
+            .admin("/admin/pause-stream", json!({"ms": 4_000}))
+            .await;
         let stale = client.until("stale", 10).await;
         assert_eq!(of(&stale, PAIR)["reason"], "no upstream data for 1000 ms");
         let m = listed(hub.addr).await;
@@ -267,15 +272,25 @@ async fn a_halt_is_shown_refuses_orders_keeps_cancels_and_resume_is_online() {
             .limit("halt-new", "buy", "0.001000", "1000.00", "GTC")
             .await;
         assert_eq!(refused.status, 409, "{}", refused.body);
-        assert_eq!(refused.body["error"]["code"], "market_halted", "{}", refused.body);
-        let message = refused.body["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(
+            refused.body["error"]["code"], "market_halted",
+            "{}",
+            refused.body
+        );
+        let message = refused.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default();
         assert!(message.contains("circuit breaker"), "{message}");
 
         let order_id = resting.body["order_id"].as_str().expect("order_id");
         let cancelled = trader
             .call("DELETE", &format!("/orders/{order_id}"), None)
             .await;
-        assert_eq!(cancelled.status, 200, "cancels still work: {}", cancelled.body);
+        assert_eq!(
+            cancelled.status, 200,
+            "cancels still work: {}",
+            cancelled.body
+        );
         assert_eq!(cancelled.body["status"], "cancelled", "{}", cancelled.body);
 
         venue.admin("/admin/resume", json!({"pair": PAIR})).await;
@@ -302,7 +317,10 @@ async fn a_status_resume_on_the_same_node_is_recovered_and_another_epoch_is_not(
         let (epoch, seq) = (early.epoch.clone(), early.last_seq);
 
         venue
-            .admin("/admin/halt", json!({"pair": PAIR, "reason": "maintenance"}))
+            .admin(
+                "/admin/halt",
+                json!({"pair": PAIR, "reason": "maintenance"}),
+            )
             .await;
         let halted = early.until("halted", 10).await;
 

@@ -371,7 +371,10 @@ pub fn book_update(spec: &MarketSpec, e: &WireBookEvent) -> Result<BookUpdate, D
 
 /// The trading status of a `marketStatus` item (a halt without a reason
 /// gets a generic one).
-pub fn market_status(spec: &MarketSpec, w: &WireMarketStatus) -> Result<TradingStatus, DecodeError> {
+pub fn market_status(
+    spec: &MarketSpec,
+    w: &WireMarketStatus,
+) -> Result<TradingStatus, DecodeError> {
     same_pair(spec, &w.pair)?;
     Ok(if w.halted {
         TradingStatus::Halted {

@@ -378,37 +378,15 @@ impl MarketSession {
         data: Option<Value>,
     ) -> Result<Flow, WsError> {
         let spec = &self.slots[i].spec;
-        if topic == Topic::Status {
-            let status = field::<WireMarketStatus>(data, "marketStatus")
-                .and_then(|w| convert::market_status(spec, &w).map(|s| (s, w.venue_ts)));
-            return match status {
-                Ok((status, venue_ts)) => {
-                    let event = MarketEvent::Status {
-                        pair: Arc::from(spec.symbol.as_str()),
-                        venue_ts,
-                        status: status.clone(),
-                    };
-                    self.slots[i].status = Some(status);
-                    // Before the pair's snapshot it waits: it follows it.
-                    if !self.slots[i].sequence.is_live() || self.deliver(i, vec![event]) {
-                        Ok(Flow::Continue)
-                    } else {
-                        Ok(Flow::End("the hub dropped the market stream".into()))
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(pair = %spec.symbol, error = %e, "unreadable marketStatus; ignored");
-                    Ok(Flow::Continue)
-                }
-            };
-        }
         let decoded = match topic {
             Topic::Book => field::<WireBookEvent>(data, "orderBookUpdates")
                 .and_then(|w| convert::book_update(spec, &w))
                 .map(|u| (u.epoch.clone(), Update::Book(u))),
-            Topic::Trades | Topic::Status => field::<WireTradeBatch>(data, "trades")
+            Topic::Trades => field::<WireTradeBatch>(data, "trades")
                 .and_then(|w| convert::trade_update(spec, &w))
                 .map(|u| (u.epoch.clone(), Update::Trades(u))),
+            // Not sequenced, no epoch: handled on its own.
+            Topic::Status => return Ok(self.on_status(i, data)),
         };
         let (epoch, update) = match decoded {
             Ok(d) => d,
@@ -462,6 +440,34 @@ impl MarketSession {
             self.resubscribe(i).await?;
         }
         Ok(Flow::Continue)
+    }
+
+    /// A `marketStatus` item of pair `i`: remembered (it follows every
+    /// later snapshot) and forwarded, unless the pair waits for its first
+    /// snapshot (then it follows that one). An unreadable item is ignored:
+    /// the status is optional and the book is not at stake.
+    fn on_status(&mut self, i: usize, data: Option<Value>) -> Flow {
+        let spec = &self.slots[i].spec;
+        let status = field::<WireMarketStatus>(data, "marketStatus")
+            .and_then(|w| convert::market_status(spec, &w).map(|s| (s, w.venue_ts)));
+        let (status, venue_ts) = match status {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(pair = %spec.symbol, error = %e, "unreadable marketStatus; ignored");
+                return Flow::Continue;
+            }
+        };
+        let event = MarketEvent::Status {
+            pair: Arc::from(spec.symbol.as_str()),
+            venue_ts,
+            status: status.clone(),
+        };
+        self.slots[i].status = Some(status);
+        if !self.slots[i].sequence.is_live() || self.deliver(i, vec![event]) {
+            Flow::Continue
+        } else {
+            Flow::End("the hub dropped the market stream".into())
+        }
     }
 
     /// Sends pair `i`'s events without waiting; false once the receiver is

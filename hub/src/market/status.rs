@@ -148,7 +148,10 @@ impl StatusBoard {
         pool: ShardPool,
     ) -> (StatusBoard, Vec<StatusReporter>) {
         let start = now_micros();
-        let waiting = (MarketState::Resyncing, Some(WAITING_FOR_SNAPSHOT.to_owned()));
+        let waiting = (
+            MarketState::Resyncing,
+            Some(WAITING_FOR_SNAPSHOT.to_owned()),
+        );
         let table: Vec<PairStatus> = pairs
             .iter()
             .map(|pair| PairStatus {
@@ -388,7 +391,10 @@ mod tests {
     #[test]
     fn a_reporter_sends_only_changes_of_the_state_or_its_reason() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let waiting = (MarketState::Resyncing, Some(WAITING_FOR_SNAPSHOT.to_owned()));
+        let waiting = (
+            MarketState::Resyncing,
+            Some(WAITING_FOR_SNAPSHOT.to_owned()),
+        );
         let mut r = StatusReporter {
             index: 3,
             condition: Condition {
@@ -408,10 +414,16 @@ mod tests {
         assert_eq!(rx.try_recv().unwrap().state, MarketState::Online);
         r.halted(Some("breaker".into()));
         let u = rx.try_recv().unwrap();
-        assert_eq!((u.state, u.reason.as_deref()), (MarketState::Halted, Some("breaker")));
+        assert_eq!(
+            (u.state, u.reason.as_deref()),
+            (MarketState::Halted, Some("breaker"))
+        );
         r.halted(Some("breaker".into()));
         assert!(rx.try_recv().is_err(), "the same halt again is no change");
         r.halted(Some("maintenance".into()));
-        assert_eq!(rx.try_recv().unwrap().reason.as_deref(), Some("maintenance"));
+        assert_eq!(
+            rx.try_recv().unwrap().reason.as_deref(),
+            Some("maintenance")
+        );
     }
 }
