@@ -369,24 +369,25 @@ pub fn book_update(spec: &MarketSpec, e: &WireBookEvent) -> Result<BookUpdate, D
     })
 }
 
-/// The trading status of a `marketStatus` item (a halt without a reason
-/// gets a generic one).
+/// Longest halt reason passed on, in characters (the hub repeats it in
+/// every `status` message); a longer one is cut.
+pub const MAX_HALT_REASON_CHARS: usize = 200;
+
+/// The trading status of a `marketStatus` item: a halt's reason is cut to
+/// [`MAX_HALT_REASON_CHARS`] and, when missing or empty, a generic one.
 pub fn market_status(
     spec: &MarketSpec,
     w: &WireMarketStatus,
 ) -> Result<TradingStatus, DecodeError> {
     same_pair(spec, &w.pair)?;
-    Ok(if w.halted {
-        TradingStatus::Halted {
-            reason: w
-                .reason
-                .clone()
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| "halted by the venue".into()),
-        }
-    } else {
-        TradingStatus::Open
-    })
+    if !w.halted {
+        return Ok(TradingStatus::Open);
+    }
+    let reason = match w.reason.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() => r.chars().take(MAX_HALT_REASON_CHARS).collect(),
+        _ => "halted by the venue".into(),
+    };
+    Ok(TradingStatus::Halted { reason })
 }
 
 pub fn trade_update(spec: &MarketSpec, b: &WireTradeBatch) -> Result<TradeUpdate, DecodeError> {
