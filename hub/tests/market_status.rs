@@ -10,7 +10,9 @@
 //!   it is refused over REST with 409 `market_halted` while a cancel still
 //!   works, and a resume turns it `online` again;
 //! - a resume of the `status` channel on the same node is recovered, and
-//!   one naming another epoch gets a fresh table.
+//!   one naming another epoch gets a fresh table;
+//! - a venue restarted (new epoch) shows every pair `resyncing` from the
+//!   lost connection until the new epoch's snapshot, then `online`.
 //!
 //! Every status message must chain (`prev_seq` = the previous `seq`, one
 //! epoch) and list every pair of the hub.
@@ -375,4 +377,45 @@ async fn connect_to(addr: SocketAddr) -> Ws {
         .await
         .expect("websocket connects")
         .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_venue_shows_resyncing_until_the_new_epoch_s_snapshot() {
+    bounded(async {
+        let venue = TestVenue::start(any_port(), 40).await;
+        let addr = venue.addr;
+        let hub = start_hub(&venue, |_| {}).await;
+        let pairs = hub.context.markets.specs().len();
+        let (mut client, _) = StatusClient::subscribe(hub.addr, pairs).await;
+        client.until("online", 10).await;
+
+        venue.stop().await;
+        let lost = client.until("resyncing", 10).await;
+        assert_eq!(of(&lost, PAIR)["reason"], "upstream connection lost");
+        // One message per pair's change: every pair gets there.
+        let all_resyncing = |m: &Value| {
+            m["pairs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|p| p["state"] == "resyncing")
+        };
+        let mut last = lost;
+        while !all_resyncing(&last) {
+            last = recv_within(&mut client.ws, 10).await;
+            client.check(&last);
+        }
+        let venue = TestVenue::start(addr, 40).await;
+        client.until("online", 20).await;
+        let reasons: Vec<&Value> = client.history.iter().map(|(_, r)| r).collect();
+        assert!(
+            reasons.contains(&&json!("new upstream epoch")),
+            "the new epoch is named: {:?}",
+            client.history
+        );
+        assert_eq!(listed(hub.addr).await["status"], "online");
+        hub.stop().await;
+        venue.stop().await;
+    })
+    .await;
 }
