@@ -284,8 +284,10 @@ impl StatusTask {
         self.ts = self.ts.max(u.at);
     }
 
-    /// Publishes the table as the next message and shares it.
+    /// Shares the table, then publishes it as the next message (so a
+    /// client that got the message reads the same table over REST).
     fn publish(&mut self) {
+        self.shared.write().clone_from(&self.pairs);
         let seq = self.topic.last_seq + 1;
         let h = Header {
             channel: &self.topic.name,
@@ -304,7 +306,6 @@ impl StatusTask {
             &self.resync_tx,
             Instant::now(),
         );
-        self.shared.write().clone_from(&self.pairs);
     }
 
     /// The table as of the last message, as one subscriber's state message.
@@ -367,6 +368,72 @@ impl StatusTask {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    /// The next `n` frames queued for `sub`, as JSON.
+    async fn frames(sub: &Subscriber, n: usize) -> Vec<serde_json::Value> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            tokio::time::timeout(Duration::from_secs(5), sub.queue.ready())
+                .await
+                .expect("a frame within 5 s");
+            let mut out = VecDeque::new();
+            sub.queue.drain_into(&mut out);
+            got.extend(
+                out.iter()
+                    .map(|f| serde_json::from_str(f.text.as_str()).expect("JSON")),
+            );
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn subscribers_get_the_table_then_each_change_and_markets_reads_it() {
+        let history = HistoryLimits {
+            max_messages: 10,
+            max_age: Duration::from_secs(60),
+        };
+        let pairs = ["A-B".to_owned(), "C-D".to_owned()];
+        let (board, mut reporters) = StatusBoard::start(&pairs, history, ShardPool::start(1));
+        let sub = Arc::new(Subscriber::new(7, 1 << 20));
+        assert!(!board.subscribe(sub.clone(), None).await.unwrap());
+        sub.queue.release(&[STATUS_CHANNEL]);
+        let first = &frames(&sub, 1).await[0];
+        assert_eq!((&first["seq"], &first["prev_seq"]), (&1.into(), &0.into()));
+        assert_eq!(first["pairs"][1]["state"], "resyncing");
+        assert_eq!(first["pairs"][1]["reason"], WAITING_FOR_SNAPSHOT);
+        let epoch = first["epoch"].as_str().unwrap().to_owned();
+
+        reporters[1].resyncing(None);
+        reporters[1].halted(Some("breaker".into()));
+        let next = frames(&sub, 2).await;
+        assert_eq!(
+            (&next[0]["seq"], &next[0]["prev_seq"]),
+            (&2.into(), &1.into())
+        );
+        assert_eq!(next[0]["pairs"][1]["state"], "online");
+        assert_eq!(next[1]["pairs"][1]["state"], "halted");
+        assert_eq!(next[1]["pairs"][0]["state"], "resyncing", "A-B unchanged");
+        let table = board.table();
+        assert_eq!(table[1].state, MarketState::Halted);
+        assert_eq!(table[1].reason.as_deref(), Some("breaker"));
+
+        // Resumed from seq 1 on this epoch: the two changes again.
+        let late = Arc::new(Subscriber::new(8, 1 << 20));
+        let resume = Some((epoch, 1));
+        assert!(board.subscribe(late.clone(), resume).await.unwrap());
+        late.queue.release(&[STATUS_CHANNEL]);
+        let replayed = frames(&late, 2).await;
+        assert_eq!(replayed[1]["seq"], 3);
+        // Another epoch: the table now, not recovered.
+        let other = Arc::new(Subscriber::new(9, 1 << 20));
+        let resume = Some(("ffffffff".to_owned(), 1));
+        assert!(!board.subscribe(other.clone(), resume).await.unwrap());
+        other.queue.release(&[STATUS_CHANNEL]);
+        let fresh = &frames(&other, 1).await[0];
+        assert_eq!((&fresh["seq"], &fresh["prev_seq"]), (&3.into(), &0.into()));
+    }
 
     fn reasons(c: &Condition) -> (MarketState, Option<&str>) {
         let (state, reason) = c.state();
