@@ -25,7 +25,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Channel ids below this are per-connection channels (heartbeat, private).
+/// Channel ids below this are the node-wide `status` channel
+/// ([`status::STATUS_CHANNEL`]); the market channels start here.
 const FIRST_MARKET_CHANNEL: ChannelId = 16;
 /// Upstream events a pair task may have queued before the dispatcher waits
 /// (and the venue, seeing us lag, resyncs us with a snapshot).
