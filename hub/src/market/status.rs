@@ -440,6 +440,50 @@ mod tests {
         (state, reason.map(|r| Box::leak(r.into_boxed_str()) as &str))
     }
 
+    #[tokio::test]
+    async fn a_slow_consumer_gets_the_table_again_not_a_close() {
+        let history = HistoryLimits {
+            max_messages: 10,
+            max_age: Duration::from_secs(60),
+        };
+        let pairs = ["A-B".to_owned(), "C-D".to_owned()];
+        let (board, mut reporters) = StatusBoard::start(&pairs, history, ShardPool::start(1));
+        // Room for one message (about 230 bytes), not two.
+        let sub = Arc::new(Subscriber::new(7, 400));
+        assert!(!board.subscribe(sub.clone(), None).await.unwrap());
+        sub.queue.release(&[STATUS_CHANNEL]);
+        tokio::time::timeout(Duration::from_secs(5), sub.queue.ready())
+            .await
+            .expect("the table");
+        // Not drained: the change overflows the queue, whose status frames
+        // are dropped and replaced by the table as of seq 2.
+        reporters[0].resyncing(None);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let replacement = loop {
+            let queued: Option<serde_json::Value> = {
+                let mut out = VecDeque::new();
+                if sub.queue.conflations() > 0 && sub.queue.queued_bytes() > 0 {
+                    assert!(sub.queue.drain_into(&mut out).is_none(), "not closed");
+                }
+                assert!(out.len() <= 1, "only the replacement: {out:?}");
+                out.back()
+                    .map(|f| serde_json::from_str(f.text.as_str()).unwrap())
+            };
+            if let Some(m) = queued {
+                break m;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no replacement");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        assert_eq!(replacement["seq"], 2, "{replacement}");
+        assert_eq!(
+            replacement["prev_seq"], 0,
+            "nothing was delivered: {replacement}"
+        );
+        assert_eq!(replacement["reason"], "slow_consumer", "{replacement}");
+        assert_eq!(replacement["pairs"][0]["state"], "online");
+    }
+
     #[test]
     fn precedence_is_halted_then_resyncing_then_stale_then_online() {
         let mut c = Condition::default();
