@@ -9,6 +9,7 @@ mod common;
 
 use common::start_hub;
 use hub::protocol::encode::{Encoder, Header, Ticker};
+use hub::protocol::status::{MarketState, PairStatus};
 use hub::protocol::{
     ops, replies, ErrorCode, MessageType, CLIENT_OPS, ERROR_CODES, SERVER_MESSAGE_TYPES,
 };
@@ -345,6 +346,25 @@ fn samples() -> BTreeMap<&'static str, Value> {
             MessageType::Order => replies::order(&header("orders"), &order).into(),
             MessageType::Balance => replies::balance(&header("balances"), &balance).into(),
             MessageType::Shutdown => replies::shutdown(1000).into(),
+            MessageType::Status => {
+                let pair = |pair: &str, state, reason: Option<&str>| PairStatus {
+                    pair: pair.into(),
+                    state,
+                    reason: reason.map(str::to_owned),
+                    since: 1_796_273_600_000_000,
+                };
+                let pairs = [
+                    pair("BTC-USD", MarketState::Online, None),
+                    pair("ETH-USD", MarketState::Halted, Some("circuit breaker")),
+                    pair(
+                        "SOL-USD",
+                        MarketState::Stale,
+                        Some("no upstream data for 5000 ms"),
+                    ),
+                    pair("ETH-BTC", MarketState::Resyncing, Some("upstream seq gap")),
+                ];
+                enc.status(&header("status"), None, &pairs).to_vec()
+            }
         };
         out.insert(kind.as_str(), parse(&text));
     }

@@ -131,6 +131,10 @@ pub fn venue_error(e: VenueError) -> ApiError {
         VenueError::InvalidAmount(why) => ApiError::unprocessable("invalid_amount", why),
         VenueError::OrderNotFound => ApiError::not_found("order_not_found", "no such order"),
         VenueError::OrderNotOpen => ApiError::conflict("order_not_open", "the order is not open"),
+        VenueError::MarketHalted { pair, reason } => ApiError::conflict(
+            "market_halted",
+            format!("trading in {pair} is halted: {reason}"),
+        ),
         VenueError::Unavailable(why) => ApiError::unavailable(
             "upstream_unavailable",
             format!("venue unavailable: {why}"),

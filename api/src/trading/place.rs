@@ -181,7 +181,7 @@ pub(crate) fn check_body(bytes: &[u8]) -> ApiResult<()> {
         (status = 400, description = "unknown_field, bad_request", body = crate::error::ErrorBody),
         (status = 401, description = "unauthorized", body = crate::error::ErrorBody),
         (status = 403, description = "kyc_required", body = crate::error::ErrorBody),
-        (status = 409, description = "duplicate_client_order_id", body = crate::error::ErrorBody),
+        (status = 409, description = "duplicate_client_order_id; market_halted (the venue halted the pair: `GET /markets` status)", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_qty, invalid_price, missing_field, invalid_field, unknown_pair, invalid_order, insufficient_funds", body = crate::error::ErrorBody),
         (status = 503, description = "upstream_unavailable (breaker open, Retry-After), upstream_timeout", body = crate::error::ErrorBody),
     )

@@ -77,6 +77,9 @@ wire_names! {
         Ticker = "ticker",
         /// `heartbeat`: once a second.
         Heartbeat = "heartbeat",
+        /// `status`: every pair's market state, on subscribe and whenever
+        /// one changes.
+        Status = "status",
         /// `orders`: one of the user's orders as it is now.
         Order = "order",
         /// `balances`: one of the user's balances as it is now.

@@ -101,7 +101,7 @@ async fn subscribe(
                 Sub::Private(private)
             }
             ChannelKind::Heartbeat => Sub::Heartbeat,
-            ChannelKind::Topic(_) => {
+            ChannelKind::Topic(_) | ChannelKind::Status => {
                 Sub::Market(ctx.markets.resolve(&channel).ok_or_else(unknown)?)
             }
         };

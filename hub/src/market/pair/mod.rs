@@ -15,6 +15,7 @@ mod apply;
 mod conflate;
 mod subscribe;
 
+use super::status::StatusReporter;
 use super::ticker::TickerState;
 use super::view::OrderbookView;
 use crate::fanout::{ChannelId, History, ResyncRequest, ShardPool, Subscriber, Topic};
@@ -97,6 +98,8 @@ pub struct PairTask {
     /// No upstream message for this long marks the pair stale.
     stale_after: Option<Duration>,
     last_event: Instant,
+    /// The pair's market status (`market/status.rs`).
+    status: StatusReporter,
 }
 
 /// Everything a pair task needs to start.
@@ -111,6 +114,7 @@ pub struct PairSetup {
     /// Set while the upstream has been silent for `stale_after`.
     pub stale: Arc<AtomicBool>,
     pub stale_after: Option<Duration>,
+    pub status: StatusReporter,
 }
 
 impl PairTask {
@@ -164,6 +168,7 @@ impl PairTask {
             stale: setup.stale,
             stale_after: setup.stale_after,
             last_event: Instant::now(),
+            status: setup.status,
         };
         let mut fast = tokio::time::interval(Duration::from_millis(100));
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -193,6 +198,7 @@ impl PairTask {
                     None => {
                         tracing::warn!(pair = %task.state.spec.symbol, "upstream stream ended");
                         task.warm.store(false, Ordering::Relaxed);
+                        task.status.resyncing(Some("upstream stream ended"));
                         events_open = false;
                     }
                 },
