@@ -1,7 +1,7 @@
 //! The client ops of one connection, decoded by `protocol::ops`:
 //! `subscribe` (public topics, `heartbeat`, private channels; with
 //! `resume`), `unsubscribe`, `auth` and `ping`, each answered with its
-//! reply from `protocol::replies`.
+//! reply from `protocol::replies`; the order-entry ops go to `orders.rs`.
 
 use super::connection::{Shared, Sub, Subscriptions};
 use super::private;
@@ -27,7 +27,17 @@ pub(super) async fn handle(
             shared.reply(replies::pong(id, now_micros()));
             Ok(())
         }
-        Op::Auth { id, token } => authenticate(id, &token, shared, ctx, close).await,
+        Op::Auth {
+            id,
+            token,
+            cancel_on_disconnect,
+        } => authenticate(id, &token, cancel_on_disconnect, shared, ctx, close).await,
+        Op::OrderPlace { id, order } => super::orders::place(id, &order, shared, ctx).await,
+        Op::OrderCancel { id, order_id } => super::orders::cancel(id, &order_id, shared, ctx).await,
+        Op::OrderCancelAll { id, pair } => super::orders::cancel_all(id, pair, shared, ctx).await,
+        Op::CancelAfter { id, timeout_ms } => {
+            super::orders::cancel_after(id, timeout_ms, shared, ctx).await
+        }
         Op::Unsubscribe { id, channels } => {
             let channels = dedup(channels);
             // Validate everything first: a refused request changes nothing.
@@ -176,6 +186,7 @@ async fn subscribe(
 async fn authenticate(
     id: i64,
     token: &str,
+    cancel_on_disconnect: bool,
     shared: &Shared,
     ctx: &HubContext,
     close: &mpsc::UnboundedSender<(u16, &'static str)>,
@@ -199,6 +210,9 @@ async fn authenticate(
             "already authenticated as another user",
         ));
     }
+    if cancel_on_disconnect {
+        super::orders::attach(id, &user.user_id, shared, ctx).await?;
+    }
     let mut forwarder = shared.forwarder.lock();
     if forwarder.as_ref().is_none_or(|f| f.is_finished()) {
         let updates = api.private.subscribe(&user.user_id);
@@ -211,7 +225,9 @@ async fn authenticate(
             close.clone(),
         )));
     }
-    shared.reply(replies::authed(id, &user.user_id));
+    drop(forwarder);
+    let attached = shared.attached.lock().is_some();
+    shared.reply(replies::authed(id, &user.user_id, attached));
     Ok(())
 }
 
