@@ -92,7 +92,11 @@ async fn socket(hub: &RunningHub, token: &str, extra: Value, orders: bool) -> co
     let authed = recv_within(&mut ws, 5).await;
     assert_eq!(authed["type"], "authed", "{authed}");
     if orders {
-        send(&mut ws, json!({"op": "subscribe", "id": 2, "channels": ["orders"]})).await;
+        send(
+            &mut ws,
+            json!({"op": "subscribe", "id": 2, "channels": ["orders"]}),
+        )
+        .await;
         let sub = recv_within(&mut ws, 5).await;
         assert_eq!(sub["type"], "subscribed", "{sub}");
     }
@@ -150,7 +154,9 @@ async fn place_on(ws: &mut common::Ws, id: i64, cid: &str) -> String {
 }
 
 async fn status(trader: &Trader, order_id: &str) -> String {
-    let a = trader.call("GET", &format!("/orders/{order_id}"), None).await;
+    let a = trader
+        .call("GET", &format!("/orders/{order_id}"), None)
+        .await;
     a.body["status"].as_str().unwrap_or("?").to_owned()
 }
 
@@ -166,25 +172,59 @@ async fn cancel_after_moves_between_nodes_and_fires_within_a_second_not_before()
 
         // Out of range is refused; 0 disarms.
         let mut on_a = socket(&node_a, &trader.token, json!({}), false).await;
-        let e = ask(&mut on_a, json!({"op": "cancel_after", "id": 3, "timeout_ms": 500})).await;
+        let e = ask(
+            &mut on_a,
+            json!({"op": "cancel_after", "id": 3, "timeout_ms": 500}),
+        )
+        .await;
         assert_eq!(e["code"], "bad_request", "{e}");
-        let armed = ask(&mut on_a, json!({"op": "cancel_after", "id": 4, "timeout_ms": 1000})).await;
+        let armed = ask(
+            &mut on_a,
+            json!({"op": "cancel_after", "id": 4, "timeout_ms": 1000}),
+        )
+        .await;
         assert!(armed["trigger_ts"].is_u64(), "{armed}");
-        let off = ask(&mut on_a, json!({"op": "cancel_after", "id": 5, "timeout_ms": 0})).await;
-        assert_eq!(off, json!({"type": "cancel_after_set", "id": 5, "timeout_ms": 0, "trigger_ts": null}));
-        assert!(notice(&mut watch, Duration::from_millis(1_800)).await.is_none(), "disarmed");
+        let off = ask(
+            &mut on_a,
+            json!({"op": "cancel_after", "id": 5, "timeout_ms": 0}),
+        )
+        .await;
+        assert_eq!(
+            off,
+            json!({"type": "cancel_after_set", "id": 5, "timeout_ms": 0, "trigger_ts": null})
+        );
+        assert!(
+            notice(&mut watch, Duration::from_millis(1_800))
+                .await
+                .is_none(),
+            "disarmed"
+        );
         assert_eq!(status(&trader, &order_id).await, "open");
 
         // Armed on A, refreshed through B, A gone: B fires it.
-        let armed = ask(&mut on_a, json!({"op": "cancel_after", "id": 6, "timeout_ms": 2000})).await;
+        let armed = ask(
+            &mut on_a,
+            json!({"op": "cancel_after", "id": 6, "timeout_ms": 2000}),
+        )
+        .await;
         let first = armed["trigger_ts"].as_u64().expect("trigger_ts");
         let now = now_micros();
-        assert!(first > now + 1_500_000 && first <= now + 2_000_000, "{armed}");
+        assert!(
+            first > now + 1_500_000 && first <= now + 2_000_000,
+            "{armed}"
+        );
         let mut on_b_ws = socket(&node_b, &trader.token, json!({}), false).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let moved = ask(&mut on_b_ws, json!({"op": "cancel_after", "id": 7, "timeout_ms": 2500})).await;
+        let moved = ask(
+            &mut on_b_ws,
+            json!({"op": "cancel_after", "id": 7, "timeout_ms": 2500}),
+        )
+        .await;
         let trigger = moved["trigger_ts"].as_u64().expect("trigger_ts");
-        assert!(trigger >= first + 500_000, "refreshing moves it: {first} → {trigger}");
+        assert!(
+            trigger >= first + 500_000,
+            "refreshing moves it: {first} → {trigger}"
+        );
         drop(on_a);
         node_a.stop().await;
 
@@ -193,11 +233,21 @@ async fn cancel_after_moves_between_nodes_and_fires_within_a_second_not_before()
             .expect("the switch fired");
         assert_eq!(msg["trigger"], "cancel_after", "{msg}");
         assert_eq!(msg["order_ids"], json!([order_id]), "{msg}");
-        assert!(at >= trigger, "fired {} ms before its trigger", (trigger - at) / 1000);
-        assert!(at - trigger < 1_000_000, "fired {} ms after its trigger", (at - trigger) / 1000);
+        assert!(
+            at >= trigger,
+            "fired {} ms before its trigger",
+            (trigger - at) / 1000
+        );
+        assert!(
+            at - trigger < 1_000_000,
+            "fired {} ms after its trigger",
+            (at - trigger) / 1000
+        );
         assert_eq!(status(&on_b, &order_id).await, "cancelled");
         // Fired once: disarmed now.
-        assert!(notice(&mut watch, Duration::from_millis(1_200)).await.is_none());
+        assert!(notice(&mut watch, Duration::from_millis(1_200))
+            .await
+            .is_none());
         node_b.stop().await;
         venue.stop().await;
     })
@@ -221,7 +271,9 @@ async fn cancel_on_disconnect_waits_for_the_last_such_connection_and_fires_after
         // One of two killed: the other still lives, nothing is cancelled.
         kill(on_a);
         assert!(
-            notice(&mut watch, GRACE + LEASE_TTL + Duration::from_secs(1)).await.is_none(),
+            notice(&mut watch, GRACE + LEASE_TTL + Duration::from_secs(1))
+                .await
+                .is_none(),
             "cancelled while another such connection was open"
         );
         assert_eq!(status(&trader, &from_a).await, "open");
@@ -240,8 +292,14 @@ async fn cancel_on_disconnect_waits_for_the_last_such_connection_and_fires_after
         want.sort();
         assert_eq!(got, want, "{msg}");
         let waited = Duration::from_micros(at - killed);
-        assert!(waited >= GRACE, "fired {waited:?} after the kill, within the grace");
-        assert!(waited < GRACE + Duration::from_millis(1_500), "fired {waited:?} after the kill");
+        assert!(
+            waited >= GRACE,
+            "fired {waited:?} after the kill, within the grace"
+        );
+        assert!(
+            waited < GRACE + Duration::from_millis(1_500),
+            "fired {waited:?} after the kill"
+        );
         assert_eq!(status(&trader, &from_a).await, "cancelled");
         assert_eq!(status(&trader, &from_b).await, "cancelled");
         assert_eq!(status(&trader, &kept).await, "open");
@@ -265,14 +323,23 @@ async fn a_connection_whose_node_died_counts_as_gone_when_its_lease_expires() {
     switches.track("u1", "o1").await.unwrap();
     let started = Instant::now();
     let sweep = switches.sweep(100).await.unwrap();
-    assert!(sweep.disconnected.is_empty(), "live until the lease expires");
+    assert!(
+        sweep.disconnected.is_empty(),
+        "live until the lease expires"
+    );
     let due = sweep.next_in.expect("a check is due");
     assert!(due > LEASE_TTL && due <= LEASE_TTL + GRACE, "{due:?}");
     tokio::time::sleep(due.saturating_sub(Duration::from_millis(300))).await;
-    assert!(switches.sweep(100).await.unwrap().disconnected.is_empty(), "not before");
+    assert!(
+        switches.sweep(100).await.unwrap().disconnected.is_empty(),
+        "not before"
+    );
     tokio::time::sleep(Duration::from_millis(400)).await;
     let sweep = switches.sweep(100).await.unwrap();
-    assert_eq!(sweep.disconnected, [("u1".to_owned(), vec!["o1".to_owned()])]);
+    assert_eq!(
+        sweep.disconnected,
+        [("u1".to_owned(), vec!["o1".to_owned()])]
+    );
     assert!(started.elapsed() >= LEASE_TTL + GRACE);
     // Claimed once: another node's sweep finds nothing.
     assert!(switches.sweep(100).await.unwrap().disconnected.is_empty());
@@ -294,7 +361,11 @@ async fn without_redis_an_armed_cancel_after_survives_a_restart() {
         let placed = trader.limit("r-1", "buy", "0.01", "1000", "GTC").await;
         let order_id = placed.body["order_id"].as_str().unwrap().to_owned();
         let mut ws = socket(&node, &trader.token, json!({}), false).await;
-        let armed = ask(&mut ws, json!({"op": "cancel_after", "id": 3, "timeout_ms": 3000})).await;
+        let armed = ask(
+            &mut ws,
+            json!({"op": "cancel_after", "id": 3, "timeout_ms": 3000}),
+        )
+        .await;
         let trigger = armed["trigger_ts"].as_u64().expect("trigger_ts");
         drop(ws);
         node.stop().await;
@@ -306,7 +377,10 @@ async fn without_redis_an_armed_cancel_after_survives_a_restart() {
             .await
             .expect("the restarted node fired the switch");
         assert_eq!(msg["order_ids"], json!([order_id]), "{msg}");
-        assert!(at >= trigger && at - trigger < 1_000_000, "at {at}, trigger {trigger}");
+        assert!(
+            at >= trigger && at - trigger < 1_000_000,
+            "at {at}, trigger {trigger}"
+        );
         assert_eq!(status(&trader, &order_id).await, "cancelled");
         // The audit event.
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -69,29 +69,137 @@ fn without(mut v: Value, k: &str) -> Value {
 fn table() -> Vec<Row> {
     let base = limit("t-1", "0.010000", "1000.00");
     vec![
-        Row { name: "a valid limit order is created", req: Req::Place(base.clone()), outcome: "created" },
-        Row { name: "the same id and body replays it", req: Req::Place(base.clone()), outcome: "replayed" },
-        Row { name: "defaults spelled out are the same body", req: Req::Place(with(with(base.clone(), "time_in_force", json!("GTC")), "post_only", json!(false))), outcome: "replayed" },
-        Row { name: "the same id with another body", req: Req::Place(with(base.clone(), "qty", json!("0.020000"))), outcome: "duplicate_client_order_id" },
-        Row { name: "an unknown member", req: Req::Place(with(limit("t-2", "0.01", "1000.00"), "leverage", json!(10))), outcome: "unknown_field" },
-        Row { name: "a limit order without price", req: Req::Place(without(limit("t-3", "0.01", "1000.00"), "price")), outcome: "missing_field" },
-        Row { name: "no qty", req: Req::Place(without(limit("t-4", "0.01", "1000.00"), "qty")), outcome: "missing_field" },
-        Row { name: "qty finer than the pair's scale", req: Req::Place(limit("t-5", "0.0100001", "1000.00")), outcome: "invalid_qty" },
-        Row { name: "qty zero", req: Req::Place(limit("t-6", "0", "1000.00")), outcome: "invalid_qty" },
-        Row { name: "price finer than the pair's scale", req: Req::Place(limit("t-7", "0.01", "1000.001")), outcome: "invalid_price" },
-        Row { name: "a negative price", req: Req::Place(limit("t-8", "0.01", "-1.00")), outcome: "invalid_price" },
-        Row { name: "a pair the venue does not trade", req: Req::Place(with(limit("t-9", "0.01", "1000.00"), "pair", json!("FOO-BAR"))), outcome: "unknown_pair" },
-        Row { name: "a market order with a price", req: Req::Place(with(limit("t-10", "0.01", "1000.00"), "type", json!("market"))), outcome: "invalid_field" },
-        Row { name: "a bad client_order_id", req: Req::Place(limit("t 11", "0.01", "1000.00")), outcome: "invalid_field" },
-        Row { name: "a side that does not exist", req: Req::Place(with(limit("t-12", "0.01", "1000.00"), "side", json!("hold"))), outcome: "invalid_field" },
-        Row { name: "more than the user's funds", req: Req::Place(limit("t-13", "5000.000000", "1000.00")), outcome: "insufficient_funds" },
-        Row { name: "a refused id may be used again", req: Req::Place(limit("t-13", "0.010000", "1000.00")), outcome: "created" },
-        Row { name: "KYC not verified", req: Req::PlaceUnverified(limit("t-14", "0.01", "1000.00")), outcome: "kyc_required" },
-        Row { name: "cancel one's own open order", req: Req::CancelOwn("t-1"), outcome: "cancelled" },
-        Row { name: "cancel it again", req: Req::CancelOwn("t-1"), outcome: "order_not_open" },
-        Row { name: "cancel another user's order (BOLA)", req: Req::CancelOthers, outcome: "order_not_found" },
-        Row { name: "cancel an unknown id", req: Req::CancelUnknown, outcome: "order_not_found" },
-        Row { name: "over the user's request budget", req: Req::Flood(400), outcome: "rate_limited" },
+        Row {
+            name: "a valid limit order is created",
+            req: Req::Place(base.clone()),
+            outcome: "created",
+        },
+        Row {
+            name: "the same id and body replays it",
+            req: Req::Place(base.clone()),
+            outcome: "replayed",
+        },
+        Row {
+            name: "defaults spelled out are the same body",
+            req: Req::Place(with(
+                with(base.clone(), "time_in_force", json!("GTC")),
+                "post_only",
+                json!(false),
+            )),
+            outcome: "replayed",
+        },
+        Row {
+            name: "the same id with another body",
+            req: Req::Place(with(base.clone(), "qty", json!("0.020000"))),
+            outcome: "duplicate_client_order_id",
+        },
+        Row {
+            name: "an unknown member",
+            req: Req::Place(with(limit("t-2", "0.01", "1000.00"), "leverage", json!(10))),
+            outcome: "unknown_field",
+        },
+        Row {
+            name: "a limit order without price",
+            req: Req::Place(without(limit("t-3", "0.01", "1000.00"), "price")),
+            outcome: "missing_field",
+        },
+        Row {
+            name: "no qty",
+            req: Req::Place(without(limit("t-4", "0.01", "1000.00"), "qty")),
+            outcome: "missing_field",
+        },
+        Row {
+            name: "qty finer than the pair's scale",
+            req: Req::Place(limit("t-5", "0.0100001", "1000.00")),
+            outcome: "invalid_qty",
+        },
+        Row {
+            name: "qty zero",
+            req: Req::Place(limit("t-6", "0", "1000.00")),
+            outcome: "invalid_qty",
+        },
+        Row {
+            name: "price finer than the pair's scale",
+            req: Req::Place(limit("t-7", "0.01", "1000.001")),
+            outcome: "invalid_price",
+        },
+        Row {
+            name: "a negative price",
+            req: Req::Place(limit("t-8", "0.01", "-1.00")),
+            outcome: "invalid_price",
+        },
+        Row {
+            name: "a pair the venue does not trade",
+            req: Req::Place(with(
+                limit("t-9", "0.01", "1000.00"),
+                "pair",
+                json!("FOO-BAR"),
+            )),
+            outcome: "unknown_pair",
+        },
+        Row {
+            name: "a market order with a price",
+            req: Req::Place(with(
+                limit("t-10", "0.01", "1000.00"),
+                "type",
+                json!("market"),
+            )),
+            outcome: "invalid_field",
+        },
+        Row {
+            name: "a bad client_order_id",
+            req: Req::Place(limit("t 11", "0.01", "1000.00")),
+            outcome: "invalid_field",
+        },
+        Row {
+            name: "a side that does not exist",
+            req: Req::Place(with(
+                limit("t-12", "0.01", "1000.00"),
+                "side",
+                json!("hold"),
+            )),
+            outcome: "invalid_field",
+        },
+        Row {
+            name: "more than the user's funds",
+            req: Req::Place(limit("t-13", "5000.000000", "1000.00")),
+            outcome: "insufficient_funds",
+        },
+        Row {
+            name: "a refused id may be used again",
+            req: Req::Place(limit("t-13", "0.010000", "1000.00")),
+            outcome: "created",
+        },
+        Row {
+            name: "KYC not verified",
+            req: Req::PlaceUnverified(limit("t-14", "0.01", "1000.00")),
+            outcome: "kyc_required",
+        },
+        Row {
+            name: "cancel one's own open order",
+            req: Req::CancelOwn("t-1"),
+            outcome: "cancelled",
+        },
+        Row {
+            name: "cancel it again",
+            req: Req::CancelOwn("t-1"),
+            outcome: "order_not_open",
+        },
+        Row {
+            name: "cancel another user's order (BOLA)",
+            req: Req::CancelOthers,
+            outcome: "order_not_found",
+        },
+        Row {
+            name: "cancel an unknown id",
+            req: Req::CancelUnknown,
+            outcome: "order_not_found",
+        },
+        Row {
+            name: "over the user's request budget",
+            req: Req::Flood(400),
+            outcome: "rate_limited",
+        },
     ]
 }
 
@@ -117,9 +225,15 @@ impl Entry for Rest {
     }
 
     async fn cancel(&mut self, order_id: &str) -> (String, Option<Value>) {
-        let a = self.0.call("DELETE", &format!("/orders/{order_id}"), None).await;
+        let a = self
+            .0
+            .call("DELETE", &format!("/orders/{order_id}"), None)
+            .await;
         match a.status {
-            200 => (a.body["status"].as_str().unwrap_or("?").to_owned(), Some(a.body)),
+            200 => (
+                a.body["status"].as_str().unwrap_or("?").to_owned(),
+                Some(a.body),
+            ),
             _ => (code(&a.body["error"]), None),
         }
     }
@@ -273,7 +387,9 @@ async fn hub() -> RunningHub {
 async fn the_same_table_gives_the_same_outcomes_over_rest_and_the_socket() {
     let hub = hub().await;
     let other = funded(&hub).await;
-    let theirs = other.limit("theirs-1", "buy", "0.010000", "1000.00", "GTC").await;
+    let theirs = other
+        .limit("theirs-1", "buy", "0.010000", "1000.00", "GTC")
+        .await;
     assert_eq!(theirs.status, 201, "{}", theirs.body);
     let theirs = theirs.body["order_id"].as_str().unwrap().to_owned();
 
@@ -322,7 +438,11 @@ async fn answers_are_followed_by_the_private_messages_and_cancel_all_lists_what_
         let a = socket
             .ask(json!({"op": "order.place", "order": limit(&format!("all-{n}"), "0.010000", "1000.00")}))
             .await;
-        assert_eq!((a["type"].as_str(), a["created"].as_bool()), (Some("order"), Some(true)), "{a}");
+        assert_eq!(
+            (a["type"].as_str(), a["created"].as_bool()),
+            (Some("order"), Some(true)),
+            "{a}"
+        );
         assert!(a.get("channel").is_none(), "an answer has no channel: {a}");
         assert_eq!(a["order"]["status"], "open", "{a}");
         ids.push(a["order"]["order_id"].as_str().unwrap().to_owned());
@@ -331,21 +451,34 @@ async fn answers_are_followed_by_the_private_messages_and_cancel_all_lists_what_
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let has_order = |seen: &[Value], id: &str, status: &str| {
         seen.iter().any(|m| {
-            m["channel"] == "orders" && m["order"]["order_id"] == id && m["order"]["status"] == status
+            m["channel"] == "orders"
+                && m["order"]["order_id"] == id
+                && m["order"]["status"] == status
         })
     };
     while !(ids.iter().all(|id| has_order(&socket.seen, id, "open"))
         && socket.seen.iter().any(|m| m["channel"] == "balances"))
     {
-        assert!(tokio::time::Instant::now() < deadline, "no private messages: {:?}", socket.seen);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no private messages: {:?}",
+            socket.seen
+        );
         let m = recv_within(&mut socket.ws, 10).await;
         socket.seen.push(m);
     }
 
     // Another pair's cancel-all leaves them; this pair's cancels them all.
-    let none = socket.ask(json!({"op": "order.cancel_all", "pair": "ETH-USD"})).await;
-    assert_eq!(none, json!({"type": "cancelled", "id": none["id"], "order_ids": []}));
-    let unknown = socket.ask(json!({"op": "order.cancel_all", "pair": "FOO-BAR"})).await;
+    let none = socket
+        .ask(json!({"op": "order.cancel_all", "pair": "ETH-USD"}))
+        .await;
+    assert_eq!(
+        none,
+        json!({"type": "cancelled", "id": none["id"], "order_ids": []})
+    );
+    let unknown = socket
+        .ask(json!({"op": "order.cancel_all", "pair": "FOO-BAR"}))
+        .await;
     assert_eq!(unknown["code"], "unknown_pair", "{unknown}");
     let all = socket.ask(json!({"op": "order.cancel_all"})).await;
     assert_eq!(all["type"], "cancelled", "{all}");
@@ -353,8 +486,15 @@ async fn answers_are_followed_by_the_private_messages_and_cancel_all_lists_what_
     got.sort();
     ids.sort();
     assert_eq!(got, ids);
-    while !ids.iter().all(|id| has_order(&socket.seen, id, "cancelled")) {
-        assert!(tokio::time::Instant::now() < deadline, "no cancelled messages: {:?}", socket.seen);
+    while !ids
+        .iter()
+        .all(|id| has_order(&socket.seen, id, "cancelled"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no cancelled messages: {:?}",
+            socket.seen
+        );
         let m = recv_within(&mut socket.ws, 10).await;
         socket.seen.push(m);
     }
@@ -363,10 +503,16 @@ async fn answers_are_followed_by_the_private_messages_and_cancel_all_lists_what_
     let mut anonymous = common::connect(&hub).await;
     send(&mut anonymous, json!({"op": "order.cancel_all", "id": 5})).await;
     let e = recv_within(&mut anonymous, 5).await;
-    assert_eq!((e["code"].as_str(), e["id"].as_i64()), (Some("unauthorized"), Some(5)), "{e}");
+    assert_eq!(
+        (e["code"].as_str(), e["id"].as_i64()),
+        (Some("unauthorized"), Some(5)),
+        "{e}"
+    );
     let out = trader.call("POST", "/auth/logout", Some(json!({}))).await;
     assert_eq!(out.status, 204);
-    let e = socket.ask(json!({"op": "order.place", "order": limit("late", "0.01", "1000.00")})).await;
+    let e = socket
+        .ask(json!({"op": "order.place", "order": limit("late", "0.01", "1000.00")}))
+        .await;
     assert_eq!(e["code"], "unauthorized", "{e}");
     hub.stop().await;
 }
