@@ -243,6 +243,10 @@ async fn cancel_after_moves_between_nodes_and_fires_within_a_second_not_before()
             "fired {} ms after its trigger",
             (at - trigger) / 1000
         );
+        eprintln!(
+            "cancel_after, fired by the other node: notice {} µs after the trigger",
+            at - trigger
+        );
         assert_eq!(status(&on_b, &order_id).await, "cancelled");
         // Fired once: disarmed now.
         assert!(notice(&mut watch, Duration::from_millis(1_200))
@@ -292,6 +296,7 @@ async fn cancel_on_disconnect_waits_for_the_last_such_connection_and_fires_after
         want.sort();
         assert_eq!(got, want, "{msg}");
         let waited = Duration::from_micros(at - killed);
+        eprintln!("cancel_on_disconnect: notice {waited:?} after the last socket was reset (grace {GRACE:?})");
         assert!(
             waited >= GRACE,
             "fired {waited:?} after the kill, within the grace"
@@ -345,6 +350,49 @@ async fn a_connection_whose_node_died_counts_as_gone_when_its_lease_expires() {
     assert!(switches.sweep(100).await.unwrap().disconnected.is_empty());
 }
 
+#[tokio::test]
+async fn without_redis_cancel_on_disconnect_waits_for_the_grace_and_survives_a_restart() {
+    use api::trading::deadman::local::LocalSwitches;
+    let dir = common::fresh_data_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let store: std::sync::Arc<dyn api::store::Store> =
+        std::sync::Arc::new(api::store::embedded::EmbeddedStore::open(&dir).unwrap());
+    let switches = LocalSwitches::load(store.clone()).await.unwrap();
+    switches.attach("u1", "c1").await.unwrap();
+    switches.attach("u1", "c2").await.unwrap();
+    switches.track("u1", "o1").await.unwrap();
+    // One of two connections gone: after the grace, nothing fires.
+    switches.detach("u1", "c1").await.unwrap();
+    let due = switches.sweep(100).await.unwrap().next_in.expect("a check");
+    assert!(due <= GRACE, "{due:?}");
+    tokio::time::sleep(due + Duration::from_millis(50)).await;
+    assert!(switches.sweep(100).await.unwrap().disconnected.is_empty());
+    // The last one gone: not before the grace, then its orders.
+    switches.detach("u1", "c2").await.unwrap();
+    let gone = Instant::now();
+    assert!(switches.sweep(100).await.unwrap().disconnected.is_empty());
+    tokio::time::sleep(GRACE - Duration::from_millis(300)).await;
+    assert!(switches.sweep(100).await.unwrap().disconnected.is_empty());
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let fired = switches.sweep(100).await.unwrap().disconnected;
+    assert!(gone.elapsed() >= GRACE);
+    assert_eq!(fired, [("u1".to_owned(), vec!["o1".to_owned()])]);
+
+    // Remembered orders survive a restart (a new process on the store):
+    // checked GRACE after it starts, when no connection came back.
+    let switches = LocalSwitches::load(store.clone()).await.unwrap();
+    switches.attach("u2", "c3").await.unwrap();
+    switches.track("u2", "o2").await.unwrap();
+    drop(switches);
+    let started = Instant::now();
+    let switches = LocalSwitches::load(store).await.unwrap();
+    let due = switches.sweep(100).await.unwrap().next_in.expect("a check");
+    tokio::time::sleep(due + Duration::from_millis(50)).await;
+    let fired = switches.sweep(100).await.unwrap().disconnected;
+    assert!(started.elapsed() >= GRACE);
+    assert_eq!(fired, [("u2".to_owned(), vec!["o2".to_owned()])]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_redis_an_armed_cancel_after_survives_a_restart() {
     bounded(async {
@@ -380,6 +428,10 @@ async fn without_redis_an_armed_cancel_after_survives_a_restart() {
         assert!(
             at >= trigger && at - trigger < 1_000_000,
             "at {at}, trigger {trigger}"
+        );
+        eprintln!(
+            "cancel_after after a restart: notice {} µs after the trigger",
+            at - trigger
         );
         assert_eq!(status(&trader, &order_id).await, "cancelled");
         // The audit event.
