@@ -516,3 +516,38 @@ async fn answers_are_followed_by_the_private_messages_and_cancel_all_lists_what_
     assert_eq!(e["code"], "unauthorized", "{e}");
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_orders_are_trading_outcomes_not_invalid_frames() {
+    let hub = common::start_hub(|c| {
+        c.venue.events_per_sec = 20;
+        c.limits.max_invalid_frames = 3;
+    })
+    .await;
+    let trader = funded(&hub).await;
+    let mut socket = Socket::open(&hub, &trader.token, json!({})).await;
+    for _ in 0..6 {
+        let e = socket
+            .ask(json!({"op": "order.cancel", "order_id": "no-such-order"}))
+            .await;
+        assert_eq!(e["code"], "order_not_found", "{e}");
+        let e = socket
+            .ask(json!({"op": "order.place", "order": limit("x", "0.0000001", "1000.00")}))
+            .await;
+        assert_eq!(e["code"], "invalid_qty", "{e}");
+    }
+    let pong = socket.ask(json!({"op": "ping"})).await;
+    assert_eq!(
+        pong["type"], "pong",
+        "still open after 12 refused orders: {pong}"
+    );
+    // A bad frame still counts.
+    for _ in 0..3 {
+        send(&mut socket.ws, json!({"op": "order.cancel", "id": 99})).await;
+    }
+    assert_eq!(
+        common::close_code(&mut socket.ws, 5).await,
+        Some(tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Policy)
+    );
+    hub.stop().await;
+}

@@ -4,8 +4,8 @@
 //! reply from `protocol::replies`; the order-entry ops go to `orders.rs`.
 
 use super::connection::{Shared, Sub, Subscriptions};
-use super::private;
 use super::HubContext;
+use super::{orders, private};
 use crate::metrics as m;
 use crate::protocol::channel::{Cadence, Channel, ChannelKind};
 use crate::protocol::ops::{Op, OpError, ResumePoint};
@@ -32,11 +32,17 @@ pub(super) async fn handle(
             token,
             cancel_on_disconnect,
         } => authenticate(id, &token, cancel_on_disconnect, shared, ctx, close).await,
-        Op::OrderPlace { id, order } => super::orders::place(id, &order, shared, ctx).await,
-        Op::OrderCancel { id, order_id } => super::orders::cancel(id, &order_id, shared, ctx).await,
-        Op::OrderCancelAll { id, pair } => super::orders::cancel_all(id, pair, shared, ctx).await,
+        Op::OrderPlace { id, order } => {
+            orders::run(orders::place(id, &order, shared, ctx), shared).await
+        }
+        Op::OrderCancel { id, order_id } => {
+            orders::run(orders::cancel(id, &order_id, shared, ctx), shared).await
+        }
+        Op::OrderCancelAll { id, pair } => {
+            orders::run(orders::cancel_all(id, pair, shared, ctx), shared).await
+        }
         Op::CancelAfter { id, timeout_ms } => {
-            super::orders::cancel_after(id, timeout_ms, shared, ctx).await
+            orders::run(orders::cancel_after(id, timeout_ms, shared, ctx), shared).await
         }
         Op::Unsubscribe { id, channels } => {
             let channels = dedup(channels);
@@ -203,15 +209,24 @@ async fn authenticate(
         .verify_access(token)
         .await
         .map_err(|e| OpError::new(Some(id), ErrorCode::Unauthorized, e.message))?;
-    if !shared.private.set_user(&user.user_id, token) {
-        return Err(OpError::new(
+    let another_user = || {
+        OpError::new(
             Some(id),
             ErrorCode::BadRequest,
             "already authenticated as another user",
-        ));
+        )
+    };
+    if shared.private.user().is_some_and(|u| u != user.user_id) {
+        return Err(another_user());
     }
+    // Before the user is recorded: a switch that cannot be attached
+    // refuses the whole `auth` (ops of a connection run one at a time, so
+    // the user cannot change in between).
     if cancel_on_disconnect {
         super::orders::attach(id, &user.user_id, shared, ctx).await?;
+    }
+    if !shared.private.set_user(&user.user_id, token) {
+        return Err(another_user());
     }
     let mut forwarder = shared.forwarder.lock();
     if forwarder.as_ref().is_none_or(|f| f.is_finished()) {

@@ -7,6 +7,13 @@
 //! becomes an `error` frame with the REST code and the op's `id`. The
 //! `orders` / `balances` messages of the change follow through the private
 //! channels as for a REST request.
+//!
+//! A refusal by the REST rules (`insufficient_funds`, `order_not_open`,
+//! `invalid_qty`, ...) is a trading outcome, not a bad frame: it is
+//! answered here and does not count against `limits.max_invalid_frames`.
+//! `rate_limited`, `unauthorized` and `bad_request` do (they go back to the
+//! reader as errors), so a client flooding refused orders is still closed
+//! once over the REST budget.
 
 use super::connection::Shared;
 use super::HubContext;
@@ -46,6 +53,27 @@ fn rest_error(id: i64, e: ApiError) -> OpError {
         ErrorCode::Internal
     });
     OpError::new(Some(id), code, e.message)
+}
+
+/// Runs an order op: a refusal by the REST rules is answered here (not
+/// counted as an invalid frame, see the module doc); the others go back to
+/// the reader.
+pub(super) async fn run(
+    op: impl std::future::Future<Output = Result<(), OpError>>,
+    shared: &Shared,
+) -> Result<(), OpError> {
+    match op.await {
+        Err(e)
+            if !matches!(
+                e.code,
+                ErrorCode::RateLimited | ErrorCode::Unauthorized | ErrorCode::BadRequest
+            ) =>
+        {
+            shared.error(&e);
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// `order.place`: `order` is the `POST /orders` body.
