@@ -104,7 +104,9 @@ pub trait Switches: Send + Sync {
     async fn detach(&self, user: &str, conn: &str) -> Result<(), String>;
     /// Claims what is due now (see [`Sweep`]).
     async fn sweep(&self, limit: usize) -> Result<Sweep, String>;
-    /// How often to sweep without a timer (state other nodes change).
+    /// How often to sweep without a timer (state other nodes change);
+    /// `None` for state only this process changes (then leases are not
+    /// renewed either: a live connection is live until detached).
     fn sweep_every(&self) -> Option<Duration>;
 }
 
@@ -193,8 +195,11 @@ impl DeadMan {
     /// Runs the timer (and, with Redis, the sweep and the lease renewal)
     /// until aborted.
     pub async fn run(self: Arc<Self>) {
-        let renew = tokio::spawn(self.clone().renew_leases());
-        let _abort_renew = AbortOnDrop(renew);
+        // Leases matter only where other processes look at them (Redis).
+        let _abort_renew = self
+            .switches
+            .sweep_every()
+            .map(|_| AbortOnDrop(tokio::spawn(self.clone().renew_leases())));
         loop {
             let next_in = match self.switches.sweep(SWEEP_BATCH).await {
                 Ok(sweep) => {
@@ -202,7 +207,12 @@ impl DeadMan {
                     for user in sweep.after {
                         tokio::spawn(self.clone().fire(user, Trigger::CancelAfter, None));
                     }
+                    // A connection that placed nothing leaves nothing to
+                    // cancel and nothing to say.
                     for (user, orders) in sweep.disconnected {
+                        if orders.is_empty() {
+                            continue;
+                        }
                         tokio::spawn(self.clone().fire(
                             user,
                             Trigger::CancelOnDisconnect,
