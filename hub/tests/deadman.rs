@@ -315,6 +315,43 @@ async fn cancel_on_disconnect_waits_for_the_last_such_connection_and_fires_after
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_of_a_dead_node_s_connections_are_cancelled_by_another_node() {
+    bounded(async {
+        let (venue, node_a, node_b, trader) = two_nodes().await;
+        let mut watch = socket(&node_b, &trader.token, json!({}), true).await;
+        let mut on_a = socket(
+            &node_a,
+            &trader.token,
+            json!({"cancel_on_disconnect": true}),
+            false,
+        )
+        .await;
+        let order_id = place_on(&mut on_a, 3, "dead-1").await;
+        // Node A's switch stops (as when the process dies): it no longer
+        // renews its connections' leases, and its socket never reports a
+        // close. Node B's sweep finds the lease expired.
+        let died = now_micros();
+        node_a.api.as_ref().unwrap().stop().await;
+        let (msg, at) = notice(&mut watch, LEASE_TTL + GRACE + Duration::from_secs(3))
+            .await
+            .expect("node B fired the switch");
+        assert_eq!(msg["trigger"], "cancel_on_disconnect", "{msg}");
+        assert_eq!(msg["order_ids"], json!([order_id]), "{msg}");
+        let waited = Duration::from_micros(at - died);
+        eprintln!(
+            "cancel_on_disconnect of a dead node: notice {waited:?} after it stopped renewing"
+        );
+        assert!(waited >= GRACE, "{waited:?}");
+        assert_eq!(status(&trader.on(&node_b), &order_id).await, "cancelled");
+        drop(on_a);
+        node_a.stop().await;
+        node_b.stop().await;
+        venue.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_connection_whose_node_died_counts_as_gone_when_its_lease_expires() {
     testkit::require_shared_redis();
@@ -348,6 +385,18 @@ async fn a_connection_whose_node_died_counts_as_gone_when_its_lease_expires() {
     assert!(started.elapsed() >= LEASE_TTL + GRACE);
     // Claimed once: another node's sweep finds nothing.
     assert!(switches.sweep(100).await.unwrap().disconnected.is_empty());
+
+    // A connection its node keeps renewing stays live past its lease.
+    switches.attach("u2", "c2").await.unwrap();
+    switches.track("u2", "o2").await.unwrap();
+    for _ in 0..4 {
+        tokio::time::sleep(LEASE_TTL / 2).await;
+        switches.renew(&[("u2".into(), "c2".into())]).await.unwrap();
+    }
+    assert!(
+        switches.sweep(100).await.unwrap().disconnected.is_empty(),
+        "renewed: live"
+    );
 }
 
 #[tokio::test]

@@ -45,6 +45,23 @@ redis.call('ZADD', KEYS[1], 'GT', expiry + tonumber(ARGV[4]), ARGV[1])
 return 1
 ";
 
+/// KEYS[1] cod; ARGV[1] key prefix of conns, ARGV[2] lease ms, ARGV[3]
+/// grace ms, then (user, conn) pairs: [`ATTACH`] for each.
+const RENEW: &str = "
+local lease = tonumber(ARGV[2])
+local grace = tonumber(ARGV[3])
+for i = 4, #ARGV, 2 do
+  local conns = ARGV[1] .. 'conns:' .. ARGV[i]
+  redis.call('ZADD', conns, now + lease, ARGV[i + 1])
+  redis.call('PEXPIRE', conns, lease + grace + 60000)
+  redis.call('ZADD', KEYS[1], 'GT', now + lease + grace, ARGV[i])
+end
+return 1
+";
+
+/// Connections renewed per script call.
+const RENEW_BATCH: usize = 500;
+
 /// KEYS[1] cod, KEYS[2] conns:{user}; ARGV[1] user, ARGV[2] conn,
 /// ARGV[3] grace ms. The user is checked at the latest remaining lease
 /// expiry (or now) + grace.
@@ -102,6 +119,7 @@ pub struct RedisSwitches {
     prefix: String,
     arm: redis::Script,
     attach: redis::Script,
+    renew: redis::Script,
     detach: redis::Script,
     track: redis::Script,
     sweep: redis::Script,
@@ -115,6 +133,7 @@ impl RedisSwitches {
             link,
             arm: script(ARM),
             attach: script(ATTACH),
+            renew: script(RENEW),
             detach: script(DETACH),
             track: script(TRACK),
             sweep: script(SWEEP),
@@ -162,10 +181,14 @@ impl Switches for RedisSwitches {
     }
 
     async fn renew(&self, conns: &[(String, String)]) -> Result<(), String> {
-        // One script call per connection; a node holds few attached
-        // connections per user, and this runs every LEASE_TTL / 3.
-        for (user, conn) in conns {
-            self.attach(user, conn).await?;
+        // One script call per RENEW_BATCH connections, every LEASE_TTL / 3.
+        for batch in conns.chunks(RENEW_BATCH) {
+            let mut call = self.renew.key(self.key("cod"));
+            call.arg(&self.prefix).arg(ms(LEASE_TTL)).arg(ms(GRACE));
+            for (user, conn) in batch {
+                call.arg(user).arg(conn);
+            }
+            self.run::<i64>(call).await?;
         }
         Ok(())
     }
