@@ -91,10 +91,12 @@ pub(super) async fn place(
     let attached = shared.attached.lock().clone();
     if let Some(on) = attached {
         if placed.created && !api::trading::model::is_final(&placed.order.status) {
-            api.deadman
-                .track(&on, &placed.order.order_id)
-                .await
-                .map_err(|e| rest_error(id, e))?;
+            // The order exists whatever happens here: answer it. One the
+            // switch could not remember is left to the client (logged).
+            if let Err(e) = api.deadman.track(&on, &placed.order.order_id).await {
+                tracing::warn!(order_id = %placed.order.order_id, error = %e.message,
+                    "cancel_on_disconnect: order placed but not remembered");
+            }
         }
     }
     let order =
