@@ -78,8 +78,10 @@ pub enum Op {
     },
 }
 
-/// The non-zero `timeout_ms` values `cancel_after` takes (1 s to 24 h).
-pub const CANCEL_AFTER_MS: std::ops::RangeInclusive<u64> = 1_000..=86_400_000;
+/// The non-zero `timeout_ms` values `cancel_after` takes (1 s to 24 h),
+/// the dead-man's switch's own bounds.
+pub const CANCEL_AFTER_MS: std::ops::RangeInclusive<u64> =
+    api::trading::deadman::MIN_TIMEOUT_MS..=api::trading::deadman::MAX_TIMEOUT_MS;
 
 impl Op {
     /// The op's name on the wire.
