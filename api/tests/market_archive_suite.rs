@@ -92,7 +92,7 @@ macro_rules! contract_cases {
 contract_cases! {
     trades::trades_page_newest_first_through_before => trades_page_newest_first_through_before,
     trades::trades_after_pages_oldest_first => trades_after_pages_oldest_first,
-    trades::writing_trades_again_changes_nothing => writing_trades_again_changes_nothing,
+    trades::a_trade_is_stored_once_per_key_and_the_last_write_wins => a_trade_is_stored_once_per_key_and_the_last_write_wins,
     trades::pairs_do_not_see_each_others_trades => pairs_do_not_see_each_others_trades,
     candles::candles_in_a_range_newest_limit_oldest_first => candles_in_a_range_newest_limit_oldest_first,
     candles::writing_candles_again_replaces_them => writing_candles_again_replaces_them,

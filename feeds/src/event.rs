@@ -39,6 +39,11 @@ pub struct PublicTrade {
     pub venue_ts: Micros,
 }
 
+/// Longest halt reason passed on, in characters (the hub repeats it in
+/// every `status` message): the Shift adapter cuts a longer one, the
+/// sandbox venue refuses it.
+pub const MAX_HALT_REASON_CHARS: usize = 200;
+
 /// Whether the venue lets a pair trade.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TradingStatus {

@@ -11,6 +11,7 @@ pub mod sandbox_pairs;
 pub mod shift;
 pub mod venue;
 
+pub use event::MAX_HALT_REASON_CHARS;
 pub use event::{MarketEvent, MarketStream, PublicTrade, SnapshotReason, TradingStatus};
 pub use sandbox::{SandboxConfig, SandboxVenue};
 pub use shift::{ShiftConfig, ShiftVenue};

@@ -11,7 +11,7 @@
 //! - `POST /admin/halt` `{"pair": "BTC-USD", "reason": "..."}`: the venue
 //!   halts trading in the pair (`SandboxVenue::halt`): `marketStatus`
 //!   subscribers see `halted: true` with the reason (1 to
-//!   [`MAX_HALT_REASON`] characters), `createOrder` for the pair answers
+//!   [`MAX_HALT_REASON_CHARS`] characters), `createOrder` for the pair answers
 //!   `MARKET_HALTED`, cancels still work, the simulated market stops.
 //! - `POST /admin/resume` `{"pair": "BTC-USD"}`: trading resumes.
 //!
@@ -27,6 +27,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use feeds::MAX_HALT_REASON_CHARS;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -43,9 +44,6 @@ pub struct DelayBody {
 pub struct PairBody {
     pub pair: String,
 }
-
-/// Longest halt reason accepted, in characters.
-pub const MAX_HALT_REASON: usize = 200;
 
 /// A pair to halt and why.
 #[derive(Debug, Deserialize)]
@@ -71,10 +69,12 @@ async fn halt(State(app): State<App>, body: Result<Json<HaltBody>, JsonRejection
         Err(rejection) => return Refusal::from(rejection).into_response(),
     };
     let chars = reason.chars().count();
-    if chars == 0 || chars > MAX_HALT_REASON || reason.chars().any(char::is_control) {
+    if chars == 0 || chars > MAX_HALT_REASON_CHARS || reason.chars().any(char::is_control) {
         return Refusal {
             status: StatusCode::BAD_REQUEST,
-            message: format!("reason: 1 to {MAX_HALT_REASON} characters, no control characters"),
+            message: format!(
+                "reason: 1 to {MAX_HALT_REASON_CHARS} characters, no control characters"
+            ),
         }
         .into_response();
     }

@@ -126,7 +126,10 @@ pub async fn trades_after_pages_oldest_first(archive: &dyn MarketArchive, _: &Te
 /// Writing the same trades again (and a batch holding one trade twice)
 /// stores each once; a trade written again with other content is
 /// replaced, not doubled.
-pub async fn writing_trades_again_changes_nothing(archive: &dyn MarketArchive, _: &TestClock) {
+pub async fn a_trade_is_stored_once_per_key_and_the_last_write_wins(
+    archive: &dyn MarketArchive,
+    _: &TestClock,
+) {
     let pair = unique_pair();
     let written = trades(40);
     archive.put_trades(&pair, &written).await.expect("put");

@@ -369,12 +369,8 @@ pub fn book_update(spec: &MarketSpec, e: &WireBookEvent) -> Result<BookUpdate, D
     })
 }
 
-/// Longest halt reason passed on, in characters (the hub repeats it in
-/// every `status` message); a longer one is cut.
-pub const MAX_HALT_REASON_CHARS: usize = 200;
-
 /// The trading status of a `marketStatus` item: a halt's reason is cut to
-/// [`MAX_HALT_REASON_CHARS`] and, when missing or empty, a generic one.
+/// [`crate::event::MAX_HALT_REASON_CHARS`] and, when missing or empty, a generic one.
 pub fn market_status(
     spec: &MarketSpec,
     w: &WireMarketStatus,
@@ -384,7 +380,10 @@ pub fn market_status(
         return Ok(TradingStatus::Open);
     }
     let reason = match w.reason.as_deref().map(str::trim) {
-        Some(r) if !r.is_empty() => r.chars().take(MAX_HALT_REASON_CHARS).collect(),
+        Some(r) if !r.is_empty() => r
+            .chars()
+            .take(crate::event::MAX_HALT_REASON_CHARS)
+            .collect(),
         _ => "halted by the venue".into(),
     };
     Ok(TradingStatus::Halted { reason })

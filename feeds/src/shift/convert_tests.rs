@@ -291,12 +291,12 @@ fn market_status_is_read_with_its_reason_bounded() {
             reason: "halted by the venue".into()
         })
     );
-    let long = "é".repeat(MAX_HALT_REASON_CHARS + 50);
+    let long = "é".repeat(crate::MAX_HALT_REASON_CHARS + 50);
     let Ok(TradingStatus::Halted { reason }) = market_status(&spec, &status(true, Some(&long)))
     else {
         panic!("a halt");
     };
-    assert_eq!(reason.chars().count(), MAX_HALT_REASON_CHARS);
+    assert_eq!(reason.chars().count(), crate::MAX_HALT_REASON_CHARS);
     let mut other = status(true, None);
     other.pair = "XRP-USD".into();
     assert!(market_status(&spec, &other).is_err());
