@@ -2,17 +2,21 @@
 //! handle the rest of the hub uses to reach them (subscribe, unsubscribe,
 //! read a book).
 
+pub mod archive;
 pub mod cache;
+pub mod candles;
 mod pair;
 mod ticker;
 mod view;
 
-pub use pair::{PairCommand, PairInput};
+pub use pair::{CandlesView, PairCommand, PairInput, RECENT_TRADES};
 pub use view::OrderbookView;
 
 use crate::fanout::{ChannelId, ShardPool, Subscriber};
 use crate::protocol::channel::{Channel, ChannelKind};
 use crate::protocol::kinds::{pair_topics, topic_index};
+use api::market_archive::MarketArchive;
+use archive::ArchiveWriter;
 use feeds::{MarketEvent, MarketFeed, MarketStream, VenueError};
 use orderbook::MarketSpec;
 use pair::{PairSetup, PairTask};
@@ -69,6 +73,9 @@ struct Inner {
     /// upstream restarts its numbering).
     epoch: parking_lot::RwLock<Arc<str>>,
     feed: Arc<dyn MarketFeed>,
+    /// The market archive, when the hub has one (REST reads older than
+    /// what the pair tasks keep in memory).
+    archive: Option<Arc<dyn MarketArchive>>,
 }
 
 /// Handle to every pair's task. Cheap to clone.
@@ -85,7 +92,9 @@ impl Markets {
         history: HistoryLimits,
         pool: ShardPool,
         upstream: UpstreamOptions,
+        archive: Option<Arc<dyn MarketArchive>>,
     ) -> Result<Markets, VenueError> {
+        let writer = archive.clone().map(ArchiveWriter::start);
         let stream = feed.subscribe().await?;
         let specs = feed.markets();
         let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
@@ -107,6 +116,7 @@ impl Markets {
                 warm: warm.clone(),
                 stale: stale.clone(),
                 stale_after: upstream.stale_after,
+                archive: archive.clone().zip(writer.clone()),
             };
             tokio::spawn(PairTask::run(setup, event_rx, cmd_rx));
             routes.insert(spec.symbol.clone(), event_tx);
@@ -126,6 +136,7 @@ impl Markets {
                 pairs,
                 epoch: parking_lot::RwLock::new(epoch),
                 feed: feed.clone(),
+                archive,
             }),
         };
         let resubscribe = upstream.resubscribe.then_some(feed);
@@ -200,6 +211,23 @@ impl Markets {
         h.commands
             .send(PairCommand::Orderbook { depth, reply })
             .ok()?;
+        rx.await.ok()
+    }
+
+    /// The market archive, when the hub has one.
+    pub fn archive(&self) -> Option<&Arc<dyn MarketArchive>> {
+        self.inner.archive.as_ref()
+    }
+
+    /// Asks `pair`'s task; `None` for an unknown pair (or a task gone).
+    pub async fn ask<T>(
+        &self,
+        pair: &str,
+        command: impl FnOnce(oneshot::Sender<T>) -> PairCommand,
+    ) -> Option<T> {
+        let h = self.inner.pairs.get(pair)?;
+        let (reply, rx) = oneshot::channel();
+        h.commands.send(command(reply)).ok()?;
         rx.await.ok()
     }
 

@@ -75,6 +75,10 @@ wire_names! {
         Trades = "trades",
         /// `ticker.PAIR`.
         Ticker = "ticker",
+        /// `candlesN.PAIR`: the last 300 candles (state message).
+        Candles = "candles",
+        /// `candlesN.PAIR`: the open candle changed, or a candle closed.
+        Candle = "candle",
         /// `heartbeat`: once a second.
         Heartbeat = "heartbeat",
         /// `orders`: one of the user's orders as it is now.
