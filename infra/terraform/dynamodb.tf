@@ -290,6 +290,47 @@ resource "aws_dynamodb_table" "outbox" {
   }
 }
 
+# MarketArchive: pk series, sk position. The hub's market archive
+# (api/src/market_archive/dynamo.rs): the public trades it streamed
+# (series "<pair>#trades", position "<venue_ts, 20 digits>#<trade id, 20
+# digits>") and the closed candles it built (series
+# "<pair>#candles#<interval>", position "<start, 20 digits>"). Items
+# expire by TTL: trades 2 days after they were written (enough to rebuild
+# every open candle and the 24 h statistics), candles after 1,000 of
+# their intervals. Reads filter expired items themselves (TTL deletes
+# lazily).
+resource "aws_dynamodb_table" "market_archive" {
+  name                        = "${local.table_prefix}MarketArchive"
+  billing_mode                = "PAY_PER_REQUEST"
+  hash_key                    = "series"
+  range_key                   = "position"
+  deletion_protection_enabled = true
+
+  attribute {
+    name = "series"
+    type = "S"
+  }
+
+  attribute {
+    name = "position"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = aws_kms_key.main.arn
+  }
+}
+
 locals {
   tables = {
     users            = aws_dynamodb_table.users
@@ -300,5 +341,6 @@ locals {
     idempotency_keys = aws_dynamodb_table.idempotency_keys
     refresh_families = aws_dynamodb_table.refresh_families
     outbox           = aws_dynamodb_table.outbox
+    market_archive   = aws_dynamodb_table.market_archive
   }
 }

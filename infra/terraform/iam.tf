@@ -38,8 +38,9 @@ data "aws_iam_policy_document" "task" {
   # The store (api/src/store): conditional puts and updates, transactions
   # (TransactWriteItems is authorized per item as Put/Update/Delete/
   # ConditionCheck), key reads, queries of the tables and their indexes,
-  # outbox deletes in batches, DescribeTable for readiness. No Scan, no
-  # table administration.
+  # outbox deletes in batches, DescribeTable for readiness; the market
+  # archive (api/src/market_archive): batched puts and queries. No Scan,
+  # no table administration.
   statement {
     sid = "OperationalTables"
     actions = [

@@ -1,7 +1,7 @@
 # What the service's configuration and the operators need from here.
 
 output "table_names" {
-  description = "DynamoDB table names by role (users, transactions, webhook_receipts, sync_checkpoints, idempotency_keys, refresh_families, outbox)."
+  description = "DynamoDB table names by role (users, transactions, webhook_receipts, sync_checkpoints, idempotency_keys, refresh_families, outbox, market_archive)."
   value       = { for k, t in local.tables : k => t.name }
 }
 

@@ -2,6 +2,8 @@
 //! messages: which kind of stream it is, which pair, whether it is
 //! conflated (`@100ms`, `@1000ms`).
 
+use orderbook::candle::Interval;
+
 /// The kinds of docs/PROTOCOL.md channels, as far as checking goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelKind {
@@ -11,6 +13,10 @@ pub enum ChannelKind {
     Depth(usize),
     Trades,
     Ticker,
+    /// `candles1m.PAIR` ... `candles1d.PAIR`: a `candles` snapshot, then
+    /// `candle` messages; checked like the ticker (chained `prev_seq`, no
+    /// checksum).
+    Candles(Interval),
     /// The per-connection `heartbeat` counter.
     Heartbeat,
     /// Anything else (private channels, names the hub will refuse).
@@ -52,10 +58,15 @@ impl ChannelInfo {
             "book" => ChannelKind::Book,
             "trades" => ChannelKind::Trades,
             "ticker" => ChannelKind::Ticker,
-            p => match p.strip_prefix("depth").and_then(|n| n.parse().ok()) {
-                Some(n) => ChannelKind::Depth(n),
-                None => return other,
-            },
+            p => {
+                if let Some(n) = p.strip_prefix("depth").and_then(|n| n.parse().ok()) {
+                    ChannelKind::Depth(n)
+                } else if let Some(i) = p.strip_prefix("candles").and_then(Interval::parse) {
+                    ChannelKind::Candles(i)
+                } else {
+                    return other;
+                }
+            }
         };
         ChannelInfo {
             kind,
@@ -109,5 +120,20 @@ mod tests {
         );
         assert!(!ChannelInfo::parse("heartbeat").resumable());
         assert!(ChannelInfo::parse("depth5.BTC-USD").has_book());
+    }
+
+    #[test]
+    fn candle_channels_are_resumable_market_channels_without_a_book() {
+        for i in Interval::ALL {
+            let c = ChannelInfo::parse(&format!("candles{}.ETH-BTC", i.as_str()));
+            assert_eq!(
+                (c.kind, c.pair.as_deref(), c.conflated),
+                (ChannelKind::Candles(i), Some("ETH-BTC"), false)
+            );
+            assert!(c.resumable() && !c.has_book());
+        }
+        for name in ["candles.BTC-USD", "candles2m.BTC-USD", "candles1m"] {
+            assert_eq!(ChannelInfo::parse(name).kind, ChannelKind::Other, "{name}");
+        }
     }
 }

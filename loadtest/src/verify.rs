@@ -349,6 +349,33 @@ mod tests {
         assert_eq!(check(&mut c, &jump(9, 5)).0, ChainCheck::Ok);
     }
 
+    /// Candle channels are checked like the ticker: a `candles` snapshot,
+    /// then `candle` messages (any number of seqs apart), chained by
+    /// `prev_seq`, never a checksum, even on a verifying client.
+    #[test]
+    fn candle_messages_are_chain_checked_without_a_book() {
+        let mut c = ChannelChecker::new("candles1m.BTC-USD", Some(spec()));
+        let m = |kind: &str, s: u64, p: u64| {
+            format!(
+                r#"{{"type":"{kind}","channel":"candles1m.BTC-USD","epoch":"e","seq":{s},"prev_seq":{p},"ts":1,"candles":[{{"start":0,"open":"1.00"}}],"closed":true}}"#
+            )
+        };
+        c.subscribing(None);
+        assert_eq!(
+            check(&mut c, &m("candles", 40, 0)),
+            (ChainCheck::Ok, BookCheck::NotApplicable)
+        );
+        assert_eq!(
+            check(&mut c, &m("candle", 47, 40)),
+            (ChainCheck::Ok, BookCheck::NotApplicable)
+        );
+        assert!(matches!(
+            check(&mut c, &m("candle", 50, 48)).0,
+            ChainCheck::Broken(_)
+        ));
+        assert_eq!(c.resume_point(), Some(("e", 50)), "resumable");
+    }
+
     #[test]
     fn first_message_should_start_at_zero() {
         let mut c = ChannelChecker::new("trades.BTC-USD", None);

@@ -7,16 +7,31 @@
 //! directory, so a hub without the REST API has it too) and DynamoDB (table
 //! `MarketArchive`, items expire by TTL). Both keep trades for
 //! [`TRADE_TTL`] and each interval's closed candles for
-//! [`CANDLE_TTL_INTERVALS`] intervals. Writes are idempotent: a trade is
-//! keyed by (pair, [`TradeKey`]), a candle by (pair, interval, start), and
-//! writing the same key again replaces the item with the same content.
+//! [`CANDLE_TTL_INTERVALS`] intervals, counted from when the item was
+//! written (the archive's [`Clock`]): the hub archives as it streams, so
+//! for a live feed that is two days of venue time, and a replayed
+//! recording's old venue timestamps do not expire its trades at once.
+//! Expired items are never returned (both implementations filter on read)
+//! and are deleted (the embedded one sweeps on every write, DynamoDB by
+//! its TTL). Writes are idempotent: a trade is keyed by (pair,
+//! [`TradeKey`]), a candle by (pair, interval, start), and writing the
+//! same key again replaces the item (and restarts its TTL).
+//!
+//! [`open`] builds the implementation the configuration names.
 
+pub mod dynamo;
+pub mod embedded;
+
+use crate::config::{ApiConfig, StoreKind};
 use crate::store::StoreResult;
+use anyhow::Context as _;
 use async_trait::async_trait;
 use feeds::PublicTrade;
 use orderbook::candle::{Candle, Interval};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 /// How long a trade is kept: long enough to rebuild every interval's open
 /// candle (a 1 d candle holds at most a day of trades) and the rolling 24 h
@@ -47,6 +62,7 @@ pub struct ArchivedTrade {
 }
 
 impl ArchivedTrade {
+    /// Its position in its pair's history.
     pub fn key(&self) -> TradeKey {
         TradeKey {
             venue_ts: self.trade.venue_ts,
@@ -101,4 +117,54 @@ pub trait MarketArchive: Send + Sync + 'static {
 
     /// Answers when the archive is reachable (readiness).
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// The archive's clock: seconds since the Unix epoch. Expiry is set and
+/// checked with it; tests pass one they move forward.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    })
+}
+
+/// When a trade written at `now` (epoch seconds) expires: [`TRADE_TTL`]
+/// later.
+pub fn trade_expiry(now: u64) -> u64 {
+    now.saturating_add(TRADE_TTL.as_secs())
+}
+
+/// When a candle of `interval` written at `now` (epoch seconds) expires:
+/// [`CANDLE_TTL_INTERVALS`] intervals later.
+pub fn candle_expiry(now: u64, interval: Interval) -> u64 {
+    let interval_secs = interval.micros() / 1_000_000;
+    now.saturating_add(CANDLE_TTL_INTERVALS.saturating_mul(interval_secs))
+}
+
+/// The archive `config` implies: DynamoDB (table `MarketArchive` under
+/// `dynamodb_table_prefix`, created when `dynamodb_create_tables`) when
+/// the API's store is DynamoDB, else the embedded one in `data_dir`
+/// (`market.redb`, made whether or not the REST API runs).
+pub async fn open(config: &ApiConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn MarketArchive>> {
+    Ok(match config.store {
+        StoreKind::Embedded => Arc::new(
+            embedded::EmbeddedArchive::open(data_dir)
+                .with_context(|| format!("opening the market archive in {}", data_dir.display()))?,
+        ),
+        StoreKind::Dynamodb => {
+            let dynamo_config = crate::store::dynamo::DynamoConfig::from_api(config);
+            let archive = dynamo::DynamoArchive::new(&dynamo_config).await;
+            if config.dynamodb_create_tables {
+                archive
+                    .ensure_table()
+                    .await
+                    .context("creating the MarketArchive table")?;
+            }
+            Arc::new(archive)
+        }
+    })
 }

@@ -63,13 +63,7 @@ async fn store(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Store>>
                 .with_context(|| format!("opening the store in {}", dir.display()))?,
         ),
         StoreKind::Dynamodb => {
-            let dynamo = DynamoStore::new(&DynamoConfig {
-                endpoint: endpoint(&config.dynamodb_endpoint),
-                region: config.dynamodb_region.clone(),
-                table_prefix: config.dynamodb_table_prefix.clone(),
-                static_credentials: config.aws_credentials(),
-            })
-            .await;
+            let dynamo = DynamoStore::new(&DynamoConfig::from_api(config)).await;
             if config.dynamodb_create_tables {
                 dynamo
                     .ensure_tables()

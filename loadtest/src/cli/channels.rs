@@ -1,5 +1,7 @@
 //! `--channels` values: one weighted subscription set each
-//! (`W*name,name,...`), parsed and checked for form.
+//! (`W*name,name,...`), parsed and checked for form. An item `MIX:PAIR`
+//! names a subscription mix ([`MIXES`]) and stands for its channels of
+//! that pair.
 
 use super::{OptionsError, MAX_CHANNELS_PER_SET};
 use serde::Serialize;
@@ -13,6 +15,26 @@ pub struct ChannelSet {
     pub weight: u32,
     /// Channel names, in subscribe order, without duplicates.
     pub channels: Vec<String>,
+}
+
+/// The subscription mixes an item `MIX:PAIR` of a set expands to, each
+/// `(name, channel kinds)`: the channels are `KIND.PAIR`, in this order.
+pub const MIXES: [(&str, &[&str]); 1] = [
+    // What a trading screen with a price chart holds open.
+    ("chart", &["book", "trades", "ticker", "candles1m"]),
+];
+
+/// The channels `item` stands for: a mix's channels of its pair, or the
+/// item itself; `None` for an unknown mix or a mix without a pair.
+fn expand(item: &str) -> Option<Vec<String>> {
+    let Some((mix, pair)) = item.split_once(':') else {
+        return Some(vec![item.to_owned()]);
+    };
+    let (_, kinds) = MIXES.iter().find(|(name, _)| *name == mix)?;
+    if pair.is_empty() || pair.contains([':', '.', '@']) {
+        return None;
+    }
+    Some(kinds.iter().map(|kind| format!("{kind}.{pair}")).collect())
 }
 
 impl FromStr for ChannelSet {
@@ -33,15 +55,18 @@ impl FromStr for ChannelSet {
             None => (1, s),
         };
         let mut channels: Vec<String> = Vec::new();
-        for name in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
-            if !looks_like_channel(name) {
-                return Err(OptionsError::BadChannel {
-                    set: s.into(),
-                    channel: name.into(),
-                });
-            }
-            if !channels.iter().any(|c| c == name) {
-                channels.push(name.to_string());
+        for item in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let bad = || OptionsError::BadChannel {
+                set: s.into(),
+                channel: item.into(),
+            };
+            for name in expand(item).ok_or_else(bad)? {
+                if !looks_like_channel(&name) {
+                    return Err(bad());
+                }
+                if !channels.contains(&name) {
+                    channels.push(name);
+                }
             }
         }
         if channels.is_empty() {

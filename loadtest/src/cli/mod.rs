@@ -34,7 +34,9 @@ pub const MAX_CHANNELS_PER_SET: usize = 200;
                   are assigned to sets round-robin by weight, e.g.\n  \
                   --channels '3*book.BTC-USD,trades.BTC-USD' --channels 'ticker.ETH-USD@100ms'\n\
                   gives 3 of every 4 clients the book and trades of BTC-USD and the fourth the \
-                  conflated ETH-USD ticker.\n\n\
+                  conflated ETH-USD ticker. An item `chart:PAIR` is the chart subscription mix \
+                  of a pair: book.PAIR, trades.PAIR, ticker.PAIR and candles1m.PAIR, e.g.\n  \
+                  --channels 'chart:BTC-USD' --channels 'chart:ETH-USD'\n\n\
                   slow-mix: the hub's kernel send buffer (up to net.ipv4.tcp_wmem's maximum, \
                   4 MiB by default) fills before its outbound queue does, so slow_consumer \
                   snapshots and 4008 closes appear only after about (4 MiB + queue) / (incoming \
@@ -81,8 +83,9 @@ pub struct Options {
     #[arg(long, default_value_t = 500.0)]
     pub ramp: f64,
 
-    /// A subscription set `[W*]CHANNEL,CHANNEL,...`; repeat for a weighted
-    /// mix (see below).
+    /// A subscription set `[W*]CHANNEL,CHANNEL,...` (an item `chart:PAIR`
+    /// stands for the chart mix of PAIR); repeat for a weighted mix (see
+    /// below).
     #[arg(
         long = "channels",
         value_name = "SET",

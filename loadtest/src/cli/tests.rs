@@ -36,6 +36,54 @@ fn weighted_sets_parse() {
 }
 
 #[test]
+fn the_chart_mix_is_book_trades_ticker_and_1m_candles_of_its_pair() {
+    let o = parse(&[
+        "--channels",
+        "3*chart:BTC-USD",
+        "--channels",
+        "chart:ETH-USD,trades.ETH-USD,heartbeat,chart:SOL-USD",
+    ])
+    .unwrap();
+    assert_eq!(
+        o.channels[0],
+        ChannelSet {
+            weight: 3,
+            channels: vec![
+                "book.BTC-USD".into(),
+                "trades.BTC-USD".into(),
+                "ticker.BTC-USD".into(),
+                "candles1m.BTC-USD".into(),
+            ]
+        }
+    );
+    assert_eq!(
+        o.channels[1].channels,
+        [
+            "book.ETH-USD",
+            "trades.ETH-USD",
+            "ticker.ETH-USD",
+            "candles1m.ETH-USD",
+            "heartbeat",
+            "book.SOL-USD",
+            "trades.SOL-USD",
+            "ticker.SOL-USD",
+            "candles1m.SOL-USD",
+        ],
+        "mixes expand in place, duplicates dropped"
+    );
+    for bad in [
+        "chart:",
+        "chart:BTC USD",
+        "chart:BTC-USD@100ms",
+        "chart:book.BTC-USD",
+        "nochart:BTC-USD",
+        ":BTC-USD",
+    ] {
+        assert!(bad.parse::<ChannelSet>().is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn bad_sets_are_refused() {
     assert!("0*book.BTC-USD".parse::<ChannelSet>().is_err());
     assert!("x*book.BTC-USD".parse::<ChannelSet>().is_err());

@@ -14,7 +14,7 @@ const INVALID_REQUEST: [&str; 3] = [
 ];
 
 /// Maps a failed call of `operation` on `table`.
-pub(super) fn sdk_error<E, R>(operation: &str, table: &str, e: SdkError<E, R>) -> StoreError
+pub(crate) fn sdk_error<E, R>(operation: &str, table: &str, e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,

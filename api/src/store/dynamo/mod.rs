@@ -40,12 +40,13 @@ mod tables;
 mod transactions;
 
 pub use commit::MAX_ITEMS;
+pub(crate) use errors::sdk_error;
+pub(crate) use tables::ensure_table;
 pub use tables::{IndexSpec, TableSpec, TABLES};
 
 use super::*;
 use crate::aws::StaticCredentials;
 use aws_sdk_dynamodb::Client;
-use errors::sdk_error;
 use items::Item;
 
 /// How to reach DynamoDB (from `ApiConfig`'s `dynamodb_*` fields).
@@ -61,6 +62,33 @@ pub struct DynamoConfig {
     /// Fixed credentials (tests, moto); `None` uses the default AWS
     /// provider chain (environment, ECS task role, ...).
     pub static_credentials: Option<StaticCredentials>,
+}
+
+impl DynamoConfig {
+    /// The `dynamodb_*` fields of `config` (an empty endpoint: the
+    /// region's AWS endpoint).
+    pub fn from_api(config: &crate::ApiConfig) -> DynamoConfig {
+        DynamoConfig {
+            endpoint: (!config.dynamodb_endpoint.is_empty())
+                .then(|| config.dynamodb_endpoint.clone()),
+            region: config.dynamodb_region.clone(),
+            table_prefix: config.dynamodb_table_prefix.clone(),
+            static_credentials: config.aws_credentials(),
+        }
+    }
+
+    /// A client for this configuration (short connect/operation timeouts,
+    /// the SDK's standard retries); makes no call. The store and the
+    /// market archive build theirs here.
+    pub(crate) async fn client(&self) -> Client {
+        let sdk = crate::aws::sdk_config(
+            &self.region,
+            self.endpoint.as_deref(),
+            self.static_credentials.as_ref(),
+        )
+        .await;
+        Client::new(&sdk)
+    }
 }
 
 impl Default for DynamoConfig {
@@ -85,14 +113,8 @@ impl DynamoStore {
     /// Builds the client with short connect/operation timeouts and the
     /// SDK's standard retries; makes no call.
     pub async fn new(config: &DynamoConfig) -> DynamoStore {
-        let sdk = crate::aws::sdk_config(
-            &config.region,
-            config.endpoint.as_deref(),
-            config.static_credentials.as_ref(),
-        )
-        .await;
         DynamoStore {
-            client: Client::new(&sdk),
+            client: config.client().await,
             prefix: config.table_prefix.clone(),
         }
     }

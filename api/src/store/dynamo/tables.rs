@@ -161,25 +161,36 @@ fn key_schema(hash: &str, range: Option<&str>) -> Result<Vec<KeySchemaElement>, 
         .collect()
 }
 
-/// Creates every table of [`TABLES`] under `prefix` that does not exist,
-/// waits until it is active and turns its TTL on. Idempotent. Tables are
-/// on-demand and without deletion protection (tests drop them); the
-/// production ones (PITR, KMS, deletion protection) come from Terraform.
+/// Creates every table of [`TABLES`] under `prefix` that does not exist
+/// ([`ensure_table`] each). Idempotent.
 pub(super) async fn ensure_all(client: &Client, prefix: &str) -> Result<(), StoreError> {
     for spec in TABLES {
-        let name = format!("{prefix}{}", spec.name);
-        create(client, &name, &spec).await?;
-        client
-            .wait_until_table_exists()
-            .table_name(&name)
-            .wait(ACTIVE_WAIT)
-            .await
-            .map_err(|e| {
-                StoreError::Unavailable(format!("dynamodb table {name} did not become active: {e}"))
-            })?;
-        if let Some(attribute) = spec.ttl {
-            enable_ttl(client, &name, attribute).await?;
-        }
+        ensure_table(client, prefix, &spec).await?;
+    }
+    Ok(())
+}
+
+/// Creates `spec`'s table under `prefix` when it does not exist, waits
+/// until it is active and turns its TTL on. Idempotent. Tables are
+/// on-demand and without deletion protection (tests drop them); the
+/// production ones (PITR, KMS, deletion protection) come from Terraform.
+pub(crate) async fn ensure_table(
+    client: &Client,
+    prefix: &str,
+    spec: &TableSpec,
+) -> Result<(), StoreError> {
+    let name = format!("{prefix}{}", spec.name);
+    create(client, &name, spec).await?;
+    client
+        .wait_until_table_exists()
+        .table_name(&name)
+        .wait(ACTIVE_WAIT)
+        .await
+        .map_err(|e| {
+            StoreError::Unavailable(format!("dynamodb table {name} did not become active: {e}"))
+        })?;
+    if let Some(attribute) = spec.ttl {
+        enable_ttl(client, &name, attribute).await?;
     }
     Ok(())
 }
