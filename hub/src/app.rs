@@ -219,9 +219,18 @@ async fn start_api(
 
 /// The market archive (docs/ARCHITECTURE.md, "Market archive"): candles,
 /// the 24 h figures and the trade history survive a restart through it.
+/// Embedded (`market.redb` in `config.data_dir`) or DynamoDB as
+/// `config.api.store` says; an empty `data_dir` with the embedded store
+/// runs without one (candles in memory only).
 async fn open_archive(
     config: &Config,
 ) -> anyhow::Result<Option<Arc<dyn api::market_archive::MarketArchive>>> {
-    let _ = config;
-    Ok(None)
+    let embedded = matches!(config.api.store, api::config::StoreKind::Embedded);
+    if embedded && config.data_dir.as_os_str().is_empty() {
+        tracing::warn!("no data_dir: candles and trade history are kept in memory only");
+        return Ok(None);
+    }
+    Ok(Some(
+        api::market_archive::open(&config.api, &config.data_dir).await?,
+    ))
 }
