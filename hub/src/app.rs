@@ -183,6 +183,7 @@ impl RunningHub {
             tracing::warn!(left, "connections still open after the drain time");
         }
         let _ = tokio::time::timeout(self.drain, self.server).await;
+        self.context.markets.close_archive(self.drain).await;
         if let Some(api) = &self.api {
             api.stop().await;
         }

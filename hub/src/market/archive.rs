@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Items queued for the writer at most (a few MB).
 const QUEUE: usize = 16_384;
@@ -26,6 +26,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 enum Item {
     Trades(Arc<str>, Vec<ArchivedTrade>),
     Candle(Arc<str>, Interval, Candle),
+    /// Write everything queued before, answer, and stop (hub shutdown).
+    Close(oneshot::Sender<()>),
 }
 
 /// The pair tasks' side of the writer. Cheap to clone.
@@ -64,11 +66,25 @@ impl ArchiveWriter {
         self.send(Item::Candle(pair.clone(), interval, candle));
     }
 
+    /// Writes everything queued so far, then stops the writer (what is
+    /// handed over later is dropped and counted). Waits at most `within`.
+    pub async fn close(&self, within: Duration) {
+        let (tx, rx) = oneshot::channel();
+        let closed = async {
+            self.tx.send(Item::Close(tx)).await.ok()?;
+            rx.await.ok()
+        };
+        if tokio::time::timeout(within, closed).await.is_err() {
+            tracing::warn!("market archive writer did not finish in time");
+        }
+    }
+
     fn send(&self, item: Item) {
         if let Err(e) = self.tx.try_send(item) {
             let n = match e.into_inner() {
                 Item::Trades(_, t) => t.len() as u64,
                 Item::Candle(..) => 1,
+                Item::Close(_) => 0,
             };
             metrics::counter!(m::ARCHIVE_DROPPED_TOTAL).increment(n);
             if !self.dropping.swap(true, Ordering::Relaxed) {
@@ -89,10 +105,12 @@ async fn run(
     while rx.recv_many(&mut batch, BATCH).await > 0 {
         let mut trades: BTreeMap<Arc<str>, Vec<ArchivedTrade>> = BTreeMap::new();
         let mut candles: BTreeMap<(Arc<str>, Interval), Vec<Candle>> = BTreeMap::new();
+        let mut close = None;
         for item in batch.drain(..) {
             match item {
                 Item::Trades(pair, t) => trades.entry(pair).or_default().extend(t),
                 Item::Candle(pair, i, c) => candles.entry((pair, i)).or_default().push(c),
+                Item::Close(done) => close = Some(done),
             }
         }
         let mut backoff = BACKOFF_MIN;
@@ -108,6 +126,10 @@ async fn run(
         }
         if dropping.swap(false, Ordering::Relaxed) {
             tracing::info!("market archive writes caught up");
+        }
+        if let Some(done) = close {
+            let _ = done.send(());
+            return;
         }
     }
 }

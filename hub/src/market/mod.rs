@@ -74,8 +74,9 @@ struct Inner {
     epoch: parking_lot::RwLock<Arc<str>>,
     feed: Arc<dyn MarketFeed>,
     /// The market archive, when the hub has one (REST reads older than
-    /// what the pair tasks keep in memory).
-    archive: Option<Arc<dyn MarketArchive>>,
+    /// what the pair tasks keep in memory), until [`Markets::close_archive`].
+    archive: parking_lot::RwLock<Option<Arc<dyn MarketArchive>>>,
+    writer: Option<ArchiveWriter>,
 }
 
 /// Handle to every pair's task. Cheap to clone.
@@ -136,7 +137,8 @@ impl Markets {
                 pairs,
                 epoch: parking_lot::RwLock::new(epoch),
                 feed: feed.clone(),
-                archive,
+                archive: parking_lot::RwLock::new(archive),
+                writer,
             }),
         };
         let resubscribe = upstream.resubscribe.then_some(feed);
@@ -215,8 +217,18 @@ impl Markets {
     }
 
     /// The market archive, when the hub has one.
-    pub fn archive(&self) -> Option<&Arc<dyn MarketArchive>> {
-        self.inner.archive.as_ref()
+    pub fn archive(&self) -> Option<Arc<dyn MarketArchive>> {
+        self.inner.archive.read().clone()
+    }
+
+    /// Shutdown: writes what the pair tasks handed to the archive writer
+    /// (waiting at most `within`), stops it and lets go of the archive (an
+    /// embedded one is closed once the last request using it ends).
+    pub async fn close_archive(&self, within: Duration) {
+        if let Some(w) = &self.inner.writer {
+            w.close(within).await;
+        }
+        self.inner.archive.write().take();
     }
 
     /// Asks `pair`'s task; `None` for an unknown pair (or a task gone).

@@ -212,9 +212,9 @@ impl PairTask {
             pair: Arc::from(symbol.as_str()),
             archive: setup.archive.as_ref().map(|(_, w)| w.clone()),
         };
-        if let Some((archive, _)) = &setup.archive {
+        if let Some((archive, _)) = setup.archive {
             // Before any subscriber is served: commands and events wait.
-            task.restore(&**archive).await;
+            task.restore(&*archive).await;
         }
         let mut fast = tokio::time::interval(Duration::from_millis(100));
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
