@@ -521,7 +521,12 @@ impl Held {
                 assert!(seq > self.seq, "{channel}: seq increases {m}");
                 let c = m["candle"].clone();
                 let start = c["start"].as_u64().unwrap();
-                let open = self.candles.last().expect("a state before updates");
+                if self.candles.is_empty() {
+                    // No trade before the state message: the first candle.
+                    assert_eq!(c["closed"], false, "{channel}: {m}");
+                    self.candles.push(c.clone());
+                }
+                let open = self.candles.last().expect("a candle");
                 let open_start = open["start"].as_u64().unwrap();
                 assert_eq!(start, open_start, "{channel}: a message about the open candle {m}");
                 let closed = c["closed"] == true;
