@@ -96,7 +96,11 @@ fn batches(
                         trade_id: *ids,
                         price: Price(price),
                         qty: Qty(1 + rng.next(2_000_000)),
-                        side: if rng.next(2) == 0 { Side::Buy } else { Side::Sell },
+                        side: if rng.next(2) == 0 {
+                            Side::Buy
+                        } else {
+                            Side::Sell
+                        },
                         // A recording stores a batch at its event's time.
                         venue_ts: at,
                     },
@@ -277,7 +281,10 @@ fn check_against_naive(what: &str, hub: &[Value], naive: &[Naive], spec: &Market
                 naive_json(e, spec)
             }
             None => {
-                assert!(start > last.start, "{what}: {c} is not a candle of the trades");
+                assert!(
+                    start > last.start,
+                    "{what}: {c} is not a candle of the trades"
+                );
                 naive_json(
                     &Naive {
                         start,
@@ -344,7 +351,8 @@ async fn wait_for_trade(addr: std::net::SocketAddr, id: u64) {
     let want = format!("T-{id}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, text) = common::http_get(addr, &format!("/markets/{PAIR}/trades?limit=1")).await;
+        let (status, text) =
+            common::http_get(addr, &format!("/markets/{PAIR}/trades?limit=1")).await;
         if status == 200 {
             let v: Value = serde_json::from_str(&text).expect("JSON");
             if v["trades"][0]["id"] == want.as_str() {
@@ -366,7 +374,11 @@ async fn ws_snapshots(hub: &hub::app::RunningHub) -> BTreeMap<String, Vec<Value>
         .iter()
         .map(|(i, _)| format!("candles{i}.{PAIR}"))
         .collect();
-    common::send(&mut ws, json!({"op":"subscribe","id":1,"channels":channels})).await;
+    common::send(
+        &mut ws,
+        json!({"op":"subscribe","id":1,"channels":channels}),
+    )
+    .await;
     let mut out = BTreeMap::new();
     while out.len() < channels.len() {
         let m = common::recv(&mut ws).await;
@@ -400,11 +412,17 @@ async fn check_hub(hub: &hub::app::RunningHub, recorded: &[Recorded], part: &str
         );
         // REST and WS agree on every candle both show (closed ones: `closed`
         // too; the open one may have closed by time between the reads).
-        let rest_by_start: HashMap<u64, &Value> =
-            rest.iter().map(|c| (c["start"].as_u64().unwrap(), c)).collect();
+        let rest_by_start: HashMap<u64, &Value> = rest
+            .iter()
+            .map(|c| (c["start"].as_u64().unwrap(), c))
+            .collect();
         for c in ws.iter().filter(|c| c["closed"] == true) {
             let start = c["start"].as_u64().unwrap();
-            assert_eq!(rest_by_start.get(&start), Some(&c), "{part} {interval}: REST = WS");
+            assert_eq!(
+                rest_by_start.get(&start),
+                Some(&c),
+                "{part} {interval}: REST = WS"
+            );
         }
     }
     // The 24 h figures: the minutes (last trade's minute - 1439 ..= it).
@@ -464,11 +482,28 @@ async fn replayed_candles_equal_an_independent_computation_across_a_restart() {
     let mut ids = 1000;
     // Part 1: ~29 hours from 00:05; its last trade at an hour start.
     let last1 = T0 + 29 * 60 * MINUTE;
-    let part1 = batches(&mut rng, "ep0001", &mut ids, T0 + 5 * MINUTE + 7_000_000, last1 - MINUTE, last1);
+    let part1 = batches(
+        &mut rng,
+        "ep0001",
+        &mut ids,
+        T0 + 5 * MINUTE + 7_000_000,
+        last1 - MINUTE,
+        last1,
+    );
     // Part 2: from 30 minutes later, ~5 hours.
     let last2 = last1 + 6 * 60 * MINUTE;
-    let part2 = batches(&mut rng, "ep0002", &mut ids, last1 + 30 * MINUTE + 3_000_000, last2 - MINUTE, last2);
-    let (path1, path2) = (dir.path().join("part1.ndjson"), dir.path().join("part2.ndjson"));
+    let part2 = batches(
+        &mut rng,
+        "ep0002",
+        &mut ids,
+        last1 + 30 * MINUTE + 3_000_000,
+        last2 - MINUTE,
+        last2,
+    );
+    let (path1, path2) = (
+        dir.path().join("part1.ndjson"),
+        dir.path().join("part2.ndjson"),
+    );
     record(&path1, "ep0001", &part1);
     record(&path2, "ep0002", &part2);
     let all1: Vec<Recorded> = part1.concat();
@@ -482,7 +517,11 @@ async fn replayed_candles_equal_an_independent_computation_across_a_restart() {
             .await
             .expect("hub starts on the replay");
         wait_for_trade(hub.addr, upto.last().unwrap().trade.trade_id).await;
-        let part = if upto.len() == all1.len() { "part 1" } else { "part 2 (after a restart)" };
+        let part = if upto.len() == all1.len() {
+            "part 1"
+        } else {
+            "part 2 (after a restart)"
+        };
         check_hub(&hub, upto, part).await;
         hub.stop().await;
     }
@@ -502,7 +541,11 @@ struct Held {
 }
 
 fn interval_len(channel: &str) -> u64 {
-    let name = channel.split('.').next().unwrap().trim_start_matches("candles");
+    let name = channel
+        .split('.')
+        .next()
+        .unwrap()
+        .trim_start_matches("candles");
     INTERVALS.iter().find(|(i, _)| *i == name).unwrap().1
 }
 
@@ -517,7 +560,11 @@ impl Held {
                 self.candles = m["candles"].as_array().expect("candles").clone();
             }
             Some("candle") => {
-                assert_eq!(m["prev_seq"].as_u64(), Some(self.seq), "{channel}: chained {m}");
+                assert_eq!(
+                    m["prev_seq"].as_u64(),
+                    Some(self.seq),
+                    "{channel}: chained {m}"
+                );
                 assert!(seq > self.seq, "{channel}: seq increases {m}");
                 let c = m["candle"].clone();
                 let start = c["start"].as_u64().unwrap();
@@ -528,7 +575,10 @@ impl Held {
                 }
                 let open = self.candles.last().expect("a candle");
                 let open_start = open["start"].as_u64().unwrap();
-                assert_eq!(start, open_start, "{channel}: a message about the open candle {m}");
+                assert_eq!(
+                    start, open_start,
+                    "{channel}: a message about the open candle {m}"
+                );
                 let closed = c["closed"] == true;
                 *self.candles.last_mut().unwrap() = c.clone();
                 if closed {
@@ -600,7 +650,9 @@ async fn read_into(
             assert_eq!(m["type"], "subscribed", "{m}");
             continue;
         };
-        held.entry(channel.to_owned()).or_default().apply(channel, &m);
+        held.entry(channel.to_owned())
+            .or_default()
+            .apply(channel, &m);
     }
 }
 
@@ -617,29 +669,50 @@ async fn four_pairs_of_candles_chain_and_a_late_joiner_agrees() {
     assert_eq!(pairs.len(), 4, "the sandbox's four pairs");
     let channels: Vec<String> = pairs
         .iter()
-        .flat_map(|p| INTERVALS.iter().map(move |(i, _)| format!("candles{i}.{p}")))
+        .flat_map(|p| {
+            INTERVALS
+                .iter()
+                .map(move |(i, _)| format!("candles{i}.{p}"))
+        })
         .collect();
     let mut early = common::connect(&hub).await;
-    common::send(&mut early, json!({"op":"subscribe","id":1,"channels":channels})).await;
+    common::send(
+        &mut early,
+        json!({"op":"subscribe","id":1,"channels":channels}),
+    )
+    .await;
     let mut held: HashMap<String, Held> = HashMap::new();
     let start = tokio::time::Instant::now();
     let end = start + Duration::from_secs(60);
     // 60 s of messages, every one checked as it is applied.
     let _ = tokio::time::timeout_at(
         end,
-        read_into(&mut early, &mut held, |_| false, end + Duration::from_secs(5)),
+        read_into(
+            &mut early,
+            &mut held,
+            |_| false,
+            end + Duration::from_secs(5),
+        ),
     )
     .await;
     assert_eq!(held.len(), channels.len(), "every channel spoke");
     let updates: usize = held.values().map(|h| h.states.len()).sum();
-    assert!(updates > channels.len(), "updates arrived, not only snapshots");
     assert!(
-        held.iter().any(|(c, h)| c.starts_with("candles1m.") && h.closes > 0),
+        updates > channels.len(),
+        "updates arrived, not only snapshots"
+    );
+    assert!(
+        held.iter()
+            .any(|(c, h)| c.starts_with("candles1m.") && h.closes > 0),
         "a 1 m candle closed within 60 s"
     );
     // The late joiner.
     let mut late = common::connect(&hub).await;
-    common::send(&mut late, json!({"op":"subscribe","id":2,"channels":channels})).await;
+    common::send(
+        &mut late,
+        json!({"op":"subscribe","id":2,"channels":channels}),
+    )
+    .await;
     let mut snapshots: HashMap<String, Value> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while snapshots.len() < channels.len() {
@@ -657,7 +730,11 @@ async fn four_pairs_of_candles_chain_and_a_late_joiner_agrees() {
     read_into(
         &mut early,
         &mut held,
-        |h| wanted.iter().all(|(c, s)| h.get(c).is_some_and(|x| x.seq >= *s)),
+        |h| {
+            wanted
+                .iter()
+                .all(|(c, s)| h.get(c).is_some_and(|x| x.seq >= *s))
+        },
         tokio::time::Instant::now() + Duration::from_secs(10),
     )
     .await;
@@ -667,9 +744,67 @@ async fn four_pairs_of_candles_chain_and_a_late_joiner_agrees() {
         let early_state = held[channel]
             .at(seq, candles.len())
             .unwrap_or_else(|| panic!("{channel}: the early client had seq {seq}"));
-        assert_eq!(&early_state, candles, "{channel}: late snapshot = early state at {seq}");
+        assert_eq!(
+            &early_state, candles,
+            "{channel}: late snapshot = early state at {seq}"
+        );
     }
     drop(late);
     let _ = early.close(None).await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_market_data_queries_get_the_api_error_body() {
+    let hub = common::start_hub(|_| {}).await;
+    for (path, status, code) in [
+        ("/markets/BTC-USD/candles", 422, "missing_field"),
+        (
+            "/markets/BTC-USD/candles?interval=2m",
+            422,
+            "invalid_interval",
+        ),
+        (
+            "/markets/BTC-USD/candles?interval=1m&limit=0",
+            422,
+            "invalid_limit",
+        ),
+        (
+            "/markets/BTC-USD/candles?interval=1m&limit=1001",
+            422,
+            "invalid_limit",
+        ),
+        (
+            "/markets/BTC-USD/candles?interval=1m&start=5&end=5",
+            422,
+            "invalid_range",
+        ),
+        (
+            "/markets/BTC-USD/candles?interval=1m&end=-1",
+            422,
+            "invalid_range",
+        ),
+        ("/markets/FOO-BAR/candles?interval=1m", 404, "unknown_pair"),
+        ("/markets/BTC-USD/trades?limit=1001", 422, "invalid_limit"),
+        ("/markets/BTC-USD/trades?before=abc", 422, "invalid_cursor"),
+        ("/markets/FOO-BAR/trades", 404, "unknown_pair"),
+        ("/markets/FOO-BAR/ticker", 404, "unknown_pair"),
+    ] {
+        let (got, text) = common::http_get(hub.addr, path).await;
+        let body: Value = serde_json::from_str(&text).expect("JSON error body");
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{path}: {text}"
+        );
+    }
+    // Good queries on a live sandbox pair answer.
+    let ok = get_json(hub.addr, "/markets/BTC-USD/candles?interval=1m&limit=1").await;
+    assert!(
+        ok["candles"].as_array().is_some_and(|c| c.len() <= 1),
+        "{ok}"
+    );
+    let tickers = get_json(hub.addr, "/markets/tickers").await;
+    assert_eq!(tickers.as_array().map(Vec::len), Some(4), "{tickers}");
     hub.stop().await;
 }

@@ -87,7 +87,9 @@ pub struct Markets {
 
 impl Markets {
     /// Subscribes to `feed` and starts one task per pair plus the
-    /// dispatcher that routes upstream events to them.
+    /// dispatcher that routes upstream events to them; returns once every
+    /// pair is rebuilt from `archive` (candles, 24 h figures, recent
+    /// trades).
     pub async fn start(
         feed: Arc<dyn MarketFeed>,
         history: HistoryLimits,
@@ -101,6 +103,7 @@ impl Markets {
         let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
         let mut pairs = HashMap::new();
         let mut routes = HashMap::new();
+        let mut restoring = Vec::new();
         for (n, spec) in specs.iter().enumerate() {
             let first_channel = FIRST_MARKET_CHANNEL + (n * pair_topics().len()) as ChannelId;
             let (event_tx, event_rx) = mpsc::channel(PAIR_EVENT_BUFFER);
@@ -118,6 +121,11 @@ impl Markets {
                 stale: stale.clone(),
                 stale_after: upstream.stale_after,
                 archive: archive.clone().zip(writer.clone()),
+                restored: {
+                    let (tx, rx) = oneshot::channel();
+                    restoring.push(rx);
+                    tx
+                },
             };
             tokio::spawn(PairTask::run(setup, event_rx, cmd_rx));
             routes.insert(spec.symbol.clone(), event_tx);
@@ -130,6 +138,10 @@ impl Markets {
                     stale,
                 },
             );
+        }
+        // Every pair is rebuilt from the archive before the hub serves.
+        for rx in restoring {
+            let _ = rx.await;
         }
         let markets = Markets {
             inner: Arc::new(Inner {

@@ -39,13 +39,18 @@ fn invalid(code: &str, message: impl Into<String>) -> Response {
     error(StatusCode::UNPROCESSABLE_ENTITY, code, message)
 }
 
-/// `limit`: `default` when absent, else 1..=`max`.
-fn limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, Response> {
+/// `limit`: `default` when absent, else 1..=`max` (`None`: out of range
+/// or not a number).
+fn limit(raw: Option<&str>, default: usize, max: usize) -> Option<usize> {
     match raw.map(str::parse::<usize>) {
-        None => Ok(default),
-        Some(Ok(n)) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(invalid("invalid_limit", format!("limit must be 1..={max}"))),
+        None => Some(default),
+        Some(Ok(n)) if (1..=max).contains(&n) => Some(n),
+        Some(_) => None,
     }
+}
+
+fn invalid_limit(max: usize) -> Response {
+    invalid("invalid_limit", format!("limit must be 1..={max}"))
 }
 
 /// The ticker of one pair: `{pair, epoch, seq, ts}` and the fields of a
@@ -136,9 +141,8 @@ pub(super) async fn candles(
     if from >= to {
         return invalid("invalid_range", "start must be before end");
     }
-    let limit = match limit(q.limit.as_deref(), CANDLES_DEFAULT, CANDLES_MAX) {
-        Ok(l) => l,
-        Err(r) => return r,
+    let Some(limit) = limit(q.limit.as_deref(), CANDLES_DEFAULT, CANDLES_MAX) else {
+        return invalid_limit(CANDLES_MAX);
     };
     let ask = |reply| PairCommand::Candles {
         interval,
@@ -219,9 +223,8 @@ pub(super) async fn trades(
     ApiPath(pair): ApiPath<String>,
     ApiQuery(q): ApiQuery<TradesQuery>,
 ) -> Response {
-    let limit = match limit(q.limit.as_deref(), TRADES_DEFAULT, TRADES_MAX) {
-        Ok(l) => l,
-        Err(r) => return r,
+    let Some(limit) = limit(q.limit.as_deref(), TRADES_DEFAULT, TRADES_MAX) else {
+        return invalid_limit(TRADES_MAX);
     };
     let before = match q.before.as_deref().map(parse_cursor) {
         None => None,

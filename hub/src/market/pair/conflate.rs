@@ -50,10 +50,9 @@ impl PairTask {
                 .last_flush
                 .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(every));
             let busy = c.pending.dirty || !c.waiting.is_empty();
-            if def(i).cadence == Cadence::Raw && self.topics[i].is_active() && due && busy {
-                if self.flush(i) {
-                    self.conflation[i].last_flush = Some(now);
-                }
+            let raw = def(i).cadence == Cadence::Raw && self.topics[i].is_active();
+            if raw && due && busy && self.flush(i) {
+                self.conflation[i].last_flush = Some(now);
             }
         }
     }

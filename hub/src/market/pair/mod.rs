@@ -153,6 +153,9 @@ pub struct PairSetup {
     /// candles are rebuilt from at start (docs/ARCHITECTURE.md, "Market
     /// archive"); `None`: in memory only.
     pub archive: Option<(Arc<dyn MarketArchive>, ArchiveWriter)>,
+    /// Told once the pair is rebuilt from the archive (at once without
+    /// one), before it handles any event or command.
+    pub restored: oneshot::Sender<()>,
 }
 
 impl PairTask {
@@ -216,6 +219,7 @@ impl PairTask {
             // Before any subscriber is served: commands and events wait.
             task.restore(&*archive).await;
         }
+        let _ = setup.restored.send(());
         let mut fast = tokio::time::interval(Duration::from_millis(100));
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
