@@ -110,6 +110,7 @@ fn encode(c: &mut Criterion) {
     let len = enc
         .candles(&spec, &h, "subscribe", candles.iter(), Some(open.start))
         .len();
+    eprintln!("encode/candles_300: {len} bytes");
     group.throughput(Throughput::Bytes(len as u64));
     group.bench_function("candles_300", |b| {
         b.iter(|| {

@@ -23,6 +23,9 @@ impl PairTask {
         };
         if self.topics[i].activate() {
             self.topics[i].last_seq = self.current_seq(i);
+            // Nothing was noted while inactive; what an earlier active
+            // period left is older than the state the subscriber gets.
+            self.conflation[i].pending = Default::default();
         }
         self.topics[i].add(sub.clone());
         let on_overflow = self.topics[i].on_overflow;
