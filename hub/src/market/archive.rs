@@ -128,6 +128,9 @@ async fn run(
             tracing::info!("market archive writes caught up");
         }
         if let Some(done) = close {
+            // Let go of the archive before answering: the caller may open
+            // the same file next.
+            drop(archive);
             let _ = done.send(());
             return;
         }
