@@ -5,6 +5,8 @@
 //!   message chains (`prev_seq` = the last `seq`, `seq` increasing) and
 //!   its candles stay contiguous (no holes); then a late joiner's snapshot
 //!   of each channel equals the early client's state at that `seq`.
+//! - `a_candle_channel_resumes_from_history`: `resume` on a candle channel
+//!   recovers the missed messages, the same ones a witness got, chained.
 //! - `bad_market_data_queries_get_the_api_error_body`: the REST market-data
 //!   routes refuse bad input with docs/API.md's error body.
 //!
@@ -313,5 +315,81 @@ async fn bad_market_data_queries_get_the_api_error_body() {
     );
     let tickers = get_json(hub.addr, "/markets/tickers").await;
     assert_eq!(tickers.as_array().map(Vec::len), Some(4), "{tickers}");
+    hub.stop().await;
+}
+
+/// Reads `channel`'s messages until `n` `candle` messages arrived.
+async fn candle_messages(ws: &mut common::Ws, channel: &str, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = common::recv_within(ws, 10).await;
+        if m["channel"] == channel && m["type"] == "candle" {
+            out.push(m);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candle_channel_resumes_from_history() {
+    let hub = common::start_hub(|c| c.venue.events_per_sec = 1_000).await;
+    let channel = "candles1m.BTC-USD";
+    // A witness holds the channel throughout: it sees every message.
+    let mut witness = common::connect(&hub).await;
+    common::send(
+        &mut witness,
+        json!({"op":"subscribe","id":1,"channels":[channel]}),
+    )
+    .await;
+    let mut client = common::connect(&hub).await;
+    common::send(
+        &mut client,
+        json!({"op":"subscribe","id":1,"channels":[channel]}),
+    )
+    .await;
+    let seen = candle_messages(&mut client, channel, 2).await;
+    let last = seen.last().unwrap();
+    let (epoch, seq) = (last["epoch"].clone(), last["seq"].as_u64().unwrap());
+    drop(client);
+    // The witness reads past the client's last message and two more.
+    let mut witnessed = Vec::new();
+    while witnessed
+        .iter()
+        .filter(|m: &&Value| m["seq"].as_u64() > Some(seq))
+        .count()
+        < 2
+    {
+        witnessed.extend(candle_messages(&mut witness, channel, 1).await);
+    }
+    let mut client = common::connect(&hub).await;
+    common::send(
+        &mut client,
+        json!({"op":"subscribe","id":2,"channels":[channel],
+               "resume": {channel: {"epoch": epoch, "seq": seq}}}),
+    )
+    .await;
+    let reply = common::recv(&mut client).await;
+    assert_eq!(reply["recovered"], json!([channel]), "{reply}");
+    // The missed messages, byte for byte what the witness got, chained.
+    let missed: Vec<&Value> = witnessed
+        .iter()
+        .filter(|m| m["seq"].as_u64() > Some(seq))
+        .collect();
+    let resumed = candle_messages(&mut client, channel, missed.len()).await;
+    let mut prev = seq;
+    for (r, w) in resumed.iter().zip(&missed) {
+        assert_eq!(
+            r["prev_seq"].as_u64(),
+            Some(prev),
+            "chained from the resume point: {r}"
+        );
+        let strip = |v: &Value| {
+            let mut v = v.clone();
+            v.as_object_mut().unwrap().remove("prev_seq");
+            v
+        };
+        assert_eq!(strip(r), strip(w), "the message the witness got");
+        prev = r["seq"].as_u64().unwrap();
+    }
     hub.stop().await;
 }
