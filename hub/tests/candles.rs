@@ -11,8 +11,11 @@
 //!   `GET /markets/{pair}/ticker` must equal the 24 h figures computed
 //!   here; and `GET /markets/{pair}/trades` must page back through every
 //!   trade with the ids, seqs and epochs `trades.PAIR` carried.
+//! - `venue_time_closes_a_quiet_candle_after_the_grace`: without a later
+//!   trade, a candle closes once the venue-time estimate passes its end
+//!   plus 1 s, numbered (index + 1) + trade seq, and the next one opens flat.
 //!
-//! The live side (four pairs for 60 s, a late joiner, bad queries):
+//! The live side (four pairs for 60 s, a late joiner, resume, bad queries):
 //! `candles_live.rs`.
 
 mod common;
@@ -521,4 +524,74 @@ async fn replayed_candles_equal_an_independent_computation_across_a_restart() {
         check_hub(&hub, upto, part).await;
         hub.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn venue_time_closes_a_quiet_candle_after_the_grace() {
+    // One trade half a second before its minute ends, then silence.
+    let end = T0 + 10 * MINUTE;
+    let trade = Recorded {
+        epoch: "ep0003",
+        seq: 1,
+        trade: PublicTrade {
+            trade_id: 1,
+            price: Price(6_400_000),
+            qty: Qty(1_000_000),
+            side: Side::Buy,
+            venue_ts: end - 500_000,
+        },
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("quiet.ndjson");
+    record(&path, "ep0003", &[vec![trade]]);
+    let config = common::test_config(|_| {});
+    let feed = ReplayFeed::open(&path, ReplaySpeed::Max).unwrap();
+    let hub = hub::app::start_with_feed(&config, Arc::new(feed), None)
+        .await
+        .expect("hub starts on the replay");
+    wait_for_trade(hub.addr, 1).await;
+    let applied = tokio::time::Instant::now();
+    let channel = format!("candles1m.{PAIR}");
+    let mut ws = common::connect(&hub).await;
+    common::send(
+        &mut ws,
+        json!({"op":"subscribe","id":1,"channels":[channel]}),
+    )
+    .await;
+    let closed = loop {
+        let m = common::recv_within(&mut ws, 10).await;
+        if m["type"] == "candle" && m["candle"]["closed"] == true {
+            break m;
+        }
+    };
+    // 0.5 s to the end plus the 1 s grace, measured from when the hub had
+    // the trade (at or before `applied`).
+    let waited = applied.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1_300),
+        "closed after {waited:?}, before the grace"
+    );
+    let start = end - MINUTE;
+    assert_eq!(closed["candle"]["start"], start);
+    assert_eq!(closed["candle"]["trades"], 1);
+    // seq = (closed index + 1) + trade seq 1.
+    assert_eq!(closed["seq"].as_u64(), Some(end / MINUTE + 1), "{closed}");
+    // The next candle is open, flat at the close.
+    let rest = get_json(
+        hub.addr,
+        &format!("/markets/{PAIR}/candles?interval=1m&start={start}"),
+    )
+    .await;
+    let candles = rest["candles"].as_array().unwrap();
+    assert_eq!(candles[0]["closed"], true);
+    assert_eq!(candles[1]["start"], end);
+    assert_eq!(
+        (
+            &candles[1]["open"],
+            &candles[1]["close"],
+            &candles[1]["trades"]
+        ),
+        (&json!("64000.00"), &json!("64000.00"), &json!(0))
+    );
+    hub.stop().await;
 }
