@@ -95,6 +95,9 @@ pub enum Freshness {
     /// A balance's venue time (µs): later is newer; equal times both go
     /// out (two changes can share a microsecond).
     Balance { asset: String, venue_ts: u64 },
+    /// A one-off notice (a dead-man's switch fired), named by `id`:
+    /// delivered once.
+    Notice { id: String },
 }
 
 impl Freshness {
@@ -102,6 +105,7 @@ impl Freshness {
         match self {
             Freshness::Order { order_id, .. } => format!("o:{order_id}"),
             Freshness::Balance { asset, .. } => format!("b:{asset}"),
+            Freshness::Notice { id } => format!("n:{id}"),
         }
     }
 
@@ -110,6 +114,7 @@ impl Freshness {
         match self {
             Freshness::Order { version, .. } => *version <= last,
             Freshness::Balance { venue_ts, .. } => *venue_ts < last,
+            Freshness::Notice { .. } => last >= 1,
         }
     }
 
@@ -117,6 +122,7 @@ impl Freshness {
         match self {
             Freshness::Order { version, .. } => *version,
             Freshness::Balance { venue_ts, .. } => *venue_ts,
+            Freshness::Notice { .. } => 1,
         }
     }
 }

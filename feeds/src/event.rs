@@ -39,6 +39,19 @@ pub struct PublicTrade {
     pub venue_ts: Micros,
 }
 
+/// Whether the venue lets a pair trade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TradingStatus {
+    /// Orders are accepted.
+    Open,
+    /// The venue halted trading in the pair: new orders are refused
+    /// (`VenueError::MarketHalted`), cancels still work.
+    Halted {
+        /// The venue's words, for people.
+        reason: String,
+    },
+}
+
 /// One message of a market-data stream.
 ///
 /// Guarantees, per pair: the first message is a `Snapshot`; each `Delta`'s
@@ -46,6 +59,11 @@ pub struct PublicTrade {
 /// trade-batch `seq` + 1; after a `Snapshot` with reason `Resync` the book
 /// sequence continues from the snapshot's `seq` (and trades may have a gap,
 /// which is announced by `trade_seq` in the snapshot).
+///
+/// `Status` and `Resyncing` carry no seq and do not touch the book. A feed
+/// that never sends `Status` means trading is open (recordings made before
+/// it existed stay valid); the sandbox sends one after every snapshot it
+/// sends and whenever an operator halts or resumes the pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MarketEvent {
     Snapshot {
@@ -74,6 +92,23 @@ pub enum MarketEvent {
         venue_ts: Micros,
         trades: Vec<PublicTrade>,
     },
+    /// The pair's trading status now: sent when the venue halts or resumes
+    /// it, and may be repeated at any time (a receiver keeps the last).
+    Status {
+        pair: Arc<str>,
+        venue_ts: Micros,
+        status: TradingStatus,
+    },
+    /// The feed lost the pair's sequence (a gap, an unreadable event, a
+    /// lost connection) and asked the venue for a new snapshot: the book
+    /// held so far is not trustworthy until the next `Snapshot`.
+    Resyncing {
+        pair: Arc<str>,
+        /// When the feed noticed, on its own clock.
+        venue_ts: Micros,
+        /// Why, for people (e.g. "upstream seq gap").
+        reason: String,
+    },
 }
 
 impl MarketEvent {
@@ -81,7 +116,9 @@ impl MarketEvent {
         match self {
             MarketEvent::Snapshot { pair, .. }
             | MarketEvent::Delta { pair, .. }
-            | MarketEvent::Trades { pair, .. } => pair,
+            | MarketEvent::Trades { pair, .. }
+            | MarketEvent::Status { pair, .. }
+            | MarketEvent::Resyncing { pair, .. } => pair,
         }
     }
 
@@ -89,7 +126,9 @@ impl MarketEvent {
         match self {
             MarketEvent::Snapshot { venue_ts, .. }
             | MarketEvent::Delta { venue_ts, .. }
-            | MarketEvent::Trades { venue_ts, .. } => *venue_ts,
+            | MarketEvent::Trades { venue_ts, .. }
+            | MarketEvent::Status { venue_ts, .. }
+            | MarketEvent::Resyncing { venue_ts, .. } => *venue_ts,
         }
     }
 }

@@ -11,7 +11,7 @@ pub mod sandbox_pairs;
 pub mod shift;
 pub mod venue;
 
-pub use event::{MarketEvent, MarketStream, PublicTrade, SnapshotReason};
+pub use event::{MarketEvent, MarketStream, PublicTrade, SnapshotReason, TradingStatus};
 pub use sandbox::{SandboxConfig, SandboxVenue};
 pub use shift::{ShiftConfig, ShiftVenue};
 pub use venue::{MarketFeed, Venue, VenueError};

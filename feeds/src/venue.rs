@@ -32,6 +32,10 @@ pub enum VenueError {
     OrderNotOpen,
     #[error("amount must be positive and fit the asset's scale: {0}")]
     InvalidAmount(String),
+    /// The venue halted trading in the pair (see `TradingStatus`): new
+    /// orders are refused until it resumes; cancels still work.
+    #[error("trading in {pair} is halted: {reason}")]
+    MarketHalted { pair: String, reason: String },
     #[error("venue unavailable: {0}")]
     Unavailable(String),
 }

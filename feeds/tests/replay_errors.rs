@@ -119,3 +119,57 @@ fn oversized_lines_are_refused_before_parsing() {
         other => panic!("long line: {other:?}"),
     }
 }
+
+/// `status` and `resyncing` lines (optional in a recording) read back as
+/// their events; a halt must carry its reason and an open pair none.
+#[test]
+fn status_and_resyncing_lines_parse_and_are_checked() {
+    use feeds::{MarketEvent, TradingStatus};
+    let read = |line: &str| -> Result<MarketEvent, ReplayError> {
+        let text = format!("{HEADER}\n{line}\n");
+        let mut reader = RecordingReader::new(Cursor::new(text))?;
+        Ok(reader.next_event()?.expect("one event"))
+    };
+    let halted = read(r#"{"type":"status","pair":"BTC-USD","venue_ts":5,"halted":true,"reason":"circuit breaker"}"#).unwrap();
+    assert!(
+        matches!(
+            halted,
+            MarketEvent::Status { venue_ts: 5, status: TradingStatus::Halted { ref reason }, .. } if reason == "circuit breaker"
+        ),
+        "{halted:?}"
+    );
+    let open = read(r#"{"type":"status","pair":"BTC-USD","venue_ts":6,"halted":false}"#).unwrap();
+    assert!(
+        matches!(
+            open,
+            MarketEvent::Status {
+                status: TradingStatus::Open,
+                ..
+            }
+        ),
+        "{open:?}"
+    );
+    let resyncing =
+        read(r#"{"type":"resyncing","pair":"BTC-USD","venue_ts":7,"reason":"upstream seq gap"}"#)
+            .unwrap();
+    assert!(
+        matches!(
+            resyncing,
+            MarketEvent::Resyncing { ref reason, .. } if reason == "upstream seq gap"
+        ),
+        "{resyncing:?}"
+    );
+    for bad in [
+        r#"{"type":"status","pair":"BTC-USD","venue_ts":5,"halted":true}"#,
+        r#"{"type":"status","pair":"BTC-USD","venue_ts":5,"halted":false,"reason":"x"}"#,
+    ] {
+        assert!(
+            matches!(read(bad), Err(ReplayError::Malformed { line: 2, .. })),
+            "{bad}"
+        );
+    }
+    assert!(matches!(
+        read(r#"{"type":"status","pair":"FOO-BAR","venue_ts":5,"halted":false}"#),
+        Err(ReplayError::UnknownPair { line: 2, .. })
+    ));
+}

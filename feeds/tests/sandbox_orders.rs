@@ -303,3 +303,90 @@ async fn orders_are_listed_newest_first_per_user() {
     assert_eq!(ids, vec![b.order_id, a.order_id]);
     assert!(v.orders("nobody").await.unwrap().is_empty());
 }
+
+/// A halted pair refuses new orders with the operator's reason, still
+/// cancels, tells every market stream (after each snapshot, and on the
+/// change), and takes orders again once resumed; other pairs trade on.
+#[tokio::test]
+async fn a_halted_pair_refuses_orders_but_cancels_and_streams_say_so() {
+    use feeds::TradingStatus;
+    let v = quiet_venue();
+    v.credit("alice", "USD", 1_000_000 * USD).await.unwrap();
+    let resting = v
+        .place_order(order("alice", Side::Buy, Some(100_000), 1_000_000))
+        .await
+        .unwrap();
+    let mut stream = v.subscribe().await.unwrap();
+    let next_for_btc = |stream: &mut feeds::MarketStream| {
+        let mut out = None;
+        while out.is_none() {
+            let event = stream.events.try_recv().expect("an event is queued");
+            if &**event.pair() == "BTC-USD" {
+                out = Some(event);
+            }
+        }
+        out.unwrap()
+    };
+    assert!(matches!(
+        next_for_btc(&mut stream),
+        MarketEvent::Snapshot { .. }
+    ));
+    assert!(matches!(
+        next_for_btc(&mut stream),
+        MarketEvent::Status {
+            status: TradingStatus::Open,
+            ..
+        }
+    ));
+
+    v.halt("BTC-USD", "circuit breaker").unwrap();
+    assert!(matches!(
+        next_for_btc(&mut stream),
+        MarketEvent::Status { status: TradingStatus::Halted { ref reason }, .. } if reason == "circuit breaker"
+    ));
+    assert_eq!(
+        v.place_order(order("alice", Side::Buy, Some(100_000), 1_000_000))
+            .await,
+        Err(VenueError::MarketHalted {
+            pair: "BTC-USD".into(),
+            reason: "circuit breaker".into()
+        })
+    );
+    let mut eth = order("alice", Side::Buy, Some(100_000), 1_000_000);
+    eth.pair = "ETH-USD".into();
+    v.place_order(eth).await.expect("another pair still trades");
+    let cancelled = v.cancel_order("alice", &resting.order_id).await.unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    // A new subscriber learns the halt right after its snapshot.
+    let mut late = v.subscribe().await.unwrap();
+    assert!(matches!(
+        next_for_btc(&mut late),
+        MarketEvent::Snapshot { .. }
+    ));
+    assert!(matches!(
+        next_for_btc(&mut late),
+        MarketEvent::Status {
+            status: TradingStatus::Halted { .. },
+            ..
+        }
+    ));
+
+    v.resume("BTC-USD").unwrap();
+    // The cancel's book change came first.
+    assert!(matches!(
+        next_for_btc(&mut stream),
+        MarketEvent::Delta { .. }
+    ));
+    assert!(matches!(
+        next_for_btc(&mut stream),
+        MarketEvent::Status {
+            status: TradingStatus::Open,
+            ..
+        }
+    ));
+    assert_eq!(v.trading_status("BTC-USD"), Some(TradingStatus::Open));
+    v.place_order(order("alice", Side::Buy, Some(100_000), 1_000_000))
+        .await
+        .expect("trading again");
+    assert!(v.halt("FOO-BAR", "x").is_err());
+}

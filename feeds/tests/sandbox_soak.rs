@@ -56,6 +56,9 @@ impl Follower {
                 assert!(!trades.is_empty());
                 self.trades += 1;
             }
+            // The sandbox restates the trading status after each snapshot.
+            MarketEvent::Status { .. } => {}
+            MarketEvent::Resyncing { .. } => panic!("the sandbox never loses a sequence"),
         }
     }
 }

@@ -53,6 +53,7 @@ fn check(event: &MarketEvent, specs: &[MarketSpec]) {
                 exact(t.qty.0, spec.qty_scale);
             }
         }
+        MarketEvent::Status { .. } | MarketEvent::Resyncing { .. } => {}
     }
 }
 

@@ -119,23 +119,27 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
-/// The pairs: `[{pair, base, quote, price_scale, qty_scale, min_qty, status}]`
-/// (`status`: `online`, or `stale` while the book is cold or its upstream
-/// has been silent for `stale_after_ms`).
-#[utoipa::path(get, path = "/markets", tag = "markets", responses((status = 200, description = "The pairs")))]
+/// The pairs: `[{pair, base, quote, price_scale, qty_scale, min_qty,
+/// status, status_reason}]`. `status` is the pair's market state on this
+/// node, as on the `status` WebSocket channel (docs/PROTOCOL.md, "Market
+/// status"): `online`, `stale`, `halted` or `resyncing`; `status_reason`
+/// says why (`null` when `online`).
+#[utoipa::path(get, path = "/markets", tag = "markets", responses((status = 200,
+    description = "The pairs, each with `status` (`online`, `stale`, `halted`, `resyncing`) and `status_reason` (string, or null when online)")))]
 async fn markets(State(s): State<AppState>) -> Json<serde_json::Value> {
-    let mut cold = s.markets().cold_pairs();
-    cold.extend(s.markets().stale_pairs());
+    let statuses = s.markets().statuses();
     let list: Vec<_> = s
         .markets()
         .specs()
         .iter()
         .map(|m| {
+            let status = statuses.iter().find(|st| st.pair == m.symbol);
             json!({
                 "pair": m.symbol, "base": m.base, "quote": m.quote,
                 "price_scale": m.price_scale, "qty_scale": m.qty_scale,
                 "min_qty": m.format_qty(m.min_qty),
-                "status": if cold.contains(&m.symbol) { "stale" } else { "online" },
+                "status": status.map(|st| st.state.as_str()),
+                "status_reason": status.and_then(|st| st.reason.as_deref()),
             })
         })
         .collect();

@@ -9,6 +9,7 @@ mod common;
 
 use common::start_hub;
 use hub::protocol::encode::{Encoder, Header, Ticker};
+use hub::protocol::status::{MarketState, PairStatus};
 use hub::protocol::{
     ops, replies, ErrorCode, MessageType, CLIENT_OPS, ERROR_CODES, SERVER_MESSAGE_TYPES,
 };
@@ -290,7 +291,7 @@ fn samples() -> BTreeMap<&'static str, Value> {
                     .into()
             }
             MessageType::Unsubscribed => replies::unsubscribed(2, &["book.BTC-USD".into()]).into(),
-            MessageType::Authed => replies::authed(3, "u-1").into(),
+            MessageType::Authed => replies::authed(3, "u-1", true).into(),
             MessageType::Pong => replies::pong(4, 1_796_273_612_345_678).into(),
             MessageType::Error => {
                 replies::error(None, ErrorCode::BadRequest, "frame is not valid JSON").into()
@@ -375,6 +376,35 @@ fn samples() -> BTreeMap<&'static str, Value> {
             MessageType::Order => replies::order(&header("orders"), &order).into(),
             MessageType::Balance => replies::balance(&header("balances"), &balance).into(),
             MessageType::Shutdown => replies::shutdown(1000).into(),
+            MessageType::Status => {
+                let pair = |pair: &str, state, reason: Option<&str>| PairStatus {
+                    pair: pair.into(),
+                    state,
+                    reason: reason.map(str::to_owned),
+                    since: 1_796_273_600_000_000,
+                };
+                let pairs = [
+                    pair("BTC-USD", MarketState::Online, None),
+                    pair("ETH-USD", MarketState::Halted, Some("circuit breaker")),
+                    pair(
+                        "SOL-USD",
+                        MarketState::Stale,
+                        Some("no upstream data for 5000 ms"),
+                    ),
+                    pair("ETH-BTC", MarketState::Resyncing, Some("upstream seq gap")),
+                ];
+                enc.status(&header("status"), None, &pairs).to_vec()
+            }
+            // Order entry: the channel forms; the answers are checked in
+            // `order_entry_answers_fit_their_schemas`.
+            MessageType::Cancelled => replies::cancelled(
+                &header("orders"),
+                &json!({"trigger": "cancel_on_disconnect", "order_ids": ["o-1", "o-2"]}),
+            )
+            .into(),
+            MessageType::CancelAfterSet => {
+                replies::cancel_after_set(10, 60_000, Some(1_796_273_672_100_000)).into()
+            }
         };
         out.insert(kind.as_str(), parse(&text));
     }
@@ -397,6 +427,29 @@ fn one_message_of_every_type_as_the_code_writes_it_fits_its_schema() {
     let mut full = samples["ticker"].clone();
     full["reason"] = json!("slow_consumer");
     check(&doc, ticker, &full, "ticker").expect("ticker with reason");
+}
+
+/// The answers of the order-entry ops, which share their types with
+/// channel messages (`order`, `cancelled`), fit their schemas too.
+#[test]
+fn order_entry_answers_fit_their_schemas() {
+    let doc = doc();
+    let order = samples()["order"]["order"].clone();
+    for (kind, text) in [
+        ("order", replies::order_reply(7, &order, Some(true))),
+        ("order", replies::order_reply(8, &order, None)),
+        ("cancelled", replies::cancelled_reply(9, &["o-1".into()])),
+        ("cancelled", replies::cancelled_reply(9, &[])),
+        ("cancel_after_set", replies::cancel_after_set(10, 0, None)),
+    ] {
+        let v: Value = serde_json::from_str(&text).expect("JSON");
+        check(&doc, &message(&doc, kind)["payload"], &v, kind)
+            .unwrap_or_else(|e| panic!("the code writes what the document refuses: {e}"));
+    }
+    // A reply that claims a channel fits neither form.
+    let mut wrong: Value = serde_json::from_str(&replies::cancelled_reply(9, &[])).unwrap();
+    wrong["channel"] = json!("orders");
+    assert!(check(&doc, &message(&doc, "cancelled")["payload"], &wrong, "x").is_err());
 }
 
 /// Every message is written by `hub::protocol` with a [`MessageType`]; a

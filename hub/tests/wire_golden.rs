@@ -391,6 +391,7 @@ fn marker(event: &MarketEvent) -> Option<(String, u64)> {
             (format!("book.{PAIR}"), *seq)
         }
         MarketEvent::Trades { seq, .. } => (format!("trades.{PAIR}"), *seq),
+        MarketEvent::Status { .. } | MarketEvent::Resyncing { .. } => return None,
     })
 }
 

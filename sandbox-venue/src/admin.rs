@@ -8,6 +8,12 @@
 //!   they see a seq gap of exactly one.
 //! - `POST /admin/pause-stream` `{"ms": N}`: no market-data message (book
 //!   or trades) is sent for N ms, to exercise stale-feed detection.
+//! - `POST /admin/halt` `{"pair": "BTC-USD", "reason": "..."}`: the venue
+//!   halts trading in the pair (`SandboxVenue::halt`): `marketStatus`
+//!   subscribers see `halted: true` with the reason (1 to
+//!   [`MAX_HALT_REASON`] characters), `createOrder` for the pair answers
+//!   `MARKET_HALTED`, cancels still work, the simulated market stops.
+//! - `POST /admin/resume` `{"pair": "BTC-USD"}`: trading resumes.
 //!
 //! Each answers 204; a bad body is 400 (413 beyond the body limit), an
 //! unknown pair 404 with `UNKNOWN_PAIR`.
@@ -38,12 +44,69 @@ pub struct PairBody {
     pub pair: String,
 }
 
+/// Longest halt reason accepted, in characters.
+pub const MAX_HALT_REASON: usize = 200;
+
+/// A pair to halt and why.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HaltBody {
+    pub pair: String,
+    pub reason: String,
+}
+
 /// The admin routes (the caller applies the token gate).
 pub fn routes() -> Router<App> {
     Router::new()
         .route("/admin/latency", post(set_latency))
         .route("/admin/drop-next-delta", post(drop_next_delta))
         .route("/admin/pause-stream", post(pause_stream))
+        .route("/admin/halt", post(halt))
+        .route("/admin/resume", post(resume))
+}
+
+async fn halt(State(app): State<App>, body: Result<Json<HaltBody>, JsonRejection>) -> Response {
+    let HaltBody { pair, reason } = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return Refusal::from(rejection).into_response(),
+    };
+    let chars = reason.chars().count();
+    if chars == 0 || chars > MAX_HALT_REASON || reason.chars().any(char::is_control) {
+        return Refusal {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("reason: 1 to {MAX_HALT_REASON} characters, no control characters"),
+        }
+        .into_response();
+    }
+    match app.state.venue.halt(&pair, &reason) {
+        Ok(()) => {
+            tracing::warn!(%pair, %reason, "fault injection: trading halted");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(_) => unknown_pair(&pair),
+    }
+}
+
+async fn resume(State(app): State<App>, body: Result<Json<PairBody>, JsonRejection>) -> Response {
+    let pair = match body {
+        Ok(Json(body)) => body.pair,
+        Err(rejection) => return Refusal::from(rejection).into_response(),
+    };
+    match app.state.venue.resume(&pair) {
+        Ok(()) => {
+            tracing::warn!(%pair, "fault injection: trading resumed");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(_) => unknown_pair(&pair),
+    }
+}
+
+fn unknown_pair(pair: &str) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        Some(ErrorCode::UnknownPair),
+        &format!("unknown pair {pair}"),
+    )
 }
 
 async fn set_latency(

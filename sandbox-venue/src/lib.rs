@@ -35,7 +35,9 @@
 //!   complexity ≤ 256, 10 s to send `connection_init`.
 //! - TEST-ONLY fault injection (same token): `POST /admin/latency
 //!   {"ms":N}`, `POST /admin/drop-next-delta {"pair":"BTC-USD"}`, `POST
-//!   /admin/pause-stream {"ms":N}`; see [`admin`].
+//!   /admin/pause-stream {"ms":N}`, `POST /admin/halt
+//!   {"pair":"BTC-USD","reason":"..."}`, `POST /admin/resume
+//!   {"pair":"BTC-USD"}`; see [`admin`].
 //!
 //! In process (tests): [`serve`] a [`VenueServerConfig`] on `127.0.0.1:0`,
 //! read [`RunningVenueServer::addr`], and [`RunningVenueServer::stop`] it.

@@ -54,6 +54,8 @@ pub enum EventType {
     OrderFilled,
     OrderCancelled,
     OrderRejected,
+    /// A dead-man's switch fired: `{trigger, order_ids}`.
+    OrdersAutoCancelled,
     DepositStateChanged,
     WithdrawalStateChanged,
     WebhookReceived,
@@ -69,6 +71,7 @@ impl EventType {
             EventType::OrderFilled => "order.filled",
             EventType::OrderCancelled => "order.cancelled",
             EventType::OrderRejected => "order.rejected",
+            EventType::OrdersAutoCancelled => "orders.auto_cancelled",
             EventType::DepositStateChanged => "deposit.state_changed",
             EventType::WithdrawalStateChanged => "withdrawal.state_changed",
             EventType::WebhookReceived => "webhook.received",

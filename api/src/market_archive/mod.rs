@@ -155,16 +155,20 @@ pub async fn open(config: &ApiConfig, data_dir: &Path) -> anyhow::Result<Arc<dyn
             embedded::EmbeddedArchive::open(data_dir)
                 .with_context(|| format!("opening the market archive in {}", data_dir.display()))?,
         ),
-        StoreKind::Dynamodb => {
-            let dynamo_config = crate::store::dynamo::DynamoConfig::from_api(config);
-            let archive = dynamo::DynamoArchive::new(&dynamo_config).await;
-            if config.dynamodb_create_tables {
-                archive
-                    .ensure_table()
-                    .await
-                    .context("creating the MarketArchive table")?;
-            }
-            Arc::new(archive)
-        }
+        // Boxed: the hub's start-up future is close to the compiler's
+        // recursion limit (hub/tests/races), and the SDK's futures nest deep.
+        StoreKind::Dynamodb => Box::pin(open_dynamo(config)).await?,
     })
+}
+
+async fn open_dynamo(config: &ApiConfig) -> anyhow::Result<Arc<dyn MarketArchive>> {
+    let dynamo_config = crate::store::dynamo::DynamoConfig::from_api(config);
+    let archive = dynamo::DynamoArchive::new(&dynamo_config).await;
+    if config.dynamodb_create_tables {
+        archive
+            .ensure_table()
+            .await
+            .context("creating the MarketArchive table")?;
+    }
+    Ok(Arc::new(archive))
 }

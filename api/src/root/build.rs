@@ -178,6 +178,7 @@ impl Api {
         }
         let sync = crate::trading::sync::start(axum::extract::FromRef::from_ref(&api)).await?;
         api.spawn(sync);
+        api.spawn(tokio::spawn(api.deadman.clone().run()));
         Ok(api)
     }
 
@@ -216,21 +217,45 @@ impl Api {
         let wallets = crate::providers::custody::CustodyAccess::new(&config, providers.custody);
         let fiat = crate::fiat::Fiat::new(&config, providers.payments);
         let claims = crate::cluster::claim::Claims::new(redis.clone());
+        let switches: Arc<dyn crate::trading::deadman::Switches> = match &redis {
+            Some(link) => Arc::new(crate::trading::deadman::shared::RedisSwitches::new(
+                link.clone(),
+            )),
+            None => Arc::new(
+                crate::trading::deadman::local::LocalSwitches::load(store.clone())
+                    .await
+                    .context("loading the dead-man's switches")?,
+            ),
+        };
+        let private = Arc::new(private);
+        let trading = Arc::new(trading);
+        let claims = Arc::new(claims);
+        let deadman = crate::trading::deadman::DeadMan::new(
+            switches,
+            crate::trading::TradingState {
+                store: store.clone(),
+                venue: venue.clone(),
+                trading: trading.clone(),
+                claims: claims.clone(),
+                private: private.clone(),
+            },
+        );
         Ok(Api {
             config: Arc::new(config),
             store,
             venue,
             auth: Arc::new(auth),
-            private: Arc::new(private),
+            private,
             redis,
             relay: relay.clone(),
             limiter: Arc::new(limiter),
-            trading: Arc::new(trading),
-            claims: Arc::new(claims),
+            trading,
+            claims,
             webhook_keys: Arc::new(webhook_keys),
             wallets: Arc::new(wallets),
             fiat: Arc::new(fiat),
             kyc: providers.kyc,
+            deadman,
             background: Default::default(),
         })
     }

@@ -45,6 +45,8 @@ pub struct Api {
     pub fiat: Arc<crate::fiat::Fiat>,
     /// Where identity documents are reviewed (the sandbox by default).
     pub kyc: Arc<dyn KycProvider>,
+    /// The dead-man's switches (`cancel_after`, cancel_on_disconnect).
+    pub deadman: Arc<crate::trading::deadman::DeadMan>,
     /// Background tasks, aborted by [`Api::stop`].
     pub(super) background: Arc<parking_lot::Mutex<Vec<JoinHandle<()>>>>,
 }

@@ -2,12 +2,17 @@
 //! the venue's circuit breaker, are idempotent on `client_order_id`, and
 //! are persisted with their fills as transactions; [`sync`] keeps them
 //! current from the venue's user events and feeds the private channels.
+//! [`entry`] is order entry for the hub's WebSocket ops (the same cores as
+//! the routes), [`deadman`] the dead-man's switch.
 
 mod committed;
+pub mod deadman;
+pub mod entry;
 pub mod model;
 mod orders;
 mod place;
 pub(crate) use place::check_body as check_order_body;
+pub use place::{PlaceOrderRequest, Placed};
 pub mod sync;
 
 use crate::auth::Auth;
@@ -131,6 +136,10 @@ pub fn venue_error(e: VenueError) -> ApiError {
         VenueError::InvalidAmount(why) => ApiError::unprocessable("invalid_amount", why),
         VenueError::OrderNotFound => ApiError::not_found("order_not_found", "no such order"),
         VenueError::OrderNotOpen => ApiError::conflict("order_not_open", "the order is not open"),
+        VenueError::MarketHalted { pair, reason } => ApiError::conflict(
+            "market_halted",
+            format!("trading in {pair} is halted: {reason}"),
+        ),
         VenueError::Unavailable(why) => ApiError::unavailable(
             "upstream_unavailable",
             format!("venue unavailable: {why}"),

@@ -168,7 +168,16 @@ pub async fn cancel_order(
     user: AuthUser,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<OrderView>> {
-    let tx = own_order(&state, &user.user_id, &id).await?;
+    cancel(&state, &user.user_id, &id).await.map(Json)
+}
+
+/// Cancels `user_id`'s order `id`: the core of `DELETE /orders/{id}`, also
+/// used by the hub's WebSocket `order.cancel` op and by
+/// [`cancel_open`](super::cancel_open), so every entry point answers the
+/// same codes (another user's order: 404 `order_not_found`; a finished
+/// one: 409 `order_not_open`).
+pub async fn cancel(state: &TradingState, user_id: &str, id: &str) -> ApiResult<OrderView> {
+    let tx = own_order(state, user_id, id).await?;
     if super::model::is_final(&tx.status) {
         return Err(ApiError::conflict(
             "order_not_open",
@@ -182,7 +191,7 @@ pub async fn cancel_order(
         .trading
         .venue_upstream
         .call(Idempotency::Idempotent, venue_failure, || {
-            state.venue.cancel_order(&user.user_id, &venue_id)
+            state.venue.cancel_order(user_id, &venue_id)
         })
         .await;
     let report = match result {
@@ -190,8 +199,8 @@ pub async fn cancel_order(
         Err(crate::resilience::CallError::Failed(VenueError::OrderNotOpen)) => {
             // Finished at the venue meanwhile (e.g. filled): record the
             // venue's state, then refuse.
-            if let Ok(report) = state.venue.order(&user.user_id, &venue_id).await {
-                apply_report(&state, &user.user_id, &id, &report).await?;
+            if let Ok(report) = state.venue.order(user_id, &venue_id).await {
+                apply_report(state, user_id, id, &report).await?;
             }
             return Err(ApiError::conflict(
                 "order_not_open",
@@ -201,15 +210,15 @@ pub async fn cancel_order(
         Err(crate::resilience::CallError::Failed(VenueError::OrderNotFound)) => {
             // The venue no longer knows the order (an in-process sandbox
             // restarted since): it cannot trade, so it is cancelled.
-            let tx = super::sync::mark_cancelled(&state, tx).await?;
-            return Ok(Json(order_view(&tx).map_err(ApiError::internal)?));
+            let tx = super::sync::mark_cancelled(state, tx).await?;
+            return order_view(&tx).map_err(ApiError::internal);
         }
         Err(e) => return Err(e.into_api("venue", venue_error)),
     };
-    let tx = apply_report(&state, &user.user_id, &id, &report)
+    let tx = apply_report(state, user_id, id, &report)
         .await?
         .ok_or_else(|| ApiError::internal("order vanished"))?;
-    Ok(Json(order_view(&tx).map_err(ApiError::internal)?))
+    order_view(&tx).map_err(ApiError::internal)
 }
 
 /// The caller's fills.

@@ -181,7 +181,7 @@ pub(crate) fn check_body(bytes: &[u8]) -> ApiResult<()> {
         (status = 400, description = "unknown_field, bad_request", body = crate::error::ErrorBody),
         (status = 401, description = "unauthorized", body = crate::error::ErrorBody),
         (status = 403, description = "kyc_required", body = crate::error::ErrorBody),
-        (status = 409, description = "duplicate_client_order_id", body = crate::error::ErrorBody),
+        (status = 409, description = "duplicate_client_order_id; market_halted (the venue halted the pair: `GET /markets` status)", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_qty, invalid_price, missing_field, invalid_field, unknown_pair, invalid_order, insufficient_funds", body = crate::error::ErrorBody),
         (status = 503, description = "upstream_unavailable (breaker open, Retry-After), upstream_timeout", body = crate::error::ErrorBody),
     )
@@ -191,6 +191,34 @@ pub async fn place_order(
     user: AuthUser,
     ApiJson(req): ApiJson<PlaceOrderRequest>,
 ) -> ApiResult<(StatusCode, Json<OrderView>)> {
+    let placed = place(&state, &user.user_id, &req).await?;
+    let status = if placed.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(placed.order)))
+}
+
+/// What [`place`] did: the order, and whether this request created it
+/// (false: a replay of an earlier request with the same
+/// `client_order_id` and body).
+#[derive(Debug, Clone)]
+pub struct Placed {
+    pub order: OrderView,
+    pub created: bool,
+}
+
+/// Places an order for `user_id`: the core of `POST /orders`, also used by
+/// the hub's WebSocket `order.place` op, so both entry points validate,
+/// check KYC, claim the `client_order_id` and commit alike and answer the
+/// same error codes (see the module doc). The caller has authenticated
+/// the user and counted the request against the user's rate limit.
+pub async fn place(
+    state: &TradingState,
+    user_id: &str,
+    req: &PlaceOrderRequest,
+) -> ApiResult<Placed> {
     if !valid_client_order_id(&req.client_order_id) {
         return Err(ApiError::invalid_field(
             "client_order_id",
@@ -199,24 +227,24 @@ pub async fn place_order(
     }
     let spec = state.trading.spec(&req.pair)?.clone();
     let order_id = uuid::Uuid::now_v7().to_string();
-    let order = validate(&spec, &user.user_id, &order_id, &req)?;
+    let order = validate(&spec, user_id, &order_id, req)?;
     let fp = fingerprint(&order, &req.client_order_id);
-    crate::users::require_verified_kyc(state.store.as_ref(), &user.user_id).await?;
+    crate::users::require_verified_kyc(state.store.as_ref(), user_id).await?;
 
-    let _serialized = state.trading.lock_user(&user.user_id).await;
+    let _serialized = state.trading.lock_user(user_id).await;
     // Held until the commit: a request with this id on another node waits
     // here, then replays this one's order instead of placing its own.
     let _claimed = state
         .claims
-        .claim(SCOPE, &user.user_id, &req.client_order_id)
+        .claim(SCOPE, user_id, &req.client_order_id)
         .await
         .map_err(|_| in_use())?;
     if let Some(seen) = state
         .store
-        .idempotency(&user.user_id, SCOPE, &req.client_order_id)
+        .idempotency(user_id, SCOPE, &req.client_order_id)
         .await?
     {
-        return replay(&state, &user.user_id, &seen, &fp).await;
+        return replay(state, user_id, &seen, &fp).await;
     }
     let report = state
         .trading
@@ -227,17 +255,11 @@ pub async fn place_order(
         .await
         .map_err(|e| e.into_api("venue", venue_error))?;
 
-    let tx = order_transaction(
-        &spec,
-        &user.user_id,
-        &order_id,
-        &req.client_order_id,
-        &report,
-    );
+    let tx = order_transaction(&spec, user_id, &order_id, &req.client_order_id, &report);
     let view = order_view(&tx).map_err(ApiError::internal)?;
     let mut writes = vec![
         Write::CreateIdempotency(IdempotencyRecord {
-            user_id: user.user_id.clone(),
+            user_id: user_id.to_owned(),
             scope: SCOPE.into(),
             key: req.client_order_id.clone(),
             fingerprint: fp,
@@ -254,13 +276,13 @@ pub async fn place_order(
     };
     writes.push(Write::Emit(Event::new(
         first,
-        Some(&user.user_id),
+        Some(user_id),
         json!({ "order": body }),
     )));
     if view.status == "cancelled" {
         writes.push(Write::Emit(Event::new(
             EventType::OrderCancelled,
-            Some(&user.user_id),
+            Some(user_id),
             json!({ "order": body }),
         )));
     }
@@ -268,10 +290,7 @@ pub async fn place_order(
         // The venue has an order we could not record: take it back so
         // nothing trades that the user was not told about.
         if !super::model::is_final(&view.status) {
-            let _ = state
-                .venue
-                .cancel_order(&user.user_id, &report.order_id)
-                .await;
+            let _ = state.venue.cancel_order(user_id, &report.order_id).await;
         }
         return Err(match e {
             StoreError::Conflict(Conflict::IdempotencyKey) => in_use(),
@@ -279,7 +298,10 @@ pub async fn place_order(
         });
     }
     state.trading.commits.committed(&order_id);
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok(Placed {
+        order: view,
+        created: true,
+    })
 }
 
 /// 409 for an id another request is placing right now.
@@ -296,7 +318,7 @@ async fn replay(
     user_id: &str,
     seen: &IdempotencyRecord,
     fp: &str,
-) -> ApiResult<(StatusCode, Json<OrderView>)> {
+) -> ApiResult<Placed> {
     if seen.fingerprint != fp {
         return Err(ApiError::conflict(
             "duplicate_client_order_id",
@@ -308,10 +330,10 @@ async fn replay(
         .transaction(user_id, &seen.transaction_id)
         .await?
         .ok_or_else(|| ApiError::internal("idempotency record without its order"))?;
-    Ok((
-        StatusCode::OK,
-        Json(order_view(&tx).map_err(ApiError::internal)?),
-    ))
+    Ok(Placed {
+        order: order_view(&tx).map_err(ApiError::internal)?,
+        created: false,
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! pair's scales.
 
 use super::ReplayError;
-use crate::event::{MarketEvent, PublicTrade, SnapshotReason};
+use crate::event::{MarketEvent, PublicTrade, SnapshotReason, TradingStatus};
 use inbound::JsonBounds;
 use orderbook::{BookDelta, MarketSpec, Price, Qty, Side};
 use serde::{Deserialize, Serialize};
@@ -87,6 +87,20 @@ pub(super) enum Line {
         seq: u64,
         venue_ts: u64,
         trades: Vec<TradeLine>,
+    },
+    /// `MarketEvent::Status`: `reason` is set exactly when `halted`.
+    Status {
+        pair: String,
+        venue_ts: u64,
+        halted: bool,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// `MarketEvent::Resyncing`.
+    Resyncing {
+        pair: String,
+        venue_ts: u64,
+        reason: String,
     },
 }
 
@@ -170,6 +184,28 @@ impl Line {
                         side: t.side,
                     })
                     .collect(),
+            },
+            MarketEvent::Status {
+                pair,
+                venue_ts,
+                status,
+            } => Line::Status {
+                pair: pair.to_string(),
+                venue_ts: *venue_ts,
+                halted: matches!(status, TradingStatus::Halted { .. }),
+                reason: match status {
+                    TradingStatus::Open => None,
+                    TradingStatus::Halted { reason } => Some(reason.clone()),
+                },
+            },
+            MarketEvent::Resyncing {
+                pair,
+                venue_ts,
+                reason,
+            } => Line::Resyncing {
+                pair: pair.to_string(),
+                venue_ts: *venue_ts,
+                reason: reason.clone(),
             },
         }
     }
@@ -265,6 +301,41 @@ impl Line {
                     seq,
                     venue_ts,
                     trades,
+                }
+            }
+            Line::Status {
+                pair,
+                venue_ts,
+                halted,
+                reason,
+            } => {
+                let (name, _) = lookup(&pair)?;
+                let status = match (halted, reason) {
+                    (false, None) => TradingStatus::Open,
+                    (true, Some(reason)) => TradingStatus::Halted { reason },
+                    _ => {
+                        return Err(ReplayError::Malformed {
+                            line,
+                            message: "status: reason must be given exactly when halted".into(),
+                        })
+                    }
+                };
+                MarketEvent::Status {
+                    pair: name.clone(),
+                    venue_ts,
+                    status,
+                }
+            }
+            Line::Resyncing {
+                pair,
+                venue_ts,
+                reason,
+            } => {
+                let (name, _) = lookup(&pair)?;
+                MarketEvent::Resyncing {
+                    pair: name.clone(),
+                    venue_ts,
+                    reason,
                 }
             }
         })

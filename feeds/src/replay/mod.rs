@@ -10,7 +10,13 @@
 //! {"type":"snapshot","pair":"BTC-USD","reason":"subscribe","seq":80,"trade_seq":0,"venue_ts":1763940000123456,"bids":[["63999.90","0.500000"]],"asks":[]}
 //! {"type":"delta","pair":"BTC-USD","seq":81,"venue_ts":1763940000124001,"bids":[["63999.90","0.000000"]],"asks":[]}
 //! {"type":"trades","pair":"BTC-USD","seq":1,"venue_ts":1763940000124001,"trades":[{"id":7,"price":"64000.20","qty":"0.010000","side":"buy"}]}
+//! {"type":"status","pair":"BTC-USD","venue_ts":1763940000125000,"halted":true,"reason":"circuit breaker"}
+//! {"type":"resyncing","pair":"BTC-USD","venue_ts":1763940000126000,"reason":"upstream seq gap"}
 //! ```
+//!
+//! `status` (the venue halted or resumed the pair; `reason` only when
+//! halted) and `resyncing` (the feed lost the pair's sequence) lines are
+//! optional: a recording without them is one in which trading stayed open.
 //!
 //! [`Recorder`] (and [`record`]) write a recording, [`RecordingReader`]
 //! reads one back event by event, and [`ReplayFeed`] plays one; the line

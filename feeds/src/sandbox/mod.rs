@@ -14,7 +14,7 @@ mod user_ops;
 
 pub use ledger::FIRST_USER_ACCOUNT;
 
-use crate::event::{now_micros, MarketStream};
+use crate::event::{now_micros, MarketStream, TradingStatus};
 use crate::sandbox_pairs::{default_assets, default_pairs, PairConfig};
 use crate::venue::{AssetSpec, MarketFeed, UserEvent, VenueError};
 use async_trait::async_trait;
@@ -192,6 +192,36 @@ impl SandboxVenue {
         }
     }
 
+    /// Halts trading in `pair` (an operator's action): new orders for it
+    /// are refused with `VenueError::MarketHalted` carrying `reason`,
+    /// cancels still work, the simulated market stops, and every market
+    /// stream gets a `Status` event. Halting again replaces the reason.
+    pub fn halt(&self, pair: &str, reason: &str) -> Result<(), VenueError> {
+        let i = self.pair_index(pair)?;
+        let status = TradingStatus::Halted {
+            reason: reason.to_string(),
+        };
+        self.inner.pairs[i].lock().set_status(status, now_micros());
+        Ok(())
+    }
+
+    /// Resumes trading in `pair` (a no-op if it is not halted); market
+    /// streams get a `Status` event.
+    pub fn resume(&self, pair: &str) -> Result<(), VenueError> {
+        let i = self.pair_index(pair)?;
+        self.inner.pairs[i]
+            .lock()
+            .set_status(TradingStatus::Open, now_micros());
+        Ok(())
+    }
+
+    /// Whether `pair` trades now (`None` for an unknown pair).
+    pub fn trading_status(&self, pair: &str) -> Option<TradingStatus> {
+        let i = *self.inner.index.get(pair)?;
+        let status = self.inner.pairs[i].lock().status.clone();
+        Some(status)
+    }
+
     /// The venue's own book of `pair` and the seq of its last change.
     pub fn book(&self, pair: &str) -> Option<(u64, L2Book)> {
         let i = *self.inner.index.get(pair)?;
@@ -226,6 +256,11 @@ impl SandboxVenue {
             }
             owed += per_tick;
             let mut pair = self.inner.pairs[pair_index].lock();
+            if pair.status != TradingStatus::Open {
+                // A halted market does not trade.
+                owed = 0.0;
+                continue;
+            }
             while owed >= 1.0 {
                 owed -= 1.0;
                 sim.step(&mut pair, &mut || self.next_order_id(), now_micros());

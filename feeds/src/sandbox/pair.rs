@@ -5,10 +5,12 @@
 //! is taken atomically with the stream: it sees every change after the
 //! snapshot's `seq` and none before. A subscriber whose channel is full is
 //! never blocked on: it is marked lagging and, as soon as its channel has
-//! room, gets a `Resync` snapshot instead of the events it missed.
+//! room, gets a `Resync` snapshot instead of the events it missed. Every
+//! snapshot is followed by the pair's trading status (open or halted), so
+//! a subscriber that missed a halt or a resume while lagging learns it.
 
 use super::ledger::AssetConversion;
-use crate::event::{MarketEvent, Micros, PublicTrade, SnapshotReason};
+use crate::event::{MarketEvent, Micros, PublicTrade, SnapshotReason, TradingStatus};
 use orderbook::engine::{CancelError, EngineEvents, MatchingEngine, NewOrder, OrderId};
 use orderbook::MarketSpec;
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub(crate) struct PairState {
     pub trade_seq: u64,
     /// What the last `submit`/`cancel` caused; reused to avoid allocation.
     pub events: EngineEvents,
+    /// Whether an operator halted the pair (`SandboxVenue::halt`).
+    pub status: TradingStatus,
     subscribers: Vec<Subscriber>,
 }
 
@@ -43,8 +47,31 @@ impl PairState {
             seq: 0,
             trade_seq: 0,
             events: EngineEvents::default(),
+            status: TradingStatus::Open,
             subscribers: Vec::new(),
         }
+    }
+
+    /// The pair's trading status as an event.
+    fn status_event(&self, now: Micros) -> MarketEvent {
+        MarketEvent::Status {
+            pair: self.name.clone(),
+            venue_ts: now,
+            status: self.status.clone(),
+        }
+    }
+
+    /// Sets the trading status and tells every subscriber (unchanged: a
+    /// no-op).
+    pub fn set_status(&mut self, status: TradingStatus, now: Micros) {
+        if self.status == status {
+            return;
+        }
+        self.status = status;
+        let out = [self.status_event(now)];
+        let mut subscribers = std::mem::take(&mut self.subscribers);
+        subscribers.retain_mut(|sub| self.deliver(sub, &out, now));
+        self.subscribers = subscribers;
     }
 
     /// The whole book now, best first, stamped with `seq`.
@@ -61,11 +88,13 @@ impl PairState {
         }
     }
 
-    /// Registers a subscriber and queues its `Subscribe` snapshot.
+    /// Registers a subscriber and queues its `Subscribe` snapshot and the
+    /// trading status.
     pub fn subscribe(&mut self, tx: mpsc::Sender<MarketEvent>, now: Micros) {
         let lagging = tx
             .try_send(self.snapshot(SnapshotReason::Subscribe, now))
-            .is_err();
+            .is_err()
+            || tx.try_send(self.status_event(now)).is_err();
         self.subscribers.push(Subscriber { tx, lagging });
     }
 
@@ -133,14 +162,20 @@ impl PairState {
     /// its receiver is gone.
     fn deliver(&self, sub: &mut Subscriber, events: &[MarketEvent], now: Micros) -> bool {
         if sub.lagging {
-            return match sub.tx.try_send(self.snapshot(SnapshotReason::Resync, now)) {
-                Ok(()) => {
-                    sub.lagging = false;
-                    true
+            let resync = [
+                self.snapshot(SnapshotReason::Resync, now),
+                self.status_event(now),
+            ];
+            for event in resync {
+                match sub.tx.try_send(event) {
+                    Ok(()) => {}
+                    // Still lagging: the next try sends both again.
+                    Err(TrySendError::Full(_)) => return true,
+                    Err(TrySendError::Closed(_)) => return false,
                 }
-                Err(TrySendError::Full(_)) => true,
-                Err(TrySendError::Closed(_)) => false,
-            };
+            }
+            sub.lagging = false;
+            return true;
         }
         for event in events {
             match sub.tx.try_send(event.clone()) {

@@ -3,7 +3,7 @@
 
 use super::ledger::{order_key, parse_order_key, Ledger, UserOrder};
 use super::SandboxVenue;
-use crate::event::now_micros;
+use crate::event::{now_micros, TradingStatus};
 use crate::venue::{AssetSpec, Balance, OrderReport, PlaceOrder, UserEvent, Venue, VenueError};
 use async_trait::async_trait;
 use orderbook::engine::{NewOrder, OrderStatus, OrderType};
@@ -21,6 +21,12 @@ impl Venue for SandboxVenue {
         let i = self.pair_index(&req.pair)?;
         let mut pair = self.inner.pairs[i].lock();
         let spec = pair.spec.clone();
+        if let TradingStatus::Halted { reason } = &pair.status {
+            return Err(VenueError::MarketHalted {
+                pair: spec.symbol.clone(),
+                reason: reason.clone(),
+            });
+        }
         if req.qty < spec.min_qty {
             return Err(VenueError::InvalidOrder(format!(
                 "qty below minimum {}",

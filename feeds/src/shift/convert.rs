@@ -5,10 +5,10 @@
 
 use super::wire::{
     WireAsset, WireBalance, WireBookEvent, WireBookEventKind, WireCatalog, WireCreateOrder,
-    WireFill, WireLevel, WireMarket, WireOrder, WireOrderStatus, WireOrderType, WireSide,
-    WireTimeInForce, WireTradeBatch,
+    WireFill, WireLevel, WireMarket, WireMarketStatus, WireOrder, WireOrderStatus, WireOrderType,
+    WireSide, WireTimeInForce, WireTradeBatch,
 };
-use crate::event::{Micros, PublicTrade};
+use crate::event::{Micros, PublicTrade, TradingStatus};
 use crate::venue::{AssetSpec, Balance, Fill, OrderReport, PlaceOrder};
 use orderbook::decimal::{self, parse_scaled};
 use orderbook::engine::{OrderReason, OrderStatus, OrderType, TimeInForce};
@@ -367,6 +367,27 @@ pub fn book_update(spec: &MarketSpec, e: &WireBookEvent) -> Result<BookUpdate, D
         venue_ts: e.venue_ts,
         body,
     })
+}
+
+/// Longest halt reason passed on, in characters (the hub repeats it in
+/// every `status` message); a longer one is cut.
+pub const MAX_HALT_REASON_CHARS: usize = 200;
+
+/// The trading status of a `marketStatus` item: a halt's reason is cut to
+/// [`MAX_HALT_REASON_CHARS`] and, when missing or empty, a generic one.
+pub fn market_status(
+    spec: &MarketSpec,
+    w: &WireMarketStatus,
+) -> Result<TradingStatus, DecodeError> {
+    same_pair(spec, &w.pair)?;
+    if !w.halted {
+        return Ok(TradingStatus::Open);
+    }
+    let reason = match w.reason.as_deref().map(str::trim) {
+        Some(r) if !r.is_empty() => r.chars().take(MAX_HALT_REASON_CHARS).collect(),
+        _ => "halted by the venue".into(),
+    };
+    Ok(TradingStatus::Halted { reason })
 }
 
 pub fn trade_update(spec: &MarketSpec, b: &WireTradeBatch) -> Result<TradeUpdate, DecodeError> {

@@ -265,3 +265,39 @@ fn trade_batches_map_with_aggressor_side() {
         }]
     );
 }
+
+#[test]
+fn market_status_is_read_with_its_reason_bounded() {
+    let spec = catalog().markets[0].clone();
+    let status = |halted: bool, reason: Option<&str>| WireMarketStatus {
+        pair: spec.symbol.clone(),
+        halted,
+        reason: reason.map(str::to_owned),
+        venue_ts: 1,
+    };
+    assert_eq!(
+        market_status(&spec, &status(false, None)),
+        Ok(TradingStatus::Open)
+    );
+    assert_eq!(
+        market_status(&spec, &status(true, Some("circuit breaker"))),
+        Ok(TradingStatus::Halted {
+            reason: "circuit breaker".into()
+        })
+    );
+    assert_eq!(
+        market_status(&spec, &status(true, Some("  "))),
+        Ok(TradingStatus::Halted {
+            reason: "halted by the venue".into()
+        })
+    );
+    let long = "é".repeat(MAX_HALT_REASON_CHARS + 50);
+    let Ok(TradingStatus::Halted { reason }) = market_status(&spec, &status(true, Some(&long)))
+    else {
+        panic!("a halt");
+    };
+    assert_eq!(reason.chars().count(), MAX_HALT_REASON_CHARS);
+    let mut other = status(true, None);
+    other.pair = "XRP-USD".into();
+    assert!(market_status(&spec, &other).is_err());
+}

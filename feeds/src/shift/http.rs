@@ -85,6 +85,10 @@ impl CallFailure {
             Some("INSUFFICIENT_FUNDS") => VenueError::InsufficientFunds,
             Some("ORDER_NOT_FOUND") => VenueError::OrderNotFound,
             Some("ORDER_NOT_OPEN") => VenueError::OrderNotOpen,
+            Some("MARKET_HALTED") => VenueError::MarketHalted {
+                pair: subject.to_string(),
+                reason: message,
+            },
             Some("UNAVAILABLE") => VenueError::Unavailable(format!("Shift: {message}")),
             Some("UNAUTHENTICATED") => VenueError::Unavailable(
                 "Shift refused the adapter's token (UNAUTHENTICATED)".into(),
@@ -299,6 +303,13 @@ mod tests {
             ("INSUFFICIENT_FUNDS", VenueError::InsufficientFunds),
             ("ORDER_NOT_FOUND", VenueError::OrderNotFound),
             ("ORDER_NOT_OPEN", VenueError::OrderNotOpen),
+            (
+                "MARKET_HALTED",
+                VenueError::MarketHalted {
+                    pair: "BTC-EUR".into(),
+                    reason: "why".into(),
+                },
+            ),
         ];
         for (code, expected) in cases {
             let f = failure(code);

@@ -1,6 +1,6 @@
 //! The market-data stream: one `graphql-transport-ws` connection carrying
-//! `orderBookUpdates(pair)` and `trades(pair)` for every pair, turned into
-//! one [`MarketStream`]'s events.
+//! `orderBookUpdates(pair)`, `trades(pair)` and `marketStatus(pair)` for
+//! every pair, turned into one [`MarketStream`]'s events.
 //!
 //! A gap in a pair's sequences completes that pair's two subscriptions and
 //! subscribes them again; a lost connection is reopened with jittered
@@ -10,14 +10,21 @@
 //! once there is room, replaced by one `Resync` snapshot of the adapter's
 //! own copy of the book. If the venue's epoch is not the stream's, the
 //! stream ends so that the hub subscribes again under the new epoch.
+//!
+//! When a pair loses its sequence (gap, unreadable event, lost
+//! connection) the hub is told at once with a `Resyncing` event, so that
+//! it can flag the pair until the snapshot arrives. `marketStatus` is
+//! optional: a venue that refuses it leaves the pair's trading open, and
+//! the pair's book and trades flow as before. The last status is sent
+//! again after every resync snapshot of the adapter's own.
 
 use super::backoff::Backoff;
 use super::convert::{self, Catalog, DecodeError};
 use super::sequence::{PairSequence, Step};
 use super::stats::StreamCounters;
-use super::wire::{self, WireBookEvent, WireError, WireTradeBatch};
+use super::wire::{self, WireBookEvent, WireError, WireMarketStatus, WireTradeBatch};
 use super::ws::{GraphqlWs, ServerMessage, WsError, WsSettings};
-use crate::event::{now_micros, MarketEvent, MarketStream};
+use crate::event::{now_micros, MarketEvent, MarketStream, TradingStatus};
 use crate::venue::VenueError;
 use orderbook::MarketSpec;
 use serde::de::DeserializeOwned;
@@ -37,6 +44,7 @@ const IDLE_WAKE: Duration = Duration::from_millis(500);
 enum Topic {
     Book,
     Trades,
+    Status,
 }
 
 struct Slot {
@@ -46,6 +54,8 @@ struct Slot {
     /// The hub's receiver was full: events are dropped until a resync
     /// snapshot gets through.
     lagging: bool,
+    /// The venue's last `marketStatus` of the pair, if any.
+    status: Option<TradingStatus>,
 }
 
 enum Flow {
@@ -96,6 +106,7 @@ impl MarketSession {
                     sequence: PairSequence::new(Arc::from(spec.symbol.as_str())),
                     generation: 0,
                     lagging: false,
+                    status: None,
                 })
                 .collect(),
             routes: HashMap::new(),
@@ -188,9 +199,26 @@ impl MarketSession {
         self.counters.set_market_down(true);
         self.ws = None;
         self.routes.clear();
-        for slot in &mut self.slots {
-            slot.sequence.restart();
+        for i in 0..self.slots.len() {
+            self.resyncing(i, "upstream connection lost");
+            self.slots[i].sequence.restart();
         }
+    }
+
+    /// Tells the hub that pair `i`'s book is not trustworthy until its
+    /// next snapshot (best effort: a full receiver gets the snapshot
+    /// through the lagging path anyway). Not before the pair's first
+    /// snapshot: a stream starts with a snapshot.
+    fn resyncing(&mut self, i: usize, reason: &str) {
+        if !self.slots[i].sequence.is_live() {
+            return;
+        }
+        let event = MarketEvent::Resyncing {
+            pair: Arc::from(self.slots[i].spec.symbol.as_str()),
+            venue_ts: now_micros(),
+            reason: reason.to_string(),
+        };
+        self.deliver(i, vec![event]);
     }
 
     /// One reconnect attempt after the backoff wait; false once the hub
@@ -243,8 +271,12 @@ impl MarketSession {
         let pair = slot.spec.symbol.clone();
         let trades_id = format!("trades:{pair}:{}", slot.generation);
         let book_id = format!("book:{pair}:{}", slot.generation);
+        let status_id = format!("status:{pair}:{}", slot.generation);
         self.routes.insert(trades_id.clone(), (i, Topic::Trades));
         self.routes.insert(book_id.clone(), (i, Topic::Book));
+        self.routes.insert(status_id.clone(), (i, Topic::Status));
+        ws.subscribe(&status_id, wire::MARKET_STATUS, json!({ "pair": pair }))
+            .await?;
         ws.subscribe(&trades_id, wire::TRADES, json!({ "pair": pair }))
             .await?;
         ws.subscribe(&book_id, wire::BOOK_UPDATES, json!({ "pair": pair }))
@@ -285,11 +317,18 @@ impl MarketSession {
                     return Ok(Flow::Continue); // a completed subscription's tail
                 };
                 if let Some(error) = payload.errors.first() {
+                    if topic == Topic::Status {
+                        return Ok(self.status_refused(&id, error));
+                    }
                     return self.subscription_failed(i, error).await;
                 }
                 self.on_data(i, topic, payload.data).await
             }
             ServerMessage::Error { id, errors } => match self.routes.get(&id) {
+                Some(&(_, Topic::Status)) => {
+                    let error = errors.into_iter().next().unwrap_or_default();
+                    Ok(self.status_refused(&id, &error))
+                }
                 Some(&(i, _)) => {
                     let error = errors.into_iter().next().unwrap_or_default();
                     self.subscription_failed(i, &error).await
@@ -304,6 +343,16 @@ impl MarketSession {
                 None => Ok(Flow::Continue),
             },
         }
+    }
+
+    /// The venue refused `marketStatus` (e.g. it does not offer it): the
+    /// pair goes on without it, trading taken as open.
+    fn status_refused(&mut self, id: &str, error: &WireError) -> Flow {
+        if let Some((i, _)) = self.routes.remove(id) {
+            tracing::warn!(pair = %self.slots[i].spec.symbol, code = error.code().unwrap_or("no code"),
+                message = %error.message, "Shift refused marketStatus; the pair's trading is taken as open");
+        }
+        Flow::Continue
     }
 
     async fn subscription_failed(&mut self, i: usize, error: &WireError) -> Result<Flow, WsError> {
@@ -336,11 +385,14 @@ impl MarketSession {
             Topic::Trades => field::<WireTradeBatch>(data, "trades")
                 .and_then(|w| convert::trade_update(spec, &w))
                 .map(|u| (u.epoch.clone(), Update::Trades(u))),
+            // Not sequenced, no epoch: handled on its own.
+            Topic::Status => return Ok(self.on_status(i, data)),
         };
         let (epoch, update) = match decoded {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(pair = %spec.symbol, error = %e, "resubscribing after an unreadable market event");
+                self.resyncing(i, "unreadable upstream event");
                 return self.resubscribe(i).await.map(|()| Flow::Continue);
             }
         };
@@ -355,10 +407,23 @@ impl MarketSession {
             Some(_) => {}
         }
         let slot = &mut self.slots[i];
-        let Step { events, gap } = match update {
+        let Step { mut events, gap } = match update {
             Update::Book(u) => slot.sequence.on_book(u),
             Update::Trades(u) => slot.sequence.on_trades(u),
         };
+        // Every snapshot is followed by the trading status, if known.
+        if let Some(status) = &slot.status {
+            if events
+                .iter()
+                .any(|e| matches!(e, MarketEvent::Snapshot { .. }))
+            {
+                events.push(MarketEvent::Status {
+                    pair: Arc::from(slot.spec.symbol.as_str()),
+                    venue_ts: now_micros(),
+                    status: status.clone(),
+                });
+            }
+        }
         if !self.deliver(i, events) {
             return Ok(Flow::End("the hub dropped the market stream".into()));
         }
@@ -371,9 +436,38 @@ impl MarketSession {
                 got = gap.got,
                 "Shift sequence gap; resubscribing the pair"
             );
+            self.resyncing(i, "upstream seq gap");
             self.resubscribe(i).await?;
         }
         Ok(Flow::Continue)
+    }
+
+    /// A `marketStatus` item of pair `i`: remembered (it follows every
+    /// later snapshot) and forwarded, unless the pair waits for its first
+    /// snapshot (then it follows that one). An unreadable item is ignored:
+    /// the status is optional and the book is not at stake.
+    fn on_status(&mut self, i: usize, data: Option<Value>) -> Flow {
+        let spec = &self.slots[i].spec;
+        let status = field::<WireMarketStatus>(data, "marketStatus")
+            .and_then(|w| convert::market_status(spec, &w).map(|s| (s, w.venue_ts)));
+        let (status, venue_ts) = match status {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(pair = %spec.symbol, error = %e, "unreadable marketStatus; ignored");
+                return Flow::Continue;
+            }
+        };
+        let event = MarketEvent::Status {
+            pair: Arc::from(spec.symbol.as_str()),
+            venue_ts,
+            status: status.clone(),
+        };
+        self.slots[i].status = Some(status);
+        if !self.slots[i].sequence.is_live() || self.deliver(i, vec![event]) {
+            Flow::Continue
+        } else {
+            Flow::End("the hub dropped the market stream".into())
+        }
     }
 
     /// Sends pair `i`'s events without waiting; false once the receiver is
@@ -405,15 +499,22 @@ impl MarketSession {
         let Some(snapshot) = slot.sequence.resync_snapshot(now_micros()) else {
             return true;
         };
-        match self.tx.try_send(snapshot) {
-            Ok(()) => {
-                slot.lagging = false;
-                self.counters.slow_receiver_resync();
-                true
+        let status = slot.status.clone().map(|status| MarketEvent::Status {
+            pair: Arc::from(slot.spec.symbol.as_str()),
+            venue_ts: now_micros(),
+            status,
+        });
+        for event in std::iter::once(snapshot).chain(status) {
+            match self.tx.try_send(event) {
+                Ok(()) => {}
+                // Still lagging: the next try sends both again.
+                Err(TrySendError::Full(_)) => return true,
+                Err(TrySendError::Closed(_)) => return false,
             }
-            Err(TrySendError::Full(_)) => true,
-            Err(TrySendError::Closed(_)) => false,
         }
+        slot.lagging = false;
+        self.counters.slow_receiver_resync();
+        true
     }
 
     fn retry_lagging(&mut self) -> bool {

@@ -57,6 +57,8 @@ fn seqs(step: &Step) -> Vec<(&'static str, u64)> {
             MarketEvent::Snapshot { seq, .. } => ("snapshot", *seq),
             MarketEvent::Delta { seq, .. } => ("delta", *seq),
             MarketEvent::Trades { seq, .. } => ("trades", *seq),
+            MarketEvent::Status { .. } => ("status", 0),
+            MarketEvent::Resyncing { .. } => ("resyncing", 0),
         })
         .collect()
 }

@@ -73,6 +73,9 @@ bids { price qty } asks { price qty } } }";
 pub const TRADES: &str = "subscription Trades($pair: String!) { \
 trades(pair: $pair) { pair epoch seq venueTs trades { id price qty side venueTs } } }";
 
+pub const MARKET_STATUS: &str = "subscription Status($pair: String!) { \
+marketStatus(pair: $pair) { pair halted reason venueTs } }";
+
 /// `Fill.price` is non-null while `Order.price` is nullable, so the fill's
 /// is aliased (`fillPrice`) to keep the union's fields mergeable.
 pub fn user_events() -> String {
@@ -257,6 +260,16 @@ pub struct WireTradeBatch {
     pub seq: u64,
     pub venue_ts: u64,
     pub trades: Vec<WireTrade>,
+}
+
+/// One `marketStatus` item: whether the pair trades.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireMarketStatus {
+    pub pair: String,
+    pub halted: bool,
+    pub reason: Option<String>,
+    pub venue_ts: u64,
 }
 
 /// One `userEvents` item, told apart by `__typename`.

@@ -212,6 +212,8 @@ impl Mirror {
                 assert_eq!(*seq, *last + 1, "{pair}: trade seq gap reached the hub");
                 *last = *seq;
             }
+            // No book or trade change.
+            MarketEvent::Status { .. } | MarketEvent::Resyncing { .. } => {}
         }
     }
 

@@ -1,11 +1,12 @@
 //! The book cache: one task per pair fed by the upstream stream, and the
 //! handle the rest of the hub uses to reach them (subscribe, unsubscribe,
-//! read a book).
+//! read a book); and the pairs' market status (`status.rs`).
 
 pub mod archive;
 pub mod cache;
 pub mod candles;
 mod pair;
+mod status;
 mod ticker;
 mod view;
 
@@ -15,18 +16,21 @@ pub use view::OrderbookView;
 use crate::fanout::{ChannelId, ShardPool, Subscriber};
 use crate::protocol::channel::{Channel, ChannelKind};
 use crate::protocol::kinds::{pair_topics, topic_index};
+use crate::protocol::status::PairStatus;
 use api::market_archive::MarketArchive;
 use archive::ArchiveWriter;
 use feeds::{MarketEvent, MarketFeed, MarketStream, VenueError};
 use orderbook::MarketSpec;
 use pair::{PairSetup, PairTask};
+use status::{StatusBoard, STATUS_CHANNEL};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// Channel ids below this are per-connection channels (heartbeat, private).
+/// Channel ids below this are the node-wide `status` channel
+/// ([`status::STATUS_CHANNEL`]); the market channels start here.
 const FIRST_MARKET_CHANNEL: ChannelId = 16;
 /// Upstream events a pair task may have queued before the dispatcher waits
 /// (and the venue, seeing us lag, resyncs us with a snapshot).
@@ -77,6 +81,7 @@ struct Inner {
     /// what the pair tasks keep in memory), until [`Markets::close_archive`].
     archive: parking_lot::RwLock<Option<Arc<dyn MarketArchive>>>,
     writer: Option<ArchiveWriter>,
+    status: StatusBoard,
 }
 
 /// Handle to every pair's task. Cheap to clone.
@@ -104,7 +109,9 @@ impl Markets {
         let mut pairs = HashMap::new();
         let mut routes = HashMap::new();
         let mut restoring = Vec::new();
-        for (n, spec) in specs.iter().enumerate() {
+        let symbols: Vec<String> = specs.iter().map(|s| s.symbol.clone()).collect();
+        let (status, reporters) = StatusBoard::start(&symbols, history, pool.clone());
+        for ((n, spec), status) in specs.iter().enumerate().zip(reporters) {
             let first_channel = FIRST_MARKET_CHANNEL + (n * pair_topics().len()) as ChannelId;
             let (event_tx, event_rx) = mpsc::channel(PAIR_EVENT_BUFFER);
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
@@ -126,6 +133,7 @@ impl Markets {
                     restoring.push(rx);
                     tx
                 },
+                status,
             };
             tokio::spawn(PairTask::run(setup, event_rx, cmd_rx));
             routes.insert(spec.symbol.clone(), event_tx);
@@ -151,6 +159,7 @@ impl Markets {
                 feed: feed.clone(),
                 archive: parking_lot::RwLock::new(archive),
                 writer,
+                status,
             }),
         };
         let resubscribe = upstream.resubscribe.then_some(feed);
@@ -176,6 +185,12 @@ impl Markets {
     /// The pair task and channel id of a market channel, `None` for an
     /// unknown pair or a non-market channel.
     pub fn resolve(&self, channel: &Channel) -> Option<MarketChannel> {
+        if channel.kind == ChannelKind::Status {
+            return Some(MarketChannel {
+                pair: String::new(),
+                id: STATUS_CHANNEL,
+            });
+        }
         let ChannelKind::Topic(kind) = channel.kind else {
             return None;
         };
@@ -197,6 +212,9 @@ impl Markets {
         subscriber: Arc<Subscriber>,
         resume: Option<(String, u64)>,
     ) -> oneshot::Receiver<bool> {
+        if channel.id == STATUS_CHANNEL {
+            return self.inner.status.subscribe(subscriber, resume);
+        }
         let (reply, rx) = oneshot::channel();
         if let Some(h) = self.inner.pairs.get(&channel.pair) {
             let _ = h.commands.send(PairCommand::Subscribe {
@@ -210,6 +228,9 @@ impl Markets {
     }
 
     pub fn unsubscribe(&self, channel: &MarketChannel, conn_id: u64) {
+        if channel.id == STATUS_CHANNEL {
+            return self.inner.status.unsubscribe(conn_id);
+        }
         if let Some(h) = self.inner.pairs.get(&channel.pair) {
             let _ = h.commands.send(PairCommand::Unsubscribe {
                 conn_id,
@@ -259,6 +280,12 @@ impl Markets {
     /// if it cannot.
     pub fn upstream_problem(&self) -> Option<String> {
         self.inner.feed.problem()
+    }
+
+    /// Every pair's market status on this node (docs/PROTOCOL.md,
+    /// "Market status"), in the order of [`Markets::specs`].
+    pub fn statuses(&self) -> Vec<PairStatus> {
+        self.inner.status.table()
     }
 
     /// Pairs whose upstream has been silent past `stale_after`.

@@ -1,7 +1,8 @@
 //! Channel names of docs/PROTOCOL.md: `KIND.PAIR` for every public topic
 //! kind of [`super::kinds::KINDS`] (`book`, `depthN`, `trades`,
 //! `ticker`), `heartbeat`, and the private `orders` and `balances`, each
-//! optionally ending in `@100ms` or `@1000ms`.
+//! optionally ending in `@100ms` or `@1000ms`; and `status`, which takes
+//! no suffix.
 
 use super::kinds::KindId;
 use api::private::PrivateChannel;
@@ -13,6 +14,8 @@ pub enum ChannelKind {
     /// A public topic of a pair.
     Topic(KindId),
     Heartbeat,
+    /// `status`: every pair's market state (one channel, no pair).
+    Status,
     /// `orders` or `balances` (needs `auth`).
     Private(PrivateChannel),
 }
@@ -70,6 +73,10 @@ impl Channel {
         let (kind, pair) = match base.split_once('.') {
             None => match base {
                 "heartbeat" => (ChannelKind::Heartbeat, None),
+                // Changes are rare and each message is the whole table:
+                // nothing to conflate.
+                "status" if cadence == Cadence::Raw => (ChannelKind::Status, None),
+                "status" => return Err(unknown()),
                 _ => (
                     ChannelKind::Private(PrivateChannel::parse(base).ok_or_else(unknown)?),
                     None,
@@ -116,6 +123,7 @@ impl fmt::Display for Channel {
         match (&self.kind, &self.pair) {
             (ChannelKind::Topic(kind), Some(p)) => write!(f, "{}.{p}", kind.kind().name())?,
             (ChannelKind::Heartbeat, _) => f.write_str("heartbeat")?,
+            (ChannelKind::Status, _) => f.write_str("status")?,
             (ChannelKind::Private(channel), _) => f.write_str(channel.name())?,
             (ChannelKind::Topic(_), None) => {
                 unreachable!("topic channels always carry a pair (Channel::parse)")
@@ -142,6 +150,7 @@ mod tests {
             "trades.BTC-USD@100ms",
             "ticker.BTC-USD@1000ms",
             "heartbeat",
+            "status",
             "orders",
             "balances",
             "book.BTC-USD@100ms",
@@ -172,6 +181,9 @@ mod tests {
             "book.BTC-USD@",
             "candles.BTC-USD",
             "heartbeat.BTC-USD",
+            "status@100ms",
+            "status.BTC-USD",
+            "Status",
             "book.BTC-USD.X",
         ] {
             assert_eq!(

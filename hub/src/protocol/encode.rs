@@ -53,6 +53,11 @@ impl Encoder {
     // a message of its own (`protocol/kinds/`) writes it in its own file:
     // `start`, then fields, then `checksum_end` or `end`.
 
+    /// The buffer, for a message's own fields (written as valid JSON).
+    pub(crate) fn out(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
     /// Copies the message out as shared bytes and resets the buffer.
     pub(crate) fn finish(&mut self) -> Bytes {
         let out = Bytes::copy_from_slice(&self.buf);

@@ -2,16 +2,19 @@
 //! topic kinds described once (`kinds`), server messages encoded once into
 //! shared bytes (`encode`, carried as a `message::ChannelMessage`) or per
 //! connection (`replies`), client frames decoded and validated (`ops`),
-//! and the names each may use (`names`). Nothing outside this module
+//! and the names each may use (`names`); the `status` channel's message
+//! and its vocabulary of market states (`status`). Nothing outside this module
 //! writes, parses or edits a frame.
 
 pub mod channel;
 pub mod encode;
 pub mod kinds;
 pub mod message;
+#[macro_use]
 pub mod names;
 pub mod ops;
 pub mod replies;
+pub mod status;
 
 pub use names::{ErrorCode, MessageType, OpName};
 

@@ -81,12 +81,21 @@ wire_names! {
         Candle = "candle",
         /// `heartbeat`: once a second.
         Heartbeat = "heartbeat",
+        /// `status`: every pair's market state, on subscribe and whenever
+        /// one changes.
+        Status = "status",
         /// `orders`: one of the user's orders as it is now.
         Order = "order",
         /// `balances`: one of the user's balances as it is now.
         Balance = "balance",
         /// The hub is shutting down; a close 1001 follows.
         Shutdown = "shutdown",
+        // Order entry (docs/PROTOCOL.md "Order entry").
+        /// Answer to `order.cancel_all` (with `id`), or a dead-man's
+        /// switch that fired (on `orders`): the cancelled order ids.
+        Cancelled = "cancelled",
+        /// Answer to `cancel_after`: the trigger time.
+        CancelAfterSet = "cancel_after_set",
     }
 }
 
@@ -97,6 +106,11 @@ wire_names! {
         Unsubscribe = "unsubscribe",
         Auth = "auth",
         Ping = "ping",
+        // Order entry (docs/PROTOCOL.md "Order entry").
+        OrderPlace = "order.place",
+        OrderCancel = "order.cancel",
+        OrderCancelAll = "order.cancel_all",
+        CancelAfter = "cancel_after",
     }
 }
 
@@ -118,8 +132,43 @@ wire_names! {
         Unauthorized = "unauthorized",
         /// The subscription would exceed `limits.max_subscriptions`.
         TooManySubscriptions = "too_many_subscriptions",
-        /// Over `limits.frames_per_sec` / `limits.frame_burst`.
+        /// Over `limits.frames_per_sec` / `limits.frame_burst`; an order
+        /// op over the user's REST request budget.
         RateLimited = "rate_limited",
+        // Order entry: the REST API's codes of `POST /orders` and
+        // `DELETE /orders/{id}` (docs/API.md), answered alike.
+        /// A member of `order` the REST body does not have.
+        UnknownField = "unknown_field",
+        /// A member `order` needs (e.g. `price` of a limit order).
+        MissingField = "missing_field",
+        /// A member of the wrong type or value.
+        InvalidField = "invalid_field",
+        InvalidQty = "invalid_qty",
+        InvalidPrice = "invalid_price",
+        /// A pair the venue does not trade.
+        UnknownPair = "unknown_pair",
+        /// The venue refused the order.
+        InvalidOrder = "invalid_order",
+        InsufficientFunds = "insufficient_funds",
+        /// The user's KYC is not `VERIFIED`.
+        KycRequired = "kyc_required",
+        /// The `client_order_id` was used for another order (or is being
+        /// placed by another request right now).
+        DuplicateClientOrderId = "duplicate_client_order_id",
+        /// No such order of this user (another user's order included).
+        OrderNotFound = "order_not_found",
+        /// The order is filled, cancelled or rejected.
+        OrderNotOpen = "order_not_open",
+        /// The venue halted trading in the pair (docs/PROTOCOL.md,
+        /// "Market status").
+        MarketHalted = "market_halted",
+        /// The venue is down (breaker open) or did not answer in time.
+        UpstreamUnavailable = "upstream_unavailable",
+        UpstreamTimeout = "upstream_timeout",
+        /// The store (or the switch state in Redis) is unreachable.
+        StoreUnavailable = "store_unavailable",
+        /// A bug; details only in the hub's log.
+        Internal = "internal",
     }
 }
 

@@ -50,11 +50,38 @@ pub enum Op {
     Auth {
         id: i64,
         token: String,
+        /// Cancel the orders placed on this connection when the user's
+        /// last such connection is gone (docs/PROTOCOL.md "Order entry").
+        cancel_on_disconnect: bool,
     },
     Ping {
         id: i64,
     },
+    /// `order.place`: `order` is the JSON text of the `POST /orders` body,
+    /// decoded by the REST API.
+    OrderPlace {
+        id: i64,
+        order: String,
+    },
+    OrderCancel {
+        id: i64,
+        order_id: String,
+    },
+    OrderCancelAll {
+        id: i64,
+        pair: Option<String>,
+    },
+    /// `cancel_after`: 0, or [`CANCEL_AFTER_MS`].
+    CancelAfter {
+        id: i64,
+        timeout_ms: u64,
+    },
 }
+
+/// The non-zero `timeout_ms` values `cancel_after` takes (1 s to 24 h),
+/// the dead-man's switch's own bounds.
+pub const CANCEL_AFTER_MS: std::ops::RangeInclusive<u64> =
+    api::trading::deadman::MIN_TIMEOUT_MS..=api::trading::deadman::MAX_TIMEOUT_MS;
 
 impl Op {
     /// The op's name on the wire.
@@ -64,6 +91,10 @@ impl Op {
             Op::Unsubscribe { .. } => OpName::Unsubscribe,
             Op::Auth { .. } => OpName::Auth,
             Op::Ping { .. } => OpName::Ping,
+            Op::OrderPlace { .. } => OpName::OrderPlace,
+            Op::OrderCancel { .. } => OpName::OrderCancel,
+            Op::OrderCancelAll { .. } => OpName::OrderCancelAll,
+            Op::CancelAfter { .. } => OpName::CancelAfter,
         }
     }
 
@@ -73,7 +104,11 @@ impl Op {
             Op::Subscribe { id, .. }
             | Op::Unsubscribe { id, .. }
             | Op::Auth { id, .. }
-            | Op::Ping { id } => *id,
+            | Op::Ping { id }
+            | Op::OrderPlace { id, .. }
+            | Op::OrderCancel { id, .. }
+            | Op::OrderCancelAll { id, .. }
+            | Op::CancelAfter { id, .. } => *id,
         }
     }
 }
@@ -153,15 +188,54 @@ pub fn decode(text: &str) -> Result<Op, OpError> {
             })
         }
         OpName::Auth => {
-            frame.only(&["op", "id", "token"])?;
+            frame.only(&["op", "id", "token", "cancel_on_disconnect"])?;
             Ok(Op::Auth {
                 id: frame.id()?,
                 token: frame.string("token")?,
+                cancel_on_disconnect: frame.flag("cancel_on_disconnect")?,
             })
         }
         OpName::Ping => {
             frame.only(&["op", "id"])?;
             Ok(Op::Ping { id: frame.id()? })
+        }
+        OpName::OrderPlace => {
+            frame.only(&["op", "id", "order"])?;
+            let id = frame.id()?;
+            let order = frame.required("order")?;
+            if order.as_object().is_none() {
+                return Err(frame.bad("order must be an object"));
+            }
+            Ok(Op::OrderPlace {
+                id,
+                order: order.encode(),
+            })
+        }
+        OpName::OrderCancel => {
+            frame.only(&["op", "id", "order_id"])?;
+            Ok(Op::OrderCancel {
+                id: frame.id()?,
+                order_id: frame.string("order_id")?,
+            })
+        }
+        OpName::OrderCancelAll => {
+            frame.only(&["op", "id", "pair"])?;
+            let id = frame.id()?;
+            let pair = match frame.fields.get("pair") {
+                None => None,
+                Some(_) => Some(frame.string("pair")?),
+            };
+            Ok(Op::OrderCancelAll { id, pair })
+        }
+        OpName::CancelAfter => {
+            frame.only(&["op", "id", "timeout_ms"])?;
+            let id = frame.id()?;
+            let wrong = || frame.bad("timeout_ms must be 0 or 1000..=86400000");
+            let timeout_ms = frame.required("timeout_ms")?.as_u64().ok_or_else(wrong)?;
+            if timeout_ms != 0 && !CANCEL_AFTER_MS.contains(&timeout_ms) {
+                return Err(wrong());
+            }
+            Ok(Op::CancelAfter { id, timeout_ms })
         }
     }
 }
@@ -201,6 +275,16 @@ impl Frame<'_, '_> {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| self.bad(format!("{name} must be a string")))
+    }
+
+    /// An optional boolean member (absent: false).
+    fn flag(&self, name: &str) -> Result<bool, OpError> {
+        match self.fields.get(name) {
+            None => Ok(false),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| self.bad(format!("{name} must be a boolean"))),
+        }
     }
 
     fn channels(&self) -> Result<Vec<String>, OpError> {
@@ -280,9 +364,64 @@ mod tests {
             decode(r#"{"op":"auth","id":4,"token":"t"}"#),
             Ok(Op::Auth {
                 id: 4,
-                token: "t".into()
+                token: "t".into(),
+                cancel_on_disconnect: false,
             })
         );
+        assert_eq!(
+            decode(r#"{"op":"auth","id":4,"token":"t","cancel_on_disconnect":true}"#),
+            Ok(Op::Auth {
+                id: 4,
+                token: "t".into(),
+                cancel_on_disconnect: true,
+            })
+        );
+        let Ok(Op::OrderPlace { id: 5, order }) = decode(
+            r#"{"op":"order.place","id":5,"order":{"client_order_id":"c1","pair":"BTC-USD","side":"buy","type":"limit","qty":"0.01","price":"1000.00"}}"#,
+        ) else {
+            panic!("an order.place")
+        };
+        let order: serde_json::Value = serde_json::from_str(&order).unwrap();
+        assert_eq!(order["price"], "1000.00");
+        assert_eq!(order["type"], "limit");
+        assert_eq!(
+            decode(r#"{"op":"order.cancel","id":6,"order_id":"o"}"#),
+            Ok(Op::OrderCancel {
+                id: 6,
+                order_id: "o".into()
+            })
+        );
+        assert_eq!(
+            decode(r#"{"op":"order.cancel_all","id":7}"#),
+            Ok(Op::OrderCancelAll { id: 7, pair: None })
+        );
+        assert_eq!(
+            decode(r#"{"op":"cancel_after","id":8,"timeout_ms":0}"#),
+            Ok(Op::CancelAfter {
+                id: 8,
+                timeout_ms: 0
+            })
+        );
+    }
+
+    #[test]
+    fn order_entry_frames_are_bounded() {
+        let code = |s: &str| decode(s).unwrap_err();
+        for bad in [
+            r#"{"op":"cancel_after","id":1,"timeout_ms":999}"#,
+            r#"{"op":"cancel_after","id":1,"timeout_ms":86400001}"#,
+            r#"{"op":"cancel_after","id":1,"timeout_ms":-1}"#,
+            r#"{"op":"cancel_after","id":1,"timeout_ms":"5000"}"#,
+            r#"{"op":"cancel_after","id":1}"#,
+            r#"{"op":"order.place","id":1,"order":"x"}"#,
+            r#"{"op":"order.place","id":1,"order":{},"x":1}"#,
+            r#"{"op":"order.cancel","id":1,"order_id":7}"#,
+            r#"{"op":"order.cancel_all","id":1,"pair":null}"#,
+            r#"{"op":"auth","id":1,"token":"t","cancel_on_disconnect":"yes"}"#,
+        ] {
+            let e = code(bad);
+            assert_eq!((e.code, e.id), (ErrorCode::BadRequest, Some(1)), "{bad}");
+        }
     }
 
     #[test]
@@ -293,6 +432,10 @@ mod tests {
                 OpName::Unsubscribe => r#"{"op":"unsubscribe","id":1,"channels":["heartbeat"]}"#,
                 OpName::Auth => r#"{"op":"auth","id":1,"token":"t"}"#,
                 OpName::Ping => r#"{"op":"ping","id":1}"#,
+                OpName::OrderPlace => r#"{"op":"order.place","id":1,"order":{}}"#,
+                OpName::OrderCancel => r#"{"op":"order.cancel","id":1,"order_id":"o"}"#,
+                OpName::OrderCancelAll => r#"{"op":"order.cancel_all","id":1,"pair":"BTC-USD"}"#,
+                OpName::CancelAfter => r#"{"op":"cancel_after","id":1,"timeout_ms":5000}"#,
             };
             let op = decode(frame).unwrap();
             assert_eq!(op.name(), *name, "{frame}");

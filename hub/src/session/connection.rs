@@ -32,6 +32,9 @@ pub(super) struct Shared {
     pub(super) private: Arc<PrivateState>,
     /// Forwards the user's private updates once authenticated.
     pub(super) forwarder: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The dead-man's switch attachment of `auth`'s
+    /// `cancel_on_disconnect`, released when the connection ends.
+    pub(super) attached: parking_lot::Mutex<Option<Arc<api::trading::deadman::Attached>>>,
 }
 
 impl Shared {
@@ -61,6 +64,7 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
         started: Instant::now(),
         private: Arc::default(),
         forwarder: parking_lot::Mutex::new(None),
+        attached: parking_lot::Mutex::new(None),
     });
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::unbounded_channel();
@@ -89,6 +93,12 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
     drop(close_tx);
     if let Some(forwarder) = shared.forwarder.lock().take() {
         forwarder.abort();
+    }
+    // However the connection ended (closed, killed, timed out): the
+    // switch's grace starts now.
+    let attached = shared.attached.lock().take();
+    if let (Some(on), Some(api)) = (attached, &ctx.api) {
+        api.deadman.detach(&on).await;
     }
     for sub in subscriptions.values() {
         if let Sub::Market(channel) = sub {

@@ -1,12 +1,14 @@
 //! WebSocket sessions: the `GET /ws` upgrade (with the node's connection
 //! limit), and per connection the reader (`connection.rs`) with its ops
-//! (`ops.rs`) and frame-rate limit (`rate.rs`), the writer (`writer.rs`),
+//! (`ops.rs`, order entry in `orders.rs`) and frame-rate limit
+//! (`rate.rs`), the writer (`writer.rs`),
 //! the private channels (`private.rs`) and the close codes.
 
 pub mod close_code;
 mod connection;
 pub mod handshake;
 mod ops;
+mod orders;
 mod private;
 mod rate;
 mod writer;

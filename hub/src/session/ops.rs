@@ -1,11 +1,11 @@
 //! The client ops of one connection, decoded by `protocol::ops`:
 //! `subscribe` (public topics, `heartbeat`, private channels; with
 //! `resume`), `unsubscribe`, `auth` and `ping`, each answered with its
-//! reply from `protocol::replies`.
+//! reply from `protocol::replies`; the order-entry ops go to `orders.rs`.
 
 use super::connection::{Shared, Sub, Subscriptions};
-use super::private;
 use super::HubContext;
+use super::{orders, private};
 use crate::metrics as m;
 use crate::protocol::channel::{Cadence, Channel, ChannelKind};
 use crate::protocol::ops::{Op, OpError, ResumePoint};
@@ -27,7 +27,23 @@ pub(super) async fn handle(
             shared.reply(replies::pong(id, now_micros()));
             Ok(())
         }
-        Op::Auth { id, token } => authenticate(id, &token, shared, ctx, close).await,
+        Op::Auth {
+            id,
+            token,
+            cancel_on_disconnect,
+        } => authenticate(id, &token, cancel_on_disconnect, shared, ctx, close).await,
+        Op::OrderPlace { id, order } => {
+            orders::run(orders::place(id, &order, shared, ctx), shared).await
+        }
+        Op::OrderCancel { id, order_id } => {
+            orders::run(orders::cancel(id, &order_id, shared, ctx), shared).await
+        }
+        Op::OrderCancelAll { id, pair } => {
+            orders::run(orders::cancel_all(id, pair, shared, ctx), shared).await
+        }
+        Op::CancelAfter { id, timeout_ms } => {
+            orders::run(orders::cancel_after(id, timeout_ms, shared, ctx), shared).await
+        }
         Op::Unsubscribe { id, channels } => {
             let channels = dedup(channels);
             // Validate everything first: a refused request changes nothing.
@@ -101,7 +117,7 @@ async fn subscribe(
                 Sub::Private(private)
             }
             ChannelKind::Heartbeat => Sub::Heartbeat,
-            ChannelKind::Topic(_) => {
+            ChannelKind::Topic(_) | ChannelKind::Status => {
                 Sub::Market(ctx.markets.resolve(&channel).ok_or_else(unknown)?)
             }
         };
@@ -176,6 +192,7 @@ async fn subscribe(
 async fn authenticate(
     id: i64,
     token: &str,
+    cancel_on_disconnect: bool,
     shared: &Shared,
     ctx: &HubContext,
     close: &mpsc::UnboundedSender<(u16, &'static str)>,
@@ -192,12 +209,24 @@ async fn authenticate(
         .verify_access(token)
         .await
         .map_err(|e| OpError::new(Some(id), ErrorCode::Unauthorized, e.message))?;
-    if !shared.private.set_user(&user.user_id, token) {
-        return Err(OpError::new(
+    let another_user = || {
+        OpError::new(
             Some(id),
             ErrorCode::BadRequest,
             "already authenticated as another user",
-        ));
+        )
+    };
+    if shared.private.user().is_some_and(|u| u != user.user_id) {
+        return Err(another_user());
+    }
+    // Before the user is recorded: a switch that cannot be attached
+    // refuses the whole `auth` (ops of a connection run one at a time, so
+    // the user cannot change in between).
+    if cancel_on_disconnect {
+        super::orders::attach(id, &user.user_id, shared, ctx).await?;
+    }
+    if !shared.private.set_user(&user.user_id, token) {
+        return Err(another_user());
     }
     let mut forwarder = shared.forwarder.lock();
     if forwarder.as_ref().is_none_or(|f| f.is_finished()) {
@@ -211,7 +240,9 @@ async fn authenticate(
             close.clone(),
         )));
     }
-    shared.reply(replies::authed(id, &user.user_id));
+    drop(forwarder);
+    let attached = shared.attached.lock().is_some();
+    shared.reply(replies::authed(id, &user.user_id, attached));
     Ok(())
 }
 

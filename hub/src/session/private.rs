@@ -65,7 +65,8 @@ impl PrivateState {
         *self.inner.lock() = Inner::default();
     }
 
-    fn token(&self) -> Option<api::secret::Secret> {
+    /// The access token of the last `auth`.
+    pub(super) fn token(&self) -> Option<api::secret::Secret> {
         self.inner.lock().token.clone()
     }
 
@@ -101,6 +102,10 @@ impl PrivateState {
             ts: update.ts,
         };
         let text = match update.channel {
+            // A dead-man's switch that fired (docs/PROTOCOL.md "Order entry").
+            PrivateChannel::Orders if update.payload.get("cancelled_by").is_some() => {
+                replies::cancelled(&h, &update.payload["cancelled_by"])
+            }
             PrivateChannel::Orders => replies::order(&h, &update.payload),
             PrivateChannel::Balances => replies::balance(&h, &update.payload),
         };

@@ -281,6 +281,23 @@ pub struct Answer {
 
 impl Trader {
     pub async fn verified(hub: &RunningHub, email: &str) -> Trader {
+        let trader = Trader::registered(hub, email).await;
+        let doc = json!({"document_type": "passport", "content_base64": "aGVsbG8="});
+        let kyc = trader.call("POST", "/users/kyc-documents", Some(doc)).await;
+        assert_eq!(kyc.status, 202, "{}", kyc.body);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let k = trader.call("GET", "/users/kyc-status", None).await;
+            if k.body["kyc_status"] == "VERIFIED" {
+                break trader;
+            }
+            assert!(Instant::now() < deadline, "KYC not verified: {}", k.body);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A registered, logged-in user whose KYC is not verified.
+    pub async fn registered(hub: &RunningHub, email: &str) -> Trader {
         let http = reqwest::Client::new();
         let base = format!("http://{}", hub.addr);
         let mut trader = Trader {
@@ -300,18 +317,7 @@ impl Trader {
         assert_eq!(login.status, 200, "{}", login.body);
         trader.token = text(&login.body["access_token"]);
         trader.refresh = text(&login.body["refresh_token"]);
-        let doc = json!({"document_type": "passport", "content_base64": "aGVsbG8="});
-        let kyc = trader.call("POST", "/users/kyc-documents", Some(doc)).await;
-        assert_eq!(kyc.status, 202, "{}", kyc.body);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let k = trader.call("GET", "/users/kyc-status", None).await;
-            if k.body["kyc_status"] == "VERIFIED" {
-                break trader;
-            }
-            assert!(Instant::now() < deadline, "KYC not verified: {}", k.body);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        trader
     }
 
     /// The same session, talking to `hub` (another node).

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     InsufficientFunds,
     OrderNotFound,
     OrderNotOpen,
+    /// The pair is halted: the venue takes no new orders for it.
+    MarketHalted,
     Unavailable,
     /// An argument outside its allowed range (e.g. `depth < 1`, an empty
     /// or over-long user id) that is not an order or an amount.
@@ -38,6 +40,7 @@ impl ErrorCode {
             ErrorCode::InsufficientFunds => "INSUFFICIENT_FUNDS",
             ErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
             ErrorCode::OrderNotOpen => "ORDER_NOT_OPEN",
+            ErrorCode::MarketHalted => "MARKET_HALTED",
             ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
@@ -53,6 +56,7 @@ impl ErrorCode {
             VenueError::InsufficientFunds => ErrorCode::InsufficientFunds,
             VenueError::OrderNotFound => ErrorCode::OrderNotFound,
             VenueError::OrderNotOpen => ErrorCode::OrderNotOpen,
+            VenueError::MarketHalted { .. } => ErrorCode::MarketHalted,
             VenueError::InvalidAmount(_) => ErrorCode::InvalidAmount,
             VenueError::Unavailable(_) => ErrorCode::Unavailable,
         }
@@ -64,9 +68,14 @@ pub fn coded(code: ErrorCode, message: impl Into<String>) -> Error {
     Error::new(message).extend_with(|_, ext| ext.set("code", code.as_str()))
 }
 
-/// The GraphQL error for a venue error (its message and its code).
+/// The GraphQL error for a venue error (its message and its code). A
+/// halt's message is the venue's reason alone (the pair is the caller's).
 pub fn venue_error(err: VenueError) -> Error {
-    coded(ErrorCode::of(&err), err.to_string())
+    let message = match &err {
+        VenueError::MarketHalted { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    };
+    coded(ErrorCode::of(&err), message)
 }
 
 #[cfg(test)]
@@ -85,6 +94,15 @@ mod tests {
             (VenueError::InvalidAmount("x".into()), "INVALID_AMOUNT"),
             (VenueError::Unavailable("x".into()), "UNAVAILABLE"),
         ];
+        let halted = venue_error(VenueError::MarketHalted {
+            pair: "BTC-USD".into(),
+            reason: "circuit breaker".into(),
+        });
+        assert_eq!(halted.message, "circuit breaker");
+        assert_eq!(
+            halted.extensions.and_then(|e| e.get("code").cloned()),
+            Some(async_graphql::Value::String("MARKET_HALTED".into()))
+        );
         for (err, code) in cases {
             let gql = venue_error(err.clone());
             let ext = gql.extensions.expect("coded errors carry extensions");

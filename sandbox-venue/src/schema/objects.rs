@@ -79,6 +79,17 @@ pub struct OrderBook {
     pub asks: Vec<Level>,
 }
 
+/// Whether the venue lets a pair trade.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct MarketStatus {
+    pub pair: String,
+    /// True while trading is halted: new orders are refused with MARKET_HALTED; cancels still work.
+    pub halted: bool,
+    /// Why, while halted.
+    pub reason: Option<String>,
+    pub venue_ts: UInt64,
+}
+
 #[derive(SimpleObject, Debug, Clone)]
 pub struct Balance {
     pub user_id: ID,

@@ -9,11 +9,11 @@
 
 use super::catalog::Catalog;
 use super::enums::BookEventKind;
-use super::objects::{BookEvent, Level, Trade, TradeBatch, UserEvent};
+use super::objects::{BookEvent, Level, MarketStatus, Trade, TradeBatch, UserEvent};
 use super::scalars::{Decimal, UInt64};
 use crate::faults::{FaultControls, FaultCursor};
 use feeds::event::MarketEvent;
-use feeds::{venue, MarketStream, SnapshotReason};
+use feeds::{venue, MarketStream, SnapshotReason, TradingStatus};
 use futures_util::stream::{self, Stream};
 use orderbook::{MarketSpec, Side};
 use std::sync::Arc;
@@ -103,6 +103,31 @@ impl PairFeed {
         })
     }
 
+    /// The pair's trading status: the venue's current one first (it
+    /// follows the stream's first snapshot), then every change.
+    pub fn status_events(self) -> impl Stream<Item = MarketStatus> + Send {
+        stream::unfold(self, |mut feed| async move {
+            loop {
+                if let MarketEvent::Status {
+                    venue_ts, status, ..
+                } = feed.next_event().await?
+                {
+                    let (halted, reason) = match status {
+                        TradingStatus::Open => (false, None),
+                        TradingStatus::Halted { reason } => (true, Some(reason)),
+                    };
+                    let item = MarketStatus {
+                        pair: feed.spec.symbol.clone(),
+                        halted,
+                        reason,
+                        venue_ts: UInt64(venue_ts),
+                    };
+                    return Some((item, feed));
+                }
+            }
+        })
+    }
+
     fn book_event(&self, event: MarketEvent) -> Option<BookEvent> {
         let spec = &self.spec;
         let epoch = self.stream.epoch.clone();
@@ -152,7 +177,9 @@ impl PairFeed {
                     asks: side(Side::Sell),
                 })
             }
-            MarketEvent::Trades { .. } => None,
+            MarketEvent::Trades { .. }
+            | MarketEvent::Status { .. }
+            | MarketEvent::Resyncing { .. } => None,
         }
     }
 }

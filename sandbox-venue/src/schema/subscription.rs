@@ -3,7 +3,7 @@
 //! open their own venue user-event stream.
 
 use super::errors::venue_error;
-use super::objects::{Balance, BookEvent, Order, TradeBatch, UserEvent};
+use super::objects::{Balance, BookEvent, MarketStatus, Order, TradeBatch, UserEvent};
 use super::streams::{user_events, PairFeed};
 use super::{checked_user_id, VenueState};
 use async_graphql::{Context, Result, Subscription, ID};
@@ -31,6 +31,15 @@ impl Subscription {
         pair: String,
     ) -> Result<impl Stream<Item = TradeBatch>> {
         Ok(pair_feed(ctx, &pair).await?.trade_batches())
+    }
+
+    /// The pair's trading status now, then every change (halt, resume).
+    async fn market_status(
+        &self,
+        ctx: &Context<'_>,
+        pair: String,
+    ) -> Result<impl Stream<Item = MarketStatus>> {
+        Ok(pair_feed(ctx, &pair).await?.status_events())
     }
 
     /// A user's order reports.

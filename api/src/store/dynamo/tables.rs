@@ -165,7 +165,9 @@ fn key_schema(hash: &str, range: Option<&str>) -> Result<Vec<KeySchemaElement>, 
 /// ([`ensure_table`] each). Idempotent.
 pub(super) async fn ensure_all(client: &Client, prefix: &str) -> Result<(), StoreError> {
     for spec in TABLES {
-        ensure_table(client, prefix, &spec).await?;
+        // Boxed: one more nested future in the start-up path takes the
+        // hub's largest test futures past the compiler's recursion limit.
+        Box::pin(ensure_table(client, prefix, &spec)).await?;
     }
     Ok(())
 }

@@ -2,14 +2,15 @@
 //! ticker change, then every active topic is told what changed
 //! ([`Change`]): raw topics publish what their kind makes of it, conflated
 //! ones note it for their tick. Also the pair's staleness and a new
-//! upstream epoch.
+//! upstream epoch, and what the pair's market status hears of each
+//! (`market/status.rs`: halt, resync, stale).
 
 use super::{def, header, netted, PairTask};
 use crate::metrics as m;
 use crate::protocol::encode::Ticker;
 use crate::protocol::kinds::{Change, Cx};
 use feeds::event::now_micros;
-use feeds::{MarketEvent, PublicTrade, SnapshotReason};
+use feeds::{MarketEvent, PublicTrade, SnapshotReason, TradingStatus};
 use orderbook::{BookDelta, Price, Qty};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -25,6 +26,8 @@ impl PairTask {
             let pair = &self.state.spec.symbol;
             tracing::warn!(pair = %pair, silent_ms = after.as_millis() as u64, "upstream feed stale");
             metrics::counter!(m::STALE_FEEDS_TOTAL, "pair" => pair.clone()).increment(1);
+            let why = format!("no upstream data for {} ms", after.as_millis());
+            self.status.stale(Some(why));
         }
     }
 
@@ -40,6 +43,7 @@ impl PairTask {
         s.trade_seq = 0;
         s.last_ticker = Ticker::default();
         self.warm.store(false, Ordering::Relaxed);
+        self.status.resyncing(Some("new upstream epoch"));
         for (topic, c) in self.topics.iter_mut().zip(&mut self.conflation) {
             topic.restart_numbering(&self.pool, &self.resync_tx);
             c.pending.changed.clear();
@@ -55,6 +59,7 @@ impl PairTask {
         let pair = &self.state.spec.symbol;
         if self.stale.swap(false, Ordering::Relaxed) {
             tracing::info!(pair = %pair, "upstream feed live again");
+            self.status.stale(None);
         }
         metrics::counter!(m::UPSTREAM_EVENTS_TOTAL, "pair" => pair.clone()).increment(1);
         match ev {
@@ -68,6 +73,14 @@ impl PairTask {
             } => self.snapshot(reason, seq, trade_seq, &bids, &asks),
             MarketEvent::Delta { seq, deltas, .. } => self.delta(seq, &deltas),
             MarketEvent::Trades { seq, trades, .. } => self.trades(seq, &trades),
+            MarketEvent::Status { status, .. } => self.status.halted(match status {
+                TradingStatus::Open => None,
+                TradingStatus::Halted { reason } => Some(reason),
+            }),
+            MarketEvent::Resyncing { reason, .. } => {
+                tracing::warn!(pair = %self.state.spec.symbol, %reason, "upstream resyncing the pair");
+                self.status.resyncing(Some(&reason));
+            }
         }
     }
 
@@ -85,6 +98,7 @@ impl PairTask {
             return;
         }
         let was_warm = self.warm.swap(true, Ordering::Relaxed);
+        self.status.resyncing(None);
         s.seq = seq;
         s.trade_seq = s.trade_seq.max(trade_seq);
         if was_warm || reason == SnapshotReason::Resync {
@@ -102,6 +116,7 @@ impl PairTask {
             // The feed resyncs us with a snapshot; until then changes are
             // not applied (the book would be wrong).
             tracing::warn!(pair = %s.spec.symbol, expected = s.seq + 1, got = seq, "upstream seq gap");
+            self.status.resyncing(Some("upstream seq gap"));
             return;
         }
         s.seq = seq;

@@ -20,6 +20,7 @@ pub use candles::CandlesView;
 
 use super::archive::ArchiveWriter;
 use super::candles::Candles;
+use super::status::StatusReporter;
 use super::ticker::TickerState;
 use super::view::OrderbookView;
 use crate::fanout::{ChannelId, History, ResyncRequest, ShardPool, Subscriber, Topic};
@@ -135,6 +136,8 @@ pub struct PairTask {
     /// The pair's name, shared with the archive writer's items.
     pair: Arc<str>,
     archive: Option<ArchiveWriter>,
+    /// The pair's market status (`market/status.rs`).
+    status: StatusReporter,
 }
 
 /// Everything a pair task needs to start.
@@ -156,6 +159,7 @@ pub struct PairSetup {
     /// Told once the pair is rebuilt from the archive (at once without
     /// one), before it handles any event or command.
     pub restored: oneshot::Sender<()>,
+    pub status: StatusReporter,
 }
 
 impl PairTask {
@@ -214,6 +218,7 @@ impl PairTask {
             last_event: Instant::now(),
             pair: Arc::from(symbol.as_str()),
             archive: setup.archive.as_ref().map(|(_, w)| w.clone()),
+            status: setup.status,
         };
         if let Some((archive, _)) = setup.archive {
             // Before any subscriber is served: commands and events wait.
@@ -251,6 +256,7 @@ impl PairTask {
                     None => {
                         tracing::warn!(pair = %task.state.spec.symbol, "upstream stream ended");
                         task.warm.store(false, Ordering::Relaxed);
+                        task.status.resyncing(Some("upstream stream ended"));
                         events_open = false;
                     }
                 },
