@@ -11,12 +11,16 @@
 //! into a fresh `Bytes` (one allocation), exactly the production call. The
 //! checksum is passed in precomputed (the pair task computes it once per
 //! book change for every channel; see the `book` bench for its cost).
+//! `candle` and `candles_300` are the messages of `candles1m.PAIR`: an
+//! open-candle update and a 300-candle state message.
 //! Throughput is reported in bytes of JSON produced.
 
 use benches::{book_with_levels, delta_stream, DeltaMix, STREAM_SEED};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use hub::protocol::encode::{Encoder, Header};
+use orderbook::candle::Candle;
 use orderbook::checksum::checksum_top;
+use orderbook::{Price, Qty};
 
 fn header(channel: &str) -> Header<'_> {
     Header {
@@ -92,7 +96,55 @@ fn encode(c: &mut Criterion) {
             )
         })
     });
+
+    // A `candle` update (the open 1 m candle) and a `candles` state
+    // message of 300 1 m candles (prices ~64 000.00, volumes up to ~20 BTC).
+    let candles = candles_300();
+    let h = header("candles1m.BTC-USD");
+    let open = candles[299];
+    let len = enc.candle_update(&spec, &h, &open, false).len();
+    group.throughput(Throughput::Bytes(len as u64));
+    group.bench_function("candle", |b| {
+        b.iter(|| enc.candle_update(black_box(&spec), black_box(&h), black_box(&open), false))
+    });
+    let len = enc
+        .candles(&spec, &h, "subscribe", candles.iter(), Some(open.start))
+        .len();
+    eprintln!("encode/candles_300: {len} bytes");
+    group.throughput(Throughput::Bytes(len as u64));
+    group.bench_function("candles_300", |b| {
+        b.iter(|| {
+            enc.candles(
+                black_box(&spec),
+                black_box(&h),
+                "subscribe",
+                black_box(&candles).iter(),
+                Some(open.start),
+            )
+        })
+    });
     group.finish();
+}
+
+/// 300 consecutive 1 m candles with a few trades each (deterministic).
+fn candles_300() -> Vec<Candle> {
+    let start = 1_763_940_000_000_000;
+    (0..300u64)
+        .map(|i| {
+            let mut c = Candle::opened(
+                start + i * 60_000_000,
+                Price(6_400_000 + i * 7),
+                Qty(1_250_000),
+            );
+            for k in 0..(i % 5) {
+                c.add(
+                    Price(6_400_000 + i * 7 + k * 13),
+                    Qty(3_000_000 + k * 1_000_001),
+                );
+            }
+            c
+        })
+        .collect()
 }
 
 criterion_group!(benches, encode);

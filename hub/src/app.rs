@@ -111,7 +111,9 @@ async fn start_parts(
         backoff_min: Duration::from_millis(config.venue.backoff_min_ms.max(1)),
         backoff_max: Duration::from_millis(config.venue.backoff_max_ms.max(1)),
     };
-    let markets = Markets::start(feed, history, ShardPool::start(shards), upstream).await?;
+    let archive = open_archive(config).await?;
+    let markets =
+        Markets::start(feed, history, ShardPool::start(shards), upstream, archive).await?;
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
     let addr = listener.local_addr()?;
@@ -181,6 +183,7 @@ impl RunningHub {
             tracing::warn!(left, "connections still open after the drain time");
         }
         let _ = tokio::time::timeout(self.drain, self.server).await;
+        self.context.markets.close_archive(self.drain).await;
         if let Some(api) = &self.api {
             api.stop().await;
         }
@@ -213,4 +216,22 @@ async fn start_api(
     )
     .await?;
     api::Api::start(parts).await
+}
+
+/// The market archive (docs/ARCHITECTURE.md, "Market archive"): candles,
+/// the 24 h figures and the trade history survive a restart through it.
+/// Embedded (`market.redb` in `config.data_dir`) or DynamoDB as
+/// `config.api.store` says; an empty `data_dir` with the embedded store
+/// runs without one (candles in memory only).
+async fn open_archive(
+    config: &Config,
+) -> anyhow::Result<Option<Arc<dyn api::market_archive::MarketArchive>>> {
+    let embedded = matches!(config.api.store, api::config::StoreKind::Embedded);
+    if embedded && config.data_dir.as_os_str().is_empty() {
+        tracing::warn!("no data_dir: candles and trade history are kept in memory only");
+        return Ok(None);
+    }
+    Ok(Some(
+        api::market_archive::open(&config.api, &config.data_dir).await?,
+    ))
 }

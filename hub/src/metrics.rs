@@ -45,6 +45,9 @@ pub const RESYNCS_TOTAL: &str = "nax_resyncs_total";
 pub const STALE_FEEDS_TOTAL: &str = "nax_stale_feeds_total";
 /// Counter: upstream market streams that ended and were subscribed again.
 pub const UPSTREAM_RESUBSCRIBES_TOTAL: &str = "nax_upstream_resubscribes_total";
+/// Counter: trades and closed candles not written to the market archive
+/// because its writer's queue was full (the archive was down too long).
+pub const ARCHIVE_DROPPED_TOTAL: &str = "nax_archive_dropped_total";
 
 /// Gauge: open TCP connections of the HTTP server (WebSocket ones
 /// included, from accept to close).
@@ -142,6 +145,11 @@ fn describe_all() {
         "Messages written to clients."
     );
     describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Bytes written to clients.");
+    describe_counter!(
+        ARCHIVE_DROPPED_TOTAL,
+        Unit::Count,
+        "Trades and closed candles dropped before the market archive."
+    );
     describe_counter!(
         SLOW_CONSUMER_CONFLATIONS_TOTAL,
         Unit::Count,

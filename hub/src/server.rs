@@ -1,6 +1,9 @@
 //! The HTTP surface of the hub: `/ws`, `/health`, `/ready`, `/markets`,
-//! `/markets/{pair}/orderbook`, `/metrics`, `/asyncapi.yaml`. Handlers are
+//! `/markets/{pair}/orderbook`, the market-data reads of
+//! `server/market_data.rs`, `/metrics`, `/asyncapi.yaml`. Handlers are
 //! thin; state is one `Clone` struct.
+
+mod market_data;
 
 use crate::market::Markets;
 use crate::session::{ws_handler, HubContext};
@@ -38,7 +41,18 @@ impl AppState {
 /// The OpenAPI description of the hub's own routes (merged into the API's
 /// `/openapi.json`).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(health, ready, markets, orderbook, metrics_text, asyncapi))]
+#[openapi(paths(
+    health,
+    ready,
+    markets,
+    orderbook,
+    market_data::ticker,
+    market_data::tickers,
+    market_data::candles,
+    market_data::trades,
+    metrics_text,
+    asyncapi
+))]
 pub struct HubDoc;
 
 /// The hub's routes.
@@ -49,6 +63,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/markets", get(markets))
         .route("/markets/{pair}/orderbook", get(orderbook))
+        .route("/markets/tickers", get(market_data::tickers))
+        .route("/markets/{pair}/ticker", get(market_data::ticker))
+        .route("/markets/{pair}/candles", get(market_data::candles))
+        .route("/markets/{pair}/trades", get(market_data::trades))
         .route("/metrics", get(metrics_text))
         .route("/asyncapi.yaml", get(asyncapi))
         .with_state(state)

@@ -334,11 +334,41 @@ fn samples() -> BTreeMap<&'static str, Value> {
                     bid: Some(Price(6_399_990)),
                     bid_qty: Some(Qty(250_000)),
                     last: Some(Price(6_400_020)),
+                    open_24h: Some(Price(6_500_000)),
+                    high_24h: Some(Price(6_512_000)),
+                    low_24h: Some(Price(6_390_000)),
                     volume_24h: Qty(1_234_560_000),
+                    quote_volume_24h: 79_012_345_678_900_000,
                     ..Ticker::default()
                 };
                 enc.ticker(&spec, &header("ticker.BTC-USD"), &ticker, None)
                     .to_vec()
+            }
+            MessageType::Candles | MessageType::Candle => {
+                let closed = orderbook::candle::Candle {
+                    start: 1_796_273_520_000_000,
+                    open: Price(6_400_010),
+                    high: Price(6_400_500),
+                    low: Price(6_399_000),
+                    close: Price(6_400_020),
+                    volume: Qty(1_260_000),
+                    quote_volume: 8_064_025_200_000,
+                    trades: 3,
+                };
+                let open = orderbook::candle::Candle::flat(1_796_273_580_000_000, Price(6_400_020));
+                if *kind == MessageType::Candle {
+                    enc.candle_update(&spec, &header("candles1m.BTC-USD"), &closed, true)
+                        .to_vec()
+                } else {
+                    enc.candles(
+                        &spec,
+                        &header("candles1m.BTC-USD"),
+                        "subscribe",
+                        [closed, open].iter(),
+                        Some(open.start),
+                    )
+                    .to_vec()
+                }
             }
             MessageType::Heartbeat => {
                 replies::heartbeat("d3d40a2e", 1, 1_796_273_617_000_042).into()

@@ -70,7 +70,20 @@ const WAIT: Duration = Duration::from_secs(30);
 /// ("Channels") at each cadence.
 fn public_channels() -> Vec<String> {
     let kinds = [
-        "book", "depth1", "depth5", "depth10", "depth20", "depth50", "trades", "ticker",
+        "book",
+        "depth1",
+        "depth5",
+        "depth10",
+        "depth20",
+        "depth50",
+        "trades",
+        "ticker",
+        "candles1m",
+        "candles5m",
+        "candles15m",
+        "candles1h",
+        "candles4h",
+        "candles1d",
     ];
     let mut out = Vec::new();
     for kind in kinds {

@@ -2,19 +2,23 @@
 //! handle the rest of the hub uses to reach them (subscribe, unsubscribe,
 //! read a book); and the pairs' market status (`status.rs`).
 
+pub mod archive;
 pub mod cache;
+pub mod candles;
 mod pair;
 mod status;
 mod ticker;
 mod view;
 
-pub use pair::{PairCommand, PairInput};
+pub use pair::{CandlesView, PairCommand, PairInput, RECENT_TRADES};
 pub use view::OrderbookView;
 
 use crate::fanout::{ChannelId, ShardPool, Subscriber};
 use crate::protocol::channel::{Channel, ChannelKind};
 use crate::protocol::kinds::{pair_topics, topic_index};
 use crate::protocol::status::PairStatus;
+use api::market_archive::MarketArchive;
+use archive::ArchiveWriter;
 use feeds::{MarketEvent, MarketFeed, MarketStream, VenueError};
 use orderbook::MarketSpec;
 use pair::{PairSetup, PairTask};
@@ -73,6 +77,10 @@ struct Inner {
     /// upstream restarts its numbering).
     epoch: parking_lot::RwLock<Arc<str>>,
     feed: Arc<dyn MarketFeed>,
+    /// The market archive, when the hub has one (REST reads older than
+    /// what the pair tasks keep in memory), until [`Markets::close_archive`].
+    archive: parking_lot::RwLock<Option<Arc<dyn MarketArchive>>>,
+    writer: Option<ArchiveWriter>,
     status: StatusBoard,
 }
 
@@ -84,18 +92,23 @@ pub struct Markets {
 
 impl Markets {
     /// Subscribes to `feed` and starts one task per pair plus the
-    /// dispatcher that routes upstream events to them.
+    /// dispatcher that routes upstream events to them; returns once every
+    /// pair is rebuilt from `archive` (candles, 24 h figures, recent
+    /// trades).
     pub async fn start(
         feed: Arc<dyn MarketFeed>,
         history: HistoryLimits,
         pool: ShardPool,
         upstream: UpstreamOptions,
+        archive: Option<Arc<dyn MarketArchive>>,
     ) -> Result<Markets, VenueError> {
+        let writer = archive.clone().map(ArchiveWriter::start);
         let stream = feed.subscribe().await?;
         let specs = feed.markets();
         let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
         let mut pairs = HashMap::new();
         let mut routes = HashMap::new();
+        let mut restoring = Vec::new();
         let symbols: Vec<String> = specs.iter().map(|s| s.symbol.clone()).collect();
         let (status, reporters) = StatusBoard::start(&symbols, history, pool.clone());
         for ((n, spec), status) in specs.iter().enumerate().zip(reporters) {
@@ -114,6 +127,12 @@ impl Markets {
                 warm: warm.clone(),
                 stale: stale.clone(),
                 stale_after: upstream.stale_after,
+                archive: archive.clone().zip(writer.clone()),
+                restored: {
+                    let (tx, rx) = oneshot::channel();
+                    restoring.push(rx);
+                    tx
+                },
                 status,
             };
             tokio::spawn(PairTask::run(setup, event_rx, cmd_rx));
@@ -128,12 +147,18 @@ impl Markets {
                 },
             );
         }
+        // Every pair is rebuilt from the archive before the hub serves.
+        for rx in restoring {
+            let _ = rx.await;
+        }
         let markets = Markets {
             inner: Arc::new(Inner {
                 specs,
                 pairs,
                 epoch: parking_lot::RwLock::new(epoch),
                 feed: feed.clone(),
+                archive: parking_lot::RwLock::new(archive),
+                writer,
                 status,
             }),
         };
@@ -221,6 +246,33 @@ impl Markets {
         h.commands
             .send(PairCommand::Orderbook { depth, reply })
             .ok()?;
+        rx.await.ok()
+    }
+
+    /// The market archive, when the hub has one.
+    pub fn archive(&self) -> Option<Arc<dyn MarketArchive>> {
+        self.inner.archive.read().clone()
+    }
+
+    /// Shutdown: writes what the pair tasks handed to the archive writer
+    /// (waiting at most `within`), stops it and lets go of the archive (an
+    /// embedded one is closed once the last request using it ends).
+    pub async fn close_archive(&self, within: Duration) {
+        if let Some(w) = &self.inner.writer {
+            w.close(within).await;
+        }
+        self.inner.archive.write().take();
+    }
+
+    /// Asks `pair`'s task; `None` for an unknown pair (or a task gone).
+    pub async fn ask<T>(
+        &self,
+        pair: &str,
+        command: impl FnOnce(oneshot::Sender<T>) -> PairCommand,
+    ) -> Option<T> {
+        let h = self.inner.pairs.get(pair)?;
+        let (reply, rx) = oneshot::channel();
+        h.commands.send(command(reply)).ok()?;
         rx.await.ok()
     }
 

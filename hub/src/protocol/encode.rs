@@ -11,6 +11,7 @@
 use super::message::ChannelMessage;
 use super::names::MessageType;
 use bytes::Bytes;
+use orderbook::candle::Candle;
 use orderbook::{BookDelta, L2Book, MarketSpec, Price, Qty, Side};
 use std::ops::Range;
 
@@ -236,6 +237,12 @@ impl Encoder {
         self.start(MessageType::Ticker, h);
         self.reason(reason);
         self.ts(h.ts);
+        self.ticker_fields(spec, t);
+        self.end()
+    }
+
+    /// The fields of a `ticker` message after `ts`.
+    pub(crate) fn ticker_fields(&mut self, spec: &MarketSpec, t: &Ticker) {
         let fields: [(&str, Option<u64>, bool); 9] = [
             ("bid", t.bid.map(|p| p.0), true),
             ("bid_qty", t.bid_qty.map(|q| q.0), false),
@@ -266,8 +273,154 @@ impl Encoder {
                 }
             }
         }
-        b.push(b'}');
+        b.extend_from_slice(b",\"quote_volume_24h\":\"");
+        write_scaled_u128(b, t.quote_volume_24h, spec.price_scale + spec.qty_scale);
+        b.push(b'"');
+        let signed = [
+            ("change_24h", t.change_24h(), spec.price_scale),
+            ("change_24h_pct", t.change_24h_pct(), 2),
+        ];
+        for (key, value, scale) in signed {
+            b.extend_from_slice(b",\"");
+            b.extend_from_slice(key.as_bytes());
+            b.extend_from_slice(b"\":");
+            match value {
+                None => b.extend_from_slice(b"null"),
+                Some(v) => {
+                    b.push(b'"');
+                    if v < 0 {
+                        b.push(b'-');
+                    }
+                    write_scaled_u128(b, v.unsigned_abs(), scale);
+                    b.push(b'"');
+                }
+            }
+        }
+    }
+
+    // ---- candles (`candlesN.PAIR`, docs/PROTOCOL.md "Candles") ----------
+
+    /// `candles`: the state of a `candlesN.PAIR` channel, `candles`
+    /// oldest first (the open one, starting at `open_start`, last).
+    pub fn candles<'c>(
+        &mut self,
+        spec: &MarketSpec,
+        h: &Header,
+        reason: &str,
+        candles: impl Iterator<Item = &'c Candle>,
+        open_start: Option<u64>,
+    ) -> Bytes {
+        self.start(MessageType::Candles, h);
+        self.reason(Some(reason));
+        self.ts(h.ts);
+        self.buf.extend_from_slice(b",\"candles\":[");
+        for (n, c) in candles.enumerate() {
+            if n > 0 {
+                self.buf.push(b',');
+            }
+            self.candle(spec, c, Some(c.start) != open_start);
+        }
+        self.buf.push(b']');
+        self.end()
+    }
+
+    /// `candle`: the open candle changed (`closed` false), or a candle
+    /// closed.
+    pub fn candle_update(
+        &mut self,
+        spec: &MarketSpec,
+        h: &Header,
+        c: &Candle,
+        closed: bool,
+    ) -> Bytes {
+        self.start(MessageType::Candle, h);
+        self.ts(h.ts);
+        self.buf.extend_from_slice(b",\"candle\":");
+        self.candle(spec, c, closed);
+        self.end()
+    }
+
+    /// One candle object: `{"start","open","high","low","close","volume",
+    /// "quote_volume","trades","closed"}`, prices at the price scale,
+    /// `volume` at the quantity scale, `quote_volume` at both added.
+    pub(crate) fn candle(&mut self, spec: &MarketSpec, c: &Candle, closed: bool) {
+        let b = &mut self.buf;
+        b.extend_from_slice(b"{\"start\":");
+        write_u64(b, c.start);
+        for (key, p) in [
+            (&b",\"open\":\""[..], c.open),
+            (b"\",\"high\":\"", c.high),
+            (b"\",\"low\":\"", c.low),
+            (b"\",\"close\":\"", c.close),
+        ] {
+            b.extend_from_slice(key);
+            spec.write_price(b, p);
+        }
+        b.extend_from_slice(b"\",\"volume\":\"");
+        spec.write_qty(b, c.volume);
+        b.extend_from_slice(b"\",\"quote_volume\":\"");
+        write_scaled_u128(b, c.quote_volume, spec.price_scale + spec.qty_scale);
+        b.extend_from_slice(b"\",\"trades\":");
+        write_u64(b, c.trades);
+        b.extend_from_slice(if closed {
+            b",\"closed\":true}"
+        } else {
+            b",\"closed\":false}"
+        });
+    }
+
+    /// The end of the message (`}`).
+    pub(crate) fn end(&mut self) -> Bytes {
+        self.buf.push(b'}');
         self.finish()
+    }
+
+    // ---- REST bodies that carry the wire's objects (docs/API.md) ----
+
+    /// `GET /markets/{pair}/ticker`: `{"pair","epoch","seq","ts"}` and the
+    /// fields of a `ticker` message.
+    pub fn rest_ticker(
+        &mut self,
+        spec: &MarketSpec,
+        (epoch, seq, ts): (&str, u64, u64),
+        t: &Ticker,
+    ) -> Bytes {
+        self.buf.clear();
+        self.buf.extend_from_slice(b"{\"pair\":\"");
+        self.buf.extend_from_slice(spec.symbol.as_bytes());
+        self.buf.extend_from_slice(b"\",\"epoch\":\"");
+        self.buf.extend_from_slice(epoch.as_bytes());
+        self.buf.extend_from_slice(b"\",\"seq\":");
+        write_u64(&mut self.buf, seq);
+        self.ts(ts);
+        self.ticker_fields(spec, t);
+        self.end()
+    }
+
+    /// `GET /markets/{pair}/candles`: `{"pair","interval","candles":[...]}`
+    /// with the candle objects of `candlesN.PAIR` (`open_start`: the open
+    /// candle's start, the one written `closed: false`).
+    pub fn rest_candles(
+        &mut self,
+        spec: &MarketSpec,
+        interval: &str,
+        candles: &[Candle],
+        open_start: Option<u64>,
+    ) -> Bytes {
+        self.buf.clear();
+        self.buf.extend_from_slice(b"{\"pair\":\"");
+        self.buf.extend_from_slice(spec.symbol.as_bytes());
+        self.buf.extend_from_slice(b"\",\"interval\":\"");
+        self.buf.extend_from_slice(interval.as_bytes());
+        self.buf.extend_from_slice(b"\",\"candles\":[");
+        for (n, c) in candles.iter().enumerate() {
+            if n > 0 {
+                self.buf.push(b',');
+            }
+            self.candle(spec, c, Some(c.start) != open_start);
+        }
+        self.buf.push(b']');
+        self.end()
     }
 }
 
@@ -283,6 +436,56 @@ pub struct Ticker {
     pub high_24h: Option<Price>,
     pub low_24h: Option<Price>,
     pub volume_24h: Qty,
+    /// In units of `10^-(price_scale + qty_scale)`.
+    pub quote_volume_24h: u128,
+}
+
+impl Ticker {
+    /// `last - open_24h` in price steps (signed); `None` before a trade.
+    pub fn change_24h(&self) -> Option<i128> {
+        Some(i128::from(self.last?.0) - i128::from(self.open_24h?.0))
+    }
+
+    /// The change in percent of `open_24h`, in hundredths of a percent
+    /// (two decimals), rounded half away from zero; `None` before a trade
+    /// or at a zero open.
+    pub fn change_24h_pct(&self) -> Option<i128> {
+        let open = i128::from(self.open_24h?.0);
+        if open == 0 {
+            return None;
+        }
+        let num = self.change_24h()? * 10_000;
+        let (q, r) = (num / open, num % open);
+        Some(if 2 * r.abs() >= open {
+            q + num.signum()
+        } else {
+            q
+        })
+    }
+}
+
+/// Appends an unsigned fixed-point value written with exactly `scale`
+/// decimals (`150` at scale 2 is `"1.50"`; wider than `u64` for quote
+/// volumes).
+pub fn write_scaled_u128(out: &mut Vec<u8>, raw: u128, scale: u8) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(raw).as_bytes();
+    let scale = usize::from(scale);
+    if digits.len() <= scale {
+        out.push(b'0');
+        if scale > 0 {
+            out.push(b'.');
+            out.extend(std::iter::repeat_n(b'0', scale - digits.len()));
+            out.extend_from_slice(digits);
+        }
+        return;
+    }
+    let int = digits.len() - scale;
+    out.extend_from_slice(&digits[..int]);
+    if scale > 0 {
+        out.push(b'.');
+        out.extend_from_slice(&digits[int..]);
+    }
 }
 
 /// Appends a `u64` in decimal.

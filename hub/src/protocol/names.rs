@@ -75,6 +75,10 @@ wire_names! {
         Trades = "trades",
         /// `ticker.PAIR`.
         Ticker = "ticker",
+        /// `candlesN.PAIR`: the last 300 candles (state message).
+        Candles = "candles",
+        /// `candlesN.PAIR`: the open candle changed, or a candle closed.
+        Candle = "candle",
         /// `heartbeat`: once a second.
         Heartbeat = "heartbeat",
         /// `status`: every pair's market state, on subscribe and whenever

@@ -5,9 +5,8 @@
 //! upstream epoch, and what the pair's market status hears of each
 //! (`market/status.rs`: halt, resync, stale).
 
-use super::{def, header, PairTask};
+use super::{def, header, netted, PairTask};
 use crate::metrics as m;
-use crate::protocol::channel::Cadence;
 use crate::protocol::encode::Ticker;
 use crate::protocol::kinds::{Change, Cx};
 use feeds::event::now_micros;
@@ -132,6 +131,9 @@ impl PairTask {
     }
 
     fn trades(&mut self, seq: u64, trades: &[PublicTrade]) {
+        // Candles first: the closes this batch causes are numbered with
+        // the trade seq before it.
+        self.candle_trades(seq, trades);
         self.state.trade_seq = seq;
         self.state.ticker.record(trades);
         self.changed(Change::Trades(trades));
@@ -139,7 +141,8 @@ impl PairTask {
     }
 
     fn update_ticker(&mut self) {
-        let ticker = self.state.ticker.ticker(&self.state.book);
+        let day = self.state.candles.stats();
+        let ticker = self.state.ticker.ticker(&self.state.book, &day);
         if ticker == self.state.last_ticker {
             return;
         }
@@ -148,15 +151,24 @@ impl PairTask {
     }
 
     /// Tells every active topic, in order, about `change`: a raw topic
-    /// publishes the message its kind makes of it, a conflated one notes it.
-    fn changed(&mut self, change: Change) {
+    /// publishes the message its kind makes of it, a netted one (conflated,
+    /// or raw with a floor) publishes what goes out at once and notes the
+    /// rest.
+    pub(super) fn changed(&mut self, change: Change) {
         for i in 0..self.topics.len() {
             if !self.topics[i].is_active() {
                 continue;
             }
-            let (kind, cadence) = (def(i).kind.kind(), def(i).cadence);
+            let kind = def(i).kind.kind();
             let view = self.state.view();
-            if cadence != Cadence::Raw {
+            if netted(i) {
+                let seq = kind.numbering().seq(&view);
+                let h = header(&self.topics[i], &self.state, seq, self.topics[i].last_seq);
+                let cx = Cx::new(&mut self.encoder, &view, &h);
+                if let Some(bytes) = kind.publish_now(cx, &change) {
+                    self.publish(i, seq, bytes);
+                }
+                let view = self.state.view();
                 kind.note(&view, &change, &mut self.conflation[i].pending);
                 continue;
             }

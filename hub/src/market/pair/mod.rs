@@ -12,9 +12,14 @@
 //! first update chains from it.
 
 mod apply;
+mod candles;
 mod conflate;
 mod subscribe;
 
+pub use candles::CandlesView;
+
+use super::archive::ArchiveWriter;
+use super::candles::Candles;
 use super::status::StatusReporter;
 use super::ticker::TickerState;
 use super::view::OrderbookView;
@@ -22,10 +27,13 @@ use crate::fanout::{ChannelId, History, ResyncRequest, ShardPool, Subscriber, To
 use crate::protocol::channel::{Cadence, Channel, ChannelKind};
 use crate::protocol::encode::{Encoder, Header, Ticker};
 use crate::protocol::kinds::{pair_topics, Cx, PairView, TopicDef};
+use api::market_archive::{ArchivedTrade, MarketArchive, TradeKey};
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use conflate::Conflation;
+use orderbook::candle::Interval;
 use orderbook::{L2Book, MarketSpec};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +57,26 @@ pub enum PairCommand {
         depth: usize,
         reply: oneshot::Sender<OrderbookView>,
     },
+    /// `GET /markets/{pair}/ticker`: the body.
+    Ticker {
+        reply: oneshot::Sender<Bytes>,
+    },
+    /// Candles of `interval` in memory with `from <= start < to`, the
+    /// newest `limit`.
+    Candles {
+        interval: Interval,
+        from: u64,
+        to: u64,
+        limit: usize,
+        reply: oneshot::Sender<CandlesView>,
+    },
+    /// The recent trades in memory strictly older than `before`, newest
+    /// first, at most `limit`.
+    Trades {
+        before: Option<TradeKey>,
+        limit: usize,
+        reply: oneshot::Sender<Vec<ArchivedTrade>>,
+    },
 }
 
 /// What the dispatcher sends a pair task, in upstream order.
@@ -70,7 +98,13 @@ struct PairState {
     ts: u64,
     ticker: TickerState,
     last_ticker: Ticker,
+    candles: Candles,
+    /// The last [`RECENT_TRADES`] trades, oldest first.
+    recent: VecDeque<ArchivedTrade>,
 }
+
+/// Trades kept in memory per pair for `GET /markets/{pair}/trades`.
+pub const RECENT_TRADES: usize = 1000;
 
 impl PairState {
     fn view(&self) -> PairView<'_> {
@@ -78,6 +112,7 @@ impl PairState {
             spec: &self.spec,
             book: &self.book,
             ticker: &self.last_ticker,
+            candles: &self.candles,
             seq: self.seq,
             trade_seq: self.trade_seq,
         }
@@ -98,6 +133,9 @@ pub struct PairTask {
     /// No upstream message for this long marks the pair stale.
     stale_after: Option<Duration>,
     last_event: Instant,
+    /// The pair's name, shared with the archive writer's items.
+    pair: Arc<str>,
+    archive: Option<ArchiveWriter>,
     /// The pair's market status (`market/status.rs`).
     status: StatusReporter,
 }
@@ -114,6 +152,13 @@ pub struct PairSetup {
     /// Set while the upstream has been silent for `stale_after`.
     pub stale: Arc<AtomicBool>,
     pub stale_after: Option<Duration>,
+    /// Where trades and closed candles are kept, and what the pair's
+    /// candles are rebuilt from at start (docs/ARCHITECTURE.md, "Market
+    /// archive"); `None`: in memory only.
+    pub archive: Option<(Arc<dyn MarketArchive>, ArchiveWriter)>,
+    /// Told once the pair is rebuilt from the archive (at once without
+    /// one), before it handles any event or command.
+    pub restored: oneshot::Sender<()>,
     pub status: StatusReporter,
 }
 
@@ -125,6 +170,7 @@ impl PairTask {
         mut commands: mpsc::UnboundedReceiver<PairCommand>,
     ) {
         let (resync_tx, mut resync_rx) = mpsc::unbounded_channel();
+        let symbol = setup.spec.symbol.clone();
         let topics = pair_topics()
             .iter()
             .enumerate()
@@ -154,6 +200,8 @@ impl PairTask {
                 ts: 0,
                 ticker: TickerState::default(),
                 last_ticker: Ticker::default(),
+                candles: Candles::default(),
+                recent: VecDeque::with_capacity(RECENT_TRADES),
             },
             topics,
             conflation: pair_topics()
@@ -168,8 +216,15 @@ impl PairTask {
             stale: setup.stale,
             stale_after: setup.stale_after,
             last_event: Instant::now(),
+            pair: Arc::from(symbol.as_str()),
+            archive: setup.archive.as_ref().map(|(_, w)| w.clone()),
             status: setup.status,
         };
+        if let Some((archive, _)) = setup.archive {
+            // Before any subscriber is served: commands and events wait.
+            task.restore(&*archive).await;
+        }
+        let _ = setup.restored.send(());
         let mut fast = tokio::time::interval(Duration::from_millis(100));
         fast.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
@@ -184,6 +239,9 @@ impl PairTask {
                 Some(req) = resync_rx.recv() => task.resync_subscriber(req),
                 _ = fast.tick() => {
                     ticks += 1;
+                    let now = Instant::now();
+                    task.close_candles_by_time(now);
+                    task.flush_raw(now);
                     task.tick(Cadence::Every100ms);
                     if ticks.is_multiple_of(10) {
                         task.tick(Cadence::Every1000ms);
@@ -222,6 +280,27 @@ impl PairTask {
                 let s = &self.state;
                 let at = (s.epoch.as_str(), s.seq, s.ts);
                 let _ = reply.send(OrderbookView::of(&s.spec, &s.book, depth, at));
+            }
+            PairCommand::Ticker { reply } => {
+                let s = &self.state;
+                let at = (s.epoch.as_str(), s.seq + s.trade_seq, s.ts);
+                let _ = reply.send(self.encoder.rest_ticker(&s.spec, at, &s.last_ticker));
+            }
+            PairCommand::Candles {
+                interval,
+                from,
+                to,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.candles_view(interval, from, to, limit));
+            }
+            PairCommand::Trades {
+                before,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.recent_trades(before, limit));
             }
         }
     }
@@ -266,6 +345,12 @@ impl PairTask {
 /// Topic `i` of every pair.
 fn def(i: usize) -> TopicDef {
     pair_topics()[i]
+}
+
+/// Whether topic `i` nets its messages: a conflated cadence, or a raw one
+/// whose kind sets a floor ([`crate::protocol::kinds::Kind::raw_every_ms`]).
+fn netted(i: usize) -> bool {
+    def(i).cadence != Cadence::Raw || def(i).kind.kind().raw_every_ms().is_some()
 }
 
 /// The header of a topic's next message. A free function so that it

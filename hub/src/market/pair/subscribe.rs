@@ -2,7 +2,7 @@
 //! rule, or a `resume` from history), leaving, and the fresh state
 //! message a slow consumer gets after an overflow.
 
-use super::{def, PairTask};
+use super::{def, netted, PairTask};
 use crate::fanout::{ChannelId, ResyncRequest, Subscriber};
 use crate::metrics as m;
 use crate::protocol::channel::Cadence;
@@ -23,6 +23,9 @@ impl PairTask {
         };
         if self.topics[i].activate() {
             self.topics[i].last_seq = self.current_seq(i);
+            // Nothing was noted while inactive; what an earlier active
+            // period left is older than the state the subscriber gets.
+            self.conflation[i].pending = Default::default();
         }
         self.topics[i].add(sub.clone());
         let on_overflow = self.topics[i].on_overflow;
@@ -45,7 +48,7 @@ impl PairTask {
         if !def.kind.kind().has_state() {
             sub.queue.subscribe(channel, last, on_overflow);
             sub.queue.expect_first(channel);
-        } else if def.cadence != Cadence::Raw {
+        } else if self.defer_state(i) {
             // Nothing until the tick's snapshot sets the floor.
             sub.queue.subscribe(channel, u64::MAX, on_overflow);
             self.conflation[i].waiting.push((sub, "subscribe"));
@@ -56,6 +59,13 @@ impl PairTask {
             }
         }
         false
+    }
+
+    /// Whether topic `i`'s state message waits for its next flush: a
+    /// conflated topic, or a raw one with a floor that has a change not
+    /// yet sent (its state now is ahead of its last seq).
+    fn defer_state(&self, i: usize) -> bool {
+        def(i).cadence != Cadence::Raw || (netted(i) && self.conflation[i].pending.dirty)
     }
 
     pub(super) fn unsubscribe(&mut self, conn_id: u64, channel: ChannelId) {
@@ -77,7 +87,7 @@ impl PairTask {
         if !req.subscriber.queue.is_subscribed(req.channel) {
             return;
         }
-        if def(i).cadence != Cadence::Raw {
+        if self.defer_state(i) {
             self.conflation[i]
                 .waiting
                 .push((req.subscriber, "slow_consumer"));

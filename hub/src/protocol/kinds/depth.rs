@@ -34,7 +34,7 @@ impl Depth {
         match change {
             Change::Book => true,
             Change::Levels(deltas) => top_changed(pair.book, deltas, self.n),
-            Change::Trades(_) | Change::Ticker => false,
+            Change::Trades(_) | Change::Ticker | Change::CandleClosed(..) => false,
         }
     }
 }

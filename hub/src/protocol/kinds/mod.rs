@@ -9,6 +9,7 @@
 //! public channel kind".
 
 mod book;
+mod candles;
 mod depth;
 mod ticker;
 mod trades;
@@ -16,8 +17,10 @@ mod trades;
 use super::channel::Cadence;
 use super::encode::{Encoder, Header, Ticker};
 use crate::fanout::OnOverflow;
+use crate::market::candles::Candles;
 use bytes::Bytes;
 use feeds::PublicTrade;
+use orderbook::candle::{Candle, Interval};
 use orderbook::{BookDelta, L2Book, MarketSpec, Price, Side};
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -32,6 +35,12 @@ pub static KINDS: &[&dyn Kind] = &[
     &depth::DEPTH50,
     &trades::Trades,
     &ticker::TickerKind,
+    &candles::CANDLES1M,
+    &candles::CANDLES5M,
+    &candles::CANDLES15M,
+    &candles::CANDLES1H,
+    &candles::CANDLES4H,
+    &candles::CANDLES1D,
 ];
 
 /// What happened to a pair, as its topics see it (in upstream order; a
@@ -46,6 +55,9 @@ pub enum Change<'a> {
     Trades(&'a [PublicTrade]),
     /// The ticker values changed.
     Ticker,
+    /// A candle of this interval closed (the series already holds its
+    /// successor, so the numbering is the closed message's).
+    CandleClosed(Interval, &'a Candle),
 }
 
 /// The pair as a kind reads it: the book, the ticker values and the two
@@ -55,6 +67,7 @@ pub struct PairView<'a> {
     pub spec: &'a MarketSpec,
     pub book: &'a L2Book,
     pub ticker: &'a Ticker,
+    pub candles: &'a Candles,
     /// Seq of the last book change applied.
     pub seq: u64,
     /// Seq of the last trade batch.
@@ -71,6 +84,11 @@ pub enum Numbering {
     /// Their sum: both only grow, so it numbers changes of state derived
     /// from both identically on every node.
     BookAndTrades,
+    /// The open candle's index (its start / the interval's length) plus
+    /// the trade seq: both only grow and every message moves at least one
+    /// (an update follows a trade batch, a close moves the index), so
+    /// every node numbers a candle channel the same way.
+    Candles(Interval),
 }
 
 impl Numbering {
@@ -80,6 +98,7 @@ impl Numbering {
             Numbering::Book => pair.seq,
             Numbering::Trades => pair.trade_seq,
             Numbering::BookAndTrades => pair.seq + pair.trade_seq,
+            Numbering::Candles(i) => pair.candles.series(i).open_index() + pair.trade_seq,
         }
     }
 }
@@ -138,8 +157,23 @@ pub trait Kind: Sync {
         true
     }
 
+    /// When set, the raw cadence is netted too, to at most one message
+    /// per this many ms (its subscribers wait for that flush like a
+    /// conflated topic's when something is pending).
+    fn raw_every_ms(&self) -> Option<u64> {
+        None
+    }
+
     /// Raw topic: the message `change` causes, if any.
     fn publish(&self, cx: Cx, change: &Change) -> Option<Bytes>;
+
+    /// Netted topic (conflated, or raw with [`Kind::raw_every_ms`]): a
+    /// message `change` sends at once rather than at the next flush (a
+    /// candle closing), before `note` sees the change.
+    fn publish_now(&self, cx: Cx, change: &Change) -> Option<Bytes> {
+        let _ = (cx, change);
+        None
+    }
 
     /// Conflated topic: notes `change` for the next tick.
     fn note(&self, pair: &PairView, change: &Change, pending: &mut Pending);
@@ -207,7 +241,7 @@ mod tests {
 
     #[test]
     fn every_topic_round_trips_through_its_channel_name() {
-        assert_eq!(pair_topics().len(), 24);
+        assert_eq!(pair_topics().len(), 42);
         for (i, t) in pair_topics().iter().enumerate() {
             let name = Channel {
                 kind: ChannelKind::Topic(t.kind),
