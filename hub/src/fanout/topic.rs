@@ -128,6 +128,27 @@ impl Topic {
         (conn_id % self.members.len() as u64) as usize
     }
 
+    /// Resumes `sub` (already added) after `seq`, the last seq it saw in
+    /// this topic's current epoch (the caller checks the epoch): when the
+    /// history still holds every message after it (or nothing was
+    /// published since), subscribes its queue from `seq`, queues those
+    /// messages and answers true (docs/PROTOCOL.md, "Subscribing and
+    /// resuming"); else changes nothing and answers false.
+    pub fn resume(&self, sub: &Subscriber, seq: u64, ts: u64) -> bool {
+        if seq == self.last_seq {
+            sub.queue.subscribe(self.id, seq, self.on_overflow);
+            return true;
+        }
+        let Some(replay) = self.history.after(seq) else {
+            return false;
+        };
+        sub.queue.subscribe(self.id, seq, self.on_overflow);
+        for (s, msg) in replay {
+            sub.queue.push_replay(self.id, s, msg, ts);
+        }
+        true
+    }
+
     /// Adds a subscriber (once per connection).
     pub fn add(&mut self, sub: Arc<Subscriber>) {
         let i = self.shard_of(sub.conn_id);

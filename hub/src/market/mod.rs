@@ -63,11 +63,20 @@ struct PairHandle {
     stale: Arc<AtomicBool>,
 }
 
-/// A resolved market channel: which pair task, which channel id.
+/// A resolved market channel: its channel id and the task that serves it.
 #[derive(Debug, Clone)]
 pub struct MarketChannel {
-    pub pair: String,
     pub id: ChannelId,
+    served_by: ServedBy,
+}
+
+/// The task that serves a market channel.
+#[derive(Debug, Clone)]
+enum ServedBy {
+    /// The pair's task (a topic of the pair).
+    Pair(String),
+    /// The status board (the `status` channel).
+    Status,
 }
 
 struct Inner {
@@ -187,8 +196,8 @@ impl Markets {
     pub fn resolve(&self, channel: &Channel) -> Option<MarketChannel> {
         if channel.kind == ChannelKind::Status {
             return Some(MarketChannel {
-                pair: String::new(),
                 id: STATUS_CHANNEL,
+                served_by: ServedBy::Status,
             });
         }
         let ChannelKind::Topic(kind) = channel.kind else {
@@ -198,8 +207,8 @@ impl Markets {
         let handle = self.inner.pairs.get(pair)?;
         let i = topic_index(kind, channel.cadence)?;
         Some(MarketChannel {
-            pair: pair.clone(),
             id: handle.first_channel + i as ChannelId,
+            served_by: ServedBy::Pair(pair.clone()),
         })
     }
 
@@ -212,11 +221,12 @@ impl Markets {
         subscriber: Arc<Subscriber>,
         resume: Option<(String, u64)>,
     ) -> oneshot::Receiver<bool> {
-        if channel.id == STATUS_CHANNEL {
-            return self.inner.status.subscribe(subscriber, resume);
-        }
+        let pair = match &channel.served_by {
+            ServedBy::Status => return self.inner.status.subscribe(subscriber, resume),
+            ServedBy::Pair(pair) => pair,
+        };
         let (reply, rx) = oneshot::channel();
-        if let Some(h) = self.inner.pairs.get(&channel.pair) {
+        if let Some(h) = self.inner.pairs.get(pair) {
             let _ = h.commands.send(PairCommand::Subscribe {
                 subscriber,
                 channel: channel.id,
@@ -228,10 +238,11 @@ impl Markets {
     }
 
     pub fn unsubscribe(&self, channel: &MarketChannel, conn_id: u64) {
-        if channel.id == STATUS_CHANNEL {
-            return self.inner.status.unsubscribe(conn_id);
-        }
-        if let Some(h) = self.inner.pairs.get(&channel.pair) {
+        let pair = match &channel.served_by {
+            ServedBy::Status => return self.inner.status.unsubscribe(conn_id),
+            ServedBy::Pair(pair) => pair,
+        };
+        if let Some(h) = self.inner.pairs.get(pair) {
             let _ = h.commands.send(PairCommand::Unsubscribe {
                 conn_id,
                 channel: channel.id,

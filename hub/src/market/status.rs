@@ -333,15 +333,7 @@ impl StatusTask {
         let last = self.topic.last_seq;
         let on_overflow = self.topic.on_overflow;
         if let Some((_, seq)) = resume.filter(|(e, _)| *e == self.epoch) {
-            if seq == last {
-                sub.queue.subscribe(STATUS_CHANNEL, seq, on_overflow);
-                return true;
-            }
-            if let Some(replay) = self.topic.history.after(seq) {
-                sub.queue.subscribe(STATUS_CHANNEL, seq, on_overflow);
-                for (s, msg) in replay {
-                    sub.queue.push_replay(STATUS_CHANNEL, s, msg, self.ts);
-                }
+            if self.topic.resume(&sub, seq, self.ts) {
                 return true;
             }
         }

@@ -31,15 +31,7 @@ impl PairTask {
         let on_overflow = self.topics[i].on_overflow;
         let last = self.topics[i].last_seq;
         if let Some((epoch, seq)) = resume.filter(|(e, _)| *e == self.state.epoch) {
-            if seq == last {
-                sub.queue.subscribe(channel, seq, on_overflow);
-                return true;
-            }
-            if let Some(replay) = self.topics[i].history.after(seq) {
-                sub.queue.subscribe(channel, seq, on_overflow);
-                for (s, text) in replay {
-                    sub.queue.push_replay(channel, s, text, self.state.ts);
-                }
+            if self.topics[i].resume(&sub, seq, self.state.ts) {
                 tracing::debug!(epoch, seq, "resumed from history");
                 return true;
             }
