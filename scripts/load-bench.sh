@@ -6,16 +6,18 @@
 #   4. connect storm: 10k connections within 10 s
 #   5. REST order flow: 40 users, 600 orders/s for 20 s (a hub TOML raises
 #      the per-token rate limit [api] requests_per_minute)
+#   6. chart mix: N/5 connections, each on book + trades + ticker +
+#      candles1m of one of two pairs (what a trading screen with a chart holds)
 # Each step starts a fresh hub on 127.0.0.1:18282 and kills it afterwards.
 # Only 127.0.0.1; every run bounded (<= 10k clients, <= 80 s).
 #
 #   scripts/load-bench.sh [N]      N clients for steps 1, 2, 4 (default 10000)
-#   STEPS="5" scripts/load-bench.sh   only the listed steps (default 1 2 3 4 5)
+#   STEPS="5" scripts/load-bench.sh   only the listed steps (default 1 2 3 4 5 6)
 # Reports land in $OUT (default /tmp/load-bench).
 set -euo pipefail
 
 N=${1:-10000}
-STEPS=${STEPS:-1 2 3 4 5}
+STEPS=${STEPS:-1 2 3 4 5 6}
 OUT=${OUT:-/tmp/load-bench}
 PORT=18282
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,5 +96,13 @@ sleep 2
     --scenario orders --users 40 --rate 600 -d 20 >"$OUT/orders.txt" 2>&1 || true
 echo "== orders: --users 40 --rate 600 -d 20"
 grep -E "users|rate  |POST /orders|DELETE|status classes|verdict" "$OUT/orders.txt"
+stop
+fi
+
+# 6. chart mix: a trading screen's subscriptions (book, trades, ticker,
+#    1m candles) on two pairs
+if want 6; then
+hub 40
+lt chart -n $(( N / 5 )) -d 45 --ramp 1000 --channels chart:BTC-USD --channels chart:ETH-USD
 stop
 fi
