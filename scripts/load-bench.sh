@@ -30,7 +30,7 @@ HUB_PID=""
 trap '[ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null || true' EXIT
 
 hub() { # EVENTS_PER_SEC
-    "$BIN/nax-hub" --port $PORT --events-per-sec "$1" --max-connections 12000 \
+    "$BIN/nax-hub" --port $PORT --events-per-sec "$1" --max-connections 12000 --max-connections-per-ip 12000 \
         --data-dir "$OUT/data" >"$OUT/hub.log" 2>&1 &
     HUB_PID=$!
     sleep 2
@@ -104,5 +104,10 @@ fi
 if want 6; then
 hub 40
 lt chart -n $(( N / 5 )) -d 45 --ramp 1000 --channels chart:BTC-USD --channels chart:ETH-USD
+stop
+# the same without the candles, for what they add
+hub 40
+lt chart_without_candles -n $(( N / 5 )) -d 45 --ramp 1000 \
+    --channels book.BTC-USD,trades.BTC-USD,ticker.BTC-USD --channels book.ETH-USD,trades.ETH-USD,ticker.ETH-USD
 stop
 fi

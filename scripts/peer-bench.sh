@@ -51,7 +51,7 @@ ulimit -n 20000
 # ---- 1. the hub --------------------------------------------------------
 EVENTS=$(( 4 * RATE ))
 echo "== hub: $N clients on book.BTC-USD, --events-per-sec $EVENTS (~$RATE msgs/s/client)"
-"$BIN/nax-hub" --port $HUB_PORT --events-per-sec $EVENTS --max-connections $(( N + 100 )) \
+"$BIN/nax-hub" --port $HUB_PORT --events-per-sec $EVENTS --max-connections $(( N + 100 )) --max-connections-per-ip $(( N + 100 )) \
     --data-dir "$TMP/data" >"$TMP/hub.log" 2>&1 &
 HUB_PID=$!
 sleep 2
