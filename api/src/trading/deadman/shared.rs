@@ -75,9 +75,14 @@ return 1
 ";
 
 /// KEYS[1] tracked:{user}; ARGV[1] order id, ARGV[2] most tracked (the
-/// oldest beyond it are dropped).
+/// oldest beyond it are dropped). Scores are Redis' ms, made strictly
+/// increasing per user, so ties cannot reorder what was tracked.
 const TRACK: &str = "
-redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+local score = now
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #top == 2 and tonumber(top[2]) >= score then score = tonumber(top[2]) + 1 end
+redis.call('ZADD', KEYS[1], score, ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1)
 return 1
 ";
