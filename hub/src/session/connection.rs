@@ -97,8 +97,9 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
         forwarder.abort();
     }
     // However the connection ended (closed, killed, timed out): the
-    // switch's grace starts now.
-    let attached = shared.attached.lock().take();
+    // switch's grace starts now. The attachment stays on `shared`: an
+    // order op still running tracks its order on it (`orders.rs`).
+    let attached = shared.attached.lock().clone();
     if let (Some(on), Some(api)) = (attached, &ctx.api) {
         api.deadman.detach(&on).await;
     }

@@ -197,12 +197,24 @@ impl DeadMan {
         })
     }
 
-    /// Tracks `order_id`, placed on the attached connection `on`.
+    /// Tracks `order_id`, placed on the attached connection `on`. When `on`
+    /// was detached meanwhile (the connection went away while the order
+    /// was being placed), the user's connections are checked again
+    /// [`GRACE`] from now, so the order is not left out of a check that
+    /// already happened.
     pub async fn track(&self, on: &Attached, order_id: &str) -> ApiResult<()> {
         self.switches
             .track(&on.user_id, order_id)
             .await
-            .map_err(unreachable_state)
+            .map_err(unreachable_state)?;
+        let gone = !self
+            .live
+            .lock()
+            .contains(&(on.user_id.clone(), on.conn.clone()));
+        if gone {
+            self.detach(on).await;
+        }
+        Ok(())
     }
 
     /// The attached connection ended (however it ended).
