@@ -269,3 +269,38 @@ async fn a_redis_outage_longer_than_a_lease_does_not_cancel_a_live_connection_s_
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_cancel_all_does_not_hold_up_the_connection_s_other_ops() {
+    bounded(async {
+        let (venue, hub, trader) =
+            node(testkit::shared_moto_endpoint(), SHARED_REDIS.into(), |_| {}).await;
+        let mut ws = socket(&hub, &trader.token, json!({})).await;
+        for n in 0..2 {
+            let placed = trader
+                .limit(&format!("slow-ca-{n}"), "buy", "0.01", "1000", "GTC")
+                .await;
+            assert_eq!(placed.status, 201, "{}", placed.body);
+        }
+        // Each cancel takes the venue a second.
+        venue.admin("/admin/latency", json!({"ms": 1_000})).await;
+        send(&mut ws, json!({"op": "order.cancel_all", "id": 5})).await;
+        send(&mut ws, json!({"op": "ping", "id": 6})).await;
+        let mut answered = Vec::new();
+        while answered.len() < 2 {
+            let m = recv_within(&mut ws, 15).await;
+            if m.get("channel").is_none() && m["id"].is_i64() {
+                answered.push((m["id"].as_i64().unwrap(), m["type"].clone()));
+            }
+        }
+        assert_eq!(
+            answered,
+            [(6, json!("pong")), (5, json!("cancelled"))],
+            "the ping is answered while the cancels run"
+        );
+        venue.admin("/admin/latency", json!({"ms": 0})).await;
+        hub.stop().await;
+        venue.stop().await;
+    })
+    .await;
+}
