@@ -117,11 +117,15 @@ pub trait Switches: Send + Sync {
     async fn attach(&self, user: &str, conn: &str) -> Result<(), String>;
     /// Renews the leases of these live connections (user, conn).
     async fn renew(&self, conns: &[(String, String)]) -> Result<(), String>;
-    /// Tracks an order placed on an attached connection of `user`.
+    /// Tracks an order placed on an attached connection of `user` (an
+    /// order already tracked changes nothing); past the bound the oldest
+    /// tracked order of the user is forgotten.
     async fn track(&self, user: &str, order_id: &str) -> Result<(), String>;
     /// Records that an attached connection of `user` is gone.
     async fn detach(&self, user: &str, conn: &str) -> Result<(), String>;
-    /// Claims what is due now (see [`Sweep`]).
+    /// Claims what is due now (see [`Sweep`]). What it claimed is
+    /// returned even when recording the claim fails (logged): it must
+    /// fire.
     async fn sweep(&self, limit: usize) -> Result<Sweep, String>;
     /// How often to sweep without a timer (state other nodes change);
     /// `None` for state only this process changes (then leases are not
