@@ -62,11 +62,23 @@ impl PrivateChannel {
     }
 }
 
-/// One update: `payload` is the JSON object the message carries under
-/// `order` or `balance`.
+/// What a private update is, so its message type is chosen by kind, not
+/// by looking into the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateKind {
+    /// An order's or balance's new state: `payload` is the JSON object
+    /// the message carries under `order` or `balance`.
+    State,
+    /// A dead-man's switch fired on `orders` (docs/PROTOCOL.md "Order
+    /// entry"): `payload` is `{"trigger", "order_ids"}`.
+    AutoCancelled,
+}
+
+/// One update (see [`UpdateKind`] for its payload).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PrivateUpdate {
     pub channel: PrivateChannel,
+    pub kind: UpdateKind,
     /// 1, 2, 3, ... per (user, channel) in this process.
     pub seq: u64,
     /// Microseconds since the epoch when published.
@@ -95,9 +107,10 @@ pub enum Freshness {
     /// A balance's venue time (µs): later is newer; equal times both go
     /// out (two changes can share a microsecond).
     Balance { asset: String, venue_ts: u64 },
-    /// A one-off notice (a dead-man's switch fired), named by `id`:
-    /// delivered once.
-    Notice { id: String },
+    /// A dead-man's switch fired ([`UpdateKind::AutoCancelled`]): a
+    /// one-off notice named by `id`, delivered once.
+    #[serde(alias = "notice")]
+    AutoCancelled { id: String },
 }
 
 impl Freshness {
@@ -105,7 +118,7 @@ impl Freshness {
         match self {
             Freshness::Order { order_id, .. } => format!("o:{order_id}"),
             Freshness::Balance { asset, .. } => format!("b:{asset}"),
-            Freshness::Notice { id } => format!("n:{id}"),
+            Freshness::AutoCancelled { id } => format!("n:{id}"),
         }
     }
 
@@ -114,7 +127,7 @@ impl Freshness {
         match self {
             Freshness::Order { version, .. } => *version <= last,
             Freshness::Balance { venue_ts, .. } => *venue_ts < last,
-            Freshness::Notice { .. } => last >= 1,
+            Freshness::AutoCancelled { .. } => last >= 1,
         }
     }
 
@@ -122,7 +135,7 @@ impl Freshness {
         match self {
             Freshness::Order { version, .. } => *version,
             Freshness::Balance { venue_ts, .. } => *venue_ts,
-            Freshness::Notice { .. } => 1,
+            Freshness::AutoCancelled { .. } => 1,
         }
     }
 }
@@ -257,10 +270,15 @@ impl PrivateBus {
             }
             state.newest.insert(key, freshness.value());
         }
+        let kind = match freshness {
+            Some(Freshness::AutoCancelled { .. }) => UpdateKind::AutoCancelled,
+            _ => UpdateKind::State,
+        };
         let seq = &mut state.seqs[channel.index()];
         *seq += 1;
         let update = PrivateUpdate {
             channel,
+            kind,
             seq: *seq,
             ts: feeds::event::now_micros(),
             payload: Arc::new(payload),

@@ -178,11 +178,13 @@ impl Auth {
     /// The user a token was signed for, checked without the store
     /// (signature, expiry, issuer, audience; not revocation): cheap enough
     /// for the rate limiter to count requests per user, so made-up tokens
-    /// cannot buy fresh allowances. `None` in Cognito mode or for any
-    /// token that does not verify.
-    pub fn signed_subject(&self, token: &str) -> Option<String> {
-        if self.cognito.is_some() {
-            return None;
+    /// cannot buy fresh allowances. In Cognito mode the Cognito checks
+    /// (with the cached keys; a key not cached is fetched as for
+    /// [`Auth::verify_access`]). `None` for any token that does not
+    /// verify. The same user id [`Auth::verify_access`] answers.
+    pub async fn signed_subject(&self, token: &str) -> Option<String> {
+        if let Some(cognito) = &self.cognito {
+            return cognito.verify(token).await.ok().map(|c| c.sub);
         }
         self.access.verify(token).ok().map(|c| c.sub)
     }

@@ -5,9 +5,10 @@
 //! These are the REST handlers' cores ([`super::place::place`],
 //! [`super::orders::cancel`]) behind the same checks the REST middleware
 //! and extractors make: the request counts against the user's REST budget
-//! (the limiter's key is the user id, as for a request with the user's
-//! bearer token, so REST and WebSocket requests of one user share one
-//! allowance, across nodes with Redis), and the order body is decoded by
+//! (the limiter's key is [`ClientKey::user`], the key the REST middleware
+//! gives a request whose bearer token verifies, local or Cognito, so REST
+//! and WebSocket requests of one user share one allowance, across nodes
+//! with Redis), and the order body is decoded by
 //! the REST decoder (unknown fields 400 `unknown_field`, ...). Errors are
 //! the REST [`ApiError`]s, codes included; the caller decides how to show
 //! them. Nothing here knows about WebSocket connections.
@@ -49,11 +50,7 @@ impl Api {
     /// same key as the user's bearer-token requests); 429 `rate_limited`
     /// when over it.
     pub async fn charge(&self, user_id: &str) -> ApiResult<()> {
-        match self
-            .limiter
-            .decide(ClientKey::of(Some(user_id), None))
-            .await
-        {
+        match self.limiter.decide(ClientKey::user(user_id)).await {
             Some(decision) if !decision.allowed => {
                 metrics::counter!("nax_rate_limited_total").increment(1);
                 Err(ApiError::rate_limited(decision.retry_after_secs))
@@ -76,14 +73,35 @@ impl Api {
         super::orders::cancel(&TradingState::from_ref(self), user_id, order_id).await
     }
 
-    /// Cancels `user_id`'s open orders in `scope`, charged as one request
-    /// (the WebSocket `order.cancel_all`).
-    pub async fn cancel_all_orders(&self, user_id: &str, scope: &Scope) -> ApiResult<Cancelled> {
+    /// Starts a cancel of `user_id`'s open orders in `scope` (the
+    /// WebSocket `order.cancel_all`): charged as one request and checked
+    /// (a pair must be listed) here; the cancels run when the returned
+    /// [`CancelAll`] is run, so a caller can answer other requests
+    /// meanwhile.
+    pub async fn start_cancel_all(&self, user_id: &str, scope: Scope) -> ApiResult<CancelAll> {
         self.charge(user_id).await?;
-        if let Scope::All { pair: Some(pair) } = scope {
+        if let Scope::All { pair: Some(pair) } = &scope {
             self.trading.spec(pair)?;
         }
-        cancel_open(&TradingState::from_ref(self), user_id, scope).await
+        Ok(CancelAll {
+            state: TradingState::from_ref(self),
+            user_id: user_id.to_owned(),
+            scope,
+        })
+    }
+}
+
+/// A checked cancel-all, from [`Api::start_cancel_all`].
+pub struct CancelAll {
+    state: TradingState,
+    user_id: String,
+    scope: Scope,
+}
+
+impl CancelAll {
+    /// Cancels the orders (see [`cancel_open`]).
+    pub async fn run(self) -> ApiResult<Cancelled> {
+        cancel_open(&self.state, &self.user_id, &self.scope).await
     }
 }
 
@@ -117,7 +135,7 @@ pub async fn cancel_open(
 }
 
 /// Ids of `user_id`'s open and partially filled orders (of `pair`), newest
-/// first, at most [`MAX_CANCEL_ALL`].
+/// first (transaction ids are time-ordered), at most [`MAX_CANCEL_ALL`].
 async fn open_orders(
     state: &TradingState,
     user_id: &str,
@@ -125,6 +143,9 @@ async fn open_orders(
 ) -> ApiResult<Vec<String>> {
     let mut ids = Vec::new();
     for status in ["open", "partially_filled"] {
+        // Each listing comes newest first: its first MAX_CANCEL_ALL hold
+        // every id of it the merged newest MAX_CANCEL_ALL can hold.
+        let mut of_status = 0;
         let mut after = None;
         loop {
             let query = TxQuery {
@@ -135,16 +156,16 @@ async fn open_orders(
                 limit: 100,
             };
             let page = state.store.transactions(user_id, &query).await?;
+            of_status += page.items.len();
             ids.extend(page.items.into_iter().map(|t| t.transaction_id));
-            if ids.len() >= MAX_CANCEL_ALL {
-                ids.truncate(MAX_CANCEL_ALL);
-                return Ok(ids);
-            }
             match page.next {
-                Some(next) => after = Some(next),
-                None => break,
+                Some(next) if of_status < MAX_CANCEL_ALL => after = Some(next),
+                _ => break,
             }
         }
     }
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids.dedup();
+    ids.truncate(MAX_CANCEL_ALL);
     Ok(ids)
 }

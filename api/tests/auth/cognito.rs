@@ -244,3 +244,44 @@ async fn unreachable_jwks_is_503() {
     let (s, body) = probe(&t, &token).await;
     assert_error(s, &body, 503, "auth_unavailable");
 }
+
+/// In Cognito mode too, REST requests count against the token's user, the
+/// key the WebSocket order ops are charged to (`Api::charge`): one
+/// allowance per user.
+#[tokio::test]
+async fn cognito_requests_and_socket_order_ops_share_the_user_s_allowance() {
+    let jwks = serve_jwks(&["k1"]).await;
+    let t = common::start_with(api::ApiConfig {
+        auth_mode: AuthMode::Cognito,
+        cognito: CognitoConfig {
+            jwks_url: jwks.url.clone(),
+            issuer: ISSUER.to_owned(),
+            client_id: CLIENT_ID.to_owned(),
+            jwks_cache_secs: 3600,
+        },
+        requests_per_minute: 1,
+        request_burst: 3,
+        ..common::test_config()
+    })
+    .await;
+    let sub = uuid::Uuid::new_v4().to_string();
+    let token = sign(&access_claims(&sub), Some("k1"));
+    for _ in 0..2 {
+        assert_eq!(
+            probe(&t, &token).await.0,
+            403,
+            "allowed, then refused by the route"
+        );
+    }
+    t.api
+        .charge(&sub)
+        .await
+        .expect("the third request of the burst");
+    let refused = t.api.charge(&sub).await.expect_err("the burst is spent");
+    assert_eq!(&*refused.code, "rate_limited");
+    // Another user's allowance is their own.
+    t.api
+        .charge(&uuid::Uuid::new_v4().to_string())
+        .await
+        .expect("another user");
+}

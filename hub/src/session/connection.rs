@@ -83,7 +83,9 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
             _ = &mut read => {}
             _ = &mut writer => {
                 // The writer closed (ping timeout, slow consumer, shutdown):
-                // give the peer a moment to answer the close, then drop it.
+                // give the peer a moment to answer the close, then drop it
+                // (an order op under way runs on to its end on its own
+                // task: `orders.rs`).
                 writer_done = true;
                 let _ = tokio::time::timeout(Duration::from_secs(1), &mut read).await;
             }
@@ -95,8 +97,9 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
         forwarder.abort();
     }
     // However the connection ended (closed, killed, timed out): the
-    // switch's grace starts now.
-    let attached = shared.attached.lock().take();
+    // switch's grace starts now. The attachment stays on `shared`: an
+    // order op still running tracks its order on it (`orders.rs`).
+    let attached = shared.attached.lock().clone();
     if let (Some(on), Some(api)) = (attached, &ctx.api) {
         api.deadman.detach(&on).await;
     }
@@ -123,8 +126,8 @@ pub(super) type Subscriptions = HashMap<String, Sub>;
 
 async fn read_loop(
     mut stream: SplitStream<WebSocket>,
-    shared: &Shared,
-    ctx: &HubContext,
+    shared: &Arc<Shared>,
+    ctx: &Arc<HubContext>,
     close: &mpsc::UnboundedSender<(u16, &'static str)>,
     subscriptions: &mut Subscriptions,
 ) {

@@ -13,12 +13,13 @@ use crate::protocol::{replies, ErrorCode};
 use feeds::event::now_micros;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 pub(super) async fn handle(
     op: Op,
-    shared: &Shared,
-    ctx: &HubContext,
+    shared: &Arc<Shared>,
+    ctx: &Arc<HubContext>,
     subs: &mut Subscriptions,
     close: &mpsc::UnboundedSender<(u16, &'static str)>,
 ) -> Result<(), OpError> {
@@ -33,16 +34,23 @@ pub(super) async fn handle(
             cancel_on_disconnect,
         } => authenticate(id, &token, cancel_on_disconnect, shared, ctx, close).await,
         Op::OrderPlace { id, order } => {
-            orders::run(orders::place(id, &order, shared, ctx), shared).await
+            orders::run(id, shared, ctx, move |s, c| async move {
+                orders::place(id, &order, &s, &c).await
+            })
+            .await
         }
         Op::OrderCancel { id, order_id } => {
-            orders::run(orders::cancel(id, &order_id, shared, ctx), shared).await
+            orders::run(id, shared, ctx, move |s, c| async move {
+                orders::cancel(id, &order_id, &s, &c).await
+            })
+            .await
         }
-        Op::OrderCancelAll { id, pair } => {
-            orders::run(orders::cancel_all(id, pair, shared, ctx), shared).await
-        }
+        Op::OrderCancelAll { id, pair } => orders::cancel_all(id, pair, shared, ctx).await,
         Op::CancelAfter { id, timeout_ms } => {
-            orders::run(orders::cancel_after(id, timeout_ms, shared, ctx), shared).await
+            orders::run(id, shared, ctx, move |s, c| async move {
+                orders::cancel_after(id, timeout_ms, &s, &c).await
+            })
+            .await
         }
         Op::Unsubscribe { id, channels } => {
             let channels = dedup(channels);

@@ -14,6 +14,14 @@
 //! `rate_limited`, `unauthorized` and `bad_request` do (they go back to the
 //! reader as errors), so a client flooding refused orders is still closed
 //! once over the REST budget.
+//!
+//! Each op runs on a task of its own, so it completes even when the
+//! connection goes away meanwhile (an `order.place` the venue accepted is
+//! then recorded and tracked all the same). `order.place`, `order.cancel`
+//! and `cancel_after` are awaited before the next frame is read;
+//! `order.cancel_all` is charged and checked first, then its cancels run
+//! while the connection's other frames are served, and it is answered
+//! when they are done.
 
 use super::connection::Shared;
 use super::HubContext;
@@ -21,6 +29,7 @@ use crate::protocol::ops::OpError;
 use crate::protocol::{replies, ErrorCode};
 use api::trading::entry::Scope;
 use api::ApiError;
+use std::sync::Arc;
 
 /// The REST API and the authenticated user of an order op, the session
 /// checked again (as each REST request checks its bearer token); else
@@ -55,14 +64,29 @@ fn rest_error(id: i64, e: ApiError) -> OpError {
     OpError::new(Some(id), code, e.message)
 }
 
-/// Runs an order op: a refusal by the REST rules is answered here (not
-/// counted as an invalid frame, see the module doc); the others go back to
-/// the reader.
-pub(super) async fn run(
-    op: impl std::future::Future<Output = Result<(), OpError>>,
-    shared: &Shared,
-) -> Result<(), OpError> {
-    match op.await {
+/// Runs an order op on a task of its own (see the module doc) and waits
+/// for it: a refusal by the REST rules is answered here (not counted as
+/// an invalid frame); the others go back to the reader.
+pub(super) async fn run<F, Fut>(
+    id: i64,
+    shared: &Arc<Shared>,
+    ctx: &Arc<HubContext>,
+    op: F,
+) -> Result<(), OpError>
+where
+    F: FnOnce(Arc<Shared>, Arc<HubContext>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), OpError>> + Send + 'static,
+{
+    let task = tokio::spawn(op(shared.clone(), ctx.clone()));
+    let result = task
+        .await
+        .unwrap_or_else(|e| Err(rest_error(id, ApiError::internal(e))));
+    answer_refusal(result, shared)
+}
+
+/// Answers a refusal by the REST rules; hands back the rest.
+fn answer_refusal(result: Result<(), OpError>, shared: &Shared) -> Result<(), OpError> {
+    match result {
         Err(e)
             if !matches!(
                 e.code,
@@ -122,25 +146,41 @@ pub(super) async fn cancel(
     Ok(())
 }
 
-/// `order.cancel_all`: every open order of the user (of `pair`). An order
-/// left open by a failure (venue down) makes the answer that failure's
-/// `error`; what was cancelled before it shows on `orders`.
+/// `order.cancel_all`: every open order of the user (of `pair`). Charged
+/// and checked before the next frame is read; the cancels run on a task
+/// of their own (see the module doc). An order left open by a failure
+/// (venue down) makes the answer that failure's `error`; what was
+/// cancelled before it shows on `orders`.
 pub(super) async fn cancel_all(
     id: i64,
     pair: Option<String>,
-    shared: &Shared,
-    ctx: &HubContext,
+    shared: &Arc<Shared>,
+    ctx: &Arc<HubContext>,
 ) -> Result<(), OpError> {
-    let (api, user) = caller(id, shared, ctx).await?;
-    let done = api
-        .cancel_all_orders(&user, &Scope::All { pair })
-        .await
-        .map_err(|e| rest_error(id, e))?;
-    if let Some((code, message)) = done.failed {
-        let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::Internal);
-        return Err(OpError::new(Some(id), code, message));
+    let started = async {
+        let (api, user) = caller(id, shared, ctx).await?;
+        api.start_cancel_all(&user, Scope::All { pair })
+            .await
+            .map_err(|e| rest_error(id, e))
     }
-    shared.reply(replies::cancelled_reply(id, &done.order_ids));
+    .await;
+    let cancel = match started {
+        Ok(cancel) => cancel,
+        Err(e) => return answer_refusal(Err(e), shared),
+    };
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        match cancel.run().await {
+            Err(e) => shared.error(&rest_error(id, e)),
+            Ok(done) => match done.failed {
+                Some((code, message)) => {
+                    let code = ErrorCode::parse(&code).unwrap_or(ErrorCode::Internal);
+                    shared.error(&OpError::new(Some(id), code, message));
+                }
+                None => shared.reply(replies::cancelled_reply(id, &done.order_ids)),
+            },
+        }
+    });
     Ok(())
 }
 

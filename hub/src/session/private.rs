@@ -19,7 +19,7 @@
 use crate::fanout::Pushed;
 use crate::protocol::encode::Header;
 use crate::protocol::{replies, ErrorCode};
-use api::private::{PrivateChannel, PrivateEvent, PrivateUpdate};
+use api::private::{PrivateChannel, PrivateEvent, PrivateUpdate, UpdateKind};
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -101,13 +101,11 @@ impl PrivateState {
             prev_seq: prev,
             ts: update.ts,
         };
-        let text = match update.channel {
+        let text = match (update.channel, update.kind) {
             // A dead-man's switch that fired (docs/PROTOCOL.md "Order entry").
-            PrivateChannel::Orders if update.payload.get("cancelled_by").is_some() => {
-                replies::cancelled(&h, &update.payload["cancelled_by"])
-            }
-            PrivateChannel::Orders => replies::order(&h, &update.payload),
-            PrivateChannel::Balances => replies::balance(&h, &update.payload),
+            (_, UpdateKind::AutoCancelled) => replies::cancelled(&h, &update.payload),
+            (PrivateChannel::Orders, UpdateKind::State) => replies::order(&h, &update.payload),
+            (PrivateChannel::Balances, UpdateKind::State) => replies::balance(&h, &update.payload),
         };
         Some(Utf8Bytes::from(text))
     }

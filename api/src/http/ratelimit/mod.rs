@@ -2,8 +2,10 @@
 //! held in process.
 //!
 //! Each client has a steady rate of `requests_per_minute` and may burst up
-//! to `request_burst` requests at once. A client is the SHA-256 of its
-//! bearer token when it sends one, else its IP address
+//! to `request_burst` requests at once. A client is the user of its bearer
+//! token when the token verifies ([`ClientKey::user`], the key the
+//! WebSocket order ops are charged to as well, so one user has one
+//! allowance; local tokens and Cognito tokens alike), else its IP address
 //! ([`ClientIp`](super::ClientIp): behind a trusted proxy the forwarded
 //! one; IPv6 grouped by /64, the block one host usually holds). Limited
 //! responses carry `RateLimit-Limit` (the burst), `RateLimit-Remaining`
@@ -70,15 +72,22 @@ pub enum ClientKey {
 }
 
 impl ClientKey {
+    /// The key of the verified user `user_id`: the one function both the
+    /// REST middleware and the WebSocket order ops (`Api::charge`) count
+    /// a user's requests under.
+    pub fn user(user_id: &str) -> Self {
+        let digest = Sha256::digest(user_id.as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        ClientKey::User(key)
+    }
+
     /// The key of a request: the user of its verified token, else its
     /// peer's address (an unverifiable token counts against the address,
     /// so made-up tokens cannot buy fresh allowances).
     pub fn of(user: Option<&str>, peer: Option<IpAddr>) -> Self {
         if let Some(user) = user {
-            let digest = Sha256::digest(user.as_bytes());
-            let mut key = [0u8; 16];
-            key.copy_from_slice(&digest[..16]);
-            return ClientKey::User(key);
+            return ClientKey::user(user);
         }
         match peer {
             Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
@@ -318,7 +327,10 @@ pub async fn middleware(State(api): State<Api>, request: Request, next: Next) ->
     }
     let (parts, body) = request.into_parts();
     let peer = super::ClientIp::from_extensions(&parts.extensions).map(|client| client.0);
-    let user = crate::auth::bearer(&parts).and_then(|t| api.auth.signed_subject(t));
+    let user = match crate::auth::bearer(&parts) {
+        Some(token) => api.auth.signed_subject(token).await,
+        None => None,
+    };
     let key = ClientKey::of(user.as_deref(), peer);
     let request = Request::from_parts(parts, body);
     let Some(decision) = api.limiter.decide(key).await else {

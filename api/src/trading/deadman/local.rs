@@ -6,8 +6,14 @@
 //! The store holds one `SyncCheckpoints` record (service `deadman`, type
 //! `switches`) whose value is the JSON
 //! `{"after": {user: deadline ms}, "tracked": {user: [order id, ...]}}`,
-//! rewritten after every change (one store commit per `cancel_after`
-//! refresh). Connections are not stored: after a restart none is live, so
+//! rewritten after every change of `after` or `tracked` (one store commit
+//! per `cancel_after` refresh or new tracked order; attaching, detaching
+//! and a sweep that claims nothing write nothing). A change is made on a
+//! copy, saved, and kept only once saved: a caller told the store failed
+//! changed nothing. A sweep is the exception: what it claimed is returned
+//! (and fires) even when saving the claim fails, so a store hiccup cannot
+//! swallow a due switch (the record may then fire it again after a
+//! restart; cancelling twice is harmless). Connections are not stored: after a restart none is live, so
 //! every user with tracked orders is checked [`GRACE`] after the start
 //! (a client that reconnects with cancel_on_disconnect within it keeps
 //! them). The record grows with the users holding a switch; a node
@@ -17,7 +23,7 @@ use super::{Sweep, Switches, GRACE, LEASE_TTL, MAX_TRACKED};
 use crate::events::now;
 use crate::store::{Store, SyncCheckpoint, Write};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,10 +31,11 @@ const SERVICE: &str = "deadman";
 const TYPE: &str = "switches";
 
 /// What the store keeps.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Stored {
     after: BTreeMap<String, u64>,
-    tracked: BTreeMap<String, BTreeSet<String>>,
+    /// Per user, oldest first: past the bound the oldest is dropped.
+    tracked: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Default)]
@@ -43,8 +50,11 @@ struct State {
 /// The switches in process, written through to the store.
 pub struct LocalSwitches {
     store: Arc<dyn Store>,
-    /// Held across the store write, so writes go in the order of changes.
+    /// Held across the store write of a change, so writes go in the
+    /// order of changes (and a change is kept only once saved).
     state: tokio::sync::Mutex<State>,
+    /// Most orders tracked per user (the newest are kept).
+    max_tracked: usize,
 }
 
 fn now_ms() -> u64 {
@@ -58,6 +68,12 @@ impl LocalSwitches {
     /// Loads the switches the store holds; users with tracked orders are
     /// checked [`GRACE`] from now.
     pub async fn load(store: Arc<dyn Store>) -> anyhow::Result<Self> {
+        Self::load_with(store, MAX_TRACKED).await
+    }
+
+    /// [`LocalSwitches::load`] keeping at most `max_tracked` (at least 1)
+    /// orders per user.
+    pub async fn load_with(store: Arc<dyn Store>, max_tracked: usize) -> anyhow::Result<Self> {
         let stored: Stored = match store.checkpoint(SERVICE, TYPE).await? {
             Some(record) => serde_json::from_str(&record.value)?,
             None => Stored::default(),
@@ -71,11 +87,12 @@ impl LocalSwitches {
                 conns: HashMap::new(),
                 check,
             }),
+            max_tracked: max_tracked.max(1),
         })
     }
 
-    async fn save(&self, state: &State) -> Result<(), String> {
-        let value = serde_json::to_string(&state.stored).map_err(|e| e.to_string())?;
+    async fn save(&self, stored: &Stored) -> Result<(), String> {
+        let value = serde_json::to_string(stored).map_err(|e| e.to_string())?;
         self.store
             .commit(vec![Write::PutCheckpoint(SyncCheckpoint {
                 service_name: SERVICE.into(),
@@ -93,11 +110,16 @@ impl Switches for LocalSwitches {
     async fn arm(&self, user: &str, timeout_ms: u64) -> Result<Option<u64>, String> {
         let mut state = self.state.lock().await;
         let at = (timeout_ms > 0).then(|| now_ms() + timeout_ms);
+        if at.is_none() && !state.stored.after.contains_key(user) {
+            return Ok(None);
+        }
+        let mut changed = state.stored.clone();
         match at {
-            Some(at) => state.stored.after.insert(user.to_owned(), at),
-            None => state.stored.after.remove(user),
+            Some(at) => changed.after.insert(user.to_owned(), at),
+            None => changed.after.remove(user),
         };
-        self.save(&state).await?;
+        self.save(&changed).await?;
+        state.stored = changed;
         Ok(at.map(|ms| ms * 1_000))
     }
 
@@ -121,11 +143,22 @@ impl Switches for LocalSwitches {
 
     async fn track(&self, user: &str, order_id: &str) -> Result<(), String> {
         let mut state = self.state.lock().await;
-        let tracked = state.stored.tracked.entry(user.to_owned()).or_default();
-        if tracked.len() < MAX_TRACKED {
-            tracked.insert(order_id.to_owned());
+        if state
+            .stored
+            .tracked
+            .get(user)
+            .is_some_and(|ids| ids.iter().any(|id| id == order_id))
+        {
+            return Ok(());
         }
-        self.save(&state).await
+        let mut changed = state.stored.clone();
+        let tracked = changed.tracked.entry(user.to_owned()).or_default();
+        tracked.push(order_id.to_owned());
+        let over = tracked.len().saturating_sub(self.max_tracked);
+        tracked.drain(..over);
+        self.save(&changed).await?;
+        state.stored = changed;
+        Ok(())
     }
 
     async fn detach(&self, user: &str, conn: &str) -> Result<(), String> {
@@ -171,10 +204,14 @@ impl Switches for LocalSwitches {
                 continue;
             }
             let orders = state.stored.tracked.remove(&user).unwrap_or_default();
-            disconnected.push((user, orders.into_iter().collect()));
+            disconnected.push((user, orders));
         }
-        if !after.is_empty() || !disconnected.is_empty() {
-            self.save(&state).await?;
+        let claimed_stored = !after.is_empty() || disconnected.iter().any(|(_, o)| !o.is_empty());
+        if claimed_stored {
+            // What is claimed fires whether or not the claim is saved.
+            if let Err(e) = self.save(&state.stored).await {
+                tracing::warn!(error = %e, "dead-man's switch: sweep not saved (fires anyway)");
+            }
         }
         let next = state
             .stored

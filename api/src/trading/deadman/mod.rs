@@ -15,7 +15,14 @@
 //!
 //! When a switch fires, the user's `orders` channel gets a notice listing
 //! the cancelled order ids (through the private bus, so on every node) and
-//! an `orders.auto_cancelled` audit event is committed.
+//! an `orders.auto_cancelled` audit event is committed. A firing that left
+//! orders open (the venue or the store failing) tries again what it did
+//! not cancel, [`FIRE_ATTEMPTS`] attempts in all, [`FIRE_BACKOFF`] apart
+//! and doubling (1 s, 2 s, 4 s), with a notice and an audit event for each
+//! attempt that cancelled something; after the last the orders stay open
+//! (logged, `nax_deadman_gave_up_total`). At most
+//! [`MAX_CONCURRENT_FIRINGS`] firings cancel at once on a node; the others
+//! wait their turn.
 //!
 //! State lives where it survives the process: in Redis when `redis_url` is
 //! set (shared by the nodes, [`shared`]), else in the store ([`local`]).
@@ -23,8 +30,13 @@
 //! of; with Redis it also sweeps every [`SWEEP_EVERY`] for what other
 //! nodes armed or left behind (one bounded script call). A due entry is
 //! claimed atomically (removed as it is read), so exactly one node fires
-//! it; a node that dies between the claim and the cancels loses that one
-//! firing (the orders stay open).
+//! it; a node that dies between the claim and the cancels (or between two
+//! attempts) loses that one firing (the orders stay open).
+//!
+//! With Redis, a sweep follows a successful lease renewal: after a
+//! renewal or a sweep failed (Redis unreachable, maybe for longer than
+//! [`LEASE_TTL`]), this node renews its own connections' leases before it
+//! sweeps again, so it never takes its own live connections for gone.
 
 pub mod local;
 pub mod shared;
@@ -36,9 +48,10 @@ use crate::events::{Event, EventType};
 use crate::private::{Freshness, PrivateChannel};
 use crate::store::Write;
 use serde_json::json;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 /// Shortest non-zero `timeout_ms` of `cancel_after`.
 pub const MIN_TIMEOUT_MS: u64 = 1_000;
@@ -55,9 +68,15 @@ pub const LEASE_TTL: Duration = Duration::from_secs(3);
 pub const SWEEP_EVERY: Duration = Duration::from_millis(500);
 /// Most due entries one sweep claims.
 const SWEEP_BATCH: usize = 100;
-/// Most orders tracked per user for cancel_on_disconnect (later ones are
-/// not tracked).
+/// Most orders tracked per user for cancel_on_disconnect: past it, the
+/// oldest tracked order is forgotten (the newest are protected).
 pub const MAX_TRACKED: usize = 1_000;
+/// Attempts of one firing that leaves orders open (see the module doc).
+pub const FIRE_ATTEMPTS: u32 = 4;
+/// Wait before the second attempt of a firing; doubles for each next one.
+pub const FIRE_BACKOFF: Duration = Duration::from_secs(1);
+/// Most firings cancelling at once on one node.
+pub const MAX_CONCURRENT_FIRINGS: usize = 16;
 
 /// Which switch fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +117,15 @@ pub trait Switches: Send + Sync {
     async fn attach(&self, user: &str, conn: &str) -> Result<(), String>;
     /// Renews the leases of these live connections (user, conn).
     async fn renew(&self, conns: &[(String, String)]) -> Result<(), String>;
-    /// Tracks an order placed on an attached connection of `user`.
+    /// Tracks an order placed on an attached connection of `user` (an
+    /// order already tracked changes nothing); past the bound the oldest
+    /// tracked order of the user is forgotten.
     async fn track(&self, user: &str, order_id: &str) -> Result<(), String>;
     /// Records that an attached connection of `user` is gone.
     async fn detach(&self, user: &str, conn: &str) -> Result<(), String>;
-    /// Claims what is due now (see [`Sweep`]).
+    /// Claims what is due now (see [`Sweep`]). What it claimed is
+    /// returned even when recording the claim fails (logged): it must
+    /// fire.
     async fn sweep(&self, limit: usize) -> Result<Sweep, String>;
     /// How often to sweep without a timer (state other nodes change);
     /// `None` for state only this process changes (then leases are not
@@ -126,6 +149,10 @@ pub struct DeadMan {
     wake: Notify,
     /// Attached connections of this node, whose leases it renews.
     live: parking_lot::Mutex<std::collections::HashSet<(String, String)>>,
+    /// The last lease renewal failed: renew before the next sweep.
+    renew_failed: AtomicBool,
+    /// Bounds the firings cancelling at once.
+    firing: Semaphore,
 }
 
 impl DeadMan {
@@ -135,6 +162,8 @@ impl DeadMan {
             trading,
             wake: Notify::new(),
             live: Default::default(),
+            renew_failed: AtomicBool::new(false),
+            firing: Semaphore::new(MAX_CONCURRENT_FIRINGS),
         })
     }
 
@@ -172,12 +201,24 @@ impl DeadMan {
         })
     }
 
-    /// Tracks `order_id`, placed on the attached connection `on`.
+    /// Tracks `order_id`, placed on the attached connection `on`. When `on`
+    /// was detached meanwhile (the connection went away while the order
+    /// was being placed), the user's connections are checked again
+    /// [`GRACE`] from now, so the order is not left out of a check that
+    /// already happened.
     pub async fn track(&self, on: &Attached, order_id: &str) -> ApiResult<()> {
         self.switches
             .track(&on.user_id, order_id)
             .await
-            .map_err(unreachable_state)
+            .map_err(unreachable_state)?;
+        let gone = !self
+            .live
+            .lock()
+            .contains(&(on.user_id.clone(), on.conn.clone()));
+        if gone {
+            self.detach(on).await;
+        }
+        Ok(())
     }
 
     /// The attached connection ended (however it ended).
@@ -201,6 +242,18 @@ impl DeadMan {
             .sweep_every()
             .map(|_| AbortOnDrop(tokio::spawn(self.clone().renew_leases())));
         loop {
+            // After a failure, this node's leases may have lapsed: renew
+            // them before a sweep could take its live connections for gone.
+            if self.switches.sweep_every().is_some()
+                && self.renew_failed.load(Ordering::Acquire)
+                && !self.renew_now().await
+            {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = self.wake.notified() => {}
+                }
+                continue;
+            }
             let next_in = match self.switches.sweep(SWEEP_BATCH).await {
                 Ok(sweep) => {
                     let full = sweep.after.len() + sweep.disconnected.len() >= SWEEP_BATCH;
@@ -227,6 +280,7 @@ impl DeadMan {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "dead-man's switch: sweep failed");
+                    self.renew_failed.store(true, Ordering::Release);
                     Some(Duration::from_secs(1))
                 }
             };
@@ -250,39 +304,86 @@ impl DeadMan {
     async fn renew_leases(self: Arc<Self>) {
         loop {
             tokio::time::sleep(LEASE_TTL / 3).await;
-            let live: Vec<_> = self.live.lock().iter().cloned().collect();
-            if live.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.switches.renew(&live).await {
-                tracing::warn!(error = %e, "dead-man's switch: lease renewal failed");
-            }
+            self.renew_now().await;
         }
     }
 
+    /// Renews this node's attached connections now; whether that worked
+    /// (remembered for the next sweep).
+    async fn renew_now(&self) -> bool {
+        let live: Vec<_> = self.live.lock().iter().cloned().collect();
+        let ok = match live.is_empty() {
+            true => true,
+            false => match self.switches.renew(&live).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dead-man's switch: lease renewal failed");
+                    false
+                }
+            },
+        };
+        self.renew_failed.store(!ok, Ordering::Release);
+        ok
+    }
+
     /// Cancels what `trigger` covers, tells the user, commits the audit
-    /// event.
+    /// event; tries again what it left open (see the module doc).
     async fn fire(self: Arc<Self>, user: String, trigger: Trigger, orders: Option<Vec<String>>) {
-        let scope = match orders {
+        metrics::counter!("nax_deadman_fired_total", "trigger" => trigger.as_str()).increment(1);
+        let mut scope = match orders {
             Some(ids) => Scope::Only(ids),
             None => Scope::All { pair: None },
         };
-        let done = match cancel_open(&self.trading, &user, &scope).await {
-            Ok(done) => done,
-            Err(e) => {
-                tracing::warn!(error = %e.message, trigger = trigger.as_str(), "dead-man's switch: cancel failed");
+        let mut backoff = FIRE_BACKOFF;
+        for attempt in 1..=FIRE_ATTEMPTS {
+            let outcome = {
+                let _turn = self
+                    .firing
+                    .acquire()
+                    .await
+                    .expect("the semaphore is never closed");
+                cancel_open(&self.trading, &user, &scope).await
+            };
+            let (cancelled, failure) = match outcome {
+                Ok(done) => (
+                    done.order_ids,
+                    done.failed.map(|(code, m)| format!("{code}: {m}")),
+                ),
+                Err(e) => (Vec::new(), Some(format!("{}: {}", e.code, e.message))),
+            };
+            // The first attempt always tells the user the switch fired;
+            // a retry only when it cancelled something.
+            if attempt == 1 || !cancelled.is_empty() {
+                self.notify(&user, trigger, &cancelled).await;
+            }
+            let Some(failure) = failure else {
+                return;
+            };
+            if attempt == FIRE_ATTEMPTS {
+                metrics::counter!("nax_deadman_gave_up_total", "trigger" => trigger.as_str())
+                    .increment(1);
+                tracing::warn!(%failure, attempt, trigger = trigger.as_str(),
+                    "dead-man's switch: orders left open, giving up");
                 return;
             }
-        };
-        if let Some((code, message)) = &done.failed {
-            tracing::warn!(%code, %message, trigger = trigger.as_str(), "dead-man's switch: an order stayed open");
+            tracing::warn!(%failure, attempt, trigger = trigger.as_str(),
+                "dead-man's switch: orders left open, trying again");
+            if let Scope::Only(ids) = &mut scope {
+                ids.retain(|id| !cancelled.contains(id));
+            }
+            tokio::time::sleep(backoff).await;
+            backoff *= 2;
         }
-        metrics::counter!("nax_deadman_fired_total", "trigger" => trigger.as_str()).increment(1);
+    }
+
+    /// The user's notice on `orders` and the audit event of one firing
+    /// attempt.
+    async fn notify(&self, user: &str, trigger: Trigger, order_ids: &[String]) {
         let notice = json!({
             "trigger": trigger.as_str(),
-            "order_ids": done.order_ids,
+            "order_ids": order_ids,
         });
-        let event = Event::new(EventType::OrdersAutoCancelled, Some(&user), notice.clone());
+        let event = Event::new(EventType::OrdersAutoCancelled, Some(user), notice.clone());
         let event_id = event.id.clone();
         if let Err(e) = self.trading.store.commit(vec![Write::Emit(event)]).await {
             tracing::warn!(error = %e, "dead-man's switch: audit event not committed");
@@ -290,10 +391,10 @@ impl DeadMan {
         self.trading
             .private
             .publish(
-                &user,
+                user,
                 PrivateChannel::Orders,
-                Freshness::Notice { id: event_id },
-                json!({ "cancelled_by": notice }),
+                Freshness::AutoCancelled { id: event_id },
+                notice,
             )
             .await;
     }

@@ -6,7 +6,7 @@
 //! | `nax:dms:after` | sorted set | user id → `cancel_after` deadline (ms, Redis clock) |
 //! | `nax:dms:cod` | sorted set | user id → when to check the user's attached connections (ms): the latest lease expiry + grace, or a detach + grace |
 //! | `nax:dms:conns:{user}` | sorted set | attached connection id → lease expiry (ms) |
-//! | `nax:dms:orders:{user}` | set | order ids placed on the user's attached connections |
+//! | `nax:dms:tracked:{user}` | sorted set | order id placed on the user's attached connections → when tracked (ms); the newest `max_tracked` are kept |
 //!
 //! Every change is one Lua script reading Redis' `TIME`, so nodes with
 //! skewed clocks agree on deadlines. The sweep script removes each due
@@ -74,15 +74,20 @@ redis.call('ZADD', KEYS[1], at + tonumber(ARGV[3]), ARGV[1])
 return 1
 ";
 
-/// KEYS[1] orders:{user}; ARGV[1] order id, ARGV[2] most tracked.
+/// KEYS[1] tracked:{user}; ARGV[1] order id, ARGV[2] most tracked (the
+/// oldest beyond it are dropped). Scores are Redis' ms, made strictly
+/// increasing per user, so ties cannot reorder what was tracked.
 const TRACK: &str = "
-if redis.call('SCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('SADD', KEYS[1], ARGV[1])
-end
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+local score = now
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #top == 2 and tonumber(top[2]) >= score then score = tonumber(top[2]) + 1 end
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[2]) - 1)
 return 1
 ";
 
-/// KEYS[1] after, KEYS[2] cod; ARGV[1] key prefix of conns/orders,
+/// KEYS[1] after, KEYS[2] cod; ARGV[1] key prefix of conns/tracked,
 /// ARGV[2] most entries, ARGV[3] grace ms. Returns {now, after users,
 /// {user, order ids}..., next due ms or -1}.
 const SWEEP: &str = "
@@ -93,14 +98,14 @@ local gone = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 for _, user in ipairs(due) do
   local conns = ARGV[1] .. 'conns:' .. user
-  local orders = ARGV[1] .. 'orders:' .. user
+  local orders = ARGV[1] .. 'tracked:' .. user
   redis.call('ZREMRANGEBYSCORE', conns, '-inf', now)
   local last = redis.call('ZRANGE', conns, -1, -1, 'WITHSCORES')
   if #last == 2 then
     redis.call('ZADD', KEYS[2], tonumber(last[2]) + tonumber(ARGV[3]), user)
   else
     redis.call('ZREM', KEYS[2], user)
-    table.insert(gone, {user, redis.call('SMEMBERS', orders)})
+    table.insert(gone, {user, redis.call('ZRANGE', orders, 0, -1)})
     redis.call('DEL', orders)
   end
 end
@@ -123,10 +128,18 @@ pub struct RedisSwitches {
     detach: redis::Script,
     track: redis::Script,
     sweep: redis::Script,
+    /// Most orders tracked per user (the newest are kept).
+    max_tracked: usize,
 }
 
 impl RedisSwitches {
     pub fn new(link: Arc<RedisLink>) -> Self {
+        Self::with_max_tracked(link, MAX_TRACKED)
+    }
+
+    /// [`RedisSwitches::new`] keeping at most `max_tracked` (at least 1)
+    /// orders per user.
+    pub fn with_max_tracked(link: Arc<RedisLink>, max_tracked: usize) -> Self {
         let script = |body: &str| redis::Script::new(&format!("{NOW}{body}"));
         RedisSwitches {
             prefix: link.key("nax:dms:"),
@@ -137,6 +150,7 @@ impl RedisSwitches {
             detach: script(DETACH),
             track: script(TRACK),
             sweep: script(SWEEP),
+            max_tracked: max_tracked.max(1),
         }
     }
 
@@ -194,8 +208,8 @@ impl Switches for RedisSwitches {
     }
 
     async fn track(&self, user: &str, order_id: &str) -> Result<(), String> {
-        let mut call = self.track.key(self.key(&format!("orders:{user}")));
-        call.arg(order_id).arg(MAX_TRACKED);
+        let mut call = self.track.key(self.key(&format!("tracked:{user}")));
+        call.arg(order_id).arg(self.max_tracked);
         self.run::<i64>(call).await.map(drop)
     }
 
