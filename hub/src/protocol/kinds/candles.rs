@@ -6,7 +6,7 @@
 //! open candle's index plus the trade seq ([`Numbering::Candles`]).
 
 use super::{Change, Cx, Kind, Numbering, PairView, Pending};
-use crate::market::candles::SNAPSHOT_CANDLES;
+use crate::protocol::series::SNAPSHOT_CANDLES;
 use bytes::Bytes;
 use orderbook::candle::{Candle, Interval};
 
@@ -54,6 +54,10 @@ impl Kind for Candles {
 
     fn raw_every_ms(&self) -> Option<u64> {
         Some(RAW_EVERY_MS)
+    }
+
+    fn needs_book(&self) -> bool {
+        false
     }
 
     fn publish(&self, cx: Cx, change: &Change) -> Option<Bytes> {

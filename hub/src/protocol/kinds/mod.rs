@@ -17,7 +17,7 @@ mod trades;
 use super::channel::Cadence;
 use super::encode::{Encoder, Header, Ticker};
 use crate::fanout::OnOverflow;
-use crate::market::candles::Candles;
+use crate::protocol::series::Candles;
 use bytes::Bytes;
 use feeds::PublicTrade;
 use orderbook::candle::{Candle, Interval};
@@ -154,6 +154,13 @@ pub trait Kind: Sync {
     /// Whether a subscriber starts from a state message; without one the
     /// first message it gets carries `prev_seq` 0.
     fn has_state(&self) -> bool {
+        true
+    }
+
+    /// Whether its netted messages wait for the pair's book (before the
+    /// first snapshot, or a new epoch's, there is nothing to say). Kinds
+    /// made of trades alone (candles) do not wait.
+    fn needs_book(&self) -> bool {
         true
     }
 
