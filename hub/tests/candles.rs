@@ -15,6 +15,9 @@
 //!   trade with the ids, seqs and epochs `trades.PAIR` carried.
 //! - `candles_do_not_wait_for_the_book`: a trade before any book snapshot
 //!   still reaches a `candles1m` subscriber as a `candle` update.
+//! - `a_gap_longer_than_a_snapshot_sends_the_state_again`: a trade 400
+//!   minutes after the last one sends `candles1m` subscribers a `candles`
+//!   state (`reason: "resync"`) instead of 400 closed messages.
 //! - `venue_time_closes_a_quiet_candle_after_the_grace`: without a later
 //!   trade, a candle closes once the venue-time estimate passes its end
 //!   plus 1 s, numbered (index + 1) + trade seq, and the next one opens flat.
@@ -779,5 +782,85 @@ async fn candles_do_not_wait_for_the_book() {
     assert_eq!(update["candle"]["closed"], false, "{update}");
     assert_eq!(update["candle"]["trades"], 1, "{update}");
     assert_eq!(update["prev_seq"], state["seq"], "{update}");
+    hub.stop().await;
+}
+
+/// A trade at `venue_ts` as the driven feed's trade batch `seq`.
+fn driven_trade(seq: u64, id: u64, venue_ts: u64) -> MarketEvent {
+    MarketEvent::Trades {
+        pair: Arc::from(PAIR),
+        seq,
+        venue_ts,
+        trades: vec![PublicTrade {
+            trade_id: id,
+            price: Price(6_400_000 + id),
+            qty: Qty(3),
+            side: Side::Sell,
+            venue_ts,
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_longer_than_a_snapshot_sends_the_state_again() {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let feed = DrivenFeed {
+        stream: std::sync::Mutex::new(Some(feeds::MarketStream {
+            epoch: "ep0005".into(),
+            events: rx,
+        })),
+    };
+    let config = common::test_config(|_| {});
+    let hub = hub::app::start_with_feed(&config, Arc::new(feed), None)
+        .await
+        .expect("hub starts on the driven feed");
+    // 500 minutes ago, then 100 minutes ago: 400 one-minute candles close.
+    let now = feeds::event::now_micros();
+    let (t1, t2) = (now - 500 * MINUTE, now - 100 * MINUTE);
+    tx.send(driven_trade(1, 1, t1)).await.expect("feed read");
+    wait_for_trade(hub.addr, 1).await;
+    let channel = format!("candles1m.{PAIR}");
+    let mut ws = common::connect(&hub).await;
+    common::send(
+        &mut ws,
+        json!({"op":"subscribe","id":1,"channels":[channel]}),
+    )
+    .await;
+    let state = loop {
+        let m = common::recv_within(&mut ws, 10).await;
+        if m["type"] == "candles" {
+            break m;
+        }
+    };
+    assert_eq!(state["candles"].as_array().map(Vec::len), Some(1));
+    tx.send(driven_trade(2, 2, t2)).await.expect("feed read");
+    let mut last_seq = state["seq"].clone();
+    let resync = loop {
+        let m = common::recv_within(&mut ws, 10).await;
+        assert_eq!(m["prev_seq"], last_seq, "chained: {m}");
+        last_seq = m["seq"].clone();
+        assert_ne!(
+            m["candle"]["closed"], true,
+            "no closed message for a 400-candle gap: {m}"
+        );
+        if m["type"] == "candles" {
+            break m;
+        }
+    };
+    assert_eq!(resync["reason"], "resync", "{resync}");
+    let candles = resync["candles"].as_array().expect("candles");
+    assert_eq!(candles.len(), 300);
+    let open = candles.last().expect("open candle");
+    assert_eq!(open["start"], t2 / MINUTE * MINUTE);
+    assert_eq!(open["closed"], false);
+    // Then the trade's update of the open candle chains from the state.
+    let update = loop {
+        let m = common::recv_within(&mut ws, 5).await;
+        if m["type"] == "candle" {
+            break m;
+        }
+    };
+    assert_eq!(update["prev_seq"], resync["seq"], "{update}");
+    assert_eq!(update["candle"]["trades"], 1, "{update}");
     hub.stop().await;
 }

@@ -120,6 +120,19 @@ impl Series {
         Some(open)
     }
 
+    /// How many candles [`Series::step`] closes up to `target`.
+    pub fn closes_until(&self, target: u64) -> usize {
+        match self.open {
+            Some(o) if o.start < target => {
+                let n = (target - o.start) / self.interval.micros();
+                usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .min(keep(self.interval))
+            }
+            _ => 0,
+        }
+    }
+
     /// Adds a trade to the open candle, or opens the first one. Call
     /// [`Series::step`] up to the trade's candle first.
     pub fn add(&mut self, price: Price, qty: Qty, venue_ts: u64) {
@@ -294,7 +307,9 @@ mod tests {
     #[test]
     fn a_gap_is_filled_with_flat_candles() {
         let mut s = Series::new(Interval::M1);
+        assert_eq!(s.closes_until(13 * MIN), 0, "no candle yet");
         assert!(feed(&mut s, 10 * MIN + 5, 100).is_empty());
+        assert_eq!(s.closes_until(13 * MIN), 3);
         let closed = feed(&mut s, 13 * MIN, 90);
         assert_eq!(closed.len(), 3);
         assert_eq!((closed[0].start, closed[0].trades), (10 * MIN, 1));
@@ -314,6 +329,7 @@ mod tests {
     fn a_long_gap_emits_at_most_what_is_kept() {
         let mut s = Series::new(Interval::H1);
         feed(&mut s, 0, 100);
+        assert_eq!(s.closes_until(5000 * 60 * MIN), keep(Interval::H1));
         let closed = feed(&mut s, 5000 * 60 * MIN, 90);
         assert_eq!(closed.len(), keep(Interval::H1));
         assert_eq!(closed[0].start, 0);

@@ -8,7 +8,7 @@ use super::{PairTask, RECENT_TRADES};
 use crate::market::ticker::TickerState;
 use crate::metrics as m;
 use crate::protocol::kinds::Change;
-use crate::protocol::series::{keep, Candles};
+use crate::protocol::series::{keep, Candles, SNAPSHOT_CANDLES};
 use api::market_archive::{ArchivedTrade, MarketArchive, TradeKey};
 use feeds::event::now_micros;
 use feeds::PublicTrade;
@@ -102,13 +102,21 @@ impl PairTask {
     }
 
     /// Closes `interval`'s candles up to `target` (a candle start), each
-    /// published at once and handed to the archive.
+    /// published at once and handed to the archive; when more close than a
+    /// state message holds, subscribers get the state again instead of
+    /// their closed messages.
     fn close_candles(&mut self, interval: Interval, target: u64) {
+        let many = self.state.candles.series(interval).closes_until(target) > SNAPSHOT_CANDLES;
         while let Some(c) = self.state.candles.series_mut(interval).step(target) {
-            self.changed(Change::CandleClosed(interval, &c));
+            if !many {
+                self.changed(Change::CandleClosed(interval, &c));
+            }
             if let Some(w) = &self.archive {
                 w.candle(&self.pair, interval, c);
             }
+        }
+        if many {
+            self.changed(Change::CandlesReplaced(interval));
         }
     }
 

@@ -58,6 +58,10 @@ pub enum Change<'a> {
     /// A candle of this interval closed (the series already holds its
     /// successor, so the numbering is the closed message's).
     CandleClosed(Interval, &'a Candle),
+    /// More candles of this interval closed at once than a state message
+    /// holds ([`crate::protocol::series::SNAPSHOT_CANDLES`]): instead of
+    /// their closed messages, subscribers get the state again.
+    CandlesReplaced(Interval),
 }
 
 /// The pair as a kind reads it: the book, the ticker values and the two
