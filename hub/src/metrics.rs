@@ -46,8 +46,18 @@ pub const STALE_FEEDS_TOTAL: &str = "nax_stale_feeds_total";
 /// Counter: upstream market streams that ended and were subscribed again.
 pub const UPSTREAM_RESUBSCRIBES_TOTAL: &str = "nax_upstream_resubscribes_total";
 /// Counter: trades and closed candles not written to the market archive
-/// because its writer's queue was full (the archive was down too long).
+/// because its writer's queue was full (the archive was down too long)
+/// or the archive refused the batch (an error other than unavailable).
 pub const ARCHIVE_DROPPED_TOTAL: &str = "nax_archive_dropped_total";
+
+/// Counter: live trades not applied to the candles, the recent trades and
+/// the archive because the rebuild at start already read them from the
+/// (shared) market archive.
+pub const TRADES_ALREADY_RESTORED_TOTAL: &str = "nax_trades_already_restored_total";
+
+/// Counter: trades kept out of the candles because their `venue_ts` was
+/// more than a minute ahead of the pair's venue-time estimate.
+pub const TRADES_FUTURE_TOTAL: &str = "nax_trades_future_total";
 
 /// Gauge: open TCP connections of the HTTP server (WebSocket ones
 /// included, from accept to close).
@@ -145,6 +155,16 @@ fn describe_all() {
         "Messages written to clients."
     );
     describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Bytes written to clients.");
+    describe_counter!(
+        TRADES_ALREADY_RESTORED_TOTAL,
+        Unit::Count,
+        "Live trades skipped because the rebuild from the archive already counted them."
+    );
+    describe_counter!(
+        TRADES_FUTURE_TOTAL,
+        Unit::Count,
+        "Trades kept out of the candles: venue_ts more than a minute ahead of venue time."
+    );
     describe_counter!(
         ARCHIVE_DROPPED_TOTAL,
         Unit::Count,

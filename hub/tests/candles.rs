@@ -4,13 +4,20 @@
 //! - `replayed_candles_equal_an_independent_computation_across_a_restart`:
 //!   a recording of two days of trades is played through a hub (part 1),
 //!   the hub is stopped, and a second hub on the same data directory
-//!   plays part 2 (a new epoch). After each part, every interval's
+//!   plays part 2 (a new epoch) whose stream starts with part 1's last
+//!   trades again (already in the archive: not counted twice); each part
+//!   has one late trade. After each part, every interval's
 //!   `candles` snapshot and every page of `GET /markets/{pair}/candles`
 //!   must equal candles computed here, naively, from the recorded trades
 //!   (with the documented no-holes rule); REST and WebSocket must agree;
 //!   `GET /markets/{pair}/ticker` must equal the 24 h figures computed
 //!   here; and `GET /markets/{pair}/trades` must page back through every
 //!   trade with the ids, seqs and epochs `trades.PAIR` carried.
+//! - `candles_do_not_wait_for_the_book`: a trade before any book snapshot
+//!   still reaches a `candles1m` subscriber as a `candle` update.
+//! - `a_gap_longer_than_a_snapshot_sends_the_state_again`: a trade 400
+//!   minutes after the last one sends `candles1m` subscribers a `candles`
+//!   state (`reason: "resync"`) instead of 400 closed messages.
 //! - `venue_time_closes_a_quiet_candle_after_the_grace`: without a later
 //!   trade, a candle closes once the venue-time estimate passes its end
 //!   plus 1 s, numbered (index + 1) + trade seq, and the next one opens flat.
@@ -41,6 +48,10 @@ const INTERVALS: [(&str, u64); 6] = [
 ];
 /// 2025-11-23T00:00:00Z.
 const T0: u64 = 1_763_856_000_000_000;
+/// A century after [`T0`]: a bad `venue_ts`, ahead of venue time and of
+/// the hub's clock; sent on `trades.PAIR` only, kept out of the candles,
+/// the 24 h figures and the trade history.
+const FAR_FUTURE: u64 = T0 + 100 * 365 * 1440 * MINUTE;
 
 // ---- the recording ----------------------------------------------------------
 
@@ -65,8 +76,11 @@ impl Lcg {
 }
 
 /// Batches of 1 to 3 trades from `from` until `until` (venue time), gaps
-/// of seconds to minutes, sometimes 20 minutes, once three hours; the
-/// last batch exactly at `last` (an hour start, far from any candle's end).
+/// of seconds to minutes, sometimes 20 minutes, once three hours; once,
+/// after the 50th batch, a late trade (90 s older than the batch before
+/// it: its own 1 m candle is closed); once, after the 60th, a trade at
+/// [`FAR_FUTURE`]; the last batch exactly at `last` (an hour start, far
+/// from any candle's end).
 fn batches(
     rng: &mut Lcg,
     epoch: &'static str,
@@ -109,6 +123,36 @@ fn batches(
         out.push(batch);
         if at == last {
             return out;
+        }
+        if out.len() == 60 {
+            *ids += 1;
+            seq += 1;
+            out.push(vec![Recorded {
+                epoch,
+                seq,
+                trade: PublicTrade {
+                    trade_id: *ids,
+                    price: Price(price),
+                    qty: Qty(5),
+                    side: Side::Sell,
+                    venue_ts: FAR_FUTURE,
+                },
+            }]);
+        }
+        if out.len() == 50 {
+            *ids += 1;
+            seq += 1;
+            out.push(vec![Recorded {
+                epoch,
+                seq,
+                trade: PublicTrade {
+                    trade_id: *ids,
+                    price: Price(price),
+                    qty: Qty(7),
+                    side: Side::Buy,
+                    venue_ts: at - 90_000_000,
+                },
+            }]);
         }
         ts += match rng.next(40) {
             0 if !long_gap_done => {
@@ -171,11 +215,12 @@ struct Naive {
 }
 
 /// Every candle of `len` from the first trade's to the last trade's, gaps
-/// filled flat at the previous close (the venue times are increasing).
+/// filled flat at the previous close; a trade older than the last candle
+/// (late) goes into the last one.
 fn naive(trades: &[PublicTrade], len: u64) -> Vec<Naive> {
     let mut out: Vec<Naive> = Vec::new();
     for t in trades {
-        let start = t.venue_ts / len * len;
+        let start = (t.venue_ts / len * len).max(out.last().map_or(0, |c| c.start));
         while let Some(last) = out.last() {
             if last.start >= start {
                 break;
@@ -247,12 +292,13 @@ fn body(c: &Value) -> Value {
     c
 }
 
-/// Checks hub candles (oldest first, contiguous) against the naive ones:
+/// Checks hub candles (oldest first, contiguous: each `len` after the one
+/// before) against the naive ones:
 /// a candle up to the last naive one equals it (closed, except the last
 /// naive one, which may still be open or have been closed by time);
 /// later ones (time closed the last candle since) are flat at the last
 /// close with no trades.
-fn check_against_naive(what: &str, hub: &[Value], naive: &[Naive], spec: &MarketSpec) {
+fn check_against_naive(what: &str, hub: &[Value], naive: &[Naive], len: u64, spec: &MarketSpec) {
     let by_start: HashMap<u64, &Naive> = naive.iter().map(|c| (c.start, c)).collect();
     let last = naive.last().expect("trades were recorded");
     let flat_after = Naive {
@@ -270,7 +316,11 @@ fn check_against_naive(what: &str, hub: &[Value], naive: &[Naive], spec: &Market
         let start = c["start"].as_u64().expect("start is an integer");
         if n > 0 {
             let prev = hub[n - 1]["start"].as_u64().expect("start");
-            assert!(start > prev, "{what}: candles oldest first");
+            assert_eq!(
+                start,
+                prev + len,
+                "{what}: candle {n} follows the one before"
+            );
         }
         let expected = match by_start.get(&start) {
             Some(e) => {
@@ -396,19 +446,59 @@ async fn ws_snapshots(hub: &hub::app::RunningHub) -> BTreeMap<String, Vec<Value>
 /// snapshots where they overlap), the ticker, the trade history.
 async fn check_hub(hub: &hub::app::RunningHub, recorded: &[Recorded], part: &str) {
     let spec = spec();
+    let recorded: Vec<Recorded> = recorded
+        .iter()
+        .filter(|r| r.trade.venue_ts < FAR_FUTURE)
+        .cloned()
+        .collect();
     let trades: Vec<PublicTrade> = recorded.iter().map(|r| r.trade).collect();
     let snapshots = ws_snapshots(hub).await;
     for (interval, len) in INTERVALS {
         let expected = naive(&trades, len);
         let ws = &snapshots[&format!("candles{interval}.{PAIR}")];
-        check_against_naive(&format!("{part} WS {interval}"), ws, &expected, &spec);
+        check_against_naive(&format!("{part} WS {interval}"), ws, &expected, len, &spec);
         let rest = rest_candles(hub.addr, interval).await;
-        check_against_naive(&format!("{part} REST {interval}"), &rest, &expected, &spec);
+        check_against_naive(
+            &format!("{part} REST {interval}"),
+            &rest,
+            &expected,
+            len,
+            &spec,
+        );
         assert_eq!(
             rest.first().and_then(|c| c["start"].as_u64()),
             expected.first().map(|c| c.start),
             "{part} REST {interval}: every candle since the first trade"
         );
+        // Contiguous from the first trade's candle: as many as the naive
+        // ones, plus the flat ones time opened after the last trade (none
+        // or one: the last trade is far from a candle's end).
+        let extra = rest.len().checked_sub(expected.len());
+        assert!(
+            matches!(extra, Some(0 | 1)),
+            "{part} REST {interval}: {} candles for {} naive ones",
+            rest.len(),
+            expected.len()
+        );
+        // The snapshot is REST's tail (the open candle may have closed by
+        // time between the reads: then REST also has its flat successor).
+        let first = ws[0]["start"].as_u64().expect("start");
+        let tail: Vec<&Value> = rest
+            .iter()
+            .filter(|c| c["start"].as_u64() >= Some(first))
+            .collect();
+        let n = ws.len();
+        assert!(
+            tail.len() == n || tail.len() == n + 1,
+            "{part} REST {interval}: tail"
+        );
+        for (k, (r, w)) in tail.iter().zip(ws).enumerate() {
+            if k + 1 < n {
+                assert_eq!(*r, w, "{part} {interval}: snapshot = REST tail");
+            } else {
+                assert_eq!(body(r), body(w), "{part} {interval}: open candle");
+            }
+        }
         // REST and WS agree on every candle both show (closed ones: `closed`
         // too; the open one may have closed by time between the reads).
         let rest_by_start: HashMap<u64, &Value> = rest
@@ -459,7 +549,10 @@ async fn check_hub(hub: &hub::app::RunningHub, recorded: &[Recorded], part: &str
     // The trade history: every trade, newest first, as trades.PAIR had it.
     let history = rest_trades(hub.addr).await;
     assert_eq!(history.len(), recorded.len(), "{part}: every trade");
-    for (h, r) in history.iter().zip(recorded.iter().rev()) {
+    // Newest first by (venue_ts, id): a late trade by its own time.
+    let mut by_key: Vec<&Recorded> = recorded.iter().collect();
+    by_key.sort_by_key(|r| std::cmp::Reverse((r.trade.venue_ts, r.trade.trade_id)));
+    for (h, r) in history.iter().zip(by_key) {
         let t = &r.trade;
         assert_eq!(
             h,
@@ -499,12 +592,33 @@ async fn replayed_candles_equal_an_independent_computation_across_a_restart() {
         last2 - MINUTE,
         last2,
     );
+    // Part 2's stream starts with part 1's last three batches again (a
+    // node that subscribed before rebuilding from a shared archive gets
+    // trades the archive already holds): they must not count twice.
+    let overlap = 3;
+    let mut part2 = part2;
+    for r in part2.iter_mut().flatten() {
+        r.seq += overlap;
+    }
+    let replayed: Vec<Vec<Recorded>> = part1[part1.len() - overlap as usize..]
+        .iter()
+        .zip(1..)
+        .map(|(b, seq)| {
+            b.iter()
+                .map(|r| Recorded {
+                    epoch: "ep0002",
+                    seq,
+                    trade: r.trade,
+                })
+                .collect()
+        })
+        .collect();
     let (path1, path2) = (
         dir.path().join("part1.ndjson"),
         dir.path().join("part2.ndjson"),
     );
     record(&path1, "ep0001", &part1);
-    record(&path2, "ep0002", &part2);
+    record(&path2, "ep0002", &[replayed, part2.clone()].concat());
     let all1: Vec<Recorded> = part1.concat();
     let mut all: Vec<Recorded> = all1.clone();
     all.extend(part2.concat());
@@ -593,5 +707,160 @@ async fn venue_time_closes_a_quiet_candle_after_the_grace() {
         ),
         (&json!("64000.00"), &json!("64000.00"), &json!(0))
     );
+    hub.stop().await;
+}
+
+/// A market feed the test drives: one pair, no book snapshot ever.
+struct DrivenFeed {
+    stream: std::sync::Mutex<Option<feeds::MarketStream>>,
+}
+
+#[async_trait::async_trait]
+impl feeds::MarketFeed for DrivenFeed {
+    fn markets(&self) -> Vec<MarketSpec> {
+        vec![spec()]
+    }
+
+    async fn subscribe(&self) -> Result<feeds::MarketStream, feeds::VenueError> {
+        self.stream
+            .lock()
+            .expect("not poisoned")
+            .take()
+            .ok_or_else(|| feeds::VenueError::Unavailable("the driven feed streams once".into()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn candles_do_not_wait_for_the_book() {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let feed = DrivenFeed {
+        stream: std::sync::Mutex::new(Some(feeds::MarketStream {
+            epoch: "ep0004".into(),
+            events: rx,
+        })),
+    };
+    let config = common::test_config(|_| {});
+    let hub = hub::app::start_with_feed(&config, Arc::new(feed), None)
+        .await
+        .expect("hub starts on the driven feed");
+    let channel = format!("candles1m.{PAIR}");
+    let mut ws = common::connect(&hub).await;
+    common::send(
+        &mut ws,
+        json!({"op":"subscribe","id":1,"channels":[channel]}),
+    )
+    .await;
+    let state = loop {
+        let m = common::recv_within(&mut ws, 10).await;
+        if m["type"] == "candles" {
+            break m;
+        }
+    };
+    assert_eq!(state["candles"], json!([]), "no trade yet: {state}");
+    // A trade, and still no book: the open candle goes out all the same.
+    let venue_ts = feeds::event::now_micros();
+    tx.send(MarketEvent::Trades {
+        pair: Arc::from(PAIR),
+        seq: 1,
+        venue_ts,
+        trades: vec![PublicTrade {
+            trade_id: 9,
+            price: Price(6_400_000),
+            qty: Qty(3),
+            side: Side::Buy,
+            venue_ts,
+        }],
+    })
+    .await
+    .expect("the hub reads the feed");
+    let update = loop {
+        let m = common::recv_within(&mut ws, 5).await;
+        if m["type"] == "candle" {
+            break m;
+        }
+    };
+    assert_eq!(update["candle"]["closed"], false, "{update}");
+    assert_eq!(update["candle"]["trades"], 1, "{update}");
+    assert_eq!(update["prev_seq"], state["seq"], "{update}");
+    hub.stop().await;
+}
+
+/// A trade at `venue_ts` as the driven feed's trade batch `seq`.
+fn driven_trade(seq: u64, id: u64, venue_ts: u64) -> MarketEvent {
+    MarketEvent::Trades {
+        pair: Arc::from(PAIR),
+        seq,
+        venue_ts,
+        trades: vec![PublicTrade {
+            trade_id: id,
+            price: Price(6_400_000 + id),
+            qty: Qty(3),
+            side: Side::Sell,
+            venue_ts,
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_longer_than_a_snapshot_sends_the_state_again() {
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    let feed = DrivenFeed {
+        stream: std::sync::Mutex::new(Some(feeds::MarketStream {
+            epoch: "ep0005".into(),
+            events: rx,
+        })),
+    };
+    let config = common::test_config(|_| {});
+    let hub = hub::app::start_with_feed(&config, Arc::new(feed), None)
+        .await
+        .expect("hub starts on the driven feed");
+    // 500 minutes ago, then 100 minutes ago: 400 one-minute candles close.
+    let now = feeds::event::now_micros();
+    let (t1, t2) = (now - 500 * MINUTE, now - 100 * MINUTE);
+    tx.send(driven_trade(1, 1, t1)).await.expect("feed read");
+    wait_for_trade(hub.addr, 1).await;
+    let channel = format!("candles1m.{PAIR}");
+    let mut ws = common::connect(&hub).await;
+    common::send(
+        &mut ws,
+        json!({"op":"subscribe","id":1,"channels":[channel]}),
+    )
+    .await;
+    let state = loop {
+        let m = common::recv_within(&mut ws, 10).await;
+        if m["type"] == "candles" {
+            break m;
+        }
+    };
+    assert_eq!(state["candles"].as_array().map(Vec::len), Some(1));
+    tx.send(driven_trade(2, 2, t2)).await.expect("feed read");
+    let mut last_seq = state["seq"].clone();
+    let resync = loop {
+        let m = common::recv_within(&mut ws, 10).await;
+        assert_eq!(m["prev_seq"], last_seq, "chained: {m}");
+        last_seq = m["seq"].clone();
+        assert_ne!(
+            m["candle"]["closed"], true,
+            "no closed message for a 400-candle gap: {m}"
+        );
+        if m["type"] == "candles" {
+            break m;
+        }
+    };
+    assert_eq!(resync["reason"], "resync", "{resync}");
+    let candles = resync["candles"].as_array().expect("candles");
+    assert_eq!(candles.len(), 300);
+    let open = candles.last().expect("open candle");
+    assert_eq!(open["start"], t2 / MINUTE * MINUTE);
+    assert_eq!(open["closed"], false);
+    // Then the trade's update of the open candle chains from the state.
+    let update = loop {
+        let m = common::recv_within(&mut ws, 5).await;
+        if m["type"] == "candle" {
+            break m;
+        }
+    };
+    assert_eq!(update["prev_seq"], resync["seq"], "{update}");
+    assert_eq!(update["candle"]["trades"], 1, "{update}");
     hub.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Candles (OHLCV) of a pair's trades: the intervals the hub serves
 //! (docs/PROTOCOL.md, "Candles") and one candle's figures. Pure data: the
-//! hub's candle series (`hub/src/market/candles.rs`) and the market
+//! hub's candle series (`hub/src/protocol/series.rs`) and the market
 //! archive (`api/src/market_archive/`) build on it.
 //!
 //! A candle covers `[start, start + interval)` in venue time, aligned to

@@ -1,13 +1,16 @@
 //! The hand-off from the pair tasks to the market archive
 //! (`api::market_archive`): a pair task never awaits the store; it hands
 //! its trades and closed candles to one writer task over a bounded
-//! channel. The writer batches what is queued, retries with backoff while
-//! the archive is unavailable, and when the queue is full what does not
-//! fit is dropped, counted (`nax_archive_dropped_total`) and logged: the
+//! channel. The writer batches what is queued and retries with backoff
+//! while the archive is unavailable (`StoreError::Unavailable`); a batch
+//! the archive refuses for another reason is dropped (a retry would fail
+//! the same way). When the queue is full what does not fit is dropped;
+//! every drop is counted (`nax_archive_dropped_total`) and logged: the
 //! live channels never wait for the store.
 
 use crate::metrics as m;
 use api::market_archive::{ArchivedTrade, MarketArchive};
+use api::store::StoreError;
 use feeds::PublicTrade;
 use orderbook::candle::{Candle, Interval};
 use std::collections::BTreeMap;
@@ -117,10 +120,18 @@ async fn run(
         loop {
             match write(&*archive, &trades, &candles).await {
                 Ok(()) => break,
-                Err(e) => {
+                Err(e @ StoreError::Unavailable(_)) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "market archive write failed");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+                Err(e) => {
+                    // Retrying would fail the same way: drop the batch.
+                    let n = trades.values().map(Vec::len).sum::<usize>()
+                        + candles.values().map(Vec::len).sum::<usize>();
+                    metrics::counter!(m::ARCHIVE_DROPPED_TOTAL).increment(n as u64);
+                    tracing::error!(error = %e, items = n, "market archive write refused: batch dropped");
+                    break;
                 }
             }
         }

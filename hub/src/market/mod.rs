@@ -4,7 +4,6 @@
 
 pub mod archive;
 pub mod cache;
-pub mod candles;
 mod pair;
 mod status;
 mod ticker;

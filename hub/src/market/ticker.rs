@@ -1,10 +1,10 @@
 //! The `ticker` channel's values: best bid/ask from the book, the last
 //! trade's price, and the rolling 24 h figures, which come from the 1 m
-//! candle series ([`super::candles::Candles::stats`]: the 1,440 one-minute
+//! candle series ([`crate::protocol::series::Candles::stats`]: the 1,440 one-minute
 //! candles ending at the last trade's minute).
 
-use super::candles::Stats24h;
 use crate::protocol::encode::Ticker;
+use crate::protocol::series::Stats24h;
 use feeds::PublicTrade;
 use orderbook::{L2Book, Price};
 
@@ -74,5 +74,36 @@ mod tests {
             s.ticker(&L2Book::new(), &Stats24h::default()).change_24h(),
             None
         );
+    }
+
+    /// The percentage of `last` against `open_24h` = `open`, in hundredths.
+    fn pct(last: u64, open: u64) -> Option<i128> {
+        let mut s = TickerState::default();
+        s.record(&[PublicTrade {
+            trade_id: 1,
+            price: Price(last),
+            qty: Qty(1),
+            side: Side::Buy,
+            venue_ts: 0,
+        }]);
+        let day = Stats24h {
+            open: Some(Price(open)),
+            ..Stats24h::default()
+        };
+        s.ticker(&L2Book::new(), &day).change_24h_pct()
+    }
+
+    #[test]
+    fn exact_ties_round_away_from_zero() {
+        // ±1 / 20,000 = ±0.005 %: exactly half a hundredth.
+        assert_eq!(pct(20_001, 20_000), Some(1));
+        assert_eq!(pct(19_999, 20_000), Some(-1));
+        // ±3 / 20,000 = ±0.015 %
+        assert_eq!(pct(20_003, 20_000), Some(2));
+        assert_eq!(pct(19_997, 20_000), Some(-2));
+        // just below a tie rounds toward zero: ±1 / 20,001
+        assert_eq!(pct(20_002, 20_001), Some(0));
+        assert_eq!(pct(20_000, 20_001), Some(0));
+        assert_eq!(pct(20_000, 20_000), Some(0));
     }
 }

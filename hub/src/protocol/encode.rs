@@ -10,6 +10,7 @@
 
 use super::message::ChannelMessage;
 use super::names::MessageType;
+use api::market_archive::{ArchivedTrade, TradeKey};
 use bytes::Bytes;
 use orderbook::candle::Candle;
 use orderbook::{BookDelta, L2Book, MarketSpec, Price, Qty, Side};
@@ -210,16 +211,7 @@ impl Encoder {
             if i > 0 {
                 b.push(b',');
             }
-            b.extend_from_slice(b"{\"id\":\"T-");
-            write_u64(b, t.trade_id);
-            b.extend_from_slice(b"\",\"price\":\"");
-            spec.write_price(b, t.price);
-            b.extend_from_slice(b"\",\"qty\":\"");
-            spec.write_qty(b, t.qty);
-            b.extend_from_slice(b"\",\"side\":\"");
-            b.extend_from_slice(t.side.as_str().as_bytes());
-            b.extend_from_slice(b"\",\"venue_ts\":");
-            write_u64(b, t.venue_ts);
+            trade_fields(b, spec, t);
             b.push(b'}');
         }
         b.extend_from_slice(b"]}");
@@ -397,6 +389,60 @@ impl Encoder {
         self.end()
     }
 
+    /// `GET /markets/tickers`: the bodies of `GET /markets/{pair}/ticker`
+    /// ([`Encoder::rest_ticker`]) as one JSON array.
+    pub fn rest_tickers(&mut self, tickers: &[Bytes]) -> Bytes {
+        self.buf.clear();
+        self.buf.push(b'[');
+        for (n, t) in tickers.iter().enumerate() {
+            if n > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.extend_from_slice(t);
+        }
+        self.buf.push(b']');
+        self.finish()
+    }
+
+    /// `GET /markets/{pair}/trades`: `{"trades":[...],"next_before"}`, each
+    /// trade the object of `trades.PAIR` plus the `seq` and `epoch` of the
+    /// message that carried it; `next_before` the cursor
+    /// (`"{venue_ts}-{id}"`) of the next page, or `null`.
+    pub fn rest_trades(
+        &mut self,
+        spec: &MarketSpec,
+        trades: &[ArchivedTrade],
+        next_before: Option<TradeKey>,
+    ) -> Bytes {
+        self.buf.clear();
+        let b = &mut self.buf;
+        b.extend_from_slice(b"{\"trades\":[");
+        for (n, t) in trades.iter().enumerate() {
+            if n > 0 {
+                b.push(b',');
+            }
+            trade_fields(b, spec, &t.trade);
+            b.extend_from_slice(b",\"seq\":");
+            write_u64(b, t.seq);
+            b.extend_from_slice(b",\"epoch\":");
+            write_json_str(b, &t.epoch);
+            b.push(b'}');
+        }
+        b.extend_from_slice(b"],\"next_before\":");
+        match next_before {
+            Some(k) => {
+                b.push(b'"');
+                write_u64(b, k.venue_ts);
+                b.push(b'-');
+                write_u64(b, k.trade_id);
+                b.push(b'"');
+            }
+            None => b.extend_from_slice(b"null"),
+        }
+        b.push(b'}');
+        self.finish()
+    }
+
     /// `GET /markets/{pair}/candles`: `{"pair","interval","candles":[...]}`
     /// with the candle objects of `candlesN.PAIR` (`open_start`: the open
     /// candle's start, the one written `closed: false`).
@@ -422,6 +468,21 @@ impl Encoder {
         self.buf.push(b']');
         self.end()
     }
+}
+
+/// A trade object of `trades.PAIR` without its closing `}` (the REST
+/// history adds `seq` and `epoch`).
+fn trade_fields(b: &mut Vec<u8>, spec: &MarketSpec, t: &feeds::PublicTrade) {
+    b.extend_from_slice(b"{\"id\":\"T-");
+    write_u64(b, t.trade_id);
+    b.extend_from_slice(b"\",\"price\":\"");
+    spec.write_price(b, t.price);
+    b.extend_from_slice(b"\",\"qty\":\"");
+    spec.write_qty(b, t.qty);
+    b.extend_from_slice(b"\",\"side\":\"");
+    b.extend_from_slice(t.side.as_str().as_bytes());
+    b.extend_from_slice(b"\",\"venue_ts\":");
+    write_u64(b, t.venue_ts);
 }
 
 /// The values of a `ticker` message.

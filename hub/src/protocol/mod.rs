@@ -3,7 +3,8 @@
 //! shared bytes (`encode`, carried as a `message::ChannelMessage`) or per
 //! connection (`replies`), client frames decoded and validated (`ops`),
 //! and the names each may use (`names`); the `status` channel's message
-//! and its vocabulary of market states (`status`). Nothing outside this module
+//! and its vocabulary of market states (`status`); the candle series and
+//! 24 h figures the candle and ticker channels are made of (`series`). Nothing outside this module
 //! writes, parses or edits a frame.
 
 pub mod channel;
@@ -14,6 +15,7 @@ pub mod message;
 pub mod names;
 pub mod ops;
 pub mod replies;
+pub mod series;
 pub mod status;
 
 pub use names::{ErrorCode, MessageType, OpName};

@@ -6,6 +6,7 @@
 
 use super::{error, AppState};
 use crate::market::{CandlesView, PairCommand};
+use crate::protocol::encode::Encoder;
 use api::http::{ApiPath, ApiQuery};
 use api::market_archive::{ArchivedTrade, TradeKey};
 use axum::extract::State;
@@ -14,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use orderbook::candle::Interval;
 use serde::Deserialize;
-use serde_json::json;
 
 /// `limit` of `GET /markets/{pair}/candles`: default and maximum.
 const CANDLES_DEFAULT: usize = 300;
@@ -74,7 +74,7 @@ pub(super) async fn ticker(State(s): State<AppState>, ApiPath(pair): ApiPath<Str
 #[utoipa::path(get, path = "/markets/tickers", tag = "markets",
     responses((status = 200, description = "`[ticker]`: the body of `GET /markets/{pair}/ticker` for each pair")))]
 pub(super) async fn tickers(State(s): State<AppState>) -> Response {
-    let mut body = b"[".to_vec();
+    let mut tickers = Vec::with_capacity(s.markets().specs().len());
     for spec in s.markets().specs() {
         let pair = &spec.symbol;
         if let Some(t) = s
@@ -82,14 +82,10 @@ pub(super) async fn tickers(State(s): State<AppState>) -> Response {
             .ask(pair, |reply| PairCommand::Ticker { reply })
             .await
         {
-            if body.len() > 1 {
-                body.push(b',');
-            }
-            body.extend_from_slice(&t);
+            tickers.push(t);
         }
     }
-    body.push(b']');
-    json_bytes(Bytes::from(body))
+    json_bytes(Encoder::new().rest_tickers(&tickers))
 }
 
 #[derive(Deserialize)]
@@ -184,7 +180,7 @@ pub(super) async fn candles(
             }
         }
     }
-    let body = crate::protocol::encode::Encoder::new().rest_candles(
+    let body = Encoder::new().rest_candles(
         &view.spec,
         interval.as_str(),
         &view.candles,
@@ -265,24 +261,7 @@ pub(super) async fn trades(
         }
     }
     let next = (page.len() == limit)
-        .then(|| {
-            page.last()
-                .map(|t| format!("{}-{}", t.trade.venue_ts, t.trade.trade_id))
-        })
+        .then(|| page.last().map(ArchivedTrade::key))
         .flatten();
-    let items: Vec<_> = page
-        .iter()
-        .map(|t| {
-            json!({
-                "id": format!("T-{}", t.trade.trade_id),
-                "price": spec.format_price(t.trade.price),
-                "qty": spec.format_qty(t.trade.qty),
-                "side": t.trade.side.as_str(),
-                "venue_ts": t.trade.venue_ts,
-                "seq": t.seq,
-                "epoch": t.epoch,
-            })
-        })
-        .collect();
-    axum::Json(json!({"trades": items, "next_before": next})).into_response()
+    json_bytes(Encoder::new().rest_trades(&spec, &page, next))
 }

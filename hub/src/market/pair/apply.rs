@@ -42,6 +42,8 @@ impl PairTask {
         s.seq = 0;
         s.trade_seq = 0;
         s.last_ticker = Ticker::default();
+        // A new stream: nothing in it was read by the rebuild.
+        self.restored_upto = None;
         self.warm.store(false, Ordering::Relaxed);
         self.status.resyncing(Some("new upstream epoch"));
         for (topic, c) in self.topics.iter_mut().zip(&mut self.conflation) {

@@ -5,15 +5,24 @@
 //! start, and the REST reads.
 
 use super::{PairTask, RECENT_TRADES};
-use crate::market::candles::keep;
+use crate::market::ticker::TickerState;
+use crate::metrics as m;
 use crate::protocol::kinds::Change;
+use crate::protocol::series::{keep, Candles, SNAPSHOT_CANDLES};
 use api::market_archive::{ArchivedTrade, MarketArchive, TradeKey};
+use feeds::event::now_micros;
 use feeds::PublicTrade;
 use orderbook::candle::{Candle, Interval};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+/// How far ahead of the venue-time estimate (and of the hub's clock) a
+/// trade's `venue_ts` may be and still count in the candles: one minute.
+pub(super) const MAX_AHEAD_US: u64 = 60_000_000;
 /// Trades read from the archive per page when rebuilding.
 const RESTORE_PAGE: usize = 1000;
+/// How long the rebuild from the archive may take before the pair starts
+/// without history (docs/ARCHITECTURE.md, "Market archive").
+pub(super) const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What `GET /markets/{pair}/candles` gets from the pair task.
 #[derive(Debug, Clone)]
@@ -32,9 +41,30 @@ impl PairTask {
     /// Applies a batch of trades (upstream seq `seq`) to the candles, the
     /// ring and the archive; closes are published as they happen, numbered
     /// with the trade seq before this batch.
+    ///
+    /// Skipped here (they still go out on `trades.PAIR`):
+    /// - trades at or below the last one the rebuild read from the archive
+    ///   ([`PairTask::restored_upto`]): the stream was subscribed before
+    ///   the rebuild, so a shared archive already holds them;
+    /// - trades more than [`MAX_AHEAD_US`] ahead of both the venue-time
+    ///   estimate and the hub's clock (a bad `venue_ts` would close
+    ///   thousands of candles and move the open ones into the future).
     pub(super) fn candle_trades(&mut self, seq: u64, trades: &[PublicTrade]) {
         let now = Instant::now();
+        let mut kept = Vec::with_capacity(trades.len());
         for t in trades {
+            if self.restored_upto.is_some_and(|upto| key_of(t) <= upto) {
+                metrics::counter!(m::TRADES_ALREADY_RESTORED_TOTAL).increment(1);
+                continue;
+            }
+            if let Some(venue) = self.state.candles.venue_now(now) {
+                let bound = venue.max(now_micros()).saturating_add(MAX_AHEAD_US);
+                if t.venue_ts > bound {
+                    metrics::counter!(m::TRADES_FUTURE_TOTAL).increment(1);
+                    tracing::warn!(pair = %self.pair, trade_id = t.trade_id, venue_ts = t.venue_ts, venue_now = venue, "trade too far in the future: kept out of the candles");
+                    continue;
+                }
+            }
             for interval in Interval::ALL {
                 self.close_candles(interval, interval.start_of(t.venue_ts));
                 self.state
@@ -43,9 +73,13 @@ impl PairTask {
                     .add(t.price, t.qty, t.venue_ts);
             }
             self.state.candles.saw(t.venue_ts, now);
+            kept.push(*t);
+        }
+        if kept.is_empty() {
+            return;
         }
         self.state.candles.update_stats();
-        for t in trades {
+        for t in &kept {
             self.remember(ArchivedTrade {
                 epoch: self.state.epoch.clone(),
                 seq,
@@ -53,7 +87,7 @@ impl PairTask {
             });
         }
         if let Some(w) = &self.archive {
-            w.trades(&self.pair, &self.state.epoch, seq, trades);
+            w.trades(&self.pair, &self.state.epoch, seq, &kept);
         }
     }
 
@@ -68,13 +102,21 @@ impl PairTask {
     }
 
     /// Closes `interval`'s candles up to `target` (a candle start), each
-    /// published at once and handed to the archive.
+    /// published at once and handed to the archive; when more close than a
+    /// state message holds, subscribers get the state again instead of
+    /// their closed messages.
     fn close_candles(&mut self, interval: Interval, target: u64) {
+        let many = self.state.candles.series(interval).closes_until(target) > SNAPSHOT_CANDLES;
         while let Some(c) = self.state.candles.series_mut(interval).step(target) {
-            self.changed(Change::CandleClosed(interval, &c));
+            if !many {
+                self.changed(Change::CandleClosed(interval, &c));
+            }
             if let Some(w) = &self.archive {
                 w.candle(&self.pair, interval, c);
             }
+        }
+        if many {
+            self.changed(Change::CandlesReplaced(interval));
         }
     }
 
@@ -90,11 +132,28 @@ impl PairTask {
     /// [`keep`]), then the trades since the oldest open candle started (at
     /// most a day before the last trade). A trade of a candle the archive
     /// already holds closed is not counted again.
+    ///
+    /// All or nothing: when a read fails or the rebuild takes longer than
+    /// [`RESTORE_TIMEOUT`], the pair starts with no history (no candles,
+    /// no 24 h figures, no recent trades), as if the archive were empty.
     pub(super) async fn restore(&mut self, archive: &dyn MarketArchive) {
         let pair = self.pair.clone();
-        if let Err(e) = self.try_restore(archive, &pair).await {
-            tracing::error!(pair = %pair, error = %e, "candles not restored from the market archive");
-        }
+        let error =
+            match tokio::time::timeout(RESTORE_TIMEOUT, self.try_restore(archive, &pair)).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("timed out after {} s", RESTORE_TIMEOUT.as_secs()),
+            };
+        tracing::error!(pair = %pair, error = %error, "candles not restored from the market archive: starting without history");
+        self.forget_history();
+    }
+
+    /// Back to no history (a failed rebuild).
+    pub(super) fn forget_history(&mut self) {
+        self.state.candles = Candles::default();
+        self.state.recent.clear();
+        self.state.ticker = TickerState::default();
+        self.restored_upto = None;
     }
 
     async fn try_restore(
@@ -137,6 +196,7 @@ impl PairTask {
                 self.state.candles.saw(t.trade.venue_ts, now);
                 self.state.ticker.record(std::slice::from_ref(&t.trade));
                 self.remember(t.clone());
+                self.restored_upto = self.restored_upto.max(Some(t.key()));
             }
             restored += page.len();
             match page.last() {
@@ -190,13 +250,25 @@ impl PairTask {
         before: Option<TradeKey>,
         limit: usize,
     ) -> Vec<ArchivedTrade> {
-        self.state
+        // The ring is in arrival order; the cursor is in key order (a late
+        // trade arrives after newer ones): sort before taking `limit`.
+        let mut page: Vec<ArchivedTrade> = self
+            .state
             .recent
             .iter()
-            .rev()
             .filter(|t| before.is_none_or(|b| t.key() < b))
-            .take(limit)
             .cloned()
-            .collect()
+            .collect();
+        page.sort_by_key(|t| std::cmp::Reverse(t.key()));
+        page.truncate(limit);
+        page
+    }
+}
+
+/// A trade's archive key.
+fn key_of(t: &PublicTrade) -> TradeKey {
+    TradeKey {
+        venue_ts: t.venue_ts,
+        trade_id: t.trade_id,
     }
 }

@@ -2,6 +2,10 @@
 //! floor, e.g. candles at 250 ms): what changed since a topic's last
 //! message (its kind's [`Pending`] notes), and the tick that publishes
 //! the net of it and serves the subscribers waiting for their snapshot.
+//! The floor is checked on the 100 ms tick, so a raw topic that keeps
+//! changing publishes every 300 ms for a 250 ms floor (never more often
+//! than the floor). Kinds that do not need the book
+//! ([`crate::protocol::kinds::Kind::needs_book`]) flush without one.
 
 use super::{def, header, PairTask};
 use crate::fanout::Subscriber;
@@ -25,11 +29,8 @@ impl PairTask {
     /// Publishes every conflated topic of `cadence` and serves its waiting
     /// subscribers.
     pub(super) fn tick(&mut self, cadence: Cadence) {
-        if !self.has_book() {
-            return;
-        }
         for i in 0..self.topics.len() {
-            if def(i).cadence == cadence && self.topics[i].is_active() {
+            if def(i).cadence == cadence && self.topics[i].is_active() && self.can_flush(i) {
                 self.flush(i);
             }
         }
@@ -38,13 +39,13 @@ impl PairTask {
     /// Publishes every raw topic with a floor whose floor has passed since
     /// its last netted message (called on the 100 ms tick).
     pub(super) fn flush_raw(&mut self, now: Instant) {
-        if !self.has_book() {
-            return;
-        }
         for i in 0..self.topics.len() {
             let Some(every) = def(i).kind.kind().raw_every_ms() else {
                 continue;
             };
+            if !self.can_flush(i) {
+                continue;
+            }
             let c = &self.conflation[i];
             let due = c
                 .last_flush
@@ -57,10 +58,12 @@ impl PairTask {
         }
     }
 
-    /// No book yet (before the first snapshot, or a new epoch's): nothing
-    /// to say. (A stream that ended keeps its book and still flushes.)
-    fn has_book(&self) -> bool {
-        self.state.seq != 0 || self.warm.load(Ordering::Relaxed)
+    /// Whether topic `i` may flush now: its kind does not need the book,
+    /// or there is one. No book yet (before the first snapshot, or a new
+    /// epoch's): nothing to say. (A stream that ended keeps its book and
+    /// still flushes.)
+    fn can_flush(&self, i: usize) -> bool {
+        !def(i).kind.kind().needs_book() || self.state.seq != 0 || self.warm.load(Ordering::Relaxed)
     }
 
     /// Publishes the net of topic `i`'s pending changes and serves its

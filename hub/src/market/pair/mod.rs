@@ -19,7 +19,6 @@ mod subscribe;
 pub use candles::CandlesView;
 
 use super::archive::ArchiveWriter;
-use super::candles::Candles;
 use super::status::StatusReporter;
 use super::ticker::TickerState;
 use super::view::OrderbookView;
@@ -27,6 +26,7 @@ use crate::fanout::{ChannelId, History, ResyncRequest, ShardPool, Subscriber, To
 use crate::protocol::channel::{Cadence, Channel, ChannelKind};
 use crate::protocol::encode::{Encoder, Header, Ticker};
 use crate::protocol::kinds::{pair_topics, Cx, PairView, TopicDef};
+use crate::protocol::series::Candles;
 use api::market_archive::{ArchivedTrade, MarketArchive, TradeKey};
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
@@ -136,6 +136,11 @@ pub struct PairTask {
     /// The pair's name, shared with the archive writer's items.
     pair: Arc<str>,
     archive: Option<ArchiveWriter>,
+    /// The newest trade the rebuild read from the archive: live trades at
+    /// or below it were already counted (the stream is subscribed before
+    /// the rebuild, and a shared archive receives other nodes' trades
+    /// meanwhile). Kept until the upstream epoch changes.
+    restored_upto: Option<TradeKey>,
     /// The pair's market status (`market/status.rs`).
     status: StatusReporter,
 }
@@ -218,6 +223,7 @@ impl PairTask {
             last_event: Instant::now(),
             pair: Arc::from(symbol.as_str()),
             archive: setup.archive.as_ref().map(|(_, w)| w.clone()),
+            restored_upto: None,
             status: setup.status,
         };
         if let Some((archive, _)) = setup.archive {

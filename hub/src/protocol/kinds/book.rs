@@ -24,7 +24,10 @@ impl Kind for Book {
                 let checksum = cx.pair.book.checksum();
                 Some(cx.enc.book_update(cx.pair.spec, cx.h, deltas, checksum))
             }
-            Change::Trades(_) | Change::Ticker | Change::CandleClosed(..) => None,
+            Change::Trades(_)
+            | Change::Ticker
+            | Change::CandleClosed(..)
+            | Change::CandlesReplaced(_) => None,
         }
     }
 
@@ -34,7 +37,10 @@ impl Kind for Book {
             Change::Levels(deltas) => pending
                 .changed
                 .extend(deltas.iter().map(|d| (d.side, d.price))),
-            Change::Trades(_) | Change::Ticker | Change::CandleClosed(..) => {}
+            Change::Trades(_)
+            | Change::Ticker
+            | Change::CandleClosed(..)
+            | Change::CandlesReplaced(_) => {}
         }
     }
 

@@ -2,11 +2,13 @@
 //! (docs/PROTOCOL.md, "Candles"). State message `candles` (the last 300,
 //! the open one last); then a `candle` message when the open candle
 //! changes (at most one per 250 ms on the raw channel, netted) and one
-//! with `"closed": true` at once when a candle closes. Numbered by the
-//! open candle's index plus the trade seq ([`Numbering::Candles`]).
+//! with `"closed": true` at once when a candle closes; when more than 300
+//! close at once (a long gap), the state again (`reason: "resync"`)
+//! instead of their closed messages. Numbered by the open candle's index
+//! plus the trade seq ([`Numbering::Candles`]).
 
 use super::{Change, Cx, Kind, Numbering, PairView, Pending};
-use crate::market::candles::SNAPSHOT_CANDLES;
+use crate::protocol::series::SNAPSHOT_CANDLES;
 use bytes::Bytes;
 use orderbook::candle::{Candle, Interval};
 
@@ -56,6 +58,10 @@ impl Kind for Candles {
         Some(RAW_EVERY_MS)
     }
 
+    fn needs_book(&self) -> bool {
+        false
+    }
+
     fn publish(&self, cx: Cx, change: &Change) -> Option<Bytes> {
         // Never raw: the raw channel is netted (`raw_every_ms`); a close
         // goes out through `publish_now`.
@@ -66,6 +72,8 @@ impl Kind for Candles {
     fn publish_now(&self, cx: Cx, change: &Change) -> Option<Bytes> {
         match change {
             Change::CandleClosed(i, c) if *i == self.interval => Some(candle_message(cx, c, true)),
+            // A gap longer than a state message: the state again.
+            Change::CandlesReplaced(i) if *i == self.interval => self.state(cx, "resync"),
             _ => None,
         }
     }
@@ -74,7 +82,9 @@ impl Kind for Candles {
         match change {
             // The closed message superseded the pending update of the
             // candle it closed.
-            Change::CandleClosed(i, _) if *i == self.interval => pending.dirty = false,
+            Change::CandleClosed(i, _) | Change::CandlesReplaced(i) if *i == self.interval => {
+                pending.dirty = false
+            }
             Change::Trades(_) => pending.dirty = true,
             _ => {}
         }

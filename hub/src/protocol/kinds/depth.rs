@@ -34,7 +34,10 @@ impl Depth {
         match change {
             Change::Book => true,
             Change::Levels(deltas) => top_changed(pair.book, deltas, self.n),
-            Change::Trades(_) | Change::Ticker | Change::CandleClosed(..) => false,
+            Change::Trades(_)
+            | Change::Ticker
+            | Change::CandleClosed(..)
+            | Change::CandlesReplaced(_) => false,
         }
     }
 }

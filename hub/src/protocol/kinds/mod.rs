@@ -17,7 +17,7 @@ mod trades;
 use super::channel::Cadence;
 use super::encode::{Encoder, Header, Ticker};
 use crate::fanout::OnOverflow;
-use crate::market::candles::Candles;
+use crate::protocol::series::Candles;
 use bytes::Bytes;
 use feeds::PublicTrade;
 use orderbook::candle::{Candle, Interval};
@@ -58,6 +58,10 @@ pub enum Change<'a> {
     /// A candle of this interval closed (the series already holds its
     /// successor, so the numbering is the closed message's).
     CandleClosed(Interval, &'a Candle),
+    /// More candles of this interval closed at once than a state message
+    /// holds ([`crate::protocol::series::SNAPSHOT_CANDLES`]): instead of
+    /// their closed messages, subscribers get the state again.
+    CandlesReplaced(Interval),
 }
 
 /// The pair as a kind reads it: the book, the ticker values and the two
@@ -154,6 +158,13 @@ pub trait Kind: Sync {
     /// Whether a subscriber starts from a state message; without one the
     /// first message it gets carries `prev_seq` 0.
     fn has_state(&self) -> bool {
+        true
+    }
+
+    /// Whether its netted messages wait for the pair's book (before the
+    /// first snapshot, or a new epoch's, there is nothing to say). Kinds
+    /// made of trades alone (candles) do not wait.
+    fn needs_book(&self) -> bool {
         true
     }
 

@@ -2,6 +2,8 @@
 //! interval of [`Interval::ALL`], the closed candles kept in memory and
 //! the open one, built from the pair's trades in venue time; and the
 //! rolling 24 h statistics of `ticker.PAIR`, read off the 1 m series.
+//! Pure state (no I/O): the pair task (`market/pair/candles.rs`) feeds it,
+//! the `candlesN` and `ticker` kinds read it through `PairView`.
 //!
 //! Rules (the documented ones):
 //! - A trade goes into the candle of its `venue_ts`; a trade at or after
@@ -13,9 +15,9 @@
 //!   the hub's wall clock) passes its end plus [`GRACE_US`].
 //! - No holes: after a close the next candle is open at once, flat at the
 //!   previous close with zero volume, until its first trade. A gap longer
-//!   than what is kept emits only the last [`keep`] candles.
+//!   than what is kept emits only [`keep`] candles: the one before the gap,
+//!   then the last `keep - 1` flat ones (the starts jump once there).
 
-use feeds::PublicTrade;
 use orderbook::candle::{Candle, Interval};
 use orderbook::{Price, Qty};
 use std::collections::VecDeque;
@@ -63,7 +65,9 @@ impl Series {
         self.interval
     }
 
-    /// The closed candles in memory, oldest first, contiguous.
+    /// The closed candles in memory, oldest first, contiguous except
+    /// after the first candle of a gap longer than [`keep`] (see
+    /// [`Series::step`]).
     pub fn closed(&self) -> &VecDeque<Candle> {
         &self.closed
     }
@@ -114,6 +118,19 @@ impl Series {
         self.open = Some(Candle::flat(next, open.close));
         self.push_closed(open);
         Some(open)
+    }
+
+    /// How many candles [`Series::step`] closes up to `target`.
+    pub fn closes_until(&self, target: u64) -> usize {
+        match self.open {
+            Some(o) if o.start < target => {
+                let n = (target - o.start) / self.interval.micros();
+                usize::try_from(n)
+                    .unwrap_or(usize::MAX)
+                    .min(keep(self.interval))
+            }
+            _ => 0,
+        }
     }
 
     /// Adds a trade to the open candle, or opens the first one. Call
@@ -170,6 +187,17 @@ pub struct Stats24h {
     pub quote_volume: u128,
 }
 
+impl Stats24h {
+    /// Adds one later candle (with trades) to the figures.
+    fn add(&mut self, c: &Candle) {
+        self.open = self.open.or(Some(c.open));
+        self.high = Some(self.high.map_or(c.high, |h| h.max(c.high)));
+        self.low = Some(self.low.map_or(c.low, |l| l.min(c.low)));
+        self.volume = Qty(self.volume.0.saturating_add(c.volume.0));
+        self.quote_volume = self.quote_volume.saturating_add(c.quote_volume);
+    }
+}
+
 /// Every interval's series of one pair, and the venue-time clock.
 #[derive(Debug, Clone)]
 pub struct Candles {
@@ -177,6 +205,10 @@ pub struct Candles {
     /// The last trade's `venue_ts` and when the pair task saw it.
     seen: Option<(u64, Instant)>,
     stats: Stats24h,
+    /// The closed 1 m candles' part of `stats` and what it was computed
+    /// for: the window's first minute and the newest closed candle's
+    /// start (it changes only when a minute closes or the window moves).
+    closed_stats: (Stats24h, Option<(u64, Option<u64>)>),
 }
 
 impl Default for Candles {
@@ -185,6 +217,7 @@ impl Default for Candles {
             series: Interval::ALL.map(Series::new),
             seen: None,
             stats: Stats24h::default(),
+            closed_stats: (Stats24h::default(), None),
         }
     }
 }
@@ -233,36 +266,26 @@ impl Candles {
     }
 
     /// Recomputes the 24 h figures from the 1 m series: the 1,440
-    /// one-minute candles ending at the last trade's minute.
+    /// one-minute candles ending at the last trade's minute. The closed
+    /// minutes' aggregate is rescanned only when a minute closed or the
+    /// window moved; per trade batch only the open candle is added.
     pub fn update_stats(&mut self) {
         let Some((last_ts, _)) = self.seen else {
             return;
         };
         let last_minute = Interval::M1.start_of(last_ts);
         let from = last_minute.saturating_sub((DAY_MINUTES - 1) * Interval::M1.micros());
-        let m1 = self.series(Interval::M1);
-        let mut s = Stats24h::default();
-        let window = m1
-            .closed
-            .iter()
-            .chain(m1.open.iter())
-            .filter(|c| c.trades > 0 && c.start >= from && c.start <= last_minute);
-        for c in window {
-            s.open = s.open.or(Some(c.open));
-            s.high = Some(s.high.map_or(c.high, |h| h.max(c.high)));
-            s.low = Some(s.low.map_or(c.low, |l| l.min(c.low)));
-            s.volume = Qty(s.volume.0.saturating_add(c.volume.0));
-            s.quote_volume = s.quote_volume.saturating_add(c.quote_volume);
+        let in_window = |c: &&Candle| c.trades > 0 && c.start >= from && c.start <= last_minute;
+        let m1 = &self.series[slot(Interval::M1)];
+        let key = Some((from, m1.closed.back().map(|c| c.start)));
+        if self.closed_stats.1 != key {
+            let mut s = Stats24h::default();
+            m1.closed.iter().filter(in_window).for_each(|c| s.add(c));
+            self.closed_stats = (s, key);
         }
+        let mut s = self.closed_stats.0;
+        m1.open.iter().filter(in_window).for_each(|c| s.add(c));
         self.stats = s;
-    }
-
-    /// Adds one trade to every series without closing anything (rebuild
-    /// after a restart: the caller steps first).
-    pub fn add_to_all(&mut self, t: &PublicTrade) {
-        for s in &mut self.series {
-            s.add(t.price, t.qty, t.venue_ts);
-        }
     }
 }
 
@@ -284,7 +307,9 @@ mod tests {
     #[test]
     fn a_gap_is_filled_with_flat_candles() {
         let mut s = Series::new(Interval::M1);
+        assert_eq!(s.closes_until(13 * MIN), 0, "no candle yet");
         assert!(feed(&mut s, 10 * MIN + 5, 100).is_empty());
+        assert_eq!(s.closes_until(13 * MIN), 3);
         let closed = feed(&mut s, 13 * MIN, 90);
         assert_eq!(closed.len(), 3);
         assert_eq!((closed[0].start, closed[0].trades), (10 * MIN, 1));
@@ -304,6 +329,7 @@ mod tests {
     fn a_long_gap_emits_at_most_what_is_kept() {
         let mut s = Series::new(Interval::H1);
         feed(&mut s, 0, 100);
+        assert_eq!(s.closes_until(5000 * 60 * MIN), keep(Interval::H1));
         let closed = feed(&mut s, 5000 * 60 * MIN, 90);
         assert_eq!(closed.len(), keep(Interval::H1));
         assert_eq!(closed[0].start, 0);
@@ -337,5 +363,17 @@ mod tests {
             (st.open, st.high, st.low, st.volume),
             (Some(Price(90)), Some(Price(95)), Some(Price(90)), Qty(4))
         );
+        // Another trade in the same minute: the closed minutes' aggregate
+        // is reused, the open candle's new figures count.
+        c.series_mut(Interval::M1)
+            .add(Price(99), Qty(2), DAY_MINUTES * MIN + 5);
+        c.saw(DAY_MINUTES * MIN + 5, now);
+        c.update_stats();
+        let st = c.stats();
+        assert_eq!(
+            (st.open, st.high, st.low, st.volume),
+            (Some(Price(90)), Some(Price(99)), Some(Price(90)), Qty(6))
+        );
+        assert_eq!(st.quote_volume, 3 * 90 + 95 + 2 * 99);
     }
 }
