@@ -33,16 +33,13 @@ use harness::{start_hub, TestVenue, Trader};
 use hub::app::RunningHub;
 use hub::config::Config;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use testkit::SHARED_REDIS;
 use tokio::time::Instant;
 
 const JWT_SECRET: &str = "deadman-test-0123456789abcdef012345678";
 
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::any_port;
 
 fn now_micros() -> u64 {
     SystemTime::now()
@@ -63,9 +60,7 @@ fn deployment() -> impl Fn(&mut Config) + Clone {
 }
 
 async fn bounded<F: std::future::Future>(test: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(90), test)
-        .await
-        .expect("the test finishes within 90 s")
+    common::within(Duration::from_secs(90), test).await
 }
 
 async fn two_nodes() -> (TestVenue, RunningHub, RunningHub, Trader) {

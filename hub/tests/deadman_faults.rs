@@ -37,14 +37,10 @@ use tokio::time::Instant;
 
 const JWT_SECRET: &str = "deadman-faults-0123456789abcdef0123456";
 
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::any_port;
 
 async fn bounded<F: std::future::Future>(test: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(90), test)
-        .await
-        .expect("the test finishes within 90 s")
+    common::within(Duration::from_secs(90), test).await
 }
 
 /// One node on DynamoDB at `dynamodb` and Redis at `redis`, with a

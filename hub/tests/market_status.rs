@@ -37,14 +37,10 @@ use tokio::time::Instant;
 const TEST_BOUND: Duration = Duration::from_secs(40);
 
 async fn bounded<F: Future>(test: F) -> F::Output {
-    tokio::time::timeout(TEST_BOUND, test)
-        .await
-        .expect("the test finishes within its time bound")
+    common::within(TEST_BOUND, test).await
 }
 
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::any_port;
 
 /// A WebSocket client subscribed to `status`, checking every message.
 struct StatusClient {

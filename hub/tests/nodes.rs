@@ -30,7 +30,6 @@ use harness::{start_hub, TestVenue, Trader};
 use hub::app::RunningHub;
 use hub::config::Config;
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 use std::time::Duration;
 use testkit::{OwnServer, SHARED_REDIS};
 use tokio::time::Instant;
@@ -38,9 +37,7 @@ use tokio::time::Instant;
 /// Every node of a deployment signs with the same key.
 const JWT_SECRET: &str = "nodes-test-0123456789abcdef0123456789";
 
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::any_port;
 
 /// The settings every node of one deployment shares: DynamoDB tables and
 /// Redis keys of this test's own, the same signing key, a KMS key (on
@@ -66,9 +63,7 @@ async fn deployment(redis_url: &str) -> impl Fn(&mut Config) + Clone {
 }
 
 async fn bounded<F: std::future::Future>(test: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(60), test)
-        .await
-        .expect("the test finishes within 60 s")
+    common::within(Duration::from_secs(60), test).await
 }
 
 /// A WebSocket on `hub`, authenticated as `trader`, subscribed to

@@ -83,9 +83,7 @@ async fn two_nodes(edit: impl Fn(&mut Config) + Clone) -> (TestVenue, RunningHub
 }
 
 async fn bounded<F: Future>(test: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(180), test)
-        .await
-        .expect("the test finishes within 180 s")
+    common::within(Duration::from_secs(180), test).await
 }
 
 /// A verified user of node A and the same session on node B.

@@ -36,14 +36,10 @@ use tokio::time::{sleep, Instant};
 const TEST_BOUND: Duration = Duration::from_secs(40);
 
 async fn bounded<F: Future>(test: F) -> F::Output {
-    tokio::time::timeout(TEST_BOUND, test)
-        .await
-        .expect("the test finishes within its time bound")
+    common::within(TEST_BOUND, test).await
 }
 
-fn any_port() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
+use common::any_port;
 
 /// The client's book equals the venue's `orderBook` at the venue's seq and
 /// the hub's `GET orderbook` at the hub's seq (levels and checksum), and

@@ -16,6 +16,20 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+/// Any free port on 127.0.0.1 (the system picks it at bind).
+pub fn any_port() -> std::net::SocketAddr {
+    "127.0.0.1:0".parse().expect("a socket address")
+}
+
+/// Runs `test`, failing it when it takes longer than `limit`: every
+/// network test is bounded in time. (Boxed: some tests' futures are near
+/// the compiler's layout depth limit.)
+pub async fn within<F: std::future::Future>(limit: Duration, test: F) -> F::Output {
+    tokio::time::timeout(limit, Box::pin(test))
+        .await
+        .unwrap_or_else(|_| panic!("the test finishes within {limit:?}"))
+}
+
 /// A config for tests: 127.0.0.1, any free port, defaults otherwise;
 /// `edit` adjusts it.
 pub fn test_config(edit: impl FnOnce(&mut Config)) -> Config {
