@@ -120,17 +120,7 @@ impl EmbeddedArchive {
 
     /// [`open`](Self::open) with expiry set and checked on `clock`.
     pub fn open_with_clock(dir: &Path, clock: Clock) -> Result<Self, StoreError> {
-        crate::owner_only::dir(dir).map_err(unavailable)?;
-        let file = crate::owner_only::open(
-            &dir.join(Self::FILE),
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false),
-        )
-        .map_err(unavailable)?;
-        let db = Database::builder().create_file(file).map_err(unavailable)?;
+        let db = crate::store::embedded::open_owner_only(dir, Self::FILE)?;
         // Create every table so reads never meet a missing one.
         let tx = db.begin_write().map_err(unavailable)?;
         {

@@ -55,6 +55,23 @@ fn compound_key<S: AsRef<str>>(parts: &[S]) -> String {
     parts.join("\0")
 }
 
+/// Opens (creating) the redb file `dir/name`, the directory at mode 0700
+/// and the file at 0600 ([`crate::owner_only`]). After a crash, redb
+/// repairs the file on open. Shared by the store and the market archive.
+pub(crate) fn open_owner_only(dir: &Path, name: &str) -> Result<Database, StoreError> {
+    crate::owner_only::dir(dir).map_err(unavailable)?;
+    let file = crate::owner_only::open(
+        &dir.join(name),
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false),
+    )
+    .map_err(unavailable)?;
+    Database::builder().create_file(file).map_err(unavailable)
+}
+
 impl EmbeddedStore {
     /// File name inside the data directory.
     pub const FILE: &'static str = "store.redb";
@@ -63,17 +80,7 @@ impl EmbeddedStore {
     /// and the file at 0600 ([`crate::owner_only`]). After a crash, redb
     /// repairs the file on open (it may take a moment on a large file).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        crate::owner_only::dir(dir).map_err(unavailable)?;
-        let file = crate::owner_only::open(
-            &dir.join(Self::FILE),
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false),
-        )
-        .map_err(unavailable)?;
-        let db = Database::builder().create_file(file).map_err(unavailable)?;
+        let db = open_owner_only(dir, Self::FILE)?;
         // Create every table so reads never meet a missing one.
         let tx = db.begin_write().map_err(unavailable)?;
         {
