@@ -21,61 +21,49 @@ impl Encoder {
 
     /// The fields of a `ticker` message after `ts`.
     pub(crate) fn ticker_fields(&mut self, spec: &MarketSpec, t: &Ticker) {
-        let fields: [(&str, Option<u64>, bool); 9] = [
-            ("bid", t.bid.map(|p| p.0), true),
-            ("bid_qty", t.bid_qty.map(|q| q.0), false),
-            ("ask", t.ask.map(|p| p.0), true),
-            ("ask_qty", t.ask_qty.map(|q| q.0), false),
-            ("last", t.last.map(|p| p.0), true),
-            ("open_24h", t.open_24h.map(|p| p.0), true),
-            ("high_24h", t.high_24h.map(|p| p.0), true),
-            ("low_24h", t.low_24h.map(|p| p.0), true),
-            ("volume_24h", Some(t.volume_24h.0), false),
+        let (ps, qs) = (spec.price_scale, spec.qty_scale);
+        let unsigned = |v: Option<u64>| v.map(|v| (false, u128::from(v)));
+        let signed = |v: Option<i128>| v.map(|v| (v < 0, v.unsigned_abs()));
+        let fields: [(&str, Magnitude, u8); 12] = [
+            ("bid", unsigned(t.bid.map(|p| p.0)), ps),
+            ("bid_qty", unsigned(t.bid_qty.map(|q| q.0)), qs),
+            ("ask", unsigned(t.ask.map(|p| p.0)), ps),
+            ("ask_qty", unsigned(t.ask_qty.map(|q| q.0)), qs),
+            ("last", unsigned(t.last.map(|p| p.0)), ps),
+            ("open_24h", unsigned(t.open_24h.map(|p| p.0)), ps),
+            ("high_24h", unsigned(t.high_24h.map(|p| p.0)), ps),
+            ("low_24h", unsigned(t.low_24h.map(|p| p.0)), ps),
+            ("volume_24h", unsigned(Some(t.volume_24h.0)), qs),
+            (
+                "quote_volume_24h",
+                Some((false, t.quote_volume_24h)),
+                ps + qs,
+            ),
+            ("change_24h", signed(t.change_24h()), ps),
+            ("change_24h_pct", signed(t.change_24h_pct()), 2),
         ];
         let b = &mut self.buf;
-        for (key, value, is_price) in fields {
+        for (key, value, scale) in fields {
             b.extend_from_slice(b",\"");
             b.extend_from_slice(key.as_bytes());
             b.extend_from_slice(b"\":");
             match value {
                 None => b.extend_from_slice(b"null"),
-                Some(v) => {
+                Some((negative, magnitude)) => {
                     b.push(b'"');
-                    let scale = if is_price {
-                        spec.price_scale
-                    } else {
-                        spec.qty_scale
-                    };
-                    orderbook::decimal::write_scaled(b, v, scale);
-                    b.push(b'"');
-                }
-            }
-        }
-        b.extend_from_slice(b",\"quote_volume_24h\":\"");
-        write_scaled_u128(b, t.quote_volume_24h, spec.price_scale + spec.qty_scale);
-        b.push(b'"');
-        let signed = [
-            ("change_24h", t.change_24h(), spec.price_scale),
-            ("change_24h_pct", t.change_24h_pct(), 2),
-        ];
-        for (key, value, scale) in signed {
-            b.extend_from_slice(b",\"");
-            b.extend_from_slice(key.as_bytes());
-            b.extend_from_slice(b"\":");
-            match value {
-                None => b.extend_from_slice(b"null"),
-                Some(v) => {
-                    b.push(b'"');
-                    if v < 0 {
+                    if negative {
                         b.push(b'-');
                     }
-                    write_scaled_u128(b, v.unsigned_abs(), scale);
+                    write_scaled_u128(b, magnitude, scale);
                     b.push(b'"');
                 }
             }
         }
     }
 }
+
+/// A decimal field's value: `(negative, magnitude)`, or `None` for null.
+type Magnitude = Option<(bool, u128)>;
 
 /// The values of a `ticker` message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
