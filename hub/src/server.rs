@@ -1,9 +1,13 @@
-//! The HTTP surface of the hub: `/ws`, `/health`, `/ready`, `/markets`,
+//! The HTTP surface of the hub: the trading page (`/`, `/assets/*`,
+//! `/client/*`: `server/page.rs`), `/ws`, `/health`, `/ready`, `/markets`,
 //! `/markets/{pair}/orderbook`, the market-data reads of
 //! `server/market_data.rs`, `/metrics`, `/asyncapi.yaml`. Handlers are
 //! thin; state is one `Clone` struct.
 
 mod market_data;
+mod page;
+
+pub use page::CONTENT_SECURITY_POLICY;
 
 use crate::market::Markets;
 use crate::session::{ws_handler, HubContext};
@@ -58,6 +62,9 @@ pub struct HubDoc;
 /// The hub's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/assets/{*file}", get(page::page_asset))
+        .route("/client/{*file}", get(page::client_asset))
         .route("/ws", get(ws_handler).with_state(state.hub.clone()))
         .route("/health", get(health))
         .route("/ready", get(ready))

@@ -1,0 +1,150 @@
+// Types of @nax/stream-client (src/index.js). The protocol these calls
+// speak is docs/PROTOCOL.md of the NA-X Stream repository.
+
+/** A price level: [price, quantity], decimal strings at the pair's scale. */
+export type Level = [price: string, qty: string];
+
+export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
+
+export interface ClientOptions {
+  /** `ws://host:port/ws` (or `wss://`). In a page served by the hub: `new URL("/ws", location.href)` with the scheme swapped. */
+  url: string;
+  /** A WebSocket constructor; default `globalThis.WebSocket`. Tests pass a wrapper to inject faults. */
+  WebSocket?: typeof WebSocket;
+  /** First reconnect delay ceiling in ms (default 250); doubles per failed attempt up to `maxBackoffMs` (default 10,000). Each delay is drawn uniformly from [0, ceiling] ("full jitter"). */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Sends a `ping` op this often while open (default 15,000 ms); no answer within `pongTimeoutMs` (default 10,000) closes the socket and reconnects. 0 disables. */
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** How long an op (subscribe, auth, order ops) waits for its answer before its promise rejects with code `timeout` (default 10,000 ms). */
+  requestTimeoutMs?: number;
+  /** Random source in [0, 1) for the jitter (default Math.random); tests make it deterministic. */
+  random?: () => number;
+}
+
+/** The error every rejected promise and every `error` event carries. `code` is the hub's error code (docs/PROTOCOL.md "Error codes"), or `disconnected` / `timeout` / `closed` from the client itself. */
+export class NaxError extends Error {
+  code: string;
+  /** The op id it answers (null for unsolicited errors). */
+  id: number | null;
+}
+
+/** One side-sorted L2 book kept from `snapshot` + `update` (book.PAIR) or `depth` (depthN.PAIR). */
+export class OrderBook {
+  constructor(levelsChecked?: number);
+  /** Best first: bids highest first, asks lowest first. */
+  readonly bids: Level[];
+  readonly asks: Level[];
+  readonly epoch: string | null;
+  readonly seq: number;
+  /** Replaces the whole book. */
+  replace(bids: Level[], asks: Level[]): void;
+  /** Applies absolute levels (a zero quantity deletes the level). */
+  apply(bids: Level[], asks: Level[]): void;
+  /** The protocol's CRC-32 over the top `levelsChecked` (default 10) levels each side. */
+  checksum(): number;
+  /** The top `n` levels of each side, best first. */
+  top(n: number): { bids: Level[]; asks: Level[] };
+}
+
+/** CRC-32 (IEEE) of a string's bytes (ASCII in practice). */
+export function crc32(text: string): number;
+/** The protocol's book checksum of the given top levels (docs/PROTOCOL.md "Books and the checksum"). */
+export function bookChecksum(bids: Level[], asks: Level[], levels?: number): number;
+
+export interface Candle {
+  start: number; open: string; high: string; low: string; close: string;
+  volume: string; quote_volume: string; trades: number; closed: boolean;
+}
+export interface Trade { id: string; price: string; qty: string; side: "buy" | "sell"; venue_ts: number; }
+export interface Ticker {
+  pair: string;
+  bid: string | null; bid_qty: string | null; ask: string | null; ask_qty: string | null; last: string | null;
+  open_24h: string | null; high_24h: string | null; low_24h: string | null;
+  volume_24h: string; quote_volume_24h: string; change_24h: string | null; change_24h_pct: string | null;
+}
+export interface PairStatus { pair: string; state: "online" | "stale" | "halted" | "resyncing"; reason: string | null; since: number; }
+export interface Order {
+  order_id: string; client_order_id: string; pair: string; side: "buy" | "sell"; type: "limit" | "market";
+  price: string | null; qty: string; filled_qty: string; avg_fill_price: string | null;
+  status: "open" | "partially_filled" | "filled" | "cancelled" | "rejected";
+  time_in_force: "GTC" | "IOC" | "FOK"; post_only: boolean; reason: string | null; created_at: string; updated_at: string;
+}
+export interface Balance { asset: string; available: string; locked: string; total: string; }
+export interface OrderRequest {
+  client_order_id: string; pair: string; side: "buy" | "sell"; type: "limit" | "market";
+  qty: string; price?: string; time_in_force?: "GTC" | "IOC" | "FOK"; post_only?: boolean;
+}
+
+/** Counters of what the client checked and repaired since it was created. */
+export interface ClientStats {
+  /** Book/depth messages whose checksum the client recomputed and found equal. */
+  checksumsVerified: number;
+  checksumMismatches: number;
+  /** Messages whose prev_seq was not the channel's last seq. */
+  gaps: number;
+  /** Channels subscribed again after a mismatch or a gap. */
+  resyncs: number;
+  /** Connections opened after the first. */
+  reconnects: number;
+  /** Channels the hub listed in `recovered` / `not_recovered` on a resume. */
+  recovered: number;
+  notRecovered: number;
+  messages: number;
+}
+
+export interface ClientEvents {
+  /** Connection state changes. `attempt` counts failed attempts since the last open. */
+  state: { state: ConnectionState; attempt: number };
+  /** book.PAIR (after every snapshot/update, checksum verified) and depthN.PAIR. */
+  book: { channel: string; pair: string; book: OrderBook; reason: string | null };
+  trades: { channel: string; pair: string; trades: Trade[] };
+  ticker: { channel: string; pair: string; ticker: Ticker };
+  /** The channel's candles oldest first (at most 300 plus what arrived since), after a state message or an update; `candle` is the one that changed (absent after a state message). */
+  candles: { channel: string; pair: string; interval: string; candles: Candle[]; candle?: Candle };
+  status: { pairs: PairStatus[] };
+  order: { order: Order };
+  balance: { balance: Balance };
+  /** A dead-man's switch fired (`cancelled` on `orders`). */
+  cancelled: { trigger: string; order_ids: string[] };
+  /** A channel is being subscribed again: `reason` is `checksum` or `gap`. */
+  resync: { channel: string; reason: "checksum" | "gap" };
+  /** Result of a resume after a reconnect. */
+  resumed: { recovered: string[]; not_recovered: string[] };
+  /** Unsolicited errors and errors of subscriptions re-sent by the client (e.g. `unauthorized` when the session ended). */
+  error: NaxError;
+  /** Every parsed message from the hub, before the client handles it. */
+  message: Record<string, unknown>;
+}
+
+export class NaxClient {
+  constructor(options: ClientOptions);
+  readonly state: ConnectionState;
+  readonly stats: ClientStats;
+  /** Opens the connection (and keeps reopening it until `close`). */
+  connect(): void;
+  /** Registers a listener; returns a function that removes it. Listeners survive reconnects. */
+  on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): () => void;
+  /** Adds channels; remembered and re-subscribed (with `resume`) after every reconnect. Resolves on `subscribed`. */
+  subscribe(channels: string[]): Promise<void>;
+  /** Removes channels (and their kept state). */
+  unsubscribe(channels: string[]): Promise<void>;
+  /** Authenticates; the token (or the provider's next token) is sent again after every reconnect, before private channels are re-subscribed. `tokenProvider`, when given, is called for a fresh token on reconnect and when the hub ends the session. */
+  auth(token: string, options?: { cancelOnDisconnect?: boolean; tokenProvider?: () => Promise<string> }): Promise<{ user_id: string; cancel_on_disconnect: boolean }>;
+  /** Forgets the token and the private channels (does not log out over REST). */
+  deauth(): Promise<void>;
+  placeOrder(order: OrderRequest): Promise<{ order: Order; created: boolean }>;
+  cancelOrder(orderId: string): Promise<Order>;
+  cancelAll(pair?: string): Promise<string[]>;
+  cancelAfter(timeoutMs: number): Promise<{ timeout_ms: number; trigger_ts: number | null }>;
+  /** The kept book of `book.PAIR` / `depthN.PAIR`. */
+  book(channel: string): OrderBook | undefined;
+  /** The kept candles of a candles channel, oldest first. */
+  candles(channel: string): Candle[];
+  /** Every order and balance seen on the private channels since `auth`, by id / asset. */
+  readonly orders: Map<string, Order>;
+  readonly balances: Map<string, Balance>;
+  /** Closes with 1000 and stops reconnecting; pending ops reject with `closed`. Resolves when the socket is closed. */
+  close(): Promise<void>;
+}
