@@ -1,0 +1,228 @@
+// The market part of the trading page (hub/web/market/) in a real Chromium
+// against a real hub: the ladder's first paint, the client's checksum
+// counters, a dropped socket, the phone layout, and switching pair and
+// candle interval. Run: `node --test market.test.mjs`.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startHub, startProxy, launchBrowser, openPage, screenshot, DESKTOP, PHONE } from "./support.mjs";
+
+let hub;
+let proxy;
+let browser;
+
+before(async () => {
+  hub = await startHub();
+  proxy = await startProxy(hub.port);
+  browser = await launchBrowser();
+}, { timeout: 90_000 });
+
+after(async () => {
+  await browser?.close();
+  await proxy?.close();
+  await hub?.stop();
+});
+
+/**
+ * A page at `viewport` that also records CSP violations (in
+ * window.cspViolations, by an init script, which the CSP does not govern)
+ * next to openPage's console and page errors.
+ */
+async function openMarket(viewport = DESKTOP) {
+  const opened = await openPage(browser, viewport);
+  await opened.page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
+  });
+  return opened;
+}
+
+/** Waits until `fn(arg)` is truthy in the page, or fails with `message` and what the page shows. */
+async function waitFor(page, message, fn, arg, timeout = 10_000) {
+  try {
+    return await page.waitForFunction(fn, arg, { timeout, polling: 100 });
+  } catch (error) {
+    const seen = await page.evaluate(() => document.getElementById("conn")?.innerText).catch(() => "?");
+    throw new Error(`${message} (within ${timeout} ms; #conn shows ${JSON.stringify(seen)}): ${error.message.split("\n")[0]}`);
+  }
+}
+
+/** The page's own counters (#stat-*) and connection state (#conn-state). */
+const readCorner = (page) =>
+  page.evaluate(() => ({
+    state: document.getElementById("conn-state").textContent,
+    verified: Number(document.getElementById("stat-verified").textContent),
+    mismatches: Number(document.getElementById("stat-mismatches").textContent),
+    resyncs: Number(document.getElementById("stat-resyncs").textContent),
+    reconnects: Number(document.getElementById("stat-reconnects").textContent),
+  }));
+
+/** The ladder's visible prices, top to bottom, per side. */
+const readLadder = (page) =>
+  page.evaluate(() => {
+    const prices = (side) => [...document.querySelectorAll(`#book-${side} .level:not([hidden]) .px`)].map((n) => n.textContent);
+    return { asks: prices("asks"), bids: prices("bids"), spread: document.getElementById("book-spread").textContent };
+  });
+
+/** Exact comparison of two decimal strings of the same scale. */
+const units = (text) => BigInt(text.replace(".", ""));
+
+async function noProblems(page, problems) {
+  const csp = await page.evaluate(() => window.cspViolations);
+  assert.deepEqual(csp, [], "CSP violations");
+  assert.deepEqual(problems, [], "console errors or page errors");
+}
+
+test("the page loads under its CSP and the ladder shows levels within 2 s", { timeout: 30_000 }, async () => {
+  const answer = await fetch(hub.base + "/");
+  const csp = answer.headers.get("content-security-policy") ?? "";
+  assert.match(csp, /default-src 'none'/, "CSP header on /");
+  assert.match(csp, /script-src 'self'/);
+
+  const { page, context, problems } = await openMarket();
+  try {
+    const started = Date.now();
+    await page.goto(hub.base + "/");
+    await waitFor(page, "ladder levels", () => Number(document.getElementById("book").dataset.levels) > 0, null, Math.max(1, 2000 - (Date.now() - started)));
+    const ladder = await readLadder(page);
+    assert.ok(ladder.asks.length > 0 && ladder.bids.length > 0, `both sides shown: ${JSON.stringify(ladder)}`);
+    for (const price of [...ladder.asks, ...ladder.bids]) assert.match(price, /^\d+\.\d{2}$/, "BTC-USD prices at scale 2, as sent");
+    // Asks top to bottom: worst first, best just above the spread; bids best first.
+    const descending = (list) => list.every((p, i) => i === 0 || units(list[i - 1]) > units(p));
+    assert.ok(descending(ladder.asks), `asks descend towards the spread: ${ladder.asks}`);
+    assert.ok(descending(ladder.bids), `bids descend from the spread: ${ladder.bids}`);
+    assert.ok(units(ladder.asks.at(-1)) > units(ladder.bids[0]), "best ask above best bid");
+    // Let the socket and the live channels start before judging the console.
+    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
+    await waitFor(page, "chart drawn", () => Number(document.getElementById("chart").dataset.drawn) > 0);
+    await screenshot(page, "market-1-desktop");
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("after 20 s the page's counters show checksums verified and no mismatch", { timeout: 45_000 }, async () => {
+  const { page, context, problems } = await openMarket();
+  try {
+    await page.goto(hub.base + "/");
+    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
+    const samples = [];
+    const end = Date.now() + 20_000;
+    while (Date.now() < end) {
+      samples.push(await readCorner(page));
+      await page.waitForTimeout(1000); // a sample a second over the 20 s window
+    }
+    const last = await readCorner(page);
+    await screenshot(page, "market-2-counters");
+    assert.ok(last.verified > 0, `checksums verified: ${JSON.stringify(last)}`);
+    assert.ok(samples.every((s) => s.mismatches === 0) && last.mismatches === 0, `no mismatch at any second: ${JSON.stringify(samples.map((s) => s.mismatches))}`);
+    assert.equal(last.state, "open");
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("the hub drops the socket and the page resumes", { timeout: 45_000 }, async () => {
+  const { page, context, problems } = await openMarket();
+  try {
+    await page.goto(`http://127.0.0.1:${proxy.port}/`);
+    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
+    await waitFor(page, "first checksums verified", () => Number(document.getElementById("stat-verified").textContent) > 0);
+    assert.ok(proxy.connections > 0, "the page's connections go through the proxy");
+    // Record every state the corner shows from here on.
+    await page.evaluate(() => {
+      window.connStates = [];
+      const node = document.getElementById("conn-state");
+      new MutationObserver(() => window.connStates.push(node.textContent)).observe(node, { childList: true, characterData: true, subtree: true });
+    });
+    const before = await readCorner(page);
+
+    proxy.dropAll();
+    await waitFor(page, "a reconnect counted", () => Number(document.getElementById("stat-reconnects").textContent) >= 1, null, 15_000);
+    await waitFor(page, "connection open again", () => document.getElementById("conn-state").textContent === "open", null, 15_000);
+    const reopened = await readCorner(page);
+    await waitFor(page, "verified keeps growing", (n) => Number(document.getElementById("stat-verified").textContent) > n + 5, reopened.verified, 10_000);
+    const after = await readCorner(page);
+    const states = await page.evaluate(() => window.connStates);
+    await screenshot(page, "market-3-resumed");
+
+    assert.ok(states.some((s) => s !== "open"), `the corner showed the outage: ${states}`);
+    assert.equal(states.at(-1), "open");
+    assert.ok(after.verified > before.verified, `verified ${before.verified} -> ${after.verified}`);
+    assert.equal(after.mismatches, 0, "no mismatch after the resume");
+    assert.ok((await readLadder(page)).bids.length > 0, "the ladder still shows levels");
+    // The dropped socket is the one console error Chromium may log on its own.
+    const rest = problems.filter((p) => !/WebSocket connection to .* failed/.test(p));
+    await noProblems(page, rest);
+  } finally {
+    await context.close();
+  }
+});
+
+test("phone layout: no horizontal scroll, ladder and chart visible", { timeout: 30_000 }, async () => {
+  const { page, context, problems } = await openMarket(PHONE);
+  try {
+    await page.goto(hub.base + "/");
+    await waitFor(page, "ladder levels", () => Number(document.getElementById("book").dataset.levels) > 0);
+    await waitFor(page, "chart drawn", () => Number(document.getElementById("chart").dataset.drawn) > 0);
+    await screenshot(page, "market-4-phone");
+    const layout = await page.evaluate(() => {
+      const box = (id) => document.getElementById(id).getBoundingClientRect().toJSON();
+      const bestBid = document.querySelector("#book-bids .level:not([hidden])").getBoundingClientRect().toJSON();
+      return { scrollWidth: document.documentElement.scrollWidth, innerWidth, book: box("book"), chart: box("chart"), bestBid, canvas: document.querySelector("#chart canvas").getBoundingClientRect().toJSON() };
+    });
+    assert.ok(layout.scrollWidth <= layout.innerWidth, `no horizontal scroll: ${layout.scrollWidth} > ${layout.innerWidth}`);
+    for (const name of ["book", "chart"]) {
+      const b = layout[name];
+      assert.ok(b.width > 300 && b.height > 200 && b.left >= 0 && b.right <= layout.innerWidth, `${name} on screen: ${JSON.stringify(b)}`);
+    }
+    assert.ok(layout.canvas.height > 150, `chart canvas has room: ${JSON.stringify(layout.canvas)}`);
+    assert.ok(layout.bestBid.top >= layout.book.top && layout.bestBid.bottom <= layout.book.bottom, "the best bid row is inside the ladder");
+    assert.ok(await page.locator("#book").isVisible());
+    assert.ok(await page.locator("#chart canvas").isVisible());
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("switching pair and candle interval updates the ladder and the chart", { timeout: 30_000 }, async () => {
+  const { page, context, problems } = await openMarket();
+  try {
+    await page.goto(hub.base + "/");
+    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
+    await waitFor(page, "BTC-USD ladder", () => Number(document.getElementById("book").dataset.levels) > 0);
+    const reference = await (await fetch(hub.base + "/markets/ETH-BTC/ticker")).json();
+
+    await page.selectOption("#pair", "ETH-BTC");
+    // ETH-BTC: price scale 5, around 0.05 BTC (BTC-USD is around 64000.00).
+    await waitFor(page, "ETH-BTC prices in the ladder", () => {
+      const prices = [...document.querySelectorAll("#book .level:not([hidden]) .px")].map((n) => n.textContent);
+      return prices.length > 0 && prices.every((p) => /^0\.\d{5}$/.test(p));
+    });
+    await waitFor(page, "ETH-BTC ticker", () => document.getElementById("ticker").dataset.pair === "ETH-BTC");
+
+    await page.click('#chart button[data-interval="5m"]');
+    await waitFor(page, "5m candles drawn", () => {
+      const chart = document.getElementById("chart");
+      return chart.dataset.interval === "5m" && Number(chart.dataset.drawn) > 0 && document.getElementById("chart-title").textContent === "ETH-BTC · 5m";
+    });
+    const pressed = await page.$$eval("#chart button[data-interval]", (list) => list.filter((b) => b.getAttribute("aria-pressed") === "true").map((b) => b.dataset.interval));
+    assert.deepEqual(pressed, ["5m"], "only the 5m button is active");
+
+    // Nothing of BTC-USD comes back after the switch (its channels are gone).
+    await page.waitForTimeout(1000);
+    const ladder = await readLadder(page);
+    const bid = Number(reference.bid);
+    for (const price of [...ladder.asks, ...ladder.bids]) {
+      assert.match(price, /^0\.\d{5}$/, "ETH-BTC scale");
+      assert.ok(Math.abs(Number(price) - bid) < bid * 0.05, `${price} within 5% of the REST bid ${reference.bid}`);
+    }
+    await screenshot(page, "market-5-eth-btc-5m");
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});
