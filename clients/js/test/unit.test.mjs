@@ -1,0 +1,96 @@
+// Unit tests: CRC-32 and the book checksum (known vectors, the worked
+// examples of orderbook/src/checksum.rs and docs/PROTOCOL.md, and the
+// checksum a real hub serves over REST), OrderBook ordering and deletes,
+// channel-name parsing.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { crc32, bookChecksum, OrderBook, comparePrices, parseChannel } from "../src/index.js";
+import { startHub } from "./support/hub.mjs";
+
+test("crc32 known vectors", () => {
+  assert.equal(crc32(""), 0);
+  assert.equal(crc32("123456789"), 0xcbf43926);
+  assert.equal(crc32("The quick brown fox jumps over the lazy dog"), 0x414fa339);
+});
+
+test("bookChecksum: worked examples of orderbook/src/checksum.rs", () => {
+  // empty_book_is_crc_of_nothing
+  assert.equal(bookChecksum([], []), 0);
+  // matches_a_hand_computed_value: bid 64000.10 x 1.50000000, ask 64000.20 x 0.25000000
+  assert.equal(
+    bookChecksum([["64000.10", "1.50000000"]], [["64000.20", "0.25000000"]]),
+    crc32("640002025000000" + "6400010150000000"),
+  );
+  // shallow_checksum_covers_only_the_top_levels: bids 20..1 qty p, asks 101..120 qty p (scale 0)
+  const bids = [];
+  const asks = [];
+  for (let p = 20; p >= 1; p--) bids.push([String(p), String(p)]);
+  for (let p = 1; p <= 20; p++) asks.push([String(100 + p), String(p)]);
+  assert.equal(bookChecksum(bids, asks, 1), crc32("10112020"));
+  assert.equal(bookChecksum(bids, asks, 50), bookChecksum(bids, asks));
+  const book = new OrderBook(1);
+  book.replace(bids, asks);
+  assert.equal(book.checksum(), crc32("10112020"));
+});
+
+test("bookChecksum: the examples of docs/PROTOCOL.md", () => {
+  // snapshot, then the update deleting 64000.10, then depth1 of the same book
+  assert.equal(bookChecksum([["64000.10", "1.500000"], ["63999.90", "0.250000"]], [["64000.20", "0.250000"]]), 923035520);
+  assert.equal(bookChecksum([["63999.90", "0.250000"]], [["64000.20", "0.250000"]]), 6450058);
+  const book = new OrderBook();
+  book.replace([["64000.10", "1.500000"], ["63999.90", "0.250000"]], [["64000.20", "0.250000"]]);
+  assert.equal(book.checksum(), 923035520);
+  book.apply([["64000.10", "0.000000"]], []);
+  assert.equal(book.checksum(), 6450058);
+});
+
+test("comparePrices is exact: integer length first, then the digits", () => {
+  assert.ok(comparePrices("999.99", "1000.00") < 0);
+  assert.ok(comparePrices("1000.00", "999.99") > 0);
+  assert.ok(comparePrices("0.10", "0.09") > 0);
+  assert.equal(comparePrices("64000.10", "64000.10"), 0);
+  // beyond float precision: 2^53 + 1 vs 2^53
+  assert.ok(comparePrices("9007199254740993.00", "9007199254740992.00") > 0);
+});
+
+test("OrderBook keeps both sides sorted best first, updates and deletes exactly", () => {
+  const book = new OrderBook();
+  book.replace([["99.50", "1.0"], ["100.00", "2.0"], ["9.99", "3.0"]], [["101.00", "1.0"], ["100.50", "2.0"], ["1000.00", "3.0"]]);
+  assert.deepEqual(book.bids.map((l) => l[0]), ["100.00", "99.50", "9.99"]);
+  assert.deepEqual(book.asks.map((l) => l[0]), ["100.50", "101.00", "1000.00"]);
+  book.apply([["99.75", "5.0"], ["100.00", "0.0"], ["9.99", "4.0"]], [["100.50", "0.0"], ["100.25", "1.5"], ["555.00", "0.0"]]);
+  assert.deepEqual(book.bids, [["99.75", "5.0"], ["99.50", "1.0"], ["9.99", "4.0"]]);
+  assert.deepEqual(book.asks, [["100.25", "1.5"], ["101.00", "1.0"], ["1000.00", "3.0"]]);
+  assert.deepEqual(book.top(1), { bids: [["99.75", "5.0"]], asks: [["100.25", "1.5"]] });
+  book.replace([], []);
+  assert.equal(book.bids.length + book.asks.length, 0);
+  assert.equal(book.checksum(), 0);
+});
+
+test("parseChannel knows the protocol's channel names", () => {
+  assert.deepEqual(parseChannel("depth10.ETH-USD@100ms"), {
+    name: "depth10.ETH-USD@100ms", kind: "depth", pair: "ETH-USD", depth: 10, interval: null, private: false,
+  });
+  assert.equal(parseChannel("candles4h.BTC-USD").interval, "4h");
+  assert.equal(parseChannel("orders").private, true);
+  assert.equal(parseChannel("book.btc-usd"), null);
+  assert.equal(parseChannel("depth7.BTC-USD"), null);
+});
+
+let hub;
+before(async () => { hub = await startHub(); });
+after(async () => { await hub?.stop(); });
+
+test("bookChecksum equals the checksum the hub serves with GET /markets/{pair}/orderbook", { timeout: 30_000 }, async () => {
+  for (const pair of ["BTC-USD", "ETH-USD", "SOL-USD", "ETH-BTC"]) {
+    for (const depth of [10, 1000]) {
+      const answer = await (await fetch(`${hub.base}/markets/${pair}/orderbook?depth=${depth}`)).json();
+      assert.ok(answer.bids.length > 0 && answer.asks.length > 0, `${pair}: the sandbox book is empty`);
+      assert.equal(bookChecksum(answer.bids, answer.asks), answer.checksum, `${pair} depth=${depth} seq ${answer.seq}`);
+      const book = new OrderBook();
+      book.replace([...answer.bids].reverse(), [...answer.asks].reverse());
+      assert.equal(book.checksum(), answer.checksum, `${pair}: OrderBook sorts the reversed levels back`);
+    }
+  }
+});
