@@ -221,6 +221,11 @@ export class NaxClient {
       return Promise.resolve();
     }
     const done = new Promise((resolve) => this.#closeWaiters.push(resolve));
+    if (this.#state !== "open") {
+      // Still connecting: there is no close handshake to wait for.
+      this.#drop(ws, 1000, "client closed");
+      return done;
+    }
     try { ws.close(1000, "client closed"); } catch { /* already closing */ }
     const fallback = setTimeout(() => this.#onClose(ws), CLOSE_WAIT_MS);
     return done.finally(() => clearTimeout(fallback));

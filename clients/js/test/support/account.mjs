@@ -21,14 +21,13 @@ export async function rest(base, method, path, { token, body, expect = [200, 201
 /**
  * Registers and logs in a fresh user, gets KYC verified and deposits `usd`
  * USD; resolves when the deposit shows in the balances.
- * @returns {Promise<{email: string, token: string, refreshToken: string}>}
+ * @returns {Promise<{email: string, password: string, token: string}>}
  */
 export async function fundedAccount(base, usd = "10000.00") {
   const email = `js-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
   const password = "Correct-Horse-9-battery";
   await rest(base, "POST", "/auth/register", { body: { email, password } });
-  const login = await rest(base, "POST", "/auth/login", { body: { email, password } });
-  const token = login.access_token;
+  const token = await login(base, email, password);
   await rest(base, "POST", "/users/kyc-documents", {
     token, body: { document_type: "passport", content_base64: Buffer.from("a passport scan").toString("base64") },
   });
@@ -40,5 +39,10 @@ export async function fundedAccount(base, usd = "10000.00") {
     const balances = await rest(base, "GET", "/wallets/balances", { token });
     return balances.some((b) => b.asset === "USD" && Number(b.available) > 0);
   }, 15_000, "USD deposit credited", 200);
-  return { email, token, refreshToken: login.refresh_token };
+  return { email, password, token };
+}
+
+/** Logs in (a new session) and resolves with its access token. */
+export async function login(base, email, password) {
+  return (await rest(base, "POST", "/auth/login", { body: { email, password } })).access_token;
 }
