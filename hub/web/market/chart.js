@@ -77,7 +77,9 @@ export function createChart(root, onInterval) {
     const maxVolume = Math.max(...shown.map((c) => Number(c.volume))) || 1;
     const left = plotWidth - shown.length * SLOT; // newest candle at the right edge
 
-    // Grid and price labels.
+    // Grid and price labels (none where the last price's label goes).
+    const last = shown[shown.length - 1];
+    const ly = Math.round(y(Number(last.close))) + 0.5;
     const step = niceStep((high - low) / Math.max(2, Math.floor(priceHeight / 50)));
     g.textBaseline = "middle";
     g.textAlign = "left";
@@ -89,6 +91,7 @@ export function createChart(root, onInterval) {
       g.moveTo(0, py);
       g.lineTo(plotWidth, py);
       g.stroke();
+      if (Math.abs(py - ly) < 14) continue;
       g.fillStyle = colors.muted;
       g.fillText(p.toFixed(scale), plotWidth + 6, py);
     }
@@ -123,8 +126,6 @@ export function createChart(root, onInterval) {
     });
 
     // The last price: a dashed line and its label on the axis.
-    const last = shown[shown.length - 1];
-    const ly = Math.round(y(Number(last.close))) + 0.5;
     const lastColor = Number(last.close) >= Number(last.open) ? colors.bid : colors.ask;
     g.setLineDash([3, 3]);
     g.strokeStyle = lastColor;
