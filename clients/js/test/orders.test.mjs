@@ -7,7 +7,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { NaxClient, NaxError } from "../src/index.js";
 import { startHub } from "./support/hub.mjs";
-import { fundedAccount } from "./support/account.mjs";
+import { startProxy } from "./support/proxy.mjs";
+import { fundedAccount, login, rest } from "./support/account.mjs";
 import { nextEvent, waitUntil } from "./support/wait.mjs";
 
 let hub;
@@ -81,5 +82,60 @@ test("private channels before auth are refused and forgotten", { timeout: 20_000
     await assert.rejects(client.subscribe(["orders"]), (e) => e.code === "unauthorized");
   } finally {
     await client.close();
+  }
+});
+
+test("tokenProvider: auth again after a reconnect and after the session ended; `orders` keeps working", { timeout: 60_000 }, async () => {
+  const account = await fundedAccount(hub.base);
+  const proxy = await startProxy(hub.port);
+  const client = new NaxClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, initialBackoffMs: 100 });
+  let current = account.token;
+  let provided = 0;
+  const tokenProvider = async () => {
+    provided++;
+    current = await login(hub.base, account.email, account.password);
+    return current;
+  };
+  const errors = [];
+  client.on("error", (e) => errors.push(e));
+  const authedAgain = () => nextEvent(client, "message", (m) => m.type === "authed", 10_000, "`authed` again");
+  const seenOnOrders = (id) => nextEvent(client, "order", (e) => e.order.client_order_id === id, 10_000, `${id} on \`orders\``);
+  const place = (id) => client.placeOrder({ client_order_id: id, pair: "BTC-USD", side: "buy", type: "limit", qty: "0.010000", price: "1000.00" });
+  try {
+    client.connect();
+    await client.auth(account.token, { tokenProvider });
+    await client.subscribe(["orders", "balances", "trades.BTC-USD"]);
+
+    // 1. The network drops: the client reconnects, auths with a fresh token, resubscribes `orders`.
+    const reauthed = authedAgain();
+    const resumed = nextEvent(client, "resumed", () => true, 10_000, "resumed");
+    proxy.dropAll();
+    await reauthed;
+    await resumed;
+    assert.equal(provided, 1, "tokenProvider calls after the reconnect");
+    await waitUntil(() => client.state === "open", 5_000, "open");
+    const first = seenOnOrders("after-reconnect");
+    await place("after-reconnect");
+    await first;
+
+    // 2. The session ends (logout): the hub says `unauthorized` (id null) at the next
+    // private delivery; the client auths with the provider's token and resubscribes.
+    const ended = nextEvent(client, "error", (e) => e.code === "unauthorized" && e.id === null, 10_000, "session-ended `unauthorized`");
+    const reauthed2 = authedAgain();
+    await rest(hub.base, "POST", "/auth/logout", { token: current });
+    const other = await login(hub.base, account.email, account.password);
+    await rest(hub.base, "POST", "/orders", { token: other, body: { client_order_id: "over-rest", pair: "BTC-USD", side: "buy", type: "limit", qty: "0.010000", price: "1000.00" } });
+    await ended;
+    await reauthed2;
+    assert.equal(provided, 2, "tokenProvider calls after the session ended");
+    const second = seenOnOrders("after-session-end");
+    // `orders` is subscribed again right after `authed`, and the hub handles ops in order.
+    await place("after-session-end");
+    await second;
+    assert.equal(client.stats.reconnects, 1);
+    assert.deepEqual(errors.map((e) => e.code), ["unauthorized"]);
+  } finally {
+    await client.close();
+    await proxy.close();
   }
 });
