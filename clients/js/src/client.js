@@ -296,7 +296,10 @@ export class NaxClient {
       delay = this.#shutdownDelay + this.#opts.random() * this.#opts.initialBackoffMs;
       this.#shutdownDelay = null;
     } else {
-      const ceiling = Math.min(this.#opts.maxBackoffMs, this.#opts.initialBackoffMs * 2 ** this.#attempt);
+      // The first retry (after a drop, or after the first attempt failed) has the initial
+      // ceiling; each further failed attempt doubles it.
+      const doublings = Math.max(0, this.#attempt - 1);
+      const ceiling = Math.min(this.#opts.maxBackoffMs, this.#opts.initialBackoffMs * 2 ** doublings);
       delay = this.#opts.random() * ceiling;
     }
     this.#state = "closed"; // so that the state event below always fires with the new attempt
