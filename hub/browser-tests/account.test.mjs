@@ -25,8 +25,12 @@ after(async () => {
   await hub?.stop();
 });
 
-/** A page at `viewport` recording CSP violations and every token the hub hands out (to look for them later). */
-async function openAccount(viewport = DESKTOP) {
+/**
+ * A page of the hub at `base` at `viewport`, recording CSP violations, every
+ * token the hub hands out (to look for them later) and the WebSocket frames
+ * (`sent`, `received`).
+ */
+async function openAccount(viewport = DESKTOP, base = hub.base) {
   const opened = await openPage(browser, viewport);
   const tokens = [];
   opened.tokens = tokens;
@@ -34,12 +38,18 @@ async function openAccount(viewport = DESKTOP) {
     window.cspViolations = [];
     document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
   });
+  opened.sent = [];
+  opened.received = [];
+  opened.page.on("websocket", (ws) => {
+    ws.on("framesent", (frame) => opened.sent.push(String(frame.payload)));
+    ws.on("framereceived", (frame) => opened.received.push(String(frame.payload)));
+  });
   opened.page.on("response", async (response) => {
     if (!/\/auth\/(login|refresh)$/.test(new URL(response.url()).pathname) || !response.ok()) return;
     const body = await response.json().catch(() => null);
     if (body?.access_token) tokens.push(body.access_token, body.refresh_token);
   });
-  await opened.page.goto(hub.base + "/");
+  await opened.page.goto(base + "/");
   await waitFor(opened.page, "the sign-in form", () => document.querySelector("#acct-signin"));
   return opened;
 }
@@ -262,5 +272,37 @@ test("phone: the signed-in account panel fits 390 px without horizontal scroll",
     await noProblems(page, problems);
   } finally {
     await context.close();
+  }
+});
+
+test("tokens are refreshed before they expire and the socket gets each new one", { timeout: 75_000 }, async () => {
+  // A hub whose access tokens live 10 s: the page refreshes every 8 s.
+  const shortHub = await startHub({ toml: "[api]\naccess_token_ttl_secs = 10\n" });
+  const { page, context, problems, tokens, sent, received } = await openAccount(DESKTOP, shortHub.base);
+  try {
+    await registerThroughPage(page, `refresh-${Date.now()}@example.com`);
+    const signedIn = Date.now();
+    // The login pair and two refreshed pairs (polled: the test's response listener records them).
+    const deadline = Date.now() + 25_000;
+    while (tokens.length < 6 && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 100));
+    assert.ok(tokens.length >= 6, `two refreshes within 25 s (tokens seen: ${tokens.length})`);
+    const auths = sent.map((f) => JSON.parse(f)).filter((f) => f.op === "auth").map((f) => f.token);
+    assert.deepEqual(auths.slice(0, 3), [tokens[0], tokens[2], tokens[4]], "the socket authenticated with the login token, then each refreshed one");
+    assert.ok(Date.now() - signedIn > 10_000, "the first access token has expired by now");
+
+    // REST and the private channels still work on the refreshed tokens.
+    await page.click("[data-testid=kyc-verify]");
+    await waitFor(page, "KYC VERIFIED", () => document.getElementById("kyc-status")?.dataset.status === "VERIFIED", undefined, 15_000);
+    await page.fill("#deposit-amount", "100");
+    await page.click("[data-testid=deposit]");
+    await waitFor(page, "100 USD available", () => document.querySelector('#account tr[data-asset="USD"] [data-field="available"]')?.textContent === "100.00000000", undefined, 15_000);
+    assert.ok(received.some((f) => f.includes('"type":"balance"') && f.includes('"asset":"USD"')), "the deposit arrived on the balances channel");
+    assert.ok(!received.some((f) => f.includes('"code":"unauthorized"')), "the hub never ended the socket session");
+    assert.equal(await page.getAttribute("[data-testid=live]", "data-live"), "true");
+    await noStoredTokens(page, tokens);
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+    await shortHub.stop();
   }
 });

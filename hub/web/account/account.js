@@ -27,11 +27,11 @@ export function startAccount(ctx) {
   let view = null;
 
   ctx.onPair((pair) => view?.setPair(pair));
-  onSession((session) => {
+  onSession((session, notice) => {
     if (session === null) {
       view?.stop();
       view = null;
-      fill(root, signInView());
+      fill(root, signInView(notice));
     } else if (session.reason === "login") {
       view?.stop();
       view = signedInView(ctx, status, root);

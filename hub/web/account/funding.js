@@ -33,11 +33,12 @@ export function fundingSection(shared, reloadBalances) {
   const amount = el("input", { type: "number", id: "deposit-amount", "data-testid": "deposit-amount", inputmode: "decimal", min: "1", max: "1000000", step: "0.01", value: "1000" });
   const deposit = el("button", { type: "submit", "data-testid": "deposit" }, "Deposit (sandbox)");
   const depositLine = messageLine("deposit-msg");
+  const depositNote = el("span", { class: "muted acct-hint" });
   const form = el(
     "form",
     { class: "acct-form", id: "deposit-form", novalidate: true },
     el("div", { class: "acct-row acct-inline" }, field("Currency", currency), field("Amount", amount)),
-    el("div", { class: "acct-row" }, deposit, el("span", { class: "muted" }, "via Stripe (sandbox), 1–1,000,000")),
+    el("div", { class: "acct-row" }, deposit, depositNote),
     depositLine,
   );
 
@@ -60,7 +61,7 @@ export function fundingSection(shared, reloadBalances) {
     status.className = kyc === "VERIFIED" ? "up" : kyc === "REJECTED" ? "down" : "";
     verify.hidden = !(kyc === "NONE" || kyc === "REJECTED");
     deposit.disabled = kyc !== "VERIFIED";
-    deposit.title = kyc === "VERIFIED" ? "" : "Deposits need a verified identity";
+    depositNote.textContent = kyc === "VERIFIED" ? "via Stripe (sandbox), 1–1,000,000" : "needs a verified identity";
   }
 
   async function readKyc() {

@@ -6,10 +6,12 @@
 
 import { request, ApiError } from "../http.js";
 
-/** Refresh this long before the access token expires. */
+/** Refresh a minute before the access token expires (a fifth of its life when that is shorter). */
 const REFRESH_MARGIN_MS = 60_000;
+const RETRY_MS = 5_000;
+const margin = (ttlMs) => Math.min(REFRESH_MARGIN_MS, ttlMs / 5);
 
-let tokens = null; // {access, refresh, expiresAt, email}
+let tokens = null; // {access, refresh, expiresAt, margin, email}
 let refreshing = null; // the refresh in flight (refresh tokens are single use)
 let timer = null;
 const listeners = new Set();
@@ -20,8 +22,10 @@ export function currentEmail() {
 }
 
 /**
- * Calls `listener({email})` after every sign-in and token refresh and
- * `listener(null)` when the session ends. Returns the unsubscriber.
+ * Calls `listener({email, reason: "login" | "refresh"})` after every
+ * sign-in and token refresh, and `listener(null, notice)` when the session
+ * ends (`notice`: why, for people, when it was not a logout). Returns the
+ * unsubscriber.
  */
 export function onSession(listener) {
   listeners.add(listener);
@@ -51,7 +55,7 @@ export async function login(email, password, totp) {
  */
 export async function freshToken() {
   if (!tokens) throw new ApiError(401, "unauthorized", "signed out");
-  if (tokens.expiresAt - Date.now() > REFRESH_MARGIN_MS) return tokens.access;
+  if (tokens.expiresAt - Date.now() > tokens.margin) return tokens.access;
   await refresh();
   return tokens.access;
 }
@@ -66,7 +70,7 @@ export function refresh() {
         if (tokens === spent) keep(answer, spent.email, "refresh");
       })
       .catch((error) => {
-        if (error.status === 401 && tokens === spent) end();
+        if (error.status === 401 && tokens === spent) end("Your session ended; sign in again.");
         throw error;
       })
       .finally(() => {
@@ -105,22 +109,33 @@ export async function api(method, path, body) {
 }
 
 function keep(answer, email, reason) {
+  const ttlMs = answer.expires_in * 1000;
   tokens = {
     access: answer.access_token,
     refresh: answer.refresh_token,
-    expiresAt: Date.now() + answer.expires_in * 1000,
+    expiresAt: Date.now() + ttlMs,
+    margin: margin(ttlMs),
     email,
   };
-  clearTimeout(timer);
-  const wait = Math.max(5_000, tokens.expiresAt - Date.now() - REFRESH_MARGIN_MS);
-  timer = setTimeout(() => refresh().catch((error) => console.warn("token refresh failed:", error.code)), wait);
+  schedule(ttlMs - tokens.margin);
   for (const listener of listeners) listener({ email, reason });
 }
 
-function end() {
+/** Refreshes after `ms`; a failure that did not end the session (network) is tried again in 5 s. */
+function schedule(ms) {
+  clearTimeout(timer);
+  timer = setTimeout(() => {
+    refresh().catch((error) => {
+      console.warn("token refresh failed:", error.code);
+      if (tokens) schedule(RETRY_MS);
+    });
+  }, ms);
+}
+
+function end(notice = null) {
   const was = tokens;
   tokens = null;
   clearTimeout(timer);
   timer = null;
-  if (was) for (const listener of listeners) listener(null);
+  if (was) for (const listener of listeners) listener(null, notice);
 }

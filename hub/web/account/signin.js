@@ -20,8 +20,8 @@ export function passwordProblem(password) {
   return missing.length ? `The password needs ${missing.join(", ")}.` : null;
 }
 
-/** Builds the sign-in form; the session's listeners take over once login succeeds. */
-export function signInView() {
+/** Builds the sign-in form (showing `notice` when given); the session's listeners take over once login succeeds. */
+export function signInView(notice = null) {
   const email = el("input", { type: "email", id: "acct-email", name: "email", autocomplete: "username", required: true, maxlength: 254, "data-testid": "email" });
   const password = el("input", { type: "password", id: "acct-password", name: "password", autocomplete: "current-password", required: true, minlength: 12, maxlength: 128, "data-testid": "password" });
   const totp = el("input", { type: "text", id: "acct-totp", name: "totp", inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}", maxlength: 6, "data-testid": "totp" });
@@ -41,6 +41,8 @@ export function signInView() {
     el("div", { class: "acct-row" }, signIn, create),
     line,
   );
+
+  if (notice) say(line, notice, "info");
 
   async function signInWith(code) {
     try {
