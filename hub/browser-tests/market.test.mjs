@@ -117,7 +117,9 @@ test("the page loads under its CSP and the ladder shows levels within 2 s", { ti
     assert.ok(descending(ladder.asks), `asks descend towards the spread: ${ladder.asks}`);
     assert.ok(descending(ladder.bids), `bids descend from the spread: ${ladder.bids}`);
     assert.ok(units(ladder.asks.at(-1)) > units(ladder.bids[0]), "best ask above best bid");
-    // Let the socket and the live channels start before judging the console.
+    // Then the live channel moves it (the first paint may be the REST answer, loaded once).
+    const painted = await page.evaluate(() => document.querySelector("#book .ladder").innerText);
+    await waitFor(page, "the ladder updated live", (was) => document.querySelector("#book .ladder").innerText !== was, painted);
     await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
     await waitFor(page, "chart drawn", () => Number(document.getElementById("chart").dataset.drawn) > 0);
     await screenshot(page, "market-1-desktop");
@@ -232,6 +234,16 @@ test("switching pair and candle interval updates the ladder and the chart", { ti
       const chart = document.getElementById("chart");
       return chart.dataset.interval === "5m" && Number(chart.dataset.drawn) > 0 && document.getElementById("chart-title").textContent === "ETH-BTC · 5m";
     });
+    const held = await page.evaluate(() => {
+      const client = window.nax.client;
+      return {
+        newBook: client.book("depth20.ETH-BTC") !== undefined,
+        oldBook: client.book("depth20.BTC-USD") !== undefined,
+        newCandles: client.candles("candles5m.ETH-BTC").length,
+        oldCandles: client.candles("candles1m.ETH-BTC").length + client.candles("candles1m.BTC-USD").length,
+      };
+    });
+    assert.deepEqual({ ...held, newCandles: held.newCandles > 0 }, { newBook: true, oldBook: false, newCandles: true, oldCandles: 0 }, "the client holds the new channels only");
     const pressed = await page.$$eval("#chart button[data-interval]", (list) => list.filter((b) => b.getAttribute("aria-pressed") === "true").map((b) => b.dataset.interval));
     assert.deepEqual(pressed, ["5m"], "only the 5m button is active");
 

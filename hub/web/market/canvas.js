@@ -27,11 +27,18 @@ export function autoCanvas(parent, className, draw) {
     context.clearRect(0, 0, width, height);
     if (width > 0 && height > 0) draw(context, width, height);
   });
-  new ResizeObserver(([entry]) => {
+  const observer = new ResizeObserver(([entry]) => {
     width = entry.contentRect.width;
     height = entry.contentRect.height;
     redraw();
-  }).observe(canvas);
+  });
+  // The device-pixel box also reports a devicePixelRatio change (zoom,
+  // another screen); browsers without it get the CSS box.
+  try {
+    observer.observe(canvas, { box: "device-pixel-content-box" });
+  } catch {
+    observer.observe(canvas);
+  }
   return { canvas, redraw };
 }
 
@@ -39,5 +46,5 @@ export function autoCanvas(parent, className, draw) {
 export function palette(node) {
   const style = getComputedStyle(node);
   const read = (name) => style.getPropertyValue(name).trim();
-  return { bid: read("--bid"), ask: read("--ask"), text: read("--text"), muted: read("--muted"), line: read("--line"), accent: read("--accent"), mono: read("--mono") };
+  return { bid: read("--bid"), ask: read("--ask"), muted: read("--muted"), line: read("--line"), mono: read("--mono") };
 }

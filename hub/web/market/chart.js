@@ -6,6 +6,7 @@
 import { el, fill } from "../dom.js";
 import { autoCanvas, palette } from "./canvas.js";
 
+/** The candle intervals of the hub's candlesI.PAIR channels. */
 export const INTERVALS = ["1m", "5m", "15m", "1h", "4h", "1d"];
 const SLOT = 8; // CSS pixels per candle
 const TIME_AXIS = 16;
@@ -27,7 +28,7 @@ function timeLabel(micros, interval) {
 }
 
 /**
- * Builds the chart inside `root`; returns `{show(candles, market, interval), clear()}`.
+ * Builds the chart inside `root`; returns `{show(candles, market, interval)}`.
  * `onInterval(interval)` runs when a button is pressed.
  */
 export function createChart(root, onInterval) {
@@ -154,10 +155,6 @@ export function createChart(root, onInterval) {
         button.classList.toggle("active", active);
         button.setAttribute("aria-pressed", String(active));
       }
-      redraw();
-    },
-    clear() {
-      latest = null;
       redraw();
     },
   };

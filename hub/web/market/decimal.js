@@ -1,7 +1,7 @@
 // Exact arithmetic on the hub's fixed-scale decimal strings ("64000.10"):
 // sums and differences as BigInt units of the scale, so that what the page
-// shows as a number is never a float's rounding. Floats are made only for
-// drawing (bar widths, chart positions), by `toFloat`.
+// shows as a number is never a float's rounding. (Floats are made only for
+// drawing: bar widths, chart positions.)
 
 /** "64000.10" at scale 2 → 6400010n; "-0.5" at scale 2 → -50n. */
 export function toUnits(text, scale) {
@@ -24,9 +24,4 @@ export function fromUnits(units, scale) {
 export function signOf(text) {
   if (!text || !/[1-9]/.test(text)) return 0;
   return text.startsWith("-") ? -1 : 1;
-}
-
-/** A decimal string as a float, for drawing only. */
-export function toFloat(text) {
-  return Number(text);
 }

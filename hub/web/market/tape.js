@@ -5,6 +5,7 @@
 import { el, fill } from "../dom.js";
 import { frame } from "./frame.js";
 
+/** Rows the tape keeps (and the REST backfill asks for). */
 export const TAPE_ROWS = 50;
 
 const idNumber = (trade) => Number(trade.id.replace(/^\D+/, "")) || 0;
