@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need when it is
 # missing (redis-server and openssl from Debian, moto[server] and checkov
-# from PyPI), then checks the Terraform with checkov, runs every test of
-# the workspace, lints included, and fuzzes the parsers of outside input
-# for a bounded time (scripts/fuzz.sh: nightly and cargo-fuzz, installed
-# when missing). Idempotent; safe to run repeatedly.
+# from PyPI; Node.js, npm, chromium and chromium-driver from Debian;
+# playwright-core from npm), then checks the Terraform with checkov, runs
+# every test of the workspace, lints included, the JavaScript client's
+# tests (node --test) and the trading page's tests in Chromium, and fuzzes
+# the parsers of outside input for a bounded time (scripts/fuzz.sh:
+# nightly and cargo-fuzz, installed when missing). Idempotent; safe to run
+# repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +60,26 @@ ensure_checkov() {
   fi
 }
 
+# The client's tests need Node >= 20.10 (its WebSocket behind
+# --experimental-websocket); the page's tests drive Debian's Chromium with
+# playwright-core (which cannot download a browser of its own here).
+ensure_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "installing nodejs and npm (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm
+  fi
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 10) ? 0 : 1)' \
+    || { echo "error: Node.js >= 20.10 needed, found $(node --version)" >&2; exit 1; }
+}
+
+ensure_chromium() {
+  if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    log "installing chromium and chromium-driver (Debian)"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+  fi
+  (cd hub/browser-tests && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 # A debug build of the workspace takes about 5 GB. A full disk shows up as a
 # linker "bus error" far from its cause, so say it plainly up front.
 ensure_disk() {
@@ -74,6 +97,8 @@ ensure_redis
 ensure_openssl
 ensure_moto
 ensure_checkov
+ensure_node
+ensure_chromium
 
 # Before the cargo steps: fast, and fails early. --skip-download: no call to
 # the vendor's platform (the checks themselves ship with checkov).
@@ -91,6 +116,14 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# The JavaScript client and the trading page, each against a real nax-hub
+# (the debug binary the cargo tests built) on 127.0.0.1.
+log "javascript client (node --test)"
+cargo build -p hub --bin nax-hub --locked
+(cd clients/js && node --experimental-websocket --test --test-concurrency=1 test/*.test.mjs)
+log "trading page (Chromium)"
+(cd hub/browser-tests && node --test --test-concurrency=1 ./*.test.mjs)
 
 # After the cargo tests: every fuzz target for FUZZ_SECONDS (default 20)
 # from its seed corpus; fails on any finding (scripts/fuzz.sh).

@@ -48,7 +48,8 @@ pub async fn client_asset(Path(file): Path<String>) -> Response {
 
 fn asset<E: RustEmbed>(file: &str) -> Response {
     // rust-embed looks names up in its own list (release) or under its
-    // folder with `..` refused (debug); a name is never a path of ours.
+    // folder, refusing any that leads out of it (debug):
+    // hub/tests/page.rs `file_names_cannot_leave_the_page_folders`.
     let (Some(found), Some(kind)) = (E::get(file), content_type(file)) else {
         return crate::server::error(StatusCode::NOT_FOUND, "not_found", "no such file");
     };
