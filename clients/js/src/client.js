@@ -265,9 +265,12 @@ export class NaxClient {
     this.#attempt = 0;
     this.#tokens = BUCKET_SIZE;
     this.#tokensAt = Date.now();
-    this.#setState("open");
+    // Restore first (auth, subscribe frames sent), then tell the listeners:
+    // one that reacts to `open` by sending an op comes after the restore.
+    this.#state = "open";
     this.#restore().catch((error) => this.#events.emit("error", toNaxError(error)));
     this.#startPing(ws);
+    this.#events.emit("state", { state: "open", attempt: 0 });
   }
 
   #onClose(ws) {
