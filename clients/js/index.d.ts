@@ -9,7 +9,7 @@ export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 export interface ClientOptions {
   /** `ws://host:port/ws` (or `wss://`). In a page served by the hub: `new URL("/ws", location.href)` with the scheme swapped. */
   url: string;
-  /** A WebSocket constructor; default `globalThis.WebSocket`. Tests pass a wrapper to inject faults. */
+  /** A WebSocket constructor; default `globalThis.WebSocket`. Tests pass a wrapper to inject faults. The client uses only `new (url)`, `onopen`, `onmessage` (`event.data`, a string), `onclose`, `onerror`, `send(string)` and `close(code, reason)`. */
   WebSocket?: typeof WebSocket;
   /** First reconnect delay ceiling in ms (default 250); doubles per failed attempt up to `maxBackoffMs` (default 10,000). Each delay is drawn uniformly from [0, ceiling] ("full jitter"). */
   initialBackoffMs?: number;
@@ -23,8 +23,9 @@ export interface ClientOptions {
   random?: () => number;
 }
 
-/** The error every rejected promise and every `error` event carries. `code` is the hub's error code (docs/PROTOCOL.md "Error codes"), or `disconnected` / `timeout` / `closed` from the client itself. */
+/** The error every rejected promise and every `error` event carries. `code` is the hub's error code (docs/PROTOCOL.md "Error codes"), or from the client itself: `disconnected` (the connection dropped before the answer, or is not open for an order op), `timeout`, `closed` (after `close()`), `unknown_channel` (a name that is not a channel name, refused before sending), `bad_message` (the hub sent a frame that is not JSON; `error` event only). */
 export class NaxError extends Error {
+  constructor(code: string, message?: string, id?: number | null);
   code: string;
   /** The op id it answers (null for unsolicited errors). */
   id: number | null;
@@ -32,6 +33,7 @@ export class NaxError extends Error {
 
 /** One side-sorted L2 book kept from `snapshot` + `update` (book.PAIR) or `depth` (depthN.PAIR). */
 export class OrderBook {
+  /** `levelsChecked`: levels per side the checksum covers (at most 10). */
   constructor(levelsChecked?: number);
   /** Best first: bids highest first, asks lowest first. */
   readonly bids: Level[];
@@ -47,6 +49,23 @@ export class OrderBook {
   /** The top `n` levels of each side, best first. */
   top(n: number): { bids: Level[]; asks: Level[] };
 }
+
+/** Exact order of two decimal strings of the same scale (integer-part length, then the digits): negative, 0 or positive. */
+export function comparePrices(a: string, b: string): number;
+
+/** What a channel name means; null when it is not one of the protocol's names. */
+export interface ChannelInfo {
+  name: string;
+  kind: "book" | "depth" | "trades" | "ticker" | "candles" | "heartbeat" | "status" | "orders" | "balances";
+  pair: string | null;
+  /** N of depthN. */
+  depth: number | null;
+  /** I of candlesI. */
+  interval: string | null;
+  /** orders and balances. */
+  private: boolean;
+}
+export function parseChannel(name: string): ChannelInfo | null;
 
 /** CRC-32 (IEEE) of a string's bytes (ASCII in practice). */
 export function crc32(text: string): number;
@@ -101,7 +120,7 @@ export interface ClientEvents {
   book: { channel: string; pair: string; book: OrderBook; reason: string | null };
   trades: { channel: string; pair: string; trades: Trade[] };
   ticker: { channel: string; pair: string; ticker: Ticker };
-  /** The channel's candles oldest first (at most 300 plus what arrived since), after a state message or an update; `candle` is the one that changed (absent after a state message). */
+  /** The channel's candles oldest first (at most 300 plus what arrived since, at most 1,000 kept), after a state message or an update; `candle` is the one that changed (absent after a state message). After a `closed: true` candle the client appends the flat open candle that follows it (docs/PROTOCOL.md "Candles": no holes). */
   candles: { channel: string; pair: string; interval: string; candles: Candle[]; candle?: Candle };
   status: { pairs: PairStatus[] };
   order: { order: Order };
@@ -126,7 +145,7 @@ export class NaxClient {
   connect(): void;
   /** Registers a listener; returns a function that removes it. Listeners survive reconnects. */
   on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): () => void;
-  /** Adds channels; remembered and re-subscribed (with `resume`) after every reconnect. Resolves on `subscribed`. */
+  /** Adds channels; remembered and re-subscribed (with `resume`) after every reconnect. Resolves on `subscribed` (while not connected: once the connection is restored, or rejects with `timeout` after `requestTimeoutMs`). Channels already held are left as they are. A refusal (e.g. `unknown_channel`, `unauthorized` for a private channel before `auth`) rejects and forgets the channels of that call. */
   subscribe(channels: string[]): Promise<void>;
   /** Removes channels (and their kept state). */
   unsubscribe(channels: string[]): Promise<void>;
@@ -134,6 +153,7 @@ export class NaxClient {
   auth(token: string, options?: { cancelOnDisconnect?: boolean; tokenProvider?: () => Promise<string> }): Promise<{ user_id: string; cancel_on_disconnect: boolean }>;
   /** Forgets the token and the private channels (does not log out over REST). */
   deauth(): Promise<void>;
+  /** Order ops need an open, authenticated connection; otherwise they reject (`disconnected` / `closed` at once, `unauthorized` from the hub). A `disconnected` rejection of `placeOrder` means the order may have been placed: placing it again with the same `client_order_id` is safe (the hub answers the existing order, `created: false`). */
   placeOrder(order: OrderRequest): Promise<{ order: Order; created: boolean }>;
   cancelOrder(orderId: string): Promise<Order>;
   cancelAll(pair?: string): Promise<string[]>;
