@@ -306,3 +306,72 @@ test("tokens are refreshed before they expire and the socket gets each new one",
     await shortHub.stop();
   }
 });
+
+/**
+ * An init script wrapping the page's WebSocket so that the test can hand
+ * the client one more `status` message chained on the last real one
+ * (window.injectStatus(pairs)): the in-process sandbox venue cannot be
+ * halted from outside.
+ */
+function statusInjector() {
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.hubSocket = this;
+      this.addEventListener("message", (event) => {
+        const message = JSON.parse(event.data);
+        if (message.type === "status") window.lastStatus = message;
+      });
+    }
+  };
+  window.injectStatus = (pairs) => {
+    const last = window.lastStatus;
+    const next = { ...last, seq: last.seq + 1, prev_seq: last.seq, ts: last.ts + 1, pairs };
+    window.hubSocket.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(next) }));
+  };
+}
+
+test("order entry follows the selected pair and closes while it is not online", { timeout: 45_000 }, async () => {
+  const { page, context, problems } = await openAccount(DESKTOP);
+  try {
+    await page.addInitScript(statusInjector);
+    await page.reload();
+    await waitFor(page, "the sign-in form", () => document.querySelector("#acct-signin"));
+    await registerThroughPage(page, `pair-${Date.now()}@example.com`);
+    await waitFor(page, "a status message", () => window.lastStatus !== undefined);
+
+    // ETH-BTC: price_scale 5, qty_scale 3, min_qty 0.001.
+    await page.selectOption("#pair", "ETH-BTC");
+    await waitFor(page, "entry on ETH-BTC", () => document.getElementById("entry-pair").textContent === "ETH-BTC");
+    assert.equal(await page.getAttribute("#entry-price", "step"), "0.00001");
+    assert.equal(await page.getAttribute("#entry-qty", "step"), "0.001");
+    assert.match(await page.textContent("#acct-entry"), /tick 0\.00001 BTC/);
+    assert.match(await page.textContent("#acct-entry"), /lot 0\.001 · min 0\.001 ETH/);
+    assert.equal(await page.textContent("[data-testid=place]"), "Buy ETH");
+    await page.fill("#entry-price", "0.031234");
+    await page.fill("#entry-qty", "1.5");
+    await page.click("[data-testid=place]");
+    await waitFor(page, "the 6th price decimal refused", () => /price takes at most 5 decimals/.test(document.querySelector("[data-testid=order-msg]")?.textContent));
+    await page.fill("#entry-price", "0.03123");
+    await waitFor(page, "the exact total", () => /Total 0\.04684 BTC/.test(document.querySelector("[data-testid=entry-summary]")?.textContent));
+
+    const table = await page.evaluate(() => window.lastStatus.pairs);
+    const only = (state, reason) => table.map((p) => (p.pair === "ETH-BTC" ? { ...p, state, reason } : p));
+    await page.evaluate((pairs) => window.injectStatus(pairs), only("halted", "circuit breaker"));
+    await waitFor(page, "entry closed while halted", () => document.querySelector("[data-testid=place]").disabled);
+    assert.equal(await page.textContent("[data-testid=entry-blocked]"), "Order entry paused: ETH-BTC is halted (circuit breaker).");
+    assert.equal(await page.isDisabled("#entry-qty"), true);
+    await shot(page, "9-halted", "#acct-entry");
+
+    // Another pair's state does not close this one; back online opens it again.
+    await page.selectOption("#pair", "BTC-USD");
+    await waitFor(page, "BTC-USD entry open", () => !document.querySelector("[data-testid=place]").disabled);
+    await page.evaluate((pairs) => window.injectStatus(pairs), only("online", null));
+    await page.selectOption("#pair", "ETH-BTC");
+    await waitFor(page, "ETH-BTC entry open again", () => !document.querySelector("[data-testid=place]").disabled && document.querySelector("[data-testid=entry-blocked]").hidden);
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+  }
+});

@@ -48,11 +48,6 @@ export function step(scale) {
   return scale === 0 ? "1" : "0." + "0".repeat(scale - 1) + "1";
 }
 
-/** True when a decimal string is zero ("0.00000000"). */
-export function isZero(text) {
-  return /^[0.]*$/.test(String(text));
-}
-
 function example(scale) {
   return scale === 0 ? "12" : "12." + "5".padEnd(scale, "0");
 }

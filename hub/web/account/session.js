@@ -102,7 +102,7 @@ export async function api(method, path, body) {
   try {
     return await request(method, path, body, token);
   } catch (error) {
-    if (error.status !== 401 || error.code === "invalid_totp" || !tokens) throw error;
+    if (error.status !== 401 || !tokens) throw error;
     await refresh();
     return request(method, path, body, tokens.access);
   }
