@@ -145,7 +145,7 @@ export class NaxClient {
   connect(): void;
   /** Registers a listener; returns a function that removes it. Listeners survive reconnects. */
   on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): () => void;
-  /** Adds channels; remembered and re-subscribed (with `resume`) after every reconnect. Resolves on `subscribed` (while not connected: once the connection is restored, or rejects with `timeout` after `requestTimeoutMs`). Channels already held are left as they are. A refusal (e.g. `unknown_channel`, `unauthorized` for a private channel before `auth`) rejects and forgets the channels of that call. */
+  /** Adds channels; remembered and re-subscribed (with `resume`) after every reconnect. Resolves on `subscribed` (while not connected: once the connection is restored, or rejects with `timeout` after `requestTimeoutMs`). Channels already held are left as they are. A refusal (e.g. `unknown_channel`, `unauthorized` for a private channel before `auth`) rejects and forgets the channels of that call; a `disconnected` or `timeout` rejection keeps them remembered (subscribed when the connection is back). */
   subscribe(channels: string[]): Promise<void>;
   /** Removes channels (and their kept state). */
   unsubscribe(channels: string[]): Promise<void>;

@@ -64,7 +64,8 @@ export class ChannelState {
    */
   check(msg) {
     const first = msg.prev_seq === 0 && this.#isFirstMessage(msg);
-    const chains = this.seq !== null && msg.prev_seq === this.seq && msg.epoch === this.epoch;
+    // Not compared on epoch: heartbeat keeps its numbering across an epoch change.
+    const chains = this.seq !== null && msg.prev_seq === this.seq;
     if (this.mode === "fresh") return first ? "ok" : "stale";
     if (this.mode === "resume") return first || chains ? "ok" : "gap";
     if (chains) return "ok";

@@ -15,6 +15,8 @@ const BUCKET_RATE_PER_MS = 18 / 1000;
 const CHANNELS_PER_FRAME = 100;
 /** How long close() waits for the close handshake before it lets the socket go. */
 const CLOSE_WAIT_MS = 3000;
+/** Rejections that are not the hub's answer: a subscribe that gets one stays remembered. */
+const CLIENT_SIDE_CODES = new Set(["disconnected", "timeout", "closed"]);
 const TICKER_FIELDS = ["bid", "bid_qty", "ask", "ask_qty", "last", "open_24h", "high_24h", "low_24h",
   "volume_24h", "quote_volume_24h", "change_24h", "change_24h_pct"];
 
@@ -104,8 +106,11 @@ export class NaxClient {
 
   /**
    * Adds channels; remembered and re-subscribed (with `resume`) after every
-   * reconnect. Resolves on `subscribed`; rejects with the hub's error (the
-   * channels are then forgotten: a subscribe is all or nothing).
+   * reconnect. Resolves on `subscribed`. Rejects with the hub's error, and the
+   * channels of this call are then forgotten (a subscribe is all or nothing);
+   * rejects with `disconnected` or `timeout` when the connection was not
+   * there to answer, and the channels stay remembered: they are subscribed
+   * when it is back.
    * @param {string[]} channels
    * @returns {Promise<void>}
    */
@@ -120,7 +125,9 @@ export class NaxClient {
     if (added.length === 0) return;
     for (const st of added) this.#channels.set(st.info.name, st);
     const forget = (error) => {
-      for (const st of added) if (this.#channels.get(st.info.name) === st) this.#channels.delete(st.info.name);
+      if (!CLIENT_SIDE_CODES.has(error.code)) {
+        for (const st of added) if (this.#channels.get(st.info.name) === st) this.#channels.delete(st.info.name);
+      }
       throw error;
     };
     const pub = added.filter((st) => !st.info.private).map((st) => st.info.name);
@@ -240,7 +247,7 @@ export class NaxClient {
   }
 
   #open() {
-    if (this.#opened === 0) this.#setState("connecting");
+    this.#setState(this.#opened === 0 ? "connecting" : "reconnecting");
     let ws;
     try {
       ws = new this.#opts.WebSocket(this.#opts.url);

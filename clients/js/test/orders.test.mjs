@@ -139,3 +139,25 @@ test("tokenProvider: auth again after a reconnect and after the session ended; `
     await proxy.close();
   }
 });
+
+test("cancelAfter arms the dead-man's switch; its `cancelled` arrives on `orders`", { timeout: 30_000 }, async () => {
+  const { token } = await fundedAccount(hub.base);
+  const client = new NaxClient({ url: hub.wsUrl });
+  try {
+    client.connect();
+    await client.auth(token);
+    await client.subscribe(["orders"]);
+    const { order } = await client.placeOrder({ client_order_id: `dms-${Date.now()}`, pair: "ETH-USD", side: "buy", type: "limit", qty: "0.01000", price: "100.00" });
+    const fired = nextEvent(client, "cancelled", () => true, 10_000, "`cancelled` from the switch");
+    const armed = await client.cancelAfter(1000);
+    assert.equal(armed.timeout_ms, 1000);
+    assert.equal(typeof armed.trigger_ts, "number");
+    const { trigger, order_ids } = await fired;
+    assert.equal(trigger, "cancel_after");
+    assert.deepEqual(order_ids, [order.order_id]);
+    await waitUntil(() => client.orders.get(order.order_id)?.status === "cancelled", 5_000, "the order cancelled on `orders`");
+    assert.deepEqual(await client.cancelAll(), [], "nothing left to cancel");
+  } finally {
+    await client.close();
+  }
+});

@@ -6,6 +6,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { crc32, bookChecksum, OrderBook, comparePrices, parseChannel } from "../src/index.js";
+import { ChannelState } from "../src/channels.js";
 import { startHub } from "./support/hub.mjs";
 
 test("crc32 known vectors", () => {
@@ -76,6 +77,50 @@ test("parseChannel knows the protocol's channel names", () => {
   assert.equal(parseChannel("orders").private, true);
   assert.equal(parseChannel("book.btc-usd"), null);
   assert.equal(parseChannel("depth7.BTC-USD"), null);
+});
+
+test("chain rules: prev_seq continues, a gap, a new epoch, heartbeat across epochs, fresh and resume modes", () => {
+  const msg = (type, epoch, seq, prev_seq) => ({ type, epoch, seq, prev_seq });
+  const book = new ChannelState(parseChannel("book.BTC-USD"));
+  assert.equal(book.check(msg("update", "e1", 5, 4)), "stale", "fresh: only a first message");
+  assert.equal(book.check(msg("update", "e1", 5, 0)), "stale", "fresh book: only a snapshot");
+  assert.equal(book.check(msg("snapshot", "e1", 5, 0)), "ok");
+  book.advance(msg("snapshot", "e1", 5, 0));
+  assert.equal(book.check(msg("update", "e1", 6, 5)), "ok");
+  assert.equal(book.check(msg("update", "e1", 7, 6)), "gap");
+  assert.equal(book.check(msg("snapshot", "e2", 1, 0)), "ok", "a new epoch starts at prev_seq 0");
+  assert.equal(book.check(msg("update", "e1", 6, 0)), "gap", "prev_seq 0 in the same epoch");
+  book.mode = "resume";
+  assert.equal(book.check(msg("update", "e1", 6, 5)), "ok", "resume: the replay chains");
+  assert.equal(book.check(msg("snapshot", "e1", 9, 0)), "ok", "resume: or starts fresh (not recovered)");
+  assert.equal(book.check(msg("update", "e1", 9, 8)), "gap");
+
+  const heartbeat = new ChannelState(parseChannel("heartbeat"));
+  heartbeat.advance(msg("heartbeat", "e1", 3, 2));
+  assert.equal(heartbeat.check(msg("heartbeat", "e2", 4, 3)), "ok", "heartbeat keeps its numbering in a new epoch");
+
+  const candles = new ChannelState(parseChannel("candles1m.BTC-USD"));
+  assert.equal(candles.check(msg("candles", "e1", 100, 0)), "ok");
+  candles.advance(msg("candles", "e1", 100, 0));
+  assert.equal(candles.check(msg("candle", "e2", 3, 0)), "ok", "candles continue in a new epoch from a candle message");
+});
+
+test("candles: state replaces, updates replace the last or append, a closed candle opens the flat next one", () => {
+  const st = new ChannelState(parseChannel("candles1m.BTC-USD"));
+  const c = (start, close, closed = false) => ({ start, open: "1.00", high: close, low: "1.00", close, volume: "0.500000", quote_volume: "0.50000000", trades: 1, closed });
+  st.applyCandles({ type: "candles", candles: [c(0, "1.00", true), c(60e6, "2.00")] });
+  st.applyCandles({ type: "candle", candle: c(60e6, "3.00") });
+  assert.deepEqual(st.candles.map((k) => [k.start, k.close]), [[0, "1.00"], [60e6, "3.00"]]);
+  st.applyCandles({ type: "candle", candle: c(60e6, "4.00", true) });
+  assert.deepEqual(st.candles[2], {
+    start: 120e6, open: "4.00", high: "4.00", low: "4.00", close: "4.00", volume: "0.000000", quote_volume: "0.00000000", trades: 0, closed: false,
+  });
+  st.applyCandles({ type: "candle", candle: c(120e6, "5.00") });
+  assert.equal(st.candles.length, 3);
+  assert.equal(st.candles[2].close, "5.00");
+  for (let i = 3; i < 1100; i++) st.applyCandles({ type: "candle", candle: c(i * 60e6, "5.00") });
+  assert.equal(st.candles.length, 1000, "at most 1,000 kept");
+  assert.equal(st.candles[999].start, 1099 * 60e6);
 });
 
 let hub;
