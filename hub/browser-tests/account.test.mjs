@@ -7,7 +7,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, launchBrowser, openPage, screenshot, DESKTOP, PHONE } from "./support.mjs";
+import { startHub, startProxy, launchBrowser, openPage, screenshot, DESKTOP, PHONE } from "./support.mjs";
 import { totp, step } from "./account-totp.mjs";
 
 const PASSWORD = "Sandbox-Trader-42!";
@@ -373,5 +373,42 @@ test("order entry follows the selected pair and closes while it is not online", 
     await noProblems(page, problems);
   } finally {
     await context.close();
+  }
+});
+
+test("after the hub drops the socket the private channels come back", { timeout: 60_000 }, async () => {
+  const proxy = await startProxy(hub.port);
+  const { page, context, problems, tokens, sent } = await openAccount(DESKTOP, `http://127.0.0.1:${proxy.port}`);
+  try {
+    await registerThroughPage(page, `drop-${Date.now()}@example.com`);
+    await page.click("[data-testid=kyc-verify]");
+    await waitFor(page, "KYC VERIFIED", () => document.getElementById("kyc-status")?.dataset.status === "VERIFIED", undefined, 15_000);
+    await page.fill("#deposit-amount", "500");
+    await page.click("[data-testid=deposit]");
+    await waitFor(page, "500 USD available", () => document.querySelector('#account tr[data-asset="USD"] [data-field="available"]')?.textContent === "500.00000000", undefined, 15_000);
+
+    const authsBefore = sent.filter((f) => f.includes('"op":"auth"')).length;
+    proxy.dropAll();
+    await waitFor(page, "a reconnect", () => window.nax.client.stats.reconnects >= 1);
+    await waitFor(page, "live again", () => document.querySelector("[data-testid=live]")?.dataset.live === "true");
+    assert.ok(sent.filter((f) => f.includes('"op":"auth"')).length > authsBefore, "the socket authenticated again");
+
+    // An order placed now, then cancelled over REST (not by the page): only
+    // the `orders` and `balances` channels can tell the page.
+    await page.fill("#entry-price", "1000.00");
+    await page.fill("#entry-qty", "0.01");
+    await page.click("[data-testid=place]");
+    await waitFor(page, "the order open", () => document.querySelectorAll("#account li.acct-order").length === 1);
+    await waitFor(page, "10 USD locked", () => document.querySelector('#account tr[data-asset="USD"] [data-field="locked"]')?.textContent === "10.00000000");
+    const id = await page.getAttribute("#account li.acct-order", "data-order-id");
+    const cancel = await fetch(`${hub.base}/orders/${id}`, { method: "DELETE", headers: { authorization: `Bearer ${tokens.at(-2)}` } });
+    assert.equal(cancel.status, 200, "cancelled over REST");
+    await waitFor(page, "the order gone from the list", () => document.querySelectorAll("#account li.acct-order").length === 0);
+    await waitFor(page, "USD unlocked", () => document.querySelector('#account tr[data-asset="USD"] [data-field="locked"]')?.textContent === "0.00000000");
+    await shot(page, "10-after-drop", "#acct-orders");
+    await noProblems(page, problems);
+  } finally {
+    await context.close();
+    await proxy.close();
   }
 });

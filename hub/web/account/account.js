@@ -4,7 +4,7 @@
 // channels (`orders`, `balances`) after `auth`.
 
 import { el, fill } from "../dom.js";
-import { onSession, freshToken, logout, currentEmail } from "./session.js";
+import { onSession, freshToken, refresh, logout, currentEmail } from "./session.js";
 import { signInView } from "./signin.js";
 import { sharedState } from "./shared.js";
 import { trackPairStatus } from "./pair-status.js";
@@ -60,6 +60,7 @@ function signedInView(ctx, status, root) {
 
   let stopped = false;
   let authed = false;
+  let lastRescue = 0;
   const offs = [];
 
   function render() {
@@ -92,13 +93,25 @@ function signedInView(ctx, status, root) {
         if (shared.live) shared.set({ live: false });
       } else if (!authed) {
         authenticate();
-      } else {
-        // The client authenticated and subscribed again by itself; private
-        // channels keep no history, so re-read what may have changed.
-        shared.set({ live: true });
-        balances.reload().catch(() => {});
-        orders.reload().catch(() => {});
       }
+    }),
+    // After a reconnect the client sends `auth` before the public subscribe
+    // whose answer this is; private channels keep no history, so what may
+    // have changed meanwhile is read again.
+    client.on("resumed", () => {
+      if (!authed || stopped) return;
+      shared.set({ live: true });
+      balances.reload().catch((error) => console.warn("balances:", error.code));
+      orders.reload().catch((error) => console.warn("orders:", error.code));
+    }),
+    // The hub ended the socket session (token expired meanwhile, or revoked):
+    // a refresh either brings a new token (handed over by reauth) or ends
+    // the session here too. At most one such refresh per 10 s.
+    client.on("error", (error) => {
+      if (error.code !== "unauthorized" || !authed || stopped || Date.now() - lastRescue < 10_000) return;
+      lastRescue = Date.now();
+      shared.set({ live: false });
+      refresh().catch((failure) => console.warn("session:", failure.code));
     }),
   );
   out.addEventListener("click", async () => {
@@ -119,7 +132,11 @@ function signedInView(ctx, status, root) {
     setPair: entry.setPair,
     /** After a token refresh: hand the socket the new token (same user: replaces it). */
     reauth() {
-      if (authed) freshToken().then((token) => client.auth(token, { tokenProvider: freshToken })).catch((error) => console.warn("re-auth:", error?.code ?? error));
+      if (!authed) return;
+      freshToken()
+        .then((token) => client.auth(token, { tokenProvider: freshToken }))
+        .then(() => stopped || shared.set({ live: true }))
+        .catch((error) => console.warn("re-auth:", error?.code ?? error));
     },
     stop() {
       stopped = true;
