@@ -256,6 +256,7 @@ test("two-factor: enabled from the page, then sign-in asks for the code", { time
 test("phone: the signed-in account panel fits 390 px without horizontal scroll", { timeout: 45_000 }, async () => {
   const { page, context, problems } = await openAccount(PHONE);
   try {
+    await shot(page, "phone-signin", "#acct-signin");
     await registerThroughPage(page, `phone-${Date.now()}@example.com`);
     await page.click("[data-testid=kyc-verify]");
     await waitFor(page, "KYC VERIFIED", () => document.getElementById("kyc-status")?.dataset.status === "VERIFIED", undefined, 15_000);
@@ -370,6 +371,13 @@ test("order entry follows the selected pair and closes while it is not online", 
     await page.evaluate((pairs) => window.injectStatus(pairs), only("online", null));
     await page.selectOption("#pair", "ETH-BTC");
     await waitFor(page, "ETH-BTC entry open again", () => !document.querySelector("[data-testid=place]").disabled && document.querySelector("[data-testid=entry-blocked]").hidden);
+
+    // This user never verified: the hub's refusal is shown as it comes.
+    assert.match(await page.textContent("[data-testid=entry-summary]"), /orders need a verified identity/);
+    await page.fill("#entry-price", "0.03123");
+    await page.fill("#entry-qty", "1.5");
+    await page.click("[data-testid=place]");
+    await waitFor(page, "kyc_required shown", () => /^kyc_required: /.test(document.querySelector("[data-testid=order-msg]")?.textContent));
     await noProblems(page, problems);
   } finally {
     await context.close();
