@@ -7,7 +7,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, startProxy, launchBrowser, openPage, screenshot, DESKTOP, PHONE } from "./support.mjs";
+import { startHub, startProxy, launchBrowser, openPage, screenshot, statusInjector, DESKTOP, PHONE } from "./support.mjs";
 import { totp, step } from "./account-totp.mjs";
 
 const PASSWORD = "Sandbox-Trader-42!";
@@ -26,7 +26,8 @@ after(async () => {
 });
 
 /**
- * A page of the hub at `base` at `viewport`, recording CSP violations, every
+ * A page of the hub at `base` at `viewport` (openPage records console
+ * errors, page errors and CSP violations), recording every
  * token the hub hands out (to look for them later) and the WebSocket frames
  * (`sent`, `received`).
  */
@@ -34,10 +35,6 @@ async function openAccount(viewport = DESKTOP, base = hub.base) {
   const opened = await openPage(browser, viewport);
   const tokens = [];
   opened.tokens = tokens;
-  await opened.page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
-  });
   opened.sent = [];
   opened.received = [];
   opened.page.on("websocket", (ws) => {
@@ -89,9 +86,8 @@ const units = (text, scale) => {
   return BigInt(whole + fraction.padEnd(scale, "0"));
 };
 
-async function noProblems(page, problems) {
-  assert.deepEqual(await page.evaluate(() => window.cspViolations), [], "CSP violations");
-  assert.deepEqual(problems, [], "console errors or page errors");
+async function noProblems(problems) {
+  assert.deepEqual(problems, [], "console errors, page errors or CSP violations");
 }
 
 /** No token anywhere a script or another page could read it back. */
@@ -197,7 +193,7 @@ test("a new user registers, verifies, deposits, places, cancels and fills orders
     await shot(page, "8-refused", "#acct-entry");
 
     await noStoredTokens(page, tokens);
-    await noProblems(page, problems);
+    await noProblems(problems);
 
     // Log out: the view goes back to sign-in and the hub no longer takes the token.
     const access = tokens.at(-2);
@@ -206,7 +202,7 @@ test("a new user registers, verifies, deposits, places, cancels and fills orders
     const after = await fetch(hub.base + "/wallets/balances", { headers: { authorization: `Bearer ${access}` } });
     assert.equal(after.status, 401, "the access token is revoked by logout");
     await noStoredTokens(page, tokens);
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -217,6 +213,7 @@ test("two-factor: enabled from the page, then sign-in asks for the code", { time
   try {
     const email = `mfa-${Date.now()}@example.com`;
     await registerThroughPage(page, email);
+    assert.equal(await page.getAttribute("[data-testid=mfa-state]", "data-mfa"), "off");
     await page.click("[data-testid=mfa-setup]");
     await waitFor(page, "the secret shown", () => document.querySelector("[data-testid=mfa-secret]")?.textContent.length >= 16);
     const secret = await page.textContent("[data-testid=mfa-secret]");
@@ -230,6 +227,8 @@ test("two-factor: enabled from the page, then sign-in asks for the code", { time
     await page.fill("[data-testid=mfa-code]", totp(secret, step()));
     await page.click("[data-testid=mfa-verify]");
     await waitFor(page, "two-factor on", () => /Two-factor is on/.test(document.querySelector("[data-testid=mfa-msg]")?.textContent));
+    assert.equal(await page.getAttribute("[data-testid=mfa-state]", "data-mfa"), "on", "the state says on");
+    assert.equal(await page.isHidden("[data-testid=mfa-setup]"), true, "no second setup offered");
 
     await page.click("[data-testid=logout]");
     await waitFor(page, "the sign-in form after logout", () => document.querySelector("#acct-signin"));
@@ -242,12 +241,18 @@ test("two-factor: enabled from the page, then sign-in asks for the code", { time
     await page.fill("#acct-totp", totp(secret, step(1)));
     await page.click("[data-testid=sign-in]");
     await waitFor(page, "signed in with the code", (e) => document.querySelector("[data-testid=user-email]")?.textContent === e, email);
+    // Signed in with a code: two-factor is on, and "Enable" is not offered.
+    assert.equal(await page.getAttribute("[data-testid=mfa-state]", "data-mfa"), "on");
+    assert.match(await page.textContent("[data-testid=mfa-state]"), /Two-factor is on/);
+    assert.equal(await page.isHidden("[data-testid=mfa-setup]"), true, "no \"Enable two-factor\" when it is on");
+    await waitFor(page, "the socket session live after signing in again", () => document.querySelector("[data-testid=live]")?.dataset.live === "true");
+    await shot(page, "mfa-3-on", "#acct-mfa");
     await noStoredTokens(page, tokens);
     // Chromium logs the two refusals this test provokes (the wrong code, the sign-in without one).
     const expected = [/status of 422 .*$/, /status of 401 .*$/];
     const unexpected = problems.filter((p) => !expected.some((re, i) => re.test(p) && expected.splice(i, 1)));
     assert.deepEqual(expected, [], "the provoked 422 and 401 were seen");
-    await noProblems(page, unexpected);
+    await noProblems(unexpected);
   } finally {
     await context.close();
   }
@@ -270,7 +275,7 @@ test("phone: the signed-in account panel fits 390 px without horizontal scroll",
     assert.deepEqual(fit.wide, [], "nothing in the panel sticks out");
     await shot(page, "phone-entry", "#acct-entry");
     await shot(page, "phone-funding", "#acct-funding");
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -301,37 +306,12 @@ test("tokens are refreshed before they expire and the socket gets each new one",
     assert.ok(!received.some((f) => f.includes('"code":"unauthorized"')), "the hub never ended the socket session");
     assert.equal(await page.getAttribute("[data-testid=live]", "data-live"), "true");
     await noStoredTokens(page, tokens);
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
     await shortHub.stop();
   }
 });
-
-/**
- * An init script wrapping the page's WebSocket so that the test can hand
- * the client one more `status` message chained on the last real one
- * (window.injectStatus(pairs)): the in-process sandbox venue cannot be
- * halted from outside.
- */
-function statusInjector() {
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      window.hubSocket = this;
-      this.addEventListener("message", (event) => {
-        const message = JSON.parse(event.data);
-        if (message.type === "status") window.lastStatus = message;
-      });
-    }
-  };
-  window.injectStatus = (pairs) => {
-    const last = window.lastStatus;
-    const next = { ...last, seq: last.seq + 1, prev_seq: last.seq, ts: last.ts + 1, pairs };
-    window.hubSocket.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(next) }));
-  };
-}
 
 test("order entry follows the selected pair and closes while it is not online", { timeout: 45_000 }, async () => {
   const { page, context, problems } = await openAccount(DESKTOP);
@@ -345,13 +325,17 @@ test("order entry follows the selected pair and closes while it is not online", 
     // ETH-BTC: price_scale 5, qty_scale 3, min_qty 0.001.
     await page.selectOption("#pair", "ETH-BTC");
     await waitFor(page, "entry on ETH-BTC", () => document.getElementById("entry-pair").textContent === "ETH-BTC");
-    assert.equal(await page.getAttribute("#entry-price", "step"), "0.00001");
-    assert.equal(await page.getAttribute("#entry-qty", "step"), "0.001");
+    for (const id of ["#entry-price", "#entry-qty"]) {
+      assert.equal(await page.getAttribute(id, "type"), "text", `${id} is a text field (the exact checks decide)`);
+      assert.equal(await page.getAttribute(id, "inputmode"), "decimal", `${id} brings up a decimal keypad`);
+    }
     assert.match(await page.textContent("#acct-entry"), /tick 0\.00001 BTC/);
     assert.match(await page.textContent("#acct-entry"), /lot 0\.001 · min 0\.001 ETH/);
     assert.equal(await page.textContent("[data-testid=place]"), "Buy ETH");
-    await page.fill("#entry-price", "0.031234");
-    await page.fill("#entry-qty", "1.5");
+    // Typed key by key (each keystroke redraws the form): every character stays.
+    await page.locator("#entry-price").pressSequentially("0.031234");
+    await page.locator("#entry-qty").pressSequentially("1.50");
+    assert.deepEqual([await page.inputValue("#entry-price"), await page.inputValue("#entry-qty")], ["0.031234", "1.50"], "what was typed, as typed");
     await page.click("[data-testid=place]");
     await waitFor(page, "the 6th price decimal refused", () => /price takes at most 5 decimals/.test(document.querySelector("[data-testid=order-msg]")?.textContent));
     await page.fill("#entry-price", "0.03123");
@@ -378,7 +362,7 @@ test("order entry follows the selected pair and closes while it is not online", 
     await page.fill("#entry-qty", "1.5");
     await page.click("[data-testid=place]");
     await waitFor(page, "kyc_required shown", () => /^kyc_required: /.test(document.querySelector("[data-testid=order-msg]")?.textContent));
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -414,9 +398,78 @@ test("after the hub drops the socket the private channels come back", { timeout:
     await waitFor(page, "the order gone from the list", () => document.querySelectorAll("#account li.acct-order").length === 0);
     await waitFor(page, "USD unlocked", () => document.querySelector('#account tr[data-asset="USD"] [data-field="locked"]')?.textContent === "0.00000000");
     await shot(page, "10-after-drop", "#acct-orders");
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
     await proxy.close();
+  }
+});
+
+/** Verifies identity and deposits `amount` USD through the page (the user is signed in). */
+async function verifyAndDeposit(page, amount) {
+  await page.click("[data-testid=kyc-verify]");
+  await waitFor(page, "KYC VERIFIED", () => document.getElementById("kyc-status")?.dataset.status === "VERIFIED", undefined, 15_000);
+  await page.fill("#deposit-amount", amount);
+  await page.click("[data-testid=deposit]");
+  await waitFor(page, `${amount} USD available`, (a) => document.querySelector('#account tr[data-asset="USD"] [data-field="available"]')?.textContent === `${a}.00000000`, amount, 15_000);
+}
+
+/** Places a limit buy of 0.001 BTC at half the best bid (it rests) and returns its order id. */
+async function placeRestingBuy(page) {
+  const ticker = await (await fetch(hub.base + "/markets/BTC-USD/ticker")).json();
+  const far = units(ticker.bid, 2) / 2n;
+  const price = `${far / 100n}.${String(far % 100n).padStart(2, "0")}`;
+  await page.fill("#entry-price", price);
+  await page.fill("#entry-qty", "0.001");
+  await page.click("[data-testid=place]");
+  const row = await waitFor(page, "the resting buy in open orders", (p) => [...document.querySelectorAll("#account li.acct-order")].find((li) => li.querySelector('[data-field="price"]').textContent === p), price);
+  return row.evaluate((li) => li.dataset.orderId);
+}
+
+test("log out and another user signs in in the same page: live, trades, and sees only their own orders", { timeout: 90_000 }, async () => {
+  const { page, context, problems, tokens } = await openAccount(DESKTOP);
+  try {
+    assert.equal(await page.textContent("#account-link"), "Sign in");
+    const a = `first-${Date.now()}@example.com`;
+    await registerThroughPage(page, a);
+    assert.equal(await page.textContent("#account-link"), "Account");
+    await verifyAndDeposit(page, "1000");
+    const aOrder = await placeRestingBuy(page);
+
+    await page.click("[data-testid=logout]");
+    await waitFor(page, "the sign-in form after logout", () => document.querySelector("#acct-signin"));
+    const b = `second-${Date.now()}@example.com`;
+    await registerThroughPage(page, b);
+    await verifyAndDeposit(page, "500");
+
+    // A ladder row's price goes into the order form (a mouse click, then Enter on a focused row).
+    await page.evaluate(() => {
+      window.announced = [];
+      document.addEventListener("nax:price", (e) => window.announced.push(e.detail));
+    });
+    await page.locator("#book-bids .level:not([hidden])").nth(3).click();
+    await waitFor(page, "a price announced", () => window.announced.length === 1);
+    const clicked = await page.evaluate(() => window.announced[0]);
+    assert.equal(clicked.pair, "BTC-USD");
+    assert.match(clicked.price, /^\d+\.\d{2}$/);
+    assert.equal(await page.inputValue("#entry-price"), clicked.price, "the clicked price is in the form");
+    const byKey = await page.evaluate(() => {
+      const row = document.querySelector("#book-asks .level:not([hidden]):last-child");
+      row.focus();
+      return row.querySelector(".px").textContent;
+    });
+    await page.keyboard.press("Enter");
+    await waitFor(page, "the focused ask's price in the form", (p) => document.getElementById("entry-price").value === p, byKey);
+    await shot(page, "11-ladder-price");
+
+    const bOrder = await placeRestingBuy(page);
+    const listed = await page.$$eval("#account li.acct-order", (list) => list.map((li) => li.dataset.orderId));
+    assert.deepEqual(listed, [bOrder], `only B's order is listed (A's was ${aOrder})`);
+    assert.equal(await page.getAttribute("[data-testid=live]", "data-live"), "true");
+    await shot(page, "12-second-user", "#acct-orders");
+    await noStoredTokens(page, tokens);
+    await noProblems(problems);
+  } finally {
+    await context.close();
   }
 });

@@ -5,7 +5,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, startProxy, launchBrowser, openPage, screenshot, DESKTOP, PHONE } from "./support.mjs";
+import { startHub, startProxy, launchBrowser, openPage, screenshot, statusInjector, DESKTOP, PHONE } from "./support.mjs";
 
 let hub;
 let proxy;
@@ -23,44 +23,8 @@ after(async () => {
   await hub?.stop();
 });
 
-/**
- * A page at `viewport` that also records CSP violations (in
- * window.cspViolations, by an init script, which the CSP does not govern)
- * next to openPage's console and page errors.
- */
-async function openMarket(viewport = DESKTOP) {
-  const opened = await openPage(browser, viewport);
-  await opened.page.addInitScript(() => {
-    window.cspViolations = [];
-    document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(`${e.violatedDirective}: ${e.blockedURI}`));
-  });
-  return opened;
-}
-
-/**
- * An init script that wraps the page's WebSocket so that a test can hand
- * the client one more `status` message, chained on the last real one
- * (window.injectStatus(pairs)): the in-process sandbox venue cannot be
- * halted from outside.
- */
-function statusInjector() {
-  const Native = window.WebSocket;
-  window.WebSocket = class extends Native {
-    constructor(...args) {
-      super(...args);
-      window.hubSocket = this;
-      this.addEventListener("message", (event) => {
-        const message = JSON.parse(event.data);
-        if (message.type === "status") window.lastStatus = message;
-      });
-    }
-  };
-  window.injectStatus = (pairs) => {
-    const last = window.lastStatus;
-    const next = { ...last, seq: last.seq + 1, prev_seq: last.seq, ts: last.ts + 1, pairs };
-    window.hubSocket.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(next) }));
-  };
-}
+/** A page at `viewport` (openPage records console errors, page errors and CSP violations). */
+const openMarket = (viewport = DESKTOP) => openPage(browser, viewport);
 
 /** Waits until `fn(arg)` is truthy in the page, or fails with `message` and what the page shows. */
 async function waitFor(page, message, fn, arg, timeout = 10_000) {
@@ -92,10 +56,8 @@ const readLadder = (page) =>
 /** Exact comparison of two decimal strings of the same scale. */
 const units = (text) => BigInt(text.replace(".", ""));
 
-async function noProblems(page, problems) {
-  const csp = await page.evaluate(() => window.cspViolations);
-  assert.deepEqual(csp, [], "CSP violations");
-  assert.deepEqual(problems, [], "console errors or page errors");
+async function noProblems(problems) {
+  assert.deepEqual(problems, [], "console errors, page errors or CSP violations");
 }
 
 test("the page loads under its CSP and the ladder shows levels within 2 s", { timeout: 30_000 }, async () => {
@@ -123,7 +85,7 @@ test("the page loads under its CSP and the ladder shows levels within 2 s", { ti
     await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
     await waitFor(page, "chart drawn", () => Number(document.getElementById("chart").dataset.drawn) > 0);
     await screenshot(page, "market-1-desktop");
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -145,7 +107,7 @@ test("after 20 s the page's counters show checksums verified and no mismatch", {
     assert.ok(last.verified > 0, `checksums verified: ${JSON.stringify(last)}`);
     assert.ok(samples.every((s) => s.mismatches === 0) && last.mismatches === 0, `no mismatch at any second: ${JSON.stringify(samples.map((s) => s.mismatches))}`);
     assert.equal(last.state, "open");
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -180,7 +142,7 @@ test("the hub drops the socket and the page resumes", { timeout: 45_000 }, async
     assert.ok(after.verified > before.verified, `verified ${before.verified} -> ${after.verified}`);
     assert.equal(after.mismatches, 0, "no mismatch after the resume");
     assert.ok((await readLadder(page)).bids.length > 0, "the ladder still shows levels");
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -207,7 +169,7 @@ test("phone layout: no horizontal scroll, ladder and chart visible", { timeout: 
     assert.ok(layout.bestBid.top >= layout.book.top && layout.bestBid.bottom <= layout.book.bottom, "the best bid row is inside the ladder");
     assert.ok(await page.locator("#book").isVisible());
     assert.ok(await page.locator("#chart canvas").isVisible());
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -256,7 +218,7 @@ test("switching pair and candle interval updates the ladder and the chart", { ti
       assert.ok(Math.abs(Number(price) - bid) < bid * 0.05, `${price} within 5% of the REST bid ${reference.bid}`);
     }
     await screenshot(page, "market-5-eth-btc-5m");
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }
@@ -300,7 +262,7 @@ test("a halted or stale pair is flagged in the market status and the ladder", { 
     assert.equal((await read()).ladderOpacity, "1");
     const corner = await readCorner(page);
     assert.equal(corner.resyncs, 0, "the injected messages chained (no resync)");
-    await noProblems(page, problems);
+    await noProblems(problems);
   } finally {
     await context.close();
   }

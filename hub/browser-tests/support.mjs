@@ -34,16 +34,47 @@ export async function launchBrowser() {
 /**
  * A new page of `browser` at `viewport` that fails the test on any
  * console error, page error or CSP violation (collected in `problems`).
+ * CSP violations come from a `securitypolicyviolation` listener added by an
+ * init script (which the CSP does not govern) through an exposed binding.
  */
 export async function openPage(browser, viewport = DESKTOP) {
   const context = await browser.newContext({ viewport, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
-  const page = await context.newPage();
   const problems = [];
+  await context.exposeBinding("reportCspViolation", (_source, text) => problems.push(`CSP violation: ${text}`));
+  await context.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (e) => window.reportCspViolation(`${e.violatedDirective}: ${e.blockedURI} (${e.sourceFile}:${e.lineNumber})`));
+  });
+  const page = await context.newPage();
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console: ${m.text()}`);
   });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   return { page, context, problems };
+}
+
+/**
+ * An init script (`page.addInitScript(statusInjector)`) wrapping the page's
+ * WebSocket so that a test can hand the client one more `status` message,
+ * chained on the last real one (window.injectStatus(pairs)): the in-process
+ * sandbox venue cannot be halted from outside.
+ */
+export function statusInjector() {
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.hubSocket = this;
+      this.addEventListener("message", (event) => {
+        const message = JSON.parse(event.data);
+        if (message.type === "status") window.lastStatus = message;
+      });
+    }
+  };
+  window.injectStatus = (pairs) => {
+    const last = window.lastStatus;
+    const next = { ...last, seq: last.seq + 1, prev_seq: last.seq, ts: last.ts + 1, pairs };
+    window.hubSocket.dispatchEvent(new MessageEvent("message", { data: JSON.stringify(next) }));
+  };
 }
 
 /** Saves target/screenshots/<name>.png. */

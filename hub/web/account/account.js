@@ -20,30 +20,48 @@ const RETRY_ON_OPEN = new Set(["disconnected", "timeout", "closed"]);
 /**
  * Fills #account. `ctx` = {client, markets, pair, onPair, selectPair}
  * (app.js); `client` is not connected yet when this runs.
+ *
+ * Every session end (logout, refused refresh) runs `client.deauth()`, which
+ * makes the hub forget the user; the next sign-in's `auth` waits for it
+ * (the hub refuses a second user on a connection that still has one).
  */
 export function startAccount(ctx) {
   const root = document.getElementById("account");
+  const link = document.getElementById("account-link");
   const status = trackPairStatus(ctx);
   let view = null;
+  let forgotten = Promise.resolve(); // the last deauth, settled
+
+  /** Makes the hub forget the user (after whatever forgetting is under way). */
+  function forget() {
+    forgotten = forgotten.then(() => ctx.client.deauth()).catch((error) => console.warn("deauth:", error?.code ?? error));
+    return forgotten;
+  }
 
   ctx.onPair((pair) => view?.setPair(pair));
   onSession((session, notice) => {
     if (session === null) {
       view?.stop();
       view = null;
+      forget();
       fill(root, signInView(notice));
     } else if (session.reason === "login") {
       view?.stop();
-      view = signedInView(ctx, status, root);
+      view = signedInView(ctx, status, root, { settled: () => forgotten, forget });
     } else {
       view?.reauth();
     }
+    if (link) link.textContent = session === null ? "Sign in" : "Account";
   });
   fill(root, signInView());
 }
 
-/** Builds the signed-in view into `root` and starts its feeds. Returns {stop, setPair, reauth}. */
-function signedInView(ctx, status, root) {
+/**
+ * Builds the signed-in view into `root` and starts its feeds. `gate`:
+ * {settled() → the pending deauth's promise, forget() → deauth again}.
+ * Returns {stop, setPair, reauth}.
+ */
+function signedInView(ctx, status, root, gate) {
   const { client } = ctx;
   const shared = sharedState();
   const orders = openOrdersSection(client);
@@ -54,35 +72,49 @@ function signedInView(ctx, status, root) {
 
   const live = el("span", { class: "acct-live", "data-testid": "live" });
   const out = el("button", { type: "button", class: "acct-small", "data-testid": "logout" }, "Log out");
-  const header = el("div", { class: "acct-user" }, el("span", { class: "acct-email", "data-testid": "user-email", title: currentEmail() }, currentEmail()), live, out);
+  const toDeposit = el("a", { class: "acct-small acct-jump", href: "#acct-funding", "data-testid": "to-deposit" }, "Deposit");
+  const header = el("div", { class: "acct-user" }, el("span", { class: "acct-email", "data-testid": "user-email", title: currentEmail() }, currentEmail()), live, toDeposit, out);
   const sections = el("div", { class: "acct-sections" }, funding.node, entry.node, orders.node, balances.node, mfa.node);
   fill(root, el("h2", { class: "acct-title" }, "Account"), header, sections);
 
   let stopped = false;
   let authed = false;
+  let authing = false;
   let lastRescue = 0;
   const offs = [];
 
   function render() {
-    live.textContent = shared.live ? "live" : "connecting…";
+    live.textContent = shared.live ? "live" : shared.authError ? `no live updates (${shared.authError})` : "connecting…";
     live.dataset.live = String(shared.live);
-    // Until identity is verified, getting ready comes first; then trading does.
+    live.dataset.error = shared.authError ?? "";
+    // Until identity is verified, getting ready comes first; then trading
+    // does, with the deposit form kept just above the balances.
     const verified = shared.kyc === "VERIFIED";
-    if (verified && sections.firstChild === funding.node) sections.insertBefore(funding.node, mfa.node);
+    toDeposit.hidden = !verified;
+    if (verified && funding.node.nextSibling !== balances.node) sections.insertBefore(funding.node, balances.node);
     if (!verified && sections.firstChild !== funding.node) sections.prepend(funding.node);
   }
 
+  /** `auth` (after the previous user's deauth settled), then the private channels. */
   async function authenticate() {
+    if (authing || authed || stopped) return;
+    authing = true;
     try {
-      await client.auth(await freshToken(), { tokenProvider: freshToken });
-      await client.subscribe(["orders", "balances"]);
+      await gate.settled();
       if (stopped) return;
+      await client.auth(await freshToken(), { tokenProvider: freshToken });
+      // Signed out while the hub was answering: it must forget this user again.
+      if (stopped) return void gate.forget();
+      await client.subscribe(["orders", "balances"]);
+      if (stopped) return void gate.forget();
       authed = true;
-      shared.set({ live: true });
+      shared.set({ live: true, authError: null });
     } catch (error) {
       if (stopped) return;
       if (RETRY_ON_OPEN.has(error?.code)) return; // the next `open` tries again
-      live.textContent = `no live updates (${error?.code ?? error?.message ?? error})`;
+      shared.set({ live: false, authError: error?.code ?? error?.message ?? String(error) });
+    } finally {
+      authing = false;
     }
   }
 
@@ -114,19 +146,15 @@ function signedInView(ctx, status, root) {
       refresh().catch((failure) => console.warn("session:", failure.code));
     }),
   );
-  out.addEventListener("click", async () => {
+  // The session's end runs the deauth (startAccount), whatever ended it.
+  out.addEventListener("click", () => {
     out.disabled = true;
-    try {
-      await client.deauth();
-    } catch {
-      // signed out over REST below either way
-    }
-    await logout();
+    logout();
   });
 
   for (const section of [orders, balances, funding, entry]) section.start();
   render();
-  if (client.state === "open") authenticate();
+  authenticate();
 
   return {
     setPair: entry.setPair,

@@ -2,7 +2,9 @@
 // verification (POST /users/kyc-documents, then GET /users/kyc-status
 // until the sandbox decides), and the sandbox fiat deposit
 // (POST /fiat/deposit, credited when the provider's webhook confirms; the
-// new balance arrives on `balances`). Orders and deposits need VERIFIED.
+// new balance arrives on `balances`). Orders and deposits need VERIFIED;
+// once verified the section is titled "Deposit" (account.js moves it next
+// to the balances).
 
 import { el } from "../dom.js";
 import { api, currentEmail } from "./session.js";
@@ -30,7 +32,7 @@ export function fundingSection(shared, reloadBalances) {
   const kycLine = messageLine("kyc-msg");
 
   const currency = el("select", { id: "deposit-currency", "data-testid": "deposit-currency" }, ["USD", "EUR", "GBP"].map((c) => el("option", { value: c }, c)));
-  const amount = el("input", { type: "number", id: "deposit-amount", "data-testid": "deposit-amount", inputmode: "decimal", min: "1", max: "1000000", step: "0.01", value: "1000" });
+  const amount = el("input", { type: "text", id: "deposit-amount", "data-testid": "deposit-amount", inputmode: "decimal", autocomplete: "off", value: "1000" });
   const deposit = el("button", { type: "submit", "data-testid": "deposit" }, "Deposit (sandbox)");
   const depositLine = messageLine("deposit-msg");
   const depositNote = el("span", { class: "muted acct-hint" });
@@ -42,10 +44,11 @@ export function fundingSection(shared, reloadBalances) {
     depositLine,
   );
 
+  const heading = el("h2", { id: "funding-title" }, "Get ready to trade");
   const node = el(
     "section",
     { class: "acct-section", id: "acct-funding", "aria-label": "Identity and deposits" },
-    el("h2", {}, "Get ready to trade"),
+    heading,
     el("p", { class: "acct-kyc" }, "Identity: ", status, " ", verify),
     kycLine,
     form,
@@ -53,9 +56,11 @@ export function fundingSection(shared, reloadBalances) {
 
   let stopped = false;
   let unwatch = null;
+  const pending = new Set(); // stoppers of the deposits waiting for their credit
 
   function render() {
     const kyc = shared.kyc;
+    heading.textContent = kyc === "VERIFIED" ? "Deposit" : "Get ready to trade";
     status.textContent = kyc ? KYC_TEXT[kyc] ?? kyc : "…";
     status.dataset.status = kyc ?? "";
     status.className = kyc === "VERIFIED" ? "up" : kyc === "REJECTED" ? "down" : "";
@@ -112,18 +117,24 @@ export function fundingSection(shared, reloadBalances) {
     }).then(render);
   });
 
-  /** Says "credited" when the asset's total grows; reads over REST if no event comes. */
+  /** Says "credited" when the asset's total grows; reads over REST if no event comes. Undone by stop(). */
   function awaitCredit(asset, before) {
+    if (stopped) return;
     const credited = () => compareDecimal(shared.balances.get(asset)?.total ?? "0", before) > 0;
     const stopWatching = shared.watch(() => {
       if (!credited()) return;
-      stopWatching();
-      clearTimeout(fallback);
+      done();
       say(depositLine, `Deposit credited: ${asset} balance ${shared.balances.get(asset).total}.`, "ok");
     });
     const fallback = setTimeout(() => {
       if (!stopped && !credited()) reloadBalances().catch((error) => say(depositLine, describe(error), "error"));
     }, DEPOSIT_FALLBACK_MS);
+    const done = () => {
+      stopWatching();
+      clearTimeout(fallback);
+      pending.delete(done);
+    };
+    pending.add(done);
   }
 
   return {
@@ -138,6 +149,7 @@ export function fundingSection(shared, reloadBalances) {
     stop() {
       stopped = true;
       unwatch?.();
+      for (const done of [...pending]) done();
     },
   };
 }

@@ -1,33 +1,45 @@
-// "Enable two-factor": POST /auth/mfa/setup shows the TOTP secret and its
-// otpauth:// URL as text (to type or paste into an authenticator app),
-// then POST /auth/mfa/verify with a 6-digit code turns it on; from then on
-// sign-in asks for a code.
+// Two-factor (TOTP) state and "Enable two-factor": POST /auth/mfa/setup
+// shows the secret and its otpauth:// URL as text (to type or paste into an
+// authenticator app), then POST /auth/mfa/verify with a 6-digit code turns
+// it on; from then on sign-in asks for a code. The API has no read of the
+// setting: it is known on when this sign-in used a code or turned it on,
+// and setup answering 409 `mfa_already_enabled` shows it on too.
 
 import { el, fill } from "../dom.js";
-import { api } from "./session.js";
+import { api, mfaKnownOn, noteMfaOn } from "./session.js";
 import { field, messageLine, say, busy } from "./ui.js";
+
+const ON_TEXT = "Two-factor is on: sign-in asks for a code from your authenticator app.";
 
 /** The section. Returns {node}. */
 export function mfaSection() {
+  const state = el("p", { class: "muted", "data-testid": "mfa-state" });
   const setup = el("button", { type: "button", "data-testid": "mfa-setup" }, "Enable two-factor");
   const details = el("div", { class: "acct-mfa", "data-testid": "mfa-details" });
   details.hidden = true;
   const line = messageLine("mfa-msg");
-  const node = el(
-    "section",
-    { class: "acct-section", id: "acct-mfa", "aria-label": "Two-factor" },
-    el("h2", {}, "Security"),
-    el("p", { class: "muted" }, "Two-factor sign-in with an authenticator app (TOTP)."),
-    setup,
-    details,
-    line,
-  );
+  const node = el("section", { class: "acct-section", id: "acct-mfa", "aria-label": "Two-factor" }, el("h2", {}, "Security"), state, setup, details, line);
+
+  /** Shows the setting as known: on (no setup offered) or not known to be on. */
+  function showState() {
+    const on = mfaKnownOn();
+    state.dataset.mfa = on ? "on" : "off";
+    state.textContent = on ? ON_TEXT : "Two-factor sign-in with an authenticator app (TOTP).";
+    setup.hidden = on || !details.hidden;
+    if (on) details.hidden = true;
+  }
 
   setup.addEventListener("click", () => {
     say(line, "");
     busy(setup, "Setting up…", line, async () => {
-      const { secret, otpauth_url } = await api("POST", "/auth/mfa/setup");
-      showVerify(secret, otpauth_url);
+      try {
+        const { secret, otpauth_url } = await api("POST", "/auth/mfa/setup");
+        showVerify(secret, otpauth_url);
+      } catch (error) {
+        if (error.code !== "mfa_already_enabled") throw error;
+        noteMfaOn();
+        showState();
+      }
     });
   });
 
@@ -40,8 +52,8 @@ export function mfaSection() {
       if (!/^\d{6}$/.test(code.value.trim())) return say(line, "The code is 6 digits.", "error");
       busy(verify, "Checking…", line, async () => {
         await api("POST", "/auth/mfa/verify", { code: code.value.trim() });
-        details.hidden = true;
-        setup.hidden = true;
+        noteMfaOn();
+        showState();
         say(line, "Two-factor is on: sign-in will ask for a code.", "ok");
       });
     });
@@ -56,5 +68,6 @@ export function mfaSection() {
     setup.hidden = true;
   }
 
+  showState();
   return { node };
 }

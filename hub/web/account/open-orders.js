@@ -8,6 +8,23 @@ import { api } from "./session.js";
 import { messageLine, say, describe } from "./ui.js";
 
 const OPEN = new Set(["open", "partially_filled"]);
+const PAGE = 100;
+/** Pages read per status at most (1,000 orders); beyond that the answer counts as cut. */
+const MAX_PAGES = 10;
+
+/** Every order of `status` over REST, page by page: {orders, complete}. */
+async function readStatus(status) {
+  const orders = [];
+  let cursor = null;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const query = `/orders?status=${status}&limit=${PAGE}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`;
+    const answer = await api("GET", query);
+    orders.push(...answer.orders);
+    cursor = answer.next_cursor;
+    if (!cursor) return { orders, complete: true };
+  }
+  return { orders, complete: false };
+}
 
 /** The section. Returns {node, start, stop, reload, update(order)}. */
 export function openOrdersSection(client) {
@@ -56,13 +73,19 @@ export function openOrdersSection(client) {
     render();
   }
 
-  /** Re-reads the open and partially filled orders over REST; orders an event changed meanwhile keep the event's state. */
+  /**
+   * Re-reads the open and partially filled orders over REST (paged, up to
+   * 1,000 of each); orders an event changed meanwhile keep the event's
+   * state. Orders missing from the answer leave the list only when the
+   * answer was complete.
+   */
   async function reload() {
     if (reading++ === 0) touched.clear();
     try {
-      const pages = await Promise.all([...OPEN].map((status) => api("GET", `/orders?status=${status}&limit=100`)));
-      const fresh = new Map(pages.flatMap((page) => page.orders).map((o) => [o.order_id, o]));
-      for (const id of orders.keys()) if (!fresh.has(id) && !touched.has(id)) orders.delete(id);
+      const reads = await Promise.all([...OPEN].map(readStatus));
+      const fresh = new Map(reads.flatMap((read) => read.orders).map((o) => [o.order_id, o]));
+      const complete = reads.every((read) => read.complete);
+      if (complete) for (const id of orders.keys()) if (!fresh.has(id) && !touched.has(id)) orders.delete(id);
       for (const [id, order] of fresh) if (!touched.has(id)) orders.set(id, order);
       render();
     } finally {

@@ -3,7 +3,9 @@
 // (qty_scale) and min_qty before anything is sent; placed over the socket
 // (client.placeOrder, a fresh client_order_id each time); the hub's
 // refusals shown as "code: message". Closed while the pair is not online
-// or the socket session is not ready, saying why.
+// or the socket session is not ready, saying why. The inputs are text
+// (inputmode decimal): the exact checks decide, not the browser's number
+// parsing. A ladder row's click (`nax:price` event) fills the price.
 
 import { el } from "../dom.js";
 import { checkDecimal, multiply, step } from "./decimal.js";
@@ -18,8 +20,8 @@ export function orderEntrySection(ctx, shared, status, onOrder) {
   const title = el("span", { id: "entry-pair" });
   const sideButtons = ["buy", "sell"].map((s) => el("button", { type: "button", class: `acct-seg ${s}`, "data-testid": `side-${s}`, dataset: { side: s } }, s === "buy" ? "Buy" : "Sell"));
   const typeButtons = ["limit", "market"].map((t) => el("button", { type: "button", class: "acct-seg", "data-testid": `type-${t}`, dataset: { type: t } }, t === "limit" ? "Limit" : "Market"));
-  const price = el("input", { type: "number", id: "entry-price", name: "price", inputmode: "decimal", autocomplete: "off", "data-testid": "price" });
-  const qty = el("input", { type: "number", id: "entry-qty", name: "qty", inputmode: "decimal", autocomplete: "off", "data-testid": "qty" });
+  const price = el("input", { type: "text", id: "entry-price", name: "price", inputmode: "decimal", autocomplete: "off", "data-testid": "price" });
+  const qty = el("input", { type: "text", id: "entry-qty", name: "qty", inputmode: "decimal", autocomplete: "off", "data-testid": "qty" });
   const priceHint = el("span", { class: "acct-hint muted" });
   const qtyHint = el("span", { class: "acct-hint muted" });
   const priceField = field("Price", price);
@@ -53,16 +55,17 @@ export function orderEntrySection(ctx, shared, status, onOrder) {
   function closedBecause() {
     const s = status.get(pair.pair);
     if (s.state !== "online") return `Order entry paused: ${pair.pair} is ${s.state}${s.reason ? ` (${s.reason})` : ""}.`;
+    if (shared.authError) return `Order entry closed: the hub refused the trading session (${shared.authError}). Log out and sign in again.`;
     if (!shared.live) return "Connecting the trading session…";
     return null;
   }
 
   function checkPrice() {
-    return checkDecimal(price.validity.badInput ? "x" : price.value, pair.price_scale, { label: "price" });
+    return checkDecimal(price.value, pair.price_scale, { label: "price" });
   }
 
   function checkQty() {
-    return checkDecimal(qty.validity.badInput ? "x" : qty.value, pair.qty_scale, { label: "quantity", min: pair.min_qty });
+    return checkDecimal(qty.value, pair.qty_scale, { label: "quantity", min: pair.min_qty });
   }
 
   function render() {
@@ -97,10 +100,6 @@ export function orderEntrySection(ctx, shared, status, onOrder) {
     pair = next;
     price.value = "";
     qty.value = "";
-    price.step = step(pair.price_scale);
-    price.min = step(pair.price_scale);
-    qty.step = step(pair.qty_scale);
-    qty.min = pair.min_qty;
     for (const input of [price, qty]) input.removeAttribute("aria-invalid");
     say(line, "");
     render();
@@ -115,8 +114,8 @@ export function orderEntrySection(ctx, shared, status, onOrder) {
     });
     input.addEventListener("change", () => {
       const result = check();
-      if (input.value !== "" || input.validity.badInput) input.setAttribute("aria-invalid", String(Boolean(result.error)));
-      if (result.error && (input.value !== "" || input.validity.badInput)) say(line, result.error, "error");
+      if (input.value !== "") input.setAttribute("aria-invalid", String(Boolean(result.error)));
+      if (result.error && input.value !== "") say(line, result.error, "error");
       else say(line, "");
     });
   }
@@ -153,7 +152,7 @@ export function orderEntrySection(ctx, shared, status, onOrder) {
     setPair,
     start() {
       offs.push(shared.watch(render), status.watch(render));
-      // The market part's ladder may announce a clicked price (optional).
+      // A clicked ladder row announces its price (market/ladder.js).
       const onPrice = (event) => {
         if (event.detail?.pair !== pair.pair || type !== "limit" || price.disabled) return;
         price.value = event.detail.price;

@@ -11,7 +11,7 @@ const REFRESH_MARGIN_MS = 60_000;
 const RETRY_MS = 5_000;
 const margin = (ttlMs) => Math.min(REFRESH_MARGIN_MS, ttlMs / 5);
 
-let tokens = null; // {access, refresh, expiresAt, margin, email}
+let tokens = null; // {access, refresh, expiresAt, margin, email, mfa}
 let refreshing = null; // the refresh in flight (refresh tokens are single use)
 let timer = null;
 const listeners = new Set();
@@ -19,6 +19,19 @@ const listeners = new Set();
 /** The signed-in email, or null. */
 export function currentEmail() {
   return tokens?.email ?? null;
+}
+
+/**
+ * Whether this sign-in is known to have two-factor on: it signed in with a
+ * code, or turned two-factor on since (the API has no read of the setting).
+ */
+export function mfaKnownOn() {
+  return tokens?.mfa ?? false;
+}
+
+/** Remembers that two-factor is on for the signed-in account (see mfaKnownOn). */
+export function noteMfaOn() {
+  if (tokens) tokens.mfa = true;
 }
 
 /**
@@ -46,7 +59,7 @@ export async function login(email, password, totp) {
   const body = { email, password };
   if (totp) body.totp = totp;
   const answer = await request("POST", "/auth/login", body);
-  keep(answer, email.trim().toLowerCase(), "login");
+  keep(answer, email.trim().toLowerCase(), Boolean(totp), "login");
 }
 
 /**
@@ -67,7 +80,7 @@ export function refresh() {
     const spent = tokens;
     refreshing = request("POST", "/auth/refresh", { refresh_token: spent.refresh })
       .then((answer) => {
-        if (tokens === spent) keep(answer, spent.email, "refresh");
+        if (tokens === spent) keep(answer, spent.email, spent.mfa, "refresh");
       })
       .catch((error) => {
         if (error.status === 401 && tokens === spent) end("Your session ended; sign in again.");
@@ -108,7 +121,7 @@ export async function api(method, path, body) {
   }
 }
 
-function keep(answer, email, reason) {
+function keep(answer, email, mfa, reason) {
   const ttlMs = answer.expires_in * 1000;
   tokens = {
     access: answer.access_token,
@@ -116,6 +129,7 @@ function keep(answer, email, reason) {
     expiresAt: Date.now() + ttlMs,
     margin: margin(ttlMs),
     email,
+    mfa,
   };
   schedule(ttlMs - tokens.margin);
   for (const listener of listeners) listener({ email, reason });

@@ -6,7 +6,8 @@
  * A fresh shared state: `state.kyc` ("NONE" | "PENDING" | "VERIFIED" |
  * "REJECTED" | null before it is read), `state.balances` (Map asset →
  * Balance), `state.live` (true while the socket is authenticated and
- * subscribed to `orders` and `balances`). `set(patch)` merges and tells
+ * subscribed to `orders` and `balances`), `state.authError` (why the hub
+ * refused the socket session, or null). `set(patch)` merges and tells
  * every `watch` listener.
  */
 export function sharedState() {
@@ -15,6 +16,7 @@ export function sharedState() {
     kyc: null,
     balances: new Map(),
     live: false,
+    authError: null,
     set(patch) {
       Object.assign(state, patch);
       for (const listener of listeners) listener(state);

@@ -1,16 +1,19 @@
 // A canvas that fills its container at the device's pixel ratio: resized by
 // a ResizeObserver, drawn in CSS pixels (the context is scaled), redrawn by
-// the owner's `draw(ctx, width, height)` at most once per frame.
+// the owner's `draw(ctx, width, height)` at most once per frame. It is an
+// image to assistive technology: the owner keeps its aria-label saying
+// what it shows.
 
 import { el } from "../dom.js";
 import { frame } from "./frame.js";
 
 /**
- * Appends a canvas to `parent` and returns `{canvas, redraw}`; `draw` gets
- * the 2D context already scaled to CSS pixels, and the size in CSS pixels.
+ * Appends a canvas (role="img", labelled `label`) to `parent` and returns
+ * `{canvas, redraw}`; `draw` gets the 2D context already scaled to CSS
+ * pixels, and the size in CSS pixels.
  */
-export function autoCanvas(parent, className, draw) {
-  const canvas = el("canvas", { class: className });
+export function autoCanvas(parent, className, label, draw) {
+  const canvas = el("canvas", { class: className, role: "img", "aria-label": label });
   parent.append(canvas);
   const context = canvas.getContext("2d");
   let width = 0;

@@ -42,7 +42,7 @@ export function createChart(root, onInterval) {
   fill(root, el("div", { class: "chart-head" }, el("h2", {}, "Chart"), title, el("div", { class: "intervals", role: "group", "aria-label": "Interval" }, buttons)), plot);
   let latest = null;
 
-  const { redraw } = autoCanvas(plot, "chart-canvas", (g, width, height) => {
+  const { canvas, redraw } = autoCanvas(plot, "chart-canvas", "Candlestick chart", (g, width, height) => {
     const colors = palette(root);
     g.font = `11px ${colors.mono}`;
     if (!latest || !latest.candles.length) {
@@ -150,6 +150,8 @@ export function createChart(root, onInterval) {
       latest = { candles, market, interval };
       root.dataset.interval = interval;
       title.textContent = `${market.pair} · ${interval}`;
+      const last = candles.length ? `, last close ${candles[candles.length - 1].close}` : ", waiting for trades";
+      canvas.setAttribute("aria-label", `Candlestick chart of ${market.pair}, ${interval} candles with volume${last}`);
       for (const button of buttons) {
         const active = button.dataset.interval === interval;
         button.classList.toggle("active", active);

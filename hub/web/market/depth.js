@@ -1,6 +1,7 @@
 // The depth chart (#depth): cumulative bid and ask quantity as two stepped
 // areas around the mid price, from the same levels as the ladder. Numbers
-// become floats here only to be drawn.
+// become floats here only to be drawn; the labels under the middle are the
+// best bid and best ask as the hub sent them.
 
 import { el, fill } from "../dom.js";
 import { autoCanvas, palette } from "./canvas.js";
@@ -11,13 +12,13 @@ function steps(levels) {
   return levels.map(([price, qty]) => [Number(price), (total += Number(qty))]);
 }
 
-/** Builds the chart inside `root`; returns `{show(bids, asks, market), clear()}`. */
+/** Builds the chart inside `root`; returns `{show(bids, asks, market), clear(market)}`. */
 export function createDepth(root) {
   const plot = el("div", { class: "plot" });
   fill(root, el("h2", {}, "Depth"), plot);
   let latest = null;
 
-  const { redraw } = autoCanvas(plot, "depth-canvas", (g, width, height) => {
+  const { canvas, redraw } = autoCanvas(plot, "depth-canvas", "Depth chart", (g, width, height) => {
     if (!latest || !latest.bids.length || !latest.asks.length) return;
     const colors = palette(root);
     const bids = steps(latest.bids);
@@ -64,20 +65,29 @@ export function createDepth(root) {
     const scale = latest.market.price_scale;
     g.textAlign = "left";
     g.fillText((mid - reach).toFixed(scale), 2, height);
-    g.textAlign = "center";
-    g.fillText(mid.toFixed(scale + 1), width / 2, height);
+    g.textAlign = "right";
+    g.fillStyle = colors.bid;
+    g.fillText(latest.bids[0][0], width / 2 - 4, height);
+    g.textAlign = "left";
+    g.fillStyle = colors.ask;
+    g.fillText(latest.asks[0][0], width / 2 + 4, height);
+    g.fillStyle = colors.muted;
     g.textAlign = "right";
     g.fillText((mid + reach).toFixed(scale), width - 2, height);
   });
 
+  const label = (market) => canvas.setAttribute("aria-label", `Depth chart of ${market.pair}: cumulative bid and ask quantity around the spread`);
   return {
     /** Levels best first, as the ladder gets them. */
     show(bids, asks, market) {
       latest = { bids, asks, market };
+      label(market);
       redraw();
     },
-    clear() {
+    /** Empties the chart; `market` is the pair it will show next. */
+    clear(market) {
       latest = null;
+      label(market);
       redraw();
     },
   };

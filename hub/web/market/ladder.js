@@ -2,6 +2,9 @@
 // spread line, bids below. Price, quantity and cumulative total columns are
 // the hub's strings (the total is an exact sum at the quantity scale); the
 // depth bar behind each row is its cumulative share of the larger side.
+// A row is a button: clicking it (or Enter / Space on it) announces its
+// price with `document.dispatchEvent(new CustomEvent("nax:price",
+// {detail: {pair, price}}))` (order entry takes it).
 
 import { el, fill } from "../dom.js";
 import { toUnits, fromUnits } from "./decimal.js";
@@ -14,7 +17,7 @@ function makeRow(side) {
   const price = el("span", { class: `px num ${side}` });
   const qty = el("span", { class: "qty num" });
   const total = el("span", { class: "total num" });
-  const row = el("div", { class: `level ${side}-level`, dataset: { side } }, price, qty, total);
+  const row = el("div", { class: `level ${side}-level`, dataset: { side }, role: "button", tabindex: "0" }, price, qty, total);
   return { row, price, qty, total };
 }
 
@@ -34,7 +37,8 @@ export function createLadder(root) {
   const spread = el("span", { class: "num", id: "book-spread" });
   const mid = el("div", { class: "spread" }, el("span", { class: "muted" }, "Spread"), spread);
   const head = el("div", { class: "level head muted" }, el("span", {}, "Price"), el("span", {}, "Qty"), el("span", {}, "Total"));
-  fill(root, el("h2", {}, "Order book"), head, el("div", { class: "ladder" }, askBox, mid, bidBox));
+  const body = el("div", { class: "ladder" }, askBox, mid, bidBox);
+  fill(root, el("h2", {}, "Order book"), head, body);
 
   // Asks are laid out worst first so that the best ask sits just above the
   // spread line; the rows are kept and their text updated in place.
@@ -50,6 +54,7 @@ export function createLadder(root) {
       r.row.hidden = !level;
       if (!level) return;
       r.price.textContent = level[0];
+      r.row.setAttribute("aria-label", `${r.row.dataset.side === "bid" ? "Bid" : "Ask"} ${level[0]}, quantity ${level[1]}: use this price`);
       r.qty.textContent = level[1];
       r.total.textContent = fromUnits(totals[i], scale);
       const share = max > 0n ? Number((totals[i] * 10000n) / max) / 10000 : 0;
@@ -73,6 +78,19 @@ export function createLadder(root) {
     } else {
       spread.textContent = "–";
     }
+  });
+
+  /** Announces the price of the row `target` is in, if any. */
+  const announce = (target) => {
+    const row = target.closest?.(".level[role=button]");
+    if (!row || row.hidden || !latest?.market.pair) return false;
+    const price = row.querySelector(".px").textContent;
+    document.dispatchEvent(new CustomEvent("nax:price", { detail: { pair: latest.market.pair, price } }));
+    return true;
+  };
+  body.addEventListener("click", (event) => announce(event.target));
+  body.addEventListener("keydown", (event) => {
+    if ((event.key === "Enter" || event.key === " ") && announce(event.target)) event.preventDefault();
   });
 
   return {

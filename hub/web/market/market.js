@@ -123,9 +123,10 @@ export function startMarket(ctx) {
     live.clear();
     select.value = next.pair;
     ladder.clear();
-    depth.clear();
+    depth.clear(next);
     tape.clear();
     ticker.clear();
+    document.title = `${next.pair} · NA-X Stream`;
     chart.show([], next, interval);
     showStatus();
     client.unsubscribe(old).catch(warn("unsubscribe"));
@@ -135,6 +136,7 @@ export function startMarket(ctx) {
 
   showStatus();
   chart.show([], ctx.pair, interval);
+  depth.clear(ctx.pair);
   client.subscribe([...Object.values(current), "status"]).catch(warn("subscribe"));
   load(ctx.pair);
 }
