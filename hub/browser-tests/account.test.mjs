@@ -7,7 +7,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, startProxy, launchBrowser, openPage, screenshot, statusInjector, DESKTOP, PHONE } from "./support.mjs";
+import { startHub, startProxy, launchBrowser, openPage, screenshot, statusInjector, SCREENSHOTS, DESKTOP, PHONE } from "./support.mjs";
 import { totp, step } from "./account-totp.mjs";
 
 const PASSWORD = "Sandbox-Trader-42!";
@@ -261,6 +261,15 @@ test("two-factor: enabled from the page, then sign-in asks for the code", { time
 test("phone: the signed-in account panel fits 390 px without horizontal scroll", { timeout: 45_000 }, async () => {
   const { page, context, problems } = await openAccount(PHONE);
   try {
+    // The header's link takes a new phone user past the market panels to sign-in.
+    const before = await page.evaluate(() => document.getElementById("acct-signin").getBoundingClientRect().top);
+    assert.ok(before > 844, `sign-in starts below the first screen (${before})`);
+    await page.click("#account-link");
+    await waitFor(page, "sign-in on screen", () => {
+      const box = document.getElementById("acct-email").getBoundingClientRect();
+      return box.top >= 0 && box.bottom <= innerHeight;
+    });
+    await page.screenshot({ path: `${SCREENSHOTS}/account-phone-link.png` });
     await shot(page, "phone-signin", "#acct-signin");
     await registerThroughPage(page, `phone-${Date.now()}@example.com`);
     await page.click("[data-testid=kyc-verify]");
@@ -468,6 +477,40 @@ test("log out and another user signs in in the same page: live, trades, and sees
     assert.equal(await page.getAttribute("[data-testid=live]", "data-live"), "true");
     await shot(page, "12-second-user", "#acct-orders");
     await noStoredTokens(page, tokens);
+    await noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("a refused socket session stays shown, and order entry says why it is closed", { timeout: 45_000 }, async () => {
+  const { page, context, problems } = await openAccount(DESKTOP);
+  try {
+    // Between the page and the hub: every `auth` is answered `unauthorized`.
+    await page.routeWebSocket(/\/ws$/, (ws) => {
+      const server = ws.connectToServer();
+      ws.onMessage((message) => {
+        const frame = JSON.parse(String(message));
+        if (frame.op === "auth") ws.send(JSON.stringify({ type: "error", id: frame.id, code: "unauthorized", message: "token refused (test)" }));
+        else server.send(message);
+      });
+      server.onMessage((message) => ws.send(message));
+    });
+    await page.reload();
+    await waitFor(page, "the sign-in form", () => document.querySelector("#acct-signin"));
+    const email = `refused-${Date.now()}@example.com`;
+    await page.fill("#acct-email", email);
+    await page.fill("#acct-password", PASSWORD);
+    await page.click("[data-testid=register]");
+    await waitFor(page, "the refusal shown", () => document.querySelector("[data-testid=live]")?.dataset.error === "unauthorized");
+    // Later redraws (KYC status, balances) keep it.
+    await waitFor(page, "KYC status read", () => document.getElementById("kyc-status")?.dataset.status === "NONE");
+    await waitFor(page, "balances read", () => document.querySelector('#account tr[data-asset="USD"]'));
+    assert.equal(await page.textContent("[data-testid=live]"), "no live updates (unauthorized)");
+    assert.equal(await page.getAttribute("[data-testid=live]", "data-live"), "false");
+    assert.match(await page.textContent("[data-testid=entry-blocked]"), /^Order entry closed: the hub refused the trading session \(unauthorized\)\./);
+    assert.equal(await page.isDisabled("[data-testid=place]"), true);
+    await shot(page, "13-session-refused");
     await noProblems(problems);
   } finally {
     await context.close();

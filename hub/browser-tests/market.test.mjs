@@ -65,6 +65,13 @@ test("the page loads under its CSP and the ladder shows levels within 2 s", { ti
   const csp = answer.headers.get("content-security-policy") ?? "";
   assert.match(csp, /default-src 'none'/, "CSP header on /");
   assert.match(csp, /script-src 'self'/);
+  // The same policy on the page's own files and on the client library's.
+  for (const file of ["/assets/app.js", "/assets/market/market.css", "/client/index.js"]) {
+    const served = await fetch(hub.base + file);
+    assert.equal(served.status, 200, `${file} served`);
+    assert.equal(served.headers.get("content-security-policy"), csp, `CSP header on ${file}`);
+    await served.arrayBuffer();
+  }
 
   const { page, context, problems } = await openMarket();
   try {
@@ -190,6 +197,8 @@ test("switching pair and candle interval updates the ladder and the chart", { ti
       return prices.length > 0 && prices.every((p) => /^0\.\d{5}$/.test(p));
     });
     await waitFor(page, "ETH-BTC ticker", () => document.getElementById("ticker").dataset.pair === "ETH-BTC");
+    assert.ok(!(await page.title()).includes("BTC-USD"), `the title left BTC-USD: ${await page.title()}`);
+    await waitFor(page, "the title's ETH-BTC price", () => /^0\.\d{5} ETH-BTC · NA-X Stream$/.test(document.title));
 
     await page.click('#chart button[data-interval="5m"]');
     await waitFor(page, "5m candles drawn", () => {
@@ -206,6 +215,10 @@ test("switching pair and candle interval updates the ladder and the chart", { ti
       };
     });
     assert.deepEqual({ ...held, newCandles: held.newCandles > 0 }, { newBook: true, oldBook: false, newCandles: true, oldCandles: 0 }, "the client holds the new channels only");
+    const labels = await page.$$eval("canvas", (list) => list.map((c) => `${c.getAttribute("role")}: ${c.getAttribute("aria-label")}`));
+    assert.equal(labels.length, 2);
+    assert.match(labels[0], /^img: Candlestick chart of ETH-BTC, 5m candles/, "the chart canvas says what it shows");
+    assert.match(labels[1], /^img: Depth chart of ETH-BTC/, "the depth canvas says what it shows");
     const pressed = await page.$$eval("#chart button[data-interval]", (list) => list.filter((b) => b.getAttribute("aria-pressed") === "true").map((b) => b.dataset.interval));
     assert.deepEqual(pressed, ["5m"], "only the 5m button is active");
 
@@ -262,6 +275,47 @@ test("a halted or stale pair is flagged in the market status and the ladder", { 
     assert.equal((await read()).ladderOpacity, "1");
     const corner = await readCorner(page);
     assert.equal(corner.resyncs, 0, "the injected messages chained (no resync)");
+    await noProblems(problems);
+  } finally {
+    await context.close();
+  }
+});
+
+test("switching pairs fast: a late REST answer of the pair left behind shows nothing", { timeout: 30_000 }, async () => {
+  const { page, context, problems } = await openMarket();
+  try {
+    // ETH-USD's REST answers (book, ticker, trades, candles) come 2 s late.
+    const late = [];
+    await page.route(/\/markets\/ETH-USD\//, async (route) => {
+      const answered = new Promise((done) => setTimeout(done, 2000)).then(() => route.continue());
+      late.push(answered);
+      await answered;
+    });
+    await page.goto(hub.base + "/");
+    await waitFor(page, "BTC-USD ladder", () => Number(document.getElementById("book").dataset.levels) > 0);
+    await page.selectOption("#pair", "ETH-USD");
+    await page.selectOption("#pair", "ETH-BTC");
+    // From here on (ETH-USD's live events are dropped from the switch on),
+    // only ETH-USD's held REST answers could show its prices.
+    await page.evaluate(() => {
+      window.shown = new Set();
+      const record = () => {
+        for (const n of document.querySelectorAll("#book .level:not([hidden]) .px, #tape .trade:not(.head) span:first-child, #ticker [data-field=last]")) window.shown.add(n.textContent);
+      };
+      record();
+      new MutationObserver(record).observe(document.body, { childList: true, subtree: true, characterData: true });
+    });
+    await waitFor(page, "ETH-BTC ladder", () => [...document.querySelectorAll("#book .level:not([hidden]) .px")].some((n) => /^0\.\d{5}$/.test(n.textContent)));
+    assert.ok(late.length >= 4, `ETH-USD's four REST reads were held (${late.length})`);
+    await Promise.all(late);
+    // Two frames after the late answers: anything they painted would be on screen by now.
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+    const shown = await page.evaluate(() => [...window.shown].filter((t) => t !== "–"));
+    assert.ok(shown.length > 0, "prices were shown");
+    assert.deepEqual(shown.filter((t) => !/^0\.\d{5}$/.test(t)), [], "only ETH-BTC prices (scale 5) were shown after the switch");
+    assert.equal(await page.getAttribute("#ticker", "data-pair"), "ETH-BTC");
+    assert.match(await page.textContent("#chart-title"), /^ETH-BTC · /);
+    await screenshot(page, "market-7-fast-switch");
     await noProblems(problems);
   } finally {
     await context.close();
