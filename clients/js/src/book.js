@@ -81,6 +81,8 @@ export class OrderBook {
   #levelsChecked;
   /** @type {string | null} */ epoch = null;
   /** @type {number} */ seq = 0;
+  /** False until a state message arrived, and again from a failed checksum or a gap until the fresh state arrives. */
+  synced = false;
 
   /** @param {number} [levelsChecked] levels per side the checksum covers (default 10) */
   constructor(levelsChecked = 10) {

@@ -8,6 +8,8 @@ const INTERVAL_US = { "1m": 60e6, "5m": 300e6, "15m": 900e6, "1h": 3600e6, "4h":
 
 /** How many candles a channel keeps at most. */
 export const MAX_CANDLES = 1000;
+/** Channels per subscribe frame (the hub's frames are at most 16 KiB). */
+export const CHANNELS_PER_FRAME = 100;
 
 /**
  * @typedef {object} ChannelInfo
@@ -38,7 +40,9 @@ export function parseChannel(name) {
 
 /**
  * A channel's kept state. `mode` says which next message is acceptable:
- * `fresh` only a first message (prev_seq 0: after subscribe or resync),
+ * `fresh` a first message (prev_seq 0: after subscribe or resync), or one
+ * chaining on a `seq` that is still good (the old stream goes on until the
+ * new one starts; the mode stays `fresh` until its first message),
  * `resume` one chaining on `seq` or a first message (after a resume),
  * `live` one chaining on `seq` (or prev_seq 0 in a new epoch).
  */
@@ -49,8 +53,17 @@ export class ChannelState {
     /** @type {string | null} */ this.epoch = null;
     /** @type {number | null} */ this.seq = null;
     /** @type {"fresh"|"resume"|"live"} */ this.mode = "fresh";
-    /** Whether a resync subscribe is in flight. */
-    this.resyncing = false;
+    /** Whether the hub accepted a subscribe of it (then a restore resumes it with the others). */
+    this.confirmed = false;
+    /** Whether it waits in a subscribe() call made while disconnected (sent in that call's own frame). */
+    this.queued = false;
+    /** Repairer state (repair.js): a subscribe in flight, the time one is due, the backoff, the last resync. */
+    this.inFlight = false;
+    /** @type {number | null} */ this.retryAt = null;
+    this.backoffMs = 0;
+    /** @type {number | null} */ this.lastResyncAt = null;
+    /** @type {number | null} when the hub answered its subscribe, while its first message has not come */
+    this.awaitingSince = null;
     /** @type {OrderBook | null} */
     this.book = info.kind === "book" ? new OrderBook(10) : info.kind === "depth" ? new OrderBook(info.depth ?? 10) : null;
     /** @type {import("../index.d.ts").Candle[]} */ this.candles = [];
@@ -60,13 +73,17 @@ export class ChannelState {
    * Whether `msg` (a channel message) continues this channel: the chain
    * rules of docs/PROTOCOL.md "Sequence numbers and epochs".
    * @param {{type: string, epoch: string, seq: number, prev_seq: number}} msg
-   * @returns {"ok" | "stale" | "gap"} stale: left over from before a (re)subscribe, drop silently
+   * @returns {"ok" | "chained" | "stale" | "gap"} chained: continues the old stream while a fresh
+   *   first message is awaited (apply it, stay fresh); stale: left over from before a (re)subscribe, drop
    */
   check(msg) {
     const first = msg.prev_seq === 0 && this.#isFirstMessage(msg);
     // Not compared on epoch: heartbeat keeps its numbering across an epoch change.
     const chains = this.seq !== null && msg.prev_seq === this.seq;
-    if (this.mode === "fresh") return first ? "ok" : "stale";
+    if (this.mode === "fresh") {
+      if (first) return "ok";
+      return chains && msg.epoch === this.epoch && this.book?.synced !== false ? "chained" : "stale";
+    }
     if (this.mode === "resume") return first || chains ? "ok" : "gap";
     if (chains) return "ok";
     if (msg.prev_seq === 0 && msg.epoch !== this.epoch) return "ok"; // a new epoch starts over
@@ -82,11 +99,19 @@ export class ChannelState {
     }
   }
 
-  /** Records `msg` as the last message of the channel. */
-  advance(msg) {
+  /**
+   * Records `msg` as the last message of the channel; the channel is live
+   * from now on unless `msg` only chained on the old stream while a fresh
+   * first message is awaited (check() said "chained").
+   * @param {{epoch: string, seq: number}} msg
+   * @param {boolean} [chained]
+   */
+  advance(msg, chained = false) {
     this.epoch = msg.epoch;
     this.seq = msg.seq;
+    if (chained) return;
     this.mode = "live";
+    this.awaitingSince = null;
   }
 
   /**

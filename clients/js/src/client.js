@@ -1,24 +1,22 @@
 // NaxClient: one WebSocket connection to a hub (docs/PROTOCOL.md), kept
-// open until close(): ops as promises, channel state chained on prev_seq
-// and checksum-verified, resubscribe with `resume` after a reconnect,
-// resync of a channel that broke. The kept state per channel lives in
-// channels.js, the book in book.js.
+// open until close(): ops as promises, a restore after every reconnect
+// (auth first, then the remembered channels with `resume`, then what was
+// asked for meanwhile). Frames are paced in outbox.js, channel messages
+// handled in dispatch.js, broken channels repaired in repair.js, the kept
+// state per channel lives in channels.js, the book in book.js.
 
-import { ChannelState, parseChannel } from "./channels.js";
+import { ChannelState, parseChannel, CHANNELS_PER_FRAME } from "./channels.js";
 import { Emitter } from "./emitter.js";
 import { NaxError } from "./errors.js";
+import { Requests } from "./outbox.js";
+import { Repairer } from "./repair.js";
+import { dispatch, OrderKeeper } from "./dispatch.js";
+import { resumeOf, resubscribe, authFromProvider } from "./restore.js";
 
-/** The hub's frame limit is 20/s with a burst of 50: stay under both. */
-const BUCKET_SIZE = 40;
-const BUCKET_RATE_PER_MS = 18 / 1000;
-/** Channels per subscribe frame (the hub's frames are at most 16 KiB). */
-const CHANNELS_PER_FRAME = 100;
 /** How long close() waits for the close handshake before it lets the socket go. */
 const CLOSE_WAIT_MS = 3000;
 /** Rejections that are not the hub's answer: a subscribe that gets one stays remembered. */
-const CLIENT_SIDE_CODES = new Set(["disconnected", "timeout", "closed"]);
-const TICKER_FIELDS = ["bid", "bid_qty", "ask", "ask_qty", "last", "open_24h", "high_24h", "low_24h",
-  "volume_24h", "quote_volume_24h", "change_24h", "change_24h_pct"];
+const CLIENT_SIDE_CODES = new Set(["disconnected", "timeout", "closed", "queue_full"]);
 
 /**
  * The client of the hub's WebSocket protocol. See ../index.d.ts for the
@@ -40,33 +38,37 @@ export class NaxClient {
   #attempt = 0;
   /** Connections opened so far. */
   #opened = 0;
-  /** @type {number | null} set by a `shutdown` message: the next reconnect's delay */
+  /** @type {number | null} set by a `shutdown` message (or deauth: 0): the next reconnect's delay */
   #shutdownDelay = null;
   #reconnectTimer = null;
   #pingTimer = null;
   /** @type {Map<string, ChannelState>} */ #channels = new Map();
-  /** @type {Map<number, {resolve: (msg: any) => void, reject: (e: NaxError) => void, timer: any}>} */
-  #pending = new Map();
-  #nextId = 1;
-  /** Ops asked for while not open, answered once the connection is restored. */
-  /** @type {{kind: "public"|"private"|"auth", resolve: (v: any) => void, reject: (e: any) => void, timer: any}[]} */
+  /** Calls made while not open, run by the next restore. */
+  /** @type {{kind: "subscribe"|"auth", run: () => Promise<any>, resolve: (v: any) => void, reject: (e: any) => void, timer: any, names?: ChannelState[]}[]} */
   #waiters = [];
+  /** @type {(() => void)[]} deauth() calls waiting for the next restore */
+  #restoredWaiters = [];
   /** @type {string | null} */ #token = null;
+  /** Whether #token was given by auth() and not used yet (else, with a provider, a reconnect asks the provider). */
+  #tokenFresh = false;
   /** @type {(() => Promise<string>) | null} */ #tokenProvider = null;
   #cancelOnDisconnect = false;
   /** Whether the current connection is authenticated. */
   #authed = false;
-  /** Channels waiting to be subscribed again (no resume) after a gap or mismatch. */
-  /** @type {Set<ChannelState>} */ #resyncBatch = new Set();
-  #tokens = BUCKET_SIZE;
-  #tokensAt = 0;
-  /** @type {object[]} */ #outbox = [];
-  #flushTimer = null;
+  /** @type {Promise<any> | null} the current connection's auth in progress */
+  #authing = null;
+  #ops = new Requests();
+  #repair;
+  #orderKeeper;
+  #dispatchCtx;
   /** @type {(() => void)[]} */ #closeWaiters = [];
 
   /** Counters of what the client checked and repaired since it was created. */
-  stats = { checksumsVerified: 0, checksumMismatches: 0, gaps: 0, resyncs: 0, reconnects: 0, recovered: 0, notRecovered: 0, messages: 0 };
-  /** @type {Map<string, import("../index.d.ts").Order>} every order seen on `orders` since auth, by order_id */
+  stats = {
+    checksumsVerified: 0, checksumMismatches: 0, gaps: 0, resyncs: 0, reconnects: 0, recovered: 0, notRecovered: 0,
+    messages: 0, staleDropped: 0, watchdogResyncs: 0,
+  };
+  /** @type {Map<string, import("../index.d.ts").Order>} orders seen on `orders` since auth, by order_id (finished ones: the newest 1,000) */
   orders = new Map();
   /** @type {Map<string, import("../index.d.ts").Balance>} every balance seen on `balances` since auth, by asset */
   balances = new Map();
@@ -81,10 +83,24 @@ export class NaxClient {
       pingIntervalMs: options.pingIntervalMs ?? 15_000,
       pongTimeoutMs: options.pongTimeoutMs ?? 10_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      cancelAllTimeoutMs: options.cancelAllTimeoutMs ?? 60_000,
+      tokenProviderTimeoutMs: options.tokenProviderTimeoutMs ?? 10_000,
+      watchdogMs: options.watchdogMs ?? 10_000,
       random: options.random ?? Math.random,
       url: options.url,
     };
     if (typeof this.#opts.WebSocket !== "function") throw new TypeError("NaxClient: no WebSocket (Node: run with --experimental-websocket, or pass options.WebSocket)");
+    const emit = (event, payload) => this.#events.emit(event, payload);
+    this.#repair = new Repairer({
+      channels: this.#channels, emit, stats: this.stats, watchdogMs: this.#opts.watchdogMs,
+      isOpen: () => this.#state === "open",
+      subscribe: (names) => this.#subscribeFrame(names, undefined),
+    });
+    this.#orderKeeper = new OrderKeeper(this.orders);
+    this.#dispatchCtx = {
+      emit, stats: this.stats, orders: this.#orderKeeper, balances: this.balances,
+      resync: (st, reason) => this.#repair.resync(st, reason),
+    };
   }
 
   /** The connection state. */
@@ -110,7 +126,8 @@ export class NaxClient {
    * channels of this call are then forgotten (a subscribe is all or nothing);
    * rejects with `disconnected` or `timeout` when the connection was not
    * there to answer, and the channels stay remembered: they are subscribed
-   * when it is back.
+   * when it is back. A call made while not open is sent in its own frame
+   * once the connection is restored.
    * @param {string[]} channels
    * @returns {Promise<void>}
    */
@@ -124,23 +141,33 @@ export class NaxClient {
     }
     if (added.length === 0) return;
     for (const st of added) this.#channels.set(st.info.name, st);
-    const forget = (error) => {
+    const run = () => this.#subscribeAdded(added);
+    try {
+      if (this.#state === "open") await run();
+      else {
+        for (const st of added) st.queued = true;
+        await this.#waitFor("subscribe", run, added);
+      }
+    } catch (error) {
       if (!CLIENT_SIDE_CODES.has(error.code)) {
         for (const st of added) if (this.#channels.get(st.info.name) === st) this.#channels.delete(st.info.name);
       }
       throw error;
-    };
+    }
+  }
+
+  /** One subscribe() call's channels on the open connection: the public ones now, the private ones once authed. */
+  async #subscribeAdded(added) {
+    for (const st of added) st.queued = false;
     const pub = added.filter((st) => !st.info.private).map((st) => st.info.name);
     const priv = added.filter((st) => st.info.private).map((st) => st.info.name);
     const waits = [];
-    if (this.#state !== "open") {
-      if (pub.length) waits.push(this.#waitFor("public"));
-      if (priv.length) waits.push(this.#waitFor("private"));
-    } else {
-      if (pub.length) waits.push(this.#subscribeFrame(pub, undefined));
-      if (priv.length) waits.push(this.#authed || !this.#token ? this.#subscribeFrame(priv, undefined) : this.#waitFor("private"));
+    if (pub.length) waits.push(this.#subscribeFrame(pub, undefined));
+    if (priv.length) {
+      const authing = this.#authed ? null : this.#authing;
+      waits.push(authing ? authing.then(() => this.#subscribeFrame(priv, undefined)) : this.#subscribeFrame(priv, undefined));
     }
-    await Promise.all(waits).catch(forget);
+    await Promise.all(waits);
   }
 
   /**
@@ -155,36 +182,67 @@ export class NaxClient {
 
   /**
    * Authenticates. The token (or the provider's next one) is sent again
-   * after every reconnect, before private channels are re-subscribed.
+   * after every reconnect, before private channels are re-subscribed. On a
+   * connection already authenticated (a token refresh of the same user) the
+   * private channels are left as they are.
    * @param {string} token
    * @param {{cancelOnDisconnect?: boolean, tokenProvider?: () => Promise<string>}} [options]
    * @returns {Promise<{user_id: string, cancel_on_disconnect: boolean}>}
    */
   auth(token, options = {}) {
+    const before = { token: this.#token, provider: this.#tokenProvider, cod: this.#cancelOnDisconnect };
     this.#token = token;
+    this.#tokenFresh = true;
     if (options.tokenProvider) this.#tokenProvider = options.tokenProvider;
     this.#cancelOnDisconnect = options.cancelOnDisconnect ?? false;
-    return this.#state === "open" ? this.#sendAuth() : this.#waitFor("auth");
+    const sent = this.#state === "open" ? this.#sendAuth(token) : this.#waitFor("auth", () => this.#sendAuth(this.#token));
+    return sent.catch((error) => {
+      // A refused token is not kept (a second user's token is bad_request; a bad one unauthorized).
+      if ((error.code === "unauthorized" || error.code === "bad_request") && this.#token === token) {
+        if (this.#authed) {
+          this.#token = before.token;
+          this.#tokenProvider = before.provider;
+          this.#cancelOnDisconnect = before.cod;
+        } else {
+          this.#token = null;
+        }
+        this.#tokenFresh = false;
+      }
+      throw error;
+    });
   }
 
-  /** Forgets the token and the private channels (does not log out over REST). */
+  /**
+   * Forgets the token, the provider, the private channels and their orders
+   * and balances, and makes the hub forget the user: closes the socket and
+   * reconnects at once, restoring the public channels with `resume`.
+   * Resolves when the new connection is open and restored (at once when not
+   * connected). Does not log out over REST.
+   * @returns {Promise<void>}
+   */
   async deauth() {
     this.#token = null;
+    this.#tokenFresh = false;
     this.#tokenProvider = null;
-    const priv = [...this.#channels.values()].filter((st) => st.info.private).map((st) => st.info.name);
-    this.orders.clear();
+    this.#cancelOnDisconnect = false;
+    for (const st of [...this.#channels.values()]) if (st.info.private) this.#channels.delete(st.info.name);
+    this.#orderKeeper.clear();
     this.balances.clear();
-    const wasAuthed = this.#authed;
+    const wasAuthed = this.#authed || this.#authing !== null;
     this.#authed = false;
-    for (const name of priv) this.#channels.delete(name);
-    if (priv.length && wasAuthed && this.#state === "open") await this.#request("unsubscribe", { channels: priv });
+    if (!wasAuthed || this.#state !== "open" || !this.#ws) return;
+    const restored = new Promise((resolve) => this.#restoredWaiters.push(resolve));
+    this.#shutdownDelay = 0;
+    this.#drop(this.#ws, 1000, "deauth");
+    await restored;
   }
 
   /**
    * Places an order (`order.place`). Rejects with `disconnected` when the
-   * connection drops before the answer: the order may have been placed, and
-   * sending it again with the same `client_order_id` is safe (the hub
-   * answers the existing order with `created: false`).
+   * connection drops before the answer, or `timeout` when none came in
+   * time: in both cases the order may have been placed, and sending it
+   * again with the same `client_order_id` is safe (the hub answers the
+   * existing order with `created: false`).
    * @param {import("../index.d.ts").OrderRequest} order
    * @returns {Promise<{order: import("../index.d.ts").Order, created: boolean}>}
    */
@@ -198,9 +256,10 @@ export class NaxClient {
     return (await this.#request("order.cancel", { order_id: orderId })).order;
   }
 
-  /** @param {string} [pair] @returns {Promise<string[]>} the ids cancelled */
+  /** Waits up to `cancelAllTimeoutMs` (default 60 s). @param {string} [pair] @returns {Promise<string[]>} the ids cancelled */
   async cancelAll(pair) {
-    return (await this.#request("order.cancel_all", pair === undefined ? {} : { pair })).order_ids;
+    const fields = pair === undefined ? {} : { pair };
+    return (await this.#request("order.cancel_all", fields, this.#opts.cancelAllTimeoutMs)).order_ids;
   }
 
   /** @param {number} timeoutMs 0 disarms @returns {Promise<{timeout_ms: number, trigger_ts: number | null}>} */
@@ -209,30 +268,34 @@ export class NaxClient {
     return { timeout_ms: msg.timeout_ms, trigger_ts: msg.trigger_ts };
   }
 
-  /** The kept book of `book.PAIR` / `depthN.PAIR`. @param {string} channel */
-  book(channel) { return this.#channels.get(channel)?.book ?? undefined; }
+  /** The kept book of `book.PAIR` / `depthN.PAIR`; undefined until it is synced (and while a broken one is repaired). @param {string} channel */
+  book(channel) {
+    const book = this.#channels.get(channel)?.book;
+    return book?.synced ? book : undefined;
+  }
 
   /** The kept candles of a candles channel, oldest first. @param {string} channel */
   candles(channel) { return this.#channels.get(channel)?.candles ?? []; }
 
-  /** Closes with 1000 and stops reconnecting; pending ops reject with `closed`. Resolves when the socket is closed. */
+  /** Closes with 1000 and stops reconnecting; the state is `closed` at once, pending ops reject with `closed`. Resolves when the socket is closed. */
   close() {
     this.#wanted = false;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = null;
-    this.#failPending("closed");
+    this.#ops.failAll("closed");
     for (const w of this.#waiters.splice(0)) { clearTimeout(w.timer); w.reject(new NaxError("closed")); }
+    for (const resolve of this.#restoredWaiters.splice(0)) resolve();
     const ws = this.#ws;
-    if (!ws) {
-      this.#setState("closed");
-      return Promise.resolve();
-    }
+    const wasOpen = this.#state === "open";
+    this.#setState("closed");
+    if (!ws) return Promise.resolve();
     const done = new Promise((resolve) => this.#closeWaiters.push(resolve));
-    if (this.#state !== "open") {
+    if (!wasOpen) {
       // Still connecting: there is no close handshake to wait for.
       this.#drop(ws, 1000, "client closed");
       return done;
     }
+    this.#ops.outbox.detach();
     try { ws.close(1000, "client closed"); } catch { /* already closing */ }
     const fallback = setTimeout(() => this.#onClose(ws), CLOSE_WAIT_MS);
     return done.finally(() => clearTimeout(fallback));
@@ -266,17 +329,18 @@ export class NaxClient {
   }
 
   #onOpen(ws) {
-    if (ws !== this.#ws) return;
+    if (ws !== this.#ws || !this.#wanted) return;
     if (this.#opened > 0) this.stats.reconnects++;
     this.#opened++;
     this.#attempt = 0;
-    this.#tokens = BUCKET_SIZE;
-    this.#tokensAt = Date.now();
-    // Restore first (auth, subscribe frames sent), then tell the listeners:
-    // one that reacts to `open` by sending an op comes after the restore.
+    this.#ops.outbox.attach(ws);
+    // Restore first (auth and subscribe frames queued, or the outbox held
+    // while the tokenProvider is asked), then tell the listeners: an op
+    // sent from an `open` listener goes out after the auth frame.
     this.#state = "open";
-    this.#restore().catch((error) => this.#events.emit("error", toNaxError(error)));
+    this.#restore(ws).catch((error) => this.#events.emit("error", toNaxError(error)));
     this.#startPing(ws);
+    this.#repair.start();
     this.#events.emit("state", { state: "open", attempt: 0 });
   }
 
@@ -285,13 +349,11 @@ export class NaxClient {
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     this.#ws = null;
     clearInterval(this.#pingTimer);
-    clearTimeout(this.#flushTimer);
-    this.#flushTimer = null;
-    this.#outbox = [];
+    this.#ops.outbox.detach();
+    this.#repair.reset();
     this.#authed = false;
-    this.#resyncBatch.clear();
-    for (const st of this.#channels.values()) st.resyncing = false;
-    this.#failPending(this.#wanted ? "disconnected" : "closed");
+    this.#authing = null;
+    this.#ops.failAll(this.#wanted ? "disconnected" : "closed");
     if (!this.#wanted) {
       this.#setState("closed");
       for (const resolve of this.#closeWaiters.splice(0)) resolve();
@@ -303,7 +365,7 @@ export class NaxClient {
   #scheduleReconnect() {
     let delay;
     if (this.#shutdownDelay !== null) {
-      delay = this.#shutdownDelay + this.#opts.random() * this.#opts.initialBackoffMs;
+      delay = this.#shutdownDelay + (this.#shutdownDelay ? this.#opts.random() * this.#opts.initialBackoffMs : 0);
       this.#shutdownDelay = null;
     } else {
       // The first retry (after a drop, or after the first attempt failed) has the initial
@@ -331,77 +393,102 @@ export class NaxClient {
     const every = this.#opts.pingIntervalMs;
     if (!every) return;
     this.#pingTimer = setInterval(() => {
-      this.#request("ping", {}, this.#opts.pongTimeoutMs).catch((error) => {
+      // At the front of the outbox: a ping never waits behind a backlog into a false timeout.
+      this.#request("ping", {}, this.#opts.pongTimeoutMs, true).catch((error) => {
         if (error.code === "timeout") this.#drop(ws, 4000, "pong timeout");
       });
     }, every);
   }
 
-  /** After an open: auth first, then one subscribe (with resume) of the public channels, then the private ones once authed. */
-  async #restore() {
-    const ws = this.#ws;
+  /**
+   * After an open: auth first (queued now, or once the tokenProvider
+   * answered, ahead of anything queued meanwhile), then the remembered
+   * public channels (with resume) in their own frame, then each call made
+   * while disconnected in its own frame; private channels once authed.
+   */
+  async #restore(ws) {
     const reconnect = this.#opened > 1;
-    const token = reconnect ? await this.#freshToken() : this.#token;
-    if (ws !== this.#ws) return;
-    const auth = token !== null ? this.#sendAuth(token) : null;
-    if (auth) this.#settleWaiters("auth", auth);
-    const pub = [...this.#channels.values()].filter((st) => !st.info.private);
-    /** @type {Record<string, {epoch: string, seq: number}>} */
-    const resume = {};
-    for (const st of pub) {
-      if (st.mode !== "fresh" && st.seq !== null && st.epoch !== null && st.info.kind !== "heartbeat") {
-        resume[st.info.name] = { epoch: st.epoch, seq: st.seq };
-        st.mode = "resume";
-      } else {
-        st.mode = "fresh";
+    let auth = null;
+    if (this.#tokenProvider && !this.#tokenFresh) {
+      auth = this.#providerAuth(ws, true);
+    } else if (this.#token !== null) {
+      const sent = this.#sendAuth(this.#token);
+      auth = this.#authing = sent;
+      sent.catch(() => {}).finally(() => { if (this.#authing === sent) this.#authing = null; });
+    }
+    this.#tokenFresh = false;
+    const pub = [...this.#channels.values()].filter((st) => !st.info.private && !st.queued);
+    const publicDone = this.#restorePublic(ws, pub, reconnect);
+    for (const w of this.#waiters.splice(0)) {
+      clearTimeout(w.timer);
+      const result = w.kind === "auth" ? (auth ?? w.run()) : w.run();
+      result.then(w.resolve, w.reject);
+    }
+    await Promise.allSettled([publicDone, auth]);
+    if (ws === this.#ws) for (const resolve of this.#restoredWaiters.splice(0)) resolve();
+    await auth;
+  }
+
+  /** Subscribes the remembered public channels again with `resume` (restore.js); emits `resumed` after a reconnect. */
+  async #restorePublic(ws, sts, reconnect) {
+    const resume = resumeOf(sts);
+    const result = await resubscribe(sts, {
+      subscribe: (names) => this.#subscribeFrame(names, resume),
+      current: () => ws === this.#ws,
+      emit: (error) => this.#events.emit("error", toNaxError(error)),
+      forget: (st) => { if (this.#channels.get(st.info.name) === st) this.#channels.delete(st.info.name); },
+      retry: (st) => { if (this.#channels.get(st.info.name) === st) this.#repair.retry(st); },
+    });
+    if (!result || !reconnect || !sts.length) return;
+    this.stats.recovered += result.recovered.length;
+    this.stats.notRecovered += result.not_recovered.length;
+    this.#events.emit("resumed", result);
+  }
+
+  /**
+   * Authenticates with the tokenProvider's token (restore.js); with `hold`,
+   * nothing else is sent before the auth frame. When it gives up: an
+   * `error` event, and the connection stays unauthenticated.
+   */
+  #providerAuth(ws, hold) {
+    if (hold) this.#ops.outbox.hold();
+    let held = hold;
+    const release = () => { if (held) { held = false; this.#ops.outbox.release(); } };
+    const auth = authFromProvider({
+      provider: () => this.#tokenProvider,
+      current: () => ws === this.#ws,
+      timeoutMs: this.#opts.tokenProviderTimeoutMs,
+      auth: (token) => { this.#token = token; return this.#sendAuth(token, true); },
+      sent: release,
+    }).catch((error) => {
+      if (error.code === "unauthorized" && ws === this.#ws) {
+        this.#token = null;
+        this.#events.emit("error", error);
       }
-    }
-    const publicDone = pub.length
-      ? this.#subscribeFrame(pub.map((st) => st.info.name), resume).then((answers) => {
-        if (!reconnect) return;
-        const recovered = answers.flatMap((a) => a.recovered ?? []);
-        const notRecovered = answers.flatMap((a) => a.not_recovered ?? []);
-        this.stats.recovered += recovered.length;
-        this.stats.notRecovered += notRecovered.length;
-        this.#events.emit("resumed", { recovered, not_recovered: notRecovered });
-      })
-      : Promise.resolve();
-    this.#settleWaiters("public", publicDone);
-    if (!auth) {
-      this.#settleWaiters("private", Promise.reject(new NaxError("unauthorized", "private channels need auth first")));
-    }
-    await Promise.all([publicDone, auth]);
+      throw error;
+    }).finally(release);
+    this.#authing = auth;
+    auth.catch(() => {}).finally(() => { if (this.#authing === auth) this.#authing = null; });
+    return auth;
   }
 
-  /** The token to send: the provider's next one when there is a provider, else the kept one. */
-  async #freshToken() {
-    if (this.#token === null || !this.#tokenProvider) return this.#token;
-    try {
-      this.#token = await this.#tokenProvider();
-    } catch (error) {
-      this.#events.emit("error", new NaxError("unauthorized", `tokenProvider failed: ${error?.message ?? error}`));
-    }
-    return this.#token;
-  }
-
-  /** Sends `auth` on the open connection; once authed, subscribes the remembered private channels. */
-  async #sendAuth(token = this.#token) {
+  /** Sends `auth` on the open connection; on a connection not yet authed, then subscribes the remembered private channels. */
+  async #sendAuth(token, front = false) {
     const fields = { token };
     if (this.#cancelOnDisconnect) fields.cancel_on_disconnect = true;
-    let msg;
-    try {
-      msg = await this.#request("auth", fields);
-    } catch (error) {
-      if (error.code === "unauthorized") this.#token = null;
-      this.#settleWaiters("private", Promise.reject(error));
-      throw error;
-    }
+    const ws = this.#ws;
+    const msg = await this.#request("auth", fields, this.#opts.requestTimeoutMs, front);
+    const wasAuthed = this.#authed && ws === this.#ws;
     this.#authed = true;
-    const priv = [...this.#channels.values()].filter((st) => st.info.private);
-    for (const st of priv) st.mode = "fresh";
-    const privateDone = priv.length ? this.#subscribeFrame(priv.map((st) => st.info.name), undefined) : Promise.resolve();
-    this.#settleWaiters("private", privateDone);
-    privateDone.catch((error) => this.#events.emit("error", toNaxError(error)));
+    if (!wasAuthed) {
+      const priv = [...this.#channels.values()].filter((st) => st.info.private && !st.queued);
+      for (const st of priv) st.mode = "fresh";
+      if (priv.length) {
+        this.#subscribeFrame(priv.map((st) => st.info.name), undefined).catch((error) => {
+          if (!CLIENT_SIDE_CODES.has(error.code)) this.#events.emit("error", toNaxError(error));
+        });
+      }
+    }
     return { user_id: msg.user_id, cancel_on_disconnect: msg.cancel_on_disconnect };
   }
 
@@ -418,86 +505,41 @@ export class NaxClient {
         const part = Object.fromEntries(chunk.filter((n) => resume[n]).map((n) => [n, resume[n]]));
         if (Object.keys(part).length) fields.resume = part;
       }
-      frames.push(this.#request("subscribe", fields));
+      frames.push(this.#request("subscribe", fields).then((answer) => {
+        const now = Date.now();
+        for (const name of chunk) {
+          const st = this.#channels.get(name);
+          if (!st) continue;
+          st.confirmed = true;
+          if (st.mode !== "live") st.awaitingSince = now;
+        }
+        return answer;
+      }));
     }
     return Promise.all(frames);
   }
 
-  /** A promise settled when the connection is restored (auth / public / private subscribe), or on timeout. */
-  #waitFor(kind) {
+  /** A call made while not open: run by the next restore, or rejected with `timeout`. */
+  #waitFor(kind, run, sts = []) {
     return new Promise((resolve, reject) => {
-      const waiter = { kind, resolve, reject, timer: null };
+      const waiter = { kind, run, resolve, reject, timer: null };
       waiter.timer = setTimeout(() => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
+        for (const st of sts) st.queued = false; // remembered: the next restore subscribes it
         reject(new NaxError("timeout", `no connection within ${this.#opts.requestTimeoutMs} ms`));
       }, this.#opts.requestTimeoutMs);
       this.#waiters.push(waiter);
     });
   }
 
-  #settleWaiters(kind, promise) {
-    promise.catch(() => {}); // handled by the waiters, or by the caller
-    const mine = this.#waiters.filter((w) => w.kind === kind);
-    if (!mine.length) return;
-    this.#waiters = this.#waiters.filter((w) => w.kind !== kind);
-    for (const w of mine) {
-      clearTimeout(w.timer);
-      promise.then(w.resolve, w.reject);
-    }
-  }
-
   // ---- ops --------------------------------------------------------------
 
-  /**
-   * Sends an op and resolves with its answer (rejects with NaxError on `error`,
-   * timeout, disconnect or close).
-   */
-  #request(op, fields, timeoutMs = this.#opts.requestTimeoutMs) {
+  /** Sends an op (outbox.js) and resolves with its answer; rejects at once when not open. */
+  #request(op, fields, timeoutMs = this.#opts.requestTimeoutMs, front = false) {
     if (this.#state !== "open" || !this.#ws) {
       return Promise.reject(new NaxError(this.#wanted ? "disconnected" : "closed", `${op}: not connected`));
     }
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(new NaxError("timeout", `${op}: no answer within ${timeoutMs} ms`, id));
-      }, timeoutMs);
-      this.#pending.set(id, { resolve, reject, timer });
-      this.#send({ op, id, ...fields });
-    });
-  }
-
-  #failPending(code) {
-    const pending = [...this.#pending.entries()];
-    this.#pending.clear();
-    for (const [id, p] of pending) {
-      clearTimeout(p.timer);
-      p.reject(new NaxError(code, code === "closed" ? "the client was closed" : "the connection dropped before the answer", id));
-    }
-  }
-
-  /** Sends a frame now, or queues it to keep under the hub's frame rate. */
-  #send(frame) {
-    this.#outbox.push(frame);
-    this.#flush();
-  }
-
-  #flush() {
-    const ws = this.#ws;
-    if (!ws) return;
-    const now = Date.now();
-    this.#tokens = Math.min(BUCKET_SIZE, this.#tokens + (now - this.#tokensAt) * BUCKET_RATE_PER_MS);
-    this.#tokensAt = now;
-    while (this.#outbox.length && this.#tokens >= 1) {
-      this.#tokens -= 1;
-      ws.send(JSON.stringify(this.#outbox.shift()));
-    }
-    if (this.#outbox.length && !this.#flushTimer) {
-      this.#flushTimer = setTimeout(() => {
-        this.#flushTimer = null;
-        this.#flush();
-      }, Math.ceil((1 - this.#tokens) / BUCKET_RATE_PER_MS));
-    }
+    return this.#ops.send(op, fields, timeoutMs, front);
   }
 
   // ---- messages ---------------------------------------------------------
@@ -514,119 +556,25 @@ export class NaxClient {
     }
     this.#events.emit("message", msg);
     if (typeof msg.channel === "string") {
-      this.#onChannelMessage(msg);
+      const st = this.#channels.get(msg.channel);
+      if (st) dispatch(st, msg, this.#dispatchCtx); // else unsubscribed meanwhile
     } else if (msg.id !== null && msg.id !== undefined) {
-      const p = this.#pending.get(msg.id);
-      if (!p) return;
-      this.#pending.delete(msg.id);
-      clearTimeout(p.timer);
-      if (msg.type === "error") p.reject(new NaxError(msg.code, msg.message, msg.id));
-      else p.resolve(msg);
+      this.#ops.answer(msg);
     } else if (msg.type === "error") {
-      this.#onUnsolicitedError(msg);
+      this.#onUnsolicitedError(ws, msg);
     } else if (msg.type === "shutdown") {
       this.#shutdownDelay = Number(msg.reconnect_after_ms) || 0;
       this.#drop(ws, 1000, "hub shutting down");
     }
   }
 
-  #onUnsolicitedError(msg) {
+  #onUnsolicitedError(ws, msg) {
     this.#events.emit("error", new NaxError(msg.code, msg.message, null));
     if (msg.code !== "unauthorized" || !this.#authed) return;
     // The session ended: private subscriptions are gone on the hub's side.
     this.#authed = false;
     for (const st of this.#channels.values()) if (st.info.private) st.mode = "fresh";
-    if (this.#tokenProvider && this.#state === "open") {
-      this.#freshToken()
-        .then((token) => this.#sendAuth(token))
-        .catch((error) => this.#events.emit("error", toNaxError(error)));
-    }
-  }
-
-  #onChannelMessage(msg) {
-    const st = this.#channels.get(msg.channel);
-    if (!st) return; // unsubscribed meanwhile
-    const verdict = st.check(msg);
-    if (verdict === "stale") return;
-    if (verdict === "gap") {
-      this.stats.gaps++;
-      this.#resync(st, "gap");
-      return;
-    }
-    st.advance(msg);
-    const { name: channel, pair } = st.info;
-    switch (msg.type) {
-      case "snapshot":
-      case "update":
-      case "depth": {
-        const book = /** @type {import("./book.js").OrderBook} */ (st.book);
-        if (msg.type === "update") book.apply(msg.bids, msg.asks);
-        else book.replace(msg.bids, msg.asks);
-        book.epoch = msg.epoch;
-        book.seq = msg.seq;
-        if (book.checksum() !== msg.checksum) {
-          this.stats.checksumMismatches++;
-          this.#resync(st, "checksum");
-          return;
-        }
-        this.stats.checksumsVerified++;
-        this.#events.emit("book", { channel, pair, book, reason: msg.reason ?? null });
-        return;
-      }
-      case "trades":
-        this.#events.emit("trades", { channel, pair, trades: msg.trades });
-        return;
-      case "ticker": {
-        const ticker = { pair };
-        for (const field of TICKER_FIELDS) ticker[field] = msg[field] ?? null;
-        this.#events.emit("ticker", { channel, pair, ticker });
-        return;
-      }
-      case "candles":
-      case "candle": {
-        const candle = st.applyCandles(msg);
-        const event = { channel, pair, interval: st.info.interval, candles: st.candles };
-        if (candle) event.candle = candle;
-        this.#events.emit("candles", event);
-        return;
-      }
-      case "status":
-        this.#events.emit("status", { pairs: msg.pairs });
-        return;
-      case "order":
-        this.orders.set(msg.order.order_id, msg.order);
-        this.#events.emit("order", { order: msg.order });
-        return;
-      case "balance":
-        this.balances.set(msg.balance.asset, msg.balance);
-        this.#events.emit("balance", { balance: msg.balance });
-        return;
-      case "cancelled":
-        this.#events.emit("cancelled", { trigger: msg.trigger, order_ids: msg.order_ids });
-        return;
-      default:
-        return; // heartbeat, or a type this client does not know
-    }
-  }
-
-  /** Subscribes a broken channel again (no resume); resyncs of one moment share one frame. */
-  #resync(st, reason) {
-    st.mode = "fresh";
-    if (st.resyncing) return;
-    st.resyncing = true;
-    this.stats.resyncs++;
-    this.#events.emit("resync", { channel: st.info.name, reason });
-    if (this.#resyncBatch.size === 0) queueMicrotask(() => this.#flushResyncs());
-    this.#resyncBatch.add(st);
-  }
-
-  #flushResyncs() {
-    const batch = [...this.#resyncBatch].filter((st) => this.#channels.get(st.info.name) === st);
-    this.#resyncBatch.clear();
-    if (!batch.length || this.#state !== "open") return;
-    this.#subscribeFrame(batch.map((st) => st.info.name), undefined)
-      .catch((error) => this.#events.emit("error", toNaxError(error)))
-      .finally(() => { for (const st of batch) st.resyncing = false; });
+    if (this.#tokenProvider && this.#state === "open") this.#providerAuth(ws, false).catch(() => {});
   }
 }
 

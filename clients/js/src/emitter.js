@@ -20,7 +20,9 @@ export class Emitter {
 
   /**
    * Calls every listener of `event`. A listener that throws does not stop
-   * the others or the client: its error is rethrown on a fresh task.
+   * the others or the client: its error goes to `globalThis.reportError`
+   * (browsers: the console and `error` event) when there is one, else to
+   * console.error; it is never rethrown.
    * @param {string} event
    * @param {any} payload
    */
@@ -31,8 +33,18 @@ export class Emitter {
       try {
         listener(payload);
       } catch (error) {
-        setTimeout(() => { throw error; }, 0);
+        report(error);
       }
     }
+  }
+}
+
+/** @param {unknown} error */
+function report(error) {
+  try {
+    if (typeof globalThis.reportError === "function") globalThis.reportError(error);
+    else console.error("NaxClient: a listener threw:", error);
+  } catch {
+    // reporting must not break the client either
   }
 }

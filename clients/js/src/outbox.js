@@ -1,0 +1,157 @@
+// Outbox: the frames of one connection waiting to be sent, paced under the
+// hub's frame limit (docs/PROTOCOL.md "Limits and close codes": 20 frames/s,
+// burst 50) by a token bucket, capped in length, and able to hold every
+// frame back while the connection is being restored (auth goes first).
+
+import { NaxError } from "./errors.js";
+
+/** The hub's frame limit is 20/s with a burst of 50: stay under both. */
+export const BUCKET_SIZE = 40;
+export const BUCKET_RATE_PER_MS = 18 / 1000;
+/** Frames queued at most; one more is refused with `queue_full`. */
+export const OUTBOX_LIMIT = 1000;
+
+export class Outbox {
+  /** @type {object[]} */ #queue = [];
+  /** @type {{send(data: string): void} | null} */ #ws = null;
+  #tokens = BUCKET_SIZE;
+  #tokensAt = 0;
+  #timer = null;
+  #held = false;
+
+  /** Frames waiting. */
+  get length() { return this.#queue.length; }
+
+  /** Starts sending on a newly opened socket, with a full bucket. @param {{send(data: string): void}} ws */
+  attach(ws) {
+    this.detach();
+    this.#ws = ws;
+    this.#tokens = BUCKET_SIZE;
+    this.#tokensAt = Date.now();
+  }
+
+  /** Forgets the socket and every unsent frame. */
+  detach() {
+    clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#ws = null;
+    this.#queue = [];
+    this.#held = false;
+  }
+
+  /**
+   * Queues a frame (at the front with `front`: pings, and auth after a
+   * restore) and sends what the bucket allows. Throws NaxError `queue_full`
+   * when OUTBOX_LIMIT frames are waiting (front frames are always taken).
+   * @param {object} frame
+   * @param {boolean} [front]
+   */
+  push(frame, front = false) {
+    if (front) {
+      this.#queue.unshift(frame);
+    } else {
+      if (this.#queue.length >= OUTBOX_LIMIT) {
+        throw new NaxError("queue_full", `${OUTBOX_LIMIT} frames already wait to be sent`);
+      }
+      this.#queue.push(frame);
+    }
+    this.#flush();
+  }
+
+  /** Takes an unsent frame out; returns whether it was still waiting. @param {object} frame */
+  remove(frame) {
+    const at = this.#queue.indexOf(frame);
+    if (at < 0) return false;
+    this.#queue.splice(at, 1);
+    return true;
+  }
+
+  /** Holds every frame back until release(). */
+  hold() { this.#held = true; }
+
+  /** Ends a hold(): sends what the bucket allows. */
+  release() {
+    this.#held = false;
+    this.#flush();
+  }
+
+  #flush() {
+    const ws = this.#ws;
+    if (!ws || this.#held) return;
+    const now = Date.now();
+    this.#tokens = Math.min(BUCKET_SIZE, this.#tokens + (now - this.#tokensAt) * BUCKET_RATE_PER_MS);
+    this.#tokensAt = now;
+    while (this.#queue.length && this.#tokens >= 1) {
+      this.#tokens -= 1;
+      ws.send(JSON.stringify(this.#queue.shift()));
+    }
+    if (this.#queue.length && !this.#timer) {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.#flush();
+      }, Math.ceil((1 - this.#tokens) / BUCKET_RATE_PER_MS));
+    }
+  }
+}
+
+/**
+ * The ops of one client: ids, the answers waited for (matched by id), a
+ * timeout per op, the outbox their frames wait in. A frame still unsent at
+ * its timeout is taken out of the outbox: it is never sent after its
+ * promise rejected.
+ */
+export class Requests {
+  /** @type {Map<number, {resolve: (msg: any) => void, reject: (e: NaxError) => void, timer: any}>} */
+  #pending = new Map();
+  #nextId = 1;
+  outbox = new Outbox();
+
+  /**
+   * Queues an op (the connection must be open) and resolves with its answer;
+   * rejects with the hub's `error`, `timeout` or `queue_full`.
+   * @param {string} op
+   * @param {object} fields
+   * @param {number} timeoutMs
+   * @param {boolean} [front] ahead of every queued frame (ping, auth after a restore)
+   */
+  send(op, fields, timeoutMs, front = false) {
+    const id = this.#nextId++;
+    const frame = { op, id, ...fields };
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        const unsent = this.outbox.remove(frame);
+        reject(new NaxError("timeout", unsent ? `${op}: never sent within ${timeoutMs} ms` : `${op}: no answer within ${timeoutMs} ms`, id));
+      }, timeoutMs);
+      this.#pending.set(id, { resolve, reject, timer });
+      try {
+        this.outbox.push(frame, front);
+      } catch (error) {
+        clearTimeout(timer);
+        this.#pending.delete(id);
+        reject(error);
+      }
+    });
+  }
+
+  /** Settles the op `msg` answers; false when it answers none (e.g. one that timed out). @param {any} msg */
+  answer(msg) {
+    const p = this.#pending.get(msg.id);
+    if (!p) return false;
+    this.#pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.type === "error") p.reject(new NaxError(msg.code, msg.message, msg.id));
+    else p.resolve(msg);
+    return true;
+  }
+
+  /** Rejects every op waiting for its answer with `code` (`disconnected` or `closed`). @param {string} code */
+  failAll(code) {
+    const pending = [...this.#pending.entries()];
+    this.#pending.clear();
+    for (const [id, p] of pending) {
+      clearTimeout(p.timer);
+      p.reject(new NaxError(code, code === "closed" ? "the client was closed" : "the connection dropped before the answer", id));
+    }
+  }
+}
