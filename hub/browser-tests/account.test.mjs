@@ -2,7 +2,9 @@
 // Chromium against a real hub: a new user registers, verifies identity,
 // deposits, places / cancels / fills orders over the socket; the order
 // form's own checks; two-factor on and sign-in with a code; the phone
-// layout. Tokens must never reach localStorage, sessionStorage or cookies.
+// layout; a second user in the same page after a logout; a ladder price
+// into the form; a refused socket session; more than 100 open orders.
+// Tokens must never reach localStorage, sessionStorage or cookies.
 // Run: `node --test account.test.mjs`.
 
 import { test, before, after } from "node:test";
@@ -125,6 +127,17 @@ test("a new user registers, verifies, deposits, places, cancels and fills orders
     await page.click("[data-testid=kyc-verify]");
     await waitFor(page, "KYC VERIFIED", () => document.getElementById("kyc-status")?.dataset.status === "VERIFIED", undefined, 15_000);
     await shot(page, "3-verified", "#acct-funding");
+    // Verified: trading comes first, and the header's "Deposit" link brings the deposit form into view.
+    const order = await page.$$eval("#account .acct-sections > section", (list) => list.map((n) => n.id));
+    assert.deepEqual(order, ["acct-entry", "acct-orders", "acct-funding", "acct-balances", "acct-mfa"]);
+    assert.equal(await page.textContent("#funding-title"), "Deposit");
+    await page.click("[data-testid=to-deposit]");
+    await waitFor(page, "the deposit form in view", () => {
+      const panel = document.getElementById("account").getBoundingClientRect();
+      const box = document.getElementById("deposit-form").getBoundingClientRect();
+      return box.top >= panel.top && box.bottom <= Math.min(panel.bottom, innerHeight);
+    });
+    await shot(page, "3b-deposit-link");
 
     await page.selectOption("#deposit-currency", "USD");
     await page.fill("#deposit-amount", "1000");
@@ -514,5 +527,61 @@ test("a refused socket session stays shown, and order entry says why it is close
     await noProblems(problems);
   } finally {
     await context.close();
+  }
+});
+
+test("more than 100 open orders: the page reads them all (paged)", { timeout: 90_000 }, async () => {
+  // A hub without the per-user request limit (101 orders in a few seconds).
+  const openHub = await startHub({ toml: "[api]\nrequests_per_minute = 0\n" });
+  try {
+    const call = async (method, path, body, token) => {
+      const headers = { "content-type": "application/json" };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const answer = await fetch(openHub.base + path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+      const json = answer.status === 204 ? null : await answer.json();
+      if (!answer.ok) throw new Error(`${method} ${path}: ${answer.status} ${JSON.stringify(json)}`);
+      return json;
+    };
+    const until = async (what, check) => {
+      const deadline = Date.now() + 15_000;
+      while (!(await check())) {
+        if (Date.now() > deadline) throw new Error(`${what} within 15 s`);
+        await new Promise((ok) => setTimeout(ok, 200));
+      }
+    };
+    // The account is made ready over REST, with 101 resting orders, before the page signs in.
+    const email = `many-${Date.now()}@example.com`;
+    await call("POST", "/auth/register", { email, password: PASSWORD });
+    const { access_token: token } = await call("POST", "/auth/login", { email, password: PASSWORD });
+    await call("POST", "/users/kyc-documents", { document_type: "passport", content_base64: Buffer.from(`test ${email}`).toString("base64") }, token);
+    await until("KYC verified", async () => (await call("GET", "/users/kyc-status", undefined, token)).kyc_status === "VERIFIED");
+    await call("POST", "/fiat/deposit", { currency: "USD", amount: "100.00", provider: "stripe", idempotency_key: crypto.randomUUID() }, token);
+    await until("USD credited", async () => (await call("GET", "/wallets/balances", undefined, token)).some((b) => b.asset === "USD" && units(b.available, 8) > 0n));
+    const ids = [];
+    for (let batch = 0; batch < 101; batch += 20) {
+      const placed = await Promise.all(
+        Array.from({ length: Math.min(20, 101 - batch) }, (_, i) =>
+          call("POST", "/orders", { client_order_id: `many-${batch + i}`, pair: "BTC-USD", side: "buy", type: "limit", price: "1000.00", qty: "0.000010" }, token),
+        ),
+      );
+      ids.push(...placed.map((o) => o.order_id));
+    }
+    assert.equal(new Set(ids).size, 101);
+
+    const { page, context, problems } = await openAccount(DESKTOP, openHub.base);
+    try {
+      await page.fill("#acct-email", email);
+      await page.fill("#acct-password", PASSWORD);
+      await page.click("[data-testid=sign-in]");
+      await waitFor(page, "all 101 orders listed", () => document.querySelectorAll("#account li.acct-order").length === 101, undefined, 15_000);
+      assert.equal(await page.textContent("#orders-count"), "(101)");
+      const listed = await page.$$eval("#account li.acct-order", (list) => list.map((li) => li.dataset.orderId));
+      assert.deepEqual(new Set(listed), new Set(ids), "exactly the orders placed");
+      await noProblems(problems);
+    } finally {
+      await context.close();
+    }
+  } finally {
+    await openHub.stop();
   }
 });

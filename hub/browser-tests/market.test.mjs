@@ -1,7 +1,7 @@
 // The market part of the trading page (hub/web/market/) in a real Chromium
 // against a real hub: the ladder's first paint, the client's checksum
-// counters, a dropped socket, the phone layout, and switching pair and
-// candle interval. Run: `node --test market.test.mjs`.
+// counters, a dropped socket, the phone layout, switching pair and candle
+// interval (also fast, with a late REST answer). Run: `node --test market.test.mjs`.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
