@@ -324,8 +324,10 @@ export class NaxClient {
     let opened = false;
     ws.onopen = () => { opened = true; this.#onOpen(ws); };
     ws.onmessage = (event) => this.#onMessage(ws, event.data);
-    ws.onclose = () => { if (!opened && ws === this.#ws) this.#attempt++; this.#onClose(ws); };
-    ws.onerror = () => { /* a close event follows */ };
+    const failed = () => { if (!opened && ws === this.#ws) this.#attempt++; this.#onClose(ws); };
+    ws.onclose = failed;
+    // Browsers follow an error with a close event; Node's WebSocket does not when the connection is refused.
+    ws.onerror = () => { if (!opened) failed(); };
   }
 
   #onOpen(ws) {

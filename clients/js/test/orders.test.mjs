@@ -161,3 +161,40 @@ test("cancelAfter arms the dead-man's switch; its `cancelled` arrives on `orders
     await client.close();
   }
 });
+
+test("deauth() makes the hub forget user A: user B auths on the same client and gets B's orders", { timeout: 60_000 }, async () => {
+  const [a, b] = await Promise.all([fundedAccount(hub.base), fundedAccount(hub.base)]);
+  const client = new NaxClient({ url: hub.wsUrl, initialBackoffMs: 5_000 });
+  const errors = [];
+  client.on("error", (e) => errors.push(e));
+  const limit = (id) => ({ client_order_id: id, pair: "BTC-USD", side: "buy", type: "limit", qty: "0.010000", price: "1000.00" });
+  try {
+    client.connect();
+    const authedA = await client.auth(a.token);
+    await client.subscribe(["orders", "ticker.BTC-USD"]);
+    const seenA = nextEvent(client, "order", (e) => e.order.client_order_id === "order-of-a", 10_000, "A's order");
+    const placedA = await client.placeOrder(limit("order-of-a"));
+    await seenA;
+
+    const started = Date.now();
+    await client.deauth();
+    assert.ok(Date.now() - started < 2_000, `deauth took ${Date.now() - started} ms (no reconnect backoff)`);
+    assert.equal(client.state, "open");
+    assert.equal(client.orders.size, 0);
+    const tickers = nextEvent(client, "ticker", () => true, 10_000, "ticker after the deauth");
+    await tickers; // the public channel was restored
+
+    const authedB = await client.auth(b.token);
+    assert.notEqual(authedB.user_id, authedA.user_id);
+    await client.subscribe(["orders"]);
+    const seenB = nextEvent(client, "order", (e) => e.order.client_order_id === "order-of-b", 10_000, "B's order");
+    const placedB = await client.placeOrder(limit("order-of-b"));
+    await seenB;
+    assert.deepEqual([...client.orders.keys()], [placedB.order.order_id]);
+    // A's order is A's: B cannot cancel it.
+    await assert.rejects(client.cancelOrder(placedA.order.order_id), (e) => e.code === "order_not_found");
+    assert.deepEqual(errors.map((e) => e.code), []);
+  } finally {
+    await client.close();
+  }
+});

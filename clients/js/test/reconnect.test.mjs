@@ -88,3 +88,53 @@ test("60 subscribes at once stay under the hub's frame limit (no rate_limited)",
     await hub.stop();
   }
 });
+
+test("120 frames at once: the hub's bucket (50, 20/s) never runs dry, the sustained rate stays under 20/s, no rate_limited", { timeout: 30_000 }, async () => {
+  const hub = await startHub();
+  const sentAt = [];
+  // Timestamps of what actually goes onto the socket, whatever the client's pacer thinks.
+  class CountingWebSocket extends WebSocket {
+    send(data) {
+      sentAt.push(performance.now());
+      super.send(data);
+    }
+  }
+  const client = new NaxClient({ url: hub.wsUrl, WebSocket: CountingWebSocket, pingIntervalMs: 0, requestTimeoutMs: 20_000 });
+  const errors = [];
+  client.on("error", (e) => errors.push(e));
+  try {
+    client.connect();
+    await waitUntil(() => client.state === "open", 10_000, "open");
+    const names = [];
+    for (const pair of ["BTC-USD", "ETH-USD", "SOL-USD", "ETH-BTC"]) {
+      for (const kind of ["book", "trades", "ticker", "depth1", "depth5", "depth10", "depth20", "depth50", "candles1m", "candles5m", "candles15m", "candles1h", "candles4h", "candles1d", "book"]) {
+        names.push(`${kind}.${pair}${names.includes(`${kind}.${pair}`) ? "@100ms" : ""}`);
+      }
+    }
+    assert.equal(new Set(names).size, 60);
+    // 60 subscribes and their 60 unsubscribes, all asked for in the same tick.
+    const ops = names.map((name) => client.subscribe([name]));
+    ops.push(...names.map((name) => client.unsubscribe([name])));
+    const results = await Promise.allSettled(ops);
+    assert.deepEqual(results.filter((r) => r.status === "rejected").map((r) => r.reason.code), []);
+    assert.equal(sentAt.length, 120);
+    // The hub's limiter replayed on the send times: a full bucket of 50 refilled at 20/s.
+    let tokens = 50;
+    for (let i = 0; i < sentAt.length; i++) {
+      if (i) tokens = Math.min(50, tokens + ((sentAt[i] - sentAt[i - 1]) / 1000) * 20);
+      tokens -= 1;
+      assert.ok(tokens >= 0, `frame ${i}: the hub's bucket ran dry`);
+    }
+    // After the burst: never more than 20 frames in any 1 s window.
+    const steady = sentAt.slice(50);
+    for (const start of steady) {
+      const inWindow = steady.filter((t) => t >= start && t < start + 1000).length;
+      assert.ok(inWindow <= 20, `${inWindow} frames in one second`);
+    }
+    assert.ok(sentAt.at(-1) - sentAt[0] >= 4_000, `120 frames within ${sentAt.at(-1) - sentAt[0]} ms`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await client.close();
+    await hub.stop();
+  }
+});

@@ -31,6 +31,9 @@ test("a dropped connection is resumed: channels recovered, no gap, checksums ver
   for (const event of ["book", "trades", "ticker", "candles"]) client.on(event, (e) => seen.add(e.channel));
   const states = [];
   client.on("state", (e) => states.push(e.state));
+  // The raw trades messages, checked below independently of the client's own chain check.
+  const trades = [];
+  client.on("message", (m) => { if (m.channel === "trades.BTC-USD") trades.push(m); });
   try {
     client.connect();
     await client.subscribe(CHANNELS);
@@ -52,6 +55,13 @@ test("a dropped connection is resumed: channels recovered, no gap, checksums ver
     await waitUntil(() => books.count() > booksBefore + 100, 15_000, "100 more book messages after the resume");
     assert.ok(client.stats.checksumsVerified > verifiedBefore + 100);
     assert.equal(fresh.count(), 0, "a snapshot after the resume: the book was not recovered");
+    const tradesAtDrop = trades.length;
+    await waitUntil(() => trades.length > tradesAtDrop + 3, 15_000, "3 trades messages after the resume");
+    for (let i = 1; i < trades.length; i++) {
+      assert.equal(trades[i].prev_seq, trades[i - 1].seq, `trades message ${i}: prev_seq chains on the previous seq`);
+    }
+    const ids = trades.flatMap((m) => m.trades.map((tr) => Number(/^T-(\d+)$/.exec(tr.id)?.[1])));
+    ids.forEach((id, i) => { if (i) assert.equal(id, ids[i - 1] + 1, `trade ids consecutive: ${ids[i - 1]} then ${id}`); });
     const { stats } = client;
     assert.equal(stats.reconnects, 1, "reconnects");
     assert.equal(stats.recovered, 4, "stats.recovered");

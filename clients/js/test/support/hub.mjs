@@ -29,9 +29,10 @@ export function freePort() {
  * Starts the hub with `toml` as its config file and waits until it answers
  * `GET /health` (and, unless `ready: false`, `GET /ready`: every sandbox
  * book warm). Throws, with the end of the hub's log, when it exits or does
- * not answer within `startMs`.
+ * not answer within `startMs`. `port`: a fixed port (default: a free one),
+ * e.g. that of a stopped hub, to restart "the same" hub (a new epoch).
  */
-export async function startHub({ toml = "", env = {}, ready = true, startMs = 60_000, logLevel = "info" } = {}) {
+export async function startHub({ toml = "", env = {}, ready = true, startMs = 60_000, logLevel = "info", port: fixedPort } = {}) {
   const bin = process.env.NAX_HUB_BIN ?? join(ROOT, "target/debug/nax-hub");
   if (!existsSync(bin)) {
     throw new Error(`no hub binary at ${bin}: run \`cargo build -p hub --bin nax-hub\` or set NAX_HUB_BIN`);
@@ -39,7 +40,7 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
   const dir = mkdtempSync(join(tmpdir(), "nax-js-"));
   const config = join(dir, "test.toml");
   writeFileSync(config, toml);
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const logPath = join(dir, "hub.log");
   const log = openSync(logPath, "a");
   const child = spawn(bin, ["--config", config, "--data-dir", dir, "--bind", "127.0.0.1", "--port", String(port)], {
