@@ -24,6 +24,7 @@ export function mfaSection() {
   function showState() {
     const on = mfaKnownOn();
     state.dataset.mfa = on ? "on" : "off";
+    state.className = on ? "up" : "muted";
     state.textContent = on ? ON_TEXT : "Two-factor sign-in with an authenticator app (TOTP).";
     setup.hidden = on || !details.hidden;
     if (on) details.hidden = true;
