@@ -261,41 +261,79 @@ test("a book that failed its checksum is never handed out: book() undefined, the
   }
 });
 
-test("close() is `closed` at once; cancelAll waits cancelAllTimeoutMs; a refused auth's token is not kept; finished orders are bounded", { timeout: 10_000 }, async () => {
-  const fake = fakeWebSocket((socket) => {
+/** A fake hub whose close handshake never completes: refuses `auth` with "other-user" (bad_request), never answers order.cancel_all. */
+function quietHub() {
+  return fakeWebSocket((socket) => {
     socket.onsend = (f) => {
       if (f.op === "auth" && f.token === "other-user") queueMicrotask(() => socket.deliver({ type: "error", id: f.id, code: "bad_request", message: "auth as a second user" }));
       else if (f.op !== "order.cancel_all") answerOps(socket, f);
     };
-    socket.close = () => {}; // the close handshake never completes
+    socket.close = () => {};
     socket.open();
   });
-  const client = new NaxClient({ url: "ws://x/ws", WebSocket: fake.WebSocket, pingIntervalMs: 0, initialBackoffMs: 5, requestTimeoutMs: 100, cancelAllTimeoutMs: 400 });
+}
+
+test("close() sets `closed` at once: an op right after it rejects with `closed` and is not sent", { timeout: 5_000 }, async () => {
+  const fake = quietHub();
+  const client = new NaxClient({ url: "ws://x/ws", WebSocket: fake.WebSocket, pingIntervalMs: 0 });
   client.connect();
-  await client.auth("user-a");
-  await assert.rejects(client.auth("other-user"), (e) => e.code === "bad_request");
-  const started = performance.now();
-  await assert.rejects(client.cancelAll(), (e) => e.code === "timeout");
-  assert.ok(performance.now() - started >= 390, `cancelAll timed out after ${performance.now() - started} ms`);
-
-  await client.subscribe(["orders"]);
-  const socket = fake.sockets[0];
-  for (let i = 1; i <= 1100; i++) {
-    socket.deliver({ type: "order", channel: "orders", epoch: "e", seq: i, prev_seq: i - 1, ts: 1, order: { order_id: `f${i}`, status: i % 2 ? "filled" : "cancelled" } });
-  }
-  socket.deliver({ type: "order", channel: "orders", epoch: "e", seq: 1101, prev_seq: 1100, ts: 1, order: { order_id: "open1", status: "open" } });
-  assert.equal(client.orders.size, 1001);
-  assert.ok(client.orders.has("open1") && client.orders.has("f1100") && !client.orders.has("f100"));
-
-  socket.fail(); // reconnect: the token sent is user-a's, not the refused one
-  await waitUntil(() => fake.sockets[1]?.sent.some((f) => f.op === "auth"), 2_000, "auth on the second socket");
-  assert.equal(fake.sockets[1].sent.find((f) => f.op === "auth").token, "user-a");
-
+  await waitUntil(() => client.state === "open", 1_000, "open");
   const closing = client.close();
   assert.equal(client.state, "closed");
   await assert.rejects(client.placeOrder(ORDER), (e) => e.code === "closed");
-  assert.ok(!fake.sockets[1].sent.some((f) => f.op === "order.place"));
+  assert.ok(!fake.sockets[0].sent.some((f) => f.op === "order.place"));
   await closing;
+});
+
+test("cancelAll waits cancelAllTimeoutMs, not requestTimeoutMs", { timeout: 5_000 }, async () => {
+  const fake = quietHub();
+  const client = new NaxClient({ url: "ws://x/ws", WebSocket: fake.WebSocket, pingIntervalMs: 0, requestTimeoutMs: 100, cancelAllTimeoutMs: 400 });
+  try {
+    client.connect();
+    await waitUntil(() => client.state === "open", 1_000, "open");
+    const started = performance.now();
+    await assert.rejects(client.cancelAll(), (e) => e.code === "timeout");
+    assert.ok(performance.now() - started >= 390, `cancelAll timed out after ${performance.now() - started} ms`);
+  } finally {
+    await client.close();
+  }
+});
+
+test("an auth refused with bad_request (a second user) does not keep its token: the reconnect sends the first user's", { timeout: 5_000 }, async () => {
+  const fake = quietHub();
+  const client = new NaxClient({ url: "ws://x/ws", WebSocket: fake.WebSocket, pingIntervalMs: 0, initialBackoffMs: 5 });
+  try {
+    client.connect();
+    await client.auth("user-a");
+    await assert.rejects(client.auth("other-user"), (e) => e.code === "bad_request");
+    fake.sockets[0].fail();
+    await waitUntil(() => fake.sockets[1]?.sent.some((f) => f.op === "auth"), 2_000, "auth on the second socket");
+    assert.equal(fake.sockets[1].sent.find((f) => f.op === "auth").token, "user-a");
+  } finally {
+    await client.close();
+  }
+});
+
+test("client.orders keeps every open order and the newest 1,000 finished ones", { timeout: 5_000 }, async () => {
+  const fake = quietHub();
+  const client = new NaxClient({ url: "ws://x/ws", WebSocket: fake.WebSocket, pingIntervalMs: 0 });
+  const order = (seq, order_id, status) => ({ type: "order", channel: "orders", epoch: "e", seq, prev_seq: seq - 1, ts: 1, order: { order_id, status } });
+  try {
+    client.connect();
+    await client.auth("user-a");
+    await client.subscribe(["orders"]);
+    const socket = fake.sockets[0];
+    socket.deliver(order(1, "open0", "open"));
+    for (let i = 2; i <= 1101; i++) socket.deliver(order(i, `f${i}`, i % 2 ? "filled" : "cancelled"));
+    socket.deliver(order(1102, "open1", "open"));
+    socket.deliver(order(1103, "f2", "cancelled")); // an update moves it to the newest
+    assert.equal(client.orders.size, 1002);
+    assert.ok(client.orders.has("open0") && client.orders.has("open1") && client.orders.has("f1101") && client.orders.has("f2"));
+    assert.ok(!client.orders.has("f3") && !client.orders.has("f102"));
+    assert.ok(client.orders.has("f103"));
+  } finally {
+    await client.close();
+  }
 });
 
 test("a refused restore drops only the channel the hub names; the others are resumed", { timeout: 10_000 }, async () => {

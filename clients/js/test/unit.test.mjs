@@ -95,6 +95,14 @@ test("chain rules: prev_seq continues, a gap, a new epoch, heartbeat across epoc
   assert.equal(book.check(msg("snapshot", "e1", 9, 0)), "ok", "resume: or starts fresh (not recovered)");
   assert.equal(book.check(msg("update", "e1", 9, 8)), "gap");
 
+  book.mode = "fresh"; // a resync in flight: the old stream may go on until the fresh snapshot
+  book.advance(msg("update", "e1", 9, 8));
+  book.book.synced = true;
+  assert.equal(book.check(msg("update", "e1", 10, 9)), "chained", "fresh: a message chaining on a good seq is not stale");
+  book.book.synced = false;
+  assert.equal(book.check(msg("update", "e1", 10, 9)), "stale", "fresh: nothing chains on a book that failed");
+  assert.equal(book.check(msg("snapshot", "e1", 12, 0)), "ok");
+
   const heartbeat = new ChannelState(parseChannel("heartbeat"));
   heartbeat.advance(msg("heartbeat", "e1", 3, 2));
   assert.equal(heartbeat.check(msg("heartbeat", "e2", 4, 3)), "ok", "heartbeat keeps its numbering in a new epoch");

@@ -44,7 +44,8 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
   const logPath = join(dir, "hub.log");
   const log = openSync(logPath, "a");
   const child = spawn(bin, ["--config", config, "--data-dir", dir, "--bind", "127.0.0.1", "--port", String(port)], {
-    env: { ...process.env, NAX_LOG: logLevel, ...env },
+    // NAX_HUB_BIN is this file's, not the hub's (the hub refuses NAX_ variables it does not know).
+    env: { ...withoutHubBin(process.env), NAX_LOG: logLevel, ...env },
     stdio: ["ignore", log, log],
   });
   let exited = null;
@@ -91,4 +92,10 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
     }
   }
   return hub;
+}
+
+/** `env` without NAX_HUB_BIN. */
+function withoutHubBin(env) {
+  const { NAX_HUB_BIN: _bin, ...rest } = env;
+  return rest;
 }
