@@ -95,8 +95,8 @@ test("chain rules: prev_seq continues, a gap, a new epoch, heartbeat across epoc
   assert.equal(book.check(msg("snapshot", "e1", 9, 0)), "ok", "resume: or starts fresh (not recovered)");
   assert.equal(book.check(msg("update", "e1", 9, 8)), "gap");
 
-  book.mode = "fresh"; // a resync in flight: the old stream may go on until the fresh snapshot
   book.advance(msg("update", "e1", 9, 8));
+  book.mode = "fresh"; // a resync in flight: the old stream may go on until the fresh snapshot
   book.book.synced = true;
   assert.equal(book.check(msg("update", "e1", 10, 9)), "chained", "fresh: a message chaining on a good seq is not stale");
   book.book.synced = false;
