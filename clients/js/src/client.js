@@ -1,20 +1,21 @@
-// NaxClient: one WebSocket connection to a hub (docs/PROTOCOL.md), kept
-// open until close(): ops as promises, a restore after every reconnect
-// (auth first, then the remembered channels with `resume`, then what was
-// asked for meanwhile). Frames are paced in outbox.js, channel messages
-// handled in dispatch.js, broken channels repaired in repair.js, the kept
-// state per channel lives in channels.js, the book in book.js.
+// NaxClient: the client of a hub's WebSocket protocol (docs/PROTOCOL.md):
+// channels remembered and restored after every reconnect (auth first, then
+// the remembered channels with `resume`, then what was asked for
+// meanwhile, each call in its own frame), authentication (kept token or
+// tokenProvider), order ops as promises. The socket, its reconnects and
+// the op plumbing are connection.js (frames paced in outbox.js); channel
+// messages are handled in dispatch.js, broken channels repaired in
+// repair.js, the kept state per channel lives in channels.js, the book in
+// book.js.
 
 import { ChannelState, parseChannel, CHANNELS_PER_FRAME } from "./channels.js";
 import { Emitter } from "./emitter.js";
 import { NaxError } from "./errors.js";
-import { Requests } from "./outbox.js";
+import { Connection } from "./connection.js";
 import { Repairer } from "./repair.js";
 import { dispatch, OrderKeeper } from "./dispatch.js";
 import { resumeOf, resubscribe, authFromProvider } from "./restore.js";
 
-/** How long close() waits for the close handshake before it lets the socket go. */
-const CLOSE_WAIT_MS = 3000;
 /** Rejections that are not the hub's answer: a subscribe that gets one stays remembered. */
 const CLIENT_SIDE_CODES = new Set(["disconnected", "timeout", "closed", "queue_full"]);
 
@@ -30,21 +31,9 @@ const CLIENT_SIDE_CODES = new Set(["disconnected", "timeout", "closed", "queue_f
 export class NaxClient {
   #opts;
   #events = new Emitter();
-  /** @type {any} */ #ws = null;
-  /** @type {"connecting"|"open"|"reconnecting"|"closed"} */ #state = "closed";
-  /** Whether the client should be connected (connect() called, close() not). */
-  #wanted = false;
-  /** Failed attempts since the last open. */
-  #attempt = 0;
-  /** Connections opened so far. */
-  #opened = 0;
-  /** @type {number | null} set by a `shutdown` message (or deauth: 0): the next reconnect's delay */
-  #shutdownDelay = null;
-  #reconnectTimer = null;
-  #pingTimer = null;
   /** @type {Map<string, ChannelState>} */ #channels = new Map();
   /** Calls made while not open, run by the next restore. */
-  /** @type {{kind: "subscribe"|"auth", run: () => Promise<any>, resolve: (v: any) => void, reject: (e: any) => void, timer: any, names?: ChannelState[]}[]} */
+  /** @type {{kind: "subscribe"|"auth", run: () => Promise<any>, resolve: (v: any) => void, reject: (e: any) => void, timer: any}[]} */
   #waiters = [];
   /** @type {(() => void)[]} deauth() calls waiting for the next restore */
   #restoredWaiters = [];
@@ -57,11 +46,10 @@ export class NaxClient {
   #authed = false;
   /** @type {Promise<any> | null} the current connection's auth in progress */
   #authing = null;
-  #ops = new Requests();
+  /** @type {Connection} */ #conn;
   #repair;
   #orderKeeper;
   #dispatchCtx;
-  /** @type {(() => void)[]} */ #closeWaiters = [];
 
   /** Counters of what the client checked and repaired since it was created. */
   stats = {
@@ -91,9 +79,20 @@ export class NaxClient {
     };
     if (typeof this.#opts.WebSocket !== "function") throw new TypeError("NaxClient: no WebSocket (Node: run with --experimental-websocket, or pass options.WebSocket)");
     const emit = (event, payload) => this.#events.emit(event, payload);
+    this.#conn = new Connection(this.#opts, {
+      opened: (ws, reconnect) => this.#onOpen(ws, reconnect),
+      closed: () => {
+        this.#repair.reset();
+        this.#authed = false;
+        this.#authing = null;
+      },
+      message: (ws, msg) => this.#onMessage(ws, msg),
+      state: (event) => emit("state", event),
+      error: (error) => emit("error", error),
+    });
     this.#repair = new Repairer({
       channels: this.#channels, emit, stats: this.stats, watchdogMs: this.#opts.watchdogMs,
-      isOpen: () => this.#state === "open",
+      isOpen: () => this.#conn.state === "open",
       subscribe: (names) => this.#subscribeFrame(names, undefined),
     });
     this.#orderKeeper = new OrderKeeper(this.orders);
@@ -104,7 +103,7 @@ export class NaxClient {
   }
 
   /** The connection state. */
-  get state() { return this.#state; }
+  get state() { return this.#conn.state; }
 
   /**
    * Registers a listener; returns a function that removes it. Listeners survive reconnects.
@@ -114,11 +113,7 @@ export class NaxClient {
   on(event, listener) { return this.#events.on(event, listener); }
 
   /** Opens the connection (and keeps reopening it until `close`). */
-  connect() {
-    if (this.#wanted) return;
-    this.#wanted = true;
-    this.#open();
-  }
+  connect() { this.#conn.connect(); }
 
   /**
    * Adds channels; remembered and re-subscribed (with `resume`) after every
@@ -143,7 +138,7 @@ export class NaxClient {
     for (const st of added) this.#channels.set(st.info.name, st);
     const run = () => this.#subscribeAdded(added);
     try {
-      if (this.#state === "open") await run();
+      if (this.#conn.state === "open") await run();
       else {
         for (const st of added) st.queued = true;
         await this.#waitFor("subscribe", run, added);
@@ -177,7 +172,7 @@ export class NaxClient {
    */
   async unsubscribe(channels) {
     const names = [...new Set(channels)].filter((name) => this.#channels.delete(name));
-    if (names.length && this.#state === "open") await this.#request("unsubscribe", { channels: names });
+    if (names.length && this.#conn.state === "open") await this.#request("unsubscribe", { channels: names });
   }
 
   /**
@@ -195,7 +190,7 @@ export class NaxClient {
     this.#tokenFresh = true;
     if (options.tokenProvider) this.#tokenProvider = options.tokenProvider;
     this.#cancelOnDisconnect = options.cancelOnDisconnect ?? false;
-    const sent = this.#state === "open" ? this.#sendAuth(token) : this.#waitFor("auth", () => this.#sendAuth(this.#token));
+    const sent = this.#conn.state === "open" ? this.#sendAuth(token) : this.#waitFor("auth", () => this.#sendAuth(this.#token));
     return sent.catch((error) => {
       // A refused token is not kept (a second user's token is bad_request; a bad one unauthorized).
       if ((error.code === "unauthorized" || error.code === "bad_request") && this.#token === token) {
@@ -230,10 +225,9 @@ export class NaxClient {
     this.balances.clear();
     const wasAuthed = this.#authed || this.#authing !== null;
     this.#authed = false;
-    if (!wasAuthed || this.#state !== "open" || !this.#ws) return;
+    if (!wasAuthed || this.#conn.state !== "open") return;
     const restored = new Promise((resolve) => this.#restoredWaiters.push(resolve));
-    this.#shutdownDelay = 0;
-    this.#drop(this.#ws, 1000, "deauth");
+    this.#conn.reconnectNow();
     await restored;
   }
 
@@ -279,127 +273,17 @@ export class NaxClient {
 
   /** Closes with 1000 and stops reconnecting; the state is `closed` at once, pending ops reject with `closed`. Resolves when the socket is closed. */
   close() {
-    this.#wanted = false;
-    clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
-    this.#ops.failAll("closed");
     for (const w of this.#waiters.splice(0)) { clearTimeout(w.timer); w.reject(new NaxError("closed")); }
     for (const resolve of this.#restoredWaiters.splice(0)) resolve();
-    const ws = this.#ws;
-    const wasOpen = this.#state === "open";
-    this.#setState("closed");
-    if (!ws) return Promise.resolve();
-    const done = new Promise((resolve) => this.#closeWaiters.push(resolve));
-    if (!wasOpen) {
-      // Still connecting: there is no close handshake to wait for.
-      this.#drop(ws, 1000, "client closed");
-      return done;
-    }
-    this.#ops.outbox.detach();
-    try { ws.close(1000, "client closed"); } catch { /* already closing */ }
-    const fallback = setTimeout(() => this.#onClose(ws), CLOSE_WAIT_MS);
-    return done.finally(() => clearTimeout(fallback));
+    return this.#conn.close();
   }
 
-  // ---- connection -------------------------------------------------------
+  // ---- restore ----------------------------------------------------------
 
-  #setState(state) {
-    if (this.#state === state) return;
-    this.#state = state;
-    this.#events.emit("state", { state, attempt: this.#attempt });
-  }
-
-  #open() {
-    this.#setState(this.#opened === 0 ? "connecting" : "reconnecting");
-    let ws;
-    try {
-      ws = new this.#opts.WebSocket(this.#opts.url);
-    } catch (error) {
-      this.#events.emit("error", new NaxError("disconnected", `cannot open ${this.#opts.url}: ${error.message}`));
-      this.#attempt++;
-      this.#scheduleReconnect();
-      return;
-    }
-    this.#ws = ws;
-    let opened = false;
-    ws.onopen = () => { opened = true; this.#onOpen(ws); };
-    ws.onmessage = (event) => this.#onMessage(ws, event.data);
-    const failed = () => { if (!opened && ws === this.#ws) this.#attempt++; this.#onClose(ws); };
-    ws.onclose = failed;
-    // Browsers follow an error with a close event; Node's WebSocket does not when the connection is refused.
-    ws.onerror = () => { if (!opened) failed(); };
-  }
-
-  #onOpen(ws) {
-    if (ws !== this.#ws || !this.#wanted) return;
-    if (this.#opened > 0) this.stats.reconnects++;
-    this.#opened++;
-    this.#attempt = 0;
-    this.#ops.outbox.attach(ws);
-    // Restore first (auth and subscribe frames queued, or the outbox held
-    // while the tokenProvider is asked), then tell the listeners: an op
-    // sent from an `open` listener goes out after the auth frame.
-    this.#state = "open";
-    this.#restore(ws).catch((error) => this.#events.emit("error", toNaxError(error)));
-    this.#startPing(ws);
+  #onOpen(ws, reconnect) {
+    if (reconnect) this.stats.reconnects++;
+    this.#restore(ws, reconnect).catch((error) => this.#events.emit("error", toNaxError(error)));
     this.#repair.start();
-    this.#events.emit("state", { state: "open", attempt: 0 });
-  }
-
-  #onClose(ws) {
-    if (ws !== this.#ws) return;
-    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-    this.#ws = null;
-    clearInterval(this.#pingTimer);
-    this.#ops.outbox.detach();
-    this.#repair.reset();
-    this.#authed = false;
-    this.#authing = null;
-    this.#ops.failAll(this.#wanted ? "disconnected" : "closed");
-    if (!this.#wanted) {
-      this.#setState("closed");
-      for (const resolve of this.#closeWaiters.splice(0)) resolve();
-      return;
-    }
-    this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect() {
-    let delay;
-    if (this.#shutdownDelay !== null) {
-      delay = this.#shutdownDelay + (this.#shutdownDelay ? this.#opts.random() * this.#opts.initialBackoffMs : 0);
-      this.#shutdownDelay = null;
-    } else {
-      // The first retry (after a drop, or after the first attempt failed) has the initial
-      // ceiling; each further failed attempt doubles it.
-      const doublings = Math.max(0, this.#attempt - 1);
-      const ceiling = Math.min(this.#opts.maxBackoffMs, this.#opts.initialBackoffMs * 2 ** doublings);
-      delay = this.#opts.random() * ceiling;
-    }
-    this.#state = "closed"; // so that the state event below always fires with the new attempt
-    this.#setState("reconnecting");
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null;
-      if (this.#wanted) this.#open();
-    }, delay);
-  }
-
-  /** Closes `ws` without waiting for its close handshake, and reconnects. */
-  #drop(ws, code, reason) {
-    if (ws !== this.#ws) return;
-    try { ws.close(code, reason); } catch { /* already closing */ }
-    this.#onClose(ws);
-  }
-
-  #startPing(ws) {
-    const every = this.#opts.pingIntervalMs;
-    if (!every) return;
-    this.#pingTimer = setInterval(() => {
-      // At the front of the outbox: a ping never waits behind a backlog into a false timeout.
-      this.#request("ping", {}, this.#opts.pongTimeoutMs, true).catch((error) => {
-        if (error.code === "timeout") this.#drop(ws, 4000, "pong timeout");
-      });
-    }, every);
   }
 
   /**
@@ -408,8 +292,7 @@ export class NaxClient {
    * public channels (with resume) in their own frame, then each call made
    * while disconnected in its own frame; private channels once authed.
    */
-  async #restore(ws) {
-    const reconnect = this.#opened > 1;
+  async #restore(ws, reconnect) {
     let auth = null;
     if (this.#tokenProvider && !this.#tokenFresh) {
       auth = this.#providerAuth(ws, true);
@@ -427,7 +310,7 @@ export class NaxClient {
       result.then(w.resolve, w.reject);
     }
     await Promise.allSettled([publicDone, auth]);
-    if (ws === this.#ws) for (const resolve of this.#restoredWaiters.splice(0)) resolve();
+    if (ws === this.#conn.ws) for (const resolve of this.#restoredWaiters.splice(0)) resolve();
     await auth;
   }
 
@@ -436,7 +319,7 @@ export class NaxClient {
     const resume = resumeOf(sts);
     const result = await resubscribe(sts, {
       subscribe: (names) => this.#subscribeFrame(names, resume),
-      current: () => ws === this.#ws,
+      current: () => ws === this.#conn.ws,
       emit: (error) => this.#events.emit("error", toNaxError(error)),
       forget: (st) => { if (this.#channels.get(st.info.name) === st) this.#channels.delete(st.info.name); },
       retry: (st) => { if (this.#channels.get(st.info.name) === st) this.#repair.retry(st); },
@@ -453,17 +336,17 @@ export class NaxClient {
    * `error` event, and the connection stays unauthenticated.
    */
   #providerAuth(ws, hold) {
-    if (hold) this.#ops.outbox.hold();
+    if (hold) this.#conn.ops.outbox.hold();
     let held = hold;
-    const release = () => { if (held) { held = false; this.#ops.outbox.release(); } };
+    const release = () => { if (held) { held = false; this.#conn.ops.outbox.release(); } };
     const auth = authFromProvider({
       provider: () => this.#tokenProvider,
-      current: () => ws === this.#ws,
+      current: () => ws === this.#conn.ws,
       timeoutMs: this.#opts.tokenProviderTimeoutMs,
       auth: (token) => { this.#token = token; return this.#sendAuth(token, true); },
       sent: release,
     }).catch((error) => {
-      if (error.code === "unauthorized" && ws === this.#ws) {
+      if (error.code === "unauthorized" && ws === this.#conn.ws) {
         this.#token = null;
         this.#events.emit("error", error);
       }
@@ -478,9 +361,9 @@ export class NaxClient {
   async #sendAuth(token, front = false) {
     const fields = { token };
     if (this.#cancelOnDisconnect) fields.cancel_on_disconnect = true;
-    const ws = this.#ws;
+    const ws = this.#conn.ws;
     const msg = await this.#request("auth", fields, this.#opts.requestTimeoutMs, front);
-    const wasAuthed = this.#authed && ws === this.#ws;
+    const wasAuthed = this.#authed && ws === this.#conn.ws;
     this.#authed = true;
     if (!wasAuthed) {
       const priv = [...this.#channels.values()].filter((st) => st.info.private && !st.queued);
@@ -536,37 +419,22 @@ export class NaxClient {
 
   // ---- ops --------------------------------------------------------------
 
-  /** Sends an op (outbox.js) and resolves with its answer; rejects at once when not open. */
+  /** Sends an op (connection.js) and resolves with its answer. */
   #request(op, fields, timeoutMs = this.#opts.requestTimeoutMs, front = false) {
-    if (this.#state !== "open" || !this.#ws) {
-      return Promise.reject(new NaxError(this.#wanted ? "disconnected" : "closed", `${op}: not connected`));
-    }
-    return this.#ops.send(op, fields, timeoutMs, front);
+    return this.#conn.request(op, fields, timeoutMs, front);
   }
 
   // ---- messages ---------------------------------------------------------
 
-  #onMessage(ws, data) {
-    if (ws !== this.#ws) return;
+  /** Every frame from the hub (connection.js matches the answers to ops afterwards). */
+  #onMessage(ws, msg) {
     this.stats.messages++;
-    let msg;
-    try {
-      msg = JSON.parse(data);
-    } catch {
-      this.#events.emit("error", new NaxError("bad_message", "the hub sent a frame that is not JSON"));
-      return;
-    }
     this.#events.emit("message", msg);
     if (typeof msg.channel === "string") {
       const st = this.#channels.get(msg.channel);
       if (st) dispatch(st, msg, this.#dispatchCtx); // else unsubscribed meanwhile
-    } else if (msg.id !== null && msg.id !== undefined) {
-      this.#ops.answer(msg);
-    } else if (msg.type === "error") {
+    } else if (msg.type === "error" && (msg.id === null || msg.id === undefined)) {
       this.#onUnsolicitedError(ws, msg);
-    } else if (msg.type === "shutdown") {
-      this.#shutdownDelay = Number(msg.reconnect_after_ms) || 0;
-      this.#drop(ws, 1000, "hub shutting down");
     }
   }
 
@@ -576,7 +444,7 @@ export class NaxClient {
     // The session ended: private subscriptions are gone on the hub's side.
     this.#authed = false;
     for (const st of this.#channels.values()) if (st.info.private) st.mode = "fresh";
-    if (this.#tokenProvider && this.#state === "open") this.#providerAuth(ws, false).catch(() => {});
+    if (this.#tokenProvider && this.#conn.state === "open") this.#providerAuth(ws, false).catch(() => {});
   }
 }
 

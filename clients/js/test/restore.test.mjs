@@ -54,6 +54,8 @@ test("a hub restarted on the same port (new epoch): the resume is not_recovered,
     client.connect();
     await client.subscribe(CHANNELS);
     await waitUntil(() => ["book.BTC-USD", "book.ETH-USD@100ms", "depth5.ETH-USD"].every((c) => client.book(c)), 15_000, "three books");
+    // A channel without a message has no position to resume (it is subscribed afresh, listed in neither list).
+    await waitUntil(() => CHANNELS.every((c) => epochs.has(c)), 15_000, "a message on every channel");
     const before = new Map(epochs);
     const resumed = nextEvent(client, "resumed", () => true, 30_000, "resumed after the restart");
     const fresh = new Set();
