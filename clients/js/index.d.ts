@@ -17,13 +17,19 @@ export interface ClientOptions {
   /** Sends a `ping` op this often while open (default 15,000 ms); no answer within `pongTimeoutMs` (default 10,000) closes the socket and reconnects. 0 disables. */
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
-  /** How long an op (subscribe, auth, order ops) waits for its answer before its promise rejects with code `timeout` (default 10,000 ms). */
+  /** How long an op (subscribe, auth, order ops) waits for its answer before its promise rejects with code `timeout` (default 10,000 ms). An op still waiting in the client's outbox (frame pacing) at its timeout is taken out: it is never sent after its promise rejected. */
   requestTimeoutMs?: number;
+  /** How long `cancelAll` waits for its answer (default 60,000 ms: the hub answers once every cancel ran). */
+  cancelAllTimeoutMs?: number;
+  /** How long one `tokenProvider` call may take before it counts as failed (default 10,000 ms). */
+  tokenProviderTimeoutMs?: number;
+  /** A book, depth, ticker, candles, status or heartbeat channel whose first message has not come this long after the hub answered its subscribe is subscribed again (default 10,000 ms; 0 disables). */
+  watchdogMs?: number;
   /** Random source in [0, 1) for the jitter (default Math.random); tests make it deterministic. */
   random?: () => number;
 }
 
-/** The error every rejected promise and every `error` event carries. `code` is the hub's error code (docs/PROTOCOL.md "Error codes"), or from the client itself: `disconnected` (the connection dropped before the answer, or is not open for an order op), `timeout`, `closed` (after `close()`), `unknown_channel` (a name that is not a channel name, refused before sending), `bad_message` (the hub sent a frame that is not JSON; `error` event only). */
+/** The error every rejected promise and every `error` event carries. `code` is the hub's error code (docs/PROTOCOL.md "Error codes"), or from the client itself: `disconnected` (the connection dropped before the answer, or is not open for an order op), `timeout` (no answer in time; like `disconnected`, an order op that timed out may have been carried out: place it again with the same `client_order_id`), `closed` (after `close()`), `queue_full` (1,000 frames already wait in the client's outbox), `unknown_channel` (a name that is not a channel name, refused before sending), `bad_message` (the hub sent a frame that is not JSON; `error` event only), `unauthorized` also when the `tokenProvider` failed or its tokens were refused too often (`error` event). */
 export class NaxError extends Error {
   constructor(code: string, message?: string, id?: number | null);
   code: string;
@@ -35,11 +41,13 @@ export class NaxError extends Error {
 export class OrderBook {
   /** `levelsChecked`: levels per side the checksum covers (at most 10). */
   constructor(levelsChecked?: number);
-  /** Best first: bids highest first, asks lowest first. */
-  readonly bids: Level[];
-  readonly asks: Level[];
+  /** Best first: bids highest first, asks lowest first. The book's own arrays: do not modify (copy with `top`). */
+  readonly bids: readonly Level[];
+  readonly asks: readonly Level[];
   readonly epoch: string | null;
   readonly seq: number;
+  /** False until the first state message, and from a failed checksum or a gap until the fresh state arrives (the client then repairs the channel). A book handed to a listener was synced then; one held since may have become unsynced. */
+  readonly synced: boolean;
   /** Replaces the whole book. */
   replace(bids: Level[], asks: Level[]): void;
   /** Applies absolute levels (a zero quantity deletes the level). */
@@ -103,8 +111,12 @@ export interface ClientStats {
   checksumMismatches: number;
   /** Messages whose prev_seq was not the channel's last seq. */
   gaps: number;
-  /** Channels subscribed again after a mismatch or a gap. */
+  /** Channels subscribed again after a mismatch, a gap, or by the watchdog. */
   resyncs: number;
+  /** Messages dropped as left over from before a (re)subscribe (a channel waiting for its fresh first message). */
+  staleDropped: number;
+  /** Channels the watchdog subscribed again (no first message within `watchdogMs`). */
+  watchdogResyncs: number;
   /** Connections opened after the first. */
   reconnects: number;
   /** Channels the hub listed in `recovered` / `not_recovered` on a resume. */
@@ -121,15 +133,15 @@ export interface ClientEvents {
   trades: { channel: string; pair: string; trades: Trade[] };
   ticker: { channel: string; pair: string; ticker: Ticker };
   /** The channel's candles oldest first (at most 300 plus what arrived since, at most 1,000 kept), after a state message or an update; `candle` is the one that changed (absent after a state message). After a `closed: true` candle the client appends the flat open candle that follows it (docs/PROTOCOL.md "Candles": no holes). */
-  candles: { channel: string; pair: string; interval: string; candles: Candle[]; candle?: Candle };
+  candles: { channel: string; pair: string; interval: string; candles: readonly Candle[]; candle?: Candle };
   status: { pairs: PairStatus[] };
   order: { order: Order };
   balance: { balance: Balance };
   /** A dead-man's switch fired (`cancelled` on `orders`). */
   cancelled: { trigger: string; order_ids: string[] };
-  /** A channel is being subscribed again: `reason` is `checksum` or `gap`. */
-  resync: { channel: string; reason: "checksum" | "gap" };
-  /** Result of a resume after a reconnect. */
+  /** A channel is being subscribed again: `reason` is `checksum`, `gap`, or `watchdog` (no first message within `watchdogMs`). A channel that breaks again within 10 s is subscribed again after a backoff (0.5 s doubling to 10 s); a refused or unanswered resync is retried the same way. */
+  resync: { channel: string; reason: "checksum" | "gap" | "watchdog" };
+  /** Result of a resume after a reconnect (also after `deauth()`, which reconnects). A remembered channel the hub now refuses is dropped (an `error` event) and the others sent again. */
   resumed: { recovered: string[]; not_recovered: string[] };
   /** Unsolicited errors and errors of subscriptions re-sent by the client (e.g. `unauthorized` when the session ended). */
   error: NaxError;
@@ -145,26 +157,27 @@ export class NaxClient {
   connect(): void;
   /** Registers a listener; returns a function that removes it. Listeners survive reconnects. */
   on<K extends keyof ClientEvents>(event: K, listener: (event: ClientEvents[K]) => void): () => void;
-  /** Adds channels; remembered and re-subscribed (with `resume`) after every reconnect. Resolves on `subscribed` (while not connected: once the connection is restored, or rejects with `timeout` after `requestTimeoutMs`). Channels already held are left as they are. A refusal (e.g. `unknown_channel`, `unauthorized` for a private channel before `auth`) rejects and forgets the channels of that call; a `disconnected` or `timeout` rejection keeps them remembered (subscribed when the connection is back). */
+  /** Adds channels; remembered and re-subscribed (with `resume`) after every reconnect. Resolves on `subscribed` (while not connected: once the connection is restored, the call's channels in a frame of their own, or rejects with `timeout` after `requestTimeoutMs`). Channels already held are left as they are. A refusal (e.g. `unknown_channel`, `unauthorized` for a private channel before `auth`) rejects and forgets the channels of that call; a `disconnected` or `timeout` rejection keeps them remembered (subscribed when the connection is back). */
   subscribe(channels: string[]): Promise<void>;
   /** Removes channels (and their kept state). */
   unsubscribe(channels: string[]): Promise<void>;
-  /** Authenticates; the token (or the provider's next token) is sent again after every reconnect, before private channels are re-subscribed. `tokenProvider`, when given, is called for a fresh token on reconnect and when the hub ends the session. */
+  /** Authenticates; the token (or the provider's next token) is sent again after every reconnect, before private channels are re-subscribed and before any op asked for from a `state: open` listener. Again on an authenticated connection (a token refresh of the same user): private channels are left as they are. A token refused (`unauthorized`, or `bad_request` for another user's) is not kept. `tokenProvider`, when given, is called for a fresh token on every reconnect and when the hub ends the session; a failed call (or one over `tokenProviderTimeoutMs`) and a refused token make the client ask it again with backoff, up to 4 times, then it emits an `unauthorized` error and the connection stays unauthenticated. */
   auth(token: string, options?: { cancelOnDisconnect?: boolean; tokenProvider?: () => Promise<string> }): Promise<{ user_id: string; cancel_on_disconnect: boolean }>;
-  /** Forgets the token and the private channels (does not log out over REST). */
+  /** Forgets the token, the provider, the private channels and `orders`/`balances`, and makes the hub forget the user: closes the socket and reconnects at once (no backoff), the public channels resumed. Resolves when the new connection is open and restored (at once when not authenticated or not connected). Does not log out over REST. With `cancelOnDisconnect`, the hub cancels the user's orders at that close. */
   deauth(): Promise<void>;
-  /** Order ops need an open, authenticated connection; otherwise they reject (`disconnected` / `closed` at once, `unauthorized` from the hub). A `disconnected` rejection of `placeOrder` means the order may have been placed: placing it again with the same `client_order_id` is safe (the hub answers the existing order, `created: false`). */
+  /** Order ops need an open, authenticated connection; otherwise they reject (`disconnected` / `closed` at once, `unauthorized` from the hub). A `disconnected` or `timeout` rejection of `placeOrder` means the order may have been placed: placing it again with the same `client_order_id` is safe (the hub answers the existing order, `created: false`). */
   placeOrder(order: OrderRequest): Promise<{ order: Order; created: boolean }>;
   cancelOrder(orderId: string): Promise<Order>;
+  /** Waits up to `cancelAllTimeoutMs` (default 60 s). */
   cancelAll(pair?: string): Promise<string[]>;
   cancelAfter(timeoutMs: number): Promise<{ timeout_ms: number; trigger_ts: number | null }>;
-  /** The kept book of `book.PAIR` / `depthN.PAIR`. */
+  /** The kept book of `book.PAIR` / `depthN.PAIR`; undefined until its first state message, and while a book that failed its checksum (or missed an update) waits for its fresh state. */
   book(channel: string): OrderBook | undefined;
-  /** The kept candles of a candles channel, oldest first. */
-  candles(channel: string): Candle[];
-  /** Every order and balance seen on the private channels since `auth`, by id / asset. */
-  readonly orders: Map<string, Order>;
-  readonly balances: Map<string, Balance>;
-  /** Closes with 1000 and stops reconnecting; pending ops reject with `closed`. Resolves when the socket is closed. */
+  /** The kept candles of a candles channel, oldest first (the client's own array: do not modify). */
+  candles(channel: string): readonly Candle[];
+  /** The orders and balances seen on the private channels since `auth`, by id / asset: every open order and the newest 1,000 finished ones (filled, cancelled, rejected). No history: what changed while disconnected is missing; after a reconnect (`resumed`) re-read open orders and balances over REST. */
+  readonly orders: ReadonlyMap<string, Order>;
+  readonly balances: ReadonlyMap<string, Balance>;
+  /** Closes with 1000 and stops reconnecting; the state is `closed` at once, so ops asked for after it reject with `closed`, as do pending ones. Resolves when the socket is closed. */
   close(): Promise<void>;
 }
