@@ -53,8 +53,6 @@ export class ChannelState {
     /** @type {string | null} */ this.epoch = null;
     /** @type {number | null} */ this.seq = null;
     /** @type {"fresh"|"resume"|"live"} */ this.mode = "fresh";
-    /** Whether the hub accepted a subscribe of it (then a restore resumes it with the others). */
-    this.confirmed = false;
     /** Whether it waits in a subscribe() call made while disconnected (sent in that call's own frame). */
     this.queued = false;
     /** Repairer state (repair.js): a subscribe in flight, the time one is due, the backoff, the last resync. */

@@ -44,6 +44,8 @@ export class NaxClient {
   #cancelOnDisconnect = false;
   /** Whether the current connection is authenticated. */
   #authed = false;
+  /** Whether the hub accepted an auth on the current connection (it then knows a user, even after the session ended). */
+  #userKnown = false;
   /** @type {Promise<any> | null} the current connection's auth in progress */
   #authing = null;
   /** @type {Connection} */ #conn;
@@ -84,6 +86,7 @@ export class NaxClient {
       closed: () => {
         this.#repair.reset();
         this.#authed = false;
+        this.#userKnown = false;
         this.#authing = null;
       },
       message: (ws, msg) => this.#onMessage(ws, msg),
@@ -223,9 +226,9 @@ export class NaxClient {
     for (const st of [...this.#channels.values()]) if (st.info.private) this.#channels.delete(st.info.name);
     this.#orderKeeper.clear();
     this.balances.clear();
-    const wasAuthed = this.#authed || this.#authing !== null;
+    const known = this.#userKnown || this.#authing !== null;
     this.#authed = false;
-    if (!wasAuthed || this.#conn.state !== "open") return;
+    if (!known || this.#conn.state !== "open") return;
     const restored = new Promise((resolve) => this.#restoredWaiters.push(resolve));
     this.#conn.reconnectNow();
     await restored;
@@ -324,7 +327,13 @@ export class NaxClient {
       forget: (st) => { if (this.#channels.get(st.info.name) === st) this.#channels.delete(st.info.name); },
       retry: (st) => { if (this.#channels.get(st.info.name) === st) this.#repair.retry(st); },
     });
-    if (!result || !reconnect || !sts.length) return;
+    if (!result) return;
+    // A recovered channel's next message is a live one, which may be long in coming: no watchdog.
+    for (const name of result.recovered) {
+      const st = this.#channels.get(name);
+      if (st) st.awaitingSince = null;
+    }
+    if (!reconnect || !sts.length) return;
     this.stats.recovered += result.recovered.length;
     this.stats.notRecovered += result.not_recovered.length;
     this.#events.emit("resumed", result);
@@ -365,6 +374,7 @@ export class NaxClient {
     const msg = await this.#request("auth", fields, this.#opts.requestTimeoutMs, front);
     const wasAuthed = this.#authed && ws === this.#conn.ws;
     this.#authed = true;
+    this.#userKnown = true;
     if (!wasAuthed) {
       const priv = [...this.#channels.values()].filter((st) => st.info.private && !st.queued);
       for (const st of priv) st.mode = "fresh";
@@ -395,7 +405,6 @@ export class NaxClient {
         for (const name of chunk) {
           const st = this.#channels.get(name);
           if (!st) continue;
-          st.confirmed = true;
           if (st.mode !== "live") st.awaitingSince = now;
         }
         return answer;
