@@ -285,7 +285,9 @@ export class NaxClient {
 
   #onOpen(ws, reconnect) {
     if (reconnect) this.stats.reconnects++;
-    this.#restore(ws, reconnect).catch((error) => this.#events.emit("error", toNaxError(error)));
+    this.#restore(ws, reconnect).catch((error) => {
+      if (error?.code !== "disconnected" && error?.code !== "closed") this.#events.emit("error", toNaxError(error));
+    });
     this.#repair.start();
   }
 
@@ -297,12 +299,17 @@ export class NaxClient {
    */
   async #restore(ws, reconnect) {
     let auth = null;
-    if (this.#tokenProvider && !this.#tokenFresh) {
-      auth = this.#providerAuth(ws, true);
+    const viaProvider = Boolean(this.#tokenProvider && !this.#tokenFresh);
+    if (viaProvider) {
+      auth = this.#providerAuth(ws, true); // reports its own failure
     } else if (this.#token !== null) {
-      const sent = this.#sendAuth(this.#token);
+      const token = this.#token;
+      const sent = this.#sendAuth(token);
       auth = this.#authing = sent;
-      sent.catch(() => {}).finally(() => { if (this.#authing === sent) this.#authing = null; });
+      sent.catch((error) => {
+        // A refused token is never sent again.
+        if ((error.code === "unauthorized" || error.code === "bad_request") && this.#token === token) this.#token = null;
+      }).finally(() => { if (this.#authing === sent) this.#authing = null; });
     }
     this.#tokenFresh = false;
     const pub = [...this.#channels.values()].filter((st) => !st.info.private && !st.queued);
@@ -314,7 +321,7 @@ export class NaxClient {
     }
     await Promise.allSettled([publicDone, auth]);
     if (ws === this.#conn.ws) for (const resolve of this.#restoredWaiters.splice(0)) resolve();
-    await auth;
+    if (!viaProvider) await auth;
   }
 
   /** Subscribes the remembered public channels again with `resume` (restore.js); emits `resumed` after a reconnect. */
@@ -355,9 +362,9 @@ export class NaxClient {
       auth: (token) => { this.#token = token; return this.#sendAuth(token, true); },
       sent: release,
     }).catch((error) => {
-      if (error.code === "unauthorized" && ws === this.#conn.ws) {
-        this.#token = null;
-        this.#events.emit("error", error);
+      if (ws === this.#conn.ws && error.code !== "disconnected" && error.code !== "closed") {
+        if (error.code === "unauthorized") this.#token = null;
+        this.#events.emit("error", toNaxError(error));
       }
       throw error;
     }).finally(release);

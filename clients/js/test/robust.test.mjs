@@ -201,6 +201,34 @@ test("tokenProvider: a failure on a reconnect is retried, a refused token asks i
   }
 });
 
+test("without a provider, a kept token the hub refuses on a reconnect is reported once and never sent again", { timeout: 5_000 }, async () => {
+  let expired = false;
+  const fake = fakeWebSocket((socket) => {
+    socket.onsend = (f) => {
+      if (f.op === "auth" && expired) queueMicrotask(() => socket.deliver({ type: "error", id: f.id, code: "unauthorized", message: "token expired" }));
+      else answerOps(socket, f);
+    };
+    socket.open();
+  });
+  const client = new NaxClient({ url: "ws://x/ws", WebSocket: fake.WebSocket, pingIntervalMs: 0, initialBackoffMs: 5 });
+  const errors = [];
+  client.on("error", (e) => errors.push(e.code));
+  try {
+    client.connect();
+    await client.auth("t0");
+    expired = true;
+    fake.sockets[0].fail();
+    await waitUntil(() => errors.length === 1, 2_000, "the refusal reported");
+    fake.sockets[1].fail();
+    await waitUntil(() => fake.sockets[2] && client.state === "open", 2_000, "a third connection");
+    await sleep(20);
+    assert.deepEqual(fake.sockets.map((socket) => socket.sent.filter((f) => f.op === "auth").length), [1, 1, 0]);
+    assert.deepEqual(errors, ["unauthorized"]);
+  } finally {
+    await client.close();
+  }
+});
+
 test("a throwing listener is reported (reportError, else console.error) and never rethrown", { timeout: 5_000 }, async () => {
   const fake = fakeWebSocket((socket) => socket.open());
   const reported = [];
