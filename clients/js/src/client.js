@@ -223,6 +223,11 @@ export class NaxClient {
     this.#tokenFresh = false;
     this.#tokenProvider = null;
     this.#cancelOnDisconnect = false;
+    for (const w of this.#waiters.filter((w) => w.kind === "auth")) {
+      clearTimeout(w.timer);
+      w.reject(new NaxError("unauthorized", "deauth() before the connection was back"));
+    }
+    this.#waiters = this.#waiters.filter((w) => w.kind !== "auth");
     for (const st of [...this.#channels.values()]) if (st.info.private) this.#channels.delete(st.info.name);
     this.#orderKeeper.clear();
     this.balances.clear();
