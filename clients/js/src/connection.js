@@ -19,6 +19,7 @@ const CLOSE_WAIT_MS = 3000;
  * @property {(error: NaxError) => void} error
  */
 
+/** The socket under a NaxClient: (re)opening, state, ping, ops and their answers. */
 export class Connection {
   #opts;
   /** @type {ConnectionHooks} */ #hooks;

@@ -5,7 +5,7 @@
 // balances), then handed to the listeners as a typed event.
 
 /** Finished orders kept at most in `client.orders` (the newest); open ones are all kept. */
-export const MAX_FINISHED_ORDERS = 1000;
+const MAX_FINISHED_ORDERS = 1000;
 const FINISHED = new Set(["filled", "cancelled", "rejected"]);
 const TICKER_FIELDS = ["bid", "bid_qty", "ask", "ask_qty", "last", "open_24h", "high_24h", "low_24h",
   "volume_24h", "quote_volume_24h", "change_24h", "change_24h_pct"];

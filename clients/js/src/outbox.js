@@ -6,11 +6,12 @@
 import { NaxError } from "./errors.js";
 
 /** The hub's frame limit is 20/s with a burst of 50: stay under both. */
-export const BUCKET_SIZE = 40;
-export const BUCKET_RATE_PER_MS = 18 / 1000;
+const BUCKET_SIZE = 40;
+const BUCKET_RATE_PER_MS = 18 / 1000;
 /** Frames queued at most; one more is refused with `queue_full`. */
-export const OUTBOX_LIMIT = 1000;
+const OUTBOX_LIMIT = 1000;
 
+/** One connection's unsent frames, paced by a token bucket (BUCKET_SIZE, BUCKET_RATE_PER_MS), at most OUTBOX_LIMIT. */
 export class Outbox {
   /** @type {object[]} */ #queue = [];
   /** @type {{send(data: string): void} | null} */ #ws = null;
@@ -18,9 +19,6 @@ export class Outbox {
   #tokensAt = 0;
   #timer = null;
   #held = false;
-
-  /** Frames waiting. */
-  get length() { return this.#queue.length; }
 
   /** Starts sending on a newly opened socket, with a full bucket. @param {{send(data: string): void}} ws */
   attach(ws) {

@@ -7,9 +7,9 @@
 
 import { CHANNELS_PER_FRAME } from "./channels.js";
 
-export const RETRY_MIN_MS = 500;
-export const RETRY_MAX_MS = 10_000;
-export const STORM_WINDOW_MS = 10_000;
+const RETRY_MIN_MS = 500;
+const RETRY_MAX_MS = 10_000;
+const STORM_WINDOW_MS = 10_000;
 /** Kinds whose subscribe is followed by a state message within a second (docs/PROTOCOL.md "Subscribing and resuming"). */
 const WATCHED = new Set(["book", "depth", "ticker", "candles", "status", "heartbeat"]);
 /** Rejections that are not the hub's answer about the channels. */
@@ -26,6 +26,7 @@ const GONE = new Set(["disconnected", "closed"]);
  * @property {number} watchdogMs 0 disables the watchdog
  */
 
+/** Subscribes broken, refused or silent channels again, batched, with backoff, and runs the watchdog. */
 export class Repairer {
   /** @type {RepairContext} */ #ctx;
   /** @type {Set<ChannelState>} */ #due = new Set();

@@ -10,7 +10,7 @@ import { NaxError } from "./errors.js";
 /** Refused restore frames retried after dropping the channel the hub named. */
 const RESTORE_ATTEMPTS = 5;
 /** tokenProvider calls per (re)authentication before the client gives up; backoff between failures. */
-export const PROVIDER_ATTEMPTS = 4;
+const PROVIDER_ATTEMPTS = 4;
 const PROVIDER_BACKOFF_MS = 500;
 
 /**
