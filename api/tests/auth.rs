@@ -318,6 +318,12 @@ async fn mfa_setup_and_verify_then_login_needs_totp() {
         .await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body, json!({"mfa_enabled": true}));
+    let (s, profile, _) = t.get("/users/profile", Some(&access)).await;
+    assert_eq!(
+        (s, &profile["mfa_enabled"]),
+        (200, &json!(true)),
+        "{profile}"
+    );
 
     let (s, body, _) = login(&t, creds).await;
     assert_error(s, &body, 401, "mfa_required");

@@ -33,6 +33,9 @@ pub struct Profile {
     pub country: Option<String>,
     /// Set only by the KYC flow.
     pub kyc_status: KycStatus,
+    /// Whether sign-in needs a TOTP code (`POST /auth/mfa/verify` turned
+    /// it on).
+    pub mfa_enabled: bool,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
 }
@@ -47,6 +50,7 @@ impl From<&User> for Profile {
             phone: u.phone.clone(),
             country: u.country.clone(),
             kyc_status: u.kyc_status,
+            mfa_enabled: u.mfa_enabled,
             created_at: u.created_at,
         }
     }

@@ -17,6 +17,7 @@ async fn profile_is_read_and_updated() {
         assert_eq!(p[field], Value::Null, "{field}");
     }
     assert_eq!(p["kyc_status"], "NONE");
+    assert_eq!(p["mfa_enabled"], false);
     let created = p["created_at"].as_str().expect("created_at");
     chrono::DateTime::parse_from_rfc3339(created).expect("RFC 3339");
 

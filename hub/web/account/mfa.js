@@ -1,9 +1,9 @@
 // Two-factor (TOTP) state and "Enable two-factor": POST /auth/mfa/setup
 // shows the secret and its otpauth:// URL as text (to type or paste into an
 // authenticator app), then POST /auth/mfa/verify with a 6-digit code turns
-// it on; from then on sign-in asks for a code. The API has no read of the
-// setting: it is known on when this sign-in used a code or turned it on,
-// and setup answering 409 `mfa_already_enabled` shows it on too.
+// it on; from then on sign-in asks for a code. The setting is read from
+// GET /users/profile (`mfa_enabled`) when the section opens, and is known on
+// at once when this sign-in used a code or turned it on.
 
 import { el, fill } from "../dom.js";
 import { api, mfaKnownOn, noteMfaOn } from "./session.js";
@@ -70,5 +70,13 @@ export function mfaSection() {
   }
 
   showState();
+  api("GET", "/users/profile")
+    .then((profile) => {
+      if (profile?.mfa_enabled) {
+        noteMfaOn();
+        showState();
+      }
+    })
+    .catch(() => {}); // offered as off; setup's 409 `mfa_already_enabled` corrects it
   return { node };
 }
