@@ -39,7 +39,7 @@ async function waitFor(page, message, fn, arg, timeout = 10_000) {
 /** The page's own counters (#stat-*) and connection state (#conn-state). */
 const readCorner = (page) =>
   page.evaluate(() => ({
-    state: document.getElementById("conn-state").textContent,
+    state: document.getElementById("conn-state")?.textContent,
     verified: Number(document.getElementById("stat-verified").textContent),
     mismatches: Number(document.getElementById("stat-mismatches").textContent),
     resyncs: Number(document.getElementById("stat-resyncs").textContent),
@@ -77,7 +77,7 @@ test("the page loads under its CSP and the ladder shows levels within 2 s", { ti
   try {
     const started = Date.now();
     await page.goto(hub.base + "/");
-    await waitFor(page, "ladder levels", () => Number(document.getElementById("book").dataset.levels) > 0, null, Math.max(1, 2000 - (Date.now() - started)));
+    await waitFor(page, "ladder levels", () => Number(document.getElementById("book")?.dataset.levels) > 0, null, Math.max(1, 2000 - (Date.now() - started)));
     const ladder = await readLadder(page);
     assert.ok(ladder.asks.length > 0 && ladder.bids.length > 0, `both sides shown: ${JSON.stringify(ladder)}`);
     for (const price of [...ladder.asks, ...ladder.bids]) assert.match(price, /^\d+\.\d{2}$/, "BTC-USD prices at scale 2, as sent");
@@ -89,7 +89,7 @@ test("the page loads under its CSP and the ladder shows levels within 2 s", { ti
     // Then the live channel moves it (the first paint may be the REST answer, loaded once).
     const painted = await page.evaluate(() => document.querySelector("#book .ladder").innerText);
     await waitFor(page, "the ladder updated live", (was) => document.querySelector("#book .ladder").innerText !== was, painted);
-    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
+    await waitFor(page, "connection open", () => document.getElementById("conn-state")?.textContent === "open");
     await waitFor(page, "chart drawn", () => Number(document.getElementById("chart").dataset.drawn) > 0);
     await screenshot(page, "market-1-desktop");
     await noProblems(problems);
@@ -102,7 +102,7 @@ test("after 20 s the page's counters show checksums verified and no mismatch", {
   const { page, context, problems } = await openMarket();
   try {
     await page.goto(hub.base + "/");
-    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
+    await waitFor(page, "connection open", () => document.getElementById("conn-state")?.textContent === "open");
     const samples = [];
     const end = Date.now() + 20_000;
     while (Date.now() < end) {
@@ -124,7 +124,7 @@ test("the hub drops the socket and the page resumes", { timeout: 45_000 }, async
   const { page, context, problems } = await openMarket();
   try {
     await page.goto(`http://127.0.0.1:${proxy.port}/`);
-    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
+    await waitFor(page, "connection open", () => document.getElementById("conn-state")?.textContent === "open");
     await waitFor(page, "first checksums verified", () => Number(document.getElementById("stat-verified").textContent) > 0);
     assert.ok(proxy.connections > 0, "the page's connections go through the proxy");
     // Record every state the corner shows from here on.
@@ -137,7 +137,7 @@ test("the hub drops the socket and the page resumes", { timeout: 45_000 }, async
 
     proxy.dropAll();
     await waitFor(page, "a reconnect counted", () => Number(document.getElementById("stat-reconnects").textContent) >= 1, null, 15_000);
-    await waitFor(page, "connection open again", () => document.getElementById("conn-state").textContent === "open", null, 15_000);
+    await waitFor(page, "connection open again", () => document.getElementById("conn-state")?.textContent === "open", null, 15_000);
     const reopened = await readCorner(page);
     await waitFor(page, "verified keeps growing", (n) => Number(document.getElementById("stat-verified").textContent) > n + 5, reopened.verified, 10_000);
     const after = await readCorner(page);
@@ -159,7 +159,7 @@ test("phone layout: no horizontal scroll, ladder and chart visible", { timeout: 
   const { page, context, problems } = await openMarket(PHONE);
   try {
     await page.goto(hub.base + "/");
-    await waitFor(page, "ladder levels", () => Number(document.getElementById("book").dataset.levels) > 0);
+    await waitFor(page, "ladder levels", () => Number(document.getElementById("book")?.dataset.levels) > 0);
     await waitFor(page, "chart drawn", () => Number(document.getElementById("chart").dataset.drawn) > 0);
     await screenshot(page, "market-4-phone");
     const layout = await page.evaluate(() => {
@@ -186,8 +186,8 @@ test("switching pair and candle interval updates the ladder and the chart", { ti
   const { page, context, problems } = await openMarket();
   try {
     await page.goto(hub.base + "/");
-    await waitFor(page, "connection open", () => document.getElementById("conn-state").textContent === "open");
-    await waitFor(page, "BTC-USD ladder", () => Number(document.getElementById("book").dataset.levels) > 0);
+    await waitFor(page, "connection open", () => document.getElementById("conn-state")?.textContent === "open");
+    await waitFor(page, "BTC-USD ladder", () => Number(document.getElementById("book")?.dataset.levels) > 0);
     const reference = await (await fetch(hub.base + "/markets/ETH-BTC/ticker")).json();
 
     await page.selectOption("#pair", "ETH-BTC");
@@ -292,7 +292,7 @@ test("switching pairs fast: a late REST answer of the pair left behind shows not
       await answered;
     });
     await page.goto(hub.base + "/");
-    await waitFor(page, "BTC-USD ladder", () => Number(document.getElementById("book").dataset.levels) > 0);
+    await waitFor(page, "BTC-USD ladder", () => Number(document.getElementById("book")?.dataset.levels) > 0);
     await page.selectOption("#pair", "ETH-USD");
     await page.selectOption("#pair", "ETH-BTC");
     // From here on (ETH-USD's live events are dropped from the switch on),
