@@ -139,10 +139,11 @@ async fn the_page_and_every_file_it_loads_come_from_the_hub_under_a_strict_polic
 
     // Walk the whole module graph from index.html: every file answers 200
     // with its type and the page's policy, and names only the hub's paths.
-    // (`data:` URLs are inline images, e.g. the empty favicon.)
+    // (`data:` URLs are inline images, e.g. the empty favicon; `#id` links
+    // stay on the page.)
     let mut queue: VecDeque<String> = references(&html)
         .into_iter()
-        .filter(|r| !r.starts_with("data:"))
+        .filter(|r| !r.starts_with("data:") && !r.starts_with('#'))
         .collect();
     let mut seen = BTreeSet::new();
     while let Some(path) = queue.pop_front() {
