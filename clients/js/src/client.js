@@ -38,7 +38,7 @@ export class NaxClient {
   /** @type {(() => void)[]} deauth() calls waiting for the next restore */
   #restoredWaiters = [];
   /** @type {string | null} */ #token = null;
-  /** Whether #token was given by auth() and not used yet (else, with a provider, a reconnect asks the provider). */
+  /** Whether #token was given by an auth() made while not open and not sent yet (else, with a provider, a reconnect asks the provider). */
   #tokenFresh = false;
   /** @type {(() => Promise<string>) | null} */ #tokenProvider = null;
   #cancelOnDisconnect = false;
@@ -48,6 +48,10 @@ export class NaxClient {
   #userKnown = false;
   /** @type {Promise<any> | null} the current connection's auth in progress */
   #authing = null;
+  /** Auth frames sent and not answered yet (on any connection). */
+  #authsInFlight = 0;
+  /** deauth() calls so far: an auth answer that comes after one is ignored. */
+  #deauths = 0;
   /** @type {Connection} */ #conn;
   #repair;
   #orderKeeper;
@@ -189,11 +193,13 @@ export class NaxClient {
    */
   auth(token, options = {}) {
     const before = { token: this.#token, provider: this.#tokenProvider, cod: this.#cancelOnDisconnect };
+    const open = this.#conn.state === "open";
     this.#token = token;
-    this.#tokenFresh = true;
+    // Fresh only for the restore that sends it; sent now, it is a kept token (a provider is asked on the next reconnect).
+    this.#tokenFresh = !open;
     if (options.tokenProvider) this.#tokenProvider = options.tokenProvider;
     this.#cancelOnDisconnect = options.cancelOnDisconnect ?? false;
-    const sent = this.#conn.state === "open" ? this.#sendAuth(token) : this.#waitFor("auth", () => this.#sendAuth(this.#token));
+    const sent = open ? this.#sendAuth(token) : this.#waitFor("auth", () => this.#sendAuth(this.#token));
     return sent.catch((error) => {
       // A refused token is not kept (a second user's token is bad_request; a bad one unauthorized).
       if ((error.code === "unauthorized" || error.code === "bad_request") && this.#token === token) {
@@ -213,12 +219,16 @@ export class NaxClient {
   /**
    * Forgets the token, the provider, the private channels and their orders
    * and balances, and makes the hub forget the user: closes the socket and
-   * reconnects at once, restoring the public channels with `resume`.
-   * Resolves when the new connection is open and restored (at once when not
-   * connected). Does not log out over REST.
+   * reconnects at once, restoring the public channels with `resume`, also
+   * when an auth is still waiting for its answer (that answer is ignored).
+   * Resolves when the new connection is open and restored, or after
+   * `requestTimeoutMs` when it is not back by then (the hub forgot the user
+   * at the close; the restore follows when the connection is back); at once
+   * when not connected or the hub knows no user. Does not log out over REST.
    * @returns {Promise<void>}
    */
   async deauth() {
+    this.#deauths++;
     this.#token = null;
     this.#tokenFresh = false;
     this.#tokenProvider = null;
@@ -231,12 +241,19 @@ export class NaxClient {
     for (const st of [...this.#channels.values()]) if (st.info.private) this.#channels.delete(st.info.name);
     this.#orderKeeper.clear();
     this.balances.clear();
-    const known = this.#userKnown || this.#authing !== null;
+    const known = this.#userKnown || this.#authing !== null || this.#authsInFlight > 0;
     this.#authed = false;
     if (!known || this.#conn.state !== "open") return;
-    const restored = new Promise((resolve) => this.#restoredWaiters.push(resolve));
+    let timer;
+    const restored = new Promise((resolve) => {
+      this.#restoredWaiters.push(resolve);
+      timer = setTimeout(() => {
+        this.#restoredWaiters = this.#restoredWaiters.filter((r) => r !== resolve);
+        resolve();
+      }, this.#opts.requestTimeoutMs);
+    });
     this.#conn.reconnectNow();
-    await restored;
+    await restored.finally(() => clearTimeout(timer));
   }
 
   /**
@@ -312,8 +329,11 @@ export class NaxClient {
       const sent = this.#sendAuth(token);
       auth = this.#authing = sent;
       sent.catch((error) => {
-        // A refused token is never sent again.
-        if ((error.code === "unauthorized" || error.code === "bad_request") && this.#token === token) this.#token = null;
+        // A refused token is never sent again; with a provider, it is asked for a fresh one.
+        if ((error.code === "unauthorized" || error.code === "bad_request") && this.#token === token) {
+          this.#token = null;
+          if (error.code === "unauthorized" && this.#tokenProvider && ws === this.#conn.ws) this.#providerAuth(ws, true).catch(() => {});
+        }
       }).finally(() => { if (this.#authing === sent) this.#authing = null; });
     }
     this.#tokenFresh = false;
@@ -353,13 +373,13 @@ export class NaxClient {
 
   /**
    * Authenticates with the tokenProvider's token (restore.js); with `hold`,
-   * nothing else is sent before the auth frame. When it gives up: an
+   * no op that needs auth (order ops, private subscribes) is sent before the
+   * auth frame, while public subscribes and pings go on. When it gives up: an
    * `error` event, and the connection stays unauthenticated.
    */
   #providerAuth(ws, hold) {
-    if (hold) this.#conn.ops.outbox.hold();
-    let held = hold;
-    const release = () => { if (held) { held = false; this.#conn.ops.outbox.release(); } };
+    // The hold is of this socket's outbox: a release after it closed does nothing.
+    const release = hold ? this.#conn.ops.outbox.hold() : () => {};
     const auth = authFromProvider({
       provider: () => this.#tokenProvider,
       current: () => ws === this.#conn.ws,
@@ -383,8 +403,18 @@ export class NaxClient {
     const fields = { token };
     if (this.#cancelOnDisconnect) fields.cancel_on_disconnect = true;
     const ws = this.#conn.ws;
-    const msg = await this.#request("auth", fields, this.#opts.requestTimeoutMs, front);
-    const wasAuthed = this.#authed && ws === this.#conn.ws;
+    const deauths = this.#deauths;
+    this.#authsInFlight++;
+    let msg;
+    try {
+      msg = await this.#request("auth", fields, this.#opts.requestTimeoutMs, front);
+    } finally {
+      this.#authsInFlight--;
+    }
+    if (deauths !== this.#deauths || ws !== this.#conn.ws) {
+      throw new NaxError(deauths !== this.#deauths ? "unauthorized" : "disconnected", "auth: answered after deauth() or on a connection since closed");
+    }
+    const wasAuthed = this.#authed;
     this.#authed = true;
     this.#userKnown = true;
     if (!wasAuthed) {

@@ -1,15 +1,25 @@
 // Outbox: the frames of one connection waiting to be sent, paced under the
 // hub's frame limit (docs/PROTOCOL.md "Limits and close codes": 20 frames/s,
-// burst 50) by a token bucket, capped in length, and able to hold every
-// frame back while the connection is being restored (auth goes first).
+// burst 50) by a token bucket, capped in length, and able to hold the
+// frames that need an authenticated connection (order ops, private
+// subscribes) back while the auth of a restore waits for its token.
 
 import { NaxError } from "./errors.js";
+import { parseChannel } from "./channels.js";
 
 /** The hub's frame limit is 20/s with a burst of 50: stay under both. */
 const BUCKET_SIZE = 40;
 const BUCKET_RATE_PER_MS = 18 / 1000;
 /** Frames queued at most; one more is refused with `queue_full`. */
 const OUTBOX_LIMIT = 1000;
+/** The ops the hub answers only on an authenticated connection (besides subscribes to private channels). */
+const AUTH_OPS = new Set(["order.place", "order.cancel", "order.cancel_all", "cancel_after"]);
+
+/** Whether `frame` needs an authenticated connection: held back by a hold(). @param {any} frame */
+export function needsAuth(frame) {
+  if (AUTH_OPS.has(frame.op)) return true;
+  return frame.op === "subscribe" && Array.isArray(frame.channels) && frame.channels.some((name) => parseChannel(name)?.private);
+}
 
 /** One connection's unsent frames, paced by a token bucket (BUCKET_SIZE, BUCKET_RATE_PER_MS), at most OUTBOX_LIMIT. */
 export class Outbox {
@@ -19,6 +29,8 @@ export class Outbox {
   #tokensAt = 0;
   #timer = null;
   #held = false;
+  /** Sockets attached so far: a hold belongs to the socket it was taken on. */
+  #generation = 0;
 
   /** Starts sending on a newly opened socket, with a full bucket. @param {{send(data: string): void}} ws */
   attach(ws) {
@@ -35,6 +47,7 @@ export class Outbox {
     this.#ws = null;
     this.#queue = [];
     this.#held = false;
+    this.#generation++;
   }
 
   /**
@@ -64,26 +77,38 @@ export class Outbox {
     return true;
   }
 
-  /** Holds every frame back until release(). */
-  hold() { this.#held = true; }
-
-  /** Ends a hold(): sends what the bucket allows. */
-  release() {
-    this.#held = false;
-    this.#flush();
+  /**
+   * Holds the frames that need auth (needsAuth) back on the current socket;
+   * the others (auth, pings, public subscribes) still go. Returns the
+   * release: it sends what the bucket allows, and is a no-op once the
+   * socket it was taken on is gone (it never releases a newer socket's hold).
+   * @returns {() => void}
+   */
+  hold() {
+    const generation = this.#generation;
+    this.#held = true;
+    return () => {
+      if (generation !== this.#generation || !this.#held) return;
+      this.#held = false;
+      this.#flush();
+    };
   }
 
   #flush() {
     const ws = this.#ws;
-    if (!ws || this.#held) return;
+    if (!ws) return;
     const now = Date.now();
     this.#tokens = Math.min(BUCKET_SIZE, this.#tokens + (now - this.#tokensAt) * BUCKET_RATE_PER_MS);
     this.#tokensAt = now;
+    const kept = [];
     while (this.#queue.length && this.#tokens >= 1) {
+      const frame = this.#queue.shift();
+      if (this.#held && needsAuth(frame)) { kept.push(frame); continue; }
       this.#tokens -= 1;
-      ws.send(JSON.stringify(this.#queue.shift()));
+      ws.send(JSON.stringify(frame));
     }
-    if (this.#queue.length && !this.#timer) {
+    this.#queue.unshift(...kept);
+    if (this.#queue.length && !this.#timer && (!this.#held || this.#queue.some((f) => !needsAuth(f)))) {
       this.#timer = setTimeout(() => {
         this.#timer = null;
         this.#flush();
