@@ -122,14 +122,17 @@ test("tokenProvider: auth again after a reconnect and after the session ended; `
     // private delivery; the client auths with the provider's token and resubscribes.
     const ended = nextEvent(client, "error", (e) => e.code === "unauthorized" && e.id === null, 10_000, "session-ended `unauthorized`");
     const reauthed2 = authedAgain();
+    const resubscribed = nextEvent(client, "message", (m) => m.type === "subscribed" && m.channels.includes("orders"), 10_000, "`orders` subscribed again");
     await rest(hub.base, "POST", "/auth/logout", { token: current });
     const other = await login(hub.base, account.email, account.password);
     await rest(hub.base, "POST", "/orders", { token: other, body: { client_order_id: "over-rest", pair: "BTC-USD", side: "buy", type: "limit", qty: "0.010000", price: "1000.00" } });
     await ended;
     await reauthed2;
     assert.equal(provided, 2, "tokenProvider calls after the session ended");
+    // `orders` keeps no history: an order placed before the channel is
+    // subscribed again would not be on it, so wait for the subscription.
+    await resubscribed;
     const second = seenOnOrders("after-session-end");
-    // `orders` is subscribed again right after `authed`, and the hub handles ops in order.
     await place("after-session-end");
     await second;
     assert.equal(client.stats.reconnects, 1);
