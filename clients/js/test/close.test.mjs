@@ -1,30 +1,20 @@
 // close(): resolves once the socket is closed, state `closed`, ops in
 // flight reject with `closed`, and nothing reconnects afterwards.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { NaxClient } from "../src/index.js";
-import { startHub } from "./support/hub.mjs";
-import { startProxy } from "./support/proxy.mjs";
+import { hubBehindProxy } from "./support/fixture.mjs";
 import { counter } from "./support/wait.mjs";
 
-let hub;
-let proxy;
-before(async () => {
-  hub = await startHub();
-  proxy = await startProxy(hub.port);
-});
-after(async () => {
-  await proxy?.close();
-  await hub?.stop();
-});
+const env = hubBehindProxy();
 
 test("close() ends the connection for good and rejects the op in flight", { timeout: 20_000 }, async () => {
-  const client = new NaxClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, initialBackoffMs: 50, maxBackoffMs: 200 });
+  const client = new NaxClient({ url: `ws://127.0.0.1:${env.proxy.port}/ws`, initialBackoffMs: 50, maxBackoffMs: 200 });
   client.connect();
   await client.subscribe(["ticker.BTC-USD"]);
   assert.equal(client.state, "open");
-  assert.equal(proxy.connections, 1);
+  assert.equal(env.proxy.connections, 1);
 
   const inFlight = client.subscribe(["ticker.ETH-USD"]); // sent, not answered yet
   const states = counter(client, "state");
@@ -36,7 +26,7 @@ test("close() ends the connection for good and rejects the op in flight", { time
 
   // Longer than the largest backoff: no new connection, no state change.
   await new Promise((ok) => setTimeout(ok, 1000));
-  assert.equal(proxy.connections, 0, "a connection was opened after close()");
+  assert.equal(env.proxy.connections, 0, "a connection was opened after close()");
   assert.equal(client.state, "closed");
   assert.equal(states.count(), 1);
   assert.equal(client.stats.reconnects, 0);
@@ -46,11 +36,11 @@ test("close() ends the connection for good and rejects the op in flight", { time
 });
 
 test("close() before the socket opened and without connect()", { timeout: 10_000 }, async () => {
-  const idle = new NaxClient({ url: hub.wsUrl });
+  const idle = new NaxClient({ url: env.hub.wsUrl });
   await idle.close();
   assert.equal(idle.state, "closed");
 
-  const client = new NaxClient({ url: hub.wsUrl });
+  const client = new NaxClient({ url: env.hub.wsUrl });
   client.connect();
   const waiting = assert.rejects(client.subscribe(["ticker.BTC-USD"]), (e) => e.code === "closed"); // waits for the open
   await client.close();

@@ -3,27 +3,17 @@
 // `resume`, the hub recovers every channel, nothing is missed, the books
 // still verify, and listeners registered before the drop still fire.
 
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { NaxClient } from "../src/index.js";
-import { startHub } from "./support/hub.mjs";
-import { startProxy } from "./support/proxy.mjs";
+import { hubBehindProxy } from "./support/fixture.mjs";
 import { nextEvent, counter, waitUntil } from "./support/wait.mjs";
 
 const CHANNELS = ["book.BTC-USD", "trades.BTC-USD", "ticker.BTC-USD", "candles1m.BTC-USD", "heartbeat"];
-let hub;
-let proxy;
-before(async () => {
-  hub = await startHub();
-  proxy = await startProxy(hub.port);
-});
-after(async () => {
-  await proxy?.close();
-  await hub?.stop();
-});
+const env = hubBehindProxy();
 
 test("a dropped connection is resumed: channels recovered, no gap, checksums verify, listeners kept", { timeout: 60_000 }, async (t) => {
-  const client = new NaxClient({ url: `ws://127.0.0.1:${proxy.port}/ws`, initialBackoffMs: 100 });
+  const client = new NaxClient({ url: `ws://127.0.0.1:${env.proxy.port}/ws`, initialBackoffMs: 100 });
   const errors = [];
   client.on("error", (e) => errors.push(e));
   const books = counter(client, "book", (e) => e.channel === "book.BTC-USD");
@@ -44,7 +34,7 @@ test("a dropped connection is resumed: channels recovered, no gap, checksums ver
     const booksBefore = books.count();
     const verifiedBefore = client.stats.checksumsVerified;
     const fresh = counter(client, "book", (e) => e.reason !== null);
-    proxy.dropAll();
+    env.proxy.dropAll();
     const { recovered, not_recovered } = await resumed;
     assert.deepEqual([...recovered].sort(), CHANNELS.filter((c) => c !== "heartbeat").sort(), "recovered");
     assert.deepEqual(not_recovered, []);
@@ -69,7 +59,7 @@ test("a dropped connection is resumed: channels recovered, no gap, checksums ver
     assert.equal(stats.gaps, 0, "gaps");
     assert.equal(stats.checksumMismatches, 0, "checksum mismatches");
     assert.equal(stats.resyncs, 0, "resyncs");
-    assert.equal(proxy.connections, 1);
+    assert.equal(env.proxy.connections, 1);
     assert.deepEqual(errors, []);
     t.diagnostic(`stats ${JSON.stringify(stats)}`);
   } finally {
