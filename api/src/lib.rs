@@ -19,6 +19,7 @@ pub mod money;
 pub mod owner_only;
 pub mod private;
 pub mod providers;
+pub mod queue;
 pub mod resilience;
 pub mod root;
 pub mod seal;

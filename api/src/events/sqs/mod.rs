@@ -4,8 +4,9 @@
 //! Routing: every event goes to `audit-log-queue.fifo` (message group =
 //! the acting user, or `system`; deduplication id = the event id, so a
 //! batch the relay re-sends is dropped by SQS within its 5-minute window);
-//! `user.registered`, `user.profile_updated` and `kyc.status_changed` also
-//! go to `hubspot-sync-queue`; `webhook.received` also goes to
+//! what the CRM sync reads (`user.*`, `kyc.status_changed`, `order.filled`,
+//! deposit and withdrawal state changes: [`Queue::routes`]) also goes to
+//! `hubspot-sync-queue`; `webhook.received` also goes to
 //! `webhook-processing-queue`. The body is the event's versioned JSON.
 //!
 //! Messages are sent with `SendMessageBatch` (at most 10 entries and

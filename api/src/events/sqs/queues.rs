@@ -50,7 +50,7 @@ impl Queue {
         }
     }
 
-    pub(super) fn is_fifo(self) -> bool {
+    pub fn is_fifo(self) -> bool {
         self == Queue::AuditLog
     }
 
@@ -58,9 +58,14 @@ impl Queue {
     pub fn routes(event_type: &str) -> Vec<Queue> {
         let mut queues = vec![Queue::AuditLog];
         match event_type {
-            "user.registered" | "user.profile_updated" | "kyc.status_changed" => {
-                queues.push(Queue::HubspotSync)
-            }
+            // What the CRM sync maps to contact properties and lifecycle
+            // stages (worker/src/hubspot).
+            "user.registered"
+            | "user.profile_updated"
+            | "kyc.status_changed"
+            | "order.filled"
+            | "deposit.state_changed"
+            | "withdrawal.state_changed" => queues.push(Queue::HubspotSync),
             "webhook.received" => queues.push(Queue::WebhookProcessing),
             _ => {}
         }

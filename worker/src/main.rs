@@ -1,0 +1,2 @@
+//! `nax-worker`: not built yet.
+fn main() {}
