@@ -1,3 +1,385 @@
-//! [`LogSource`]: a queue over the embedded event log (`events.ndjson`),
-//! so the consumers run in process with no AWS (docs/ARCHITECTURE.md,
-//! "After the queues"). Not built yet: the next commit.
+//! [`LogSource`]: one queue over the embedded event log
+//! (`events.ndjson`, [`crate::events::log::EventLog`]), so the consumers run
+//! in process with no AWS and see what SQS would have given them
+//! (docs/ARCHITECTURE.md, "After the queues").
+//!
+//! The queue's messages are the log's events that [`Queue::routes`] sends
+//! to it, in log order. Like SQS: a received message is invisible for the
+//! visibility timeout, then comes back unless deleted; a message received
+//! more than the queue's maximum receives is moved to the dead-letter
+//! file (`queues/<queue>.dlq.ndjson`) instead of being delivered; on the
+//! FIFO audit queue a message is not handed out while an earlier one of
+//! its group (the acting user) is in flight.
+//!
+//! What is deleted is remembered as a cursor (`queues/<queue>.cursor`, a
+//! byte offset: everything before it was deleted), written atomically and
+//! `fsync`ed after each delete that moves it. A crash redelivers whatever
+//! was after the cursor (at least once). Receive counts live in memory: a
+//! restart starts them again. Memory is bounded: at most [`WINDOW`]
+//! messages past the cursor are held.
+
+use super::{Delivery, Depth, Source, SourceError};
+use crate::events::log::{EventLog, LINE_BOUNDS};
+use crate::events::sqs::Queue;
+use crate::events::Event;
+use async_trait::async_trait;
+use std::collections::{HashSet, VecDeque};
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Messages held past the cursor at most (later ones are read once
+/// earlier ones are deleted).
+pub const WINDOW: usize = 10_000;
+/// Bytes of the log read per refill at most.
+const READ_CHUNK: u64 = 1 << 20;
+
+/// Settings of a [`LogSource`].
+#[derive(Debug, Clone, Copy)]
+pub struct LogOptions {
+    /// How long a received message stays invisible.
+    pub visibility: Duration,
+    /// How often the log is read again while nothing is visible.
+    pub poll: Duration,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions {
+            visibility: Duration::from_secs(30),
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// One queue over the embedded event log (see the module doc).
+pub struct LogSource {
+    queue: Queue,
+    options: LogOptions,
+    log: PathBuf,
+    cursor_file: PathBuf,
+    dead_letter_file: PathBuf,
+    state: tokio::sync::Mutex<State>,
+}
+
+struct State {
+    /// Everything before this offset was deleted (the persisted cursor).
+    cursor: u64,
+    /// Bytes of the log looked at so far.
+    read_to: u64,
+    /// This queue's messages between the cursor and `read_to`.
+    entries: VecDeque<Entry>,
+    dead_letters: u64,
+}
+
+struct Entry {
+    /// Offsets of its line in the log; the handle is `end`.
+    start: u64,
+    end: u64,
+    event: Event,
+    receives: u32,
+    invisible_until: Option<Instant>,
+    deleted: bool,
+}
+
+impl Entry {
+    fn group(&self) -> &str {
+        self.event.user_id.as_deref().unwrap_or("system")
+    }
+
+    fn in_flight(&self, now: Instant) -> bool {
+        self.invisible_until.is_some_and(|t| t > now)
+    }
+}
+
+impl LogSource {
+    /// The queue `queue` over `data_dir/events.ndjson`; its cursor and
+    /// dead letters live in `data_dir/queues/` (made mode 0700: the
+    /// events carry emails).
+    pub fn open(data_dir: &Path, queue: Queue, options: LogOptions) -> std::io::Result<LogSource> {
+        let dir = data_dir.join("queues");
+        crate::owner_only::dir(&dir)?;
+        let name = queue.name().trim_end_matches(".fifo");
+        let cursor_file = dir.join(format!("{name}.cursor"));
+        let dead_letter_file = dir.join(format!("{name}.dlq.ndjson"));
+        let cursor = match std::fs::read_to_string(&cursor_file) {
+            Ok(text) => text.trim().parse::<u64>().map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", cursor_file.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        let dead_letters = match std::fs::read(&dead_letter_file) {
+            Ok(bytes) => bytes.iter().filter(|&&b| b == b'\n').count() as u64,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+            Err(e) => return Err(e),
+        };
+        Ok(LogSource {
+            queue,
+            options,
+            log: data_dir.join(EventLog::FILE),
+            cursor_file,
+            dead_letter_file,
+            state: tokio::sync::Mutex::new(State {
+                cursor,
+                read_to: cursor,
+                entries: VecDeque::new(),
+                dead_letters,
+            }),
+        })
+    }
+
+    /// The dead-letter file (one event per line).
+    pub fn dead_letter_file(&self) -> &Path {
+        &self.dead_letter_file
+    }
+
+    /// Reads complete lines past `read_to` into `entries` (this queue's
+    /// only), up to [`WINDOW`] entries.
+    fn refill(&self, state: &mut State) -> Result<(), SourceError> {
+        if state.entries.len() >= WINDOW {
+            return Ok(());
+        }
+        let mut file = match std::fs::File::open(&self.log) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.error(format!("{}: {e}", self.log.display()))),
+        };
+        let io = |e: std::io::Error| self.error(format!("{}: {e}", self.log.display()));
+        loop {
+            file.seek(SeekFrom::Start(state.read_to)).map_err(io)?;
+            let mut chunk = Vec::new();
+            let limit = READ_CHUNK.max(LINE_BOUNDS.max_bytes as u64 + 1);
+            (&mut file)
+                .take(limit)
+                .read_to_end(&mut chunk)
+                .map_err(io)?;
+            let Some(last_newline) = chunk.iter().rposition(|&b| b == b'\n') else {
+                if chunk.len() as u64 == limit {
+                    // A line longer than any event: skip to its end.
+                    state.read_to += chunk.len() as u64;
+                    continue;
+                }
+                return Ok(());
+            };
+            let mut offset = state.read_to;
+            for line in chunk[..=last_newline].split_inclusive(|&b| b == b'\n') {
+                let start = offset;
+                offset += line.len() as u64;
+                let Some(event) = parse(line) else { continue };
+                if !Queue::routes(&event.event_type).contains(&self.queue) {
+                    continue;
+                }
+                state.entries.push_back(Entry {
+                    start,
+                    end: offset,
+                    event,
+                    receives: 0,
+                    invisible_until: None,
+                    deleted: false,
+                });
+            }
+            state.read_to = offset;
+            if state.entries.len() >= WINDOW || (chunk.len() as u64) < limit {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Drops deleted entries from the front and persists the cursor when
+    /// it moved.
+    fn advance(&self, state: &mut State) -> Result<(), SourceError> {
+        while state.entries.front().is_some_and(|e| e.deleted) {
+            state.entries.pop_front();
+        }
+        let cursor = state.entries.front().map_or(state.read_to, |e| e.start);
+        if cursor == state.cursor {
+            return Ok(());
+        }
+        let tmp = self.cursor_file.with_extension("cursor.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(cursor.to_string().as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &self.cursor_file)?;
+            if let Some(dir) = self.cursor_file.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
+        };
+        write().map_err(|e| self.error(format!("{}: {e}", self.cursor_file.display())))?;
+        state.cursor = cursor;
+        Ok(())
+    }
+
+    /// Appends `event` to the dead-letter file (`fsync`ed).
+    fn dead_letter(&self, event: &Event) -> Result<(), SourceError> {
+        let mut line = serde_json::to_vec(event).map_err(|e| self.error(e.to_string()))?;
+        line.push(b'\n');
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        crate::owner_only::open(&self.dead_letter_file, &mut options)
+            .and_then(|mut f| {
+                f.write_all(&line)?;
+                f.sync_data()
+            })
+            .map_err(|e| self.error(format!("{}: {e}", self.dead_letter_file.display())))
+    }
+
+    fn error(&self, cause: String) -> SourceError {
+        SourceError {
+            queue: self.queue.name().to_owned(),
+            cause,
+        }
+    }
+
+    /// Takes up to `max` visible messages (see the module doc).
+    fn take(&self, state: &mut State, max: usize) -> Result<Vec<Delivery>, SourceError> {
+        let now = Instant::now();
+        let fifo = self.queue.is_fifo();
+        let mut blocked: HashSet<String> = HashSet::new();
+        let mut out = Vec::new();
+        let mut dead = Vec::new();
+        for (i, entry) in state.entries.iter_mut().enumerate() {
+            if out.len() == max {
+                break;
+            }
+            if entry.deleted {
+                continue;
+            }
+            if entry.in_flight(now) {
+                if fifo {
+                    blocked.insert(entry.group().to_owned());
+                }
+                continue;
+            }
+            if fifo && blocked.contains(entry.group()) {
+                continue;
+            }
+            if entry.receives >= self.queue.max_receive_count() {
+                dead.push(i);
+                continue;
+            }
+            entry.receives += 1;
+            entry.invisible_until = Some(now + self.options.visibility);
+            if fifo {
+                blocked.insert(entry.group().to_owned());
+            }
+            out.push(Delivery {
+                event: entry.event.clone(),
+                handle: entry.end.to_string(),
+                receives: entry.receives,
+                enqueued_at: entry.event.time,
+            });
+        }
+        for i in dead {
+            let event = state.entries[i].event.clone();
+            self.dead_letter(&event)?;
+            state.entries[i].deleted = true;
+            state.dead_letters += 1;
+            metrics::counter!("nax_worker_dead_lettered_total", "queue" => self.queue.name())
+                .increment(1);
+            tracing::warn!(queue = self.queue.name(), event_id = %event.id,
+                "moved to the dead-letter file after the maximum receives");
+        }
+        if !out.is_empty() || state.entries.front().is_some_and(|e| e.deleted) {
+            self.advance(state)?;
+        }
+        Ok(out)
+    }
+
+    fn each<'a>(
+        state: &'a mut State,
+        handles: &[String],
+    ) -> impl Iterator<Item = &'a mut Entry> + 'a {
+        let wanted: HashSet<u64> = handles.iter().filter_map(|h| h.parse().ok()).collect();
+        state
+            .entries
+            .iter_mut()
+            .filter(move |e| wanted.contains(&e.end))
+    }
+}
+
+/// An event from one line of the log, if the line is one (bounded first).
+fn parse(line: &[u8]) -> Option<Event> {
+    LINE_BOUNDS.check(line).ok()?;
+    serde_json::from_slice(line).ok()
+}
+
+#[async_trait]
+impl Source for LogSource {
+    fn queue(&self) -> Queue {
+        self.queue
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, SourceError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            {
+                let mut state = self.state.lock().await;
+                self.refill(&mut state)?;
+                let got = self.take(&mut state, max.max(1))?;
+                if !got.is_empty() {
+                    return Ok(got);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            tokio::time::sleep(self.options.poll.min(deadline - now)).await;
+        }
+    }
+
+    async fn delete(&self, handles: &[String]) -> Result<(), SourceError> {
+        let mut state = self.state.lock().await;
+        for entry in Self::each(&mut state, handles) {
+            entry.deleted = true;
+        }
+        self.advance(&mut state)
+    }
+
+    async fn release(&self, handles: &[String]) -> Result<(), SourceError> {
+        let mut state = self.state.lock().await;
+        for entry in Self::each(&mut state, handles) {
+            entry.invisible_until = None;
+        }
+        Ok(())
+    }
+
+    async fn extend(&self, handles: &[String], by: Duration) -> Result<(), SourceError> {
+        let mut state = self.state.lock().await;
+        let until = Instant::now() + by;
+        for entry in Self::each(&mut state, handles) {
+            if !entry.deleted {
+                entry.invisible_until = Some(until);
+            }
+        }
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<Depth, SourceError> {
+        let mut state = self.state.lock().await;
+        self.refill(&mut state)?;
+        let now = Instant::now();
+        let live = state.entries.iter().filter(|e| !e.deleted);
+        let in_flight = live.clone().filter(|e| e.in_flight(now)).count() as u64;
+        let all = live.count() as u64;
+        Ok(Depth {
+            visible: all - in_flight,
+            in_flight,
+            dead_letters: state.dead_letters,
+        })
+    }
+
+    fn visibility(&self) -> Duration {
+        self.options.visibility
+    }
+}
+
+#[cfg(test)]
+mod tests;
