@@ -111,7 +111,7 @@ async fn a_torn_last_line_waits_until_it_is_complete() {
     let dir = tempfile::tempdir().unwrap();
     let whole = event(EventType::WebhookReceived, "u", 0);
     let torn = event(EventType::WebhookReceived, "u", 1);
-    publish(dir.path(), &[whole.clone()]).await;
+    publish(dir.path(), std::slice::from_ref(&whole)).await;
     let text = serde_json::to_string(&torn).unwrap();
     let (head, tail) = text.split_at(text.len() / 2);
     let path = dir.path().join(EventLog::FILE);
