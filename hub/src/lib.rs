@@ -3,7 +3,8 @@
 //! thousands of clients; plus the wiring of the `nax-hub` binary.
 
 pub mod app;
-pub mod config;
+/// The configuration (its own crate, shared with `nax-worker`).
+pub use nax_config as config;
 pub mod fanout;
 pub mod listener;
 pub mod logging;
