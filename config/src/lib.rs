@@ -31,6 +31,8 @@ mod validate;
 mod venue;
 mod worker;
 
+pub mod logging;
+
 pub use cli::Cli;
 pub use error::ConfigError;
 pub use history::HistoryConfig;

@@ -48,31 +48,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
             .await
         }
         VenueKind::Graphql => {
-            let venue = connect_graphql(&config.venue).await?;
+            let venue = config.venue.connect_graphql().await?;
             let feed: Arc<dyn MarketFeed> = venue.clone();
             let api_venue: Arc<dyn Venue> = venue;
             start_parts(config, feed, Some(api_venue), None, true).await
         }
     }
-}
-
-/// Connects the Shift adapter to the configured GraphQL venue.
-async fn connect_graphql(
-    venue: &crate::config::VenueConfig,
-) -> anyhow::Result<Arc<feeds::shift::ShiftVenue>> {
-    use anyhow::Context as _;
-    let token = venue.token.as_ref().context("venue.token is required")?;
-    let mut config = feeds::shift::ShiftConfig::new(
-        venue.endpoint.clone(),
-        feeds::shift::ShiftToken::new(token.expose()),
-    );
-    config.request_timeout = Duration::from_millis(venue.request_timeout_ms);
-    config.backoff_min = Duration::from_millis(venue.backoff_min_ms);
-    config.backoff_max = Duration::from_millis(venue.backoff_max_ms);
-    let shift = feeds::shift::ShiftVenue::connect(config)
-        .await
-        .with_context(|| format!("connecting to the venue at {}", venue.endpoint))?;
-    Ok(Arc::new(shift))
 }
 
 /// Starts the hub on any market feed (e.g. a replay recording in tests);

@@ -7,7 +7,8 @@ pub mod app;
 pub use nax_config as config;
 pub mod fanout;
 pub mod listener;
-pub mod logging;
+/// The log set-up (in this crate: both binaries use it).
+pub use nax_config::logging;
 pub mod market;
 pub mod metrics;
 pub mod protocol;

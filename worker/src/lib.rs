@@ -10,3 +10,10 @@
 pub mod audit;
 pub mod hubspot;
 pub mod reconcile;
+pub mod running;
+pub mod serve;
+
+pub use running::{source, Running};
+pub mod commands;
+
+pub use commands::Kind;

@@ -18,6 +18,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Which process the API parts run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A hub node serving the routes.
+    Node,
+    /// `nax-worker`, applying what the queues carry.
+    Worker,
+}
+
 /// What the embedding binary hands the API.
 pub struct ApiParts {
     pub config: ApiConfig,
@@ -83,12 +92,7 @@ async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Eve
             .with_context(|| format!("opening the event log in {}", dir.display()))?;
         return Ok(Arc::new(log));
     }
-    let sqs = SqsConfig {
-        endpoint: endpoint(&config.sqs_endpoint),
-        region: config.sqs_region.clone(),
-        queue_prefix: config.sqs_queue_prefix.clone(),
-        static_credentials: config.aws_credentials(),
-    };
+    let sqs = SqsConfig::from_api(config);
     if config.sqs_create_queues {
         let client = SqsPublisher::client(&sqs).await;
         SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
@@ -96,11 +100,6 @@ async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Eve
             .context("creating the SQS queues")?;
     }
     Ok(Arc::new(SqsPublisher::new(&sqs).await))
-}
-
-/// An endpoint override; empty: the region's AWS endpoint.
-fn endpoint(configured: &str) -> Option<String> {
-    (!configured.is_empty()).then(|| configured.to_owned())
 }
 
 /// The node's Redis, when configured; a node starts even while it is
@@ -125,6 +124,17 @@ impl Api {
     /// (users' secrets sealed at rest) and the relay's wake-up (a commit
     /// that emits events wakes the outbox relay).
     pub async fn start(parts: ApiParts) -> anyhow::Result<Api> {
+        Self::start_as(parts, Role::Node).await
+    }
+
+    /// For `nax-worker`: every part and the outbox relay (what a consumer
+    /// commits emits events too), without a node's own loops (venue order
+    /// sync, dead-man's switches, the private-channel backplane).
+    pub async fn start_for_worker(parts: ApiParts) -> anyhow::Result<Api> {
+        Self::start_as(parts, Role::Worker).await
+    }
+
+    async fn start_as(parts: ApiParts, role: Role) -> anyhow::Result<Api> {
         let ApiParts {
             config,
             data_dir,
@@ -161,6 +171,9 @@ impl Api {
         if let Some(lease) = relay_lease {
             lease.renew().await;
             api.spawn(tokio::spawn(lease.run()));
+        }
+        if role == Role::Worker {
+            return Ok(api);
         }
         if let Some(backplane) = api.private.backplane() {
             let (node, lost_on) = (api.private.clone(), api.private.clone());
