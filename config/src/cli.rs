@@ -274,7 +274,9 @@ impl Config {
         set(&mut http.max_connections_per_ip, cli.max_connections_per_ip);
         set(&mut http.trusted_proxies, cli.trusted_proxies);
         let worker = &mut self.worker;
-        set(&mut worker.in_process, cli.worker_in_process);
+        if let Some(on) = cli.worker_in_process {
+            worker.in_process = Some(on);
+        }
         set(&mut worker.health_port, cli.worker_health_port);
         set(&mut worker.audit_bucket, cli.audit_bucket);
         set(&mut worker.audit_kms_key_id, cli.audit_kms_key_id);

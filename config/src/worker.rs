@@ -10,9 +10,11 @@ use std::net::{IpAddr, Ipv4Addr};
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerConfig {
     /// `nax-hub` runs the consumers (audit archive, CRM sync when a
-    /// HubSpot token is set, webhook applier, reconciliation) in its own
-    /// process. Production turns this off and runs `nax-worker`.
-    pub in_process: bool,
+    /// HubSpot token is set, reconciliation) in its own process. Unset:
+    /// when events go to the embedded log (the one-command default);
+    /// with SQS, `nax-worker` runs them (several hubs must not each run
+    /// an audit archiver).
+    pub in_process: Option<bool>,
     /// Where `nax-worker` serves `/health`, `/ready` and `/metrics`.
     pub health_bind: IpAddr,
     pub health_port: u16,
@@ -43,10 +45,17 @@ pub struct WorkerConfig {
     pub reconcile_every_secs: u64,
 }
 
+impl WorkerConfig {
+    /// Whether `nax-hub` runs the consumers, given where events go.
+    pub fn runs_in_process(&self, events_to_sqs: bool) -> bool {
+        self.in_process.unwrap_or(!events_to_sqs)
+    }
+}
+
 impl Default for WorkerConfig {
     fn default() -> Self {
         WorkerConfig {
-            in_process: true,
+            in_process: None,
             health_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             health_port: 9100,
             audit_bucket: String::new(),

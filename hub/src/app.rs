@@ -22,6 +22,8 @@ pub struct RunningHub {
     pub api: Option<api::Api>,
     /// The in-process sandbox, when the hub runs one.
     pub venue: Option<SandboxVenue>,
+    /// The queue consumers it runs in process (`[worker] in_process`).
+    consumers: Option<worker::Running>,
     shutdown: Shutdown,
     server: JoinHandle<()>,
     drain: Duration,
@@ -102,6 +104,10 @@ async fn start_parts(
         Some(venue) => Some(start_api(config, addr, venue).await?),
         None => None,
     };
+    let consumers = match &api {
+        Some(api) => Some(worker::commands::start_in_hub(config, api).await?),
+        None => None,
+    };
     if let Some(cache) = api.as_ref().and_then(api::Api::book_cache) {
         tokio::spawn(crate::market::cache::run(
             markets.clone(),
@@ -142,6 +148,7 @@ async fn start_parts(
         addr,
         context,
         api,
+        consumers,
         venue,
         shutdown,
         server,
@@ -165,6 +172,9 @@ impl RunningHub {
         }
         let _ = tokio::time::timeout(self.drain, self.server).await;
         self.context.markets.close_archive(self.drain).await;
+        if let Some(consumers) = self.consumers {
+            consumers.stop().await;
+        }
         if let Some(api) = &self.api {
             api.stop().await;
         }

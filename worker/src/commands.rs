@@ -104,3 +104,17 @@ pub async fn audit(_config: &Config, _read: AuditRead) -> anyhow::Result<()> {
 pub async fn reconcile_once(_config: &Config) -> anyhow::Result<()> {
     anyhow::bail!("reconciliation is not built yet")
 }
+
+/// The consumers `nax-hub` runs in its own process when
+/// `[worker] in_process` says so (see
+/// [`nax_config::WorkerConfig::runs_in_process`]), on the hub's own API
+/// parts. The webhook applier is not among them: the API runs it itself
+/// (`api::webhooks::worker`).
+pub async fn start_in_hub(config: &Config, api: &api::Api) -> anyhow::Result<Running> {
+    let running = Running::default();
+    if !config.worker.runs_in_process(config.api.events_to_sqs) {
+        return Ok(running);
+    }
+    let _ = api;
+    Ok(running)
+}
