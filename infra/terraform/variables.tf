@@ -206,3 +206,33 @@ variable "redis_snapshot_retention_days" {
   type        = number
   default     = 7
 }
+
+variable "worker_task_cpu" {
+  description = "CPU units of a nax-worker task."
+  type        = number
+  default     = 512
+}
+
+variable "worker_task_memory" {
+  description = "Memory of a nax-worker task, MiB."
+  type        = number
+  default     = 1024
+}
+
+variable "worker_health_check_command" {
+  description = "Container health check of the nax-worker tasks (its /health on port 9100). The default needs curl in the image."
+  type        = list(string)
+  default     = ["CMD-SHELL", "curl -fsS http://127.0.0.1:9100/health || exit 1"]
+}
+
+variable "worker_environment" {
+  description = "Extra environment of the nax-worker containers (NAX_* names the config knows, e.g. NAX_HUBSPOT_REQUESTS_PER_10S)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "worker_secrets" {
+  description = "Extra secrets of the nax-worker containers: variable name => Secrets Manager ARN, e.g. NAX_HUBSPOT_TOKEN."
+  type        = map(string)
+  default     = {}
+}
