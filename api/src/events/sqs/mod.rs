@@ -449,7 +449,11 @@ mod tests {
 
     #[test]
     fn routes_follow_design() {
-        assert_eq!(Queue::routes("order.filled"), vec![Queue::AuditLog]);
+        assert_eq!(Queue::routes("order.accepted"), vec![Queue::AuditLog]);
+        assert_eq!(
+            Queue::routes("order.filled"),
+            vec![Queue::AuditLog, Queue::HubspotSync]
+        );
         assert_eq!(
             Queue::routes("kyc.status_changed"),
             vec![Queue::AuditLog, Queue::HubspotSync]
