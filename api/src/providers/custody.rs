@@ -73,7 +73,10 @@ pub trait Custody: Send + Sync + 'static {
     /// reconciliation asks it about transactions left open). An adapter
     /// that cannot answer keeps this default, which says custody cannot
     /// be asked.
-    async fn transfer_status(&self, provider_ref: &str) -> Result<super::RemoteStatus, CustodyError> {
+    async fn transfer_status(
+        &self,
+        provider_ref: &str,
+    ) -> Result<super::RemoteStatus, CustodyError> {
         let _ = provider_ref;
         Err(CustodyError::Unavailable(
             "this custody answers no status queries".to_owned(),
