@@ -232,3 +232,73 @@ fn add(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::money::movement::MovementStatus;
+
+    fn scales() -> BTreeMap<String, u8> {
+        [("USD", 8), ("BTC", 8), ("ETH", 8)]
+            .into_iter()
+            .map(|(a, s)| (a.to_owned(), s))
+            .collect()
+    }
+
+    fn movement(kind: TxKind, status: MovementStatus, asset: &str, amount: &str) -> Transaction {
+        Movement {
+            asset: asset.to_owned(),
+            amount: amount.to_owned(),
+            ..Movement::default()
+        }
+        .new_transaction("t".into(), "u", kind, status)
+    }
+
+    fn fill(side: &str, pair: &str, price: &str, qty: &str) -> Transaction {
+        let mut tx = movement(TxKind::Fill, MovementStatus::Completed, "BTC", "0");
+        tx.status = "settled".into();
+        tx.detail = json!({"pair": pair, "side": side, "price": price, "qty": qty});
+        tx
+    }
+
+    fn sum(txs: &[Transaction]) -> BTreeMap<String, i128> {
+        let mut sums = BTreeMap::new();
+        for tx in txs {
+            add(&mut sums, tx, &scales()).expect("readable");
+        }
+        sums.retain(|_, v| *v != 0);
+        sums
+    }
+
+    #[test]
+    fn movements_count_once_their_venue_change_is_due() {
+        use MovementStatus::*;
+        let d = |s| movement(TxKind::FiatDeposit, s, "USD", "10.5");
+        let w = |s| movement(TxKind::Withdrawal, s, "BTC", "0.25");
+        let usd = |s| sum(&[d(s)]).get("USD").copied().unwrap_or(0);
+        let btc = |s| sum(&[w(s)]).get("BTC").copied().unwrap_or(0);
+        assert_eq!(
+            [usd(Pending), usd(Processing), usd(Completed), usd(Failed)],
+            [0, 1_050_000_000, 1_050_000_000, 0]
+        );
+        assert_eq!(
+            [btc(Pending), btc(Processing), btc(Completed), btc(Failed)],
+            [-25_000_000, 0, -25_000_000, 0]
+        );
+    }
+
+    #[test]
+    fn fills_move_base_and_quote_exactly() {
+        let got = sum(&[
+            fill("buy", "BTC-USD", "60000.25", "0.010000"),
+            fill("sell", "ETH-BTC", "0.05123", "1.500"),
+        ]);
+        // +0.01 BTC − 600.0025 USD; −1.5 ETH + 0.076845 BTC.
+        assert_eq!(got["BTC"], 1_000_000 + 7_684_500);
+        assert_eq!(got["USD"], -60_000_250_000);
+        assert_eq!(got["ETH"], -150_000_000);
+        let mut sums = BTreeMap::new();
+        assert!(add(&mut sums, &fill("hold", "BTC-USD", "1", "1"), &scales()).is_err());
+        assert!(add(&mut sums, &fill("buy", "BTC-XYZ", "1", "1"), &scales()).is_err());
+    }
+}
