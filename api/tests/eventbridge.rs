@@ -1,8 +1,12 @@
 //! `events::eventbridge::EventBridgePublisher` against the shared
 //! `moto_server`: a bus, a rule matching our source and an SQS target,
 //! as `infra/terraform/eventbridge.tf` sets up; only the four domain
-//! events reach the target; an unreachable endpoint is an `Err` (the relay
-//! keeps the batch), also through `Both`.
+//! events reach the target; entries the bus refuses are re-sent, and
+//! refused every time they are an `Err`; an unreachable endpoint is an
+//! `Err` (the relay keeps the batch), also through `Both`; the publisher
+//! `ApiParts::from_config` builds with `eventbridge_bus` sends to SQS and
+//! the bus. moto refuses an entry only when its detail is not JSON, so a
+//! proxy in front of it spoils the detail of chosen entries.
 
 use api::events::eventbridge::{Both, EventBridgeConfig, EventBridgePublisher, SOURCE};
 use api::events::sqs::StaticCredentials;
@@ -11,8 +15,10 @@ use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::{json, Value};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::{Rewrite, Step};
 
 fn config(endpoint: String, bus: &str) -> EventBridgeConfig {
     EventBridgeConfig {
@@ -219,4 +225,141 @@ async fn an_unreachable_bus_is_an_error_also_through_both() {
     // least once: the relay's retry may deliver it again).
     let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
     assert_eq!(receive(&sqs, &url, 4).await.len(), 4);
+}
+
+/// Spoils the detail of `PutEvents` entries containing `marker` (moto
+/// then refuses them as `MalformedDetail`), in `left` calls.
+struct Spoil {
+    marker: String,
+    left: AtomicU32,
+}
+
+impl Rewrite for Spoil {
+    type Note = ();
+
+    fn request(&self, headers: &axum::http::HeaderMap, body: Vec<u8>) -> Step<()> {
+        let put = headers
+            .get("x-amz-target")
+            .is_some_and(|t| t == "AWSEvents.PutEvents");
+        let Ok(mut request) = serde_json::from_slice::<Value>(&body) else {
+            return Step::Forward(body, ());
+        };
+        if !put || self.left.load(Ordering::SeqCst) == 0 {
+            return Step::Forward(body, ());
+        }
+        let mut spoiled = false;
+        for entry in request["Entries"].as_array_mut().into_iter().flatten() {
+            if entry["Detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&self.marker))
+            {
+                entry["Detail"] = json!("not json");
+                spoiled = true;
+            }
+        }
+        if spoiled {
+            self.left.fetch_sub(1, Ordering::SeqCst);
+        }
+        Step::Forward(request.to_string().into_bytes(), ())
+    }
+
+    fn answer(&self, _: (), _: axum::http::StatusCode, body: Vec<u8>) -> Vec<u8> {
+        body
+    }
+}
+
+#[tokio::test]
+async fn refused_entries_are_sent_again_and_an_error_when_refused_every_time() {
+    let endpoint = testkit::shared_moto_endpoint();
+    let (bus, url) = bus_with_queue(&endpoint).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
+    for (times, ok) in [(1, true), (u32::MAX, false)] {
+        let (batch, wanted) = events();
+        let marked = batch
+            .iter()
+            .find(|e| e.event_type == "kyc.status_changed")
+            .expect("a kyc event")
+            .id
+            .clone();
+        let spoil = Spoil {
+            marker: marked.clone(),
+            left: AtomicU32::new(times),
+        };
+        let proxy = testkit::start_http_proxy(&endpoint, false, spoil).await;
+        let publisher = EventBridgePublisher::new(&config(proxy, &bus)).await;
+        let result = publisher.publish(&batch).await;
+        let arrived: HashSet<String> = receive(&sqs, &url, if ok { 4 } else { 3 })
+            .await
+            .iter()
+            .map(|e| e["detail"]["id"].as_str().expect("id").to_owned())
+            .collect();
+        if ok {
+            assert_eq!(result, Ok(()));
+            assert_eq!(arrived, wanted, "the refused entry arrives once re-sent");
+        } else {
+            let err = result.expect_err("refused every time");
+            assert!(err.to_string().contains("MalformedDetail"), "{err}");
+            let mut others = wanted.clone();
+            others.remove(&marked);
+            assert_eq!(arrived, others);
+        }
+        assert!(receive_once(&sqs, &url, 1).await.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_configured_publisher_sends_to_sqs_and_the_bus() {
+    let endpoint = testkit::shared_moto_endpoint();
+    let (bus, url) = bus_with_queue(&endpoint).await;
+    let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
+    let config = api::ApiConfig {
+        aws_access_key_id: "test".into(),
+        aws_secret_access_key: Some(api::secret::Secret::new("test")),
+        events_to_sqs: true,
+        sqs_endpoint: endpoint.clone(),
+        sqs_queue_prefix: prefix.clone(),
+        sqs_create_queues: true,
+        eventbridge_bus: bus,
+        eventbridge_endpoint: endpoint.clone(),
+        ..api::ApiConfig::default()
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let venue = feeds::SandboxVenue::start(feeds::SandboxConfig {
+        events_per_sec: 0,
+        ..feeds::SandboxConfig::default()
+    })
+    .expect("venue");
+    let parts = api::ApiParts::from_config(
+        config,
+        dir.path().to_path_buf(),
+        Arc::new(venue.clone()),
+        "http://127.0.0.1:9".into(),
+    )
+    .await
+    .expect("parts");
+    let (batch, wanted) = events();
+    parts.publisher.publish(&batch).await.expect("publish");
+    let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
+    let on_bus: HashSet<String> = receive(&sqs, &url, 4)
+        .await
+        .iter()
+        .map(|e| e["detail"]["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(on_bus, wanted);
+    let audit = sqs
+        .get_queue_url()
+        .queue_name(format!("{prefix}audit-log-queue.fifo"))
+        .send()
+        .await
+        .expect("audit queue")
+        .queue_url()
+        .expect("url")
+        .to_owned();
+    let audited: HashSet<String> = receive(&sqs, &audit, batch.len())
+        .await
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_owned())
+        .collect();
+    assert_eq!(audited.len(), batch.len(), "every event on the audit queue");
+    venue.stop().await;
 }
