@@ -1,5 +1,6 @@
-//! `worker::reconcile` on a real API (embedded store, NDJSON event log,
-//! in-process sandbox venue and sandbox providers): a deposit left in
+//! `worker::reconcile` on a real API (embedded store, or DynamoDB on the
+//! shared moto; NDJSON event log, in-process sandbox venue and sandbox
+//! providers): a deposit left in
 //! `processing` past the age is found, its provider asked, and reported
 //! (not settled); a venue balance made apart from the records on purpose
 //! is reported with the exact amount; an operator's correction (and the
@@ -11,8 +12,9 @@ use api::events::{Event, EventPublisher};
 use api::money::movement::{Movement, MovementStatus, Outcome};
 use api::providers::payment::PaymentOrder;
 use api::providers::RemoteStatus;
+use api::store::dynamo::{DynamoConfig, DynamoStore};
 use api::store::embedded::EmbeddedStore;
-use api::store::{TxKind, Write};
+use api::store::{Store, TxKind, Write};
 use api::{Api, ApiConfig, ApiParts};
 use feeds::{SandboxConfig, SandboxVenue, Venue};
 use std::sync::Arc;
@@ -34,6 +36,23 @@ struct Running {
 async fn start() -> Running {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Arc::new(EmbeddedStore::open(dir.path()).expect("store"));
+    start_on(dir, store).await
+}
+
+/// The same on DynamoDB tables of the test's own on the shared moto.
+async fn start_on_dynamodb() -> Running {
+    let store = DynamoStore::new(&DynamoConfig {
+        endpoint: Some(testkit::shared_moto_endpoint()),
+        table_prefix: format!("r{}-", uuid::Uuid::new_v4().simple()),
+        static_credentials: Some(api::aws::StaticCredentials::test()),
+        ..DynamoConfig::default()
+    })
+    .await;
+    store.ensure_tables().await.expect("tables on moto");
+    start_on(tempfile::tempdir().expect("temp dir"), Arc::new(store)).await
+}
+
+async fn start_on(dir: tempfile::TempDir, store: Arc<dyn Store>) -> Running {
     let venue = SandboxVenue::start(SandboxConfig {
         events_per_sec: 0,
         ..SandboxConfig::default()
@@ -260,7 +279,15 @@ async fn a_deposit_left_processing_is_reported_not_settled_then_corrected() {
 
 #[tokio::test]
 async fn a_venue_difference_is_reported_exactly_and_a_correction_removes_it() {
-    let run = start().await;
+    difference_then_correction(start().await).await;
+}
+
+#[tokio::test]
+async fn a_venue_difference_and_its_correction_on_dynamodb() {
+    difference_then_correction(start_on_dynamodb().await).await;
+}
+
+async fn difference_then_correction(run: Running) {
     let store = run.ctx.ledger.store.clone();
     let user = "u-diff";
     // 0.5 BTC deposited through the ledger's normal path.
