@@ -370,5 +370,12 @@ async fn difference_then_correction(run: Running) {
     let report = run_once(&run.ctx, &settings()).await.expect("run");
     assert!(report.differences.is_empty(), "{:?}", report.differences);
     assert!(report.stuck.is_empty());
+    assert!(!report.truncated);
+    // A scan that reaches its limit says so.
+    let small = ReconcileSettings {
+        scan_limit: 1,
+        ..settings()
+    };
+    assert!(run_once(&run.ctx, &small).await.expect("run").truncated);
     run.stop().await;
 }
