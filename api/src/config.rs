@@ -160,6 +160,14 @@ pub struct ApiConfig {
     /// Create missing queues (with their dead-letter queues) at start
     /// (local development; production queues come from Terraform).
     pub sqs_create_queues: bool,
+    /// EventBridge bus (name or ARN) the domain events also go to (order
+    /// filled, deposit / withdrawal completed, KYC status changed; see
+    /// `events::eventbridge`), after SQS. Empty: off. Only with
+    /// `events_to_sqs`.
+    pub eventbridge_bus: String,
+    /// EventBridge endpoint override (e.g. moto); empty: the region's AWS
+    /// endpoint. The region is `sqs_region`.
+    pub eventbridge_endpoint: String,
     /// KMS key (id, ARN or `alias/...`) whose data key seals the stored
     /// secrets (TOTP seeds, password hashes; see `seal/`): generated once
     /// with `GenerateDataKey`, kept wrapped in the store for every node,
@@ -234,6 +242,8 @@ impl Default for ApiConfig {
             sqs_region: "us-east-1".into(),
             sqs_queue_prefix: String::new(),
             sqs_create_queues: false,
+            eventbridge_bus: String::new(),
+            eventbridge_endpoint: String::new(),
             kms_key_id: String::new(),
             kms_endpoint: String::new(),
             kms_region: "us-east-1".into(),

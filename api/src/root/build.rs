@@ -44,8 +44,9 @@ impl ApiParts {
     /// The parts `config` names: the store (`store`: embedded in
     /// `data_dir` or DynamoDB, its tables made when
     /// `dynamodb_create_tables`) and the event publisher (`events_to_sqs`:
-    /// SQS, its queues made when `sqs_create_queues`; else the NDJSON log
-    /// in `data_dir`).
+    /// SQS, its queues made when `sqs_create_queues`, and the domain events
+    /// also on the `eventbridge_bus` when set; else the NDJSON log in
+    /// `data_dir`).
     pub async fn from_config(
         config: ApiConfig,
         data_dir: PathBuf,
@@ -99,7 +100,21 @@ async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Eve
             .await
             .context("creating the SQS queues")?;
     }
-    Ok(Arc::new(SqsPublisher::new(&sqs).await))
+    let sqs: Arc<dyn EventPublisher> = Arc::new(SqsPublisher::new(&sqs).await);
+    if config.eventbridge_bus.is_empty() {
+        return Ok(sqs);
+    }
+    use crate::events::eventbridge::{Both, EventBridgeConfig, EventBridgePublisher};
+    let bus = EventBridgeConfig {
+        bus: config.eventbridge_bus.clone(),
+        endpoint: endpoint(&config.eventbridge_endpoint),
+        region: config.sqs_region.clone(),
+        static_credentials: config.aws_credentials(),
+    };
+    Ok(Arc::new(Both {
+        first: sqs,
+        second: Arc::new(EventBridgePublisher::new(&bus).await),
+    }))
 }
 
 /// The node's Redis, when configured; a node starts even while it is
