@@ -186,6 +186,13 @@ pub struct Cli {
     /// not final is re-queried, seconds.
     #[arg(long, env = "NAX_RECONCILE_STUCK_AFTER_SECS")]
     pub reconcile_stuck_after_secs: Option<u64>,
+    /// EventBridge bus the domain events also go to (with
+    /// `events_to_sqs`); unset: none.
+    #[arg(long, env = "NAX_EVENTBRIDGE_BUS")]
+    pub eventbridge_bus: Option<String>,
+    /// EventBridge endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_EVENTBRIDGE_ENDPOINT", value_name = "URL")]
+    pub eventbridge_endpoint: Option<String>,
     #[arg(long, env = "NAX_TRUSTED_PROXIES", value_name = "CIDRS", value_parser = http::parse_trusted_proxies)]
     pub trusted_proxies: Option<api::http::TrustedProxies>,
 }
@@ -244,6 +251,8 @@ impl Config {
         set(&mut api.sqs_endpoint, cli.sqs_endpoint);
         set(&mut api.sqs_queue_prefix, cli.sqs_queue_prefix);
         set(&mut api.sqs_create_queues, cli.sqs_create_queues);
+        set(&mut api.eventbridge_bus, cli.eventbridge_bus);
+        set(&mut api.eventbridge_endpoint, cli.eventbridge_endpoint);
         if let Some(url) = cli.redis_url {
             api.redis_url = Some(api::secret::Secret::new(url));
         }

@@ -100,9 +100,68 @@ pub async fn audit(_config: &Config, _read: AuditRead) -> anyhow::Result<()> {
     anyhow::bail!("the audit archive is not built yet")
 }
 
-/// `nax-worker reconcile` (one run).
-pub async fn reconcile_once(_config: &Config) -> anyhow::Result<()> {
-    anyhow::bail!("reconciliation is not built yet")
+/// `nax-worker reconcile` (one run): prints the report, then stops the
+/// API parts (a last outbox drain publishes the `reconcile.*` events).
+/// Exits with an error when the pass found a difference or a discrepancy,
+/// so a scheduler's failed run is visible.
+pub async fn reconcile_once(config: &Config) -> anyhow::Result<()> {
+    let api = worker_api(config).await?;
+    let context = crate::reconcile::ReconcileContext::from_api(&api);
+    let report = crate::reconcile::run_once(&context, &reconcile_settings(config)).await;
+    api.stop().await;
+    let report = report?;
+    println!(
+        "stuck: {} (provider says final: {}), users checked: {}, differences: {}, problems: {}{}",
+        report.stuck.len(),
+        report.discrepancies,
+        report.users_checked,
+        report.differences.len(),
+        report.problems.len(),
+        if report.truncated { " (truncated)" } else { "" }
+    );
+    for difference in &report.differences {
+        println!("difference: {difference:?}");
+    }
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    if report.differences.is_empty() && report.discrepancies == 0 {
+        Ok(())
+    } else {
+        anyhow::bail!("reconciliation found something to look at")
+    }
+}
+
+fn reconcile_settings(config: &Config) -> crate::reconcile::ReconcileSettings {
+    crate::reconcile::ReconcileSettings {
+        stuck_after: std::time::Duration::from_secs(config.worker.reconcile_stuck_after_secs),
+        ..Default::default()
+    }
+}
+
+/// Reconciliation every `[worker] reconcile_every_secs` on `api`'s parts
+/// (the first pass after one period).
+fn spawn_reconcile(running: &mut Running, config: &Config, api: &api::Api) {
+    let every = config.worker.reconcile_every_secs;
+    if every == 0 {
+        return;
+    }
+    let context = crate::reconcile::ReconcileContext::from_api(api);
+    let settings = reconcile_settings(config);
+    running.spawn_task("reconcile", move |mut stop| {
+        tokio::spawn(async move {
+            let period = std::time::Duration::from_secs(every);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = stop.changed() => return,
+                }
+                if let Err(e) = crate::reconcile::run_once(&context, &settings).await {
+                    tracing::warn!(error = %format!("{e:#}"), "reconciliation pass failed");
+                }
+            }
+        })
+    });
 }
 
 /// The consumers `nax-hub` runs in its own process when

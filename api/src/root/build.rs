@@ -64,8 +64,9 @@ impl ApiParts {
     }
 }
 
-/// The store `config.store` names.
-async fn store(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
+/// The store `config.store` names (unlayered: `nax-worker` reads its
+/// checkpoints and users through it without the API).
+pub async fn store(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     use crate::store::dynamo::{DynamoConfig, DynamoStore};
     Ok(match config.store {
         StoreKind::Embedded => Arc::new(
@@ -107,7 +108,8 @@ async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Eve
     use crate::events::eventbridge::{Both, EventBridgeConfig, EventBridgePublisher};
     let bus = EventBridgeConfig {
         bus: config.eventbridge_bus.clone(),
-        endpoint: endpoint(&config.eventbridge_endpoint),
+        endpoint: (!config.eventbridge_endpoint.is_empty())
+            .then(|| config.eventbridge_endpoint.clone()),
         region: config.sqs_region.clone(),
         static_credentials: config.aws_credentials(),
     };

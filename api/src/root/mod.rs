@@ -22,6 +22,6 @@ mod build;
 mod router;
 pub(crate) mod state;
 
-pub use build::ApiParts;
+pub use build::{store as open_store, ApiParts};
 pub use router::{router, router_with_doc};
 pub use state::Api;
