@@ -2,10 +2,13 @@
 //! process ([`start_in_hub`]): one place that turns the configuration
 //! into running consumers.
 
+use crate::audit::{AuditArchive, AuditSettings, DirSink, S3Config, S3Sink, Sink};
+use crate::hubspot::{HubspotSettings, HubspotSync};
 use crate::running::{source, Running};
 use api::events::sqs::Queue;
 use nax_config::Config;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// One consumer of `nax-worker`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,13 +66,85 @@ pub async fn start(config: &Config, kinds: &[Kind]) -> anyhow::Result<Process> {
     } else {
         None
     };
-    let running = Running::default();
-    if let Some(kind) = kinds.first() {
-        // Wired as each consumer lands.
-        let _ = source(&config.api, &config.data_dir, Queue::WebhookProcessing).await;
-        anyhow::bail!("{kind:?} is not built yet");
+    let store = match &api {
+        Some(api) => api.store.clone(),
+        None => api::root::open_store(&config.api, &config.data_dir).await?,
+    };
+    let mut running = Running::default();
+    for &kind in kinds {
+        if kind == Kind::Hubspot && config.worker.hubspot_token.is_none() {
+            anyhow::bail!("the CRM sync needs a HubSpot token (NAX_HUBSPOT_TOKEN)");
+        }
+        add(&mut running, config, kind, &store, api.as_ref()).await?;
     }
     Ok(Process { running, api })
+}
+
+/// Starts one consumer on `store` (and `api`'s parts, for the ones that
+/// move money).
+async fn add(
+    running: &mut Running,
+    config: &Config,
+    kind: Kind,
+    store: &Arc<dyn api::store::Store>,
+    api: Option<&api::Api>,
+) -> anyhow::Result<()> {
+    let api_parts = || api.ok_or_else(|| anyhow::anyhow!("{kind:?} needs the API's parts"));
+    match kind {
+        Kind::Audit => {
+            let archive = AuditArchive::new(store.clone(), audit_sink(config).await?, audit_settings(config));
+            let source = source(&config.api, &config.data_dir, Queue::AuditLog).await?;
+            running.spawn(source, Arc::new(archive));
+        }
+        Kind::Hubspot => {
+            let Some(token) = config.worker.hubspot_token.clone() else {
+                return Ok(());
+            };
+            let settings = HubspotSettings {
+                base_url: config.worker.hubspot_base_url.clone(),
+                token,
+                requests_per_window: config.worker.hubspot_requests_per_10s as usize,
+                ..HubspotSettings::default()
+            };
+            let sync = HubspotSync::new(store.clone(), &settings)?;
+            let source = source(&config.api, &config.data_dir, Queue::HubspotSync).await?;
+            running.spawn(source, Arc::new(sync));
+        }
+        Kind::Webhooks => {
+            let applier = api::webhooks::worker::WebhookApplier::new(
+                axum::extract::FromRef::from_ref(api_parts()?),
+            );
+            let source = source(&config.api, &config.data_dir, Queue::WebhookProcessing).await?;
+            running.spawn(source, Arc::new(applier));
+        }
+        Kind::Reconcile => spawn_reconcile(running, config, api_parts()?),
+    }
+    Ok(())
+}
+
+/// Where the archive goes: S3 when `[worker] audit_bucket` is set, else
+/// `<data_dir>/audit/`.
+async fn audit_sink(config: &Config) -> anyhow::Result<Arc<dyn Sink>> {
+    let worker = &config.worker;
+    if worker.audit_bucket.is_empty() {
+        return Ok(Arc::new(DirSink::in_data_dir(&config.data_dir)));
+    }
+    let s3 = S3Config {
+        bucket: worker.audit_bucket.clone(),
+        kms_key_id: (!worker.audit_kms_key_id.is_empty()).then(|| worker.audit_kms_key_id.clone()),
+        region: config.api.sqs_region.clone(),
+        endpoint: (!worker.s3_endpoint.is_empty()).then(|| worker.s3_endpoint.clone()),
+        static_credentials: config.api.aws_credentials(),
+    };
+    Ok(Arc::new(S3Sink::new(&s3).await))
+}
+
+fn audit_settings(config: &Config) -> AuditSettings {
+    AuditSettings {
+        max_deliveries: config.worker.audit_batch_max.max(1),
+        wait: std::time::Duration::from_millis(config.worker.audit_batch_wait_ms),
+        ..AuditSettings::default()
+    }
 }
 
 /// The API's parts for a worker: the configured store, events and venue
@@ -95,9 +170,65 @@ async fn worker_api(config: &Config) -> anyhow::Result<api::Api> {
     api::Api::start_for_worker(parts).await
 }
 
-/// `nax-worker audit verify|export`.
-pub async fn audit(_config: &Config, _read: AuditRead) -> anyhow::Result<()> {
-    anyhow::bail!("the audit archive is not built yet")
+/// `nax-worker audit verify|export`: reads the archive where the
+/// configuration puts it. `verify` prints the report and fails when it
+/// found a problem; `export` writes the user's records and fails when
+/// their chain does not hold.
+pub async fn audit(config: &Config, read: AuditRead) -> anyhow::Result<()> {
+    let sink = audit_sink(config).await?;
+    match read {
+        AuditRead::Verify { from, to } => {
+            let report = crate::audit::verify(&*sink, parse_hour(&from)?, parse_hour(&to)?).await?;
+            println!("{report}");
+            anyhow::ensure!(report.ok(), "the archive does not verify");
+        }
+        AuditRead::Export { user, from, to, out } => {
+            let from = match from {
+                Some(t) => parse_hour(&t)?,
+                None => chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            };
+            let to = match to {
+                Some(t) => parse_hour(&t)?,
+                None => chrono::Utc::now(),
+            };
+            let summary = match out {
+                Some(path) => {
+                    let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                    crate::audit::export(&*sink, &user, from, to, file).await?
+                }
+                None => crate::audit::export(&*sink, &user, from, to, std::io::stdout()).await?,
+            };
+            eprintln!(
+                "{} records of {user} from {} objects",
+                summary.records, summary.objects
+            );
+            for problem in &summary.problems {
+                eprintln!("problem: {problem}");
+            }
+            anyhow::ensure!(summary.ok(), "the user's chain does not hold");
+        }
+    }
+    Ok(())
+}
+
+/// An hour, UTC: `2026-12-01T00`, `2026-12-01T00:00`, or RFC 3339.
+fn parse_hour(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    use chrono::{NaiveDateTime, TimeZone as _};
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    for format in ["%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%d"] {
+        let padded = if format == "%Y-%m-%d" {
+            NaiveDateTime::parse_from_str(&format!("{text}T00"), "%Y-%m-%dT%H")
+        } else {
+            NaiveDateTime::parse_from_str(&format!("{text}:00"), &format!("{format}:%S"))
+                .or_else(|_| NaiveDateTime::parse_from_str(text, format))
+        };
+        if let Ok(t) = padded {
+            return Ok(chrono::Utc.from_utc_datetime(&t));
+        }
+    }
+    anyhow::bail!("{text:?} is not an hour (2026-12-01T00, or RFC 3339)")
 }
 
 /// `nax-worker reconcile` (one run): prints the report, then stops the
@@ -170,10 +301,12 @@ fn spawn_reconcile(running: &mut Running, config: &Config, api: &api::Api) {
 /// parts. The webhook applier is not among them: the API runs it itself
 /// (`api::webhooks::worker`).
 pub async fn start_in_hub(config: &Config, api: &api::Api) -> anyhow::Result<Running> {
-    let running = Running::default();
+    let mut running = Running::default();
     if !config.worker.runs_in_process(config.api.events_to_sqs) {
         return Ok(running);
     }
-    let _ = api;
+    for kind in [Kind::Audit, Kind::Hubspot, Kind::Reconcile] {
+        add(&mut running, config, kind, &api.store, Some(api)).await?;
+    }
     Ok(running)
 }
