@@ -160,6 +160,11 @@ pub struct ApiConfig {
     /// Create missing queues (with their dead-letter queues) at start
     /// (local development; production queues come from Terraform).
     pub sqs_create_queues: bool,
+    /// Run the webhook applier (`webhooks::worker`) in this process, on
+    /// `webhook-processing-queue` (SQS with `events_to_sqs`, else the
+    /// event log in the data directory). Off where a separate worker
+    /// (`nax-worker webhooks`) consumes the queue.
+    pub webhook_worker_in_process: bool,
     /// KMS key (id, ARN or `alias/...`) whose data key seals the stored
     /// secrets (TOTP seeds, password hashes; see `seal/`): generated once
     /// with `GenerateDataKey`, kept wrapped in the store for every node,
@@ -234,6 +239,7 @@ impl Default for ApiConfig {
             sqs_region: "us-east-1".into(),
             sqs_queue_prefix: String::new(),
             sqs_create_queues: false,
+            webhook_worker_in_process: true,
             kms_key_id: String::new(),
             kms_endpoint: String::new(),
             kms_region: "us-east-1".into(),

@@ -58,7 +58,15 @@ pub enum EventType {
     OrdersAutoCancelled,
     DepositStateChanged,
     WithdrawalStateChanged,
+    /// A verified webhook was stored and queued:
+    /// `{provider, webhook_id, event_type, transaction_id}`.
     WebhookReceived,
+    /// The webhook applier acted on one:
+    /// `{provider, webhook_id, transaction_id, action}`.
+    WebhookApplied,
+    /// The webhook applier refused one for good (nothing changed):
+    /// `{provider, webhook_id, code, message}`.
+    WebhookRejected,
 }
 
 impl EventType {
@@ -75,6 +83,8 @@ impl EventType {
             EventType::DepositStateChanged => "deposit.state_changed",
             EventType::WithdrawalStateChanged => "withdrawal.state_changed",
             EventType::WebhookReceived => "webhook.received",
+            EventType::WebhookApplied => "webhook.applied",
+            EventType::WebhookRejected => "webhook.rejected",
         }
     }
 }

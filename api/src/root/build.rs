@@ -11,10 +11,12 @@ use crate::events::relay::{Gate, Relay};
 use crate::events::EventPublisher;
 use crate::http::ratelimit::RateLimiter;
 use crate::private::PrivateBus;
+use crate::queue::{Consumer, RunOptions, Source};
 use crate::store::Store;
 use anyhow::Context as _;
 use feeds::Venue;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,18 +79,13 @@ async fn store(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Store>>
 
 /// The event publisher `config.events_to_sqs` names.
 async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn EventPublisher>> {
-    use crate::events::sqs::{SqsConfig, SqsPublisher};
+    use crate::events::sqs::SqsPublisher;
     if !config.events_to_sqs {
         let log = crate::events::log::EventLog::open(dir)
             .with_context(|| format!("opening the event log in {}", dir.display()))?;
         return Ok(Arc::new(log));
     }
-    let sqs = SqsConfig {
-        endpoint: endpoint(&config.sqs_endpoint),
-        region: config.sqs_region.clone(),
-        queue_prefix: config.sqs_queue_prefix.clone(),
-        static_credentials: config.aws_credentials(),
-    };
+    let sqs = sqs_config(config);
     if config.sqs_create_queues {
         let client = SqsPublisher::client(&sqs).await;
         SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
@@ -96,6 +93,39 @@ async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Eve
             .context("creating the SQS queues")?;
     }
     Ok(Arc::new(SqsPublisher::new(&sqs).await))
+}
+
+/// Where the in-process webhook applier reads `webhook-processing-queue`:
+/// the event log in `dir` when events go there, else SQS.
+async fn webhook_source(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Source>> {
+    use crate::events::sqs::Queue;
+    use crate::queue::log::{LogOptions, LogSource};
+    if !config.events_to_sqs {
+        let source = LogSource::open(dir, Queue::WebhookProcessing, LogOptions::default())
+            .with_context(|| format!("opening the webhook queue in {}", dir.display()))?;
+        return Ok(Arc::new(source));
+    }
+    // TODO(SqsSource): crate::queue::sqs::SqsSource::connect(&sqs_config(config), queue).
+    anyhow::bail!("the SQS webhook source is not built yet")
+}
+
+/// Sends `true` on its channel when dropped: a consumer loop's stop.
+struct StopOnDrop(tokio::sync::watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// The SQS settings of `config`.
+fn sqs_config(config: &ApiConfig) -> crate::events::sqs::SqsConfig {
+    crate::events::sqs::SqsConfig {
+        endpoint: endpoint(&config.sqs_endpoint),
+        region: config.sqs_region.clone(),
+        queue_prefix: config.sqs_queue_prefix.clone(),
+        static_credentials: config.aws_credentials(),
+    }
 }
 
 /// An endpoint override; empty: the region's AWS endpoint.
@@ -179,7 +209,39 @@ impl Api {
         let sync = crate::trading::sync::start(axum::extract::FromRef::from_ref(&api)).await?;
         api.spawn(sync);
         api.spawn(tokio::spawn(api.deadman.clone().run()));
+        if api.config.webhook_worker_in_process {
+            let source = match webhook_source(&api.config, &data_dir).await {
+                Ok(source) => source,
+                Err(e) if api.config.events_to_sqs => {
+                    tracing::error!(error = %format!("{e:#}"), "webhook applier not started");
+                    return Ok(api);
+                }
+                Err(e) => return Err(e),
+            };
+            let applier = crate::webhooks::worker::WebhookApplier::new(
+                axum::extract::FromRef::from_ref(&api),
+            );
+            api.spawn_consumer(source, Arc::new(applier));
+        }
         Ok(api)
+    }
+
+    /// Runs `consumer` on `source` ([`crate::queue::run`]) until
+    /// [`Api::stop`]: aborting the kept task drops its [`StopOnDrop`],
+    /// which asks the loop to stop (the batch in hand is finished, the
+    /// rest released).
+    fn spawn_consumer(&self, source: Arc<dyn Source>, consumer: Arc<dyn Consumer>) {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let options = RunOptions {
+            stop,
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        let run = tokio::spawn(crate::queue::run(source, consumer, options));
+        let guard = StopOnDrop(stop_tx);
+        self.spawn(tokio::spawn(async move {
+            let _guard = guard;
+            let _ = run.await;
+        }));
     }
 
     /// Every other part, on `store` (already layered) and `relay`.
