@@ -1,13 +1,22 @@
 //! `POST /webhooks/{provider}` over a real socket, playing each provider
 //! with its own signature scheme: bad or stale signatures change nothing,
-//! a delivery id is applied once (also under concurrent deliveries), and
-//! a webhook may settle only its own user's matching transaction.
+//! a verified delivery is answered `accepted` at once and applied by the
+//! webhook applier once per delivery id (also under concurrent deliveries,
+//! concurrent appliers, and a restart between receipt and apply), and a
+//! webhook may settle only its own user's matching transaction (anything
+//! else is a `rejected` receipt that changed nothing).
 
 mod common;
 
+use api::queue::Outcome as QueueOutcome;
+use api::store::ReceiptStatus;
 use api::webhooks::delivery::Report;
 use api::webhooks::notice::{Direction, Outcome};
+use api::webhooks::worker::WebhookApplier;
+use api::webhooks::WebhooksState;
 use api::webhooks::{banxa, bcb, stripe};
+use api::ApiConfig;
+use axum::extract::FromRef;
 use common::assert_error;
 use common::money::{config_with_delay, start_money, start_money_with};
 use common::TestApi;
@@ -135,12 +144,13 @@ async fn bad_or_missing_signatures_are_401_and_change_nothing() {
     assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
     let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
     assert_eq!(listed["status"], "pending");
+    assert_eq!(t.receipt("stripe", "evt_sig_1").await, None);
     // The genuine delivery still works afterwards.
     let (s, ack) = t
         .post_webhook("stripe", &[("Stripe-Signature", good)], &body)
         .await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "50.00000000");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    t.wait_available(&token, "USD", "50.00000000").await;
 }
 
 #[tokio::test]
@@ -156,12 +166,13 @@ async fn stripe_timestamp_outside_tolerance_is_401() {
             .await;
         assert_error(s, &answer, 401, "invalid_signature");
     }
+    assert_eq!(t.receipt("stripe", "evt_stale").await, None);
     let header = stripe::sign(&t.api.webhook_keys.stripe, now - 200, &body);
     let (s, ack) = t
         .post_webhook("stripe", &[("Stripe-Signature", header)], &body)
         .await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "20.00000000");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    t.wait_available(&token, "USD", "20.00000000").await;
 }
 
 #[tokio::test]
@@ -170,18 +181,26 @@ async fn a_duplicate_delivery_is_acknowledged_and_credited_once() {
     let (token, user, tx) = open_deposit(&t, "dup@example.com", "stripe", "75.50").await;
     let body = stripe_paid(&user, &tx, "75.50", "evt_dup_1");
     let (s, ack) = t.signed_webhook("stripe", &body).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
     for _ in 0..3 {
         let (s, ack) = t.signed_webhook("stripe", &body).await;
         assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
     }
-    // Another delivery id for the settled deposit changes nothing either.
-    let other = stripe_paid(&user, &tx, "75.50", "evt_dup_2");
-    let (s, ack) = t.signed_webhook("stripe", &other).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("ignored")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "75.50000000");
+    let receipt = t.handled_receipt("stripe", "evt_dup_1").await;
+    assert_eq!(receipt.status, ReceiptStatus::Applied);
+    assert_eq!(receipt.action.as_deref(), Some("completed"));
     t.wait_status("/fiat/transactions", &token, &tx, "completed")
         .await;
+    // Another delivery id for the settled deposit changes nothing either.
+    let other = stripe_paid(&user, &tx, "75.50", "evt_dup_2");
+    let receipt = t.deliver_handled("stripe", &other, "evt_dup_2").await;
+    assert_eq!(receipt.status, ReceiptStatus::Ignored);
+    assert_eq!(
+        receipt.action.as_deref(),
+        Some("ignored: already completed")
+    );
+    assert_eq!(t.balance(&token, "USD").await.0, "75.50000000");
+    assert_eq!(t.wait_webhook_outcomes("evt_dup_1").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,18 +226,21 @@ async fn concurrent_duplicate_deliveries_credit_once() {
             })
         })
         .collect();
-    let mut processed = 0;
+    let mut accepted = 0;
     for task in tasks {
         let (s, ack) = task.await.unwrap();
         assert_eq!(s, 200, "{ack}");
         match ack["status"].as_str().unwrap() {
-            "processed" => processed += 1,
+            "accepted" => accepted += 1,
             "duplicate" => {}
             other => panic!("unexpected {other}"),
         }
     }
-    assert_eq!(processed, 1);
+    assert_eq!(accepted, 1);
+    t.wait_status("/fiat/transactions", &token, &tx, "completed")
+        .await;
     assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+    assert_eq!(t.wait_webhook_outcomes("evt_race").await.len(), 1);
 }
 
 #[tokio::test]
@@ -240,15 +262,15 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
         &report(&user, &banxa_tx, "30.00", Outcome::Completed),
         "bcb_evt_0",
     );
-    let (s, answer) = t.signed_webhook("bcb", &wrong).await;
-    assert_error(s, &answer, 422, "wrong_transaction");
+    t.deliver_rejected("bcb", &wrong, "bcb_evt_0", "wrong_transaction")
+        .await;
 
     let paid = banxa::event_body(
         &report(&user, &banxa_tx, "30.00", Outcome::Completed),
         "bx_evt_1",
     );
     let (s, ack) = t.signed_webhook("banxa", &paid).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
     let (s, answer) = t
         .post_webhook(
             "banxa",
@@ -271,8 +293,10 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
         "bcb_evt_1",
     );
     let (s, ack) = t.signed_webhook("bcb", &paid).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "42.34000000");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    t.wait_available(&token, "USD", "42.34000000").await;
+    t.wait_status("/fiat/transactions", &token, &banxa_tx, "completed")
+        .await;
 }
 
 #[tokio::test]
@@ -281,7 +305,7 @@ async fn a_failed_deposit_credits_nothing() {
     let (token, user, tx) = open_deposit(&t, "declined@example.com", "stripe", "10").await;
     let failed = stripe::event_body(&report(&user, &tx, "10.00", Outcome::Failed), "evt_failed");
     let (s, ack) = t.signed_webhook("stripe", &failed).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
     t.wait_status("/fiat/transactions", &token, &tx, "failed")
         .await;
     assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
@@ -293,21 +317,26 @@ async fn webhooks_settle_only_the_named_users_matching_transaction() {
     let (token, user, tx) = open_deposit(&t, "own@example.com", "stripe", "10").await;
     let (other_user, other_token, _) = t.signup("other@example.com").await;
 
-    let (s, answer) = t
-        .signed_webhook(
-            "stripe",
-            &stripe_paid(&user, "no-such-tx", "10.00", "evt_a"),
-        )
-        .await;
-    assert_error(s, &answer, 404, "unknown_transaction");
-    let (s, answer) = t
-        .signed_webhook("stripe", &stripe_paid(&other_user, &tx, "10.00", "evt_b"))
-        .await;
-    assert_error(s, &answer, 404, "unknown_transaction");
-    let (s, answer) = t
-        .signed_webhook("stripe", &stripe_paid(&user, &tx, "1000.00", "evt_c"))
-        .await;
-    assert_error(s, &answer, 422, "amount_mismatch");
+    let refused = [
+        (
+            stripe_paid(&user, "no-such-tx", "10.00", "evt_a"),
+            "evt_a",
+            "unknown_transaction",
+        ),
+        (
+            stripe_paid(&other_user, &tx, "10.00", "evt_b"),
+            "evt_b",
+            "unknown_transaction",
+        ),
+        (
+            stripe_paid(&user, &tx, "1000.00", "evt_c"),
+            "evt_c",
+            "amount_mismatch",
+        ),
+    ];
+    for (body, id, code) in &refused {
+        t.deliver_rejected("stripe", body, id, code).await;
+    }
     let payout = stripe::event_body(
         &Report {
             direction: Direction::Out,
@@ -315,27 +344,68 @@ async fn webhooks_settle_only_the_named_users_matching_transaction() {
         },
         "evt_d",
     );
-    let (s, answer) = t.signed_webhook("stripe", &payout).await;
-    assert_error(s, &answer, 422, "wrong_transaction");
+    t.deliver_rejected("stripe", &payout, "evt_d", "wrong_transaction")
+        .await;
+    // A body that does not read is refused at once and stores nothing.
     let (s, answer) = t.signed_webhook("stripe", b"not json").await;
     assert_error(s, &answer, 400, "invalid_payload");
 
     assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
     assert_eq!(t.balance(&other_token, "USD").await.2, "0.00000000");
-    // Refused deliveries left no receipt: a corrected retry of one id works.
+    let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
+    assert_eq!(listed["status"], "pending");
+    // A rejected delivery id stays rejected (an operator looks): its
+    // redelivery is a duplicate; a corrected notice under a new id works.
     let (s, ack) = t
         .signed_webhook("stripe", &stripe_paid(&user, &tx, "10.00", "evt_c"))
         .await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+    assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
+    let receipt = t
+        .deliver_handled(
+            "stripe",
+            &stripe_paid(&user, &tx, "10.00", "evt_e"),
+            "evt_e",
+        )
+        .await;
+    assert_eq!(receipt.status, ReceiptStatus::Applied);
+    t.wait_available(&token, "USD", "10.00000000").await;
+}
+
+/// Test (c): a permanent failure (here the amount differs from the
+/// transaction's) is accepted, then becomes a `rejected` receipt naming
+/// the code, with a `webhook.rejected` event; the transaction, the
+/// balance and the other events are untouched.
+#[tokio::test]
+async fn a_permanent_failure_becomes_rejected_and_changes_nothing() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "mismatch@example.com", "stripe", "10").await;
+    let body = stripe_paid(&user, &tx, "10.01", "evt_mismatch");
+    let receipt = t
+        .deliver_rejected("stripe", &body, "evt_mismatch", "amount_mismatch")
+        .await;
+    assert_eq!(receipt.action, None);
+    let outcomes = t.wait_webhook_outcomes("evt_mismatch").await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0]["type"], "webhook.rejected");
+    assert_eq!(outcomes[0]["data"]["code"], "amount_mismatch");
+    let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
+    assert_eq!(listed["status"], "pending");
+    assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
+    let about: Vec<String> = t
+        .events()
+        .into_iter()
+        .filter(|e| e.data["webhook_id"] == "evt_mismatch")
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(about, ["webhook.received", "webhook.rejected"]);
 }
 
 #[tokio::test]
 async fn other_event_types_are_acknowledged_and_ignored() {
     let t = start_money().await;
     let body = br#"{"id":"evt_other","type":"customer.created","data":{"object":{}}}"#;
-    let (s, ack) = t.signed_webhook("stripe", body).await;
-    assert_eq!((s, &ack), (200, &json!({"status": "ignored"})));
+    let receipt = t.deliver_handled("stripe", body, "evt_other").await;
+    assert_eq!(receipt.status, ReceiptStatus::Ignored);
     let (s, ack) = t.signed_webhook("stripe", body).await;
     assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
 }
@@ -376,4 +446,125 @@ async fn the_routes_are_in_the_openapi_document() {
     assert!(paths["/webhooks/{provider}"]["post"]
         .get("security")
         .is_none());
+}
+
+/// A server whose webhook applier does not run in process: deliveries
+/// are stored and queued, and nothing applies them.
+async fn without_applier() -> TestApi {
+    start_money_with(ApiConfig {
+        webhook_worker_in_process: false,
+        ..config_with_delay(600_000)
+    })
+    .await
+}
+
+/// The `webhook.received` event of `webhook_id`, once the relay logged it.
+async fn received_event(t: &TestApi, webhook_id: &str) -> api::events::Event {
+    let deadline = tokio::time::Instant::now() + common::webhooks::DEADLINE;
+    loop {
+        let found = t
+            .events()
+            .into_iter()
+            .find(|e| e.event_type == "webhook.received" && e.data["webhook_id"] == webhook_id);
+        if let Some(event) = found {
+            return event;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "webhook.received of {webhook_id} never logged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Test (a): three concurrent deliveries of one signed body store one
+/// receipt (one `accepted`, two `duplicate`), and two appliers racing on
+/// that receipt's delivery change state once: both finish the delivery,
+/// one credit, one `webhook.applied`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_three_times_concurrently_credits_once() {
+    let t = without_applier().await;
+    let (token, user, tx) = open_deposit(&t, "three@example.com", "stripe", "10").await;
+    let body = stripe_paid(&user, &tx, "10.00", "evt_three");
+    let (a, b, c) = tokio::join!(
+        t.signed_webhook("stripe", &body),
+        t.signed_webhook("stripe", &body),
+        t.signed_webhook("stripe", &body),
+    );
+    let mut answers: Vec<String> = [a, b, c]
+        .into_iter()
+        .map(|(s, ack)| {
+            assert_eq!(s, 200, "{ack}");
+            ack["status"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    answers.sort();
+    assert_eq!(answers, ["accepted", "duplicate", "duplicate"]);
+    let stored = t.receipt("stripe", "evt_three").await.expect("a receipt");
+    assert_eq!(stored.status, ReceiptStatus::Received);
+
+    let event = received_event(&t, "evt_three").await;
+    let state: WebhooksState = FromRef::from_ref(&t.api);
+    let appliers = [
+        WebhookApplier::new(state.clone()),
+        WebhookApplier::new(state),
+    ];
+    let runs: Vec<_> = appliers
+        .into_iter()
+        .map(|applier| {
+            let event = event.clone();
+            tokio::spawn(async move { applier.apply_event(&event).await })
+        })
+        .collect();
+    for run in runs {
+        assert_eq!(run.await.unwrap(), QueueOutcome::Done);
+    }
+    let receipt = t.receipt("stripe", "evt_three").await.unwrap();
+    assert_eq!(receipt.status, ReceiptStatus::Applied);
+    assert_eq!(receipt.version, 2, "moved once");
+    t.wait_status("/fiat/transactions", &token, &tx, "completed")
+        .await;
+    assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+    let outcomes = t.wait_webhook_outcomes("evt_three").await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    // The same delivery again (the queue is at least once) changes nothing.
+    let again = WebhookApplier::new(FromRef::from_ref(&t.api));
+    assert_eq!(again.apply_event(&event).await, QueueOutcome::Done);
+    assert_eq!(t.receipt("stripe", "evt_three").await.unwrap().version, 2);
+    assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+}
+
+/// Test (b): the worker is down between receipt and apply (here not
+/// running at all, then the process is stopped): the accepted delivery
+/// is not lost; a new process on the same data directory, applier on,
+/// credits it exactly once.
+#[tokio::test]
+async fn a_worker_stop_between_receipt_and_apply_loses_nothing() {
+    let t = without_applier().await;
+    let (token, user, tx) = open_deposit(&t, "crash@example.com", "stripe", "50").await;
+    let body = stripe_paid(&user, &tx, "50.00", "evt_crash");
+    let (s, ack) = t.signed_webhook("stripe", &body).await;
+    assert_eq!((s, &ack), (200, &json!({"status": "accepted"})));
+    let stored = t.receipt("stripe", "evt_crash").await.expect("a receipt");
+    assert_eq!(stored.status, ReceiptStatus::Received);
+    let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
+    assert_eq!(listed["status"], "pending");
+    assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
+    let dir = t.stop().await;
+
+    let t = common::start_in(config_with_delay(600_000), dir).await;
+    assert!(t.api.config.webhook_worker_in_process);
+    t.wait_status("/fiat/transactions", &token, &tx, "completed")
+        .await;
+    t.wait_available(&token, "USD", "50.00000000").await;
+    let receipt = t.handled_receipt("stripe", "evt_crash").await;
+    assert_eq!(
+        (receipt.status, receipt.version),
+        (ReceiptStatus::Applied, 2)
+    );
+    assert_eq!(t.wait_webhook_outcomes("evt_crash").await.len(), 1);
+    // A redelivery by the provider after the restart is a duplicate.
+    let (s, ack) = t.signed_webhook("stripe", &body).await;
+    assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
+    assert_eq!(t.balance(&token, "USD").await.0, "50.00000000");
 }

@@ -5,6 +5,7 @@
 
 pub mod money;
 pub mod redis;
+pub mod webhooks;
 
 use api::events::log::EventLog;
 use api::store::embedded::EmbeddedStore;
