@@ -534,6 +534,48 @@ async fn a_webhook_delivered_three_times_concurrently_credits_once() {
     assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
 }
 
+/// Appliers racing on receipts whose only guard is the receipt itself
+/// (notices that change no transaction): each receipt moves once, one
+/// `webhook.applied` each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_appliers_move_a_receipt_once() {
+    let t = without_applier().await;
+    let ids: Vec<String> = (0..5).map(|i| format!("evt_ignored_{i}")).collect();
+    for id in &ids {
+        let body = format!(r#"{{"id":"{id}","type":"customer.created","data":{{"object":{{}}}}}}"#);
+        let (s, ack) = t.signed_webhook("stripe", body.as_bytes()).await;
+        assert_eq!((s, &ack), (200, &json!({"status": "accepted"})));
+    }
+    for id in &ids {
+        let event = received_event(&t, id).await;
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let applier = WebhookApplier::new(FromRef::from_ref(&t.api));
+                let event = event.clone();
+                tokio::spawn(async move { applier.apply_event(&event).await })
+            })
+            .collect();
+        for run in runs {
+            assert_eq!(run.await.unwrap(), QueueOutcome::Done);
+        }
+        let receipt = t.receipt("stripe", id).await.unwrap();
+        assert_eq!(
+            (receipt.status, receipt.version),
+            (ReceiptStatus::Ignored, 2)
+        );
+    }
+    // Events are relayed in commit order: once a later one is logged,
+    // every outcome of the races is too.
+    let marker = br#"{"id":"evt_marker","type":"customer.created","data":{"object":{}}}"#;
+    let (s, _) = t.signed_webhook("stripe", marker).await;
+    assert_eq!(s, 200);
+    received_event(&t, "evt_marker").await;
+    for id in &ids {
+        let outcomes = t.webhook_outcomes(id);
+        assert_eq!(outcomes.len(), 1, "{id}: {outcomes:?}");
+    }
+}
+
 /// Test (b): the worker is down between receipt and apply (here not
 /// running at all, then the process is stopped): the accepted delivery
 /// is not lost; a new process on the same data directory, applier on,
