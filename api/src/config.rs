@@ -165,6 +165,14 @@ pub struct ApiConfig {
     /// event log in the data directory). Off where a separate worker
     /// (`nax-worker webhooks`) consumes the queue.
     pub webhook_worker_in_process: bool,
+    /// EventBridge bus (name or ARN) the domain events also go to (order
+    /// filled, deposit / withdrawal completed, KYC status changed; see
+    /// `events::eventbridge`), after SQS. Empty: off. Only with
+    /// `events_to_sqs`.
+    pub eventbridge_bus: String,
+    /// EventBridge endpoint override (e.g. moto); empty: the region's AWS
+    /// endpoint. The region is `sqs_region`.
+    pub eventbridge_endpoint: String,
     /// KMS key (id, ARN or `alias/...`) whose data key seals the stored
     /// secrets (TOTP seeds, password hashes; see `seal/`): generated once
     /// with `GenerateDataKey`, kept wrapped in the store for every node,
@@ -240,6 +248,8 @@ impl Default for ApiConfig {
             sqs_queue_prefix: String::new(),
             sqs_create_queues: false,
             webhook_worker_in_process: true,
+            eventbridge_bus: String::new(),
+            eventbridge_endpoint: String::new(),
             kms_key_id: String::new(),
             kms_endpoint: String::new(),
             kms_region: "us-east-1".into(),

@@ -22,6 +22,8 @@ pub struct RunningHub {
     pub api: Option<api::Api>,
     /// The in-process sandbox, when the hub runs one.
     pub venue: Option<SandboxVenue>,
+    /// The queue consumers it runs in process (`[worker] in_process`).
+    consumers: Option<worker::Running>,
     shutdown: Shutdown,
     server: JoinHandle<()>,
     drain: Duration,
@@ -48,31 +50,12 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
             .await
         }
         VenueKind::Graphql => {
-            let venue = connect_graphql(&config.venue).await?;
+            let venue = config.venue.connect_graphql().await?;
             let feed: Arc<dyn MarketFeed> = venue.clone();
             let api_venue: Arc<dyn Venue> = venue;
             start_parts(config, feed, Some(api_venue), None, true).await
         }
     }
-}
-
-/// Connects the Shift adapter to the configured GraphQL venue.
-async fn connect_graphql(
-    venue: &crate::config::VenueConfig,
-) -> anyhow::Result<Arc<feeds::shift::ShiftVenue>> {
-    use anyhow::Context as _;
-    let token = venue.token.as_ref().context("venue.token is required")?;
-    let mut config = feeds::shift::ShiftConfig::new(
-        venue.endpoint.clone(),
-        feeds::shift::ShiftToken::new(token.expose()),
-    );
-    config.request_timeout = Duration::from_millis(venue.request_timeout_ms);
-    config.backoff_min = Duration::from_millis(venue.backoff_min_ms);
-    config.backoff_max = Duration::from_millis(venue.backoff_max_ms);
-    let shift = feeds::shift::ShiftVenue::connect(config)
-        .await
-        .with_context(|| format!("connecting to the venue at {}", venue.endpoint))?;
-    Ok(Arc::new(shift))
 }
 
 /// Starts the hub on any market feed (e.g. a replay recording in tests);
@@ -121,6 +104,10 @@ async fn start_parts(
         Some(venue) => Some(start_api(config, addr, venue).await?),
         None => None,
     };
+    let consumers = match &api {
+        Some(api) => Some(worker::commands::start_in_hub(config, api).await?),
+        None => None,
+    };
     if let Some(cache) = api.as_ref().and_then(api::Api::book_cache) {
         tokio::spawn(crate::market::cache::run(
             markets.clone(),
@@ -161,6 +148,7 @@ async fn start_parts(
         addr,
         context,
         api,
+        consumers,
         venue,
         shutdown,
         server,
@@ -184,6 +172,9 @@ impl RunningHub {
         }
         let _ = tokio::time::timeout(self.drain, self.server).await;
         self.context.markets.close_archive(self.drain).await;
+        if let Some(consumers) = self.consumers {
+            consumers.stop().await;
+        }
         if let Some(api) = &self.api {
             api.stop().await;
         }

@@ -3,10 +3,12 @@
 //! thousands of clients; plus the wiring of the `nax-hub` binary.
 
 pub mod app;
-pub mod config;
+/// The configuration (its own crate, shared with `nax-worker`).
+pub use nax_config as config;
 pub mod fanout;
 pub mod listener;
-pub mod logging;
+/// The log set-up (in this crate: both binaries use it).
+pub use nax_config::logging;
 pub mod market;
 pub mod metrics;
 pub mod protocol;

@@ -32,6 +32,8 @@ locals {
     NAX_SQS_QUEUE_PREFIX      = var.resource_prefix
     NAX_KMS_KEY_ID            = aws_kms_key.main.arn
     NAX_TRUSTED_PROXIES       = join(",", [for s in data.aws_subnet.private : s.cidr_block])
+    # The queue consumers run in their own services (worker.tf).
+    NAX_WORKER_IN_PROCESS = "false"
   }, var.container_environment)
 
   # Every task needs the same NAX_JWT_SECRET (and, for a graphql venue,

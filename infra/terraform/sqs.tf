@@ -1,7 +1,7 @@
 # The event queues (docs/ARCHITECTURE.md "Defaults and production"). The outbox relay sends each
-# committed event to its queue; the consumers (the audit writer, the
-# HubSpot sync worker, the webhook processor) are separate services and
-# not part of this configuration. Each queue has its own dead-letter queue
+# committed event to its queue; the consumers (the audit archiver, the
+# HubSpot sync, the webhook applier) are the nax-worker services of
+# worker.tf. Each queue has its own dead-letter queue
 # that takes a message after `max_receive_count` failed receives, and
 # only its own source queue may redrive into it. Everything is encrypted
 # with the customer key and reachable over TLS only.

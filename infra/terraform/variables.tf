@@ -206,3 +206,68 @@ variable "redis_snapshot_retention_days" {
   type        = number
   default     = 7
 }
+
+variable "worker_task_cpu" {
+  description = "CPU units of a nax-worker task."
+  type        = number
+  default     = 512
+}
+
+variable "worker_task_memory" {
+  description = "Memory of a nax-worker task, MiB."
+  type        = number
+  default     = 1024
+}
+
+variable "worker_health_check_command" {
+  description = "Container health check of the nax-worker tasks (its /health on port 9100). The default needs curl in the image."
+  type        = list(string)
+  default     = ["CMD-SHELL", "curl -fsS http://127.0.0.1:9100/health || exit 1"]
+}
+
+variable "worker_environment" {
+  description = "Extra environment of the nax-worker containers (NAX_* names the config knows, e.g. NAX_HUBSPOT_REQUESTS_PER_10S)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "worker_secrets" {
+  description = "Extra secrets of the nax-worker containers: variable name => Secrets Manager ARN, e.g. NAX_HUBSPOT_TOKEN."
+  type        = map(string)
+  default     = {}
+
+# --- domain events and reconciliation (eventbridge.tf, reconcile.tf) ---
+
+variable "eventbridge_archive_retention_days" {
+  description = "Days the domain-event bus's archive keeps events (for replay)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.eventbridge_archive_retention_days >= 1
+    error_message = "eventbridge_archive_retention_days: at least 1."
+  }
+}
+
+variable "reconcile_container_image" {
+  description = "Image with the nax-worker binary for the scheduled reconciliation (ECR URI with tag or digest, in ecr_repository_arn). Empty: container_image."
+  type        = string
+  default     = ""
+}
+
+variable "reconcile_command" {
+  description = "Command of the reconcile task's container: one pass of `nax-worker reconcile`."
+  type        = list(string)
+  default     = ["nax-worker", "reconcile"]
+}
+
+variable "reconcile_schedule" {
+  description = "EventBridge Scheduler expression of the reconciliation pass (UTC)."
+  type        = string
+  default     = "rate(1 hour)"
+
+  validation {
+    condition     = can(regex("^(rate|cron)\\(.+\\)$", var.reconcile_schedule))
+    error_message = "reconcile_schedule: a rate(...) or cron(...) expression."
+  }
+}

@@ -1,2 +1,155 @@
-//! `nax-worker`: not built yet.
-fn main() {}
+//! `nax-worker`: the consumers after the queues, as a process of their own
+//! (docs/ARCHITECTURE.md, "After the queues"). One subcommand per consumer
+//! and `all`; `audit verify` and `audit export` read the archive back.
+//! Configuration is `nax-hub`'s: `--config FILE` and the `NAX_*`
+//! variables (`nax-hub --help` lists them). SIGINT or SIGTERM stops it
+//! gracefully: each consumer finishes its batch and gives back the rest.
+
+use clap::{Parser, Subcommand};
+use nax_config::Config;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "nax-worker", version, about = "NA-X Stream queue consumers")]
+struct Cli {
+    /// TOML configuration file (the same as nax-hub's).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The audit archive (audit-log-queue.fifo → S3 or <data_dir>/audit/),
+    /// or, with a subcommand, reading it back.
+    Audit {
+        #[command(subcommand)]
+        action: Option<AuditAction>,
+    },
+    /// The HubSpot CRM sync (hubspot-sync-queue).
+    Hubspot,
+    /// The webhook applier (webhook-processing-queue).
+    Webhooks,
+    /// Reconciliation: one run, or every `--every` seconds.
+    Reconcile {
+        #[arg(long, value_name = "SECS")]
+        every: Option<u64>,
+    },
+    /// Every consumer, and reconciliation every
+    /// `[worker] reconcile_every_secs`.
+    All,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditAction {
+    /// Re-reads the archive between two hours and reports every gap,
+    /// duplicate and broken link; exits 1 when there is one.
+    Verify {
+        /// First hour, UTC (`2026-12-01T00`, or RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// Last hour, UTC, included.
+        #[arg(long)]
+        to: String,
+    },
+    /// Writes one user's trail as NDJSON (a compliance request), its chain
+    /// checked as it is read.
+    Export {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = load_config(cli.config.as_deref())?;
+    nax_config::logging::init(std::env::var(nax_config::LOG_ENV).ok().as_deref());
+    match cli.command {
+        Command::Audit {
+            action: Some(action),
+        } => worker::commands::audit(&config, action.into()).await,
+        Command::Audit { action: None } => run(&config, &[worker::Kind::Audit]).await,
+        Command::Hubspot => run(&config, &[worker::Kind::Hubspot]).await,
+        Command::Webhooks => run(&config, &[worker::Kind::Webhooks]).await,
+        Command::Reconcile { every: None } => worker::commands::reconcile_once(&config).await,
+        Command::Reconcile { every: Some(secs) } => {
+            let mut config = config;
+            config.worker.reconcile_every_secs = secs.max(1);
+            run(&config, &[worker::Kind::Reconcile]).await
+        }
+        Command::All => run(&config, &worker::Kind::ALL).await,
+    }
+}
+
+impl From<AuditAction> for worker::commands::AuditRead {
+    fn from(action: AuditAction) -> Self {
+        match action {
+            AuditAction::Verify { from, to } => worker::commands::AuditRead::Verify { from, to },
+            AuditAction::Export {
+                user,
+                from,
+                to,
+                out,
+            } => worker::commands::AuditRead::Export {
+                user,
+                from,
+                to,
+                out,
+            },
+        }
+    }
+}
+
+/// The hub's configuration: the file, then the `NAX_*` variables.
+fn load_config(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let mut args = vec![std::ffi::OsString::from("nax-worker")];
+    if let Some(file) = file {
+        args.push("--config".into());
+        args.push(file.into());
+    }
+    let env = std::env::vars().filter(|(name, _)| name.starts_with("NAX_"));
+    Config::load_from(args, env)
+}
+
+/// Runs `kinds` with the health endpoints until SIGINT or SIGTERM.
+async fn run(config: &Config, kinds: &[worker::Kind]) -> anyhow::Result<()> {
+    let metrics = worker::serve::install_metrics()?;
+    tracing::info!(config = %config.redacted(), ?kinds, "starting nax-worker");
+    let process = worker::commands::start(config, kinds).await?;
+    let addr = std::net::SocketAddr::new(config.worker.health_bind, config.worker.health_port);
+    let listener = worker::serve::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "serving /health, /ready, /metrics");
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(worker::serve::serve(
+        listener,
+        metrics,
+        process.running.ready_flags(),
+        async move {
+            let _ = http_stopped.await;
+        },
+    ));
+    shutdown_signal().await?;
+    tracing::info!("stopping: finishing the batches in hand");
+    process.stop().await;
+    let _ = stop_http.send(());
+    let _ = http.await;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}

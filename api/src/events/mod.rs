@@ -5,8 +5,10 @@
 //! an [`EventPublisher`] at least once, in commit order (so in order per
 //! user). Consumers deduplicate by event `id`. Implementations: the
 //! embedded [`log::EventLog`] (append-only NDJSON in the data directory)
-//! and SQS.
+//! and SQS, optionally with the domain events also on an EventBridge bus
+//! ([`eventbridge`]).
 
+pub mod eventbridge;
 pub mod log;
 pub mod relay;
 pub mod sqs;
@@ -67,6 +69,15 @@ pub enum EventType {
     /// The webhook applier refused one for good (nothing changed):
     /// `{provider, webhook_id, code, message}`.
     WebhookRejected,
+    /// Reconciliation found a provider's final word on a transaction we
+    /// still hold open: `{transaction_id, kind, status, provider, provider_ref, provider_status}`
+    /// (docs/RECONCILIATION.md).
+    ReconcileDiscrepancy,
+    /// Reconciliation found a user's venue balance apart from our records:
+    /// `{asset, venue, ledger, difference}` (exact decimal strings).
+    ReconcileDifference,
+    /// An operator's correction was applied: `{transaction_id, asset, amount, reason, operator}`.
+    ReconcileCorrection,
 }
 
 impl EventType {
@@ -85,6 +96,9 @@ impl EventType {
             EventType::WebhookReceived => "webhook.received",
             EventType::WebhookApplied => "webhook.applied",
             EventType::WebhookRejected => "webhook.rejected",
+            EventType::ReconcileDiscrepancy => "reconcile.discrepancy",
+            EventType::ReconcileDifference => "reconcile.difference",
+            EventType::ReconcileCorrection => "reconcile.correction",
         }
     }
 }

@@ -68,6 +68,20 @@ pub trait Custody: Send + Sync + 'static {
     /// `order.transaction_id`: submitting again never sends twice. The
     /// outcome arrives later as a webhook naming the transaction.
     async fn submit_withdrawal(&self, order: &WithdrawalOrder) -> Result<String, CustodyError>;
+
+    /// The status of the transfer custody calls `provider_ref` (a read;
+    /// reconciliation asks it about transactions left open). An adapter
+    /// that cannot answer keeps this default, which says custody cannot
+    /// be asked.
+    async fn transfer_status(
+        &self,
+        provider_ref: &str,
+    ) -> Result<super::RemoteStatus, CustodyError> {
+        let _ = provider_ref;
+        Err(CustodyError::Unavailable(
+            "this custody answers no status queries".to_owned(),
+        ))
+    }
 }
 
 /// The configured custody and the breaker in front of it; every custody

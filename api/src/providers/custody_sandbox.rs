@@ -1,9 +1,11 @@
 //! [`SandboxCustody`], the default `custody_provider`: no chain, no
 //! Fireblocks; addresses derived locally, every withdrawal completed after
-//! a delay through a Fireblocks-signed webhook.
+//! a delay through a Fireblocks-signed webhook. Asked for a transfer's
+//! status, it answers `completed` once the delay has passed, for the
+//! withdrawals this instance took (in memory only).
 
 use super::custody::{Custody, CustodyError, DepositAddress, WithdrawalOrder};
-use super::{ProviderContext, SetupError};
+use super::{ProviderContext, RemoteStatus, SetupError};
 use crate::money::address::Network;
 use crate::secret::Secret;
 use crate::webhooks::delivery::WebhookSender;
@@ -44,6 +46,8 @@ pub struct SandboxCustody {
     delay: Duration,
     /// Our transaction id → custody id, for idempotent submission.
     submitted: DashMap<String, String>,
+    /// Custody id → when it was submitted (status queries).
+    started: DashMap<String, std::time::Instant>,
 }
 
 impl SandboxCustody {
@@ -62,6 +66,7 @@ impl SandboxCustody {
             sender,
             delay,
             submitted: DashMap::new(),
+            started: DashMap::new(),
         }
     }
 
@@ -110,6 +115,8 @@ impl Custody for SandboxCustody {
             })
             .clone();
         if fresh {
+            self.started
+                .insert(fireblocks_id.clone(), std::time::Instant::now());
             let tx_hash = hex::encode(hmac_sha256(fireblocks_id.as_bytes(), &[b"tx-hash"]));
             let body = fireblocks::transaction_body(&TransactionReport {
                 fireblocks_id: &fireblocks_id,
@@ -139,6 +146,14 @@ impl Custody for SandboxCustody {
             });
         }
         Ok(fireblocks_id)
+    }
+
+    async fn transfer_status(&self, provider_ref: &str) -> Result<RemoteStatus, CustodyError> {
+        Ok(match self.started.get(provider_ref) {
+            Some(at) if at.elapsed() >= self.delay => RemoteStatus::Completed,
+            Some(_) => RemoteStatus::Pending,
+            None => RemoteStatus::NotFound,
+        })
     }
 }
 
@@ -188,5 +203,8 @@ mod tests {
         };
         let first = c.submit_withdrawal(&order).await.unwrap();
         assert_eq!(first, c.submit_withdrawal(&order).await.unwrap());
+        // Reported an hour after submission: pending until then.
+        assert_eq!(c.transfer_status(&first).await, Ok(RemoteStatus::Pending));
+        assert_eq!(c.transfer_status("other").await, Ok(RemoteStatus::NotFound));
     }
 }

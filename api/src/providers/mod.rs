@@ -28,6 +28,37 @@ use std::path::Path;
 use std::sync::Arc;
 use thiserror::Error;
 
+/// What a provider says about one of its transactions when asked
+/// (reconciliation, docs/RECONCILIATION.md): its status by the provider's
+/// reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteStatus {
+    /// Not final yet.
+    Pending,
+    Completed,
+    /// Final, with the provider's reason.
+    Failed(String),
+    /// The provider knows no transaction by that reference.
+    NotFound,
+}
+
+impl RemoteStatus {
+    /// True for `Completed` and `Failed`.
+    pub fn is_final(&self) -> bool {
+        matches!(self, RemoteStatus::Completed | RemoteStatus::Failed(_))
+    }
+
+    /// `pending`, `completed`, `failed` or `not_found`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RemoteStatus::Pending => "pending",
+            RemoteStatus::Completed => "completed",
+            RemoteStatus::Failed(_) => "failed",
+            RemoteStatus::NotFound => "not_found",
+        }
+    }
+}
+
 /// What an implementation is built from.
 pub struct ProviderContext<'a> {
     pub config: &'a ApiConfig,

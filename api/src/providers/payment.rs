@@ -135,4 +135,18 @@ pub trait PaymentProvider: Send + Sync + 'static {
         order: &PaymentOrder,
         destination: &str,
     ) -> Result<String, ProviderError>;
+
+    /// The status of the deposit or payout the provider calls
+    /// `provider_ref` (a read; reconciliation asks it about transactions
+    /// left open). An adapter that cannot answer keeps this default,
+    /// which says the provider cannot be asked.
+    async fn payment_status(
+        &self,
+        provider_ref: &str,
+    ) -> Result<super::RemoteStatus, ProviderError> {
+        let _ = provider_ref;
+        Err(ProviderError::Unavailable(
+            "this payment provider answers no status queries".to_owned(),
+        ))
+    }
 }

@@ -5,10 +5,12 @@
 //! (BCB), and is reported paid after the configured delay; a payout is
 //! reported sent after the same delay. Reports are that provider's real
 //! webhook format and signature scheme, delivered to
-//! `POST {base}/webhooks/{provider}` with retries.
+//! `POST {base}/webhooks/{provider}` with retries. Asked for a status, it
+//! answers `completed` once the delay has passed (what it reports), for
+//! the references this instance handed out (they live in memory only).
 
 use super::payment::{DepositStart, FiatProvider, PaymentOrder, PaymentProvider, ProviderError};
-use super::{ProviderContext, SetupError};
+use super::{ProviderContext, RemoteStatus, SetupError};
 use crate::webhooks::delivery::{Report, WebhookSender};
 use crate::webhooks::notice::{Direction, Outcome};
 use crate::webhooks::provider::PaymentWebhooks;
@@ -46,6 +48,8 @@ pub struct SandboxPaymentProvider {
     /// Our transaction id → what was answered (idempotency).
     deposits: DashMap<String, DepositStart>,
     payouts: DashMap<String, String>,
+    /// Provider reference → when it was handed out (status queries).
+    started: DashMap<String, std::time::Instant>,
 }
 
 impl SandboxPaymentProvider {
@@ -64,6 +68,7 @@ impl SandboxPaymentProvider {
             delay,
             deposits: DashMap::new(),
             payouts: DashMap::new(),
+            started: DashMap::new(),
         }
     }
 
@@ -122,6 +127,8 @@ impl PaymentProvider for SandboxPaymentProvider {
             })
             .clone();
         if fresh {
+            self.started
+                .insert(start.provider_ref.clone(), std::time::Instant::now());
             self.report_later(Direction::In, &start.provider_ref, order);
         }
         Ok(start)
@@ -142,8 +149,18 @@ impl PaymentProvider for SandboxPaymentProvider {
             })
             .clone();
         if fresh {
+            self.started
+                .insert(provider_ref.clone(), std::time::Instant::now());
             self.report_later(Direction::Out, &provider_ref, order);
         }
         Ok(provider_ref)
+    }
+
+    async fn payment_status(&self, provider_ref: &str) -> Result<RemoteStatus, ProviderError> {
+        Ok(match self.started.get(provider_ref) {
+            Some(at) if at.elapsed() >= self.delay => RemoteStatus::Completed,
+            Some(_) => RemoteStatus::Pending,
+            None => RemoteStatus::NotFound,
+        })
     }
 }

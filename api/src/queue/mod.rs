@@ -18,6 +18,7 @@
 
 pub mod log;
 mod run;
+pub mod sqs;
 
 pub use run::{run, RunOptions};
 

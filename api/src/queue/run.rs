@@ -70,7 +70,10 @@ pub async fn run(source: Arc<dyn Source>, consumer: Arc<dyn Consumer>, options: 
             let age = (crate::events::now() - oldest).num_milliseconds().max(0) as f64 / 1e3;
             metrics::gauge!("nax_worker_oldest_message_age_seconds", "queue" => queue).set(age);
         }
-        let outcomes = handle_with_heartbeat(&*source, &*consumer, &batch).await;
+        let mut outcomes = handle_with_heartbeat(&*source, &*consumer, &batch).await;
+        if source.queue().is_fifo() {
+            keep_group_order(&batch, &mut outcomes);
+        }
         settle(&*source, name, &batch, &outcomes).await;
     }
 }
@@ -147,6 +150,26 @@ async fn handle_with_heartbeat(
                     tracing::warn!(consumer = consumer.name(), error = %e, "visibility heartbeat failed");
                 }
             }
+        }
+    }
+}
+
+/// On a FIFO queue a message is deleted only when every earlier one of
+/// its group in the batch was: SQS may hand out several messages of a
+/// group at once, and deleting a later one while an earlier one comes
+/// back would reorder the group. The later ones come back after it.
+fn keep_group_order(batch: &[Delivery], outcomes: &mut [Outcome]) {
+    let mut failed: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for (delivery, outcome) in batch.iter().zip(outcomes.iter_mut()) {
+        let group = delivery.event.user_id.as_deref().unwrap_or("system");
+        match outcome {
+            Outcome::Retry(_) => {
+                failed.insert(group);
+            }
+            Outcome::Done if failed.contains(group) => {
+                *outcome = Outcome::Retry("an earlier message of its group was not handled".into());
+            }
+            Outcome::Done => {}
         }
     }
 }

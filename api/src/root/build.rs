@@ -20,6 +20,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Which process the API parts run in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A hub node serving the routes.
+    Node,
+    /// `nax-worker`, applying what the queues carry.
+    Worker,
+}
+
 /// What the embedding binary hands the API.
 pub struct ApiParts {
     pub config: ApiConfig,
@@ -37,8 +46,9 @@ impl ApiParts {
     /// The parts `config` names: the store (`store`: embedded in
     /// `data_dir` or DynamoDB, its tables made when
     /// `dynamodb_create_tables`) and the event publisher (`events_to_sqs`:
-    /// SQS, its queues made when `sqs_create_queues`; else the NDJSON log
-    /// in `data_dir`).
+    /// SQS, its queues made when `sqs_create_queues`, and the domain events
+    /// also on the `eventbridge_bus` when set; else the NDJSON log in
+    /// `data_dir`).
     pub async fn from_config(
         config: ApiConfig,
         data_dir: PathBuf,
@@ -79,34 +89,51 @@ async fn store(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Store>>
 
 /// The event publisher `config.events_to_sqs` names.
 async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn EventPublisher>> {
-    use crate::events::sqs::SqsPublisher;
+    use crate::events::sqs::{SqsConfig, SqsPublisher};
     if !config.events_to_sqs {
         let log = crate::events::log::EventLog::open(dir)
             .with_context(|| format!("opening the event log in {}", dir.display()))?;
         return Ok(Arc::new(log));
     }
-    let sqs = sqs_config(config);
+    let sqs = SqsConfig::from_api(config);
     if config.sqs_create_queues {
         let client = SqsPublisher::client(&sqs).await;
         SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
             .await
             .context("creating the SQS queues")?;
     }
-    Ok(Arc::new(SqsPublisher::new(&sqs).await))
+    let sqs: Arc<dyn EventPublisher> = Arc::new(SqsPublisher::new(&sqs).await);
+    if config.eventbridge_bus.is_empty() {
+        return Ok(sqs);
+    }
+    use crate::events::eventbridge::{Both, EventBridgeConfig, EventBridgePublisher};
+    let bus = EventBridgeConfig {
+        bus: config.eventbridge_bus.clone(),
+        endpoint: endpoint(&config.eventbridge_endpoint),
+        region: config.sqs_region.clone(),
+        static_credentials: config.aws_credentials(),
+    };
+    Ok(Arc::new(Both {
+        first: sqs,
+        second: Arc::new(EventBridgePublisher::new(&bus).await),
+    }))
 }
 
 /// Where the in-process webhook applier reads `webhook-processing-queue`:
 /// the event log in `dir` when events go there, else SQS.
 async fn webhook_source(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Source>> {
-    use crate::events::sqs::Queue;
+    use crate::events::sqs::{Queue, SqsConfig};
     use crate::queue::log::{LogOptions, LogSource};
     if !config.events_to_sqs {
         let source = LogSource::open(dir, Queue::WebhookProcessing, LogOptions::default())
             .with_context(|| format!("opening the webhook queue in {}", dir.display()))?;
         return Ok(Arc::new(source));
     }
-    // TODO(SqsSource): crate::queue::sqs::SqsSource::connect(&sqs_config(config), queue).
-    anyhow::bail!("the SQS webhook source is not built yet")
+    let sqs = SqsConfig::from_api(config);
+    let source = crate::queue::sqs::SqsSource::connect(&sqs, Queue::WebhookProcessing)
+        .await
+        .context("connecting to the webhook queue")?;
+    Ok(Arc::new(source))
 }
 
 /// Sends `true` on its channel when dropped: a consumer loop's stop.
@@ -115,16 +142,6 @@ struct StopOnDrop(tokio::sync::watch::Sender<bool>);
 impl Drop for StopOnDrop {
     fn drop(&mut self) {
         let _ = self.0.send(true);
-    }
-}
-
-/// The SQS settings of `config`.
-fn sqs_config(config: &ApiConfig) -> crate::events::sqs::SqsConfig {
-    crate::events::sqs::SqsConfig {
-        endpoint: endpoint(&config.sqs_endpoint),
-        region: config.sqs_region.clone(),
-        queue_prefix: config.sqs_queue_prefix.clone(),
-        static_credentials: config.aws_credentials(),
     }
 }
 
@@ -155,6 +172,17 @@ impl Api {
     /// (users' secrets sealed at rest) and the relay's wake-up (a commit
     /// that emits events wakes the outbox relay).
     pub async fn start(parts: ApiParts) -> anyhow::Result<Api> {
+        Self::start_as(parts, Role::Node).await
+    }
+
+    /// For `nax-worker`: every part and the outbox relay (what a consumer
+    /// commits emits events too), without a node's own loops (venue order
+    /// sync, dead-man's switches, the private-channel backplane).
+    pub async fn start_for_worker(parts: ApiParts) -> anyhow::Result<Api> {
+        Self::start_as(parts, Role::Worker).await
+    }
+
+    async fn start_as(parts: ApiParts, role: Role) -> anyhow::Result<Api> {
         let ApiParts {
             config,
             data_dir,
@@ -192,6 +220,9 @@ impl Api {
             lease.renew().await;
             api.spawn(tokio::spawn(lease.run()));
         }
+        if role == Role::Worker {
+            return Ok(api);
+        }
         if let Some(backplane) = api.private.backplane() {
             let (node, lost_on) = (api.private.clone(), api.private.clone());
             api.spawn(tokio::spawn(backplane.clone().listen(
@@ -210,14 +241,7 @@ impl Api {
         api.spawn(sync);
         api.spawn(tokio::spawn(api.deadman.clone().run()));
         if api.config.webhook_worker_in_process {
-            let source = match webhook_source(&api.config, &data_dir).await {
-                Ok(source) => source,
-                Err(e) if api.config.events_to_sqs => {
-                    tracing::error!(error = %format!("{e:#}"), "webhook applier not started");
-                    return Ok(api);
-                }
-                Err(e) => return Err(e),
-            };
+            let source = webhook_source(&api.config, &data_dir).await?;
             let applier = crate::webhooks::worker::WebhookApplier::new(
                 axum::extract::FromRef::from_ref(&api),
             );

@@ -49,6 +49,9 @@ pub enum TxKind {
     Withdrawal,
     FiatDeposit,
     FiatWithdrawal,
+    /// An operator's reconciliation correction (docs/RECONCILIATION.md):
+    /// a venue credit or debit with its reason, status `applied`.
+    Correction,
 }
 
 /// A row of `Transactions`: (user, id) with a kind-specific detail.

@@ -64,6 +64,19 @@ impl Default for SqsConfig {
     }
 }
 
+impl SqsConfig {
+    /// The `sqs_*` fields of `config` (an empty endpoint: the region's AWS
+    /// endpoint).
+    pub fn from_api(config: &crate::ApiConfig) -> SqsConfig {
+        SqsConfig {
+            endpoint: (!config.sqs_endpoint.is_empty()).then(|| config.sqs_endpoint.clone()),
+            region: config.sqs_region.clone(),
+            queue_prefix: config.sqs_queue_prefix.clone(),
+            static_credentials: config.aws_credentials(),
+        }
+    }
+}
+
 /// Entries and bytes per `SendMessageBatch` (SQS limits).
 const BATCH_ENTRIES: usize = 10;
 const BATCH_BYTES: usize = 256 * 1024;
@@ -436,7 +449,11 @@ mod tests {
 
     #[test]
     fn routes_follow_design() {
-        assert_eq!(Queue::routes("order.filled"), vec![Queue::AuditLog]);
+        assert_eq!(Queue::routes("order.accepted"), vec![Queue::AuditLog]);
+        assert_eq!(
+            Queue::routes("order.filled"),
+            vec![Queue::AuditLog, Queue::HubspotSync]
+        );
         assert_eq!(
             Queue::routes("kyc.status_changed"),
             vec![Queue::AuditLog, Queue::HubspotSync]

@@ -38,14 +38,14 @@ async fn hands_out_only_its_queues_events_in_order_and_resumes_after_the_cursor(
     publish(dir.path(), &events).await;
     let source = LogSource::open(dir.path(), Queue::WebhookProcessing, options(60_000)).unwrap();
     let got = source.receive(2, Duration::ZERO).await.unwrap();
-    assert_eq!(ids(&got), [events[0].id.clone(), events[2].id.clone()]);
+    assert_eq!(ids(&got), [events[0].id.as_str(), events[2].id.as_str()]);
     source.delete(&handles(&got[..1])).await.unwrap();
     drop(source);
     // A restart: the deleted one is gone, the received-but-not-deleted one
     // comes back first (at least once).
     let source = LogSource::open(dir.path(), Queue::WebhookProcessing, options(60_000)).unwrap();
     let got = source.receive(10, Duration::ZERO).await.unwrap();
-    assert_eq!(ids(&got), [events[2].id.clone(), events[3].id.clone()]);
+    assert_eq!(ids(&got), [events[2].id.as_str(), events[3].id.as_str()]);
     assert_eq!(
         got[0].receives, 1,
         "receive counts start again after a restart"
@@ -60,10 +60,10 @@ async fn an_undeleted_message_comes_back_then_goes_to_the_dead_letter_file() {
     publish(dir.path(), &[poison.clone(), next.clone()]).await;
     let source = LogSource::open(dir.path(), Queue::WebhookProcessing, options(50)).unwrap();
     let first = source.receive(1, Duration::ZERO).await.unwrap();
-    assert_eq!(ids(&first), [poison.id.clone()]);
+    assert_eq!(ids(&first), [poison.id.as_str()]);
     // Not the same message while it is invisible: the one behind it.
     let second = source.receive(1, Duration::ZERO).await.unwrap();
-    assert_eq!(ids(&second), [next.id.clone()]);
+    assert_eq!(ids(&second), [next.id.as_str()]);
     source.delete(&handles(&second)).await.unwrap();
     let mut receives = vec![1];
     loop {
@@ -100,10 +100,10 @@ async fn fifo_holds_a_group_while_its_head_is_in_flight_and_lets_other_groups_go
     publish(dir.path(), &[a0.clone(), a1.clone(), b0.clone()]).await;
     let source = LogSource::open(dir.path(), Queue::AuditLog, options(60_000)).unwrap();
     let got = source.receive(10, Duration::ZERO).await.unwrap();
-    assert_eq!(ids(&got), [a0.id.clone(), b0.id.clone()], "one per group");
+    assert_eq!(ids(&got), [a0.id.as_str(), b0.id.as_str()], "one per group");
     source.delete(&handles(&got)).await.unwrap();
     let got = source.receive(10, Duration::ZERO).await.unwrap();
-    assert_eq!(ids(&got), [a1.id.clone()]);
+    assert_eq!(ids(&got), [a1.id.as_str()]);
 }
 
 #[tokio::test]
@@ -111,7 +111,7 @@ async fn a_torn_last_line_waits_until_it_is_complete() {
     let dir = tempfile::tempdir().unwrap();
     let whole = event(EventType::WebhookReceived, "u", 0);
     let torn = event(EventType::WebhookReceived, "u", 1);
-    publish(dir.path(), &[whole.clone()]).await;
+    publish(dir.path(), std::slice::from_ref(&whole)).await;
     let text = serde_json::to_string(&torn).unwrap();
     let (head, tail) = text.split_at(text.len() / 2);
     let path = dir.path().join(EventLog::FILE);
@@ -125,8 +125,73 @@ async fn a_torn_last_line_waits_until_it_is_complete() {
     append(head);
     let source = LogSource::open(dir.path(), Queue::WebhookProcessing, options(60_000)).unwrap();
     let got = source.receive(10, Duration::ZERO).await.unwrap();
-    assert_eq!(ids(&got), [whole.id.clone()]);
+    assert_eq!(ids(&got), [whole.id.as_str()]);
     append(&format!("{tail}\n"));
     let got = source.receive(10, Duration::from_secs(5)).await.unwrap();
-    assert_eq!(ids(&got), [torn.id.clone()]);
+    assert_eq!(ids(&got), [torn.id.as_str()]);
+}
+
+/// The run loop's FIFO rule end to end on the embedded source: a poison
+/// holds its own group's successor until it is dead-lettered; the other
+/// group goes on at once.
+#[tokio::test]
+async fn a_fifo_poison_holds_only_its_own_group_until_it_is_dead_lettered() {
+    use crate::queue::{run, Consumer, Outcome, RunOptions};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+    struct Picky(String, Mutex<Vec<String>>);
+    #[async_trait]
+    impl Consumer for Picky {
+        fn name(&self) -> &'static str {
+            "picky"
+        }
+        async fn handle(&self, batch: &[Delivery]) -> Vec<Outcome> {
+            batch
+                .iter()
+                .map(|d| {
+                    if d.event.id == self.0 {
+                        Outcome::Retry("poison".into())
+                    } else {
+                        self.1.lock().push(d.event.id.clone());
+                        Outcome::Done
+                    }
+                })
+                .collect()
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let e = |user: &str, i| event(EventType::OrderAccepted, user, i);
+    let events = vec![e("a", 0), e("a", 1), e("b", 2), e("b", 3)];
+    publish(dir.path(), &events).await;
+    let source = Arc::new(LogSource::open(dir.path(), Queue::AuditLog, options(300)).unwrap());
+    let consumer = Arc::new(Picky(events[0].id.clone(), Mutex::new(Vec::new())));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run(
+        source.clone(),
+        consumer.clone(),
+        RunOptions {
+            stop: stopped,
+            ready: Default::default(),
+        },
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while consumer.1.lock().len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "handled: {:?}",
+            consumer.1.lock()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let order = consumer.1.lock().clone();
+    let at = |i: usize| order.iter().position(|id| *id == events[i].id).unwrap();
+    assert!(at(2) < at(1) && at(3) < at(1), "group b waited: {order:?}");
+    let dead = crate::events::log::EventLog::read_all(source.dead_letter_file()).unwrap();
+    assert_eq!(
+        dead,
+        vec![events[0].clone()],
+        "the poison left before its successor went"
+    );
 }

@@ -105,9 +105,18 @@ fn secrets_from_the_environment_print_redacted() {
     let secret = "s3cret-s3cret-s3cret-s3cret-s3cret";
     let config = load(
         &[],
-        &[("NAX_JWT_SECRET", secret), ("NAX_VENUE_TOKEN", "tok-123")],
+        &[
+            ("NAX_JWT_SECRET", secret),
+            ("NAX_VENUE_TOKEN", "tok-123"),
+            ("NAX_HUBSPOT_TOKEN", "pat-na1-hubspot"),
+        ],
     )
     .unwrap();
+    assert_eq!(
+        config.worker.hubspot_token.as_ref().map(|s| s.expose()),
+        Some("pat-na1-hubspot")
+    );
+    assert!(!config.redacted().contains("pat-na1-hubspot"));
     assert_eq!(
         config.api.jwt_secret.as_ref().map(|s| s.expose()),
         Some(secret)

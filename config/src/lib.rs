@@ -29,6 +29,9 @@ mod limits;
 mod redact;
 mod validate;
 mod venue;
+mod worker;
+
+pub mod logging;
 
 pub use cli::Cli;
 pub use error::ConfigError;
@@ -36,6 +39,7 @@ pub use history::HistoryConfig;
 pub use http::HttpConfig;
 pub use limits::Limits;
 pub use venue::{VenueConfig, VenueKind};
+pub use worker::WorkerConfig;
 
 /// Prefix of every environment variable the hub reads.
 pub const ENV_PREFIX: &str = "NAX_";
@@ -76,6 +80,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// The REST API (TOML section `[api]`; secrets print as `<redacted>`).
     pub api: api::ApiConfig,
+    /// The queue consumers (TOML section `[worker]`; the token prints as
+    /// `<redacted>`).
+    pub worker: WorkerConfig,
     /// On shutdown, how long connections get to flush before being dropped.
     pub shutdown_drain_ms: u64,
     /// Sent to clients in the `shutdown` message: when to reconnect.
@@ -97,6 +104,7 @@ impl Default for Config {
             history: HistoryConfig::default(),
             http: HttpConfig::default(),
             api: api::ApiConfig::default(),
+            worker: WorkerConfig::default(),
             shutdown_drain_ms: 5_000,
             reconnect_after_ms: 1_000,
             allowed_origins: Vec::new(),

@@ -157,6 +157,35 @@ pub struct Cli {
     pub max_connections_per_ip: Option<usize>,
     /// Trusted proxies, comma-separated IPs or CIDR blocks (the load
     /// balancer's subnets): their X-Forwarded-For names the client.
+    /// Run the queue consumers inside `nax-hub` (`[worker] in_process`).
+    #[arg(long, env = "NAX_WORKER_IN_PROCESS")]
+    pub worker_in_process: Option<bool>,
+    /// `nax-worker`: port of `/health`, `/ready` and `/metrics`.
+    #[arg(long, env = "NAX_WORKER_HEALTH_PORT")]
+    pub worker_health_port: Option<u16>,
+    /// S3 bucket of the audit archive (unset: `<data_dir>/audit/`).
+    #[arg(long, env = "NAX_AUDIT_BUCKET")]
+    pub audit_bucket: Option<String>,
+    /// KMS key id of the audit archive's server-side encryption.
+    #[arg(long, env = "NAX_AUDIT_KMS_KEY_ID")]
+    pub audit_kms_key_id: Option<String>,
+    /// S3 endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// HubSpot CRM API base URL.
+    #[arg(long, env = "NAX_HUBSPOT_BASE_URL", value_name = "URL")]
+    pub hubspot_base_url: Option<String>,
+    /// HubSpot private app token (unset: no CRM sync). Prefer the
+    /// variable: flags show in process lists.
+    #[arg(long, env = "NAX_HUBSPOT_TOKEN", hide_env_values = true)]
+    pub hubspot_token: Option<String>,
+    /// HubSpot requests per 10 s the CRM sync stays under.
+    #[arg(long, env = "NAX_HUBSPOT_REQUESTS_PER_10S")]
+    pub hubspot_requests_per_10s: Option<u32>,
+    /// Reconciliation: age after which a deposit or withdrawal that is
+    /// not final is re-queried, seconds.
+    #[arg(long, env = "NAX_RECONCILE_STUCK_AFTER_SECS")]
+    pub reconcile_stuck_after_secs: Option<u64>,
     #[arg(long, env = "NAX_TRUSTED_PROXIES", value_name = "CIDRS", value_parser = http::parse_trusted_proxies)]
     pub trusted_proxies: Option<api::http::TrustedProxies>,
 }
@@ -244,5 +273,25 @@ impl Config {
         set(&mut http.max_head_bytes, cli.max_head_bytes);
         set(&mut http.max_connections_per_ip, cli.max_connections_per_ip);
         set(&mut http.trusted_proxies, cli.trusted_proxies);
+        let worker = &mut self.worker;
+        if let Some(on) = cli.worker_in_process {
+            worker.in_process = Some(on);
+        }
+        set(&mut worker.health_port, cli.worker_health_port);
+        set(&mut worker.audit_bucket, cli.audit_bucket);
+        set(&mut worker.audit_kms_key_id, cli.audit_kms_key_id);
+        set(&mut worker.s3_endpoint, cli.s3_endpoint);
+        set(&mut worker.hubspot_base_url, cli.hubspot_base_url);
+        if let Some(token) = cli.hubspot_token {
+            worker.hubspot_token = Some(api::secret::Secret::new(token));
+        }
+        set(
+            &mut worker.hubspot_requests_per_10s,
+            cli.hubspot_requests_per_10s,
+        );
+        set(
+            &mut worker.reconcile_stuck_after_secs,
+            cli.reconcile_stuck_after_secs,
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! The log set-up of `nax-hub`: the `NAX_LOG` filter (default `info`),
+//! The log set-up of `nax-hub` and `nax-worker`: the `NAX_LOG` filter (default `info`),
 //! with the wire libraries' TRACE events always dropped.
 //!
 //! At TRACE, tungstenite logs every received frame, hyper and h2 every

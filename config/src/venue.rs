@@ -58,3 +58,26 @@ pub enum VenueKind {
     /// `venue.endpoint` (Shift Markets, or the standalone `nax-venue`).
     Graphql,
 }
+
+impl VenueConfig {
+    /// Connects the Shift adapter to the configured GraphQL venue
+    /// (`kind = "graphql"`: `nax-hub`, and `nax-worker` for the consumers
+    /// that move money).
+    pub async fn connect_graphql(
+        &self,
+    ) -> anyhow::Result<std::sync::Arc<feeds::shift::ShiftVenue>> {
+        use anyhow::Context as _;
+        let token = self.token.as_ref().context("venue.token is required")?;
+        let mut config = feeds::shift::ShiftConfig::new(
+            self.endpoint.clone(),
+            feeds::shift::ShiftToken::new(token.expose()),
+        );
+        config.request_timeout = std::time::Duration::from_millis(self.request_timeout_ms);
+        config.backoff_min = std::time::Duration::from_millis(self.backoff_min_ms);
+        config.backoff_max = std::time::Duration::from_millis(self.backoff_max_ms);
+        let shift = feeds::shift::ShiftVenue::connect(config)
+            .await
+            .with_context(|| format!("connecting to the venue at {}", self.endpoint))?;
+        Ok(std::sync::Arc::new(shift))
+    }
+}

@@ -1,0 +1,312 @@
+# The nax-worker services (docs/ARCHITECTURE.md "After the queues"): the
+# consumers of the event queues, one ECS service each, from the same image
+# as the hub. The hub tasks do not run them (NAX_WORKER_IN_PROCESS=false
+# in ecs.tf). Reconciliation is not a service: a schedule runs it
+# (reconcile.tf).
+#
+# The audit archiver runs as exactly one task, and a deployment stops the
+# old task before starting the new one (maximum 100 %, minimum 0 %): two
+# archivers would each extend the hash chains (docs/AUDIT.md). The CRM
+# sync and the webhook applier are idempotent and scale out.
+
+locals {
+  worker_health_port = 9100
+
+  workers = {
+    audit     = { command = ["audit"], desired = 1, single = true }
+    hubspot   = { command = ["hubspot"], desired = 1, single = false }
+    webhooks  = { command = ["webhooks"], desired = 2, single = false }
+  }
+
+  # The hub's settings (ecs.tf) minus its listener, plus the consumers'
+  # own; /health etc. on every interface of the task's ENI for the
+  # container health check.
+  worker_environment = merge(
+    { for k, v in local.container_environment : k => v if !contains(["NAX_BIND", "NAX_PORT", "NAX_TRUSTED_PROXIES"], k) },
+    {
+      NAX_WORKER_HEALTH_PORT = tostring(local.worker_health_port)
+      NAX_AUDIT_BUCKET       = aws_s3_bucket.audit.id
+      NAX_AUDIT_KMS_KEY_ID   = aws_kms_key.main.arn
+    },
+    var.worker_environment,
+  )
+
+  # The HubSpot private app token and whatever else the operator passes.
+  worker_secrets = merge(local.container_secrets, var.worker_secrets)
+}
+
+resource "aws_ecs_task_definition" "worker" {
+  for_each = local.workers
+
+  family                   = "${local.name}-nax-worker-${each.key}"
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = var.worker_task_cpu
+  memory                   = var.worker_task_memory
+  execution_role_arn       = aws_iam_role.worker_execution.arn
+  task_role_arn            = aws_iam_role.worker.arn
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  # The worker keeps nothing on disk in production (state in DynamoDB,
+  # the archive in S3): a scratch volume for the data directory only.
+  volume {
+    name = "data"
+  }
+
+  container_definitions = jsonencode([{
+    name                   = "nax-worker"
+    image                  = var.container_image
+    essential              = true
+    readonlyRootFilesystem = true
+    privileged             = false
+    entryPoint             = ["nax-worker"]
+    command                = each.value.command
+    environment            = [for k in sort(keys(local.worker_environment)) : { name = k, value = local.worker_environment[k] }]
+    secrets                = [for k in sort(keys(local.worker_secrets)) : { name = k, valueFrom = local.worker_secrets[k] }]
+    mountPoints = [{
+      sourceVolume  = "data"
+      containerPath = "/data"
+      readOnly      = false
+    }]
+    healthCheck = {
+      command     = var.worker_health_check_command
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
+    # SIGTERM: each consumer finishes its batch (up to 30 s) and gives
+    # back what it did not start.
+    stopTimeout = 45
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.task.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "nax-worker-${each.key}"
+      }
+    }
+  }])
+}
+
+resource "aws_ecs_service" "worker" {
+  for_each = local.workers
+
+  name                               = "nax-worker-${each.key}"
+  cluster                            = aws_ecs_cluster.main.id
+  task_definition                    = aws_ecs_task_definition.worker[each.key].arn
+  desired_count                      = each.value.desired
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  deployment_minimum_healthy_percent = each.value.single ? 0 : 100
+  deployment_maximum_percent         = each.value.single ? 100 : 200
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.worker.id]
+    assign_public_ip = false
+  }
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+}
+
+# --- network: nothing comes in; out to Redis and HTTPS ---
+
+resource "aws_security_group" "worker" {
+  name        = "${local.name}-worker"
+  description = "${local.name} nax-worker tasks: no ingress; Redis and HTTPS out"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_vpc_security_group_egress_rule" "worker_to_redis" {
+  security_group_id            = aws_security_group.worker.id
+  description                  = "Redis (TLS): the private-channel backplane of balances the applier changes"
+  referenced_security_group_id = aws_security_group.redis.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.redis_port
+  to_port                      = local.redis_port
+}
+
+resource "aws_vpc_security_group_ingress_rule" "redis_from_worker" {
+  security_group_id            = aws_security_group.redis.id
+  description                  = "Redis (TLS) from the nax-worker tasks"
+  referenced_security_group_id = aws_security_group.worker.id
+  ip_protocol                  = "tcp"
+  from_port                    = local.redis_port
+  to_port                      = local.redis_port
+}
+
+resource "aws_vpc_security_group_egress_rule" "worker_https" {
+  security_group_id = aws_security_group.worker.id
+  description       = "HTTPS to AWS APIs, the venue, providers and HubSpot"
+  cidr_ipv4         = "0.0.0.0/0"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+}
+
+# --- roles ---
+
+resource "aws_iam_role" "worker" {
+  name               = "${local.name}-worker"
+  description        = "nax-worker tasks: consume the queues, write the archive, the store"
+  assume_role_policy = data.aws_iam_policy_document.task_assume.json
+}
+
+data "aws_iam_policy_document" "worker" {
+  # The store, as the hub uses it (the applier commits, the CRM sync and
+  # the archiver keep SyncCheckpoints).
+  statement {
+    sid = "OperationalTables"
+    actions = [
+      "dynamodb:GetItem",
+      "dynamodb:BatchGetItem",
+      "dynamodb:Query",
+      "dynamodb:PutItem",
+      "dynamodb:UpdateItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:BatchWriteItem",
+      "dynamodb:ConditionCheckItem",
+      "dynamodb:DescribeTable",
+    ]
+    resources = flatten([
+      for t in values(local.tables) : [t.arn, "${t.arn}/index/*"]
+    ])
+  }
+
+  # Consuming (receive, delete, heartbeat) and the relay of the events the
+  # applier's commits emit (send).
+  statement {
+    sid = "ConsumeTheQueues"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:ChangeMessageVisibility",
+      "sqs:SendMessage",
+      "sqs:GetQueueUrl",
+      "sqs:GetQueueAttributes",
+    ]
+    resources = [for q in values(aws_sqs_queue.main) : q.arn]
+  }
+
+  # Dead-letter depth for /metrics.
+  statement {
+    sid       = "DeadLetterDepth"
+    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+    resources = [for q in values(aws_sqs_queue.dlq) : q.arn]
+  }
+
+  # The archive: write and read objects under audit/, list the bucket (for
+  # verify and export). No delete: Object Lock keeps them anyway.
+  statement {
+    sid       = "AuditArchiveObjects"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/audit/*"]
+  }
+
+  statement {
+    sid       = "AuditArchiveList"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+  }
+
+  statement {
+    sid = "KeyThroughServices"
+    actions = [
+      "kms:Decrypt",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:DescribeKey",
+    ]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values = [
+        "dynamodb.${local.region}.amazonaws.com",
+        "sqs.${local.region}.amazonaws.com",
+        "s3.${local.region}.amazonaws.com",
+      ]
+    }
+  }
+
+  # The store's data key (api/src/seal), as the hub has it.
+  statement {
+    sid       = "StoreDataKey"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:nax-purpose"
+      values   = ["store-data-key"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name   = "nax-worker"
+  role   = aws_iam_role.worker.id
+  policy = data.aws_iam_policy_document.worker.json
+}
+
+resource "aws_iam_role" "worker_execution" {
+  name               = "${local.name}-worker-execution"
+  description        = "ECS on behalf of the nax-worker tasks: image pull, logs, secrets"
+  assume_role_policy = data.aws_iam_policy_document.execution_assume.json
+}
+
+data "aws_iam_policy_document" "worker_execution" {
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid = "PullTheImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:BatchGetImage",
+    ]
+    resources = [var.ecr_repository_arn]
+  }
+
+  statement {
+    sid       = "WriteTheTaskLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.task.arn}:log-stream:*"]
+  }
+
+  statement {
+    sid       = "ReadTheContainerSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = distinct(values(local.worker_secrets))
+  }
+
+  statement {
+    sid       = "DecryptTheSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "worker_execution" {
+  name   = "nax-worker-execution"
+  role   = aws_iam_role.worker_execution.id
+  policy = data.aws_iam_policy_document.worker_execution.json
+}
