@@ -18,7 +18,7 @@ use api::webhooks::{banxa, bcb, stripe};
 use api::ApiConfig;
 use axum::extract::FromRef;
 use common::assert_error;
-use common::money::{config_with_delay, start_money, start_money_with};
+use common::money::{config_with_delay, start_money, start_money_on_sqs, start_money_with};
 use common::TestApi;
 use serde_json::json;
 
@@ -609,4 +609,32 @@ async fn a_worker_stop_between_receipt_and_apply_loses_nothing() {
     let (s, ack) = t.signed_webhook("stripe", &body).await;
     assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
     assert_eq!(t.balance(&token, "USD").await.0, "50.00000000");
+}
+
+/// The in-process applier on SQS (`events_to_sqs`, moto): the
+/// `webhook.received` goes through `webhook-processing-queue` and the
+/// deposit is credited once.
+#[tokio::test]
+async fn the_in_process_applier_consumes_sqs() {
+    let config = ApiConfig {
+        aws_access_key_id: "test".into(),
+        aws_secret_access_key: Some(api::secret::Secret::new("test")),
+        events_to_sqs: true,
+        sqs_endpoint: testkit::shared_moto_endpoint(),
+        sqs_queue_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        ..config_with_delay(600_000)
+    };
+    let t = start_money_on_sqs(config).await;
+    let (token, user, tx) = open_deposit(&t, "sqs@example.com", "stripe", "12.5").await;
+    let body = stripe_paid(&user, &tx, "12.50", "evt_sqs");
+    let receipt = t.deliver_handled("stripe", &body, "evt_sqs").await;
+    assert_eq!(
+        (receipt.status, receipt.version),
+        (ReceiptStatus::Applied, 2)
+    );
+    t.wait_status("/fiat/transactions", &token, &tx, "completed")
+        .await;
+    t.wait_available(&token, "USD", "12.50000000").await;
+    let (s, ack) = t.signed_webhook("stripe", &body).await;
+    assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
 }
