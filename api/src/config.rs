@@ -160,6 +160,11 @@ pub struct ApiConfig {
     /// Create missing queues (with their dead-letter queues) at start
     /// (local development; production queues come from Terraform).
     pub sqs_create_queues: bool,
+    /// Run the webhook applier (`webhooks::worker`) in this process, on
+    /// `webhook-processing-queue` (SQS with `events_to_sqs`, else the
+    /// event log in the data directory). Off where a separate worker
+    /// (`nax-worker webhooks`) consumes the queue.
+    pub webhook_worker_in_process: bool,
     /// EventBridge bus (name or ARN) the domain events also go to (order
     /// filled, deposit / withdrawal completed, KYC status changed; see
     /// `events::eventbridge`), after SQS. Empty: off. Only with
@@ -242,6 +247,7 @@ impl Default for ApiConfig {
             sqs_region: "us-east-1".into(),
             sqs_queue_prefix: String::new(),
             sqs_create_queues: false,
+            webhook_worker_in_process: true,
             eventbridge_bus: String::new(),
             eventbridge_endpoint: String::new(),
             kms_key_id: String::new(),

@@ -4,6 +4,9 @@
 //! another or all at once; each output of a transaction is its own
 //! transfer; hex hashes match whatever their case or `0x`, base58 ones
 //! stay case-sensitive; a completed deposit without a hash is refused.
+//! The route answers `accepted` for each new Fireblocks id and the
+//! applier credits once: the notice that credits leaves an `applied`
+//! receipt, the others `ignored` ("chain transfer already credited").
 //! Every sequential case runs on the embedded store and on DynamoDB (the
 //! shared moto, `NAX_TEST_MOTO_PORT`); the concurrent one on the embedded
 //! store (see there why).
@@ -12,7 +15,7 @@ mod common;
 
 use api::aws::StaticCredentials;
 use api::store::dynamo::{DynamoConfig, DynamoStore};
-use api::store::Store;
+use api::store::{ReceiptStatus, Store};
 use common::assert_error;
 use common::money::{start_money, start_money_on};
 use common::{test_config, TestApi};
@@ -95,6 +98,34 @@ fn ack(answer: &(u16, Value)) -> &str {
     answer.1["status"].as_str().expect("ack status")
 }
 
+/// The receipt id of `r`'s notice.
+fn webhook_id(r: &Incoming) -> String {
+    format!("{}:COMPLETED", r.fireblocks_id)
+}
+
+/// What the applier made of `r`, delivered under a new id (`accepted`):
+/// `credited` (an `applied` receipt), `duplicate` (`ignored`: the chain
+/// transfer was credited under another id) or the rejection's code.
+async fn applied(t: &TestApi, r: &Incoming) -> String {
+    assert_eq!(ack(&deliver(t, r).await), "accepted", "{}", r.fireblocks_id);
+    let receipt = t.handled_receipt("fireblocks", &webhook_id(r)).await;
+    match receipt.status {
+        ReceiptStatus::Applied => "credited".to_owned(),
+        ReceiptStatus::Ignored => {
+            assert_eq!(
+                receipt.action.as_deref(),
+                Some("ignored: chain transfer already credited")
+            );
+            "duplicate".to_owned()
+        }
+        ReceiptStatus::Rejected => {
+            let error = receipt.error.unwrap_or_default();
+            error.split(':').next().unwrap_or_default().to_owned()
+        }
+        ReceiptStatus::Received => unreachable!("handled_receipt waits past received"),
+    }
+}
+
 /// The user's deposit transactions.
 async fn deposits(t: &TestApi, token: &str) -> Vec<Value> {
     let (s, body, _) = t.get("/wallets/transactions?limit=100", Some(token)).await;
@@ -142,14 +173,9 @@ async fn one_transfer_under_three_fireblocks_ids_is_credited_once(t: TestApi) {
     let hash = format!("0x{}", hex_hash());
     let first = notice(&user, "ETH", "1.5", &address, &hash, Some(0));
     let notices = [first.clone(), renamed(&first), renamed(&first)];
-    assert_eq!(ack(&deliver(&t, &notices[0]).await), "processed");
+    assert_eq!(applied(&t, &notices[0]).await, "credited");
     for n in &notices[1..] {
-        assert_eq!(
-            ack(&deliver(&t, n).await),
-            "duplicate",
-            "{}",
-            n.fireblocks_id
-        );
+        assert_eq!(applied(&t, n).await, "duplicate", "{}", n.fireblocks_id);
     }
     // Each id again: its own receipt now answers.
     for n in &notices {
@@ -160,7 +186,7 @@ async fn one_transfer_under_three_fireblocks_ids_is_credited_once(t: TestApi) {
             n.fireblocks_id
         );
     }
-    assert_eq!(t.balance(&token, "ETH").await.0, "1.50000000");
+    t.wait_available(&token, "ETH", "1.50000000").await;
     let listed = deposits(&t, &token).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["tx_hash"], hash.as_str());
@@ -201,18 +227,29 @@ async fn concurrent_notices_of_one_transfer_credit_once() {
                 })
             })
             .collect();
-        let mut processed = 0;
+        let mut accepted = 0;
         for task in tasks {
             let answer = task.await.expect("task");
             match ack(&answer) {
-                "processed" => processed += 1,
+                "accepted" => accepted += 1,
                 "duplicate" => {}
                 other => panic!("round {round}: unexpected {other}"),
             }
         }
-        assert_eq!(processed, 1, "round {round}");
+        // Each id is stored once; of the three, one credits.
+        assert_eq!(accepted, 3, "round {round}");
+        let mut credited = 0;
+        for n in &ids {
+            let receipt = t.handled_receipt("fireblocks", &webhook_id(n)).await;
+            match receipt.status {
+                ReceiptStatus::Applied => credited += 1,
+                ReceiptStatus::Ignored => {}
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert_eq!(credited, 1, "round {round}");
     }
-    assert_eq!(t.balance(&token, "BTC").await.0, "0.75000000");
+    t.wait_available(&token, "BTC", "0.75000000").await;
     assert_eq!(deposits(&t, &token).await.len(), 3);
 }
 
@@ -223,21 +260,21 @@ async fn each_output_of_one_chain_transaction_is_credited(t: TestApi) {
     let hash = hex_hash();
     for index in [0, 1] {
         let n = notice(&alice, "BTC", "0.1", &alice_address, &hash, Some(index));
-        assert_eq!(ack(&deliver(&t, &n).await), "processed", "vout {index}");
+        assert_eq!(applied(&t, &n).await, "credited", "vout {index}");
     }
     let again = notice(&alice, "BTC", "0.1", &alice_address, &hash, Some(1));
-    assert_eq!(ack(&deliver(&t, &again).await), "duplicate");
-    assert_eq!(t.balance(&alice_token, "BTC").await.0, "0.20000000");
+    assert_eq!(applied(&t, &again).await, "duplicate");
+    t.wait_available(&alice_token, "BTC", "0.20000000").await;
 
     // Without an index, the destination address tells the outputs apart.
     let other = hex_hash();
     let to_alice = notice(&alice, "BTC", "0.1", &alice_address, &other, None);
-    assert_eq!(ack(&deliver(&t, &to_alice).await), "processed");
+    assert_eq!(applied(&t, &to_alice).await, "credited");
     let to_bob = notice(&bob, "BTC", "0.1", &bob_address, &other, None);
-    assert_eq!(ack(&deliver(&t, &to_bob).await), "processed");
-    assert_eq!(ack(&deliver(&t, &renamed(&to_bob)).await), "duplicate");
-    assert_eq!(t.balance(&alice_token, "BTC").await.0, "0.30000000");
-    assert_eq!(t.balance(&bob_token, "BTC").await.0, "0.10000000");
+    assert_eq!(applied(&t, &to_bob).await, "credited");
+    assert_eq!(applied(&t, &renamed(&to_bob)).await, "duplicate");
+    t.wait_available(&alice_token, "BTC", "0.30000000").await;
+    t.wait_available(&bob_token, "BTC", "0.10000000").await;
     assert_eq!(deposits(&t, &alice_token).await.len(), 3);
     assert_eq!(deposits(&t, &bob_token).await.len(), 1);
 }
@@ -255,22 +292,19 @@ async fn hash_spellings_of_one_transfer_are_one_credit(t: TestApi) {
     let mut answers = Vec::new();
     for hash in &spellings {
         let n = notice(&user, "ETH", "2", &address, hash, Some(0));
-        answers.push(ack(&deliver(&t, &n).await).to_owned());
+        answers.push(applied(&t, &n).await);
     }
-    assert_eq!(
-        answers,
-        ["processed", "duplicate", "duplicate", "duplicate"]
-    );
-    assert_eq!(t.balance(&token, "ETH").await.0, "2.00000000");
+    assert_eq!(answers, ["credited", "duplicate", "duplicate", "duplicate"]);
+    t.wait_available(&token, "ETH", "2.00000000").await;
     // Stored in one canonical spelling.
     assert_eq!(deposits(&t, &token).await[0]["tx_hash"], format!("0x{hex}"));
 
-    // A hash that is not one of the network's is refused, changing nothing.
+    // A hash that is not one of the network's is rejected, changing nothing.
     for bad in ["0xabc".to_owned(), "zz".to_owned(), format!("{hex}00")] {
         let n = notice(&user, "ETH", "2", &address, &bad, Some(0));
-        let (s, body) = deliver(&t, &n).await;
-        assert_error(s, &body, 422, "invalid_tx_hash");
+        assert_eq!(applied(&t, &n).await, "invalid_tx_hash", "{bad}");
     }
+    assert_eq!(deposits(&t, &token).await.len(), 1);
     assert_eq!(t.balance(&token, "ETH").await.0, "2.00000000");
 
     // Base58 (Solana) signatures are case-sensitive: a spelling that
@@ -281,11 +315,11 @@ async fn hash_spellings_of_one_transfer_are_one_credit(t: TestApi) {
         .collect();
     let signature = bs58::encode(bytes).into_string();
     let sol = |hash: &str| notice(&sol_user, "SOL", "3", &sol_address, hash, Some(0));
-    assert_eq!(ack(&deliver(&t, &sol(&signature)).await), "processed");
-    assert_eq!(ack(&deliver(&t, &sol(&signature)).await), "duplicate");
+    assert_eq!(applied(&t, &sol(&signature)).await, "credited");
+    assert_eq!(applied(&t, &sol(&signature)).await, "duplicate");
     let flipped = case_flipped(&signature);
-    assert_eq!(ack(&deliver(&t, &sol(&flipped)).await), "processed");
-    assert_eq!(t.balance(&sol_token, "SOL").await.0, "6.00000000");
+    assert_eq!(applied(&t, &sol(&flipped)).await, "credited");
+    t.wait_available(&sol_token, "SOL", "6.00000000").await;
 }
 
 /// `signature` with the case of one letter changed, still a 64-byte
@@ -323,10 +357,12 @@ async fn a_completed_deposit_without_a_tx_hash_is_refused(t: TestApi) {
     assert_error(s, &body, 422, "missing_tx_hash");
     assert_eq!(t.balance(&token, "BTC").await.2, "0.00000000");
     assert!(deposits(&t, &token).await.is_empty());
-    // Nothing was recorded: the corrected notice under the same id works.
+    // Refused before anything was stored: the corrected notice under the
+    // same id works.
+    assert_eq!(t.receipt("fireblocks", &webhook_id(&n)).await, None);
     n.tx_hash = Some(hex_hash());
-    assert_eq!(ack(&deliver(&t, &n).await), "processed");
-    assert_eq!(t.balance(&token, "BTC").await.0, "0.50000000");
+    assert_eq!(applied(&t, &n).await, "credited");
+    t.wait_available(&token, "BTC", "0.50000000").await;
 }
 
 /// A money server on DynamoDB tables of its own on the shared moto.

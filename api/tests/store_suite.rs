@@ -16,6 +16,7 @@ mod store_suite {
     pub mod keys;
     pub mod moto;
     pub mod outbox;
+    pub mod receipts;
     pub mod transactions;
     pub mod users;
 }
@@ -23,7 +24,7 @@ mod store_suite {
 use api::store::embedded::EmbeddedStore;
 use api::store::Store;
 use std::sync::Arc;
-use store_suite::{batches, durability, dynamo, keys, moto, outbox, transactions, users};
+use store_suite::{batches, durability, dynamo, keys, moto, outbox, receipts, transactions, users};
 
 /// Every case of the contract, each once per store: `embedded::<name>` on
 /// a fresh embedded store, `dynamodb::<name>` on fresh DynamoDB tables;
@@ -85,11 +86,18 @@ contract_cases! {
     transactions::transactions_with_status_across_users_oldest_first => transactions_with_status_across_users_oldest_first,
     keys::idempotency_key_is_recorded_once => idempotency_key_is_recorded_once,
     keys::webhook_receipt_is_recorded_once => webhook_receipt_is_recorded_once,
+    receipts::webhook_receipt_update_checks_the_version => webhook_receipt_update_checks_the_version,
+    receipts::webhook_receipt_created_and_moved_in_one_batch => webhook_receipt_created_and_moved_in_one_batch,
     keys::chain_credit_is_recorded_once => chain_credit_is_recorded_once,
     keys::refresh_family_create_replace_and_version => refresh_family_create_replace_and_version,
     keys::checkpoints_are_set_and_replaced => checkpoints_are_set_and_replaced,
     keys::a_checkpoint_is_created_once => a_checkpoint_is_created_once,
     outbox::outbox_keeps_commit_order_and_forgets_acked => outbox_keeps_commit_order_and_forgets_acked,
+}
+
+#[test]
+fn old_webhook_receipts_read_as_applied() {
+    receipts::old_receipts_read_as_applied();
 }
 
 #[tokio::test]

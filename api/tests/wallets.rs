@@ -4,6 +4,7 @@
 
 mod common;
 
+use api::store::ReceiptStatus;
 use api::webhooks::fireblocks::{transaction_body, TransactionReport};
 use common::assert_error;
 use common::money::{config_with_delay, start_money, start_money_with};
@@ -423,7 +424,7 @@ async fn failed_withdrawal_is_credited_back() {
         tx_hash: "",
     });
     let (s, ack) = t.signed_webhook("fireblocks", &failed).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
     let tx = t
         .wait_status("/wallets/transactions", &token, &id, "failed")
         .await;
@@ -447,8 +448,11 @@ async fn failed_withdrawal_is_credited_back() {
         destination_address: BTC_ADDRESS,
         tx_hash: "",
     });
-    let (s, ack) = t.signed_webhook("fireblocks", &completed).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("ignored")), "{ack}");
+    let receipt = t
+        .deliver_handled("fireblocks", &completed, "fb-test-1:COMPLETED")
+        .await;
+    assert_eq!(receipt.status, ReceiptStatus::Ignored);
+    assert_eq!(receipt.action.as_deref(), Some("ignored: already failed"));
     assert_eq!(t.balance(&token, "BTC").await.0, "1.00000000");
 }
 
@@ -476,18 +480,22 @@ async fn custody_deposits_to_the_users_address_are_credited() {
             tx_hash: ETH_TX_HASH,
         })
     };
-    let (s, ack) = t
-        .signed_webhook(
+    t.deliver_rejected(
+        "fireblocks",
+        &report("fb-in-1", "0x742d35cc6634c0532925a3b844bc454e4438f44e"),
+        "fb-in-1:COMPLETED",
+        "unknown_address",
+    )
+    .await;
+    let receipt = t
+        .deliver_handled(
             "fireblocks",
-            &report("fb-in-1", "0x742d35cc6634c0532925a3b844bc454e4438f44e"),
+            &report("fb-in-2", &address),
+            "fb-in-2:COMPLETED",
         )
         .await;
-    assert_error(s, &ack, 422, "unknown_address");
-    let (s, ack) = t
-        .signed_webhook("fireblocks", &report("fb-in-2", &address))
-        .await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "ETH").await.0, "1.50000000");
+    assert_eq!(receipt.status, ReceiptStatus::Applied);
+    t.wait_available(&token, "ETH", "1.50000000").await;
     let (_, list, _) = t.get("/wallets/transactions", Some(&token)).await;
     let tx = &list["transactions"][0];
     assert_eq!(tx["type"], "deposit");

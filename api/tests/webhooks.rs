@@ -1,10 +1,16 @@
 //! `POST /webhooks/{provider}` over a real socket, playing each provider
 //! with its own signature scheme: bad or stale signatures change nothing,
-//! a delivery id is applied once (also under concurrent deliveries), and
-//! a webhook may settle only its own user's matching transaction.
+//! a verified delivery is answered `accepted` at once and applied by the
+//! webhook applier once per delivery id (also under concurrent deliveries,
+//! concurrent appliers, and a restart between receipt and apply), and a
+//! webhook may settle only its own user's matching transaction (anything
+//! else is a `rejected` receipt that changed nothing).
 
+#[path = "webhooks/applier.rs"]
+mod applier;
 mod common;
 
+use api::store::ReceiptStatus;
 use api::webhooks::delivery::Report;
 use api::webhooks::notice::{Direction, Outcome};
 use api::webhooks::{banxa, bcb, stripe};
@@ -135,12 +141,13 @@ async fn bad_or_missing_signatures_are_401_and_change_nothing() {
     assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
     let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
     assert_eq!(listed["status"], "pending");
+    assert_eq!(t.receipt("stripe", "evt_sig_1").await, None);
     // The genuine delivery still works afterwards.
     let (s, ack) = t
         .post_webhook("stripe", &[("Stripe-Signature", good)], &body)
         .await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "50.00000000");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    t.wait_available(&token, "USD", "50.00000000").await;
 }
 
 #[tokio::test]
@@ -156,12 +163,13 @@ async fn stripe_timestamp_outside_tolerance_is_401() {
             .await;
         assert_error(s, &answer, 401, "invalid_signature");
     }
+    assert_eq!(t.receipt("stripe", "evt_stale").await, None);
     let header = stripe::sign(&t.api.webhook_keys.stripe, now - 200, &body);
     let (s, ack) = t
         .post_webhook("stripe", &[("Stripe-Signature", header)], &body)
         .await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "20.00000000");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    t.wait_available(&token, "USD", "20.00000000").await;
 }
 
 #[tokio::test]
@@ -170,18 +178,26 @@ async fn a_duplicate_delivery_is_acknowledged_and_credited_once() {
     let (token, user, tx) = open_deposit(&t, "dup@example.com", "stripe", "75.50").await;
     let body = stripe_paid(&user, &tx, "75.50", "evt_dup_1");
     let (s, ack) = t.signed_webhook("stripe", &body).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
     for _ in 0..3 {
         let (s, ack) = t.signed_webhook("stripe", &body).await;
         assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
     }
-    // Another delivery id for the settled deposit changes nothing either.
-    let other = stripe_paid(&user, &tx, "75.50", "evt_dup_2");
-    let (s, ack) = t.signed_webhook("stripe", &other).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("ignored")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "75.50000000");
+    let receipt = t.handled_receipt("stripe", "evt_dup_1").await;
+    assert_eq!(receipt.status, ReceiptStatus::Applied);
+    assert_eq!(receipt.action.as_deref(), Some("completed"));
     t.wait_status("/fiat/transactions", &token, &tx, "completed")
         .await;
+    // Another delivery id for the settled deposit changes nothing either.
+    let other = stripe_paid(&user, &tx, "75.50", "evt_dup_2");
+    let receipt = t.deliver_handled("stripe", &other, "evt_dup_2").await;
+    assert_eq!(receipt.status, ReceiptStatus::Ignored);
+    assert_eq!(
+        receipt.action.as_deref(),
+        Some("ignored: already completed")
+    );
+    assert_eq!(t.balance(&token, "USD").await.0, "75.50000000");
+    assert_eq!(t.wait_webhook_outcomes("evt_dup_1").await.len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -207,18 +223,21 @@ async fn concurrent_duplicate_deliveries_credit_once() {
             })
         })
         .collect();
-    let mut processed = 0;
+    let mut accepted = 0;
     for task in tasks {
         let (s, ack) = task.await.unwrap();
         assert_eq!(s, 200, "{ack}");
         match ack["status"].as_str().unwrap() {
-            "processed" => processed += 1,
+            "accepted" => accepted += 1,
             "duplicate" => {}
             other => panic!("unexpected {other}"),
         }
     }
-    assert_eq!(processed, 1);
+    assert_eq!(accepted, 1);
+    t.wait_status("/fiat/transactions", &token, &tx, "completed")
+        .await;
     assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+    assert_eq!(t.wait_webhook_outcomes("evt_race").await.len(), 1);
 }
 
 #[tokio::test]
@@ -240,15 +259,15 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
         &report(&user, &banxa_tx, "30.00", Outcome::Completed),
         "bcb_evt_0",
     );
-    let (s, answer) = t.signed_webhook("bcb", &wrong).await;
-    assert_error(s, &answer, 422, "wrong_transaction");
+    t.deliver_rejected("bcb", &wrong, "bcb_evt_0", "wrong_transaction")
+        .await;
 
     let paid = banxa::event_body(
         &report(&user, &banxa_tx, "30.00", Outcome::Completed),
         "bx_evt_1",
     );
     let (s, ack) = t.signed_webhook("banxa", &paid).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
     let (s, answer) = t
         .post_webhook(
             "banxa",
@@ -271,8 +290,10 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
         "bcb_evt_1",
     );
     let (s, ack) = t.signed_webhook("bcb", &paid).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "42.34000000");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    t.wait_available(&token, "USD", "42.34000000").await;
+    t.wait_status("/fiat/transactions", &token, &banxa_tx, "completed")
+        .await;
 }
 
 #[tokio::test]
@@ -281,7 +302,7 @@ async fn a_failed_deposit_credits_nothing() {
     let (token, user, tx) = open_deposit(&t, "declined@example.com", "stripe", "10").await;
     let failed = stripe::event_body(&report(&user, &tx, "10.00", Outcome::Failed), "evt_failed");
     let (s, ack) = t.signed_webhook("stripe", &failed).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
     t.wait_status("/fiat/transactions", &token, &tx, "failed")
         .await;
     assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
@@ -293,21 +314,26 @@ async fn webhooks_settle_only_the_named_users_matching_transaction() {
     let (token, user, tx) = open_deposit(&t, "own@example.com", "stripe", "10").await;
     let (other_user, other_token, _) = t.signup("other@example.com").await;
 
-    let (s, answer) = t
-        .signed_webhook(
-            "stripe",
-            &stripe_paid(&user, "no-such-tx", "10.00", "evt_a"),
-        )
-        .await;
-    assert_error(s, &answer, 404, "unknown_transaction");
-    let (s, answer) = t
-        .signed_webhook("stripe", &stripe_paid(&other_user, &tx, "10.00", "evt_b"))
-        .await;
-    assert_error(s, &answer, 404, "unknown_transaction");
-    let (s, answer) = t
-        .signed_webhook("stripe", &stripe_paid(&user, &tx, "1000.00", "evt_c"))
-        .await;
-    assert_error(s, &answer, 422, "amount_mismatch");
+    let refused = [
+        (
+            stripe_paid(&user, "no-such-tx", "10.00", "evt_a"),
+            "evt_a",
+            "unknown_transaction",
+        ),
+        (
+            stripe_paid(&other_user, &tx, "10.00", "evt_b"),
+            "evt_b",
+            "unknown_transaction",
+        ),
+        (
+            stripe_paid(&user, &tx, "1000.00", "evt_c"),
+            "evt_c",
+            "amount_mismatch",
+        ),
+    ];
+    for (body, id, code) in &refused {
+        t.deliver_rejected("stripe", body, id, code).await;
+    }
     let payout = stripe::event_body(
         &Report {
             direction: Direction::Out,
@@ -315,27 +341,68 @@ async fn webhooks_settle_only_the_named_users_matching_transaction() {
         },
         "evt_d",
     );
-    let (s, answer) = t.signed_webhook("stripe", &payout).await;
-    assert_error(s, &answer, 422, "wrong_transaction");
+    t.deliver_rejected("stripe", &payout, "evt_d", "wrong_transaction")
+        .await;
+    // A body that does not read is refused at once and stores nothing.
     let (s, answer) = t.signed_webhook("stripe", b"not json").await;
     assert_error(s, &answer, 400, "invalid_payload");
 
     assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
     assert_eq!(t.balance(&other_token, "USD").await.2, "0.00000000");
-    // Refused deliveries left no receipt: a corrected retry of one id works.
+    let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
+    assert_eq!(listed["status"], "pending");
+    // A rejected delivery id stays rejected (an operator looks): its
+    // redelivery is a duplicate; a corrected notice under a new id works.
     let (s, ack) = t
         .signed_webhook("stripe", &stripe_paid(&user, &tx, "10.00", "evt_c"))
         .await;
-    assert_eq!((s, &ack["status"]), (200, &json!("processed")), "{ack}");
-    assert_eq!(t.balance(&token, "USD").await.0, "10.00000000");
+    assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
+    let receipt = t
+        .deliver_handled(
+            "stripe",
+            &stripe_paid(&user, &tx, "10.00", "evt_e"),
+            "evt_e",
+        )
+        .await;
+    assert_eq!(receipt.status, ReceiptStatus::Applied);
+    t.wait_available(&token, "USD", "10.00000000").await;
+}
+
+/// Test (c): a permanent failure (here the amount differs from the
+/// transaction's) is accepted, then becomes a `rejected` receipt naming
+/// the code, with a `webhook.rejected` event; the transaction, the
+/// balance and the other events are untouched.
+#[tokio::test]
+async fn a_permanent_failure_becomes_rejected_and_changes_nothing() {
+    let t = quiet().await;
+    let (token, user, tx) = open_deposit(&t, "mismatch@example.com", "stripe", "10").await;
+    let body = stripe_paid(&user, &tx, "10.01", "evt_mismatch");
+    let receipt = t
+        .deliver_rejected("stripe", &body, "evt_mismatch", "amount_mismatch")
+        .await;
+    assert_eq!(receipt.action, None);
+    let outcomes = t.wait_webhook_outcomes("evt_mismatch").await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0]["type"], "webhook.rejected");
+    assert_eq!(outcomes[0]["data"]["code"], "amount_mismatch");
+    let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
+    assert_eq!(listed["status"], "pending");
+    assert_eq!(t.balance(&token, "USD").await.2, "0.00000000");
+    let about: Vec<String> = t
+        .events()
+        .into_iter()
+        .filter(|e| e.data["webhook_id"] == "evt_mismatch")
+        .map(|e| e.event_type)
+        .collect();
+    assert_eq!(about, ["webhook.received", "webhook.rejected"]);
 }
 
 #[tokio::test]
 async fn other_event_types_are_acknowledged_and_ignored() {
     let t = start_money().await;
     let body = br#"{"id":"evt_other","type":"customer.created","data":{"object":{}}}"#;
-    let (s, ack) = t.signed_webhook("stripe", body).await;
-    assert_eq!((s, &ack), (200, &json!({"status": "ignored"})));
+    let receipt = t.deliver_handled("stripe", body, "evt_other").await;
+    assert_eq!(receipt.status, ReceiptStatus::Ignored);
     let (s, ack) = t.signed_webhook("stripe", body).await;
     assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
 }

@@ -236,3 +236,175 @@ fn read_events(path: &std::path::Path) -> HashMap<String, Value> {
     }
     by_id
 }
+
+/// Stripe's endpoint secret of the webhook case (set in its config).
+const STRIPE_SECRET: &str = "whsec_crash_0123456789abcdef0123456789";
+
+/// The webhook case's config: the sandbox never reports on its own (the
+/// test plays Stripe), and the webhook applier runs in process or not.
+fn webhook_config(applier: bool) -> String {
+    format!(
+        "[venue]\nevents_per_sec = 20\n[api]\nkyc_verify_delay_ms = 50\nfiat_confirm_delay_ms = 600000\n\
+         requests_per_minute = 100000\nrequest_burst = 10000\n\
+         stripe_webhook_secret = \"{STRIPE_SECRET}\"\nwebhook_worker_in_process = {applier}\n"
+    )
+}
+
+/// The USD row of `GET /wallets/balances`, `available`.
+async fn usd_available(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let (s, balances) = call(
+        http,
+        reqwest::Method::GET,
+        format!("{base}/wallets/balances"),
+        token,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200, "{balances}");
+    balances
+        .as_array()
+        .and_then(|rows| rows.iter().find(|b| b["asset"] == "USD"))
+        .and_then(|b| b["available"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A webhook answered `accepted` by a process whose applier is off, then
+/// SIGKILL: the receipt and its queued `webhook.received` survive, and the
+/// next process (applier on, same data directory) credits it exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_webhook_survives_kill_9_and_is_applied_once_after() {
+    let dir = common::fresh_data_dir();
+    let port = testkit::free_port();
+    let mut command = binary::command(&dir, port, &webhook_config(false), "warn");
+    command.stdout(Stdio::null()).stderr(Stdio::inherit());
+    let mut hub = HubProcess::start(command, port).await;
+    let http = reqwest::Client::new();
+    let base = hub.base();
+    let credentials = json!({"email": "hook@example.com", "password": PASSWORD});
+    let url = |path: &str| format!("{base}{path}");
+    let (s, body) = call(
+        &http,
+        reqwest::Method::POST,
+        url("/auth/register"),
+        "",
+        Some(credentials.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 201, "{body}");
+    let user_id = body["user_id"].as_str().expect("user_id").to_owned();
+    let (s, login) = call(
+        &http,
+        reqwest::Method::POST,
+        url("/auth/login"),
+        "",
+        Some(credentials),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let document = json!({"document_type": "passport", "content_base64": "aGVsbG8="});
+    let (s, _) = call(
+        &http,
+        reqwest::Method::POST,
+        url("/users/kyc-documents"),
+        &token,
+        Some(document),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 202);
+    wait_until("KYC verified", || async {
+        let (_, kyc) = call(
+            &http,
+            reqwest::Method::GET,
+            url("/users/kyc-status"),
+            &token,
+            None,
+        )
+        .await
+        .unwrap();
+        kyc["kyc_status"] == "VERIFIED"
+    })
+    .await;
+    let deposit = json!({"currency": "USD", "amount": "40.00", "provider": "stripe", "idempotency_key": "hook-1"});
+    let (s, opened) = call(
+        &http,
+        reqwest::Method::POST,
+        url("/fiat/deposit"),
+        &token,
+        Some(deposit),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 201, "{opened}");
+    let tx_id = opened["transaction_id"].as_str().unwrap().to_owned();
+    let report = api::webhooks::delivery::Report {
+        direction: api::webhooks::notice::Direction::In,
+        outcome: api::webhooks::notice::Outcome::Completed,
+        user_id: &user_id,
+        transaction_id: &tx_id,
+        provider_ref: "pi_crash",
+        currency: "USD",
+        amount: "40.00",
+    };
+    let body = api::webhooks::stripe::event_body(&report, "evt_kill");
+    let signer =
+        api::webhooks::signing::WebhookSigner::Stripe(api::secret::Secret::new(STRIPE_SECRET));
+    let deliver = |base: String| {
+        let (http, body) = (http.clone(), body.clone());
+        let headers = signer.headers(&body);
+        async move {
+            let mut request = http
+                .post(format!("{base}/webhooks/stripe"))
+                .header("content-type", "application/json")
+                .body(body);
+            for (k, v) in headers {
+                request = request.header(k, v);
+            }
+            let response = request.send().await.expect("hub answers");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.expect("json"),
+            )
+        }
+    };
+    assert_eq!(
+        deliver(base.clone()).await,
+        (200, json!({"status": "accepted"}))
+    );
+    // Not applied by this process (its applier is off): a while later
+    // nothing is credited yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(usd_available(&http, &base, &token).await, "0.00000000");
+    hub.kill();
+    drop(hub);
+
+    let mut command = binary::command(&dir, port, &webhook_config(true), "warn");
+    command.stdout(Stdio::null()).stderr(Stdio::inherit());
+    let hub = HubProcess::start(command, port).await;
+    let base = hub.base();
+    wait_until("deposit credited after the restart", || {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        async move { usd_available(&http, &base, &token).await == "40.00000000" }
+    })
+    .await;
+    // Once: a redelivery is a duplicate, one webhook.applied is logged.
+    assert_eq!(
+        deliver(base.clone()).await,
+        (200, json!({"status": "duplicate"}))
+    );
+    let log = dir.join("events.ndjson");
+    wait_until("webhook.applied logged", || {
+        let applied = read_events(&log)
+            .values()
+            .filter(|e| e["type"] == "webhook.applied" && e["data"]["webhook_id"] == "evt_kill")
+            .count();
+        async move { applied == 1 }
+    })
+    .await;
+    assert_eq!(usd_available(&http, &base, &token).await, "40.00000000");
+}

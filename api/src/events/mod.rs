@@ -60,7 +60,15 @@ pub enum EventType {
     OrdersAutoCancelled,
     DepositStateChanged,
     WithdrawalStateChanged,
+    /// A verified webhook was stored and queued:
+    /// `{provider, webhook_id, event_type, transaction_id}`.
     WebhookReceived,
+    /// The webhook applier acted on one:
+    /// `{provider, webhook_id, transaction_id, action}`.
+    WebhookApplied,
+    /// The webhook applier refused one for good (nothing changed):
+    /// `{provider, webhook_id, code, message}`.
+    WebhookRejected,
     /// Reconciliation found a provider's final word on a transaction we
     /// still hold open: `{transaction_id, kind, status, provider, provider_ref, provider_status}`
     /// (docs/RECONCILIATION.md).
@@ -86,6 +94,8 @@ impl EventType {
             EventType::DepositStateChanged => "deposit.state_changed",
             EventType::WithdrawalStateChanged => "withdrawal.state_changed",
             EventType::WebhookReceived => "webhook.received",
+            EventType::WebhookApplied => "webhook.applied",
+            EventType::WebhookRejected => "webhook.rejected",
             EventType::ReconcileDiscrepancy => "reconcile.discrepancy",
             EventType::ReconcileDifference => "reconcile.difference",
             EventType::ReconcileCorrection => "reconcile.correction",

@@ -11,10 +11,12 @@ use crate::events::relay::{Gate, Relay};
 use crate::events::EventPublisher;
 use crate::http::ratelimit::RateLimiter;
 use crate::private::PrivateBus;
+use crate::queue::{Consumer, RunOptions, Source};
 use crate::store::Store;
 use anyhow::Context as _;
 use feeds::Venue;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,6 +121,37 @@ async fn publisher(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Eve
     }))
 }
 
+/// Where the in-process webhook applier reads `webhook-processing-queue`:
+/// the event log in `dir` when events go there, else SQS.
+async fn webhook_source(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dyn Source>> {
+    use crate::events::sqs::{Queue, SqsConfig};
+    use crate::queue::log::{LogOptions, LogSource};
+    if !config.events_to_sqs {
+        let source = LogSource::open(dir, Queue::WebhookProcessing, LogOptions::default())
+            .with_context(|| format!("opening the webhook queue in {}", dir.display()))?;
+        return Ok(Arc::new(source));
+    }
+    let sqs = SqsConfig::from_api(config);
+    let source = crate::queue::sqs::SqsSource::connect(&sqs, Queue::WebhookProcessing)
+        .await
+        .context("connecting to the webhook queue")?;
+    Ok(Arc::new(source))
+}
+
+/// Sends `true` on its channel when dropped: a consumer loop's stop.
+struct StopOnDrop(tokio::sync::watch::Sender<bool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// An endpoint override; empty: the region's AWS endpoint.
+fn endpoint(configured: &str) -> Option<String> {
+    (!configured.is_empty()).then(|| configured.to_owned())
+}
+
 /// The node's Redis, when configured; a node starts even while it is
 /// down (each part falls back).
 async fn redis(config: &ApiConfig) -> anyhow::Result<Option<Arc<RedisLink>>> {
@@ -209,7 +242,32 @@ impl Api {
         let sync = crate::trading::sync::start(axum::extract::FromRef::from_ref(&api)).await?;
         api.spawn(sync);
         api.spawn(tokio::spawn(api.deadman.clone().run()));
+        if api.config.webhook_worker_in_process {
+            let source = webhook_source(&api.config, &data_dir).await?;
+            let applier = crate::webhooks::worker::WebhookApplier::new(
+                axum::extract::FromRef::from_ref(&api),
+            );
+            api.spawn_consumer(source, Arc::new(applier));
+        }
         Ok(api)
+    }
+
+    /// Runs `consumer` on `source` ([`crate::queue::run`]) until
+    /// [`Api::stop`]: aborting the kept task drops its [`StopOnDrop`],
+    /// which asks the loop to stop (the batch in hand is finished, the
+    /// rest released).
+    fn spawn_consumer(&self, source: Arc<dyn Source>, consumer: Arc<dyn Consumer>) {
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let options = RunOptions {
+            stop,
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        let run = tokio::spawn(crate::queue::run(source, consumer, options));
+        let guard = StopOnDrop(stop_tx);
+        self.spawn(tokio::spawn(async move {
+            let _guard = guard;
+            let _ = run.await;
+        }));
     }
 
     /// Every other part, on `store` (already layered) and `relay`.

@@ -102,6 +102,14 @@ pub enum Write {
     CreateIdempotency(IdempotencyRecord),
     /// Records a webhook; `DuplicateWebhook` if already recorded.
     CreateWebhookReceipt(WebhookReceipt),
+    /// Replaces a webhook receipt whose stored `version` is
+    /// `expected_version` (`VersionMismatch("webhook receipt")`
+    /// otherwise, or when it does not exist): the applier's move out of
+    /// `received`, which two appliers of one delivery make once.
+    UpdateWebhookReceipt {
+        receipt: WebhookReceipt,
+        expected_version: u64,
+    },
     /// Records that a chain transfer was credited; `DuplicateChainCredit`
     /// if its (asset, tx hash, output) is already recorded. Never expires,
     /// so a batch carrying it commits at most once per chain transfer.

@@ -87,13 +87,73 @@ pub struct IdempotencyRecord {
     pub created_at: Timestamp,
 }
 
-/// A row of `WebhookReceipts` (kept 30 days).
+/// Where a received webhook is (docs/API.md, "Webhooks"): stored by the
+/// route as `received`, then moved once by the applier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    /// Verified and stored; waiting for the applier.
+    Received,
+    /// Its state change was made.
+    Applied,
+    /// Nothing to do (another event type, already settled, a chain
+    /// transfer already credited).
+    Ignored,
+    /// A permanent failure (unknown transaction, amount mismatch, ...):
+    /// nothing changed; `error` says why, for an operator.
+    Rejected,
+}
+
+impl ReceiptStatus {
+    /// Its stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::Received => "received",
+            ReceiptStatus::Applied => "applied",
+            ReceiptStatus::Ignored => "ignored",
+            ReceiptStatus::Rejected => "rejected",
+        }
+    }
+}
+
+/// Receipts written before the status existed were applied in the same
+/// commit that recorded them.
+fn applied() -> ReceiptStatus {
+    ReceiptStatus::Applied
+}
+
+fn first_version() -> u64 {
+    1
+}
+
+/// A row of `WebhookReceipts` (kept 30 days): one verified delivery of a
+/// provider, and what became of it. Fields after `expires_at` default
+/// when absent, so receipts written by older builds still read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookReceipt {
     pub provider: String,
     pub webhook_id: String,
     pub received_at: Timestamp,
     pub expires_at: Timestamp,
+    #[serde(default = "applied")]
+    pub status: ReceiptStatus,
+    /// The verified notice as read by the route (JSON of
+    /// `webhooks::notice::Notice`), what the applier acts on.
+    #[serde(default)]
+    pub notice: Option<serde_json::Value>,
+    /// What the applier did (`completed`, `deposit`, `ignored: already
+    /// completed`, ...).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Why it was rejected: `<code>: <message>`.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// When the status last changed.
+    #[serde(default)]
+    pub updated_at: Option<Timestamp>,
+    /// Optimistic-concurrency version, 1 on creation.
+    #[serde(default = "first_version")]
+    pub version: u64,
 }
 
 /// A row of `ChainCredits`: one transfer on a blockchain that was credited

@@ -9,7 +9,7 @@
 //! and its credit, and the store refuses a second one
 //! (`DuplicateChainCredit`, never expiring, unlike the 30-day webhook
 //! receipts). So concurrent notices under different ids credit once: the
-//! losers record their own receipt and answer `duplicate`.
+//! losers' receipts become `ignored` ("chain transfer already credited").
 //!
 //! The output is custody's transfer index (a UTXO's vout) when the notice
 //! has one, else the destination address (Fireblocks leaves the index out
@@ -18,15 +18,16 @@
 //! address are then credited once: an under-credit, visible and
 //! reconcilable, never an over-credit).
 //!
-//! A `COMPLETED` incoming deposit without `txHash` is refused with 422
-//! `missing_tx_hash` and nothing is recorded: it could not be told apart
-//! from the same transfer under another id. Fireblocks sets `txHash` on
-//! every completed crypto transfer from an external source, so this is an
-//! anomaly for an operator (logged), and a corrected redelivery of the
-//! same id is accepted.
+//! A `COMPLETED` incoming deposit without `txHash` is refused by the
+//! route ([`check_shape`]) with 422 `missing_tx_hash` and nothing is
+//! recorded: it could not be told apart from the same transfer under
+//! another id. Fireblocks sets `txHash` on every completed crypto
+//! transfer from an external source, so this is an anomaly for an
+//! operator (logged), and a corrected redelivery of the same id is
+//! accepted.
 
 use super::notice::{Notice, Provider};
-use super::process::{receipt_writes, Failure, WebhookAck};
+use super::process::{applied_writes, Failure};
 use super::WebhooksState;
 use crate::error::ApiError;
 use crate::money::address::Network;
@@ -34,17 +35,52 @@ use crate::money::amount::find_asset;
 use crate::money::chain::{ChainTransfer, Output};
 use crate::money::movement::{new_transaction_id, Movement, MovementStatus};
 use crate::money::settle;
-use crate::store::{ChainCredit, Conflict, StoreError, TxKind, Write};
+use crate::store::{
+    ChainCredit, Conflict, ReceiptStatus, StoreError, TxKind, WebhookReceipt, Write,
+};
 use orderbook::decimal::parse_scaled;
 
-/// Applies an [`Notice::IncomingDeposit`]: checks it, then records the
-/// deposit with its receipt and chain credit in one commit and credits
-/// the venue. Other notices are a caller's mistake (500).
+/// The checks of an incoming deposit that need only the notice, made by
+/// the route before anything is stored: only custody reports deposits
+/// (422 `invalid_payload`), and a completed one names its chain
+/// transaction (422 `missing_tx_hash`). Other notices pass.
+pub fn check_shape(provider: Provider, notice: &Notice) -> Result<(), ApiError> {
+    let Notice::IncomingDeposit {
+        user_id,
+        custody_ref,
+        tx_hash,
+        ..
+    } = notice
+    else {
+        return Ok(());
+    };
+    if provider.payments().is_some() {
+        return Err(ApiError::unprocessable(
+            "invalid_payload",
+            "only custody reports deposits",
+        ));
+    }
+    if tx_hash.is_none() {
+        tracing::warn!(custody_ref = %custody_ref, user_id = %user_id,
+            "completed incoming deposit without a tx hash refused");
+        return Err(ApiError::unprocessable(
+            "missing_tx_hash",
+            "a completed incoming deposit must name its chain transaction (txHash)",
+        ));
+    }
+    Ok(())
+}
+
+/// Applies an [`Notice::IncomingDeposit`] stored in `receipt`: checks it,
+/// then records the deposit with the receipt's move and the chain credit
+/// in one commit and credits the venue. Other notices are a caller's
+/// mistake (500).
 pub(super) async fn apply(
     state: &WebhooksState,
     provider: Provider,
     notice: &Notice,
-) -> Result<WebhookAck, Failure> {
+    receipt: &WebhookReceipt,
+) -> Result<ReceiptStatus, Failure> {
     let Notice::IncomingDeposit {
         user_id,
         asset,
@@ -58,11 +94,7 @@ pub(super) async fn apply(
     else {
         return Err(ApiError::internal("incoming::apply called with another notice").into());
     };
-    if provider.payments().is_some() {
-        return Err(
-            ApiError::unprocessable("invalid_payload", "only custody reports deposits").into(),
-        );
-    }
+    check_shape(provider, notice)?;
     let ledger = &state.ledger;
     if ledger.store.user(user_id).await?.is_none() {
         return Err(ApiError::not_found("unknown_user", "no such user").into());
@@ -72,13 +104,7 @@ pub(super) async fn apply(
     let spec = find_asset(&ledger.venue.assets(), asset).ok_or_else(unsupported)?;
     let network = Network::of(&spec.symbol).ok_or_else(unsupported)?;
     let Some(tx_hash) = tx_hash else {
-        tracing::warn!(custody_ref = %custody_ref, user_id = %user_id,
-            "completed incoming deposit without a tx hash refused");
-        return Err(ApiError::unprocessable(
-            "missing_tx_hash",
-            "a completed incoming deposit must name its chain transaction (txHash)",
-        )
-        .into());
+        return Err(ApiError::internal("check_shape let a deposit without txHash through").into());
     };
     let output = match output_index {
         Some(index) => Output::Index(*index),
@@ -114,9 +140,9 @@ pub(super) async fn apply(
         TxKind::Deposit,
         MovementStatus::Processing,
     );
-    let mut extra = receipt_writes(
-        provider,
-        notice,
+    let mut extra = applied_writes(
+        receipt,
+        ReceiptStatus::Applied,
         Some(user_id),
         Some(&tx.transaction_id),
         "deposit",
@@ -131,22 +157,20 @@ pub(super) async fn apply(
         credited_at: tx.created_at,
     }));
     match settle::record_incoming(ledger, tx, &movement, extra).await {
-        Ok(_) => Ok(WebhookAck::of("processed")),
+        Ok(_) => Ok(ReceiptStatus::Applied),
         Err(StoreError::Conflict(Conflict::DuplicateChainCredit)) => {
             tracing::info!(custody_ref = %custody_ref, asset = %transfer.asset,
                 tx_hash = %transfer.tx_hash, output = %transfer.output,
                 "chain transfer already credited under another custody id");
-            // This delivery id's own receipt, so its redeliveries stop at
-            // the fast path.
-            let writes = receipt_writes(
-                provider,
-                notice,
+            let writes = applied_writes(
+                receipt,
+                ReceiptStatus::Ignored,
                 Some(user_id),
                 None,
                 "ignored: chain transfer already credited",
             );
             ledger.store.commit(writes).await?;
-            Ok(WebhookAck::of("duplicate"))
+            Ok(ReceiptStatus::Ignored)
         }
         Err(e) => Err(e.into()),
     }

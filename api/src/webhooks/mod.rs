@@ -3,11 +3,14 @@
 //! scheme is checked over the exact raw body before anything is read
 //! ([`stripe`], [`banxa`], [`bcb`], [`fireblocks`] document theirs); a bad
 //! or missing signature is 401 `invalid_signature` and changes nothing.
-//! Verified notices are applied once per delivery id ([`process`]).
+//! A verified notice is stored with its receipt and queued in one commit
+//! ([`accept`]), and the provider answered `accepted` at once; the
+//! applier ([`worker`]) applies it exactly once ([`process`]).
 //!
 //! Signing material: [`keys`]. The sandbox custody and payment providers
 //! sign with the same schemes and deliver through [`delivery`].
 
+pub mod accept;
 pub mod banxa;
 pub mod bcb;
 pub mod delivery;
@@ -19,6 +22,7 @@ pub mod process;
 pub mod provider;
 pub mod signing;
 pub mod stripe;
+pub mod worker;
 
 use crate::config::ApiConfig;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -96,13 +100,12 @@ fn known_providers() -> String {
     request_body(content = Object, content_type = "application/json",
         description = "The provider's event, signed over the exact bytes: Stripe `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`, 5-minute tolerance); Banxa `Authorization: Bearer {key}:{hex HMAC-SHA256 of \"POST\\n/webhooks/banxa\\n{nonce}\\n{body}\"}:{nonce}` (nonce = Unix seconds, 5-minute tolerance); BCB `X-BCB-Signature: {hex HMAC-SHA256 of body}`; Fireblocks `Fireblocks-Signature: {base64 RSA-SHA512 of body}`."),
     responses(
-        (status = 200, description = "`processed`, `ignored`, or `duplicate` (this delivery id was seen before, or the chain transfer a custody deposit reports was already credited under another id; nothing changed)", body = WebhookAck),
+        (status = 200, description = "`accepted` (verified, stored and queued; applied shortly, exactly once, by the webhook applier: see the receipt's status) or `duplicate` (this delivery id was received before; nothing new stored)", body = WebhookAck),
         (status = 400, description = "`invalid_payload`", body = ErrorBody),
         (status = 401, description = "`invalid_signature`: nothing changed", body = ErrorBody),
-        (status = 404, description = "`unknown_provider`, `unknown_transaction`, `unknown_user`", body = ErrorBody),
-        (status = 409, description = "`concurrent_update`: retry", body = ErrorBody),
-        (status = 422, description = "`wrong_transaction`, `amount_mismatch`, `unknown_address`, `unsupported_asset`, `invalid_amount`; custody deposits: `missing_tx_hash` (a completed incoming deposit without `txHash`), `invalid_tx_hash`", body = ErrorBody),
-        (status = 503, description = "`store_unavailable`", body = ErrorBody),
+        (status = 404, description = "`unknown_provider`", body = ErrorBody),
+        (status = 422, description = "custody deposits: `invalid_payload` (from a payment provider), `missing_tx_hash` (a completed incoming deposit without `txHash`); nothing stored", body = ErrorBody),
+        (status = 503, description = "`store_unavailable`: nothing stored; deliver again", body = ErrorBody),
     ))]
 pub async fn receive(
     State(state): State<WebhooksState>,
@@ -129,7 +132,8 @@ pub async fn receive(
         })?;
     let notice = read(provider, &body)
         .map_err(|e| ApiError::bad_request("invalid_payload", e.to_string()))?;
-    process::handle(&state, provider, &notice).await.map(Json)
+    incoming::check_shape(provider, &notice)?;
+    accept::accept(&state, provider, &notice).await.map(Json)
 }
 
 /// The routes of this module.

@@ -69,10 +69,33 @@ impl std::fmt::Debug for Provider {
 }
 
 pub use crate::money::movement::{Direction, Outcome};
+use serde::{Deserialize, Serialize};
+
+/// [`Direction`] as a stored notice spells it (`in`, `out`).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Direction", rename_all = "snake_case")]
+enum DirectionDef {
+    In,
+    Out,
+}
+
+/// [`Outcome`] as a stored notice spells it (`completed`, `failed`).
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Outcome", rename_all = "snake_case")]
+enum OutcomeDef {
+    Completed,
+    Failed,
+}
 
 /// A verified webhook, read. Every notice carries the provider's unique
 /// id of the delivery (the deduplication key) and its event type.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The route stores it in the delivery's receipt as JSON (tagged by
+/// `kind`: `settlement`, `incoming_deposit`, `ignored`), and the applier
+/// reads it back from there: what is applied is exactly what was
+/// verified, without keeping the raw body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notice {
     /// The outcome of a transaction this service started (deposit session,
     /// payout, withdrawal), named by our user and transaction ids.
@@ -81,7 +104,9 @@ pub enum Notice {
         event_type: String,
         user_id: String,
         transaction_id: String,
+        #[serde(with = "DirectionDef")]
         direction: Direction,
+        #[serde(with = "OutcomeDef")]
         outcome: Outcome,
         /// The amount the provider reports, as a decimal string, when the
         /// payload has one; it must equal the transaction's.

@@ -1,15 +1,15 @@
-//! Acting on a verified webhook: deduplication by delivery id, the checks
-//! that it names a transaction it may settle, and the state change
-//! ([`settle`](crate::money::settle)) committed together with the
-//! webhook receipt and a `webhook.received` event.
+//! Applying a stored, verified notice (the applier's half, see
+//! [`worker`](super::worker)): the checks that it names a transaction it
+//! may settle, and the state change ([`settle`](crate::money::settle))
+//! committed together with the receipt's move out of `received`
+//! ([`Write::UpdateWebhookReceipt`] on the receipt's version) and a
+//! `webhook.applied` event.
 //!
-//! A delivery id seen before answers `duplicate` and changes nothing. The
-//! read of receipts is only a fast path: the receipt is written in the
-//! same commit as the state change, and the store refuses a second
-//! receipt for one id (`DuplicateWebhook`), so concurrent deliveries of
-//! one webhook change state once. Custody deposits are also credited once
-//! per chain transfer, whatever delivery ids report it
-//! ([`incoming`](super::incoming)).
+//! Because the receipt's move is conditional on its version and joins the
+//! state change's commit, two appliers of one delivery change state once:
+//! the loser's commit fails (`VersionMismatch`) and nothing of it lands.
+//! Custody deposits are also credited once per chain transfer, whatever
+//! delivery ids report it ([`incoming`](super::incoming)).
 
 use super::notice::{Direction, Notice, Outcome, Provider};
 use super::WebhooksState;
@@ -17,23 +17,19 @@ use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::money::movement::{Movement, MovementStatus};
 use crate::money::settle;
-use crate::store::{Conflict, StoreError, Transaction, TxKind, WebhookReceipt, Write};
+use crate::store::{ReceiptStatus, StoreError, Transaction, TxKind, WebhookReceipt, Write};
 use serde::Serialize;
 use serde_json::json;
 
 /// How long webhook receipts are kept (DynamoDB TTL).
 pub const RECEIPT_DAYS: i64 = 30;
-/// Times a webhook is re-applied after losing a race on its transaction.
-const ATTEMPTS: usize = 3;
 
 /// The answer to a provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookAck {
-    /// `processed` (state changed), `ignored` (nothing to do: another
-    /// event type, or the transaction is already settled) or `duplicate`
-    /// (this delivery id was received before, or, for a custody deposit,
-    /// the chain transfer it reports was already credited under another
-    /// id).
+    /// `accepted` (verified, stored and queued: it is applied shortly,
+    /// once) or `duplicate` (this delivery id was received before;
+    /// nothing new was stored).
     pub status: String,
 }
 
@@ -45,7 +41,9 @@ impl WebhookAck {
     }
 }
 
-/// Why applying failed.
+/// Why applying failed. An [`ApiError`] with a 4xx status is permanent
+/// (the receipt is rejected with its code); anything else is transient.
+#[derive(Debug)]
 pub(super) enum Failure {
     Api(ApiError),
     Store(StoreError),
@@ -63,67 +61,33 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// Applies a verified notice from `provider` at most once per delivery id.
-pub async fn handle(
-    state: &WebhooksState,
-    provider: Provider,
-    notice: &Notice,
-) -> Result<WebhookAck, ApiError> {
-    let duplicate = || Ok(WebhookAck::of("duplicate"));
-    if state
-        .ledger
-        .store
-        .webhook_receipt(provider.as_str(), notice.webhook_id())
-        .await?
-        .is_some()
-    {
-        return duplicate();
-    }
-    let mut last = None;
-    for _ in 0..ATTEMPTS {
-        match apply(state, provider, notice).await {
-            Ok(ack) => return Ok(ack),
-            Err(Failure::Api(e)) => return Err(e),
-            Err(Failure::Store(StoreError::Conflict(Conflict::DuplicateWebhook))) => {
-                return duplicate()
-            }
-            // The transaction changed under us: read it again.
-            Err(Failure::Store(e @ StoreError::Conflict(Conflict::VersionMismatch(_)))) => {
-                last = Some(e)
-            }
-            Err(Failure::Store(e)) => return Err(e.into()),
-        }
-    }
-    tracing::warn!(provider = provider.as_str(), error = ?last, "webhook kept losing races");
-    Err(ApiError::conflict(
-        "concurrent_update",
-        "the transaction changed concurrently; retry the delivery",
-    ))
-}
-
-/// The receipt and `webhook.received` event of a delivery.
-pub(super) fn receipt_writes(
-    provider: Provider,
-    notice: &Notice,
+/// The receipt's move from `received` to `status` (on its version) and
+/// the `webhook.applied` event: the writes that join the state change.
+pub(super) fn applied_writes(
+    receipt: &WebhookReceipt,
+    status: ReceiptStatus,
     user_id: Option<&str>,
     transaction_id: Option<&str>,
     action: &str,
 ) -> Vec<Write> {
-    let now = crate::events::now();
+    let next = WebhookReceipt {
+        status,
+        action: Some(action.to_owned()),
+        updated_at: Some(crate::events::now()),
+        version: receipt.version + 1,
+        ..receipt.clone()
+    };
     vec![
-        Write::CreateWebhookReceipt(WebhookReceipt {
-            provider: provider.as_str().to_owned(),
-            webhook_id: notice.webhook_id().to_owned(),
-            received_at: now,
-            expires_at: now + chrono::TimeDelta::days(RECEIPT_DAYS),
-        }),
+        Write::UpdateWebhookReceipt {
+            receipt: next,
+            expected_version: receipt.version,
+        },
         Write::Emit(Event::new(
-            EventType::WebhookReceived,
+            EventType::WebhookApplied,
             user_id,
             json!({
-                "provider": provider.as_str(),
-                "webhook_id": notice.webhook_id(),
-                "event_type": notice.event_type(),
+                "provider": receipt.provider,
+                "webhook_id": receipt.webhook_id,
                 "transaction_id": transaction_id,
                 "action": action,
             }),
@@ -131,19 +95,53 @@ pub(super) fn receipt_writes(
     ]
 }
 
-async fn apply(
+/// The receipt's move from `received` to `rejected` with `error`, and the
+/// `webhook.rejected` event; nothing else changes.
+pub(super) fn rejected_writes(
+    receipt: &WebhookReceipt,
+    user_id: Option<&str>,
+    error: &ApiError,
+) -> Vec<Write> {
+    let next = WebhookReceipt {
+        status: ReceiptStatus::Rejected,
+        error: Some(format!("{}: {}", error.code, error.message)),
+        updated_at: Some(crate::events::now()),
+        version: receipt.version + 1,
+        ..receipt.clone()
+    };
+    vec![
+        Write::UpdateWebhookReceipt {
+            receipt: next,
+            expected_version: receipt.version,
+        },
+        Write::Emit(Event::new(
+            EventType::WebhookRejected,
+            user_id,
+            json!({
+                "provider": receipt.provider,
+                "webhook_id": receipt.webhook_id,
+                "code": error.code,
+                "message": error.message,
+            }),
+        )),
+    ]
+}
+
+/// Applies `notice` (stored in `receipt`, still `received`): one commit
+/// makes the state change and moves the receipt. Returns the receipt's
+/// new status.
+pub(super) async fn apply(
     state: &WebhooksState,
     provider: Provider,
     notice: &Notice,
-) -> Result<WebhookAck, Failure> {
+    receipt: &WebhookReceipt,
+) -> Result<ReceiptStatus, Failure> {
     let ledger = &state.ledger;
     match notice {
         Notice::Ignored { .. } => {
-            ledger
-                .store
-                .commit(receipt_writes(provider, notice, None, None, "ignored"))
-                .await?;
-            Ok(WebhookAck::of("ignored"))
+            let writes = applied_writes(receipt, ReceiptStatus::Ignored, None, None, "ignored");
+            ledger.store.commit(writes).await?;
+            Ok(ReceiptStatus::Ignored)
         }
         Notice::Settlement {
             user_id,
@@ -164,32 +162,24 @@ async fn apply(
             let mut movement = Movement::of(&tx)?;
             check_settles(provider, *direction, &tx, &movement)?;
             settle::check_amount(ledger, &movement, amount.as_deref())?;
+            let (user, id) = (Some(user_id.as_str()), Some(transaction_id.as_str()));
             if tx.status != MovementStatus::Pending.as_str() {
                 let action = format!("ignored: already {}", tx.status);
-                let writes = receipt_writes(
-                    provider,
-                    notice,
-                    Some(user_id),
-                    Some(transaction_id),
-                    &action,
-                );
+                let writes = applied_writes(receipt, ReceiptStatus::Ignored, user, id, &action);
                 ledger.store.commit(writes).await?;
-                return Ok(WebhookAck::of("ignored"));
+                return Ok(ReceiptStatus::Ignored);
             }
             if *outcome == Outcome::Failed {
                 movement.failure_reason = Some(event_type.clone());
             }
-            let extra = receipt_writes(
-                provider,
-                notice,
-                Some(user_id),
-                Some(transaction_id),
-                outcome.status().as_str(),
-            );
+            let action = outcome.status().as_str();
+            let extra = applied_writes(receipt, ReceiptStatus::Applied, user, id, action);
             settle::finish(ledger, &tx, &movement, *outcome, extra).await?;
-            Ok(WebhookAck::of("processed"))
+            Ok(ReceiptStatus::Applied)
         }
-        Notice::IncomingDeposit { .. } => super::incoming::apply(state, provider, notice).await,
+        Notice::IncomingDeposit { .. } => {
+            super::incoming::apply(state, provider, notice, receipt).await
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod money;
 pub mod redis;
+pub mod webhooks;
 
 use api::events::log::EventLog;
 use api::store::embedded::EmbeddedStore;
@@ -71,12 +72,24 @@ pub async fn start_sharing(config: ApiConfig, store: Arc<dyn Store>) -> TestApi 
 
 /// Starts a node on `store` with `dir` as its data directory.
 pub async fn start_on(config: ApiConfig, dir: tempfile::TempDir, store: Arc<dyn Store>) -> TestApi {
+    let log = Arc::new(EventLog::open(dir.path()).expect("event log"));
+    start_publishing(config, dir, store, log).await
+}
+
+/// Starts a node on `store` with `dir` as its data directory, publishing
+/// its events to `publisher` (SQS, say) instead of the data directory's
+/// event log.
+pub async fn start_publishing(
+    config: ApiConfig,
+    dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    publisher: Arc<dyn api::events::EventPublisher>,
+) -> TestApi {
     let venue = SandboxVenue::start(SandboxConfig {
         events_per_sec: 50,
         ..SandboxConfig::default()
     })
     .expect("sandbox");
-    let log = Arc::new(EventLog::open(dir.path()).expect("event log"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -85,7 +98,7 @@ pub async fn start_on(config: ApiConfig, dir: tempfile::TempDir, store: Arc<dyn 
         config,
         data_dir: dir.path().to_path_buf(),
         store,
-        publisher: log,
+        publisher,
         venue: Arc::new(venue.clone()) as Arc<dyn Venue>,
         self_url: format!("http://{addr}"),
     })

@@ -37,6 +37,20 @@ pub async fn start_money_on(config: ApiConfig, store: Arc<dyn Store>) -> TestApi
     super::start_on(config, dir_with_custody_key(), store).await
 }
 
+/// [`start_money_with`], publishing events to SQS as `config` says
+/// (`events_to_sqs`; the queues are made first).
+pub async fn start_money_on_sqs(config: ApiConfig) -> TestApi {
+    let dir = dir_with_custody_key();
+    let store = Arc::new(api::store::embedded::EmbeddedStore::open(dir.path()).expect("store"));
+    let sqs = api::events::sqs::SqsConfig::from_api(&config);
+    let client = api::events::sqs::SqsPublisher::client(&sqs).await;
+    api::events::sqs::SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
+        .await
+        .expect("queues on moto");
+    let publisher = Arc::new(api::events::sqs::SqsPublisher::new(&sqs).await);
+    super::start_publishing(config, dir, store, publisher).await
+}
+
 /// A temporary data directory holding the sandbox custody key.
 fn dir_with_custody_key() -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");

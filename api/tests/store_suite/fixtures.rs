@@ -5,8 +5,8 @@
 use api::events::{self, Event, EventType};
 use api::secret::Secret;
 use api::store::{
-    ChainCredit, IdempotencyRecord, KycStatus, RefreshFamily, SyncCheckpoint, Transaction, TxKind,
-    User, WebhookReceipt,
+    ChainCredit, IdempotencyRecord, KycStatus, ReceiptStatus, RefreshFamily, SyncCheckpoint,
+    Transaction, TxKind, User, WebhookReceipt,
 };
 use serde_json::json;
 
@@ -71,6 +71,12 @@ pub fn receipt(provider: &str, webhook_id: &str) -> WebhookReceipt {
         webhook_id: webhook_id.to_owned(),
         received_at: now,
         expires_at: now + chrono::TimeDelta::days(30),
+        status: ReceiptStatus::Received,
+        notice: Some(json!({"kind": "ignored", "webhook_id": webhook_id, "event_type": "x"})),
+        action: None,
+        error: None,
+        updated_at: None,
+        version: 1,
     }
 }
 

@@ -139,6 +139,7 @@ pub(super) fn webhook_key(provider: &str, webhook_id: &str) -> Item {
 pub(super) fn webhook(r: &WebhookReceipt) -> Result<Item, StoreError> {
     let mut item = webhook_key(&r.provider, &r.webhook_id);
     item.insert("expires_at".to_owned(), epoch_seconds(&r.expires_at));
+    item.insert(VERSION.to_owned(), n(r.version));
     with_doc(r, item)
 }
 

@@ -88,6 +88,23 @@ pub(super) fn apply(
             let key = compound_key(&[&r.provider, &r.webhook_id]);
             insert_new(tx, WEBHOOKS, &key, &r, Conflict::DuplicateWebhook)?;
         }
+        Write::UpdateWebhookReceipt {
+            receipt,
+            expected_version,
+        } => {
+            let mut t = tx.open_table(WEBHOOKS).map_err(unavailable)?;
+            let key = compound_key(&[&receipt.provider, &receipt.webhook_id]);
+            let mismatch = || StoreError::Conflict(Conflict::VersionMismatch("webhook receipt"));
+            let stored: WebhookReceipt = match t.get(key.as_str()).map_err(unavailable)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(mismatch()),
+            };
+            if stored.version != expected_version {
+                return Err(mismatch());
+            }
+            t.insert(key.as_str(), encode(&receipt)?.as_slice())
+                .map_err(unavailable)?;
+        }
         Write::CreateChainCredit(c) => {
             let key = compound_key(&[&c.asset, &c.tx_hash, &c.output]);
             insert_new(tx, CHAIN_CREDITS, &key, &c, Conflict::DuplicateChainCredit)?;

@@ -188,7 +188,18 @@ pub(super) fn ops_of(write: Write) -> Result<Vec<Op>, StoreError> {
             items::webhook(&r)?,
             Condition::Absent,
             DuplicateWebhook,
-        )],
+        )
+        .versioned(r.version)],
+        Write::UpdateWebhookReceipt {
+            receipt,
+            expected_version,
+        } => vec![Op::new(
+            WEBHOOK_RECEIPTS,
+            items::webhook(&receipt)?,
+            Condition::Version(expected_version),
+            VersionMismatch("webhook receipt"),
+        )
+        .versioned(receipt.version)],
         Write::CreateChainCredit(c) => vec![Op::new(
             CHAIN_CREDITS,
             items::chain_credit(&c)?,
