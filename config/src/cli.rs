@@ -157,6 +157,11 @@ pub struct Cli {
     pub max_connections_per_ip: Option<usize>,
     /// Trusted proxies, comma-separated IPs or CIDR blocks (the load
     /// balancer's subnets): their X-Forwarded-For names the client.
+    /// The API applies received webhooks in this process
+    /// (`[api] webhook_worker_in_process`; default true). Production runs
+    /// `nax-worker webhooks` instead.
+    #[arg(long, env = "NAX_WEBHOOK_WORKER_IN_PROCESS")]
+    pub webhook_worker_in_process: Option<bool>,
     /// Run the queue consumers inside `nax-hub` (`[worker] in_process`).
     #[arg(long, env = "NAX_WORKER_IN_PROCESS")]
     pub worker_in_process: Option<bool>,
@@ -252,6 +257,10 @@ impl Config {
         set(&mut api.sqs_queue_prefix, cli.sqs_queue_prefix);
         set(&mut api.sqs_create_queues, cli.sqs_create_queues);
         set(&mut api.eventbridge_bus, cli.eventbridge_bus);
+        set(
+            &mut api.webhook_worker_in_process,
+            cli.webhook_worker_in_process,
+        );
         set(&mut api.eventbridge_endpoint, cli.eventbridge_endpoint);
         if let Some(url) = cli.redis_url {
             api.redis_url = Some(api::secret::Secret::new(url));

@@ -33,7 +33,8 @@ locals {
     NAX_KMS_KEY_ID            = aws_kms_key.main.arn
     NAX_TRUSTED_PROXIES       = join(",", [for s in data.aws_subnet.private : s.cidr_block])
     # The queue consumers run in their own services (worker.tf).
-    NAX_WORKER_IN_PROCESS = "false"
+    NAX_WORKER_IN_PROCESS         = "false"
+    NAX_WEBHOOK_WORKER_IN_PROCESS = "false"
     # Domain events also go to the bus (eventbridge.tf).
     NAX_EVENTBRIDGE_BUS = aws_cloudwatch_event_bus.domain.name
   }, var.container_environment)

@@ -147,11 +147,6 @@ impl Drop for StopOnDrop {
     }
 }
 
-/// An endpoint override; empty: the region's AWS endpoint.
-fn endpoint(configured: &str) -> Option<String> {
-    (!configured.is_empty()).then(|| configured.to_owned())
-}
-
 /// The node's Redis, when configured; a node starts even while it is
 /// down (each part falls back).
 async fn redis(config: &ApiConfig) -> anyhow::Result<Option<Arc<RedisLink>>> {
