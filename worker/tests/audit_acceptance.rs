@@ -34,18 +34,18 @@ struct Names {
     bucket: String,
 }
 
-fn sqs_config(prefix: &str) -> SqsConfig {
+fn sqs_config(moto: &str, prefix: &str) -> SqsConfig {
     SqsConfig {
-        endpoint: Some(testkit::shared_moto_endpoint()),
+        endpoint: Some(moto.to_owned()),
         static_credentials: Some(StaticCredentials::test()),
         queue_prefix: prefix.to_owned(),
         ..SqsConfig::default()
     }
 }
 
-async fn store(prefix: &str) -> DynamoStore {
+async fn store(moto: &str, prefix: &str) -> DynamoStore {
     DynamoStore::new(&DynamoConfig {
-        endpoint: Some(testkit::shared_moto_endpoint()),
+        endpoint: Some(moto.to_owned()),
         table_prefix: prefix.to_owned(),
         static_credentials: Some(StaticCredentials::test()),
         ..DynamoConfig::default()
@@ -96,16 +96,29 @@ async fn run_child() {
         table_prefix: env("NAX_AUDIT_TABLE_PREFIX"),
         bucket: env("NAX_AUDIT_BUCKET"),
     };
-    let client = SqsPublisher::client(&sqs_config(&names.queue_prefix)).await;
-    let url = queue_url(&client, format!("{}audit-log-queue.fifo", names.queue_prefix)).await;
+    let moto = env("NAX_AUDIT_MOTO");
+    let client = SqsPublisher::client(&sqs_config(&moto, &names.queue_prefix)).await;
+    let url = queue_url(
+        &client,
+        format!("{}audit-log-queue.fifo", names.queue_prefix),
+    )
+    .await;
     let source = Arc::new(TestSqsSource {
         client,
         url,
         visibility: VISIBILITY,
     });
-    let store: Arc<dyn Store> = Arc::new(store(&names.table_prefix).await);
+    let store: Arc<dyn Store> = Arc::new(store(&moto, &names.table_prefix).await);
     let sink = Arc::new(s3(&names.bucket, env("NAX_AUDIT_S3_ENDPOINT")).await);
-    let archive = Arc::new(AuditArchive::new(store, sink, AuditSettings::default()));
+    // A FIFO group with a message in flight gives no more until it is
+    // deleted, so a batch holds about one receive's worth per group (~50
+    // here) however long it gathers: a short gathering wait keeps the
+    // test's 10,000 events from taking minutes.
+    let settings = AuditSettings {
+        wait: Duration::from_millis(100),
+        ..AuditSettings::default()
+    };
+    let archive = Arc::new(AuditArchive::new(store, sink, settings));
     let (_stop, stop) = tokio::sync::watch::channel(false);
     let options = api::queue::RunOptions {
         stop,
@@ -124,7 +137,7 @@ impl Drop for Worker {
     }
 }
 
-fn spawn_child(names: &Names, s3_endpoint: &str) -> Worker {
+fn spawn_child(names: &Names, moto: &str, s3_endpoint: &str) -> Worker {
     let child = Command::new(std::env::current_exe().expect("test binary"))
         .args([TEST, "--exact", "--nocapture"])
         .env(CHILD, "1")
@@ -132,6 +145,7 @@ fn spawn_child(names: &Names, s3_endpoint: &str) -> Worker {
         .env("NAX_AUDIT_TABLE_PREFIX", &names.table_prefix)
         .env("NAX_AUDIT_BUCKET", &names.bucket)
         .env("NAX_AUDIT_S3_ENDPOINT", s3_endpoint)
+        .env("NAX_AUDIT_MOTO", moto)
         .spawn()
         .expect("start the worker process");
     Worker(child)
@@ -148,12 +162,12 @@ fn streams() -> Vec<String> {
     s
 }
 
-/// Records archived and confirmed so far (the streams' seqs).
+/// Records archived and confirmed so far (one read: the head's count).
 async fn archived(store: &dyn Store) -> u64 {
-    let mut total = 0;
-    for s in streams() {
-        total += state::read_stream(store, &s).await.map(|s| s.seq).unwrap_or(0);
-    }
+    let total = state::read_head(store)
+        .await
+        .map(|h| h.records)
+        .unwrap_or(0);
     static LAST: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
     let mut last = LAST.lock().unwrap();
     if last.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
@@ -163,7 +177,16 @@ async fn archived(store: &dyn Store) -> u64 {
     total
 }
 
-/// Polls `check` every 300 ms until it holds or `within` passes.
+/// Records archived per the stream checkpoints.
+async fn archived_by_streams(store: &dyn Store) -> u64 {
+    let mut total = 0;
+    for s in streams() {
+        total += state::read_stream(store, &s).await.unwrap().seq;
+    }
+    total
+}
+
+/// Polls `check` every second until it holds or `within` passes.
 async fn until<F, Fut>(what: &str, within: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -172,7 +195,7 @@ where
     let deadline = Instant::now() + within;
     while !check().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
     }
 }
 
@@ -211,14 +234,23 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
         table_prefix: format!("t{}-", &id[..12]),
         bucket: format!("audit-{}", &id[..12]),
     };
-    let moto = testkit::shared_moto_endpoint();
-    let sqs = SqsPublisher::client(&sqs_config(&names.queue_prefix)).await;
+    // A moto of the test's own: 10,000 events through SQS, DynamoDB and
+    // S3 take minutes on a moto shared with other tests (it serves one
+    // request at a time), and the state it piles up slows it further.
+    let moto_port = testkit::free_port();
+    let _moto_server = testkit::OwnServer::moto(moto_port);
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    let sqs = SqsPublisher::client(&sqs_config(&moto, &names.queue_prefix)).await;
     SqsPublisher::ensure_queues(&sqs, &names.queue_prefix)
         .await
         .expect("queues on moto");
     let url = queue_url(&sqs, format!("{}audit-log-queue.fifo", names.queue_prefix)).await;
-    let dlq = queue_url(&sqs, format!("{}audit-log-queue-dlq.fifo", names.queue_prefix)).await;
-    let store = store(&names.table_prefix).await;
+    let dlq = queue_url(
+        &sqs,
+        format!("{}audit-log-queue-dlq.fifo", names.queue_prefix),
+    )
+    .await;
+    let store = store(&moto, &names.table_prefix).await;
     store.ensure_tables().await.expect("tables on moto");
     let direct = s3(&names.bucket, moto.clone()).await;
     direct
@@ -228,12 +260,7 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
         .send()
         .await
         .expect("bucket on moto");
-    let proxy = testkit::Proxy::start(
-        format!("127.0.0.1:{}", testkit::shared_moto_port())
-            .parse()
-            .unwrap(),
-    )
-    .await;
+    let proxy = testkit::Proxy::start(format!("127.0.0.1:{moto_port}").parse().unwrap()).await;
 
     // Publish in the background, as the outbox relay would.
     let users = streams();
@@ -243,10 +270,17 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
             common::event((user != "system").then_some(user.as_str()), i)
         })
         .collect();
-    let publisher = SqsPublisher::new(&sqs_config(&names.queue_prefix)).await;
+    // moto's SQS deletes and receives scan the whole queue, so the
+    // publisher keeps at most ~600 events ahead of the archive.
+    let publisher = SqsPublisher::new(&sqs_config(&moto, &names.queue_prefix)).await;
     let to_publish = events.clone();
+    let progress = store.clone();
     let publishing = tokio::spawn(async move {
-        for chunk in to_publish.chunks(100) {
+        for (i, chunk) in to_publish.chunks(100).enumerate() {
+            let published = (i * 100) as u64;
+            while published > archived(&progress).await + 500 {
+                tokio::time::sleep(Duration::from_millis(1000)).await;
+            }
             let mut tries = 0;
             while let Err(e) = publisher.publish(chunk).await {
                 tries += 1;
@@ -256,7 +290,7 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
         }
     });
 
-    let mut worker = spawn_child(&names, &proxy.http_url());
+    let mut worker = spawn_child(&names, &moto, &proxy.http_url());
     // First kill, mid-run.
     until("1,500 records", Duration::from_secs(120), || async {
         archived(&store).await >= 1_500
@@ -264,8 +298,11 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
     .await;
     sigkill(&mut worker);
     let at_kill = archived(&store).await;
-    eprintln!("[{:?}] killed the worker at {at_kill} records", started.elapsed());
-    let mut worker = spawn_child(&names, &proxy.http_url());
+    eprintln!(
+        "[{:?}] killed the worker at {at_kill} records",
+        started.elapsed()
+    );
+    let mut worker = spawn_child(&names, &moto, &proxy.http_url());
     // Let the killed worker's messages come back and be archived (they
     // have been received twice now: one more receive would send them to
     // the dead-letter queue), then a few more batches.
@@ -279,23 +316,34 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
     // S3 cut for 20 s; the worker is killed with a batch pending.
     proxy.cut();
     let cut_at = Instant::now();
-    eprintln!("[{:?}] S3 cut at {} records", started.elapsed(), archived(&store).await);
-    until("a batch pending during the outage", Duration::from_secs(10), || async {
-        state::read_head(&store).await.unwrap().pending.is_some()
-    })
+    eprintln!(
+        "[{:?}] S3 cut at {} records",
+        started.elapsed(),
+        archived(&store).await
+    );
+    until(
+        "a batch pending during the outage",
+        Duration::from_secs(10),
+        || async { state::read_head(&store).await.unwrap().pending.is_some() },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(10).saturating_sub(cut_at.elapsed())).await;
     sigkill(&mut worker);
-    eprintln!("[{:?}] killed the worker during the outage", started.elapsed());
-    let mut worker = spawn_child(&names, &proxy.http_url());
+    eprintln!(
+        "[{:?}] killed the worker during the outage",
+        started.elapsed()
+    );
+    let mut worker = spawn_child(&names, &moto, &proxy.http_url());
     tokio::time::sleep(Duration::from_secs(20).saturating_sub(cut_at.elapsed())).await;
     proxy.restore();
     eprintln!("[{:?}] S3 restored", started.elapsed());
 
     publishing.await.expect("publisher");
-    until("every event archived", Duration::from_secs(300), || async {
-        archived(&store).await >= EVENTS as u64
-    })
+    until(
+        "every event archived",
+        Duration::from_secs(1200),
+        || async { archived(&store).await >= EVENTS as u64 },
+    )
     .await;
     eprintln!("[{:?}] all archived", started.elapsed());
     until("the queue drained", Duration::from_secs(30), || async {
@@ -303,18 +351,35 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
     })
     .await;
     sigkill(&mut worker);
-    assert_eq!(queue_counts(&sqs, &dlq).await, (0, 0), "nothing dead-lettered");
+    assert_eq!(
+        queue_counts(&sqs, &dlq).await,
+        (0, 0),
+        "nothing dead-lettered"
+    );
     let head = state::read_head(&store).await.unwrap();
-    assert_eq!(head.pending, None);
+    assert_eq!((head.pending, head.records), (None, EVENTS as u64));
+    assert_eq!(archived_by_streams(&store).await, EVENTS as u64);
 
     // Read the whole archive back: every event exactly once.
     let keys = direct.list("audit/", "audit/~", usize::MAX).await.unwrap();
-    assert_eq!(keys.len() as u64, head.batch, "one object per confirmed batch");
+    assert_eq!(
+        keys.len() as u64,
+        head.batch,
+        "one object per confirmed batch"
+    );
     let mut seen = HashSet::new();
     for key in &keys {
-        let body = direct.get(key, u64::MAX).await.unwrap().expect("listed object");
+        let body = direct
+            .get(key, u64::MAX)
+            .await
+            .unwrap()
+            .expect("listed object");
         for line in common::read_object(&body) {
-            assert!(seen.insert(line.event_id.clone()), "{} archived twice", line.event_id);
+            assert!(
+                seen.insert(line.event_id.clone()),
+                "{} archived twice",
+                line.event_id
+            );
         }
     }
     let sent: HashSet<String> = events.iter().map(|e| e.id.clone()).collect();

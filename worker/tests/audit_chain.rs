@@ -28,7 +28,10 @@ async fn archive(dir: &Path, batches: &[Vec<api::events::Event>]) -> Arc<DirSink
     for batch in batches {
         let deliveries: Vec<_> = batch.iter().map(delivery).collect();
         let outcomes = api::queue::Consumer::handle(&archive, &deliveries).await;
-        assert!(outcomes.iter().all(|o| *o == api::queue::Outcome::Done), "{outcomes:?}");
+        assert!(
+            outcomes.iter().all(|o| *o == api::queue::Outcome::Done),
+            "{outcomes:?}"
+        );
     }
     sink
 }
@@ -68,9 +71,15 @@ async fn records_follow_the_documented_chain_formula() {
                 .cloned()
                 .unwrap_or((0, "0".repeat(64)));
             assert_eq!(line.seq, seq + 1, "seq counts from 1 per stream");
-            assert_eq!(line.prev, prev, "prev is the previous hash (64 zeros first)");
+            assert_eq!(
+                line.prev, prev,
+                "prev is the previous hash (64 zeros first)"
+            );
             let hash = expected_hash(&line.prev, &line.stream, line.seq, &line.event_bytes);
-            assert_eq!(line.hash, hash, "hash over prev, stream, seq and the event bytes");
+            assert_eq!(
+                line.hash, hash,
+                "hash over prev, stream, seq and the event bytes"
+            );
             let event: api::events::Event = serde_json::from_str(&line.event_bytes).unwrap();
             assert_eq!(line.stream, event.user_id.as_deref().unwrap_or("system"));
             chains.insert(line.stream.clone(), (line.seq, line.hash.clone()));
@@ -97,8 +106,15 @@ async fn dir_sink_round_trips_objects_by_key_range() {
     }
     sink.put(keys[0], b"replaced".to_vec()).await.unwrap();
     assert_eq!(sink.get(keys[0], 100).await.unwrap().unwrap(), b"replaced");
-    assert_eq!(sink.get(keys[2], 100).await.unwrap().unwrap(), vec![2u8; 12]);
-    assert!(sink.get("audit/2026/12/01/10/none.ndjson.gz", 100).await.unwrap().is_none());
+    assert_eq!(
+        sink.get(keys[2], 100).await.unwrap().unwrap(),
+        vec![2u8; 12]
+    );
+    assert!(sink
+        .get("audit/2026/12/01/10/none.ndjson.gz", 100)
+        .await
+        .unwrap()
+        .is_none());
     assert!(matches!(
         sink.get(keys[2], 11).await,
         Err(audit::SinkError::TooLarge { max: 11, .. })
@@ -112,7 +128,10 @@ async fn dir_sink_round_trips_objects_by_key_range() {
     assert_eq!(hour_10, &keys[..2]);
     assert_eq!(sink.list("audit/", "audit/~", 1).await.unwrap(), &keys[..1]);
     assert!(sink.put("audit/../escape.ndjson.gz", vec![]).await.is_err());
-    let leftovers: Vec<_> = walkdir(dir.path()).into_iter().filter(|p| p.rsplit('/').next().unwrap().starts_with(".tmp-")).collect();
+    let leftovers: Vec<_> = walkdir(dir.path())
+        .into_iter()
+        .filter(|p| p.rsplit('/').next().unwrap().starts_with(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -144,7 +163,10 @@ async fn verify_passes_a_clean_archive_and_fails_on_a_flipped_byte() {
     let report = audit::verify(&*sink, from, to).await.unwrap();
     assert!(!report.ok(), "a flipped byte must fail: {report}");
     assert!(
-        report.problems.iter().any(|p| matches!(p, Problem::Unreadable { key, .. } if *key == files[1].0)),
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::Unreadable { key, .. } if *key == files[1].0)),
         "{report}"
     );
 }
@@ -158,15 +180,34 @@ async fn verify_reports_a_removed_object_as_a_gap() {
     let (from, to) = all_time();
     let report = audit::verify(&*sink, from, to).await.unwrap();
     assert!(!report.ok());
-    assert!(report.problems.iter().any(|p| matches!(p, Problem::Gap { .. })), "{report}");
     assert!(
-        report.problems.iter().any(|p| matches!(p, Problem::MissingObjects { first: 2, last: 2, .. })),
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::Gap { .. })),
+        "{report}"
+    );
+    assert!(
+        report.problems.iter().any(|p| matches!(
+            p,
+            Problem::MissingObjects {
+                first: 2,
+                last: 2,
+                ..
+            }
+        )),
         "{report}"
     );
     // The first object removed: every stream starts past seq 1.
     std::fs::remove_file(&files[0].1).unwrap();
     let report = audit::verify(&*sink, from, to).await.unwrap();
-    assert!(report.problems.iter().any(|p| matches!(p, Problem::Gap { expected: 1, .. })), "{report}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::Gap { expected: 1, .. })),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +216,9 @@ async fn verify_reports_a_duplicated_object() {
     let sink = archive(dir.path(), &sample()).await;
     let files = files(&dir.path().join("objects"));
     let copy = files[1].0.replace(".ndjson.gz", "-copy.ndjson.gz");
-    sink.put(&copy, std::fs::read(&files[1].1).unwrap()).await.unwrap();
+    sink.put(&copy, std::fs::read(&files[1].1).unwrap())
+        .await
+        .unwrap();
     let (from, to) = all_time();
     let report = audit::verify(&*sink, from, to).await.unwrap();
     assert!(!report.ok());
@@ -221,7 +264,11 @@ async fn verify_reports_an_edited_record_with_a_recomputed_hash_as_a_broken_link
     let (from, to) = all_time();
     let report = audit::verify(&*sink, from, to).await.unwrap();
     assert!(!report.ok());
-    assert_eq!(report.problems.len(), 1, "only the successor's link breaks: {report}");
+    assert_eq!(
+        report.problems.len(),
+        1,
+        "only the successor's link breaks: {report}"
+    );
     assert!(
         matches!(&report.problems[0], Problem::BrokenLink { stream, seq: 2, .. } if stream == "alice"),
         "{report}"
@@ -235,7 +282,19 @@ async fn a_range_starting_after_the_archive_notes_late_streams_and_export_checks
     let eleven = Utc.with_ymd_and_hms(2026, 12, 1, 11, 5, 0).unwrap();
     let batches = vec![
         (0..4).map(|i| event_at(Some("alice"), ten, i)).collect(),
-        (4..8).map(|i| event_at(if i % 2 == 0 { Some("alice") } else { Some("bob") }, eleven, i)).collect::<Vec<_>>(),
+        (4..8)
+            .map(|i| {
+                event_at(
+                    if i % 2 == 0 {
+                        Some("alice")
+                    } else {
+                        Some("bob")
+                    },
+                    eleven,
+                    i,
+                )
+            })
+            .collect::<Vec<_>>(),
     ];
     let sink = archive(dir.path(), &batches).await;
     let report = audit::verify(&*sink, eleven, eleven).await.unwrap();
@@ -254,7 +313,9 @@ async fn a_range_starting_after_the_archive_notes_late_streams_and_export_checks
     let dir = tempfile::tempdir().unwrap();
     let sink = archive(dir.path(), &batches).await;
     let mut out = Vec::new();
-    let summary = audit::export(&*sink, "alice", ten, eleven, &mut out).await.unwrap();
+    let summary = audit::export(&*sink, "alice", ten, eleven, &mut out)
+        .await
+        .unwrap();
     assert!(summary.ok(), "{summary:?}");
     assert_eq!((summary.objects, summary.records), (2, 6));
     let text = String::from_utf8(out).unwrap();
@@ -288,7 +349,12 @@ async fn s3_sink_round_trips_on_moto_with_sse_kms_and_a_checksum() {
         ..audit::S3Config::default()
     })
     .await;
-    sink.client().create_bucket().bucket(&bucket).send().await.unwrap();
+    sink.client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let keys: Vec<String> = (1..=3)
         .map(|i| format!("audit/2026/12/01/10/{i:012}-e{i}.ndjson.gz"))
         .collect();
@@ -309,13 +375,29 @@ async fn s3_sink_round_trips_on_moto_with_sse_kms_and_a_checksum() {
         head.server_side_encryption(),
         Some(&aws_sdk_s3::types::ServerSideEncryption::AwsKms)
     );
-    assert_eq!(sink.get(&keys[1], 1000).await.unwrap().unwrap(), keys[1].as_bytes());
-    assert!(sink.get("audit/2026/12/01/10/nope.ndjson.gz", 1000).await.unwrap().is_none());
+    assert_eq!(
+        sink.get(&keys[1], 1000).await.unwrap().unwrap(),
+        keys[1].as_bytes()
+    );
+    assert!(sink
+        .get("audit/2026/12/01/10/nope.ndjson.gz", 1000)
+        .await
+        .unwrap()
+        .is_none());
     assert!(matches!(
         sink.get(&keys[1], 5).await,
         Err(audit::SinkError::TooLarge { .. })
     ));
-    assert_eq!(sink.list("audit/", "audit/~", usize::MAX).await.unwrap(), keys);
-    assert_eq!(sink.list(&keys[0], "audit/~", 1).await.unwrap(), &keys[1..2]);
-    assert_eq!(sink.list("audit/", &keys[2], usize::MAX).await.unwrap(), &keys[..2]);
+    assert_eq!(
+        sink.list("audit/", "audit/~", usize::MAX).await.unwrap(),
+        keys
+    );
+    assert_eq!(
+        sink.list(&keys[0], "audit/~", 1).await.unwrap(),
+        &keys[1..2]
+    );
+    assert_eq!(
+        sink.list("audit/", &keys[2], usize::MAX).await.unwrap(),
+        &keys[..2]
+    );
 }

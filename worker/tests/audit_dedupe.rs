@@ -76,7 +76,12 @@ async fn redelivered_deliveries_are_archived_once() {
     // still caught by the streams' recent ids.
     let second = events(6, 10);
     assert!(all_done(&archive.handle(&deliveries(&second, 1)).await));
-    let mixed: Vec<_> = first.iter().take(4).chain(events(2, 16).iter()).cloned().collect();
+    let mixed: Vec<_> = first
+        .iter()
+        .take(4)
+        .chain(events(2, 16).iter())
+        .cloned()
+        .collect();
     assert!(all_done(&archive.handle(&deliveries(&mixed, 2)).await));
     assert_eq!(files(&dir.path().join("objects")).len(), 3);
     assert_eq!(verify_all(&*sink).await.records, 18);
@@ -106,8 +111,15 @@ async fn a_crash_between_put_and_confirm_is_rolled_forward_by_recover() {
     assert!(all_done(&archive.handle(&deliveries(&first, 1)).await));
     let second = events(9, 9);
     let outcomes = archive.handle(&deliveries(&second, 1)).await;
-    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Retry(_))), "{outcomes:?}");
-    assert_eq!(files(&dir.path().join("objects")).len(), 2, "the object was put");
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Outcome::Retry(_))),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        files(&dir.path().join("objects")).len(),
+        2,
+        "the object was put"
+    );
     let head = state::read_head(&*inner).await.unwrap();
     assert_eq!(head.batch, 1);
     let pending = head.pending.clone().expect("batch 2 is pending");
@@ -116,12 +128,17 @@ async fn a_crash_between_put_and_confirm_is_rolled_forward_by_recover() {
     let archive = AuditArchive::new(inner.clone(), sink.clone(), settings());
     archive.recover().await.unwrap();
     let head = state::read_head(&*inner).await.unwrap();
-    assert_eq!((head.batch, head.key.as_str(), head.pending), (2, pending.as_str(), None));
+    assert_eq!(
+        (head.batch, head.key.as_str(), head.pending),
+        (2, pending.as_str(), None)
+    );
     assert_eq!(state::read_stream(&*inner, "u1").await.unwrap().seq, 6);
     // The redelivered batch adds nothing; the next one continues the chains.
     assert!(all_done(&archive.handle(&deliveries(&second, 2)).await));
     assert_eq!(files(&dir.path().join("objects")).len(), 2);
-    assert!(all_done(&archive.handle(&deliveries(&events(3, 18), 1)).await));
+    assert!(all_done(
+        &archive.handle(&deliveries(&events(3, 18), 1)).await
+    ));
     assert_eq!(files(&dir.path().join("objects")).len(), 3);
     assert_eq!(verify_all(&*sink).await.records, 21);
 }
@@ -152,7 +169,9 @@ async fn a_store_outage_answers_retry_and_the_same_archiver_recovers_after_it() 
     assert!(outcomes.iter().all(|o| matches!(o, Outcome::Retry(_))));
     failing2.heal();
     assert!(all_done(&archive.handle(&deliveries(&second, 2)).await));
-    assert!(all_done(&archive.handle(&deliveries(&events(3, 12), 1)).await));
+    assert!(all_done(
+        &archive.handle(&deliveries(&events(3, 12), 1)).await
+    ));
     assert_eq!(files(&dir.path().join("objects")).len(), 3);
     let report = verify_all(&*sink).await;
     assert_eq!((report.objects, report.records), (3, 15));

@@ -130,6 +130,7 @@ impl AuditArchive {
                         batch,
                         key: pending.clone(),
                         pending: None,
+                        records: head.records + records.len() as u64,
                     };
                     state::put_streams_then_head(store, rolled.iter(), &head).await?;
                     tracing::info!(key = %pending, records = records.len(), "audit: rolled a pending object forward");
@@ -142,8 +143,7 @@ impl AuditArchive {
                 }
             }
         }
-        let mut keys = vec![previous];
-        keys.push(head.key.clone());
+        let mut keys = vec![previous, head.key.clone()];
         keys.dedup();
         for key in keys.into_iter().filter(|k| !k.is_empty()) {
             match self.sink.get(&key, MAX_OBJECT_BYTES).await? {
@@ -216,6 +216,7 @@ impl AuditArchive {
             batch: number,
             key: key.clone(),
             pending: None,
+            records: head.records + lines.len() as u64,
         };
         if let Err(e) = state::put_streams_then_head(&*self.store, changed.iter(), &confirmed).await
         {

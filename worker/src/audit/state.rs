@@ -21,6 +21,10 @@ pub struct Head {
     pub batch: u64,
     /// Key of the last confirmed object (empty: none yet).
     pub key: String,
+    /// Records archived in all (through the last confirmed batch): what
+    /// the archive must hold, to compare with `verify` (truncation).
+    #[serde(default)]
+    pub records: u64,
     /// Key of the object being written: committed before its PUT,
     /// cleared when it is confirmed (or found never written).
     pub pending: Option<String>,

@@ -154,13 +154,19 @@ pub fn expected_hash(prev: &str, stream: &str, seq: u64, event_bytes: &str) -> S
 /// Every file `*.ndjson.gz` under `dir`, as (key relative to `dir`, path), sorted.
 pub fn files(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, std::path::PathBuf)>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 walk(root, &path, out);
             } else if path.to_string_lossy().ends_with(".ndjson.gz") {
-                let key = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 out.push((key, path));
             }
         }

@@ -74,7 +74,10 @@ impl Source for TestSqsSource {
         let mut deliveries = Vec::new();
         for m in out.messages() {
             let body = m.body().unwrap_or_default();
-            if api::events::log::LINE_BOUNDS.check(body.as_bytes()).is_err() {
+            if api::events::log::LINE_BOUNDS
+                .check(body.as_bytes())
+                .is_err()
+            {
                 continue;
             }
             let Ok(event) = serde_json::from_str::<Event>(body) else {
