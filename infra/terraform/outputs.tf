@@ -69,3 +69,18 @@ output "log_group_name" {
   description = "CloudWatch log group of the nax-hub task."
   value       = aws_cloudwatch_log_group.task.name
 }
+
+output "audit_bucket_arn" {
+  description = "The audit archive bucket (Object Lock, SSE-KMS): NAX audit worker's S3 bucket."
+  value       = aws_s3_bucket.audit.arn
+}
+
+output "audit_bucket_name" {
+  description = "The audit archive bucket's name (the worker's bucket setting)."
+  value       = aws_s3_bucket.audit.id
+}
+
+output "audit_archive_policy_arn" {
+  description = "IAM policy for the audit worker's task role (put/get/list under audit/, the KMS key via S3)."
+  value       = aws_iam_policy.audit_archive.arn
+}

@@ -269,5 +269,27 @@ variable "reconcile_schedule" {
   validation {
     condition     = can(regex("^(rate|cron)\\(.+\\)$", var.reconcile_schedule))
     error_message = "reconcile_schedule: a rate(...) or cron(...) expression."
+
+# --- audit archive (audit.tf) ---
+
+variable "audit_retention_days" {
+  description = "Object Lock (compliance mode) retention of every audit archive object, days: nobody can delete or overwrite it sooner."
+  type        = number
+  default     = 2557
+
+  validation {
+    condition     = var.audit_retention_days >= 365
+    error_message = "audit_retention_days: at least 365."
+  }
+}
+
+variable "audit_transition_days" {
+  description = "Days after which audit archive objects move to Glacier Instant Retrieval."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.audit_transition_days >= 30
+    error_message = "audit_transition_days: at least 30 (S3's minimum before a transition out of Standard)."
   }
 }

@@ -205,20 +205,6 @@ data "aws_iam_policy_document" "worker" {
     resources = [for q in values(aws_sqs_queue.dlq) : q.arn]
   }
 
-  # The archive: write and read objects under audit/, list the bucket (for
-  # verify and export). No delete: Object Lock keeps them anyway.
-  statement {
-    sid       = "AuditArchiveObjects"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.audit.arn}/audit/*"]
-  }
-
-  statement {
-    sid       = "AuditArchiveList"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.audit.arn]
-  }
-
   statement {
     sid = "KeyThroughServices"
     actions = [
@@ -234,7 +220,6 @@ data "aws_iam_policy_document" "worker" {
       values = [
         "dynamodb.${local.region}.amazonaws.com",
         "sqs.${local.region}.amazonaws.com",
-        "s3.${local.region}.amazonaws.com",
       ]
     }
   }
@@ -256,6 +241,13 @@ resource "aws_iam_role_policy" "worker" {
   name   = "nax-worker"
   role   = aws_iam_role.worker.id
   policy = data.aws_iam_policy_document.worker.json
+}
+
+# The archive's own policy (audit.tf): objects under audit/, the key
+# through S3.
+resource "aws_iam_role_policy_attachment" "worker_audit_archive" {
+  role       = aws_iam_role.worker.name
+  policy_arn = aws_iam_policy.audit_archive.arn
 }
 
 resource "aws_iam_role" "worker_execution" {
