@@ -92,6 +92,7 @@ contract_cases! {
     keys::refresh_family_create_replace_and_version => refresh_family_create_replace_and_version,
     keys::checkpoints_are_set_and_replaced => checkpoints_are_set_and_replaced,
     keys::a_checkpoint_is_created_once => a_checkpoint_is_created_once,
+    keys::a_checkpoint_is_replaced_only_from_the_expected_value => a_checkpoint_is_replaced_only_from_the_expected_value,
     outbox::outbox_keeps_commit_order_and_forgets_acked => outbox_keeps_commit_order_and_forgets_acked,
 }
 

@@ -4,10 +4,12 @@
 //! test's own on a free port, for outages, a TCP [`Proxy`] a test can
 //! cut and restore (an outage of a server whose data must survive it), and
 //! an HTTP proxy ([`start_http_proxy`]) that forwards to a server one
-//! request at a time or changes chosen exchanges. A test that needs a
+//! request at a time or changes chosen exchanges, and a HubSpot-shaped CRM
+//! ([`hubspot::HubspotServer`]). A test that needs a
 //! server and does not find it panics with what to do; it never skips.
 
 mod http_proxy;
+pub mod hubspot;
 mod proxy;
 
 pub use http_proxy::{start_http_proxy, Rewrite, Step, Unchanged};

@@ -125,6 +125,15 @@ pub enum Write {
     /// `AlreadyExists("checkpoint")` otherwise. Nodes racing to set a
     /// value once (the wrapped data key) agree on the first one.
     CreateCheckpoint(SyncCheckpoint),
+    /// Replaces the checkpoint of its (service, type) only if the stored
+    /// `value` is `expected_value`; `VersionMismatch("checkpoint")` if it
+    /// is not, or if there is none. Writers racing to advance one
+    /// checkpoint (the CRM sync's per-user positions) cannot move it
+    /// back: the loser re-reads and decides again.
+    ReplaceCheckpoint {
+        checkpoint: SyncCheckpoint,
+        expected_value: String,
+    },
     /// Appends an event to the outbox, after every earlier one.
     Emit(Event),
 }

@@ -252,3 +252,59 @@ pub async fn a_checkpoint_is_created_once(store: &dyn Store) {
         Some(first)
     );
 }
+
+pub async fn a_checkpoint_is_replaced_only_from_the_expected_value(store: &dyn Store) {
+    let service = unique("service");
+    let replace = |value: &str, expected: &str| Write::ReplaceCheckpoint {
+        checkpoint: checkpoint(&service, "contact#u1", value),
+        expected_value: expected.to_owned(),
+    };
+    let mismatch = Err(StoreError::Conflict(Conflict::VersionMismatch(
+        "checkpoint",
+    )));
+    // Nothing stored: nothing to replace.
+    assert_eq!(store.commit(vec![replace("1", "")]).await, mismatch);
+    assert_eq!(
+        store.checkpoint(&service, "contact#u1").await.unwrap(),
+        None
+    );
+    store
+        .commit(vec![Write::CreateCheckpoint(checkpoint(
+            &service,
+            "contact#u1",
+            "1",
+        ))])
+        .await
+        .unwrap();
+    store.commit(vec![replace("2", "1")]).await.unwrap();
+    // A writer that read "1" lost the race: "2" stays.
+    assert_eq!(store.commit(vec![replace("9", "1")]).await, mismatch);
+    let stored = store.checkpoint(&service, "contact#u1").await.unwrap();
+    assert_eq!(stored.map(|c| c.value), Some("2".to_owned()));
+    // In one batch: created, then replaced from the value just written.
+    let other = checkpoint(&service, "contact#u2", "a");
+    store
+        .commit(vec![
+            Write::CreateCheckpoint(other),
+            Write::ReplaceCheckpoint {
+                checkpoint: checkpoint(&service, "contact#u2", "b"),
+                expected_value: "a".to_owned(),
+            },
+        ])
+        .await
+        .unwrap();
+    let stored = store.checkpoint(&service, "contact#u2").await.unwrap();
+    assert_eq!(stored.map(|c| c.value), Some("b".to_owned()));
+    // A failed condition writes nothing of its batch.
+    let third = checkpoint(&service, "contact#u3", "x");
+    assert_eq!(
+        store
+            .commit(vec![Write::PutCheckpoint(third), replace("3", "1")])
+            .await,
+        mismatch
+    );
+    assert_eq!(
+        store.checkpoint(&service, "contact#u3").await.unwrap(),
+        None
+    );
+}

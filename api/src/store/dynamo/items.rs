@@ -21,6 +21,8 @@ pub(super) const DOC: &str = "doc";
 pub(super) const VERSION: &str = "version";
 /// Normalized email (String): the user's `email-index` key.
 pub(super) const EMAIL: &str = "email";
+/// A checkpoint's value (String), what `ReplaceCheckpoint` compares.
+pub(super) const CHECKPOINT_VALUE: &str = "value";
 /// Guard item: the user id holding the email.
 pub(super) const OWNER: &str = "owner";
 
@@ -178,7 +180,9 @@ pub(super) fn checkpoint_key(service_name: &str, sync_type: &str) -> Item {
 }
 
 pub(super) fn checkpoint(c: &SyncCheckpoint) -> Result<Item, StoreError> {
-    with_doc(c, checkpoint_key(&c.service_name, &c.sync_type))
+    let mut item = checkpoint_key(&c.service_name, &c.sync_type);
+    item.insert(CHECKPOINT_VALUE.to_owned(), s(&c.value));
+    with_doc(c, item)
 }
 
 /// The key attributes of `item` (the ones named by `spec`).

@@ -156,6 +156,25 @@ pub(super) fn apply(
             t.insert(key.as_str(), encode(&c)?.as_slice())
                 .map_err(unavailable)?;
         }
+        Write::ReplaceCheckpoint {
+            checkpoint: c,
+            expected_value,
+        } => {
+            let mut t = tx.open_table(CHECKPOINTS).map_err(unavailable)?;
+            let key = compound_key(&[&c.service_name, &c.sync_type]);
+            let stored: Option<SyncCheckpoint> = t
+                .get(key.as_str())
+                .map_err(unavailable)?
+                .map(|v| decode(v.value()))
+                .transpose()?;
+            if stored.map(|s| s.value) != Some(expected_value) {
+                return Err(StoreError::Conflict(Conflict::VersionMismatch(
+                    "checkpoint",
+                )));
+            }
+            t.insert(key.as_str(), encode(&c)?.as_slice())
+                .map_err(unavailable)?;
+        }
         Write::Emit(event) => {
             let mut t = tx.open_table(OUTBOX).map_err(unavailable)?;
             if *next_outbox == 0 {

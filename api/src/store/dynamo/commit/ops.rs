@@ -28,6 +28,9 @@ pub(super) enum Condition {
         version: u64,
         email: String,
     },
+    /// The stored checkpoint's `value` attribute is this (an item written
+    /// before that attribute existed never matches).
+    CheckpointValue(String),
 }
 
 /// One put of the transaction.
@@ -96,6 +99,11 @@ impl Op {
                 values.insert(":expected".to_owned(), items::n(version));
                 values.insert(":email".to_owned(), items::s(email));
                 "#version = :expected AND #email = :email".to_owned()
+            }
+            Condition::CheckpointValue(expected) => {
+                names.insert("#value".to_owned(), items::CHECKPOINT_VALUE.to_owned());
+                values.insert(":expected".to_owned(), items::s(expected));
+                "#value = :expected".to_owned()
             }
         };
         Some(ConditionExpression {
@@ -233,6 +241,15 @@ pub(super) fn ops_of(write: Write) -> Result<Vec<Op>, StoreError> {
             items::checkpoint(&c)?,
             Condition::None,
             AlreadyExists("checkpoint"),
+        )],
+        Write::ReplaceCheckpoint {
+            checkpoint,
+            expected_value,
+        } => vec![Op::new(
+            SYNC_CHECKPOINTS,
+            items::checkpoint(&checkpoint)?,
+            Condition::CheckpointValue(expected_value),
+            VersionMismatch("checkpoint"),
         )],
         Write::Emit(event) => {
             let position = outbox::next_position(outbox::shard_of(event.user_id.as_deref()));

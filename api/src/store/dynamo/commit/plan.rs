@@ -45,6 +45,11 @@ pub(super) fn plan(writes: Vec<Write>) -> Result<Plan, StoreError> {
             let failure = match &op.condition {
                 Condition::None => None,
                 Condition::Absent => Some(StoreError::Conflict(op.conflict)),
+                Condition::CheckpointValue(expected) => {
+                    let value = earlier.item.get(super::super::items::CHECKPOINT_VALUE);
+                    (value != Some(&super::super::items::s(expected)))
+                        .then_some(StoreError::Conflict(op.conflict))
+                }
                 Condition::Version(v) | Condition::UserVersion { version: v, .. } => {
                     if earlier.version != Some(*v) {
                         Some(StoreError::Conflict(op.conflict))
