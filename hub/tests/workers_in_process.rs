@@ -13,9 +13,13 @@ use worker::audit::{DirSink, Report};
 async fn verify(data_dir: &std::path::Path) -> Report {
     let sink = DirSink::in_data_dir(data_dir);
     let now = chrono::Utc::now();
-    worker::audit::verify(&sink, now - chrono::TimeDelta::hours(2), now + chrono::TimeDelta::hours(1))
-        .await
-        .expect("the archive reads")
+    worker::audit::verify(
+        &sink,
+        now - chrono::TimeDelta::hours(2),
+        now + chrono::TimeDelta::hours(1),
+    )
+    .await
+    .expect("the archive reads")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,11 @@ async fn add(
     let api_parts = || api.ok_or_else(|| anyhow::anyhow!("{kind:?} needs the API's parts"));
     match kind {
         Kind::Audit => {
-            let archive = AuditArchive::new(store.clone(), audit_sink(config).await?, audit_settings(config));
+            let archive = AuditArchive::new(
+                store.clone(),
+                audit_sink(config).await?,
+                audit_settings(config),
+            );
             let source = source(&config.api, &config.data_dir, Queue::AuditLog).await?;
             running.spawn(source, Arc::new(archive));
         }
@@ -182,7 +186,12 @@ pub async fn audit(config: &Config, read: AuditRead) -> anyhow::Result<()> {
             println!("{report}");
             anyhow::ensure!(report.ok(), "the archive does not verify");
         }
-        AuditRead::Export { user, from, to, out } => {
+        AuditRead::Export {
+            user,
+            from,
+            to,
+            out,
+        } => {
             let from = match from {
                 Some(t) => parse_hour(&t)?,
                 None => chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
