@@ -220,24 +220,47 @@ pub async fn audit(config: &Config, read: AuditRead) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// An hour, UTC: `2026-12-01T00`, `2026-12-01T00:00`, or RFC 3339.
+/// An hour, UTC: `2026-12-01T00`, `2026-12-01T00:00`, `2026-12-01`, or
+/// RFC 3339.
 fn parse_hour(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-    use chrono::{NaiveDateTime, TimeZone as _};
+    use chrono::TimeZone as _;
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&chrono::Utc));
     }
-    for format in ["%Y-%m-%dT%H", "%Y-%m-%dT%H:%M", "%Y-%m-%d"] {
-        let padded = if format == "%Y-%m-%d" {
-            NaiveDateTime::parse_from_str(&format!("{text}T00"), "%Y-%m-%dT%H")
-        } else {
-            NaiveDateTime::parse_from_str(&format!("{text}:00"), &format!("{format}:%S"))
-                .or_else(|_| NaiveDateTime::parse_from_str(text, format))
-        };
-        if let Ok(t) = padded {
-            return Ok(chrono::Utc.from_utc_datetime(&t));
+    let candidates = [
+        format!("{text}:00:00"),
+        format!("{text}:00"),
+        format!("{text}T00:00:00"),
+    ];
+    candidates
+        .iter()
+        .find_map(|c| chrono::NaiveDateTime::parse_from_str(c, "%Y-%m-%dT%H:%M:%S").ok())
+        .map(|t| chrono::Utc.from_utc_datetime(&t))
+        .ok_or_else(|| anyhow::anyhow!("{text:?} is not an hour (2026-12-01T00, or RFC 3339)"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hours_read_in_every_documented_spelling() {
+        let want = "2026-12-01T05:00:00Z";
+        for text in ["2026-12-01T05", "2026-12-01T05:00", "2026-12-01T05:00:00Z"] {
+            assert_eq!(
+                super::parse_hour(text)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                want,
+                "{text}"
+            );
         }
+        assert_eq!(
+            super::parse_hour("2026-12-01")
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "2026-12-01T00:00:00Z"
+        );
+        assert!(super::parse_hour("yesterday").is_err());
     }
-    anyhow::bail!("{text:?} is not an hour (2026-12-01T00, or RFC 3339)")
 }
 
 /// `nax-worker reconcile` (one run): prints the report, then stops the

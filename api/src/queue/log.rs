@@ -242,6 +242,7 @@ impl LogSource {
         let now = Instant::now();
         let fifo = self.queue.is_fifo();
         let mut blocked: HashSet<String> = HashSet::new();
+        let mut heads: HashSet<String> = HashSet::new();
         let mut out = Vec::new();
         let mut dead = Vec::new();
         for (i, entry) in state.entries.iter_mut().enumerate() {
@@ -264,15 +265,22 @@ impl LogSource {
                 dead.push(i);
                 continue;
             }
-            entry.receives += 1;
-            entry.invisible_until = Some(now + self.options.visibility);
-            if fifo {
-                blocked.insert(entry.group().to_owned());
+            // Later messages of its group may come in this same receive,
+            // in order (as SQS FIFO hands them out); the group is held
+            // only while messages of an earlier receive are in flight. A
+            // receive counts against the group's first message only: the
+            // ones riding behind it come back with it when it fails (the
+            // loop never deletes past a failure in a group), and must not
+            // reach the dead-letter file for its sake.
+            let rides_behind = fifo && !heads.insert(entry.group().to_owned());
+            if !rides_behind {
+                entry.receives += 1;
             }
+            entry.invisible_until = Some(now + self.options.visibility);
             out.push(Delivery {
                 event: entry.event.clone(),
                 handle: entry.end.to_string(),
-                receives: entry.receives,
+                receives: entry.receives.max(1),
                 enqueued_at: entry.event.time,
             });
         }
