@@ -161,6 +161,20 @@ pub fn decode_object(body: &[u8]) -> Result<Vec<Record>, String> {
         .collect()
 }
 
+/// [`decode_object`], and the bytes must be exactly what
+/// [`encode_object`] makes of the records (its output is deterministic:
+/// no time or name in the gzip header): a change anywhere in the object,
+/// the gzip header included, is caught, not only one the records' hashes
+/// or gzip's CRC see.
+pub fn decode_exact(body: &[u8]) -> Result<Vec<Record>, String> {
+    let records = decode_object(body)?;
+    let lines: Vec<String> = records.iter().map(|r| r.line.clone()).collect();
+    if encode_object(&lines) != body {
+        return Err("not byte for byte what the archiver writes: changed after writing".to_owned());
+    }
+    Ok(records)
+}
+
 /// The key of batch `batch` whose first record is `first_event_id`, in
 /// the hour `hour` (UTC).
 pub fn object_key(hour: DateTime<Utc>, batch: u64, first_event_id: &str) -> String {

@@ -284,7 +284,7 @@ async fn range(
 /// Reads one object; `Err` is the reason it is unreadable.
 async fn read(sink: &dyn Sink, key: &str) -> anyhow::Result<Result<Vec<Record>, String>> {
     Ok(match sink.get(key, MAX_OBJECT_BYTES).await {
-        Ok(Some(body)) => record::decode_object(&body),
+        Ok(Some(body)) => record::decode_exact(&body),
         Ok(None) => Err("listed but gone".to_owned()),
         Err(super::sink::SinkError::TooLarge { max, .. }) => {
             Err(format!("larger than {max} bytes"))
