@@ -23,7 +23,14 @@ use worker::audit::{self, state, AuditArchive, AuditSettings, S3Config, S3Sink, 
 
 const TEST: &str = "ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_outage";
 const CHILD: &str = "NAX_AUDIT_CHILD";
-const EVENTS: usize = 10_000;
+/// Events published (`NAX_AUDIT_ACCEPTANCE_EVENTS` overrides, for a
+/// quicker run on a loaded machine).
+fn events_total() -> usize {
+    std::env::var("NAX_AUDIT_ACCEPTANCE_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000)
+}
 const USERS: usize = 50;
 const VISIBILITY: Duration = Duration::from_secs(10);
 
@@ -228,6 +235,7 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
         return;
     }
     let started = Instant::now();
+    let total = events_total();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let names = Names {
         queue_prefix: format!("t{}-", &id[..12]),
@@ -264,7 +272,7 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
 
     // Publish in the background, as the outbox relay would.
     let users = streams();
-    let events: Vec<api::events::Event> = (0..EVENTS)
+    let events: Vec<api::events::Event> = (0..total)
         .map(|i| {
             let user = &users[i % users.len()];
             common::event((user != "system").then_some(user.as_str()), i)
@@ -342,7 +350,7 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
     until(
         "every event archived",
         Duration::from_secs(1200),
-        || async { archived(&store).await >= EVENTS as u64 },
+        || async { archived(&store).await >= total as u64 },
     )
     .await;
     eprintln!("[{:?}] all archived", started.elapsed());
@@ -357,8 +365,8 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
         "nothing dead-lettered"
     );
     let head = state::read_head(&store).await.unwrap();
-    assert_eq!((head.pending, head.records), (None, EVENTS as u64));
-    assert_eq!(archived_by_streams(&store).await, EVENTS as u64);
+    assert_eq!((head.pending, head.records), (None, total as u64));
+    assert_eq!(archived_by_streams(&store).await, total as u64);
 
     // Read the whole archive back: every event exactly once.
     let keys = direct.list("audit/", "audit/~", usize::MAX).await.unwrap();
@@ -383,7 +391,7 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
         }
     }
     let sent: HashSet<String> = events.iter().map(|e| e.id.clone()).collect();
-    assert_eq!(seen.len(), EVENTS);
+    assert_eq!(seen.len(), total);
     assert_eq!(seen, sent, "the archive holds exactly the published events");
 
     let (from, to) = (
@@ -392,7 +400,7 @@ async fn ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_o
     );
     let report = audit::verify(&direct, from, to).await.unwrap();
     assert!(report.ok(), "{report}");
-    assert_eq!((report.records, report.streams), (EVENTS, USERS + 1));
+    assert_eq!((report.records, report.streams), (total, USERS + 1));
 
     // One flipped byte in one object fails verify.
     let victim = &keys[keys.len() / 2];
