@@ -13,7 +13,6 @@ use api::events::EventPublisher;
 use api::store::dynamo::{DynamoConfig, DynamoStore};
 use api::store::Store;
 use chrono::{TimeZone, Utc};
-use common::sqs_source::TestSqsSource;
 use std::collections::HashSet;
 use std::process::{Child, Command};
 use std::sync::atomic::AtomicBool;
@@ -104,17 +103,14 @@ async fn run_child() {
         bucket: env("NAX_AUDIT_BUCKET"),
     };
     let moto = env("NAX_AUDIT_MOTO");
-    let client = SqsPublisher::client(&sqs_config(&moto, &names.queue_prefix)).await;
-    let url = queue_url(
-        &client,
-        format!("{}audit-log-queue.fifo", names.queue_prefix),
+    let source = api::queue::sqs::SqsSource::connect(
+        &sqs_config(&moto, &names.queue_prefix),
+        api::events::sqs::Queue::AuditLog,
     )
-    .await;
-    let source = Arc::new(TestSqsSource {
-        client,
-        url,
-        visibility: VISIBILITY,
-    });
+    .await
+    .expect("the audit queue")
+    .with_visibility(VISIBILITY);
+    let source = Arc::new(source);
     let store: Arc<dyn Store> = Arc::new(store(&moto, &names.table_prefix).await);
     let sink = Arc::new(s3(&names.bucket, env("NAX_AUDIT_S3_ENDPOINT")).await);
     // A FIFO group with a message in flight gives no more until it is

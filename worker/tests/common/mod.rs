@@ -3,8 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod sqs_source;
-
 use api::events::{Event, Timestamp};
 use api::queue::Delivery;
 use api::store::embedded::EmbeddedStore;
