@@ -38,7 +38,7 @@ fn users() -> usize {
 }
 const LIMIT: usize = 8;
 /// Concurrent `SqsPublisher::publish` calls, and `run` loops.
-const PUBLISHERS: usize = 8;
+const PUBLISHERS: usize = 4;
 const CONSUMERS: usize = 4;
 const WINDOW: Duration = Duration::from_secs(1);
 

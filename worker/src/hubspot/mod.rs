@@ -11,8 +11,13 @@
 //! become one contact per user, built from the user record as it is now
 //! ([`mapping`]), and every contact of the batch goes in one batch upsert
 //! ([`client`]). Then each checkpoint is advanced with a conditional
-//! write, so two workers racing on one user merge their states and never
-//! move it back. A user whose record is gone is `Done` with a log line.
+//! write from the value read: it never moves back, and a worker that
+//! finds another one got there first (their upserts may have landed in
+//! either order) sends the merged contact again before storing the
+//! merge. A message that comes back after a failure re-sends the recorded
+//! contact even when its events add nothing (its failure may have left
+//! an older contact in HubSpot). A user whose record is gone is `Done`
+//! with a log line.
 //! A batch HubSpot did not take is given back (`Retry`: after five
 //! receives SQS moves it to the dead-letter queue); a contact HubSpot
 //! refused is given back alone.

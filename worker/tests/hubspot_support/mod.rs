@@ -344,13 +344,28 @@ pub async fn publish(client: &Client, prefix: &str, events: &[Event]) {
                     .expect("entry")
             })
             .collect::<Vec<_>>();
-        let out = client
-            .send_message_batch()
-            .queue_url(&url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .expect("SendMessageBatch");
-        assert!(out.failed().is_empty(), "rejected: {:?}", out.failed());
+        // A loaded moto can time out; a send that landed anyway is a
+        // duplicate, which the consumer absorbs (at least once).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = client
+                .send_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    assert!(out.failed().is_empty(), "rejected: {:?}", out.failed());
+                    break;
+                }
+                Err(e) if attempt < 4 => {
+                    eprintln!("SendMessageBatch failed (attempt {attempt}): {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => panic!("SendMessageBatch: {e:?}"),
+            }
+        }
     }
 }
