@@ -224,6 +224,21 @@ pub fn contact(
     if let Some(prior) = prior {
         state = state.merge(prior);
     }
+    let mut input = input(user, &state);
+    for (name, time) in [
+        ("na_x_last_deposit_at", last_deposit),
+        ("na_x_last_withdrawal_at", last_withdrawal),
+    ] {
+        if let Some(t) = time {
+            input.properties.insert(name.to_owned(), hubspot_time(&t));
+        }
+    }
+    Some((input, state))
+}
+
+/// The contact of `user` as `state` describes it (what a writer that
+/// lost a race sends again).
+pub fn input(user: &User, state: &ContactState) -> ContactInput {
     let mut p = BTreeMap::new();
     let mut set = |name: &str, value: String| {
         p.insert(name.to_owned(), value);
@@ -239,27 +254,26 @@ pub fn contact(
             set(name, v.clone());
         }
     }
-    set("lifecyclestage", state.stage.as_str().to_owned());
+    set(
+        "lifecyclestage",
+        state.stage.max(record_stage(user)).as_str().to_owned(),
+    );
     set("na_x_user_id", user.user_id.clone());
     set("na_x_kyc_status", kyc_word(user.kyc_status).to_owned());
     set("na_x_registered_at", hubspot_time(&user.created_at));
     set("na_x_last_event_at", hubspot_time(&state.event_time));
-    let optional = [
+    for (name, time) in [
         ("na_x_first_deposit_at", state.first_deposit_at),
         ("na_x_first_trade_at", state.first_trade_at),
-        ("na_x_last_deposit_at", last_deposit),
-        ("na_x_last_withdrawal_at", last_withdrawal),
-    ];
-    for (name, time) in optional {
+    ] {
         if let Some(t) = time {
             set(name, hubspot_time(&t));
         }
     }
-    let input = ContactInput {
+    ContactInput {
         email: user.email.clone(),
         properties: p,
-    };
-    Some((input, state))
+    }
 }
 
 /// The KYC status as the API answers it (`NONE`, `PENDING`, ...).

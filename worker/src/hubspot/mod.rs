@@ -11,8 +11,13 @@
 //! become one contact per user, built from the user record as it is now
 //! ([`mapping`]), and every contact of the batch goes in one batch upsert
 //! ([`client`]). Then each checkpoint is advanced with a conditional
-//! write, so two workers racing on one user merge their states and never
-//! move it back. A user whose record is gone is `Done` with a log line.
+//! write from the value read: it never moves back, and a worker that
+//! finds another one got there first (their upserts may have landed in
+//! either order) sends the merged contact again before storing the
+//! merge. A message that comes back after a failure re-sends the recorded
+//! contact even when its events add nothing (its failure may have left
+//! an older contact in HubSpot). A user whose record is gone is `Done`
+//! with a log line.
 //! A batch HubSpot did not take is given back (`Retry`: after five
 //! receives SQS moves it to the dead-letter queue); a contact HubSpot
 //! refused is given back alone.
@@ -32,8 +37,9 @@ pub use mapping::{ContactInput, ContactState, Stage};
 use api::events::Event;
 use api::queue::{Batching, Consumer, Delivery, Outcome};
 use api::secret::Secret;
-use api::store::Store;
+use api::store::{Store, SyncCheckpoint, User};
 use async_trait::async_trait;
+use state::Settled;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +94,32 @@ pub struct HubspotSync {
     batching: Batching,
 }
 
+/// Rounds of "send again merged" before a batch is given back.
+const SETTLE_ROUNDS: usize = 4;
+
+/// A contact HubSpot took, its checkpoint not yet advanced.
+struct Taken<'a> {
+    user_id: &'a str,
+    deliveries: Vec<usize>,
+    user: User,
+    read: Option<SyncCheckpoint>,
+    state: ContactState,
+}
+
+/// Gives `deliveries` back with `why`.
+fn retry(outcomes: &mut [Outcome], deliveries: &[usize], why: &str) {
+    for &i in deliveries {
+        outcomes[i] = Outcome::Retry(why.to_owned());
+    }
+}
+
+/// Why HubSpot refused `input`'s contact, if it did (logged).
+fn refusal(report: &UpsertReport, input: &ContactInput) -> Option<String> {
+    let why = report.rejected.get(&input.email.to_lowercase())?;
+    tracing::warn!(reason = %why, "hubspot refused a contact; it comes back");
+    Some(format!("hubspot refused the contact: {why}"))
+}
+
 /// One user's share of a batch.
 struct UserWork<'a> {
     /// Indexes of its deliveries in the batch.
@@ -138,14 +170,11 @@ impl Consumer for HubspotSync {
         }
         let mut prepared = Vec::new();
         for (user_id, work) in users {
-            match state::prepare(&*self.store, user_id, &work.events).await {
+            let redelivered = work.deliveries.iter().any(|&i| batch[i].receives > 1);
+            match state::prepare(&*self.store, user_id, &work.events, redelivered).await {
                 Ok(Some(p)) => prepared.push((user_id, work.deliveries, p)),
                 Ok(None) => {}
-                Err(why) => {
-                    for &i in &work.deliveries {
-                        outcomes[i] = Outcome::Retry(why.clone());
-                    }
-                }
+                Err(why) => retry(&mut outcomes, &work.deliveries, &why),
             }
         }
         if prepared.is_empty() {
@@ -155,32 +184,73 @@ impl Consumer for HubspotSync {
         let report = match self.client.upsert_contacts(&inputs).await {
             Ok(report) => report,
             Err(e) => {
-                let why = e.to_string();
                 for (_, deliveries, _) in &prepared {
-                    for &i in deliveries {
-                        outcomes[i] = Outcome::Retry(why.clone());
-                    }
+                    retry(&mut outcomes, deliveries, &e.to_string());
                 }
                 return outcomes;
             }
         };
         let mut upserted = 0u64;
+        let mut taken = Vec::new();
         for (user_id, deliveries, p) in prepared {
-            let result = match report.rejected.get(&p.input.email.to_lowercase()) {
-                Some(why) => {
-                    tracing::warn!(user_id, reason = %why, "hubspot refused the contact");
-                    Err(format!("hubspot refused the contact: {why}"))
-                }
+            match refusal(&report, &p.input) {
+                Some(why) => retry(&mut outcomes, &deliveries, &why),
                 None => {
                     upserted += 1;
-                    state::advance(&*self.store, user_id, p.checkpoint, p.state).await
-                }
-            };
-            if let Err(why) = result {
-                for i in deliveries {
-                    outcomes[i] = Outcome::Retry(why.clone());
+                    taken.push(Taken {
+                        user_id,
+                        deliveries,
+                        user: p.user,
+                        read: p.checkpoint,
+                        state: p.state,
+                    });
                 }
             }
+        }
+        // Advance the checkpoints; a user another worker synced meanwhile
+        // is sent again merged (see state::settle), a few rounds at most.
+        for _ in 0..SETTLE_ROUNDS {
+            let mut again = Vec::new();
+            for t in taken.drain(..) {
+                match state::settle(&*self.store, t.user_id, t.read.as_ref(), &t.state).await {
+                    Ok(Settled::Stored) => {}
+                    Ok(Settled::Resend { merged, stored }) => again.push(Taken {
+                        read: Some(stored),
+                        state: merged,
+                        ..t
+                    }),
+                    Err(why) => retry(&mut outcomes, &t.deliveries, &why),
+                }
+            }
+            if again.is_empty() {
+                break;
+            }
+            let inputs: Vec<ContactInput> = again
+                .iter()
+                .map(|t| mapping::input(&t.user, &t.state))
+                .collect();
+            match self.client.upsert_contacts(&inputs).await {
+                Ok(report) => {
+                    for (t, input) in again.into_iter().zip(&inputs) {
+                        match refusal(&report, input) {
+                            Some(why) => retry(&mut outcomes, &t.deliveries, &why),
+                            None => taken.push(t),
+                        }
+                    }
+                }
+                Err(e) => {
+                    for t in &again {
+                        retry(&mut outcomes, &t.deliveries, &e.to_string());
+                    }
+                }
+            }
+        }
+        for t in &taken {
+            retry(
+                &mut outcomes,
+                &t.deliveries,
+                "the checkpoint kept changing under concurrent writers",
+            );
         }
         metrics::counter!("nax_hubspot_contacts_upserted_total").increment(upserted);
         outcomes

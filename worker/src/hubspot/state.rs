@@ -7,15 +7,14 @@
 use super::mapping::{self, ContactInput, ContactState};
 use super::SERVICE_NAME;
 use api::events::{self, Event};
-use api::store::{Conflict, Store, StoreError, SyncCheckpoint, Write};
+use api::store::{Conflict, Store, StoreError, SyncCheckpoint, User, Write};
 
-/// Conditional writes tried before the batch is given back.
-const ADVANCE_ATTEMPTS: u32 = 4;
 /// The largest checkpoint value decoded (it is a few hundred bytes).
 const MAX_STATE_BYTES: usize = 16 * 1024;
 
 /// One user's contact, ready to send.
 pub(super) struct Prepared {
+    pub(super) user: User,
     pub(super) input: ContactInput,
     /// The state to store once HubSpot took the contact.
     pub(super) state: ContactState,
@@ -35,11 +34,14 @@ fn decode(checkpoint: &SyncCheckpoint) -> Option<ContactState> {
 }
 
 /// What `events` of `user_id` add to the contact: `None` when nothing
-/// (every event stale, or the user gone, both logged and counted).
+/// (every event stale, or the user gone, both logged and counted). With
+/// `redelivered` (a delivery received before), the recorded contact is
+/// sent again even when nothing is new.
 pub(super) async fn prepare(
     store: &dyn Store,
     user_id: &str,
     events: &[&Event],
+    redelivered: bool,
 ) -> Result<Option<Prepared>, String> {
     let checkpoint = store
         .checkpoint(SERVICE_NAME, &sync_type(user_id))
@@ -62,7 +64,11 @@ pub(super) async fn prepare(
         metrics::counter!("nax_hubspot_stale_events_total").increment(stale as u64);
         tracing::debug!(user_id, stale, "hubspot: events older than the checkpoint");
     }
-    if fresh.is_empty() {
+    // A message that came back after a failure may have failed after
+    // another worker's upsert was overwritten (see `settle`): it sends
+    // the recorded contact again even when its events add nothing.
+    let resend = fresh.is_empty() && redelivered && prior.is_some();
+    if fresh.is_empty() && !resend {
         return Ok(None);
     }
     let Some(user) = store
@@ -77,58 +83,73 @@ pub(super) async fn prepare(
         );
         return Ok(None);
     };
-    Ok(
-        mapping::contact(&user, prior.as_ref(), &fresh).map(|(input, state)| Prepared {
-            input,
-            state,
-            checkpoint,
-        }),
-    )
+    let built = match (&prior, resend) {
+        (Some(prior), true) => Some((mapping::input(&user, prior), prior.clone())),
+        _ => mapping::contact(&user, prior.as_ref(), &fresh),
+    };
+    Ok(built.map(|(input, state)| Prepared {
+        user: user.clone(),
+        input,
+        state,
+        checkpoint,
+    }))
 }
 
-/// Stores `state` as `user_id`'s checkpoint unless what is stored already
-/// covers it; on a lost race, merges with the winner's state and tries
-/// again.
-pub(super) async fn advance(
+/// What became of a checkpoint write.
+pub(super) enum Settled {
+    /// The checkpoint holds the state sent.
+    Stored,
+    /// Another writer advanced the checkpoint since it was read, so its
+    /// contact and this one may have overwritten each other in HubSpot:
+    /// send `merged` (both states) again, then settle it from `stored`.
+    Resend {
+        merged: ContactState,
+        stored: SyncCheckpoint,
+    },
+}
+
+/// Stores `state` (sent to HubSpot) as `user_id`'s checkpoint, on the
+/// condition that the checkpoint is still `read`. When another writer
+/// got there first, the caller sends the merged contact again
+/// ([`Settled::Resend`]) before storing it, so the last contact HubSpot
+/// got holds everything the checkpoint says was sent.
+pub(super) async fn settle(
     store: &dyn Store,
     user_id: &str,
-    mut read: Option<SyncCheckpoint>,
-    state: ContactState,
-) -> Result<(), String> {
+    read: Option<&SyncCheckpoint>,
+    state: &ContactState,
+) -> Result<Settled, String> {
     let sync_type = sync_type(user_id);
-    for _ in 0..ADVANCE_ATTEMPTS {
-        let stored = read.as_ref().and_then(decode);
-        let next = match &stored {
-            Some(s) if s.covers(&state) => return Ok(()),
-            Some(s) => s.merge(&state),
-            None => state.clone(),
-        };
-        let value = serde_json::to_string(&next).map_err(|e| format!("encode: {e}"))?;
-        let checkpoint = SyncCheckpoint {
-            service_name: SERVICE_NAME.to_owned(),
-            sync_type: sync_type.clone(),
-            value,
-            updated_at: events::now(),
-        };
-        let write = match &read {
-            None => Write::CreateCheckpoint(checkpoint),
-            Some(old) => Write::ReplaceCheckpoint {
-                checkpoint,
-                expected_value: old.value.clone(),
-            },
-        };
-        match store.commit(vec![write]).await {
-            Ok(()) => return Ok(()),
-            Err(StoreError::Conflict(
-                Conflict::AlreadyExists(_) | Conflict::VersionMismatch(_),
-            )) => {
-                read = store
-                    .checkpoint(SERVICE_NAME, &sync_type)
-                    .await
-                    .map_err(|e| format!("reading the checkpoint: {e}"))?;
-            }
-            Err(e) => return Err(format!("advancing the checkpoint: {e}")),
-        }
+    // Written even when `read` already covers `state` (a contact sent
+    // again): the condition is what tells whether another writer came
+    // in between.
+    let value = serde_json::to_string(state).map_err(|e| format!("encode: {e}"))?;
+    let checkpoint = SyncCheckpoint {
+        service_name: SERVICE_NAME.to_owned(),
+        sync_type: sync_type.clone(),
+        value,
+        updated_at: events::now(),
+    };
+    let write = match read {
+        None => Write::CreateCheckpoint(checkpoint),
+        Some(old) => Write::ReplaceCheckpoint {
+            checkpoint,
+            expected_value: old.value.clone(),
+        },
+    };
+    match store.commit(vec![write]).await {
+        Ok(()) => return Ok(Settled::Stored),
+        Err(StoreError::Conflict(Conflict::AlreadyExists(_) | Conflict::VersionMismatch(_))) => {}
+        Err(e) => return Err(format!("advancing the checkpoint: {e}")),
     }
-    Err("the checkpoint kept changing under concurrent writers".to_owned())
+    let stored = store
+        .checkpoint(SERVICE_NAME, &sync_type)
+        .await
+        .map_err(|e| format!("reading the checkpoint: {e}"))?
+        .ok_or_else(|| "the checkpoint vanished".to_owned())?;
+    let merged = match decode(&stored) {
+        Some(theirs) => theirs.merge(state),
+        None => state.clone(),
+    };
+    Ok(Settled::Resend { merged, stored })
 }

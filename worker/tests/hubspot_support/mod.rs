@@ -5,7 +5,7 @@
 
 #![allow(dead_code)]
 
-use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
+use api::events::sqs::{Queue, SqsConfig, StaticCredentials};
 use api::events::{now, Event, EventType};
 use api::queue::{Delivery, Depth, Source, SourceError};
 use api::secret::Secret;
@@ -318,10 +318,54 @@ pub async fn update(
     event
 }
 
-/// Publishes `events` to the queues (all three, as the relay does).
-pub async fn publish(publisher: &SqsPublisher, events: &[Event]) {
-    use api::events::EventPublisher as _;
-    for chunk in events.chunks(200) {
-        publisher.publish(chunk).await.expect("publish");
+/// Sends `events` to `hubspot-sync-queue` in order, as `SqsPublisher`
+/// does (`SendMessageBatch` of ten, the body the event's JSON), but to
+/// that queue only: the publisher also writes the FIFO audit queue, whose
+/// sends slow down on moto as it fills (thousands of messages here).
+pub async fn publish(client: &Client, prefix: &str, events: &[Event]) {
+    let url = client
+        .get_queue_url()
+        .queue_name(format!("{prefix}{}", Queue::HubspotSync.name()))
+        .send()
+        .await
+        .expect("GetQueueUrl")
+        .queue_url()
+        .expect("queue url")
+        .to_owned();
+    for chunk in events.chunks(10) {
+        let entries = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(serde_json::to_string(e).expect("event json"))
+                    .build()
+                    .expect("entry")
+            })
+            .collect::<Vec<_>>();
+        // A loaded moto can time out; a send that landed anyway is a
+        // duplicate, which the consumer absorbs (at least once).
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = client
+                .send_message_batch()
+                .queue_url(&url)
+                .set_entries(Some(entries.clone()))
+                .send()
+                .await;
+            match sent {
+                Ok(out) => {
+                    assert!(out.failed().is_empty(), "rejected: {:?}", out.failed());
+                    break;
+                }
+                Err(e) if attempt < 4 => {
+                    eprintln!("SendMessageBatch failed (attempt {attempt}): {e}");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => panic!("SendMessageBatch: {e:?}"),
+            }
+        }
     }
 }

@@ -1,0 +1,329 @@
+//! Acceptance of the HubSpot CRM sync: 1,000 users written to a real
+//! store as the API writes them (each registered, then some with a
+//! profile, KYC submitted, verified, a completed deposit, a fill, so
+//! every lifecycle stage is represented), their events sent to a real
+//! `hubspot-sync-queue` on the shared moto (created by
+//! `SqsPublisher::ensure_queues`, bodies as `SqsPublisher` writes them),
+//! consumed by `api::queue::run` (four loops sharing one
+//! `HubspotSync`) against the HubSpot-shaped server of
+//! `testkit::hubspot`, with `429`s and `5xx` injected. Every contact ends
+//! with the right stage and properties, no request ever went over the
+//! limit, and an old event replayed afterwards changes nothing.
+
+#[path = "hubspot_support/mod.rs"]
+mod hubspot_support;
+
+use api::events::sqs::SqsPublisher;
+use api::events::{Event, EventType};
+use api::queue::{run, RunOptions};
+use api::store::embedded::EmbeddedStore;
+use api::store::{KycStatus, Store};
+use hubspot_support::{publish, register, settings, sqs_config, update, SqsSource};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use testkit::hubspot::{HubspotConfig, HubspotServer};
+use tokio::sync::watch;
+use worker::hubspot::mapping::hubspot_time;
+use worker::hubspot::HubspotSync;
+
+/// 1,000 (`NAX_HUBSPOT_USERS` overrides it, to try a change quickly).
+fn users() -> usize {
+    std::env::var("NAX_HUBSPOT_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+const LIMIT: usize = 8;
+/// Concurrent `SqsPublisher::publish` calls, and `run` loops.
+const PUBLISHERS: usize = 4;
+const CONSUMERS: usize = 4;
+const WINDOW: Duration = Duration::from_secs(1);
+
+/// What one user's contact must end as.
+type Expected = BTreeMap<String, String>;
+
+/// Writes user `n` and its history; returns its events and contact.
+async fn user_history(store: &dyn Store, n: usize) -> (Vec<Event>, Expected) {
+    let user_id = format!("user-{n:04}");
+    let email = format!("trader{n:04}@example.com");
+    let mut events = vec![register(store, &user_id, &email).await];
+    let mut expected = Expected::new();
+    let depth = n % 6; // 0 subscriber, 1-2 lead, 3 sql, 4-5 customer
+    if depth >= 1 {
+        let e = Event::new(
+            EventType::UserProfileUpdated,
+            Some(&user_id),
+            json!({ "fields": ["first_name", "last_name", "country"] }),
+        );
+        let change = |u: &mut api::store::User| {
+            u.first_name = Some(format!("First{n}"));
+            u.last_name = Some("Trader".to_owned());
+            u.country = Some("DE".to_owned());
+        };
+        events.push(update(store, &user_id, change, e).await);
+        expected.insert("firstname".into(), format!("First{n}"));
+        expected.insert("lastname".into(), "Trader".into());
+        expected.insert("country".into(), "DE".into());
+    }
+    if depth >= 2 {
+        let e = Event::new(
+            EventType::KycStatusChanged,
+            Some(&user_id),
+            json!({
+                "from": KycStatus::None, "to": KycStatus::Pending,
+                "submission_id": format!("sub-{n}"), "document_type": "passport",
+                "document_sha256": "ab".repeat(32), "document_bytes": 20480,
+            }),
+        );
+        let pending = |u: &mut api::store::User| u.kyc_status = KycStatus::Pending;
+        events.push(update(store, &user_id, pending, e).await);
+    }
+    if depth >= 3 {
+        let e = Event::new(
+            EventType::KycStatusChanged,
+            Some(&user_id),
+            json!({
+                "from": KycStatus::Pending, "to": KycStatus::Verified,
+                "submission_id": format!("sub-{n}"), "reason": null,
+            }),
+        );
+        let verified = |u: &mut api::store::User| u.kyc_status = KycStatus::Verified;
+        events.push(update(store, &user_id, verified, e).await);
+    }
+    if depth == 4 {
+        for (status, previous) in [("pending", None), ("completed", Some("pending"))] {
+            events.push(Event::new(
+                EventType::DepositStateChanged,
+                Some(&user_id),
+                json!({
+                    "transaction_id": format!("tx-{n}"), "channel": "crypto",
+                    "asset": "USDC", "amount": "250.00", "provider": "sandbox",
+                    "status": status, "previous_status": previous,
+                }),
+            ));
+        }
+        let completed = hubspot_time(&events.last().unwrap().time);
+        expected.insert("na_x_first_deposit_at".into(), completed.clone());
+        expected.insert("na_x_last_deposit_at".into(), completed);
+    }
+    if depth == 5 {
+        events.push(Event::new(
+            EventType::OrderFilled,
+            Some(&user_id),
+            json!({
+                "fill": {
+                    "trade_id": format!("T-{n}"), "order_id": format!("o-{n}"),
+                    "pair": "BTC-USD", "side": "buy", "price": "64000.00",
+                    "qty": "0.010000", "liquidity": "taker", "time": "2026-12-03T17:00:00Z",
+                },
+                "order_id": format!("o-{n}"),
+            }),
+        ));
+        expected.insert(
+            "na_x_first_trade_at".into(),
+            hubspot_time(&events.last().unwrap().time),
+        );
+    }
+    let stored = store.user(&user_id).await.unwrap().unwrap();
+    let stage = [
+        "subscriber",
+        "lead",
+        "lead",
+        "salesqualifiedlead",
+        "customer",
+        "customer",
+    ][depth];
+    let kyc = [
+        "NONE", "NONE", "PENDING", "VERIFIED", "VERIFIED", "VERIFIED",
+    ][depth];
+    expected.insert("email".into(), email);
+    expected.insert("lifecyclestage".into(), stage.into());
+    expected.insert("na_x_user_id".into(), user_id);
+    expected.insert("na_x_kyc_status".into(), kyc.into());
+    expected.insert(
+        "na_x_registered_at".into(),
+        hubspot_time(&stored.created_at),
+    );
+    expected.insert(
+        "na_x_last_event_at".into(),
+        hubspot_time(&events.last().unwrap().time),
+    );
+    (events, expected)
+}
+
+/// The contacts that differ from `expected` (first few, for the message).
+fn mismatches(server: &HubspotServer, expected: &BTreeMap<String, Expected>) -> Vec<String> {
+    let contacts = server.contacts();
+    let mut out = Vec::new();
+    for (email, want) in expected {
+        match contacts.get(email) {
+            None => out.push(format!("{email}: missing")),
+            Some(got) => {
+                let keys: std::collections::BTreeSet<&String> =
+                    got.keys().chain(want.keys()).collect();
+                let diff: Vec<String> = keys
+                    .into_iter()
+                    .filter(|k| got.get(*k) != want.get(*k))
+                    .map(|k| format!("{k}: got {:?}, want {:?}", got.get(k), want.get(k)))
+                    .collect();
+                if !diff.is_empty() {
+                    out.push(format!("{email}: {}", diff.join("; ")));
+                }
+            }
+        }
+    }
+    if contacts.len() != expected.len() {
+        out.push(format!(
+            "{} contacts, want {}",
+            contacts.len(),
+            expected.len()
+        ));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
+    let started = Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let server = HubspotServer::start(HubspotConfig {
+        limit: LIMIT,
+        window: WINDOW,
+        ..HubspotConfig::default()
+    })
+    .await;
+    let config = sqs_config();
+    let sqs = SqsPublisher::client(&config).await;
+    SqsPublisher::ensure_queues(&sqs, &config.queue_prefix)
+        .await
+        .expect("queues on moto");
+
+    // Publishers in parallel, each with its own users (so each user's
+    // events are sent in order, as the relay sends them).
+    let mut per_publisher: Vec<Vec<Event>> = vec![Vec::new(); PUBLISHERS];
+    let mut expected = BTreeMap::new();
+    let mut replay = None;
+    for n in 0..users() {
+        let (events, want) = user_history(&*store, n).await;
+        if n % 6 == 4 && replay.is_none() {
+            replay = Some(events[0].clone()); // a customer's user.registered
+        }
+        expected.insert(want["email"].clone(), want);
+        per_publisher[n % PUBLISHERS].extend(events);
+    }
+    let events_total: usize = per_publisher.iter().map(Vec::len).sum();
+    let written = started.elapsed();
+    eprintln!("{} users written in {written:?}", users());
+
+    // Faults: 429s with Retry-After, then 5xx the client retries, then
+    // more 5xx than it tries (that batch comes back from SQS). Everything
+    // is queued before the consumers start: moto's long polls scan the
+    // queue, and sends starve behind them on a loaded machine.
+    server.fail_next_with_retry_after(2, 429, 1);
+    server.fail_next(3, 503);
+    let sends: Vec<_> = per_publisher
+        .into_iter()
+        .map(|events| {
+            let (sqs, prefix) = (sqs.clone(), config.queue_prefix.clone());
+            tokio::spawn(async move { publish(&sqs, &prefix, &events).await })
+        })
+        .collect();
+    for send in sends {
+        send.await.unwrap();
+    }
+    let published = started.elapsed();
+    eprintln!("{} events published at {published:?}", events_total);
+    let (stop_tx, stop) = watch::channel(false);
+    let sync =
+        Arc::new(HubspotSync::new(store.clone(), &settings(&server, LIMIT, WINDOW)).unwrap());
+    let mut loops = Vec::new();
+    for _ in 0..CONSUMERS {
+        let source =
+            SqsSource::new(sqs.clone(), &config.queue_prefix, Duration::from_secs(4)).await;
+        let options = RunOptions {
+            stop: stop.clone(),
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        loops.push(tokio::spawn(run(Arc::new(source), sync.clone(), options)));
+    }
+    server.fail_next(5, 500);
+
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let wrong = mismatches(&server, &expected);
+        if wrong.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            let email = wrong[0].split(':').next().unwrap_or_default().to_owned();
+            let user_id = expected.get(&email).map(|e| e["na_x_user_id"].clone());
+            if let Some(user_id) = user_id {
+                let cp = store
+                    .checkpoint("hubspot", &format!("contact#{user_id}"))
+                    .await
+                    .unwrap();
+                eprintln!("checkpoint of {user_id}: {cp:?}");
+                for r in server
+                    .requests()
+                    .iter()
+                    .filter(|r| r.emails.contains(&email))
+                {
+                    eprintln!("request {:?} status {}", r.at, r.status);
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} contacts wrong, e.g. {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(3)]
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let converged = started.elapsed();
+    assert_eq!(
+        server.over_limit_count(),
+        0,
+        "a request went over the limit"
+    );
+    let statuses: Vec<u16> = server.requests().iter().map(|r| r.status).collect();
+    assert!(statuses.contains(&429) && statuses.contains(&503) && statuses.contains(&500));
+
+    // An old event replayed after the newer ones changes nothing.
+    let before = server.contacts();
+    let requests_before = server.requests().len();
+    publish(&sqs, &config.queue_prefix, &[replay.expect("a customer")]).await;
+    let depth = SqsSource::new(sqs.clone(), &config.queue_prefix, Duration::from_secs(4)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        use api::queue::Source as _;
+        let d = depth.depth().await.unwrap();
+        if d.visible == 0 && d.in_flight == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replayed event was not consumed: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(server.contacts(), before);
+    assert_eq!(
+        server.requests().len(),
+        requests_before,
+        "a stale event sent nothing"
+    );
+    stop_tx.send(true).unwrap();
+    for l in loops {
+        l.await.unwrap();
+    }
+    eprintln!(
+        "{} events: written {written:?}, published {published:?}, converged {converged:?}, {} requests",
+        events_total,
+        requests_before
+    );
+}
