@@ -239,30 +239,6 @@ fn parse_hour(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
         .ok_or_else(|| anyhow::anyhow!("{text:?} is not an hour (2026-12-01T00, or RFC 3339)"))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn hours_read_in_every_documented_spelling() {
-        let want = "2026-12-01T05:00:00Z";
-        for text in ["2026-12-01T05", "2026-12-01T05:00", "2026-12-01T05:00:00Z"] {
-            assert_eq!(
-                super::parse_hour(text)
-                    .unwrap()
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                want,
-                "{text}"
-            );
-        }
-        assert_eq!(
-            super::parse_hour("2026-12-01")
-                .unwrap()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "2026-12-01T00:00:00Z"
-        );
-        assert!(super::parse_hour("yesterday").is_err());
-    }
-}
-
 /// `nax-worker reconcile` (one run): prints the report, then stops the
 /// API parts (a last outbox drain publishes the `reconcile.*` events).
 /// Exits with an error when the pass found a difference or a discrepancy,
@@ -341,4 +317,28 @@ pub async fn start_in_hub(config: &Config, api: &api::Api) -> anyhow::Result<Run
         add(&mut running, config, kind, &api.store, Some(api)).await?;
     }
     Ok(running)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hours_read_in_every_documented_spelling() {
+        let want = "2026-12-01T05:00:00Z";
+        for text in ["2026-12-01T05", "2026-12-01T05:00", "2026-12-01T05:00:00Z"] {
+            assert_eq!(
+                super::parse_hour(text)
+                    .unwrap()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                want,
+                "{text}"
+            );
+        }
+        assert_eq!(
+            super::parse_hour("2026-12-01")
+                .unwrap()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "2026-12-01T00:00:00Z"
+        );
+        assert!(super::parse_hour("yesterday").is_err());
+    }
 }

@@ -15,10 +15,11 @@ mod hubspot_support;
 
 use api::events::sqs::SqsPublisher;
 use api::events::{Event, EventType};
+use api::queue::sqs::SqsSource;
 use api::queue::{run, RunOptions};
 use api::store::embedded::EmbeddedStore;
 use api::store::{KycStatus, Store};
-use hubspot_support::{publish, register, settings, sqs_config, update, SqsSource};
+use hubspot_support::{publish, register, settings, sqs_config, update};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
@@ -242,8 +243,10 @@ async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
         Arc::new(HubspotSync::new(store.clone(), &settings(&server, LIMIT, WINDOW)).unwrap());
     let mut loops = Vec::new();
     for _ in 0..CONSUMERS {
-        let source =
-            SqsSource::new(sqs.clone(), &config.queue_prefix, Duration::from_secs(4)).await;
+        let source = SqsSource::connect(&config, api::events::sqs::Queue::HubspotSync)
+            .await
+            .unwrap()
+            .with_visibility(Duration::from_secs(4));
         let options = RunOptions {
             stop: stop.clone(),
             ready: Arc::new(AtomicBool::new(false)),
@@ -297,7 +300,9 @@ async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
     let before = server.contacts();
     let requests_before = server.requests().len();
     publish(&sqs, &config.queue_prefix, &[replay.expect("a customer")]).await;
-    let depth = SqsSource::new(sqs.clone(), &config.queue_prefix, Duration::from_secs(4)).await;
+    let depth = SqsSource::connect(&config, api::events::sqs::Queue::HubspotSync)
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         use api::queue::Source as _;
