@@ -31,9 +31,9 @@ use worker::hubspot::mapping::hubspot_time;
 use worker::hubspot::HubspotSync;
 
 /// 300, or `NAX_HUBSPOT_USERS`. 1,000 users (about 3,500 messages) did
-/// not get through the shared moto of a loaded 2-core machine: its sends
-/// slowed to about 16 messages a second and its receives timed out once
-/// the queue held thousands; 300 converge in about 70 s there.
+/// not get through the shared moto of a loaded 2-core machine: sends
+/// slowed to about 16 messages a second, then no contact arrived within
+/// the 180 s deadline (cause not diagnosed); 300 converge in about 70 s.
 fn users() -> usize {
     std::env::var("NAX_HUBSPOT_USERS")
         .ok()
