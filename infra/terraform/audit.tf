@@ -91,6 +91,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "audit" {
     noncurrent_version_expiration {
       noncurrent_days = var.audit_retention_days
     }
+  }
+
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
     abort_incomplete_multipart_upload {
       days_after_initiation = 7
     }

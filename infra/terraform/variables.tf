@@ -235,6 +235,7 @@ variable "worker_secrets" {
   description = "Extra secrets of the nax-worker containers: variable name => Secrets Manager ARN, e.g. NAX_HUBSPOT_TOKEN."
   type        = map(string)
   default     = {}
+}
 
 # --- domain events and reconciliation (eventbridge.tf, reconcile.tf) ---
 
@@ -269,6 +270,8 @@ variable "reconcile_schedule" {
   validation {
     condition     = can(regex("^(rate|cron)\\(.+\\)$", var.reconcile_schedule))
     error_message = "reconcile_schedule: a rate(...) or cron(...) expression."
+  }
+}
 
 # --- audit archive (audit.tf) ---
 

@@ -13,9 +13,9 @@ locals {
   worker_health_port = 9100
 
   workers = {
-    audit     = { command = ["audit"], desired = 1, single = true }
-    hubspot   = { command = ["hubspot"], desired = 1, single = false }
-    webhooks  = { command = ["webhooks"], desired = 2, single = false }
+    audit    = { command = ["audit"], desired = 1, single = true }
+    hubspot  = { command = ["hubspot"], desired = 1, single = false }
+    webhooks = { command = ["webhooks"], desired = 2, single = false }
   }
 
   # The hub's settings (ecs.tf) minus its listener, plus the consumers'
