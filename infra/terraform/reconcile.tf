@@ -1,70 +1,12 @@
 # Reconciliation (docs/RECONCILIATION.md): an EventBridge Scheduler
 # schedule runs `nax-worker reconcile` (one pass of
-# worker::reconcile::run_once) as an ECS Fargate task, hourly by default
-# (var.reconcile_schedule). The pass reads the store and the venue, asks
-# custody and the payment providers about stuck transactions, and writes
-# only reconcile.* events (through the outbox and the relay, to the audit
-# queue). Corrections are never scheduled: an operator runs them.
-#
-# The task runs the API's code (it builds the same parts as the hub), so
-# it runs as the hub's task role (iam.tf: the tables, sending to the
-# queues, the keys) with the hub's settings and secrets, in the hub's
-# subnets and security group (HTTPS out, Redis; nothing in). Its image is
-# var.reconcile_container_image (default: the hub's image, which must then
-# ship the nax-worker binary; var.reconcile_command runs it), from the
-# same ECR repository (the execution role pulls only from there).
-
-locals {
-  reconcile_image = var.reconcile_container_image != "" ? var.reconcile_container_image : var.container_image
-  # The hub's settings without its listener (the worker serves no API).
-  reconcile_environment = {
-    for k, v in local.container_environment : k => v if !contains(["NAX_BIND", "NAX_PORT", "NAX_TRUSTED_PROXIES"], k)
-  }
-}
-
-resource "aws_ecs_task_definition" "reconcile" {
-  family                   = "${local.name}-reconcile"
-  requires_compatibilities = ["FARGATE"]
-  network_mode             = "awsvpc"
-  cpu                      = 512
-  memory                   = 1024
-  execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = aws_iam_role.task.arn
-
-  runtime_platform {
-    operating_system_family = "LINUX"
-    cpu_architecture        = var.cpu_architecture
-  }
-
-  volume {
-    name = "data"
-  }
-
-  container_definitions = jsonencode([{
-    name                   = "nax-worker-reconcile"
-    image                  = local.reconcile_image
-    essential              = true
-    readonlyRootFilesystem = true
-    privileged             = false
-    command                = var.reconcile_command
-    environment            = [for k in sort(keys(local.reconcile_environment)) : { name = k, value = local.reconcile_environment[k] }]
-    secrets                = [for k in sort(keys(local.container_secrets)) : { name = k, valueFrom = local.container_secrets[k] }]
-    mountPoints = [{
-      sourceVolume  = "data"
-      containerPath = "/data"
-      readOnly      = false
-    }]
-    stopTimeout = 30
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.task.name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "reconcile"
-      }
-    }
-  }])
-}
+# worker::reconcile::run_once) as an ECS Fargate task of the worker's
+# task definition (worker.tf, `reconcile`: its role, settings, secrets and
+# security group), hourly by default (var.reconcile_schedule). The pass
+# reads the store and the venue, asks custody and the payment providers
+# about stuck transactions, and writes only reconcile.* events (through
+# the outbox and the relay, to the audit queue). Corrections are never
+# scheduled: an operator runs them.
 
 resource "aws_scheduler_schedule" "reconcile" {
   name                         = "${local.name}-reconcile"
@@ -83,14 +25,14 @@ resource "aws_scheduler_schedule" "reconcile" {
     role_arn = aws_iam_role.reconcile_scheduler.arn
 
     ecs_parameters {
-      task_definition_arn = aws_ecs_task_definition.reconcile.arn
+      task_definition_arn = aws_ecs_task_definition.worker["reconcile"].arn
       launch_type         = "FARGATE"
       platform_version    = "LATEST"
       task_count          = 1
 
       network_configuration {
         subnets          = var.private_subnet_ids
-        security_groups  = [aws_security_group.task.id]
+        security_groups  = [aws_security_group.worker.id]
         assign_public_ip = false
       }
     }
@@ -131,7 +73,7 @@ data "aws_iam_policy_document" "reconcile_scheduler" {
     sid     = "RunTheReconcileTask"
     actions = ["ecs:RunTask"]
     # Any revision of the family: a new deployment's is used at once.
-    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${aws_ecs_task_definition.reconcile.family}:*"]
+    resources = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${aws_ecs_task_definition.worker["reconcile"].family}:*"]
     condition {
       test     = "ArnEquals"
       variable = "ecs:cluster"
@@ -142,7 +84,7 @@ data "aws_iam_policy_document" "reconcile_scheduler" {
   statement {
     sid       = "PassTheTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.task.arn, aws_iam_role.execution.arn]
+    resources = [aws_iam_role.worker.arn, aws_iam_role.worker_execution.arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"

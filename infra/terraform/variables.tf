@@ -250,18 +250,6 @@ variable "eventbridge_archive_retention_days" {
   }
 }
 
-variable "reconcile_container_image" {
-  description = "Image with the nax-worker binary for the scheduled reconciliation (ECR URI with tag or digest, in ecr_repository_arn). Empty: container_image."
-  type        = string
-  default     = ""
-}
-
-variable "reconcile_command" {
-  description = "Command of the reconcile task's container: one pass of `nax-worker reconcile`."
-  type        = list(string)
-  default     = ["nax-worker", "reconcile"]
-}
-
 variable "reconcile_schedule" {
   description = "EventBridge Scheduler expression of the reconciliation pass (UTC)."
   type        = string

@@ -1,8 +1,8 @@
 # The nax-worker services (docs/ARCHITECTURE.md "After the queues"): the
 # consumers of the event queues, one ECS service each, from the same image
 # as the hub. The hub tasks do not run them (NAX_WORKER_IN_PROCESS=false
-# in ecs.tf). Reconciliation is not a service: a schedule runs it
-# (reconcile.tf).
+# in ecs.tf). Reconciliation has a task definition and no service: a
+# schedule runs it (reconcile.tf).
 #
 # The audit archiver runs as exactly one task, and a deployment stops the
 # old task before starting the new one (maximum 100 %, minimum 0 %): two
@@ -94,7 +94,7 @@ resource "aws_ecs_task_definition" "worker" {
 }
 
 resource "aws_ecs_service" "worker" {
-  for_each = local.workers
+  for_each = { for k, w in local.workers : k => w if w.desired > 0 }
 
   name                               = "nax-worker-${each.key}"
   cluster                            = aws_ecs_cluster.main.id
