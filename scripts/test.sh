@@ -113,9 +113,9 @@ log "tests"
 # The two load-shaped acceptance tests of the queue consumers at a size
 # that fits this script's time budget on moto (which slows as its queues
 # grow); the full sizes of docs/ARCHITECTURE.md "After the queues" run
-# with NAX_AUDIT_ACCEPTANCE_EVENTS=10000 / NAX_HUBSPOT_USERS=1000.
-export NAX_AUDIT_ACCEPTANCE_EVENTS="${NAX_AUDIT_ACCEPTANCE_EVENTS:-3000}"
-export NAX_HUBSPOT_USERS="${NAX_HUBSPOT_USERS:-300}"
+# with NAX_TEST_AUDIT_EVENTS=10000 / NAX_TEST_HUBSPOT_USERS=1000.
+export NAX_TEST_AUDIT_EVENTS="${NAX_TEST_AUDIT_EVENTS:-3000}"
+export NAX_TEST_HUBSPOT_USERS="${NAX_TEST_HUBSPOT_USERS:-300}"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   cargo test --workspace --doc --locked

@@ -22,10 +22,10 @@ use worker::audit::{self, state, AuditArchive, AuditSettings, S3Config, S3Sink, 
 
 const TEST: &str = "ten_thousand_events_are_archived_exactly_once_through_kills_and_an_s3_outage";
 const CHILD: &str = "NAX_AUDIT_CHILD";
-/// Events published (`NAX_AUDIT_ACCEPTANCE_EVENTS` overrides, for a
+/// Events published (`NAX_TEST_AUDIT_EVENTS` overrides, for a
 /// quicker run on a loaded machine).
 fn events_total() -> usize {
-    std::env::var("NAX_AUDIT_ACCEPTANCE_EVENTS")
+    std::env::var("NAX_TEST_AUDIT_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000)

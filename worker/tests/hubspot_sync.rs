@@ -1,5 +1,5 @@
 //! Acceptance of the HubSpot CRM sync: users (300 by default; set
-//! `NAX_HUBSPOT_USERS=1000` for the full size) written to a real
+//! `NAX_TEST_HUBSPOT_USERS=1000` for the full size) written to a real
 //! store as the API writes them (each registered, then some with a
 //! profile, KYC submitted, verified, a completed deposit, a fill, so
 //! every lifecycle stage is represented), their events sent to a real
@@ -31,12 +31,12 @@ use tokio::sync::watch;
 use worker::hubspot::mapping::hubspot_time;
 use worker::hubspot::HubspotSync;
 
-/// 300, or `NAX_HUBSPOT_USERS`. 1,000 users (about 3,500 messages) did
+/// 300, or `NAX_TEST_HUBSPOT_USERS`. 1,000 users (about 3,500 messages) did
 /// not get through the shared moto of a loaded 2-core machine: sends
 /// slowed to about 16 messages a second, then no contact arrived within
 /// the 180 s deadline (cause not diagnosed); 300 converge in about 70 s.
 fn users() -> usize {
-    std::env::var("NAX_HUBSPOT_USERS")
+    std::env::var("NAX_TEST_HUBSPOT_USERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300)
