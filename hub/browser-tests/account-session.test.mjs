@@ -80,13 +80,15 @@ test("log out and another user signs in in the same page: live, trades, and sees
     assert.equal(clicked.pair, "BTC-USD");
     assert.match(clicked.price, /^\d+\.\d{2}$/);
     assert.equal(await page.inputValue("#entry-price"), clicked.price, "the clicked price is in the form");
-    const byKey = await page.evaluate(() => {
-      const row = document.querySelector("#book-asks .level:not([hidden]):last-child");
-      row.focus();
-      return row.querySelector(".px").textContent;
-    });
+    // The live ladder repaints its rows in place, so the focused row's
+    // price may change between focusing it and pressing Enter: compare the
+    // form with what Enter announced, not with an earlier reading.
+    await page.evaluate(() => document.querySelector("#book-asks .level:not([hidden]):last-child").focus());
     await page.keyboard.press("Enter");
-    await waitFor(page, "the focused ask's price in the form", (p) => document.getElementById("entry-price").value === p, byKey);
+    await waitFor(page, "a price announced by Enter", () => window.announced.length === 2);
+    const byKey = await page.evaluate(() => window.announced[1]);
+    assert.equal(byKey.pair, "BTC-USD");
+    await waitFor(page, "the focused ask's price in the form", (p) => document.getElementById("entry-price").value === p, byKey.price);
     await shot(page, "11-ladder-price");
 
     const bOrder = await placeRestingBuy(page);
