@@ -26,21 +26,12 @@ data "aws_iam_policy_document" "task_assume" {
   }
 }
 
-# --- task role: the hub's own permissions ---
-
-resource "aws_iam_role" "task" {
-  name               = "${local.name}-task"
-  description        = "nax-hub task: its tables, queues and KMS key"
-  assume_role_policy = data.aws_iam_policy_document.task_assume.json
-}
-
-data "aws_iam_policy_document" "task" {
-  # The store (api/src/store): conditional puts and updates, transactions
-  # (TransactWriteItems is authorized per item as Put/Update/Delete/
-  # ConditionCheck), key reads, queries of the tables and their indexes,
-  # outbox deletes in batches, DescribeTable for readiness; the market
-  # archive (api/src/market_archive): batched puts and queries. No Scan,
-  # no table administration.
+# The store and the market archive, as the hub and the workers use them
+# (api/src/store, api/src/market_archive): conditional puts and updates,
+# transactions (authorized per item as Put/Update/Delete/ConditionCheck),
+# key reads, queries of the tables and their indexes, batched writes,
+# DescribeTable for readiness. No Scan, no table administration.
+data "aws_iam_policy_document" "operational_tables" {
   statement {
     sid = "OperationalTables"
     actions = [
@@ -58,6 +49,25 @@ data "aws_iam_policy_document" "task" {
       for t in values(local.tables) : [t.arn, "${t.arn}/index/*"]
     ])
   }
+}
+
+# --- task role: the hub's own permissions ---
+
+resource "aws_iam_role" "task" {
+  name               = "${local.name}-task"
+  description        = "nax-hub task: its tables, queues and KMS key"
+  assume_role_policy = data.aws_iam_policy_document.task_assume.json
+}
+
+data "aws_iam_policy_document" "task" {
+  source_policy_documents = [data.aws_iam_policy_document.operational_tables.json]
+
+  # The store (api/src/store): conditional puts and updates, transactions
+  # (TransactWriteItems is authorized per item as Put/Update/Delete/
+  # ConditionCheck), key reads, queries of the tables and their indexes,
+  # outbox deletes in batches, DescribeTable for readiness; the market
+  # archive (api/src/market_archive): batched puts and queries. No Scan,
+  # no table administration.
 
   # The outbox relay only sends; consuming is the consumers' role, and
   # the DLQs are for operators.

@@ -163,25 +163,9 @@ resource "aws_iam_role" "worker" {
 }
 
 data "aws_iam_policy_document" "worker" {
-  # The store, as the hub uses it (the applier commits, the CRM sync and
-  # the archiver keep SyncCheckpoints).
-  statement {
-    sid = "OperationalTables"
-    actions = [
-      "dynamodb:GetItem",
-      "dynamodb:BatchGetItem",
-      "dynamodb:Query",
-      "dynamodb:PutItem",
-      "dynamodb:UpdateItem",
-      "dynamodb:DeleteItem",
-      "dynamodb:BatchWriteItem",
-      "dynamodb:ConditionCheckItem",
-      "dynamodb:DescribeTable",
-    ]
-    resources = flatten([
-      for t in values(local.tables) : [t.arn, "${t.arn}/index/*"]
-    ])
-  }
+  # The store (the applier commits, the CRM sync and the archiver keep
+  # SyncCheckpoints), as the hub has it.
+  source_policy_documents = [data.aws_iam_policy_document.operational_tables.json]
 
   # Consuming (receive, delete, heartbeat) and the relay of the events the
   # applier's commits emit (send).
