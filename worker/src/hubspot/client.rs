@@ -132,7 +132,7 @@ impl HubspotClient {
                 200..=299 => {
                     report
                         .rejected
-                        .extend(rejected_inputs(&answer.body, &pending));
+                        .extend(rejected_inputs(&answer.body, &emails(&pending)));
                     return Ok(report);
                 }
                 429 => {
@@ -164,7 +164,7 @@ impl HubspotClient {
                     self.back_off(failures).await;
                 }
                 status => {
-                    let named = rejected_inputs(&answer.body, &pending);
+                    let named = rejected_inputs(&answer.body, &emails(&pending));
                     let category = answer.body["category"].as_str().unwrap_or("").to_owned();
                     if status == 400 && !named.is_empty() {
                         tracing::warn!(
@@ -235,16 +235,11 @@ impl HubspotClient {
             header("x-hubspot-ratelimit-interval-milliseconds").map(Duration::from_millis);
         let bytes = read_bounded(response).await?;
         drop(permit);
-        let body = if bytes.is_empty() || BOUNDS.check(&bytes).is_err() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
         Ok(Answer {
             status,
             retry_after,
             interval,
-            body,
+            body: decode_answer(&bytes),
         })
     }
 }
@@ -268,15 +263,36 @@ async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, String
     }
 }
 
-/// An error body's message (HubSpot's `message`, every field optional).
-fn message(body: &Value) -> String {
-    let text = body["message"].as_str().unwrap_or("(no message)");
-    text.chars().take(300).collect()
+/// An answer's body as JSON: `Null` when it is empty, not JSON, or over
+/// the answer bounds (1 MiB, depth 16, 200,000 elements; checked before
+/// parsing).
+/// Public for the fuzz test (`worker/tests/hubspot_fuzz.rs`).
+pub fn decode_answer(bytes: &[u8]) -> Value {
+    if bytes.is_empty() || BOUNDS.check(bytes).is_err() {
+        return Value::Null;
+    }
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
 }
 
-/// The inputs of `sent` an error body names (`errors[].context.ids`, or
-/// a top-level `context.ids`), with the message naming them.
-fn rejected_inputs(body: &Value, sent: &[&ContactInput]) -> BTreeMap<String, String> {
+/// The longest message kept from an error body, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 300;
+
+/// An error body's message (HubSpot's `message`, every field optional),
+/// at most [`MAX_MESSAGE_CHARS`].
+fn message(body: &Value) -> String {
+    let text = body["message"].as_str().unwrap_or("(no message)");
+    text.chars().take(MAX_MESSAGE_CHARS).collect()
+}
+
+fn emails<'a>(inputs: &[&'a ContactInput]) -> Vec<&'a str> {
+    inputs.iter().map(|i| i.email.as_str()).collect()
+}
+
+/// The emails of `sent` (lowercased) an error body names
+/// (`errors[].context.ids`, or a top-level `context.ids`), each with the
+/// message naming it; names of anything not sent are ignored. Public for
+/// the fuzz test.
+pub fn rejected_inputs(body: &Value, sent: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let entries = body["errors"]
         .as_array()
@@ -288,7 +304,7 @@ fn rejected_inputs(body: &Value, sent: &[&ContactInput]) -> BTreeMap<String, Str
         };
         for id in ids.iter().filter_map(Value::as_str) {
             let id = id.to_lowercase();
-            if sent.iter().any(|i| i.email.to_lowercase() == id) {
+            if sent.iter().any(|email| email.to_lowercase() == id) {
                 out.insert(id, message(entry));
             }
         }
