@@ -28,10 +28,10 @@ pub fn settings(server: &HubspotServer, limit: usize, window: Duration) -> Hubsp
     }
 }
 
-/// An SQS config on the shared moto with a fresh queue prefix.
-pub fn sqs_config() -> SqsConfig {
+/// An SQS config on the moto at `endpoint` with a fresh queue prefix.
+pub fn sqs_config(endpoint: &str) -> SqsConfig {
     SqsConfig {
-        endpoint: Some(testkit::shared_moto_endpoint()),
+        endpoint: Some(endpoint.to_owned()),
         region: "us-east-1".to_owned(),
         queue_prefix: format!("hs{}-", uuid::Uuid::new_v4().simple()),
         static_credentials: Some(StaticCredentials::test()),
