@@ -283,15 +283,15 @@ async fn events_are_archived_exactly_once_through_kills_and_an_s3_outage() {
         .collect();
     // moto scans the whole queue (its attributes, several times) for
     // every message sent, received or deleted, so the publisher keeps at
-    // most ~200 events ahead of the archive: a deeper queue makes every
+    // most ~100 events ahead of the archive: a deeper queue makes every
     // call slower (about 4 events a second were archived at ~600).
     let publisher = SqsPublisher::new(&sqs_config(&moto, &names.queue_prefix)).await;
     let to_publish = events.clone();
     let progress = store.clone();
     let publishing = tokio::spawn(async move {
-        for (i, chunk) in to_publish.chunks(50).enumerate() {
-            let published = (i * 50) as u64;
-            while published > archived(&progress).await + 150 {
+        for (i, chunk) in to_publish.chunks(25).enumerate() {
+            let published = (i * 25) as u64;
+            while published > archived(&progress).await + 75 {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let mut tries = 0;
