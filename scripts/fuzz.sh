@@ -16,6 +16,8 @@
 #   FUZZ_SECONDS      seconds per target (default 20)
 #   FUZZ_TARGETS      targets to run, space separated (default: all)
 #   FUZZ_BUILD_FLAGS  cargo-fuzz build flags (default below)
+#   FUZZ_BUILD_ONLY   set to 1: install and build, run nothing
+#                     (scripts/test.sh builds while the tests run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +54,9 @@ else
   done
 fi
 log "fuzz: built in $(($(date +%s) - started)) s"
+if [ "${FUZZ_BUILD_ONLY:-}" = 1 ]; then
+  exit 0
+fi
 
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT

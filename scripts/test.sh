@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the script has run, so a slow step shows in CI's log.
+log() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 ensure_redis() {
   if ! command -v redis-server >/dev/null; then
@@ -100,6 +101,18 @@ ensure_checkov
 ensure_node
 ensure_chromium
 
+# The fuzz targets build in their own target directory with the nightly
+# toolchain, so nothing of the workspace's build is shared: start that
+# build (and the install of cargo-fuzz when missing) now, at the lowest
+# CPU priority, so it takes the time the lints, builds and tests leave
+# idle (the tests wait on moto, timers and sockets); the targets run at
+# the end. Its own session, so that an early exit stops all of it.
+log "fuzz targets: building in the background (nice 19; target/fuzz-build.log)"
+mkdir -p target
+FUZZ_BUILD_ONLY=1 setsid nice -n 19 scripts/fuzz.sh >target/fuzz-build.log 2>&1 &
+fuzz_build=$!
+trap 'kill -- -"$fuzz_build" 2>/dev/null || true' EXIT
+
 # Before the cargo steps: fast, and fails early. --skip-download: no call to
 # the vendor's platform (the checks themselves ship with checkov).
 log "terraform checks (checkov)"
@@ -110,12 +123,6 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
-# The two load-shaped acceptance tests of the queue consumers at a size
-# that fits this script's time budget on moto (which slows as its queues
-# grow); the full sizes of docs/ARCHITECTURE.md "After the queues" run
-# with NAX_TEST_AUDIT_EVENTS=10000 / NAX_TEST_HUBSPOT_USERS=1000.
-export NAX_TEST_AUDIT_EVENTS="${NAX_TEST_AUDIT_EVENTS:-3000}"
-export NAX_TEST_HUBSPOT_USERS="${NAX_TEST_HUBSPOT_USERS:-300}"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
   cargo test --workspace --doc --locked
@@ -133,5 +140,13 @@ log "trading page (Chromium)"
 
 # After the cargo tests: every fuzz target for FUZZ_SECONDS (default 20)
 # from its seed corpus; fails on any finding (scripts/fuzz.sh).
+log "fuzz targets: waiting for their build"
+if ! wait "$fuzz_build"; then
+  cat target/fuzz-build.log >&2
+  echo "error: the fuzz targets did not build (target/fuzz-build.log)" >&2
+  exit 1
+fi
+grep -E '^==> fuzz: built' target/fuzz-build.log || true
 log "fuzzing"
 scripts/fuzz.sh
+log "done"

@@ -22,8 +22,7 @@ use worker::audit::{self, state, AuditArchive, AuditSettings, S3Config, S3Sink, 
 
 const TEST: &str = "events_are_archived_exactly_once_through_kills_and_an_s3_outage";
 const CHILD: &str = "NAX_AUDIT_CHILD";
-/// Events published (`NAX_TEST_AUDIT_EVENTS` overrides, for a
-/// quicker run on a loaded machine).
+/// Events published: 10,000, or `NAX_TEST_AUDIT_EVENTS`.
 fn events_total() -> usize {
     std::env::var("NAX_TEST_AUDIT_EVENTS")
         .ok()

@@ -1,5 +1,5 @@
-//! Acceptance of the HubSpot CRM sync: users (300 by default; set
-//! `NAX_TEST_HUBSPOT_USERS=1000` for the full size) written to a real
+//! Acceptance of the HubSpot CRM sync: 1,000 users (another number with
+//! `NAX_TEST_HUBSPOT_USERS`) written to a real
 //! store as the API writes them (each registered, then some with a
 //! profile, KYC submitted, verified, a completed deposit, a fill, so
 //! every lifecycle stage is represented), their events sent to a real
@@ -31,12 +31,12 @@ use tokio::sync::watch;
 use worker::hubspot::mapping::hubspot_time;
 use worker::hubspot::HubspotSync;
 
-/// 300, or `NAX_TEST_HUBSPOT_USERS` (1,000 is the full size).
+/// 1,000, or `NAX_TEST_HUBSPOT_USERS`.
 fn users() -> usize {
     std::env::var("NAX_TEST_HUBSPOT_USERS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(300)
+        .unwrap_or(1_000)
 }
 /// Visible messages the publishers keep the queue under. moto reads the
 /// queue's attributes, a scan of every message, on each message sent
