@@ -106,11 +106,16 @@ ensure_chromium
 # build (and the install of cargo-fuzz when missing) now, at the lowest
 # CPU priority, so it takes the time the lints, builds and tests leave
 # idle (the tests wait on moto, timers and sockets); the targets run at
-# the end. Its own session, so that an early exit stops all of it.
+# the end. Its own process group (job control on for that one job), so
+# an early exit stops all of it; not its own session (setsid), which
+# would put it in a scheduler autogroup of its own, where nice 19 no
+# longer yields to the tests.
 log "fuzz targets: building in the background (nice 19; target/fuzz-build.log)"
 mkdir -p target
-FUZZ_BUILD_ONLY=1 setsid nice -n 19 scripts/fuzz.sh >target/fuzz-build.log 2>&1 &
+set -m
+FUZZ_BUILD_ONLY=1 nice -n 19 scripts/fuzz.sh >target/fuzz-build.log 2>&1 &
 fuzz_build=$!
+set +m
 trap 'kill -- -"$fuzz_build" 2>/dev/null || true' EXIT
 
 # Before the cargo steps: fast, and fails early. --skip-download: no call to

@@ -23,6 +23,11 @@ pub struct Cli {
     /// and the sections venue, limits, history, http and api).
     #[arg(long, env = "NAX_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// `development` (stand-ins allowed) or `production` (the start fails
+    /// while the venue, a provider, a key, the store or the event log is
+    /// a stand-in).
+    #[arg(long, env = "NAX_PROFILE")]
+    pub profile: Option<super::Profile>,
     /// Address to listen on.
     #[arg(long, env = "NAX_BIND", value_name = "ADDR")]
     pub bind: Option<IpAddr>,
@@ -53,6 +58,20 @@ pub struct Cli {
     /// directory. Prefer the variable: flags show in process lists.
     #[arg(long, env = "NAX_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// Stripe's webhook endpoint secret (`whsec_...`). Unset: generated
+    /// into the data directory (the sandbox signs with it).
+    #[arg(long, env = "NAX_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+    /// Banxa's webhook HMAC secret. Unset: generated.
+    #[arg(long, env = "NAX_BANXA_WEBHOOK_SECRET", hide_env_values = true)]
+    pub banxa_webhook_secret: Option<String>,
+    /// BCB Group's webhook HMAC secret. Unset: generated.
+    #[arg(long, env = "NAX_BCB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub bcb_webhook_secret: Option<String>,
+    /// PEM file of Fireblocks' webhook public key. Unset: the sandbox
+    /// custody's own key pair, generated.
+    #[arg(long, env = "NAX_FIREBLOCKS_PUBLIC_KEY_FILE", value_name = "FILE")]
+    pub fireblocks_public_key_file: Option<String>,
     /// Where the REST state lives: `embedded` (data directory) or
     /// `dynamodb`.
     #[arg(long, env = "NAX_STORE", value_parser = parse_store_kind)]
@@ -227,6 +246,7 @@ impl Config {
                 *field = value;
             }
         }
+        set(&mut self.profile, cli.profile);
         set(&mut self.bind, cli.bind);
         set(&mut self.port, cli.port);
         set(&mut self.data_dir, cli.data_dir);
@@ -236,6 +256,21 @@ impl Config {
         set(&mut self.venue.endpoint, cli.venue_endpoint);
         if let Some(secret) = cli.jwt_secret {
             self.api.jwt_secret = Some(api::secret::Secret::new(secret));
+        }
+        for (field, value) in [
+            (
+                &mut self.api.stripe_webhook_secret,
+                cli.stripe_webhook_secret,
+            ),
+            (&mut self.api.banxa_webhook_secret, cli.banxa_webhook_secret),
+            (&mut self.api.bcb_webhook_secret, cli.bcb_webhook_secret),
+        ] {
+            if let Some(secret) = value {
+                *field = Some(api::secret::Secret::new(secret));
+            }
+        }
+        if let Some(file) = cli.fireblocks_public_key_file {
+            self.api.fireblocks_public_key_file = Some(file);
         }
         if let Some(token) = cli.venue_token {
             self.venue.token = Some(api::secret::Secret::new(token));

@@ -26,6 +26,7 @@ mod error;
 mod history;
 mod http;
 mod limits;
+mod profile;
 mod redact;
 mod validate;
 mod venue;
@@ -38,6 +39,7 @@ pub use error::ConfigError;
 pub use history::HistoryConfig;
 pub use http::HttpConfig;
 pub use limits::Limits;
+pub use profile::Profile;
 pub use venue::{VenueConfig, VenueKind};
 pub use worker::WorkerConfig;
 
@@ -61,6 +63,9 @@ pub const MAX_FILE_BYTES: usize = 1024 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// `development` (default) or `production`: the latter refuses to
+    /// start while any part is a stand-in ([`Config::stand_ins`]).
+    pub profile: Profile,
     /// Address the WebSocket listener binds to.
     pub bind: IpAddr,
     /// Port of the WebSocket listener; 0 means "any free port" (tests).
@@ -96,6 +101,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            profile: Profile::Development,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 8080,
             data_dir: PathBuf::from("./data"),

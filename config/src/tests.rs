@@ -346,3 +346,98 @@ fn secret_looking_keys_are_masked() {
     assert!(line.contains("venue.api_key=\"***\""), "{line}");
     assert!(!line.contains("\"k\"") && !line.contains("\"t\""), "{line}");
 }
+
+/// Every non-sandbox setting there is today (the providers have no real
+/// implementation yet, so they stay sandboxes).
+const REAL_PARTS: &[(&str, &str)] = &[
+    ("NAX_VENUE", "graphql"),
+    ("NAX_VENUE_TOKEN", "venue-token-0123456789"),
+    ("NAX_JWT_SECRET", "jwt-secret-0123456789-0123456789-0123"),
+    ("NAX_KMS_KEY_ID", "alias/nax"),
+    ("NAX_STORE", "dynamodb"),
+    ("NAX_EVENTS_TO_SQS", "true"),
+];
+
+fn refusal(result: anyhow::Result<Config>) -> String {
+    match result.unwrap_err().downcast::<ConfigError>().unwrap() {
+        ConfigError::Invalid { key, value, reason } => {
+            assert_eq!((key, value.as_str()), ("profile", "production"));
+            reason
+        }
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+#[test]
+fn development_runs_on_stand_ins() {
+    let config = load(&[], &[]).unwrap();
+    assert_eq!(config.profile, Profile::Development);
+    assert_eq!(config.stand_ins().len(), 12, "{:?}", config.stand_ins());
+}
+
+#[test]
+fn production_names_every_stand_in_of_the_defaults() {
+    let reason = refusal(load(&["--profile", "production"], &[]));
+    for part in [
+        "venue is the in-process sandbox",
+        "payment provider is the sandbox",
+        "custody provider is the sandbox",
+        "KYC provider is the sandbox",
+        "access-token key would be generated",
+        "data key would be a generated file",
+        "api.stripe_webhook_secret",
+        "api.banxa_webhook_secret",
+        "api.bcb_webhook_secret",
+        "api.fireblocks_public_key_file",
+        "store is the embedded file",
+        "events go to the embedded log",
+    ] {
+        assert!(reason.contains(part), "{part:?} missing from: {reason}");
+    }
+    assert!(reason.starts_with("12 part(s)"), "{reason}");
+}
+
+#[test]
+fn production_with_every_real_setting_still_names_the_sandbox_providers() {
+    // The webhook secrets from the file, the rest from the environment.
+    let file = toml_file(
+        "profile = \"production\"\n[api]\nstripe_webhook_secret = \"whsec_a\"\n\
+         banxa_webhook_secret = \"b\"\nbcb_webhook_secret = \"c\"\n\
+         fireblocks_public_key_file = \"/run/fireblocks.pem\"\n",
+    );
+    let reason = refusal(load(&["--config", path(&file)], REAL_PARTS));
+    assert!(reason.starts_with("3 part(s)"), "{reason}");
+    // The same from the environment alone (as the Terraform task passes
+    // them), the secrets redacted when printed.
+    let mut vars = REAL_PARTS.to_vec();
+    vars.extend([
+        ("NAX_PROFILE", "production"),
+        ("NAX_STRIPE_WEBHOOK_SECRET", "whsec_env_secret_value"),
+        ("NAX_BANXA_WEBHOOK_SECRET", "banxa_env_secret_value"),
+        ("NAX_BCB_WEBHOOK_SECRET", "bcb_env_secret_value"),
+        ("NAX_FIREBLOCKS_PUBLIC_KEY_FILE", "/run/fireblocks.pem"),
+    ]);
+    let mut development = vars.clone();
+    development.retain(|(k, _)| *k != "NAX_PROFILE");
+    let config = load(&[], &development).unwrap();
+    assert_eq!(config.stand_ins().len(), 3, "{:?}", config.stand_ins());
+    let printed = config.redacted();
+    assert!(!printed.contains("env_secret_value"), "{printed}");
+    let reason = refusal(load(&[], &vars));
+    assert!(reason.starts_with("3 part(s)"), "{reason}");
+    for provider in ["payment", "custody", "KYC"] {
+        assert!(reason.contains(&format!("the {provider} provider is the sandbox")));
+    }
+    // The same settings in development are accepted as they are.
+    let mut vars = REAL_PARTS.to_vec();
+    vars.push(("NAX_PROFILE", "development"));
+    let config = load(&["--config", path(&file)], &vars).unwrap();
+    assert_eq!(config.profile, Profile::Development);
+    assert_eq!(config.stand_ins().len(), 3);
+}
+
+#[test]
+fn an_unknown_profile_is_refused() {
+    let err = load(&[], &[("NAX_PROFILE", "prod")]).unwrap_err();
+    assert!(err.to_string().contains("NAX_PROFILE"), "{err}");
+}

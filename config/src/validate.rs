@@ -1,7 +1,7 @@
 //! The ranges documented on the configuration's fields, checked once after
 //! every layer is applied ([`Config::validate`]).
 
-use super::{Config, ConfigError, VenueKind};
+use super::{Config, ConfigError, Profile, VenueKind};
 
 impl Config {
     /// Checks every range documented on the fields.
@@ -107,7 +107,20 @@ impl Config {
         }
         at_least("history.max_messages", history.max_messages, 1, "")?;
         at_least("history.max_age_ms", history.max_age_ms, 1, " ms")?;
-        self.http.validate()
+        self.http.validate()?;
+        let stand_ins = self.stand_ins();
+        if self.profile == Profile::Production && !stand_ins.is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "profile",
+                value: "production".into(),
+                reason: format!(
+                    "{} part(s) are stand-ins: {}",
+                    stand_ins.len(),
+                    stand_ins.join("; ")
+                ),
+            });
+        }
+        Ok(())
     }
 }
 

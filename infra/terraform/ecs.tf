@@ -20,7 +20,15 @@ locals {
   # trusted proxies: their X-Forwarded-For names the client, which the
   # login throttle, rate limits and per-address caps count against
   # (api/src/http/client_ip.rs); the task only accepts the ALB's group.
+  # NAX_PROFILE=production: the task refuses to start while any part is a
+  # stand-in (docs/ARCHITECTURE.md, "Configuration"), so the operator
+  # passes the venue (NAX_VENUE=graphql, NAX_VENUE_ENDPOINT) in
+  # container_environment and its token, NAX_JWT_SECRET and the webhook
+  # secrets in container_secrets. The payment, custody and KYC providers
+  # are sandboxes only today (README status table): until real adapters
+  # exist, a task with this setting stops at start, naming them.
   container_environment = merge({
+    NAX_PROFILE               = "production"
     NAX_BIND                  = "0.0.0.0"
     NAX_PORT                  = tostring(local.container_port)
     NAX_DATA_DIR              = "/data"
