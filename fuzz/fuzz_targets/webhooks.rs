@@ -14,7 +14,8 @@ use api::webhooks::signing::hmac_sha256;
 use api::webhooks::{banxa, bcb, fireblocks, stripe};
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::pkcs8::DecodePublicKey as _;
+use rsa::RsaPublicKey;
 use std::sync::OnceLock;
 
 const NOW: i64 = 1_700_000_000;
@@ -23,13 +24,15 @@ fn secret() -> Secret {
     Secret::new("whsec_fuzz")
 }
 
-/// A fixed Fireblocks key (seeded: a crash reproduces with the same key).
+/// A fixed Fireblocks public key (made once with `openssl genrsa 2048 |
+/// openssl rsa -pubout`): generating one per process takes longer than
+/// libFuzzer's timeout in an unoptimized build, and a fixed key makes a
+/// crash reproduce.
 fn fireblocks_key() -> &'static RsaPublicKey {
     static KEY: OnceLock<RsaPublicKey> = OnceLock::new();
     KEY.get_or_init(|| {
-        use rand::SeedableRng as _;
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        RsaPublicKey::from(&RsaPrivateKey::new(&mut rng, 2048).expect("RSA key"))
+        RsaPublicKey::from_public_key_pem(include_str!("fireblocks_fuzz_key.pem"))
+            .expect("the fuzz key parses")
     })
 }
 

@@ -288,9 +288,14 @@ async fn events_are_archived_exactly_once_through_kills_and_an_s3_outage() {
     let to_publish = events.clone();
     let progress = store.clone();
     let publishing = tokio::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(1200);
         for (i, chunk) in to_publish.chunks(25).enumerate() {
             let published = (i * 25) as u64;
             while published > archived(&progress).await + 75 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the archive stopped at {published}"
+                );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let mut tries = 0;

@@ -262,8 +262,10 @@ async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
                 let queue = SqsSource::connect(&config, api::events::sqs::Queue::HubspotSync)
                     .await
                     .unwrap();
+                let deadline = Instant::now() + Duration::from_secs(600);
                 for chunk in events.chunks(50) {
                     while queue.depth().await.map_or(true, |d| d.visible > BACKLOG) {
+                        assert!(Instant::now() < deadline, "the queue never drained");
                         tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                     publish(&sqs, &config.queue_prefix, chunk).await;
