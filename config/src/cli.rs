@@ -158,6 +158,10 @@ pub struct Cli {
     /// comma-separated (`*`: any).
     #[arg(long, env = "NAX_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Option<Vec<String>>,
+    /// Log lines as `json` or `text` (default: JSON unless standard
+    /// output is a terminal).
+    #[arg(long, env = "NAX_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<super::logging::LogFormat>,
     /// Time a connection has to send complete request headers, ms.
     #[arg(long, env = "NAX_HEADER_TIMEOUT_MS")]
     pub header_timeout_ms: Option<u64>,
@@ -174,6 +178,10 @@ pub struct Cli {
     /// Open connections per peer address (trusted proxies exempt).
     #[arg(long, env = "NAX_MAX_CONNECTIONS_PER_IP")]
     pub max_connections_per_ip: Option<usize>,
+    /// Requests slower than this (ms) count as slow (the REST latency
+    /// alarm's threshold).
+    #[arg(long, env = "NAX_SLOW_REQUEST_MS")]
+    pub slow_request_ms: Option<u64>,
     /// Trusted proxies, comma-separated IPs or CIDR blocks (the load
     /// balancer's subnets): their X-Forwarded-For names the client.
     /// The API applies received webhooks in this process
@@ -319,12 +327,16 @@ impl Config {
         set(&mut self.shutdown_drain_ms, cli.shutdown_drain_ms);
         set(&mut self.reconnect_after_ms, cli.reconnect_after_ms);
         set(&mut self.allowed_origins, cli.allowed_origins);
+        if let Some(format) = cli.log_format {
+            self.log_format = Some(format);
+        }
         let http = &mut self.http;
         set(&mut http.header_timeout_ms, cli.header_timeout_ms);
         set(&mut http.idle_timeout_ms, cli.idle_timeout_ms);
         set(&mut http.proxy_idle_timeout_ms, cli.proxy_idle_timeout_ms);
         set(&mut http.max_head_bytes, cli.max_head_bytes);
         set(&mut http.max_connections_per_ip, cli.max_connections_per_ip);
+        set(&mut http.slow_request_ms, cli.slow_request_ms);
         set(&mut http.trusted_proxies, cli.trusted_proxies);
         let worker = &mut self.worker;
         if let Some(on) = cli.worker_in_process {

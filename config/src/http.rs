@@ -38,6 +38,11 @@ pub struct HttpConfig {
     /// whose connections are not capped per address. Empty by default:
     /// every peer is the client.
     pub trusted_proxies: TrustedProxies,
+    /// A request answered later than this (ms) counts in
+    /// `nax_http_slow_requests_total`: the REST latency alarm fires when
+    /// over 1 % of requests are slow, i.e. when p99 is above this
+    /// (docs/OPERATIONS.md, "Metrics"). 1 to 60,000.
+    pub slow_request_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -49,6 +54,7 @@ impl Default for HttpConfig {
             max_head_bytes: 16 * 1024,
             max_connections_per_ip: 64,
             trusted_proxies: TrustedProxies::default(),
+            slow_request_ms: 500,
         }
     }
 }
@@ -83,7 +89,8 @@ impl HttpConfig {
             self.max_connections_per_ip as u64,
             1,
             u64::MAX,
-        )
+        )?;
+        within("http.slow_request_ms", self.slow_request_ms, 1, 60_000)
     }
 }
 

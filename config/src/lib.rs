@@ -96,6 +96,9 @@ pub struct Config {
     /// besides the hub's own; `["*"]` allows any. Requests without an
     /// `Origin` header (non-browser clients) are always allowed.
     pub allowed_origins: Vec<String>,
+    /// `json` or `text` log lines; unset: JSON unless standard output is a
+    /// terminal (docs/OPERATIONS.md, "Logs").
+    pub log_format: Option<logging::LogFormat>,
 }
 
 impl Default for Config {
@@ -114,6 +117,7 @@ impl Default for Config {
             shutdown_drain_ms: 5_000,
             reconnect_after_ms: 1_000,
             allowed_origins: Vec::new(),
+            log_format: None,
         }
     }
 }

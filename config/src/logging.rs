@@ -1,10 +1,19 @@
 //! The log set-up of `nax-hub` and `nax-worker`: the `NAX_LOG` filter (default `info`),
-//! with the wire libraries' TRACE events always dropped.
+//! with the wire libraries' TRACE events always dropped, written as JSON
+//! lines or as text ([`LogFormat`], `--log-format` / `NAX_LOG_FORMAT`).
+//!
+//! A JSON line is one object: `timestamp` (RFC 3339, UTC), `level`,
+//! `target`, the event's fields (`message` among them) and the fields of
+//! every span it happened in (`request_id`, `conn_id`, `user_id`,
+//! `trace_id` where they apply), all at the top level
+//! (docs/OPERATIONS.md, "Logs").
 //!
 //! At TRACE, tungstenite logs every received frame, hyper and h2 every
 //! header, the AWS SDK and reqwest request bodies: bearer tokens,
 //! passwords and signatures would reach the log (docs/SECURITY.md). No
 //! filter setting turns them back on; their DEBUG and above still pass.
+
+use std::io::IsTerminal;
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::filter::{filter_fn, EnvFilter};
@@ -37,17 +46,71 @@ pub fn allowed(meta: &Metadata<'_>) -> bool {
     !WIRE_CRATES.contains(&krate)
 }
 
+/// How log lines are written.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line (the default when standard output is not
+    /// a terminal: files, pipes, container logs).
+    Json,
+    /// Human-readable text, coloured only on a terminal.
+    Text,
+}
+
+impl LogFormat {
+    /// `format`, or JSON unless standard output is a terminal.
+    pub fn or_default(format: Option<LogFormat>) -> LogFormat {
+        format.unwrap_or(if std::io::stdout().is_terminal() {
+            LogFormat::Text
+        } else {
+            LogFormat::Json
+        })
+    }
+}
+
 /// Installs the global subscriber: `filter` (an `EnvFilter` directive
-/// string, `NAX_LOG`'s value) or `info`, then [`allowed`].
-pub fn init(filter: Option<&str>) {
+/// string, `NAX_LOG`'s value) or `info`, then [`allowed`], writing
+/// `format` (or [`LogFormat::or_default`]) to standard output.
+pub fn init(filter: Option<&str>, format: Option<LogFormat>) {
     let env = filter
         .and_then(|f| EnvFilter::try_new(f).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
     tracing_subscriber::registry()
         .with(
-            tracing_subscriber::fmt::layer()
-                .with_filter(env)
-                .with_filter(filter_fn(allowed)),
+            layer(
+                LogFormat::or_default(format),
+                std::io::stdout,
+                std::io::stdout().is_terminal(),
+            )
+            .with_filter(env)
+            .with_filter(filter_fn(allowed)),
         )
         .init();
+}
+
+/// The formatting layer for `format`, writing to `writer`; `ansi`: colour
+/// escapes in text (never in JSON).
+pub fn layer<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Json => {
+            let mut json = json_subscriber::JsonLayer::new(writer);
+            json.with_timer("timestamp", tracing_subscriber::fmt::time::SystemTime)
+                .with_level("level")
+                .with_target("target")
+                .with_flattened_event()
+                .with_top_level_flattened_span_list();
+            Box::new(json)
+        }
+        LogFormat::Text => Box::new(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(ansi),
+        ),
+    }
 }

@@ -132,6 +132,9 @@ async fn start_parts(
         let doc = <crate::server::HubDoc as utoipa::OpenApi>::openapi();
         app = app.merge(api::router_with_doc(api.clone(), doc));
     }
+    api::http::access::set_slow_after(std::time::Duration::from_millis(
+        config.http.slow_request_ms,
+    ));
     let app = api::http::layers(app);
     tokio::spawn(crate::metrics::upkeep(
         metrics,

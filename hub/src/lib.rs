@@ -6,6 +6,7 @@ pub mod app;
 /// The configuration (its own crate, shared with `nax-worker`).
 pub use nax_config as config;
 pub mod fanout;
+pub mod healthcheck;
 pub mod listener;
 /// The log set-up (in this crate: both binaries use it).
 pub use nax_config::logging;

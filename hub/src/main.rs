@@ -1,12 +1,30 @@
 //! `nax-hub`: reads the configuration, starts the hub, waits for SIGINT or
-//! SIGTERM, shuts down gracefully.
+//! SIGTERM, shuts down gracefully. `nax-hub healthcheck` is the container's
+//! health probe ([`hub::healthcheck`]).
 
 use hub::config::Config;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    let mut args = std::env::args_os();
+    if args
+        .nth(1)
+        .is_some_and(|a| a == hub::healthcheck::SUBCOMMAND)
+    {
+        return Ok(hub::healthcheck::run(std::env::args_os().skip(1)));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve())?;
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+async fn serve() -> anyhow::Result<()> {
     let config = Config::load()?;
-    hub::logging::init(std::env::var(hub::config::LOG_ENV).ok().as_deref());
+    hub::logging::init(
+        std::env::var(hub::config::LOG_ENV).ok().as_deref(),
+        config.log_format,
+    );
     tracing::info!(config = %config.redacted(), "starting nax-hub");
     raise_fd_limit(config.limits.max_connections);
     let hub = hub::app::start(&config).await?;

@@ -134,6 +134,11 @@ fn install_once() -> Result<PrometheusHandle, MetricsError> {
             &PUBLISH_TO_WRITE_BUCKETS,
         )
         .map_err(|e| MetricsError::Build(e.to_string()))?
+        .set_buckets_for_metric(
+            Matcher::Full(api::http::access::REQUEST_DURATION_SECONDS.to_owned()),
+            &api::http::access::REQUEST_DURATION_BUCKETS,
+        )
+        .map_err(|e| MetricsError::Build(e.to_string()))?
         .build_recorder();
     let handle = recorder.handle();
     ::metrics::set_global_recorder(recorder).map_err(|_| MetricsError::RecorderTaken)?;
@@ -143,6 +148,33 @@ fn install_once() -> Result<PrometheusHandle, MetricsError> {
 
 /// Registers help text and units with the installed recorder.
 fn describe_all() {
+    describe_counter!(
+        api::http::access::REQUESTS_TOTAL,
+        Unit::Count,
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_counter!(
+        api::http::access::SLOW_REQUESTS_TOTAL,
+        Unit::Count,
+        "HTTP requests answered later than http.slow_request_ms."
+    );
+    describe_counter!(
+        api::events::relay::DOMAIN_EVENTS_TOTAL,
+        Unit::Count,
+        "Domain events committed, by type (and status for deposits, withdrawals and KYC)."
+    );
+    describe_counter!(
+        api::webhooks::VERIFICATION_FAILURES_TOTAL,
+        Unit::Count,
+        "Webhooks refused for a missing or bad signature, by provider."
+    );
+    // Exported from the start (at 0): the latency alarm divides by it.
+    ::metrics::counter!(api::http::access::SLOW_REQUESTS_TOTAL).increment(0);
+    describe_histogram!(
+        api::http::access::REQUEST_DURATION_SECONDS,
+        Unit::Seconds,
+        "Time from an HTTP request's arrival to its response head, by method, route template and status."
+    );
     describe_gauge!(CONNECTIONS, Unit::Count, "Open WebSocket connections.");
     describe_gauge!(
         SUBSCRIPTIONS,

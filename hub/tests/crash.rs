@@ -9,7 +9,6 @@ mod common;
 use common::binary::{self, HubProcess};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,8 +25,7 @@ const ACKED_BEFORE_KILL: usize = 10;
 const WAIT: Duration = Duration::from_secs(60);
 
 async fn spawn_hub(dir: &std::path::Path, port: u16) -> HubProcess {
-    let mut command = binary::command(dir, port, CONFIG, "warn");
-    command.stdout(Stdio::null()).stderr(Stdio::inherit());
+    let command = binary::command(dir, port, CONFIG, "warn");
     HubProcess::start(command, port).await
 }
 
@@ -277,8 +275,7 @@ async fn usd_available(http: &reqwest::Client, base: &str, token: &str) -> Strin
 async fn an_accepted_webhook_survives_kill_9_and_is_applied_once_after() {
     let dir = common::fresh_data_dir();
     let port = testkit::free_port();
-    let mut command = binary::command(&dir, port, &webhook_config(false), "warn");
-    command.stdout(Stdio::null()).stderr(Stdio::inherit());
+    let command = binary::command(&dir, port, &webhook_config(false), "warn");
     let mut hub = HubProcess::start(command, port).await;
     let http = reqwest::Client::new();
     let base = hub.base();
@@ -383,8 +380,7 @@ async fn an_accepted_webhook_survives_kill_9_and_is_applied_once_after() {
     hub.kill();
     drop(hub);
 
-    let mut command = binary::command(&dir, port, &webhook_config(true), "warn");
-    command.stdout(Stdio::null()).stderr(Stdio::inherit());
+    let command = binary::command(&dir, port, &webhook_config(true), "warn");
     let hub = HubProcess::start(command, port).await;
     let base = hub.base();
     wait_until("deposit credited after the restart", || {

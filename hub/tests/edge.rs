@@ -414,9 +414,9 @@ async fn unsafe_request_ids_are_replaced_and_safe_ones_echoed() {
 /// files take about 15, so a few dozen sockets exhaust it.
 const FD_LIMIT: u64 = 64;
 
-/// The `nax-hub` command of the test: header timeout 1 s, its standard
-/// output (the log) to `log`, at most [`FD_LIMIT`] open files.
-fn limited_hub(dir: &std::path::Path, port: u16, log: &std::path::Path) -> std::process::Command {
+/// The `nax-hub` command of the test: header timeout 1 s, at most
+/// [`FD_LIMIT`] open files (its log in [`binary::log_path`]).
+fn limited_hub(dir: &std::path::Path, port: u16) -> std::process::Command {
     use std::os::unix::process::CommandExt as _;
     let mut command = binary::command(
         dir,
@@ -424,9 +424,6 @@ fn limited_hub(dir: &std::path::Path, port: u16, log: &std::path::Path) -> std::
         "[venue]\nevents_per_sec = 20\n[http]\nheader_timeout_ms = 1000\n",
         "warn",
     );
-    command
-        .stdout(std::fs::File::create(log).unwrap())
-        .stderr(std::process::Stdio::inherit());
     // SAFETY: the closure runs in the child between fork and exec and only
     // calls setrlimit(2), which is async-signal-safe.
     unsafe {
@@ -452,11 +449,11 @@ async fn health(addr: SocketAddr) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_file_descriptors_the_hub_recovers_once_idle_sockets_time_out() {
     let dir = common::fresh_data_dir();
-    let log = dir.with_extension("log");
+    let log = binary::log_path(&dir);
     let port = testkit::free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let started = Instant::now();
-    let _hub = HubProcess::start(limited_hub(&dir, port, &log), port).await;
+    let _hub = HubProcess::start(limited_hub(&dir, port), port).await;
     // Idle sockets from several addresses (each under the per-address
     // cap) until the hub runs out of descriptors.
     let mut idle = Vec::new();

@@ -11,7 +11,6 @@ mod common;
 
 use common::binary::{self, HubProcess};
 use serde_json::json;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,14 +39,13 @@ fn rss(pid: u32) -> u64 {
 /// Starts `nax-hub` on a fresh data directory, limits raised.
 async fn spawn_hub() -> HubProcess {
     let port = testkit::free_port();
-    let mut command = binary::command(
+    let command = binary::command(
         &common::fresh_data_dir(),
         port,
         "[venue]\nevents_per_sec = 20\n[api]\nrequests_per_minute = 100000\nrequest_burst = 10000\n\
          login_successes_per_account_per_minute = 100000\nlogin_successes_per_address_per_minute = 100000\n",
         "warn",
     );
-    command.stdout(Stdio::null()).stderr(Stdio::inherit());
     HubProcess::start(command, port).await
 }
 

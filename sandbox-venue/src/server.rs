@@ -1,5 +1,5 @@
 //! Starting and stopping a venue server: the sandbox, the schema, the
-//! router (`/graphql` over HTTP and WebSocket, `/admin/*`), and graceful
+//! router (`/graphql` over HTTP and WebSocket, `/health`, `/admin/*`), and graceful
 //! shutdown that closes WebSocket connections with 1001.
 
 use crate::auth::BearerToken;
@@ -37,6 +37,12 @@ pub fn router(app: App) -> Router {
         .merge(admin::routes())
         .fallback(|| async { error_response(StatusCode::NOT_FOUND, None, "no such route") })
         .layer(from_fn_with_state(app.clone(), require_bearer))
+        // Liveness for container health checks, without the token (added
+        // after the bearer layer, so outside it; docs/CONTAINER.md).
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .layer(DefaultBodyLimit::max(app.limits.max_body_bytes))
         .with_state(app)
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_nax-venue");
 
 #[tokio::test]
-async fn prints_its_address_serves_queries_and_stops_on_sigterm() {
+async fn prints_its_address_serves_queries_and_health_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
         .args(["--port", "0", "--events-per-sec", "0", "--seed", "7"])
         .env("NAX_VENUE_TOKEN", "bin-token")
@@ -52,6 +52,13 @@ async fn prints_its_address_serves_queries_and_stops_on_sigterm() {
         .post(&url)
         .json(&serde_json::json!({"query": "{ assets { symbol } }"}));
     assert_eq!(unauthorized.send().await.unwrap().status(), 401);
+    // Liveness for container health checks needs no token.
+    let health = http
+        .get(url.replace("/graphql", "/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -15,6 +15,10 @@ struct Cli {
     /// TOML configuration file (the same as nax-hub's).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log lines as `json` or `text` (also `NAX_LOG_FORMAT`; default: JSON
+    /// unless standard output is a terminal).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<nax_config::logging::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -71,8 +75,14 @@ enum AuditAction {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let config = load_config(cli.config.as_deref())?;
-    nax_config::logging::init(std::env::var(nax_config::LOG_ENV).ok().as_deref());
+    let mut config = load_config(cli.config.as_deref())?;
+    if let Some(format) = cli.log_format {
+        config.log_format = Some(format);
+    }
+    nax_config::logging::init(
+        std::env::var(nax_config::LOG_ENV).ok().as_deref(),
+        config.log_format,
+    );
     match cli.command {
         Command::Audit {
             action: Some(action),

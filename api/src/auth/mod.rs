@@ -257,6 +257,8 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        Arc::<Auth>::from_ref(state).verify_access(token).await
+        let user = Arc::<Auth>::from_ref(state).verify_access(token).await?;
+        crate::http::access::record_user(&user.user_id);
+        Ok(user)
     }
 }

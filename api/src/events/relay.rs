@@ -12,7 +12,7 @@
 //! did not go through it (another node's commits on a shared store).
 
 use super::EventPublisher;
-use crate::store::layered::{LayeredStore, StoreLayer};
+use crate::store::layered::{Emitted, LayeredStore, StoreLayer};
 use crate::store::Store;
 use rand::Rng as _;
 use std::sync::Arc;
@@ -123,11 +123,49 @@ pub struct RelayWake {
 }
 
 impl StoreLayer for RelayWake {
-    fn committed(&self, events: usize) {
-        if events > 0 {
-            self.wake.notify_one();
+    fn committed(&self, events: &[Emitted]) {
+        if events.is_empty() {
+            return;
+        }
+        self.wake.notify_one();
+        for event in events {
+            count_business_event(event);
         }
     }
+}
+
+/// Counter: domain events committed, by `type`, and by `status` for the
+/// types whose status is a business outcome (deposits, withdrawals, KYC):
+/// orders accepted and filled, deposits and withdrawals by state, KYC
+/// decisions (docs/OPERATIONS.md, "Metrics"). Counted here, where every
+/// committing store passes (each process's outbox relay layer), once per
+/// committed event.
+pub const DOMAIN_EVENTS_TOTAL: &str = "nax_domain_events_total";
+
+fn count_business_event(event: &Emitted) {
+    let with_status = matches!(
+        event.event_type.as_str(),
+        "deposit.state_changed" | "withdrawal.state_changed" | "kyc.status_changed"
+    );
+    // Our own statuses (a handful of words); anything else is bounded to
+    // one label value rather than trusted.
+    let status = match &event.status {
+        Some(s)
+            if with_status
+                && s.len() <= 24
+                && s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_') =>
+        {
+            s.to_ascii_lowercase()
+        }
+        Some(_) if with_status => "other".to_owned(),
+        _ => String::new(),
+    };
+    metrics::counter!(
+        DOMAIN_EVENTS_TOTAL,
+        "type" => event.event_type.clone(),
+        "status" => status
+    )
+    .increment(1);
 }
 
 async fn run(

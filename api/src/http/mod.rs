@@ -2,6 +2,7 @@
 //! address, strict JSON bodies, query strings, the authenticated-user
 //! extractor and pagination.
 
+pub mod access;
 pub mod client_ip;
 pub mod json;
 pub mod page;
@@ -21,7 +22,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Wraps a whole application (the hub's routes and the API's) in what
 /// every response needs: the docs/API.md error body for unknown routes (404
 /// `not_found`) and methods (405 `method_not_allowed`), and
-/// `x-request-id`. Call once, on the outermost router.
+/// `x-request-id`, and each request's span, access-log line and metrics
+/// ([`access`]). Call once, on the outermost router.
 pub fn layers(router: axum::Router) -> axum::Router {
     use axum::http::StatusCode;
     let router = router
@@ -33,6 +35,7 @@ pub fn layers(router: axum::Router) -> axum::Router {
                 "this route does not take that method",
             )
         })
+        .layer(axum::middleware::from_fn(access::middleware))
         .layer(axum::middleware::from_fn(request_id::middleware));
     SECURITY_HEADERS
         .into_iter()

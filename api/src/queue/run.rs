@@ -31,6 +31,10 @@ pub async fn run(source: Arc<dyn Source>, consumer: Arc<dyn Consumer>, options: 
     let RunOptions { mut stop, ready } = options;
     let name = consumer.name();
     let queue = source.queue().name();
+    // The counters exist (at 0) from the start, so dashboards and alarms
+    // on them see a series before the first message or failure.
+    metrics::counter!("nax_worker_processed_total", "consumer" => name).increment(0);
+    metrics::counter!("nax_worker_failed_total", "consumer" => name).increment(0);
     let mut backoff = BACKOFF_MIN;
     while let Err(e) = consumer.recover().await {
         tracing::warn!(consumer = name, error = %format!("{e:#}"), "recovery failed; retrying");

@@ -18,15 +18,32 @@ pub trait StoreLayer: Send + Sync + 'static {
         writes
     }
 
-    /// Called after a batch committed; `events` is how many
-    /// [`Write::Emit`]s it carried.
-    fn committed(&self, events: usize) {
+    /// Called after a batch committed with what its events (its
+    /// [`Write::Emit`]s) were.
+    fn committed(&self, events: &[Emitted]) {
         let _ = events;
     }
 
     /// The user a read returns instead of the stored `user`.
     fn on_user(&self, user: User) -> Result<User, StoreError> {
         Ok(user)
+    }
+}
+
+/// What a committed event was, for the layers' [`StoreLayer::committed`]:
+/// its type and, where its data has one, its `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emitted {
+    pub event_type: String,
+    pub status: Option<String>,
+}
+
+impl Emitted {
+    fn of(event: &Event) -> Self {
+        Emitted {
+            event_type: event.event_type.clone(),
+            status: event.data["status"].as_str().map(str::to_owned),
+        }
     }
 }
 
@@ -49,12 +66,15 @@ impl LayeredStore {
 impl Store for LayeredStore {
     async fn commit(&self, writes: Vec<Write>) -> StoreResult<()> {
         let writes = self.layer.on_commit(writes);
-        let events = writes
+        let events: Vec<Emitted> = writes
             .iter()
-            .filter(|w| matches!(w, Write::Emit(_)))
-            .count();
+            .filter_map(|w| match w {
+                Write::Emit(event) => Some(Emitted::of(event)),
+                _ => None,
+            })
+            .collect();
         self.inner.commit(writes).await?;
-        self.layer.committed(events);
+        self.layer.committed(&events);
         Ok(())
     }
 

@@ -124,6 +124,8 @@ pub async fn receive(
         .map_err(ApiError::internal)?
         .map_err(|e| {
             tracing::warn!(provider = provider.as_str(), reason = %e, "webhook signature refused");
+            metrics::counter!(VERIFICATION_FAILURES_TOTAL, "provider" => provider.as_str())
+                .increment(1);
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_signature",
@@ -135,6 +137,10 @@ pub async fn receive(
     incoming::check_shape(provider, &notice)?;
     accept::accept(&state, provider, &notice).await.map(Json)
 }
+
+/// Counter: webhooks refused for a missing or bad signature, by
+/// `provider` (docs/OPERATIONS.md, "Metrics").
+pub const VERIFICATION_FAILURES_TOTAL: &str = "nax_webhook_verification_failures_total";
 
 /// The routes of this module.
 pub fn routes<S>() -> OpenApiRouter<S>

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 /// State shared by a connection's reader and writer.
 pub(super) struct Shared {
@@ -35,6 +36,34 @@ pub(super) struct Shared {
     /// The dead-man's switch attachment of `auth`'s
     /// `cancel_on_disconnect`, released when the connection ends.
     pub(super) attached: parking_lot::Mutex<Option<Arc<api::trading::deadman::Attached>>>,
+    /// What the connection's end-of-connection log line reports.
+    pub(super) stats: Stats,
+}
+
+/// Per-connection counts for the line logged when it ends
+/// (docs/OPERATIONS.md, "Logs").
+#[derive(Default)]
+pub(super) struct Stats {
+    /// Text frames received.
+    pub(super) messages_in: AtomicU64,
+    /// Messages written.
+    pub(super) messages_out: AtomicU64,
+    /// Payload bytes written.
+    pub(super) bytes_out: AtomicU64,
+    /// The close code sent or received first; 0 until then.
+    pub(super) close_code: std::sync::atomic::AtomicU32,
+}
+
+impl Stats {
+    /// Records `code` unless a close code is already recorded.
+    pub(super) fn closed(&self, code: u16) {
+        let _ = self.close_code.compare_exchange(
+            0,
+            u32::from(code),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
 }
 
 impl Shared {
@@ -65,15 +94,13 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
         private: Arc::default(),
         forwarder: parking_lot::Mutex::new(None),
         attached: parking_lot::Mutex::new(None),
+        stats: Stats::default(),
     });
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(writer::write_loop(
-        sink,
-        shared.clone(),
-        ctx.clone(),
-        close_rx,
-    ));
+    let mut writer = tokio::spawn(
+        writer::write_loop(sink, shared.clone(), ctx.clone(), close_rx).in_current_span(),
+    );
     let mut subscriptions = Subscriptions::new();
     let mut writer_done = false;
     {
@@ -112,6 +139,18 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
     if !writer_done {
         let _ = writer.await;
     }
+    // No close frame either way: the peer vanished (1006, RFC 6455 7.4.1).
+    shared.stats.closed(1006);
+    let stats = &shared.stats;
+    tracing::info!(
+        target: api::http::access::TARGET,
+        duration_ms = shared.started.elapsed().as_millis() as u64,
+        messages_in = stats.messages_in.load(Ordering::Relaxed),
+        messages_out = stats.messages_out.load(Ordering::Relaxed),
+        bytes_out = stats.bytes_out.load(Ordering::Relaxed),
+        close_code = stats.close_code.load(Ordering::Relaxed),
+        "connection closed"
+    );
 }
 
 /// A subscription of this connection.
@@ -137,8 +176,14 @@ async fn read_loop(
     while let Some(msg) = stream.next().await {
         shared.touch();
         let text = match msg {
-            Ok(Message::Text(t)) => t,
-            Ok(Message::Close(_)) => break,
+            Ok(Message::Text(t)) => {
+                shared.stats.messages_in.fetch_add(1, Ordering::Relaxed);
+                t
+            }
+            Ok(Message::Close(frame)) => {
+                shared.stats.closed(frame.map_or(1005, |f| f.code));
+                break;
+            }
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             Ok(Message::Binary(_)) => {
                 reject(

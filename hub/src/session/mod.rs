@@ -27,6 +27,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Bytes the WebSocket codec reads from a socket at a time. Tungstenite
 /// allocates (and zero-fills) this much per connection up front; its 128 KiB
@@ -156,6 +157,9 @@ pub async fn ws_handler(
         .max_frame_size(ctx.limits.max_frame_bytes)
         .on_upgrade(move |socket| async move {
             let _slots = (slot, client_slot);
-            connection::serve(socket, ctx, conn_id).await;
+            let span = tracing::info_span!("connection", conn_id, user_id = tracing::field::Empty);
+            connection::serve(socket, ctx, conn_id)
+                .instrument(span)
+                .await;
         })
 }

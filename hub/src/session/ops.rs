@@ -250,6 +250,7 @@ async fn authenticate(
     }
     drop(forwarder);
     let attached = shared.attached.lock().is_some();
+    tracing::Span::current().record("user_id", user.user_id.as_str());
     shared.reply(replies::authed(id, &user.user_id, attached));
     Ok(())
 }

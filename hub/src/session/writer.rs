@@ -36,7 +36,7 @@ pub(super) async fn write_loop(
         tokio::select! {
             _ = queue.ready() => {
                 let close = queue.drain_into(&mut batch);
-                if write_batch(&mut sink, &mut batch).await.is_err() {
+                if write_batch(&mut sink, &mut batch, &shared).await.is_err() {
                     return;
                 }
                 if close == Some(CloseReason::SlowConsumer) {
@@ -52,7 +52,7 @@ pub(super) async fn write_loop(
                 };
                 // Flush replies queued before the close (e.g. the last error).
                 queue.drain_into(&mut batch);
-                let _ = write_batch(&mut sink, &mut batch).await;
+                let _ = write_batch(&mut sink, &mut batch, &shared).await;
                 break (code, reason);
             }
             _ = ping.tick() => {
@@ -71,11 +71,12 @@ pub(super) async fn write_loop(
             _ = shutdown.triggered() => {
                 shared.reply(replies::shutdown(ctx.reconnect_after_ms));
                 queue.drain_into(&mut batch);
-                let _ = write_batch(&mut sink, &mut batch).await;
+                let _ = write_batch(&mut sink, &mut batch, &shared).await;
                 break (close_code::GOING_AWAY, "server shutdown");
             }
         }
     };
+    shared.stats.closed(code);
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
@@ -88,6 +89,7 @@ pub(super) async fn write_loop(
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
     batch: &mut VecDeque<Frame>,
+    shared: &Shared,
 ) -> Result<(), axum::Error> {
     if batch.is_empty() {
         return Ok(());
@@ -105,5 +107,10 @@ async fn write_batch(
     sink.flush().await?;
     metrics::counter!(m::MESSAGES_OUT_TOTAL).increment(count as u64);
     metrics::counter!(m::BYTES_OUT_TOTAL).increment(bytes as u64);
+    let stats = &shared.stats;
+    stats
+        .messages_out
+        .fetch_add(count as u64, Ordering::Relaxed);
+    stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
     Ok(())
 }
