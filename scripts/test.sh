@@ -2,7 +2,8 @@
 # The one test command: installs and starts what the tests need when it is
 # missing (redis-server and openssl from Debian, moto[server] and checkov
 # from PyPI; Node.js, npm, chromium and chromium-driver from Debian;
-# playwright-core from npm), then checks the Terraform with checkov, runs
+# playwright-core from npm), then checks the Terraform with checkov and
+# the container image, Compose file and CI workflows (scripts/ci-checks.sh), runs
 # every test of the workspace, lints included, the JavaScript client's
 # tests (node --test) and the trading page's tests in Chromium, and fuzzes
 # the parsers of outside input for a bounded time (scripts/fuzz.sh:
@@ -122,6 +123,11 @@ trap 'kill -- -"$fuzz_build" 2>/dev/null || true' EXIT
 # the vendor's platform (the checks themselves ship with checkov).
 log "terraform checks (checkov)"
 "$CHECKOV_VENV/bin/checkov" -d infra/terraform --quiet --compact --skip-download
+
+# The container image, docker-compose.yml and the CI workflows
+# (docs/CONTAINER.md, "Checks"); builds the image where a daemon answers.
+log "container and CI checks"
+scripts/ci-checks.sh
 
 log "format and lints"
 cargo fmt --all -- --check

@@ -1,9 +1,18 @@
-# The nax-hub service: an ECS Fargate cluster, the task definition (one
-# container, port 8080, /health), the service in the private subnets, and
-# the internal ALB in front of it (HTTPS, WebSocket upgrades included).
-# Traffic allowed: the ALB ingress CIDRs -> ALB:443 -> task:8080 ->
-# Redis:6379, and the task out to AWS APIs and the upstream venue over
-# HTTPS. Nothing else reaches the task or Redis.
+# The nax-hub service: an ECS Fargate cluster, the task definition (the
+# hub's container, port 8080, /health, and the ADOT collector sidecar of
+# telemetry.tf), the service in the private subnets, and the internal ALB
+# in front of it (HTTPS, WebSocket upgrades included).
+# Traffic allowed: API Gateway's VPC link (api_gateway.tf) and the ALB
+# ingress CIDRs -> ALB:443 -> task:8080; the edge ALB (edge.tf) -> task:8080
+# for the WebSocket path; the task -> Redis:6379, and out to AWS APIs and
+# the upstream venue over HTTPS. Nothing else reaches the task or Redis.
+#
+# TLS: clients -> API Gateway / edge ALB, API Gateway -> private ALB, the
+# task -> Redis and every AWS API are TLS. Plain inside the VPC: ALB ->
+# task:8080 (the hub has no TLS listener, docs/PROTOCOL.md: "TLS is the
+# load balancer's"; the hop stays in the private subnets and only the two
+# ALBs' security groups may open it) and, inside the task's own network
+# namespace, the hub <-> collector on 127.0.0.1 (OTLP 4318, /metrics).
 
 locals {
   container_name = "nax-hub"
@@ -39,7 +48,15 @@ locals {
     NAX_EVENTS_TO_SQS         = "true"
     NAX_SQS_QUEUE_PREFIX      = var.resource_prefix
     NAX_KMS_KEY_ID            = aws_kms_key.main.arn
-    NAX_TRUSTED_PROXIES       = join(",", [for s in data.aws_subnet.private : s.cidr_block])
+    # Both ALBs' subnets (the private ALB and the API's VPC link in the
+    # private ones, the edge ALB in the public ones): the right-most
+    # untrusted X-Forwarded-For entry is the client.
+    NAX_TRUSTED_PROXIES = join(",", concat(local.private_subnet_cidrs, local.public_subnet_cidrs))
+    # The REST latency alarm's threshold (alarms.tf): requests slower
+    # than this are counted as slow.
+    NAX_SLOW_REQUEST_MS = tostring(ceil(var.rest_p99_latency_alarm_seconds * 1000))
+    # Traces: the collector sidecar listens for OTLP on 127.0.0.1:4318
+    # (telemetry.tf); the hub does not send traces yet (README, status).
     # The queue consumers run in their own services (worker.tf).
     NAX_WORKER_IN_PROCESS         = "false"
     NAX_WEBHOOK_WORKER_IN_PROCESS = "false"
@@ -121,6 +138,8 @@ resource "aws_ecs_task_definition" "hub" {
     # SIGTERM, then the hub drains connections (shutdown_drain_ms, 5 s by
     # default) before exiting.
     stopTimeout = 30
+    # The collector listens before the hub sends its first spans.
+    dependsOn = [{ containerName = local.otel_container_name, condition = "START" }]
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -129,7 +148,7 @@ resource "aws_ecs_task_definition" "hub" {
         awslogs-stream-prefix = local.container_name
       }
     }
-  }])
+  }, local.otel_sidecar["nax-hub"]])
 }
 
 resource "aws_ecs_service" "hub" {
@@ -146,13 +165,22 @@ resource "aws_ecs_service" "hub" {
   enable_execute_command             = false
 
   network_configuration {
-    subnets          = var.private_subnet_ids
+    subnets          = local.private_subnet_ids
     security_groups  = [aws_security_group.task.id]
     assign_public_ip = false
   }
 
+  # The private ALB (REST through API Gateway, internal callers) ...
   load_balancer {
     target_group_arn = aws_lb_target_group.hub.arn
+    container_name   = local.container_name
+    container_port   = local.container_port
+  }
+
+  # ... and the edge ALB (the WebSocket path, edge.tf). A target group
+  # belongs to one load balancer, hence two.
+  load_balancer {
+    target_group_arn = aws_lb_target_group.edge.arn
     container_name   = local.container_name
     container_port   = local.container_port
   }
@@ -162,7 +190,13 @@ resource "aws_ecs_service" "hub" {
     rollback = true
   }
 
-  depends_on = [aws_lb_listener.https]
+  # Autoscaling (autoscaling.tf) owns the count after creation;
+  # desired_count is the first deployment's.
+  lifecycle {
+    ignore_changes = [desired_count]
+  }
+
+  depends_on = [aws_lb_listener.https, aws_lb_listener.edge_https]
 }
 
 # --- the private ALB ---
@@ -170,7 +204,7 @@ resource "aws_ecs_service" "hub" {
 resource "aws_security_group" "alb" {
   name        = "${local.name}-alb"
   description = "${local.name} internal ALB: HTTPS from the allowed CIDRs, to the tasks only"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "alb_https" {
@@ -197,7 +231,7 @@ resource "aws_lb" "hub" {
   name                       = "${local.name}-alb"
   internal                   = true
   load_balancer_type         = "application"
-  subnets                    = var.private_subnet_ids
+  subnets                    = local.private_subnet_ids
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = true
@@ -210,11 +244,18 @@ resource "aws_lb" "hub" {
     prefix  = local.name
     enabled = true
   }
+
+  lifecycle {
+    precondition {
+      condition     = local.create_network ? length(var.private_subnet_ids) == 0 && length(var.public_subnet_ids) == 0 : length(var.private_subnet_ids) >= 2 && length(var.public_subnet_ids) >= 2
+      error_message = "Without vpc_id the network is created here: leave private_subnet_ids and public_subnet_ids empty. With vpc_id, pass at least two of each."
+    }
+  }
 }
 
 resource "aws_lb_target_group" "hub" {
   name        = "${local.name}-hub"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
   target_type = "ip"
   port        = local.container_port
   protocol    = "HTTP"
@@ -245,12 +286,34 @@ resource "aws_lb_listener" "https" {
   }
 }
 
+# The hub serves /metrics on its HTTP port; the collector sidecar scrapes
+# it on 127.0.0.1, nobody outside the task needs it.
+resource "aws_lb_listener_rule" "hub_no_metrics" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 1
+
+  condition {
+    path_pattern {
+      values = ["/metrics"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "not found"
+      status_code  = "404"
+    }
+  }
+}
+
 # --- the task's security group ---
 
 resource "aws_security_group" "task" {
   name        = "${local.name}-task"
   description = "${local.name} nax-hub tasks: from the ALB only"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "task_from_alb" {
@@ -283,9 +346,3 @@ resource "aws_vpc_security_group_egress_rule" "task_https" {
   to_port           = 443
 }
 
-# The subnets the ALB and the tasks share: their CIDR blocks are the hub's
-# trusted proxies (NAX_TRUSTED_PROXIES above).
-data "aws_subnet" "private" {
-  for_each = toset(var.private_subnet_ids)
-  id       = each.value
-}

@@ -8,13 +8,13 @@
 resource "aws_elasticache_subnet_group" "redis" {
   name        = "${local.name}-redis"
   description = "Private subnets of ${local.name} Redis"
-  subnet_ids  = var.private_subnet_ids
+  subnet_ids  = local.private_subnet_ids
 }
 
 resource "aws_security_group" "redis" {
   name        = "${local.name}-redis"
   description = "${local.name} Redis: reachable from the nax-hub tasks only"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "redis_from_task" {

@@ -1,7 +1,7 @@
 # The customer-managed KMS key that encrypts everything at rest here: the
 # DynamoDB tables, the SQS queues and their DLQs, Redis, the Redis token
-# secret, the task's log group, and the hub's data key (which seals TOTP
-# seeds and password hashes inside the items). One key per environment keeps the
+# secret, the log groups (logs.tf), the alarm topic, and the hub's data
+# key (which seals TOTP seeds and password hashes inside the items). One key per environment keeps the
 # policy in one place; rotation is yearly and automatic.
 
 resource "aws_kms_key" "main" {
@@ -44,7 +44,7 @@ data "aws_iam_policy_document" "kms" {
   # CloudWatch Logs encrypts as its own service principal, limited to
   # this configuration's log groups (logs.tf).
   statement {
-    sid = "CloudWatchLogsForTheTaskLogGroup"
+    sid = "CloudWatchLogsForTheLogGroups"
     actions = [
       "kms:Encrypt",
       "kms:Decrypt",
@@ -61,6 +61,23 @@ data "aws_iam_policy_document" "kms" {
       test     = "ArnEquals"
       variable = "kms:EncryptionContext:aws:logs:arn"
       values   = local.log_group_arns
+    }
+  }
+
+  # CloudWatch alarms publish to the encrypted alarm topic (alarms.tf):
+  # SNS asks KMS for a data key on the publisher's behalf, so the
+  # publisher (CloudWatch) needs these two on the key. This is AWS's
+  # documented statement for alarms to an encrypted topic, without a
+  # condition: a condition key SNS does not pass on would silently stop
+  # every alarm notification. Who may publish is the topic policy's
+  # business (this account's alarms only).
+  statement {
+    sid       = "CloudWatchAlarmsToTheEncryptedTopic"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
   }
 }

@@ -46,7 +46,7 @@ output "kms_key_arn" {
 }
 
 output "alb_dns_name" {
-  description = "Internal DNS name of the private ALB (HTTPS; /ws for WebSocket)."
+  description = "Internal DNS name of the private ALB (HTTPS; API Gateway's VPC link and alb_ingress_cidrs reach it; /ws works here too for internal clients)."
   value       = aws_lb.hub.dns_name
 }
 
@@ -83,4 +83,51 @@ output "audit_bucket_name" {
 output "audit_archive_policy_arn" {
   description = "IAM policy for the audit worker's task role (put/get/list under audit/, the KMS key via S3)."
   value       = aws_iam_policy.audit_archive.arn
+}
+
+# --- network, edge, alarms (network.tf, edge.tf, api_gateway.tf, alarms.tf) ---
+
+output "vpc_id" {
+  description = "The VPC (created here, or var.vpc_id)."
+  value       = local.vpc_id
+}
+
+output "private_subnet_ids" {
+  description = "Private subnets of the tasks, the private ALB, the VPC link and Redis."
+  value       = local.private_subnet_ids
+}
+
+output "public_subnet_ids" {
+  description = "Public subnets of the edge ALB (and the NAT gateways of a created network)."
+  value       = local.public_subnet_ids
+}
+
+output "api_endpoint" {
+  description = "Base URL of the REST routes: https://<api_domain_name> when set (CNAME or alias it to api_domain_target), else the execute-api endpoint."
+  value       = var.api_domain_name == null ? aws_apigatewayv2_api.rest.api_endpoint : "https://${var.api_domain_name}"
+}
+
+output "api_domain_target" {
+  description = "With api_domain_name: the regional API Gateway domain name to point the DNS record at (null without)."
+  value       = var.api_domain_name == null ? null : aws_apigatewayv2_domain_name.rest[0].domain_name_configuration[0].target_domain_name
+}
+
+output "edge_alb_dns_name" {
+  description = "DNS name of the internet-facing edge ALB: point the WebSocket host (the name on edge_certificate_arn) at it; clients connect to wss://<host>/ws."
+  value       = aws_lb.edge.dns_name
+}
+
+output "edge_alb_zone_id" {
+  description = "Hosted zone of the edge ALB, for a Route 53 alias record."
+  value       = aws_lb.edge.zone_id
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies (subscribe the on-call tool; alarm_email subscribes one address)."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "metrics_log_group_name" {
+  description = "Log group of the collectors' Embedded Metric Format lines (var.metrics_namespace is extracted from it)."
+  value       = aws_cloudwatch_log_group.metrics.name
 }

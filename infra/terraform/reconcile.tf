@@ -31,7 +31,7 @@ resource "aws_scheduler_schedule" "reconcile" {
       task_count          = 1
 
       network_configuration {
-        subnets          = var.private_subnet_ids
+        subnets          = local.private_subnet_ids
         security_groups  = [aws_security_group.worker.id]
         assign_public_ip = false
       }
@@ -84,7 +84,7 @@ data "aws_iam_policy_document" "reconcile_scheduler" {
   statement {
     sid       = "PassTheTaskRoles"
     actions   = ["iam:PassRole"]
-    resources = [aws_iam_role.worker.arn, aws_iam_role.worker_execution.arn]
+    resources = [aws_iam_role.worker["reconcile"].arn, aws_iam_role.worker_execution.arn]
     condition {
       test     = "StringEquals"
       variable = "iam:PassedToService"

@@ -1,9 +1,10 @@
 # Terraform and provider versions, and the AWS provider itself.
 #
 # This is a root configuration for one environment of the NA-X Stream BFF
-# (docs/ARCHITECTURE.md): the operational tables, the event queues, Redis and the ECS
-# service. It does not create the network: the VPC and its private subnets
-# are inputs (variables.tf).
+# (docs/ARCHITECTURE.md): the operational tables, the event queues, Redis,
+# the ECS services, and the network, public entry, telemetry, alarms and
+# autoscaling around them. The network is created here unless an existing
+# VPC is passed in (network.tf, variables.tf).
 
 terraform {
   required_version = ">= 1.5"

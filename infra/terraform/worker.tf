@@ -7,15 +7,27 @@
 # The audit archiver runs as exactly one task, and a deployment stops the
 # old task before starting the new one (maximum 100 %, minimum 0 %): two
 # archivers would each extend the hash chains (docs/AUDIT.md). The CRM
-# sync and the webhook applier are idempotent and scale out.
+# sync stays at one task: its HubSpot rate limit is per process
+# (docs/HUBSPOT.md, "Limits"), so more tasks would exceed the app's limit.
+# The webhook applier is idempotent and scales out (autoscaling.tf).
+#
+# Each worker has a task role of its own, with only what its command
+# does (worker/src/commands.rs): the audit archiver and the CRM sync read
+# their queue and keep checkpoints in the store; the webhook applier and
+# reconciliation build the API's parts (Kind::needs_api), so they also
+# run the outbox relay (under the shared Redis lease) that sends to the
+# queues and puts domain events on the bus.
 
 locals {
   worker_health_port = 9100
 
+  # queue: the key of the queue it consumes (sqs.tf), if any; runs_api:
+  # builds the API's parts (store with its data key, outbox relay).
   workers = {
-    audit    = { command = ["audit"], desired = 1, single = true }
-    hubspot  = { command = ["hubspot"], desired = 1, single = false }
-    webhooks = { command = ["webhooks"], desired = 2, single = false }
+    audit     = { command = ["audit"], desired = 1, single = true, scaled = false, queue = "audit", runs_api = false }
+    hubspot   = { command = ["hubspot"], desired = 1, single = false, scaled = false, queue = "hubspot", runs_api = false }
+    webhooks  = { command = ["webhooks"], desired = 2, single = false, scaled = true, queue = "webhook", runs_api = true }
+    reconcile = { command = ["reconcile"], desired = 0, single = true, scaled = false, queue = null, runs_api = true }
   }
 
   # The hub's settings (ecs.tf) minus its listener, plus the consumers'
@@ -44,7 +56,7 @@ resource "aws_ecs_task_definition" "worker" {
   cpu                      = var.worker_task_cpu
   memory                   = var.worker_task_memory
   execution_role_arn       = aws_iam_role.worker_execution.arn
-  task_role_arn            = aws_iam_role.worker.arn
+  task_role_arn            = aws_iam_role.worker[each.key].arn
 
   runtime_platform {
     operating_system_family = "LINUX"
@@ -65,7 +77,7 @@ resource "aws_ecs_task_definition" "worker" {
     privileged             = false
     entryPoint             = ["nax-worker"]
     command                = each.value.command
-    environment            = [for k in sort(keys(local.worker_environment)) : { name = k, value = local.worker_environment[k] }]
+    environment            = [for k, v in merge(local.worker_environment, { OTEL_SERVICE_NAME = "nax-worker-${each.key}" }) : { name = k, value = v }]
     secrets                = [for k in sort(keys(local.worker_secrets)) : { name = k, valueFrom = local.worker_secrets[k] }]
     mountPoints = [{
       sourceVolume  = "data"
@@ -82,6 +94,7 @@ resource "aws_ecs_task_definition" "worker" {
     # SIGTERM: each consumer finishes its batch (up to 30 s) and gives
     # back what it did not start.
     stopTimeout = 45
+    dependsOn   = [{ containerName = local.otel_container_name, condition = "START" }]
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -90,7 +103,7 @@ resource "aws_ecs_task_definition" "worker" {
         awslogs-stream-prefix = "nax-worker-${each.key}"
       }
     }
-  }])
+  }, local.otel_sidecar["nax-worker-${each.key}"]])
 }
 
 resource "aws_ecs_service" "worker" {
@@ -108,7 +121,7 @@ resource "aws_ecs_service" "worker" {
   enable_execute_command             = false
 
   network_configuration {
-    subnets          = var.private_subnet_ids
+    subnets          = local.private_subnet_ids
     security_groups  = [aws_security_group.worker.id]
     assign_public_ip = false
   }
@@ -117,6 +130,13 @@ resource "aws_ecs_service" "worker" {
     enable   = true
     rollback = true
   }
+
+  # Every worker service has a scalable target (autoscaling.tf): the
+  # webhook applier scales between worker_min_tasks and worker_max_tasks,
+  # the others are pinned to `desired` (minimum = maximum).
+  lifecycle {
+    ignore_changes = [desired_count]
+  }
 }
 
 # --- network: nothing comes in; out to Redis and HTTPS ---
@@ -124,7 +144,7 @@ resource "aws_ecs_service" "worker" {
 resource "aws_security_group" "worker" {
   name        = "${local.name}-worker"
   description = "${local.name} nax-worker tasks: no ingress; Redis and HTTPS out"
-  vpc_id      = var.vpc_id
+  vpc_id      = local.vpc_id
 }
 
 resource "aws_vpc_security_group_egress_rule" "worker_to_redis" {
@@ -154,39 +174,75 @@ resource "aws_vpc_security_group_egress_rule" "worker_https" {
   to_port           = 443
 }
 
-# --- roles ---
+# --- roles: one task role per worker ---
 
 resource "aws_iam_role" "worker" {
-  name               = "${local.name}-worker"
-  description        = "nax-worker tasks: consume the queues, write the archive, the store"
+  for_each = local.workers
+
+  name               = "${local.name}-worker-${each.key}"
+  description        = "nax-worker ${each.key} task: its queue, the store, what its command does"
   assume_role_policy = data.aws_iam_policy_document.task_assume.json
 }
 
 data "aws_iam_policy_document" "worker" {
+  for_each = local.workers
+
   # The store (the applier commits, the CRM sync and the archiver keep
-  # SyncCheckpoints), as the hub has it.
+  # SyncCheckpoints, reconciliation reads), as the hub has it.
   source_policy_documents = [data.aws_iam_policy_document.operational_tables.json]
 
-  # Consuming (receive, delete, heartbeat) and the relay of the events the
-  # applier's commits emit (send).
-  statement {
-    sid = "ConsumeTheQueues"
-    actions = [
-      "sqs:ReceiveMessage",
-      "sqs:DeleteMessage",
-      "sqs:ChangeMessageVisibility",
-      "sqs:SendMessage",
-      "sqs:GetQueueUrl",
-      "sqs:GetQueueAttributes",
-    ]
-    resources = [for q in values(aws_sqs_queue.main) : q.arn]
+  # Its own queue: receive, delete, heartbeat; and its dead-letter
+  # queue's depth for /metrics (nax_worker_dlq_depth).
+  dynamic "statement" {
+    for_each = each.value.queue == null ? [] : [each.value.queue]
+    content {
+      sid = "ConsumeItsQueue"
+      actions = [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+        "sqs:GetQueueAttributes",
+      ]
+      resources = [aws_sqs_queue.main[statement.value].arn]
+    }
   }
 
-  # Dead-letter depth for /metrics.
-  statement {
-    sid       = "DeadLetterDepth"
-    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
-    resources = [for q in values(aws_sqs_queue.dlq) : q.arn]
+  dynamic "statement" {
+    for_each = each.value.queue == null ? [] : [each.value.queue]
+    content {
+      sid       = "DeadLetterDepth"
+      actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+      resources = [aws_sqs_queue.dlq[statement.value].arn]
+    }
+  }
+
+  # The outbox relay (webhooks, reconcile): sends every event to its
+  # queues, as the hub's relay does.
+  dynamic "statement" {
+    for_each = each.value.runs_api ? [1] : []
+    content {
+      sid       = "RelaySendsToTheQueues"
+      actions   = ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+      resources = [for q in values(aws_sqs_queue.main) : q.arn]
+    }
+  }
+
+  # ... and the domain events to the bus (NAX_EVENTBRIDGE_BUS is set for
+  # the workers too: without this, a worker holding the relay lease could
+  # not publish and the outbox would stall).
+  dynamic "statement" {
+    for_each = each.value.runs_api ? [1] : []
+    content {
+      sid       = "RelayPutsDomainEvents"
+      actions   = ["events:PutEvents"]
+      resources = [aws_cloudwatch_event_bus.domain.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "events:source"
+        values   = ["nax.stream"]
+      }
+    }
   }
 
   statement {
@@ -208,30 +264,44 @@ data "aws_iam_policy_document" "worker" {
     }
   }
 
-  # The store's data key (api/src/seal), as the hub has it.
-  statement {
-    sid       = "StoreDataKey"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.main.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:nax-purpose"
-      values   = ["store-data-key"]
+  # The store's data key (api/src/seal), for the workers that open the
+  # sealed store (the API's parts); generated by the hub, so unwrap only.
+  dynamic "statement" {
+    for_each = each.value.runs_api ? [1] : []
+    content {
+      sid       = "StoreDataKey"
+      actions   = ["kms:Decrypt"]
+      resources = [aws_kms_key.main.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:nax-purpose"
+        values   = ["store-data-key"]
+      }
     }
   }
 }
 
 resource "aws_iam_role_policy" "worker" {
-  name   = "nax-worker"
-  role   = aws_iam_role.worker.id
-  policy = data.aws_iam_policy_document.worker.json
+  for_each = local.workers
+
+  name   = "nax-worker-${each.key}"
+  role   = aws_iam_role.worker[each.key].id
+  policy = data.aws_iam_policy_document.worker[each.key].json
 }
 
 # The archive's own policy (audit.tf): objects under audit/, the key
-# through S3.
+# through S3. The archiver only.
 resource "aws_iam_role_policy_attachment" "worker_audit_archive" {
-  role       = aws_iam_role.worker.name
+  role       = aws_iam_role.worker["audit"].name
   policy_arn = aws_iam_policy.audit_archive.arn
+}
+
+# Traces and metrics of the collector sidecar (telemetry.tf).
+resource "aws_iam_role_policy_attachment" "worker_telemetry" {
+  for_each = local.workers
+
+  role       = aws_iam_role.worker[each.key].name
+  policy_arn = aws_iam_policy.telemetry.arn
 }
 
 resource "aws_iam_role" "worker_execution" {
