@@ -162,6 +162,10 @@ pub struct Cli {
     /// output is a terminal).
     #[arg(long, env = "NAX_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<super::logging::LogFormat>,
+    /// Send traces over OTLP/HTTP to this base URL (e.g.
+    /// `http://127.0.0.1:4318`; unset: none).
+    #[arg(long, env = "NAX_OTLP_ENDPOINT", value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// Time a connection has to send complete request headers, ms.
     #[arg(long, env = "NAX_HEADER_TIMEOUT_MS")]
     pub header_timeout_ms: Option<u64>,
@@ -329,6 +333,9 @@ impl Config {
         set(&mut self.allowed_origins, cli.allowed_origins);
         if let Some(format) = cli.log_format {
             self.log_format = Some(format);
+        }
+        if let Some(endpoint) = cli.otlp_endpoint {
+            self.otlp_endpoint = Some(endpoint);
         }
         let http = &mut self.http;
         set(&mut http.header_timeout_ms, cli.header_timeout_ms);

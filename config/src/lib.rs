@@ -99,6 +99,9 @@ pub struct Config {
     /// `json` or `text` log lines; unset: JSON unless standard output is a
     /// terminal (docs/OPERATIONS.md, "Logs").
     pub log_format: Option<logging::LogFormat>,
+    /// Base URL of an OTLP/HTTP receiver (e.g. `http://127.0.0.1:4318`)
+    /// to send traces to; unset: no traces (docs/OPERATIONS.md, "Traces").
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for Config {
@@ -118,6 +121,7 @@ impl Default for Config {
             reconnect_after_ms: 1_000,
             allowed_origins: Vec::new(),
             log_format: None,
+            otlp_endpoint: None,
         }
     }
 }

@@ -8,6 +8,10 @@
 //! `trace_id` where they apply), all at the top level
 //! (docs/OPERATIONS.md, "Logs").
 //!
+//! With an OTLP endpoint (`NAX_OTLP_ENDPOINT`), spans also go out as
+//! OpenTelemetry traces over OTLP/HTTP, and JSON lines inside a traced
+//! span carry its `trace_id` and `span_id` (docs/OPERATIONS.md, "Traces").
+//!
 //! At TRACE, tungstenite logs every received frame, hyper and h2 every
 //! header, the AWS SDK and reqwest request bodies: bearer tokens,
 //! passwords and signatures would reach the log (docs/SECURITY.md). No
@@ -70,13 +74,55 @@ impl LogFormat {
     }
 }
 
+/// What [`init`] set up that needs an orderly end: the trace exporter,
+/// whose last batch [`Telemetry::shutdown`] sends.
+#[must_use = "shut it down when the process stops, or the last spans are lost"]
+pub struct Telemetry {
+    tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends the spans not yet exported (bounded by the exporter's
+    /// timeout) and stops the exporter.
+    pub fn shutdown(&self) {
+        if let Some(tracer) = &self.tracer {
+            if let Err(e) = tracer.shutdown() {
+                tracing::warn!(error = %e, "exporting the last spans failed");
+            }
+        }
+    }
+}
+
 /// Installs the global subscriber: `filter` (an `EnvFilter` directive
 /// string, `NAX_LOG`'s value) or `info`, then [`allowed`], writing
-/// `format` (or [`LogFormat::or_default`]) to standard output.
-pub fn init(filter: Option<&str>, format: Option<LogFormat>) {
-    let env = filter
-        .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+/// `format` (or [`LogFormat::or_default`]) to standard output; with
+/// `otlp_endpoint` (a base URL such as `http://127.0.0.1:4318`), the same
+/// spans as traces of `service` to `<endpoint>/v1/traces`, and the W3C
+/// trace-context propagator for `traceparent` headers.
+pub fn init(
+    filter: Option<&str>,
+    format: Option<LogFormat>,
+    otlp_endpoint: Option<&str>,
+    service: &'static str,
+) -> anyhow::Result<Telemetry> {
+    let env_filter = || {
+        filter
+            .and_then(|f| EnvFilter::try_new(f).ok())
+            .unwrap_or_else(|| EnvFilter::new("info"))
+    };
+    let tracer = otlp_endpoint
+        .map(|e| tracer_provider(e, service))
+        .transpose()?;
+    let otel = tracer.as_ref().map(|provider| {
+        use opentelemetry::trace::TracerProvider as _;
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+        );
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service))
+            .with_filter(env_filter())
+            .with_filter(filter_fn(allowed))
+    });
     tracing_subscriber::registry()
         .with(
             layer(
@@ -84,10 +130,36 @@ pub fn init(filter: Option<&str>, format: Option<LogFormat>) {
                 std::io::stdout,
                 std::io::stdout().is_terminal(),
             )
-            .with_filter(env)
+            .with_filter(env_filter())
             .with_filter(filter_fn(allowed)),
         )
+        .with(otel)
         .init();
+    Ok(Telemetry { tracer })
+}
+
+/// The OTLP/HTTP (JSON) trace exporter to `endpoint`, batching on its own
+/// thread. `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` still apply
+/// (the service name defaults to `service`).
+fn tracer_provider(
+    endpoint: &str,
+    service: &'static str,
+) -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+        .with_timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name(service);
+    }
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource.build())
+        .build())
 }
 
 /// The formatting layer for `format`, writing to `writer`; `ansi`: colour
@@ -105,6 +177,14 @@ where
                 .with_target("target")
                 .with_flattened_event()
                 .with_top_level_flattened_span_list();
+            // The trace the line belongs to, when traces are exported
+            // (the span's OpenTelemetry data exists only then).
+            json.add_from_extension::<tracing_opentelemetry::OtelData, _, _>("trace_id", |otel| {
+                otel.trace_id().map(|id| id.to_string())
+            });
+            json.add_from_extension::<tracing_opentelemetry::OtelData, _, _>("span_id", |otel| {
+                otel.span_id().map(|id| id.to_string())
+            });
             Box::new(json)
         }
         LogFormat::Text => Box::new(

@@ -21,10 +21,12 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
 
 async fn serve() -> anyhow::Result<()> {
     let config = Config::load()?;
-    hub::logging::init(
+    let telemetry = hub::logging::init(
         std::env::var(hub::config::LOG_ENV).ok().as_deref(),
         config.log_format,
-    );
+        config.otlp_endpoint.as_deref(),
+        "nax-hub",
+    )?;
     tracing::info!(config = %config.redacted(), "starting nax-hub");
     raise_fd_limit(config.limits.max_connections);
     let hub = hub::app::start(&config).await?;
@@ -32,6 +34,8 @@ async fn serve() -> anyhow::Result<()> {
     hub::shutdown::signal().await?;
     tracing::info!("shutting down");
     hub.stop().await;
+    // The exporter's blocking client must not run on a runtime thread.
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     Ok(())
 }
 

@@ -55,8 +55,8 @@ locals {
     # The REST latency alarm's threshold (alarms.tf): requests slower
     # than this are counted as slow.
     NAX_SLOW_REQUEST_MS = tostring(ceil(var.rest_p99_latency_alarm_seconds * 1000))
-    # Traces: the collector sidecar listens for OTLP on 127.0.0.1:4318
-    # (telemetry.tf); the hub does not send traces yet (README, status).
+    # Traces over OTLP/HTTP to the collector sidecar (telemetry.tf).
+    NAX_OTLP_ENDPOINT = "http://127.0.0.1:4318"
     # The queue consumers run in their own services (worker.tf).
     NAX_WORKER_IN_PROCESS         = "false"
     NAX_WEBHOOK_WORKER_IN_PROCESS = "false"

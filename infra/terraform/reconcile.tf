@@ -25,7 +25,9 @@ resource "aws_scheduler_schedule" "reconcile" {
     role_arn = aws_iam_role.reconcile_scheduler.arn
 
     ecs_parameters {
-      task_definition_arn = aws_ecs_task_definition.worker["reconcile"].arn
+      # Without a revision: the family's latest active revision, so a
+      # revision the deploy workflow registers runs at the next tick.
+      task_definition_arn = aws_ecs_task_definition.worker["reconcile"].arn_without_revision
       launch_type         = "FARGATE"
       platform_version    = "LATEST"
       task_count          = 1

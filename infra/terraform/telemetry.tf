@@ -3,9 +3,8 @@
 # configuration is the AOT_CONFIG_CONTENT variable below (no SSM
 # parameter to keep in step), one per service:
 #
-# - traces: OTLP over HTTP on 127.0.0.1:4318 -> X-Ray (awsxray
-#   exporter), ready for when the hub and the workers send traces (not
-#   built yet: README, status);
+# - traces: OTLP over HTTP on 127.0.0.1:4318 (the app's
+#   NAX_OTLP_ENDPOINT) -> X-Ray (awsxray exporter);
 # - metrics, scraped: the app's Prometheus /metrics on 127.0.0.1 (the
 #   hub's port 8080, a worker's NAX_WORKER_HEALTH_PORT) every 30 s ->
 #   CloudWatch (awsemf exporter) in var.metrics_namespace, dimension

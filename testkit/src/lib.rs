@@ -10,6 +10,7 @@
 
 mod http_proxy;
 pub mod hubspot;
+pub mod otlp;
 mod proxy;
 
 pub use http_proxy::{start_http_proxy, Rewrite, Step, Unchanged};

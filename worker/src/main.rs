@@ -79,11 +79,19 @@ async fn main() -> anyhow::Result<()> {
     if let Some(format) = cli.log_format {
         config.log_format = Some(format);
     }
-    nax_config::logging::init(
+    let telemetry = nax_config::logging::init(
         std::env::var(nax_config::LOG_ENV).ok().as_deref(),
         config.log_format,
-    );
-    match cli.command {
+        config.otlp_endpoint.as_deref(),
+        "nax-worker",
+    )?;
+    let result = command(cli.command, config).await;
+    tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
+    result
+}
+
+async fn command(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
         Command::Audit {
             action: Some(action),
         } => worker::commands::audit(&config, action.into()).await,

@@ -59,6 +59,24 @@ pub fn record_user(user_id: &str) {
     tracing::Span::current().record("user_id", user_id);
 }
 
+/// Makes `span` a child of the caller's trace when the request carries a
+/// W3C `traceparent` (and `tracestate`); without an OTLP exporter the
+/// propagator is a no-op and this does nothing.
+fn join_callers_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    struct Headers<'a>(&'a axum::http::HeaderMap);
+    impl opentelemetry::propagation::Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key).and_then(|v| v.to_str().ok())
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(|k| k.as_str()).collect()
+        }
+    }
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
+    let _ = span.set_parent(parent);
+}
+
 /// Middleware: the request's span, then its access line and metrics.
 /// Install inside [`super::request_id::middleware`] (it reads the id).
 pub async fn middleware(request: Request, next: Next) -> Response {
@@ -73,7 +91,10 @@ pub async fn middleware(request: Request, next: Next) -> Response {
         "request",
         request_id = %super::request_id::current(),
         user_id = tracing::field::Empty,
+        http.request.method = %method,
+        http.route = %route,
     );
+    join_callers_trace(&span, request.headers());
     let response = next.run(request).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = response.status().as_u16();
