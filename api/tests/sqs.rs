@@ -52,6 +52,8 @@ struct Received {
     body: Event,
     group: Option<String>,
     dedup: Option<String>,
+    /// The `traceparent` message attribute.
+    traceparent: Option<String>,
 }
 
 /// Receives (and deletes) until `want` messages arrived or `deadline`.
@@ -65,6 +67,7 @@ async fn drain(client: &Client, url: &str, want: usize, deadline: Duration) -> V
             .max_number_of_messages(10)
             .wait_time_seconds(1)
             .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
             .send()
             .await
         {
@@ -81,6 +84,11 @@ async fn drain(client: &Client, url: &str, want: usize, deadline: Duration) -> V
                 body: serde_json::from_str(m.body().expect("body")).expect("body is an event"),
                 group: attr(MessageSystemAttributeName::MessageGroupId),
                 dedup: attr(MessageSystemAttributeName::MessageDeduplicationId),
+                traceparent: m
+                    .message_attributes()
+                    .and_then(|a| a.get("traceparent"))
+                    .and_then(|v| v.string_value())
+                    .map(str::to_owned),
             });
             client
                 .delete_message()
@@ -119,7 +127,10 @@ async fn publish_routes_every_event_with_fifo_keys() {
         .map(|n| {
             let user = format!("user-{}", n % 3);
             let user = (n % 5 != 3).then_some(user.as_str());
-            event(kinds[n % kinds.len()], user, n)
+            let mut e = event(kinds[n % kinds.len()], user, n);
+            // Every other event made inside a traced request.
+            e.traceparent = (n % 2 == 0).then(|| format!("00-{:032x}-{:016x}-01", n + 1, n + 1));
+            e
         })
         .collect();
     publisher.publish(&events).await.expect("publish");
@@ -149,6 +160,10 @@ async fn publish_routes_every_event_with_fifo_keys() {
             m.dedup.as_deref(),
             Some(sent.id.as_str()),
             "dedup id = event id"
+        );
+        assert_eq!(
+            m.traceparent, sent.traceparent,
+            "the trace context travels as the traceparent message attribute"
         );
     }
     let mut audit_ids: Vec<_> = audit.iter().map(|m| m.body.id.clone()).collect();

@@ -9,6 +9,7 @@ pub mod resilience;
 pub mod sandbox;
 pub mod sandbox_pairs;
 pub mod shift;
+pub mod trace;
 pub mod venue;
 
 pub use event::MAX_HALT_REASON_CHARS;

@@ -7,6 +7,7 @@
 mod common;
 
 use common::binary::{self, HubProcess};
+use feeds::Venue as _;
 use std::time::Duration;
 use testkit::otlp::OtlpReceiver;
 
@@ -79,4 +80,160 @@ async fn a_rest_request_is_a_span_of_the_callers_trace() {
         .expect("the access line");
     assert_eq!(access["trace_id"], TRACE_ID, "{access}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// POSTs `body` as JSON with `token` and `traceparent` when given.
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    token: Option<&str>,
+    traceparent: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let mut request = http.post(url).json(&body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_its_venue_call_its_publish_and_the_workers_handling_are_one_trace() {
+    let receiver = OtlpReceiver::start().await;
+    // The test process is the hub here (one process per test): its spans
+    // go to the receiver as a deployed hub's would.
+    let _telemetry = hub::logging::init(
+        Some("info"),
+        Some(hub::logging::LogFormat::Json),
+        Some(&receiver.endpoint()),
+        "nax-hub",
+    )
+    .unwrap();
+    let hub = common::start_hub(|c| c.venue.events_per_sec = 20).await;
+    let base = format!("http://{}", hub.addr);
+    let http = reqwest::Client::new();
+    let credentials =
+        serde_json::json!({"email": "trace@example.com", "password": "Trace-Password-77"});
+    let (s, reg) = post(
+        &http,
+        format!("{base}/auth/register"),
+        None,
+        None,
+        credentials.clone(),
+    )
+    .await;
+    assert_eq!(s, 201, "{reg}");
+    let user_id = reg["user_id"].as_str().unwrap().to_owned();
+    let (s, login) = post(&http, format!("{base}/auth/login"), None, None, credentials).await;
+    assert_eq!(s, 200, "{login}");
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let kyc = serde_json::json!({"document_type": "passport", "content_base64": "aGVsbG8="});
+    let (s, _) = post(
+        &http,
+        format!("{base}/users/kyc-documents"),
+        Some(&token),
+        None,
+        kyc,
+    )
+    .await;
+    assert_eq!(s, 202);
+    for _ in 0..250 {
+        let status: serde_json::Value = http
+            .get(format!("{base}/users/kyc-status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["kyc_status"] == "VERIFIED" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hub.venue
+        .as_ref()
+        .unwrap()
+        .credit(&user_id, "USD", 1_000_000 * 100_000_000)
+        .await
+        .unwrap();
+
+    let traceparent = format!("00-{TRACE_ID}-{CALLER_SPAN}-01");
+    let order = serde_json::json!({"client_order_id": "trace-1", "pair": "BTC-USD", "side": "buy",
+        "type": "limit", "qty": "0.001000", "price": "1000.00"});
+    let (s, placed) = post(
+        &http,
+        format!("{base}/orders"),
+        Some(&token),
+        Some(&traceparent),
+        order,
+    )
+    .await;
+    assert_eq!(s, 201, "{placed}");
+
+    // The request, the venue call, the store commit, the outbox's publish
+    // of order.accepted and the in-process audit consumer's handling of
+    // it: one trace, each span a descendant of the caller's.
+    let wanted = [
+        "request",
+        "venue.place_order",
+        "store.commit",
+        "outbox.publish",
+        "worker.handle",
+    ];
+    let mut spans = Vec::new();
+    for _ in 0..300 {
+        spans = receiver.trace(TRACE_ID);
+        if wanted
+            .iter()
+            .all(|name| spans.iter().any(|s| s["name"] == *name))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let names: Vec<_> = spans.iter().map(|s| s["name"].clone()).collect();
+    for name in wanted {
+        assert!(
+            names.iter().any(|n| n == name),
+            "no {name} span in the trace: {names:?}"
+        );
+    }
+    let request = spans.iter().find(|s| s["name"] == "request").unwrap();
+    assert_eq!(request["parentSpanId"], CALLER_SPAN);
+    let ids: std::collections::HashSet<_> = spans.iter().map(|s| s["spanId"].clone()).collect();
+    for span in &spans {
+        let parent = &span["parentSpanId"];
+        assert!(
+            *parent == CALLER_SPAN || ids.contains(parent),
+            "{} hangs off a span outside the trace: {span}",
+            span["name"]
+        );
+    }
+    let venue = spans
+        .iter()
+        .find(|s| s["name"] == "venue.place_order")
+        .unwrap();
+    assert_eq!(
+        venue["parentSpanId"], request["spanId"],
+        "the venue call is the request's"
+    );
+    let handled = spans.iter().find(|s| s["name"] == "worker.handle").unwrap();
+    let publish_ids: Vec<_> = spans
+        .iter()
+        .filter(|s| s["name"] == "outbox.publish")
+        .map(|s| s["parentSpanId"].clone())
+        .collect();
+    assert!(
+        publish_ids.iter().all(|p| ids.contains(p)),
+        "the publish joins the span that made the event"
+    );
+    assert!(ids.contains(&handled["parentSpanId"]), "{handled}");
+    hub.stop().await;
 }

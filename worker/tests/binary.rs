@@ -9,7 +9,7 @@ use api::events::log::EventLog;
 use api::events::{Event, EventPublisher, EventType};
 use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 fn worker(data_dir: &Path, health_port: u16, args: &[&str]) -> Command {
@@ -71,8 +71,12 @@ async fn the_audit_worker_archives_serves_its_endpoints_and_stops_on_sigterm() {
         .unwrap();
 
     let port = testkit::free_port();
+    // Its log: a file, so JSON lines by default (checked after it stops).
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("nax-worker.log");
     let child = worker(dir.path(), port, &["audit"])
-        .stdout(Stdio::null())
+        .env("NAX_LOG", "info")
+        .stdout(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("nax-worker starts");
     let mut child = Running(child);
@@ -114,6 +118,19 @@ async fn the_audit_worker_archives_serves_its_endpoints_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.lines().count() >= 2,
+        "the start and stop lines:\n{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "an ANSI escape in a log file");
+    for line in text.lines() {
+        let value: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(value[key].is_string(), "no {key} in {line}");
+        }
+    }
 
     // Read back: verify passes and counts every event.
     let hour = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H").to_string();

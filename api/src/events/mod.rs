@@ -12,6 +12,7 @@ pub mod eventbridge;
 pub mod log;
 pub mod relay;
 pub mod sqs;
+pub mod trace;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,11 @@ pub struct Event {
     /// The request id of the request that caused it.
     pub correlation_id: String,
     pub data: serde_json::Value,
+    /// The W3C trace context of the span that made it, when traces are
+    /// exported (absent otherwise): the relay's publish and the workers'
+    /// handling join that trace ([`trace`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The event types this service emits.
@@ -120,6 +126,7 @@ impl Event {
                 correlation_id
             },
             data,
+            traceparent: trace::current(),
         }
     }
 }

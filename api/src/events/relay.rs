@@ -232,7 +232,20 @@ pub async fn drain_once(
         return Ok(0);
     }
     let events: Vec<_> = entries.iter().map(|e| e.event.clone()).collect();
-    publisher.publish(&events).await?;
+    // One span per event, in the trace of the request that made it, open
+    // for as long as the batch's publish takes.
+    let spans: Vec<tracing::Span> = events
+        .iter()
+        .map(|e| {
+            let span =
+                tracing::info_span!("outbox.publish", event_type = %e.event_type, event_id = %e.id);
+            super::trace::join(&span, e.traceparent.as_deref());
+            span
+        })
+        .collect();
+    let published = publisher.publish(&events).await;
+    drop(spans);
+    published?;
     let positions: Vec<String> = entries.into_iter().map(|e| e.position).collect();
     store.outbox_ack(&positions).await?;
     metrics::counter!("nax_outbox_published_total").increment(positions.len() as u64);

@@ -144,6 +144,22 @@ async fn handle_with_heartbeat(
     let handles: Vec<String> = batch.iter().map(|d| d.handle.clone()).collect();
     let visibility = source.visibility();
     let beat = (visibility / 2).max(Duration::from_millis(100));
+    // One span per message, in the trace of the request that made the
+    // event, open while the consumer works on the batch.
+    let spans: Vec<tracing::Span> = batch
+        .iter()
+        .map(|d| {
+            let span = tracing::info_span!(
+                "worker.handle",
+                consumer = consumer.name(),
+                event_type = %d.event.event_type,
+                event_id = %d.event.id,
+            );
+            crate::events::trace::join(&span, d.event.traceparent.as_deref());
+            span
+        })
+        .collect();
+    let _spans = spans;
     let work = consumer.handle(batch);
     tokio::pin!(work);
     loop {

@@ -9,6 +9,7 @@
 use super::*;
 use async_trait::async_trait;
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 /// What a layer does around the store it sits in front of. Every hook
 /// defaults to "nothing".
@@ -73,7 +74,18 @@ impl Store for LayeredStore {
                 _ => None,
             })
             .collect();
-        self.inner.commit(writes).await?;
+        // One span per commit, however many layers it passes.
+        let nested = tracing::Span::current()
+            .metadata()
+            .is_some_and(|m| m.name() == "store.commit");
+        let commit = self.inner.commit(writes);
+        if nested {
+            commit.await?;
+        } else {
+            commit
+                .instrument(tracing::info_span!("store.commit", events = events.len()))
+                .await?;
+        }
         self.layer.committed(&events);
         Ok(())
     }

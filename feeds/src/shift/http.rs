@@ -179,10 +179,14 @@ impl GraphqlHttp {
         field: Option<&str>,
         variables: &Value,
     ) -> Result<T, CallFailure> {
-        let response = self
+        let mut request = self
             .client
             .post(&self.endpoint)
-            .header(reqwest::header::AUTHORIZATION, self.token.bearer())
+            .header(reqwest::header::AUTHORIZATION, self.token.bearer());
+        if let Some(traceparent) = crate::trace::current() {
+            request = request.header(crate::trace::TRACEPARENT, traceparent);
+        }
+        let response = request
             .json(&json!({ "query": document, "variables": variables }))
             .send()
             .await

@@ -18,6 +18,7 @@ fn event(kind: &str, second: i64, data: serde_json::Value) -> Event {
         user_id: Some("u1".to_owned()),
         correlation_id: "c".to_owned(),
         data,
+        traceparent: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub fn event_at(user: Option<&str>, time: Timestamp, n: usize) -> Event {
         user_id: user.map(str::to_owned),
         correlation_id: format!("req-{n}"),
         data: serde_json::json!({"n": n, "price": "101.25", "note": "zeta \"quoted\" \u{e9}", "a": [1, {"b": null}]}),
+        traceparent: None,
     }
 }
 

@@ -31,7 +31,7 @@ pub use queues::{Queue, SqsError};
 use super::{Event, EventPublisher, PublishError};
 pub use crate::aws::StaticCredentials;
 use async_trait::async_trait;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use queues::call_error;
 use std::collections::HashMap;
@@ -90,6 +90,20 @@ struct Message {
     event_id: String,
     group: String,
     body: String,
+    /// The event's W3C trace context, sent as the `traceparent` message
+    /// attribute (docs/OPERATIONS.md, "Traces").
+    traceparent: Option<String>,
+}
+
+impl Message {
+    /// What SQS counts against a call's size limit: the body and the
+    /// message attribute (its name, type and value).
+    fn size(&self) -> usize {
+        self.body.len()
+            + self.traceparent.as_ref().map_or(0, |t| {
+                crate::events::trace::TRACEPARENT.len() + "String".len() + t.len()
+            })
+    }
 }
 
 /// Publishes outbox events to SQS (see the module docs for routing and
@@ -273,6 +287,20 @@ impl SqsPublisher {
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&m.body);
+                let entry = match &m.traceparent {
+                    Some(value) => entry.message_attributes(
+                        crate::events::trace::TRACEPARENT,
+                        MessageAttributeValue::builder()
+                            .data_type("String")
+                            .string_value(value)
+                            .build()
+                            .map_err(|e| SqsError::Encode {
+                                id: m.event_id.clone(),
+                                cause: e.to_string(),
+                            })?,
+                    ),
+                    None => entry,
+                };
                 let entry = if queue.is_fifo() {
                     entry
                         .message_group_id(&m.group)
@@ -324,6 +352,7 @@ impl EventPublisher for SqsPublisher {
                 event_id: event.id.clone(),
                 group: event.user_id.clone().unwrap_or_else(|| "system".to_owned()),
                 body,
+                traceparent: event.traceparent.clone(),
             };
             for queue in Queue::routes(&event.event_type) {
                 by_queue.entry(queue).or_default().push(message.clone());
@@ -350,13 +379,13 @@ fn chunks(messages: &[Message]) -> Vec<&[Message]> {
     let mut start = 0;
     let mut bytes = 0;
     for (i, m) in messages.iter().enumerate() {
-        let full = i - start == BATCH_ENTRIES || (i > start && bytes + m.body.len() > BATCH_BYTES);
+        let full = i - start == BATCH_ENTRIES || (i > start && bytes + m.size() > BATCH_BYTES);
         if full {
             out.push(&messages[start..i]);
             start = i;
             bytes = 0;
         }
-        bytes += m.body.len();
+        bytes += m.size();
     }
     if start < messages.len() {
         out.push(&messages[start..]);
@@ -380,10 +409,10 @@ fn group_heads(pending: &[Message]) -> Vec<usize> {
         if !seen.insert(m.group.as_str()) {
             continue;
         }
-        if !picked.is_empty() && bytes + m.body.len() > BATCH_BYTES {
+        if !picked.is_empty() && bytes + m.size() > BATCH_BYTES {
             continue;
         }
-        bytes += m.body.len();
+        bytes += m.size();
         picked.push(i);
     }
     picked
@@ -398,6 +427,7 @@ mod tests {
             event_id: "e".to_owned(),
             group: "g".to_owned(),
             body: "x".repeat(len),
+            traceparent: None,
         }
     }
 

@@ -1,0 +1,21 @@
+//! W3C trace context across processes (docs/OPERATIONS.md, "Traces"): an
+//! event remembers the span it was made in (`traceparent`), so the outbox
+//! relay's publish and a worker's handling join the request's trace, and
+//! the SQS message carries it as a message attribute. With no OTLP
+//! exporter configured the global propagator is a no-op: nothing is
+//! recorded and nothing changes.
+
+use std::collections::HashMap;
+
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+pub use feeds::trace::{current, TRACEPARENT};
+
+/// Makes `span` a child of the span `traceparent` names; a missing or
+/// malformed value leaves `span` where it is.
+pub fn join(span: &tracing::Span, traceparent: Option<&str>) {
+    let Some(value) = traceparent else { return };
+    let carrier = HashMap::from([(TRACEPARENT.to_owned(), value.to_owned())]);
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    let _ = span.set_parent(parent);
+}
