@@ -70,43 +70,7 @@ async fn marketable_order_reaches_rest_trades_book_and_private_channels() {
             Some(body),
         )
     };
-    let (s, reg) = post(
-        "/auth/register",
-        None,
-        json!({"email": "ws@example.com", "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(s, 201, "{reg}");
-    let user_id = reg["user_id"].as_str().unwrap().to_owned();
-    let (s, login) = post(
-        "/auth/login",
-        None,
-        json!({"email": "ws@example.com", "password": PASSWORD}),
-    )
-    .await;
-    assert_eq!(s, 200, "{login}");
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let (s, _) = post(
-        "/users/kyc-documents",
-        Some(&token),
-        json!({"document_type": "passport", "content_base64": "aGVsbG8="}),
-    )
-    .await;
-    assert_eq!(s, 202);
-    for _ in 0..200 {
-        let (_, k) = rest(
-            &http,
-            reqwest::Method::GET,
-            format!("{base}/users/kyc-status"),
-            Some(token.clone()),
-            None,
-        )
-        .await;
-        if k["kyc_status"] == "VERIFIED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (user_id, token) = common::verified_user(&base, "ws@example.com", PASSWORD).await;
     hub.venue
         .as_ref()
         .unwrap()

@@ -117,46 +117,8 @@ async fn an_order_its_venue_call_its_publish_and_the_workers_handling_are_one_tr
     let hub = common::start_hub(|c| c.venue.events_per_sec = 20).await;
     let base = format!("http://{}", hub.addr);
     let http = reqwest::Client::new();
-    let credentials =
-        serde_json::json!({"email": "trace@example.com", "password": "Trace-Password-77"});
-    let (s, reg) = post(
-        &http,
-        format!("{base}/auth/register"),
-        None,
-        None,
-        credentials.clone(),
-    )
-    .await;
-    assert_eq!(s, 201, "{reg}");
-    let user_id = reg["user_id"].as_str().unwrap().to_owned();
-    let (s, login) = post(&http, format!("{base}/auth/login"), None, None, credentials).await;
-    assert_eq!(s, 200, "{login}");
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let kyc = serde_json::json!({"document_type": "passport", "content_base64": "aGVsbG8="});
-    let (s, _) = post(
-        &http,
-        format!("{base}/users/kyc-documents"),
-        Some(&token),
-        None,
-        kyc,
-    )
-    .await;
-    assert_eq!(s, 202);
-    for _ in 0..250 {
-        let status: serde_json::Value = http
-            .get(format!("{base}/users/kyc-status"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if status["kyc_status"] == "VERIFIED" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (user_id, token) =
+        common::verified_user(&base, "trace@example.com", "Trace-Password-77").await;
     hub.venue
         .as_ref()
         .unwrap()

@@ -208,3 +208,55 @@ pub fn share_data_key(c: &Config, key: &str) {
     std::fs::write(&file, key).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
+
+/// Registers `email` with `password` on the hub at `base`
+/// (`http://host:port`), signs in and passes the sandbox KYC (its
+/// `kyc_verify_delay_ms` is 50 ms in [`test_config`]): (user id, access
+/// token).
+pub async fn verified_user(base: &str, email: &str, password: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let credentials = serde_json::json!({"email": email, "password": password});
+    let r = http
+        .post(format!("{base}/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(r.status(), 201, "register {email}");
+    let user: Value = r.json().await.expect("register body");
+    let login: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login body");
+    let token = login["access_token"].as_str().expect("a token").to_owned();
+    let r = http
+        .post(format!("{base}/users/kyc-documents"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"document_type": "passport", "content_base64": "aGVsbG8="}))
+        .send()
+        .await
+        .expect("kyc documents");
+    assert_eq!(r.status(), 202);
+    for _ in 0..250 {
+        let status: Value = http
+            .get(format!("{base}/users/kyc-status"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("kyc status")
+            .json()
+            .await
+            .expect("kyc status body");
+        if status["kyc_status"] == "VERIFIED" {
+            let user_id = user["user_id"].as_str().expect("a user id").to_owned();
+            return (user_id, token);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{email}: KYC not verified within 5 s");
+}
