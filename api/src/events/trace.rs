@@ -15,7 +15,15 @@ pub use feeds::trace::{current, TRACEPARENT};
 /// malformed value leaves `span` where it is.
 pub fn join(span: &tracing::Span, traceparent: Option<&str>) {
     let Some(value) = traceparent else { return };
-    let carrier = HashMap::from([(TRACEPARENT.to_owned(), value.to_owned())]);
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&carrier));
+    join_from(
+        span,
+        &HashMap::from([(TRACEPARENT.to_owned(), value.to_owned())]),
+    );
+}
+
+/// [`join`] with the trace context read from `carrier` (e.g. a request's
+/// headers: `traceparent` and `tracestate`).
+pub fn join_from(span: &tracing::Span, carrier: &dyn opentelemetry::propagation::Extractor) {
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(carrier));
     let _ = span.set_parent(parent);
 }

@@ -63,7 +63,6 @@ pub fn record_user(user_id: &str) {
 /// W3C `traceparent` (and `tracestate`); without an OTLP exporter the
 /// propagator is a no-op and this does nothing.
 fn join_callers_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     struct Headers<'a>(&'a axum::http::HeaderMap);
     impl opentelemetry::propagation::Extractor for Headers<'_> {
         fn get(&self, key: &str) -> Option<&str> {
@@ -73,8 +72,7 @@ fn join_callers_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
             self.0.keys().map(|k| k.as_str()).collect()
         }
     }
-    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(&Headers(headers)));
-    let _ = span.set_parent(parent);
+    crate::events::trace::join_from(span, &Headers(headers));
 }
 
 /// Middleware: the request's span, then its access line and metrics.

@@ -25,6 +25,13 @@ pub trait StoreLayer: Send + Sync + 'static {
         let _ = events;
     }
 
+    /// Whether commits through this layer get a `store.commit` span: true
+    /// for one layer of the stack (the outbox relay's, which every
+    /// committing store of a process passes), so a commit is one span.
+    fn traces_commits(&self) -> bool {
+        false
+    }
+
     /// The user a read returns instead of the stored `user`.
     fn on_user(&self, user: User) -> Result<User, StoreError> {
         Ok(user)
@@ -74,17 +81,13 @@ impl Store for LayeredStore {
                 _ => None,
             })
             .collect();
-        // One span per commit, however many layers it passes.
-        let nested = tracing::Span::current()
-            .metadata()
-            .is_some_and(|m| m.name() == "store.commit");
         let commit = self.inner.commit(writes);
-        if nested {
-            commit.await?;
-        } else {
+        if self.layer.traces_commits() {
             commit
                 .instrument(tracing::info_span!("store.commit", events = events.len()))
                 .await?;
+        } else {
+            commit.await?;
         }
         self.layer.committed(&events);
         Ok(())

@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tracing::Instrument;
 
 /// State shared by a connection's reader and writer.
 pub(super) struct Shared {
@@ -98,9 +97,14 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
     });
     let (sink, stream) = socket.split();
     let (close_tx, close_rx) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(
-        writer::write_loop(sink, shared.clone(), ctx.clone(), close_rx).in_current_span(),
-    );
+    // Not instrumented with the connection's span: the writer logs
+    // nothing, and entering a span on every wake-up is fan-out cost.
+    let mut writer = tokio::spawn(writer::write_loop(
+        sink,
+        shared.clone(),
+        ctx.clone(),
+        close_rx,
+    ));
     let mut subscriptions = Subscriptions::new();
     let mut writer_done = false;
     {
