@@ -42,15 +42,15 @@ FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
 # The packages of the three binaries, the same in cook and build, so the
 # dependencies cook compiles (features resolved for these packages, the
-# release profile of Cargo.toml) are the ones build reuses.
-RUN cargo chef cook --release --locked --recipe-path recipe.json \
+# production profile of Cargo.toml) are the ones build reuses.
+RUN cargo chef cook --profile production --locked --recipe-path recipe.json \
       -p hub -p worker -p sandbox-venue
 COPY . .
-RUN cargo build --release --locked -p hub -p worker -p sandbox-venue \
+RUN cargo build --profile production --locked -p hub -p worker -p sandbox-venue \
       --bin nax-hub --bin nax-worker --bin nax-venue \
  && install -d -m 0755 /out/bin \
- && install -m 0755 target/release/nax-hub target/release/nax-worker \
-      target/release/nax-venue /out/bin/ \
+ && install -m 0755 target/production/nax-hub target/production/nax-worker \
+      target/production/nax-venue /out/bin/ \
  && install -d -m 0700 /out/data
 
 # --- runtime: distroless, non-root, read-only root file system ------------

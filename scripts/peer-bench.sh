@@ -24,12 +24,12 @@ OUT=${OUT:-/tmp/peer-bench}
 HUB_PORT=18282
 NGX_PORT=18380
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$ROOT/target/release
+BIN=$ROOT/target/production
 
 if (( N > 10000 || N < 1 )); then echo "N must be 1..10000" >&2; exit 1; fi
 if (( DUR > 120 || DUR < 5 )); then echo "DURATION must be 5..120" >&2; exit 1; fi
 
-(cd "$ROOT" && cargo build --release -q -p hub -p loadtest)
+(cd "$ROOT" && cargo build --profile production -q -p hub -p loadtest)
 
 if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
     apt-get update -qq

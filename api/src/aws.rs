@@ -3,6 +3,7 @@
 //! timeouts and the SDK's standard retries.
 
 use crate::secret::Secret;
+use aws_smithy_http_client::tls;
 use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -37,8 +38,16 @@ pub async fn sdk_config(
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build();
+    // The one HTTPS client of every SDK client and credential provider:
+    // hyper 1 with rustls on ring (Cargo.toml says why not the default).
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
+        .http_client(https)
         .timeout_config(timeouts);
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);

@@ -4,7 +4,7 @@
 // WebSocket, a subscribe, the first `depth`, with nothing loaded or drawn).
 // Not a test (not run by scripts/test.sh): a measurement for
 // docs/BENCHMARKS.md. Run: `node first-paint.bench.mjs [runs]` (a debug
-// hub by default; NAX_HUB_BIN=target/release/nax-hub for the release one).
+// hub by default; NAX_HUB_BIN=target/production/nax-hub for the optimized one).
 
 import { startHub, launchBrowser, openPage, DESKTOP } from "./support.mjs";
 
