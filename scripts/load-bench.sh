@@ -4,8 +4,9 @@
 #   2. steady fan-out: 10k connections on book.BTC-USD, --events-per-sec 40
 #   3. max rate at p99 <= 10 ms: fewer connections x higher rates
 #   4. connect storm: 10k connections within 10 s
-#   5. REST order flow: 40 users, 600 orders/s for 20 s (a hub TOML raises
-#      the per-token rate limit [api] requests_per_minute)
+#   5. REST order flow: 40 users, 600 orders/s (or each of $ORDER_RATES)
+#      for 20 s (a hub TOML raises the per-token rate limit [api]
+#      requests_per_minute)
 #   6. chart mix: N/5 connections, each on book + trades + ticker +
 #      candles1m of one of two pairs (what a trading screen with a chart holds)
 # Each step starts a fresh hub on 127.0.0.1:18282 and kills it afterwards.
@@ -21,9 +22,9 @@ STEPS=${STEPS:-1 2 3 4 5 6}
 OUT=${OUT:-/tmp/load-bench}
 PORT=18282
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=$ROOT/target/release
+BIN=$ROOT/target/production
 (( N >= 1 && N <= 10000 )) || { echo "N must be 1..10000" >&2; exit 1; }
-(cd "$ROOT" && cargo build --release -q -p hub -p loadtest)
+[ -n "${NO_BUILD:-}" ] || (cd "$ROOT" && cargo build --profile production -q -p hub -p loadtest)
 rm -rf "$OUT"; mkdir -p "$OUT"
 ulimit -n 20000
 HUB_PID=""
@@ -86,17 +87,25 @@ fi
 
 # 5. REST order flow: 40 users x 15 orders/s each (+ cancels: ~1350 requests
 #    per user per minute, above the default limit of 600)
+#    ORDER_RATES="600 2000 4000" runs one fresh hub per rate; the store's
+#    group commit counters (batches per fsync) are printed after each.
 if want 5; then
-printf '[api]\nrequests_per_minute = 60000\nrequest_burst = 1000\n' >"$OUT/orders-hub.toml"
-"$BIN/nax-hub" --config "$OUT/orders-hub.toml" --port $PORT --data-dir "$OUT/orders-data" \
-    >"$OUT/hub-orders.log" 2>&1 &
+# The harness opens a connection per request in flight beyond its pool:
+# up to 1,024, over the default of 64 per address.
+printf '[api]\nrequests_per_minute = 60000\nrequest_burst = 1000\n[http]\nmax_connections_per_ip = 2048\n' \
+    >"$OUT/orders-hub.toml"
+for RATE in ${ORDER_RATES:-600}; do
+"$BIN/nax-hub" --config "$OUT/orders-hub.toml" --port $PORT --data-dir "$OUT/orders-data-$RATE" \
+    >"$OUT/hub-orders-$RATE.log" 2>&1 &
 HUB_PID=$!
 sleep 2
-"$BIN/loadtest" --url ws://127.0.0.1:$PORT/ws --no-progress --out "$OUT/orders" \
-    --scenario orders --users 40 --rate 600 -d 20 >"$OUT/orders.txt" 2>&1 || true
-echo "== orders: --users 40 --rate 600 -d 20"
-grep -E "users|rate  |POST /orders|DELETE|status classes|verdict" "$OUT/orders.txt"
+"$BIN/loadtest" --url ws://127.0.0.1:$PORT/ws --no-progress --out "$OUT/orders-$RATE" \
+    --scenario orders --users 40 --rate "$RATE" -d 20 >"$OUT/orders-$RATE.txt" 2>&1 || true
+echo "== orders: --users 40 --rate $RATE -d 20"
+grep -E "users|rate  |POST /orders|DELETE|status classes|verdict" "$OUT/orders-$RATE.txt" || true
+curl -s "http://127.0.0.1:$PORT/metrics" | grep -E "^nax_store_(batches|syncs)_total" || true
 stop
+done
 fi
 
 # 6. chart mix: a trading screen's subscriptions (book, trades, ticker,

@@ -168,6 +168,16 @@ fn describe_all() {
         Unit::Count,
         "Webhooks refused for a missing or bad signature, by provider."
     );
+    describe_counter!(
+        api::store::embedded::BATCHES_TOTAL,
+        Unit::Count,
+        "Embedded store: batches committed (group commit)."
+    );
+    describe_counter!(
+        api::store::embedded::SYNCS_TOTAL,
+        Unit::Count,
+        "Embedded store: fsyncs that made batches durable, one per group."
+    );
     // Exported from the start (at 0): the latency alarm divides by it.
     ::metrics::counter!(api::http::access::SLOW_REQUESTS_TOTAL).increment(0);
     describe_histogram!(

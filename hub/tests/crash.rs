@@ -1,6 +1,7 @@
-//! Crash safety of the real binary: orders are placed in a loop, the
-//! process is killed with SIGKILL mid-stream, and after a restart on the
-//! same data directory every order that got a 2xx is there, and every
+//! Crash safety of the real binary: orders are placed in a loop by
+//! [`CLIENTS`] clients at once (so the store's group commit makes groups),
+//! the process is killed with SIGKILL mid-stream, and after a restart on
+//! the same data directory every order that got a 2xx is there, and every
 //! event of it is in the event log (duplicates only as copies with the same
 //! event id).
 
@@ -19,7 +20,9 @@ const PASSWORD: &str = "Correct-Horse-9-Battery";
 const CONFIG: &str = "[venue]\nevents_per_sec = 20\n[api]\nkyc_verify_delay_ms = 50\nfiat_confirm_delay_ms = 50\nrequests_per_minute = 100000\nrequest_burst = 10000\n";
 /// Orders acknowledged before the kill: enough that the kill lands
 /// mid-stream with work committed.
-const ACKED_BEFORE_KILL: usize = 10;
+const ACKED_BEFORE_KILL: usize = 300;
+/// Clients placing orders at once.
+const CLIENTS: usize = 32;
 /// Longest wait for any one awaited state (KYC verified, deposit
 /// credited, orders acknowledged, events relayed).
 const WAIT: Duration = Duration::from_secs(60);
@@ -130,10 +133,10 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
     })
     .await;
 
-    // Place resting orders from 4 clients until the kill.
+    // Place resting orders from the clients until the kill.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut workers = Vec::new();
-    for w in 0..4 {
+    for w in 0..CLIENTS {
         let (http, base, token, acked) = (http.clone(), base.clone(), token.clone(), acked.clone());
         workers.push(tokio::spawn(async move {
             for i in 0.. {
@@ -153,6 +156,31 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
         async move { n >= ACKED_BEFORE_KILL }
     })
     .await;
+    // The kill lands on grouped commits: some sync made several batches
+    // durable at once.
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counter = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"))
+    };
+    let (batches, syncs) = (
+        counter("nax_store_batches_total "),
+        counter("nax_store_syncs_total "),
+    );
+    eprintln!("{batches} batches in {syncs} syncs before SIGKILL");
+    assert!(
+        batches > syncs,
+        "no commits were grouped: {batches} batches, {syncs} syncs"
+    );
     let mut hub = hub;
     hub.kill();
     for w in workers {

@@ -1,19 +1,25 @@
 //! [`EmbeddedStore`]: the default [`Store`], one [redb] file
 //! (`store.redb`) in the data directory.
 //!
-//! redb commits are ACID and, with its default durability, `fsync`ed before
-//! `commit` returns: an acknowledged batch survives `kill -9` and power
-//! loss; a batch interrupted by a crash is absent as a whole. redb has one
-//! writer at a time, so a batch's conditions are checked and its writes
-//! applied without interleaving. Calls run on the blocking pool.
+//! redb commits are ACID; batches are made durable by group commit
+//! (`group.rs`: one committer thread, one `fsync` for the batches that
+//! queued meanwhile) before [`Store::commit`] returns: an acknowledged
+//! batch survives `kill -9` and power loss; a batch interrupted by a crash
+//! is absent as a whole. One writer at a time, so a batch's conditions are
+//! checked and its writes applied without interleaving. Point reads run
+//! on the calling task, scans on the blocking pool; both return only what
+//! is durable.
 //!
 //! Records are JSON values in key-ordered tables; composite keys join
 //! their parts with `\0` (callers keep `\0` out of ids and keys).
 
 mod apply;
+mod group;
 
 use super::*;
 use apply::apply;
+use group::Committer;
+pub use group::{BATCHES_TOTAL, SYNCS_TOTAL};
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use std::path::Path;
@@ -33,6 +39,7 @@ const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    committer: Arc<Committer>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -95,7 +102,9 @@ impl EmbeddedStore {
             tx.open_table(OUTBOX).map_err(unavailable)?;
         }
         tx.commit().map_err(unavailable)?;
-        Ok(EmbeddedStore { db: Arc::new(db) })
+        let db = Arc::new(db);
+        let committer = Arc::new(Committer::start(db.clone())?);
+        Ok(EmbeddedStore { db, committer })
     }
 
     async fn blocking<T: Send + 'static>(
@@ -103,9 +112,23 @@ impl EmbeddedStore {
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || f(&db))
+        let value = tokio::task::spawn_blocking(move || f(&db))
             .await
-            .map_err(unavailable)?
+            .map_err(unavailable)??;
+        self.committer.marks.settled().await?;
+        Ok(value)
+    }
+
+    /// A point lookup, run on the calling task: a few B-tree pages from
+    /// redb's cache cost less than the hand-off to the blocking pool
+    /// (scans still go there, through [`Self::blocking`]).
+    async fn point<T>(
+        &self,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let value = f(&self.db)?;
+        self.committer.marks.settled().await?;
+        Ok(value)
     }
 
     /// The stored bytes under `key` in `table`.
@@ -114,7 +137,7 @@ impl EmbeddedStore {
         table: TableDefinition<'static, &'static str, &'static [u8]>,
         key: String,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.blocking(move |db| {
+        self.point(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let t = tx.open_table(table).map_err(unavailable)?;
             let value = t.get(key.as_str()).map_err(unavailable)?;
@@ -132,16 +155,14 @@ fn position(seq: u64) -> String {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            let mut next_outbox = 0;
-            for w in writes {
-                // On error `tx` is dropped uncommitted: nothing lands.
-                apply(&tx, w, &mut next_outbox)?;
-            }
-            tx.commit().map_err(unavailable)
-        })
-        .await
+        self.committer
+            .commit(Box::new(move |tx| {
+                let mut next_outbox = 0;
+                writes
+                    .into_iter()
+                    .try_for_each(|w| apply(tx, w, &mut next_outbox))
+            }))
+            .await
     }
 
     async fn get(&self, key: RecordKey<'_>) -> StoreResult<Option<Record>> {
@@ -172,7 +193,7 @@ impl Store for EmbeddedStore {
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let email = normalize_email(email);
-        self.blocking(move |db| {
+        self.point(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let emails = tx.open_table(EMAILS).map_err(unavailable)?;
             let Some(id) = emails.get(email.as_str()).map_err(unavailable)? else {
@@ -272,17 +293,15 @@ impl Store for EmbeddedStore {
 
     async fn outbox_ack(&self, positions: &[String]) -> Result<(), StoreError> {
         let seqs: Vec<u64> = positions.iter().filter_map(|p| p.parse().ok()).collect();
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            {
+        self.committer
+            .commit(Box::new(move |tx| {
                 let mut t = tx.open_table(OUTBOX).map_err(unavailable)?;
                 for s in seqs {
                     t.remove(s).map_err(unavailable)?;
                 }
-            }
-            tx.commit().map_err(unavailable)
-        })
-        .await
+                Ok(())
+            }))
+            .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
