@@ -21,8 +21,9 @@ const CONFIG: &str = "[venue]\nevents_per_sec = 20\n[api]\nkyc_verify_delay_ms =
 /// Orders acknowledged before the kill: enough that the kill lands
 /// mid-stream with work committed.
 const ACKED_BEFORE_KILL: usize = 300;
-/// Clients placing orders at once.
+/// Clients placing orders at once, over [`USERS`] users.
 const CLIENTS: usize = 32;
+const USERS: usize = 4;
 /// Longest wait for any one awaited state (KYC verified, deposit
 /// credited, orders acknowledged, events relayed).
 const WAIT: Duration = Duration::from_secs(60);
@@ -61,36 +62,32 @@ async fn call(
     Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_orders_and_their_events_survive_kill_9() {
-    let dir = common::fresh_data_dir();
-    let port = testkit::free_port();
-    let hub = spawn_hub(&dir, port).await;
-    let http = reqwest::Client::new();
-    let base = hub.base();
+/// Registers `email`, passes the sandbox KYC and funds the account with a
+/// fiat deposit; returns its access token.
+async fn funded_user(http: &reqwest::Client, base: &str, email: String) -> String {
     let (s, _) = call(
-        &http,
+        http,
         reqwest::Method::POST,
         format!("{base}/auth/register"),
         "",
-        Some(json!({"email": "crash@example.com", "password": PASSWORD})),
+        Some(json!({"email": email, "password": PASSWORD})),
     )
     .await
     .unwrap();
     assert_eq!(s, 201);
     let (s, login) = call(
-        &http,
+        http,
         reqwest::Method::POST,
         format!("{base}/auth/login"),
         "",
-        Some(json!({"email": "crash@example.com", "password": PASSWORD})),
+        Some(json!({"email": email, "password": PASSWORD})),
     )
     .await
     .unwrap();
     assert_eq!(s, 200, "{login}");
     let token = login["access_token"].as_str().unwrap().to_owned();
     let (s, _) = call(
-        &http,
+        http,
         reqwest::Method::POST,
         format!("{base}/users/kyc-documents"),
         &token,
@@ -103,7 +100,7 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
     // it): a fiat deposit the sandbox provider confirms by webhook.
     wait_until("KYC verified", || async {
         let (_, kyc) = call(
-            &http,
+            http,
             reqwest::Method::GET,
             format!("{base}/users/kyc-status"),
             &token,
@@ -114,11 +111,11 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
         kyc["kyc_status"] == "VERIFIED"
     })
     .await;
-    let (s, dep) = call(&http, reqwest::Method::POST, format!("{base}/fiat/deposit"), &token, Some(json!({"currency": "USD", "amount": "100000.00", "provider": "stripe", "idempotency_key": "fund-1"}))).await.unwrap();
+    let (s, dep) = call(http, reqwest::Method::POST, format!("{base}/fiat/deposit"), &token, Some(json!({"currency": "USD", "amount": "100000.00", "provider": "stripe", "idempotency_key": "fund-1"}))).await.unwrap();
     assert_eq!(s, 201, "{dep}");
     wait_until("deposit credited", || async {
         let (_, balances) = call(
-            &http,
+            http,
             reqwest::Method::GET,
             format!("{base}/wallets/balances"),
             &token,
@@ -133,11 +130,29 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
     })
     .await;
 
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_orders_and_their_events_survive_kill_9() {
+    let dir = common::fresh_data_dir();
+    let port = testkit::free_port();
+    let hub = spawn_hub(&dir, port).await;
+    let http = reqwest::Client::new();
+    let base = hub.base();
+    // Several users, so that their orders commit concurrently (one
+    // user's orders are serialised by the API's per-user lock).
+    let tokens: Vec<String> = futures_util::future::join_all(
+        (0..USERS).map(|u| funded_user(&http, &base, format!("crash{u}@example.com"))),
+    )
+    .await;
+
     // Place resting orders from the clients until the kill.
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let mut workers = Vec::new();
     for w in 0..CLIENTS {
-        let (http, base, token, acked) = (http.clone(), base.clone(), token.clone(), acked.clone());
+        let token = tokens[w % USERS].clone();
+        let (http, base, acked) = (http.clone(), base.clone(), acked.clone());
         workers.push(tokio::spawn(async move {
             for i in 0.. {
                 let body = json!({"client_order_id": format!("w{w}-{i}"), "pair": "BTC-USD", "side": "buy", "type": "limit", "qty": "0.001000", "price": "1000.00"});
@@ -199,26 +214,28 @@ async fn acknowledged_orders_and_their_events_survive_kill_9() {
     // (the signing key is in the data directory).
     let hub = spawn_hub(&dir, port).await;
     let mut stored = HashSet::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("{}/orders?limit=100&cursor={c}", hub.base()),
-            None => format!("{}/orders?limit=100", hub.base()),
-        };
-        let (s, page) = call(&http, reqwest::Method::GET, url, &token, None)
-            .await
-            .unwrap();
-        assert_eq!(s, 200, "{page}");
-        stored.extend(
-            page["orders"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|o| o["order_id"].as_str().unwrap().to_owned()),
-        );
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => break,
+    for token in &tokens {
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{}/orders?limit=100&cursor={c}", hub.base()),
+                None => format!("{}/orders?limit=100", hub.base()),
+            };
+            let (s, page) = call(&http, reqwest::Method::GET, url, token, None)
+                .await
+                .unwrap();
+            assert_eq!(s, 200, "{page}");
+            stored.extend(
+                page["orders"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o["order_id"].as_str().unwrap().to_owned()),
+            );
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => break,
+            }
         }
     }
     let missing: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();

@@ -16,13 +16,19 @@
 //!   durable ([`Marks::settled`]): nothing is shown (and no event is
 //!   published from the outbox) that a crash could take back.
 //!
+//! - A storage error (a commit or sync that failed, not a batch's own
+//!   refusal) poisons the store: redb refuses writes after one, and what
+//!   it committed without a sync may never reach the disk, so from then
+//!   on reads and writes fail at once until the process restarts
+//!   (docs/OPERATIONS.md, "Embedded store").
+//!
 //! A group is whatever queued while the previous group synced (at most
 //! [`MAX_GROUP`]), so one writer alone pays one sync, as before, and load
 //! shares syncs. Figures: docs/BENCHMARKS.md, "REST order flow".
 
 use super::{unavailable, StoreError};
 use redb::{Database, Durability, WriteTransaction};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
@@ -57,6 +63,9 @@ pub(super) struct Marks {
     taken: AtomicU64,
     /// Groups synced.
     syncs: AtomicU64,
+    /// Set after a storage error or when the committer has stopped: from
+    /// then on reads and writes fail at once.
+    poisoned: AtomicBool,
 }
 
 impl Marks {
@@ -68,20 +77,40 @@ impl Marks {
             .saturating_sub(self.taken.load(Ordering::SeqCst))
     }
 
+    fn check(&self) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(unavailable(
+                "the embedded store stopped after a storage error or shutdown",
+            ));
+        }
+        Ok(())
+    }
+
+    fn poison(&self) {
+        self.poisoned.store(true, Ordering::SeqCst);
+        // Wakes the readers waiting in `settled`, which see the flag.
+        self.durable.send_modify(|_| {});
+    }
+
     /// Waits until every commit made before this call is durable. Called
     /// after a read transaction has returned, so whatever it saw is.
     pub(super) async fn settled(&self) -> Result<(), StoreError> {
         let seen = self.applied.load(Ordering::SeqCst);
+        self.check()?;
         if *self.durable.borrow() >= seen {
             return Ok(());
         }
         let mut durable = self.durable.subscribe();
+        let poisoned = &self.poisoned;
         let settled = tokio::time::timeout(SETTLE_TIMEOUT, async {
-            durable.wait_for(|d| *d >= seen).await.is_ok()
+            durable
+                .wait_for(|d| *d >= seen || poisoned.load(Ordering::SeqCst))
+                .await
+                .is_ok()
         })
         .await;
         match settled {
-            Ok(true) => Ok(()),
+            Ok(true) => self.check(),
             Ok(false) | Err(_) => Err(StoreError::Unavailable(
                 "the store's last commits were not made durable".into(),
             )),
@@ -106,6 +135,7 @@ impl Committer {
             sent: AtomicU64::new(0),
             taken: AtomicU64::new(0),
             syncs: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
         });
         let thread = std::thread::Builder::new()
             .name("nax-store-commit".into())
@@ -124,6 +154,7 @@ impl Committer {
     /// Commits `work` as one transaction; returns once it is durable (or
     /// refused, which changed nothing).
     pub(super) async fn commit(&self, work: Work) -> Result<(), StoreError> {
+        self.marks.check()?;
         let (reply, answer) = oneshot::channel();
         self.jobs
             .as_ref()
@@ -149,6 +180,8 @@ impl Drop for Committer {
 }
 
 fn run(db: &Database, queue: &mpsc::Receiver<Job>, marks: &Marks) {
+    // However the thread ends, readers waiting on it are told.
+    let _poison_on_exit = PoisonOnExit(marks);
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut results = Vec::with_capacity(MAX_GROUP);
     while let Ok(first) = queue.recv() {
@@ -161,55 +194,100 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>, marks: &Marks) {
         }
         marks.taken.fetch_add(group.len() as u64, Ordering::SeqCst);
         let last = group.len() - 1;
-        // Whether a commit without a sync is waiting for one.
-        let mut unsynced = false;
+        // Whether a commit without a sync is waiting for one, and whether
+        // any fsync happened.
+        let (mut unsynced, mut synced_once) = (false, false);
+        // The first storage error (begin or commit failed, not a batch's
+        // own refusal) poisons the store: redb refuses writes after one,
+        // and what it committed without a sync may never reach the disk.
+        let mut storage: Result<(), StoreError> = marks.check();
         for (i, job) in group.iter_mut().enumerate() {
+            let work = std::mem::replace(&mut job.work, Box::new(|_| Ok(())));
+            if storage.is_err() {
+                results.push(Ok(()));
+                continue;
+            }
             let durable = i == last;
             let durability = if durable {
                 Durability::Immediate
             } else {
                 Durability::None
             };
-            let work = std::mem::replace(&mut job.work, Box::new(|_| Ok(())));
-            let result = commit_one(db, work, durability, marks);
-            if result.is_ok() {
-                unsynced = !durable;
+            match commit_one(db, work, durability, marks) {
+                Ok(result) => {
+                    if result.is_ok() {
+                        unsynced = !durable;
+                        synced_once |= durable;
+                    }
+                    results.push(result);
+                }
+                Err(e) => {
+                    storage = Err(e);
+                    results.push(Ok(()));
+                }
             }
-            results.push(result);
         }
-        let synced = if unsynced { sync(db, marks) } else { Ok(()) };
-        if synced.is_ok() {
-            marks
-                .durable
-                .send_replace(marks.applied.load(Ordering::SeqCst));
+        if storage.is_ok() && unsynced {
+            storage = sync(db, marks);
+            synced_once |= storage.is_ok();
+        }
+        match &storage {
+            // Everything committed so far is on disk.
+            Ok(()) => {
+                marks
+                    .durable
+                    .send_replace(marks.applied.load(Ordering::SeqCst));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the embedded store failed to commit; it refuses reads and writes until restarted");
+                marks.poison();
+            }
         }
         metrics::counter!(BATCHES_TOTAL).increment(group.len() as u64);
-        metrics::counter!(SYNCS_TOTAL).increment(1);
-        marks.syncs.fetch_add(1, Ordering::SeqCst);
+        if synced_once {
+            metrics::counter!(SYNCS_TOTAL).increment(1);
+            marks.syncs.fetch_add(1, Ordering::SeqCst);
+        }
         for (job, result) in group.drain(..).zip(results.drain(..)) {
-            let answer = match (&synced, result) {
-                (Ok(()), result) => result,
-                (Err(e), _) => Err(unavailable(e)),
+            let answer = match &storage {
+                Ok(()) => result,
+                Err(e) => Err(unavailable(e)),
             };
             let _ = job.reply.send(answer);
         }
     }
 }
 
+/// Poisons the marks when the committer thread ends (the store dropped,
+/// or a panic outside a batch), so that no reader waits for a sync that
+/// will not come.
+struct PoisonOnExit<'a>(&'a Marks);
+
+impl Drop for PoisonOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.poison();
+    }
+}
+
+/// Commits one batch: `Err` for a storage failure, `Ok(Err)` for the
+/// batch's own refusal (its transaction dropped: nothing of it lands).
 fn commit_one(
     db: &Database,
     work: Work,
     durability: Durability,
     marks: &Marks,
-) -> Result<(), StoreError> {
+) -> Result<Result<(), StoreError>, StoreError> {
     let mut tx = db.begin_write().map_err(unavailable)?;
     tx.set_durability(durability);
-    // On error `tx` is dropped uncommitted: nothing of the batch lands. A
-    // panic is that batch's error, not the end of the committer.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&tx)))
-        .map_err(|_| unavailable("a batch panicked while it was applied"))??;
+    // A panic is that batch's error, not the end of the committer.
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&tx)))
+        .unwrap_or_else(|_| Err(unavailable("a batch panicked while it was applied")));
+    if let Err(refused) = applied {
+        return Ok(Err(refused));
+    }
     marks.applied.fetch_add(1, Ordering::SeqCst);
-    tx.commit().map_err(unavailable)
+    tx.commit().map_err(unavailable)?;
+    Ok(Ok(()))
 }
 
 /// An empty durable commit: makes the group's earlier commits durable.
@@ -384,6 +462,33 @@ mod tests {
             (read(&reopened, "p"), read(&reopened, "q")),
             (Some(1), Some(9))
         );
+    }
+
+    /// A reader that saw a commit not yet synced fails as soon as the
+    /// store is poisoned (a storage error, or the committer gone), instead
+    /// of waiting out the timeout; writes fail at once too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poisoned_store_fails_waiting_readers_and_writes_at_once() {
+        let (_dir, _db, committer) = committer();
+        let committer = Arc::new(committer);
+        // A commit applied and not yet synced, as between a batch's
+        // commit and its group's fsync.
+        committer.marks.applied.fetch_add(1, Ordering::SeqCst);
+        let reader = {
+            let committer = committer.clone();
+            tokio::spawn(async move { committer.marks.settled().await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!reader.is_finished(), "the reader waits for the sync");
+        let started = std::time::Instant::now();
+        committer.marks.poison();
+        let answer = reader.await.unwrap();
+        assert!(matches!(answer, Err(StoreError::Unavailable(_))));
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(matches!(
+            committer.commit(insert_new("z", 1)).await,
+            Err(StoreError::Unavailable(_))
+        ));
     }
 
     /// Waits until the committer has taken `n` batches.

@@ -6,8 +6,8 @@
 //! queued meanwhile) before [`Store::commit`] returns: an acknowledged
 //! batch survives `kill -9` and power loss; a batch interrupted by a crash
 //! is absent as a whole. One writer at a time, so a batch's conditions are
-//! checked and its writes applied without interleaving. Point reads run
-//! on the calling task, scans on the blocking pool; both return only what
+//! checked and its writes applied without interleaving. Reads run on the
+//! blocking pool (a cold page is a blocking `pread`) and return only what
 //! is durable.
 //!
 //! Records are JSON values in key-ordered tables; composite keys join
@@ -119,25 +119,13 @@ impl EmbeddedStore {
         Ok(value)
     }
 
-    /// A point lookup, run on the calling task: a few B-tree pages from
-    /// redb's cache cost less than the hand-off to the blocking pool
-    /// (scans still go there, through [`Self::blocking`]).
-    async fn point<T>(
-        &self,
-        f: impl FnOnce(&Database) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let value = f(&self.db)?;
-        self.committer.marks.settled().await?;
-        Ok(value)
-    }
-
     /// The stored bytes under `key` in `table`.
     async fn read(
         &self,
         table: TableDefinition<'static, &'static str, &'static [u8]>,
         key: String,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.point(move |db| {
+        self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let t = tx.open_table(table).map_err(unavailable)?;
             let value = t.get(key.as_str()).map_err(unavailable)?;
@@ -193,7 +181,7 @@ impl Store for EmbeddedStore {
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
         let email = normalize_email(email);
-        self.point(move |db| {
+        self.blocking(move |db| {
             let tx = db.begin_read().map_err(unavailable)?;
             let emails = tx.open_table(EMAILS).map_err(unavailable)?;
             let Some(id) = emails.get(email.as_str()).map_err(unavailable)? else {
