@@ -23,6 +23,9 @@ mod ws;
 pub use config::{BreakerPolicy, ShiftConfig, ShiftToken};
 pub use stats::ShiftStats;
 pub use wire::UPSTREAM_BOUNDS;
+/// The market-data subscription documents (for recording frames:
+/// `benches/examples/record_shift.rs`).
+pub use wire::{BOOK_UPDATES, TRADES};
 pub use ws::{parse_frame, Frame, FrameError};
 
 use crate::event::MarketStream;

@@ -1,0 +1,94 @@
+//! Upstream ingest: reading one recorded Shift frame
+//! (`benches/data/shift_frames.ndjson`, made by `examples/record_shift.rs`
+//! from `nax-venue`) into the adapter's GraphQL response, three ways:
+//!
+//! - `serde_json_tree`: what `feeds::shift::parse_frame` does today, a
+//!   `serde_json::Value` of the whole frame, then its payload into the
+//!   response type (the function itself, bounds check included);
+//! - `serde_json_typed`: `serde_json::from_slice` straight into a typed
+//!   frame (one pass);
+//! - `simd_json_typed`: `simd_json::serde::from_slice` into the same typed
+//!   frame, on a copy of the bytes (simd-json parses in place).
+//!
+//! All three end with the same `data` tree; the later step (its
+//! `orderBookUpdates` or `trades` field into the adapter's types) is the
+//! same for each, so it is left out. Results: docs/BENCHMARKS.md, "Ingest".
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use serde::Deserialize;
+use std::hint::black_box;
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct TypedFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    payload: Option<Payload>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Payload {
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+fn frames() -> Vec<Vec<u8>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/shift_frames.ndjson");
+    let text = std::fs::read_to_string(path).expect("recorded frames");
+    text.lines().map(|l| l.as_bytes().to_vec()).collect()
+}
+
+fn ingest(c: &mut Criterion) {
+    let frames = frames();
+    let bytes: usize = frames.iter().map(Vec::len).sum();
+    // The three decoders agree on every frame.
+    for f in &frames {
+        let tree = match feeds::shift::parse_frame(f).unwrap() {
+            feeds::shift::Frame::Subscription(m) => format!("{m:?}"),
+            other => panic!("not a subscription frame: {other:?}"),
+        };
+        let typed: TypedFrame = serde_json::from_slice(f).unwrap();
+        let simd: TypedFrame = simd_json::serde::from_slice(&mut f.clone()).unwrap();
+        let data = |t: &TypedFrame| t.payload.as_ref().and_then(|p| p.data.clone());
+        assert_eq!(data(&typed), data(&simd));
+        assert!(tree.contains(&format!("{:?}", data(&typed).unwrap())));
+    }
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("serde_json_tree", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(feeds::shift::parse_frame(black_box(f)).unwrap());
+            }
+        })
+    });
+    group.bench_function("serde_json_typed", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(serde_json::from_slice::<TypedFrame>(black_box(f)).unwrap());
+            }
+        })
+    });
+    let mut scratch = Vec::new();
+    group.bench_function("simd_json_typed", |b| {
+        b.iter(|| {
+            for f in &frames {
+                scratch.clear();
+                scratch.extend_from_slice(f);
+                black_box(
+                    simd_json::serde::from_slice::<TypedFrame>(black_box(&mut scratch)).unwrap(),
+                );
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, ingest);
+criterion_main!(benches);
