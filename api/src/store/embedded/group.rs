@@ -381,33 +381,8 @@ mod tests {
     async fn a_refused_batch_in_a_group_leaves_the_others() {
         let (_dir, db, committer) = committer();
         let committer = Arc::new(committer);
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let blocker = {
-            let committer = committer.clone();
-            tokio::spawn(async move {
-                committer
-                    .commit(Box::new(move |_| {
-                        held.recv().unwrap();
-                        Ok(())
-                    }))
-                    .await
-            })
-        };
-        taken(&committer, 1).await;
-        let mut answers = Vec::new();
-        for (key, value) in [("x", 1), ("x", 2), ("y", 3)] {
-            let c = committer.clone();
-            answers.push(tokio::spawn(async move {
-                c.commit(insert_new(key, value)).await
-            }));
-            // In this order.
-            while committer.marks.queued() < answers.len() as u64 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
-        let answers: Vec<_> = futures_results(answers).await;
+        let works = [("x", 1), ("x", 2), ("y", 3)].map(|(k, v)| insert_new(k, v));
+        let answers = one_group(&committer, works.into()).await;
         assert!(answers[0].is_ok());
         assert!(matches!(answers[1], Err(StoreError::Conflict(_))));
         assert!(answers[2].is_ok());
@@ -421,35 +396,12 @@ mod tests {
     async fn a_group_ending_in_a_refusal_or_a_panic_still_syncs() {
         let (dir, db, committer) = committer();
         let committer = Arc::new(committer);
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let blocker = {
-            let committer = committer.clone();
-            tokio::spawn(async move {
-                committer
-                    .commit(Box::new(move |_| {
-                        held.recv().unwrap();
-                        Ok(())
-                    }))
-                    .await
-            })
-        };
-        taken(&committer, 1).await;
         let works: Vec<Work> = vec![
             insert_new("p", 1),
             Box::new(|_| panic!("a bug in a batch")),
             insert_new("p", 2),
         ];
-        let mut answers = Vec::new();
-        for work in works {
-            let c = committer.clone();
-            answers.push(tokio::spawn(async move { c.commit(work).await }));
-            while committer.marks.queued() < answers.len() as u64 {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        release.send(()).unwrap();
-        blocker.await.unwrap().unwrap();
-        let answers = futures_results(answers).await;
+        let answers = one_group(&committer, works).await;
         assert!(answers[0].is_ok());
         assert!(matches!(answers[1], Err(StoreError::Unavailable(_))));
         assert!(matches!(answers[2], Err(StoreError::Conflict(_))));
@@ -489,6 +441,39 @@ mod tests {
             committer.commit(insert_new("z", 1)).await,
             Err(StoreError::Unavailable(_))
         ));
+    }
+
+    /// Holds the committer in a first batch until `works` are queued, in
+    /// order, behind it, so that they make one group; returns their
+    /// answers.
+    async fn one_group(
+        committer: &Arc<Committer>,
+        works: Vec<Work>,
+    ) -> Vec<Result<(), StoreError>> {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let committer = committer.clone();
+            tokio::spawn(async move {
+                committer
+                    .commit(Box::new(move |_| {
+                        held.recv().unwrap();
+                        Ok(())
+                    }))
+                    .await
+            })
+        };
+        taken(&committer, 1).await;
+        let mut answers = Vec::new();
+        for work in works {
+            let c = committer.clone();
+            answers.push(tokio::spawn(async move { c.commit(work).await }));
+            while committer.marks.queued() < answers.len() as u64 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        futures_results(answers).await
     }
 
     /// Waits until the committer has taken `n` batches.
