@@ -462,7 +462,7 @@ mod tests {
                     .await
             })
         };
-        taken(&committer, 1).await;
+        taken(committer, 1).await;
         let mut answers = Vec::new();
         for work in works {
             let c = committer.clone();
