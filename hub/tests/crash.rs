@@ -65,52 +65,9 @@ async fn call(
 /// Registers `email`, passes the sandbox KYC and funds the account with a
 /// fiat deposit; returns its access token.
 async fn funded_user(http: &reqwest::Client, base: &str, email: String) -> String {
-    let (s, _) = call(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/auth/register"),
-        "",
-        Some(json!({"email": email, "password": PASSWORD})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 201);
-    let (s, login) = call(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/auth/login"),
-        "",
-        Some(json!({"email": email, "password": PASSWORD})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 200, "{login}");
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let (s, _) = call(
-        http,
-        reqwest::Method::POST,
-        format!("{base}/users/kyc-documents"),
-        &token,
-        Some(json!({"document_type": "passport", "content_base64": "aGVsbG8="})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 202);
-    // Fund the account the real way, once KYC is verified (deposits need
-    // it): a fiat deposit the sandbox provider confirms by webhook.
-    wait_until("KYC verified", || async {
-        let (_, kyc) = call(
-            http,
-            reqwest::Method::GET,
-            format!("{base}/users/kyc-status"),
-            &token,
-            None,
-        )
-        .await
-        .unwrap();
-        kyc["kyc_status"] == "VERIFIED"
-    })
-    .await;
+    let (_, token) = common::verified_user(base, &email, PASSWORD).await;
+    // Fund the account the real way (deposits need KYC): a fiat deposit
+    // the sandbox provider confirms by webhook.
     let (s, dep) = call(http, reqwest::Method::POST, format!("{base}/fiat/deposit"), &token, Some(json!({"currency": "USD", "amount": "100000.00", "provider": "stripe", "idempotency_key": "fund-1"}))).await.unwrap();
     assert_eq!(s, 201, "{dep}");
     wait_until("deposit credited", || async {
@@ -324,54 +281,8 @@ async fn an_accepted_webhook_survives_kill_9_and_is_applied_once_after() {
     let mut hub = HubProcess::start(command, port).await;
     let http = reqwest::Client::new();
     let base = hub.base();
-    let credentials = json!({"email": "hook@example.com", "password": PASSWORD});
+    let (user_id, token) = common::verified_user(&base, "hook@example.com", PASSWORD).await;
     let url = |path: &str| format!("{base}{path}");
-    let (s, body) = call(
-        &http,
-        reqwest::Method::POST,
-        url("/auth/register"),
-        "",
-        Some(credentials.clone()),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 201, "{body}");
-    let user_id = body["user_id"].as_str().expect("user_id").to_owned();
-    let (s, login) = call(
-        &http,
-        reqwest::Method::POST,
-        url("/auth/login"),
-        "",
-        Some(credentials),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 200, "{login}");
-    let token = login["access_token"].as_str().unwrap().to_owned();
-    let document = json!({"document_type": "passport", "content_base64": "aGVsbG8="});
-    let (s, _) = call(
-        &http,
-        reqwest::Method::POST,
-        url("/users/kyc-documents"),
-        &token,
-        Some(document),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 202);
-    wait_until("KYC verified", || async {
-        let (_, kyc) = call(
-            &http,
-            reqwest::Method::GET,
-            url("/users/kyc-status"),
-            &token,
-            None,
-        )
-        .await
-        .unwrap();
-        kyc["kyc_status"] == "VERIFIED"
-    })
-    .await;
     let deposit = json!({"currency": "USD", "amount": "40.00", "provider": "stripe", "idempotency_key": "hook-1"});
     let (s, opened) = call(
         &http,

@@ -39,7 +39,7 @@ pub const BATCHES_TOTAL: &str = "nax_store_batches_total";
 pub const SYNCS_TOTAL: &str = "nax_store_syncs_total";
 
 /// Batches in one group at most (a bound on the latency a group adds).
-pub(super) const MAX_GROUP: usize = 256;
+const MAX_GROUP: usize = 256;
 
 /// How long a read waits for the sync of what it saw before it gives up
 /// with [`StoreError::Unavailable`] (only when the disk stops answering).
@@ -338,36 +338,10 @@ mod tests {
     async fn batches_queued_during_a_commit_share_one_sync() {
         let (_dir, db, committer) = committer();
         let committer = Arc::new(committer);
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let first = {
-            let committer = committer.clone();
-            tokio::spawn(async move {
-                committer
-                    .commit(Box::new(move |tx| {
-                        held.recv().unwrap();
-                        insert_new("first", 0)(tx)
-                    }))
-                    .await
-            })
-        };
-        taken(&committer, 1).await;
-        const KEYS: [&str; 10] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
-        let keys = KEYS;
-        let rest: Vec<_> = KEYS
-            .into_iter()
-            .enumerate()
-            .map(|(i, key)| {
-                let committer = committer.clone();
-                tokio::spawn(async move { committer.commit(insert_new(key, i as u64)).await })
-            })
-            .collect();
-        while committer.marks.queued() < keys.len() as u64 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        release.send(()).unwrap();
-        first.await.unwrap().unwrap();
-        for r in rest {
-            r.await.unwrap().unwrap();
+        let keys = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+        let works = (0..).zip(keys).map(|(i, key)| insert_new(key, i)).collect();
+        for answer in one_group(&committer, works).await {
+            answer.unwrap();
         }
         assert_eq!(committer.marks.syncs.load(Ordering::SeqCst), 2);
         for (i, key) in keys.iter().enumerate() {
