@@ -101,8 +101,11 @@ pub struct ApiConfig {
     /// The KYC review implementation (`providers::KYC`):
     /// `sandbox` (default) decides after `kyc_verify_delay_ms`.
     pub kyc_provider: String,
-    /// Base URL the sandbox payment provider calls back
-    /// (`{base}/webhooks/{provider}`); empty: the hub's own address.
+    /// The public base URL of this service's webhooks, as registered
+    /// with the providers (`{base}/webhooks/{provider}`): the sandbox
+    /// providers call it (empty: the hub's own address), and its path is
+    /// the prefix of the path Banxa signs (behind a gateway that strips
+    /// one, e.g. `https://api.example.com/api`).
     pub webhook_base_url: String,
     /// Signing secrets of the HMAC webhook providers; generated into the
     /// data directory when unset.

@@ -243,7 +243,23 @@ async fn concurrent_duplicate_deliveries_credit_once() {
 #[tokio::test]
 async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
     let t = quiet().await;
-    let (token, user, banxa_tx) = open_deposit(&t, "bx@example.com", "banxa", "30").await;
+    let (user, token) = t.verified_user("bx@example.com").await;
+    let (s, body, _) = t
+        .post(
+            "/fiat/deposit",
+            Some(&token),
+            json!({"currency": "USD", "amount": "30", "provider": "banxa", "idempotency_key": "k1"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{body}");
+    let banxa_tx = body["transaction_id"].as_str().unwrap().to_owned();
+    // Banxa's order id, which its notices name the order by (the last
+    // segment of its checkout URL).
+    let order_id = body["payment_url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap()
+        .to_owned();
     let (s, body, _) = t
         .post(
             "/fiat/deposit",
@@ -262,28 +278,71 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
     t.deliver_rejected("bcb", &wrong, "bcb_evt_0", "wrong_transaction")
         .await;
 
-    let paid = banxa::event_body(
-        &report(&user, &banxa_tx, "30.00", Outcome::Completed),
-        "bx_evt_1",
-    );
-    let (s, ack) = t.signed_webhook("banxa", &paid).await;
-    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
-    let (s, answer) = t
-        .post_webhook(
-            "banxa",
-            &[(
+    // Banxa's webhooks v2 body (its documented fields), naming the order
+    // by Banxa's id only; signed with a millisecond nonce.
+    let paid = json!({
+        "order_id": order_id,
+        "status": "complete",
+        "status_date": "2026-12-04 10:00:00",
+        "order_type": "BUY",
+        "fiat_currency": "USD",
+        "fiat_amount": "30",
+        "metadata": [],
+    })
+    .to_string()
+    .into_bytes();
+    let path = "/webhooks/banxa";
+    let secret = t.api.webhook_keys.banxa.clone();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let signed = |secret: &api::secret::Secret, nonce: i64, body: &[u8]| {
+        vec![(
+            "Authorization",
+            banxa::sign("merchant", secret, path, nonce, body),
+        )]
+    };
+    // Refused with 401, nothing stored: a wrong key, a modified body, a
+    // stale nonce, a signature over another path, no header.
+    let tampered = String::from_utf8(paid.clone())
+        .unwrap()
+        .replace("\"30\"", "\"3000\"")
+        .into_bytes();
+    for (why, headers, body) in [
+        (
+            "wrong key",
+            signed(&api::secret::Secret::new("nope"), now_ms, &paid),
+            paid.clone(),
+        ),
+        ("modified body", signed(&secret, now_ms, &paid), tampered),
+        (
+            "stale nonce",
+            signed(&secret, now_ms - 301_000, &paid),
+            paid.clone(),
+        ),
+        (
+            "another path",
+            vec![(
                 "Authorization",
-                banxa::sign(
-                    "m",
-                    &api::secret::Secret::new("nope"),
-                    chrono::Utc::now().timestamp(),
-                    &paid,
-                ),
+                banxa::sign("merchant", &secret, "/api/webhooks/banxa", now_ms, &paid),
             )],
-            &paid,
-        )
+            paid.clone(),
+        ),
+        ("no header", Vec::new(), paid.clone()),
+    ] {
+        let (s, answer) = t.post_webhook("banxa", &headers, &body).await;
+        assert_eq!(s, 401, "{why}: {answer}");
+        assert_error(s, &answer, 401, "invalid_signature");
+    }
+    assert_eq!(t.balance(&token, "USD").await.0, "0.00000000");
+
+    let (s, ack) = t
+        .post_webhook("banxa", &signed(&secret, now_ms, &paid), &paid)
         .await;
-    assert_error(s, &answer, 401, "invalid_signature");
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    // The same delivery again (a replay, even freshly signed): nothing new.
+    let (s, ack) = t
+        .post_webhook("banxa", &signed(&secret, now_ms + 5, &paid), &paid)
+        .await;
+    assert_eq!((s, &ack["status"]), (200, &json!("duplicate")), "{ack}");
 
     let paid = bcb::event_body(
         &report(&user, &bcb_tx, "12.34", Outcome::Completed),
@@ -294,6 +353,39 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
     t.wait_available(&token, "USD", "42.34000000").await;
     t.wait_status("/fiat/transactions", &token, &banxa_tx, "completed")
         .await;
+    let outcomes = t
+        .wait_webhook_outcomes(&format!("{order_id}:complete"))
+        .await;
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+}
+
+#[tokio::test]
+async fn a_banxa_status_that_settles_nothing_is_acknowledged_and_ignored() {
+    let t = quiet().await;
+    let (token, _, tx) = open_deposit(&t, "bx2@example.com", "banxa", "30").await;
+    let listed = t.listed("/fiat/transactions", &token, &tx).await.unwrap();
+    let order_id = listed["payment_url"]
+        .as_str()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap()
+        .to_owned();
+    for status in ["pendingPayment", "IN_PROGRESS"] {
+        let body =
+            json!({"order_id": order_id, "status": status, "status_date": "2026-12-04 10:00:00"})
+                .to_string()
+                .into_bytes();
+        let (s, ack) = t.signed_webhook("banxa", &body).await;
+        assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    }
+    let declined =
+        json!({"order_id": order_id, "status": "declined", "status_date": "2026-12-04 10:00:01"})
+            .to_string()
+            .into_bytes();
+    let (s, ack) = t.signed_webhook("banxa", &declined).await;
+    assert_eq!((s, &ack["status"]), (200, &json!("accepted")), "{ack}");
+    t.wait_status("/fiat/transactions", &token, &tx, "failed")
+        .await;
+    assert_eq!(t.balance(&token, "USD").await.0, "0.00000000");
 }
 
 #[tokio::test]

@@ -19,6 +19,8 @@ use rsa::RsaPublicKey;
 use std::sync::OnceLock;
 
 const NOW: i64 = 1_700_000_000;
+/// The path Banxa signs (its webhook URL's path).
+const BANXA_PATH: &str = "/webhooks/banxa";
 
 fn secret() -> Secret {
     Secret::new("whsec_fuzz")
@@ -74,6 +76,19 @@ fn check_read(read: Result<Notice, PayloadError>, body: &[u8]) {
                 sane_id(&amount);
             }
         }
+        Ok(Notice::ProviderSettlement {
+            webhook_id,
+            event_type,
+            provider_ref,
+            amount,
+            ..
+        }) => {
+            sane_id(&provider_ref);
+            assert!(!webhook_id.is_empty() && !event_type.is_empty());
+            if let Some(amount) = amount {
+                sane_id(&amount);
+            }
+        }
         Ok(Notice::IncomingDeposit {
             webhook_id,
             user_id,
@@ -123,13 +138,13 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             if let Some(h) = headers(banxa::HEADER, header) {
-                let head = format!("POST\n{}\n{NOW}\n", banxa::PATH);
+                let head = format!("POST\n{BANXA_PATH}\n{NOW}\n");
                 let mac = hmac_sha256(key, &[head.as_bytes(), body]);
-                check_hmac(banxa::verify(&s, &h, body, NOW), header, &mac);
+                check_hmac(banxa::verify(&s, BANXA_PATH, &h, body, NOW), header, &mac);
             }
-            let good = banxa::sign("merchant", &s, NOW, body);
+            let good = banxa::sign("merchant", &s, BANXA_PATH, NOW, body);
             let good = headers(banxa::HEADER, good.as_bytes()).unwrap();
-            assert_eq!(banxa::verify(&s, &good, body, NOW), Ok(()));
+            assert_eq!(banxa::verify(&s, BANXA_PATH, &good, body, NOW), Ok(()));
             check_read(banxa::read(body), body);
         }
         2 => {

@@ -369,13 +369,15 @@ async fn unverified(hub: &RunningHub) -> Trader {
     Trader::registered(hub, &email).await
 }
 
-/// A hub whose request budget the table's flood row can exhaust (10
-/// requests a second, bursts of 40) and whose per-connection frame limit
-/// it cannot (so `rate_limited` is the REST budget's).
+/// A hub whose request budget the table's flood row can exhaust (one
+/// request a second, bursts of 40: slow enough a refill that the check
+/// right after the flood still finds it empty; at 10 a second a slow
+/// machine refilled one token in between) and whose per-connection frame
+/// limit it cannot (so `rate_limited` is the REST budget's).
 async fn hub() -> RunningHub {
     common::start_hub(|c| {
         c.venue.events_per_sec = 20;
-        c.api.requests_per_minute = 600;
+        c.api.requests_per_minute = 60;
         c.api.request_burst = 40;
         c.limits.frames_per_sec = 10_000;
         c.limits.frame_burst = 10_000;

@@ -5,7 +5,8 @@
 //!
 //! Order: the provider is asked first (its answer, the payment URL or
 //! bank instructions, is part of the record and of every replay), then
-//! one commit records the transaction, its idempotency key and its
+//! one commit records the transaction, its idempotency key, the
+//! provider's reference to it ([`references`]) and its
 //! `deposit.state_changed` event. If the commit fails, the provider is
 //! left with a session nobody will pay; its webhook, should one come,
 //! names a transaction that does not exist and is refused.
@@ -15,7 +16,7 @@ use super::FiatState;
 use crate::error::ApiError;
 use crate::money::amount::AssetAmount;
 use crate::money::movement::{new_transaction_id, state_event, Movement, MovementStatus};
-use crate::money::request_keys;
+use crate::money::{references, request_keys};
 use crate::providers::payment::{FiatProvider, NextStep};
 use crate::store::{Conflict, StoreError, Transaction, TxKind, Write};
 
@@ -45,6 +46,14 @@ pub async fn open(
         NextStep::PaymentUrl(url) => (Some(url), None),
         NextStep::Instructions(i) => (None, Some(i)),
     };
+    let reference = references::record(
+        provider.as_str(),
+        &start.provider_ref,
+        &references::Ours {
+            user_id: user_id.to_owned(),
+            transaction_id: transaction_id.clone(),
+        },
+    );
     let movement = Movement {
         asset: amount.asset.clone(),
         amount: amount.decimal(),
@@ -70,6 +79,7 @@ pub async fn open(
     let writes = vec![
         Write::CreateTransaction(tx.clone()),
         Write::CreateIdempotency(record),
+        reference,
         Write::Emit(state_event(&tx, &movement, None)),
     ];
     match state.ledger.store.commit(writes).await {

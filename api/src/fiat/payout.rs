@@ -5,7 +5,7 @@
 use super::Fiat;
 use crate::money::amount::AssetAmount;
 use crate::money::movement::Movement;
-use crate::money::outflow::Submission;
+use crate::money::outflow::{Reference, Submission};
 use crate::providers::payment::{FiatProvider, PaymentOrder, ProviderError};
 use crate::resilience::CallError;
 use crate::store::Transaction;
@@ -26,7 +26,10 @@ pub async fn submit(
     let order = payment_order(&tx.transaction_id, &tx.user_id, amount);
     let destination = movement.destination.unwrap_or_default();
     match fiat.start_payout(provider, &order, &destination).await {
-        Ok(_) => Submission::Accepted,
+        Ok(provider_ref) => Submission::Accepted(Some(Reference {
+            provider: provider.as_str().to_owned(),
+            provider_ref,
+        })),
         Err(CallError::Failed(ProviderError::Rejected(why))) => Submission::Refused(why),
         Err(e) => Submission::Unknown(format!("{e:?}")),
     }

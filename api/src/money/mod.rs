@@ -18,6 +18,7 @@ pub mod chain;
 pub mod history;
 pub mod movement;
 pub mod outflow;
+pub mod references;
 pub mod request_keys;
 pub mod settle;
 pub mod venue;

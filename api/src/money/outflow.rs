@@ -181,13 +181,22 @@ async fn credit_back(ledger: &Ledger, user_id: &str, amount: &AssetAmount, cause
 /// What custody or a payment provider answered to a submitted withdrawal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Submission {
-    /// Taken; its outcome comes by webhook.
-    Accepted,
+    /// Taken; its outcome comes by webhook. With the provider's id of it
+    /// when its notices name it by that id alone (recorded as a
+    /// [`references`](super::references) entry).
+    Accepted(Option<Reference>),
     /// Refused for good: nothing was or will be sent.
     Refused(String),
     /// No answer (timeout, provider down, breaker open): it may or may not
     /// have been taken.
     Unknown(String),
+}
+
+/// A provider's id of a submitted withdrawal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub provider: String,
+    pub provider_ref: String,
 }
 
 /// Records the answer to a submitted (pending) withdrawal and returns the
@@ -202,7 +211,21 @@ pub async fn after_submission(
     submission: Submission,
 ) -> MovementStatus {
     match submission {
-        Submission::Accepted => MovementStatus::Pending,
+        Submission::Accepted(None) => MovementStatus::Pending,
+        Submission::Accepted(Some(r)) => {
+            let ours = super::references::Ours {
+                user_id: tx.user_id.clone(),
+                transaction_id: tx.transaction_id.clone(),
+            };
+            let write = super::references::record(&r.provider, &r.provider_ref, &ours);
+            if let Err(e) = ledger.store.commit(vec![write]).await {
+                // Its notice will find no reference and be rejected; the
+                // payout stays pending for reconciliation.
+                tracing::error!(transaction_id = %tx.transaction_id, error = %e,
+                    "the provider's reference to a payout was not recorded; left pending");
+            }
+            MovementStatus::Pending
+        }
         Submission::Refused(why) => {
             movement.answer_status = Some(MovementStatus::Failed);
             movement.failure_reason = Some(why);

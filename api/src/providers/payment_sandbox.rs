@@ -30,6 +30,7 @@ pub fn build(
     let signer = WebhookSigner::Payments {
         provider: provider.webhook(),
         secret: ctx.keys.hmac(provider.as_str())?.clone(),
+        path: ctx.keys.signed_path(provider.as_str()),
     };
     Ok(Arc::new(SandboxPaymentProvider::new(
         provider,

@@ -189,7 +189,7 @@ async fn submit(state: &WalletsState, tx: Transaction, movement: Movement) -> Su
         address: movement.address.unwrap_or_default(),
     };
     match state.custody.submit_withdrawal(&order).await {
-        Ok(_) => Submission::Accepted,
+        Ok(_) => Submission::Accepted(None),
         Err(CallError::Failed(
             CustodyError::Rejected(why) | CustodyError::UnsupportedAsset(why),
         )) => Submission::Refused(why),

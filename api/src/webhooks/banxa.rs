@@ -1,20 +1,32 @@
-//! Banxa webhooks: Banxa's HMAC request signature and the order payloads
-//! this service acts on.
+//! Banxa webhooks: Banxa's HMAC request signature and its order status
+//! notices (docs/API.md, "Webhooks").
 //!
-//! Scheme (Banxa's API authentication, which its webhook calls carry too):
-//! `Authorization: Bearer {api_key}:{signature}:{nonce}` where `nonce` is
-//! the Unix time in seconds and `signature` is the lowercase hex
-//! HMAC-SHA256, keyed with the API secret, over
-//! `"POST\n{path}\n{nonce}\n{raw body}"` with `path` = [`PATH`]. The nonce
-//! must be within [`TOLERANCE_SECS`] of now (replay window); `api_key`
-//! must be present (the HMAC is what authenticates). Comparison is
-//! constant-time.
+//! Scheme (Banxa's API authentication, which its webhook calls carry
+//! too): `Authorization: Bearer {api_key}:{signature}:{nonce}` where
+//! `signature` is the lowercase hex HMAC-SHA256, keyed with the API
+//! secret, over `"POST\n{path}\n{nonce}\n{raw body}"`. `path` is the URI
+//! path of the webhook URL registered with Banxa: `/webhooks/banxa` after
+//! the path of `webhook_base_url` when the service is reached through a
+//! prefix ([`WebhookKeys::signed_path`](super::keys::WebhookKeys::signed_path)).
+//! The nonce is a Unix time in seconds (10 digits), milliseconds (13:
+//! Banxa's legacy API) or microseconds (16: its newer API), and must be
+//! within [`TOLERANCE_SECS`] of now. `api_key` must be present (the HMAC
+//! is what authenticates). Comparison is constant-time.
 //!
-//! Payload: `{"id", "order_id", "order_type": "BUY"|"SELL", "status",
-//! "fiat_amount", "fiat_code", "meta_data": {"user_id", "transaction_id"}}`.
-//! `BUY` is a fiat deposit, `SELL` a fiat withdrawal; status `complete`
-//! completes it, `failed`/`cancelled`/`declined`/`expired`/`refunded` fail
-//! it, other statuses are ignored. `id` is the delivery id.
+//! Payload (Banxa's webhooks v2): `{"order_id", "status", "status_date"}`,
+//! with the order's other fields (`order_type` `BUY`/`SELL`, `fiat_amount`,
+//! `fiat_currency`, ...) in the newer form. It names the order only by
+//! Banxa's id, so the applier finds our transaction through the reference
+//! recorded when the order was opened ([`Notice::ProviderSettlement`]).
+//! A status is read without case, `_`, `-` or spaces, so the legacy API's
+//! camelCase (`pendingPayment`, `complete`) and the newer API's upper case
+//! (`COMPLETED`, `IN_PROGRESS`) are one vocabulary: `complete(d)` completes
+//! the order; `cancelled`, `declined`, `expired`, `refunded`, `failed`,
+//! `rejected` fail it; every other status is acknowledged and ignored.
+//! The delivery id (deduplication) is `{order_id}:{status}`: Banxa sends a
+//! status of an order once, and sends it again only as a retry. The
+//! legacy body without a status (`order_id` alone, to be looked up with
+//! Get Order) is refused with 400: configure webhooks v2 at Banxa.
 
 use super::keys::BANXA_SECRET_FILE;
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
@@ -23,33 +35,49 @@ use super::signing::{hmac_sha256, hmac_sha256_matches};
 use crate::providers::payment::NextStep;
 use crate::secret::Secret;
 use axum::http::HeaderMap;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Header carrying the signature.
 pub const HEADER: &str = "authorization";
-/// The path covered by the signature.
-pub const PATH: &str = "/webhooks/banxa";
 /// Largest accepted distance between the nonce and now.
 pub const TOLERANCE_SECS: i64 = 300;
 
-fn message(nonce: &str, body: &[u8]) -> [Vec<u8>; 2] {
+fn message(path: &str, nonce: &str, body: &[u8]) -> [Vec<u8>; 2] {
     [
-        format!("POST\n{PATH}\n{nonce}\n").into_bytes(),
+        format!("POST\n{path}\n{nonce}\n").into_bytes(),
         body.to_vec(),
     ]
 }
 
-/// The `Authorization` value for `body` signed at `nonce`.
-pub fn sign(api_key: &str, secret: &Secret, nonce: i64, body: &[u8]) -> String {
+/// The `Authorization` value for `body` POSTed to `path`, with `nonce`
+/// written as given (seconds, milliseconds or microseconds).
+pub fn sign(api_key: &str, secret: &Secret, path: &str, nonce: i64, body: &[u8]) -> String {
     let nonce = nonce.to_string();
-    let [head, body] = message(&nonce, body);
+    let [head, body] = message(path, &nonce, body);
     let signature = hmac_sha256(secret.expose().as_bytes(), &[&head, &body]);
     format!("Bearer {api_key}:{}:{nonce}", hex::encode(signature))
 }
 
-/// Checks the `Authorization` header of `body` at time `now`.
+/// A nonce in Unix seconds: 10 digits are seconds, 13 milliseconds, 16
+/// microseconds; anything else is malformed.
+pub fn nonce_seconds(nonce: &str) -> Option<i64> {
+    if !nonce.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: i64 = nonce.parse().ok()?;
+    match nonce.len() {
+        10 => Some(value),
+        13 => Some(value / 1_000),
+        16 => Some(value / 1_000_000),
+        _ => None,
+    }
+}
+
+/// Checks the `Authorization` header of `body`, POSTed to `path`, at Unix
+/// time `now` (seconds).
 pub fn verify(
     secret: &Secret,
+    path: &str,
     headers: &HeaderMap,
     body: &[u8],
     now: i64,
@@ -69,11 +97,11 @@ pub fn verify(
     if api_key.is_empty() {
         return Err(malformed);
     }
-    let t: i64 = nonce.parse().map_err(|_| malformed.clone())?;
+    let t = nonce_seconds(nonce).ok_or(malformed)?;
     if now.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
-    let [head, body] = message(nonce, body);
+    let [head, body] = message(path, nonce, body);
     if hmac_sha256_matches(secret.expose().as_bytes(), &[&head, &body], signature) {
         Ok(())
     } else {
@@ -81,59 +109,103 @@ pub fn verify(
     }
 }
 
+/// A status without case, `_`, `-` or spaces (`IN_PROGRESS` and
+/// `inProgress` are both `inprogress`).
+fn status_word(status: &str) -> String {
+    status
+        .chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// What a status does to the order's transaction; `None`: nothing yet.
+fn outcome_of(status: &str) -> Option<Outcome> {
+    match status {
+        "complete" | "completed" => Some(Outcome::Completed),
+        "cancelled" | "canceled" | "declined" | "expired" | "refunded" | "failed" | "rejected" => {
+            Some(Outcome::Failed)
+        }
+        _ => None,
+    }
+}
+
+/// `fiat_amount` as a decimal string: Banxa writes it as a string; a JSON
+/// number is taken as written.
+fn fiat_amount(v: &Value) -> Result<Option<String>, PayloadError> {
+    match v.get("fiat_amount") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => {
+            let text = n.to_string();
+            if text.len() > notice::MAX_ID_LEN {
+                return Err(PayloadError::Field("fiat_amount"));
+            }
+            Ok(Some(text))
+        }
+        Some(_) => notice::optional_id_at(v, "/fiat_amount", "fiat_amount"),
+    }
+}
+
 /// Reads a verified Banxa order notice.
 pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
     let v = notice::json(body)?;
-    let webhook_id = notice::id_at(&v, "/id", "id")?;
-    let status = notice::id_at(&v, "/status", "status")?.to_ascii_lowercase();
-    let order_type = notice::id_at(&v, "/order_type", "order_type")?;
-    let event_type = format!("order.{}.{status}", order_type.to_ascii_lowercase());
-    let direction = match order_type.to_ascii_uppercase().as_str() {
-        "BUY" => Direction::In,
-        "SELL" => Direction::Out,
-        _ => return Err(PayloadError::Field("order_type")),
-    };
-    let outcome = match status.as_str() {
-        "complete" | "completed" => Outcome::Completed,
-        "failed" | "cancelled" | "declined" | "expired" | "refunded" => Outcome::Failed,
-        _ => {
-            return Ok(Notice::Ignored {
-                webhook_id,
-                event_type,
-            })
+    let order_id = notice::id_at(&v, "/order_id", "order_id")?;
+    let status = status_word(&notice::id_at(&v, "/status", "status")?);
+    if status.is_empty() || status.len() > 64 {
+        return Err(PayloadError::Field("status"));
+    }
+    if let Some(order_type) = notice::optional_id_at(&v, "/order_type", "order_type")? {
+        let known = ["BUY", "SELL", "ONRAMP", "OFFRAMP"];
+        if !known.contains(
+            &order_type
+                .to_ascii_uppercase()
+                .replace(['_', '-'], "")
+                .as_str(),
+        ) {
+            return Err(PayloadError::Field("order_type"));
         }
+    }
+    let webhook_id = format!("{order_id}:{status}");
+    let event_type = format!("order.{status}");
+    let Some(outcome) = outcome_of(&status) else {
+        return Ok(Notice::Ignored {
+            webhook_id,
+            event_type,
+        });
     };
-    Ok(Notice::Settlement {
-        user_id: notice::id_at(&v, "/meta_data/user_id", "meta_data.user_id")?,
-        transaction_id: notice::id_at(&v, "/meta_data/transaction_id", "meta_data.transaction_id")?,
-        amount: notice::optional_id_at(&v, "/fiat_amount", "fiat_amount")?,
+    Ok(Notice::ProviderSettlement {
         webhook_id,
         event_type,
-        direction,
+        provider_ref: order_id,
         outcome,
+        amount: fiat_amount(&v)?,
     })
 }
 
-/// A Banxa order notice about one of our transactions, as the sandbox
-/// sends it.
-pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec<u8> {
+/// A Banxa order notice (webhooks v2) about one of our transactions, as
+/// the sandbox sends it. Banxa's delivery id is its order and status, so
+/// `_webhook_id` is not used.
+pub fn event_body(report: &super::delivery::Report<'_>, _webhook_id: &str) -> Vec<u8> {
     let order_type = match report.direction {
         Direction::In => "BUY",
         Direction::Out => "SELL",
     };
     let status = match report.outcome {
         Outcome::Completed => "complete",
-        Outcome::Failed => "failed",
+        Outcome::Failed => "declined",
     };
+    let now = crate::events::now().format("%Y-%m-%d %H:%M:%S").to_string();
     json!({
-        "id": webhook_id,
         "order_id": report.provider_ref,
-        "order_type": order_type,
         "status": status,
-        "status_date": crate::events::now().to_rfc3339(),
+        "status_date": now,
+        "created_at": now,
+        "updated_at": now,
+        "external_id": null,
+        "order_type": order_type,
+        "fiat_currency": report.currency,
         "fiat_amount": report.amount,
-        "fiat_code": report.currency,
-        "meta_data": {"user_id": report.user_id, "transaction_id": report.transaction_id},
+        "metadata": [],
     })
     .to_string()
     .into_bytes()
@@ -161,14 +233,22 @@ pub static PROVIDER: HmacPayments = HmacPayments {
         ))
     },
     event_body,
-    sign: |secret, body, now| vec![(HEADER, sign(SANDBOX_API_KEY, secret, now, body))],
+    // Microsecond nonces, as Banxa's newer API sends them.
+    sign: |secret, path, body, now| {
+        vec![(
+            HEADER,
+            sign(SANDBOX_API_KEY, secret, path, now * 1_000_000, body),
+        )]
+    },
 };
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const BODY: &[u8] = br#"{"id":"bx_1","order_id":"o1","status":"complete"}"#;
+    const PATH: &str = "/webhooks/banxa";
+    const BODY: &[u8] =
+        br#"{"order_id":"o1","status":"complete","status_date":"2026-01-16 04:04:21"}"#;
     const NOW: i64 = 1_700_000_000;
 
     fn headers(value: &str) -> HeaderMap {
@@ -179,39 +259,95 @@ mod tests {
         Secret::new("banxa-secret")
     }
 
+    /// A vector made with a standard tool, not with our HMAC code:
+    /// `printf 'POST\n/webhooks/banxa\n1700000000123\n%s' "$BODY" |
+    /// openssl dgst -sha256 -hmac banxa-secret` (BODY as above).
+    const OPENSSL_MS: &str = "39befd3c822799f378500b76388a177399f9bf814e5674fcaf757ecea2791ccb";
+
     #[test]
-    fn good_signature_passes_and_matches_the_documented_message() {
-        let value = sign("merchant", &secret(), NOW, BODY);
-        let expected = hex::encode(hmac_sha256(
-            b"banxa-secret",
-            &[format!("POST\n/webhooks/banxa\n{NOW}\n").as_bytes(), BODY],
+    fn a_signature_made_with_openssl_passes() {
+        let value = format!("Bearer merchant:{OPENSSL_MS}:1700000000123");
+        assert_eq!(verify(&secret(), PATH, &headers(&value), BODY, NOW), Ok(()));
+    }
+
+    #[test]
+    fn nonces_in_seconds_milliseconds_and_microseconds_pass() {
+        for nonce in [NOW, NOW * 1_000 + 123, NOW * 1_000_000 + 123_456] {
+            let value = sign("merchant", &secret(), PATH, nonce, BODY);
+            assert_eq!(
+                verify(&secret(), PATH, &headers(&value), BODY, NOW),
+                Ok(()),
+                "{nonce}"
+            );
+        }
+        assert_eq!(nonce_seconds("1700000000"), Some(NOW));
+        assert_eq!(nonce_seconds("1700000000999"), Some(NOW));
+        assert_eq!(nonce_seconds("1700000000999999"), Some(NOW));
+        for bad in [
+            "170000000",
+            "17000000001",
+            "+700000000",
+            "17000000001234567",
+            "",
+        ] {
+            assert_eq!(nonce_seconds(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn stale_nonces_fail_in_every_unit() {
+        let old = NOW - TOLERANCE_SECS - 1;
+        for nonce in [old, old * 1_000, old * 1_000_000] {
+            let h = headers(&sign("merchant", &secret(), PATH, nonce, BODY));
+            assert_eq!(
+                verify(&secret(), PATH, &h, BODY, NOW),
+                Err(SignatureError::Stale),
+                "{nonce}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_signed_path_is_the_registered_urls() {
+        let h = headers(&sign(
+            "merchant",
+            &secret(),
+            "/api/webhooks/banxa",
+            NOW,
+            BODY,
         ));
-        assert_eq!(value, format!("Bearer merchant:{expected}:{NOW}"));
-        assert_eq!(verify(&secret(), &headers(&value), BODY, NOW), Ok(()));
+        assert_eq!(
+            verify(&secret(), "/api/webhooks/banxa", &h, BODY, NOW),
+            Ok(())
+        );
+        assert_eq!(
+            verify(&secret(), PATH, &h, BODY, NOW),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn tampered_body_fails() {
-        let h = headers(&sign("merchant", &secret(), NOW, BODY));
+        let h = headers(&sign("merchant", &secret(), PATH, NOW, BODY));
         assert_eq!(
-            verify(&secret(), &h, b"{\"id\":\"bx_2\"}", NOW),
+            verify(&secret(), PATH, &h, br#"{"order_id":"o2"}"#, NOW),
             Err(SignatureError::Mismatch)
         );
     }
 
     #[test]
     fn wrong_secret_fails() {
-        let h = headers(&sign("merchant", &Secret::new("other"), NOW, BODY));
+        let h = headers(&sign("merchant", &Secret::new("other"), PATH, NOW, BODY));
         assert_eq!(
-            verify(&secret(), &h, BODY, NOW),
+            verify(&secret(), PATH, &h, BODY, NOW),
             Err(SignatureError::Mismatch)
         );
     }
 
     #[test]
-    fn missing_malformed_or_stale_fails() {
+    fn missing_or_malformed_fails() {
         assert_eq!(
-            verify(&secret(), &HeaderMap::new(), BODY, NOW),
+            verify(&secret(), PATH, &HeaderMap::new(), BODY, NOW),
             Err(SignatureError::Missing(HEADER))
         );
         for bad in [
@@ -220,32 +356,96 @@ mod tests {
             "Bearer :00:1700000000",
             "Bearer m:00:nonce",
             "Bearer m:00:1:2",
+            "Bearer m:00:170000000012",
         ] {
             assert!(
-                verify(&secret(), &headers(bad), BODY, NOW).is_err(),
+                verify(&secret(), PATH, &headers(bad), BODY, NOW).is_err(),
                 "{bad}"
             );
         }
-        let h = headers(&sign("merchant", &secret(), NOW - 301, BODY));
-        assert_eq!(verify(&secret(), &h, BODY, NOW), Err(SignatureError::Stale));
     }
 
     #[test]
-    fn reads_orders() {
-        let body = br#"{"id":"bx_9","order_id":"o","order_type":"SELL","status":"complete","fiat_amount":"5.00","meta_data":{"user_id":"u","transaction_id":"t"}}"#;
+    fn reads_the_documented_v2_body() {
+        // Banxa's documented webhooks v2 example, re-typed.
+        let body = br#"{"order_id":"d9efc5d228cb7edfc4b6bb82f7b39f94","status":"complete","status_date":"2026-01-16 04:04:21","created_at":"2026-01-16 04:04:20","updated_at":"2026-01-16 04:04:20","external_id":null,"order_type":"BUY","crypto_coin":"USDT","crypto_blockchain":"ETH","crypto_amount":"67.1000000000000000","fiat_currency":"AUD","fiat_amount":"100","asset_price":"1.490312965722801","payment_method":"payid-bank-transfer","processing_fee":"0","network_fee":"0","usd_exchange_rate":"1.4923330","transaction_hash":"0","metadata":[]}"#;
         assert_eq!(
             read(body).unwrap(),
-            Notice::Settlement {
-                webhook_id: "bx_9".into(),
-                event_type: "order.sell.complete".into(),
-                user_id: "u".into(),
-                transaction_id: "t".into(),
-                direction: Direction::Out,
+            Notice::ProviderSettlement {
+                webhook_id: "d9efc5d228cb7edfc4b6bb82f7b39f94:complete".into(),
+                event_type: "order.complete".into(),
+                provider_ref: "d9efc5d228cb7edfc4b6bb82f7b39f94".into(),
                 outcome: Outcome::Completed,
-                amount: Some("5.00".into()),
+                amount: Some("100".into()),
             }
         );
-        let pending = br#"{"id":"bx_8","order_type":"BUY","status":"pendingPayment"}"#;
-        assert!(matches!(read(pending).unwrap(), Notice::Ignored { .. }));
+        // The short form: order, status and its time.
+        let short = br#"{"order_id":"e82c57b2cba367069dfef4f866c7bc87","status":"expired","status_date":"2024-01-31 12:48:36"}"#;
+        assert!(matches!(
+            read(short).unwrap(),
+            Notice::ProviderSettlement {
+                outcome: Outcome::Failed,
+                amount: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn legacy_and_newer_status_words_map_alike() {
+        let read_status = |status: &str| {
+            let body = json!({"order_id": "o", "status": status}).to_string();
+            read(body.as_bytes()).unwrap()
+        };
+        for (status, outcome) in [
+            ("complete", Some(Outcome::Completed)),
+            ("COMPLETED", Some(Outcome::Completed)),
+            ("cancelled", Some(Outcome::Failed)),
+            ("CANCELLED", Some(Outcome::Failed)),
+            ("declined", Some(Outcome::Failed)),
+            ("expired", Some(Outcome::Failed)),
+            ("EXPIRED", Some(Outcome::Failed)),
+            ("refunded", Some(Outcome::Failed)),
+            ("pendingPayment", None),
+            ("waitingPayment", None),
+            ("inProgress", None),
+            ("IN_PROGRESS", None),
+            ("coinTransferred", None),
+            ("extraVerification", None),
+        ] {
+            match (read_status(status), outcome) {
+                (Notice::ProviderSettlement { outcome: got, .. }, Some(want)) => {
+                    assert_eq!(got, want, "{status}")
+                }
+                (Notice::Ignored { .. }, None) => {}
+                (other, _) => panic!("{status}: {other:?}"),
+            }
+        }
+        // One vocabulary: the two spellings are one delivery.
+        assert_eq!(
+            read_status("IN_PROGRESS").webhook_id(),
+            read_status("inProgress").webhook_id()
+        );
+    }
+
+    #[test]
+    fn the_legacy_id_only_body_and_odd_fields_are_refused() {
+        assert_eq!(
+            read(br#"{"order_id":"3526ccb0e20f31de92hec732c37bb683"}"#),
+            Err(PayloadError::Field("status"))
+        );
+        // Banxa's legacy sample is not even JSON (single quotes).
+        assert!(matches!(
+            read(b"{'order_id':'3526ccb0e20f31de92hec732c37bb683'}"),
+            Err(PayloadError::NotJson(_))
+        ));
+        assert_eq!(
+            read(br#"{"order_id":"o","status":"complete","order_type":"SWAP"}"#),
+            Err(PayloadError::Field("order_type"))
+        );
+        assert_eq!(
+            read(br#"{"order_id":"o","status":"complete","fiat_amount":{}}"#),
+            Err(PayloadError::Field("fiat_amount"))
+        );
     }
 }

@@ -108,12 +108,12 @@ pub static PROVIDER: HmacPayments = HmacPayments {
         configured: |config| config.bcb_webhook_secret.clone(),
     },
     // No timestamp in the scheme: replays are caught by `event_id`.
-    verify: |secret, headers, body, _now| verify(secret, headers, body),
+    verify: |secret, _path, headers, body, _now| verify(secret, headers, body),
     read,
     sandbox_ref_prefix: "bcb_sandbox_",
     sandbox_next_step: |_, order| NextStep::Instructions(sandbox_instructions(order)),
     event_body,
-    sign: |secret, body, _now| vec![(HEADER, sign(secret, body))],
+    sign: |secret, _path, body, _now| vec![(HEADER, sign(secret, body))],
 };
 
 /// The bank transfer the sandbox asks for: naming the deposit.

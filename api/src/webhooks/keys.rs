@@ -59,6 +59,9 @@ pub struct WebhookKeys {
     /// The sandbox custody's key pair (signs its Fireblocks webhooks; its
     /// public half verifies them unless a key file is configured).
     pub sandbox_fireblocks: Arc<SandboxRsaKey>,
+    /// The path of `webhook_base_url` (empty when unset or the root):
+    /// what the path providers call has before `/webhooks/{name}`.
+    base_path: String,
 }
 
 impl WebhookKeys {
@@ -107,7 +110,16 @@ impl WebhookKeys {
             hmac,
             fireblocks_configured,
             sandbox_fireblocks: Arc::new(SandboxRsaKey::new(data_dir)),
+            base_path: url_path(&config.webhook_base_url),
         })
+    }
+
+    /// The path provider `name` POSTs its webhooks to, as it sees it
+    /// (`/webhooks/{name}` after the path of `webhook_base_url`, the
+    /// public address registered with the providers): what Banxa's
+    /// signature covers, wherever a gateway in front routes it.
+    pub fn signed_path(&self, name: &str) -> String {
+        format!("{}/webhooks/{name}", self.base_path)
     }
 
     /// The HMAC secret of the registered provider `name`.
@@ -266,5 +278,33 @@ mod tests {
         let keys = WebhookKeys::load(&config, dir.path()).unwrap();
         assert_eq!(keys.stripe.expose(), "whsec_configured");
         assert!(!dir.path().join(KEYS_DIR).join(STRIPE_SECRET_FILE).exists());
+    }
+}
+
+/// The path of `url` without a trailing `/`, query or fragment
+/// (`https://h/api/` → `/api`; `https://h` → ``).
+fn url_path(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    path.trim_end_matches('/').to_owned()
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::url_path;
+
+    #[test]
+    fn the_base_urls_path_is_kept_without_its_trailing_slash() {
+        for (url, path) in [
+            ("", ""),
+            ("http://127.0.0.1:8080", ""),
+            ("https://api.example.com/", ""),
+            ("https://api.example.com/prod", "/prod"),
+            ("https://api.example.com/prod/api/", "/prod/api"),
+            ("https://api.example.com/x?y=1#z", "/x"),
+        ] {
+            assert_eq!(url_path(url), path, "{url}");
+        }
     }
 }

@@ -98,7 +98,7 @@ fn known_providers() -> String {
 #[utoipa::path(post, path = "/webhooks/{provider}", tag = "webhooks",
     params(("provider" = String, Path, description = "`stripe`, `banxa`, `bcb` or `fireblocks`")),
     request_body(content = Object, content_type = "application/json",
-        description = "The provider's event, signed over the exact bytes: Stripe `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`, 5-minute tolerance); Banxa `Authorization: Bearer {key}:{hex HMAC-SHA256 of \"POST\\n/webhooks/banxa\\n{nonce}\\n{body}\"}:{nonce}` (nonce = Unix seconds, 5-minute tolerance); BCB `X-BCB-Signature: {hex HMAC-SHA256 of body}`; Fireblocks `Fireblocks-Signature: {base64 RSA-SHA512 of body}`."),
+        description = "The provider's event, signed over the exact bytes: Stripe `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`, 5-minute tolerance); Banxa `Authorization: Bearer {key}:{hex HMAC-SHA256 of \"POST\\n{path}\\n{nonce}\\n{body}\"}:{nonce}` (path: the registered webhook URL's; nonce: Unix seconds, milliseconds or microseconds, 5-minute tolerance); BCB `X-BCB-Signature: {hex HMAC-SHA256 of body}`; Fireblocks `Fireblocks-Signature: {base64 RSA-SHA512 of body}`."),
     responses(
         (status = 200, description = "`accepted` (verified, stored and queued; applied shortly, exactly once, by the webhook applier: see the receipt's status) or `duplicate` (this delivery id was received before; nothing new stored)", body = WebhookAck),
         (status = 400, description = "`invalid_payload`", body = ErrorBody),

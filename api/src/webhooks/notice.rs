@@ -91,7 +91,8 @@ enum OutcomeDef {
 /// id of the delivery (the deduplication key) and its event type.
 ///
 /// The route stores it in the delivery's receipt as JSON (tagged by
-/// `kind`: `settlement`, `incoming_deposit`, `ignored`), and the applier
+/// `kind`: `settlement`, `provider_settlement`, `incoming_deposit`,
+/// `ignored`), and the applier
 /// reads it back from there: what is applied is exactly what was
 /// verified, without keeping the raw body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +111,19 @@ pub enum Notice {
         outcome: Outcome,
         /// The amount the provider reports, as a decimal string, when the
         /// payload has one; it must equal the transaction's.
+        amount: Option<String>,
+    },
+    /// The outcome of a payment or payout named only by the provider's
+    /// id of it (Banxa's `order_id`): the applier finds our transaction
+    /// through the reference recorded when it was opened
+    /// ([`crate::money::references`]).
+    ProviderSettlement {
+        webhook_id: String,
+        event_type: String,
+        provider_ref: String,
+        #[serde(with = "OutcomeDef")]
+        outcome: Outcome,
+        /// As in `Settlement`.
         amount: Option<String>,
     },
     /// Funds that arrived at a user's deposit address (custody only).
@@ -140,6 +154,7 @@ impl Notice {
     pub fn webhook_id(&self) -> &str {
         match self {
             Notice::Settlement { webhook_id, .. }
+            | Notice::ProviderSettlement { webhook_id, .. }
             | Notice::IncomingDeposit { webhook_id, .. }
             | Notice::Ignored { webhook_id, .. } => webhook_id,
         }
@@ -148,6 +163,7 @@ impl Notice {
     pub fn event_type(&self) -> &str {
         match self {
             Notice::Settlement { event_type, .. }
+            | Notice::ProviderSettlement { event_type, .. }
             | Notice::IncomingDeposit { event_type, .. }
             | Notice::Ignored { event_type, .. } => event_type,
         }

@@ -16,6 +16,7 @@ use super::WebhooksState;
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::money::movement::{Movement, MovementStatus};
+use crate::money::references;
 use crate::money::settle;
 use crate::store::{ReceiptStatus, StoreError, Transaction, TxKind, WebhookReceipt, Write};
 use serde::Serialize;
@@ -159,28 +160,97 @@ pub(super) async fn apply(
                 .ok_or_else(|| {
                     ApiError::not_found("unknown_transaction", "no such transaction for this user")
                 })?;
-            let mut movement = Movement::of(&tx)?;
-            check_settles(provider, *direction, &tx, &movement)?;
-            settle::check_amount(ledger, &movement, amount.as_deref())?;
-            let (user, id) = (Some(user_id.as_str()), Some(transaction_id.as_str()));
-            if tx.status != MovementStatus::Pending.as_str() {
-                let action = format!("ignored: already {}", tx.status);
-                let writes = applied_writes(receipt, ReceiptStatus::Ignored, user, id, &action);
-                ledger.store.commit(writes).await?;
-                return Ok(ReceiptStatus::Ignored);
-            }
-            if *outcome == Outcome::Failed {
-                movement.failure_reason = Some(event_type.clone());
-            }
-            let action = outcome.status().as_str();
-            let extra = applied_writes(receipt, ReceiptStatus::Applied, user, id, action);
-            settle::finish(ledger, &tx, &movement, *outcome, extra).await?;
-            Ok(ReceiptStatus::Applied)
+            let named = Named {
+                direction: *direction,
+                outcome: *outcome,
+                amount: amount.as_deref(),
+                event_type,
+            };
+            settle_named(state, provider, receipt, &tx, named).await
+        }
+        Notice::ProviderSettlement {
+            provider_ref,
+            outcome,
+            amount,
+            event_type,
+            ..
+        } => {
+            // No reference (yet): transient, since a payout's reference
+            // is recorded just after the provider took it and its notice
+            // can overtake that commit. A reference that never comes ends
+            // in the dead-letter queue after the queue's receives.
+            let ours = references::resolve(&*ledger.store, provider.as_str(), provider_ref)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::unavailable(
+                        "unknown_reference",
+                        "no transaction has this provider reference (yet)",
+                        1,
+                    )
+                })?;
+            let tx = ledger
+                .store
+                .transaction(&ours.user_id, &ours.transaction_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found("unknown_transaction", "the reference names no transaction")
+                })?;
+            // The provider's id names one order of one kind: its direction
+            // is the transaction's.
+            let direction = match tx.kind {
+                TxKind::FiatDeposit => Direction::In,
+                _ => Direction::Out,
+            };
+            let named = Named {
+                direction,
+                outcome: *outcome,
+                amount: amount.as_deref(),
+                event_type,
+            };
+            settle_named(state, provider, receipt, &tx, named).await
         }
         Notice::IncomingDeposit { .. } => {
             super::incoming::apply(state, provider, notice, receipt).await
         }
     }
+}
+
+/// What a settling notice says about the transaction it names.
+struct Named<'a> {
+    direction: Direction,
+    outcome: Outcome,
+    amount: Option<&'a str>,
+    event_type: &'a str,
+}
+
+/// Settles `tx` as `named` says, once: checks that `provider` may settle
+/// it and the amount, then one commit makes the state change and moves
+/// the receipt (a transaction no longer pending only moves the receipt).
+async fn settle_named(
+    state: &WebhooksState,
+    provider: Provider,
+    receipt: &WebhookReceipt,
+    tx: &Transaction,
+    named: Named<'_>,
+) -> Result<ReceiptStatus, Failure> {
+    let ledger = &state.ledger;
+    let mut movement = Movement::of(tx)?;
+    check_settles(provider, named.direction, tx, &movement)?;
+    settle::check_amount(ledger, &movement, named.amount)?;
+    let (user, id) = (Some(tx.user_id.as_str()), Some(tx.transaction_id.as_str()));
+    if tx.status != MovementStatus::Pending.as_str() {
+        let action = format!("ignored: already {}", tx.status);
+        let writes = applied_writes(receipt, ReceiptStatus::Ignored, user, id, &action);
+        ledger.store.commit(writes).await?;
+        return Ok(ReceiptStatus::Ignored);
+    }
+    if named.outcome == Outcome::Failed {
+        movement.failure_reason = Some(named.event_type.to_owned());
+    }
+    let action = named.outcome.status().as_str();
+    let extra = applied_writes(receipt, ReceiptStatus::Applied, user, id, action);
+    settle::finish(ledger, tx, &movement, named.outcome, extra).await?;
+    Ok(ReceiptStatus::Applied)
 }
 
 /// 422 `wrong_transaction` unless `provider` may settle `tx` in

@@ -80,12 +80,16 @@ pub trait PaymentWebhooks: Send + Sync {
     /// The provider's notice about one of our transactions.
     fn event_body(&self, report: &Report<'_>, webhook_id: &str) -> Vec<u8>;
 
-    /// The signature headers of `body` signed with `secret` at `now`.
-    fn sign(&self, secret: &Secret, body: &[u8], now: i64) -> SignatureHeaders;
+    /// The signature headers of `body`, POSTed to `path` (see
+    /// [`WebhookKeys::signed_path`]), signed with `secret` at `now`.
+    fn sign(&self, secret: &Secret, path: &str, body: &[u8], now: i64) -> SignatureHeaders;
 }
 
 /// Signature headers of a delivery: `(name, value)` pairs.
 pub type SignatureHeaders = Vec<(&'static str, String)>;
+
+/// An HMAC scheme's check: `(secret, path, headers, body, now)`.
+pub type VerifyFn = fn(&Secret, &str, &HeaderMap, &[u8], i64) -> Result<(), SignatureError>;
 
 /// A payment provider whose deliveries carry an HMAC signature, described
 /// by its functions: a provider file declares one as a `static` and lists
@@ -95,8 +99,10 @@ pub struct HmacPayments {
     pub name: &'static str,
     pub headers: &'static [&'static str],
     pub secret: HmacSecret,
-    /// Checks a delivery with the secret at Unix time `now`.
-    pub verify: fn(&Secret, &HeaderMap, &[u8], i64) -> Result<(), SignatureError>,
+    /// Checks a delivery POSTed to the path (see
+    /// [`WebhookKeys::signed_path`]; only schemes that sign the path read
+    /// it) with the secret at Unix time `now`.
+    pub verify: VerifyFn,
     pub read: fn(&[u8]) -> Result<Notice, PayloadError>,
     /// Put before the sandbox's random ids of payments and payouts.
     pub sandbox_ref_prefix: &'static str,
@@ -104,7 +110,7 @@ pub struct HmacPayments {
     pub sandbox_next_step: fn(&str, &PaymentOrder) -> NextStep,
     pub event_body: fn(&Report<'_>, &str) -> Vec<u8>,
     /// See [`PaymentWebhooks::sign`].
-    pub sign: fn(&Secret, &[u8], i64) -> SignatureHeaders,
+    pub sign: fn(&Secret, &str, &[u8], i64) -> SignatureHeaders,
 }
 
 #[async_trait]
@@ -124,7 +130,14 @@ impl WebhookProvider for HmacPayments {
         body: &[u8],
         now: i64,
     ) -> Result<Result<(), SignatureError>, KeyError> {
-        Ok((self.verify)(keys.hmac(self.name)?, headers, body, now))
+        let path = keys.signed_path(self.name);
+        Ok((self.verify)(
+            keys.hmac(self.name)?,
+            &path,
+            headers,
+            body,
+            now,
+        ))
     }
 
     fn read(&self, body: &[u8]) -> Result<Notice, PayloadError> {
@@ -153,7 +166,7 @@ impl PaymentWebhooks for HmacPayments {
         (self.event_body)(report, webhook_id)
     }
 
-    fn sign(&self, secret: &Secret, body: &[u8], now: i64) -> SignatureHeaders {
-        (self.sign)(secret, body, now)
+    fn sign(&self, secret: &Secret, path: &str, body: &[u8], now: i64) -> SignatureHeaders {
+        (self.sign)(secret, path, body, now)
     }
 }

@@ -52,13 +52,17 @@ pub enum WebhookSigner {
     Banxa {
         api_key: String,
         secret: Secret,
+        /// The path the request goes to ([`WebhookKeys::signed_path`](super::keys::WebhookKeys::signed_path)).
+        path: String,
     },
     Bcb(Secret),
     Fireblocks(Box<RsaPrivateKey>),
-    /// A payment provider's own scheme, with its HMAC secret.
+    /// A payment provider's own scheme, with its HMAC secret and the path
+    /// its deliveries go to.
     Payments {
         provider: Provider,
         secret: Secret,
+        path: String,
     },
 }
 
@@ -81,16 +85,29 @@ impl WebhookSigner {
             WebhookSigner::Stripe(secret) => {
                 vec![(stripe::HEADER, stripe::sign(secret, now, body))]
             }
-            WebhookSigner::Banxa { api_key, secret } => {
-                vec![(banxa::HEADER, banxa::sign(api_key, secret, now, body))]
+            WebhookSigner::Banxa {
+                api_key,
+                secret,
+                path,
+            } => {
+                // Milliseconds, as Banxa's legacy API writes its nonces.
+                let nonce = now * 1_000;
+                vec![(
+                    banxa::HEADER,
+                    banxa::sign(api_key, secret, path, nonce, body),
+                )]
             }
             WebhookSigner::Bcb(secret) => vec![(bcb::HEADER, bcb::sign(secret, body))],
             WebhookSigner::Fireblocks(key) => {
                 vec![(fireblocks::HEADER, fireblocks::sign(key, body))]
             }
-            WebhookSigner::Payments { provider, secret } => provider
+            WebhookSigner::Payments {
+                provider,
+                secret,
+                path,
+            } => provider
                 .payments()
-                .map(|p| p.sign(secret, body, now))
+                .map(|p| p.sign(secret, path, body, now))
                 .unwrap_or_default(),
         }
     }

@@ -177,7 +177,7 @@ pub static PROVIDER: HmacPayments = HmacPayments {
         prefix: "whsec_",
         configured: |config| config.stripe_webhook_secret.clone(),
     },
-    verify,
+    verify: |secret, _path, headers, body, now| verify(secret, headers, body, now),
     read,
     sandbox_ref_prefix: "pi_sandbox_",
     sandbox_next_step: |provider_ref, _| {
@@ -186,7 +186,7 @@ pub static PROVIDER: HmacPayments = HmacPayments {
         ))
     },
     event_body,
-    sign: |secret, body, now| vec![(HEADER, sign(secret, now, body))],
+    sign: |secret, _path, body, now| vec![(HEADER, sign(secret, now, body))],
 };
 
 #[cfg(test)]

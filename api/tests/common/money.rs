@@ -126,6 +126,7 @@ impl TestApi {
             "banxa" => WebhookSigner::Banxa {
                 api_key: "test-merchant".into(),
                 secret: keys.banxa.clone(),
+                path: keys.signed_path("banxa"),
             },
             "bcb" => WebhookSigner::Bcb(keys.bcb.clone()),
             "fireblocks" => WebhookSigner::Fireblocks(Box::new(
