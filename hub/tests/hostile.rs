@@ -125,7 +125,11 @@ struct RawSocket(TcpStream);
 
 impl RawSocket {
     async fn open(addr: SocketAddr) -> RawSocket {
-        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        RawSocket::upgrade(TcpStream::connect(addr).await.expect("connect"), addr).await
+    }
+
+    /// Upgrades `tcp`, connected to `addr`.
+    async fn upgrade(mut tcp: TcpStream, addr: SocketAddr) -> RawSocket {
         let request = format!(
             "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -321,6 +325,62 @@ async fn oversized_frames_still_close_with_1009() {
         let _ = ws.send(Message::Text(big.into())).await;
         let code = close_code(&mut ws, 5).await;
         assert_eq!(code.map(u16::from), Some(1009));
+        hub.stop().await;
+    })
+    .await;
+}
+
+/// The value of the metric line starting with `name ` (0 when absent).
+async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let (status, text) = common::http_get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name} ")))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A client that subscribes to busy channels and then reads nothing: its
+/// receive buffer and the hub's send buffer fill, and a write to it waits.
+/// The hub must not wait for ever (the writer would hold the connection's
+/// slot, its pings and its close): after `pong_timeout_ms` without
+/// progress the connection is dropped and counted as a slow-consumer
+/// close.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_slot() {
+    bounded(60, async {
+        let hub = start_hub(|c| {
+            c.venue.events_per_sec = 2_000;
+            c.limits.socket_send_buffer_bytes = 16 * 1024;
+            c.limits.outbound_queue_bytes = 64 * 1024;
+            c.limits.ping_interval_ms = 500;
+            c.limits.pong_timeout_ms = 2_000;
+        })
+        .await;
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(hub.addr).await.expect("connect");
+        let mut raw = RawSocket::upgrade(tcp, hub.addr).await;
+        for (id, pair) in ["BTC-USD", "ETH-USD", "SOL-USD"].iter().enumerate() {
+            let op = format!(r#"{{"op":"subscribe","id":{id},"channels":["book.{pair}"]}}"#);
+            raw.frame(0x81, MASK, op.as_bytes()).await;
+        }
+        assert_eq!(metric(hub.addr, "nax_connections").await, 1.0);
+        // Read nothing; the hub gives up within the stall bound (2 s) and
+        // a moment for its reader.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while metric(hub.addr, "nax_connections").await > 0.0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the connection of a client that reads nothing is still held"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert!(metric(hub.addr, "nax_slow_consumer_closes_total").await >= 1.0);
+        // The hub serves others meanwhile.
+        let mut ws = connect(&hub).await;
+        assert_alive(&mut ws, 1).await;
+        drop(raw);
         hub.stop().await;
     })
     .await;

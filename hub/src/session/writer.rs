@@ -1,6 +1,14 @@
 //! A connection's writer: drains the outbound queue in batches (one flush
 //! per batch), sends pings, heartbeats and the shutdown notice, and closes
 //! with the right code.
+//!
+//! Every write must make progress within `pong_timeout_ms`, the patience
+//! the hub has for a silent peer: a peer that stops reading fills its
+//! socket buffer, and a write waiting on it would otherwise hold the
+//! writer (and with it pings, the slow-consumer close and the shutdown
+//! notice) and the connection's slot for ever. Such a peer is dropped
+//! without a close frame (none could get through) and counted as a
+//! slow-consumer close (docs/PROTOCOL.md, "Slow consumers").
 
 use super::connection::Shared;
 use super::{close_code, HubContext};
@@ -16,6 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::timeout;
 
 pub(super) async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
@@ -24,6 +33,7 @@ pub(super) async fn write_loop(
     mut close_rx: mpsc::UnboundedReceiver<(u16, &'static str)>,
 ) {
     let limits = &ctx.limits;
+    let stall = Duration::from_millis(limits.pong_timeout_ms);
     let mut batch: VecDeque<Frame> = VecDeque::new();
     let mut ping = tokio::time::interval(Duration::from_millis(limits.ping_interval_ms));
     ping.tick().await;
@@ -36,8 +46,10 @@ pub(super) async fn write_loop(
         tokio::select! {
             _ = queue.ready() => {
                 let close = queue.drain_into(&mut batch);
-                if write_batch(&mut sink, &mut batch, &shared).await.is_err() {
-                    return;
+                match timeout(stall, write_batch(&mut sink, &mut batch, &shared)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => return stalled(&shared),
                 }
                 if close == Some(CloseReason::SlowConsumer) {
                     metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
@@ -47,12 +59,14 @@ pub(super) async fn write_loop(
             msg = close_rx.recv() => {
                 let Some((code, reason)) = msg else {
                     // The reader is gone: flush (the Close reply) and stop.
-                    let _ = sink.close().await;
+                    let _ = timeout(stall, sink.close()).await;
                     return;
                 };
                 // Flush replies queued before the close (e.g. the last error).
                 queue.drain_into(&mut batch);
-                let _ = write_batch(&mut sink, &mut batch, &shared).await;
+                if timeout(stall, write_batch(&mut sink, &mut batch, &shared)).await.is_err() {
+                    return stalled(&shared);
+                }
                 break (code, reason);
             }
             _ = ping.tick() => {
@@ -60,8 +74,10 @@ pub(super) async fn write_loop(
                 if silent > limits.pong_timeout_ms {
                     break (close_code::POLICY, "ping timeout");
                 }
-                if sink.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
-                    return;
+                match timeout(stall, sink.send(Message::Ping(bytes::Bytes::new()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => return,
+                    Err(_) => return stalled(&shared),
                 }
             }
             _ = heartbeat.tick(), if shared.heartbeat.load(Ordering::Relaxed) => {
@@ -71,7 +87,9 @@ pub(super) async fn write_loop(
             _ = shutdown.triggered() => {
                 shared.reply(replies::shutdown(ctx.reconnect_after_ms));
                 queue.drain_into(&mut batch);
-                let _ = write_batch(&mut sink, &mut batch, &shared).await;
+                if timeout(stall, write_batch(&mut sink, &mut batch, &shared)).await.is_err() {
+                    return stalled(&shared);
+                }
                 break (close_code::GOING_AWAY, "server shutdown");
             }
         }
@@ -81,8 +99,17 @@ pub(super) async fn write_loop(
         code,
         reason: Utf8Bytes::from(reason),
     };
-    let _ = sink.send(Message::Close(Some(frame))).await;
-    let _ = sink.close().await;
+    let _ = timeout(stall, async {
+        let _ = sink.send(Message::Close(Some(frame))).await;
+        let _ = sink.close().await;
+    })
+    .await;
+}
+
+/// Ends a connection whose peer took no bytes for the stall bound.
+fn stalled(shared: &Shared) {
+    metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
+    shared.stats.closed(close_code::SLOW_CONSUMER);
 }
 
 /// Writes every frame of `batch` with one flush at the end.
