@@ -115,6 +115,18 @@ pub struct ApiConfig {
     pub banxa_webhook_secret: Option<Secret>,
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub bcb_webhook_secret: Option<Secret>,
+    /// Banxa's merchant API (`https://{partner}.banxa.com`, or
+    /// `.banxa-sandbox.com`); set, `banxa` deposits are Banxa buy orders
+    /// (`providers::payment_banxa`), signed with `banxa_api_key` and the
+    /// Banxa secret (`banxa_webhook_secret`: Banxa signs its webhooks with
+    /// the same one). Empty: `payment_provider` serves Banxa too.
+    pub banxa_api_url: String,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub banxa_api_key: Option<Secret>,
+    /// The coin Banxa buys with a deposit, delivered to
+    /// `banxa_wallet_address` (the exchange's wallet).
+    pub banxa_coin: String,
+    pub banxa_wallet_address: String,
     /// PEM file of Fireblocks' webhook public key; unset: the sandbox
     /// custody's own key pair (generated into the data directory).
     pub fireblocks_public_key_file: Option<String>,
@@ -231,6 +243,10 @@ impl Default for ApiConfig {
             webhook_base_url: String::new(),
             stripe_webhook_secret: None,
             banxa_webhook_secret: None,
+            banxa_api_url: String::new(),
+            banxa_api_key: None,
+            banxa_coin: "USDT".to_owned(),
+            banxa_wallet_address: String::new(),
             bcb_webhook_secret: None,
             fireblocks_public_key_file: None,
             upstream_timeout_ms: 2000,

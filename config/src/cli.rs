@@ -68,6 +68,19 @@ pub struct Cli {
     /// BCB Group's webhook HMAC secret. Unset: generated.
     #[arg(long, env = "NAX_BCB_WEBHOOK_SECRET", hide_env_values = true)]
     pub bcb_webhook_secret: Option<String>,
+    /// Banxa's merchant API URL; set, `banxa` deposits are Banxa buy
+    /// orders (with the key, the wallet and `NAX_BANXA_WEBHOOK_SECRET`).
+    #[arg(long, env = "NAX_BANXA_API_URL", value_name = "URL")]
+    pub banxa_api_url: Option<String>,
+    /// Banxa's merchant API key.
+    #[arg(long, env = "NAX_BANXA_API_KEY", hide_env_values = true)]
+    pub banxa_api_key: Option<String>,
+    /// The coin Banxa buys with a deposit (default USDT).
+    #[arg(long, env = "NAX_BANXA_COIN")]
+    pub banxa_coin: Option<String>,
+    /// The exchange's wallet Banxa delivers that coin to.
+    #[arg(long, env = "NAX_BANXA_WALLET_ADDRESS")]
+    pub banxa_wallet_address: Option<String>,
     /// PEM file of Fireblocks' webhook public key. Unset: the sandbox
     /// custody's own key pair, generated.
     #[arg(long, env = "NAX_FIREBLOCKS_PUBLIC_KEY_FILE", value_name = "FILE")]
@@ -281,6 +294,12 @@ impl Config {
                 *field = Some(api::secret::Secret::new(secret));
             }
         }
+        if let Some(key) = cli.banxa_api_key {
+            self.api.banxa_api_key = Some(api::secret::Secret::new(key));
+        }
+        set(&mut self.api.banxa_api_url, cli.banxa_api_url);
+        set(&mut self.api.banxa_coin, cli.banxa_coin);
+        set(&mut self.api.banxa_wallet_address, cli.banxa_wallet_address);
         if let Some(file) = cli.fireblocks_public_key_file {
             self.api.fireblocks_public_key_file = Some(file);
         }

@@ -36,9 +36,23 @@ impl Config {
             self.venue.kind == VenueKind::Sandbox,
             "the venue is the in-process sandbox (venue.kind = \"graphql\", NAX_VENUE)",
         );
+        // Banxa has an adapter of its own (api.banxa_api_url); the other
+        // fiat providers are served by api.payment_provider.
+        let sandboxed: Vec<&str> = ["stripe", "banxa", "bcb"]
+            .into_iter()
+            .filter(|p| *p != "banxa" || api.banxa_api_url.is_empty())
+            .collect();
         flag(
-            api.payment_provider == "sandbox",
-            "the payment provider is the sandbox (api.payment_provider)",
+            api.payment_provider == "sandbox" && !sandboxed.is_empty(),
+            &format!(
+                "the payment provider is the sandbox for {} (api.payment_provider{})",
+                sandboxed.join(", "),
+                if api.banxa_api_url.is_empty() {
+                    "; api.banxa_api_url for banxa"
+                } else {
+                    ""
+                }
+            ),
         );
         flag(
             api.custody_provider == "sandbox",

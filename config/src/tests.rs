@@ -441,3 +441,47 @@ fn an_unknown_profile_is_refused() {
     let err = load(&[], &[("NAX_PROFILE", "prod")]).unwrap_err();
     assert!(err.to_string().contains("NAX_PROFILE"), "{err}");
 }
+
+#[test]
+fn banxa_has_an_adapter_of_its_own_and_needs_its_key_and_wallet() {
+    let banxa = [
+        ("NAX_BANXA_API_URL", "https://partner.banxa-sandbox.com"),
+        ("NAX_BANXA_API_KEY", "banxa-merchant-key"),
+        ("NAX_BANXA_WALLET_ADDRESS", "0xexchange"),
+    ];
+    let config = load(&[], &banxa).unwrap();
+    assert_eq!(
+        config.api.banxa_api_url,
+        "https://partner.banxa-sandbox.com"
+    );
+    assert_eq!(config.api.banxa_coin, "USDT");
+    // The key is a secret: redacted when the configuration is printed.
+    let printed = format!("{:?}", config.api.banxa_api_key);
+    assert!(!printed.contains("banxa-merchant-key"), "{printed}");
+    // Production still names the other providers' sandbox, not Banxa's.
+    let mut vars = REAL_PARTS.to_vec();
+    vars.extend(banxa);
+    vars.push(("NAX_PROFILE", "production"));
+    let reason = refusal(load(&[], &vars));
+    assert!(
+        reason.contains("the payment provider is the sandbox for stripe, bcb ("),
+        "{reason}"
+    );
+    // Half a Banxa configuration is an error naming what is missing.
+    for (drop, key) in [
+        ("NAX_BANXA_API_KEY", "api.banxa_api_key"),
+        ("NAX_BANXA_WALLET_ADDRESS", "api.banxa_wallet_address"),
+    ] {
+        let vars: Vec<_> = banxa.iter().copied().filter(|(k, _)| *k != drop).collect();
+        match load(&[], &vars)
+            .unwrap_err()
+            .downcast::<ConfigError>()
+            .unwrap()
+        {
+            ConfigError::Invalid { key: got, .. } => assert_eq!(got, key),
+            other => panic!("{other:?}"),
+        }
+    }
+    let bad = [("NAX_BANXA_API_URL", "ftp://banxa")];
+    assert!(load(&[], &bad).is_err());
+}

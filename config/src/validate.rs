@@ -105,6 +105,32 @@ impl Config {
                     .into(),
             });
         }
+        let banxa = &self.api;
+        if !banxa.banxa_api_url.is_empty() {
+            let url = &banxa.banxa_api_url;
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 512 {
+                return Err(ConfigError::Invalid {
+                    key: "api.banxa_api_url",
+                    value: url.clone(),
+                    reason: "must be an http(s) URL".into(),
+                });
+            }
+            for (missing, key) in [
+                (banxa.banxa_api_key.is_none(), "api.banxa_api_key"),
+                (
+                    banxa.banxa_wallet_address.is_empty(),
+                    "api.banxa_wallet_address",
+                ),
+            ] {
+                if missing {
+                    return Err(ConfigError::Invalid {
+                        key,
+                        value: String::new(),
+                        reason: "must be set with api.banxa_api_url".into(),
+                    });
+                }
+            }
+        }
         at_least("history.max_messages", history.max_messages, 1, "")?;
         at_least("history.max_age_ms", history.max_age_ms, 1, " ms")?;
         self.http.validate()?;

@@ -8,6 +8,7 @@
 //! ([`hubspot::HubspotServer`]). A test that needs a
 //! server and does not find it panics with what to do; it never skips.
 
+pub mod banxa;
 mod http_proxy;
 pub mod hubspot;
 pub mod otlp;

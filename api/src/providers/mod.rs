@@ -8,7 +8,10 @@
 //! | payments | [`payment::PaymentProvider`] | `payment_provider` | [`PAYMENTS`] |
 //! | KYC review | [`kyc::KycProvider`] | `kyc_provider` | [`KYC`] |
 //!
-//! Every kind defaults to its sandbox (`"sandbox"`). A real adapter is its
+//! Every kind defaults to its sandbox (`"sandbox"`). A fiat provider with
+//! an adapter of its own is served by it once its settings are given,
+//! the others by `payment_provider`'s implementation: Banxa
+//! ([`payment_banxa`], `banxa_api_url`). A real adapter is its
 //! file, its `mod` line and one entry in its kind's table here, and the
 //! setting naming it. An unknown name stops the start with an error
 //! naming the setting and the known names. The webhooks those providers
@@ -19,6 +22,7 @@ pub mod custody_sandbox;
 pub mod kyc;
 pub mod kyc_sandbox;
 pub mod payment;
+pub mod payment_banxa;
 pub mod payment_sandbox;
 
 use crate::config::ApiConfig;
@@ -89,6 +93,13 @@ pub enum SetupError {
     },
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error("api.{setting} must be set when {because}")]
+    Missing {
+        setting: &'static str,
+        because: &'static str,
+    },
+    #[error("building an HTTP client: {0}")]
+    Client(String),
 }
 
 /// The custody implementations `custody_provider` may name.
@@ -144,7 +155,13 @@ impl Providers {
         Ok(Providers {
             custody: custody(ctx)?,
             payments: FiatProvider::all()
-                .map(|p| Ok((p, payments(ctx, p)?)))
+                .map(|p| {
+                    // A provider with an adapter of its own, when configured.
+                    if p.as_str() == "banxa" && !config.banxa_api_url.is_empty() {
+                        return Ok((p, payment_banxa::build(ctx)?));
+                    }
+                    Ok((p, payments(ctx, p)?))
+                })
                 .collect::<Result<_, SetupError>>()?,
             kyc: kyc(ctx)?,
         })

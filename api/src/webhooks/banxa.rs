@@ -111,7 +111,7 @@ pub fn verify(
 
 /// A status without case, `_`, `-` or spaces (`IN_PROGRESS` and
 /// `inProgress` are both `inprogress`).
-fn status_word(status: &str) -> String {
+pub fn status_word(status: &str) -> String {
     status
         .chars()
         .filter(|c| !matches!(c, '_' | '-' | ' '))
@@ -120,7 +120,7 @@ fn status_word(status: &str) -> String {
 }
 
 /// What a status does to the order's transaction; `None`: nothing yet.
-fn outcome_of(status: &str) -> Option<Outcome> {
+pub fn outcome_of(status: &str) -> Option<Outcome> {
     match status {
         "complete" | "completed" => Some(Outcome::Completed),
         "cancelled" | "canceled" | "declined" | "expired" | "refunded" | "failed" | "rejected" => {
