@@ -71,14 +71,33 @@ async fn a_banxa_deposit_is_a_buy_order_credited_by_its_signed_notice() {
     assert_eq!(statuses, [503, 200], "{:?}", server.requests());
     let order_id = order["id"].as_str().unwrap().to_owned();
 
-    // Banxa's notices: an intermediate status changes nothing; `complete`
-    // credits once, and a repeat of it is a duplicate.
-    assert_eq!(server.set_status(&order_id, "inProgress").await, Some(200));
-    assert_eq!(server.set_status(&order_id, "complete").await, Some(200));
+    // Banxa's notices: an intermediate status is acknowledged and ignored;
+    // `complete` credits once, and a repeat of it is a duplicate.
+    let ack = |answer: Option<(u16, serde_json::Value)>| {
+        let (status, body) = answer.expect("a webhook was sent");
+        assert_eq!(status, 200, "{body}");
+        body["status"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(
+        ack(server.set_status(&order_id, "inProgress").await),
+        "accepted"
+    );
+    let ignored = t
+        .wait_webhook_outcomes(&format!("{order_id}:inprogress"))
+        .await;
+    assert_eq!(ignored[0]["data"]["action"], "ignored", "{ignored:?}");
+    assert_eq!(t.balance(&token, "USD").await.0, "0.00000000");
+    assert_eq!(
+        ack(server.set_status(&order_id, "complete").await),
+        "accepted"
+    );
     t.wait_status("/fiat/transactions", &token, &tx, "completed")
         .await;
     t.wait_available(&token, "USD", "30.00000000").await;
-    assert_eq!(server.set_status(&order_id, "complete").await, Some(200));
+    assert_eq!(
+        ack(server.set_status(&order_id, "complete").await),
+        "duplicate"
+    );
     let outcomes = t
         .wait_webhook_outcomes(&format!("{order_id}:complete"))
         .await;
@@ -151,12 +170,18 @@ async fn reconciliation_reads_an_orders_status_from_banxa() {
         adapter.payment_status(&start.provider_ref).await,
         Ok(RemoteStatus::Pending)
     );
-    server.set_status(&start.provider_ref, "complete").await;
+    assert!(server
+        .set_status(&start.provider_ref, "complete")
+        .await
+        .is_none());
     assert_eq!(
         adapter.payment_status(&start.provider_ref).await,
         Ok(RemoteStatus::Completed)
     );
-    server.set_status(&start.provider_ref, "expired").await;
+    assert!(server
+        .set_status(&start.provider_ref, "expired")
+        .await
+        .is_none());
     assert_eq!(
         adapter.payment_status(&start.provider_ref).await,
         Ok(RemoteStatus::Failed("expired".into()))

@@ -300,7 +300,7 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
             banxa::sign("merchant", secret, path, nonce, body),
         )]
     };
-    // Refused with 401, nothing stored: a wrong key, a modified body, a
+    // Refused with 401, nothing stored: a wrong secret, a modified body, a
     // stale nonce, a signature over another path, no header.
     let tampered = String::from_utf8(paid.clone())
         .unwrap()
@@ -308,7 +308,7 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
         .into_bytes();
     for (why, headers, body) in [
         (
-            "wrong key",
+            "wrong secret",
             signed(&api::secret::Secret::new("nope"), now_ms, &paid),
             paid.clone(),
         ),

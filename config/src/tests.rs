@@ -447,6 +447,7 @@ fn banxa_has_an_adapter_of_its_own_and_needs_its_key_and_wallet() {
     let banxa = [
         ("NAX_BANXA_API_URL", "https://partner.banxa-sandbox.com"),
         ("NAX_BANXA_API_KEY", "banxa-merchant-key"),
+        ("NAX_BANXA_WEBHOOK_SECRET", "banxa-api-secret"),
         ("NAX_BANXA_WALLET_ADDRESS", "0xexchange"),
     ];
     let config = load(&[], &banxa).unwrap();
@@ -471,6 +472,7 @@ fn banxa_has_an_adapter_of_its_own_and_needs_its_key_and_wallet() {
     for (drop, key) in [
         ("NAX_BANXA_API_KEY", "api.banxa_api_key"),
         ("NAX_BANXA_WALLET_ADDRESS", "api.banxa_wallet_address"),
+        ("NAX_BANXA_WEBHOOK_SECRET", "api.banxa_webhook_secret"),
     ] {
         let vars: Vec<_> = banxa.iter().copied().filter(|(k, _)| *k != drop).collect();
         match load(&[], &vars)

@@ -121,6 +121,12 @@ impl Config {
                     banxa.banxa_wallet_address.is_empty(),
                     "api.banxa_wallet_address",
                 ),
+                // Banxa's API secret: without it a generated one would
+                // sign every request, and Banxa would refuse them all.
+                (
+                    banxa.banxa_webhook_secret.is_none(),
+                    "api.banxa_webhook_secret",
+                ),
             ] {
                 if missing {
                     return Err(ConfigError::Invalid {

@@ -152,9 +152,10 @@ impl BanxaServer {
 
     /// Moves order `order_id` to `status` (one of [`STATUSES`]) and, when
     /// `webhook_url` is set, POSTs the signed webhook v2 (nonce in ms) and
-    /// returns the status it got (`None`: no webhook configured). Panics on
+    /// returns the status and JSON answer it got (`None`: no webhook
+    /// configured). Panics on
     /// an unknown order or status, or when the webhook cannot be sent.
-    pub async fn set_status(&self, order_id: &str, status: &str) -> Option<u16> {
+    pub async fn set_status(&self, order_id: &str, status: &str) -> Option<(u16, Value)> {
         let known = STATUSES.split_whitespace().any(|s| s == status);
         assert!(known, "`{status}` is not a Banxa order status ({STATUSES})");
         let (body, nonce) = {
@@ -192,7 +193,10 @@ impl BanxaServer {
         let request = request.header("content-type", "application/json");
         let sent = request.header("authorization", auth).send().await;
         let failed = |e| panic!("the Banxa test server could not POST the webhook to {url}: {e}");
-        Some(sent.unwrap_or_else(failed).status().as_u16())
+        let response = sent.unwrap_or_else(failed);
+        let status = response.status().as_u16();
+        let answer = response.json().await.unwrap_or(Value::Null);
+        Some((status, answer))
     }
 }
 
@@ -515,7 +519,8 @@ mod tests {
         has(order, expected);
         let got = get(&server, &format!("/api/orders/{id}")).await;
         assert_eq!(got, (200, answer.clone()));
-        assert_eq!(server.set_status(id, "complete").await, Some(200));
+        let (status, _) = server.set_status(id, "complete").await.unwrap();
+        assert_eq!(status, 200);
         let with_query = format!("/api/orders/{id}?x=1");
         let (_, got) = get(&server, &with_query).await;
         assert_eq!(got["data"]["order"]["status"], "complete");

@@ -9,7 +9,8 @@
 //! provider's reference to it ([`references`]) and its
 //! `deposit.state_changed` event. If the commit fails, the provider is
 //! left with a session nobody will pay; its webhook, should one come,
-//! names a transaction that does not exist and is refused.
+//! names a transaction (or a reference) that does not exist and is
+//! rejected (a reference only after a few minutes of retries).
 
 use super::payout::payment_order;
 use super::FiatState;

@@ -219,8 +219,8 @@ pub async fn after_submission(
             };
             let write = super::references::record(&r.provider, &r.provider_ref, &ours);
             if let Err(e) = ledger.store.commit(vec![write]).await {
-                // Its notice will find no reference and be rejected; the
-                // payout stays pending for reconciliation.
+                // Its notice will find no reference: retried, then
+                // rejected; the payout stays pending for an operator.
                 tracing::error!(transaction_id = %tx.transaction_id, error = %e,
                     "the provider's reference to a payout was not recorded; left pending");
             }

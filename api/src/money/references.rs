@@ -7,9 +7,11 @@
 //! `{provider}:{provider_ref}`, value `{"user_id", "transaction_id"}`.
 //! A deposit's reference is written in the commit that records the
 //! deposit; a payout's right after the provider took it (a notice that
-//! overtakes that commit finds no reference and is rejected; the payout
-//! stays `pending` for reconciliation). A reference is created once: a
-//! provider id given twice is refused by the store.
+//! overtakes that commit finds no reference and is retried by the queue
+//! for a few minutes, then rejected; see
+//! [`REFERENCE_GRACE`](crate::webhooks::process::REFERENCE_GRACE)). A
+//! reference is created once: a provider id given twice is refused by
+//! the store.
 
 use crate::store::{Store, StoreResult, SyncCheckpoint, Write};
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,5 @@
 //! Banxa as the payment provider of `banxa` deposits, through its merchant
-//! API (docs/API.md, "Fiat"; selected by `banxa_api_url`).
+//! API (docs/API.md, "Routes" and "Webhooks"; selected by `banxa_api_url`).
 //!
 //! A deposit is a Banxa buy order: the user pays the amount in the
 //! deposit's currency at Banxa's checkout, Banxa delivers `banxa_coin` to
@@ -30,7 +30,6 @@ use super::payment::{DepositStart, NextStep, PaymentOrder, PaymentProvider, Prov
 use super::{ProviderContext, RemoteStatus, SetupError};
 use crate::secret::Secret;
 use crate::webhooks::banxa;
-use crate::webhooks::signing::hmac_sha256;
 use async_trait::async_trait;
 use inbound::JsonBounds;
 use serde_json::{json, Value};
@@ -96,17 +95,9 @@ pub fn authorization(
     nonce: i64,
     body: Option<&[u8]>,
 ) -> String {
-    let signature = match body {
-        Some(body) => {
-            let head = format!("POST\n{path}\n{nonce}\n");
-            hmac_sha256(secret.expose().as_bytes(), &[head.as_bytes(), body])
-        }
-        None => {
-            let head = format!("GET\n{path}\n{nonce}");
-            hmac_sha256(secret.expose().as_bytes(), &[head.as_bytes()])
-        }
-    };
-    format!("Bearer {api_key}:{}:{nonce}", hex::encode(signature))
+    let method = if body.is_some() { "POST" } else { "GET" };
+    let signature = banxa::signature(secret, method, path, &nonce.to_string(), body);
+    format!("Bearer {api_key}:{signature}:{nonce}")
 }
 
 impl BanxaPayments {
@@ -190,6 +181,13 @@ fn refusal(status: u16, body: &Value) -> ProviderError {
         .collect::<String>();
     match status {
         429 | 500..=599 => ProviderError::Unavailable(format!("banxa {status}: {title}")),
+        // Our credentials or clock, not the request: an operator's matter
+        // (a wrong key or secret, a nonce refused for skew or reuse).
+        401 | 403 => {
+            tracing::error!(status, reason = %title,
+                "banxa refused our authentication; check the API key, secret and clock");
+            ProviderError::Unavailable(format!("banxa {status}: {title}"))
+        }
         _ => ProviderError::Rejected(format!("banxa {status}: {title}")),
     }
 }

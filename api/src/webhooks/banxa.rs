@@ -42,20 +42,33 @@ pub const HEADER: &str = "authorization";
 /// Largest accepted distance between the nonce and now.
 pub const TOLERANCE_SECS: i64 = 300;
 
-fn message(path: &str, nonce: &str, body: &[u8]) -> [Vec<u8>; 2] {
-    [
-        format!("POST\n{path}\n{nonce}\n").into_bytes(),
-        body.to_vec(),
-    ]
+/// The lowercase hex HMAC-SHA256 of Banxa's canonical string,
+/// `"{method}\n{path}\n{nonce}"` and, when there is a body,
+/// `"\n{body}"`: what its API requests and its webhooks carry.
+pub fn signature(
+    secret: &Secret,
+    method: &str,
+    path: &str,
+    nonce: &str,
+    body: Option<&[u8]>,
+) -> String {
+    let key = secret.expose().as_bytes();
+    let mac = match body {
+        Some(body) => {
+            let head = format!("{method}\n{path}\n{nonce}\n");
+            hmac_sha256(key, &[head.as_bytes(), body])
+        }
+        None => hmac_sha256(key, &[format!("{method}\n{path}\n{nonce}").as_bytes()]),
+    };
+    hex::encode(mac)
 }
 
 /// The `Authorization` value for `body` POSTed to `path`, with `nonce`
 /// written as given (seconds, milliseconds or microseconds).
 pub fn sign(api_key: &str, secret: &Secret, path: &str, nonce: i64, body: &[u8]) -> String {
     let nonce = nonce.to_string();
-    let [head, body] = message(path, &nonce, body);
-    let signature = hmac_sha256(secret.expose().as_bytes(), &[&head, &body]);
-    format!("Bearer {api_key}:{}:{nonce}", hex::encode(signature))
+    let signature = signature(secret, "POST", path, &nonce, Some(body));
+    format!("Bearer {api_key}:{signature}:{nonce}")
 }
 
 /// A nonce in Unix seconds: 10 digits are seconds, 13 milliseconds, 16
@@ -101,8 +114,12 @@ pub fn verify(
     if now.abs_diff(t) > TOLERANCE_SECS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
-    let [head, body] = message(path, nonce, body);
-    if hmac_sha256_matches(secret.expose().as_bytes(), &[&head, &body], signature) {
+    let head = format!("POST\n{path}\n{nonce}\n");
+    if hmac_sha256_matches(
+        secret.expose().as_bytes(),
+        &[head.as_bytes(), body],
+        signature,
+    ) {
         Ok(())
     } else {
         Err(SignatureError::Mismatch)

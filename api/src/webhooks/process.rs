@@ -25,6 +25,14 @@ use serde_json::json;
 /// How long webhook receipts are kept (DynamoDB TTL).
 pub const RECEIPT_DAYS: i64 = 30;
 
+/// How long a notice naming an unknown provider reference is retried
+/// before it is rejected (see `Notice::ProviderSettlement`): far above the
+/// milliseconds by which a payout's notice can overtake the commit of its
+/// reference, and below the time the queues take to redeliver it twice
+/// (visibility 30 s in the embedded log, 120 s on SQS), so that a notice
+/// about an order that is not ours is rejected, not dead-lettered.
+pub const REFERENCE_GRACE: chrono::TimeDelta = chrono::TimeDelta::seconds(45);
+
 /// The answer to a provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct WebhookAck {
@@ -175,18 +183,27 @@ pub(super) async fn apply(
             event_type,
             ..
         } => {
-            // No reference (yet): transient, since a payout's reference
-            // is recorded just after the provider took it and its notice
-            // can overtake that commit. A reference that never comes ends
-            // in the dead-letter queue after the queue's receives.
+            // No reference: transient while the receipt is young (a
+            // payout's reference is recorded just after the provider took
+            // it, and its notice can overtake that commit); after
+            // REFERENCE_GRACE it is a notice about no order of ours (Banxa
+            // also reports orders users made at Banxa itself), rejected.
+            let young = crate::events::now() - receipt.received_at < REFERENCE_GRACE;
             let ours = references::resolve(&*ledger.store, provider.as_str(), provider_ref)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::unavailable(
-                        "unknown_reference",
-                        "no transaction has this provider reference (yet)",
-                        1,
-                    )
+                    if young {
+                        ApiError::unavailable(
+                            "unknown_reference",
+                            "no transaction has this provider reference yet",
+                            1,
+                        )
+                    } else {
+                        ApiError::not_found(
+                            "unknown_reference",
+                            "no transaction has this provider reference",
+                        )
+                    }
                 })?;
             let tx = ledger
                 .store

@@ -2,7 +2,8 @@
 //! per batch), sends pings, heartbeats and the shutdown notice, and closes
 //! with the right code.
 //!
-//! Every write must make progress within `pong_timeout_ms`, the patience
+//! Every write (a frame handed to the socket, a flush, a Ping, the Close)
+//! must complete within `pong_timeout_ms`, the patience
 //! the hub has for a silent peer: a peer that stops reading fills its
 //! socket buffer, and a write waiting on it would otherwise hold the
 //! writer (and with it pings, the slow-consumer close and the shutdown
@@ -46,10 +47,8 @@ pub(super) async fn write_loop(
         tokio::select! {
             _ = queue.ready() => {
                 let close = queue.drain_into(&mut batch);
-                match timeout(stall, write_batch(&mut sink, &mut batch, &shared)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return,
-                    Err(_) => return stalled(&shared),
+                if let Err(stop) = write_batch(&mut sink, &mut batch, &shared, stall).await {
+                    return stop.end(&shared);
                 }
                 if close == Some(CloseReason::SlowConsumer) {
                     metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
@@ -64,8 +63,8 @@ pub(super) async fn write_loop(
                 };
                 // Flush replies queued before the close (e.g. the last error).
                 queue.drain_into(&mut batch);
-                if timeout(stall, write_batch(&mut sink, &mut batch, &shared)).await.is_err() {
-                    return stalled(&shared);
+                if let Err(Stop::Stalled) = write_batch(&mut sink, &mut batch, &shared, stall).await {
+                    return Stop::Stalled.end(&shared);
                 }
                 break (code, reason);
             }
@@ -74,10 +73,8 @@ pub(super) async fn write_loop(
                 if silent > limits.pong_timeout_ms {
                     break (close_code::POLICY, "ping timeout");
                 }
-                match timeout(stall, sink.send(Message::Ping(bytes::Bytes::new()))).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return,
-                    Err(_) => return stalled(&shared),
+                if let Err(stop) = bounded(stall, sink.send(Message::Ping(bytes::Bytes::new()))).await {
+                    return stop.end(&shared);
                 }
             }
             _ = heartbeat.tick(), if shared.heartbeat.load(Ordering::Relaxed) => {
@@ -87,8 +84,8 @@ pub(super) async fn write_loop(
             _ = shutdown.triggered() => {
                 shared.reply(replies::shutdown(ctx.reconnect_after_ms));
                 queue.drain_into(&mut batch);
-                if timeout(stall, write_batch(&mut sink, &mut batch, &shared)).await.is_err() {
-                    return stalled(&shared);
+                if let Err(Stop::Stalled) = write_batch(&mut sink, &mut batch, &shared, stall).await {
+                    return Stop::Stalled.end(&shared);
                 }
                 break (close_code::GOING_AWAY, "server shutdown");
             }
@@ -106,18 +103,45 @@ pub(super) async fn write_loop(
     .await;
 }
 
-/// Ends a connection whose peer took no bytes for the stall bound.
-fn stalled(shared: &Shared) {
-    metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
-    shared.stats.closed(close_code::SLOW_CONSUMER);
+/// Why writing stopped.
+enum Stop {
+    /// The connection failed or was closed.
+    Closed,
+    /// One write made no progress for the stall bound.
+    Stalled,
 }
 
-/// Writes every frame of `batch` with one flush at the end.
+impl Stop {
+    /// Ends the writer: a stalled peer is counted as a slow consumer.
+    fn end(self, shared: &Shared) {
+        if let Stop::Stalled = self {
+            metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
+            shared.stats.closed(close_code::SLOW_CONSUMER);
+        }
+    }
+}
+
+/// `write`, which must complete within `stall`.
+async fn bounded<F>(stall: Duration, write: F) -> Result<(), Stop>
+where
+    F: std::future::Future<Output = Result<(), axum::Error>>,
+{
+    match timeout(stall, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Stop::Closed),
+        Err(_) => Err(Stop::Stalled),
+    }
+}
+
+/// Writes every frame of `batch` with one flush at the end; each write
+/// (a frame handed over, the flush) must complete within `stall`, so a
+/// slow reader that takes bytes is not mistaken for one that takes none.
 async fn write_batch(
     sink: &mut SplitSink<WebSocket, Message>,
     batch: &mut VecDeque<Frame>,
     shared: &Shared,
-) -> Result<(), axum::Error> {
+    stall: Duration,
+) -> Result<(), Stop> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -129,9 +153,9 @@ async fn write_batch(
             metrics::histogram!(m::PUBLISH_TO_WRITE_SECONDS)
                 .record(now.saturating_sub(frame.ts) as f64 / 1e6);
         }
-        sink.feed(Message::Text(frame.text)).await?;
+        bounded(stall, sink.feed(Message::Text(frame.text))).await?;
     }
-    sink.flush().await?;
+    bounded(stall, sink.flush()).await?;
     metrics::counter!(m::MESSAGES_OUT_TOTAL).increment(count as u64);
     metrics::counter!(m::BYTES_OUT_TOTAL).increment(bytes as u64);
     let stats = &shared.stats;
