@@ -188,23 +188,9 @@ pub(super) async fn apply(
             // it, and its notice can overtake that commit); after
             // REFERENCE_GRACE it is a notice about no order of ours (Banxa
             // also reports orders users made at Banxa itself), rejected.
-            let young = crate::events::now() - receipt.received_at < REFERENCE_GRACE;
             let ours = references::resolve(&*ledger.store, provider.as_str(), provider_ref)
                 .await?
-                .ok_or_else(|| {
-                    if young {
-                        ApiError::unavailable(
-                            "unknown_reference",
-                            "no transaction has this provider reference yet",
-                            1,
-                        )
-                    } else {
-                        ApiError::not_found(
-                            "unknown_reference",
-                            "no transaction has this provider reference",
-                        )
-                    }
-                })?;
+                .ok_or_else(|| missing_reference(receipt.received_at, crate::events::now()))?;
             let tx = ledger
                 .store
                 .transaction(&ours.user_id, &ours.transaction_id)
@@ -229,6 +215,27 @@ pub(super) async fn apply(
         Notice::IncomingDeposit { .. } => {
             super::incoming::apply(state, provider, notice, receipt).await
         }
+    }
+}
+
+/// The failure of a notice whose provider reference is unknown, received
+/// at `received_at`: transient (retried) within [`REFERENCE_GRACE`],
+/// permanent (rejected) after.
+fn missing_reference(
+    received_at: crate::events::Timestamp,
+    now: crate::events::Timestamp,
+) -> ApiError {
+    if now - received_at < REFERENCE_GRACE {
+        ApiError::unavailable(
+            "unknown_reference",
+            "no transaction has this provider reference yet",
+            1,
+        )
+    } else {
+        ApiError::not_found(
+            "unknown_reference",
+            "no transaction has this provider reference",
+        )
     }
 }
 
@@ -293,5 +300,32 @@ fn check_settles(
             "wrong_transaction",
             "the webhook names a transaction of another kind or provider",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn an_unknown_reference_is_retried_for_the_grace_then_rejected() {
+        let received = crate::events::now();
+        let later = |seconds| received + chrono::TimeDelta::seconds(seconds);
+        // Transient (503: the applier retries) while young ...
+        for now in [received, later(1), later(44)] {
+            assert_eq!(
+                missing_reference(received, now).status,
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+        // ... permanent (404: the receipt is rejected) after.
+        for now in [later(45), later(3_600)] {
+            let e = missing_reference(received, now);
+            assert_eq!(
+                (e.status, &*e.code),
+                (StatusCode::NOT_FOUND, "unknown_reference")
+            );
+        }
     }
 }
