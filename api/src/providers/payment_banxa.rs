@@ -156,15 +156,19 @@ impl BanxaPayments {
             }
             raw.extend_from_slice(&chunk);
         }
-        if raw.is_empty() {
-            return Ok((status, Value::Null));
-        }
-        ANSWER_BOUNDS
-            .check(&raw)
-            .map_err(|e| format!("answer refused: {e}"))?;
-        let value = serde_json::from_slice(&raw).map_err(|e| format!("answer not JSON: {e}"))?;
-        Ok((status, value))
+        Ok((status, parse_answer(&raw)?))
     }
+}
+
+/// An answer's body, parsed once within [`ANSWER_BOUNDS`] (empty: `null`).
+pub fn parse_answer(raw: &[u8]) -> Result<Value, String> {
+    if raw.is_empty() {
+        return Ok(Value::Null);
+    }
+    ANSWER_BOUNDS
+        .check(raw)
+        .map_err(|e| format!("answer refused: {e}"))?;
+    serde_json::from_slice(raw).map_err(|e| format!("answer not JSON: {e}"))
 }
 
 /// The error an answer of status `status` means.
@@ -295,6 +299,44 @@ mod tests {
             ),
             "Bearer k:3bf995a9eb98da496de454f51e22e0dd3a9faeb3634c8c42cb8ea8d729f5729e:1700000000123456"
         );
+    }
+
+    proptest::proptest! {
+        /// Any bytes Banxa could send: parsing never panics, and what
+        /// parses yields bounded fields or a clear error.
+        #[test]
+        fn arbitrary_answers_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            if let Ok(value) = parse_answer(&raw) {
+                let _ = refusal(400, &value);
+                if let Ok(id) = order_field(&value, "id") {
+                    proptest::prop_assert!(id.len() <= 2048);
+                }
+            }
+        }
+
+        #[test]
+        fn json_shaped_answers_never_panic(text in r#"\{("data":\{"order":\{("id"|"status"|"checkout_url"):("[a-z0-9]{0,40}"|[1-9][0-9]{0,4}|null|\[\]|\{\})\}\}|"errors":\[\{"title":"[ !#-\[\]-~]{0,30}"\}\])?\}"#) {
+            let value = parse_answer(text.as_bytes());
+            proptest::prop_assert!(value.is_ok(), "{text}");
+            let value = value.unwrap();
+            let _ = refusal(422, &value);
+            for field in ["id", "status", "checkout_url"] {
+                let _ = order_field(&value, field);
+            }
+        }
+    }
+
+    #[test]
+    fn answers_past_the_bounds_are_refused_before_parsing() {
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse_answer(deep.as_bytes())
+            .unwrap_err()
+            .starts_with("answer refused"));
+        let big = vec![b' '; ANSWER_BOUNDS.max_bytes + 1];
+        assert!(parse_answer(&big)
+            .unwrap_err()
+            .starts_with("answer refused"));
+        assert_eq!(parse_answer(b""), Ok(Value::Null));
     }
 
     #[test]
