@@ -123,6 +123,13 @@ pub struct ApiConfig {
     pub banxa_api_url: String,
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub banxa_api_key: Option<Secret>,
+    /// Stripe's API (`https://api.stripe.com`); set, `stripe` deposits are
+    /// PaymentIntents (`providers::payment_stripe`) made with
+    /// `stripe_api_key` (a secret or restricted key). Empty:
+    /// `payment_provider` serves Stripe too.
+    pub stripe_api_url: String,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub stripe_api_key: Option<Secret>,
     /// The coin Banxa buys with a deposit, delivered to
     /// `banxa_wallet_address` (the exchange's wallet).
     pub banxa_coin: String,
@@ -246,6 +253,8 @@ impl Default for ApiConfig {
             banxa_api_url: String::new(),
             banxa_api_key: None,
             banxa_coin: "USDT".to_owned(),
+            stripe_api_url: String::new(),
+            stripe_api_key: None,
             banxa_wallet_address: String::new(),
             bcb_webhook_secret: None,
             fireblocks_public_key_file: None,

@@ -81,6 +81,14 @@ pub struct Cli {
     /// The exchange's wallet Banxa delivers that coin to.
     #[arg(long, env = "NAX_BANXA_WALLET_ADDRESS")]
     pub banxa_wallet_address: Option<String>,
+    /// Stripe's API URL (`https://api.stripe.com`); set, `stripe`
+    /// deposits are PaymentIntents (with `NAX_STRIPE_API_KEY` and
+    /// `NAX_STRIPE_WEBHOOK_SECRET`).
+    #[arg(long, env = "NAX_STRIPE_API_URL", value_name = "URL")]
+    pub stripe_api_url: Option<String>,
+    /// Stripe's secret (or restricted) API key.
+    #[arg(long, env = "NAX_STRIPE_API_KEY", hide_env_values = true)]
+    pub stripe_api_key: Option<String>,
     /// PEM file of Fireblocks' webhook public key. Unset: the sandbox
     /// custody's own key pair, generated.
     #[arg(long, env = "NAX_FIREBLOCKS_PUBLIC_KEY_FILE", value_name = "FILE")]
@@ -297,6 +305,10 @@ impl Config {
         if let Some(key) = cli.banxa_api_key {
             self.api.banxa_api_key = Some(api::secret::Secret::new(key));
         }
+        if let Some(key) = cli.stripe_api_key {
+            self.api.stripe_api_key = Some(api::secret::Secret::new(key));
+        }
+        set(&mut self.api.stripe_api_url, cli.stripe_api_url);
         set(&mut self.api.banxa_api_url, cli.banxa_api_url);
         set(&mut self.api.banxa_coin, cli.banxa_coin);
         set(&mut self.api.banxa_wallet_address, cli.banxa_wallet_address);

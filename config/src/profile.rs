@@ -36,22 +36,29 @@ impl Config {
             self.venue.kind == VenueKind::Sandbox,
             "the venue is the in-process sandbox (venue.kind = \"graphql\", NAX_VENUE)",
         );
-        // Banxa has an adapter of its own (api.banxa_api_url); the other
-        // fiat providers are served by api.payment_provider.
+        // Stripe and Banxa have adapters of their own (their API URLs);
+        // the other fiat providers are served by api.payment_provider.
+        let own = [
+            ("stripe", &api.stripe_api_url, "api.stripe_api_url"),
+            ("banxa", &api.banxa_api_url, "api.banxa_api_url"),
+        ];
         let sandboxed: Vec<&str> = ["stripe", "banxa", "bcb"]
             .into_iter()
-            .filter(|p| *p != "banxa" || api.banxa_api_url.is_empty())
+            .filter(|p| {
+                !own.iter()
+                    .any(|(name, url, _)| name == p && !url.is_empty())
+            })
+            .collect();
+        let hints: String = own
+            .iter()
+            .filter(|(_, url, _)| url.is_empty())
+            .map(|(name, _, key)| format!("; {key} for {name}"))
             .collect();
         flag(
             api.payment_provider == "sandbox" && !sandboxed.is_empty(),
             &format!(
-                "the payment provider is the sandbox for {} (api.payment_provider{})",
+                "the payment provider is the sandbox for {} (api.payment_provider{hints})",
                 sandboxed.join(", "),
-                if api.banxa_api_url.is_empty() {
-                    "; api.banxa_api_url for banxa"
-                } else {
-                    ""
-                }
             ),
         );
         flag(

@@ -487,3 +487,44 @@ fn banxa_has_an_adapter_of_its_own_and_needs_its_key_and_wallet() {
     let bad = [("NAX_BANXA_API_URL", "ftp://banxa")];
     assert!(load(&[], &bad).is_err());
 }
+
+#[test]
+fn stripe_has_an_adapter_of_its_own_and_needs_its_key_and_endpoint_secret() {
+    let stripe = [
+        ("NAX_STRIPE_API_URL", "https://api.stripe.com"),
+        ("NAX_STRIPE_API_KEY", "sk_test_stripe-secret-key"),
+        ("NAX_STRIPE_WEBHOOK_SECRET", "whsec_endpoint"),
+    ];
+    let config = load(&[], &stripe).unwrap();
+    assert_eq!(config.api.stripe_api_url, "https://api.stripe.com");
+    let printed = format!("{:?}", config.api.stripe_api_key);
+    assert!(!printed.contains("stripe-secret-key"), "{printed}");
+    // Production names the sandbox for the providers left, and how to
+    // leave it for Banxa; no longer Stripe.
+    let mut vars = REAL_PARTS.to_vec();
+    vars.extend(stripe);
+    vars.push(("NAX_PROFILE", "production"));
+    let reason = refusal(load(&[], &vars));
+    assert!(
+        reason.contains(
+            "the payment provider is the sandbox for banxa, bcb (api.payment_provider; \
+             api.banxa_api_url for banxa)"
+        ),
+        "{reason}"
+    );
+    for (drop, key) in [
+        ("NAX_STRIPE_API_KEY", "api.stripe_api_key"),
+        ("NAX_STRIPE_WEBHOOK_SECRET", "api.stripe_webhook_secret"),
+    ] {
+        let vars: Vec<_> = stripe.iter().copied().filter(|(k, _)| *k != drop).collect();
+        match load(&[], &vars)
+            .unwrap_err()
+            .downcast::<ConfigError>()
+            .unwrap()
+        {
+            ConfigError::Invalid { key: got, .. } => assert_eq!(got, key),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(load(&[], &[("NAX_STRIPE_API_URL", "stripe.com")]).is_err());
+}

@@ -105,36 +105,56 @@ impl Config {
                     .into(),
             });
         }
-        let banxa = &self.api;
-        if !banxa.banxa_api_url.is_empty() {
-            let url = &banxa.banxa_api_url;
+        let api = &self.api;
+        let adapters = [
+            (
+                "api.banxa_api_url",
+                &api.banxa_api_url,
+                vec![
+                    (api.banxa_api_key.is_none(), "api.banxa_api_key"),
+                    (
+                        api.banxa_wallet_address.is_empty(),
+                        "api.banxa_wallet_address",
+                    ),
+                    // Banxa's API secret: without it a generated one would
+                    // sign every request, and Banxa would refuse them all.
+                    (
+                        api.banxa_webhook_secret.is_none(),
+                        "api.banxa_webhook_secret",
+                    ),
+                ],
+            ),
+            (
+                "api.stripe_api_url",
+                &api.stripe_api_url,
+                vec![
+                    (api.stripe_api_key.is_none(), "api.stripe_api_key"),
+                    // Real Stripe signs with the endpoint's secret: a
+                    // generated one would refuse every event.
+                    (
+                        api.stripe_webhook_secret.is_none(),
+                        "api.stripe_webhook_secret",
+                    ),
+                ],
+            ),
+        ];
+        for (url_key, url, needs) in adapters {
+            if url.is_empty() {
+                continue;
+            }
             if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() > 512 {
                 return Err(ConfigError::Invalid {
-                    key: "api.banxa_api_url",
+                    key: url_key,
                     value: url.clone(),
                     reason: "must be an http(s) URL".into(),
                 });
             }
-            for (missing, key) in [
-                (banxa.banxa_api_key.is_none(), "api.banxa_api_key"),
-                (
-                    banxa.banxa_wallet_address.is_empty(),
-                    "api.banxa_wallet_address",
-                ),
-                // Banxa's API secret: without it a generated one would
-                // sign every request, and Banxa would refuse them all.
-                (
-                    banxa.banxa_webhook_secret.is_none(),
-                    "api.banxa_webhook_secret",
-                ),
-            ] {
-                if missing {
-                    return Err(ConfigError::Invalid {
-                        key,
-                        value: String::new(),
-                        reason: "must be set with api.banxa_api_url".into(),
-                    });
-                }
+            if let Some((_, key)) = needs.into_iter().find(|(missing, _)| *missing) {
+                return Err(ConfigError::Invalid {
+                    key,
+                    value: String::new(),
+                    reason: format!("must be set with {url_key}"),
+                });
             }
         }
         at_least("history.max_messages", history.max_messages, 1, "")?;

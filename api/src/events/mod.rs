@@ -65,6 +65,10 @@ pub enum EventType {
     /// A dead-man's switch fired: `{trigger, order_ids}`.
     OrdersAutoCancelled,
     DepositStateChanged,
+    /// A provider refunded (part of) a completed deposit:
+    /// `{transaction_id, provider, asset, refunded, debited, unrecovered}`
+    /// (the totals refunded and not recovered, and this notice's debit).
+    DepositRefunded,
     WithdrawalStateChanged,
     /// A verified webhook was stored and queued:
     /// `{provider, webhook_id, event_type, transaction_id}`.
@@ -98,6 +102,7 @@ impl EventType {
             EventType::OrderRejected => "order.rejected",
             EventType::OrdersAutoCancelled => "orders.auto_cancelled",
             EventType::DepositStateChanged => "deposit.state_changed",
+            EventType::DepositRefunded => "deposit.refunded",
             EventType::WithdrawalStateChanged => "withdrawal.state_changed",
             EventType::WebhookReceived => "webhook.received",
             EventType::WebhookApplied => "webhook.applied",

@@ -43,10 +43,12 @@ pub async fn open(
     let transaction_id = new_transaction_id();
     let order = payment_order(&transaction_id, user_id, amount);
     let start = state.fiat.start_deposit(provider, &order).await?;
-    let (payment_url, instructions) = match start.next_step {
-        NextStep::PaymentUrl(url) => (Some(url), None),
-        NextStep::Instructions(i) => (None, Some(i)),
-    };
+    let (mut payment_url, mut instructions, mut client_secret) = (None, None, None);
+    match start.next_step {
+        NextStep::PaymentUrl(url) => payment_url = Some(url),
+        NextStep::Instructions(i) => instructions = Some(i),
+        NextStep::ClientSecret(s) => client_secret = Some(s),
+    }
     let reference = references::record(
         provider.as_str(),
         &start.provider_ref,
@@ -62,6 +64,7 @@ pub async fn open(
         provider_ref: Some(start.provider_ref),
         payment_url,
         instructions,
+        client_secret,
         ..Movement::default()
     };
     let tx = movement.new_transaction(

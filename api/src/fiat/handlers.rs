@@ -78,6 +78,10 @@ pub struct FiatDepositAccepted {
     /// The bank transfer to make (BCB).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instructions: Option<BankInstructions>,
+    /// The PaymentIntent's client secret, for Stripe.js `confirmPayment`
+    /// (Stripe with its adapter, `stripe_api_url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 /// A fiat deposit or withdrawal.
@@ -151,6 +155,7 @@ fn deposit_answer(tx: &Transaction) -> ApiResult<(StatusCode, Json<FiatDepositAc
             status: m.answered_status(),
             payment_url: m.payment_url,
             instructions: m.instructions,
+            client_secret: m.client_secret,
         }),
     ))
 }

@@ -98,6 +98,17 @@ pub struct BankInstructions {
     pub reference: String,
 }
 
+/// What a provider refunded of a completed deposit (`Movement::refund`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// Refunded in total, per the provider (decimal at the asset's scale).
+    pub amount: String,
+    /// Of that, what the user's balance did not cover when it was
+    /// debited (an operator's matter: docs/OPERATIONS.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecovered: Option<String>,
+}
+
 /// The `detail` of a deposit or withdrawal transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Movement {
@@ -122,6 +133,14 @@ pub struct Movement {
     pub payment_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<BankInstructions>,
+    /// The client secret of a Stripe PaymentIntent (the deposit's answer
+    /// only: Stripe.js confirms the payment with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+    /// What the provider has refunded of a completed deposit, cumulative
+    /// (decimal string at the asset's scale), and the venue debit for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<Refund>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tx_hash: Option<String>,
     /// The status the creating request answered with, when not `pending`

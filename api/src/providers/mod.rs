@@ -11,12 +11,14 @@
 //! Every kind defaults to its sandbox (`"sandbox"`). A fiat provider with
 //! an adapter of its own is served by it once its settings are given,
 //! the others by `payment_provider`'s implementation: Banxa
-//! ([`payment_banxa`], `banxa_api_url`). A real adapter is its
+//! ([`payment_banxa`], `banxa_api_url`) and Stripe ([`payment_stripe`],
+//! `stripe_api_url`). A real adapter is its
 //! file, its `mod` line and one entry in its kind's table here, and the
 //! setting naming it. An unknown name stops the start with an error
 //! naming the setting and the known names. The webhooks those providers
 //! send are [`crate::webhooks`]'s registry.
 
+mod answer;
 pub mod custody;
 pub mod custody_sandbox;
 pub mod kyc;
@@ -24,6 +26,7 @@ pub mod kyc_sandbox;
 pub mod payment;
 pub mod payment_banxa;
 pub mod payment_sandbox;
+pub mod payment_stripe;
 
 use crate::config::ApiConfig;
 use crate::webhooks::keys::{KeyError, WebhookKeys};
@@ -159,6 +162,9 @@ impl Providers {
                     // A provider with an adapter of its own, when configured.
                     if p.as_str() == "banxa" && !config.banxa_api_url.is_empty() {
                         return Ok((p, payment_banxa::build(ctx)?));
+                    }
+                    if p.as_str() == "stripe" && !config.stripe_api_url.is_empty() {
+                        return Ok((p, payment_stripe::build(ctx)?));
                     }
                     Ok((p, payments(ctx, p)?))
                 })

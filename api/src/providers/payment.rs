@@ -85,6 +85,9 @@ pub enum NextStep {
     PaymentUrl(String),
     /// A bank transfer.
     Instructions(BankInstructions),
+    /// A payment the client confirms with the provider's own script
+    /// (Stripe.js `confirmPayment`), by the payment's client secret.
+    ClientSecret(String),
 }
 
 /// A provider's answer to opening a deposit.

@@ -27,7 +27,7 @@
 //! they are parsed.
 
 use super::payment::{DepositStart, NextStep, PaymentOrder, PaymentProvider, ProviderError};
-use super::{ProviderContext, RemoteStatus, SetupError};
+use super::{answer, ProviderContext, RemoteStatus, SetupError};
 use crate::secret::Secret;
 use crate::webhooks::banxa;
 use async_trait::async_trait;
@@ -138,37 +138,19 @@ impl BanxaPayments {
                 .body(body),
             None => self.http.get(url),
         };
-        let mut response = request
+        let response = request
             .header("authorization", auth)
             .header("accept", "application/json")
             .send()
             .await
             .map_err(|e| format!("no answer: {e}"))?;
-        let status = response.status().as_u16();
-        let max = ANSWER_BOUNDS.max_bytes;
-        if response.content_length().is_some_and(|n| n > max as u64) {
-            return Err(format!("answer over {max} bytes"));
-        }
-        let mut raw = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-            if raw.len() + chunk.len() > max {
-                return Err(format!("answer over {max} bytes"));
-            }
-            raw.extend_from_slice(&chunk);
-        }
-        Ok((status, parse_answer(&raw)?))
+        answer::read(response, &ANSWER_BOUNDS).await
     }
 }
 
 /// An answer's body, parsed once within [`ANSWER_BOUNDS`] (empty: `null`).
 pub fn parse_answer(raw: &[u8]) -> Result<Value, String> {
-    if raw.is_empty() {
-        return Ok(Value::Null);
-    }
-    ANSWER_BOUNDS
-        .check(raw)
-        .map_err(|e| format!("answer refused: {e}"))?;
-    serde_json::from_slice(raw).map_err(|e| format!("answer not JSON: {e}"))
+    answer::parse(raw, &ANSWER_BOUNDS)
 }
 
 /// The error an answer of status `status` means.
@@ -198,13 +180,9 @@ fn refusal(status: u16, body: &Value) -> ProviderError {
 
 /// A string field of `data.order`, bounded like the ids of webhooks.
 fn order_field(body: &Value, field: &'static str) -> Result<String, ProviderError> {
-    body.pointer(&format!("/data/order/{field}"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty() && s.len() <= 2048 && !s.chars().any(char::is_control))
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ProviderError::Unavailable(format!("banxa answer without data.order.{field}"))
-        })
+    answer::text_at(body, &format!("/data/order/{field}")).ok_or_else(|| {
+        ProviderError::Unavailable(format!("banxa answer without data.order.{field}"))
+    })
 }
 
 #[async_trait]

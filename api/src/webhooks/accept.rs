@@ -53,7 +53,9 @@ pub fn received_writes(provider: Provider, notice: &Notice) -> Result<Vec<Write>
             ..
         } => (Some(user_id.as_str()), Some(transaction_id.as_str())),
         Notice::IncomingDeposit { user_id, .. } => (Some(user_id.as_str()), None),
-        Notice::ProviderSettlement { .. } | Notice::Ignored { .. } => (None, None),
+        Notice::ProviderSettlement { .. } | Notice::Refund { .. } | Notice::Ignored { .. } => {
+            (None, None)
+        }
     };
     Ok(vec![
         Write::CreateWebhookReceipt(WebhookReceipt {

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod notice;
 pub mod process;
 pub mod provider;
+pub mod refund;
 pub mod signing;
 pub mod stripe;
 pub mod worker;

@@ -91,8 +91,8 @@ enum OutcomeDef {
 /// id of the delivery (the deduplication key) and its event type.
 ///
 /// The route stores it in the delivery's receipt as JSON (tagged by
-/// `kind`: `settlement`, `provider_settlement`, `incoming_deposit`,
-/// `ignored`), and the applier
+/// `kind`: `settlement`, `provider_settlement`, `refund`,
+/// `incoming_deposit`, `ignored`), and the applier
 /// reads it back from there: what is applied is exactly what was
 /// verified, without keeping the raw body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +126,17 @@ pub enum Notice {
         /// As in `Settlement`.
         amount: Option<String>,
     },
+    /// The provider refunded (part of) a completed deposit it names by
+    /// its id of the payment (Stripe's `charge.refunded`): the applier
+    /// debits what was not debited before ([`super::refund`]).
+    Refund {
+        webhook_id: String,
+        event_type: String,
+        provider_ref: String,
+        /// Refunded in total so far, a decimal string in the currency's
+        /// units (Stripe's cumulative `amount_refunded`).
+        refunded: String,
+    },
     /// Funds that arrived at a user's deposit address (custody only).
     IncomingDeposit {
         webhook_id: String,
@@ -155,6 +166,7 @@ impl Notice {
         match self {
             Notice::Settlement { webhook_id, .. }
             | Notice::ProviderSettlement { webhook_id, .. }
+            | Notice::Refund { webhook_id, .. }
             | Notice::IncomingDeposit { webhook_id, .. }
             | Notice::Ignored { webhook_id, .. } => webhook_id,
         }
@@ -164,6 +176,7 @@ impl Notice {
         match self {
             Notice::Settlement { event_type, .. }
             | Notice::ProviderSettlement { event_type, .. }
+            | Notice::Refund { event_type, .. }
             | Notice::IncomingDeposit { event_type, .. }
             | Notice::Ignored { event_type, .. } => event_type,
         }

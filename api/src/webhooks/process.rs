@@ -212,6 +212,11 @@ pub(super) async fn apply(
             };
             settle_named(state, provider, receipt, &tx, named).await
         }
+        Notice::Refund {
+            provider_ref,
+            refunded,
+            ..
+        } => super::refund::apply(state, provider, receipt, provider_ref, refunded).await,
         Notice::IncomingDeposit { .. } => {
             super::incoming::apply(state, provider, notice, receipt).await
         }
@@ -221,7 +226,7 @@ pub(super) async fn apply(
 /// The failure of a notice whose provider reference is unknown, received
 /// at `received_at`: transient (retried) within [`REFERENCE_GRACE`],
 /// permanent (rejected) after.
-fn missing_reference(
+pub(super) fn missing_reference(
     received_at: crate::events::Timestamp,
     now: crate::events::Timestamp,
 ) -> ApiError {

@@ -15,7 +15,11 @@
 //! `payout.paid` completes a fiat withdrawal, `payout.failed` /
 //! `payout.canceled` fail it. The transaction is named by
 //! `data.object.metadata.{user_id, transaction_id}`; `data.object.amount`
-//! (or `amount_total`) is in minor units (cents). Other types are ignored.
+//! (or `amount_total`) is in minor units (cents). `charge.refunded`
+//! (whose object is the Charge) names the deposit by its
+//! `payment_intent` and the total refunded by `amount_refunded`
+//! (cumulative over partial refunds): a [`Notice::Refund`]. Other types
+//! are ignored.
 
 use super::keys::STRIPE_SECRET_FILE;
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
@@ -91,6 +95,22 @@ pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
     let v = notice::json(body)?;
     let webhook_id = notice::id_at(&v, "/id", "id")?;
     let event_type = notice::id_at(&v, "/type", "type")?;
+    if event_type == "charge.refunded" {
+        let refunded = v
+            .pointer("/data/object/amount_refunded")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(PayloadError::Field("data.object.amount_refunded"))?;
+        return Ok(Notice::Refund {
+            provider_ref: notice::id_at(
+                &v,
+                "/data/object/payment_intent",
+                "data.object.payment_intent",
+            )?,
+            refunded: orderbook::decimal::format_scaled(refunded, MINOR_UNIT_SCALE),
+            webhook_id,
+            event_type,
+        });
+    }
     let (direction, outcome) = match event_type.as_str() {
         "payment_intent.succeeded" | "checkout.session.completed" => {
             (Direction::In, Outcome::Completed)
@@ -211,12 +231,45 @@ mod tests {
         assert_eq!(verify(&secret(), &h, BODY, now + 299), Ok(()));
     }
 
+    /// Pinned to openssl, not to our HMAC code:
+    /// `printf '1700000000.{"id":"evt_1","type":"payment_intent.succeeded"}' | openssl dgst -sha256 -hmac whsec_test`.
     #[test]
-    fn known_answer() {
-        // HMAC-SHA256("whsec_test", "1700000000.{body}"), computed independently.
-        let value = sign(&secret(), 1_700_000_000, b"{}");
-        let expected = hex::encode(hmac_sha256(b"whsec_test", &[b"1700000000.{}"]));
-        assert_eq!(value, format!("t=1700000000,v1={expected}"));
+    fn a_signature_made_with_openssl_passes() {
+        let openssl = "001ce3ef73e456cedaab328328720d3ad59defb8bbd0f1518f46c04ad4ac0bb7";
+        let value = format!("t=1700000000,v1={openssl}");
+        assert_eq!(sign(&secret(), 1_700_000_000, BODY), value);
+        assert_eq!(
+            verify(&secret(), &headers(&value), BODY, 1_700_000_100),
+            Ok(())
+        );
+    }
+
+    /// A `charge.refunded` event as Stripe documents the Event and Charge
+    /// objects (re-typed, trimmed): the deposit is named by the Charge's
+    /// `payment_intent`, the total by its cumulative `amount_refunded`.
+    #[test]
+    fn a_refund_names_the_payment_intent_and_the_total_refunded() {
+        let body = br#"{"id":"evt_3MqVGsLkdIwHu7ix0wU0pYzP","object":"event","api_version":"2024-06-20","created":1680064028,"type":"charge.refunded","livemode":false,"pending_webhooks":1,"request":{"id":"req_x","idempotency_key":null},"data":{"object":{"id":"ch_3MqVGsLkdIwHu7ix1aTtW5Cq","object":"charge","amount":2000,"amount_captured":2000,"amount_refunded":500,"currency":"usd","paid":true,"payment_intent":"pi_3MqVGsLkdIwHu7ix1D2MbFW2","refunded":false,"status":"succeeded","metadata":{}}}}"#;
+        assert_eq!(
+            read(body).unwrap(),
+            Notice::Refund {
+                webhook_id: "evt_3MqVGsLkdIwHu7ix0wU0pYzP".into(),
+                event_type: "charge.refunded".into(),
+                provider_ref: "pi_3MqVGsLkdIwHu7ix1D2MbFW2".into(),
+                refunded: "5.00".into(),
+            }
+        );
+        let no_intent =
+            br#"{"id":"evt_4","type":"charge.refunded","data":{"object":{"amount_refunded":1}}}"#;
+        assert_eq!(
+            read(no_intent),
+            Err(PayloadError::Field("data.object.payment_intent"))
+        );
+        let no_amount = br#"{"id":"evt_5","type":"charge.refunded","data":{"object":{"payment_intent":"pi_1","amount_refunded":-1}}}"#;
+        assert_eq!(
+            read(no_amount),
+            Err(PayloadError::Field("data.object.amount_refunded"))
+        );
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn user_of(notice: &Notice) -> Option<&str> {
         Notice::Settlement { user_id, .. } | Notice::IncomingDeposit { user_id, .. } => {
             Some(user_id)
         }
-        Notice::ProviderSettlement { .. } | Notice::Ignored { .. } => None,
+        Notice::ProviderSettlement { .. } | Notice::Refund { .. } | Notice::Ignored { .. } => None,
     }
 }
 
