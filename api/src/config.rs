@@ -134,9 +134,15 @@ pub struct ApiConfig {
     /// `banxa_wallet_address` (the exchange's wallet).
     pub banxa_coin: String,
     pub banxa_wallet_address: String,
-    /// PEM file of Fireblocks' webhook public key; unset: the sandbox
-    /// custody's own key pair (generated into the data directory).
+    /// PEM file of Fireblocks' webhook public key (legacy
+    /// `Fireblocks-Signature`); unset: the sandbox custody's own key pair
+    /// (generated into the data directory), unless `fireblocks_jwks_url`
+    /// is set, which then accepts webhooks v2 only.
     pub fireblocks_public_key_file: Option<String>,
+    /// Fireblocks' JWKS of webhooks v2 (`Fireblocks-Webhook-Signature`,
+    /// e.g. `https://keys.fireblocks.io/.well-known/jwks.json`); empty:
+    /// v1 only.
+    pub fireblocks_jwks_url: String,
     /// Timeout of one venue or provider call.
     pub upstream_timeout_ms: u64,
     /// Attempts of an idempotent upstream call (1 = no retry).
@@ -254,6 +260,7 @@ impl Default for ApiConfig {
             banxa_api_key: None,
             banxa_coin: "USDT".to_owned(),
             stripe_api_url: String::new(),
+            fireblocks_jwks_url: String::new(),
             stripe_api_key: None,
             banxa_wallet_address: String::new(),
             bcb_webhook_secret: None,

@@ -89,6 +89,12 @@ pub struct Cli {
     /// Stripe's secret (or restricted) API key.
     #[arg(long, env = "NAX_STRIPE_API_KEY", hide_env_values = true)]
     pub stripe_api_key: Option<String>,
+    /// Fireblocks' JWKS URL of webhooks v2 (e.g.
+    /// `https://keys.fireblocks.io/.well-known/jwks.json`). Set: v2
+    /// signatures are verified with it, and v1 only while
+    /// `NAX_FIREBLOCKS_PUBLIC_KEY_FILE` is set too.
+    #[arg(long, env = "NAX_FIREBLOCKS_JWKS_URL", value_name = "URL")]
+    pub fireblocks_jwks_url: Option<String>,
     /// PEM file of Fireblocks' webhook public key. Unset: the sandbox
     /// custody's own key pair, generated.
     #[arg(long, env = "NAX_FIREBLOCKS_PUBLIC_KEY_FILE", value_name = "FILE")]
@@ -312,6 +318,7 @@ impl Config {
         set(&mut self.api.banxa_api_url, cli.banxa_api_url);
         set(&mut self.api.banxa_coin, cli.banxa_coin);
         set(&mut self.api.banxa_wallet_address, cli.banxa_wallet_address);
+        set(&mut self.api.fireblocks_jwks_url, cli.fireblocks_jwks_url);
         if let Some(file) = cli.fireblocks_public_key_file {
             self.api.fireblocks_public_key_file = Some(file);
         }

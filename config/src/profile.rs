@@ -88,8 +88,9 @@ impl Config {
             );
         }
         flag(
-            api.fireblocks_public_key_file.is_none(),
-            "the Fireblocks webhook key would be generated (api.fireblocks_public_key_file)",
+            api.fireblocks_public_key_file.is_none() && api.fireblocks_jwks_url.is_empty(),
+            "the Fireblocks webhook key would be generated (api.fireblocks_jwks_url or \
+             api.fireblocks_public_key_file)",
         );
         flag(
             api.store == StoreKind::Embedded,

@@ -528,3 +528,25 @@ fn stripe_has_an_adapter_of_its_own_and_needs_its_key_and_endpoint_secret() {
     }
     assert!(load(&[], &[("NAX_STRIPE_API_URL", "stripe.com")]).is_err());
 }
+
+#[test]
+fn fireblocks_jwks_alone_is_a_real_webhook_key() {
+    let mut vars = REAL_PARTS.to_vec();
+    vars.extend([
+        ("NAX_STRIPE_WEBHOOK_SECRET", "whsec_a"),
+        ("NAX_BANXA_WEBHOOK_SECRET", "b"),
+        ("NAX_BCB_WEBHOOK_SECRET", "c"),
+        (
+            "NAX_FIREBLOCKS_JWKS_URL",
+            "https://keys.fireblocks.io/.well-known/jwks.json",
+        ),
+    ]);
+    let config = load(&[], &vars).unwrap();
+    assert_eq!(
+        config.api.fireblocks_jwks_url,
+        "https://keys.fireblocks.io/.well-known/jwks.json"
+    );
+    assert_eq!(config.stand_ins().len(), 3, "{:?}", config.stand_ins());
+    let bad = [("NAX_FIREBLOCKS_JWKS_URL", "keys.fireblocks.io")];
+    assert!(load(&[], &bad).is_err());
+}

@@ -138,6 +138,16 @@ impl Config {
                 ],
             ),
         ];
+        let jwks = &api.fireblocks_jwks_url;
+        if !jwks.is_empty()
+            && (!(jwks.starts_with("https://") || jwks.starts_with("http://")) || jwks.len() > 512)
+        {
+            return Err(ConfigError::Invalid {
+                key: "api.fireblocks_jwks_url",
+                value: jwks.clone(),
+                reason: "must be an http(s) URL".into(),
+            });
+        }
         for (url_key, url, needs) in adapters {
             if url.is_empty() {
                 continue;

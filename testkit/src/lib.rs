@@ -13,6 +13,7 @@ mod http_proxy;
 pub mod hubspot;
 pub mod otlp;
 mod proxy;
+pub mod stripe;
 
 pub use http_proxy::{start_http_proxy, Rewrite, Step, Unchanged};
 pub use proxy::Proxy;

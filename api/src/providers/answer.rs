@@ -8,11 +8,16 @@ use serde_json::Value;
 
 /// The status and the bounded, parsed body of `response`.
 pub async fn read(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     bounds: &JsonBounds,
 ) -> Result<(u16, Value), String> {
     let status = response.status().as_u16();
-    let max = bounds.max_bytes;
+    let raw = read_raw(response, bounds.max_bytes).await?;
+    Ok((status, parse(&raw, bounds)?))
+}
+
+/// The body of `response`, refused past `max` bytes before more is read.
+pub async fn read_raw(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
     if response.content_length().is_some_and(|n| n > max as u64) {
         return Err(format!("answer over {max} bytes"));
     }
@@ -23,7 +28,7 @@ pub async fn read(
         }
         raw.extend_from_slice(&chunk);
     }
-    Ok((status, parse(&raw, bounds)?))
+    Ok(raw)
 }
 
 /// An answer's body, parsed once within `bounds` (empty: `null`).

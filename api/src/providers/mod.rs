@@ -18,7 +18,7 @@
 //! naming the setting and the known names. The webhooks those providers
 //! send are [`crate::webhooks`]'s registry.
 
-mod answer;
+pub(crate) mod answer;
 pub mod custody;
 pub mod custody_sandbox;
 pub mod kyc;

@@ -1,10 +1,25 @@
-//! Fireblocks webhooks: the RSA signature scheme and the transaction
+//! Fireblocks webhooks: the RSA signature schemes and the transaction
 //! payloads this service acts on.
 //!
-//! Scheme (Fireblocks, "validating webhooks"): `Fireblocks-Signature` is
-//! the base64 RSASSA-PKCS1-v1_5 signature with SHA-512 of the exact raw
-//! body, made with Fireblocks' private key; we verify with its public key
-//! (configured PEM file, or the sandbox custody's).
+//! Schemes (Fireblocks, "validating webhooks"):
+//! - **v2 (JWKS)**: `Fireblocks-Webhook-Signature: {header}..{signature}`,
+//!   a JWS with detached payload (RFC 7515 appendix F): the header names
+//!   the key (`kid`) and `alg` `RS512`; the signature is RSASSA-PKCS1-v1_5
+//!   with SHA-512 over `"{header}.{base64url(raw body)}"`, with the key
+//!   of that `kid` in Fireblocks' key set (`fireblocks_jwks_url`,
+//!   [`super::jwks`]: a rotated key is fetched when first named; a `kid`
+//!   the set does not hold is refused). No timestamp is signed: a replay
+//!   is caught by the delivery id.
+//! - **v1 (legacy)**: `Fireblocks-Signature` is the base64
+//!   RSASSA-PKCS1-v1_5 signature with SHA-512 of the exact raw body; we
+//!   verify with Fireblocks' public key (`fireblocks_public_key_file`, or
+//!   the sandbox custody's when neither that nor a key set is
+//!   configured).
+//!
+//! With a key set configured, a delivery carrying the v2 header is
+//! checked by it alone; one without it is checked by v1 only while the
+//! v1 key file is configured (Fireblocks sends both during its
+//! migration), and refused otherwise.
 //!
 //! Payload (v1): `{"type": "TRANSACTION_CREATED"|"TRANSACTION_STATUS_UPDATED",
 //! "tenantId", "timestamp", "data": {"id", "externalTxId", "customerRefId",
@@ -14,7 +29,11 @@
 //! delivery id is `"{data.id}:{data.status}"`. `index` (optional) is
 //! Fireblocks' position of the transfer within the chain transaction: the
 //! UTXO's vout, or the transfer's position on account chains; Fireblocks
-//! leaves it out when a transaction has several destinations.
+//! leaves it out when a transaction has several destinations. Payload
+//! (v2): `{"id", "eventType": "transaction.created"|"transaction.status.updated",
+//! "workspaceId", "createdAt", "data": {…the same transaction…}}`, read
+//! the same way (and with the same delivery id, so a notice delivered in
+//! both formats counts once).
 //! - With `externalTxId` (our withdrawal's transaction id, which we pass
 //!   when submitting) and `customerRefId` (our user id): status
 //!   `COMPLETED` completes the withdrawal; `FAILED`, `REJECTED`,
@@ -30,7 +49,7 @@ use super::keys::{KeyError, WebhookKeys};
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
 use super::provider::WebhookProvider;
 use async_trait::async_trait;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
@@ -38,8 +57,88 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::json;
 use sha2::Sha512;
 
-/// Header carrying the signature.
+/// Header carrying the v1 signature.
 pub const HEADER: &str = "fireblocks-signature";
+/// Header carrying the v2 signature (a detached JWS).
+pub const V2_HEADER: &str = "fireblocks-webhook-signature";
+/// The one algorithm v2 signatures may name.
+pub const V2_ALG: &str = "RS512";
+/// Longest JWS header accepted (base64url characters).
+const MAX_JWS_HEADER: usize = 2048;
+
+/// The protected header of a v2 signature.
+#[derive(serde::Deserialize)]
+struct JwsHeader {
+    alg: String,
+    kid: String,
+    /// RFC 7797's unencoded payload: not Fireblocks' format, refused.
+    b64: Option<bool>,
+    crit: Option<serde_json::Value>,
+}
+
+/// A well-formed v2 signature: the encoded header, its `kid`, and the
+/// signature's bytes.
+fn parse_v2(value: &str) -> Result<(&str, String, Vec<u8>), SignatureError> {
+    let malformed = SignatureError::Malformed(V2_HEADER);
+    let mut parts = value.trim().split('.');
+    let (Some(header), Some(""), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed);
+    };
+    if header.is_empty() || header.len() > MAX_JWS_HEADER {
+        return Err(malformed);
+    }
+    let decoded = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| malformed.clone())?;
+    let parsed: JwsHeader = serde_json::from_slice(&decoded).map_err(|_| malformed.clone())?;
+    if parsed.alg != V2_ALG
+        || parsed.b64.is_some()
+        || parsed.crit.is_some()
+        || parsed.kid.is_empty()
+        || parsed.kid.len() > 256
+    {
+        return Err(malformed);
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| malformed.clone())?;
+    Ok((header, parsed.kid, signature))
+}
+
+/// Checks the `Fireblocks-Webhook-Signature` of `body` against the key
+/// set. The outer error is the set that could not be fetched.
+pub async fn verify_v2(
+    jwks: &super::jwks::Jwks,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> Result<Result<(), SignatureError>, KeyError> {
+    let checked = notice::header(headers, V2_HEADER).and_then(parse_v2);
+    let (header, kid, signature) = match checked {
+        Ok(parts) => parts,
+        Err(e) => return Ok(Err(e)),
+    };
+    let Some(key) = jwks.key(&kid).await.map_err(KeyError::Fetch)? else {
+        return Ok(Err(SignatureError::UnknownKey));
+    };
+    Ok(verify_jws(&key, header, &signature, body))
+}
+
+/// RS512 over `"{header}.{base64url(body)}"`.
+fn verify_jws(
+    key: &RsaPublicKey,
+    header: &str,
+    signature: &[u8],
+    body: &[u8],
+) -> Result<(), SignatureError> {
+    let signature =
+        Signature::try_from(signature).map_err(|_| SignatureError::Malformed(V2_HEADER))?;
+    let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(body));
+    VerifyingKey::<Sha512>::new(key.clone())
+        .verify(input.as_bytes(), &signature)
+        .map_err(|_| SignatureError::Mismatch)
+}
 
 /// The `Fireblocks-Signature` value of `body`.
 pub fn sign(key: &RsaPrivateKey, body: &[u8]) -> String {
@@ -67,7 +166,14 @@ pub fn verify(
 /// Reads a verified Fireblocks notice.
 pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
     let v = notice::json(body)?;
-    let kind = notice::id_at(&v, "/type", "type")?;
+    // v2 names the event in `eventType` (`transaction.status.updated`),
+    // v1 in `type` (`TRANSACTION_STATUS_UPDATED`): one vocabulary.
+    let kind = match v.get("eventType") {
+        Some(_) => notice::id_at(&v, "/eventType", "eventType")?
+            .replace('.', "_")
+            .to_ascii_uppercase(),
+        None => notice::id_at(&v, "/type", "type")?,
+    };
     let fireblocks_id = notice::id_at(&v, "/data/id", "data.id")?;
     let status = notice::id_at(&v, "/data/status", "data.status")?;
     let webhook_id = format!("{fireblocks_id}:{status}");
@@ -197,7 +303,7 @@ impl WebhookProvider for Fireblocks {
     }
 
     fn signature_headers(&self) -> &'static [&'static str] {
-        &[HEADER]
+        &[V2_HEADER, HEADER]
     }
 
     async fn verify(
@@ -207,7 +313,14 @@ impl WebhookProvider for Fireblocks {
         body: &[u8],
         _now: i64,
     ) -> Result<Result<(), SignatureError>, KeyError> {
-        Ok(verify(&keys.fireblocks().await?, headers, body))
+        match keys.fireblocks_jwks() {
+            Some(jwks) if headers.contains_key(V2_HEADER) => verify_v2(jwks, headers, body).await,
+            // With a key set, v1 only while its key file is configured.
+            Some(_) if !keys.fireblocks_v1_configured() => {
+                Ok(Err(SignatureError::Missing(V2_HEADER)))
+            }
+            _ => Ok(verify(&keys.fireblocks().await?, headers, body)),
+        }
     }
 
     fn read(&self, body: &[u8]) -> Result<Notice, PayloadError> {
@@ -279,6 +392,103 @@ mod tests {
             Err(SignatureError::Malformed(HEADER))
         );
         assert!(verify(&public, &headers("AAAA"), BODY).is_err());
+    }
+
+    const V2_BODY: &[u8] = br#"{"id":"3f1d2a6e-8c1b-4f7e-9a53-2b6c1d0e9f41","eventType":"transaction.status.updated","workspaceId":"ws-1","createdAt":1754229343763,"data":{"id":"fb-tx-1","status":"COMPLETED"}}"#;
+
+    /// Made with openssl, not with our code (testkit/fixtures/README.md):
+    /// `H=base64url('{"alg":"RS512","kid":"webhook-key-2025-01"}')`,
+    /// `printf "$H.$(base64url body)" | openssl dgst -sha512 -sign fireblocks_test_key_1.pem | base64url`.
+    const V2_SIGNATURE: &str = "eyJhbGciOiJSUzUxMiIsImtpZCI6IndlYmhvb2sta2V5LTIwMjUtMDEifQ..cYvlVhip_cXai2278tFiJJkxWcRc-RhYrqJcC8uVai2clmRyE3hRC_A_tn_RZKm4ML9J_48Vx_T62NDpO592XOZCgnXn4dAOc_M5clz8u4mZdxjEIGRLno55ANnbviax7Ef22lPZQrqnjk1ucHR-o40qRXh9dJ-3IkTlNWU5GDx022T2smsnMSZioeYeK9NOjs3JmUXu6gIgnu1z1k_AG_xqdVpnTm5BQsBRaYjN33iV30Lij2-uhg8s9-DpJmm9bv9gloYMvgWan7RYT09RUg06ugt93-yzJtQy2UsLCdpBdprk246og2WZfjoH4me8JNede5toT9Lt6Li4p3BsjQ";
+
+    fn fixture_key(n: u8) -> RsaPublicKey {
+        use rsa::pkcs8::DecodePublicKey;
+        let path = format!(
+            "{}/../testkit/fixtures/fireblocks_test_key_{n}.pub.pem",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        RsaPublicKey::from_public_key_pem(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn check_v2(key: &RsaPublicKey, value: &str, body: &[u8]) -> Result<(), SignatureError> {
+        let (header, kid, signature) = parse_v2(value)?;
+        assert_eq!(kid, "webhook-key-2025-01");
+        verify_jws(key, header, &signature, body)
+    }
+
+    #[test]
+    fn a_v2_signature_made_with_openssl_passes_and_only_for_its_body_and_key() {
+        assert_eq!(check_v2(&fixture_key(1), V2_SIGNATURE, V2_BODY), Ok(()));
+        let tampered = String::from_utf8(V2_BODY.to_vec())
+            .unwrap()
+            .replace("COMPLETED", "FAILED");
+        assert_eq!(
+            check_v2(&fixture_key(1), V2_SIGNATURE, tampered.as_bytes()),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            check_v2(&fixture_key(2), V2_SIGNATURE, V2_BODY),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn a_v2_body_reads_as_its_v1_twin() {
+        let report = TransactionReport {
+            fireblocks_id: "fb9",
+            external_tx_id: Some("tx1"),
+            user_id: "u1",
+            status: "COMPLETED",
+            asset: "BTC",
+            amount: "0.5",
+            destination_address: "bc1qexample",
+            tx_hash: "abc",
+        };
+        let v1: serde_json::Value = serde_json::from_slice(&transaction_body(&report)).unwrap();
+        let v2 = json!({
+            "id": "3f1d2a6e-8c1b-4f7e-9a53-2b6c1d0e9f41",
+            "eventType": "transaction.status.updated",
+            "eventVersion": 1,
+            "resourceId": "fb9",
+            "workspaceId": "ws-1",
+            "createdAt": 1754229343763u64,
+            "data": v1["data"],
+        });
+        let want = read(&transaction_body(&report)).unwrap();
+        assert_eq!(read(v2.to_string().as_bytes()).unwrap(), want);
+        let other =
+            json!({"id": "n1", "eventType": "vault_account.asset.added", "data": v1["data"]});
+        assert!(matches!(
+            read(other.to_string().as_bytes()).unwrap(),
+            Notice::Ignored { .. }
+        ));
+    }
+
+    #[test]
+    fn malformed_v2_signatures_are_refused_before_any_key_is_looked_up() {
+        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        let (header, signature) = V2_SIGNATURE.split_once("..").unwrap();
+        let attached = format!("{header}.{}.{signature}", b64("{}"));
+        let with = |h: &str| format!("{}..{signature}", b64(h));
+        for bad in [
+            String::new(),
+            "a.b".to_owned(),
+            format!("{header}..{signature}.x"),
+            attached,
+            with(r#"{"alg":"RS256","kid":"k"}"#),
+            with(r#"{"alg":"none","kid":"k"}"#),
+            with(r#"{"alg":"RS512"}"#),
+            with(r#"{"alg":"RS512","kid":""}"#),
+            with(r#"{"alg":"RS512","kid":"k","b64":false,"crit":["b64"]}"#),
+            format!("{header}..not*base64"),
+            format!("{}..{signature}", "A".repeat(MAX_JWS_HEADER + 1)),
+        ] {
+            assert_eq!(
+                parse_v2(&bad).map(|_| ()),
+                Err(SignatureError::Malformed(V2_HEADER)),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub enum KeyError {
     Invalid { path: PathBuf, why: String },
     #[error("generating a key: {0}")]
     Generate(String),
+    /// A provider's key set could not be fetched (and none was before).
+    #[error("fetching a key set: {0}")]
+    Fetch(String),
 }
 
 /// Everything the webhook routes verify with, and the signing key of the
@@ -56,6 +59,8 @@ pub struct WebhookKeys {
     hmac: HashMap<&'static str, Secret>,
     /// Fireblocks' public key from `fireblocks_public_key_file`, if set.
     fireblocks_configured: Option<RsaPublicKey>,
+    /// Fireblocks' key set of webhooks v2 (`fireblocks_jwks_url`), if set.
+    fireblocks_jwks: Option<Arc<super::jwks::Jwks>>,
     /// The sandbox custody's key pair (signs its Fireblocks webhooks; its
     /// public half verifies them unless a key file is configured).
     pub sandbox_fireblocks: Arc<SandboxRsaKey>,
@@ -103,12 +108,24 @@ impl WebhookKeys {
             .as_ref()
             .map(|file| read_public_key(Path::new(file)))
             .transpose()?;
+        let fireblocks_jwks = (!config.fireblocks_jwks_url.is_empty())
+            .then(|| {
+                super::jwks::Jwks::new(
+                    &config.fireblocks_jwks_url,
+                    super::fireblocks::V2_ALG,
+                    std::time::Duration::from_millis(config.upstream_timeout_ms),
+                )
+                .map(Arc::new)
+                .map_err(KeyError::Fetch)
+            })
+            .transpose()?;
         Ok(WebhookKeys {
             stripe,
             banxa,
             bcb,
             hmac,
             fireblocks_configured,
+            fireblocks_jwks,
             sandbox_fireblocks: Arc::new(SandboxRsaKey::new(data_dir)),
             base_path: url_path(&config.webhook_base_url),
         })
@@ -127,6 +144,17 @@ impl WebhookKeys {
         self.hmac
             .get(name)
             .ok_or_else(|| KeyError::Generate(format!("no {name} webhook secret")))
+    }
+
+    /// Fireblocks' key set of webhooks v2, when configured.
+    pub fn fireblocks_jwks(&self) -> Option<&super::jwks::Jwks> {
+        self.fireblocks_jwks.as_deref()
+    }
+
+    /// True when Fireblocks' v1 public key is configured (not the
+    /// sandbox's).
+    pub fn fireblocks_v1_configured(&self) -> bool {
+        self.fireblocks_configured.is_some()
     }
 
     /// The key Fireblocks webhooks must be signed with: the configured

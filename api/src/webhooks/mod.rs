@@ -16,6 +16,7 @@ pub mod bcb;
 pub mod delivery;
 pub mod fireblocks;
 pub mod incoming;
+pub mod jwks;
 pub mod keys;
 pub mod notice;
 pub mod process;

@@ -195,6 +195,8 @@ pub enum SignatureError {
     Stale,
     #[error("signature does not match")]
     Mismatch,
+    #[error("signed with a key the provider's key set does not hold")]
+    UnknownKey,
 }
 
 /// Why a correctly signed body could not be read (400 `invalid_payload`).

@@ -10,8 +10,12 @@
 //! in constant time (several `v1` appear while a secret is being rolled).
 //!
 //! Events: `payment_intent.succeeded` / `checkout.session.completed`
-//! complete a fiat deposit; `payment_intent.payment_failed`,
-//! `payment_intent.canceled`, `checkout.session.expired` fail it;
+//! complete a fiat deposit; `payment_intent.canceled`,
+//! `checkout.session.expired` fail it. `payment_intent.payment_failed` is
+//! acknowledged and ignored: it reports one declined attempt, after which
+//! the intent is back to `requires_payment_method` and the user may pay
+//! with another card (failing the deposit then would leave a later
+//! success uncredited);
 //! `payout.paid` completes a fiat withdrawal, `payout.failed` /
 //! `payout.canceled` fail it. The transaction is named by
 //! `data.object.metadata.{user_id, transaction_id}`; `data.object.amount`
@@ -115,9 +119,7 @@ pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
         "payment_intent.succeeded" | "checkout.session.completed" => {
             (Direction::In, Outcome::Completed)
         }
-        "payment_intent.payment_failed"
-        | "payment_intent.canceled"
-        | "checkout.session.expired" => (Direction::In, Outcome::Failed),
+        "payment_intent.canceled" | "checkout.session.expired" => (Direction::In, Outcome::Failed),
         "payout.paid" => (Direction::Out, Outcome::Completed),
         "payout.failed" | "payout.canceled" => (Direction::Out, Outcome::Failed),
         _ => {
@@ -159,11 +161,9 @@ pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec
         (Direction::In, Outcome::Completed) => {
             ("payment_intent.succeeded", "payment_intent", "succeeded")
         }
-        (Direction::In, Outcome::Failed) => (
-            "payment_intent.payment_failed",
-            "payment_intent",
-            "requires_payment_method",
-        ),
+        (Direction::In, Outcome::Failed) => {
+            ("payment_intent.canceled", "payment_intent", "canceled")
+        }
         (Direction::Out, Outcome::Completed) => ("payout.paid", "payout", "paid"),
         (Direction::Out, Outcome::Failed) => ("payout.failed", "payout", "failed"),
     };
@@ -353,6 +353,17 @@ mod tests {
         );
         let other = br#"{"id":"evt_8","type":"customer.created","data":{"object":{}}}"#;
         assert!(matches!(read(other).unwrap(), Notice::Ignored { .. }));
+        // A declined attempt is not the deposit's end: the user may retry.
+        let declined = br#"{"id":"evt_6","type":"payment_intent.payment_failed","data":{"object":{"amount":1050,"status":"requires_payment_method","metadata":{"user_id":"u1","transaction_id":"t1"}}}}"#;
+        assert!(matches!(read(declined).unwrap(), Notice::Ignored { .. }));
+        let canceled = br#"{"id":"evt_5","type":"payment_intent.canceled","data":{"object":{"amount":1050,"status":"canceled","metadata":{"user_id":"u1","transaction_id":"t1"}}}}"#;
+        assert!(matches!(
+            read(canceled).unwrap(),
+            Notice::Settlement {
+                outcome: Outcome::Failed,
+                ..
+            }
+        ));
         let no_meta = br#"{"id":"evt_7","type":"payout.paid","data":{"object":{}}}"#;
         assert_eq!(read(no_meta), Err(PayloadError::Field("metadata.user_id")));
     }
