@@ -139,6 +139,19 @@ pub struct ApiConfig {
     /// (generated into the data directory), unless `fireblocks_jwks_url`
     /// is set, which then accepts webhooks v2 only.
     pub fireblocks_public_key_file: Option<String>,
+    /// Fireblocks' API (`https://api.fireblocks.io`, or
+    /// `https://sandbox-api.fireblocks.io`), for `custody_provider =
+    /// "fireblocks"` (`providers::custody_fireblocks`), with the API
+    /// user's key and the PEM file of its RSA private key.
+    pub fireblocks_api_url: String,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub fireblocks_api_key: Option<Secret>,
+    pub fireblocks_api_secret_file: Option<String>,
+    /// The vault account holding deposit addresses and paying withdrawals.
+    pub fireblocks_vault_id: String,
+    /// Our asset symbols → Fireblocks asset ids (`BTC=BTC_TEST,…`;
+    /// unlisted: the same symbol).
+    pub fireblocks_asset_ids: String,
     /// Fireblocks' JWKS of webhooks v2 (`Fireblocks-Webhook-Signature`,
     /// e.g. `https://keys.fireblocks.io/.well-known/jwks.json`); empty:
     /// v1 only.
@@ -261,6 +274,11 @@ impl Default for ApiConfig {
             banxa_coin: "USDT".to_owned(),
             stripe_api_url: String::new(),
             fireblocks_jwks_url: String::new(),
+            fireblocks_api_url: String::new(),
+            fireblocks_api_key: None,
+            fireblocks_api_secret_file: None,
+            fireblocks_vault_id: String::new(),
+            fireblocks_asset_ids: String::new(),
             stripe_api_key: None,
             banxa_wallet_address: String::new(),
             bcb_webhook_secret: None,

@@ -89,6 +89,24 @@ pub struct Cli {
     /// Stripe's secret (or restricted) API key.
     #[arg(long, env = "NAX_STRIPE_API_KEY", hide_env_values = true)]
     pub stripe_api_key: Option<String>,
+    /// The custody implementation: `sandbox` (default) or `fireblocks`.
+    #[arg(long, env = "NAX_CUSTODY_PROVIDER")]
+    pub custody_provider: Option<String>,
+    /// Fireblocks' API URL, for `NAX_CUSTODY_PROVIDER=fireblocks`.
+    #[arg(long, env = "NAX_FIREBLOCKS_API_URL", value_name = "URL")]
+    pub fireblocks_api_url: Option<String>,
+    /// Fireblocks' API key.
+    #[arg(long, env = "NAX_FIREBLOCKS_API_KEY", hide_env_values = true)]
+    pub fireblocks_api_key: Option<String>,
+    /// PEM file of the Fireblocks API user's RSA private key.
+    #[arg(long, env = "NAX_FIREBLOCKS_API_SECRET_FILE", value_name = "FILE")]
+    pub fireblocks_api_secret_file: Option<String>,
+    /// The Fireblocks vault account of deposits and withdrawals.
+    #[arg(long, env = "NAX_FIREBLOCKS_VAULT_ID")]
+    pub fireblocks_vault_id: Option<String>,
+    /// Our asset symbols to Fireblocks asset ids (`BTC=BTC_TEST,…`).
+    #[arg(long, env = "NAX_FIREBLOCKS_ASSET_IDS")]
+    pub fireblocks_asset_ids: Option<String>,
     /// Fireblocks' JWKS URL of webhooks v2 (e.g.
     /// `https://keys.fireblocks.io/.well-known/jwks.json`). Set: v2
     /// signatures are verified with it, and v1 only while
@@ -319,6 +337,16 @@ impl Config {
         set(&mut self.api.banxa_coin, cli.banxa_coin);
         set(&mut self.api.banxa_wallet_address, cli.banxa_wallet_address);
         set(&mut self.api.fireblocks_jwks_url, cli.fireblocks_jwks_url);
+        set(&mut self.api.custody_provider, cli.custody_provider);
+        set(&mut self.api.fireblocks_api_url, cli.fireblocks_api_url);
+        if let Some(key) = cli.fireblocks_api_key {
+            self.api.fireblocks_api_key = Some(api::secret::Secret::new(key));
+        }
+        if let Some(file) = cli.fireblocks_api_secret_file {
+            self.api.fireblocks_api_secret_file = Some(file);
+        }
+        set(&mut self.api.fireblocks_vault_id, cli.fireblocks_vault_id);
+        set(&mut self.api.fireblocks_asset_ids, cli.fireblocks_asset_ids);
         if let Some(file) = cli.fireblocks_public_key_file {
             self.api.fireblocks_public_key_file = Some(file);
         }

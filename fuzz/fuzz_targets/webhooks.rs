@@ -1,6 +1,6 @@
 //! Webhooks: each provider's signature check and payload reader (Stripe,
-//! Banxa, BCB, Fireblocks), and the generic JSON-pointer reading every
-//! reader is built on. Input: one byte picking the provider, the
+//! Banxa, BCB, Fireblocks v1 and v2, and the JWKS its v2 keys come in),
+//! and the generic JSON-pointer reading every reader is built on. Input: one byte picking the provider, the
 //! signature header's value up to the first `\n`, then the body.
 //!
 //! Invariants: a fuzzed signature never verifies (unless it carries the
@@ -107,6 +107,16 @@ fn check_read(read: Result<Notice, PayloadError>, body: &[u8]) {
                 sane_id(&h);
             }
         }
+        Ok(Notice::Refund {
+            webhook_id,
+            event_type,
+            provider_ref,
+            refunded,
+        }) => {
+            sane_id(&provider_ref);
+            sane_id(&refunded);
+            assert!(!webhook_id.is_empty() && !event_type.is_empty());
+        }
         Ok(Notice::Ignored {
             webhook_id,
             event_type,
@@ -163,6 +173,14 @@ fuzz_target!(|data: &[u8]| {
                     "a forged RSA signature verified"
                 );
             }
+            // The same line as a v2 detached JWS, and the body as a key set.
+            if let Some(h) = headers(fireblocks::V2_HEADER, header) {
+                assert!(
+                    fireblocks::verify_v2_with(fireblocks_key(), &h, body).is_err(),
+                    "a forged JWS verified"
+                );
+            }
+            let _ = api::webhooks::jwks::parse(body, fireblocks::V2_ALG);
             check_read(fireblocks::read(body), body);
         }
         _ => {

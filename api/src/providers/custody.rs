@@ -69,6 +69,13 @@ pub trait Custody: Send + Sync + 'static {
     /// outcome arrives later as a webhook naming the transaction.
     async fn submit_withdrawal(&self, order: &WithdrawalOrder) -> Result<String, CustodyError>;
 
+    /// Our symbol of the asset custody calls `custody_asset` in its
+    /// notices (Fireblocks' `BTC_TEST` may be our `BTC`); by default the
+    /// same.
+    fn our_asset(&self, custody_asset: &str) -> String {
+        custody_asset.to_owned()
+    }
+
     /// The status of the transfer custody calls `provider_ref` (a read;
     /// reconciliation asks it about transactions left open). An adapter
     /// that cannot answer keeps this default, which says custody cannot

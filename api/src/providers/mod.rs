@@ -20,6 +20,7 @@
 
 pub(crate) mod answer;
 pub mod custody;
+pub mod custody_fireblocks;
 pub mod custody_sandbox;
 pub mod kyc;
 pub mod kyc_sandbox;
@@ -106,10 +107,16 @@ pub enum SetupError {
 }
 
 /// The custody implementations `custody_provider` may name.
-pub const CUSTODY: &[Adapter<custody::BuildCustody>] = &[Adapter {
-    name: "sandbox",
-    build: custody_sandbox::build,
-}];
+pub const CUSTODY: &[Adapter<custody::BuildCustody>] = &[
+    Adapter {
+        name: "sandbox",
+        build: custody_sandbox::build,
+    },
+    Adapter {
+        name: "fireblocks",
+        build: custody_fireblocks::build,
+    },
+];
 
 /// The payment implementations `payment_provider` may name.
 pub const PAYMENTS: &[Adapter<payment::BuildPayments>] = &[Adapter {
@@ -205,17 +212,33 @@ mod tests {
         let names: Vec<&str> = built.payments.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(names, ["stripe", "banxa", "bcb"]);
         let bad = ApiConfig {
-            custody_provider: "fireblocks".into(),
+            custody_provider: "fireblocks-live".into(),
             ..ApiConfig::default()
         };
-        let ctx = ProviderContext {
+        let unknown = ProviderContext {
             config: &bad,
             ..ctx
         };
         assert!(matches!(
-            Providers::build(&ctx),
+            Providers::build(&unknown),
             Err(SetupError::Unknown {
                 setting: "custody_provider",
+                ..
+            })
+        ));
+        // A real adapter without its settings names the first missing one.
+        let half = ApiConfig {
+            custody_provider: "fireblocks".into(),
+            ..ApiConfig::default()
+        };
+        let half = ProviderContext {
+            config: &half,
+            ..ctx
+        };
+        assert!(matches!(
+            Providers::build(&half),
+            Err(SetupError::Missing {
+                setting: "fireblocks_api_url",
                 ..
             })
         ));

@@ -101,7 +101,8 @@ pub(super) async fn apply(
     }
     let unsupported =
         || ApiError::unprocessable("unsupported_asset", "asset is not held in custody");
-    let spec = find_asset(&ledger.venue.assets(), asset).ok_or_else(unsupported)?;
+    let asset = state.custody.custody.our_asset(asset);
+    let spec = find_asset(&ledger.venue.assets(), &asset).ok_or_else(unsupported)?;
     let network = Network::of(&spec.symbol).ok_or_else(unsupported)?;
     let Some(tx_hash) = tx_hash else {
         return Err(ApiError::internal("check_shape let a deposit without txHash through").into());

@@ -2,10 +2,14 @@
 //! are signed with one of its keys, named by `kid`), cached, and
 //! refetched when it is an hour old or a delivery names a key it does not
 //! hold: that is how a key rotation is picked up without a restart.
-//! Refetches for unknown keys are at most one per [`REFETCH_GAP`], so
-//! deliveries naming made-up keys cannot turn into a flood of fetches;
-//! one fetch at a time. The answer is bounded ([`JWKS_BOUNDS`]) before it
-//! is parsed; only RSA signing keys of 2,048 to 8,192 bits are kept.
+//! Refetches for unknown keys are at most [`REFETCH_BURST`] per
+//! [`REFETCH_WINDOW`], so deliveries naming made-up keys cannot turn into
+//! a flood of fetches; past that, an unknown key is
+//! [`Lookup::Deferred`] (the route answers 500 and the provider delivers
+//! again later, when a fetch is allowed), never refused unchecked, so a
+//! genuine notice under a new key is not lost to the limit. One fetch at
+//! a time. The answer is bounded ([`JWKS_BOUNDS`]) before it is parsed;
+//! only RSA signing keys of 2,048 to 8,192 bits are kept.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -25,8 +29,19 @@ pub const JWKS_BOUNDS: JsonBounds = JsonBounds {
 /// How long a fetched set is used before it is fetched again (Fireblocks
 /// serves it with `max-age=3600`).
 pub const MAX_AGE: Duration = Duration::from_secs(3600);
-/// Least time between two fetches caused by an unknown `kid`.
-pub const REFETCH_GAP: Duration = Duration::from_secs(10);
+/// Most fetches caused by unknown `kid`s within [`REFETCH_WINDOW`].
+pub const REFETCH_BURST: usize = 2;
+pub const REFETCH_WINDOW: Duration = Duration::from_secs(10);
+
+/// What the set says about a `kid`.
+#[derive(Debug)]
+pub enum Lookup {
+    Key(RsaPublicKey),
+    /// Not in the set, fetched again for it (or fresh).
+    Unknown,
+    /// Not in the cached set, and no fetch is allowed now.
+    Deferred,
+}
 
 /// One key of a set, as RFC 7517 spells it.
 #[derive(Deserialize)]
@@ -86,6 +101,8 @@ pub fn parse(raw: &[u8], alg: &str) -> Result<HashMap<String, RsaPublicKey>, Str
 struct Cache {
     keys: HashMap<String, RsaPublicKey>,
     fetched: Option<Instant>,
+    /// When recent fetches for unknown keys happened.
+    refetches: std::collections::VecDeque<Instant>,
 }
 
 /// A provider's key set at `url`, cached.
@@ -110,25 +127,38 @@ impl Jwks {
             cache: tokio::sync::Mutex::new(Cache {
                 keys: HashMap::new(),
                 fetched: None,
+                refetches: Default::default(),
             }),
         })
     }
 
-    /// The key named `kid`: `Ok(None)` when the set, fetched again if the
-    /// gap allows, does not hold it; `Err` when the set could never be
-    /// fetched (a stale set is used while the provider's is unreachable).
-    pub async fn key(&self, kid: &str) -> Result<Option<RsaPublicKey>, String> {
+    /// The key named `kid` (see [`Lookup`]); `Err` when the set could
+    /// never be fetched (a stale set is used while the provider's is
+    /// unreachable).
+    pub async fn key(&self, kid: &str) -> Result<Lookup, String> {
         let mut cache = self.cache.lock().await;
-        let age = cache.fetched.map(|at| at.elapsed());
-        let stale = age.is_none_or(|a| a >= MAX_AGE);
-        let unknown = !cache.keys.contains_key(kid);
-        if stale || (unknown && age.is_some_and(|a| a >= REFETCH_GAP)) {
+        let stale = cache.fetched.is_none_or(|at| at.elapsed() >= MAX_AGE);
+        let mut refetch = stale;
+        if !stale && !cache.keys.contains_key(kid) {
+            let now = Instant::now();
+            while cache
+                .refetches
+                .front()
+                .is_some_and(|at| now.duration_since(*at) >= REFETCH_WINDOW)
+            {
+                cache.refetches.pop_front();
+            }
+            if cache.refetches.len() >= REFETCH_BURST {
+                return Ok(Lookup::Deferred);
+            }
+            cache.refetches.push_back(now);
+            refetch = true;
+        }
+        if refetch {
             match self.fetch().await {
                 Ok(keys) => {
-                    *cache = Cache {
-                        keys,
-                        fetched: Some(Instant::now()),
-                    }
+                    cache.keys = keys;
+                    cache.fetched = Some(Instant::now());
                 }
                 Err(e) if cache.fetched.is_some() => {
                     tracing::warn!(url = %self.url, error = %e, "key set not refreshed; using the last one");
@@ -136,7 +166,10 @@ impl Jwks {
                 Err(e) => return Err(e),
             }
         }
-        Ok(cache.keys.get(kid).cloned())
+        Ok(match cache.keys.get(kid) {
+            Some(key) => Lookup::Key(key.clone()),
+            None => Lookup::Unknown,
+        })
     }
 
     async fn fetch(&self) -> Result<HashMap<String, RsaPublicKey>, String> {
