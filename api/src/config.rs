@@ -115,6 +115,19 @@ pub struct ApiConfig {
     pub banxa_webhook_secret: Option<Secret>,
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub bcb_webhook_secret: Option<Secret>,
+    /// Sumsub's webhook secret key (`X-Payload-Digest`); generated when
+    /// unset.
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub sumsub_webhook_secret: Option<Secret>,
+    /// Sumsub's API (`https://api.sumsub.com`), for `kyc_provider =
+    /// "sumsub"` (`providers::kyc_sumsub`), with its app token and secret
+    /// key, and the verification level applicants are made at.
+    pub sumsub_api_url: String,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub sumsub_app_token: Option<Secret>,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub sumsub_secret_key: Option<Secret>,
+    pub sumsub_level_name: String,
     /// Banxa's merchant API (`https://{partner}.banxa.com`, or
     /// `.banxa-sandbox.com`); set, `banxa` deposits are Banxa buy orders
     /// (`providers::payment_banxa`), signed with `banxa_api_key` and the
@@ -147,6 +160,10 @@ pub struct ApiConfig {
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub fireblocks_api_key: Option<Secret>,
     pub fireblocks_api_secret_file: Option<String>,
+    /// The same key's PEM text itself (ECS passes secrets as variables,
+    /// not files); wins over the file.
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub fireblocks_api_secret: Option<Secret>,
     /// The vault account holding deposit addresses and paying withdrawals.
     pub fireblocks_vault_id: String,
     /// Our asset symbols → Fireblocks asset ids (`BTC=BTC_TEST,…`;
@@ -273,10 +290,16 @@ impl Default for ApiConfig {
             banxa_api_key: None,
             banxa_coin: "USDT".to_owned(),
             stripe_api_url: String::new(),
+            sumsub_webhook_secret: None,
+            sumsub_api_url: String::new(),
+            sumsub_app_token: None,
+            sumsub_secret_key: None,
+            sumsub_level_name: "basic-kyc-level".to_owned(),
             fireblocks_jwks_url: String::new(),
             fireblocks_api_url: String::new(),
             fireblocks_api_key: None,
             fireblocks_api_secret_file: None,
+            fireblocks_api_secret: None,
             fireblocks_vault_id: String::new(),
             fireblocks_asset_ids: String::new(),
             stripe_api_key: None,

@@ -32,7 +32,8 @@ struct Setup {
 }
 
 /// A hub API on Fireblocks custody, its webhooks registered with the
-/// server; `v1_key_file`: also accept v1 signatures with key 1.
+/// server; `v1_key_file`: also accept v1 signatures with key 1 (and read
+/// the API key's PEM from the configuration's text, not a file).
 async fn setup(v1_key_file: bool) -> Setup {
     let server = FireblocksServer::start(FireblocksConfig {
         api_key: API_KEY.into(),
@@ -48,7 +49,9 @@ async fn setup(v1_key_file: bool) -> Setup {
         custody_provider: "fireblocks".into(),
         fireblocks_api_url: server.url(),
         fireblocks_api_key: Some(Secret::new(API_KEY)),
-        fireblocks_api_secret_file: Some(secret.display().to_string()),
+        // The API key's PEM as a file, or (as ECS passes secrets) as text.
+        fireblocks_api_secret_file: (!v1_key_file).then(|| secret.display().to_string()),
+        fireblocks_api_secret: v1_key_file.then(|| Secret::new(TEST_KEY_2_PEM)),
         fireblocks_vault_id: VAULT.into(),
         fireblocks_asset_ids: "BTC=BTC_TEST".into(),
         fireblocks_jwks_url: server.jwks_url(),

@@ -84,7 +84,7 @@ async fn signed_bodies_over_the_bounds_are_400_for_every_provider() {
         "[".repeat(20_000),
         "]".repeat(20_000)
     );
-    for provider in ["stripe", "banxa", "bcb", "fireblocks"] {
+    for provider in ["stripe", "banxa", "bcb", "fireblocks", "sumsub"] {
         let (s, answer) = t.signed_webhook(provider, deep.as_bytes()).await;
         assert_error(s, &answer, 400, "invalid_payload");
         assert_eq!(

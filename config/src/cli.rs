@@ -89,6 +89,25 @@ pub struct Cli {
     /// Stripe's secret (or restricted) API key.
     #[arg(long, env = "NAX_STRIPE_API_KEY", hide_env_values = true)]
     pub stripe_api_key: Option<String>,
+    /// The KYC implementation: `sandbox` (default) or `sumsub`.
+    #[arg(long, env = "NAX_KYC_PROVIDER")]
+    pub kyc_provider: Option<String>,
+    /// Sumsub's API URL (`https://api.sumsub.com`), for
+    /// `NAX_KYC_PROVIDER=sumsub`.
+    #[arg(long, env = "NAX_SUMSUB_API_URL", value_name = "URL")]
+    pub sumsub_api_url: Option<String>,
+    /// Sumsub's app token.
+    #[arg(long, env = "NAX_SUMSUB_APP_TOKEN", hide_env_values = true)]
+    pub sumsub_app_token: Option<String>,
+    /// Sumsub's secret key (signs our requests).
+    #[arg(long, env = "NAX_SUMSUB_SECRET_KEY", hide_env_values = true)]
+    pub sumsub_secret_key: Option<String>,
+    /// Sumsub's webhook secret key (`X-Payload-Digest`). Unset: generated.
+    #[arg(long, env = "NAX_SUMSUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub sumsub_webhook_secret: Option<String>,
+    /// The Sumsub verification level applicants are made at.
+    #[arg(long, env = "NAX_SUMSUB_LEVEL_NAME")]
+    pub sumsub_level_name: Option<String>,
     /// The custody implementation: `sandbox` (default) or `fireblocks`.
     #[arg(long, env = "NAX_CUSTODY_PROVIDER")]
     pub custody_provider: Option<String>,
@@ -101,6 +120,9 @@ pub struct Cli {
     /// PEM file of the Fireblocks API user's RSA private key.
     #[arg(long, env = "NAX_FIREBLOCKS_API_SECRET_FILE", value_name = "FILE")]
     pub fireblocks_api_secret_file: Option<String>,
+    /// The same key's PEM text (wins over the file; for ECS secrets).
+    #[arg(long, env = "NAX_FIREBLOCKS_API_SECRET", hide_env_values = true)]
+    pub fireblocks_api_secret: Option<String>,
     /// The Fireblocks vault account of deposits and withdrawals.
     #[arg(long, env = "NAX_FIREBLOCKS_VAULT_ID")]
     pub fireblocks_vault_id: Option<String>,
@@ -321,6 +343,13 @@ impl Config {
             ),
             (&mut self.api.banxa_webhook_secret, cli.banxa_webhook_secret),
             (&mut self.api.bcb_webhook_secret, cli.bcb_webhook_secret),
+            (
+                &mut self.api.sumsub_webhook_secret,
+                cli.sumsub_webhook_secret,
+            ),
+            (&mut self.api.sumsub_app_token, cli.sumsub_app_token),
+            (&mut self.api.sumsub_secret_key, cli.sumsub_secret_key),
+            (&mut self.api.fireblocks_api_secret, cli.fireblocks_api_secret),
         ] {
             if let Some(secret) = value {
                 *field = Some(api::secret::Secret::new(secret));
@@ -338,6 +367,9 @@ impl Config {
         set(&mut self.api.banxa_wallet_address, cli.banxa_wallet_address);
         set(&mut self.api.fireblocks_jwks_url, cli.fireblocks_jwks_url);
         set(&mut self.api.custody_provider, cli.custody_provider);
+        set(&mut self.api.kyc_provider, cli.kyc_provider);
+        set(&mut self.api.sumsub_api_url, cli.sumsub_api_url);
+        set(&mut self.api.sumsub_level_name, cli.sumsub_level_name);
         set(&mut self.api.fireblocks_api_url, cli.fireblocks_api_url);
         if let Some(key) = cli.fireblocks_api_key {
             self.api.fireblocks_api_key = Some(api::secret::Secret::new(key));

@@ -88,6 +88,10 @@ impl Config {
             );
         }
         flag(
+            api.kyc_provider == "sumsub" && api.sumsub_webhook_secret.is_none(),
+            "a webhook signing secret would be generated (api.sumsub_webhook_secret)",
+        );
+        flag(
             api.fireblocks_public_key_file.is_none() && api.fireblocks_jwks_url.is_empty(),
             "the Fireblocks webhook key would be generated (api.fireblocks_jwks_url or \
              api.fireblocks_public_key_file)",

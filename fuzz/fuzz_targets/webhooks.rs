@@ -1,5 +1,6 @@
 //! Webhooks: each provider's signature check and payload reader (Stripe,
-//! Banxa, BCB, Fireblocks v1 and v2, and the JWKS its v2 keys come in),
+//! Banxa, BCB, Fireblocks v1 and v2, and the JWKS its v2 keys come in,
+//! Sumsub),
 //! and the generic JSON-pointer reading every reader is built on. Input: one byte picking the provider, the
 //! signature header's value up to the first `\n`, then the body.
 //!
@@ -11,7 +12,7 @@
 use api::secret::Secret;
 use api::webhooks::notice::{self, Notice, PayloadError, SignatureError, MAX_ID_LEN};
 use api::webhooks::signing::hmac_sha256;
-use api::webhooks::{banxa, bcb, fireblocks, stripe};
+use api::webhooks::{banxa, bcb, fireblocks, stripe, sumsub};
 use http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use rsa::pkcs8::DecodePublicKey as _;
@@ -117,6 +118,18 @@ fn check_read(read: Result<Notice, PayloadError>, body: &[u8]) {
             sane_id(&refunded);
             assert!(!webhook_id.is_empty() && !event_type.is_empty());
         }
+        Ok(Notice::KycReview {
+            webhook_id,
+            user_id,
+            applicant_id,
+            reason,
+            ..
+        }) => {
+            sane_id(&user_id);
+            sane_id(&applicant_id);
+            assert!(!webhook_id.is_empty());
+            assert!(reason.is_none_or(|r| r.chars().count() <= 300));
+        }
         Ok(Notice::Ignored {
             webhook_id,
             event_type,
@@ -135,7 +148,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let s = secret();
     let key = s.expose().as_bytes();
-    match pick % 5 {
+    match pick % 6 {
         0 => {
             if let Some(h) = headers(stripe::HEADER, header) {
                 // The seeds are signed at t = NOW; no other MAC can be had.
@@ -182,6 +195,22 @@ fuzz_target!(|data: &[u8]| {
             }
             let _ = api::webhooks::jwks::parse(body, fireblocks::V2_ALG);
             check_read(fireblocks::read(body), body);
+        }
+        4 => {
+            if let Some(mut h) = headers(sumsub::HEADER, header) {
+                h.insert(
+                    sumsub::ALG_HEADER,
+                    HeaderValue::from_static("HMAC_SHA256_HEX"),
+                );
+                let mac = hmac_sha256(key, &[body]);
+                check_hmac(sumsub::verify(&s, &h, body), header, &mac);
+            }
+            let mut good = HeaderMap::new();
+            for (name, value) in sumsub::sign(&s, body) {
+                good.insert(name, HeaderValue::from_str(&value).unwrap());
+            }
+            assert_eq!(sumsub::verify(&s, &good, body), Ok(()));
+            check_read(sumsub::read(body), body);
         }
         _ => {
             // The generic reading under every provider's reader: the

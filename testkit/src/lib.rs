@@ -15,6 +15,7 @@ pub mod hubspot;
 pub mod otlp;
 mod proxy;
 pub mod stripe;
+pub mod sumsub;
 
 pub use http_proxy::{start_http_proxy, Rewrite, Step, Unchanged};
 pub use proxy::Proxy;

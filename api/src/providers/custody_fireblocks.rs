@@ -73,13 +73,22 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn Custody>, SetupError> 
         .fireblocks_api_key
         .clone()
         .ok_or(missing("fireblocks_api_key"))?;
-    let file = config
-        .fireblocks_api_secret_file
-        .as_deref()
-        .ok_or(missing("fireblocks_api_secret_file"))?;
-    let pem = std::fs::read(file).map_err(|e| SetupError::Client(format!("{file}: {e}")))?;
+    let (pem, source) = match (
+        &config.fireblocks_api_secret,
+        &config.fireblocks_api_secret_file,
+    ) {
+        (Some(pem), _) => (
+            pem.expose().as_bytes().to_vec(),
+            "api.fireblocks_api_secret",
+        ),
+        (None, Some(file)) => (
+            std::fs::read(file).map_err(|e| SetupError::Client(format!("{file}: {e}")))?,
+            "api.fireblocks_api_secret_file",
+        ),
+        (None, None) => return Err(missing("fireblocks_api_secret_file")),
+    };
     let signing = EncodingKey::from_rsa_pem(&pem)
-        .map_err(|e| SetupError::Client(format!("{file} holds no RSA private key: {e}")))?;
+        .map_err(|e| SetupError::Client(format!("{source} holds no RSA private key: {e}")))?;
     if config.fireblocks_vault_id.is_empty() {
         return Err(missing("fireblocks_vault_id"));
     }

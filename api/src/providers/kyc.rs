@@ -24,6 +24,9 @@ pub struct KycDocument {
     pub user_id: String,
     /// Ties the provider's decision to this submission.
     pub submission_id: String,
+    /// The user's country from their profile (ISO 3166-1 alpha-2), when
+    /// set: providers ask which country issued a document.
+    pub country: Option<String>,
     pub document_type: DocumentType,
     pub content: Vec<u8>,
     /// SHA-256 of `content`, hex.
@@ -56,6 +59,10 @@ pub enum KycDecision {
 pub enum KycProviderError {
     #[error("KYC provider unavailable: {0}")]
     Unavailable(String),
+    /// The submission cannot be sent as it is (the reason is for the
+    /// user); nothing was sent.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Where documents are reviewed.
@@ -69,6 +76,14 @@ pub trait KycProvider: Send + Sync + 'static {
         document: KycDocument,
         decisions: KycDecisions,
     ) -> Result<(), KycProviderError>;
+
+    /// What the provider needs of the submitter before anything is
+    /// recorded (Sumsub: a profile country); `Err(reason)` refuses the
+    /// submission with nothing changed. By default nothing.
+    fn check_submitter(&self, country: Option<&str>) -> Result<(), String> {
+        let _ = country;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +95,7 @@ mod tests {
         let doc = KycDocument {
             user_id: "u".into(),
             submission_id: "s".into(),
+            country: None,
             document_type: DocumentType::Passport,
             content: b"secret-passport-scan".to_vec(),
             sha256: "ab".into(),

@@ -24,6 +24,7 @@ pub mod custody_fireblocks;
 pub mod custody_sandbox;
 pub mod kyc;
 pub mod kyc_sandbox;
+pub mod kyc_sumsub;
 pub mod payment;
 pub mod payment_banxa;
 pub mod payment_sandbox;
@@ -125,10 +126,16 @@ pub const PAYMENTS: &[Adapter<payment::BuildPayments>] = &[Adapter {
 }];
 
 /// The KYC implementations `kyc_provider` may name.
-pub const KYC: &[Adapter<kyc::BuildKyc>] = &[Adapter {
-    name: "sandbox",
-    build: kyc_sandbox::build,
-}];
+pub const KYC: &[Adapter<kyc::BuildKyc>] = &[
+    Adapter {
+        name: "sandbox",
+        build: kyc_sandbox::build,
+    },
+    Adapter {
+        name: "sumsub",
+        build: kyc_sumsub::build,
+    },
+];
 
 /// The builder of the adapter `value` (setting `setting`) in `table`.
 pub fn choose<B: Copy>(

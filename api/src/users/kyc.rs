@@ -17,7 +17,7 @@ use crate::auth::AuthUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::events::{self, Event, EventType, Timestamp};
 use crate::http::ApiJson;
-use crate::providers::kyc::{KycDecision, KycDocument};
+use crate::providers::kyc::{KycDecision, KycDocument, KycProviderError};
 use crate::store::{Conflict, KycStatus, Store, StoreError, User, Write};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -95,9 +95,13 @@ fn with_kyc_status(stored: &User, to: KycStatus) -> User {
 /// field), sets the status to `PENDING` with a `kyc.status_changed` event
 /// carrying the document's type and digest (one commit), then hands the
 /// document to the provider. Already `VERIFIED`: 409
-/// `kyc_already_verified`, nothing changes. Provider unreachable: 503
+/// `kyc_already_verified`, nothing changes. The provider's requirement of
+/// the submitter unmet (Sumsub: a profile country): 422
+/// `kyc_document_refused`, nothing changes. Provider unreachable: 503
 /// `kyc_provider_unavailable` with the status left `PENDING` (submitting
-/// again is allowed and resubmits).
+/// again is allowed and resubmits). The provider refusing to review the
+/// user (rejected for good there): 422 `kyc_document_refused`, the status
+/// back to `REJECTED` with its reason.
 pub async fn submit_document(
     state: &UsersState,
     user_id: &str,
@@ -124,6 +128,10 @@ pub async fn submit_document(
                 "KYC is already verified",
             ));
         }
+        state
+            .kyc
+            .check_submitter(stored.country.as_deref())
+            .map_err(|why| ApiError::unprocessable("kyc_document_refused", why))?;
         let user = with_kyc_status(&stored, KycStatus::Pending);
         let event = Event::new(
             EventType::KycStatusChanged,
@@ -163,19 +171,34 @@ pub async fn submit_document(
     let document = KycDocument {
         user_id: user_id.to_owned(),
         submission_id: submission_id.clone(),
+        country: user.country.clone(),
         document_type: request.document_type,
         content,
         sha256,
     };
     let decisions = KycDecisions::new(state.store.clone());
-    state.kyc.submit(document, decisions).await.map_err(|e| {
-        tracing::warn!(error = %e, "KYC provider did not take the document");
-        ApiError::unavailable(
-            "kyc_provider_unavailable",
-            "the KYC provider is unavailable; submit again later",
-            5,
-        )
-    })?;
+    match state.kyc.submit(document, decisions.clone()).await {
+        Ok(()) => {}
+        // The provider will not review this user (e.g. rejected for good
+        // there): back to REJECTED with its reason, and a clear refusal.
+        Err(KycProviderError::Refused(why)) => {
+            let decision = KycDecision::Rejected {
+                reason: why.clone(),
+            };
+            decisions
+                .decide(user_id, &submission_id, &decision, |_| Vec::new())
+                .await?;
+            return Err(ApiError::unprocessable("kyc_document_refused", why));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "KYC provider did not take the document");
+            return Err(ApiError::unavailable(
+                "kyc_provider_unavailable",
+                "the KYC provider is unavailable; submit again later",
+                5,
+            ));
+        }
+    }
     Ok(KycSubmission {
         submission_id,
         kyc_status: user.kyc_status,
@@ -198,22 +221,37 @@ impl KycDecisions {
     /// `PENDING` becomes `VERIFIED` or `REJECTED`, with a
     /// `kyc.status_changed` event, in one commit. A user in any other
     /// status is left alone (the decision is stale), so a decision applies
-    /// at most once. Concurrent writes are retried.
+    /// at most once. Concurrent writes are retried; a failure is logged
+    /// (the sandbox's decisions have no one to retry them).
     pub async fn apply(&self, user_id: &str, submission_id: &str, decision: KycDecision) {
-        let (to, reason) = match &decision {
+        let extra = |_: bool| Vec::new();
+        if let Err(e) = self.decide(user_id, submission_id, &decision, extra).await {
+            tracing::warn!(%user_id, %submission_id, error = %e, "KYC decision not applied");
+        }
+    }
+
+    /// [`apply`](Self::apply), with `extra(applied)` writes joining the
+    /// commit (a webhook receipt's move): `Ok(true)` when the status
+    /// changed, `Ok(false)` when the user was not `PENDING` (the extra
+    /// writes are committed alone then). Errors are the store's, to retry.
+    pub async fn decide(
+        &self,
+        user_id: &str,
+        submission_id: &str,
+        decision: &KycDecision,
+        extra: impl Fn(bool) -> Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        let (to, reason) = match decision {
             KycDecision::Verified => (KycStatus::Verified, None),
             KycDecision::Rejected { reason } => (KycStatus::Rejected, Some(reason.as_str())),
         };
         for _ in 0..DECISION_ATTEMPTS {
-            let stored = match self.store.user(user_id).await {
-                Ok(Some(u)) if u.kyc_status == KycStatus::Pending => u,
-                Ok(_) => {
+            let stored = match self.store.user(user_id).await? {
+                Some(u) if u.kyc_status == KycStatus::Pending => u,
+                _ => {
                     tracing::info!(%user_id, %submission_id, "KYC decision ignored: user not pending");
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(%user_id, %submission_id, error = %e, "KYC decision not applied");
-                    return;
+                    self.store.commit(extra(false)).await?;
+                    return Ok(false);
                 }
             };
             let event = Event::new(
@@ -226,25 +264,23 @@ impl KycDecisions {
                     "reason": reason,
                 }),
             );
-            let writes = vec![
+            let mut writes = vec![
                 Write::UpdateUser {
                     user: with_kyc_status(&stored, to),
                     expected_version: stored.version,
                 },
                 Write::Emit(event),
             ];
+            writes.extend(extra(true));
             match self.store.commit(writes).await {
-                Ok(()) => {
-                    return;
-                }
+                Ok(()) => return Ok(true),
                 Err(StoreError::Conflict(Conflict::VersionMismatch(_))) => continue,
-                Err(e) => {
-                    tracing::warn!(%user_id, %submission_id, error = %e, "KYC decision not applied");
-                    return;
-                }
+                Err(e) => return Err(e),
             }
         }
-        tracing::warn!(%user_id, %submission_id, "KYC decision not applied: user kept changing");
+        Err(StoreError::Unavailable(format!(
+            "KYC decision for {user_id} not applied: the user kept changing"
+        )))
     }
 }
 
@@ -287,7 +323,7 @@ pub async fn kyc_status(
         (status = 400, description = "`unknown_field` or `bad_request`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 409, description = "`kyc_already_verified`", body = ErrorBody),
-        (status = 422, description = "`invalid_field` (`document_type` not one of the four kinds, `content_base64` empty or not base64) or `missing_field`", body = ErrorBody),
+        (status = 422, description = "`invalid_field` (`document_type` not one of the four kinds, `content_base64` empty or not base64) or `missing_field`; `kyc_document_refused`: the KYC provider needs something of the user first (Sumsub: a profile `country`; nothing changed) or will not review them (rejected for good: status `REJECTED`)", body = ErrorBody),
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
         (status = 503, description = "`kyc_provider_unavailable`: status stays `PENDING`; submit again", body = ErrorBody),
     )

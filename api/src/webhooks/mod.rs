@@ -24,6 +24,7 @@ pub mod provider;
 pub mod refund;
 pub mod signing;
 pub mod stripe;
+pub mod sumsub;
 pub mod worker;
 
 use crate::config::ApiConfig;
@@ -68,6 +69,7 @@ pub static PROVIDERS: &[&dyn WebhookProvider] = &[
     &banxa::PROVIDER,
     &bcb::PROVIDER,
     &fireblocks::Fireblocks,
+    &sumsub::Sumsub,
 ];
 
 /// Checks `provider`'s signature of `body`. The outer error is a key that
@@ -98,9 +100,9 @@ fn known_providers() -> String {
 
 /// Receives a provider's signed webhook.
 #[utoipa::path(post, path = "/webhooks/{provider}", tag = "webhooks",
-    params(("provider" = String, Path, description = "`stripe`, `banxa`, `bcb` or `fireblocks`")),
+    params(("provider" = String, Path, description = "`stripe`, `banxa`, `bcb`, `fireblocks` or `sumsub`")),
     request_body(content = Object, content_type = "application/json",
-        description = "The provider's event, signed over the exact bytes: Stripe `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`, 5-minute tolerance); Banxa `Authorization: Bearer {key}:{hex HMAC-SHA256 of \"POST\\n{path}\\n{nonce}\\n{body}\"}:{nonce}` (path: the registered webhook URL's; nonce: Unix seconds, milliseconds or microseconds, 5-minute tolerance); BCB `X-BCB-Signature: {hex HMAC-SHA256 of body}`; Fireblocks `Fireblocks-Signature: {base64 RSA-SHA512 of body}`."),
+        description = "The provider's event, signed over the exact bytes: Stripe `Stripe-Signature: t=…,v1=…` (HMAC-SHA256 of `{t}.{body}`, 5-minute tolerance); Banxa `Authorization: Bearer {key}:{hex HMAC-SHA256 of \"POST\\n{path}\\n{nonce}\\n{body}\"}:{nonce}` (path: the registered webhook URL's; nonce: Unix seconds, milliseconds or microseconds, 5-minute tolerance); BCB `X-BCB-Signature: {hex HMAC-SHA256 of body}`; Fireblocks `Fireblocks-Webhook-Signature: {detached JWS, RS512, key from its JWKS}` or `Fireblocks-Signature: {base64 RSA-SHA512 of body}`; Sumsub `X-Payload-Digest: {hex HMAC-SHA256 or -SHA512 of body}` with `X-Payload-Digest-Alg`."),
     responses(
         (status = 200, description = "`accepted` (verified, stored and queued; applied shortly, exactly once, by the webhook applier: see the receipt's status) or `duplicate` (this delivery id was received before; nothing new stored)", body = WebhookAck),
         (status = 400, description = "`invalid_payload`", body = ErrorBody),

@@ -92,7 +92,7 @@ enum OutcomeDef {
 ///
 /// The route stores it in the delivery's receipt as JSON (tagged by
 /// `kind`: `settlement`, `provider_settlement`, `refund`,
-/// `incoming_deposit`, `ignored`), and the applier
+/// `incoming_deposit`, `kyc_review`, `ignored`), and the applier
 /// reads it back from there: what is applied is exactly what was
 /// verified, without keeping the raw body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +153,17 @@ pub enum Notice {
         /// transfer's position on account chains), when reported.
         output_index: Option<u64>,
     },
+    /// A KYC provider's review of a user's documents (Sumsub's
+    /// `applicantReviewed`): verified, or rejected with the reason.
+    KycReview {
+        webhook_id: String,
+        event_type: String,
+        user_id: String,
+        /// The provider's id of the user's applicant.
+        applicant_id: String,
+        verified: bool,
+        reason: Option<String>,
+    },
     /// A notice this service does not act on (another event type, an
     /// intermediate status); acknowledged so the provider stops sending it.
     Ignored {
@@ -167,6 +178,7 @@ impl Notice {
             Notice::Settlement { webhook_id, .. }
             | Notice::ProviderSettlement { webhook_id, .. }
             | Notice::Refund { webhook_id, .. }
+            | Notice::KycReview { webhook_id, .. }
             | Notice::IncomingDeposit { webhook_id, .. }
             | Notice::Ignored { webhook_id, .. } => webhook_id,
         }
@@ -177,6 +189,7 @@ impl Notice {
             Notice::Settlement { event_type, .. }
             | Notice::ProviderSettlement { event_type, .. }
             | Notice::Refund { event_type, .. }
+            | Notice::KycReview { event_type, .. }
             | Notice::IncomingDeposit { event_type, .. }
             | Notice::Ignored { event_type, .. } => event_type,
         }

@@ -18,7 +18,9 @@ use crate::events::{Event, EventType};
 use crate::money::movement::{Movement, MovementStatus};
 use crate::money::references;
 use crate::money::settle;
+use crate::providers::kyc::KycDecision;
 use crate::store::{ReceiptStatus, StoreError, Transaction, TxKind, WebhookReceipt, Write};
+use crate::users::kyc::KycDecisions;
 use serde::Serialize;
 use serde_json::json;
 
@@ -211,6 +213,46 @@ pub(super) async fn apply(
                 event_type,
             };
             settle_named(state, provider, receipt, &tx, named).await
+        }
+        Notice::KycReview {
+            user_id,
+            applicant_id,
+            verified,
+            reason,
+            ..
+        } => {
+            let decision = if *verified {
+                KycDecision::Verified
+            } else {
+                KycDecision::Rejected {
+                    reason: reason.clone().unwrap_or_default(),
+                }
+            };
+            let action = if *verified {
+                "kyc verified"
+            } else {
+                "kyc rejected"
+            };
+            let writes = |changed: bool| {
+                let (status, action) = if changed {
+                    (ReceiptStatus::Applied, action)
+                } else {
+                    (
+                        ReceiptStatus::Ignored,
+                        "ignored: the user's KYC is not pending",
+                    )
+                };
+                applied_writes(receipt, status, Some(user_id), None, action)
+            };
+            let submission = format!("{}:{applicant_id}", provider.as_str());
+            let changed = KycDecisions::new(ledger.store.clone())
+                .decide(user_id, &submission, &decision, writes)
+                .await?;
+            Ok(if changed {
+                ReceiptStatus::Applied
+            } else {
+                ReceiptStatus::Ignored
+            })
         }
         Notice::Refund {
             provider_ref,

@@ -5,7 +5,7 @@
 
 use super::notice::Provider;
 use super::provider::WebhookProvider as _;
-use super::{banxa, bcb, fireblocks, stripe};
+use super::{banxa, bcb, fireblocks, stripe, sumsub};
 use crate::secret::Secret;
 use hmac::{Hmac, Mac};
 use rsa::RsaPrivateKey;
@@ -57,6 +57,7 @@ pub enum WebhookSigner {
     },
     Bcb(Secret),
     Fireblocks(Box<RsaPrivateKey>),
+    Sumsub(Secret),
     /// A payment provider's own scheme, with its HMAC secret and the path
     /// its deliveries go to.
     Payments {
@@ -74,6 +75,7 @@ impl WebhookSigner {
             WebhookSigner::Banxa { .. } => banxa::PROVIDER.name,
             WebhookSigner::Bcb(_) => bcb::PROVIDER.name,
             WebhookSigner::Fireblocks(_) => fireblocks::Fireblocks.name(),
+            WebhookSigner::Sumsub(_) => sumsub::Sumsub.name(),
             WebhookSigner::Payments { provider, .. } => provider.as_str(),
         }
     }
@@ -101,6 +103,7 @@ impl WebhookSigner {
             WebhookSigner::Fireblocks(key) => {
                 vec![(fireblocks::HEADER, fireblocks::sign(key, body))]
             }
+            WebhookSigner::Sumsub(secret) => sumsub::sign(secret, body),
             WebhookSigner::Payments {
                 provider,
                 secret,

@@ -129,6 +129,7 @@ impl TestApi {
                 path: keys.signed_path("banxa"),
             },
             "bcb" => WebhookSigner::Bcb(keys.bcb.clone()),
+            "sumsub" => WebhookSigner::Sumsub(keys.hmac("sumsub").expect("sumsub secret").clone()),
             "fireblocks" => WebhookSigner::Fireblocks(Box::new(
                 keys.sandbox_fireblocks
                     .get()
