@@ -257,3 +257,62 @@ async fn refused_deliveries_change_nothing_and_v1_needs_its_key() {
     assert_eq!(ack(answer), (200, "accepted".into()));
     t.wait_available(&token, "BTC", "0.20000000").await;
 }
+
+#[tokio::test]
+async fn a_resubmitted_withdrawal_is_the_first_transaction_and_status_is_read() {
+    let server = FireblocksServer::start(FireblocksConfig {
+        api_key: API_KEY.into(),
+        ..FireblocksConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = ApiConfig {
+        custody_provider: "fireblocks".into(),
+        fireblocks_api_url: server.url(),
+        fireblocks_api_key: Some(Secret::new(API_KEY)),
+        fireblocks_api_secret: Some(Secret::new(TEST_KEY_2_PEM)),
+        fireblocks_vault_id: VAULT.into(),
+        ..config_with_delay(600_000)
+    };
+    let keys = api::webhooks::keys::WebhookKeys::open(&config, dir.path())
+        .await
+        .unwrap();
+    let ctx = api::providers::ProviderContext {
+        config: &config,
+        data_dir: dir.path(),
+        keys: &keys,
+        callback_base: "http://127.0.0.1:9",
+    };
+    let custody = api::providers::custody_fireblocks::build(&ctx).unwrap();
+    let order = api::providers::custody::WithdrawalOrder {
+        transaction_id: "0193a1b2-0000-7000-8000-000000000001".into(),
+        user_id: "user-1".into(),
+        asset: "BTC".into(),
+        amount: "0.10000000".into(),
+        address: DESTINATION.into(),
+    };
+    let first = custody.submit_withdrawal(&order).await.unwrap();
+    // Again, as after a lost answer, past Fireblocks' idempotency window:
+    // Fireblocks refuses the repeated externalTxId, and the first
+    // transaction is the answer; nothing is sent twice.
+    server.age_idempotency_keys(std::time::Duration::from_secs(25 * 3600));
+    assert_eq!(custody.submit_withdrawal(&order).await.unwrap(), first);
+    assert_eq!(server.transactions().len(), 1);
+    use api::providers::RemoteStatus;
+    assert_eq!(
+        custody.transfer_status(&first).await,
+        Ok(RemoteStatus::Pending)
+    );
+    assert!(server
+        .set_status(&first, "COMPLETED", Some(&"f6".repeat(32)))
+        .await
+        .is_none());
+    assert_eq!(
+        custody.transfer_status(&first).await,
+        Ok(RemoteStatus::Completed)
+    );
+    assert_eq!(
+        custody.transfer_status("no-such-transaction").await,
+        Ok(RemoteStatus::NotFound)
+    );
+}

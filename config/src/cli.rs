@@ -349,7 +349,10 @@ impl Config {
             ),
             (&mut self.api.sumsub_app_token, cli.sumsub_app_token),
             (&mut self.api.sumsub_secret_key, cli.sumsub_secret_key),
-            (&mut self.api.fireblocks_api_secret, cli.fireblocks_api_secret),
+            (
+                &mut self.api.fireblocks_api_secret,
+                cli.fireblocks_api_secret,
+            ),
         ] {
             if let Some(secret) = value {
                 *field = Some(api::secret::Secret::new(secret));

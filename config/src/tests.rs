@@ -550,3 +550,36 @@ fn fireblocks_jwks_alone_is_a_real_webhook_key() {
     let bad = [("NAX_FIREBLOCKS_JWKS_URL", "keys.fireblocks.io")];
     assert!(load(&[], &bad).is_err());
 }
+
+#[test]
+fn provider_urls_are_https_in_production_and_fireblocks_settings_are_checked() {
+    let key_of = |vars: &[(&str, &str)]| match load(&[], vars)
+        .unwrap_err()
+        .downcast::<ConfigError>()
+        .unwrap()
+    {
+        ConfigError::Invalid { key, .. } => key,
+        other => panic!("{other:?}"),
+    };
+    let plain = [
+        ("NAX_PROFILE", "production"),
+        (
+            "NAX_FIREBLOCKS_JWKS_URL",
+            "http://keys.fireblocks.io/.well-known/jwks.json",
+        ),
+    ];
+    assert_eq!(key_of(&plain), "api.fireblocks_jwks_url");
+    // In development plain http is allowed (the tests' own servers).
+    assert!(load(&[], &plain[1..]).is_ok());
+    let v1 = [("NAX_FIREBLOCKS_API_URL", "https://api.fireblocks.io/v1")];
+    assert_eq!(key_of(&v1), "api.fireblocks_api_url");
+    for bad in ["BTC", "BTC=", "BTC=BTC TEST", "BTC=BTC_TEST,,ETH=ETH"] {
+        let ids = [("NAX_FIREBLOCKS_ASSET_IDS", bad)];
+        assert_eq!(key_of(&ids), "api.fireblocks_asset_ids", "{bad}");
+    }
+    assert!(load(
+        &[],
+        &[("NAX_FIREBLOCKS_ASSET_IDS", "BTC=BTC_TEST, ETH=ETH_TEST5")]
+    )
+    .is_ok());
+}

@@ -138,6 +138,47 @@ impl Config {
                 ],
             ),
         ];
+        // The providers' endpoints carry keys and money: TLS in production.
+        for (key, url) in [
+            ("api.banxa_api_url", &api.banxa_api_url),
+            ("api.stripe_api_url", &api.stripe_api_url),
+            ("api.fireblocks_api_url", &api.fireblocks_api_url),
+            ("api.fireblocks_jwks_url", &api.fireblocks_jwks_url),
+            ("api.sumsub_api_url", &api.sumsub_api_url),
+        ] {
+            let plain = !url.is_empty() && !url.starts_with("https://");
+            if plain && self.profile == Profile::Production {
+                return Err(ConfigError::Invalid {
+                    key,
+                    value: url.clone(),
+                    reason: "must be an https URL in production".into(),
+                });
+            }
+        }
+        let fireblocks = &api.fireblocks_api_url;
+        if fireblocks.trim_end_matches('/').ends_with("/v1") {
+            return Err(ConfigError::Invalid {
+                key: "api.fireblocks_api_url",
+                value: fireblocks.clone(),
+                reason: "the base URL, without /v1 (e.g. https://api.fireblocks.io)".into(),
+            });
+        }
+        let ids = &api.fireblocks_asset_ids;
+        let well_formed = |pair: &str| {
+            let symbol = |s: &str| {
+                (1..=32).contains(&s.len())
+                    && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            };
+            pair.split_once('=')
+                .is_some_and(|(ours, theirs)| symbol(ours.trim()) && symbol(theirs.trim()))
+        };
+        if !ids.is_empty() && !ids.split(',').all(well_formed) {
+            return Err(ConfigError::Invalid {
+                key: "api.fireblocks_asset_ids",
+                value: ids.clone(),
+                reason: "a comma-separated list of OURS=FIREBLOCKS asset ids (BTC=BTC_TEST)".into(),
+            });
+        }
         let jwks = &api.fireblocks_jwks_url;
         if !jwks.is_empty()
             && (!(jwks.starts_with("https://") || jwks.starts_with("http://")) || jwks.len() > 512)

@@ -8,15 +8,21 @@
 //!   user's address (`GET /v1/vault/accounts/{vault}/{asset}/addresses_paginated`,
 //!   at most [`MAX_ADDRESS_PAGES`] pages), and creates it only when there
 //!   is none (`POST …/addresses` with an `Idempotency-Key` derived from
-//!   the user and asset), so the address is the same on every call.
+//!   the user and asset), so the address is the same on every call; then
+//!   kept in memory. Known limit: the lookup reads at most
+//!   [`MAX_ADDRESS_PAGES`] pages of 500 (10,000 addresses per asset);
+//!   past that, a stored mapping is needed (not built).
 //!   Fireblocks makes such addresses for UTXO assets (BTC); account-based
 //!   assets (ETH) need a vault account per user, which is not built: it
 //!   refuses them, and so does the adapter (`unsupported_asset`).
 //! - **Withdrawals**: `POST /v1/transactions` from the vault to a one-time
 //!   address, `externalTxId` = our transaction id (Fireblocks refuses a
-//!   second transaction with it: code 1438, answered with the first one's
-//!   id, found by `GET /v1/transactions/external_tx_id/{id}`), plus the
-//!   same id as `Idempotency-Key`. The outcome arrives as a webhook
+//!   second transaction with it), plus the same id as `Idempotency-Key`.
+//!   Any answer but a success is checked with
+//!   `GET /v1/transactions/external_tx_id/{id}` before it counts as a
+//!   refusal: a transaction already made with our id (an earlier attempt
+//!   whose answer was lost) is the answer, so the funds are never given
+//!   back for a transfer that may still go out. The outcome arrives as a webhook
 //!   ([`crate::webhooks::fireblocks`]).
 //! - **Status** (reconciliation): `GET /v1/transactions/{id}`: `COMPLETED`
 //!   completed; `FAILED`, `REJECTED`, `CANCELLED`, `BLOCKED` failed;
@@ -56,8 +62,6 @@ pub const ANSWER_BOUNDS: JsonBounds = JsonBounds {
 pub const MAX_ADDRESS_PAGES: usize = 20;
 /// Lifetime of a request's token (Fireblocks: under 30 s).
 const TOKEN_SECS: i64 = 30;
-/// Fireblocks' error code of a repeated `externalTxId`.
-const DUPLICATE_EXTERNAL_ID: i64 = 1438;
 
 /// The Fireblocks adapter for `ctx`.
 pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn Custody>, SetupError> {
@@ -103,6 +107,7 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn Custody>, SetupError> 
         signing,
         vault: config.fireblocks_vault_id.clone(),
         asset_ids: asset_ids(&config.fireblocks_asset_ids),
+        addresses: dashmap::DashMap::new(),
     }))
 }
 
@@ -125,6 +130,9 @@ pub struct FireblocksCustody {
     signing: EncodingKey,
     vault: String,
     asset_ids: HashMap<String, String>,
+    /// Addresses found or made, by (user, asset): a user's address never
+    /// changes, and every deposit notice asks for it.
+    addresses: dashmap::DashMap<(String, String), String>,
 }
 
 /// The claims of a request's token.
@@ -259,6 +267,23 @@ impl FireblocksCustody {
     }
 }
 
+impl FireblocksCustody {
+    /// The transaction submitted with `external_id`, if any.
+    async fn by_external_id(&self, external_id: &str) -> Result<Option<Value>, CustodyError> {
+        let id: String = form_urlencoded::byte_serialize(external_id.as_bytes()).collect();
+        let uri = format!("/v1/transactions/external_tx_id/{id}");
+        let (status, found) = self.call(reqwest::Method::GET, &uri, None, None).await?;
+        match status {
+            200..=299 => Ok(Some(found)),
+            404 => Ok(None),
+            _ => Err(CustodyError::Unavailable(format!(
+                "looking up transaction {external_id}: {}",
+                refusal(status, &found)
+            ))),
+        }
+    }
+}
+
 /// The `Idempotency-Key` of creating `user_id`'s `asset` address (at most
 /// 40 characters, as Fireblocks allows).
 pub fn address_key(user_id: &str, asset: &str) -> String {
@@ -293,6 +318,14 @@ impl Custody for FireblocksCustody {
         let network = Network::of(asset)
             .filter(|n| *n == Network::Bitcoin)
             .ok_or_else(|| CustodyError::UnsupportedAsset(asset.to_owned()))?;
+        let key = (user_id.to_owned(), asset.to_owned());
+        if let Some(address) = self.addresses.get(&key) {
+            return Ok(DepositAddress {
+                asset: asset.to_owned(),
+                address: address.clone(),
+                network,
+            });
+        }
         let asset_id = self.asset_id(asset);
         let found = self.find_address(asset_id, user_id).await?;
         let address = match found {
@@ -313,6 +346,7 @@ impl Custody for FireblocksCustody {
                 })?
             }
         };
+        self.addresses.insert(key, address.clone());
         Ok(DepositAddress {
             asset: asset.to_owned(),
             address,
@@ -342,24 +376,18 @@ impl Custody for FireblocksCustody {
                 Some(&order.transaction_id),
             )
             .await?;
-        let duplicate = answer.get("code").and_then(Value::as_i64) == Some(DUPLICATE_EXTERNAL_ID);
         let answer = match status {
             200..=299 => answer,
-            // Taken before (an earlier attempt whose answer was lost):
-            // the first transaction is the answer.
-            400 if duplicate => {
-                let uri = format!(
-                    "/v1/transactions/external_tx_id/{}",
-                    form_urlencoded::byte_serialize(order.transaction_id.as_bytes())
-                        .collect::<String>()
-                );
-                let (status, first) = self.call(reqwest::Method::GET, &uri, None, None).await?;
-                if !(200..300).contains(&status) {
-                    return Err(refusal(status, &first));
-                }
-                first
-            }
-            _ => return Err(refusal(status, &answer)),
+            // Any other answer may follow an earlier attempt that was
+            // taken (a 1438 duplicate, or the 400 Fireblocks gives a key
+            // reused after an internal error): the transaction with our
+            // id, if one exists, is the answer; a refusal stands only when
+            // there is none, so funds are never given back for a transfer
+            // that may still go out.
+            _ => match self.by_external_id(&order.transaction_id).await? {
+                Some(first) => first,
+                None => return Err(refusal(status, &answer)),
+            },
         };
         answer::text_at(&answer, "/id")
             .filter(|id| id.len() <= crate::webhooks::notice::MAX_ID_LEN)

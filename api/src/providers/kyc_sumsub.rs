@@ -260,6 +260,18 @@ impl KycProvider for SumsubKyc {
                     "the identity review was finally rejected; contact support".to_owned(),
                 ))
             }
+            // The document itself refused (format, type not in the level,
+            // unreadable): the user's to fix, with Sumsub's reason.
+            (400, _) => {
+                let why: String = answer::text_at(&answer, "/description")
+                    .unwrap_or_else(|| "the document was refused".to_owned())
+                    .chars()
+                    .take(200)
+                    .collect();
+                return Err(KycProviderError::Refused(format!(
+                    "document refused: {why}"
+                )));
+            }
             _ => return Err(refusal(status, &answer)),
         }
         let path = format!("/resources/applicants/{applicant}/status/pending");

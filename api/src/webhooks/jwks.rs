@@ -9,7 +9,9 @@
 //! again later, when a fetch is allowed), never refused unchecked, so a
 //! genuine notice under a new key is not lost to the limit. One fetch at
 //! a time. The answer is bounded ([`JWKS_BOUNDS`]) before it is parsed;
-//! only RSA signing keys of 2,048 to 8,192 bits are kept.
+//! only RSA signing keys of 2,048 to 4,096 bits are kept (the `rsa`
+//! crate's limit). A refresh that fails keeps the last set and is tried
+//! again after [`REFETCH_WINDOW`], not on every delivery.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -89,7 +91,7 @@ pub fn parse(raw: &[u8], alg: &str) -> Result<HashMap<String, RsaPublicKey>, Str
             continue;
         };
         match RsaPublicKey::new(n, e) {
-            Ok(key) if (2048..=8192).contains(&(key.size() * 8)) => {
+            Ok(key) if (2048..=4096).contains(&(key.size() * 8)) => {
                 keys.insert(kid, key);
             }
             _ => continue,
@@ -100,7 +102,10 @@ pub fn parse(raw: &[u8], alg: &str) -> Result<HashMap<String, RsaPublicKey>, Str
 
 struct Cache {
     keys: HashMap<String, RsaPublicKey>,
+    /// When the set was last fetched (`None`: never).
     fetched: Option<Instant>,
+    /// When to fetch it again regardless of the `kid` asked for.
+    refresh_at: Option<Instant>,
     /// When recent fetches for unknown keys happened.
     refetches: std::collections::VecDeque<Instant>,
 }
@@ -127,6 +132,7 @@ impl Jwks {
             cache: tokio::sync::Mutex::new(Cache {
                 keys: HashMap::new(),
                 fetched: None,
+                refresh_at: None,
                 refetches: Default::default(),
             }),
         })
@@ -137,7 +143,7 @@ impl Jwks {
     /// unreachable).
     pub async fn key(&self, kid: &str) -> Result<Lookup, String> {
         let mut cache = self.cache.lock().await;
-        let stale = cache.fetched.is_none_or(|at| at.elapsed() >= MAX_AGE);
+        let stale = cache.refresh_at.is_none_or(|at| Instant::now() >= at);
         let mut refetch = stale;
         if !stale && !cache.keys.contains_key(kid) {
             let now = Instant::now();
@@ -159,9 +165,12 @@ impl Jwks {
                 Ok(keys) => {
                     cache.keys = keys;
                     cache.fetched = Some(Instant::now());
+                    cache.refresh_at = Some(Instant::now() + MAX_AGE);
                 }
                 Err(e) if cache.fetched.is_some() => {
                     tracing::warn!(url = %self.url, error = %e, "key set not refreshed; using the last one");
+                    // Ask again in a window, not on every delivery.
+                    cache.refresh_at = Some(Instant::now() + REFETCH_WINDOW);
                 }
                 Err(e) => return Err(e),
             }

@@ -16,7 +16,12 @@
 //! event, and an error is logged: recovering it is an operator's matter
 //! (docs/OPERATIONS.md, "A refund not recovered"). A refund before the
 //! deposit is completed is retried by the queue (the success notice may
-//! still be on its way).
+//! still be on its way). Refunds of one deposit are applied one at a time
+//! (a claim on the deposit, shared through Redis across nodes). Known
+//! limits: a crash or an ambiguous venue timeout between the debit and
+//! its commit leaves a debit unrecorded (a redelivery debits again), as in
+//! every debit-first path, visible to reconciliation; a shortfall debits
+//! nothing, not the part the balance covers.
 
 use super::notice::Provider;
 use super::process::{applied_writes, missing_reference, Failure};
@@ -42,6 +47,21 @@ pub(super) async fn apply(
     let ours = references::resolve(&*ledger.store, provider.as_str(), provider_ref)
         .await?
         .ok_or_else(|| missing_reference(receipt.received_at, crate::events::now()))?;
+    // One refund of a deposit at a time, across nodes: two notices with
+    // different totals applied together would each see the other's debit
+    // in flight (one could find the balance short and record a shortfall
+    // the balance covers).
+    let _claim = ledger
+        .claims
+        .claim("refund", &ours.user_id, &ours.transaction_id)
+        .await
+        .map_err(|_| {
+            ApiError::unavailable(
+                "refund_busy",
+                "another refund of this deposit is applied",
+                1,
+            )
+        })?;
     let tx = ledger
         .store
         .transaction(&ours.user_id, &ours.transaction_id)
