@@ -75,8 +75,12 @@ impl WebhookApplier {
             return Outcome::Done;
         };
         let Some(provider) = Provider::parse(name) else {
-            tracing::warn!(event_id = %event.id, provider = %name, "webhook.received of an unknown provider; dropped");
-            return Outcome::Done;
+            // A provider this build does not know: a newer node received
+            // it (a rolling deploy). Left to the queue for a newer worker
+            // (redelivered, then dead-lettered, never dropped).
+            tracing::warn!(event_id = %event.id, provider = %name,
+                "webhook.received of a provider this worker does not know; left for a newer one");
+            return Outcome::Retry(format!("unknown provider {name}"));
         };
         let mut last = String::new();
         for _ in 0..ATTEMPTS {
@@ -106,11 +110,16 @@ impl WebhookApplier {
         if receipt.status != ReceiptStatus::Received {
             return Step::Done;
         }
-        let notice = receipt
-            .notice
-            .clone()
-            .and_then(|n| serde_json::from_value::<Notice>(n).ok());
-        let Some(notice) = notice else {
+        let read = receipt.notice.clone().map(serde_json::from_value::<Notice>);
+        if let Some(Err(e)) = &read {
+            // A notice kind this build does not know was stored by a newer
+            // node (a rolling deploy): left for a newer worker, not
+            // rejected.
+            if e.to_string().starts_with("unknown variant") {
+                return Step::Retry(format!("a newer notice than this worker reads: {e}"));
+            }
+        }
+        let Some(Ok(notice)) = read else {
             let e =
                 ApiError::unprocessable("invalid_notice", "the receipt holds no readable notice");
             return self.reject(&receipt, None, e).await;
@@ -192,5 +201,22 @@ impl Consumer for WebhookApplier {
             outcomes.push(self.apply_event(&delivery.event).await);
         }
         outcomes
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    /// What `try_once` tells apart: a notice kind this build does not know
+    /// (left for a newer worker) from a notice it cannot read (rejected).
+    #[test]
+    fn a_newer_notice_kind_reads_as_an_unknown_variant() {
+        let newer = serde_json::json!({"kind": "from_a_newer_build", "webhook_id": "w"});
+        let e = serde_json::from_value::<Notice>(newer).unwrap_err();
+        assert!(e.to_string().starts_with("unknown variant"), "{e}");
+        let broken = serde_json::json!({"kind": "settlement", "webhook_id": "w"});
+        let e = serde_json::from_value::<Notice>(broken).unwrap_err();
+        assert!(!e.to_string().starts_with("unknown variant"), "{e}");
     }
 }
