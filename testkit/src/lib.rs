@@ -9,6 +9,7 @@
 //! server and does not find it panics with what to do; it never skips.
 
 pub mod banxa;
+pub mod bcb;
 pub mod fireblocks;
 mod http_proxy;
 pub mod hubspot;
