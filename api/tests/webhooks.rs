@@ -269,13 +269,18 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
         .await;
     assert_eq!(s, 201, "{body}");
     let bcb_tx = body["transaction_id"].as_str().unwrap().to_owned();
+    // BCB's notice names the deposit by the reference its instructions
+    // ask the payer to quote.
+    let bcb_ref = body["instructions"]["reference"].as_str().unwrap().to_owned();
 
-    // A provider cannot settle another provider's deposit.
-    let wrong = bcb::event_body(
+    // A provider cannot settle another provider's deposit (Stripe's
+    // notice names transactions by our ids; BCB's references live in
+    // BCB's namespace, so it cannot even name another's).
+    let wrong = stripe::event_body(
         &report(&user, &banxa_tx, "30.00", Outcome::Completed),
-        "bcb_evt_0",
+        "evt_wrong_0",
     );
-    t.deliver_rejected("bcb", &wrong, "bcb_evt_0", "wrong_transaction")
+    t.deliver_rejected("stripe", &wrong, "evt_wrong_0", "wrong_transaction")
         .await;
 
     // Banxa's webhooks v2 body (its documented fields), naming the order
@@ -345,7 +350,10 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
     assert_eq!((s, &ack["status"]), (200, &json!("duplicate")), "{ack}");
 
     let paid = bcb::event_body(
-        &report(&user, &bcb_tx, "12.34", Outcome::Completed),
+        &Report {
+            provider_ref: &bcb_ref,
+            ..report(&user, &bcb_tx, "12.34", Outcome::Completed)
+        },
         "bcb_evt_1",
     );
     let (s, ack) = t.signed_webhook("bcb", &paid).await;

@@ -1,23 +1,39 @@
-//! BCB Group webhooks: an HMAC of the body, and the payment payloads this
-//! service acts on.
+//! BCB Group webhooks: an HMAC of the body, and the notices this service
+//! acts on, in the shapes BCB documents (its API blueprint, "Payment
+//! Status Webhooks" and "Notifications"; docs.bcb.group "Webhook
+//! signature").
 //!
 //! Scheme: `X-BCB-Signature: {hex}` where `hex` is the lowercase hex
 //! HMAC-SHA256 of the exact raw body, keyed with the webhook secret,
 //! compared in constant time. The body carries no timestamp, so a replay
-//! of a genuine delivery is caught by its `event_id` (webhook receipts),
+//! of a genuine delivery is caught by its delivery id (webhook receipts),
 //! not by the signature.
 //!
-//! Payload: `{"event_id", "event_type", "data": {"reference", "amount",
-//! "currency", "metadata": {"user_id", "transaction_id"}}}`. Event types:
-//! `payment.settled` completes a fiat deposit, `payment.failed` fails it;
-//! `payout.settled` completes a fiat withdrawal, `payout.failed` /
-//! `payout.rejected` fail it; others are ignored.
+//! Payloads, both naming our transaction by BCB's reference to it (the
+//! reference recorded when it was opened, [`Notice::ProviderSettlement`]):
+//! - **payment status** (payouts): a JSON array of one
+//!   `{"endToEndIdentification", "transactionId", "nonce", "response"}`;
+//!   `response` `Complete` completes the payout, `Rejected` fails it,
+//!   `Accepted`/`Processing` (and others) are acknowledged and ignored.
+//!   Delivery id `{transactionId}:{response}`.
+//! - **transaction notification** (deposits): `{"subject": "TRANSACTION:…",
+//!   "timestamp", "account_id", "transactions": [one {"id", "credit": true,
+//!   "reference", "amount_actual", "currency", …}]}`: a credit quoting the
+//!   deposit's reference completes it (a debit is ignored). Delivery id
+//!   `transaction:{id}`. The amount is a JSON number in BCB's body; it is
+//!   read from its decimal text, never through a float's arithmetic.
+//!
+//! A body with several statuses or transactions is refused (400
+//! `invalid_payload`) rather than half applied: BCB's examples carry one.
+//! A bank transfer that never arrives sends nothing; the payment sandbox
+//! reports a failed deposit as a `Rejected` status naming its reference
+//! (a signal of the sandbox's own).
 
 use super::keys::BCB_SECRET_FILE;
 use super::notice::{self, Direction, Notice, Outcome, PayloadError, SignatureError};
 use super::provider::{HmacPayments, HmacSecret};
 use super::signing::{hmac_sha256, hmac_sha256_matches};
-use crate::providers::payment::{BankInstructions, NextStep, PaymentOrder};
+use crate::providers::payment::{BankInstructions, NextStep};
 use crate::secret::Secret;
 use axum::http::HeaderMap;
 use serde_json::json;
@@ -46,13 +62,33 @@ pub fn verify(secret: &Secret, headers: &HeaderMap, body: &[u8]) -> Result<(), S
 /// Reads a verified BCB notice.
 pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
     let v = notice::json(body)?;
-    let webhook_id = notice::id_at(&v, "/event_id", "event_id")?;
-    let event_type = notice::id_at(&v, "/event_type", "event_type")?;
-    let (direction, outcome) = match event_type.as_str() {
-        "payment.settled" => (Direction::In, Outcome::Completed),
-        "payment.failed" => (Direction::In, Outcome::Failed),
-        "payout.settled" => (Direction::Out, Outcome::Completed),
-        "payout.failed" | "payout.rejected" => (Direction::Out, Outcome::Failed),
+    match &v {
+        serde_json::Value::Array(items) => read_status(items),
+        serde_json::Value::Object(_) => read_transaction(&v),
+        _ => Err(PayloadError::Field("body")),
+    }
+}
+
+/// The one element of `items`, or a refusal naming `what`.
+fn only<'a>(
+    items: Option<&'a Vec<serde_json::Value>>,
+    what: &'static str,
+) -> Result<&'a serde_json::Value, PayloadError> {
+    match items.map(Vec::as_slice) {
+        Some([one]) => Ok(one),
+        _ => Err(PayloadError::Field(what)),
+    }
+}
+
+fn read_status(items: &Vec<serde_json::Value>) -> Result<Notice, PayloadError> {
+    let item = only(Some(items), "one payment status")?;
+    let provider_ref = notice::id_at(item, "/transactionId", "transactionId")?;
+    let response = notice::id_at(item, "/response", "response")?;
+    let webhook_id = format!("{provider_ref}:{response}");
+    let event_type = format!("payment.{}", response.to_ascii_lowercase());
+    let outcome = match response.as_str() {
+        "Complete" => Outcome::Completed,
+        "Rejected" => Outcome::Failed,
         _ => {
             return Ok(Notice::Ignored {
                 webhook_id,
@@ -60,40 +96,82 @@ pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
             })
         }
     };
-    Ok(Notice::Settlement {
-        user_id: notice::id_at(&v, "/data/metadata/user_id", "data.metadata.user_id")?,
-        transaction_id: notice::id_at(
-            &v,
-            "/data/metadata/transaction_id",
-            "data.metadata.transaction_id",
-        )?,
-        amount: notice::optional_id_at(&v, "/data/amount", "data.amount")?,
+    Ok(Notice::ProviderSettlement {
         webhook_id,
         event_type,
-        direction,
+        provider_ref,
         outcome,
+        amount: None,
     })
 }
 
-/// A BCB notice about one of our transactions, as the sandbox sends it.
-pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec<u8> {
-    let event_type = match (report.direction, report.outcome) {
-        (Direction::In, Outcome::Completed) => "payment.settled",
-        (Direction::In, Outcome::Failed) => "payment.failed",
-        (Direction::Out, Outcome::Completed) => "payout.settled",
-        (Direction::Out, Outcome::Failed) => "payout.failed",
+fn read_transaction(v: &serde_json::Value) -> Result<Notice, PayloadError> {
+    let t = only(
+        v.get("transactions").and_then(serde_json::Value::as_array),
+        "one transaction",
+    )?;
+    let id = match t.get("id") {
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => notice::id_at(t, "/id", "transactions.id")?,
     };
-    json!({
-        "event_id": webhook_id,
-        "event_type": event_type,
-        "created_at": crate::events::now().to_rfc3339(),
-        "data": {
-            "reference": report.provider_ref,
-            "amount": report.amount,
-            "currency": report.currency,
-            "metadata": {"user_id": report.user_id, "transaction_id": report.transaction_id},
-        },
+    let webhook_id = format!("transaction:{id}");
+    // `true` in notifications, `1` in BCB's transaction listings.
+    let credit = t
+        .get("credit")
+        .is_some_and(|c| c.as_bool() == Some(true) || c.as_i64() == Some(1));
+    if !credit {
+        return Ok(Notice::Ignored {
+            webhook_id,
+            event_type: "transaction.debit".into(),
+        });
+    }
+    let reference = notice::id_at(t, "/reference", "transactions.reference")?;
+    let amount = match t.get("amount_actual") {
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => notice::id_at(t, "/amount_actual", "transactions.amount_actual")?,
+    };
+    Ok(Notice::ProviderSettlement {
+        webhook_id,
+        event_type: "transaction.credit".into(),
+        provider_ref: reference.trim().to_owned(),
+        outcome: Outcome::Completed,
+        amount: Some(amount),
     })
+}
+
+/// A BCB notice about one of our transactions, as the sandbox sends it:
+/// a transaction notification for a paid deposit, a payment status
+/// otherwise (see the module doc).
+pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec<u8> {
+    let number = |amount: &str| {
+        serde_json::from_str::<serde_json::Number>(amount)
+            .map(serde_json::Value::Number)
+            .unwrap_or_else(|_| json!(amount))
+    };
+    match (report.direction, report.outcome) {
+        (Direction::In, Outcome::Completed) => json!({
+            "subject": format!("TRANSACTION:{}:{webhook_id}", report.currency),
+            "timestamp": crate::events::now().to_rfc3339(),
+            "account_id": 10001,
+            "transactions": [{
+                "id": webhook_id,
+                "timestamp": crate::events::now().to_rfc3339(),
+                "amount_instructed": number(report.amount),
+                "amount_actual": number(report.amount),
+                "currency": report.currency,
+                "credit": true,
+                "reference": report.provider_ref,
+                "account_name": "Sandbox Payer",
+                "notes_external": "",
+            }],
+        }),
+        (_, outcome) => json!([{
+            "endToEndIdentification": webhook_id,
+            "transactionId": report.provider_ref,
+            "nonce": report.transaction_id,
+            "response": if outcome == Outcome::Completed { "Complete" } else { "Rejected" },
+        }]),
+    }
     .to_string()
     .into_bytes()
 }
@@ -107,27 +185,27 @@ pub static PROVIDER: HmacPayments = HmacPayments {
         prefix: "",
         configured: |config| config.bcb_webhook_secret.clone(),
     },
-    // No timestamp in the scheme: replays are caught by `event_id`.
+    // No timestamp in the scheme: replays are caught by the delivery id.
     verify: |secret, _path, headers, body, _now| verify(secret, headers, body),
     read,
-    sandbox_ref_prefix: "bcb_sandbox_",
-    sandbox_next_step: |_, order| NextStep::Instructions(sandbox_instructions(order)),
+    // The deposit's bank reference is its provider reference (what
+    // BCB's notification quotes): "NAX" and 32 hex digits, within the 35
+    // characters of a SEPA remittance reference.
+    sandbox_ref_prefix: "NAX",
+    sandbox_next_step: |provider_ref, _| NextStep::Instructions(sandbox_instructions(provider_ref)),
     event_body,
     sign: |secret, _path, body, _now| vec![(HEADER, sign(secret, body))],
 };
 
-/// The bank transfer the sandbox asks for: naming the deposit.
-fn sandbox_instructions(order: &PaymentOrder) -> BankInstructions {
+/// The bank transfer the sandbox asks for, quoting the deposit's
+/// reference.
+fn sandbox_instructions(provider_ref: &str) -> BankInstructions {
     BankInstructions {
         bank_name: "BCB Payments Ltd (sandbox)".into(),
         account_name: "NA-X Stream client funds".into(),
         iban: "GB33BUKB20201555555555".into(),
         bic: "BUKBGB22".into(),
-        // 35 characters at most (SEPA remittance reference).
-        reference: format!("NAX{}", order.transaction_id.replace('-', ""))
-            .chars()
-            .take(35)
-            .collect(),
+        reference: provider_ref.chars().take(35).collect(),
     }
 }
 
@@ -183,21 +261,52 @@ mod tests {
         );
     }
 
+    /// BCB's documented shapes (its blueprint's examples, re-typed).
     #[test]
-    fn reads_payments_and_payouts() {
-        let body = br#"{"event_id":"e3","event_type":"payout.failed","data":{"amount":"1.00","metadata":{"user_id":"u","transaction_id":"t"}}}"#;
+    fn reads_payment_statuses_and_transaction_notifications() {
+        let complete = br#"[{"endToEndIdentification":"E2E-1","transactionId":"61f5a1a0-1","nonce":"tx-1","response":"Complete"}]"#;
         assert_eq!(
-            read(body).unwrap(),
-            Notice::Settlement {
-                webhook_id: "e3".into(),
-                event_type: "payout.failed".into(),
-                user_id: "u".into(),
-                transaction_id: "t".into(),
-                direction: Direction::Out,
-                outcome: Outcome::Failed,
-                amount: Some("1.00".into()),
+            read(complete).unwrap(),
+            Notice::ProviderSettlement {
+                webhook_id: "61f5a1a0-1:Complete".into(),
+                event_type: "payment.complete".into(),
+                provider_ref: "61f5a1a0-1".into(),
+                outcome: Outcome::Completed,
+                amount: None,
             }
         );
+        let rejected = br#"[{"transactionId":"61f5a1a0-1","response":"Rejected"}]"#;
+        assert!(matches!(
+            read(rejected).unwrap(),
+            Notice::ProviderSettlement {
+                outcome: Outcome::Failed,
+                ..
+            }
+        ));
+        let accepted = br#"[{"transactionId":"61f5a1a0-1","response":"Accepted"}]"#;
+        assert!(matches!(read(accepted).unwrap(), Notice::Ignored { .. }));
+        let two = br#"[{"transactionId":"a","response":"Complete"},{"transactionId":"b","response":"Complete"}]"#;
+        assert_eq!(read(two), Err(PayloadError::Field("one payment status")));
+
+        let deposit = br#"{"subject":"TRANSACTION:GBP:1234","timestamp":"2026-12-05T10:00:00Z","account_id":10001,"transactions":[{"id":1234,"timestamp":"2026-12-05T10:00:00Z","amount_instructed":12.34,"amount_actual":12.34,"currency":"GBP","credit":true,"reference":"NAX0123 ","bank_name":"Barclays","account_name":"A Payer","notes_external":""}]}"#;
+        assert_eq!(
+            read(deposit).unwrap(),
+            Notice::ProviderSettlement {
+                webhook_id: "transaction:1234".into(),
+                event_type: "transaction.credit".into(),
+                provider_ref: "NAX0123".into(),
+                outcome: Outcome::Completed,
+                amount: Some("12.34".into()),
+            }
+        );
+        let debit = String::from_utf8(deposit.to_vec())
+            .unwrap()
+            .replace("\"credit\":true", "\"credit\":false");
+        assert!(matches!(
+            read(debit.as_bytes()).unwrap(),
+            Notice::Ignored { .. }
+        ));
         assert!(matches!(read(b"[1"), Err(PayloadError::NotJson(_))));
+        assert_eq!(read(b"7"), Err(PayloadError::Field("body")));
     }
 }
