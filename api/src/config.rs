@@ -136,6 +136,15 @@ pub struct ApiConfig {
     pub banxa_api_url: String,
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub banxa_api_key: Option<Secret>,
+    /// BCB Group's API (`https://api.bcb.group`, or
+    /// `https://api.uat.bcb.group`); set, `bcb` deposits are transfers to
+    /// the exchange's BCB account (`providers::payment_bcb`), with an
+    /// OAuth token from `bcb_auth_url` for `bcb_client_id`.
+    pub bcb_api_url: String,
+    pub bcb_auth_url: String,
+    pub bcb_client_id: String,
+    #[serde(serialize_with = "Secret::redacted_serialize_opt")]
+    pub bcb_client_secret: Option<Secret>,
     /// Stripe's API (`https://api.stripe.com`); set, `stripe` deposits are
     /// PaymentIntents (`providers::payment_stripe`) made with
     /// `stripe_api_key` (a secret or restricted key). Empty:
@@ -290,6 +299,10 @@ impl Default for ApiConfig {
             banxa_api_key: None,
             banxa_coin: "USDT".to_owned(),
             stripe_api_url: String::new(),
+            bcb_api_url: String::new(),
+            bcb_auth_url: "https://auth.bcb.group".to_owned(),
+            bcb_client_id: String::new(),
+            bcb_client_secret: None,
             sumsub_webhook_secret: None,
             sumsub_api_url: String::new(),
             sumsub_app_token: None,

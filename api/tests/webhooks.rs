@@ -271,7 +271,10 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
     let bcb_tx = body["transaction_id"].as_str().unwrap().to_owned();
     // BCB's notice names the deposit by the reference its instructions
     // ask the payer to quote.
-    let bcb_ref = body["instructions"]["reference"].as_str().unwrap().to_owned();
+    let bcb_ref = body["instructions"]["reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // A provider cannot settle another provider's deposit (Stripe's
     // notice names transactions by our ids; BCB's references live in

@@ -81,6 +81,20 @@ pub struct Cli {
     /// The exchange's wallet Banxa delivers that coin to.
     #[arg(long, env = "NAX_BANXA_WALLET_ADDRESS")]
     pub banxa_wallet_address: Option<String>,
+    /// BCB Group's API URL (`https://api.bcb.group`); set, `bcb` deposits
+    /// are transfers to the exchange's BCB account (with the client id
+    /// and secret, and `NAX_BCB_WEBHOOK_SECRET`).
+    #[arg(long, env = "NAX_BCB_API_URL", value_name = "URL")]
+    pub bcb_api_url: Option<String>,
+    /// BCB's OAuth token service (default `https://auth.bcb.group`).
+    #[arg(long, env = "NAX_BCB_AUTH_URL", value_name = "URL")]
+    pub bcb_auth_url: Option<String>,
+    /// BCB's OAuth client id.
+    #[arg(long, env = "NAX_BCB_CLIENT_ID")]
+    pub bcb_client_id: Option<String>,
+    /// BCB's OAuth client secret.
+    #[arg(long, env = "NAX_BCB_CLIENT_SECRET", hide_env_values = true)]
+    pub bcb_client_secret: Option<String>,
     /// Stripe's API URL (`https://api.stripe.com`); set, `stripe`
     /// deposits are PaymentIntents (with `NAX_STRIPE_API_KEY` and
     /// `NAX_STRIPE_WEBHOOK_SECRET`).
@@ -348,6 +362,7 @@ impl Config {
                 cli.sumsub_webhook_secret,
             ),
             (&mut self.api.sumsub_app_token, cli.sumsub_app_token),
+            (&mut self.api.bcb_client_secret, cli.bcb_client_secret),
             (&mut self.api.sumsub_secret_key, cli.sumsub_secret_key),
             (
                 &mut self.api.fireblocks_api_secret,
@@ -365,6 +380,9 @@ impl Config {
             self.api.stripe_api_key = Some(api::secret::Secret::new(key));
         }
         set(&mut self.api.stripe_api_url, cli.stripe_api_url);
+        set(&mut self.api.bcb_api_url, cli.bcb_api_url);
+        set(&mut self.api.bcb_auth_url, cli.bcb_auth_url);
+        set(&mut self.api.bcb_client_id, cli.bcb_client_id);
         set(&mut self.api.banxa_api_url, cli.banxa_api_url);
         set(&mut self.api.banxa_coin, cli.banxa_coin);
         set(&mut self.api.banxa_wallet_address, cli.banxa_wallet_address);

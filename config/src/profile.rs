@@ -41,6 +41,7 @@ impl Config {
         let own = [
             ("stripe", &api.stripe_api_url, "api.stripe_api_url"),
             ("banxa", &api.banxa_api_url, "api.banxa_api_url"),
+            ("bcb", &api.bcb_api_url, "api.bcb_api_url"),
         ];
         let sandboxed: Vec<&str> = ["stripe", "banxa", "bcb"]
             .into_iter()

@@ -508,7 +508,7 @@ fn stripe_has_an_adapter_of_its_own_and_needs_its_key_and_endpoint_secret() {
     assert!(
         reason.contains(
             "the payment provider is the sandbox for banxa, bcb (api.payment_provider; \
-             api.banxa_api_url for banxa)"
+             api.banxa_api_url for banxa; api.bcb_api_url for bcb)"
         ),
         "{reason}"
     );

@@ -125,6 +125,15 @@ impl Config {
                 ],
             ),
             (
+                "api.bcb_api_url",
+                &api.bcb_api_url,
+                vec![
+                    (api.bcb_client_id.is_empty(), "api.bcb_client_id"),
+                    (api.bcb_client_secret.is_none(), "api.bcb_client_secret"),
+                    (api.bcb_webhook_secret.is_none(), "api.bcb_webhook_secret"),
+                ],
+            ),
+            (
                 "api.stripe_api_url",
                 &api.stripe_api_url,
                 vec![
@@ -142,6 +151,8 @@ impl Config {
         for (key, url) in [
             ("api.banxa_api_url", &api.banxa_api_url),
             ("api.stripe_api_url", &api.stripe_api_url),
+            ("api.bcb_api_url", &api.bcb_api_url),
+            ("api.bcb_auth_url", &api.bcb_auth_url),
             ("api.fireblocks_api_url", &api.fireblocks_api_url),
             ("api.fireblocks_jwks_url", &api.fireblocks_jwks_url),
             ("api.sumsub_api_url", &api.sumsub_api_url),

@@ -27,6 +27,7 @@ pub mod kyc_sandbox;
 pub mod kyc_sumsub;
 pub mod payment;
 pub mod payment_banxa;
+pub mod payment_bcb;
 pub mod payment_sandbox;
 pub mod payment_stripe;
 
@@ -179,6 +180,9 @@ impl Providers {
                     }
                     if p.as_str() == "stripe" && !config.stripe_api_url.is_empty() {
                         return Ok((p, payment_stripe::build(ctx)?));
+                    }
+                    if p.as_str() == "bcb" && !config.bcb_api_url.is_empty() {
+                        return Ok((p, payment_bcb::build(ctx)?));
                     }
                     Ok((p, payments(ctx, p)?))
                 })
