@@ -134,7 +134,10 @@ async fn bcb_payouts_are_refused_with_the_funds_back() {
     let (server, t) = setup().await;
     let (user, token) = t.verified_user("bcb-payout@example.com").await;
     use feeds::Venue;
-    t.venue.credit(&user, "USD", 100 * 100_000_000).await.unwrap();
+    t.venue
+        .credit(&user, "USD", 100 * 100_000_000)
+        .await
+        .unwrap();
     let (s, body, _) = t
         .post(
             "/fiat/withdraw",
