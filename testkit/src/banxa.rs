@@ -28,7 +28,6 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The orders collection: create is a `POST` on it, one order a `GET /{id}`.
 pub const ORDERS_PATH: &str = "/api/orders";
@@ -98,28 +97,18 @@ struct Shared {
 /// A running Banxa-shaped server; stops when dropped.
 pub struct BanxaServer {
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for BanxaServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: crate::served::Task,
 }
 
 impl BanxaServer {
     /// Starts on a free port of 127.0.0.1 (needs a tokio runtime).
     pub async fn start(config: BanxaConfig) -> BanxaServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
-        let listener = listener.expect("bind 127.0.0.1:0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (listener, url) = crate::served::bind().await;
         let inner = Mutex::new(Inner::default());
         let shared = Arc::new(Shared { config, url, inner });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("banxa server");
-        });
-        BanxaServer { shared, task }
+        let _task = crate::served::serve(listener, app, "banxa");
+        BanxaServer { shared, _task }
     }
 
     /// `http://127.0.0.1:<port>`, the base URL a client takes.
@@ -188,16 +177,12 @@ impl BanxaServer {
         let head = format!("POST\n{}\n{nonce}", path.path());
         let signature = sign(&config.secret, &head, Some(body.as_bytes()));
         let auth = format!("Bearer {}:{signature}:{nonce}", config.api_key);
-        let request = reqwest::Client::new().post(url).body(body);
-        let request = request.timeout(Duration::from_secs(10));
-        let request = request.header("content-type", "application/json");
-        let sent = request.header("authorization", auth).send().await;
-        let failed = |e| panic!("the Banxa test server could not POST the webhook to {url}: {e}");
-        let response = sent.unwrap_or_else(failed);
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        let answer = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Some((status, answer))
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        let body = body.into_bytes();
+        Some(crate::served::post_webhook("Banxa", url, body, &headers).await)
     }
 }
 

@@ -235,13 +235,7 @@ pub struct BcbServer {
     shared: Arc<Shared>,
     url: String,
     auth_url: String,
-    tasks: [tokio::task::JoinHandle<()>; 2],
-}
-
-impl Drop for BcbServer {
-    fn drop(&mut self) {
-        self.tasks.iter().for_each(|task| task.abort());
-    }
+    _tasks: [crate::served::Task; 2],
 }
 
 /// Which of the two listeners a request came to.
@@ -251,15 +245,10 @@ struct Host {
     auth: bool,
 }
 
-async fn listen(host: Host) -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
-    let listener = listener.expect("bind 127.0.0.1:0");
-    let url = format!("http://{}", listener.local_addr().expect("local addr"));
+async fn listen(host: Host) -> (String, crate::served::Task) {
+    let (listener, url) = crate::served::bind().await;
     let app = Router::new().fallback(handle).with_state(host);
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("bcb server");
-    });
-    (url, task)
+    (url, crate::served::serve(listener, app, "BCB"))
 }
 
 async fn handle(State(host): State<Host>, request: Request) -> Response {
@@ -282,12 +271,11 @@ impl BcbServer {
             auth: false,
         };
         let (url, api_task) = listen(api).await;
-        let tasks = [auth_task, api_task];
         BcbServer {
             shared,
             url,
             auth_url,
-            tasks,
+            _tasks: [auth_task, api_task],
         }
     }
 
@@ -464,15 +452,12 @@ impl BcbServer {
         let mut mac = mac.expect("any key length");
         mac.update(body.as_bytes());
         let signature = hex::encode(mac.finalize().into_bytes());
-        let request = reqwest::Client::new().post(&url).body(body.to_owned());
-        let request = request.timeout(Duration::from_secs(10));
-        let request = request.header("content-type", "application/json");
-        let request = request.header("x-bcb-signature", signature);
-        let failed = |e| panic!("the BCB test server could not POST the webhook to {url}: {e}");
-        let response = request.send().await.unwrap_or_else(failed);
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        let headers = [
+            ("content-type", "application/json"),
+            ("x-bcb-signature", signature.as_str()),
+        ];
+        let body = body.as_bytes().to_vec();
+        Some(crate::served::post_webhook("BCB", &url, body, &headers).await)
     }
 }
 

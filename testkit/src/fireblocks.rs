@@ -184,13 +184,7 @@ struct Shared {
 /// A running Fireblocks-shaped server; stops when dropped.
 pub struct FireblocksServer {
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for FireblocksServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: crate::served::Task,
 }
 
 impl FireblocksServer {
@@ -200,9 +194,7 @@ impl FireblocksServer {
         let api_key = VerifyingKey::new(auth::public_key(&config.api_public_key_pem));
         let [one, two] = &config.webhook_key_pems;
         let webhook_keys = [auth::private_key(one), auth::private_key(two)];
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
-        let listener = listener.expect("bind 127.0.0.1:0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (listener, url) = crate::served::bind().await;
         let inner = Inner {
             published: vec![0],
             ..Inner::default()
@@ -216,10 +208,8 @@ impl FireblocksServer {
             inner,
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("fireblocks server");
-        });
-        FireblocksServer { shared, task }
+        let _task = crate::served::serve(listener, app, "fireblocks");
+        FireblocksServer { shared, _task }
     }
 
     /// `http://127.0.0.1:<port>`, without `/v1` (the SDKs' base path adds it).

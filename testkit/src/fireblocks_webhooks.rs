@@ -6,7 +6,6 @@
 use super::{api, auth, FireblocksServer, KIDS, STATUSES};
 use super::{V1_SIGNATURE_HEADER, V2_SIGNATURE_HEADER};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 impl FireblocksServer {
     /// Moves transaction `tx_id` to `status` (one of [`STATUSES`]), with
@@ -172,16 +171,11 @@ impl FireblocksServer {
 }
 
 /// POSTs `body` with `headers` to `url`: the answer's status and JSON
-/// (read as text first; `Null` when not JSON). Panics when it cannot be sent.
+/// (`Null` when not JSON). Panics when it cannot be sent.
 async fn post(url: &str, body: Vec<u8>, headers: Vec<(String, String)>) -> (u16, Value) {
-    let mut request = reqwest::Client::new().post(url).body(body);
-    for (name, value) in headers {
-        request = request.header(name, value);
-    }
-    let request = request.timeout(Duration::from_secs(10));
-    let failed = |e| panic!("the Fireblocks test server could not POST the webhook to {url}: {e}");
-    let response = request.send().await.unwrap_or_else(failed);
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    crate::served::post_webhook("Fireblocks", url, body, &headers).await
 }

@@ -15,6 +15,7 @@ mod http_proxy;
 pub mod hubspot;
 pub mod otlp;
 mod proxy;
+mod served;
 pub mod stripe;
 pub mod sumsub;
 

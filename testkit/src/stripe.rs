@@ -45,7 +45,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 mod wire;
 use wire::{bad, error, header_text, mask, parse_form, reply, valid_version, validate};
@@ -158,30 +158,20 @@ struct Shared {
 /// A running Stripe-shaped server; stops when dropped.
 pub struct StripeServer {
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for StripeServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: crate::served::Task,
 }
 
 impl StripeServer {
     /// Starts on a free port of 127.0.0.1 (needs a tokio runtime).
     pub async fn start(config: StripeConfig) -> StripeServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
-        let listener = listener.expect("bind 127.0.0.1:0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (listener, url) = crate::served::bind().await;
         let mut inner = Inner::default();
         inner.salt.0.clone_from(&url);
         let inner = Mutex::new(inner);
         let shared = Arc::new(Shared { config, url, inner });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("stripe server");
-        });
-        StripeServer { shared, task }
+        let _task = crate::served::serve(listener, app, "stripe");
+        StripeServer { shared, _task }
     }
 
     /// `http://127.0.0.1:<port>`, the base URL a client takes (for `/v1/…`).
@@ -345,17 +335,16 @@ impl StripeServer {
         let mut mac = mac.expect("any key length");
         mac.update(format!("{t}.{body}").as_bytes());
         let signature = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
-        let request = reqwest::Client::new().post(&url).body(body.to_owned());
-        let request = request.timeout(Duration::from_secs(10));
-        let request = request.header("content-type", "application/json; charset=utf-8");
-        let agent = "Stripe/1.0 (+https://stripe.com/docs/webhooks)";
-        let request = request.header("user-agent", agent);
-        let request = request.header("stripe-signature", signature);
-        let failed = |e| panic!("the Stripe test server could not POST the event to {url}: {e}");
-        let response = request.send().await.unwrap_or_else(failed);
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap_or_default();
-        Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        let headers = [
+            ("content-type", "application/json; charset=utf-8"),
+            (
+                "user-agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            ),
+            ("stripe-signature", signature.as_str()),
+        ];
+        let body = body.as_bytes().to_vec();
+        Some(crate::served::post_webhook("Stripe", &url, body, &headers).await)
     }
 }
 

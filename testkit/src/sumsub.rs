@@ -92,7 +92,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 mod api;
 mod wire;
@@ -254,21 +254,13 @@ struct Shared {
 /// A running Sumsub-shaped server; stops when dropped.
 pub struct SumsubServer {
     shared: Arc<Shared>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SumsubServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: crate::served::Task,
 }
 
 impl SumsubServer {
     /// Starts on a free port of 127.0.0.1 (needs a tokio runtime).
     pub async fn start(config: SumsubConfig) -> SumsubServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await;
-        let listener = listener.expect("bind 127.0.0.1:0");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (listener, url) = crate::served::bind().await;
         let mut inner = Inner::default();
         inner.salt.0.clone_from(&url);
         let inner = Mutex::new(inner);
@@ -276,10 +268,8 @@ impl SumsubServer {
         let app = Router::new()
             .fallback(api::handle)
             .with_state(shared.clone());
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("sumsub server");
-        });
-        SumsubServer { shared, task }
+        let _task = crate::served::serve(listener, app, "sumsub");
+        SumsubServer { shared, _task }
     }
 
     /// `http://127.0.0.1:<port>`, the base URL a client takes.
@@ -421,11 +411,7 @@ impl SumsubServer {
     /// [`SumsubServer::webhooks`]. `None` without a webhook URL.
     pub async fn send_raw(&self, body: &[u8], headers: &[(&str, &str)]) -> Option<(u16, Value)> {
         let url = self.webhook_url()?;
-        let mut request = reqwest::Client::new().post(&url).body(body.to_vec());
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        Some(send(request, &url).await)
+        Some(crate::served::post_webhook("Sumsub", &url, body.to_vec(), headers).await)
     }
 
     /// Changes the review of `applicant_id` with `change` and records the
@@ -470,24 +456,12 @@ impl SumsubServer {
     /// POSTs `body` signed as [`SumsubServer::sign_webhook`] says.
     async fn deliver(&self, body: &str) -> Option<(u16, Value)> {
         let url = self.webhook_url()?;
-        let request = reqwest::Client::new().post(&url).body(body.to_owned());
-        let mut request = request.header("content-type", "application/json");
-        for (name, value) in self.sign_webhook(body.as_bytes()) {
-            request = request.header(name, value);
-        }
-        Some(send(request, &url).await)
+        let signed = self.sign_webhook(body.as_bytes());
+        let mut headers = vec![("content-type", "application/json")];
+        headers.extend(signed.iter().map(|(name, value)| (*name, value.as_str())));
+        let body = body.as_bytes().to_vec();
+        Some(crate::served::post_webhook("Sumsub", &url, body, &headers).await)
     }
-}
-
-/// Sends `request` (10 s at most); its status and JSON answer (`null` when
-/// not JSON). Panics when it cannot be sent.
-async fn send(request: reqwest::RequestBuilder, url: &str) -> (u16, Value) {
-    let request = request.timeout(Duration::from_secs(10));
-    let failed = |e| panic!("the Sumsub test server could not POST the webhook to {url}: {e}");
-    let response = request.send().await.unwrap_or_else(failed);
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 #[cfg(test)]
