@@ -101,6 +101,26 @@ async fn a_bcb_deposit_is_a_transfer_quoting_its_reference_credited_once() {
         .await;
     assert_eq!(s, 201, "{body}");
 
+    // Pounds quoting the dollar deposit's reference: not its payment,
+    // rejected, nothing credited.
+    assert_eq!(
+        ack(server
+            .incoming_transfer("GBP", "25.00", &reference, "A Payer")
+            .await),
+        (200, "accepted".into())
+    );
+    let id = server.webhooks().last().unwrap()["transactions"][0]["id"].clone();
+    let id = id
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| id.to_string());
+    let outcome = t.wait_webhook_outcomes(&format!("transaction:{id}")).await;
+    assert_eq!(
+        outcome[0]["data"]["code"], "currency_mismatch",
+        "{outcome:?}"
+    );
+    assert_eq!(t.balance(&token, "USD").await.0, "0.00000000");
+
     // The transfer quoting the deposit's reference credits it once; its
     // redelivery is a duplicate.
     assert_eq!(

@@ -196,6 +196,7 @@ pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
         provider_ref: order_id,
         outcome,
         amount: fiat_amount(&v)?,
+        currency: notice::optional_id_at(&v, "/fiat_currency", "fiat_currency")?,
     })
 }
 
@@ -394,6 +395,7 @@ mod tests {
                 provider_ref: "d9efc5d228cb7edfc4b6bb82f7b39f94".into(),
                 outcome: Outcome::Completed,
                 amount: Some("100".into()),
+                currency: Some("AUD".into()),
             }
         );
         // The short form: order, status and its time.

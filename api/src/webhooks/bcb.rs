@@ -102,6 +102,7 @@ fn read_status(items: &Vec<serde_json::Value>) -> Result<Notice, PayloadError> {
         provider_ref,
         outcome,
         amount: None,
+        currency: None,
     })
 }
 
@@ -136,6 +137,7 @@ fn read_transaction(v: &serde_json::Value) -> Result<Notice, PayloadError> {
         provider_ref: reference.trim().to_owned(),
         outcome: Outcome::Completed,
         amount: Some(amount),
+        currency: notice::optional_id_at(t, "/currency", "transactions.currency")?,
     })
 }
 
@@ -273,6 +275,7 @@ mod tests {
                 provider_ref: "61f5a1a0-1".into(),
                 outcome: Outcome::Completed,
                 amount: None,
+                currency: None,
             }
         );
         let rejected = br#"[{"transactionId":"61f5a1a0-1","response":"Rejected"}]"#;
@@ -297,6 +300,7 @@ mod tests {
                 provider_ref: "NAX0123".into(),
                 outcome: Outcome::Completed,
                 amount: Some("12.34".into()),
+                currency: Some("GBP".into()),
             }
         );
         let debit = String::from_utf8(deposit.to_vec())

@@ -125,6 +125,11 @@ pub enum Notice {
         outcome: Outcome,
         /// As in `Settlement`.
         amount: Option<String>,
+        /// The currency the provider reports, when the payload has one
+        /// (BCB's transfer, Banxa's `fiat_currency`); it must be the
+        /// transaction's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currency: Option<String>,
     },
     /// The provider refunded (part of) a completed deposit it names by
     /// its id of the payment (Stripe's `charge.refunded`): the applier

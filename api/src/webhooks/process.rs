@@ -182,6 +182,7 @@ pub(super) async fn apply(
             provider_ref,
             outcome,
             amount,
+            currency,
             event_type,
             ..
         } => {
@@ -200,6 +201,18 @@ pub(super) async fn apply(
                 .ok_or_else(|| {
                     ApiError::not_found("unknown_transaction", "the reference names no transaction")
                 })?;
+            // Money in another currency quoting our reference (EUR paid
+            // against a USD deposit) is not this deposit's payment.
+            if let Some(currency) = currency {
+                let ours = Movement::of(&tx)?.asset;
+                if !currency.eq_ignore_ascii_case(&ours) {
+                    return Err(ApiError::unprocessable(
+                        "currency_mismatch",
+                        format!("the provider reports {currency}, the transaction is in {ours}"),
+                    )
+                    .into());
+                }
+            }
             // The provider's id names one order of one kind: its direction
             // is the transaction's.
             let direction = match tx.kind {
