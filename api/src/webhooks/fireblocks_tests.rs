@@ -23,6 +23,24 @@ fn headers(value: &str) -> HeaderMap {
     notice::header_map("Fireblocks-Signature", value)
 }
 
+/// A v1 signature made with openssl over the fixture key, not with our
+/// code: `printf "$BODY" | openssl dgst -sha512 -sign fireblocks_test_key_1.pem | base64`.
+#[test]
+fn a_v1_signature_made_with_openssl_passes() {
+    let body = br#"[{"endToEndIdentification":"E2E-1","transactionId":"61f5a1a0-1","nonce":"tx-1","response":"Complete"}]"#;
+    let openssl = "U0vZ7FiGRzeHiu5ynH20cgHX6EaQU2U1TLtWaD+Om/yS1syiGNcWjIN2tpKoWe9obLhLaFegSBFK6Jk/5lFXkD1JHozUu4DEO29OLnRzY/1rob7kfQNA7hIlMOTJOvu/TQxkzFS/dJs/ROv20MnR8KCaSmSXPsL5BOMH3Fouk5uSsxkE3EXXQqYmCUqUq8ViUkLqUgtSdewv7ckEw6TFXW5cLYOrJ/1czBxJwgq8U7eINHZlRIH6ab0vEWLW/a5iA98vDE2Xx7fKKb/wcF0W9XijpN3P0+ucDwpTifYeid3ZGuau+CuLPoJe1IOUJQHUjmOwcOey/odsJFj5bJbq0Q==";
+    let h = headers(openssl);
+    assert_eq!(verify(&fixture_key(1), &h, body), Ok(()));
+    assert_eq!(
+        verify(&fixture_key(2), &h, body),
+        Err(SignatureError::Mismatch)
+    );
+    assert_eq!(
+        verify(&fixture_key(1), &h, &body[1..]),
+        Err(SignatureError::Mismatch)
+    );
+}
+
 #[test]
 fn good_signature_passes() {
     let (key, _) = keys();
