@@ -115,6 +115,13 @@ async fn deposits_and_withdrawals_run_through_fireblocks_and_its_rotated_webhook
     assert_eq!(ack(answer), (200, "accepted".into()));
     t.wait_available(&token, "BTC", "0.50000000").await;
     assert_eq!(ack(server.resend_last().await), (200, "duplicate".into()));
+    // Fireblocks does not document customerRefId on incoming transfers:
+    // one without it is credited to the user whose address it is.
+    let (_, answer) = server
+        .incoming_deposit(VAULT, "BTC_TEST", "0.05", &address, None, &"a2".repeat(32))
+        .await;
+    assert_eq!(ack(answer), (200, "accepted".into()));
+    t.wait_available(&token, "BTC", "0.55000000").await;
 
     // A withdrawal: Fireblocks fails once, the submission is retried under
     // the same externalTxId; one transaction is made.
@@ -130,8 +137,8 @@ async fn deposits_and_withdrawals_run_through_fireblocks_and_its_rotated_webhook
     assert_eq!(s, 202, "{body}");
     let ours = body["transaction_id"].as_str().unwrap().to_owned();
     let sent = server.transactions();
-    assert_eq!(sent.len(), 2, "the deposit and the withdrawal: {sent:?}");
-    let out = &sent[1];
+    assert_eq!(sent.len(), 3, "two deposits and the withdrawal: {sent:?}");
+    let out = &sent[2];
     assert_eq!(out["externalTxId"], ours.as_str());
     assert_eq!(out["assetId"], "BTC_TEST");
     assert_eq!(out["amountInfo"]["requestedAmount"], "0.25000000");
@@ -151,7 +158,7 @@ async fn deposits_and_withdrawals_run_through_fireblocks_and_its_rotated_webhook
     assert_eq!(server.jwks_fetches(), fetches + 1);
     t.wait_status("/wallets/transactions", &token, &ours, "completed")
         .await;
-    assert_eq!(t.balance(&token, "BTC").await.0, "1.25000000");
+    assert_eq!(t.balance(&token, "BTC").await.0, "1.30000000");
 
     // A kid the set does not hold: the set is fetched for it once more,
     // then the delivery is refused. More made-up kids within the window
@@ -284,6 +291,15 @@ async fn a_resubmitted_withdrawal_is_the_first_transaction_and_status_is_read() 
         callback_base: "http://127.0.0.1:9",
     };
     let custody = api::providers::custody_fireblocks::build(&ctx).unwrap();
+    // A deposit address's owner, asked of a fresh adapter (as after a
+    // restart: nothing cached), is found in the vault by the address.
+    let made = custody.deposit_address("user-9", "BTC").await.unwrap();
+    let fresh = api::providers::custody_fireblocks::build(&ctx).unwrap();
+    assert_eq!(
+        fresh.owner_of("BTC", &made.address).await,
+        Ok(Some("user-9".to_owned()))
+    );
+    assert_eq!(fresh.owner_of("BTC", "bc1qnobodys").await, Ok(None));
     let order = api::providers::custody::WithdrawalOrder {
         transaction_id: "0193a1b2-0000-7000-8000-000000000001".into(),
         user_id: "user-1".into(),

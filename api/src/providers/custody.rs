@@ -69,6 +69,14 @@ pub trait Custody: Send + Sync + 'static {
     /// outcome arrives later as a webhook naming the transaction.
     async fn submit_withdrawal(&self, order: &WithdrawalOrder) -> Result<String, CustodyError>;
 
+    /// The user whose deposit address of `asset` (our symbol) `address`
+    /// is, for notices that do not name them; `None` when custody knows
+    /// no such address of ours. By default custody cannot say.
+    async fn owner_of(&self, asset: &str, address: &str) -> Result<Option<String>, CustodyError> {
+        let _ = (asset, address);
+        Ok(None)
+    }
+
     /// Our symbol of the asset custody calls `custody_asset` in its
     /// notices (Fireblocks' `BTC_TEST` may be our `BTC`); by default the
     /// same.
@@ -119,6 +127,16 @@ impl CustodyAccess {
         self.custody_upstream
             .call(Idempotency::Idempotent, custody_down, || {
                 self.custody.deposit_address(user_id, asset)
+            })
+            .await
+            .map_err(|e| e.into_api("custody", custody_error))
+    }
+
+    /// The user of a deposit address (a read, so retried).
+    pub async fn owner_of(&self, asset: &str, address: &str) -> Result<Option<String>, ApiError> {
+        self.custody_upstream
+            .call(Idempotency::Idempotent, custody_down, || {
+                self.custody.owner_of(asset, address)
             })
             .await
             .map_err(|e| e.into_api("custody", custody_error))

@@ -223,12 +223,13 @@ impl FireblocksCustody {
             .map_err(CustodyError::Unavailable)
     }
 
-    /// The address of `user_id` among the vault's addresses of `asset_id`.
-    async fn find_address(
+    /// The first of the vault's addresses of `asset_id` that `wanted`
+    /// picks.
+    async fn scan(
         &self,
         asset_id: &str,
-        user_id: &str,
-    ) -> Result<Option<String>, CustodyError> {
+        wanted: impl Fn(&Value) -> bool,
+    ) -> Result<Option<Value>, CustodyError> {
         let mut after: Option<String> = None;
         for _ in 0..MAX_ADDRESS_PAGES {
             let mut uri = format!(
@@ -247,14 +248,14 @@ impl FireblocksCustody {
                 404 => return Ok(None),
                 _ => return Err(refusal(status, &page)),
             }
-            let mine = page
+            let found = page
                 .get("addresses")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .find(|a| a.get("customerRefId").and_then(Value::as_str) == Some(user_id));
-            if let Some(address) = mine.and_then(|a| answer::text_at(a, "/address")) {
-                return Ok(Some(address));
+                .find(|a| wanted(a));
+            if let Some(found) = found {
+                return Ok(Some(found.clone()));
             }
             match answer::text_at(&page, "/paging/after") {
                 Some(cursor) => after = Some(cursor),
@@ -264,6 +265,17 @@ impl FireblocksCustody {
         Err(CustodyError::Unavailable(format!(
             "the vault holds more than {MAX_ADDRESS_PAGES} pages of {asset_id} addresses"
         )))
+    }
+
+    /// The address of `user_id` among the vault's addresses of `asset_id`.
+    async fn find_address(
+        &self,
+        asset_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, CustodyError> {
+        let mine = |a: &Value| a.get("customerRefId").and_then(Value::as_str) == Some(user_id);
+        let found = self.scan(asset_id, mine).await?;
+        Ok(found.and_then(|a| answer::text_at(&a, "/address")))
     }
 }
 
@@ -302,6 +314,20 @@ pub fn remote_status(status: &str) -> RemoteStatus {
 
 #[async_trait]
 impl Custody for FireblocksCustody {
+    async fn owner_of(&self, asset: &str, address: &str) -> Result<Option<String>, CustodyError> {
+        let known = self
+            .addresses
+            .iter()
+            .find(|e| e.key().1 == asset && e.value() == address)
+            .map(|e| e.key().0.clone());
+        if known.is_some() {
+            return Ok(known);
+        }
+        let this = |a: &Value| a.get("address").and_then(Value::as_str) == Some(address);
+        let found = self.scan(self.asset_id(asset), this).await?;
+        Ok(found.and_then(|a| answer::text_at(&a, "/customerRefId")))
+    }
+
     fn our_asset(&self, custody_asset: &str) -> String {
         self.asset_ids
             .iter()

@@ -52,9 +52,8 @@ pub fn received_writes(provider: Provider, notice: &Notice) -> Result<Vec<Write>
             transaction_id,
             ..
         } => (Some(user_id.as_str()), Some(transaction_id.as_str())),
-        Notice::IncomingDeposit { user_id, .. } | Notice::KycReview { user_id, .. } => {
-            (Some(user_id.as_str()), None)
-        }
+        Notice::IncomingDeposit { user_id, .. } => (user_id.as_deref(), None),
+        Notice::KycReview { user_id, .. } => (Some(user_id.as_str()), None),
         Notice::ProviderSettlement { .. } | Notice::Refund { .. } | Notice::Ignored { .. } => {
             (None, None)
         }

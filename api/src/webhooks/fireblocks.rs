@@ -39,7 +39,10 @@
 //!   `COMPLETED` completes the withdrawal; `FAILED`, `REJECTED`,
 //!   `CANCELLED`, `BLOCKED` fail it; other statuses are ignored.
 //! - Without `externalTxId`, to a `VAULT_ACCOUNT` destination, `COMPLETED`:
-//!   an incoming deposit for user `customerRefId` at `destinationAddress`,
+//!   an incoming deposit at `destinationAddress`, for user `customerRefId`
+//!   when the notice has one, else for the user custody made that address
+//!   for (Fireblocks does not document `customerRefId` on incoming
+//!   transfers, so the applier asks custody, [`Custody::owner_of`](crate::providers::custody::Custody::owner_of)),
 //!   of the chain transfer (`assetId`, `txHash`, `index`). Fireblocks may
 //!   notify one chain transfer under several of its ids; the deposit is
 //!   credited once per chain transfer, not per id (see
@@ -213,14 +216,15 @@ pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
         _ => return Ok(ignored()),
     };
     let amount = notice::optional_id_at(&v, "/data/amountInfo/amount", "data.amountInfo.amount")?;
-    let user_id = notice::id_at(&v, "/data/customerRefId", "data.customerRefId")?;
+    let user_id = notice::optional_id_at(&v, "/data/customerRefId", "data.customerRefId")?;
     if let Some(transaction_id) =
         notice::optional_id_at(&v, "/data/externalTxId", "data.externalTxId")?
     {
         return Ok(Notice::Settlement {
             webhook_id,
             event_type,
-            user_id,
+            // We set it on every withdrawal we submit.
+            user_id: user_id.ok_or(PayloadError::Field("data.customerRefId"))?,
             transaction_id,
             direction: Direction::Out,
             outcome,

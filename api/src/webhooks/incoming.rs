@@ -61,7 +61,7 @@ pub fn check_shape(provider: Provider, notice: &Notice) -> Result<(), ApiError> 
         ));
     }
     if tx_hash.is_none() {
-        tracing::warn!(custody_ref = %custody_ref, user_id = %user_id,
+        tracing::warn!(custody_ref = %custody_ref, user_id = ?user_id,
             "completed incoming deposit without a tx hash refused");
         return Err(ApiError::unprocessable(
             "missing_tx_hash",
@@ -96,6 +96,20 @@ pub(super) async fn apply(
     };
     check_shape(provider, notice)?;
     let ledger = &state.ledger;
+    let user_id = match user_id {
+        Some(user) => user.clone(),
+        None => {
+            let ours = state.custody.custody.our_asset(asset);
+            state
+                .custody
+                .owner_of(&ours, address)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found("unknown_address", "no user has this deposit address")
+                })?
+        }
+    };
+    let user_id = &user_id;
     if ledger.store.user(user_id).await?.is_none() {
         return Err(ApiError::not_found("unknown_user", "no such user").into());
     }

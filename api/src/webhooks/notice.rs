@@ -146,7 +146,9 @@ pub enum Notice {
     IncomingDeposit {
         webhook_id: String,
         event_type: String,
-        user_id: String,
+        /// Our user, when custody names them (Fireblocks' `customerRefId`);
+        /// else found by the address ([`crate::providers::custody::Custody::owner_of`]).
+        user_id: Option<String>,
         asset: String,
         amount: String,
         address: String,

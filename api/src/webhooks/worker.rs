@@ -182,9 +182,8 @@ fn permanent(e: &ApiError) -> bool {
 /// The user a notice names.
 fn user_of(notice: &Notice) -> Option<&str> {
     match notice {
-        Notice::Settlement { user_id, .. }
-        | Notice::IncomingDeposit { user_id, .. }
-        | Notice::KycReview { user_id, .. } => Some(user_id),
+        Notice::Settlement { user_id, .. } | Notice::KycReview { user_id, .. } => Some(user_id),
+        Notice::IncomingDeposit { user_id, .. } => user_id.as_deref(),
         Notice::ProviderSettlement { .. } | Notice::Refund { .. } | Notice::Ignored { .. } => None,
     }
 }
