@@ -186,7 +186,7 @@ pub async fn submit_document(
                 reason: why.clone(),
             };
             decisions
-                .decide(user_id, &submission_id, &decision, |_| Vec::new())
+                .decide(user_id, &submission_id, &decision, None, |_| Vec::new())
                 .await?;
             return Err(ApiError::unprocessable("kyc_document_refused", why));
         }
@@ -205,6 +205,10 @@ pub async fn submit_document(
         updated_at: user.kyc_updated_at,
     })
 }
+
+/// How much earlier than a submission a provider's decision may be dated
+/// and still be about it (the provider's clock and ours differ).
+pub const DECISION_SKEW: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
 
 /// Turns a provider's decisions into KYC status changes.
 #[derive(Clone)]
@@ -225,20 +229,26 @@ impl KycDecisions {
     /// (the sandbox's decisions have no one to retry them).
     pub async fn apply(&self, user_id: &str, submission_id: &str, decision: KycDecision) {
         let extra = |_: bool| Vec::new();
-        if let Err(e) = self.decide(user_id, submission_id, &decision, extra).await {
+        if let Err(e) = self
+            .decide(user_id, submission_id, &decision, None, extra)
+            .await
+        {
             tracing::warn!(%user_id, %submission_id, error = %e, "KYC decision not applied");
         }
     }
 
     /// [`apply`](Self::apply), with `extra(applied)` writes joining the
     /// commit (a webhook receipt's move): `Ok(true)` when the status
-    /// changed, `Ok(false)` when the user was not `PENDING` (the extra
+    /// changed, `Ok(false)` when the user was not `PENDING`, or when the
+    /// decision was made (`decided_at`) more than [`DECISION_SKEW`] before
+    /// the user's latest submission, so about an earlier one (the extra
     /// writes are committed alone then). Errors are the store's, to retry.
     pub async fn decide(
         &self,
         user_id: &str,
         submission_id: &str,
         decision: &KycDecision,
+        decided_at: Option<Timestamp>,
         extra: impl Fn(bool) -> Vec<Write>,
     ) -> Result<bool, StoreError> {
         let (to, reason) = match decision {
@@ -246,8 +256,10 @@ impl KycDecisions {
             KycDecision::Rejected { reason } => (KycStatus::Rejected, Some(reason.as_str())),
         };
         for _ in 0..DECISION_ATTEMPTS {
+            let current =
+                |u: &User| decided_at.is_none_or(|at| at + DECISION_SKEW >= u.kyc_updated_at);
             let stored = match self.store.user(user_id).await? {
-                Some(u) if u.kyc_status == KycStatus::Pending => u,
+                Some(u) if u.kyc_status == KycStatus::Pending && current(&u) => u,
                 _ => {
                     tracing::info!(%user_id, %submission_id, "KYC decision ignored: user not pending");
                     self.store.commit(extra(false)).await?;

@@ -170,6 +170,11 @@ pub enum Notice {
         applicant_id: String,
         verified: bool,
         reason: Option<String>,
+        /// When the provider made the review (Sumsub's `createdAtMs`): a
+        /// review made before the user's latest submission is about an
+        /// earlier one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reviewed_at: Option<crate::events::Timestamp>,
     },
     /// A notice this service does not act on (another event type, an
     /// intermediate status); acknowledged so the provider stops sending it.

@@ -232,6 +232,7 @@ pub(super) async fn apply(
             applicant_id,
             verified,
             reason,
+            reviewed_at,
             ..
         } => {
             let decision = if *verified {
@@ -252,14 +253,14 @@ pub(super) async fn apply(
                 } else {
                     (
                         ReceiptStatus::Ignored,
-                        "ignored: the user's KYC is not pending",
+                        "ignored: the user's KYC is not pending, or the review predates the submission",
                     )
                 };
                 applied_writes(receipt, status, Some(user_id), None, action)
             };
             let submission = format!("{}:{applicant_id}", provider.as_str());
             let changed = KycDecisions::new(ledger.store.clone())
-                .decide(user_id, &submission, &decision, writes)
+                .decide(user_id, &submission, &decision, *reviewed_at, writes)
                 .await?;
             Ok(if changed {
                 ReceiptStatus::Applied

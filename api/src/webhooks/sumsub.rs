@@ -19,7 +19,9 @@
 //! made): `GREEN` verifies it, `RED` rejects it (`RETRY`: the user may
 //! submit again, which our `REJECTED` allows too; the reason is the
 //! labels). Other types are acknowledged and ignored. The delivery id is
-//! `{applicantId}:{type}:{createdAtMs}`.
+//! `{applicantId}:{type}:{createdAtMs}`. A review made more than a minute
+//! (clock skew) before the user's latest submission is about an earlier
+//! submission and is ignored (`createdAtMs`, UTC).
 
 use super::keys::{KeyError, WebhookKeys};
 use super::notice::{self, Notice, PayloadError, SignatureError};
@@ -130,10 +132,15 @@ pub fn read(body: &[u8]) -> Result<Notice, PayloadError> {
         }
         _ => return Err(PayloadError::Field("reviewResult.reviewAnswer")),
     };
+    // `yyyy-MM-dd HH:mm:ss.fff`, UTC (an unreadable one: not compared).
+    let reviewed_at = chrono::NaiveDateTime::parse_from_str(&created, "%Y-%m-%d %H:%M:%S%.f")
+        .ok()
+        .map(|t| t.and_utc());
     Ok(Notice::KycReview {
         webhook_id,
         event_type,
         user_id,
+        reviewed_at,
         applicant_id: applicant,
         verified: decision == KycDecision::Verified,
         reason: match decision {
@@ -257,6 +264,11 @@ mod tests {
                 applicant_id: "5cb56e8e0a975a35f333cb83".into(),
                 verified: true,
                 reason: None,
+                reviewed_at: Some(
+                    chrono::DateTime::parse_from_rfc3339("2020-02-21T13:23:19.321Z")
+                        .unwrap()
+                        .to_utc()
+                ),
             }
         );
         let red = br#"{"applicantId":"a1","externalUserId":"u1","type":"applicantReviewed","reviewStatus":"completed","createdAtMs":"2020-02-21 13:23:19.321","reviewResult":{"reviewAnswer":"RED","rejectLabels":["FORGERY","SELFIE_MISMATCH"],"reviewRejectType":"FINAL"}}"#;
