@@ -8,16 +8,14 @@
 mod common;
 
 use api::config::ApiConfig;
-use api::providers::{ProviderContext, RemoteStatus};
+use api::providers::RemoteStatus;
 use api::secret::Secret;
-use api::webhooks::keys::WebhookKeys;
+use common::adapters::AdapterParts;
 use common::assert_error;
 use common::money::{config_with_delay, start_money_with};
-use feeds::Venue;
 use serde_json::json;
 use testkit::banxa::{BanxaConfig, BanxaServer};
 
-const ONE_USD: u64 = 100_000_000;
 const WALLET: &str = "0x00000000000000000000000000000000000e0c4a";
 
 fn config(server: &BanxaServer) -> ApiConfig {
@@ -131,17 +129,7 @@ async fn banxa_down_is_503_and_its_refusals_and_payouts_are_clear() {
 
     // Banxa pays out through sell orders the user starts at Banxa: a
     // payout asked of it fails at once and the funds come back.
-    t.venue.credit(&user, "USD", 100 * ONE_USD).await.unwrap();
-    let (s, body, _) = t
-        .post(
-            "/fiat/withdraw",
-            Some(&token),
-            json!({"currency": "USD", "amount": "5", "provider": "banxa",
-                   "destination": "GB33BUKB20201555555555", "idempotency_key": "w1"}),
-        )
-        .await;
-    assert_eq!((s, &body["status"]), (202, &json!("failed")), "{body}");
-    assert_eq!(t.balance(&token, "USD").await.0, "100.00000000");
+    t.assert_payout_refused(&user, &token, "banxa").await;
     // And none of it reached Banxa as an order.
     assert!(server.orders().is_empty());
 }
@@ -149,15 +137,9 @@ async fn banxa_down_is_503_and_its_refusals_and_payouts_are_clear() {
 #[tokio::test]
 async fn reconciliation_reads_an_orders_status_from_banxa() {
     let server = banxa().await;
-    let dir = tempfile::tempdir().unwrap();
     let config = config(&server);
-    let keys = WebhookKeys::open(&config, dir.path()).await.unwrap();
-    let ctx = ProviderContext {
-        config: &config,
-        data_dir: dir.path(),
-        keys: &keys,
-        callback_base: "http://127.0.0.1:9",
-    };
+    let parts = AdapterParts::open(&config).await;
+    let ctx = parts.ctx(&config);
     let adapter = api::providers::payment_banxa::build(&ctx).unwrap();
     let order = api::providers::payment::PaymentOrder {
         transaction_id: "tx-1".into(),

@@ -153,20 +153,6 @@ async fn a_bcb_deposit_is_a_transfer_quoting_its_reference_credited_once() {
 async fn bcb_payouts_are_refused_with_the_funds_back() {
     let (server, t) = setup().await;
     let (user, token) = t.verified_user("bcb-payout@example.com").await;
-    use feeds::Venue;
-    t.venue
-        .credit(&user, "USD", 100 * 100_000_000)
-        .await
-        .unwrap();
-    let (s, body, _) = t
-        .post(
-            "/fiat/withdraw",
-            Some(&token),
-            json!({"currency": "USD", "amount": "5", "provider": "bcb",
-                   "destination": "GB33BUKB20201555555555", "idempotency_key": "w1"}),
-        )
-        .await;
-    assert_eq!((s, &body["status"]), (202, &json!("failed")), "{body}");
-    assert_eq!(t.balance(&token, "USD").await.0, "100.00000000");
+    t.assert_payout_refused(&user, &token, "bcb").await;
     assert!(server.payments().is_empty());
 }

@@ -272,7 +272,6 @@ async fn a_resubmitted_withdrawal_is_the_first_transaction_and_status_is_read() 
         ..FireblocksConfig::default()
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
     let config = ApiConfig {
         custody_provider: "fireblocks".into(),
         fireblocks_api_url: server.url(),
@@ -281,15 +280,8 @@ async fn a_resubmitted_withdrawal_is_the_first_transaction_and_status_is_read() 
         fireblocks_vault_id: VAULT.into(),
         ..config_with_delay(600_000)
     };
-    let keys = api::webhooks::keys::WebhookKeys::open(&config, dir.path())
-        .await
-        .unwrap();
-    let ctx = api::providers::ProviderContext {
-        config: &config,
-        data_dir: dir.path(),
-        keys: &keys,
-        callback_base: "http://127.0.0.1:9",
-    };
+    let parts = common::adapters::AdapterParts::open(&config).await;
+    let ctx = parts.ctx(&config);
     let custody = api::providers::custody_fireblocks::build(&ctx).unwrap();
     // A deposit address's owner, asked of a fresh adapter (as after a
     // restart: nothing cached), is found in the vault by the address.

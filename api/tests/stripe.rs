@@ -10,9 +10,9 @@
 mod common;
 
 use api::config::ApiConfig;
-use api::providers::{ProviderContext, RemoteStatus};
+use api::providers::RemoteStatus;
 use api::secret::Secret;
-use api::webhooks::keys::WebhookKeys;
+use common::adapters::AdapterParts;
 use common::assert_error;
 use common::money::{config_with_delay, start_money_with};
 use feeds::Venue;
@@ -196,33 +196,17 @@ async fn stripe_down_is_503_its_refusals_422_and_payouts_are_refused() {
 
     // Paying a user's bank account is Stripe Connect's: refused at once,
     // the funds come back, nothing reaches Stripe.
-    t.venue.credit(&user, "USD", 100 * ONE_USD).await.unwrap();
     let before = server.requests().len();
-    let (s, body, _) = t
-        .post(
-            "/fiat/withdraw",
-            Some(&token),
-            json!({"currency": "USD", "amount": "5", "provider": "stripe",
-                   "destination": "GB33BUKB20201555555555", "idempotency_key": "w1"}),
-        )
-        .await;
-    assert_eq!((s, &body["status"]), (202, &json!("failed")), "{body}");
-    assert_eq!(t.balance(&token, "USD").await.0, "100.00000000");
+    t.assert_payout_refused(&user, &token, "stripe").await;
     assert_eq!(server.requests().len(), before);
 }
 
 #[tokio::test]
 async fn a_wrong_key_is_unavailable_and_reconciliation_reads_an_intents_status() {
     let server = stripe().await;
-    let dir = tempfile::tempdir().unwrap();
     let config = config(&server);
-    let keys = WebhookKeys::open(&config, dir.path()).await.unwrap();
-    let ctx = ProviderContext {
-        config: &config,
-        data_dir: dir.path(),
-        keys: &keys,
-        callback_base: "http://127.0.0.1:9",
-    };
+    let parts = AdapterParts::open(&config).await;
+    let ctx = parts.ctx(&config);
     let adapter = api::providers::payment_stripe::build(&ctx).unwrap();
     let order = api::providers::payment::PaymentOrder {
         transaction_id: "tx-1".into(),
@@ -256,10 +240,7 @@ async fn a_wrong_key_is_unavailable_and_reconciliation_reads_an_intents_status()
         stripe_api_key: Some(Secret::new("sk_test_wrong")),
         ..config.clone()
     };
-    let ctx = ProviderContext {
-        config: &wrong_key,
-        ..ctx
-    };
+    let ctx = parts.ctx(&wrong_key);
     let wrong = api::providers::payment_stripe::build(&ctx).unwrap();
     let order = api::providers::payment::PaymentOrder {
         transaction_id: "tx-2".into(),

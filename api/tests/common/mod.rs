@@ -3,6 +3,7 @@
 //! real HTTP client.
 #![allow(dead_code)]
 
+pub mod adapters;
 pub mod money;
 pub mod redis;
 pub mod webhooks;

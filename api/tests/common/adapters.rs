@@ -1,0 +1,57 @@
+//! Test support for the real provider adapters (`api/tests/{banxa,stripe,
+//! bcb,fireblocks}.rs`): what an adapter is built from when a test calls
+//! it directly, and the payout every deposit-only adapter refuses.
+
+use super::TestApi;
+use api::config::ApiConfig;
+use api::providers::ProviderContext;
+use api::webhooks::keys::WebhookKeys;
+use feeds::Venue;
+use serde_json::json;
+
+/// The keys and data directory an adapter is built with.
+pub struct AdapterParts {
+    dir: tempfile::TempDir,
+    keys: WebhookKeys,
+}
+
+impl AdapterParts {
+    /// The keys of `config` in a fresh data directory.
+    pub async fn open(config: &ApiConfig) -> AdapterParts {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = WebhookKeys::open(config, dir.path()).await.expect("keys");
+        AdapterParts { dir, keys }
+    }
+
+    /// The context to build an adapter of `config` in.
+    pub fn ctx<'a>(&'a self, config: &'a ApiConfig) -> ProviderContext<'a> {
+        ProviderContext {
+            config,
+            data_dir: self.dir.path(),
+            keys: &self.keys,
+            callback_base: "http://127.0.0.1:9",
+        }
+    }
+}
+
+impl TestApi {
+    /// Credits `user` 100 USD and asks `provider` for a 5 USD payout: the
+    /// adapter refuses at once, so the withdrawal is `failed` with the
+    /// funds back.
+    pub async fn assert_payout_refused(&self, user: &str, token: &str, provider: &str) {
+        self.venue
+            .credit(user, "USD", 100 * 100_000_000)
+            .await
+            .expect("credit");
+        let (s, body, _) = self
+            .post(
+                "/fiat/withdraw",
+                Some(token),
+                json!({"currency": "USD", "amount": "5", "provider": provider,
+                       "destination": "GB33BUKB20201555555555", "idempotency_key": "w1"}),
+            )
+            .await;
+        assert_eq!((s, &body["status"]), (202, &json!("failed")), "{body}");
+        assert_eq!(self.balance(token, "USD").await.0, "100.00000000");
+    }
+}
