@@ -236,7 +236,6 @@ pub const SANDBOX_API_KEY: &str = "nax-sandbox";
 /// Banxa in the webhook registry.
 pub static PROVIDER: HmacPayments = HmacPayments {
     name: "banxa",
-    headers: &[HEADER],
     secret: HmacSecret {
         file: BANXA_SECRET_FILE,
         prefix: "",

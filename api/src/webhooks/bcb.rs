@@ -181,7 +181,6 @@ pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec
 /// BCB Group in the webhook registry.
 pub static PROVIDER: HmacPayments = HmacPayments {
     name: "bcb",
-    headers: &[HEADER],
     secret: HmacSecret {
         file: BCB_SECRET_FILE,
         prefix: "",

@@ -324,10 +324,6 @@ impl WebhookProvider for Fireblocks {
         "fireblocks"
     }
 
-    fn signature_headers(&self) -> &'static [&'static str] {
-        &[V2_HEADER, HEADER]
-    }
-
     async fn verify(
         &self,
         keys: &WebhookKeys,

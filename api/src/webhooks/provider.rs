@@ -3,9 +3,9 @@
 //! [`banxa`](super::banxa), [`bcb`](super::bcb),
 //! [`fireblocks`](super::fireblocks); the HMAC payment providers as an
 //! [`HmacPayments`] value), listed once in
-//! [`PROVIDERS`](super::PROVIDERS). A provider names its path segment and
-//! signature headers, verifies a delivery with our keys and reads it into
-//! a typed [`Notice`]. A payment provider also says how the payment
+//! [`PROVIDERS`](super::PROVIDERS). A provider names its path segment,
+//! verifies a delivery with our keys and reads it into a typed
+//! [`Notice`]. A payment provider also says how the payment
 //! sandbox imitates it ([`PaymentWebhooks`]); every provider with one is
 //! a fiat provider clients may choose
 //! ([`FiatProvider`](crate::providers::payment::FiatProvider)).
@@ -25,9 +25,6 @@ pub trait WebhookProvider: Send + Sync + 'static {
     /// The path segment, and the name stored in receipts and transactions
     /// (exact, lowercase).
     fn name(&self) -> &'static str;
-
-    /// The request headers its signature travels in (lowercase).
-    fn signature_headers(&self) -> &'static [&'static str];
 
     /// Checks the signature of `body` at Unix time `now`. The outer error
     /// is a key of ours that could not be loaded (not the sender's fault).
@@ -97,7 +94,6 @@ pub type VerifyFn = fn(&Secret, &str, &HeaderMap, &[u8], i64) -> Result<(), Sign
 pub struct HmacPayments {
     /// See [`WebhookProvider::name`].
     pub name: &'static str,
-    pub headers: &'static [&'static str],
     pub secret: HmacSecret,
     /// Checks a delivery POSTed to the path (see
     /// [`WebhookKeys::signed_path`]; only schemes that sign the path read
@@ -117,10 +113,6 @@ pub struct HmacPayments {
 impl WebhookProvider for HmacPayments {
     fn name(&self) -> &'static str {
         self.name
-    }
-
-    fn signature_headers(&self) -> &'static [&'static str] {
-        self.headers
     }
 
     async fn verify(

@@ -191,7 +191,6 @@ pub fn event_body(report: &super::delivery::Report<'_>, webhook_id: &str) -> Vec
 /// Stripe in the webhook registry.
 pub static PROVIDER: HmacPayments = HmacPayments {
     name: "stripe",
-    headers: &[HEADER],
     secret: HmacSecret {
         file: STRIPE_SECRET_FILE,
         prefix: "whsec_",

@@ -159,10 +159,6 @@ impl WebhookProvider for Sumsub {
         "sumsub"
     }
 
-    fn signature_headers(&self) -> &'static [&'static str] {
-        &[HEADER, ALG_HEADER]
-    }
-
     async fn verify(
         &self,
         keys: &WebhookKeys,
