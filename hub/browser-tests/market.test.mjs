@@ -295,6 +295,10 @@ test("switching pairs fast: a late REST answer of the pair left behind shows not
     await waitFor(page, "BTC-USD ladder", () => Number(document.getElementById("book")?.dataset.levels) > 0);
     await page.selectOption("#pair", "ETH-USD");
     await page.selectOption("#pair", "ETH-BTC");
+    // The switch empties the panels on the next animation frame (painting
+    // is frame-throttled): wait two, so what ETH-USD's live snapshot
+    // painted before the switch is gone before recording starts.
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
     // From here on (ETH-USD's live events are dropped from the switch on),
     // only ETH-USD's held REST answers could show its prices.
     await page.evaluate(() => {
