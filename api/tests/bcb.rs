@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::adapters::ack;
+
 use api::config::ApiConfig;
 use api::secret::Secret;
 use common::assert_error;
@@ -41,16 +43,6 @@ async fn setup() -> (BcbServer, common::TestApi) {
 
 fn deposit(currency: &str, amount: &str, key: &str) -> Value {
     json!({"currency": currency, "amount": amount, "provider": "bcb", "idempotency_key": key})
-}
-
-fn ack(answer: Option<(u16, Value)>) -> (u16, String) {
-    let (status, body) = answer.expect("a webhook was sent");
-    let word = body["status"]
-        .as_str()
-        .or_else(|| body["error"]["code"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    (status, word)
 }
 
 #[tokio::test]

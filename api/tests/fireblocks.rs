@@ -10,12 +10,14 @@
 
 mod common;
 
+use common::adapters::ack;
+
 use api::config::ApiConfig;
 use api::secret::Secret;
 use common::money::{config_with_delay, start_money_with};
 use common::TestApi;
 use feeds::Venue;
-use serde_json::{json, Value};
+use serde_json::json;
 use testkit::fireblocks::{
     FireblocksConfig, FireblocksServer, TEST_KEY_2_PEM, V1_SIGNATURE_HEADER, V2_SIGNATURE_HEADER,
 };
@@ -65,16 +67,6 @@ async fn setup(v1_key_file: bool) -> Setup {
         t,
         _secret_dir: dir,
     }
-}
-
-fn ack(answer: Option<(u16, Value)>) -> (u16, String) {
-    let (status, body) = answer.expect("a webhook was sent");
-    let word = body["status"]
-        .as_str()
-        .or_else(|| body["error"]["code"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    (status, word)
 }
 
 #[tokio::test]

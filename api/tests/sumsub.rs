@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::adapters::ack;
+
 use api::config::ApiConfig;
 use api::secret::Secret;
 use common::{assert_error, start_with, test_config, TestApi};
@@ -76,16 +78,6 @@ async fn wait_event(t: &TestApi, to: &str) -> api::events::Event {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("no kyc.status_changed to {to}");
-}
-
-fn ack(answer: Option<(u16, Value)>) -> (u16, String) {
-    let (status, body) = answer.expect("a webhook was sent");
-    let word = body["status"]
-        .as_str()
-        .or_else(|| body["error"]["code"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    (status, word)
 }
 
 async fn set_country(t: &TestApi, token: &str, country: &str) {

@@ -7,7 +7,7 @@ use api::config::ApiConfig;
 use api::providers::ProviderContext;
 use api::webhooks::keys::WebhookKeys;
 use feeds::Venue;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The keys and data directory an adapter is built with.
 pub struct AdapterParts {
@@ -54,4 +54,16 @@ impl TestApi {
         assert_eq!((s, &body["status"]), (202, &json!("failed")), "{body}");
         assert_eq!(self.balance(token, "USD").await.0, "100.00000000");
     }
+}
+
+/// A provider server's webhook delivery, as `(status, word)`: the
+/// answer's `status` (`accepted`, `duplicate`) or its error code.
+pub fn ack(answer: Option<(u16, Value)>) -> (u16, String) {
+    let (status, body) = answer.expect("a webhook was sent");
+    let word = body["status"]
+        .as_str()
+        .or_else(|| body["error"]["code"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    (status, word)
 }
