@@ -40,7 +40,9 @@ pub use history::HistoryConfig;
 pub use http::HttpConfig;
 pub use limits::Limits;
 pub use profile::Profile;
-pub use venue::{VenueConfig, VenueKind};
+pub use venue::{
+    connect_all, multi_venue, ConnectedVenue, VenueConfig, VenueEntry, VenueKind, MAX_VENUES,
+};
 pub use worker::WorkerConfig;
 
 /// Prefix of every environment variable the hub reads.
@@ -75,6 +77,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where market data comes from.
     pub venue: VenueConfig,
+    /// Several venues at once, each owning its pairs (TOML `[[venues]]`,
+    /// docs/ARCHITECTURE.md "Several venues"); when given, `[venue]` must
+    /// stay the default.
+    pub venues: Vec<VenueEntry>,
     /// Per-connection and per-process limits (docs/PROTOCOL.md, "Heartbeats and
     /// limits").
     pub limits: Limits,
@@ -112,6 +118,7 @@ impl Default for Config {
             port: 8080,
             data_dir: PathBuf::from("./data"),
             venue: VenueConfig::default(),
+            venues: Vec::new(),
             limits: Limits::default(),
             history: HistoryConfig::default(),
             http: HttpConfig::default(),

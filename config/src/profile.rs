@@ -33,7 +33,7 @@ impl Config {
             }
         };
         flag(
-            self.venue.kind == VenueKind::Sandbox,
+            self.venue.kind == VenueKind::Sandbox && self.venues.is_empty(),
             "the venue is the in-process sandbox (venue.kind = \"graphql\", NAX_VENUE)",
         );
         // Stripe and Banxa have adapters of their own (their API URLs);

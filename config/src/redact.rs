@@ -31,8 +31,28 @@ pub(super) fn serialize_path_lossy<S: serde::Serializer>(
     s.serialize_str(&path.to_string_lossy())
 }
 
+/// [`serialize_path_lossy`] for an optional path.
+pub(super) fn serialize_opt_path_lossy<S: serde::Serializer>(
+    path: &Option<std::path::PathBuf>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match path {
+        Some(path) => serialize_path_lossy(path, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Appends `prefix.key=value` pairs, space-separated, redacting secrets.
 pub(super) fn write_flattened(out: &mut String, prefix: &str, value: &serde_json::Value) {
+    // A list of sections (`[[venues]]`): `prefix.0.key=value`, ...
+    if let serde_json::Value::Array(items) = value {
+        if !items.is_empty() && items.iter().all(serde_json::Value::is_object) {
+            for (i, item) in items.iter().enumerate() {
+                write_flattened(out, &format!("{prefix}.{i}"), item);
+            }
+            return;
+        }
+    }
     let serde_json::Value::Object(fields) = value else {
         if !out.is_empty() {
             out.push(' ');

@@ -444,3 +444,6 @@ fn an_unknown_profile_is_refused() {
 
 #[path = "tests_providers.rs"]
 mod providers;
+
+#[path = "tests_venues.rs"]
+mod venues;

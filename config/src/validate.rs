@@ -52,6 +52,7 @@ impl Config {
                 " ms",
             )?;
         }
+        self.validate_venues()?;
         at_least(
             "api.backplane_stream_len",
             self.api.backplane_stream_len,
@@ -254,4 +255,87 @@ fn is_origin(origin: &str) -> bool {
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
+}
+
+impl Config {
+    /// `[[venues]]`: at most [`crate::MAX_VENUES`], each named, reachable
+    /// by URL, with one token, sane timeouts; not together with a
+    /// `graphql` `[venue]`. Pairs and funds are checked against what the
+    /// venues list when they are connected.
+    fn validate_venues(&self) -> Result<(), ConfigError> {
+        let invalid = |value: String, reason: &str| ConfigError::Invalid {
+            key: "venues",
+            value,
+            reason: reason.into(),
+        };
+        if self.venues.is_empty() {
+            return Ok(());
+        }
+        if self.venue.kind == VenueKind::Graphql {
+            return Err(invalid(
+                "[venue] kind = \"graphql\"".into(),
+                "use either one [venue] or a list of [[venues]], not both",
+            ));
+        }
+        if self.venues.len() > crate::MAX_VENUES {
+            return Err(invalid(
+                self.venues.len().to_string(),
+                &format!("at most {} venues", crate::MAX_VENUES),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for v in &self.venues {
+            let named = |what: &str| format!("{} ({what})", v.name);
+            let name_ok = (1..=32).contains(&v.name.len())
+                && v.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !name_ok {
+                return Err(invalid(
+                    v.name.clone(),
+                    "a venue's name is 1 to 32 lowercase letters, digits or '-'",
+                ));
+            }
+            if !names.insert(&v.name) {
+                return Err(invalid(v.name.clone(), "two venues have this name"));
+            }
+            let url_ok = (v.endpoint.starts_with("http://") || v.endpoint.starts_with("https://"))
+                && v.endpoint.len() <= 512;
+            if !url_ok {
+                return Err(invalid(
+                    named(&v.endpoint),
+                    "endpoint must be an http:// or https:// URL",
+                ));
+            }
+            if self.profile == Profile::Production && !v.endpoint.starts_with("https://") {
+                return Err(invalid(
+                    named(&v.endpoint),
+                    "endpoint must be an https URL in production",
+                ));
+            }
+            let token = v.token.as_ref().is_some_and(|t| !t.expose().is_empty());
+            if token == v.token_file.is_some() {
+                return Err(invalid(
+                    named("token"),
+                    "give exactly one of token and token_file",
+                ));
+            }
+            if v.request_timeout_ms == 0
+                || v.backoff_min_ms == 0
+                || v.backoff_max_ms < v.backoff_min_ms
+            {
+                return Err(invalid(
+                    named("timeouts"),
+                    "request_timeout_ms and backoff_min_ms at least 1, backoff_max_ms at least backoff_min_ms",
+                ));
+            }
+            if v.pairs.len() > 1024 || v.funds.len() > 1024 {
+                return Err(invalid(
+                    named("pairs"),
+                    "at most 1024 pairs and 1024 funded assets",
+                ));
+            }
+        }
+        Ok(())
+    }
 }

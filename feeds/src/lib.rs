@@ -4,6 +4,7 @@
 //! recorder and replay feed used for deterministic tests and benches.
 
 pub mod event;
+pub mod multi;
 pub mod replay;
 pub mod resilience;
 pub mod sandbox;
@@ -14,6 +15,7 @@ pub mod venue;
 
 pub use event::MAX_HALT_REASON_CHARS;
 pub use event::{MarketEvent, MarketStream, PublicTrade, SnapshotReason, TradingStatus};
+pub use multi::{MultiVenue, MultiVenueError, VenuePart};
 pub use sandbox::{SandboxConfig, SandboxVenue};
 pub use shift::{ShiftConfig, ShiftVenue};
 pub use venue::{MarketFeed, Venue, VenueError};

@@ -33,8 +33,30 @@ pub fn default_pairs() -> Vec<PairConfig> {
 
 /// USD, BTC, ETH and SOL, each at 8 decimals.
 pub fn default_assets() -> Vec<AssetSpec> {
-    ["USD", "BTC", "ETH", "SOL"]
-        .into_iter()
+    assets(&["USD", "BTC", "ETH", "SOL"])
+}
+
+/// A second market of four pairs, quoted in Australian dollars, for a
+/// second venue beside the default one (docs/ARCHITECTURE.md, "Several
+/// venues"): BTC-AUD (0.01 / 0.000001), ETH-AUD (0.01 / 0.00001), SOL-AUD
+/// (0.01 / 0.0001) and USDC-AUD (0.0001 / 0.01).
+pub fn aud_pairs() -> Vec<PairConfig> {
+    vec![
+        pair("BTC-AUD", 2, 6, 10, 9_700_000),
+        pair("ETH-AUD", 2, 5, 100, 490_000),
+        pair("SOL-AUD", 2, 4, 100, 23_000),
+        pair("USDC-AUD", 4, 2, 100, 15_200),
+    ]
+}
+
+/// AUD, BTC, ETH, SOL and USDC, each at 8 decimals.
+pub fn aud_assets() -> Vec<AssetSpec> {
+    assets(&["AUD", "BTC", "ETH", "SOL", "USDC"])
+}
+
+fn assets(symbols: &[&str]) -> Vec<AssetSpec> {
+    symbols
+        .iter()
         .map(|s| AssetSpec {
             symbol: s.to_string(),
             scale: 8,

@@ -4,7 +4,7 @@
 
 use crate::config::{Config, VenueKind};
 use crate::fanout::ShardPool;
-use crate::market::{HistoryLimits, Markets, UpstreamOptions};
+use crate::market::{HistoryLimits, Markets, Upstream, UpstreamOptions};
 use crate::server::{router, AppState};
 use crate::session::HubContext;
 use crate::shutdown::Shutdown;
@@ -32,6 +32,11 @@ pub struct RunningHub {
 /// Starts everything and binds the port; returns once the hub accepts
 /// connections.
 pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
+    // The start futures are boxed: unboxed, the callers' futures nest past
+    // the compiler's layout depth limit (tests that start hubs in loops).
+    if !config.venues.is_empty() {
+        return Box::pin(start_venues(config)).await;
+    }
     match config.venue.kind {
         VenueKind::Sandbox => {
             let venue = SandboxVenue::start(SandboxConfig {
@@ -40,21 +45,65 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
                 ..SandboxConfig::default()
             })?;
             let api_venue: Arc<dyn Venue> = Arc::new(venue.clone());
-            start_parts(
+            let upstream = Upstream {
+                name: "sandbox".into(),
+                feed: Arc::new(venue.clone()),
+                pairs: Vec::new(),
+                options: upstream_options(&config.venue, false),
+            };
+            Box::pin(start_parts(
                 config,
-                Arc::new(venue.clone()),
+                vec![upstream],
                 Some(api_venue),
                 Some(venue),
-                false,
-            )
+            ))
             .await
         }
         VenueKind::Graphql => {
             let venue = config.venue.connect_graphql().await?;
             let feed: Arc<dyn MarketFeed> = venue.clone();
             let api_venue: Arc<dyn Venue> = venue;
-            start_parts(config, feed, Some(api_venue), None, true).await
+            let upstream = Upstream {
+                name: "venue".into(),
+                feed,
+                pairs: Vec::new(),
+                options: upstream_options(&config.venue, true),
+            };
+            Box::pin(start_parts(config, vec![upstream], Some(api_venue), None)).await
         }
+    }
+}
+
+/// Starts the hub on every venue of `[[venues]]`: each one's pairs served
+/// from its own stream, the REST API trading on all of them
+/// (docs/ARCHITECTURE.md, "Several venues").
+async fn start_venues(config: &Config) -> anyhow::Result<RunningHub> {
+    let connected = crate::config::connect_all(&config.venues).await?;
+    let api_venue: Arc<dyn Venue> = Arc::new(crate::config::multi_venue(&connected)?);
+    let upstreams = connected
+        .into_iter()
+        .map(|c| {
+            let options = upstream_options(&c.entry.as_venue()?, true);
+            Ok(Upstream {
+                name: c.entry.name,
+                feed: c.venue,
+                pairs: c.entry.pairs,
+                options,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    start_parts(config, upstreams, Some(api_venue), None).await
+}
+
+/// How the book cache treats a venue configured as `venue`;
+/// `resubscribe` when its stream may end and come back with a new epoch.
+fn upstream_options(venue: &crate::config::VenueConfig, resubscribe: bool) -> UpstreamOptions {
+    UpstreamOptions {
+        resubscribe,
+        stale_after: (venue.stale_after_ms > 0)
+            .then(|| Duration::from_millis(venue.stale_after_ms)),
+        backoff_min: Duration::from_millis(venue.backoff_min_ms.max(1)),
+        backoff_max: Duration::from_millis(venue.backoff_max_ms.max(1)),
     }
 }
 
@@ -68,18 +117,22 @@ pub async fn start_with_feed(
     venue: Option<SandboxVenue>,
 ) -> anyhow::Result<RunningHub> {
     let api_venue = venue.clone().map(|v| Arc::new(v) as Arc<dyn Venue>);
-    start_parts(config, feed, api_venue, venue, false).await
+    let upstream = Upstream {
+        name: "feed".into(),
+        feed,
+        pairs: Vec::new(),
+        options: upstream_options(&config.venue, false),
+    };
+    start_parts(config, vec![upstream], api_venue, venue).await
 }
 
-/// Starts the hub: market data from `feed`, the REST API on `api_venue`
-/// (when given), `sandbox` stopped with the hub; `resubscribe` when the feed
-/// is a remote venue whose stream may end and come back with a new epoch.
+/// Starts the hub: market data from `upstreams`, the REST API on
+/// `api_venue` (when given), `venue` (a sandbox) stopped with the hub.
 async fn start_parts(
     config: &Config,
-    feed: Arc<dyn MarketFeed>,
+    upstreams: Vec<Upstream>,
     api_venue: Option<Arc<dyn Venue>>,
     venue: Option<SandboxVenue>,
-    resubscribe: bool,
 ) -> anyhow::Result<RunningHub> {
     let metrics = crate::metrics::install()?;
     let shards = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -87,16 +140,8 @@ async fn start_parts(
         max_messages: config.history.max_messages,
         max_age: Duration::from_millis(config.history.max_age_ms),
     };
-    let upstream = UpstreamOptions {
-        resubscribe,
-        stale_after: (config.venue.stale_after_ms > 0)
-            .then(|| Duration::from_millis(config.venue.stale_after_ms)),
-        backoff_min: Duration::from_millis(config.venue.backoff_min_ms.max(1)),
-        backoff_max: Duration::from_millis(config.venue.backoff_max_ms.max(1)),
-    };
     let archive = open_archive(config).await?;
-    let markets =
-        Markets::start(feed, history, ShardPool::start(shards), upstream, archive).await?;
+    let markets = Markets::start(upstreams, history, ShardPool::start(shards), archive).await?;
     let shutdown = Shutdown::new();
     let listener = tokio::net::TcpListener::bind((config.bind, config.port)).await?;
     let addr = listener.local_addr()?;

@@ -28,6 +28,17 @@ struct Cli {
     /// Seed of the simulated market.
     #[arg(long)]
     seed: Option<u64>,
+    /// Which market to serve: `usd` (BTC-USD, ETH-USD, SOL-USD, ETH-BTC)
+    /// or `aud` (BTC-AUD, ETH-AUD, SOL-AUD, USDC-AUD), for a second venue
+    /// beside the first (docs/ARCHITECTURE.md, "Several venues").
+    #[arg(long, value_enum, default_value_t = Market::Usd)]
+    market: Market,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Market {
+    Usd,
+    Aud,
 }
 
 #[tokio::main]
@@ -49,6 +60,10 @@ async fn main() -> anyhow::Result<()> {
         seed: cli.seed.unwrap_or(defaults.seed),
         ..defaults
     };
+    if let Market::Aud = cli.market {
+        config.sandbox.pairs = feeds::sandbox_pairs::aud_pairs();
+        config.sandbox.assets = feeds::sandbox_pairs::aud_assets();
+    }
     let server = sandbox_venue::serve(config).await?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{}/graphql", server.addr())?;

@@ -152,18 +152,23 @@ fn audit_settings(config: &Config) -> AuditSettings {
 }
 
 /// The API's parts for a worker: the configured store, events and venue
-/// (a `graphql` venue: the in-process sandbox is the hub's own, so a
-/// separate worker cannot reach it — run the consumers in the hub with
-/// `[worker] in_process`, or both against a standalone `nax-venue`).
+/// (a `graphql` venue or `[[venues]]`: the in-process sandbox is the hub's
+/// own, so a separate worker cannot reach it — run the consumers in the
+/// hub with `[worker] in_process`, or both against a standalone
+/// `nax-venue`).
 async fn worker_api(config: &Config) -> anyhow::Result<api::Api> {
-    if config.venue.kind != nax_config::VenueKind::Graphql {
+    let venue: std::sync::Arc<dyn feeds::Venue> = if !config.venues.is_empty() {
+        let connected = nax_config::connect_all(&config.venues).await?;
+        std::sync::Arc::new(nax_config::multi_venue(&connected)?)
+    } else if config.venue.kind != nax_config::VenueKind::Graphql {
         anyhow::bail!(
             "the webhook applier and reconciliation move money on the venue: with the in-process \
              sandbox venue they run inside nax-hub ([worker] in_process = true); a separate \
-             nax-worker needs NAX_VENUE=graphql and the venue's endpoint"
+             nax-worker needs NAX_VENUE=graphql and the venue's endpoint, or [[venues]]"
         );
-    }
-    let venue: std::sync::Arc<dyn feeds::Venue> = config.venue.connect_graphql().await?;
+    } else {
+        config.venue.connect_graphql().await?
+    };
     let parts = api::ApiParts::from_config(
         config.api.clone(),
         config.data_dir.clone(),

@@ -18,7 +18,7 @@ use crate::protocol::kinds::{pair_topics, topic_index};
 use crate::protocol::status::PairStatus;
 use api::market_archive::MarketArchive;
 use archive::ArchiveWriter;
-use feeds::{MarketEvent, MarketFeed, MarketStream, VenueError};
+use feeds::{MarketEvent, MarketFeed, MarketStream};
 use orderbook::MarketSpec;
 use pair::{PairSetup, PairTask};
 use status::{StatusBoard, STATUS_CHANNEL};
@@ -46,6 +46,18 @@ pub struct UpstreamOptions {
     /// Resubscribe backoff, doubling from min to max (jittered).
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+}
+
+/// One upstream of the book cache: a venue's feed and the pairs served
+/// from it. With several (docs/ARCHITECTURE.md, "Several venues") each
+/// keeps its own epoch, resubscribes on its own and goes stale alone.
+pub struct Upstream {
+    /// The venue's name, in logs and readiness problems.
+    pub name: String,
+    pub feed: Arc<dyn MarketFeed>,
+    /// The pairs served from this feed; empty: every pair it lists.
+    pub pairs: Vec<String>,
+    pub options: UpstreamOptions,
 }
 
 /// History kept per channel for `resume`.
@@ -81,10 +93,11 @@ enum ServedBy {
 struct Inner {
     specs: Vec<MarketSpec>,
     pairs: HashMap<String, PairHandle>,
-    /// The upstream's epoch: every market channel's (changes when the
-    /// upstream restarts its numbering).
-    epoch: parking_lot::RwLock<Arc<str>>,
-    feed: Arc<dyn MarketFeed>,
+    /// Each upstream's epoch (its pairs' channels carry it; it changes
+    /// when the upstream restarts its numbering), in upstream order.
+    epochs: parking_lot::RwLock<Vec<Arc<str>>>,
+    /// The upstreams by name, for readiness.
+    feeds: Vec<(String, Arc<dyn MarketFeed>)>,
     /// The market archive, when the hub has one (REST reads older than
     /// what the pair tasks keep in memory), until [`Markets::close_archive`].
     archive: parking_lot::RwLock<Option<Arc<dyn MarketArchive>>>,
@@ -99,85 +112,130 @@ pub struct Markets {
 }
 
 impl Markets {
-    /// Subscribes to `feed` and starts one task per pair plus the
-    /// dispatcher that routes upstream events to them; returns once every
-    /// pair is rebuilt from `archive` (candles, 24 h figures, recent
-    /// trades).
+    /// Subscribes to every upstream and starts one task per pair plus, per
+    /// upstream, the dispatcher that routes its events to them; returns
+    /// once every pair is rebuilt from `archive` (candles, 24 h figures,
+    /// recent trades). A pair served by two upstreams, or one its upstream
+    /// does not list, is refused.
     pub async fn start(
-        feed: Arc<dyn MarketFeed>,
+        upstreams: Vec<Upstream>,
         history: HistoryLimits,
         pool: ShardPool,
-        upstream: UpstreamOptions,
         archive: Option<Arc<dyn MarketArchive>>,
-    ) -> Result<Markets, VenueError> {
+    ) -> anyhow::Result<Markets> {
         let writer = archive.clone().map(ArchiveWriter::start);
-        let stream = feed.subscribe().await?;
-        let specs = feed.markets();
-        let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
-        let mut pairs = HashMap::new();
-        let mut routes = HashMap::new();
-        let mut restoring = Vec::new();
-        let symbols: Vec<String> = specs.iter().map(|s| s.symbol.clone()).collect();
-        let (status, reporters) = StatusBoard::start(&symbols, history, pool.clone());
-        for ((n, spec), status) in specs.iter().enumerate().zip(reporters) {
-            let first_channel = FIRST_MARKET_CHANNEL + (n * pair_topics().len()) as ChannelId;
-            let (event_tx, event_rx) = mpsc::channel(PAIR_EVENT_BUFFER);
-            let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-            let warm = Arc::new(AtomicBool::new(false));
-            let stale = Arc::new(AtomicBool::new(false));
-            let setup = PairSetup {
-                spec: spec.clone(),
-                epoch: epoch.to_string(),
-                first_channel,
-                history_messages: history.max_messages,
-                history_age: history.max_age,
-                pool: pool.clone(),
-                warm: warm.clone(),
-                stale: stale.clone(),
-                stale_after: upstream.stale_after,
-                archive: archive.clone().zip(writer.clone()),
-                restored: {
-                    let (tx, rx) = oneshot::channel();
-                    restoring.push(rx);
-                    tx
-                },
-                status,
+        let mut served = Vec::new();
+        for up in upstreams {
+            let stream = up.feed.subscribe().await?;
+            let listed = up.feed.markets();
+            let specs: Vec<MarketSpec> = if up.pairs.is_empty() {
+                listed.clone()
+            } else {
+                let mut specs = Vec::new();
+                for pair in &up.pairs {
+                    match listed.iter().find(|s| &s.symbol == pair) {
+                        Some(spec) => specs.push(spec.clone()),
+                        None => anyhow::bail!("venue {} does not list {pair}", up.name),
+                    }
+                }
+                specs
             };
-            tokio::spawn(PairTask::run(setup, event_rx, cmd_rx));
-            routes.insert(spec.symbol.clone(), event_tx);
-            pairs.insert(
-                spec.symbol.clone(),
-                PairHandle {
+            served.push((up, stream, listed, specs));
+        }
+        let all: Vec<&MarketSpec> = served.iter().flat_map(|s| &s.3).collect();
+        let symbols: Vec<String> = all.iter().map(|s| s.symbol.clone()).collect();
+        if let Some(twice) = symbols
+            .iter()
+            .enumerate()
+            .find(|(i, s)| symbols[..*i].contains(s))
+        {
+            anyhow::bail!("{} is served by two venues", twice.1);
+        }
+        let (status, reporters) = StatusBoard::start(&symbols, history, pool.clone());
+        let mut reporters = reporters.into_iter();
+        let mut pairs = HashMap::new();
+        let mut restoring = Vec::new();
+        let mut dispatchers = Vec::new();
+        let mut n = 0;
+        for (up, stream, listed, specs) in &served {
+            let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
+            // Pairs the venue lists but another serves (or none): dropped.
+            let mut routes: HashMap<String, Option<mpsc::Sender<PairInput>>> =
+                listed.iter().map(|s| (s.symbol.clone(), None)).collect();
+            for spec in specs {
+                let first_channel = FIRST_MARKET_CHANNEL + (n * pair_topics().len()) as ChannelId;
+                n += 1;
+                let (event_tx, event_rx) = mpsc::channel(PAIR_EVENT_BUFFER);
+                let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+                let warm = Arc::new(AtomicBool::new(false));
+                let stale = Arc::new(AtomicBool::new(false));
+                let setup = PairSetup {
+                    spec: spec.clone(),
+                    epoch: epoch.to_string(),
                     first_channel,
-                    commands: cmd_tx,
-                    warm,
-                    stale,
-                },
-            );
+                    history_messages: history.max_messages,
+                    history_age: history.max_age,
+                    pool: pool.clone(),
+                    warm: warm.clone(),
+                    stale: stale.clone(),
+                    stale_after: up.options.stale_after,
+                    archive: archive.clone().zip(writer.clone()),
+                    restored: {
+                        let (tx, rx) = oneshot::channel();
+                        restoring.push(rx);
+                        tx
+                    },
+                    status: reporters.next().expect("a reporter per pair"),
+                };
+                tokio::spawn(PairTask::run(setup, event_rx, cmd_rx));
+                routes.insert(spec.symbol.clone(), Some(event_tx));
+                pairs.insert(
+                    spec.symbol.clone(),
+                    PairHandle {
+                        first_channel,
+                        commands: cmd_tx,
+                        warm,
+                        stale,
+                    },
+                );
+            }
+            dispatchers.push((routes, epoch));
         }
         // Every pair is rebuilt from the archive before the hub serves.
         for rx in restoring {
             let _ = rx.await;
         }
+        let specs = all.into_iter().cloned().collect();
         let markets = Markets {
             inner: Arc::new(Inner {
                 specs,
                 pairs,
-                epoch: parking_lot::RwLock::new(epoch),
-                feed: feed.clone(),
+                epochs: parking_lot::RwLock::new(dispatchers.iter().map(|d| d.1.clone()).collect()),
+                feeds: served
+                    .iter()
+                    .map(|(up, ..)| (up.name.clone(), up.feed.clone()))
+                    .collect(),
                 archive: parking_lot::RwLock::new(archive),
                 writer,
                 status,
             }),
         };
-        let resubscribe = upstream.resubscribe.then_some(feed);
-        tokio::spawn(dispatch(
-            stream,
-            routes,
-            markets.clone(),
-            resubscribe,
-            upstream,
-        ));
+        for (index, ((up, stream, ..), (routes, _))) in
+            served.into_iter().zip(dispatchers).enumerate()
+        {
+            let resubscribe = up.options.resubscribe.then_some(up.feed);
+            tokio::spawn(dispatch(
+                Dispatcher {
+                    name: up.name,
+                    index,
+                    routes,
+                    markets: markets.clone(),
+                    resubscribe,
+                    options: up.options,
+                },
+                stream,
+            ));
+        }
         Ok(markets)
     }
 
@@ -185,9 +243,12 @@ impl Markets {
         &self.inner.specs
     }
 
-    /// The epoch of every market channel.
+    /// The node's epoch (heartbeats, private channels): the upstreams'
+    /// epochs joined with `.` (one upstream: its own, the epoch of every
+    /// market channel).
     pub fn epoch(&self) -> Arc<str> {
-        self.inner.epoch.read().clone()
+        let epochs = self.inner.epochs.read();
+        Arc::from(feeds::multi::combined_epoch(epochs.iter().map(|e| &**e)))
     }
 
     /// The pair task and channel id of a market channel, `None` for an
@@ -286,10 +347,19 @@ impl Markets {
         rx.await.ok()
     }
 
-    /// Why the upstream feed cannot be relied on now (e.g. reconnecting),
-    /// if it cannot.
+    /// Why an upstream feed cannot be relied on now (e.g. reconnecting),
+    /// if one cannot: the first one's problem, named when there are
+    /// several.
     pub fn upstream_problem(&self) -> Option<String> {
-        self.inner.feed.problem()
+        let several = self.inner.feeds.len() > 1;
+        self.inner.feeds.iter().find_map(|(name, feed)| {
+            let problem = feed.problem()?;
+            Some(if several {
+                format!("venue {name}: {problem}")
+            } else {
+                problem
+            })
+        })
     }
 
     /// Every pair's market status on this node (docs/PROTOCOL.md,
@@ -322,46 +392,52 @@ impl Markets {
     }
 }
 
-/// Routes upstream events to the pair tasks, in order. When the stream
-/// ends and `resubscribe` is given, subscribes again (jittered exponential
-/// backoff); a stream with a new epoch first restarts every pair's
-/// numbering, so each channel's next message is the first of the new
-/// epoch.
-async fn dispatch(
-    mut stream: MarketStream,
-    routes: HashMap<String, mpsc::Sender<PairInput>>,
+/// What one upstream's dispatcher needs.
+struct Dispatcher {
+    /// The upstream's name and place in `Inner::epochs`.
+    name: String,
+    index: usize,
+    /// Every pair the upstream lists: its task, or `None` when not served.
+    routes: HashMap<String, Option<mpsc::Sender<PairInput>>>,
     markets: Markets,
     resubscribe: Option<Arc<dyn MarketFeed>>,
     options: UpstreamOptions,
-) {
+}
+
+/// Routes one upstream's events to its pair tasks, in order. When the
+/// stream ends and `resubscribe` is given, subscribes again (jittered
+/// exponential backoff); a stream with a new epoch first restarts the
+/// numbering of this upstream's pairs, so each channel's next message is
+/// the first of the new epoch.
+async fn dispatch(d: Dispatcher, mut stream: MarketStream) {
     loop {
         while let Some(event) = stream.events.recv().await {
-            if !route(&routes, event).await {
+            if !route(&d.routes, &d.name, event).await {
                 return;
             }
         }
-        let Some(feed) = &resubscribe else {
-            tracing::warn!("upstream market stream ended");
+        let Some(feed) = &d.resubscribe else {
+            tracing::warn!(venue = %d.name, "upstream market stream ended");
             return;
         };
-        tracing::warn!("upstream market stream ended; subscribing again");
+        tracing::warn!(venue = %d.name, "upstream market stream ended; subscribing again");
         metrics::counter!(crate::metrics::UPSTREAM_RESUBSCRIBES_TOTAL).increment(1);
-        let mut backoff = options.backoff_min;
+        let mut backoff = d.options.backoff_min;
         stream = loop {
             match feed.subscribe().await {
                 Ok(s) => break s,
                 Err(e) => {
                     let wait = backoff.mul_f64(rand::random::<f64>() * 0.5 + 0.5);
-                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "upstream subscribe failed");
+                    tracing::warn!(venue = %d.name, error = %e, retry_in_ms = wait.as_millis() as u64, "upstream subscribe failed");
                     tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(options.backoff_max);
+                    backoff = (backoff * 2).min(d.options.backoff_max);
                 }
             }
         };
         let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
-        if *markets.inner.epoch.read() != epoch {
-            *markets.inner.epoch.write() = epoch.clone();
-            for tx in routes.values() {
+        if d.markets.inner.epochs.read()[d.index] != epoch {
+            d.markets.inner.epochs.write()[d.index] = epoch.clone();
+            for tx in d.routes.values().flatten() {
                 if tx.send(PairInput::NewEpoch(epoch.clone())).await.is_err() {
                     return;
                 }
@@ -371,11 +447,16 @@ async fn dispatch(
 }
 
 /// Sends one event to its pair's task; false when the tasks are gone.
-async fn route(routes: &HashMap<String, mpsc::Sender<PairInput>>, event: MarketEvent) -> bool {
+async fn route(
+    routes: &HashMap<String, Option<mpsc::Sender<PairInput>>>,
+    venue: &str,
+    event: MarketEvent,
+) -> bool {
     match routes.get(&**event.pair()) {
-        Some(tx) => tx.send(PairInput::Event(event)).await.is_ok(),
+        Some(Some(tx)) => tx.send(PairInput::Event(event)).await.is_ok(),
+        Some(None) => true,
         None => {
-            tracing::warn!(pair = %event.pair(), "event for an unconfigured pair");
+            tracing::warn!(venue, pair = %event.pair(), "event for a pair the venue does not list");
             true
         }
     }

@@ -39,9 +39,20 @@ impl TestVenue {
     /// `events_per_sec` changes. Binding the port of a venue that just
     /// stopped is retried for a few seconds.
     pub async fn start(bind: SocketAddr, events_per_sec: u32) -> TestVenue {
+        Self::start_with(bind, events_per_sec, |_| {}).await
+    }
+
+    /// [`TestVenue::start`] with the sandbox adjusted by `edit` (e.g.
+    /// another set of pairs).
+    pub async fn start_with(
+        bind: SocketAddr,
+        events_per_sec: u32,
+        edit: impl FnOnce(&mut feeds::SandboxConfig),
+    ) -> TestVenue {
         let mut config = VenueServerConfig::new(bind, BearerToken::new(TOKEN).unwrap());
         config.sandbox.events_per_sec = events_per_sec;
         config.sandbox.seed = 7;
+        edit(&mut config.sandbox);
         let deadline = Instant::now() + Duration::from_secs(5);
         let server = loop {
             match sandbox_venue::serve(config.clone()).await {
