@@ -5,7 +5,10 @@
 //!   the venue that owns its pair.
 //! - **Order ids** are the venue's id behind the venue's name
 //!   (`NAME:ID`), so a cancel or a lookup reaches the venue that holds the
-//!   order and two venues' ids never collide.
+//!   order and two venues' ids never collide. An id without a venue's
+//!   name (stored while the hub ran one venue) is looked up at every
+//!   venue; the one that knows it serves it (two that know it: not found,
+//!   rather than a guess).
 //! - **Assets**: an asset several venues hold (BTC traded against AUD on
 //!   one and USD on the other) is one balance to the user: the sum of its
 //!   balances at every venue that lists it. Deposits and withdrawals of an
@@ -202,19 +205,29 @@ impl MultiVenue {
         Ok(&self.inner.parts[*i])
     }
 
-    /// The part named by `id`'s prefix and the venue's own id; an id
-    /// without a known prefix is no order of ours.
-    fn part_of_order<'a>(&self, id: &'a str) -> Result<(&Part, &'a str), VenueError> {
-        let (name, own) = id
-            .split_once(ID_SEPARATOR)
-            .ok_or(VenueError::OrderNotFound)?;
-        let part = self
-            .inner
-            .parts
-            .iter()
-            .find(|p| p.name == name)
-            .ok_or(VenueError::OrderNotFound)?;
-        Ok((part, own))
+    /// The part that holds order `id` of `user` and the venue's own id:
+    /// the part its `NAME:` prefix names; for an id without one (stored
+    /// before the hub ran several venues) the one venue that knows it.
+    async fn part_of_order<'a>(
+        &self,
+        user: &str,
+        id: &'a str,
+    ) -> Result<(&Part, &'a str), VenueError> {
+        if let Some((name, own)) = id.split_once(ID_SEPARATOR) {
+            if let Some(part) = self.inner.parts.iter().find(|p| p.name == name) {
+                return Ok((part, own));
+            }
+        }
+        let mut found = None;
+        for part in &self.inner.parts {
+            match part.venue.order(user, id).await {
+                Ok(_) if found.is_some() => return Err(VenueError::OrderNotFound),
+                Ok(_) => found = Some(part),
+                Err(VenueError::OrderNotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        found.map(|p| (p, id)).ok_or(VenueError::OrderNotFound)
     }
 
     fn funding_part(&self, asset: &str) -> Result<&Part, VenueError> {
@@ -306,13 +319,13 @@ impl Venue for MultiVenue {
     }
 
     async fn cancel_order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
-        let (part, own) = self.part_of_order(order_id)?;
+        let (part, own) = self.part_of_order(user, order_id).await?;
         let report = part.venue.cancel_order(user, own).await?;
         Ok(tag_report(&part.name, report))
     }
 
     async fn order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
-        let (part, own) = self.part_of_order(order_id)?;
+        let (part, own) = self.part_of_order(user, order_id).await?;
         let report = part.venue.order(user, own).await?;
         Ok(tag_report(&part.name, report))
     }
