@@ -4,6 +4,7 @@
 
 use super::{ChannelId, Pushed, Subscriber};
 use crate::protocol::message::ChannelMessage;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -29,6 +30,8 @@ struct Job {
     subscribers: Arc<[Arc<Subscriber>]>,
     work: Work,
     resync: mpsc::UnboundedSender<ResyncRequest>,
+    /// The topic's count of jobs not yet done, decremented when this one is.
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// What a job does to each of its subscribers, in the worker's FIFO order.
@@ -61,6 +64,7 @@ impl ShardPool {
                                 .iter()
                                 .for_each(|s| s.queue.restart_numbering(*channel)),
                         }
+                        job.in_flight.fetch_sub(1, Ordering::Release);
                     }
                 });
                 tx
@@ -79,21 +83,17 @@ impl ShardPool {
         self.workers.is_empty()
     }
 
-    /// Queues delivery of one frame to shard `i`'s subscribers.
+    /// Queues delivery of one frame to shard `i`'s subscribers, counted in
+    /// `in_flight` until done.
     pub(super) fn send(
         &self,
         i: usize,
         subscribers: Arc<[Arc<Subscriber>]>,
         delivery: Delivery,
         resync: &mpsc::UnboundedSender<ResyncRequest>,
+        in_flight: &Arc<AtomicUsize>,
     ) {
-        let job = Job {
-            subscribers,
-            work: Work::Deliver(delivery),
-            resync: resync.clone(),
-        };
-        // A worker only stops with the runtime, and then nothing is delivered anyway.
-        let _ = self.workers[i % self.workers.len()].send(job);
+        self.queue(i, subscribers, Work::Deliver(delivery), resync, in_flight);
     }
 
     /// Queues a numbering restart of `channel` for shard `i`'s subscribers,
@@ -104,12 +104,28 @@ impl ShardPool {
         subscribers: Arc<[Arc<Subscriber>]>,
         channel: ChannelId,
         resync: &mpsc::UnboundedSender<ResyncRequest>,
+        in_flight: &Arc<AtomicUsize>,
     ) {
+        self.queue(i, subscribers, Work::Restart(channel), resync, in_flight);
+    }
+
+    fn queue(
+        &self,
+        i: usize,
+        subscribers: Arc<[Arc<Subscriber>]>,
+        work: Work,
+        resync: &mpsc::UnboundedSender<ResyncRequest>,
+        in_flight: &Arc<AtomicUsize>,
+    ) {
+        in_flight.fetch_add(1, Ordering::Relaxed);
         let job = Job {
             subscribers,
-            work: Work::Restart(channel),
+            work,
             resync: resync.clone(),
+            in_flight: in_flight.clone(),
         };
+        // A worker only stops with the runtime, and then nothing is
+        // delivered anyway (the count stays up: the topic is gone too).
         let _ = self.workers[i % self.workers.len()].send(job);
     }
 }

@@ -1,10 +1,11 @@
 //! One channel of one pair: its subscribers (split into shards), the seq of
 //! its last message, and its history for `resume`.
 
-use super::shards::{Delivery, ResyncRequest, ShardPool};
+use super::shards::{deliver, Delivery, ResyncRequest, ShardPool};
 use super::{ChannelId, OnOverflow, Subscriber};
 use crate::protocol::message::ChannelMessage;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -50,6 +51,12 @@ impl History {
     }
 }
 
+/// Topics of at most this many subscribers are delivered inline by the
+/// publisher when no shard job of theirs is in flight: below it, handing
+/// the pushes to the shard workers costs more (a cross-thread wake-up per
+/// shard) than doing them (docs/BENCHMARKS.md, "In-process fan-out").
+pub const INLINE_MAX_SUBSCRIBERS: usize = 1_024;
+
 /// One channel of one pair.
 ///
 /// Each subscriber belongs to one shard for as long as it is subscribed
@@ -58,6 +65,12 @@ impl History {
 /// order. A shard's list is copied (copy-on-write) at the first publish
 /// after it changed, so a connect storm costs one copy per publish, not
 /// one per join.
+///
+/// A small topic is delivered inline instead, but only while none of its
+/// shard jobs is in flight (`in_flight`): a message delivered inline can
+/// then never overtake an earlier one still queued at a shard, so every
+/// subscriber's order holds as the topic grows and shrinks across the
+/// threshold.
 pub struct Topic {
     pub id: ChannelId,
     pub name: Arc<str>,
@@ -71,6 +84,8 @@ pub struct Topic {
     /// When the last subscriber left; the history is kept this long after.
     idle_since: Option<Instant>,
     active: bool,
+    /// Shard jobs of this topic queued or running.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Topic {
@@ -93,7 +108,14 @@ impl Topic {
             stale: vec![false; shards],
             idle_since: None,
             active: false,
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Whether the next delivery may be done inline (see the type's doc).
+    fn inline(&self) -> bool {
+        self.subscriber_count() <= INLINE_MAX_SUBSCRIBERS
+            && self.in_flight.load(Ordering::Acquire) == 0
     }
 
     /// Whether messages must be encoded: someone listens, or listened
@@ -183,13 +205,25 @@ impl Topic {
     ) {
         self.last_seq = 0;
         self.history.clear();
+        if self.inline() {
+            for member in self.members.iter().flatten() {
+                member.queue.restart_numbering(self.id);
+            }
+            return;
+        }
         for i in 0..self.members.len() {
             if self.stale[i] {
                 self.published[i] = Arc::from(self.members[i].as_slice());
                 self.stale[i] = false;
             }
             if !self.published[i].is_empty() {
-                pool.restart(i, self.published[i].clone(), self.id, resync);
+                pool.restart(
+                    i,
+                    self.published[i].clone(),
+                    self.id,
+                    resync,
+                    &self.in_flight,
+                );
             }
         }
     }
@@ -207,20 +241,32 @@ impl Topic {
     ) {
         let prev = std::mem::replace(&mut self.last_seq, seq);
         self.history.push(seq, prev, msg.clone(), now);
-        let delivery = Delivery {
+        let mut delivery = Delivery {
             channel: self.id,
             seq,
             msg,
             ts,
         };
+        if self.inline() {
+            for members in &self.members {
+                deliver(members, &delivery, resync);
+            }
+            return;
+        }
+        let mut first = true;
         for i in 0..self.members.len() {
             if self.stale[i] {
                 self.published[i] = Arc::from(self.members[i].as_slice());
                 self.stale[i] = false;
             }
-            if !self.published[i].is_empty() {
-                pool.send(i, self.published[i].clone(), delivery.clone(), resync);
+            if self.published[i].is_empty() {
+                continue;
             }
+            if !std::mem::replace(&mut first, false) {
+                delivery.msg = delivery.msg.detached();
+            }
+            let job = delivery.clone();
+            pool.send(i, self.published[i].clone(), job, resync, &self.in_flight);
         }
     }
 }
@@ -262,10 +308,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_small_topic_is_in_every_queue_when_publish_returns() {
+        let pool = ShardPool::start(2);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut topic = Topic::new(
+            7,
+            "book.X-Y",
+            OnOverflow::Resync,
+            History::new(10, Duration::ZERO),
+            2,
+        );
+        let subs: Vec<_> = (0..10u64)
+            .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
+            .collect();
+        for s in &subs {
+            s.queue.subscribe(7, 0, OnOverflow::Resync);
+            s.queue.release(&[7]);
+            topic.add(s.clone());
+        }
+        topic.publish(1, t("m1"), 0, &pool, &tx, Instant::now());
+        // No await in between: the shard workers cannot have run.
+        for s in &subs {
+            assert_eq!(s.queue.queued_bytes(), 2, "subscriber {}", s.conn_id);
+        }
+    }
+
+    /// On two threads, so shard workers run while the publisher goes on
+    /// (inline deliveries race them unless the in-flight rule holds).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn publish_reaches_every_subscriber_in_order() {
         let pool = ShardPool::start(2);
         let (tx, _rx) = mpsc::unbounded_channel();
-        for n in [3usize, 300] {
+        // Inline; inline; sharded.
+        for n in [3usize, 300, INLINE_MAX_SUBSCRIBERS + 100] {
             let mut topic = Topic::new(
                 7,
                 "book.X-Y",
@@ -282,11 +357,14 @@ mod tests {
                 topic.add(s.clone());
             }
             // Joins and leaves between publishes must not reorder anyone's stream.
-            let extra: Vec<_> = (1000..1000 + n as u64)
+            let extra: Vec<_> = (1_000_000..1_000_000 + n as u64)
                 .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
                 .collect();
             for seq in 1..=20u64 {
                 topic.publish(seq, t(&format!("m{seq}")), 0, &pool, &tx, Instant::now());
+                if seq % 3 == 0 {
+                    tokio::task::yield_now().await;
+                }
                 let e = &extra[(seq as usize) % extra.len()];
                 if seq % 2 == 0 {
                     topic.add(e.clone());
@@ -312,6 +390,59 @@ mod tests {
                 );
             }
             assert_eq!(topic.last_seq, 20);
+        }
+    }
+
+    /// A topic at the inline threshold, one subscriber joining and leaving
+    /// between publishes: it is sharded and inline by turns, with shard
+    /// jobs still running when the next publish could go inline. Every
+    /// subscriber still gets every message once, in order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn crossing_the_inline_threshold_keeps_every_subscribers_order() {
+        const MESSAGES: u64 = 300;
+        let pool = ShardPool::start(2);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut topic = Topic::new(
+            7,
+            "book.X-Y",
+            OnOverflow::Resync,
+            History::new(10, Duration::ZERO),
+            2,
+        );
+        let subscriber = |id| {
+            let s = Arc::new(Subscriber::new(id, 1 << 24));
+            s.queue.subscribe(7, 0, OnOverflow::Resync);
+            s.queue.release(&[7]);
+            s
+        };
+        let subs: Vec<_> = (0..INLINE_MAX_SUBSCRIBERS as u64).map(subscriber).collect();
+        for s in &subs {
+            topic.add(s.clone());
+        }
+        let extra = subscriber(u64::MAX);
+        for seq in 1..=MESSAGES {
+            topic.publish(seq, t(&format!("m{seq}")), 0, &pool, &tx, Instant::now());
+            if seq % 2 == 1 {
+                topic.add(extra.clone());
+            } else {
+                topic.remove(extra.conn_id, Instant::now());
+            }
+        }
+        for s in &subs {
+            let mut got = Vec::new();
+            while got.len() < MESSAGES as usize {
+                tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
+                    .await
+                    .unwrap_or_else(|_| panic!("subscriber {} got only {got:?}", s.conn_id));
+                let mut out = VecDeque::new();
+                s.queue.drain_into(&mut out);
+                got.extend(out.into_iter().map(|f| f.seq));
+            }
+            assert!(
+                got.iter().copied().eq(1..=MESSAGES),
+                "subscriber {}: {got:?}",
+                s.conn_id
+            );
         }
     }
 }

@@ -17,7 +17,8 @@ use super::ChannelId;
 use crate::protocol::message::ChannelMessage;
 use axum::extract::ws::Utf8Bytes;
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
 use tokio::sync::Notify;
 
 /// What to do when a message of a subscription does not fit the queue.
@@ -84,7 +85,9 @@ pub struct Frame {
 struct State {
     frames: VecDeque<Frame>,
     bytes: usize,
-    subscriptions: HashMap<ChannelId, Subscription>,
+    /// By channel id: small integers of the process's own, so the fast,
+    /// non-keyed Fx hash (a client cannot choose them).
+    subscriptions: FxHashMap<ChannelId, Subscription>,
     close: Option<CloseReason>,
     conflations: u64,
 }
@@ -195,38 +198,44 @@ impl OutboundQueue {
         msg: &ChannelMessage,
         ts: u64,
     ) -> Pushed {
-        let mut s = self.state.lock();
+        let mut guard = self.state.lock();
+        let s = &mut *guard;
         if s.close.is_some() {
             return Pushed::Filtered;
         }
-        let Some(sub) = s.subscriptions.get(&channel) else {
+        // One lookup per push (the hot path): the subscription is held
+        // mutably while the frame is queued.
+        let Some(sub) = s.subscriptions.get_mut(&channel) else {
             return Pushed::Filtered;
         };
         if sub.resync_pending || seq <= sub.floor {
             return Pushed::Filtered;
         }
-        let on_overflow = sub.on_overflow;
-        let first = sub.first;
         if s.bytes + msg.len() > self.max_bytes {
-            return self.overflow(&mut s, channel, on_overflow);
+            let on_overflow = sub.on_overflow;
+            return self.overflow(s, channel, on_overflow);
         }
-        let text = if first {
-            if let Some(sub) = s.subscriptions.get_mut(&channel) {
-                sub.first = false;
-            }
+        let text = if std::mem::replace(&mut sub.first, false) {
             msg.first_on_channel()
         } else {
             msg.text().clone()
         };
-        self.enqueue(
-            &mut s,
-            Frame {
-                channel: Some(channel),
-                seq,
-                text,
-                ts,
-            },
-        );
+        s.bytes += text.len();
+        let frame = Frame {
+            channel: Some(channel),
+            seq,
+            text,
+            ts,
+        };
+        if let Some(held) = sub.held.as_mut() {
+            held.push_back(frame);
+            return Pushed::Queued;
+        }
+        let was_empty = s.frames.is_empty();
+        s.frames.push_back(frame);
+        if was_empty {
+            self.notify.notify_one();
+        }
         Pushed::Queued
     }
 
