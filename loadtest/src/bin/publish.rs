@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 fn main() {
     if let Err(e) = run() {
@@ -64,7 +64,7 @@ fn run() -> Result<(), String> {
         if due > now {
             std::thread::sleep(due - now);
         }
-        let body = message(&channel, seq, prev, bytes);
+        let body = loadtest::peer::message(&channel, "nchan", seq, prev, bytes);
         match conn.post(authority, path, &body) {
             Ok(status) if (200..300).contains(&status) => {}
             Ok(status) => {
@@ -94,24 +94,6 @@ fn run() -> Result<(), String> {
         sent as f64 / secs
     );
     Ok(())
-}
-
-/// A frame shaped like the hub's `update` (docs/PROTOCOL.md), about `bytes` long.
-fn message(channel: &str, seq: u64, prev: u64, bytes: usize) -> String {
-    let ts = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    let head = format!(
-        r#"{{"type":"update","channel":"{channel}","epoch":"nchan","seq":{seq},"prev_seq":{prev},"ts":{ts},"bids":[["64000.10","1.500000"]"#
-    );
-    let mut s = head;
-    let tail = r#"],"asks":[["64000.20","0.250000"]],"checksum":0}"#;
-    let level = r#",["63999.00","0.010000"]"#;
-    while s.len() + level.len() + tail.len() <= bytes {
-        s.push_str(level);
-    }
-    s.push_str(tail);
-    s
 }
 
 /// One keep-alive HTTP/1.1 connection.
