@@ -211,8 +211,9 @@ pub struct ApiConfig {
     /// Create missing tables at start (local development and tests;
     /// production tables come from Terraform).
     pub dynamodb_create_tables: bool,
-    /// AWS credentials for DynamoDB, SQS and KMS (e.g. moto's `test`/`test`);
-    /// empty: the default AWS provider chain (environment, ECS task role).
+    /// AWS credentials for DynamoDB, SQS, KMS and Secrets Manager (e.g.
+    /// moto's `test`/`test`); empty: the default AWS provider chain
+    /// (environment, ECS task role).
     pub aws_access_key_id: String,
     #[serde(serialize_with = "Secret::redacted_serialize_opt")]
     pub aws_secret_access_key: Option<Secret>,
@@ -250,6 +251,15 @@ pub struct ApiConfig {
     /// KMS endpoint override (e.g. moto); empty: the region's AWS endpoint.
     pub kms_endpoint: String,
     pub kms_region: String,
+    /// How often provider credentials that are Secrets Manager references
+    /// (`aws-sm:<secret-id>[#<json-key>]`, see `secrets`) are fetched
+    /// again; a rotated value is in use within this long, without a
+    /// restart. At least 100 ms.
+    pub secrets_ttl_ms: u64,
+    /// Secrets Manager endpoint override (e.g. moto); empty: the region's
+    /// AWS endpoint.
+    pub secrets_endpoint: String,
+    pub secrets_region: String,
     /// Consecutive failures that open the circuit breaker.
     pub breaker_failures: u32,
     /// How long the breaker stays open before letting one call through.
@@ -342,6 +352,9 @@ impl Default for ApiConfig {
             kms_key_id: String::new(),
             kms_endpoint: String::new(),
             kms_region: "us-east-1".into(),
+            secrets_ttl_ms: 300_000,
+            secrets_endpoint: String::new(),
+            secrets_region: "us-east-1".into(),
             breaker_failures: 5,
             breaker_open_ms: 5000,
         }

@@ -24,6 +24,7 @@ pub mod resilience;
 pub mod root;
 pub mod seal;
 pub mod secret;
+pub mod secrets;
 pub mod store;
 pub mod trading;
 pub mod users;

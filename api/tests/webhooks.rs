@@ -103,7 +103,7 @@ async fn bad_or_missing_signatures_are_401_and_change_nothing() {
     let body = stripe_paid(&user, &tx, "50.00", "evt_sig_1");
     let now = chrono::Utc::now().timestamp();
     let wrong = api::secret::Secret::new("whsec_wrong");
-    let good = stripe::sign(&t.api.webhook_keys.stripe, now, &body);
+    let good = stripe::sign(&t.api.webhook_keys.stripe.current(), now, &body);
     let tampered = String::from_utf8(body.clone())
         .unwrap()
         .replace("\"amount\":5000", "\"amount\":500000");
@@ -157,14 +157,14 @@ async fn stripe_timestamp_outside_tolerance_is_401() {
     let body = stripe_paid(&user, &tx, "20.00", "evt_stale");
     let now = chrono::Utc::now().timestamp();
     for t_sig in [now - 301, now + 301, now - 3600] {
-        let header = stripe::sign(&t.api.webhook_keys.stripe, t_sig, &body);
+        let header = stripe::sign(&t.api.webhook_keys.stripe.current(), t_sig, &body);
         let (s, answer) = t
             .post_webhook("stripe", &[("Stripe-Signature", header)], &body)
             .await;
         assert_error(s, &answer, 401, "invalid_signature");
     }
     assert_eq!(t.receipt("stripe", "evt_stale").await, None);
-    let header = stripe::sign(&t.api.webhook_keys.stripe, now - 200, &body);
+    let header = stripe::sign(&t.api.webhook_keys.stripe.current(), now - 200, &body);
     let (s, ack) = t
         .post_webhook("stripe", &[("Stripe-Signature", header)], &body)
         .await;
@@ -300,7 +300,7 @@ async fn banxa_and_bcb_schemes_settle_their_own_deposits() {
     .to_string()
     .into_bytes();
     let path = "/webhooks/banxa";
-    let secret = t.api.webhook_keys.banxa.clone();
+    let secret = t.api.webhook_keys.banxa.current();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let signed = |secret: &api::secret::Secret, nonce: i64, body: &[u8]| {
         vec![(

@@ -166,7 +166,7 @@ pub struct Cli {
     /// Create missing DynamoDB tables at start (development).
     #[arg(long, env = "NAX_DYNAMODB_CREATE_TABLES")]
     pub dynamodb_create_tables: Option<bool>,
-    /// AWS region of DynamoDB, SQS and KMS.
+    /// AWS region of DynamoDB, SQS, KMS and Secrets Manager.
     #[arg(long, env = "NAX_AWS_REGION")]
     pub aws_region: Option<String>,
     /// Publish events to SQS instead of the log in the data directory.
@@ -189,6 +189,13 @@ pub struct Cli {
     /// KMS endpoint override (e.g. a local emulator).
     #[arg(long, env = "NAX_KMS_ENDPOINT", value_name = "URL")]
     pub kms_endpoint: Option<String>,
+    /// How often `aws-sm:` references of provider secrets are fetched
+    /// again, ms (a rotation is in use within this long).
+    #[arg(long, env = "NAX_SECRETS_TTL_MS")]
+    pub secrets_ttl_ms: Option<u64>,
+    /// Secrets Manager endpoint override (e.g. a local emulator).
+    #[arg(long, env = "NAX_SECRETS_ENDPOINT", value_name = "URL")]
+    pub secrets_endpoint: Option<String>,
     /// Redis shared by the nodes (`redis://` or `rediss://`); may hold a
     /// password, so prefer the variable.
     #[arg(long, env = "NAX_REDIS_URL", hide_env_values = true)]
@@ -414,10 +421,13 @@ impl Config {
         if let Some(region) = cli.aws_region {
             api.dynamodb_region = region.clone();
             api.kms_region = region.clone();
+            api.secrets_region = region.clone();
             api.sqs_region = region;
         }
         set(&mut api.kms_key_id, cli.kms_key_id);
         set(&mut api.kms_endpoint, cli.kms_endpoint);
+        set(&mut api.secrets_ttl_ms, cli.secrets_ttl_ms);
+        set(&mut api.secrets_endpoint, cli.secrets_endpoint);
         set(&mut api.events_to_sqs, cli.events_to_sqs);
         set(&mut api.sqs_endpoint, cli.sqs_endpoint);
         set(&mut api.sqs_queue_prefix, cli.sqs_queue_prefix);

@@ -74,9 +74,16 @@ pub(super) fn write_flattened(out: &mut String, prefix: &str, value: &serde_json
     }
 }
 
+/// Settings about secrets that are not secrets themselves (how often
+/// Secrets Manager is read, and where).
+const ABOUT_SECRETS: &[&str] = &["secrets_ttl_ms", "secrets_endpoint", "secrets_region"];
+
 /// Whether a key's value must not appear in logs.
 fn looks_secret(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
+    if ABOUT_SECRETS.contains(&key.as_str()) {
+        return false;
+    }
     ["token", "secret", "password", "key"]
         .iter()
         .any(|word| key.contains(word))

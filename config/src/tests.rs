@@ -345,6 +345,12 @@ fn secret_looking_keys_are_masked() {
     assert!(line.contains("venue.Token=\"***\""), "{line}");
     assert!(line.contains("venue.api_key=\"***\""), "{line}");
     assert!(!line.contains("\"k\"") && !line.contains("\"t\""), "{line}");
+    // Settings about Secrets Manager print; the references it reads don't.
+    let api = serde_json::json!({"api": {"secrets_ttl_ms": 300000, "stripe_api_key": "aws-sm:x"}});
+    let mut line = String::new();
+    write_flattened(&mut line, "", &api);
+    assert!(line.contains("api.secrets_ttl_ms=300000"), "{line}");
+    assert!(line.contains("api.stripe_api_key=\"***\""), "{line}");
 }
 
 /// Every non-sandbox setting there is today (the providers have no real

@@ -144,3 +144,54 @@ fn provider_urls_are_https_in_production_and_fireblocks_settings_are_checked() {
     )
     .is_ok());
 }
+
+#[test]
+fn provider_secrets_may_be_secrets_manager_references_checked_at_load() {
+    let vars = [
+        ("NAX_STRIPE_API_KEY", "aws-sm:nax/prod/stripe#api_key"),
+        (
+            "NAX_SUMSUB_SECRET_KEY",
+            "aws-sm:arn:aws:secretsmanager:eu-west-1:1:secret:s-AbC",
+        ),
+        ("NAX_SECRETS_TTL_MS", "60000"),
+        ("NAX_SECRETS_ENDPOINT", "http://127.0.0.1:5000"),
+        ("NAX_AWS_REGION", "eu-west-1"),
+    ];
+    let config = load(&[], &vars).unwrap();
+    assert_eq!(config.api.secrets_ttl_ms, 60_000);
+    assert_eq!(config.api.secrets_endpoint, "http://127.0.0.1:5000");
+    assert_eq!(config.api.secrets_region, "eu-west-1");
+    assert_eq!(api::ApiConfig::default().secrets_ttl_ms, 300_000);
+    // A malformed reference, or one where none is read, names its setting
+    // and never quotes the value.
+    for (var, value, key) in [
+        ("NAX_BCB_CLIENT_SECRET", "aws-sm:", "api.bcb_client_secret"),
+        (
+            "NAX_STRIPE_WEBHOOK_SECRET",
+            "aws-sm:has space#k",
+            "api.stripe_webhook_secret",
+        ),
+        (
+            "NAX_FIREBLOCKS_API_KEY",
+            "aws-sm:id#",
+            "api.fireblocks_api_key",
+        ),
+        (
+            "NAX_JWT_SECRET",
+            "aws-sm:nax/jwt-key-value",
+            "api.jwt_secret",
+        ),
+        ("NAX_SECRETS_TTL_MS", "99", "api.secrets_ttl_ms"),
+    ] {
+        let error = load(&[], &[(var, value)]).unwrap_err();
+        let text = error.to_string();
+        match error.downcast::<ConfigError>().unwrap() {
+            ConfigError::Invalid { key: got, .. } => assert_eq!(got, key, "{text}"),
+            other => panic!("{other:?}"),
+        }
+        // (The bare prefix is in every reason: nothing of a value.)
+        if value.starts_with("aws-sm:") && value != "aws-sm:" {
+            assert!(!text.contains(value), "{text}");
+        }
+    }
+}

@@ -107,6 +107,15 @@ impl Config {
             });
         }
         let api = &self.api;
+        at_least("api.secrets_ttl_ms", api.secrets_ttl_ms, 100, " ms")?;
+        // The value of a secret is never quoted, not even a bad reference.
+        if let Err((setting, reason)) = api::secrets::check_references(api) {
+            return Err(ConfigError::Invalid {
+                key: setting,
+                value: "<redacted>".into(),
+                reason,
+            });
+        }
         let adapters = [
             (
                 "api.banxa_api_url",

@@ -60,7 +60,10 @@ resource "aws_iam_role" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
-  source_policy_documents = [data.aws_iam_policy_document.operational_tables.json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.operational_tables.json,
+    data.aws_iam_policy_document.provider_secrets.json,
+  ]
 
   # The store (api/src/store): conditional puts and updates, transactions
   # (TransactWriteItems is authorized per item as Put/Update/Delete/
@@ -116,6 +119,34 @@ data "aws_iam_policy_document" "task" {
       test     = "StringEquals"
       variable = "kms:EncryptionContext:nax-purpose"
       values   = ["store-data-key"]
+    }
+  }
+}
+
+# The provider secrets the hub reads itself (aws-sm: references,
+# api/src/secrets), refreshed while it runs: exactly these (none: no
+# statement), and the key only as Secrets Manager uses it for them.
+data "aws_iam_policy_document" "provider_secrets" {
+  dynamic "statement" {
+    for_each = length(var.provider_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "ReadTheProviderSecrets"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = distinct(var.provider_secret_arns)
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.provider_secret_arns) > 0 ? [1] : []
+    content {
+      sid       = "DecryptTheProviderSecrets"
+      actions   = ["kms:Decrypt"]
+      resources = [aws_kms_key.main.arn]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["secretsmanager.${local.region}.amazonaws.com"]
+      }
     }
   }
 }

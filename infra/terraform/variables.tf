@@ -207,6 +207,17 @@ variable "container_secrets" {
   default     = {}
 }
 
+variable "provider_secret_arns" {
+  description = "Secrets Manager secrets the hub and the API-running workers read themselves, while they run: the full ARNs of the secrets that provider settings refer to as aws-sm:<secret-id>[#<json-key>] (refreshed every NAX_SECRETS_TTL_MS, rotated without a restart). Their task roles may read exactly these (encrypted with this module's KMS key or aws/secretsmanager)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.provider_secret_arns : can(regex("^arn:aws[a-z-]*:secretsmanager:", arn))])
+    error_message = "Each entry must be a Secrets Manager secret ARN."
+  }
+}
+
 variable "log_retention_days" {
   description = "Retention of the task's CloudWatch logs, days (at least a year)."
   type        = number

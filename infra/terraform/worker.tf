@@ -188,8 +188,13 @@ data "aws_iam_policy_document" "worker" {
   for_each = local.workers
 
   # The store (the applier commits, the CRM sync and the archiver keep
-  # SyncCheckpoints, reconciliation reads), as the hub has it.
-  source_policy_documents = [data.aws_iam_policy_document.operational_tables.json]
+  # SyncCheckpoints, reconciliation reads), as the hub has it; the workers
+  # building the API's parts (its providers) read the provider secrets
+  # (iam.tf) as the hub does.
+  source_policy_documents = concat(
+    [data.aws_iam_policy_document.operational_tables.json],
+    each.value.runs_api ? [data.aws_iam_policy_document.provider_secrets.json] : [],
+  )
 
   # Its own queue: receive, delete, heartbeat; and its dead-letter
   # queue's depth for /metrics (nax_worker_dlq_depth).

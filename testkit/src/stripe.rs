@@ -76,7 +76,8 @@ const RATE_LIMITED: &str = "Testmode request rate limit exceeded, the rate limit
 /// Whom the server lets in, what it signs webhooks with, and where they go.
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
-    /// The one key let in (`sk_test_…`).
+    /// The key let in at start (`sk_test_…`; see
+    /// [`StripeServer::set_secret_key`]).
     pub secret_key: String,
     /// The endpoint's signing secret (`whsec_…`), used whole as HMAC key.
     pub webhook_secret: String,
@@ -132,6 +133,9 @@ struct Inner {
     /// What ids hash, with the time: the server's URL and a counter.
     salt: (String, u64),
     webhook_url: Option<String>,
+    /// The key let in now (the configuration's until
+    /// [`StripeServer::set_secret_key`]).
+    secret_key: String,
 }
 
 impl Inner {
@@ -167,6 +171,7 @@ impl StripeServer {
         let (listener, url) = crate::served::bind().await;
         let mut inner = Inner::default();
         inner.salt.0.clone_from(&url);
+        inner.secret_key.clone_from(&config.secret_key);
         let inner = Mutex::new(inner);
         let shared = Arc::new(Shared { config, url, inner });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -202,6 +207,12 @@ impl StripeServer {
     pub fn fail_next(&self, count: usize, status: u16) {
         let mut inner = self.shared.inner.lock();
         inner.faults.extend(std::iter::repeat_n(status, count));
+    }
+
+    /// Lets in `key` from now on instead of the one before (a key rolled
+    /// in Stripe's dashboard: the old one is refused at once).
+    pub fn set_secret_key(&self, key: &str) {
+        self.shared.inner.lock().secret_key = key.to_owned();
     }
 
     /// Where the webhooks go from now on (wins over the configuration's).
@@ -412,7 +423,7 @@ fn answer(
     let given = given.unwrap_or_default();
     match String::from_utf8_lossy(given).trim() {
         "" => return Err(error(401, INVALID, "", "", NO_KEY)),
-        given if given != shared.config.secret_key => {
+        given if given != shared.inner.lock().secret_key => {
             let message = format!("Invalid API Key provided: {}", mask(given));
             return Err(error(401, INVALID, "", "", &message));
         }

@@ -42,6 +42,7 @@ use super::custody::{Custody, CustodyError, DepositAddress, WithdrawalOrder};
 use super::{ProviderContext, RemoteStatus, SetupError};
 use crate::money::address::Network;
 use crate::secret::Secret;
+use crate::secrets::{Derived, LiveSecret};
 use async_trait::async_trait;
 use inbound::JsonBounds;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -73,26 +74,20 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn Custody>, SetupError> 
     if config.fireblocks_api_url.is_empty() {
         return Err(missing("fireblocks_api_url"));
     }
-    let api_key = config
-        .fireblocks_api_key
-        .clone()
-        .ok_or(missing("fireblocks_api_key"))?;
-    let (pem, source) = match (
+    let api_key = ctx.secrets.setting(config.fireblocks_api_key.as_ref());
+    let api_key = api_key.ok_or(missing("fireblocks_api_key"))?;
+    let pem = match (
         &config.fireblocks_api_secret,
         &config.fireblocks_api_secret_file,
     ) {
-        (Some(pem), _) => (
-            pem.expose().as_bytes().to_vec(),
-            "api.fireblocks_api_secret",
-        ),
-        (None, Some(file)) => (
-            std::fs::read(file).map_err(|e| SetupError::Client(format!("{file}: {e}")))?,
-            "api.fireblocks_api_secret_file",
-        ),
+        (Some(pem), _) => ctx.secrets.live(pem),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .map(|pem| LiveSecret::fixed(Secret::new(pem)))
+            .map_err(|e| SetupError::Client(format!("{file}: {e}")))?,
         (None, None) => return Err(missing("fireblocks_api_secret_file")),
     };
-    let signing = EncodingKey::from_rsa_pem(&pem)
-        .map_err(|e| SetupError::Client(format!("{source} holds no RSA private key: {e}")))?;
+    let signing = Derived::default();
+    signing.get(&pem, signing_key).map_err(SetupError::Client)?;
     if config.fireblocks_vault_id.is_empty() {
         return Err(missing("fireblocks_vault_id"));
     }
@@ -104,11 +99,19 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn Custody>, SetupError> 
         http,
         base: config.fireblocks_api_url.trim_end_matches('/').to_owned(),
         api_key,
+        pem,
         signing,
         vault: config.fireblocks_vault_id.clone(),
         asset_ids: asset_ids(&config.fireblocks_asset_ids),
         addresses: dashmap::DashMap::new(),
     }))
+}
+
+/// The RS256 key of the PEM in `pem` (the API secret; its value is never
+/// in the error).
+fn signing_key(pem: &Secret) -> Result<EncodingKey, String> {
+    EncodingKey::from_rsa_pem(pem.expose().as_bytes())
+        .map_err(|e| format!("api.fireblocks_api_secret(_file) holds no RSA private key: {e}"))
 }
 
 /// `BTC=BTC_TEST,ETH=ETH_TEST5` as a map (blank or malformed entries are
@@ -126,8 +129,11 @@ pub fn asset_ids(setting: &str) -> HashMap<String, String> {
 pub struct FireblocksCustody {
     http: reqwest::Client,
     base: String,
-    api_key: Secret,
-    signing: EncodingKey,
+    /// Read at each request: rotated without a restart.
+    api_key: LiveSecret,
+    /// The private key's PEM, and the signing key parsed from its value.
+    pem: LiveSecret,
+    signing: Derived<EncodingKey>,
     vault: String,
     asset_ids: HashMap<String, String>,
     /// Addresses found or made, by (user, asset): a user's address never
@@ -194,16 +200,19 @@ impl FireblocksCustody {
     ) -> Result<(u16, Value), CustodyError> {
         let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
         let now = chrono::Utc::now().timestamp();
+        let signing_error = |e| CustodyError::Unavailable(format!("signing a request: {e}"));
+        let signing = self.signing.get(&self.pem, signing_key);
+        let api_key = self.api_key.current();
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::RS256),
-            &claims(uri, &bytes, self.api_key.expose(), now),
-            &self.signing,
+            &claims(uri, &bytes, api_key.expose(), now),
+            &*signing.map_err(signing_error)?,
         )
-        .map_err(|e| CustodyError::Unavailable(format!("signing a request: {e}")))?;
+        .map_err(|e| signing_error(e.to_string()))?;
         let mut request = self
             .http
             .request(method, format!("{}{uri}", self.base))
-            .header("x-api-key", self.api_key.expose())
+            .header("x-api-key", api_key.expose())
             .bearer_auth(token)
             .header("accept", "application/json");
         if !bytes.is_empty() {
@@ -443,56 +452,5 @@ impl Custody for FireblocksCustody {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_request_token_carries_the_documented_claims() {
-        let c = claims("/v1/transactions?limit=1", b"{}", "key-1", 1_700_000_000);
-        let v = serde_json::to_value(&c).unwrap();
-        assert_eq!(v["uri"], "/v1/transactions?limit=1");
-        assert_eq!(v["sub"], "key-1");
-        assert_eq!(v["iat"], 1_700_000_000);
-        assert_eq!(v["exp"], 1_700_000_030);
-        // `printf '{}' | sha256sum` and `printf '' | sha256sum`.
-        assert_eq!(
-            v["bodyHash"],
-            "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
-        );
-        assert_eq!(
-            claims("/v1/x", b"", "k", 0).body_hash,
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
-        assert_ne!(
-            claims("/", b"", "k", 0).nonce,
-            claims("/", b"", "k", 0).nonce
-        );
-    }
-
-    #[test]
-    fn asset_ids_map_our_symbols_and_keys_fit_fireblocks_limit() {
-        let ids = asset_ids("BTC=BTC_TEST, ETH = ETH_TEST5,bad,=x,");
-        assert_eq!(ids.len(), 2);
-        assert_eq!(ids["ETH"], "ETH_TEST5");
-        let key = address_key("user-1", "BTC");
-        assert_eq!(key.len(), 40);
-        assert_eq!(key, address_key("user-1", "BTC"));
-        assert_ne!(key, address_key("user-2", "BTC"));
-    }
-
-    #[test]
-    fn statuses_and_errors() {
-        assert_eq!(remote_status("COMPLETED"), RemoteStatus::Completed);
-        for failed in ["FAILED", "REJECTED", "CANCELLED", "BLOCKED"] {
-            assert!(matches!(remote_status(failed), RemoteStatus::Failed(_)));
-        }
-        assert_eq!(remote_status("CONFIRMING"), RemoteStatus::Pending);
-        let body = json!({"message": "Invalid amount", "code": 1003});
-        assert!(matches!(refusal(400, &body), CustodyError::Rejected(_)));
-        assert!(matches!(
-            refusal(429, &Value::Null),
-            CustodyError::Unavailable(_)
-        ));
-        assert!(matches!(refusal(401, &body), CustodyError::Unavailable(_)));
-    }
-}
+#[path = "custody_fireblocks_tests.rs"]
+mod tests;

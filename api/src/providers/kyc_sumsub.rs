@@ -24,6 +24,7 @@ use super::answer;
 use super::kyc::{KycDocument, KycProvider, KycProviderError};
 use super::{ProviderContext, SetupError};
 use crate::secret::Secret;
+use crate::secrets::LiveSecret;
 use crate::users::kyc::{DocumentType, KycDecisions};
 use crate::webhooks::signing::hmac_sha256;
 use async_trait::async_trait;
@@ -49,13 +50,13 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn KycProvider>, SetupErr
     if config.sumsub_api_url.is_empty() {
         return Err(missing("sumsub_api_url"));
     }
-    let app_token = config
-        .sumsub_app_token
-        .clone()
+    let app_token = ctx
+        .secrets
+        .setting(config.sumsub_app_token.as_ref())
         .ok_or(missing("sumsub_app_token"))?;
-    let secret_key = config
-        .sumsub_secret_key
-        .clone()
+    let secret_key = ctx
+        .secrets
+        .setting(config.sumsub_secret_key.as_ref())
         .ok_or(missing("sumsub_secret_key"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(config.upstream_timeout_ms))
@@ -74,8 +75,9 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn KycProvider>, SetupErr
 pub struct SumsubKyc {
     http: reqwest::Client,
     base: String,
-    app_token: Secret,
-    secret_key: Secret,
+    /// Read at each request: rotated without a restart.
+    app_token: LiveSecret,
+    secret_key: LiveSecret,
     level: String,
 }
 
@@ -157,11 +159,11 @@ impl SumsubKyc {
         content_type: Option<&str>,
     ) -> Result<(u16, Value), KycProviderError> {
         let ts = chrono::Utc::now().timestamp();
-        let sig = signature(&self.secret_key, ts, method.as_str(), path, &body);
+        let sig = signature(&self.secret_key.current(), ts, method.as_str(), path, &body);
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header("x-app-token", self.app_token.expose())
+            .header("x-app-token", self.app_token.current().expose())
             .header("x-app-access-ts", ts.to_string())
             .header("x-app-access-sig", sig)
             .header("accept", "application/json");

@@ -75,6 +75,9 @@ pub struct ProviderContext<'a> {
     /// Where generated keys live (`<data_dir>/keys/`).
     pub data_dir: &'a Path,
     pub keys: &'a WebhookKeys,
+    /// The settings' live values (Secrets Manager references resolved):
+    /// an adapter reads one at each use, so a rotation needs no restart.
+    pub secrets: &'a crate::secrets::ProviderSecrets,
     /// Where sandbox providers deliver their webhooks
     /// (`{callback_base}/webhooks/{provider}`).
     pub callback_base: &'a str,
@@ -212,11 +215,15 @@ mod tests {
     async fn the_defaults_are_the_sandboxes() {
         let dir = tempfile::tempdir().unwrap();
         let config = ApiConfig::default();
-        let keys = WebhookKeys::open(&config, dir.path()).await.unwrap();
+        let secrets = crate::secrets::ProviderSecrets::default();
+        let keys = WebhookKeys::open(&config, dir.path(), &secrets)
+            .await
+            .unwrap();
         let ctx = ProviderContext {
             config: &config,
             data_dir: dir.path(),
             keys: &keys,
+            secrets: &secrets,
             callback_base: "http://127.0.0.1:9",
         };
         let built = Providers::build(&ctx).unwrap();

@@ -29,6 +29,7 @@
 use super::payment::{DepositStart, NextStep, PaymentOrder, PaymentProvider, ProviderError};
 use super::{answer, ProviderContext, RemoteStatus, SetupError};
 use crate::secret::Secret;
+use crate::secrets::LiveSecret;
 use crate::webhooks::banxa;
 use async_trait::async_trait;
 use inbound::JsonBounds;
@@ -51,9 +52,9 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn PaymentProvider>, Setu
         setting,
         because: "api.banxa_api_url is set",
     };
-    let api_key = config
-        .banxa_api_key
-        .clone()
+    let api_key = ctx
+        .secrets
+        .setting(config.banxa_api_key.as_ref())
         .ok_or(missing("banxa_api_key"))?;
     if config.banxa_wallet_address.is_empty() {
         return Err(missing("banxa_wallet_address"));
@@ -78,8 +79,9 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn PaymentProvider>, Setu
 pub struct BanxaPayments {
     http: reqwest::Client,
     base: String,
-    api_key: Secret,
-    secret: Secret,
+    /// Read at each request: rotated without a restart.
+    api_key: LiveSecret,
+    secret: LiveSecret,
     coin: String,
     wallet: String,
     return_url: String,
@@ -123,8 +125,8 @@ impl BanxaPayments {
     /// answer.
     async fn call(&self, path: &str, body: Option<Vec<u8>>) -> Result<(u16, Value), String> {
         let auth = authorization(
-            self.api_key.expose(),
-            &self.secret,
+            self.api_key.current().expose(),
+            &self.secret.current(),
             path,
             self.nonce(),
             body.as_deref(),

@@ -26,6 +26,7 @@ use super::payment::{
 };
 use super::{ProviderContext, SetupError};
 use crate::secret::Secret;
+use crate::secrets::LiveSecret;
 use async_trait::async_trait;
 use inbound::JsonBounds;
 use serde_json::{json, Value};
@@ -52,9 +53,9 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn PaymentProvider>, Setu
     if client_id.is_empty() {
         return Err(missing("bcb_client_id"));
     }
-    let client_secret = config
-        .bcb_client_secret
-        .clone()
+    let client_secret = ctx
+        .secrets
+        .setting(config.bcb_client_secret.as_ref())
         .ok_or(missing("bcb_client_secret"))?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_millis(config.upstream_timeout_ms))
@@ -76,9 +77,11 @@ pub struct BcbPayments {
     api: String,
     auth: String,
     client_id: String,
-    client_secret: Secret,
-    /// The bearer token and when to fetch another.
-    token: tokio::sync::Mutex<Option<(Secret, Instant)>>,
+    /// Read at each token fetch: rotated without a restart.
+    client_secret: LiveSecret,
+    /// The bearer token, when to fetch another, and the version of the
+    /// client secret it was fetched with (a rotated secret fetches anew).
+    token: tokio::sync::Mutex<Option<(Secret, Instant, u64)>>,
 }
 
 /// The instructions of a deposit in `currency` to the account of BCB's
@@ -112,16 +115,17 @@ pub fn new_reference() -> String {
 }
 
 impl BcbPayments {
-    /// A valid bearer token, fetched when there is none or it is old.
+    /// A valid bearer token, fetched when there is none, it is old or the
+    /// client secret has changed since.
     async fn bearer(&self, fresh: bool) -> Result<Secret, ProviderError> {
         let mut held = self.token.lock().await;
-        if let Some((token, until)) = held.as_ref() {
-            if !fresh && Instant::now() < *until {
+        let (version, client_secret) = self.client_secret.versioned();
+        if let Some((token, until, made_with)) = held.as_ref() {
+            if !fresh && Instant::now() < *until && *made_with == version {
                 return Ok(token.clone());
             }
         }
-        let body =
-            json!({"client_id": self.client_id, "client_secret": self.client_secret.expose()});
+        let body = json!({"client_id": self.client_id, "client_secret": client_secret.expose()});
         let response = self
             .http
             .post(format!("{}/oauth/token", self.auth))
@@ -149,7 +153,7 @@ impl BcbPayments {
             .unwrap_or(3600);
         let until = Instant::now() + Duration::from_secs(lifetime).saturating_sub(TOKEN_MARGIN);
         let token = Secret::new(token);
-        *held = Some((token.clone(), until));
+        *held = Some((token.clone(), until, version));
         Ok(token)
     }
 

@@ -25,7 +25,7 @@
 
 use super::payment::{DepositStart, NextStep, PaymentOrder, PaymentProvider, ProviderError};
 use super::{answer, ProviderContext, RemoteStatus, SetupError};
-use crate::secret::Secret;
+use crate::secrets::LiveSecret;
 use crate::webhooks::stripe::MINOR_UNIT_SCALE;
 use async_trait::async_trait;
 use inbound::JsonBounds;
@@ -46,7 +46,8 @@ pub const ANSWER_BOUNDS: JsonBounds = JsonBounds {
 /// The Stripe adapter for `ctx` (the `stripe` fiat provider only).
 pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn PaymentProvider>, SetupError> {
     let config = ctx.config;
-    let secret_key = config.stripe_api_key.clone().ok_or(SetupError::Missing {
+    let secret_key = ctx.secrets.setting(config.stripe_api_key.as_ref());
+    let secret_key = secret_key.ok_or(SetupError::Missing {
         setting: "stripe_api_key",
         because: "api.stripe_api_url is set",
     })?;
@@ -65,7 +66,8 @@ pub fn build(ctx: &ProviderContext<'_>) -> Result<Arc<dyn PaymentProvider>, Setu
 pub struct StripePayments {
     http: reqwest::Client,
     base: String,
-    secret_key: Secret,
+    /// Read at each request: rotated without a restart.
+    secret_key: LiveSecret,
 }
 
 /// The form body creating the PaymentIntent of `order`: its amount in
@@ -98,7 +100,7 @@ impl StripePayments {
     /// One request; `Ok` holds the status and the bounded, parsed answer.
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<(u16, Value), String> {
         let response = request
-            .bearer_auth(self.secret_key.expose())
+            .bearer_auth(self.secret_key.current().expose())
             .header("stripe-version", API_VERSION)
             .header("accept", "application/json")
             .send()

@@ -138,6 +138,15 @@ async fn webhook_source(config: &ApiConfig, dir: &Path) -> anyhow::Result<Arc<dy
     Ok(Arc::new(source))
 }
 
+/// What [`Api::build`] builds on besides the store: the resolved provider
+/// secrets, Redis, this process's URL and the outbox relay.
+struct BuiltFrom<'a> {
+    secrets: &'a crate::secrets::ProviderSecrets,
+    redis: Option<Arc<RedisLink>>,
+    self_url: &'a str,
+    relay: &'a Arc<Relay>,
+}
+
 /// Sends `true` on its channel when dropped: a consumer loop's stop.
 struct StopOnDrop(tokio::sync::watch::Sender<bool>);
 
@@ -195,6 +204,11 @@ impl Api {
             .context("the data key")?;
         let sealed: Arc<dyn Store> = Arc::new(crate::seal::Sealing::store(raw, keyring));
         let redis = redis(&config).await?;
+        // Before anything uses them: a reference that cannot be read stops
+        // the start here, naming the setting and the secret id.
+        let secrets = crate::secrets::ProviderSecrets::resolve(&config)
+            .await
+            .context("provider secrets")?;
         // Nodes sharing a store (DynamoDB) relay its outbox one at a time.
         let relay_lease = match (&redis, config.store) {
             (Some(link), StoreKind::Dynamodb) => Some(Lease::new(link.clone(), "outbox-relay")),
@@ -205,7 +219,13 @@ impl Api {
             .map(|lease| Arc::new(move || lease.held()) as Gate);
         let relay = Arc::new(Relay::start_gated(sealed.clone(), publisher, gate));
         let store: Arc<dyn Store> = Arc::new(relay.waking(sealed));
-        let built = Self::build(config, &data_dir, store, venue, redis, &self_url, &relay).await;
+        let parts = BuiltFrom {
+            secrets: &secrets,
+            redis,
+            self_url: &self_url,
+            relay: &relay,
+        };
+        let built = Self::build(config, &data_dir, store, venue, parts).await;
         let api = match built {
             Ok(api) => api,
             Err(e) => {
@@ -213,6 +233,9 @@ impl Api {
                 return Err(e);
             }
         };
+        if let Some(refresh) = secrets.refresh_task() {
+            api.spawn(tokio::spawn(refresh));
+        }
         if let Some(lease) = relay_lease {
             lease.renew().await;
             api.spawn(tokio::spawn(lease.run()));
@@ -265,16 +288,20 @@ impl Api {
         }));
     }
 
-    /// Every other part, on `store` (already layered) and `relay`.
+    /// Every other part, on `store` (already layered) and `from`.
     async fn build(
         config: ApiConfig,
         data_dir: &Path,
         store: Arc<dyn Store>,
         venue: Arc<dyn Venue>,
-        redis: Option<Arc<RedisLink>>,
-        self_url: &str,
-        relay: &Arc<Relay>,
+        from: BuiltFrom<'_>,
     ) -> anyhow::Result<Api> {
+        let BuiltFrom {
+            secrets,
+            redis,
+            self_url,
+            relay,
+        } = from;
         let auth = Auth::new(&config, data_dir, store.clone(), redis.clone()).await?;
         let (per_minute, burst) = (config.requests_per_minute, config.request_burst);
         let limiter = match &redis {
@@ -289,12 +316,14 @@ impl Api {
             None => PrivateBus::default(),
         };
         let trading = crate::trading::Trading::new(&config, venue.as_ref());
-        let webhook_keys = crate::webhooks::keys::WebhookKeys::open(&config, data_dir).await?;
+        let webhook_keys =
+            crate::webhooks::keys::WebhookKeys::open(&config, data_dir, secrets).await?;
         let callback_base = crate::webhooks::callback_base(&config, self_url);
         let providers = crate::providers::Providers::build(&crate::providers::ProviderContext {
             config: &config,
             data_dir,
             keys: &webhook_keys,
+            secrets,
             callback_base: &callback_base,
         })?;
         let wallets = crate::providers::custody::CustodyAccess::new(&config, providers.custody);

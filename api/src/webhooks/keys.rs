@@ -1,15 +1,19 @@
 //! The secrets and keys webhooks are signed and verified with.
 //!
 //! HMAC secrets (Stripe, Banxa, BCB: every registered provider with a
-//! [`HmacSecret`](super::provider::HmacSecret)) come from the config; when
-//! unset they are generated once into `<data_dir>/keys/` (mode 0600) and reused on
-//! every start, so the sandbox providers and the verifying routes agree
-//! across restarts. Fireblocks signs with RSA: verification uses the
+//! [`HmacSecret`](super::provider::HmacSecret)) come from the config,
+//! live when they are Secrets Manager references ([`crate::secrets`]: a
+//! rotated secret is used without a restart, and the previous one still
+//! verifies for [`ROTATION_GRACE`](crate::secrets::ROTATION_GRACE)); when
+//! unset they are generated once into `<data_dir>/keys/` (mode 0600) and
+//! reused on every start, so the sandbox providers and the verifying
+//! routes agree across restarts. Fireblocks signs with RSA: verification uses the
 //! configured public key file, else the public half of the sandbox
 //! custody's key pair, which is generated once into the same folder.
 
 use crate::config::ApiConfig;
 use crate::secret::Secret;
+use crate::secrets::{LiveSecret, ProviderSecrets};
 use rsa::pkcs1::DecodeRsaPublicKey;
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, LineEnding};
 use rsa::{RsaPrivateKey, RsaPublicKey};
@@ -50,13 +54,13 @@ pub enum KeyError {
 /// sandbox custody. Never printed.
 pub struct WebhookKeys {
     /// Stripe endpoint secret (`whsec_…`), used whole as the HMAC key.
-    pub stripe: Secret,
+    pub stripe: LiveSecret,
     /// Banxa API secret (HMAC key of the `Authorization` signature).
-    pub banxa: Secret,
+    pub banxa: LiveSecret,
     /// BCB Group webhook secret.
-    pub bcb: Secret,
+    pub bcb: LiveSecret,
     /// The HMAC secret of every registered provider that has one, by name.
-    hmac: HashMap<&'static str, Secret>,
+    hmac: HashMap<&'static str, LiveSecret>,
     /// Fireblocks' public key from `fireblocks_public_key_file`, if set.
     fireblocks_configured: Option<RsaPublicKey>,
     /// Fireblocks' key set of webhooks v2 (`fireblocks_jwks_url`), if set.
@@ -71,17 +75,27 @@ pub struct WebhookKeys {
 
 impl WebhookKeys {
     /// [`load`](Self::load) on the blocking pool.
-    pub async fn open(config: &ApiConfig, data_dir: &Path) -> Result<Self, KeyError> {
+    pub async fn open(
+        config: &ApiConfig,
+        data_dir: &Path,
+        secrets: &ProviderSecrets,
+    ) -> Result<Self, KeyError> {
         let (config, data_dir) = (config.clone(), data_dir.to_owned());
-        tokio::task::spawn_blocking(move || WebhookKeys::load(&config, &data_dir))
+        let secrets = secrets.clone();
+        tokio::task::spawn_blocking(move || WebhookKeys::load(&config, &data_dir, &secrets))
             .await
             .map_err(|e| KeyError::Generate(e.to_string()))?
     }
 
-    /// Loads configured secrets, generating the missing HMAC secrets once
-    /// into `<data_dir>/keys/`. The sandbox RSA key is loaded (or
-    /// generated, which takes seconds in debug builds) on first use.
-    pub fn load(config: &ApiConfig, data_dir: &Path) -> Result<Self, KeyError> {
+    /// Loads configured secrets (live from `secrets` when they are
+    /// references), generating the missing HMAC secrets once into
+    /// `<data_dir>/keys/`. The sandbox RSA key is loaded (or generated,
+    /// which takes seconds in debug builds) on first use.
+    pub fn load(
+        config: &ApiConfig,
+        data_dir: &Path,
+        secrets: &ProviderSecrets,
+    ) -> Result<Self, KeyError> {
         let dir = data_dir.join(KEYS_DIR);
         let mut hmac = HashMap::new();
         for provider in super::notice::Provider::all() {
@@ -89,11 +103,11 @@ impl WebhookKeys {
                 continue;
             };
             let secret = match (spec.configured)(config) {
-                Some(s) => s,
+                Some(s) => secrets.live(&s),
                 None => load_or_create(&dir, spec.file, || {
                     Ok(format!("{}{}", spec.prefix, random_hex(32)))
                 })
-                .map(Secret::new)?,
+                .map(|s| LiveSecret::fixed(Secret::new(s)))?,
             };
             hmac.insert(provider.as_str(), secret);
         }
@@ -140,7 +154,7 @@ impl WebhookKeys {
     }
 
     /// The HMAC secret of the registered provider `name`.
-    pub fn hmac(&self, name: &str) -> Result<&Secret, KeyError> {
+    pub fn hmac(&self, name: &str) -> Result<&LiveSecret, KeyError> {
         self.hmac
             .get(name)
             .ok_or_else(|| KeyError::Generate(format!("no {name} webhook secret")))
@@ -269,13 +283,14 @@ mod tests {
     async fn generated_once_private_and_stable() {
         let dir = tempfile::tempdir().unwrap();
         let config = ApiConfig::default();
-        let a = WebhookKeys::open(&config, dir.path()).await.unwrap();
-        let b = WebhookKeys::open(&config, dir.path()).await.unwrap();
-        assert!(a.stripe.expose().starts_with("whsec_"));
-        assert_eq!(a.stripe, b.stripe);
-        assert_eq!(a.banxa, b.banxa);
-        assert_eq!(a.bcb, b.bcb);
-        assert_ne!(a.banxa, a.bcb);
+        let none = ProviderSecrets::default();
+        let a = WebhookKeys::open(&config, dir.path(), &none).await.unwrap();
+        let b = WebhookKeys::open(&config, dir.path(), &none).await.unwrap();
+        assert!(a.stripe.current().expose().starts_with("whsec_"));
+        assert_eq!(a.stripe.current(), b.stripe.current());
+        assert_eq!(a.banxa.current(), b.banxa.current());
+        assert_eq!(a.bcb.current(), b.bcb.current());
+        assert_ne!(a.banxa.current(), a.bcb.current());
         let fa = a.fireblocks().await.unwrap();
         assert_eq!(fa, b.fireblocks().await.unwrap());
         assert_eq!(
@@ -303,8 +318,8 @@ mod tests {
             stripe_webhook_secret: Some(Secret::new("whsec_configured")),
             ..ApiConfig::default()
         };
-        let keys = WebhookKeys::load(&config, dir.path()).unwrap();
-        assert_eq!(keys.stripe.expose(), "whsec_configured");
+        let keys = WebhookKeys::load(&config, dir.path(), &ProviderSecrets::default()).unwrap();
+        assert_eq!(keys.stripe.current().expose(), "whsec_configured");
         assert!(!dir.path().join(KEYS_DIR).join(STRIPE_SECRET_FILE).exists());
     }
 }

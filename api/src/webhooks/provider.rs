@@ -123,13 +123,9 @@ impl WebhookProvider for HmacPayments {
         now: i64,
     ) -> Result<Result<(), SignatureError>, KeyError> {
         let path = keys.signed_path(self.name);
-        Ok((self.verify)(
-            keys.hmac(self.name)?,
-            &path,
-            headers,
-            body,
-            now,
-        ))
+        // The previous secret too, for a while after a rotation.
+        let secret = keys.hmac(self.name)?;
+        Ok(secret.verify(|s| (self.verify)(s, &path, headers, body, now)))
     }
 
     fn read(&self, body: &[u8]) -> Result<Notice, PayloadError> {

@@ -58,11 +58,11 @@ pub enum WebhookSigner {
     Bcb(Secret),
     Fireblocks(Box<RsaPrivateKey>),
     Sumsub(Secret),
-    /// A payment provider's own scheme, with its HMAC secret and the path
-    /// its deliveries go to.
+    /// A payment provider's own scheme, with its HMAC secret (its value
+    /// at each signature) and the path its deliveries go to.
     Payments {
         provider: Provider,
-        secret: Secret,
+        secret: crate::secrets::LiveSecret,
         path: String,
     },
 }
@@ -110,7 +110,7 @@ impl WebhookSigner {
                 path,
             } => provider
                 .payments()
-                .map(|p| p.sign(secret, path, body, now))
+                .map(|p| p.sign(&secret.current(), path, body, now))
                 .unwrap_or_default(),
         }
     }

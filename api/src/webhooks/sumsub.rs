@@ -166,7 +166,8 @@ impl WebhookProvider for Sumsub {
         body: &[u8],
         _now: i64,
     ) -> Result<Result<(), SignatureError>, KeyError> {
-        Ok(verify(keys.hmac(self.name())?, headers, body))
+        // The previous secret too, for a while after a rotation.
+        Ok(keys.hmac(self.name())?.verify(|s| verify(s, headers, body)))
     }
 
     fn read(&self, body: &[u8]) -> Result<Notice, PayloadError> {

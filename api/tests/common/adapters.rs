@@ -5,22 +5,28 @@
 use super::TestApi;
 use api::config::ApiConfig;
 use api::providers::ProviderContext;
+use api::secrets::ProviderSecrets;
 use api::webhooks::keys::WebhookKeys;
 use feeds::Venue;
 use serde_json::{json, Value};
 
-/// The keys and data directory an adapter is built with.
+/// The keys, secrets and data directory an adapter is built with.
 pub struct AdapterParts {
     dir: tempfile::TempDir,
     keys: WebhookKeys,
+    secrets: ProviderSecrets,
 }
 
 impl AdapterParts {
-    /// The keys of `config` in a fresh data directory.
+    /// The keys of `config` in a fresh data directory (its secrets plain
+    /// values).
     pub async fn open(config: &ApiConfig) -> AdapterParts {
         let dir = tempfile::tempdir().expect("tempdir");
-        let keys = WebhookKeys::open(config, dir.path()).await.expect("keys");
-        AdapterParts { dir, keys }
+        let secrets = ProviderSecrets::default();
+        let keys = WebhookKeys::open(config, dir.path(), &secrets)
+            .await
+            .expect("keys");
+        AdapterParts { dir, keys, secrets }
     }
 
     /// The context to build an adapter of `config` in.
@@ -29,6 +35,7 @@ impl AdapterParts {
             config,
             data_dir: self.dir.path(),
             keys: &self.keys,
+            secrets: &self.secrets,
             callback_base: "http://127.0.0.1:9",
         }
     }

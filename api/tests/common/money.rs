@@ -122,14 +122,16 @@ impl TestApi {
     pub async fn signer(&self, provider: &str) -> WebhookSigner {
         let keys = &self.api.webhook_keys;
         match provider {
-            "stripe" => WebhookSigner::Stripe(keys.stripe.clone()),
+            "stripe" => WebhookSigner::Stripe(keys.stripe.current()),
             "banxa" => WebhookSigner::Banxa {
                 api_key: "test-merchant".into(),
-                secret: keys.banxa.clone(),
+                secret: keys.banxa.current(),
                 path: keys.signed_path("banxa"),
             },
-            "bcb" => WebhookSigner::Bcb(keys.bcb.clone()),
-            "sumsub" => WebhookSigner::Sumsub(keys.hmac("sumsub").expect("sumsub secret").clone()),
+            "bcb" => WebhookSigner::Bcb(keys.bcb.current()),
+            "sumsub" => {
+                WebhookSigner::Sumsub(keys.hmac("sumsub").expect("sumsub secret").current())
+            }
             "fireblocks" => WebhookSigner::Fireblocks(Box::new(
                 keys.sandbox_fireblocks
                     .get()

@@ -1,0 +1,94 @@
+//! One read of a Secrets Manager secret (`GetSecretValue`), bounded: the
+//! `SecretString` is refused over [`MAX_SECRET_BYTES`], and a JSON one is
+//! parsed only within [`JSON_BOUNDS`] (docs/SECURITY.md, "Input bounds").
+//! Errors say what was wrong with the secret, never its value.
+
+use super::Reference;
+use crate::secret::Secret;
+use aws_sdk_secretsmanager::error::DisplayErrorContext;
+use inbound::JsonBounds;
+use thiserror::Error;
+
+/// Largest `SecretString` used (Secrets Manager's own limit is 64 KiB).
+pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+
+/// Bounds of a JSON `SecretString` (a flat object of a few keys).
+const JSON_BOUNDS: JsonBounds = JsonBounds {
+    max_bytes: MAX_SECRET_BYTES,
+    max_depth: 4,
+    max_elements: 1024,
+};
+
+/// Why a referenced secret has no value to use; at start, the API does
+/// not start. Names the settings and the secret id, never a value.
+#[derive(Debug, Error)]
+#[error("{settings}: secret {secret_id} of Secrets Manager: {reason}")]
+pub struct SecretError {
+    /// The settings referring to it, comma-separated.
+    pub settings: String,
+    pub secret_id: String,
+    pub reason: String,
+}
+
+/// The value `reference` names now; `Err` holds why not (no value in it).
+pub(super) async fn fetch(
+    client: &aws_sdk_secretsmanager::Client,
+    reference: &Reference,
+) -> Result<Secret, String> {
+    let answer = client
+        .get_secret_value()
+        .secret_id(&reference.secret_id)
+        .send()
+        .await
+        .map_err(|e| format!("cannot be read: {}", DisplayErrorContext(e)))?;
+    let text = answer
+        .secret_string()
+        .ok_or("has no SecretString (binary secrets are not read)")?;
+    select(text, reference.json_key.as_deref()).map(Secret::new)
+}
+
+/// The whole `text`, or the string at `key` of the JSON object it holds.
+pub(super) fn select(text: &str, key: Option<&str>) -> Result<String, String> {
+    if text.len() > MAX_SECRET_BYTES {
+        return Err(format!("its SecretString is over {MAX_SECRET_BYTES} bytes"));
+    }
+    let Some(key) = key else {
+        return Ok(text.to_owned());
+    };
+    JSON_BOUNDS
+        .check(text.as_bytes())
+        .map_err(|e| format!("its SecretString is not JSON within bounds: {e}"))?;
+    // The parser's message is not quoted: it may hold part of the text.
+    let object: serde_json::Value =
+        serde_json::from_str(text).map_err(|_| "its SecretString is not JSON".to_owned())?;
+    match object.get(key) {
+        Some(serde_json::Value::String(value)) => Ok(value.clone()),
+        Some(_) => Err(format!("its JSON key {key:?} is not a string")),
+        None => Err(format!("its JSON has no key {key:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_key_is_read_within_bounds_and_errors_hold_no_value() {
+        let json = r#"{"api_key":"sk_live_1","n":3}"#;
+        assert_eq!(select(json, None).unwrap(), json);
+        assert_eq!(select(json, Some("api_key")).unwrap(), "sk_live_1");
+        for (text, key) in [
+            (json, "missing"),
+            (json, "n"),
+            (r#"{"api_key":"sk_live_1""#, "api_key"),
+            (r#"sk_live_1 not json"#, "api_key"),
+        ] {
+            let e = select(text, Some(key)).unwrap_err();
+            assert!(!e.contains("sk_live_1"), "{e}");
+        }
+        let deep = format!("{}{}", "[".repeat(10), "]".repeat(10));
+        assert!(select(&deep, Some("k")).unwrap_err().contains("bounds"));
+        let huge = "x".repeat(MAX_SECRET_BYTES + 1);
+        assert!(select(&huge, None).is_err());
+    }
+}
