@@ -69,6 +69,13 @@ fn a_token_file_is_read_trimmed_and_an_empty_one_refused() {
     };
     let venue = entry.as_venue().unwrap();
     assert_eq!(venue.token.unwrap().expose(), "file-token-0123456789");
+    // An empty `token` beside the file is no token: the file's is used.
+    let beside = VenueEntry {
+        token: Some(api::secret::Secret::new("")),
+        ..entry.clone()
+    };
+    let venue = beside.as_venue().unwrap();
+    assert_eq!(venue.token.unwrap().expose(), "file-token-0123456789");
     let empty = toml_file("\n");
     let entry = VenueEntry {
         token_file: Some(empty.path().to_owned()),
@@ -109,6 +116,14 @@ fn venues_that_cannot_work_are_refused_naming_the_venue() {
         (
             venue("us", &format!("{token}\nbackoff_min_ms = 0")),
             "backoff_min_ms at least 1",
+        ),
+        (
+            venue("us", &format!("{token}\nrequest_timeout_ms = 2000")),
+            "below api.upstream_timeout_ms",
+        ),
+        (
+            venue("us", "token = \"aws-sm:nax/venue#token\""),
+            "not a Secrets Manager reference",
         ),
         (
             (0..=MAX_VENUES)

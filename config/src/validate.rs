@@ -329,6 +329,21 @@ impl Config {
                     "give exactly one of token and token_file",
                 ));
             }
+            if v.token
+                .as_ref()
+                .is_some_and(|t| t.expose().starts_with("aws-sm:"))
+            {
+                return Err(invalid(
+                    named("token"),
+                    "a venue token is read at start only: give it, or a token_file, not a Secrets Manager reference",
+                ));
+            }
+            if v.request_timeout_ms >= self.api.upstream_timeout_ms {
+                return Err(invalid(
+                    named("request_timeout_ms"),
+                    "must be below api.upstream_timeout_ms, so that a venue's own timeout answers first",
+                ));
+            }
             if v.request_timeout_ms == 0
                 || v.backoff_min_ms == 0
                 || v.backoff_max_ms < v.backoff_min_ms

@@ -113,6 +113,10 @@ pub struct VenueEntry {
     pub funds: Vec<String>,
     /// As in `[venue]`.
     pub stale_after_ms: u64,
+    /// As in `[venue]`, but below `api.upstream_timeout_ms`: a venue that
+    /// does not answer is then reported by its own timeout, as that venue
+    /// unavailable, rather than by the API's, which would count against
+    /// the breaker in front of every venue.
     pub request_timeout_ms: u64,
     pub backoff_min_ms: u64,
     pub backoff_max_ms: u64,
@@ -129,7 +133,9 @@ impl Default for VenueEntry {
             pairs: Vec::new(),
             funds: Vec::new(),
             stale_after_ms: single.stale_after_ms,
-            request_timeout_ms: single.request_timeout_ms,
+            // Below the API's `upstream_timeout_ms` (2 s): the venue's own
+            // timeout answers first, as one venue unavailable.
+            request_timeout_ms: 1_500,
             backoff_min_ms: single.backoff_min_ms,
             backoff_max_ms: single.backoff_max_ms,
         }
@@ -141,7 +147,10 @@ impl VenueEntry {
     /// `token_file` when that is given.
     pub fn as_venue(&self) -> anyhow::Result<VenueConfig> {
         use anyhow::Context as _;
-        let token = match (&self.token, &self.token_file) {
+        let token = match (
+            self.token.as_ref().filter(|t| !t.expose().is_empty()),
+            &self.token_file,
+        ) {
             (Some(token), _) => token.clone(),
             (None, Some(path)) => {
                 use std::io::Read as _;

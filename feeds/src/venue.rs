@@ -38,6 +38,11 @@ pub enum VenueError {
     MarketHalted { pair: String, reason: String },
     #[error("venue unavailable: {0}")]
     Unavailable(String),
+    /// One venue of several ([`crate::MultiVenue`]) is unavailable: its
+    /// own breaker and timeouts protect it, so a caller's breaker over
+    /// all of them must not count this (the others still work).
+    #[error("venue {venue} unavailable: {reason}")]
+    PartUnavailable { venue: String, reason: String },
 }
 
 /// A user's order request, already parsed into the pair's scale.

@@ -238,6 +238,17 @@ async fn two_venues_serve_their_books_take_their_orders_and_go_stale_alone() {
                 assert_eq!(m["status"], "online", "{m}");
             }
         }
+        // The healthy venue trades on: balances (they need every venue)
+        // answer 503 naming au, again and again, without opening the
+        // breaker in front of both venues; an order for a us pair goes
+        // through.
+        for _ in 0..6 {
+            let b = trader.call("GET", "/wallets/balances", None).await;
+            assert_eq!(b.status, 503, "{}", b.body);
+            assert!(b.body.to_string().contains("venue au"), "{}", b.body);
+        }
+        rest_buy(&trader, "us-2", "SOL-USD", "1.00", "1").await;
+
         // Messages queued before now (au's last updates among them) come
         // before the answer to this ping; only what follows is counted.
         common::send(&mut ws, json!({"op": "ping", "id": 2})).await;

@@ -53,6 +53,15 @@ pub(super) fn select(text: &str, key: Option<&str>) -> Result<String, String> {
         return Err(format!("its SecretString is over {MAX_SECRET_BYTES} bytes"));
     }
     let Some(key) = key else {
+        // A JSON object holds several values (AWS rotation templates store
+        // a credential set so): sending all of it as one credential would
+        // hand every other one to that provider.
+        let object = text.trim_start().starts_with('{')
+            && JSON_BOUNDS.check(text.as_bytes()).is_ok()
+            && serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object());
+        if object {
+            return Err("its SecretString is a JSON object: name the key (aws-sm:ID#KEY)".into());
+        }
         return Ok(text.to_owned());
     };
     JSON_BOUNDS
@@ -75,7 +84,12 @@ mod tests {
     #[test]
     fn a_json_key_is_read_within_bounds_and_errors_hold_no_value() {
         let json = r#"{"api_key":"sk_live_1","n":3}"#;
-        assert_eq!(select(json, None).unwrap(), json);
+        let whole = select(json, None).unwrap_err();
+        assert!(
+            whole.contains("name the key") && !whole.contains("sk_live_1"),
+            "{whole}"
+        );
+        assert_eq!(select("sk_live_plain", None).unwrap(), "sk_live_plain");
         assert_eq!(select(json, Some("api_key")).unwrap(), "sk_live_1");
         for (text, key) in [
             (json, "missing"),

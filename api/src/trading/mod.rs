@@ -117,6 +117,9 @@ impl Drop for UserLock<'_> {
 /// Whether a venue error means the venue is down (counts against the
 /// breaker) rather than an answer.
 pub fn venue_failure(e: &VenueError) -> bool {
+    // `PartUnavailable` is not: one venue of several down must not open
+    // the breaker in front of all of them (docs/ARCHITECTURE.md,
+    // "Several venues").
     matches!(e, VenueError::Unavailable(_))
 }
 
@@ -145,6 +148,9 @@ pub fn venue_error(e: VenueError) -> ApiError {
             format!("venue unavailable: {why}"),
             1,
         ),
+        part @ VenueError::PartUnavailable { .. } => {
+            ApiError::unavailable("upstream_unavailable", part.to_string(), 1)
+        }
     }
 }
 

@@ -13,8 +13,12 @@
 //!   one and USD on the other) is one balance to the user: the sum of its
 //!   balances at every venue that lists it. Deposits and withdrawals of an
 //!   asset credit and debit its *funding* venue only (configured, else the
-//!   first venue listing it): funds are never split across venues, and a
-//!   debit larger than what the funding venue holds is `InsufficientFunds`.
+//!   first venue trading a pair of it, else the first listing it): funds
+//!   are never split across venues, and a debit larger than what the
+//!   funding venue holds is `InsufficientFunds`.
+//! - **Failures** of one venue are [`VenueError::PartUnavailable`], named:
+//!   each venue has its own breaker and timeouts (its adapter's), and a
+//!   breaker over the whole must not open for one venue's outage.
 //! - **User events** of every venue are merged; a balance event of a
 //!   shared asset carries the sum (see `events.rs`).
 //! - **Market data**: the hub subscribes to each venue itself (each keeps
@@ -176,8 +180,17 @@ impl MultiVenue {
                 venue: part.venue,
             });
         }
+        // Unnamed: the first venue trading a pair of the asset, else the
+        // first listing it.
         for (asset, holders) in &inner.holders {
-            inner.funding.entry(asset.clone()).or_insert(holders[0]);
+            let trades = |&&h: &&usize| {
+                inner.specs.iter().any(|spec| {
+                    inner.owner.get(&spec.symbol) == Some(&h)
+                        && (&spec.base == asset || &spec.quote == asset)
+                })
+            };
+            let default = holders.iter().find(trades).unwrap_or(&holders[0]);
+            inner.funding.entry(asset.clone()).or_insert(*default);
         }
         Ok(MultiVenue {
             inner: Arc::new(inner),
@@ -208,26 +221,44 @@ impl MultiVenue {
     /// The part that holds order `id` of `user` and the venue's own id:
     /// the part its `NAME:` prefix names; for an id without one (stored
     /// before the hub ran several venues) the one venue that knows it.
+    /// Never `OrderNotFound` for an order that may still be open
+    /// somewhere (a caller records such an order as cancelled): an id
+    /// two venues know is refused, and an id naming a venue no longer
+    /// configured is that venue unavailable.
     async fn part_of_order<'a>(
         &self,
         user: &str,
         id: &'a str,
     ) -> Result<(&Part, &'a str), VenueError> {
-        if let Some((name, own)) = id.split_once(ID_SEPARATOR) {
+        let prefix = id.split_once(ID_SEPARATOR);
+        if let Some((name, own)) = prefix {
             if let Some(part) = self.inner.parts.iter().find(|p| p.name == name) {
                 return Ok((part, own));
             }
         }
-        let mut found = None;
+        let mut found: Vec<&Part> = Vec::new();
         for part in &self.inner.parts {
             match part.venue.order(user, id).await {
-                Ok(_) if found.is_some() => return Err(VenueError::OrderNotFound),
-                Ok(_) => found = Some(part),
+                Ok(_) => found.push(part),
                 Err(VenueError::OrderNotFound) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(of_part(&part.name, e)),
             }
         }
-        found.map(|p| (p, id)).ok_or(VenueError::OrderNotFound)
+        match (found.as_slice(), prefix) {
+            ([part], _) => Ok((part, id)),
+            ([], Some((name, _))) => Err(VenueError::PartUnavailable {
+                venue: name.to_owned(),
+                reason: "not configured".into(),
+            }),
+            ([], None) => Err(VenueError::OrderNotFound),
+            (several, _) => {
+                let names: Vec<&str> = several.iter().map(|p| p.name.as_str()).collect();
+                Err(VenueError::InvalidOrder(format!(
+                    "order id {id} is known at venues {}: cancel it at its venue",
+                    names.join(" and ")
+                )))
+            }
+        }
     }
 
     fn funding_part(&self, asset: &str) -> Result<&Part, VenueError> {
@@ -248,6 +279,18 @@ fn tag_report(venue: &str, mut report: OrderReport) -> OrderReport {
 
 fn tagged(venue: &str, id: &str) -> String {
     format!("{venue}{ID_SEPARATOR}{id}")
+}
+
+/// A venue's error as the error of one venue of several: its being
+/// unavailable is [`VenueError::PartUnavailable`], named.
+fn of_part(venue: &str, e: VenueError) -> VenueError {
+    match e {
+        VenueError::Unavailable(reason) => VenueError::PartUnavailable {
+            venue: venue.to_owned(),
+            reason,
+        },
+        other => other,
+    }
 }
 
 /// `a + b`, field by field.
@@ -314,19 +357,31 @@ impl Venue for MultiVenue {
 
     async fn place_order(&self, order: PlaceOrder) -> Result<OrderReport, VenueError> {
         let part = self.part_of_pair(&order.pair)?;
-        let report = part.venue.place_order(order).await?;
+        let report = part
+            .venue
+            .place_order(order)
+            .await
+            .map_err(|e| of_part(&part.name, e))?;
         Ok(tag_report(&part.name, report))
     }
 
     async fn cancel_order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
         let (part, own) = self.part_of_order(user, order_id).await?;
-        let report = part.venue.cancel_order(user, own).await?;
+        let report = part
+            .venue
+            .cancel_order(user, own)
+            .await
+            .map_err(|e| of_part(&part.name, e))?;
         Ok(tag_report(&part.name, report))
     }
 
     async fn order(&self, user: &str, order_id: &str) -> Result<OrderReport, VenueError> {
         let (part, own) = self.part_of_order(user, order_id).await?;
-        let report = part.venue.order(user, own).await?;
+        let report = part
+            .venue
+            .order(user, own)
+            .await
+            .map_err(|e| of_part(&part.name, e))?;
         Ok(tag_report(&part.name, report))
     }
 
@@ -334,7 +389,10 @@ impl Venue for MultiVenue {
     /// does (a partial list would look like lost orders).
     async fn orders(&self, user: &str) -> Result<Vec<OrderReport>, VenueError> {
         let lists = futures_util::future::try_join_all(
-            self.inner.parts.iter().map(|p| p.venue.orders(user)),
+            self.inner
+                .parts
+                .iter()
+                .map(|p| async { p.venue.orders(user).await.map_err(|e| of_part(&p.name, e)) }),
         )
         .await?;
         let mut all: Vec<OrderReport> = lists
@@ -349,9 +407,12 @@ impl Venue for MultiVenue {
     /// Every asset with the sum of `user`'s balances at the venues that
     /// list it; fails when any venue does.
     async fn balances(&self, user: &str) -> Result<Vec<(String, Balance)>, VenueError> {
-        let lists = futures_util::future::try_join_all(
-            self.inner.parts.iter().map(|p| p.venue.balances(user)),
-        )
+        let lists = futures_util::future::try_join_all(self.inner.parts.iter().map(|p| async {
+            p.venue
+                .balances(user)
+                .await
+                .map_err(|e| of_part(&p.name, e))
+        }))
         .await?;
         let mut sums: HashMap<String, Balance> = HashMap::new();
         for (asset, balance) in lists.into_iter().flatten() {
@@ -368,18 +429,16 @@ impl Venue for MultiVenue {
 
     /// Credits the asset's funding venue; answers the user's balance there.
     async fn credit(&self, user: &str, asset: &str, amount: u64) -> Result<Balance, VenueError> {
-        self.funding_part(asset)?
-            .venue
-            .credit(user, asset, amount)
-            .await
+        let part = self.funding_part(asset)?;
+        let credited = part.venue.credit(user, asset, amount).await;
+        credited.map_err(|e| of_part(&part.name, e))
     }
 
     /// Debits the asset's funding venue only (see the module doc).
     async fn debit(&self, user: &str, asset: &str, amount: u64) -> Result<Balance, VenueError> {
-        self.funding_part(asset)?
-            .venue
-            .debit(user, asset, amount)
-            .await
+        let part = self.funding_part(asset)?;
+        let debited = part.venue.debit(user, asset, amount).await;
+        debited.map_err(|e| of_part(&part.name, e))
     }
 
     async fn user_events(&self) -> Result<mpsc::UnboundedReceiver<UserEvent>, VenueError> {

@@ -58,7 +58,9 @@ impl ErrorCode {
             VenueError::OrderNotOpen => ErrorCode::OrderNotOpen,
             VenueError::MarketHalted { .. } => ErrorCode::MarketHalted,
             VenueError::InvalidAmount(_) => ErrorCode::InvalidAmount,
-            VenueError::Unavailable(_) => ErrorCode::Unavailable,
+            VenueError::Unavailable(_) | VenueError::PartUnavailable { .. } => {
+                ErrorCode::Unavailable
+            }
         }
     }
 }
