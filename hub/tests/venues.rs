@@ -50,15 +50,7 @@ async fn start_hub(us: &TestVenue, au: &TestVenue) -> RunningHub {
     let hub = hub::app::start(&config)
         .await
         .expect("hub starts on both venues");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !hub.context.markets.cold_pairs().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "cold: {:?}",
-            hub.context.markets.cold_pairs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    harness::wait_warm(&hub).await;
     hub
 }
 

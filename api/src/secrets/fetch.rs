@@ -105,4 +105,26 @@ mod tests {
         let huge = "x".repeat(MAX_SECRET_BYTES + 1);
         assert!(select(&huge, None).is_err());
     }
+
+    proptest::proptest! {
+        /// A fetched `SecretString` is outside input: whatever it holds,
+        /// reading it never panics, and a refusal never quotes a value of
+        /// it (here a marker put inside an arbitrary JSON-ish text).
+        #[test]
+        fn any_secret_string_is_read_or_refused_without_its_value(
+            prefix in "[ -~]{0,64}",
+            suffix in "[ -~]{0,64}",
+            key in proptest::option::of("[a-z_]{1,8}"),
+        ) {
+            let marker = "SECRETMARKER9";
+            for text in [
+                format!("{prefix}{marker}{suffix}"),
+                format!("{{\"{}\":\"{marker}\"{suffix}", key.clone().unwrap_or_default()),
+            ] {
+                if let Err(e) = select(&text, key.as_deref()) {
+                    proptest::prop_assert!(!e.contains(marker), "{e}");
+                }
+            }
+        }
+    }
 }

@@ -90,12 +90,34 @@ enum ServedBy {
     Status,
 }
 
+/// Each upstream's epoch and the node's, made from them once per change
+/// (heartbeats read it every second on every connection).
+struct Epochs {
+    per_upstream: Vec<Arc<str>>,
+    node: Arc<str>,
+}
+
+impl Epochs {
+    fn new(per_upstream: Vec<Arc<str>>) -> Epochs {
+        let node = Arc::from(feeds::multi::combined_epoch(
+            per_upstream.iter().map(|e| &**e),
+        ));
+        Epochs { per_upstream, node }
+    }
+
+    fn set(&mut self, index: usize, epoch: Arc<str>) {
+        let mut per_upstream = std::mem::take(&mut self.per_upstream);
+        per_upstream[index] = epoch;
+        *self = Epochs::new(per_upstream);
+    }
+}
+
 struct Inner {
     specs: Vec<MarketSpec>,
     pairs: HashMap<String, PairHandle>,
     /// Each upstream's epoch (its pairs' channels carry it; it changes
     /// when the upstream restarts its numbering), in upstream order.
-    epochs: parking_lot::RwLock<Vec<Arc<str>>>,
+    epochs: parking_lot::RwLock<Epochs>,
     /// The upstreams by name, for readiness.
     feeds: Vec<(String, Arc<dyn MarketFeed>)>,
     /// The market archive, when the hub has one (REST reads older than
@@ -210,7 +232,9 @@ impl Markets {
             inner: Arc::new(Inner {
                 specs,
                 pairs,
-                epochs: parking_lot::RwLock::new(dispatchers.iter().map(|d| d.1.clone()).collect()),
+                epochs: parking_lot::RwLock::new(Epochs::new(
+                    dispatchers.iter().map(|d| d.1.clone()).collect(),
+                )),
                 feeds: served
                     .iter()
                     .map(|(up, ..)| (up.name.clone(), up.feed.clone()))
@@ -247,8 +271,7 @@ impl Markets {
     /// epochs joined with `.` (one upstream: its own, the epoch of every
     /// market channel).
     pub fn epoch(&self) -> Arc<str> {
-        let epochs = self.inner.epochs.read();
-        Arc::from(feeds::multi::combined_epoch(epochs.iter().map(|e| &**e)))
+        self.inner.epochs.read().node.clone()
     }
 
     /// The pair task and channel id of a market channel, `None` for an
@@ -435,8 +458,8 @@ async fn dispatch(d: Dispatcher, mut stream: MarketStream) {
             }
         };
         let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
-        if d.markets.inner.epochs.read()[d.index] != epoch {
-            d.markets.inner.epochs.write()[d.index] = epoch.clone();
+        if d.markets.inner.epochs.read().per_upstream[d.index] != epoch {
+            d.markets.inner.epochs.write().set(d.index, epoch.clone());
             for tx in d.routes.values().flatten() {
                 if tx.send(PairInput::NewEpoch(epoch.clone())).await.is_err() {
                     return;

@@ -191,6 +191,12 @@ pub async fn start_hub(venue: &TestVenue, edit: impl FnOnce(&mut Config)) -> Run
     let hub = hub::app::start(&hub_config(venue, edit))
         .await
         .expect("hub starts on the venue");
+    wait_warm(&hub).await;
+    hub
+}
+
+/// Waits (up to 10 s) until every book of `hub` is warm.
+pub async fn wait_warm(hub: &RunningHub) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !hub.context.markets.cold_pairs().is_empty() {
         assert!(
@@ -200,7 +206,6 @@ pub async fn start_hub(venue: &TestVenue, edit: impl FnOnce(&mut Config)) -> Run
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    hub
 }
 
 /// The pair's spec as the hub has it (from the venue's catalog).
