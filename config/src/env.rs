@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::{CommandFactory as _, FromArgMatches as _};
 
-use super::{Cli, ConfigError, LOG_ENV, TEST_ENV_PREFIX};
+use super::{Cli, ConfigError, CONFIG_TOML_ENV, LOG_ENV, TEST_ENV_PREFIX};
 
 /// Parses the command line, filling flags that are absent from their
 /// environment variables in `env`, and rejects unknown `NAX_*` variables.
@@ -65,13 +65,14 @@ pub(super) fn parse_cli(args: &[OsString], env: &[(String, String)]) -> anyhow::
 }
 
 /// Fails on the first `NAX_*` variable that is neither bound to a flag nor
-/// reserved ([`LOG_ENV`], [`TEST_ENV_PREFIX`]).
+/// reserved ([`LOG_ENV`], [`CONFIG_TOML_ENV`], [`TEST_ENV_PREFIX`]).
 fn check_env_names(
     env: &[(String, String)],
     bindings: &[(String, String, String)],
 ) -> Result<(), ConfigError> {
     let is_known = |name: &str| {
         name == LOG_ENV
+            || name == CONFIG_TOML_ENV
             || name.starts_with(TEST_ENV_PREFIX)
             || bindings.iter().any(|(_, _, var)| var == name)
     };
@@ -79,7 +80,7 @@ fn check_env_names(
         None => Ok(()),
         Some((name, _)) => {
             let mut known: Vec<&str> = bindings.iter().map(|(_, _, var)| var.as_str()).collect();
-            known.push(LOG_ENV);
+            known.extend([LOG_ENV, CONFIG_TOML_ENV]);
             Err(ConfigError::UnknownEnv {
                 name: name.clone(),
                 known: known.join(", "),

@@ -1,7 +1,8 @@
 //! The one configuration type of the `nax-hub` binary, and how it is loaded.
 //!
 //! Values are layered, later layers winning: built-in defaults, then an
-//! optional TOML file (`--config FILE`), then `NAX_*` environment variables,
+//! optional TOML file (`--config FILE`, or its text in `NAX_CONFIG_TOML`),
+//! then `NAX_*` environment variables,
 //! then command-line flags (docs/ARCHITECTURE.md, "Configuration"). Mistakes fail loudly
 //! at start-up instead of being ignored: an unknown key in the file, an
 //! unknown `NAX_*` variable and an out-of-range value are all errors that
@@ -52,6 +53,11 @@ pub const ENV_PREFIX: &str = "NAX_";
 /// the log filter (read by the logging set-up) and anything starting with
 /// [`TEST_ENV_PREFIX`].
 pub const LOG_ENV: &str = "NAX_LOG";
+
+/// The text of a config file given in the environment instead of a file
+/// (`--config`), e.g. a whole TOML with `[[venues]]` kept in Secrets
+/// Manager and injected by ECS as this variable.
+pub const CONFIG_TOML_ENV: &str = "NAX_CONFIG_TOML";
 
 /// Prefix of `NAX_*` variables reserved for tests; never an error.
 pub const TEST_ENV_PREFIX: &str = "NAX_TEST_";
@@ -181,9 +187,16 @@ impl Config {
             .collect();
         let cli = env::parse_cli(&args, &env)?;
 
-        let mut config = match &cli.config {
-            Some(path) => Self::from_file(path)?,
-            None => Config::default(),
+        let inline = env.iter().find(|(name, _)| name == CONFIG_TOML_ENV);
+        let mut config = match (&cli.config, inline) {
+            (Some(_), Some(_)) => anyhow::bail!(
+                "give the config as a file (--config, NAX_CONFIG) or as text ({CONFIG_TOML_ENV}), not both"
+            ),
+            (Some(path), None) => Self::from_file(path)?,
+            (None, Some((_, text))) => {
+                Self::from_toml(text).with_context(|| format!("parsing {CONFIG_TOML_ENV}"))?
+            }
+            (None, None) => Config::default(),
         };
         config.apply(cli);
         config.validate()?;

@@ -143,3 +143,21 @@ fn venues_that_cannot_work_are_refused_naming_the_venue() {
     let (_, reason) = venues_refusal(&format!("profile = \"production\"\n{}", venue("us", token)));
     assert!(reason.contains("https URL in production"), "{reason}");
 }
+
+#[test]
+fn the_config_text_may_come_from_the_environment_but_not_with_a_file() {
+    let config = load(&[], &[("NAX_CONFIG_TOML", TWO)]).unwrap();
+    assert_eq!(config.venues.len(), 2);
+    assert_eq!(config.venues[1].funds, ["BTC"]);
+    // Later layers still win over it.
+    let config = load(&[], &[("NAX_CONFIG_TOML", TWO), ("NAX_PORT", "9001")]).unwrap();
+    assert_eq!(config.port, 9001);
+    let file = toml_file(TWO);
+    let both = load(&["--config", path(&file)], &[("NAX_CONFIG_TOML", TWO)]).unwrap_err();
+    assert!(both.to_string().contains("not both"), "{both}");
+    let bad = load(&[], &[("NAX_CONFIG_TOML", "[[venues]]\nnme = 1\n")]).unwrap_err();
+    assert!(
+        format!("{bad:#}").contains("parsing NAX_CONFIG_TOML"),
+        "{bad:#}"
+    );
+}

@@ -33,9 +33,10 @@ locals {
   # stand-in (docs/ARCHITECTURE.md, "Configuration"), so the operator
   # passes the venue (NAX_VENUE=graphql, NAX_VENUE_ENDPOINT) in
   # container_environment and its token, NAX_JWT_SECRET and the webhook
-  # secrets in container_secrets. The payment, custody and KYC providers
-  # are sandboxes only today (README status table): until real adapters
-  # exist, a task with this setting stops at start, naming them.
+  # secrets in container_secrets, and the real payment, custody and KYC
+  # providers' settings (README "Real providers"); a task missing any of
+  # them stops at start, naming it. Several venues: the whole [[venues]]
+  # TOML as one secret in container_secrets, NAX_CONFIG_TOML.
   container_environment = merge({
     NAX_PROFILE               = "production"
     NAX_BIND                  = "0.0.0.0"
