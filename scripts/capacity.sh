@@ -30,53 +30,22 @@ HUB_PORT=18282; NGX_PORT=18380; FLOOR_PORT=18480
 if (( DUR < 5 || DUR > 60 )); then echo "DUR must be 5..60" >&2; exit 1; fi
 
 (cd "$ROOT" && cargo build --profile production -q -p hub -p loadtest)
-if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
-    apt-get update -qq
-    apt-get install -y -qq nginx-light libnginx-mod-nchan >/dev/null
-fi
+# shellcheck source=lib/nchan.sh
+. "$ROOT/scripts/lib/nchan.sh"
+nchan_install
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/capacity.XXXXXX)
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+    nchan_stop "$TMP"
     sleep 1; rm -rf "$TMP"
 }
 trap cleanup EXIT
 ulimit -n 20000
 
-mkdir -p "$TMP/ngx"
-cat >"$TMP/nginx.conf" <<EOF
-load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
-user root;
-worker_processes 2;
-worker_rlimit_nofile 12000;
-pid $TMP/nginx.pid;
-error_log $TMP/error.log warn;
-daemon on;
-events { worker_connections 11000; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $TMP/ngx/body;
-    proxy_temp_path $TMP/ngx/proxy;
-    fastcgi_temp_path $TMP/ngx/fastcgi;
-    uwsgi_temp_path $TMP/ngx/uwsgi;
-    scgi_temp_path $TMP/ngx/scgi;
-    server {
-        listen 127.0.0.1:$NGX_PORT;
-        location = /sub { nchan_subscriber websocket; nchan_channel_id btc; }
-        location = /pub {
-            nchan_publisher http;
-            nchan_channel_id btc;
-            nchan_message_buffer_length 16;
-            nchan_message_timeout 60s;
-        }
-    }
-}
-EOF
-nginx -c "$TMP/nginx.conf" -p "$TMP"
+nchan_start "$TMP" $NGX_PORT
 
 book_seq() {
     curl -s "http://127.0.0.1:$HUB_PORT/markets/BTC-USD/orderbook?depth=1" \

@@ -35,10 +35,9 @@ if (( DUR > 120 || DUR < 5 )); then echo "DURATION must be 5..120" >&2; exit 1; 
 
 (cd "$ROOT" && cargo build --profile production -q -p hub -p loadtest)
 
-if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
-    apt-get update -qq
-    apt-get install -y -qq nginx-light libnginx-mod-nchan >/dev/null
-fi
+# shellcheck source=lib/nchan.sh
+. "$ROOT/scripts/lib/nchan.sh"
+nchan_install
 
 rm -rf "$OUT"; mkdir -p "$OUT"
 TMP=$(mktemp -d /tmp/peer-bench.XXXXXX)
@@ -47,7 +46,7 @@ cleanup() {
     [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null || true
     [ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null || true
     [ -n "$PUB_PID" ] && kill "$PUB_PID" 2>/dev/null || true
-    [ -f "$TMP/nginx.pid" ] && kill "$(cat "$TMP/nginx.pid")" 2>/dev/null || true
+    nchan_stop "$TMP"
     sleep 1; rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -68,37 +67,7 @@ kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; HUB_PID=""
 BYTES=$(python3 -c "import json;r=json.load(open('$OUT/hub/result.json'))['throughput'];print(int(r['bytes']/max(r['messages'],1)))")
 
 # ---- 2. nginx + nchan --------------------------------------------------
-mkdir -p "$TMP/ngx"
-cat >"$TMP/nginx.conf" <<EOF
-load_module /usr/lib/nginx/modules/ngx_nchan_module.so;
-user root;
-worker_processes 2;
-worker_rlimit_nofile 12000;
-pid $TMP/nginx.pid;
-error_log $TMP/error.log warn;
-daemon on;
-events { worker_connections 11000; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $TMP/ngx/body;
-    proxy_temp_path $TMP/ngx/proxy;
-    fastcgi_temp_path $TMP/ngx/fastcgi;
-    uwsgi_temp_path $TMP/ngx/uwsgi;
-    scgi_temp_path $TMP/ngx/scgi;
-    server {
-        listen 127.0.0.1:$NGX_PORT;
-        location = /sub { nchan_subscriber websocket; nchan_channel_id btc; }
-        location = /pub {
-            nchan_publisher http;
-            nchan_channel_id btc;
-            nchan_message_buffer_length 16;
-            nchan_message_timeout 60s;
-        }
-    }
-}
-EOF
-nginx -c "$TMP/nginx.conf" -p "$TMP"
+nchan_start "$TMP" $NGX_PORT
 sleep 1
 echo "== nchan: $N clients on /sub, publishing $RATE msgs/s of ~$BYTES bytes"
 "$BIN/publish" --url "http://127.0.0.1:$NGX_PORT/pub" --rate "$RATE" \
@@ -109,7 +78,7 @@ PUB_PID=$!
     --out "$OUT/nchan" | tee "$OUT/nchan.txt" || true
 wait "$PUB_PID" || true; PUB_PID=""
 cat "$OUT/publish.txt"
-kill "$(cat "$TMP/nginx.pid")"; rm -f "$TMP/nginx.pid"
+nchan_stop "$TMP"
 
 # ---- 3. the floor, 1 and 2 writer threads -------------------------------
 for T in 1 2; do

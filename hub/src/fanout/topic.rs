@@ -279,6 +279,14 @@ mod tests {
         ChannelMessage::for_tests(s)
     }
 
+    /// A subscriber of channel 7 from its start, its frames released.
+    fn listening(id: u64, queue_bytes: usize) -> Arc<Subscriber> {
+        let s = Arc::new(Subscriber::new(id, queue_bytes));
+        s.queue.subscribe(7, 0, OnOverflow::Resync);
+        s.queue.release(&[7]);
+        s
+    }
+
     #[test]
     fn history_finds_everything_after_a_seq() {
         let mut h = History::new(3, Duration::ZERO);
@@ -318,12 +326,8 @@ mod tests {
             History::new(10, Duration::ZERO),
             2,
         );
-        let subs: Vec<_> = (0..10u64)
-            .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
-            .collect();
+        let subs: Vec<_> = (0..10u64).map(|i| listening(i, 1 << 20)).collect();
         for s in &subs {
-            s.queue.subscribe(7, 0, OnOverflow::Resync);
-            s.queue.release(&[7]);
             topic.add(s.clone());
         }
         topic.publish(1, t("m1"), 0, &pool, &tx, Instant::now());
@@ -348,12 +352,8 @@ mod tests {
                 History::new(10, Duration::ZERO),
                 pool.len(),
             );
-            let subs: Vec<_> = (0..n as u64)
-                .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
-                .collect();
+            let subs: Vec<_> = (0..n as u64).map(|i| listening(i, 1 << 20)).collect();
             for s in &subs {
-                s.queue.subscribe(7, 0, OnOverflow::Resync);
-                s.queue.release(&[7]);
                 topic.add(s.clone());
             }
             // Joins and leaves between publishes must not reorder anyone's stream.
@@ -409,12 +409,7 @@ mod tests {
             History::new(10, Duration::ZERO),
             2,
         );
-        let subscriber = |id| {
-            let s = Arc::new(Subscriber::new(id, 1 << 24));
-            s.queue.subscribe(7, 0, OnOverflow::Resync);
-            s.queue.release(&[7]);
-            s
-        };
+        let subscriber = |id| listening(id, 1 << 24);
         let subs: Vec<_> = (0..INLINE_MAX_SUBSCRIBERS as u64).map(subscriber).collect();
         for s in &subs {
             topic.add(s.clone());
