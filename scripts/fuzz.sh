@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*"; }
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-ALL_TARGETS="ws_op rest_bodies webhooks replay_line config_file upstream_frame"
+ALL_TARGETS="ws_op rest_bodies webhooks replay_line config_file upstream_frame ws_inflate"
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-$ALL_TARGETS}"
 # Unoptimized code with debug assertions and overflow checks, without
 # AddressSanitizer: the code under test is safe Rust plus simd-json. On a

@@ -32,6 +32,10 @@ pub struct Limits {
     /// Silence after which a connection is closed; greater than
     /// `ping_interval_ms`.
     pub pong_timeout_ms: u64,
+    /// Accept a client's permessage-deflate offer (docs/PROTOCOL.md,
+    /// "Compression"); clients that offer none get plain frames either
+    /// way.
+    pub permessage_deflate: bool,
 }
 
 impl Default for Limits {
@@ -47,6 +51,7 @@ impl Default for Limits {
             socket_send_buffer_bytes: 256 * 1024,
             ping_interval_ms: 20_000,
             pong_timeout_ms: 60_000,
+            permessage_deflate: true,
         }
     }
 }

@@ -7,11 +7,12 @@
 //! into its connections' [`OutboundQueue`]s. Small topics are delivered
 //! inline, where the hop to a worker would cost more than it saves.
 
+pub mod deflate;
 mod queue;
 mod shards;
 mod topic;
 
-pub use queue::{CloseReason, Frame, OnOverflow, OutboundQueue, Pushed};
+pub use queue::{Body, CloseReason, Frame, OnOverflow, OutboundQueue, Pushed};
 pub use shards::{ResyncRequest, ShardPool};
 pub use topic::{History, Topic};
 
@@ -30,6 +31,15 @@ impl Subscriber {
         Subscriber {
             conn_id,
             queue: OutboundQueue::new(max_queue_bytes),
+        }
+    }
+
+    /// A connection that negotiated permessage-deflate: it is queued the
+    /// compressed form of what has one ([`deflate`]).
+    pub fn compressing(conn_id: u64, max_queue_bytes: usize) -> Self {
+        Subscriber {
+            conn_id,
+            queue: OutboundQueue::compressing(max_queue_bytes),
         }
     }
 }

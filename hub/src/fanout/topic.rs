@@ -86,6 +86,9 @@ pub struct Topic {
     active: bool,
     /// Shard jobs of this topic queued or running.
     in_flight: Arc<AtomicUsize>,
+    /// Subscribers that negotiated permessage-deflate: while there are
+    /// any, each message is compressed once, for all of them.
+    deflaters: usize,
 }
 
 impl Topic {
@@ -109,6 +112,7 @@ impl Topic {
             idle_since: None,
             active: false,
             in_flight: Arc::new(AtomicUsize::new(0)),
+            deflaters: 0,
         }
     }
 
@@ -175,6 +179,7 @@ impl Topic {
     pub fn add(&mut self, sub: Arc<Subscriber>) {
         let i = self.shard_of(sub.conn_id);
         if !self.members[i].iter().any(|s| s.conn_id == sub.conn_id) {
+            self.deflaters += usize::from(sub.queue.deflates());
             self.members[i].push(sub);
             self.stale[i] = true;
         }
@@ -184,7 +189,14 @@ impl Topic {
     pub fn remove(&mut self, conn_id: u64, now: Instant) -> bool {
         let i = self.shard_of(conn_id);
         let before = self.members[i].len();
-        self.members[i].retain(|s| s.conn_id != conn_id);
+        let deflaters = &mut self.deflaters;
+        self.members[i].retain(|s| {
+            let keep = s.conn_id != conn_id;
+            if !keep {
+                *deflaters -= usize::from(s.queue.deflates());
+            }
+            keep
+        });
         let removed = self.members[i].len() != before;
         if removed {
             self.stale[i] = true;
@@ -233,13 +245,16 @@ impl Topic {
     pub fn publish(
         &mut self,
         seq: u64,
-        msg: ChannelMessage,
+        mut msg: ChannelMessage,
         ts: u64,
         pool: &ShardPool,
         resync: &mpsc::UnboundedSender<ResyncRequest>,
         now: Instant,
     ) {
         let prev = std::mem::replace(&mut self.last_seq, seq);
+        if self.deflaters > 0 {
+            msg.deflate();
+        }
         self.history.push(seq, prev, msg.clone(), now);
         let mut delivery = Delivery {
             channel: self.id,

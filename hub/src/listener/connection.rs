@@ -77,7 +77,7 @@ pub(super) async fn serve(
     let io = TokioIo::new(TimedStream {
         tcp,
         clock: clock.clone(),
-        _slot: slot,
+        hold: SocketHold { _slot: slot },
     });
     let service = ConnService {
         router: shared.router.clone(),
@@ -232,17 +232,33 @@ impl Drop for Busy {
     }
 }
 
-/// The socket: tells the clock when bytes arrive, holds the peer's slot,
-/// counts in [`m::HTTP_CONNECTIONS`] until it closes.
-struct TimedStream {
+/// The socket: tells the clock when bytes arrive, and holds what an open
+/// socket holds ([`SocketHold`]) until it closes.
+pub(crate) struct TimedStream {
     tcp: TcpStream,
     clock: Arc<Clock>,
+    hold: SocketHold,
+}
+
+/// What an open socket holds until it closes, however it is taken apart:
+/// the peer's slot under the per-address cap and its count in
+/// [`m::HTTP_CONNECTIONS`].
+pub(crate) struct SocketHold {
     _slot: Option<PeerSlot>,
 }
 
-impl Drop for TimedStream {
+impl Drop for SocketHold {
     fn drop(&mut self) {
         metrics::gauge!(m::HTTP_CONNECTIONS).decrement(1.0);
+    }
+}
+
+impl TimedStream {
+    /// The socket and its hold, for a WebSocket session that reads and
+    /// writes the socket itself (`session/socket.rs`): after an upgrade no
+    /// deadline of this module applies.
+    pub(crate) fn into_socket(self) -> (TcpStream, SocketHold) {
+        (self.tcp, self.hold)
     }
 }
 

@@ -25,6 +25,7 @@
 
 pub mod backoff;
 mod connection;
+pub(crate) use connection::{SocketHold, TimedStream};
 pub mod peers;
 
 use crate::config::{Config, HttpConfig};

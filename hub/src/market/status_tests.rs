@@ -13,8 +13,9 @@ async fn frames(sub: &Subscriber, n: usize) -> Vec<serde_json::Value> {
         let mut out = VecDeque::new();
         sub.queue.drain_into(&mut out);
         got.extend(
-            out.iter()
-                .map(|f| serde_json::from_str(f.text.as_str()).expect("JSON")),
+            out.iter().map(|f| {
+                serde_json::from_str(f.body.as_text().expect("a text frame")).expect("JSON")
+            }),
         );
     }
     got
@@ -99,7 +100,7 @@ async fn a_slow_consumer_gets_the_table_again_not_a_close() {
             }
             assert!(out.len() <= 1, "only the replacement: {out:?}");
             out.back()
-                .map(|f| serde_json::from_str(f.text.as_str()).unwrap())
+                .map(|f| serde_json::from_str(f.body.as_text().expect("a text frame")).unwrap())
         };
         if let Some(m) = queued {
             break m;

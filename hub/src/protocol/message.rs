@@ -16,6 +16,10 @@ pub struct ChannelMessage {
     text: Utf8Bytes,
     /// Byte range of the `prev_seq` value in `text`.
     prev_seq: Range<usize>,
+    /// `text` compressed with permessage-deflate, once some subscriber
+    /// of its topic negotiated it and it is worth it
+    /// (`fanout/deflate.rs`).
+    deflated: Option<Bytes>,
 }
 
 impl ChannelMessage {
@@ -27,7 +31,22 @@ impl ChannelMessage {
         ChannelMessage {
             text: Utf8Bytes::try_from(text).expect("the encoder writes only UTF-8 JSON"),
             prev_seq,
+            deflated: None,
         }
+    }
+
+    /// Compresses the message for the subscribers that negotiated
+    /// permessage-deflate (once; a short or incompressible message stays
+    /// without).
+    pub fn deflate(&mut self) {
+        if self.deflated.is_none() {
+            self.deflated = crate::fanout::deflate::compress(self.text.as_bytes());
+        }
+    }
+
+    /// The compressed form, if [`ChannelMessage::deflate`] made one.
+    pub fn deflated(&self) -> Option<&Bytes> {
+        self.deflated.as_ref()
     }
 
     /// The message as published.
@@ -57,6 +76,7 @@ impl ChannelMessage {
         ChannelMessage {
             text: Utf8Bytes::try_from(text).expect("copied from UTF-8"),
             prev_seq: self.prev_seq.clone(),
+            deflated: self.deflated.as_deref().map(Bytes::copy_from_slice),
         }
     }
 
@@ -79,6 +99,7 @@ impl ChannelMessage {
         ChannelMessage {
             text: Utf8Bytes::from(text.to_owned()),
             prev_seq: at..end,
+            deflated: None,
         }
     }
 }

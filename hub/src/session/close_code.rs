@@ -14,9 +14,16 @@ pub const SLOW_CONSUMER: u16 = 4008;
 /// the size limit, 1007 for a text frame that is not UTF-8, 1002 for any
 /// other protocol violation (unmasked frame, reserved bits, bad opcode,
 /// fragmentation errors); `None` when the peer is simply gone.
-pub(super) fn close_for(e: axum::Error) -> Option<(u16, &'static str)> {
+pub(super) fn close_for(e: tungstenite::Error) -> Option<(u16, &'static str)> {
+    use super::inflate::Refusal;
     use tungstenite::Error;
-    match e.into_inner().downcast_ref::<Error>()? {
+    if let Error::Io(io) = &e {
+        return match io.get_ref()?.downcast_ref::<Refusal>()? {
+            Refusal::TooBig => Some((TOO_BIG, "frame too large")),
+            Refusal::Protocol => Some((PROTOCOL_ERROR, "protocol error")),
+        };
+    }
+    match e {
         Error::Capacity(_) => Some((TOO_BIG, "frame too large")),
         Error::Utf8(_) => Some((INVALID_DATA, "text frame is not UTF-8")),
         Error::Protocol(_) | Error::AttackAttempt => Some((PROTOCOL_ERROR, "protocol error")),

@@ -5,6 +5,7 @@
 use super::close_code::{self, close_for};
 use super::private::PrivateState;
 use super::rate::TokenBucket;
+use super::socket::{self, ReadSide};
 use super::{ops, writer, HubContext};
 use crate::config::Limits;
 use crate::fanout::Subscriber;
@@ -12,14 +13,16 @@ use crate::market::MarketChannel;
 use crate::metrics as m;
 use crate::protocol::ops::{decode, OpError};
 use crate::protocol::{replies, ErrorCode};
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
-use futures_util::stream::SplitStream;
-use futures_util::StreamExt;
+use axum::extract::ws::Utf8Bytes;
+use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 /// State shared by a connection's reader and writer.
 pub(super) struct Shared {
@@ -83,8 +86,19 @@ impl Shared {
 }
 
 /// Runs one client until it leaves, breaks a limit, or the hub shuts down.
-pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
-    let subscriber = Arc::new(Subscriber::new(conn_id, ctx.limits.outbound_queue_bytes));
+pub(super) async fn serve(
+    upgraded: hyper::upgrade::Upgraded,
+    config: WebSocketConfig,
+    deflate: bool,
+    ctx: Arc<HubContext>,
+    conn_id: u64,
+) {
+    let max_queued = ctx.limits.outbound_queue_bytes;
+    let subscriber = Arc::new(if deflate {
+        Subscriber::compressing(conn_id, max_queued)
+    } else {
+        Subscriber::new(conn_id, max_queued)
+    });
     let shared = Arc::new(Shared {
         subscriber,
         heartbeat: AtomicBool::new(false),
@@ -95,7 +109,7 @@ pub async fn serve(socket: WebSocket, ctx: Arc<HubContext>, conn_id: u64) {
         attached: parking_lot::Mutex::new(None),
         stats: Stats::default(),
     });
-    let (sink, stream) = socket.split();
+    let (stream, sink) = socket::split(upgraded, shared.subscriber.clone(), config).await;
     let (close_tx, close_rx) = mpsc::unbounded_channel();
     // Not instrumented with the connection's span: the writer logs
     // nothing, and entering a span on every wake-up is fan-out cost.
@@ -168,7 +182,7 @@ pub(super) enum Sub {
 pub(super) type Subscriptions = HashMap<String, Sub>;
 
 async fn read_loop(
-    mut stream: SplitStream<WebSocket>,
+    mut stream: WebSocketStream<ReadSide>,
     shared: &Arc<Shared>,
     ctx: &Arc<HubContext>,
     close: &mpsc::UnboundedSender<(u16, &'static str)>,
@@ -185,10 +199,12 @@ async fn read_loop(
                 t
             }
             Ok(Message::Close(frame)) => {
-                shared.stats.closed(frame.map_or(1005, |f| f.code));
+                shared.stats.closed(frame.map_or(1005, |f| f.code.into()));
+                // Queues the protocol layer's reply to the Close.
+                let _ = stream.flush().await;
                 break;
             }
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
             Ok(Message::Binary(_)) => {
                 reject(
                     shared,

@@ -7,10 +7,12 @@
 pub mod close_code;
 mod connection;
 pub mod handshake;
+pub mod inflate;
 mod ops;
 mod orders;
 mod private;
 mod rate;
+mod socket;
 mod writer;
 pub use handshake::OriginPolicy;
 
@@ -20,13 +22,12 @@ use crate::market::Markets;
 use crate::metrics as m;
 use crate::shutdown::Shutdown;
 use api::http::ClientIp;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::Instrument;
 
 /// Bytes the WebSocket codec reads from a socket at a time. Tungstenite
@@ -108,14 +109,11 @@ pub async fn ws_handler(
     State(ctx): State<Arc<HubContext>>,
     client: Option<ClientIp>,
     headers: HeaderMap,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    upgrade: Result<socket::UpgradeRequest, socket::Refused>,
 ) -> Response {
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
-        Err(e) => {
-            return api::ApiError::new(e.status(), "upgrade_required", e.body_text())
-                .into_response()
-        }
+        Err(refused) => return refused.into_response(),
     };
     if let Err(e) = handshake::check(&headers, &ctx.origins) {
         let (status, code) = match e {
@@ -151,15 +149,21 @@ pub async fn ws_handler(
     metrics::gauge!(m::CONNECTIONS).increment(1.0);
     let slot = ConnectionSlot(ctx.clone());
     let conn_id = ctx.next_conn_id.fetch_add(1, Ordering::Relaxed);
-    upgrade
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .max_message_size(ctx.limits.max_frame_bytes)
-        .max_frame_size(ctx.limits.max_frame_bytes)
-        .on_upgrade(move |socket| async move {
-            let _slots = (slot, client_slot);
-            let span = tracing::info_span!("connection", conn_id, user_id = tracing::field::Empty);
-            connection::serve(socket, ctx, conn_id)
-                .instrument(span)
-                .await;
-        })
+    let deflate = upgrade.deflate(ctx.limits.permessage_deflate);
+    let response = upgrade.accept(deflate);
+    tokio::spawn(async move {
+        let _slots = (slot, client_slot);
+        let Some(upgraded) = upgrade.upgraded().await else {
+            return;
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(READ_BUFFER_BYTES)
+            .max_message_size(Some(ctx.limits.max_frame_bytes))
+            .max_frame_size(Some(ctx.limits.max_frame_bytes));
+        let span = tracing::info_span!("connection", conn_id, user_id = tracing::field::Empty);
+        connection::serve(upgraded, config, deflate, ctx, conn_id)
+            .instrument(span)
+            .await;
+    });
+    response
 }

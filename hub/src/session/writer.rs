@@ -1,8 +1,9 @@
-//! A connection's writer: drains the outbound queue in batches (one flush
-//! per batch), sends pings, heartbeats and the shutdown notice, and closes
-//! with the right code.
+//! A connection's writer: drains the outbound queue in batches (a
+//! vectored write per batch of up to 32 frames, the shared payloads as
+//! they are: `socket.rs`), sends pings, heartbeats and the shutdown
+//! notice, and closes with the right code.
 //!
-//! Every write (a frame handed to the socket, a flush, a Ping, the Close)
+//! Every write (a batch's write, a Ping, the Close)
 //! must complete within `pong_timeout_ms`, the patience
 //! the hub has for a silent peer: a peer that stops reading fills its
 //! socket buffer, and a write waiting on it would otherwise hold the
@@ -12,23 +13,27 @@
 //! slow-consumer close (docs/PROTOCOL.md, "Slow consumers").
 
 use super::connection::Shared;
+use super::socket::{self, WriteHalf};
 use super::{close_code, HubContext};
-use crate::fanout::{CloseReason, Frame};
+use crate::fanout::{Body, CloseReason, Frame};
 use crate::metrics as m;
 use crate::protocol::replies;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use feeds::event::now_micros;
-use futures_util::stream::SplitSink;
-use futures_util::SinkExt;
 use std::collections::VecDeque;
+use std::io::IoSlice;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
+/// Frames per vectored write: two slices each (header, payload), well
+/// under the kernel's `IOV_MAX` of 1,024.
+const FRAMES_PER_WRITE: usize = 32;
+
 pub(super) async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
+    mut sink: WriteHalf,
     shared: Arc<Shared>,
     ctx: Arc<HubContext>,
     mut close_rx: mpsc::UnboundedReceiver<(u16, &'static str)>,
@@ -47,8 +52,11 @@ pub(super) async fn write_loop(
         tokio::select! {
             _ = queue.ready() => {
                 let close = queue.drain_into(&mut batch);
-                if let Err(stop) = write_batch(&mut sink, &mut batch, &shared, stall).await {
-                    return stop.end(&shared);
+                match write_batch(&mut sink, &mut batch, &shared, stall).await {
+                    Err(stop) => return stop.end(&shared),
+                    // The protocol layer answered a Close: nothing follows.
+                    Ok(Sent::Close) => return finish(&mut sink, stall).await,
+                    Ok(Sent::Frames) => {}
                 }
                 if close == Some(CloseReason::SlowConsumer) {
                     metrics::counter!(m::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
@@ -57,14 +65,20 @@ pub(super) async fn write_loop(
             }
             msg = close_rx.recv() => {
                 let Some((code, reason)) = msg else {
-                    // The reader is gone: flush (the Close reply) and stop.
-                    let _ = timeout(stall, sink.close()).await;
-                    return;
+                    // The reader is gone: write what it left (the reply to
+                    // the peer's Close) and stop.
+                    queue.drain_into(&mut batch);
+                    if let Err(stop) = write_batch(&mut sink, &mut batch, &shared, stall).await {
+                        return stop.end(&shared);
+                    }
+                    return finish(&mut sink, stall).await;
                 };
                 // Flush replies queued before the close (e.g. the last error).
                 queue.drain_into(&mut batch);
-                if let Err(Stop::Stalled) = write_batch(&mut sink, &mut batch, &shared, stall).await {
-                    return Stop::Stalled.end(&shared);
+                match write_batch(&mut sink, &mut batch, &shared, stall).await {
+                    Err(Stop::Stalled) => return Stop::Stalled.end(&shared),
+                    Ok(Sent::Close) => return finish(&mut sink, stall).await,
+                    _ => {}
                 }
                 break (code, reason);
             }
@@ -73,7 +87,7 @@ pub(super) async fn write_loop(
                 if silent > limits.pong_timeout_ms {
                     break (close_code::POLICY, "ping timeout");
                 }
-                if let Err(stop) = bounded(stall, sink.send(Message::Ping(bytes::Bytes::new()))).await {
+                if let Err(stop) = bounded(stall, sink.write_all(&socket::PING)).await {
                     return stop.end(&shared);
                 }
             }
@@ -84,23 +98,31 @@ pub(super) async fn write_loop(
             _ = shutdown.triggered() => {
                 shared.reply(replies::shutdown(ctx.reconnect_after_ms));
                 queue.drain_into(&mut batch);
-                if let Err(Stop::Stalled) = write_batch(&mut sink, &mut batch, &shared, stall).await {
-                    return Stop::Stalled.end(&shared);
+                match write_batch(&mut sink, &mut batch, &shared, stall).await {
+                    Err(Stop::Stalled) => return Stop::Stalled.end(&shared),
+                    Ok(Sent::Close) => return finish(&mut sink, stall).await,
+                    _ => {}
                 }
                 break (close_code::GOING_AWAY, "server shutdown");
             }
         }
     };
     shared.stats.closed(code);
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from(reason),
-    };
-    let _ = timeout(stall, async {
-        let _ = sink.send(Message::Close(Some(frame))).await;
-        let _ = sink.close().await;
-    })
-    .await;
+    let _ = bounded(stall, sink.write_all(&socket::close_frame(code, reason))).await;
+    finish(&mut sink, stall).await;
+}
+
+/// Ends the writing side: the server closes TCP first (RFC 6455 §7.1.1).
+async fn finish(sink: &mut WriteHalf, stall: Duration) {
+    let _ = timeout(stall, sink.shutdown()).await;
+}
+
+/// What a batch held.
+enum Sent {
+    Frames,
+    /// A Close frame (the protocol layer's reply to the peer's Close),
+    /// written last: nothing may follow it.
+    Close,
 }
 
 /// Why writing stopped.
@@ -124,7 +146,7 @@ impl Stop {
 /// `write`, which must complete within `stall`.
 async fn bounded<F>(stall: Duration, write: F) -> Result<(), Stop>
 where
-    F: std::future::Future<Output = Result<(), axum::Error>>,
+    F: std::future::Future<Output = std::io::Result<()>>,
 {
     match timeout(stall, write).await {
         Ok(Ok(())) => Ok(()),
@@ -133,29 +155,76 @@ where
     }
 }
 
-/// Writes every frame of `batch` with one flush at the end; each write
-/// (a frame handed over, the flush) must complete within `stall`, so a
-/// slow reader that takes bytes is not mistaken for one that takes none.
+/// Writes every frame of `batch`, [`FRAMES_PER_WRITE`] to a vectored
+/// write: the shared payloads as they are, each behind its header. Each
+/// write must make progress within `stall`, so a slow reader that takes
+/// bytes is not mistaken for one that takes none. Frames after a Close
+/// are dropped.
 async fn write_batch(
-    sink: &mut SplitSink<WebSocket, Message>,
+    sink: &mut WriteHalf,
     batch: &mut VecDeque<Frame>,
     shared: &Shared,
     stall: Duration,
-) -> Result<(), Stop> {
+) -> Result<Sent, Stop> {
     if batch.is_empty() {
-        return Ok(());
+        return Ok(Sent::Frames);
+    }
+    let mut sent = Sent::Frames;
+    if let Some(at) = batch
+        .iter()
+        .position(|f| matches!(&f.body, Body::Framed(b) if socket::holds_close(b)))
+    {
+        batch.truncate(at + 1);
+        sent = Sent::Close;
     }
     let now = now_micros();
     let (mut bytes, count) = (0usize, batch.len());
-    for frame in batch.drain(..) {
-        bytes += frame.text.len();
+    for frame in batch.iter() {
         if frame.ts > 0 {
             metrics::histogram!(m::PUBLISH_TO_WRITE_SECONDS)
                 .record(now.saturating_sub(frame.ts) as f64 / 1e6);
         }
-        bounded(stall, sink.feed(Message::Text(frame.text))).await?;
     }
-    bounded(stall, sink.flush()).await?;
+    let result = async {
+        for chunk in batch.make_contiguous().chunks(FRAMES_PER_WRITE) {
+            let mut heads = [[0u8; 10]; FRAMES_PER_WRITE];
+            let mut lens = [0usize; FRAMES_PER_WRITE];
+            for ((frame, head), len) in chunk.iter().zip(&mut heads).zip(&mut lens) {
+                let opcode = match &frame.body {
+                    Body::Text(_) => socket::OP_TEXT,
+                    Body::Deflated(_) => socket::RSV1 | socket::OP_TEXT,
+                    Body::Framed(_) => continue,
+                };
+                *len = socket::header(opcode, frame.body.len(), head);
+                bytes += frame.body.len();
+            }
+            let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];
+            let mut n = 0;
+            for ((frame, head), len) in chunk.iter().zip(&heads).zip(&lens) {
+                let payload: &[u8] = match &frame.body {
+                    Body::Text(text) => {
+                        slices[n] = IoSlice::new(&head[..*len]);
+                        n += 1;
+                        text.as_bytes()
+                    }
+                    Body::Deflated(packed) => {
+                        slices[n] = IoSlice::new(&head[..*len]);
+                        n += 1;
+                        packed
+                    }
+                    Body::Framed(frames) if frames.is_empty() => continue,
+                    Body::Framed(frames) => frames,
+                };
+                slices[n] = IoSlice::new(payload);
+                n += 1;
+            }
+            write_all_vectored(sink, &mut slices[..n], stall).await?;
+        }
+        Ok(())
+    }
+    .await;
+    batch.clear();
+    result?;
     metrics::counter!(m::MESSAGES_OUT_TOTAL).increment(count as u64);
     metrics::counter!(m::BYTES_OUT_TOTAL).increment(bytes as u64);
     let stats = &shared.stats;
@@ -163,5 +232,21 @@ async fn write_batch(
         .messages_out
         .fetch_add(count as u64, Ordering::Relaxed);
     stats.bytes_out.fetch_add(bytes as u64, Ordering::Relaxed);
+    Ok(sent)
+}
+
+/// Writes all of `slices`, as few writes as the socket takes.
+async fn write_all_vectored(
+    sink: &mut WriteHalf,
+    mut slices: &mut [IoSlice<'_>],
+    stall: Duration,
+) -> Result<(), Stop> {
+    while !slices.is_empty() {
+        match timeout(stall, sink.write_vectored(slices)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Err(Stop::Closed),
+            Ok(Ok(n)) => IoSlice::advance_slices(&mut slices, n),
+            Err(_) => return Err(Stop::Stalled),
+        }
+    }
     Ok(())
 }

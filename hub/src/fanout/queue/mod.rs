@@ -75,10 +75,45 @@ pub struct Frame {
     pub channel: Option<ChannelId>,
     /// The channel message's seq (0 for replies).
     pub seq: u64,
-    pub text: Utf8Bytes,
+    pub body: Body,
     /// Hub ingest time (µs) of the event behind a channel message, for the
     /// publish-to-write latency histogram; 0 for replies.
     pub ts: u64,
+}
+
+/// What a queued frame carries.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// A text message: the writer frames it.
+    Text(Utf8Bytes),
+    /// A text message compressed with permessage-deflate
+    /// (`fanout/deflate.rs`): the writer frames it with RSV1 set.
+    Deflated(bytes::Bytes),
+    /// Whole frames, already framed by the protocol layer (a Pong, the
+    /// reply to a Close).
+    Framed(bytes::Bytes),
+}
+
+impl Body {
+    /// Bytes it holds (what the queue's bound counts).
+    pub fn len(&self) -> usize {
+        match self {
+            Body::Text(t) => t.len(),
+            Body::Deflated(b) | Body::Framed(b) => b.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text message, if it is one.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Body::Text(t) => Some(t.as_str()),
+            Body::Deflated(_) | Body::Framed(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -98,6 +133,8 @@ pub struct OutboundQueue {
     state: Mutex<State>,
     notify: Notify,
     max_bytes: usize,
+    /// The connection negotiated permessage-deflate.
+    deflate: bool,
 }
 
 impl OutboundQueue {
@@ -106,7 +143,21 @@ impl OutboundQueue {
             state: Mutex::new(State::default()),
             notify: Notify::new(),
             max_bytes,
+            deflate: false,
         }
+    }
+
+    /// The queue of a connection that negotiated permessage-deflate.
+    pub fn compressing(max_bytes: usize) -> Self {
+        OutboundQueue {
+            deflate: true,
+            ..OutboundQueue::new(max_bytes)
+        }
+    }
+
+    /// Whether its connection negotiated permessage-deflate.
+    pub fn deflates(&self) -> bool {
+        self.deflate
     }
 
     /// Starts (or restarts) a subscription: channel messages with a seq above
@@ -215,16 +266,21 @@ impl OutboundQueue {
             let on_overflow = sub.on_overflow;
             return self.overflow(s, channel, on_overflow);
         }
-        let text = if std::mem::replace(&mut sub.first, false) {
-            msg.first_on_channel()
+        // The first message on a channel goes plain: its variant is this
+        // connection's own, not worth compressing for one.
+        let body = if std::mem::replace(&mut sub.first, false) {
+            Body::Text(msg.first_on_channel())
         } else {
-            msg.text().clone()
+            match msg.deflated() {
+                Some(packed) if self.deflate => Body::Deflated(packed.clone()),
+                _ => Body::Text(msg.text().clone()),
+            }
         };
-        s.bytes += text.len();
+        s.bytes += body.len();
         let frame = Frame {
             channel: Some(channel),
             seq,
-            text,
+            body,
             ts,
         };
         if let Some(held) = sub.held.as_mut() {
@@ -263,6 +319,15 @@ impl OutboundQueue {
     /// A snapshot that does not fit even after the channel's own frames
     /// are dropped closes the connection.
     pub fn push_snapshot(&self, channel: ChannelId, seq: u64, text: Utf8Bytes, ts: u64) -> Pushed {
+        // A snapshot is this connection's own: compressed for it alone,
+        // before the lock.
+        let body = match self
+            .deflate
+            .then(|| super::deflate::compress(text.as_bytes()))
+        {
+            Some(Some(packed)) => Body::Deflated(packed),
+            _ => Body::Text(text),
+        };
         let mut s = self.state.lock();
         if s.close.is_some() {
             return Pushed::Filtered;
@@ -273,7 +338,7 @@ impl OutboundQueue {
         sub.floor = seq;
         sub.resync_pending = false;
         drop_channel(&mut s, channel);
-        if s.bytes + text.len() > self.max_bytes {
+        if s.bytes + body.len() > self.max_bytes {
             return self.close_locked(&mut s);
         }
         self.enqueue(
@@ -281,7 +346,7 @@ impl OutboundQueue {
             Frame {
                 channel: Some(channel),
                 seq,
-                text,
+                body,
                 ts,
             },
         );
@@ -291,11 +356,21 @@ impl OutboundQueue {
     /// Queues a reply or per-connection message (never filtered). If even
     /// that does not fit, the connection is closing.
     pub fn push_control(&self, text: Utf8Bytes) -> Pushed {
+        self.push_unfiltered(Body::Text(text))
+    }
+
+    /// Queues whole frames framed by the protocol layer (a Pong, a Close
+    /// reply), bounded like a reply.
+    pub fn push_framed(&self, frames: bytes::Bytes) -> Pushed {
+        self.push_unfiltered(Body::Framed(frames))
+    }
+
+    fn push_unfiltered(&self, body: Body) -> Pushed {
         let mut s = self.state.lock();
         if s.close.is_some() {
             return Pushed::Filtered;
         }
-        if s.bytes + text.len() > self.max_bytes {
+        if s.bytes + body.len() > self.max_bytes {
             return self.close_locked(&mut s);
         }
         self.enqueue(
@@ -303,7 +378,7 @@ impl OutboundQueue {
             Frame {
                 channel: None,
                 seq: 0,
-                text,
+                body,
                 ts: 0,
             },
         );
@@ -334,7 +409,7 @@ impl OutboundQueue {
     }
 
     fn enqueue(&self, s: &mut State, frame: Frame) {
-        s.bytes += frame.text.len();
+        s.bytes += frame.body.len();
         if let Some(held) = frame
             .channel
             .and_then(|ch| s.subscriptions.get_mut(&ch))
@@ -362,7 +437,7 @@ impl OutboundQueue {
             ..
         } = &mut *s;
         for f in out.iter() {
-            *bytes -= f.text.len();
+            *bytes -= f.body.len();
             if let Some(sub) = f.channel.and_then(|ch| subscriptions.get_mut(&ch)) {
                 sub.last_drained = f.seq;
             }
@@ -400,7 +475,7 @@ fn drop_channel(s: &mut State, channel: ChannelId) {
     s.frames.retain(|f| {
         let keep = f.channel != Some(channel);
         if !keep {
-            dropped += f.text.len();
+            dropped += f.body.len();
         }
         keep
     });
@@ -409,7 +484,7 @@ fn drop_channel(s: &mut State, channel: ChannelId) {
         .get_mut(&channel)
         .and_then(|sub| sub.held.as_mut())
     {
-        dropped += held.iter().map(|f| f.text.len()).sum::<usize>();
+        dropped += held.iter().map(|f| f.body.len()).sum::<usize>();
         held.clear();
     }
     s.bytes -= dropped;

@@ -15,7 +15,7 @@ fn drain(q: &OutboundQueue) -> Vec<String> {
     let mut out = VecDeque::new();
     q.drain_into(&mut out);
     out.into_iter()
-        .map(|f| f.text.as_str().to_string())
+        .map(|f| f.body.as_text().expect("a text frame").to_string())
         .collect()
 }
 

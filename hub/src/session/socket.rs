@@ -1,0 +1,325 @@
+//! The socket of a WebSocket session after the upgrade, taken apart: the
+//! reader keeps tungstenite's frame decoder (bounded, fuzzed), the writer
+//! writes server frames itself (docs/ARCHITECTURE.md, "Writes").
+//!
+//! A server frame is not masked, so a channel message's frame is the same
+//! bytes for every subscriber: the writer hands the shared payload to the
+//! kernel as it is, behind a header of 2 or 4 bytes made on its stack, and
+//! writes a whole batch of frames with one vectored write. Per connection
+//! and message that is a reference count and an `iovec`; no copy in user
+//! space.
+//!
+//! What tungstenite still writes (the Pong to a Ping, the reply to a
+//! Close) it writes into [`ReadSide`], which queues those bytes, already
+//! framed, on the connection's outbound queue, in order with everything
+//! else the writer sends.
+
+use super::inflate::{self, Inflating};
+use crate::fanout::Subscriber;
+use crate::listener::{SocketHold, TimedStream};
+use axum::extract::FromRequestParts;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::{request::Parts, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// Opcodes of RFC 6455 §5.2 this module writes or looks for.
+pub(super) const OP_TEXT: u8 = 0x1;
+/// The first frame of a compressed message has RSV1 set (RFC 7692 §6).
+pub(super) const RSV1: u8 = 0x40;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+
+/// A Ping with no payload.
+pub(super) const PING: [u8; 2] = [0x80 | OP_PING, 0];
+
+/// The header of an unmasked, final frame of `opcode` (with [`RSV1`]
+/// for a compressed one) with `len` payload bytes (RFC 6455 §5.2),
+/// written into `out`; returns its length (2, 4 or 10).
+pub(super) fn header(opcode: u8, len: usize, out: &mut [u8; 10]) -> usize {
+    out[0] = 0x80 | opcode;
+    if len < 126 {
+        out[1] = len as u8;
+        2
+    } else if len <= usize::from(u16::MAX) {
+        out[1] = 126;
+        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    }
+}
+
+/// A Close frame with `code` and `reason` (at most 123 bytes, as the
+/// protocol's reasons are).
+pub(super) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
+    let reason = &reason.as_bytes()[..reason.len().min(123)];
+    let mut out = Vec::with_capacity(4 + reason.len());
+    out.push(0x80 | OP_CLOSE);
+    out.push((2 + reason.len()) as u8);
+    out.extend_from_slice(&code.to_be_bytes());
+    out.extend_from_slice(reason);
+    out
+}
+
+/// Whether `frames`, whole server frames back to back, hold a Close.
+pub(super) fn holds_close(mut frames: &[u8]) -> bool {
+    while frames.len() >= 2 {
+        if frames[0] & 0x0f == OP_CLOSE {
+            return true;
+        }
+        let (head, len): (usize, usize) = match frames[1] & 0x7f {
+            126 if frames.len() >= 4 => {
+                (4, usize::from(u16::from_be_bytes([frames[2], frames[3]])))
+            }
+            127 if frames.len() >= 10 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&frames[2..10]);
+                (10, u64::from_be_bytes(n) as usize)
+            }
+            126 | 127 => return false,
+            n => (2, usize::from(n)),
+        };
+        frames = frames.get(head.saturating_add(len)..).unwrap_or_default();
+    }
+    false
+}
+
+/// Why an upgrade request is refused: the status and the message.
+pub struct Refused(StatusCode, &'static str);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        api::ApiError::new(self.0, "upgrade_required", self.1).into_response()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UpgradeRequest {
+    type Rejection = Refused;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Refused> {
+        UpgradeRequest::from_parts(parts)
+    }
+}
+
+/// The parts of `GET /ws` the upgrade needs, checked as RFC 6455 §4.2.1
+/// asks (the key's form is checked by `handshake.rs`).
+pub struct UpgradeRequest {
+    key: HeaderValue,
+    /// The client offers permessage-deflate in a form the hub takes.
+    deflate_offered: bool,
+    on_upgrade: OnUpgrade,
+}
+
+impl UpgradeRequest {
+    fn from_parts(parts: &mut Parts) -> Result<Self, Refused> {
+        if parts.method != Method::GET {
+            return Err(Refused(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "a WebSocket upgrade must be a GET",
+            ));
+        }
+        let h = &parts.headers;
+        if !has_token(h, header::CONNECTION, "upgrade") {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                "`Connection` header did not include `upgrade`",
+            ));
+        }
+        if !h
+            .get(header::UPGRADE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+        {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                "`Upgrade` header did not include `websocket`",
+            ));
+        }
+        if h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                "`Sec-WebSocket-Version` header did not include `13`",
+            ));
+        }
+        let Some(key) = h.get(header::SEC_WEBSOCKET_KEY).cloned() else {
+            return Err(Refused(
+                StatusCode::BAD_REQUEST,
+                "`Sec-WebSocket-Key` header missing",
+            ));
+        };
+        let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+            return Err(Refused(
+                StatusCode::UPGRADE_REQUIRED,
+                "WebSocket request couldn't be upgraded since no upgrade state was present",
+            ));
+        };
+        Ok(UpgradeRequest {
+            key,
+            deflate_offered: inflate::offered(h),
+            on_upgrade,
+        })
+    }
+
+    /// Whether the connection compresses: the client offered it and the
+    /// node allows it (`limits.permessage_deflate`).
+    pub(super) fn deflate(&self, allowed: bool) -> bool {
+        allowed && self.deflate_offered
+    }
+
+    /// The `101 Switching Protocols` answer, with the extension when
+    /// `deflate`.
+    pub(super) fn accept(&self, deflate: bool) -> Response {
+        let accept = tungstenite::handshake::derive_accept_key(self.key.as_bytes());
+        let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+        let h = response.headers_mut();
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(
+            header::SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_str(&accept).expect("base64 is a header value"),
+        );
+        if deflate {
+            h.insert(
+                header::SEC_WEBSOCKET_EXTENSIONS,
+                HeaderValue::from_static(inflate::ACCEPTED),
+            );
+        }
+        response
+    }
+
+    /// Waits for hyper to hand over the socket once the 101 is written.
+    pub(super) async fn upgraded(self) -> Option<Upgraded> {
+        self.on_upgrade.await.ok()
+    }
+}
+
+/// Whether the comma-separated header `name` has `token` (any case).
+fn has_token(h: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    h.get_all(name).iter().any(|v| {
+        v.as_bytes()
+            .split(|&b| b == b',')
+            .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+    })
+}
+
+/// The upgraded socket's write half.
+pub(super) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+
+/// The reader's side of the socket as tungstenite sees it: reads from the
+/// socket, writes (Pong, Close reply) onto the outbound queue.
+pub(super) struct ReadSide {
+    read: ReadHalf,
+    subscriber: Arc<Subscriber>,
+    /// The socket's slot and count, held as long as the session.
+    _hold: Option<SocketHold>,
+}
+
+impl AsyncRead for ReadSide {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ReadSide {
+    /// Tungstenite writes its whole output buffer, whole frames, at once:
+    /// queued as one pre-framed entry (bounded by the queue like a reply).
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.subscriber
+            .queue
+            .push_framed(Bytes::copy_from_slice(buf));
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The session's reader (tungstenite's decoder over [`ReadSide`], behind
+/// [`Inflating`] when the connection compresses) and writer half.
+pub(super) async fn split(
+    upgraded: Upgraded,
+    subscriber: Arc<Subscriber>,
+    config: WebSocketConfig,
+) -> (WebSocketStream<ReadSide>, WriteHalf) {
+    let deflate = subscriber.queue.deflates();
+    // On the hub's own listener the socket is a TCP stream, split without
+    // a lock; any other transport is split behind tokio's.
+    let (read, write, hold, buffered): (ReadHalf, WriteHalf, _, Bytes) =
+        match upgraded.downcast::<TokioIo<TimedStream>>() {
+            Ok(parts) => {
+                let (tcp, hold) = parts.io.into_inner().into_socket();
+                let (r, w) = tcp.into_split();
+                (Box::new(r), Box::new(w), Some(hold), parts.read_buf)
+            }
+            Err(upgraded) => {
+                let (r, w) = tokio::io::split(TokioIo::new(upgraded));
+                (Box::new(r), Box::new(w), None, Bytes::new())
+            }
+        };
+    let (read, buffered): (ReadHalf, Bytes) = match (deflate, config.max_message_size) {
+        (true, Some(max)) => (Box::new(Inflating::new(read, &buffered, max)), Bytes::new()),
+        _ => (read, buffered),
+    };
+    let side = ReadSide {
+        read,
+        subscriber,
+        _hold: hold,
+    };
+    let reader =
+        WebSocketStream::from_partially_read(side, buffered.to_vec(), Role::Server, Some(config))
+            .await;
+    (reader, write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_take_the_short_form_that_fits() {
+        let mut h = [0u8; 10];
+        assert_eq!(header(OP_TEXT, 125, &mut h), 2);
+        assert_eq!(&h[..2], &[0x81, 125]);
+        assert_eq!(header(OP_TEXT, 126, &mut h), 4);
+        assert_eq!(&h[..4], &[0x81, 126, 0, 126]);
+        assert_eq!(header(OP_TEXT, 65_535, &mut h), 4);
+        assert_eq!(&h[..4], &[0x81, 126, 0xff, 0xff]);
+        assert_eq!(header(OP_TEXT, 65_536, &mut h), 10);
+        assert_eq!(&h[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn a_close_is_found_behind_other_frames() {
+        let mut frames = vec![0x8a, 3, b'a', b'b', b'c'];
+        assert!(!holds_close(&frames));
+        frames.extend(close_frame(1000, "bye"));
+        assert!(holds_close(&frames));
+        assert!(holds_close(&close_frame(4008, "slow consumer")));
+        assert!(!holds_close(&PING));
+    }
+}

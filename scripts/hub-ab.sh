@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# A/B of two hub binaries under the same load: runs A and B alternately
+# (A B A B ...) at one shape and prints each run's delivered rate and
+# p50/p99/p99.9, then the medians of B/A. Alternating in one run is what
+# makes a ratio worth quoting on a noisy 2-core machine.
+#
+#   scripts/hub-ab.sh HUB_A HUB_B [N] [RATE] [DURATION] [ROUNDS]
+#     HUB_A, HUB_B  nax-hub binaries (e.g. a worktree's
+#                   target/production/nax-hub, and this tree's)
+#     N         clients (default 1000)
+#     RATE      book.BTC-USD messages/s per client (default 100; the hub
+#               runs --events-per-sec 4*RATE since book.BTC-USD gets 1/4)
+#     DURATION  seconds of each loadtest run (default 15)
+#     ROUNDS    A/B pairs (default 2)
+#
+# Only 127.0.0.1 (port 18282). Uses this tree's production `loadtest`.
+# Reports land in $OUT (default /tmp/hub-ab).
+set -euo pipefail
+
+A=${1:?HUB_A}
+B=${2:?HUB_B}
+N=${3:-1000}
+RATE=${4:-100}
+DUR=${5:-15}
+ROUNDS=${6:-2}
+RAMP=${RAMP:-2000}
+OUT=${OUT:-/tmp/hub-ab}
+PORT=18282
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+if (( N > 10000 || N < 1 )); then echo "N must be 1..10000" >&2; exit 1; fi
+if (( DUR > 120 || DUR < 5 )); then echo "DURATION must be 5..120" >&2; exit 1; fi
+if (( ROUNDS > 10 || ROUNDS < 1 )); then echo "ROUNDS must be 1..10" >&2; exit 1; fi
+(cd "$ROOT" && cargo build --profile production -q -p loadtest)
+LOADTEST=$ROOT/target/production/loadtest
+
+rm -rf "$OUT"; mkdir -p "$OUT"
+TMP=$(mktemp -d /tmp/hub-ab.XXXXXX)
+HUB_PID=""
+cleanup() {
+    [ -n "$HUB_PID" ] && kill "$HUB_PID" 2>/dev/null || true
+    sleep 1; rm -rf "$TMP"
+}
+trap cleanup EXIT
+ulimit -n 20000
+
+run() { # label binary round
+    local label=$1 bin=$2 round=$3
+    rm -rf "$TMP/data"
+    "$bin" --port $PORT --events-per-sec $(( 4 * RATE )) --max-connections $(( N + 100 )) \
+        --max-connections-per-ip $(( N + 100 )) --data-dir "$TMP/data" >"$TMP/hub.log" 2>&1 &
+    HUB_PID=$!
+    sleep 2
+    echo "== $label round $round: $N clients, ~$RATE msgs/s each"
+    "$LOADTEST" --url ws://127.0.0.1:$PORT/ws -n "$N" -d "$DUR" --ramp "$RAMP" \
+        --channels book.BTC-USD --no-progress --out "$OUT/$label$round" >"$OUT/$label$round.txt" || true
+    kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; HUB_PID=""
+}
+
+for r in $(seq "$ROUNDS"); do
+    run A "$A" "$r"
+    run B "$B" "$r"
+done
+
+python3 - "$OUT" "$ROUNDS" <<'EOF'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+def load(label, r):
+    d = json.load(open(f"{out}/{label}{r}/result.json"))
+    lat = d["latency_us"]["live"]
+    return d["throughput"]["msgs_per_s"], lat["p50"], lat["p99"], lat["p999"]
+rows = {l: [load(l, r) for r in range(1, rounds + 1)] for l in "AB"}
+print(f"{'run':<6}{'msgs/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}")
+for l in "AB":
+    for r, (rate, p50, p99, p999) in enumerate(rows[l], 1):
+        print(f"{l}{r:<5}{rate:>12.0f}{p50/1e3:>10.2f}{p99/1e3:>10.2f}{p999/1e3:>10.2f}")
+for i, name in enumerate(["msgs/s", "p50", "p99", "p99.9"]):
+    ratio = statistics.median(b[i] / a[i] for a, b in zip(rows["A"], rows["B"]))
+    print(f"B/A {name}: {ratio:.2f}x (median of {rounds} pairs)")
+EOF
