@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A/B of two hub binaries under the same load: runs A and B alternately
-# (A B A B ...) at one shape and prints each run's delivered rate and
-# p50/p99/p99.9, then the medians of B/A. Alternating in one run is what
+# (A B A B ...) at one shape and prints each run's delivered rate,
+# p50/p99/p99.9 and the hub's CPU time per delivered message (user +
+# system, from /proc while the load runs), then the medians of B/A. Alternating in one run is what
 # makes a ratio worth quoting on a noisy 2-core machine.
 #
 #   scripts/hub-ab.sh HUB_A HUB_B [N] [RATE] [DURATION] [ROUNDS]
@@ -44,6 +45,9 @@ cleanup() {
 trap cleanup EXIT
 ulimit -n 20000
 
+# utime + stime of a process, in clock ticks (proc(5)).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 run() { # label binary round
     local label=$1 bin=$2 round=$3
     rm -rf "$TMP/data"
@@ -52,8 +56,10 @@ run() { # label binary round
     HUB_PID=$!
     sleep 2
     echo "== $label round $round: $N clients, ~$RATE msgs/s each"
+    local before; before=$(cpu_ticks "$HUB_PID")
     "$LOADTEST" --url ws://127.0.0.1:$PORT/ws -n "$N" -d "$DUR" --ramp "$RAMP" \
         --channels book.BTC-USD --no-progress --out "$OUT/$label$round" >"$OUT/$label$round.txt" || true
+    echo $(( $(cpu_ticks "$HUB_PID") - before )) >"$OUT/$label$round.cpu_ticks"
     kill "$HUB_PID"; wait "$HUB_PID" 2>/dev/null || true; HUB_PID=""
 }
 
@@ -62,19 +68,21 @@ for r in $(seq "$ROUNDS"); do
     run B "$B" "$r"
 done
 
-python3 - "$OUT" "$ROUNDS" <<'EOF'
+python3 - "$OUT" "$ROUNDS" "$(getconf CLK_TCK)" <<'EOF'
 import json, statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
+out, rounds, tick = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def load(label, r):
     d = json.load(open(f"{out}/{label}{r}/result.json"))
     lat = d["latency_us"]["live"]
-    return d["throughput"]["msgs_per_s"], lat["p50"], lat["p99"], lat["p999"]
+    ticks = int(open(f"{out}/{label}{r}.cpu_ticks").read())
+    cpu_us = ticks / tick * 1e6 / max(d["throughput"]["messages"], 1)
+    return d["throughput"]["msgs_per_s"], lat["p50"], lat["p99"], lat["p999"], cpu_us, d["integrity_ok"]
 rows = {l: [load(l, r) for r in range(1, rounds + 1)] for l in "AB"}
-print(f"{'run':<6}{'msgs/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}")
+print(f"{'run':<6}{'msgs/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'p99.9 ms':>10}{'CPU us/msg':>12}  integrity")
 for l in "AB":
-    for r, (rate, p50, p99, p999) in enumerate(rows[l], 1):
-        print(f"{l}{r:<5}{rate:>12.0f}{p50/1e3:>10.2f}{p99/1e3:>10.2f}{p999/1e3:>10.2f}")
-for i, name in enumerate(["msgs/s", "p50", "p99", "p99.9"]):
+    for r, (rate, p50, p99, p999, cpu, ok) in enumerate(rows[l], 1):
+        print(f"{l}{r:<5}{rate:>12.0f}{p50/1e3:>10.2f}{p99/1e3:>10.2f}{p999/1e3:>10.2f}{cpu:>12.2f}  {'OK' if ok else 'FAILED'}")
+for i, name in enumerate(["msgs/s", "p50", "p99", "p99.9", "CPU per message"]):
     ratio = statistics.median(b[i] / a[i] for a, b in zip(rows["A"], rows["B"]))
     print(f"B/A {name}: {ratio:.2f}x (median of {rounds} pairs)")
 EOF

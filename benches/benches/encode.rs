@@ -14,9 +14,16 @@
 //! `candle` and `candles_300` are the messages of `candles1m.PAIR`: an
 //! open-candle update and a 300-candle state message.
 //! Throughput is reported in bytes of JSON produced.
+//!
+//! The `deflate` group compresses each of those messages as the hub does
+//! for subscribers that negotiated permessage-deflate
+//! (`hub::fanout::deflate::compress`, once per message per topic), and
+//! prints each one's size plain, at the hub's level and at zlib's default
+//! level 6.
 
 use benches::{book_with_levels, delta_stream, DeltaMix, STREAM_SEED};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use hub::fanout::deflate;
 use hub::protocol::encode::{Encoder, Header};
 use orderbook::candle::Candle;
 use orderbook::checksum::checksum_top;
@@ -37,6 +44,8 @@ fn encode(c: &mut Criterion) {
     let book = book_with_levels(1_000);
     let mut group = c.benchmark_group("encode");
     let mut enc = Encoder::new();
+    // Each message once, for the `deflate` group.
+    let mut samples: Vec<(&str, Vec<u8>)> = Vec::new();
 
     // An `update` with 3 changed levels (the first 3 deltas of the
     // realistic stream: near the top, both sides).
@@ -47,7 +56,9 @@ fn encode(c: &mut Criterion) {
     }
     let checksum = after.checksum();
     let h = header("book.BTC-USD");
-    let len = enc.book_update(&spec, &h, &deltas, checksum).len();
+    let text = enc.book_update(&spec, &h, &deltas, checksum);
+    let len = text.len();
+    samples.push(("book_update_3_levels", text.to_vec()));
     group.throughput(Throughput::Bytes(len as u64));
     group.bench_function("book_update_3_levels", |b| {
         b.iter(|| {
@@ -63,7 +74,9 @@ fn encode(c: &mut Criterion) {
     // A `depth` message of the top 10 levels each side of a 1 000-level book.
     let h = header("depth10.BTC-USD");
     let checksum = checksum_top(&book, 10);
-    let len = enc.depth(&spec, &h, &book, 10, checksum, None).len();
+    let text = enc.depth(&spec, &h, &book, 10, checksum, None);
+    let len = text.len();
+    samples.push(("depth10", text.to_vec()));
     group.throughput(Throughput::Bytes(len as u64));
     group.bench_function("depth10", |b| {
         b.iter(|| {
@@ -81,9 +94,9 @@ fn encode(c: &mut Criterion) {
     // A `snapshot` of a 50-level (each side) book, all levels.
     let book50 = book_with_levels(50);
     let h = header("book.BTC-USD");
-    let len = enc
-        .book_snapshot(&spec, &h, "subscribe", &book50, usize::MAX)
-        .len();
+    let text = enc.book_snapshot(&spec, &h, "subscribe", &book50, usize::MAX);
+    let len = text.len();
+    samples.push(("snapshot_50_levels", text.to_vec()));
     group.throughput(Throughput::Bytes(len as u64));
     group.bench_function("snapshot_50_levels", |b| {
         b.iter(|| {
@@ -102,14 +115,16 @@ fn encode(c: &mut Criterion) {
     let candles = candles_300();
     let h = header("candles1m.BTC-USD");
     let open = candles[299];
-    let len = enc.candle_update(&spec, &h, &open, false).len();
+    let text = enc.candle_update(&spec, &h, &open, false);
+    let len = text.len();
+    samples.push(("candle", text.to_vec()));
     group.throughput(Throughput::Bytes(len as u64));
     group.bench_function("candle", |b| {
         b.iter(|| enc.candle_update(black_box(&spec), black_box(&h), black_box(&open), false))
     });
-    let len = enc
-        .candles(&spec, &h, "subscribe", candles.iter(), Some(open.start))
-        .len();
+    let text = enc.candles(&spec, &h, "subscribe", candles.iter(), Some(open.start));
+    let len = text.len();
+    samples.push(("candles_300", text.to_vec()));
     eprintln!("encode/candles_300: {len} bytes");
     group.throughput(Throughput::Bytes(len as u64));
     group.bench_function("candles_300", |b| {
@@ -123,6 +138,20 @@ fn encode(c: &mut Criterion) {
             )
         })
     });
+    group.finish();
+
+    let mut group = c.benchmark_group("deflate");
+    for (name, text) in &samples {
+        let size = |p: Option<bytes::Bytes>| p.map_or(text.len(), |p| p.len());
+        eprintln!(
+            "deflate/{name}: {} bytes plain, {} at the hub's level, {} at level 6",
+            text.len(),
+            size(deflate::compress(text)),
+            size(deflate::compress_at_level(text, 6)),
+        );
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(*name, |b| b.iter(|| deflate::compress(black_box(text))));
+    }
     group.finish();
 }
 

@@ -35,8 +35,17 @@ pub fn compress(text: &[u8]) -> Option<Bytes> {
     if text.len() < MIN_BYTES {
         return None;
     }
-    COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
+    COMPRESSOR.with(|c| packed(&mut c.borrow_mut(), text))
+}
+
+/// [`compress`] at another zlib level (a compressor of its own per call):
+/// what the benches compare the hub's level with.
+pub fn compress_at_level(text: &[u8], level: u32) -> Option<Bytes> {
+    packed(&mut Compress::new(Compression::new(level), false), text)
+}
+
+fn packed(c: &mut Compress, text: &[u8]) -> Option<Bytes> {
+    {
         c.reset();
         let mut out = Vec::with_capacity(text.len() / 2 + 64);
         let start = c.total_in();
@@ -60,7 +69,7 @@ pub fn compress(text: &[u8]) -> Option<Bytes> {
         }
         out.truncate(out.len() - TAIL.len());
         (out.len() < text.len()).then(|| Bytes::from(out))
-    })
+    }
 }
 
 #[cfg(test)]
