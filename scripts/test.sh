@@ -2,8 +2,9 @@
 # The one test command: installs and starts what the tests need when it is
 # missing (redis-server, openssl, curl, python3, python3-venv and
 # python3-pip from Debian; moto[server] and checkov from PyPI, each into a
-# virtualenv of its own under ~/.cache, never the system Python; Node.js, npm, chromium and chromium-driver from Debian;
-# playwright-core from npm), then checks the Terraform with checkov and
+# virtualenv of its own under ~/.cache, never the system Python; Node.js,
+# npm, chromium and chromium-driver from Debian; playwright-core from
+# npm), then checks the Terraform with checkov and
 # the container image, Compose file and CI workflows (scripts/ci-checks.sh), runs
 # every test of the workspace, lints included, the JavaScript client's
 # tests (node --test) and the trading page's tests in Chromium, and fuzzes
@@ -75,15 +76,15 @@ ensure_disk() {
   fi
 }
 
-# The set-up functions below, offline against stubs (a second).
-log "set-up functions (scripts/tests/setup.sh)"
-scripts/tests/setup.sh
-
 ensure_disk
 ensure_redis
 ensure_openssl
 ensure_moto
 ensure_checkov
+# The set-up functions above, offline against stubs (a second; it needs
+# the python3 and curl they installed).
+log "set-up functions (scripts/tests/setup.sh)"
+scripts/tests/setup.sh
 ensure_node
 ensure_chromium
 
