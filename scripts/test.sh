@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command: installs and starts what the tests need when it is
-# missing (redis-server and openssl from Debian, moto[server] and checkov
-# from PyPI; Node.js, npm, chromium and chromium-driver from Debian;
-# playwright-core from npm), then checks the Terraform with checkov and
+# missing (redis-server, openssl, curl, python3, python3-venv and
+# python3-pip from Debian; moto[server] and checkov from PyPI, each into a
+# virtualenv of its own under ~/.cache, never the system Python; Node.js,
+# npm, chromium and chromium-driver from Debian; playwright-core from
+# npm), then checks the Terraform with checkov and
 # the container image, Compose file and CI workflows (scripts/ci-checks.sh), runs
 # every test of the workspace, lints included, the JavaScript client's
 # tests (node --test) and the trading page's tests in Chromium, and fuzzes
@@ -36,19 +38,8 @@ ensure_openssl() {
   fi
 }
 
-ensure_moto() {
-  if ! command -v moto_server >/dev/null; then
-    log "installing moto[server] (PyPI)"
-    python3 -m pip install -q 'moto[server]'
-  fi
-  export NAX_TEST_MOTO_PORT="${NAX_TEST_MOTO_PORT:-5000}"
-  if ! curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/"; then
-    log "starting moto_server on 127.0.0.1:${NAX_TEST_MOTO_PORT}"
-    nohup moto_server -H 127.0.0.1 -p "${NAX_TEST_MOTO_PORT}" >/tmp/nax-moto.log 2>&1 &
-    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/" && break; sleep 0.1; done
-  fi
-  curl -s -o /dev/null "http://127.0.0.1:${NAX_TEST_MOTO_PORT}/moto-api/"
-}
+# moto[server] in a virtualenv of its own: ensure_moto (scripts/lib/moto.sh).
+source scripts/lib/moto.sh
 
 # CHECKOV_VENV and ensure_checkov, shared with scripts/ci-checks.sh.
 source scripts/lib/checkov.sh
@@ -90,6 +81,10 @@ ensure_redis
 ensure_openssl
 ensure_moto
 ensure_checkov
+# The set-up functions above, offline against stubs (a second; it needs
+# the python3 and curl they installed).
+log "set-up functions (scripts/tests/setup.sh)"
+scripts/tests/setup.sh
 ensure_node
 ensure_chromium
 

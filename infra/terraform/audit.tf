@@ -72,9 +72,15 @@ resource "aws_s3_bucket_logging" "audit" {
   target_prefix = "s3/${aws_s3_bucket.audit.id}/"
 }
 
-# Old objects move to a cheaper class (reads stay immediate for verify and
-# export); locked versions stay until their retention ends. Incomplete
-# multipart uploads (the worker does single PUTs) are cleaned up.
+# The retention (docs/AUDIT.md, "Retention"): old objects move to a
+# cheaper class after audit_transition_days (reads stay immediate for
+# verify and export); the current version of each object expires (a
+# delete marker) after audit_retention_days, the same period as its
+# Object Lock, and a version that became noncurrent (expired or
+# overwritten) is removed 30 days later, never before its own lock ends:
+# S3 refuses to delete a locked version, lifecycle rules included.
+# Delete markers left with no versions behind them are removed, and so
+# are incomplete multipart uploads (the worker does single PUTs).
 resource "aws_s3_bucket_lifecycle_configuration" "audit" {
   bucket = aws_s3_bucket.audit.id
 
@@ -88,8 +94,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "audit" {
       days          = var.audit_transition_days
       storage_class = "GLACIER_IR"
     }
+    expiration {
+      days = var.audit_retention_days
+    }
     noncurrent_version_expiration {
-      noncurrent_days = var.audit_retention_days
+      noncurrent_days = 30
+    }
+  }
+
+  rule {
+    id     = "expired-delete-markers"
+    status = "Enabled"
+    filter {
+      prefix = "audit/"
+    }
+    expiration {
+      expired_object_delete_marker = true
     }
   }
 

@@ -328,7 +328,7 @@ variable "reconcile_schedule" {
 # --- audit archive (audit.tf) ---
 
 variable "audit_retention_days" {
-  description = "Object Lock (compliance mode) retention of every audit archive object, days: nobody can delete or overwrite it sooner."
+  description = "Retention of every audit archive object, days: its Object Lock (compliance mode) period, nobody can delete or overwrite it sooner, and the age at which the lifecycle rule expires it (docs/AUDIT.md, Retention)."
   type        = number
   default     = 2557
 
@@ -441,7 +441,7 @@ variable "alarm_email" {
 }
 
 variable "rest_p99_latency_alarm_seconds" {
-  description = "Alarm when the REST p99 latency (the hub's nax_http_request_duration_seconds) stays above this many seconds."
+  description = "Alarm when the REST p99 latency stays above this many seconds, read as more than 1 % of requests slower: the hub's nax_http_slow_requests_total over nax_http_requests_total (alarms.tf), the slow threshold set from this value (NAX_SLOW_REQUEST_MS in ecs.tf)."
   type        = number
 
   default = 0.5

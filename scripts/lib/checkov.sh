@@ -1,12 +1,12 @@
 # Sourced by scripts/test.sh and scripts/ci-checks.sh (each defines `log`).
-# checkov pins old boto3/botocore (and more), which would downgrade moto's
-# in the shared site-packages, so it lives in a virtualenv of its own.
-CHECKOV_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/nax-checkov"
+# checkov pins old boto3/botocore (and more), which would clash with
+# moto's, so it lives in a virtualenv of its own (scripts/lib/python.sh).
+source scripts/lib/python.sh
+CHECKOV_VENV="$NAX_CACHE/nax-checkov"
 
 ensure_checkov() {
   if ! "$CHECKOV_VENV/bin/checkov" --version >/dev/null 2>&1; then
     log "installing checkov (PyPI) into $CHECKOV_VENV"
-    python3 -m venv "$CHECKOV_VENV"
-    "$CHECKOV_VENV/bin/python" -m pip install -q checkov
+    make_venv "$CHECKOV_VENV" checkov
   fi
 }

@@ -169,14 +169,20 @@ impl OwnServer {
         (server, dir.join("ca.pem"))
     }
 
-    /// `moto_server` on `port`; returns once it accepts connections.
+    /// `moto_server` on `port`; returns once it accepts connections. The
+    /// binary is `NAX_MOTO_SERVER` where set (scripts/test.sh sets it to
+    /// the one in its virtualenv, scripts/lib/moto.sh), else `moto_server`
+    /// on PATH.
     pub fn moto(port: u16) -> OwnServer {
-        let mut command = Command::new("moto_server");
+        let binary = std::env::var("NAX_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let mut command = Command::new(&binary);
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         Self::start(
             command,
             port,
-            "moto_server on PATH: `pip install 'moto[server]'` (scripts/test.sh does)",
+            &format!(
+                "{binary} (NAX_MOTO_SERVER, else moto_server on PATH; scripts/test.sh installs it)"
+            ),
         )
     }
 

@@ -276,6 +276,70 @@ pub async fn reconcile_once(config: &Config) -> anyhow::Result<()> {
     }
 }
 
+/// An operator's correction (`nax-worker reconcile correct|close`).
+#[derive(Debug)]
+pub enum Correction {
+    /// [`crate::reconcile::apply_correction`].
+    Venue {
+        user: String,
+        asset: String,
+        amount: String,
+        reason: String,
+        operator: String,
+    },
+    /// [`crate::reconcile::close_transaction`].
+    Close {
+        user: String,
+        transaction: String,
+        outcome: api::money::movement::Outcome,
+        reason: String,
+        operator: String,
+    },
+}
+
+/// `nax-worker reconcile correct|close`: applies `correction` (refused,
+/// changing nothing, without a reason or an operator), prints the
+/// resulting transaction as one JSON line, then stops the API parts (a
+/// last outbox drain publishes the `reconcile.correction` event to the
+/// audit trail). docs/RECONCILIATION.md, "Corrections".
+pub async fn reconcile_correct(config: &Config, correction: Correction) -> anyhow::Result<()> {
+    let api = worker_api(config).await?;
+    let context = crate::reconcile::ReconcileContext::from_api(&api);
+    let done = match &correction {
+        Correction::Venue {
+            user,
+            asset,
+            amount,
+            reason,
+            operator,
+        } => {
+            crate::reconcile::apply_correction(&context, user, asset, amount, reason, operator)
+                .await
+        }
+        Correction::Close {
+            user,
+            transaction,
+            outcome,
+            reason,
+            operator,
+        } => {
+            crate::reconcile::close_transaction(
+                &context,
+                user,
+                transaction,
+                *outcome,
+                reason,
+                operator,
+            )
+            .await
+        }
+    };
+    api.stop().await;
+    let tx = done?;
+    println!("{}", serde_json::to_string(&tx)?);
+    Ok(())
+}
+
 fn reconcile_settings(config: &Config) -> crate::reconcile::ReconcileSettings {
     crate::reconcile::ReconcileSettings {
         stuck_after: std::time::Duration::from_secs(config.worker.reconcile_stuck_after_secs),

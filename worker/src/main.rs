@@ -35,14 +35,70 @@ enum Command {
     Hubspot,
     /// The webhook applier (webhook-processing-queue).
     Webhooks,
-    /// Reconciliation: one run, or every `--every` seconds.
+    /// Reconciliation: one run, or every `--every` seconds; with
+    /// `correct` or `close`, an operator's correction after a report
+    /// (docs/RECONCILIATION.md, "Corrections").
     Reconcile {
         #[arg(long, value_name = "SECS")]
         every: Option<u64>,
+        #[command(subcommand)]
+        action: Option<ReconcileAction>,
     },
     /// Every consumer, and reconciliation every
     /// `[worker] reconcile_every_secs`.
     All,
+}
+
+/// An operator's correction: explicit (every argument required, a
+/// non-empty reason and operator), recorded as a transaction and a
+/// `reconcile.correction` event in the audit trail.
+#[derive(Debug, Subcommand)]
+enum ReconcileAction {
+    /// Credits (a positive amount) or debits (a negative one, refused
+    /// beyond the balance) a user's venue balance by an exact decimal
+    /// amount, recorded as a `correction` transaction.
+    Correct {
+        /// The user's id.
+        #[arg(long)]
+        user: String,
+        /// The asset (`USD`, `BTC`, ...).
+        #[arg(long)]
+        asset: String,
+        /// Exact decimal at most at the asset's scale: `50`, `-0.25`.
+        #[arg(long, allow_hyphen_values = true)]
+        amount: String,
+        /// Why (stored with the correction and in its event).
+        #[arg(long)]
+        reason: String,
+        /// Who applies it (an email or a name).
+        #[arg(long)]
+        operator: String,
+    },
+    /// Closes a stuck (`pending` or `processing`) deposit or withdrawal as
+    /// its provider says, with no venue call.
+    Close {
+        /// The user's id.
+        #[arg(long)]
+        user: String,
+        /// The transaction's id.
+        #[arg(long)]
+        transaction: String,
+        /// The provider's final word.
+        #[arg(long, value_enum)]
+        outcome: CloseOutcome,
+        /// Why (stored in the `reconcile.correction` event).
+        #[arg(long)]
+        reason: String,
+        /// Who closes it.
+        #[arg(long)]
+        operator: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum CloseOutcome {
+    Completed,
+    Failed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,13 +154,56 @@ async fn command(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Audit { action: None } => run(&config, &[worker::Kind::Audit]).await,
         Command::Hubspot => run(&config, &[worker::Kind::Hubspot]).await,
         Command::Webhooks => run(&config, &[worker::Kind::Webhooks]).await,
-        Command::Reconcile { every: None } => worker::commands::reconcile_once(&config).await,
-        Command::Reconcile { every: Some(secs) } => {
+        Command::Reconcile {
+            action: Some(action),
+            ..
+        } => worker::commands::reconcile_correct(&config, action.into()).await,
+        Command::Reconcile { every: None, .. } => worker::commands::reconcile_once(&config).await,
+        Command::Reconcile {
+            every: Some(secs), ..
+        } => {
             let mut config = config;
             config.worker.reconcile_every_secs = secs.max(1);
             run(&config, &[worker::Kind::Reconcile]).await
         }
         Command::All => run(&config, &worker::Kind::ALL).await,
+    }
+}
+
+impl From<ReconcileAction> for worker::commands::Correction {
+    fn from(action: ReconcileAction) -> Self {
+        use worker::commands::Correction;
+        match action {
+            ReconcileAction::Correct {
+                user,
+                asset,
+                amount,
+                reason,
+                operator,
+            } => Correction::Venue {
+                user,
+                asset,
+                amount,
+                reason,
+                operator,
+            },
+            ReconcileAction::Close {
+                user,
+                transaction,
+                outcome,
+                reason,
+                operator,
+            } => Correction::Close {
+                user,
+                transaction,
+                outcome: match outcome {
+                    CloseOutcome::Completed => api::money::movement::Outcome::Completed,
+                    CloseOutcome::Failed => api::money::movement::Outcome::Failed,
+                },
+                reason,
+                operator,
+            },
+        }
     }
 }
 

@@ -215,3 +215,158 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// SIGTERM while the audit worker holds a batch it is still gathering (a
+/// long `audit_batch_wait_ms`, so its messages are in flight on SQS, on
+/// moto): it exits promptly and cleanly, and every message it held is back
+/// in the queue at once (released, not left to the visibility timeout) or
+/// archived; a second run archives each event exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_batch_gives_back_the_messages_in_flight() {
+    use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
+    use api::queue::sqs::SqsSource;
+    use api::queue::Source as _;
+
+    const EVENTS: usize = 20;
+    let moto = testkit::shared_moto_endpoint();
+    let prefix = format!("sig{}-", uuid::Uuid::new_v4().simple());
+    let sqs = SqsConfig {
+        endpoint: Some(moto.clone()),
+        static_credentials: Some(StaticCredentials::test()),
+        queue_prefix: prefix.clone(),
+        ..SqsConfig::default()
+    };
+    SqsPublisher::ensure_queues(&SqsPublisher::client(&sqs).await, &prefix)
+        .await
+        .expect("queues on moto");
+    // One user (a FIFO message group) each: SQS hands out no more of a
+    // group while one of its messages is in flight, so distinct groups
+    // let the worker hold them all at once.
+    let events: Vec<Event> = (0..EVENTS)
+        .map(|i| {
+            Event::new(
+                EventType::OrderAccepted,
+                Some(&format!("sig-user-{i}")),
+                json!({ "i": i }),
+            )
+        })
+        .collect();
+    SqsPublisher::new(&sqs)
+        .await
+        .publish(&events)
+        .await
+        .expect("published");
+    let queue = SqsSource::connect(&sqs, Queue::AuditLog)
+        .await
+        .expect("the audit queue");
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = |wait_ms: u64| {
+        let path = dir.path().join(format!("worker-{wait_ms}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[api]\nevents_to_sqs = true\nsqs_endpoint = \"{moto}\"\nsqs_queue_prefix = \"{prefix}\"\n\
+                 aws_access_key_id = \"test\"\naws_secret_access_key = \"test\"\n\
+                 [worker]\naudit_batch_max = 500\naudit_batch_wait_ms = {wait_ms}\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let gathering = config(60_000);
+    let child = worker(
+        dir.path(),
+        testkit::free_port(),
+        &["--config", gathering.to_str().unwrap(), "audit"],
+    )
+    .spawn()
+    .expect("nax-worker starts");
+    let mut child = Running(child);
+
+    // Every message received and held: in flight, the batch still
+    // gathering (for a minute).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let depth = queue.depth().await.expect("queue depth");
+        if depth.in_flight as usize == EVENTS {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the worker never held the whole batch: {depth:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "still running after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    let depth = queue.depth().await.expect("queue depth");
+    let archived = records(dir.path()).await;
+    assert_eq!(depth.in_flight, 0, "messages left in flight: {depth:?}");
+    assert_eq!(
+        depth.visible as usize + archived,
+        EVENTS,
+        "each message either back in the queue or archived: {depth:?}, {archived} archived"
+    );
+
+    // A second run archives what came back, each event once.
+    let quick = config(200);
+    let child = worker(
+        dir.path(),
+        testkit::free_port(),
+        &["--config", quick.to_str().unwrap(), "audit"],
+    )
+    .spawn()
+    .expect("nax-worker starts");
+    let mut child = Running(child);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while records(dir.path()).await < EVENTS {
+        assert!(Instant::now() < deadline, "the second run did not archive");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let _ = child.0.wait();
+    let report = verify_archive(dir.path()).await;
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(report.records, EVENTS, "each event archived once");
+}
+
+/// The archive under `<dir>/audit/` read back over the hours around now.
+async fn verify_archive(dir: &Path) -> worker::audit::Report {
+    let now = chrono::Utc::now();
+    let sink = worker::audit::DirSink::in_data_dir(dir);
+    worker::audit::verify(
+        &sink,
+        now - chrono::TimeDelta::hours(1),
+        now + chrono::TimeDelta::hours(1),
+    )
+    .await
+    .expect("the archive reads")
+}
+
+/// How many records the archive under `<dir>/audit/` holds.
+async fn records(dir: &Path) -> usize {
+    if !dir.join("audit").exists() {
+        return 0;
+    }
+    verify_archive(dir).await.records
+}

@@ -132,7 +132,15 @@ fn differences_of<'a>(found: &'a [BalanceDifference], user: &str) -> Vec<&'a Bal
 
 #[tokio::test]
 async fn a_deposit_left_processing_is_reported_not_settled_then_corrected() {
-    let run = start().await;
+    stuck_deposit_then_correction(start().await).await;
+}
+
+#[tokio::test]
+async fn a_deposit_left_processing_and_its_correction_on_dynamodb() {
+    stuck_deposit_then_correction(start_on_dynamodb().await).await;
+}
+
+async fn stuck_deposit_then_correction(run: Running) {
     let store = run.ctx.ledger.store.clone();
     let user = "u-stuck";
     // A fiat deposit the provider took (it reports it paid after 50 ms)...

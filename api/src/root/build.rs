@@ -296,6 +296,10 @@ impl Api {
         venue: Arc<dyn Venue>,
         from: BuiltFrom<'_>,
     ) -> anyhow::Result<Api> {
+        // Every venue call the API makes is a span of its own
+        // (`venue.place_order`, `venue.credit`, ...; docs/OPERATIONS.md,
+        // "Traces").
+        let venue: Arc<dyn Venue> = Arc::new(feeds::trace::TracedVenue(venue));
         let BuiltFrom {
             secrets,
             redis,

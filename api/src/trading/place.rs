@@ -27,7 +27,6 @@ use orderbook::{MarketSpec, Side};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tracing::Instrument as _;
 use utoipa::ToSchema;
 
 /// Idempotency scope of orders.
@@ -253,7 +252,6 @@ pub async fn place(
         .call(Idempotency::NotIdempotent, venue_failure, || {
             state.venue.place_order(order.clone())
         })
-        .instrument(tracing::info_span!("venue.place_order", pair = %order.pair))
         .await
         .map_err(|e| e.into_api("venue", venue_error))?;
 

@@ -37,6 +37,21 @@ pub async fn start_money_on(config: ApiConfig, store: Arc<dyn Store>) -> TestApi
     super::start_on(config, dir_with_custody_key(), store).await
 }
 
+/// [`start_money_with`] `config` on DynamoDB tables of the test's own
+/// (a random prefix) on the shared moto (`NAX_TEST_MOTO_PORT`).
+pub async fn start_money_on_dynamodb(config: ApiConfig) -> TestApi {
+    use api::store::dynamo::{DynamoConfig, DynamoStore};
+    let store = DynamoStore::new(&DynamoConfig {
+        endpoint: Some(testkit::shared_moto_endpoint()),
+        region: "us-east-1".to_owned(),
+        table_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        static_credentials: Some(api::aws::StaticCredentials::test()),
+    })
+    .await;
+    store.ensure_tables().await.expect("create tables on moto");
+    start_money_on(config, Arc::new(store) as Arc<dyn Store>).await
+}
+
 /// [`start_money_with`], publishing events to SQS as `config` says
 /// (`events_to_sqs`; the queues are made first).
 pub async fn start_money_on_sqs(config: ApiConfig) -> TestApi {

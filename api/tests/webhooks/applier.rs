@@ -9,16 +9,20 @@ use api::webhooks::worker::WebhookApplier;
 use api::webhooks::WebhooksState;
 use api::ApiConfig;
 use axum::extract::FromRef;
-use common::money::start_money_on_sqs;
+use common::money::{start_money_on_dynamodb, start_money_on_sqs};
 
-/// A server whose webhook applier does not run in process: deliveries
-/// are stored and queued, and nothing applies them.
-async fn without_applier() -> TestApi {
-    start_money_with(ApiConfig {
+/// The config of a server whose webhook applier does not run in process:
+/// deliveries are stored and queued, and nothing applies them.
+fn no_applier_config() -> ApiConfig {
+    ApiConfig {
         webhook_worker_in_process: false,
         ..config_with_delay(600_000)
-    })
-    .await
+    }
+}
+
+/// Such a server on the embedded store.
+async fn without_applier() -> TestApi {
+    start_money_with(no_applier_config()).await
 }
 
 /// The `webhook.received` event of `webhook_id`, once the relay logged it.
@@ -46,7 +50,17 @@ async fn received_event(t: &TestApi, webhook_id: &str) -> api::events::Event {
 /// one credit, one `webhook.applied`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_webhook_delivered_three_times_concurrently_credits_once() {
-    let t = without_applier().await;
+    delivered_three_times_credits_once(without_applier().await).await;
+}
+
+/// The same on DynamoDB (moto): the receipt's conditional writes and the
+/// ledger's transactions are DynamoDB's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivered_three_times_concurrently_credits_once_on_dynamodb() {
+    delivered_three_times_credits_once(start_money_on_dynamodb(no_applier_config()).await).await;
+}
+
+async fn delivered_three_times_credits_once(t: TestApi) {
     let (token, user, tx) = open_deposit(&t, "three@example.com", "stripe", "10").await;
     let body = stripe_paid(&user, &tx, "10.00", "evt_three");
     let (a, b, c) = tokio::join!(

@@ -152,6 +152,17 @@ impl HubProcess {
         }
     }
 
+    /// Kills the process and returns its log file's text unchecked (a
+    /// test of another log format checks it itself).
+    pub fn stop_and_read_log(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log
+            .take()
+            .map(|log| std::fs::read_to_string(log).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
     /// Waits until `GET /health` answers 200; panics if the process exits
     /// first or `within` passes.
     pub async fn wait_healthy(&mut self, within: Duration) {

@@ -1,9 +1,12 @@
 //! Shared by the hub's integration tests: a real hub on 127.0.0.1 (port 0)
-//! and a real WebSocket client with protocol helpers.
+//! and a real WebSocket client with protocol helpers. Every hub made from
+//! [`test_config`] has its log captured and checked for the test's secrets
+//! when the test process exits ([`logs`]).
 #![allow(dead_code)]
 
 pub mod binary;
 pub mod deployment;
+pub mod logs;
 
 use futures_util::{SinkExt, StreamExt};
 use hub::app::RunningHub;
@@ -42,6 +45,8 @@ pub fn test_config(edit: impl FnOnce(&mut Config)) -> Config {
     config.api.kyc_verify_delay_ms = 50;
     config.api.fiat_confirm_delay_ms = 50;
     edit(&mut config);
+    // Its log is captured and checked for its secrets (logs.rs).
+    logs::capture(&config);
     config
 }
 
@@ -89,6 +94,8 @@ pub async fn start_hub(edit: impl FnOnce(&mut Config)) -> RunningHub {
 }
 
 pub async fn wait_ready(hub: &RunningHub) {
+    // The hub has written its key files by now.
+    logs::remember_key_files();
     for _ in 0..200 {
         if hub.context.markets.cold_pairs().is_empty() {
             return;
@@ -214,6 +221,8 @@ pub fn share_data_key(c: &Config, key: &str) {
 /// `kyc_verify_delay_ms` is 50 ms in [`test_config`]): (user id, access
 /// token).
 pub async fn verified_user(base: &str, email: &str, password: &str) -> (String, String) {
+    logs::forbid("test user's email", email);
+    logs::forbid("test user's password", password);
     let http = reqwest::Client::new();
     let credentials = serde_json::json!({"email": email, "password": password});
     let r = http
@@ -234,6 +243,7 @@ pub async fn verified_user(base: &str, email: &str, password: &str) -> (String, 
         .await
         .expect("login body");
     let token = login["access_token"].as_str().expect("a token").to_owned();
+    logs::forbid("test user's access token", &token);
     let r = http
         .post(format!("{base}/users/kyc-documents"))
         .bearer_auth(&token)

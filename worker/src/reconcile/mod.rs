@@ -66,7 +66,8 @@ impl ReconcileContext {
 #[derive(Debug, Clone)]
 pub struct ReconcileSettings {
     /// A `pending` or `processing` deposit or withdrawal created longer
-    /// ago than this is stuck.
+    /// ago than this is stuck. Default: `[worker]
+    /// reconcile_stuck_after_secs`'s (3,600 s; docs/RECONCILIATION.md).
     pub stuck_after: Duration,
     /// At most this many transactions read per status (stuck ones, and
     /// the scan that finds the users to compare); a pass that reaches it
@@ -79,7 +80,9 @@ pub struct ReconcileSettings {
 impl Default for ReconcileSettings {
     fn default() -> Self {
         ReconcileSettings {
-            stuck_after: Duration::from_secs(30 * 60),
+            stuck_after: Duration::from_secs(
+                nax_config::WorkerConfig::default().reconcile_stuck_after_secs,
+            ),
             scan_limit: 10_000,
             provider_timeout: Duration::from_secs(10),
         }
