@@ -76,11 +76,24 @@ ensure_disk() {
   fi
 }
 
+# Python's `websockets`, the second client library the compression tests
+# talk to the hub with (hub/tests/deflate.rs), in a virtualenv of its own;
+# the tests run it as NAX_TEST_PYTHON.
+ensure_websockets() {
+  local venv="$NAX_CACHE/nax-websockets"
+  if ! "$venv/bin/python" -c "import websockets" >/dev/null 2>&1; then
+    log "installing websockets 15.0.1 (PyPI) into $venv"
+    make_venv "$venv" "websockets==15.0.1"
+  fi
+  export NAX_TEST_PYTHON="$venv/bin/python"
+}
+
 ensure_disk
 ensure_redis
 ensure_openssl
 ensure_moto
 ensure_checkov
+ensure_websockets
 # The set-up functions above, offline against stubs (a second; it needs
 # the python3 and curl they installed).
 log "set-up functions (scripts/tests/setup.sh)"
