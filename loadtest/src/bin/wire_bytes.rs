@@ -56,7 +56,10 @@ async fn main() {
     }
     let head = String::from_utf8_lossy(&head).to_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(head.contains("permessage-deflate"), "no compression: {head}");
+    assert!(
+        head.contains("permessage-deflate"),
+        "no compression: {head}"
+    );
     // One unmasked-payload client frame (mask key 0): the subscribe op.
     let op = serde_json::json!({"op": "subscribe", "id": 1, "channels": channels}).to_string();
     let mut frame = vec![0x81, 0x80 | 126];
