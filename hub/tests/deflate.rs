@@ -88,6 +88,16 @@ async fn read_frame(tcp: &mut TcpStream) -> (bool, u8, Vec<u8>) {
     (b0 & 0x40 != 0, b0 & 0x0f, payload)
 }
 
+/// The code of the hub's Close frame, after whatever comes before it.
+async fn close_code(tcp: &mut TcpStream) -> u16 {
+    loop {
+        let (_, opcode, payload) = read_frame(tcp).await;
+        if opcode == 8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
+    }
+}
+
 /// Channel messages by (channel, type, seq).
 type Stream = BTreeMap<(String, String, u64), Value>;
 
@@ -178,13 +188,7 @@ async fn with_compression_off_the_offer_is_declined_and_rsv1_is_refused() {
         raw.write_all(&client_frame(0xc1, &deflate(op.as_bytes())))
             .await
             .unwrap();
-        loop {
-            let (_, opcode, payload) = read_frame(&mut raw).await;
-            if opcode == 8 {
-                assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1002);
-                break;
-            }
-        }
+        assert_eq!(close_code(&mut raw).await, 1002);
     })
     .await;
 }
@@ -198,13 +202,7 @@ async fn a_message_that_inflates_past_the_frame_limit_is_closed_1009() {
         // 1 MiB of spaces is ~1 KiB compressed; the frame limit is 16 KiB.
         let bomb = deflate(&vec![b' '; 1 << 20]);
         raw.write_all(&client_frame(0xc1, &bomb)).await.unwrap();
-        loop {
-            let (_, opcode, payload) = read_frame(&mut raw).await;
-            if opcode == 8 {
-                assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
-                break;
-            }
-        }
+        assert_eq!(close_code(&mut raw).await, 1009);
     })
     .await;
 }

@@ -100,24 +100,7 @@ async fn the_audit_worker_archives_serves_its_endpoints_and_stops_on_sigterm() {
     }
 
     // SIGTERM: a clean exit, promptly.
-    let pid = child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(20),
-            "still running after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "{status}");
+    terminate(&mut child).await;
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.lines().count() >= 2,
@@ -299,24 +282,7 @@ async fn sigterm_mid_batch_gives_back_the_messages_in_flight() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let pid = child.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let stopped = Instant::now();
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            stopped.elapsed() < Duration::from_secs(20),
-            "still running after SIGTERM"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "{status}");
+    terminate(&mut child).await;
     let depth = queue.depth().await.expect("queue depth");
     let archived = records(dir.path()).await;
     assert_eq!(depth.in_flight, 0, "messages left in flight: {depth:?}");
@@ -369,4 +335,26 @@ async fn records(dir: &Path) -> usize {
         return 0;
     }
     verify_archive(dir).await.records
+}
+
+/// Sends SIGTERM and expects a clean exit within 20 s.
+async fn terminate(child: &mut Running) {
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "still running after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
 }
