@@ -34,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
     while rest.len() >= 2 {
         let (ext, len) = match rest[1] & 0x7f {
             126 => (2, u16::from_be_bytes([rest[2], rest[3]]) as usize),
-            127 => (8, u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize),
+            127 => (
+                8,
+                u64::from_be_bytes(rest[2..10].try_into().unwrap()) as usize,
+            ),
             n => (0, n as usize),
         };
         assert!(len <= MAX, "a frame of {len} bytes passed");
