@@ -17,8 +17,15 @@ fn run(parts: &[&[u8]]) -> (Result<(), hub::session::inflate::Refusal>, Vec<u8>)
     let (mut raw, mut out) = (BytesMut::new(), BytesMut::new());
     for part in parts {
         raw.extend_from_slice(part);
-        if let Err(e) = decoder.feed(&mut raw, &mut out) {
-            return (Err(e), out.to_vec());
+        // Until it takes no more: a call inflates at most one message.
+        loop {
+            let before = raw.len();
+            if let Err(e) = decoder.feed(&mut raw, &mut out) {
+                return (Err(e), out.to_vec());
+            }
+            if raw.is_empty() || raw.len() == before {
+                break;
+            }
         }
     }
     (Ok(()), out.to_vec())

@@ -21,13 +21,24 @@ const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 /// A client socket after a handshake that offered permessage-deflate;
 /// the `Sec-WebSocket-Extensions` answer.
 async fn raw_client(addr: std::net::SocketAddr) -> (TcpStream, Option<String>) {
+    raw_client_sending(addr, &[]).await
+}
+
+/// [`raw_client`], with `early` (frames) written in the same write as the
+/// upgrade request, before any answer.
+async fn raw_client_sending(
+    addr: std::net::SocketAddr,
+    early: &[u8],
+) -> (TcpStream, Option<String>) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
          Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
     );
-    tcp.write_all(request.as_bytes()).await.unwrap();
+    tcp.write_all(&[request.as_bytes(), early].concat())
+        .await
+        .unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         head.push(tcp.read_u8().await.unwrap());
@@ -173,6 +184,37 @@ async fn a_compressing_client_decodes_the_same_stream_as_a_plain_one() {
         assert!(common.len() >= 20, "{} messages in both", common.len());
         for k in common {
             assert_eq!(compressed_stream[k], plain_stream[k], "{k:?}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_frame_sent_with_the_upgrade_and_a_ping_are_both_answered() {
+    within(Duration::from_secs(20), async {
+        let hub = start_hub(|_| {}).await;
+        let op = json!({"op": "subscribe", "id": 7, "channels": ["ticker.BTC-USD"]}).to_string();
+        let early = client_frame(0xc1, &deflate(op.as_bytes()));
+        let (mut raw, ext) = raw_client_sending(hub.addr, &early).await;
+        assert_eq!(ext.as_deref(), Some(ACCEPTED));
+        raw.write_all(&client_frame(0x89, b"are you there"))
+            .await
+            .unwrap();
+        let (mut subscribed, mut pong) = (false, false);
+        while !(subscribed && pong) {
+            let (rsv1, opcode, payload) = read_frame(&mut raw).await;
+            match opcode {
+                0xa => {
+                    assert_eq!(payload, b"are you there");
+                    pong = true;
+                }
+                1 => {
+                    let text = if rsv1 { inflate(&payload) } else { payload };
+                    let v: Value = serde_json::from_slice(&text).unwrap();
+                    subscribed |= v["type"] == "subscribed" && v["id"] == 7;
+                }
+                _ => {}
+            }
         }
     })
     .await;

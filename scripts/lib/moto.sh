@@ -3,7 +3,7 @@
 # Manager against (docs/ARCHITECTURE.md). moto[server] lives in a
 # virtualenv of its own (scripts/lib/python.sh), pinned so that a new
 # release shows up as a change here; the tests that start a moto of their
-# own (testkit's OwnServer::moto) find it through NAX_MOTO_SERVER.
+# own (testkit's OwnServer::moto) find it through NAX_TEST_MOTO_SERVER.
 source scripts/lib/python.sh
 MOTO_VENV="$NAX_CACHE/nax-moto"
 MOTO_VERSION="5.2.1"
@@ -20,7 +20,7 @@ ensure_curl() {
 }
 
 # Installs moto[server] into $MOTO_VENV when it is not there at the pinned
-# version, exports NAX_MOTO_SERVER and NAX_TEST_MOTO_PORT (default 5000),
+# version, exports NAX_TEST_MOTO_SERVER and NAX_TEST_MOTO_PORT (default 5000),
 # and starts moto_server from the virtualenv on 127.0.0.1 unless one
 # already answers on that port.
 ensure_moto() {
@@ -30,11 +30,11 @@ ensure_moto() {
     log "installing moto[server] $MOTO_VERSION (PyPI) into $MOTO_VENV"
     make_venv "$MOTO_VENV" "moto[server]==$MOTO_VERSION"
   fi
-  export NAX_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
+  export NAX_TEST_MOTO_SERVER="$MOTO_VENV/bin/moto_server"
   export NAX_TEST_MOTO_PORT="${NAX_TEST_MOTO_PORT:-5000}"
   if ! moto_answers "$NAX_TEST_MOTO_PORT"; then
     log "starting moto_server on 127.0.0.1:${NAX_TEST_MOTO_PORT} (log: ${MOTO_LOG:-/tmp/nax-moto.log})"
-    nohup "$NAX_MOTO_SERVER" -H 127.0.0.1 -p "$NAX_TEST_MOTO_PORT" >"${MOTO_LOG:-/tmp/nax-moto.log}" 2>&1 &
+    nohup "$NAX_TEST_MOTO_SERVER" -H 127.0.0.1 -p "$NAX_TEST_MOTO_PORT" >"${MOTO_LOG:-/tmp/nax-moto.log}" 2>&1 &
     for _ in $(seq 300); do moto_answers "$NAX_TEST_MOTO_PORT" && break; sleep 0.1; done
   fi
   moto_answers "$NAX_TEST_MOTO_PORT" \

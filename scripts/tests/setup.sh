@@ -99,10 +99,10 @@ out=$(
   XDG_CACHE_HOME="$fake_cache" NAX_TEST_MOTO_PORT="$port" PATH="$stubs:$PATH" bash -c '
     log() { echo "$*"; }
     source scripts/lib/moto.sh
-    ensure_moto && echo "NAX_MOTO_SERVER=$NAX_MOTO_SERVER"'
+    ensure_moto && echo "NAX_TEST_MOTO_SERVER=$NAX_TEST_MOTO_SERVER"'
 )
 if [ ! -e "$work/moto.calls" ] && [ ! -e "$work/apt-get.calls" ] \
-  && grep -qx "NAX_MOTO_SERVER=$fake_cache/nax-moto/bin/moto_server" <<<"$out"; then
+  && grep -qx "NAX_TEST_MOTO_SERVER=$fake_cache/nax-moto/bin/moto_server" <<<"$out"; then
   ok "ensure_moto installs and starts nothing where moto answers and its virtualenv is in place"
 else
   not_ok "ensure_moto with moto answering: output [$out], calls [$(cat "$work/moto.calls" "$work/apt-get.calls" 2>/dev/null)]"

@@ -170,18 +170,18 @@ impl OwnServer {
     }
 
     /// `moto_server` on `port`; returns once it accepts connections. The
-    /// binary is `NAX_MOTO_SERVER` where set (scripts/test.sh sets it to
+    /// binary is `NAX_TEST_MOTO_SERVER` where set (scripts/test.sh sets it to
     /// the one in its virtualenv, scripts/lib/moto.sh), else `moto_server`
     /// on PATH.
     pub fn moto(port: u16) -> OwnServer {
-        let binary = std::env::var("NAX_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let binary = std::env::var("NAX_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let mut command = Command::new(&binary);
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         Self::start(
             command,
             port,
             &format!(
-                "{binary} (NAX_MOTO_SERVER, else moto_server on PATH; scripts/test.sh installs it)"
+                "{binary} (NAX_TEST_MOTO_SERVER, else moto_server on PATH; scripts/test.sh installs it)"
             ),
         )
     }

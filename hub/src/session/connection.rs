@@ -109,7 +109,8 @@ pub(super) async fn serve(
         attached: parking_lot::Mutex::new(None),
         stats: Stats::default(),
     });
-    let (stream, sink) = socket::split(upgraded, shared.subscriber.clone(), config).await;
+    // The socket's slot and count, held until reader and writer are done.
+    let (stream, sink, _hold) = socket::split(upgraded, shared.subscriber.clone(), config).await;
     let (close_tx, close_rx) = mpsc::unbounded_channel();
     // Not instrumented with the connection's span: the writer logs
     // nothing, and entering a span on every wake-up is fan-out cost.

@@ -27,27 +27,32 @@ use tokio::io::{AsyncRead, ReadBuf};
 pub(super) const ACCEPTED: &str =
     "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
 
+/// The answer to an offer that asked for `server_max_window_bits=15`: an
+/// accepted parameter is repeated in the answer (RFC 7692 §7.1.2.1).
+const ACCEPTED_FULL_WINDOW: &str = "permessage-deflate; server_no_context_takeover; \
+     client_no_context_takeover; server_max_window_bits=15";
+
 /// Offers looked at, in the client's order of preference.
 const MAX_OFFERS: usize = 8;
 
-/// Whether the client offers permessage-deflate in a form the hub takes:
-/// parameters only among those of RFC 7692 §7.1, none twice, and no
-/// `server_max_window_bits` below 15 (the hub compresses with the full
-/// window).
-pub(super) fn offered(headers: &HeaderMap) -> bool {
+/// The hub's answer to the first offer of permessage-deflate in a form it
+/// takes: parameters only among those of RFC 7692 §7.1, none twice, and
+/// no `server_max_window_bits` below 15 (the hub compresses with the full
+/// window); `None` when there is no such offer.
+pub(super) fn answer(headers: &HeaderMap) -> Option<&'static str> {
     headers
         .get_all(SEC_WEBSOCKET_EXTENSIONS)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .take(MAX_OFFERS)
-        .any(acceptable)
+        .find_map(acceptable)
 }
 
-fn acceptable(offer: &str) -> bool {
+fn acceptable(offer: &str) -> Option<&'static str> {
     let mut parts = offer.split(';').map(str::trim);
     if parts.next() != Some("permessage-deflate") {
-        return false;
+        return None;
     }
     let mut seen = [false; 4];
     for param in parts {
@@ -63,13 +68,17 @@ fn acceptable(offer: &str) -> bool {
                 3,
                 value.is_none_or(|v| v.parse::<u8>().is_ok_and(|b| (8..=15).contains(&b))),
             ),
-            _ => return false,
+            _ => return None,
         };
         if !ok || std::mem::replace(&mut seen[slot], true) {
-            return false;
+            return None;
         }
     }
-    true
+    Some(if seen[2] {
+        ACCEPTED_FULL_WINDOW
+    } else {
+        ACCEPTED
+    })
 }
 
 /// Why the client's frames were refused (the close code follows).
@@ -103,23 +112,33 @@ impl Decoder {
         }
     }
 
-    /// Moves every whole frame at the front of `raw` to `out`, a compressed
-    /// message once complete as one plain frame; leaves a partial frame in
-    /// `raw`.
+    /// Moves the whole frames at the front of `raw` to `out`, a compressed
+    /// message once complete as one plain frame, and stops after one
+    /// inflated message (call again for the rest); leaves a partial frame
+    /// in `raw`.
     pub fn feed(&mut self, raw: &mut BytesMut, out: &mut BytesMut) -> Result<(), Refusal> {
         while let Some((head, len)) = frame_size(raw, self.max_message)? {
             let frame = raw.split_to(head + len);
             let (b0, masked) = (frame[0], frame[1] & 0x80 != 0);
             let (fin, rsv1, opcode) = (b0 & 0x80 != 0, b0 & 0x40 != 0, b0 & 0x0f);
+            // RSV2 and RSV3 mean nothing here (RFC 6455 §5.2): on a frame
+            // passed on tungstenite refuses them; on one consumed here,
+            // so does this.
+            let rsv23 = b0 & 0x30 != 0;
             let data = opcode == 1 || opcode == 2;
             let key = &frame[head - mask_len(masked)..head];
             if self.pending.is_none() {
                 if rsv1 && data && masked {
                     // The start of a compressed message. (An unmasked one
                     // is passed on for tungstenite to refuse.)
+                    if rsv23 {
+                        return Err(Refusal::Protocol);
+                    }
                     let payload = unmask(key, &frame[head..]);
                     if fin {
-                        self.emit(opcode, &payload, out)?;
+                        // One inflated message per call: what a few
+                        // bytes can inflate to waits for the reader.
+                        return self.emit(opcode, &payload, out);
                     } else {
                         self.pending = Some((opcode, payload));
                     }
@@ -128,7 +147,7 @@ impl Decoder {
                     out.extend_from_slice(&frame);
                 }
             } else if opcode == 0 {
-                if rsv1 || !masked {
+                if rsv1 || rsv23 || !masked {
                     return Err(Refusal::Protocol);
                 }
                 let (_, so_far) = self.pending.as_mut().expect("pending");
@@ -138,7 +157,7 @@ impl Decoder {
                 so_far.extend(unmask(key, &frame[head..]));
                 if fin {
                     let (op, payload) = self.pending.take().expect("pending");
-                    self.emit(op, &payload, out)?;
+                    return self.emit(op, &payload, out);
                 }
             } else if data {
                 // A new message before the compressed one ended.
@@ -267,6 +286,8 @@ pub(super) struct Inflating<R> {
     raw: BytesMut,
     ready: BytesMut,
     eof: bool,
+    /// A refusal, reported once the frames decoded before it are read.
+    refused: Option<Refusal>,
 }
 
 impl<R> Inflating<R> {
@@ -278,6 +299,7 @@ impl<R> Inflating<R> {
             raw: BytesMut::from(buffered),
             ready: BytesMut::new(),
             eof: false,
+            refused: None,
         }
     }
 }
@@ -296,6 +318,20 @@ impl<R: AsyncRead + Unpin> AsyncRead for Inflating<R> {
                 this.ready.advance(n);
                 return Poll::Ready(Ok(()));
             }
+            if let Some(refusal) = this.refused.take() {
+                return Poll::Ready(Err(io::Error::other(refusal)));
+            }
+            if !this.raw.is_empty() {
+                // Bytes read with the upgrade, or left by the last call:
+                // decode before reading more.
+                let before = this.raw.len();
+                if let Err(refusal) = this.decoder.feed(&mut this.raw, &mut this.ready) {
+                    this.refused = Some(refusal);
+                }
+                if !this.ready.is_empty() || this.refused.is_some() || this.raw.len() != before {
+                    continue;
+                }
+            }
             if this.eof {
                 // What is left is a partial frame: tungstenite reports it.
                 let rest = this.raw.split();
@@ -311,12 +347,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Inflating<R> {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(())) if read.filled().is_empty() => this.eof = true,
-                Poll::Ready(Ok(())) => {
-                    this.raw.extend_from_slice(read.filled());
-                    this.decoder
-                        .feed(&mut this.raw, &mut this.ready)
-                        .map_err(io::Error::other)?;
-                }
+                Poll::Ready(Ok(())) => this.raw.extend_from_slice(read.filled()),
             }
         }
     }

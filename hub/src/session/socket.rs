@@ -4,7 +4,7 @@
 //!
 //! A server frame is not masked, so a channel message's frame is the same
 //! bytes for every subscriber: the writer hands the shared payload to the
-//! kernel as it is, behind a header of 2 or 4 bytes made on its stack, and
+//! kernel as it is, behind a header of 2, 4 or 10 bytes made on its stack, and
 //! writes a whole batch of frames with one vectored write. Per connection
 //! and message that is a reference count and an `iovec`; no copy in user
 //! space.
@@ -117,8 +117,9 @@ impl<S: Send + Sync> FromRequestParts<S> for UpgradeRequest {
 /// asks (the key's form is checked by `handshake.rs`).
 pub struct UpgradeRequest {
     key: HeaderValue,
-    /// The client offers permessage-deflate in a form the hub takes.
-    deflate_offered: bool,
+    /// The answer to the client's offer of permessage-deflate, if it made
+    /// one the hub takes.
+    deflate_answer: Option<&'static str>,
     on_upgrade: OnUpgrade,
 }
 
@@ -166,7 +167,7 @@ impl UpgradeRequest {
         };
         Ok(UpgradeRequest {
             key,
-            deflate_offered: inflate::offered(h),
+            deflate_answer: inflate::answer(h),
             on_upgrade,
         })
     }
@@ -174,7 +175,7 @@ impl UpgradeRequest {
     /// Whether the connection compresses: the client offered it and the
     /// node allows it (`limits.permessage_deflate`).
     pub(super) fn deflate(&self, allowed: bool) -> bool {
-        allowed && self.deflate_offered
+        allowed && self.deflate_answer.is_some()
     }
 
     /// The `101 Switching Protocols` answer, with the extension when
@@ -189,10 +190,10 @@ impl UpgradeRequest {
             header::SEC_WEBSOCKET_ACCEPT,
             HeaderValue::from_str(&accept).expect("base64 is a header value"),
         );
-        if deflate {
+        if let Some(answer) = self.deflate_answer.filter(|_| deflate) {
             h.insert(
                 header::SEC_WEBSOCKET_EXTENSIONS,
-                HeaderValue::from_static(inflate::ACCEPTED),
+                HeaderValue::from_static(answer),
             );
         }
         response
@@ -222,8 +223,6 @@ type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 pub(super) struct ReadSide {
     read: ReadHalf,
     subscriber: Arc<Subscriber>,
-    /// The socket's slot and count, held as long as the session.
-    _hold: Option<SocketHold>,
 }
 
 impl AsyncRead for ReadSide {
@@ -260,12 +259,13 @@ impl AsyncWrite for ReadSide {
 }
 
 /// The session's reader (tungstenite's decoder over [`ReadSide`], behind
-/// [`Inflating`] when the connection compresses) and writer half.
+/// [`Inflating`] when the connection compresses), its writer half, and the
+/// socket's hold (its slot and count), to keep until both are done.
 pub(super) async fn split(
     upgraded: Upgraded,
     subscriber: Arc<Subscriber>,
     config: WebSocketConfig,
-) -> (WebSocketStream<ReadSide>, WriteHalf) {
+) -> (WebSocketStream<ReadSide>, WriteHalf, Option<SocketHold>) {
     let deflate = subscriber.queue.deflates();
     // On the hub's own listener the socket is a TCP stream, split without
     // a lock; any other transport is split behind tokio's.
@@ -285,15 +285,11 @@ pub(super) async fn split(
         (true, Some(max)) => (Box::new(Inflating::new(read, &buffered, max)), Bytes::new()),
         _ => (read, buffered),
     };
-    let side = ReadSide {
-        read,
-        subscriber,
-        _hold: hold,
-    };
+    let side = ReadSide { read, subscriber };
     let reader =
         WebSocketStream::from_partially_read(side, buffered.to_vec(), Role::Server, Some(config))
             .await;
-    (reader, write)
+    (reader, write, hold)
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 use super::connection::Shared;
 use super::socket::{self, WriteHalf};
 use super::{close_code, HubContext};
-use crate::fanout::{Body, CloseReason, Frame};
+use crate::fanout::{deflate, Body, CloseReason, Frame};
 use crate::metrics as m;
 use crate::protocol::replies;
 use feeds::event::now_micros;
@@ -169,6 +169,14 @@ async fn write_batch(
     if batch.is_empty() {
         return Ok(Sent::Frames);
     }
+    for frame in batch.iter_mut() {
+        if let Body::ToCompress(text) = &frame.body {
+            frame.body = match deflate::compress(text.as_bytes()) {
+                Some(packed) => Body::Deflated(packed),
+                None => Body::Text(text.clone()),
+            };
+        }
+    }
     let mut sent = Sent::Frames;
     if let Some(at) = batch
         .iter()
@@ -191,7 +199,7 @@ async fn write_batch(
             let mut lens = [0usize; FRAMES_PER_WRITE];
             for ((frame, head), len) in chunk.iter().zip(&mut heads).zip(&mut lens) {
                 let opcode = match &frame.body {
-                    Body::Text(_) => socket::OP_TEXT,
+                    Body::Text(_) | Body::ToCompress(_) => socket::OP_TEXT,
                     Body::Deflated(_) => socket::RSV1 | socket::OP_TEXT,
                     Body::Framed(_) => continue,
                 };
@@ -202,7 +210,7 @@ async fn write_batch(
             let mut n = 0;
             for ((frame, head), len) in chunk.iter().zip(&heads).zip(&lens) {
                 let payload: &[u8] = match &frame.body {
-                    Body::Text(text) => {
+                    Body::Text(text) | Body::ToCompress(text) => {
                         slices[n] = IoSlice::new(&head[..*len]);
                         n += 1;
                         text.as_bytes()

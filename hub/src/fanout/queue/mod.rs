@@ -89,6 +89,11 @@ pub enum Body {
     /// A text message compressed with permessage-deflate
     /// (`fanout/deflate.rs`): the writer frames it with RSV1 set.
     Deflated(bytes::Bytes),
+    /// A text message the connection's writer compresses, on its own
+    /// thread, if it is worth it: a snapshot, which is one connection's
+    /// own (compressing it where it is queued would load the pair task
+    /// with one compression per subscriber in a subscribe storm).
+    ToCompress(Utf8Bytes),
     /// Whole frames, already framed by the protocol layer (a Pong, the
     /// reply to a Close).
     Framed(bytes::Bytes),
@@ -98,7 +103,7 @@ impl Body {
     /// Bytes it holds (what the queue's bound counts).
     pub fn len(&self) -> usize {
         match self {
-            Body::Text(t) => t.len(),
+            Body::Text(t) | Body::ToCompress(t) => t.len(),
             Body::Deflated(b) | Body::Framed(b) => b.len(),
         }
     }
@@ -110,7 +115,7 @@ impl Body {
     /// The text message, if it is one.
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Body::Text(t) => Some(t.as_str()),
+            Body::Text(t) | Body::ToCompress(t) => Some(t.as_str()),
             Body::Deflated(_) | Body::Framed(_) => None,
         }
     }
@@ -262,13 +267,9 @@ impl OutboundQueue {
         if sub.resync_pending || seq <= sub.floor {
             return Pushed::Filtered;
         }
-        if s.bytes + msg.len() > self.max_bytes {
-            let on_overflow = sub.on_overflow;
-            return self.overflow(s, channel, on_overflow);
-        }
         // The first message on a channel goes plain: its variant is this
         // connection's own, not worth compressing for one.
-        let body = if std::mem::replace(&mut sub.first, false) {
+        let body = if sub.first {
             Body::Text(msg.first_on_channel())
         } else {
             match msg.deflated() {
@@ -276,6 +277,11 @@ impl OutboundQueue {
                 _ => Body::Text(msg.text().clone()),
             }
         };
+        if s.bytes + body.len() > self.max_bytes {
+            let on_overflow = sub.on_overflow;
+            return self.overflow(s, channel, on_overflow);
+        }
+        sub.first = false;
         s.bytes += body.len();
         let frame = Frame {
             channel: Some(channel),
@@ -319,14 +325,11 @@ impl OutboundQueue {
     /// A snapshot that does not fit even after the channel's own frames
     /// are dropped closes the connection.
     pub fn push_snapshot(&self, channel: ChannelId, seq: u64, text: Utf8Bytes, ts: u64) -> Pushed {
-        // A snapshot is this connection's own: compressed for it alone,
-        // before the lock.
-        let body = match self
-            .deflate
-            .then(|| super::deflate::compress(text.as_bytes()))
-        {
-            Some(Some(packed)) => Body::Deflated(packed),
-            _ => Body::Text(text),
+        // A snapshot is this connection's own: its writer compresses it.
+        let body = if self.deflate {
+            Body::ToCompress(text)
+        } else {
+            Body::Text(text)
         };
         let mut s = self.state.lock();
         if s.close.is_some() {

@@ -7,7 +7,24 @@ fn offers(values: &[&str]) -> bool {
     for v in values {
         h.append(SEC_WEBSOCKET_EXTENSIONS, HeaderValue::from_str(v).unwrap());
     }
-    offered(&h)
+    answer(&h).is_some()
+}
+
+#[test]
+fn an_accepted_server_max_window_bits_is_repeated_in_the_answer() {
+    let mut h = HeaderMap::new();
+    h.append(
+        SEC_WEBSOCKET_EXTENSIONS,
+        HeaderValue::from_static("permessage-deflate; server_max_window_bits=15"),
+    );
+    assert_eq!(answer(&h), Some(ACCEPTED_FULL_WINDOW));
+    assert!(ACCEPTED_FULL_WINDOW.ends_with("; server_max_window_bits=15"));
+    let mut h = HeaderMap::new();
+    h.append(
+        SEC_WEBSOCKET_EXTENSIONS,
+        HeaderValue::from_static("permessage-deflate; client_max_window_bits"),
+    );
+    assert_eq!(answer(&h), Some(ACCEPTED));
 }
 
 #[test]
@@ -62,12 +79,48 @@ fn plain(opcode: u8, text: &[u8]) -> Vec<u8> {
     client_frame(0x80 | opcode, text, [0; 4])
 }
 
+/// Feeds `input` until the decoder takes no more.
 fn run(decoder: &mut Decoder, input: &[u8]) -> Result<Vec<u8>, Refusal> {
     let mut raw = BytesMut::from(input);
     let mut out = BytesMut::new();
-    decoder.feed(&mut raw, &mut out)?;
+    loop {
+        let before = raw.len();
+        decoder.feed(&mut raw, &mut out)?;
+        if raw.is_empty() || raw.len() == before {
+            break;
+        }
+    }
     assert!(raw.is_empty(), "whole frames in, none left");
     Ok(out.to_vec())
+}
+
+#[test]
+fn one_call_inflates_one_message_and_leaves_the_next() {
+    let frame = client_frame(0xc1, &deflated(OP.as_bytes()), [2, 4, 6, 8]);
+    let mut raw = BytesMut::from(&[frame.clone(), frame][..].concat()[..]);
+    let mut out = BytesMut::new();
+    let mut d = Decoder::new(16 * 1024);
+    d.feed(&mut raw, &mut out).unwrap();
+    assert_eq!(out.to_vec(), plain(1, OP.as_bytes()));
+    assert!(!raw.is_empty(), "the second message waits");
+    d.feed(&mut raw, &mut out).unwrap();
+    assert!(raw.is_empty());
+    assert_eq!(
+        out.to_vec(),
+        [plain(1, OP.as_bytes()), plain(1, OP.as_bytes())].concat()
+    );
+}
+
+#[test]
+fn rsv2_or_rsv3_on_a_compressed_message_is_refused() {
+    let packed = deflated(OP.as_bytes());
+    for b0 in [0xe1, 0xd1] {
+        let frame = client_frame(b0, &packed, [1, 1, 1, 1]);
+        assert_eq!(
+            run(&mut Decoder::new(16 * 1024), &frame),
+            Err(Refusal::Protocol)
+        );
+    }
 }
 
 const OP: &str =
