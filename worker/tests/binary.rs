@@ -258,14 +258,7 @@ async fn sigterm_mid_batch_gives_back_the_messages_in_flight() {
         path
     };
     let gathering = config(60_000);
-    let child = worker(
-        dir.path(),
-        testkit::free_port(),
-        &["--config", gathering.to_str().unwrap(), "audit"],
-    )
-    .spawn()
-    .expect("nax-worker starts");
-    let mut child = Running(child);
+    let mut child = start_audit(dir.path(), &gathering);
 
     // Every message received and held: in flight, the batch still
     // gathering (for a minute).
@@ -294,14 +287,7 @@ async fn sigterm_mid_batch_gives_back_the_messages_in_flight() {
 
     // A second run archives what came back, each event once.
     let quick = config(200);
-    let child = worker(
-        dir.path(),
-        testkit::free_port(),
-        &["--config", quick.to_str().unwrap(), "audit"],
-    )
-    .spawn()
-    .expect("nax-worker starts");
-    let mut child = Running(child);
+    let mut child = start_audit(dir.path(), &quick);
     let deadline = Instant::now() + Duration::from_secs(90);
     while records(dir.path()).await < EVENTS {
         assert!(Instant::now() < deadline, "the second run did not archive");
@@ -357,4 +343,16 @@ async fn terminate(child: &mut Running) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(status.success(), "{status}");
+}
+
+/// `nax-worker audit` with the configuration file `config`.
+fn start_audit(dir: &std::path::Path, config: &std::path::Path) -> Running {
+    let child = worker(
+        dir,
+        testkit::free_port(),
+        &["--config", config.to_str().unwrap(), "audit"],
+    )
+    .spawn()
+    .expect("nax-worker starts");
+    Running(child)
 }
