@@ -12,7 +12,7 @@ mod queue;
 mod shards;
 mod topic;
 
-pub use queue::{Body, CloseReason, Frame, OnOverflow, OutboundQueue, Pushed};
+pub use queue::{Body, CloseReason, DirectSink, Frame, OnOverflow, OutboundQueue, Pushed};
 pub use shards::{ResyncRequest, ShardPool};
 pub use topic::{History, Topic};
 

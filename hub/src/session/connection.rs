@@ -161,12 +161,13 @@ pub(super) async fn serve(
     // No close frame either way: the peer vanished (1006, RFC 6455 7.4.1).
     shared.stats.closed(1006);
     let stats = &shared.stats;
+    let (through_messages, through_bytes) = shared.subscriber.queue.written_through();
     tracing::info!(
         target: api::http::access::TARGET,
         duration_ms = shared.started.elapsed().as_millis() as u64,
         messages_in = stats.messages_in.load(Ordering::Relaxed),
-        messages_out = stats.messages_out.load(Ordering::Relaxed),
-        bytes_out = stats.bytes_out.load(Ordering::Relaxed),
+        messages_out = stats.messages_out.load(Ordering::Relaxed) + through_messages,
+        bytes_out = stats.bytes_out.load(Ordering::Relaxed) + through_bytes,
         close_code = stats.close_code.load(Ordering::Relaxed),
         "connection closed"
     );

@@ -15,7 +15,7 @@
 //! else the writer sends.
 
 use super::inflate::{self, Inflating};
-use crate::fanout::Subscriber;
+use crate::fanout::{DirectSink, Subscriber};
 use crate::listener::{SocketHold, TimedStream};
 use axum::extract::FromRequestParts;
 use axum::http::header::{self, HeaderMap, HeaderValue};
@@ -31,70 +31,6 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
-
-/// Opcodes of RFC 6455 §5.2 this module writes or looks for.
-pub(super) const OP_TEXT: u8 = 0x1;
-/// The first frame of a compressed message has RSV1 set (RFC 7692 §6).
-pub(super) const RSV1: u8 = 0x40;
-const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
-
-/// A Ping with no payload.
-pub(super) const PING: [u8; 2] = [0x80 | OP_PING, 0];
-
-/// The header of an unmasked, final frame of `opcode` (with [`RSV1`]
-/// for a compressed one) with `len` payload bytes (RFC 6455 §5.2),
-/// written into `out`; returns its length (2, 4 or 10).
-pub(super) fn header(opcode: u8, len: usize, out: &mut [u8; 10]) -> usize {
-    out[0] = 0x80 | opcode;
-    if len < 126 {
-        out[1] = len as u8;
-        2
-    } else if len <= usize::from(u16::MAX) {
-        out[1] = 126;
-        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-        4
-    } else {
-        out[1] = 127;
-        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        10
-    }
-}
-
-/// A Close frame with `code` and `reason` (at most 123 bytes, as the
-/// protocol's reasons are).
-pub(super) fn close_frame(code: u16, reason: &str) -> Vec<u8> {
-    let reason = &reason.as_bytes()[..reason.len().min(123)];
-    let mut out = Vec::with_capacity(4 + reason.len());
-    out.push(0x80 | OP_CLOSE);
-    out.push((2 + reason.len()) as u8);
-    out.extend_from_slice(&code.to_be_bytes());
-    out.extend_from_slice(reason);
-    out
-}
-
-/// Whether `frames`, whole server frames back to back, hold a Close.
-pub(super) fn holds_close(mut frames: &[u8]) -> bool {
-    while frames.len() >= 2 {
-        if frames[0] & 0x0f == OP_CLOSE {
-            return true;
-        }
-        let (head, len): (usize, usize) = match frames[1] & 0x7f {
-            126 if frames.len() >= 4 => {
-                (4, usize::from(u16::from_be_bytes([frames[2], frames[3]])))
-            }
-            127 if frames.len() >= 10 => {
-                let mut n = [0u8; 8];
-                n.copy_from_slice(&frames[2..10]);
-                (10, u64::from_be_bytes(n) as usize)
-            }
-            126 | 127 => return false,
-            n => (2, usize::from(n)),
-        };
-        frames = frames.get(head.saturating_add(len)..).unwrap_or_default();
-    }
-    false
-}
 
 /// Why an upgrade request is refused: the status and the message.
 pub struct Refused(StatusCode, &'static str);
@@ -216,6 +152,74 @@ fn has_token(h: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
 
 /// The upgraded socket's write half.
 pub(super) type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// A TCP socket's write half, shared by the writer and the pushes that
+/// write through (`fanout/queue/through.rs`); they never write at once.
+#[derive(Debug)]
+struct TcpWrite(tokio::net::tcp::OwnedWriteHalf);
+
+impl DirectSink for TcpWrite {
+    fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(bufs)
+    }
+}
+
+/// The writer's handle of a shared [`TcpWrite`].
+struct SharedWrite(Arc<TcpWrite>);
+
+impl SharedWrite {
+    /// Writes with `write` once the socket is writable.
+    fn poll_with(
+        &self,
+        cx: &mut Context<'_>,
+        write: impl Fn(&tokio::net::TcpStream) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        let tcp: &tokio::net::TcpStream = self.0 .0.as_ref();
+        loop {
+            std::task::ready!(tcp.poll_write_ready(cx))?;
+            match write(tcp) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                done => return Poll::Ready(done),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SharedWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(cx, |tcp| tcp.try_write(buf))
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_with(cx, |tcp| tcp.try_write_vectored(bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Shuts the sending side down once the queue has let the socket go
+    /// (`stop_through`); while a push could still hold it, the last one to
+    /// drop it does (tokio shuts a dropped write half down).
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Arc::get_mut(&mut self.0) {
+            Some(w) => Pin::new(&mut w.0).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
 type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 
 /// The reader's side of the socket as tungstenite sees it: reads from the
@@ -274,7 +278,14 @@ pub(super) async fn split(
             Ok(parts) => {
                 let (tcp, hold) = parts.io.into_inner().into_socket();
                 let (r, w) = tcp.into_split();
-                (Box::new(r), Box::new(w), Some(hold), parts.read_buf)
+                let w = Arc::new(TcpWrite(w));
+                subscriber.queue.attach_through(w.clone());
+                (
+                    Box::new(r),
+                    Box::new(SharedWrite(w)),
+                    Some(hold),
+                    parts.read_buf,
+                )
             }
             Err(upgraded) => {
                 let (r, w) = tokio::io::split(TokioIo::new(upgraded));
@@ -290,32 +301,4 @@ pub(super) async fn split(
         WebSocketStream::from_partially_read(side, buffered.to_vec(), Role::Server, Some(config))
             .await;
     (reader, write, hold)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn headers_take_the_short_form_that_fits() {
-        let mut h = [0u8; 10];
-        assert_eq!(header(OP_TEXT, 125, &mut h), 2);
-        assert_eq!(&h[..2], &[0x81, 125]);
-        assert_eq!(header(OP_TEXT, 126, &mut h), 4);
-        assert_eq!(&h[..4], &[0x81, 126, 0, 126]);
-        assert_eq!(header(OP_TEXT, 65_535, &mut h), 4);
-        assert_eq!(&h[..4], &[0x81, 126, 0xff, 0xff]);
-        assert_eq!(header(OP_TEXT, 65_536, &mut h), 10);
-        assert_eq!(&h[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
-    }
-
-    #[test]
-    fn a_close_is_found_behind_other_frames() {
-        let mut frames = vec![0x8a, 3, b'a', b'b', b'c'];
-        assert!(!holds_close(&frames));
-        frames.extend(close_frame(1000, "bye"));
-        assert!(holds_close(&frames));
-        assert!(holds_close(&close_frame(4008, "slow consumer")));
-        assert!(!holds_close(&PING));
-    }
 }

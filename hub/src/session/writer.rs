@@ -1,7 +1,10 @@
 //! A connection's writer: drains the outbound queue in batches (a
 //! vectored write per batch of up to 32 frames, the shared payloads as
 //! they are: `socket.rs`), sends pings, heartbeats and the shutdown
-//! notice, and closes with the right code.
+//! notice, and closes with the right code. While it is parked with
+//! nothing in hand, pushes write channel messages to the socket
+//! themselves (`fanout/queue/through.rs`); it marks itself busy before any
+//! write of its own and takes the socket back before its Close.
 //!
 //! Every write (a batch's write, a Ping, the Close)
 //! must complete within `pong_timeout_ms`, the patience
@@ -13,11 +16,11 @@
 //! slow-consumer close (docs/PROTOCOL.md, "Slow consumers").
 
 use super::connection::Shared;
-use super::socket::{self, WriteHalf};
+use super::socket::WriteHalf;
 use super::{close_code, HubContext};
-use crate::fanout::{deflate, Body, CloseReason, Frame};
+use crate::fanout::{deflate, Body, CloseReason, Frame, OutboundQueue};
 use crate::metrics as m;
-use crate::protocol::replies;
+use crate::protocol::{frame, replies};
 use feeds::event::now_micros;
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -48,6 +51,7 @@ pub(super) async fn write_loop(
     let mut beats: u64 = 0;
     let shutdown = ctx.shutdown.clone();
     let queue = &shared.subscriber.queue;
+    let _release = Release(queue);
     let (code, reason) = loop {
         tokio::select! {
             _ = queue.ready() => {
@@ -55,7 +59,7 @@ pub(super) async fn write_loop(
                 match write_batch(&mut sink, &mut batch, &shared, stall).await {
                     Err(stop) => return stop.end(&shared),
                     // The protocol layer answered a Close: nothing follows.
-                    Ok(Sent::Close) => return finish(&mut sink, stall).await,
+                    Ok(Sent::Close) => return finish(&mut sink, queue, stall).await,
                     Ok(Sent::Frames) => {}
                 }
                 if close == Some(CloseReason::SlowConsumer) {
@@ -71,13 +75,13 @@ pub(super) async fn write_loop(
                     if let Err(stop) = write_batch(&mut sink, &mut batch, &shared, stall).await {
                         return stop.end(&shared);
                     }
-                    return finish(&mut sink, stall).await;
+                    return finish(&mut sink, queue, stall).await;
                 };
                 // Flush replies queued before the close (e.g. the last error).
                 queue.drain_into(&mut batch);
                 match write_batch(&mut sink, &mut batch, &shared, stall).await {
                     Err(Stop::Stalled) => return Stop::Stalled.end(&shared),
-                    Ok(Sent::Close) => return finish(&mut sink, stall).await,
+                    Ok(Sent::Close) => return finish(&mut sink, queue, stall).await,
                     _ => {}
                 }
                 break (code, reason);
@@ -87,7 +91,8 @@ pub(super) async fn write_loop(
                 if silent > limits.pong_timeout_ms {
                     break (close_code::POLICY, "ping timeout");
                 }
-                if let Err(stop) = bounded(stall, sink.write_all(&socket::PING)).await {
+                let rest = queue.pause_through();
+                if let Err(stop) = bounded(stall, write_after(&mut sink, rest, &frame::PING)).await {
                     return stop.end(&shared);
                 }
             }
@@ -100,7 +105,7 @@ pub(super) async fn write_loop(
                 queue.drain_into(&mut batch);
                 match write_batch(&mut sink, &mut batch, &shared, stall).await {
                     Err(Stop::Stalled) => return Stop::Stalled.end(&shared),
-                    Ok(Sent::Close) => return finish(&mut sink, stall).await,
+                    Ok(Sent::Close) => return finish(&mut sink, queue, stall).await,
                     _ => {}
                 }
                 break (close_code::GOING_AWAY, "server shutdown");
@@ -108,13 +113,42 @@ pub(super) async fn write_loop(
         }
     };
     shared.stats.closed(code);
-    let _ = bounded(stall, sink.write_all(&socket::close_frame(code, reason))).await;
-    finish(&mut sink, stall).await;
+    let rest = queue.stop_through();
+    let close = frame::close_frame(code, reason);
+    let _ = bounded(stall, write_after(&mut sink, rest, &close)).await;
+    finish(&mut sink, queue, stall).await;
 }
 
 /// Ends the writing side: the server closes TCP first (RFC 6455 §7.1.1).
-async fn finish(sink: &mut WriteHalf, stall: Duration) {
+/// No push writes through after it; the rest of a frame one wrote in
+/// part goes first.
+async fn finish(sink: &mut WriteHalf, queue: &OutboundQueue, stall: Duration) {
+    if let Some(rest) = queue.stop_through() {
+        let _ = bounded(stall, sink.write_all(&rest)).await;
+    }
     let _ = timeout(stall, sink.shutdown()).await;
+}
+
+/// Writes the rest of a frame that a push wrote in part, then `frame`.
+async fn write_after(
+    sink: &mut WriteHalf,
+    rest: Option<bytes::Bytes>,
+    frame: &[u8],
+) -> std::io::Result<()> {
+    if let Some(rest) = rest {
+        sink.write_all(&rest).await?;
+    }
+    sink.write_all(frame).await
+}
+
+/// Takes the socket from the queue however the writer ends, so no push
+/// writes after it and the socket closes when the writer drops it.
+struct Release<'a>(&'a OutboundQueue);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.stop_through();
+    }
 }
 
 /// What a batch held.
@@ -180,7 +214,7 @@ async fn write_batch(
     let mut sent = Sent::Frames;
     if let Some(at) = batch
         .iter()
-        .position(|f| matches!(&f.body, Body::Framed(b) if socket::holds_close(b)))
+        .position(|f| matches!(&f.body, Body::Framed(b) if frame::holds_close(b)))
     {
         batch.truncate(at + 1);
         sent = Sent::Close;
@@ -199,11 +233,11 @@ async fn write_batch(
             let mut lens = [0usize; FRAMES_PER_WRITE];
             for ((frame, head), len) in chunk.iter().zip(&mut heads).zip(&mut lens) {
                 let opcode = match &frame.body {
-                    Body::Text(_) | Body::ToCompress(_) => socket::OP_TEXT,
-                    Body::Deflated(_) => socket::RSV1 | socket::OP_TEXT,
+                    Body::Text(_) | Body::ToCompress(_) => frame::OP_TEXT,
+                    Body::Deflated(_) => frame::RSV1 | frame::OP_TEXT,
                     Body::Framed(_) => continue,
                 };
-                *len = socket::header(opcode, frame.body.len(), head);
+                *len = frame::header(opcode, frame.body.len(), head);
                 bytes += frame.body.len();
             }
             let mut slices = [IoSlice::new(&[]); 2 * FRAMES_PER_WRITE];

@@ -5,7 +5,9 @@
 //! Publishers (pair tasks and shard workers) push shared frames; the
 //! connection's writer drains everything queued in one go and writes it as
 //! one batch. A push never waits: it takes a short, uncontended mutex (only
-//! this connection's writer competes for it) and returns.
+//! this connection's writer competes for it) and returns. A channel message
+//! pushed while nothing is queued and the writer is idle is written to the
+//! socket by the push itself, without waiting (`through.rs`).
 //!
 //! Ordering without a global lock: every channel message carries its `seq`.
 //! A subscription has a `floor`, the seq of the snapshot the client got;
@@ -20,6 +22,11 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use tokio::sync::Notify;
+
+mod frame;
+mod through;
+pub use frame::{Body, Frame};
+pub use through::DirectSink;
 
 /// What to do when a message of a subscription does not fit the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +49,9 @@ pub enum CloseReason {
 pub enum Pushed {
     /// Queued for writing.
     Queued,
+    /// Written to the socket at once (`through.rs`), this many payload
+    /// bytes.
+    Written(usize),
     /// Not for this connection (not subscribed, or already in its snapshot).
     Filtered,
     /// Did not fit; the channel's queued messages were dropped and the
@@ -68,59 +78,6 @@ struct Subscription {
     held: Option<VecDeque<Frame>>,
 }
 
-/// One queued frame.
-#[derive(Debug, Clone)]
-pub struct Frame {
-    /// `None` for replies and per-connection messages.
-    pub channel: Option<ChannelId>,
-    /// The channel message's seq (0 for replies).
-    pub seq: u64,
-    pub body: Body,
-    /// Hub ingest time (µs) of the event behind a channel message, for the
-    /// publish-to-write latency histogram; 0 for replies.
-    pub ts: u64,
-}
-
-/// What a queued frame carries.
-#[derive(Debug, Clone)]
-pub enum Body {
-    /// A text message: the writer frames it.
-    Text(Utf8Bytes),
-    /// A text message compressed with permessage-deflate
-    /// (`fanout/deflate.rs`): the writer frames it with RSV1 set.
-    Deflated(bytes::Bytes),
-    /// A text message the connection's writer compresses, on its own
-    /// thread, if it is worth it: a snapshot, which is one connection's
-    /// own (compressing it where it is queued would load the pair task
-    /// with one compression per subscriber in a subscribe storm).
-    ToCompress(Utf8Bytes),
-    /// Whole frames, already framed by the protocol layer (a Pong, the
-    /// reply to a Close).
-    Framed(bytes::Bytes),
-}
-
-impl Body {
-    /// Bytes it holds (what the queue's bound counts).
-    pub fn len(&self) -> usize {
-        match self {
-            Body::Text(t) | Body::ToCompress(t) => t.len(),
-            Body::Deflated(b) | Body::Framed(b) => b.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The text message, if it is one.
-    pub fn as_text(&self) -> Option<&str> {
-        match self {
-            Body::Text(t) | Body::ToCompress(t) => Some(t.as_str()),
-            Body::Deflated(_) | Body::Framed(_) => None,
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Frame>,
@@ -130,6 +87,7 @@ struct State {
     subscriptions: FxHashMap<ChannelId, Subscription>,
     close: Option<CloseReason>,
     conflations: u64,
+    through: through::Through,
 }
 
 /// The bounded outbound queue of one connection.
@@ -282,6 +240,16 @@ impl OutboundQueue {
             return self.overflow(s, channel, on_overflow);
         }
         sub.first = false;
+        // Nothing before it and the writer idle: written now.
+        if sub.held.is_none() && s.frames.is_empty() {
+            if let Some(n) = s.through.write(&body) {
+                sub.last_drained = seq;
+                if s.through.partial.is_some() {
+                    self.notify.notify_one();
+                }
+                return Pushed::Written(n);
+            }
+        }
         s.bytes += body.len();
         let frame = Frame {
             channel: Some(channel),
@@ -312,7 +280,7 @@ impl OutboundQueue {
         ts: u64,
     ) -> Pushed {
         let pushed = self.push_channel(channel, seq, msg, ts);
-        if pushed == Pushed::Queued {
+        if matches!(pushed, Pushed::Queued | Pushed::Written(_)) {
             if let Some(sub) = self.state.lock().subscriptions.get_mut(&channel) {
                 sub.floor = seq;
             }
@@ -428,8 +396,10 @@ impl OutboundQueue {
         }
     }
 
-    /// Moves every queued frame into `out` (which should be empty) and
-    /// returns the close reason if the connection must close.
+    /// Moves every queued frame into `out` (which should be empty), behind
+    /// the rest of a frame written in part, and returns the close reason if
+    /// the connection must close. Pushes stop writing through until the
+    /// caller, the writer, is back in [`OutboundQueue::ready`].
     pub fn drain_into(&self, out: &mut VecDeque<Frame>) -> Option<CloseReason> {
         let mut s = self.state.lock();
         std::mem::swap(&mut s.frames, out);
@@ -445,18 +415,31 @@ impl OutboundQueue {
                 sub.last_drained = f.seq;
             }
         }
-        *close
+        let close = *close;
+        if let Some(rest) = s.through.partial.take() {
+            out.push_front(Frame {
+                channel: None,
+                seq: 0,
+                body: Body::Framed(rest),
+                ts: 0,
+            });
+        }
+        s.through.writer_busy = !out.is_empty();
+        close
     }
 
-    /// Waits until something is queued or a close is requested.
+    /// Waits until something is queued or a close is requested. The
+    /// writer calls it with nothing in hand: pushes may write through
+    /// meanwhile.
     pub async fn ready(&self) {
         loop {
             let notified = self.notify.notified();
             {
-                let s = self.state.lock();
-                if !s.frames.is_empty() || s.close.is_some() {
+                let mut s = self.state.lock();
+                if !s.frames.is_empty() || s.close.is_some() || s.through.partial.is_some() {
                     return;
                 }
+                s.through.writer_busy = false;
             }
             notified.await;
         }

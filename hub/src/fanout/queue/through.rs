@@ -1,0 +1,285 @@
+//! Writing through: a channel message pushed to a connection whose writer
+//! is idle, with nothing queued before it, is written to the socket by the
+//! pushing task itself, a non-blocking vectored write of the frame's header
+//! and the shared payload (docs/ARCHITECTURE.md, "Writes"). That saves the
+//! writer task's wake-up, its poll and two more turns of the queue's lock
+//! per connection and message, the bulk of the fan-out's work once the
+//! payload is shared.
+//!
+//! Only when the socket takes the whole frame at once does the queue stay
+//! out of it. A socket that takes part of it leaves the rest in
+//! [`Through::partial`], which goes out first, before anything queued
+//! after it, and keeps every other push queued until the writer has sent
+//! it. A socket that takes nothing (`WouldBlock`) or fails: the frame is
+//! queued as before and the writer meets the full socket or the error.
+//!
+//! The writer and the pushes never write at once: a push writes only while
+//! the writer is parked in `OutboundQueue::ready` with nothing in hand
+//! ([`Through::writer_busy`] false), under the queue's lock; the writer
+//! marks itself busy (under the same lock) before any write of its own.
+
+use super::{Body, OutboundQueue};
+use crate::protocol::frame;
+use bytes::Bytes;
+use std::io::{self, IoSlice};
+use std::sync::Arc;
+
+/// A socket a push may write to without waiting.
+pub trait DirectSink: Send + Sync + std::fmt::Debug {
+    /// Writes what the socket takes now, without waiting: `WouldBlock`
+    /// when it takes nothing.
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+}
+
+/// The write-through state of one connection, under the queue's lock.
+#[derive(Debug, Default)]
+pub(super) struct Through {
+    /// The socket, from the writer's start to its end.
+    sink: Option<Arc<dyn DirectSink>>,
+    /// The writer holds frames it drained and has not written yet, or is
+    /// writing something of its own.
+    pub(super) writer_busy: bool,
+    /// The rest of a frame a push wrote in part.
+    pub(super) partial: Option<Bytes>,
+    /// Messages and payload bytes written by pushes.
+    pub(super) messages: u64,
+    pub(super) bytes: u64,
+}
+
+impl Through {
+    /// Writes `body` as one frame if the socket is there, the writer idle
+    /// and no rest of an earlier frame waiting. Returns the payload bytes
+    /// if the frame went (whole, or in part with the rest in `partial`).
+    pub(super) fn write(&mut self, body: &Body) -> Option<usize> {
+        if self.writer_busy || self.partial.is_some() {
+            return None;
+        }
+        let sink = self.sink.as_ref()?;
+        let (opcode, payload): (u8, &[u8]) = match body {
+            Body::Text(text) => (frame::OP_TEXT, text.as_bytes()),
+            Body::Deflated(packed) => (frame::RSV1 | frame::OP_TEXT, packed),
+            Body::ToCompress(_) | Body::Framed(_) => return None,
+        };
+        let mut head = [0u8; 10];
+        let head_len = frame::header(opcode, payload.len(), &mut head);
+        let total = head_len + payload.len();
+        let n = match sink
+            .try_write_vectored(&[IoSlice::new(&head[..head_len]), IoSlice::new(payload)])
+        {
+            Ok(n) => n,
+            // Nothing taken, or a failed socket: queued, the writer sees.
+            Err(_) => return None,
+        };
+        if n == 0 {
+            return None;
+        }
+        if n < total {
+            let mut rest = Vec::with_capacity(total - n);
+            if n < head_len {
+                rest.extend_from_slice(&head[n..head_len]);
+                rest.extend_from_slice(payload);
+            } else {
+                rest.extend_from_slice(&payload[n - head_len..]);
+            }
+            self.partial = Some(rest.into());
+        }
+        self.messages += 1;
+        self.bytes += payload.len() as u64;
+        Some(payload.len())
+    }
+}
+
+impl OutboundQueue {
+    /// Lets pushes write to `sink` while the connection's writer is idle.
+    pub fn attach_through(&self, sink: Arc<dyn DirectSink>) {
+        self.state.lock().through.sink = Some(sink);
+    }
+
+    /// The writer is about to write something of its own (a Ping): no push
+    /// writes until it is parked again. Returns the rest of a frame a push
+    /// wrote in part, which must be written first.
+    pub fn pause_through(&self) -> Option<Bytes> {
+        let mut s = self.state.lock();
+        s.through.writer_busy = true;
+        s.through.partial.take()
+    }
+
+    /// The writer is ending (a Close follows, or nothing): no push writes
+    /// again, and the socket is released. Returns the rest of a frame
+    /// written in part, which must be written before the Close.
+    pub fn stop_through(&self) -> Option<Bytes> {
+        let mut s = self.state.lock();
+        s.through.sink = None;
+        s.through.writer_busy = true;
+        s.through.partial.take()
+    }
+
+    /// Messages and payload bytes that pushes wrote to the socket.
+    pub fn written_through(&self) -> (u64, u64) {
+        let s = self.state.lock();
+        (s.through.messages, s.through.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::{Frame, OnOverflow, Pushed};
+    use crate::protocol::message::ChannelMessage;
+    use parking_lot::Mutex;
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    /// A socket that takes, per call, what its script says (`None`:
+    /// `WouldBlock`; an empty script takes everything).
+    #[derive(Debug, Default)]
+    struct Socket {
+        script: Mutex<VecDeque<Option<usize>>>,
+        bytes: Mutex<Vec<u8>>,
+    }
+
+    impl DirectSink for Socket {
+        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+            let take = match self.script.lock().pop_front() {
+                None => all.len(),
+                Some(None) => return Err(io::ErrorKind::WouldBlock.into()),
+                Some(Some(n)) => n.min(all.len()),
+            };
+            self.bytes.lock().extend_from_slice(&all[..take]);
+            Ok(take)
+        }
+    }
+
+    /// A queue subscribed to channel 1 from its start, writing through to
+    /// a socket that follows `script`.
+    fn queue(script: &[Option<usize>]) -> (OutboundQueue, Arc<Socket>) {
+        let q = OutboundQueue::new(1 << 16);
+        q.subscribe(1, 0, OnOverflow::Resync);
+        q.release(&[1]);
+        let socket = Arc::new(Socket::default());
+        socket.script.lock().extend(script.iter().copied());
+        q.attach_through(socket.clone());
+        (q, socket)
+    }
+
+    fn msg(s: &str) -> ChannelMessage {
+        ChannelMessage::for_tests(s)
+    }
+
+    /// The frame of text message `s`.
+    fn framed(s: &str) -> Vec<u8> {
+        let mut head = [0u8; 10];
+        let n = frame::header(frame::OP_TEXT, s.len(), &mut head);
+        [&head[..n], s.as_bytes()].concat()
+    }
+
+    fn drain(q: &OutboundQueue) -> Vec<Frame> {
+        let mut out = VecDeque::new();
+        q.drain_into(&mut out);
+        out.into()
+    }
+
+    /// What the writer would write for `frames`.
+    fn wire(frames: &[Frame]) -> Vec<u8> {
+        frames
+            .iter()
+            .flat_map(|f| match &f.body {
+                Body::Framed(b) => b.to_vec(),
+                body => framed(body.as_text().expect("text")),
+            })
+            .collect()
+    }
+
+    /// The writer parks with nothing in hand (and is not woken).
+    async fn writer_parks(q: &OutboundQueue) {
+        let parked = tokio::time::timeout(Duration::from_millis(20), q.ready()).await;
+        assert!(parked.is_err(), "the writer was woken");
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_is_written_at_once_and_its_writer_not_woken() {
+        let (q, socket) = queue(&[]);
+        assert_eq!(q.push_channel(1, 1, &msg("one"), 0), Pushed::Written(3));
+        assert_eq!(q.push_channel(1, 2, &msg("two"), 0), Pushed::Written(3));
+        writer_parks(&q).await;
+        assert!(drain(&q).is_empty());
+        assert_eq!(
+            *socket.bytes.lock(),
+            [framed("one"), framed("two")].concat()
+        );
+        assert_eq!(q.written_through(), (2, 6));
+        assert_eq!(q.last_delivered_seq(1), 2);
+    }
+
+    #[tokio::test]
+    async fn the_rest_of_a_frame_taken_in_part_goes_first_and_holds_the_rest_back() {
+        // Cut inside the payload, then inside the header.
+        for cut in [4, 1] {
+            let text = "a".repeat(200);
+            let (q, socket) = queue(&[Some(cut)]);
+            assert_eq!(q.push_channel(1, 1, &msg(&text), 0), Pushed::Written(200));
+            // The rest waits: the next message queues behind it.
+            assert_eq!(q.push_channel(1, 2, &msg("next"), 0), Pushed::Queued);
+            q.ready().await;
+            let frames = drain(&q);
+            assert!(matches!(frames[0].body, Body::Framed(_)));
+            assert_eq!(frames.len(), 2);
+            let mut all = socket.bytes.lock().clone();
+            assert_eq!(all.len(), cut);
+            all.extend(wire(&frames));
+            assert_eq!(all, [framed(&text), framed("next")].concat(), "cut {cut}");
+            // The writer has them in hand: pushes queue until it parks.
+            assert_eq!(q.push_channel(1, 3, &msg("three"), 0), Pushed::Queued);
+            assert_eq!(drain(&q).len(), 1);
+            writer_parks(&q).await;
+            assert_eq!(q.push_channel(1, 4, &msg("four"), 0), Pushed::Written(4));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_socket_queues_the_message_for_the_writer() {
+        let (q, socket) = queue(&[None]);
+        assert_eq!(q.push_channel(1, 1, &msg("one"), 0), Pushed::Queued);
+        assert_eq!(q.push_channel(1, 2, &msg("two"), 0), Pushed::Queued);
+        q.ready().await;
+        assert_eq!(wire(&drain(&q)), [framed("one"), framed("two")].concat());
+        assert!(socket.bytes.lock().is_empty());
+        assert_eq!(q.written_through(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn held_frames_and_queued_replies_keep_their_place() {
+        let (q, socket) = queue(&[]);
+        q.push_control("reply".into());
+        assert_eq!(q.push_channel(1, 1, &msg("one"), 0), Pushed::Queued);
+        q.subscribe(2, 0, OnOverflow::Resync);
+        assert_eq!(q.push_channel(2, 1, &msg("held"), 0), Pushed::Queued);
+        assert_eq!(wire(&drain(&q)), [framed("reply"), framed("one")].concat());
+        writer_parks(&q).await;
+        assert_eq!(q.push_channel(2, 2, &msg("held2"), 0), Pushed::Queued);
+        assert!(socket.bytes.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_pausing_or_ending_writer_takes_the_rest_and_stops_the_pushes() {
+        let (q, socket) = queue(&[Some(3)]);
+        assert_eq!(q.push_channel(1, 1, &msg("hello"), 0), Pushed::Written(5));
+        // A Ping: the rest first, and no push writes until the writer parks.
+        let rest = q.pause_through().expect("the rest");
+        assert_eq!(
+            [&socket.bytes.lock()[..], &rest[..]].concat(),
+            framed("hello")
+        );
+        assert_eq!(q.push_channel(1, 2, &msg("two"), 0), Pushed::Queued);
+        q.ready().await;
+        drain(&q);
+        writer_parks(&q).await;
+        assert_eq!(q.push_channel(1, 3, &msg("three"), 0), Pushed::Written(5));
+        // The end: nothing is written through after it.
+        assert_eq!(q.stop_through(), None);
+        writer_parks(&q).await;
+        assert_eq!(q.push_channel(1, 4, &msg("four"), 0), Pushed::Queued);
+        assert_eq!(Arc::strong_count(&socket), 1, "the queue let the socket go");
+    }
+}
