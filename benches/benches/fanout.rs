@@ -135,6 +135,7 @@ impl Fanout {
             self.seq,
             text,
             h.ts,
+            true,
             &self.pool,
             &self.resync,
             Instant::now(),

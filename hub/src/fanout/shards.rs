@@ -31,6 +31,9 @@ pub struct Delivery {
     pub msg: ChannelMessage,
     /// Hub ingest time (µs) of the event behind it.
     pub ts: u64,
+    /// Idle connections are written at once (write-through); false when
+    /// the publisher has a backlog, so connections' writers batch.
+    pub through: bool,
 }
 
 struct Job {
@@ -68,9 +71,12 @@ impl ShardPool {
                             Work::Deliver(d) => {
                                 // Pushes may write to sockets (write-through):
                                 // other tasks get this thread between chunks.
+                                // Jobs waiting behind this one: a backlog,
+                                // so the writers batch.
+                                let through = d.through && rx.is_empty();
                                 let mut chunks = job.subscribers.chunks(YIELD_EVERY).peekable();
                                 while let Some(chunk) = chunks.next() {
-                                    deliver(chunk, d, &job.resync);
+                                    deliver(chunk, d, through, &job.resync);
                                     if chunks.peek().is_some() {
                                         tokio::task::yield_now().await;
                                     }
@@ -154,11 +160,18 @@ impl ShardPool {
 pub(super) fn deliver(
     subscribers: &[Arc<Subscriber>],
     d: &Delivery,
+    through: bool,
     resync: &mpsc::UnboundedSender<ResyncRequest>,
 ) {
     let (mut written, mut bytes) = (0usize, 0usize);
     for sub in subscribers {
-        match sub.queue.push_channel(d.channel, d.seq, &d.msg, d.ts) {
+        let queue = &sub.queue;
+        let pushed = if through {
+            queue.push_channel(d.channel, d.seq, &d.msg, d.ts)
+        } else {
+            queue.push_channel_batched(d.channel, d.seq, &d.msg, d.ts)
+        };
+        match pushed {
             Pushed::NeedsResync => {
                 let _ = resync.send(ResyncRequest {
                     channel: d.channel,

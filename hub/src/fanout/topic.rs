@@ -57,6 +57,12 @@ impl History {
 /// shard) than doing them (docs/BENCHMARKS.md, "In-process fan-out").
 pub const INLINE_MAX_SUBSCRIBERS: usize = 1_024;
 
+/// The same bound when the delivery writes through to idle sockets: a
+/// push is then a socket write (a few µs), and inline the publisher alone
+/// would make every write on one core, where the shard workers share them
+/// across all (docs/ARCHITECTURE.md, "Writes").
+pub const INLINE_MAX_WRITING: usize = 64;
+
 /// One channel of one pair.
 ///
 /// Each subscriber belongs to one shard for as long as it is subscribed
@@ -116,10 +122,15 @@ impl Topic {
         }
     }
 
-    /// Whether the next delivery may be done inline (see the type's doc).
-    fn inline(&self) -> bool {
-        self.subscriber_count() <= INLINE_MAX_SUBSCRIBERS
-            && self.in_flight.load(Ordering::Acquire) == 0
+    /// Whether the next delivery may be done inline (see the type's doc),
+    /// writing through (`through`) or not.
+    fn inline(&self, through: bool) -> bool {
+        let max = if through {
+            INLINE_MAX_WRITING
+        } else {
+            INLINE_MAX_SUBSCRIBERS
+        };
+        self.subscriber_count() <= max && self.in_flight.load(Ordering::Acquire) == 0
     }
 
     /// Whether messages must be encoded: someone listens, or listened
@@ -217,7 +228,8 @@ impl Topic {
     ) {
         self.last_seq = 0;
         self.history.clear();
-        if self.inline() {
+        // Queue work only, no writes: the larger threshold.
+        if self.inline(false) {
             for member in self.members.iter().flatten() {
                 member.queue.restart_numbering(self.id);
             }
@@ -241,12 +253,16 @@ impl Topic {
     }
 
     /// Records `msg` as the next message (seq `seq`) and hands it to the
-    /// shard workers of its subscribers.
+    /// shard workers of its subscribers. `through`: idle connections are
+    /// written at once; false when the publisher has a backlog (its
+    /// connections' writers then batch).
+    #[allow(clippy::too_many_arguments)]
     pub fn publish(
         &mut self,
         seq: u64,
         mut msg: ChannelMessage,
         ts: u64,
+        through: bool,
         pool: &ShardPool,
         resync: &mpsc::UnboundedSender<ResyncRequest>,
         now: Instant,
@@ -261,10 +277,11 @@ impl Topic {
             seq,
             msg,
             ts,
+            through,
         };
-        if self.inline() {
+        if self.inline(through) {
             for members in &self.members {
-                deliver(members, &delivery, resync);
+                deliver(members, &delivery, through, resync);
             }
             return;
         }
@@ -345,7 +362,7 @@ mod tests {
         for s in &subs {
             topic.add(s.clone());
         }
-        topic.publish(1, t("m1"), 0, &pool, &tx, Instant::now());
+        topic.publish(1, t("m1"), 0, true, &pool, &tx, Instant::now());
         // No await in between: the shard workers cannot have run.
         for s in &subs {
             assert_eq!(s.queue.queued_bytes(), 2, "subscriber {}", s.conn_id);
@@ -376,7 +393,15 @@ mod tests {
                 .map(|i| Arc::new(Subscriber::new(i, 1 << 20)))
                 .collect();
             for seq in 1..=20u64 {
-                topic.publish(seq, t(&format!("m{seq}")), 0, &pool, &tx, Instant::now());
+                topic.publish(
+                    seq,
+                    t(&format!("m{seq}")),
+                    0,
+                    true,
+                    &pool,
+                    &tx,
+                    Instant::now(),
+                );
                 if seq % 3 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -411,48 +436,60 @@ mod tests {
     /// A topic at the inline threshold, one subscriber joining and leaving
     /// between publishes: it is sharded and inline by turns, with shard
     /// jobs still running when the next publish could go inline. Every
-    /// subscriber still gets every message once, in order.
+    /// subscriber still gets every message once, in order. Both thresholds
+    /// (writing through or not), and a topic between them whose publisher's
+    /// backlog comes and goes (`through` flipping).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn crossing_the_inline_threshold_keeps_every_subscribers_order() {
         const MESSAGES: u64 = 300;
-        let pool = ShardPool::start(2);
-        let (tx, _rx) = mpsc::unbounded_channel();
-        let mut topic = Topic::new(
-            7,
-            "book.X-Y",
-            OnOverflow::Resync,
-            History::new(10, Duration::ZERO),
-            2,
-        );
-        let subscriber = |id| listening(id, 1 << 24);
-        let subs: Vec<_> = (0..INLINE_MAX_SUBSCRIBERS as u64).map(subscriber).collect();
-        for s in &subs {
-            topic.add(s.clone());
-        }
-        let extra = subscriber(u64::MAX);
-        for seq in 1..=MESSAGES {
-            topic.publish(seq, t(&format!("m{seq}")), 0, &pool, &tx, Instant::now());
-            if seq % 2 == 1 {
-                topic.add(extra.clone());
-            } else {
-                topic.remove(extra.conn_id, Instant::now());
-            }
-        }
-        for s in &subs {
-            let mut got = Vec::new();
-            while got.len() < MESSAGES as usize {
-                tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
-                    .await
-                    .unwrap_or_else(|_| panic!("subscriber {} got only {got:?}", s.conn_id));
-                let mut out = VecDeque::new();
-                s.queue.drain_into(&mut out);
-                got.extend(out.into_iter().map(|f| f.seq));
-            }
-            assert!(
-                got.iter().copied().eq(1..=MESSAGES),
-                "subscriber {}: {got:?}",
-                s.conn_id
+        // (subscribers, whether publish `seq` writes through)
+        type Case = (usize, fn(u64) -> bool);
+        let cases: [Case; 3] = [
+            (INLINE_MAX_SUBSCRIBERS, |_| false),
+            (INLINE_MAX_WRITING, |_| true),
+            (INLINE_MAX_WRITING * 2, |seq| seq % 3 == 0),
+        ];
+        for (count, through) in cases {
+            let pool = ShardPool::start(2);
+            let (tx, _rx) = mpsc::unbounded_channel();
+            let mut topic = Topic::new(
+                7,
+                "book.X-Y",
+                OnOverflow::Resync,
+                History::new(10, Duration::ZERO),
+                2,
             );
+            let subscriber = |id| listening(id, 1 << 24);
+            let subs: Vec<_> = (0..count as u64).map(subscriber).collect();
+            for s in &subs {
+                topic.add(s.clone());
+            }
+            let extra = subscriber(u64::MAX);
+            for seq in 1..=MESSAGES {
+                let msg = t(&format!("m{seq}"));
+                topic.publish(seq, msg, 0, through(seq), &pool, &tx, Instant::now());
+                if seq % 2 == 1 {
+                    topic.add(extra.clone());
+                } else {
+                    topic.remove(extra.conn_id, Instant::now());
+                }
+            }
+            for s in &subs {
+                let mut got = Vec::new();
+                while got.len() < MESSAGES as usize {
+                    tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
+                        .await
+                        .unwrap_or_else(|_| panic!("subscriber {} got only {got:?}", s.conn_id));
+                    let mut out = VecDeque::new();
+                    s.queue.drain_into(&mut out);
+                    got.extend(out.into_iter().map(|f| f.seq));
+                }
+                assert!(
+                    got.iter().copied().eq(1..=MESSAGES),
+                    "{count} subscribers, subscriber {}: {got:?}",
+                    s.conn_id
+                );
+            }
         }
     }
 }

@@ -302,6 +302,7 @@ impl StatusTask {
             seq,
             msg,
             self.ts,
+            true,
             &self.pool,
             &self.resync_tx,
             Instant::now(),

@@ -204,13 +204,38 @@ impl OutboundQueue {
     }
 
     /// Queues a channel message with sequence `seq`, applying the
-    /// subscription filter and the overflow policy.
+    /// subscription filter and the overflow policy, or writes it to the
+    /// socket at once when nothing is queued and the writer is idle
+    /// (`through.rs`).
     pub fn push_channel(
         &self,
         channel: ChannelId,
         seq: u64,
         msg: &ChannelMessage,
         ts: u64,
+    ) -> Pushed {
+        self.push(channel, seq, msg, ts, true)
+    }
+
+    /// [`OutboundQueue::push_channel`] that never writes through: under a
+    /// backlog, what the writer batches costs fewer writes.
+    pub fn push_channel_batched(
+        &self,
+        channel: ChannelId,
+        seq: u64,
+        msg: &ChannelMessage,
+        ts: u64,
+    ) -> Pushed {
+        self.push(channel, seq, msg, ts, false)
+    }
+
+    fn push(
+        &self,
+        channel: ChannelId,
+        seq: u64,
+        msg: &ChannelMessage,
+        ts: u64,
+        through: bool,
     ) -> Pushed {
         let mut guard = self.state.lock();
         let s = &mut *guard;
@@ -241,7 +266,7 @@ impl OutboundQueue {
         }
         sub.first = false;
         // Nothing before it and the writer idle: written now.
-        if sub.held.is_none() && s.frames.is_empty() {
+        if through && sub.held.is_none() && s.frames.is_empty() {
             if let Some(n) = s.through.write(&body) {
                 sub.last_drained = seq;
                 if s.through.partial.is_some() {

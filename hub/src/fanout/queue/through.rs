@@ -238,6 +238,15 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_batched_push_is_queued_even_for_an_idle_connection() {
+        let (q, socket) = queue(&[]);
+        assert_eq!(q.push_channel_batched(1, 1, &msg("one"), 0), Pushed::Queued);
+        q.ready().await;
+        assert_eq!(wire(&drain(&q)), framed("one"));
+        assert!(socket.bytes.lock().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_full_socket_queues_the_message_for_the_writer() {
         let (q, socket) = queue(&[None]);
         assert_eq!(q.push_channel(1, 1, &msg("one"), 0), Pushed::Queued);

@@ -143,6 +143,10 @@ pub struct PairTask {
     restored_upto: Option<TradeKey>,
     /// The pair's market status (`market/status.rs`).
     status: StatusReporter,
+    /// Events wait behind the one being applied: publish without writing
+    /// through, so connections' writers batch (docs/ARCHITECTURE.md,
+    /// "Writes").
+    backlog: bool,
 }
 
 /// Everything a pair task needs to start.
@@ -225,6 +229,7 @@ impl PairTask {
             archive: setup.archive.as_ref().map(|(_, w)| w.clone()),
             restored_upto: None,
             status: setup.status,
+            backlog: false,
         };
         if let Some((archive, _)) = setup.archive {
             // Before any subscriber is served: commands and events wait.
@@ -257,7 +262,10 @@ impl PairTask {
                     }
                 }
                 ev = events.recv(), if events_open => match ev {
-                    Some(PairInput::Event(ev)) => task.event(ev),
+                    Some(PairInput::Event(ev)) => {
+                        task.backlog = !events.is_empty();
+                        task.event(ev)
+                    }
                     Some(PairInput::NewEpoch(epoch)) => task.new_epoch(&epoch),
                     None => {
                         tracing::warn!(pair = %task.state.spec.symbol, "upstream stream ended");
@@ -325,7 +333,8 @@ impl PairTask {
     fn publish(&mut self, i: usize, seq: u64, bytes: Bytes) {
         let msg = self.encoder.channel_message(bytes);
         let (ts, now) = (self.state.ts, Instant::now());
-        self.topics[i].publish(seq, msg, ts, &self.pool, &self.resync_tx, now);
+        let through = !self.backlog;
+        self.topics[i].publish(seq, msg, ts, through, &self.pool, &self.resync_tx, now);
     }
 
     /// The message that replaces a client's state of topic `i`, or `None`
