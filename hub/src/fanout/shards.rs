@@ -69,11 +69,11 @@ impl ShardPool {
                     while let Some(job) = rx.recv().await {
                         match &job.work {
                             Work::Deliver(d) => {
-                                // Pushes may write to sockets (write-through):
-                                // other tasks get this thread between chunks.
-                                // Jobs waiting behind this one: a backlog,
-                                // so the writers batch.
+                                // Jobs waiting behind this one are a backlog:
+                                // queue, so the writers batch.
                                 let through = d.through && rx.is_empty();
+                                // A push may be a socket write: other tasks
+                                // get this thread between chunks.
                                 let mut chunks = job.subscribers.chunks(YIELD_EVERY).peekable();
                                 while let Some(chunk) = chunks.next() {
                                     deliver(chunk, d, through, &job.resync);
