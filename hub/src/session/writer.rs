@@ -212,15 +212,17 @@ async fn write_batch(
         }
     }
     let mut sent = Sent::Frames;
-    if let Some(at) = batch
-        .iter()
-        .position(|f| matches!(&f.body, Body::Framed(b) if frame::holds_close(b)))
-    {
+    if let Some(at) = close_at(batch) {
         batch.truncate(at + 1);
         sent = Sent::Close;
     }
     let now = now_micros();
-    let (mut bytes, count) = (0usize, batch.len());
+    // The rest of a frame written in part was counted by its push.
+    let count = batch
+        .iter()
+        .filter(|f| !matches!(f.body, Body::Rest(_)))
+        .count();
+    let mut bytes = 0usize;
     for frame in batch.iter() {
         if frame.ts > 0 {
             metrics::histogram!(m::PUBLISH_TO_WRITE_SECONDS)
@@ -235,7 +237,7 @@ async fn write_batch(
                 let opcode = match &frame.body {
                     Body::Text(_) | Body::ToCompress(_) => frame::OP_TEXT,
                     Body::Deflated(_) => frame::RSV1 | frame::OP_TEXT,
-                    Body::Framed(_) => continue,
+                    Body::Framed(_) | Body::Rest(_) => continue,
                 };
                 *len = frame::header(opcode, frame.body.len(), head);
                 bytes += frame.body.len();
@@ -254,8 +256,8 @@ async fn write_batch(
                         n += 1;
                         packed
                     }
-                    Body::Framed(frames) if frames.is_empty() => continue,
-                    Body::Framed(frames) => frames,
+                    Body::Framed(raw) | Body::Rest(raw) if raw.is_empty() => continue,
+                    Body::Framed(raw) | Body::Rest(raw) => raw,
                 };
                 slices[n] = IoSlice::new(payload);
                 n += 1;
@@ -277,6 +279,16 @@ async fn write_batch(
     Ok(sent)
 }
 
+/// The index of the batch's first Close (the protocol layer's reply to
+/// the peer's), after which nothing may be written. Only whole frames are
+/// looked at: the rest of a frame written in part ([`Body::Rest`]) starts
+/// mid-frame, and a payload byte there could read as a Close's header.
+fn close_at(batch: &VecDeque<Frame>) -> Option<usize> {
+    batch
+        .iter()
+        .position(|f| matches!(&f.body, Body::Framed(b) if frame::holds_close(b)))
+}
+
 /// Writes all of `slices`, as few writes as the socket takes.
 async fn write_all_vectored(
     sink: &mut WriteHalf,
@@ -291,4 +303,34 @@ async fn write_all_vectored(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn queued(body: Body) -> Frame {
+        Frame {
+            channel: None,
+            seq: 0,
+            body,
+            ts: 0,
+        }
+    }
+
+    #[test]
+    fn the_rest_of_a_frame_is_never_taken_for_a_close() {
+        // A 200-byte text frame cut after its first byte: what is left,
+        // read as frames, has a Close opcode in its third byte.
+        let mut whole = vec![0x81, 0x7e, 0x00, 0xc8];
+        whole.extend([b'h'; 200]);
+        let rest = Bytes::copy_from_slice(&whole[1..]);
+        assert!(frame::holds_close(&rest), "the trap this test is about");
+        let mut batch: VecDeque<Frame> = [queued(Body::Rest(rest))].into();
+        assert_eq!(close_at(&batch), None);
+        // A Close reply behind it is still found.
+        batch.push_back(queued(Body::Framed(frame::close_frame(1000, "").into())));
+        assert_eq!(close_at(&batch), Some(1));
+    }
 }

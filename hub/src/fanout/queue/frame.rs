@@ -33,6 +33,10 @@ pub enum Body {
     /// Whole frames, already framed by the protocol layer (a Pong, the
     /// reply to a Close).
     Framed(bytes::Bytes),
+    /// The rest of a frame a push wrote in part (`through.rs`): raw bytes
+    /// that continue a frame already counted as sent, so never read as
+    /// frames of their own (a payload byte could look like a Close).
+    Rest(bytes::Bytes),
 }
 
 impl Body {
@@ -40,7 +44,7 @@ impl Body {
     pub fn len(&self) -> usize {
         match self {
             Body::Text(t) | Body::ToCompress(t) => t.len(),
-            Body::Deflated(b) | Body::Framed(b) => b.len(),
+            Body::Deflated(b) | Body::Framed(b) | Body::Rest(b) => b.len(),
         }
     }
 
@@ -52,7 +56,7 @@ impl Body {
     pub fn as_text(&self) -> Option<&str> {
         match self {
             Body::Text(t) | Body::ToCompress(t) => Some(t.as_str()),
-            Body::Deflated(_) | Body::Framed(_) => None,
+            Body::Deflated(_) | Body::Framed(_) | Body::Rest(_) => None,
         }
     }
 }

@@ -445,7 +445,7 @@ impl OutboundQueue {
             out.push_front(Frame {
                 channel: None,
                 seq: 0,
-                body: Body::Framed(rest),
+                body: Body::Rest(rest),
                 ts: 0,
             });
         }

@@ -58,7 +58,7 @@ impl Through {
         let (opcode, payload): (u8, &[u8]) = match body {
             Body::Text(text) => (frame::OP_TEXT, text.as_bytes()),
             Body::Deflated(packed) => (frame::RSV1 | frame::OP_TEXT, packed),
-            Body::ToCompress(_) | Body::Framed(_) => return None,
+            Body::ToCompress(_) | Body::Framed(_) | Body::Rest(_) => return None,
         };
         let mut head = [0u8; 10];
         let head_len = frame::header(opcode, payload.len(), &mut head);
@@ -185,7 +185,7 @@ mod tests {
         frames
             .iter()
             .flat_map(|f| match &f.body {
-                Body::Framed(b) => b.to_vec(),
+                Body::Framed(b) | Body::Rest(b) => b.to_vec(),
                 body => framed(body.as_text().expect("text")),
             })
             .collect()
@@ -223,7 +223,7 @@ mod tests {
             assert_eq!(q.push_channel(1, 2, &msg("next"), 0), Pushed::Queued);
             q.ready().await;
             let frames = drain(&q);
-            assert!(matches!(frames[0].body, Body::Framed(_)));
+            assert!(matches!(frames[0].body, Body::Rest(_)));
             assert_eq!(frames.len(), 2);
             let mut all = socket.bytes.lock().clone();
             assert_eq!(all.len(), cut);
