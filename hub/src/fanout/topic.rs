@@ -311,6 +311,21 @@ mod tests {
         ChannelMessage::for_tests(s)
     }
 
+    /// The seqs of the first `n` frames `s` is queued (waiting 5 s at most
+    /// for each batch).
+    async fn seqs(s: &Subscriber, n: usize) -> Vec<u64> {
+        let mut got = Vec::new();
+        while got.len() < n {
+            tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
+                .await
+                .unwrap_or_else(|_| panic!("subscriber {} got only {got:?}", s.conn_id));
+            let mut out = VecDeque::new();
+            s.queue.drain_into(&mut out);
+            got.extend(out.into_iter().map(|f| f.seq));
+        }
+        got
+    }
+
     /// A subscriber of channel 7 from its start, its frames released.
     fn listening(id: u64, queue_bytes: usize) -> Arc<Subscriber> {
         let s = Arc::new(Subscriber::new(id, queue_bytes));
@@ -413,15 +428,7 @@ mod tests {
                 }
             }
             for s in &subs {
-                let mut got = Vec::new();
-                while got.len() < 20 {
-                    tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
-                        .await
-                        .unwrap();
-                    let mut out = VecDeque::new();
-                    s.queue.drain_into(&mut out);
-                    got.extend(out.into_iter().map(|f| f.seq));
-                }
+                let got = seqs(s, 20).await;
                 assert_eq!(
                     got,
                     (1..=20).collect::<Vec<_>>(),
@@ -475,15 +482,7 @@ mod tests {
                 }
             }
             for s in &subs {
-                let mut got = Vec::new();
-                while got.len() < MESSAGES as usize {
-                    tokio::time::timeout(Duration::from_secs(5), s.queue.ready())
-                        .await
-                        .unwrap_or_else(|_| panic!("subscriber {} got only {got:?}", s.conn_id));
-                    let mut out = VecDeque::new();
-                    s.queue.drain_into(&mut out);
-                    got.extend(out.into_iter().map(|f| f.seq));
-                }
+                let got = seqs(s, MESSAGES as usize).await;
                 assert!(
                     got.iter().copied().eq(1..=MESSAGES),
                     "{count} subscribers, subscriber {}: {got:?}",
