@@ -1,10 +1,11 @@
 //! docs/PROTOCOL.md on the wire: channel names (`channel`), the public
 //! topic kinds described once (`kinds`), server messages encoded once into
 //! shared bytes (`encode`, carried as a `message::ChannelMessage` and
-//! framed for the socket by `frame`) or per connection (`replies`), client frames decoded and validated (`ops`),
-//! and the names each may use (`names`); the `status` channel's message
-//! and its vocabulary of market states (`status`); the candle series and
-//! 24 h figures the candle and ticker channels are made of (`series`). Nothing outside this module
+//! framed for the socket by `frame`) or per connection (`replies`), client
+//! frames decoded and validated (`ops`), and the names each may use
+//! (`names`); the `status` channel's message and its vocabulary of market
+//! states (`status`); the candle series and 24 h figures the candle and
+//! ticker channels are made of (`series`). Nothing outside this module
 //! writes, parses or edits a frame.
 
 pub mod channel;
