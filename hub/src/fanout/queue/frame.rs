@@ -1,5 +1,5 @@
-//! What a connection's outbound queue holds: frames, each a channel
-//! message, a reply or bytes already framed.
+//! What a connection's outbound queue holds (frames, each a channel
+//! message, a reply or bytes already framed) and what a push answers.
 
 use crate::fanout::ChannelId;
 use axum::extract::ws::Utf8Bytes;
@@ -59,4 +59,27 @@ impl Body {
             Body::Deflated(_) | Body::Framed(_) | Body::Rest(_) => None,
         }
     }
+}
+
+/// Why the queue asks its connection to close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    SlowConsumer,
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued for writing.
+    Queued,
+    /// Written to the socket at once (`through.rs`), this many payload
+    /// bytes.
+    Written(usize),
+    /// Not for this connection (not subscribed, or already in its snapshot).
+    Filtered,
+    /// Did not fit; the channel's queued messages were dropped and the
+    /// caller must arrange a fresh snapshot for this channel.
+    NeedsResync,
+    /// Did not fit and cannot be conflated: the connection is closing 4008.
+    Closing,
 }

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 
 mod frame;
 mod through;
-pub use frame::{Body, Frame};
+pub use frame::{Body, CloseReason, Frame, Pushed};
 pub use through::DirectSink;
 
 /// What to do when a message of a subscription does not fit the queue.
@@ -36,29 +36,6 @@ pub enum OnOverflow {
     Resync,
     /// Close the connection with 4008 (trades, private channels).
     Close,
-}
-
-/// Why the queue asks its connection to close.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    SlowConsumer,
-}
-
-/// What a push did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pushed {
-    /// Queued for writing.
-    Queued,
-    /// Written to the socket at once (`through.rs`), this many payload
-    /// bytes.
-    Written(usize),
-    /// Not for this connection (not subscribed, or already in its snapshot).
-    Filtered,
-    /// Did not fit; the channel's queued messages were dropped and the
-    /// caller must arrange a fresh snapshot for this channel.
-    NeedsResync,
-    /// Did not fit and cannot be conflated: the connection is closing 4008.
-    Closing,
 }
 
 #[derive(Debug)]
