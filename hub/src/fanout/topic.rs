@@ -326,6 +326,17 @@ mod tests {
         got
     }
 
+    /// Topic 7 of two shards, keeping ten messages.
+    fn test_topic() -> Topic {
+        Topic::new(
+            7,
+            "book.X-Y",
+            OnOverflow::Resync,
+            History::new(10, Duration::ZERO),
+            2,
+        )
+    }
+
     /// A subscriber of channel 7 from its start, its frames released.
     fn listening(id: u64, queue_bytes: usize) -> Arc<Subscriber> {
         let s = Arc::new(Subscriber::new(id, queue_bytes));
@@ -366,13 +377,7 @@ mod tests {
     async fn a_small_topic_is_in_every_queue_when_publish_returns() {
         let pool = ShardPool::start(2);
         let (tx, _rx) = mpsc::unbounded_channel();
-        let mut topic = Topic::new(
-            7,
-            "book.X-Y",
-            OnOverflow::Resync,
-            History::new(10, Duration::ZERO),
-            2,
-        );
+        let mut topic = test_topic();
         let subs: Vec<_> = (0..10u64).map(|i| listening(i, 1 << 20)).collect();
         for s in &subs {
             topic.add(s.clone());
@@ -459,13 +464,7 @@ mod tests {
         for (count, through) in cases {
             let pool = ShardPool::start(2);
             let (tx, _rx) = mpsc::unbounded_channel();
-            let mut topic = Topic::new(
-                7,
-                "book.X-Y",
-                OnOverflow::Resync,
-                History::new(10, Duration::ZERO),
-                2,
-            );
+            let mut topic = test_topic();
             let subscriber = |id| listening(id, 1 << 24);
             let subs: Vec<_> = (0..count as u64).map(subscriber).collect();
             for s in &subs {
