@@ -83,6 +83,13 @@ pub trait Source: Send + Sync + 'static {
     /// The queue's counts.
     async fn depth(&self) -> Result<Depth, SourceError>;
 
+    /// When the oldest message waiting or in flight was enqueued, as far
+    /// as this source can tell (`None`: none it knows of). [`run`] reads
+    /// it after every receive, empty ones too, into
+    /// `nax_worker_oldest_message_age_seconds` (docs/OPERATIONS.md,
+    /// "Metrics"). Cheap: no call to the queue.
+    async fn oldest(&self) -> Option<Timestamp>;
+
     /// How long a received message stays invisible.
     fn visibility(&self) -> Duration;
 }
