@@ -282,6 +282,7 @@ impl LogSource {
                 handle: entry.end.to_string(),
                 receives: entry.receives.max(1),
                 enqueued_at: entry.event.time,
+                traceparent: entry.event.traceparent.clone(),
             });
         }
         for i in dead {

@@ -39,6 +39,12 @@ pub struct Delivery {
     /// When the queue got the message (SQS `SentTimestamp`; the event's
     /// own time in the embedded log).
     pub enqueued_at: Timestamp,
+    /// The W3C trace context the message carries, which the consumer's
+    /// `worker.handle` span joins (docs/OPERATIONS.md, "Traces"): on SQS
+    /// the `traceparent` message attribute, which wins; else (the
+    /// embedded log has no attributes, or a message was sent without it)
+    /// the event body's own `traceparent` field.
+    pub traceparent: Option<String>,
 }
 
 /// What a queue looks like now (gauges of `/metrics`).

@@ -152,7 +152,7 @@ async fn handle_with_heartbeat(
                 event_type = %d.event.event_type,
                 event_id = %d.event.id,
             );
-            crate::events::trace::join(&span, d.event.traceparent.as_deref());
+            crate::events::trace::join(&span, d.traceparent.as_deref());
             span
         })
         .collect();

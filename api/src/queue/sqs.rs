@@ -8,7 +8,8 @@
 //! message whose body is not an event (over the bounds, or not one) is
 //! never handed out and never deleted: it reaches the dead-letter queue.
 //!
-//! SQS cannot say how old its
+//! Each receive asks for the `traceparent` message attribute the
+//! publisher sets ([`Delivery::traceparent`]). SQS cannot say how old its
 //! oldest waiting message is (CloudWatch's `ApproximateAgeOfOldestMessage`
 //! is not an SQS call), so [`Source::oldest`] answers from what this
 //! source holds: the `SentTimestamp` of the messages it received and has
@@ -17,6 +18,7 @@
 use super::{Delivery, Depth, Source, SourceError};
 use crate::events::log::LINE_BOUNDS;
 use crate::events::sqs::{Queue, SqsConfig, SqsPublisher};
+use crate::events::trace::TRACEPARENT;
 use crate::events::{Event, Timestamp};
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
@@ -233,6 +235,7 @@ impl Source for SqsSource {
             .visibility_timeout(self.visibility.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_attribute_names(TRACEPARENT)
             .send()
             .await
             .map_err(|e| self.error("ReceiveMessage", DisplayErrorContext(e)))?;
@@ -264,6 +267,12 @@ impl Source for SqsSource {
             let enqueued_at = attribute(MessageSystemAttributeName::SentTimestamp)
                 .and_then(chrono::DateTime::from_timestamp_millis)
                 .unwrap_or(event.time);
+            let traceparent = message
+                .message_attributes()
+                .and_then(|a| a.get(TRACEPARENT))
+                .and_then(|v| v.string_value())
+                .map(str::to_owned)
+                .or_else(|| event.traceparent.clone());
             self.in_hand
                 .received(message.message_id().unwrap_or(handle), enqueued_at, handle);
             deliveries.push(Delivery {
@@ -273,6 +282,7 @@ impl Source for SqsSource {
                     .unwrap_or(1)
                     .max(1) as u32,
                 enqueued_at,
+                traceparent,
             });
         }
         Ok(deliveries)
