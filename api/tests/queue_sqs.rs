@@ -2,7 +2,8 @@
 //! `moto_server`: a poison message reaches the dead-letter queue after the
 //! queue's maximum receives without holding up the messages behind it
 //! (on the FIFO audit queue, its own group's successors wait for it:
-//! docs/ARCHITECTURE.md, "After the queues").
+//! docs/ARCHITECTURE.md, "After the queues"); and a delivery carries the
+//! `traceparent` message attribute, which wins over the body's field.
 
 use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
 use api::events::{Event, EventPublisher, EventType};
@@ -203,4 +204,69 @@ async fn on_the_fifo_queue_other_groups_go_on_while_a_poison_leaves() {
     let (consumer, _, dead_at) = poison_run(Queue::AuditLog, &events).await;
     assert!(handled_at(&consumer, &events[2]) < dead_at);
     assert!(handled_at(&consumer, &events[3]) < dead_at);
+}
+
+/// A delivery carries the `traceparent` message attribute (what the
+/// consumer's `worker.handle` span joins), which wins over the event
+/// body's field; the body's field when the message has no attribute.
+#[tokio::test]
+async fn a_delivery_carries_the_traceparent_attribute_over_the_bodys() {
+    const ATTRIBUTE: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const BODY: &str = "00-1bf7651916cd43dd8448eb211c80319d-00f067aa0ba902b7-01";
+    let config = config();
+    let client = SqsPublisher::client(&config).await;
+    SqsPublisher::ensure_queues(&client, &config.queue_prefix)
+        .await
+        .unwrap();
+    let url = client
+        .get_queue_url()
+        .queue_name(format!(
+            "{}{}",
+            config.queue_prefix,
+            Queue::HubspotSync.name()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let mut with_attribute = Event::new(EventType::UserRegistered, Some("a"), json!({}));
+    with_attribute.traceparent = Some(BODY.to_owned());
+    let mut body_only = with_attribute.clone();
+    body_only.id = Event::new(EventType::UserRegistered, Some("b"), json!({})).id;
+    for (event, attribute) in [(&with_attribute, Some(ATTRIBUTE)), (&body_only, None)] {
+        let send = client
+            .send_message()
+            .queue_url(&url)
+            .message_body(serde_json::to_string(event).unwrap());
+        let send = match attribute {
+            Some(value) => send.message_attributes(
+                "traceparent",
+                aws_sdk_sqs::types::MessageAttributeValue::builder()
+                    .data_type("String")
+                    .string_value(value)
+                    .build()
+                    .unwrap(),
+            ),
+            None => send,
+        };
+        send.send().await.unwrap();
+    }
+    let source = SqsSource::connect(&config, Queue::HubspotSync)
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let started = Instant::now();
+    while got.len() < 2 && started.elapsed() < Duration::from_secs(10) {
+        got.extend(source.receive(10, Duration::from_secs(1)).await.unwrap());
+    }
+    let traceparent_of = |event: &Event| {
+        got.iter()
+            .find(|d| d.event.id == event.id)
+            .map(|d| d.traceparent.clone())
+            .expect("received")
+    };
+    assert_eq!(traceparent_of(&with_attribute).as_deref(), Some(ATTRIBUTE));
+    assert_eq!(traceparent_of(&body_only).as_deref(), Some(BODY));
 }

@@ -105,6 +105,29 @@ pub fn init(
     otlp_endpoint: Option<&str>,
     service: &'static str,
 ) -> anyhow::Result<Telemetry> {
+    init_to(
+        filter,
+        LogFormat::or_default(format),
+        otlp_endpoint,
+        service,
+        std::io::stdout,
+        std::io::stdout().is_terminal(),
+    )
+}
+
+/// [`init`] with the lines written to `writer` instead of standard
+/// output (`ansi`: colour escapes in text), e.g. into a test's capture.
+pub fn init_to<W>(
+    filter: Option<&str>,
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+    service: &'static str,
+    writer: W,
+    ansi: bool,
+) -> anyhow::Result<Telemetry>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let env_filter = || {
         filter
             .and_then(|f| EnvFilter::try_new(f).ok())
@@ -125,16 +148,12 @@ pub fn init(
     });
     tracing_subscriber::registry()
         .with(
-            layer(
-                LogFormat::or_default(format),
-                std::io::stdout,
-                std::io::stdout().is_terminal(),
-            )
-            .with_filter(env_filter())
-            .with_filter(filter_fn(allowed)),
+            layer(format, writer, ansi)
+                .with_filter(env_filter())
+                .with_filter(filter_fn(allowed)),
         )
         .with(otel)
-        .init();
+        .try_init()?;
     Ok(Telemetry { tracer })
 }
 

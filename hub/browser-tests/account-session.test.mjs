@@ -5,7 +5,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, startProxy, DESKTOP } from "./support.mjs";
+import { startHub, forbid, startProxy, DESKTOP } from "./support.mjs";
 import { setUp, tearDown, PASSWORD, openAccount, waitFor, shot, registerThroughPage, units, noProblems, noStoredTokens, verifyAndDeposit, placeRestingBuy } from "./account-support.mjs";
 
 let hub;
@@ -160,6 +160,8 @@ test("more than 100 open orders: the page reads them all (paged)", { timeout: 90
     const email = `many-${Date.now()}@example.com`;
     await call("POST", "/auth/register", { email, password: PASSWORD });
     const { access_token: token } = await call("POST", "/auth/login", { email, password: PASSWORD });
+    forbid("test user's email", email);
+    forbid("access token", token);
     await call("POST", "/users/kyc-documents", { document_type: "passport", content_base64: Buffer.from(`test ${email}`).toString("base64") }, token);
     await until("KYC verified", async () => (await call("GET", "/users/kyc-status", undefined, token)).kyc_status === "VERIFIED");
     await call("POST", "/fiat/deposit", { currency: "USD", amount: "100.00", provider: "stripe", idempotency_key: crypto.randomUUID() }, token);

@@ -4,9 +4,11 @@
 // waits that say what #account showed, and the common steps of a user.
 
 import assert from "node:assert/strict";
-import { startHub, launchBrowser, openPage, screenshot, DESKTOP } from "./support.mjs";
+import { startHub, forbid, launchBrowser, openPage, screenshot, DESKTOP } from "./support.mjs";
 
 export const PASSWORD = "Sandbox-Trader-42!";
+// No hub log may hold it, nor the emails and tokens below (clients/js/test/support/hublog.mjs).
+forbid("test user's password", PASSWORD);
 
 /** The file's hub and browser, set by setUp. */
 export const env = { hub: null, browser: null };
@@ -43,7 +45,11 @@ export async function openAccount(viewport = DESKTOP, base = env.hub.base) {
   opened.page.on("response", async (response) => {
     if (!/\/auth\/(login|refresh)$/.test(new URL(response.url()).pathname) || !response.ok()) return;
     const body = await response.json().catch(() => null);
-    if (body?.access_token) tokens.push(body.access_token, body.refresh_token);
+    if (body?.access_token) {
+      tokens.push(body.access_token, body.refresh_token);
+      forbid("access token", body.access_token);
+      forbid("refresh token", body.refresh_token);
+    }
   });
   await opened.page.goto(base + "/");
   await waitFor(opened.page, "the sign-in form", () => document.querySelector("#acct-signin"));
@@ -68,6 +74,7 @@ export async function shot(page, name, selector) {
 
 /** Registers `email` through the page and waits for the signed-in view with a live socket session. */
 export async function registerThroughPage(page, email) {
+  forbid("test user's email", email);
   await page.fill("#acct-email", email);
   await page.fill("#acct-password", PASSWORD);
   await page.click("[data-testid=register]");

@@ -9,7 +9,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, screenshot, statusInjector, SCREENSHOTS, DESKTOP, PHONE } from "./support.mjs";
+import { startHub, forbid, screenshot, statusInjector, SCREENSHOTS, DESKTOP, PHONE } from "./support.mjs";
 import { setUp, tearDown, PASSWORD, openAccount, waitFor, shot, registerThroughPage, balance, units, noProblems, noStoredTokens } from "./account-support.mjs";
 import { totp, step } from "./account-totp.mjs";
 
@@ -145,6 +145,7 @@ test("two-factor: enabled from the page, then sign-in asks for the code", { time
     await page.click("[data-testid=mfa-setup]");
     await waitFor(page, "the secret shown", () => document.querySelector("[data-testid=mfa-secret]")?.textContent.length >= 16);
     const secret = await page.textContent("[data-testid=mfa-secret]");
+    forbid("TOTP secret", secret);
     assert.match(await page.textContent("[data-testid=mfa-url]"), /^otpauth:\/\/totp\/.+secret=/);
     await shot(page, "mfa-1-setup", "#acct-mfa");
 

@@ -8,7 +8,7 @@ import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
-export { startHub } from "../../clients/js/test/support/hub.mjs";
+export { startHub, forbid } from "../../clients/js/test/support/hub.mjs";
 export { startProxy } from "../../clients/js/test/support/proxy.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");

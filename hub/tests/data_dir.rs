@@ -4,55 +4,48 @@
 //! password hashes and TOTP seeds, even sealed; the event log holds
 //! emails; `keys/` holds the keys). A data directory an older version left
 //! world-readable (0755, files 0644) is tightened at start, not refused.
+//! Its log is checked like every spawned hub's (`common::binary`).
 
+mod common;
+
+use common::binary::HubProcess;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Hub {
-    child: Child,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::{Command, Stdio};
 
 /// `nax-hub` on `data_dir`, started by a shell that first sets
 /// `umask 000` (the umask is the process's, so the binary inherits it);
-/// returns once `/health` answers.
-async fn spawn_under_umask_000(data_dir: &Path) -> Hub {
+/// returns once `/health` answers. Its log goes to `log` (outside the
+/// data directory, whose modes the tests check) and is checked like
+/// every spawned hub's (`common::binary`), with the keys it wrote among
+/// the secrets.
+async fn spawn_under_umask_000(data_dir: &Path, log: &Path) -> HubProcess {
     let port = testkit::free_port();
-    let child = Command::new("sh")
+    let output = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("the hub's log file");
+    let mut command = Command::new("sh");
+    command
         .args(["-c", "umask 000; exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_nax-hub"))
         .args(["--data-dir", data_dir.to_str().unwrap()])
         .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
         .args(["--events-per-sec", "5"])
-        .env("NAX_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("sh runs nax-hub");
-    let mut hub = Hub { child };
-    let url = format!("http://127.0.0.1:{port}/health");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = hub.child.try_wait() {
-            panic!("nax-hub exited: {status}");
-        }
-        if let Ok(r) = http.get(&url).send().await {
-            if r.status() == 200 {
-                return hub;
+        .env("NAX_LOG", "debug")
+        .stdout(output)
+        .stderr(Stdio::inherit());
+    let mut hub = HubProcess::start_logging_to(command, port, Some(log.to_owned())).await;
+    for key in ["keys/jwt.key", "keys/data.key"] {
+        let text = std::fs::read_to_string(data_dir.join(key)).expect("the hub's key");
+        for line in text.lines().map(str::trim) {
+            if line.len() >= 16 && !line.starts_with("-----") {
+                hub.forbid(line);
             }
         }
-        assert!(Instant::now() < deadline, "nax-hub did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    hub
 }
 
 fn mode(path: &Path) -> u32 {
@@ -104,7 +97,7 @@ fn assert_private(data_dir: &Path) {
 async fn under_umask_000_a_fresh_data_dir_is_0700_and_every_file_in_it_0600() {
     let root = tempfile::tempdir().unwrap();
     let data_dir = root.path().join("data");
-    let hub = spawn_under_umask_000(&data_dir).await;
+    let hub = spawn_under_umask_000(&data_dir, &root.path().join("nax-hub.log")).await;
     assert_private(&data_dir);
     drop(hub);
 }
@@ -113,7 +106,8 @@ async fn under_umask_000_a_fresh_data_dir_is_0700_and_every_file_in_it_0600() {
 async fn an_old_world_readable_data_dir_is_tightened_at_start() {
     let root = tempfile::tempdir().unwrap();
     let data_dir = root.path().join("data");
-    drop(spawn_under_umask_000(&data_dir).await);
+    let log = root.path().join("nax-hub.log");
+    drop(spawn_under_umask_000(&data_dir, &log).await);
     // What an older version left: directories 0755, files 0644.
     for path in entries(&data_dir).into_iter().chain([data_dir.clone()]) {
         let loose = if path.is_dir() { 0o755 } else { 0o644 };
@@ -121,7 +115,7 @@ async fn an_old_world_readable_data_dir_is_tightened_at_start() {
     }
     assert_eq!(mode(&data_dir), 0o755);
 
-    let hub = spawn_under_umask_000(&data_dir).await;
+    let hub = spawn_under_umask_000(&data_dir, &log).await;
     assert_private(&data_dir);
     drop(hub);
 }

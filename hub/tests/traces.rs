@@ -2,7 +2,8 @@
 //! REST request's span over OTLP/HTTP to a receiver of the tests' own
 //! (`testkit::otlp`), joined to the caller's trace when the request
 //! carries a W3C `traceparent`, and its log lines carry that `trace_id`
-//! (docs/OPERATIONS.md, "Traces").
+//! (docs/OPERATIONS.md, "Traces"); the same in process, where the hub's
+//! log goes to the tests' capture and is checked (`common::logs::traced`).
 
 mod common;
 
@@ -106,14 +107,9 @@ async fn post(
 async fn an_order_its_venue_call_its_publish_and_the_workers_handling_are_one_trace() {
     let receiver = OtlpReceiver::start().await;
     // The test process is the hub here (one process per test): its spans
-    // go to the receiver as a deployed hub's would.
-    let _telemetry = hub::logging::init(
-        Some("info"),
-        Some(hub::logging::LogFormat::Json),
-        Some(&receiver.endpoint()),
-        "nax-hub",
-    )
-    .unwrap();
+    // go to the receiver as a deployed hub's would, its log lines to the
+    // capture every in-process hub's go to.
+    let _telemetry = common::logs::traced(&receiver.endpoint());
     let hub = common::start_hub(|c| c.venue.events_per_sec = 20).await;
     let base = format!("http://{}", hub.addr);
     let http = reqwest::Client::new();
@@ -198,4 +194,13 @@ async fn an_order_its_venue_call_its_publish_and_the_workers_handling_are_one_tr
     );
     assert!(ids.contains(&handled["parentSpanId"]), "{handled}");
     hub.stop().await;
+    // The hub's log went to the capture (checked at exit, common/logs.rs),
+    // and the order's access line carries the caller's trace.
+    common::logs::check();
+    let access = common::logs::captured()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["target"] == "nax::access" && l["route"] == "/orders" && l["method"] == "POST")
+        .expect("the order's access line was captured");
+    assert_eq!(access["trace_id"], TRACE_ID, "{access}");
 }

@@ -6,10 +6,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::post;
 use parking_lot::Mutex;
 use serde_json::Value;
+
+/// The largest export request accepted (the OpenTelemetry collector's
+/// OTLP/HTTP receiver's default, 20 MiB).
+const MAX_BODY: usize = 20 << 20;
 
 /// One received span: the OTLP JSON span object plus `service` (its
 /// resource's `service.name`).
@@ -27,13 +32,17 @@ impl OtlpReceiver {
     pub async fn start() -> OtlpReceiver {
         let spans: Arc<Mutex<Vec<Span>>> = Arc::default();
         let kept = spans.clone();
-        let app = axum::Router::new().route(
-            "/v1/traces",
-            post(move |headers: HeaderMap, body: String| {
-                let kept = kept.clone();
-                async move { receive(&kept, &headers, &body) }
-            }),
-        );
+        let app = axum::Router::new()
+            .route(
+                "/v1/traces",
+                post(move |headers: HeaderMap, body: String| {
+                    let kept = kept.clone();
+                    async move { receive(&kept, &headers, &body) }
+                }),
+            )
+            // The OpenTelemetry collector's default limit (axum's own, 2 MiB,
+            // refuses a full batch of spans at `debug`).
+            .layer(DefaultBodyLimit::max(MAX_BODY));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the OTLP receiver");

@@ -21,7 +21,7 @@
 use super::{Delivery, Depth, Source, SourceError};
 use crate::events::log::{EventLog, LINE_BOUNDS};
 use crate::events::sqs::Queue;
-use crate::events::Event;
+use crate::events::{Event, Timestamp};
 use async_trait::async_trait;
 use std::collections::{HashSet, VecDeque};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
@@ -282,6 +282,7 @@ impl LogSource {
                 handle: entry.end.to_string(),
                 receives: entry.receives.max(1),
                 enqueued_at: entry.event.time,
+                traceparent: entry.event.traceparent.clone(),
             });
         }
         for i in dead {
@@ -382,6 +383,14 @@ impl Source for LogSource {
             in_flight,
             dead_letters: state.dead_letters,
         })
+    }
+
+    /// The oldest time of the entries read and not deleted (waiting or in
+    /// flight; what lies past [`WINDOW`] is newer).
+    async fn oldest(&self) -> Option<Timestamp> {
+        let state = self.state.lock().await;
+        let live = state.entries.iter().filter(|e| !e.deleted);
+        live.map(|e| e.event.time).min()
     }
 
     fn visibility(&self) -> Duration {

@@ -39,6 +39,12 @@ pub struct Delivery {
     /// When the queue got the message (SQS `SentTimestamp`; the event's
     /// own time in the embedded log).
     pub enqueued_at: Timestamp,
+    /// The W3C trace context the message carries, which the consumer's
+    /// `worker.handle` span joins (docs/OPERATIONS.md, "Traces"): on SQS
+    /// the `traceparent` message attribute, which wins; else (the
+    /// embedded log has no attributes, or a message was sent without it)
+    /// the event body's own `traceparent` field.
+    pub traceparent: Option<String>,
 }
 
 /// What a queue looks like now (gauges of `/metrics`).
@@ -82,6 +88,13 @@ pub trait Source: Send + Sync + 'static {
 
     /// The queue's counts.
     async fn depth(&self) -> Result<Depth, SourceError>;
+
+    /// When the oldest message waiting or in flight was enqueued, as far
+    /// as this source can tell (`None`: none it knows of). [`run`] reads
+    /// it after every receive, empty ones too, into
+    /// `nax_worker_oldest_message_age_seconds` (docs/OPERATIONS.md,
+    /// "Metrics"). Cheap: no call to the queue.
+    async fn oldest(&self) -> Option<Timestamp>;
 
     /// How long a received message stays invisible.
     fn visibility(&self) -> Duration;

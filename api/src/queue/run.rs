@@ -67,12 +67,9 @@ pub async fn run(source: Arc<dyn Source>, consumer: Arc<dyn Consumer>, options: 
                 continue;
             }
         };
+        record_oldest(&*source).await;
         if batch.is_empty() {
             continue;
-        }
-        if let Some(oldest) = batch.iter().map(|d| d.enqueued_at).min() {
-            let age = (crate::events::now() - oldest).num_milliseconds().max(0) as f64 / 1e3;
-            metrics::gauge!("nax_worker_oldest_message_age_seconds", "queue" => queue).set(age);
         }
         let mut outcomes = handle_with_heartbeat(&*source, &*consumer, &batch).await;
         if source.queue().is_fifo() {
@@ -155,7 +152,7 @@ async fn handle_with_heartbeat(
                 event_type = %d.event.event_type,
                 event_id = %d.event.id,
             );
-            crate::events::trace::join(&span, d.event.traceparent.as_deref());
+            crate::events::trace::join(&span, d.traceparent.as_deref());
             span
         })
         .collect();
@@ -237,6 +234,18 @@ async fn settle(source: &dyn Source, name: &'static str, batch: &[Delivery], out
             }
         }
     }
+}
+
+/// The age of the oldest message waiting or in flight ([`Source::oldest`];
+/// 0 when there is none) into its gauge. Called after every receive, so
+/// it keeps rising while a message waits to come back and reads 0 once
+/// the queue drained.
+async fn record_oldest(source: &dyn Source) {
+    let age = source.oldest().await.map_or(0.0, |oldest| {
+        (crate::events::now() - oldest).num_milliseconds().max(0) as f64 / 1e3
+    });
+    metrics::gauge!("nax_worker_oldest_message_age_seconds", "queue" => source.queue().name())
+        .set(age);
 }
 
 /// Reads the queue's counts into the gauges.

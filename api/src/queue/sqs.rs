@@ -7,11 +7,19 @@
 //! dead-letter queue (the redrive policy of `infra/terraform/sqs.tf`). A
 //! message whose body is not an event (over the bounds, or not one) is
 //! never handed out and never deleted: it reaches the dead-letter queue.
+//!
+//! Each receive asks for the `traceparent` message attribute the
+//! publisher sets ([`Delivery::traceparent`]). SQS cannot say how old its
+//! oldest waiting message is (CloudWatch's `ApproximateAgeOfOldestMessage`
+//! is not an SQS call), so [`Source::oldest`] answers from what this
+//! source holds: the `SentTimestamp` of the messages it received and has
+//! not deleted ([`InHand`]).
 
 use super::{Delivery, Depth, Source, SourceError};
 use crate::events::log::LINE_BOUNDS;
 use crate::events::sqs::{Queue, SqsConfig, SqsPublisher};
-use crate::events::Event;
+use crate::events::trace::TRACEPARENT;
+use crate::events::{Event, Timestamp};
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
 use aws_sdk_sqs::types::{
@@ -19,10 +27,61 @@ use aws_sdk_sqs::types::{
     MessageSystemAttributeName, QueueAttributeName,
 };
 use aws_sdk_sqs::Client;
+use std::collections::HashMap;
 use std::time::Duration;
+use tokio::time::Instant;
 
 /// Entries per batch call (an SQS limit).
 const BATCH: usize = 10;
+/// The longest wait of one `ReceiveMessage` (an SQS limit).
+const LONGEST_RECEIVE: Duration = Duration::from_secs(20);
+
+/// The messages a [`SqsSource`] received and has not deleted, by message
+/// id: in flight, or (retried, released) waiting to come back. One not
+/// received again within twice the visibility timeout plus the longest
+/// receive is forgotten: it went to the dead-letter queue or to another
+/// worker.
+#[derive(Default)]
+struct InHand(parking_lot::Mutex<HashMap<String, Held>>);
+
+struct Held {
+    sent: Timestamp,
+    handle: String,
+    /// When it was last received or its visibility extended.
+    seen: Instant,
+}
+
+impl InHand {
+    fn received(&self, id: &str, sent: Timestamp, handle: &str) {
+        let held = Held {
+            sent,
+            handle: handle.to_owned(),
+            seen: Instant::now(),
+        };
+        self.0.lock().insert(id.to_owned(), held);
+    }
+
+    fn deleted(&self, handles: &[String]) {
+        self.0.lock().retain(|_, h| !handles.contains(&h.handle));
+    }
+
+    fn extended(&self, handles: &[String]) {
+        let now = Instant::now();
+        for held in self.0.lock().values_mut() {
+            if handles.contains(&held.handle) {
+                held.seen = now;
+            }
+        }
+    }
+
+    /// The oldest `SentTimestamp` held, after forgetting what was not seen
+    /// within `forget_after`.
+    fn oldest(&self, forget_after: Duration) -> Option<Timestamp> {
+        let mut held = self.0.lock();
+        held.retain(|_, h| h.seen.elapsed() < forget_after);
+        held.values().map(|h| h.sent).min()
+    }
+}
 
 /// One SQS queue as a [`Source`].
 pub struct SqsSource {
@@ -31,6 +90,7 @@ pub struct SqsSource {
     url: String,
     dead_letter_url: Option<String>,
     visibility: Duration,
+    in_hand: InHand,
 }
 
 impl SqsSource {
@@ -84,6 +144,7 @@ impl SqsSource {
             url,
             dead_letter_url,
             visibility: Duration::from_secs(seconds.max(1)),
+            in_hand: InHand::default(),
         })
     }
 
@@ -174,6 +235,7 @@ impl Source for SqsSource {
             .visibility_timeout(self.visibility.as_secs() as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
             .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .message_attribute_names(TRACEPARENT)
             .send()
             .await
             .map_err(|e| self.error("ReceiveMessage", DisplayErrorContext(e)))?;
@@ -205,6 +267,14 @@ impl Source for SqsSource {
             let enqueued_at = attribute(MessageSystemAttributeName::SentTimestamp)
                 .and_then(chrono::DateTime::from_timestamp_millis)
                 .unwrap_or(event.time);
+            let traceparent = message
+                .message_attributes()
+                .and_then(|a| a.get(TRACEPARENT))
+                .and_then(|v| v.string_value())
+                .map(str::to_owned)
+                .or_else(|| event.traceparent.clone());
+            self.in_hand
+                .received(message.message_id().unwrap_or(handle), enqueued_at, handle);
             deliveries.push(Delivery {
                 event,
                 handle: handle.to_owned(),
@@ -212,6 +282,7 @@ impl Source for SqsSource {
                     .unwrap_or(1)
                     .max(1) as u32,
                 enqueued_at,
+                traceparent,
             });
         }
         Ok(deliveries)
@@ -238,6 +309,14 @@ impl Source for SqsSource {
                 .send()
                 .await
                 .map_err(|e| self.error("DeleteMessageBatch", DisplayErrorContext(e)))?;
+            let failed: Vec<String> = out.failed().iter().map(|f| f.id().to_owned()).collect();
+            let gone: Vec<String> = chunk
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !failed.contains(&i.to_string()))
+                .map(|(_, h)| h.clone())
+                .collect();
+            self.in_hand.deleted(&gone);
             if let Some(failed) = out.failed().first() {
                 return Err(self.error(
                     "DeleteMessageBatch",
@@ -254,7 +333,9 @@ impl Source for SqsSource {
 
     async fn extend(&self, handles: &[String], by: Duration) -> Result<(), SourceError> {
         self.set_visibility(handles, by.as_secs().clamp(1, 43_200) as i32)
-            .await
+            .await?;
+        self.in_hand.extended(handles);
+        Ok(())
     }
 
     async fn depth(&self) -> Result<Depth, SourceError> {
@@ -268,6 +349,12 @@ impl Source for SqsSource {
             in_flight,
             dead_letters,
         })
+    }
+
+    /// The oldest message received and not deleted ([`InHand`]); `None`
+    /// once every one received was deleted.
+    async fn oldest(&self) -> Option<Timestamp> {
+        self.in_hand.oldest(self.visibility * 2 + LONGEST_RECEIVE)
     }
 
     fn visibility(&self) -> Duration {

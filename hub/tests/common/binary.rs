@@ -123,13 +123,24 @@ pub struct HubProcess {
 impl HubProcess {
     /// Spawns `command` (from [`command`], for `port`) and waits until it
     /// answers `GET /health` with 200.
-    pub async fn start(mut command: Command, port: u16) -> HubProcess {
-        let secrets = secrets_of(&command);
+    pub async fn start(command: Command, port: u16) -> HubProcess {
         let args: Vec<_> = command.get_args().collect();
         let log = args
             .iter()
             .position(|a| *a == "--data-dir")
             .map(|i| log_path(Path::new(args[i + 1])));
+        Self::start_logging_to(command, port, log).await
+    }
+
+    /// [`start`](Self::start) for a command made another way (e.g. run
+    /// through a shell) whose standard output goes to `log`, checked like
+    /// [`command`]'s.
+    pub async fn start_logging_to(
+        mut command: Command,
+        port: u16,
+        log: Option<PathBuf>,
+    ) -> HubProcess {
+        let secrets = secrets_of(&command);
         let child = command.spawn().expect("nax-hub starts");
         let mut hub = HubProcess {
             child,
@@ -139,6 +150,12 @@ impl HubProcess {
         };
         hub.wait_healthy(START_WITHIN).await;
         hub
+    }
+
+    /// Adds `secret` (e.g. a key the hub wrote) to what its log must not
+    /// hold.
+    pub fn forbid(&mut self, secret: &str) {
+        self.secrets.push(secret.to_owned());
     }
 
     /// Kills the process and checks its log so far ([`check_log`]);

@@ -17,7 +17,9 @@
 //! that is not a JSON object with `timestamp`, `level` and `target`, or
 //! that holds a secret, makes the process exit with status 1, naming the
 //! line's number, level, target and the secret's kind, never the secret.
-//! [`check`] does the same at any point of a test.
+//! [`check`] does the same at any point of a test. A test of traces
+//! installs the binary's own subscriber with OTLP export through
+//! [`traced`] instead, which writes into the same capture.
 
 use hub::config::Config;
 use std::io::Write;
@@ -66,30 +68,61 @@ impl Drop for EventWriter {
     }
 }
 
+static INSTALL: Once = Once::new();
+
+/// The capture's level: `NAX_TEST_LOG`, else `debug`.
+fn level() -> String {
+    std::env::var("NAX_TEST_LOG").unwrap_or_else(|_| "debug".into())
+}
+
+/// Checks the capture when the process exits; called once, by whichever
+/// of [`install`] and [`traced`] installed the subscriber.
+fn check_at_exit_armed() {
+    // SAFETY: `check_at_exit` is a plain function that neither unwinds
+    // nor calls `exit`.
+    unsafe { libc::atexit(check_at_exit) };
+}
+
 fn install() {
-    static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         use tracing_subscriber::filter::{filter_fn, EnvFilter};
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::Layer as _;
-        let level = std::env::var("NAX_TEST_LOG").unwrap_or_else(|_| "debug".into());
         let layer = hub::logging::layer(
             hub::logging::LogFormat::Json,
             || EventWriter(Vec::new()),
             false,
         )
-        .with_filter(EnvFilter::new(level))
+        .with_filter(EnvFilter::new(level()))
         .with_filter(filter_fn(hub::logging::allowed));
-        // A test that installed a subscriber of its own first (traces.rs)
-        // keeps it; its log is not captured here.
-        let installed =
-            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
-        if installed.is_ok() {
-            // SAFETY: `check_at_exit` is a plain function that neither
-            // unwinds nor calls `exit`.
-            unsafe { libc::atexit(check_at_exit) };
-        }
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+            .expect("no other subscriber: a test of traces uses common::logs::traced");
+        check_at_exit_armed();
     });
+}
+
+/// For a test of traces, before any hub starts: installs the binary's own
+/// subscriber ([`hub::logging::init_to`]: JSON lines at the capture's
+/// level, and the spans exported over OTLP to `endpoint` as `nax-hub`'s),
+/// writing into the capture, so its log is checked like every other
+/// in-process hub's.
+pub fn traced(endpoint: &str) -> hub::logging::Telemetry {
+    let mut telemetry = None;
+    INSTALL.call_once(|| {
+        telemetry = Some(
+            hub::logging::init_to(
+                Some(&level()),
+                hub::logging::LogFormat::Json,
+                Some(endpoint),
+                "nax-hub",
+                || EventWriter(Vec::new()),
+                false,
+            )
+            .expect("the test's subscriber"),
+        );
+        check_at_exit_armed();
+    });
+    telemetry.expect("common::logs::traced runs once, before any hub starts")
 }
 
 /// Installs the capture (once per process) and records `config`'s secrets

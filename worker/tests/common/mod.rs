@@ -39,6 +39,7 @@ pub fn delivery(event: &Event) -> Delivery {
         handle: event.id.clone(),
         receives: 1,
         enqueued_at: event.time,
+        traceparent: event.traceparent.clone(),
     }
 }
 

@@ -1,15 +1,20 @@
 // A real `nax-hub` process for the JavaScript tests (the client's under
 // clients/js/test/ and the page's under hub/browser-tests/): its own
-// port on 127.0.0.1 and its own data directory, killed by `stop()`.
+// port on 127.0.0.1 and its own data directory, killed by `stop()`,
+// which then checks every line of its output (./hublog.mjs: JSON, and no
+// secret the suite used) and fails when one is wrong.
 // The binary is $NAX_HUB_BIN, else target/debug/nax-hub of this checkout
 // (scripts/test.sh builds it before running these tests).
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { configSecrets, violations } from "./hublog.mjs";
+
+export { forbid } from "./hublog.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 
@@ -43,14 +48,22 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
   const port = fixedPort ?? (await freePort());
   const logPath = join(dir, "hub.log");
   const log = openSync(logPath, "a");
+  // NAX_HUB_BIN is this file's, not the hub's (the hub refuses NAX_ variables it does not know).
+  const childEnv = { ...withoutHubBin(process.env), NAX_LOG: logLevel, ...env };
   const child = spawn(bin, ["--config", config, "--data-dir", dir, "--bind", "127.0.0.1", "--port", String(port)], {
-    // NAX_HUB_BIN is this file's, not the hub's (the hub refuses NAX_ variables it does not know).
-    env: { ...withoutHubBin(process.env), NAX_LOG: logLevel, ...env },
+    env: childEnv,
     stdio: ["ignore", log, log],
   });
   let exited = null;
   child.once("exit", (code, signal) => { exited = { code, signal }; });
   const base = `http://127.0.0.1:${port}`;
+  const kill = async () => {
+    if (!exited) {
+      const gone = new Promise((ok) => child.once("exit", ok));
+      child.kill("SIGKILL");
+      await gone;
+    }
+  };
   const hub = {
     port,
     base,
@@ -58,13 +71,22 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
     dir,
     logPath,
     child,
-    /** Kills the process (SIGKILL) and removes its data directory. */
+    /**
+     * Kills the process (SIGKILL), checks its log (./hublog.mjs) and
+     * removes its data directory; throws, keeping the directory, when a
+     * line of the log is not JSON or holds a secret.
+     */
     async stop() {
-      if (!exited) {
-        const gone = new Promise((ok) => child.once("exit", ok));
-        child.kill("SIGKILL");
-        await gone;
+      await kill();
+      const problems = violations(readFileSync(logPath, "utf8"), configSecrets(toml, childEnv, dir));
+      if (problems.length > 0) {
+        throw new Error(`the log of the hub on port ${port} (${logPath}) fails its check (clients/js/test/support/hublog.mjs):\n  ${problems.join("\n  ")}`);
       }
+      rmSync(dir, { recursive: true, force: true });
+    },
+    /** Kills the process and removes its data directory, unchecked (a start that failed). */
+    async discard() {
+      await kill();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -73,9 +95,8 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
   for (const path of paths) {
     for (;;) {
       if (exited) {
-        const { readFileSync } = await import("node:fs");
         const tail = readFileSync(logPath, "utf8").slice(-2000);
-        await hub.stop();
+        await hub.discard();
         throw new Error(`nax-hub exited (${JSON.stringify(exited)}) before ${path} answered 200:\n${tail}`);
       }
       try {
@@ -85,7 +106,7 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
         // not listening yet
       }
       if (Date.now() > deadline) {
-        await hub.stop();
+        await hub.discard();
         throw new Error(`nax-hub did not answer ${path} with 200 within ${startMs} ms`);
       }
       await new Promise((ok) => setTimeout(ok, 50));
