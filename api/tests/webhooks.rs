@@ -2,13 +2,16 @@
 //! with its own signature scheme: bad or stale signatures change nothing,
 //! a verified delivery is answered `accepted` at once and applied by the
 //! webhook applier once per delivery id (also under concurrent deliveries,
-//! concurrent appliers, and a restart between receipt and apply), and a
+//! concurrent appliers, and a restart between receipt and apply; on SQS
+//! and DynamoDB too, a worker process killed between the two), and a
 //! webhook may settle only its own user's matching transaction (anything
 //! else is a `rejected` receipt that changed nothing).
 
 #[path = "webhooks/applier.rs"]
 mod applier;
 mod common;
+#[path = "webhooks/sqs_worker.rs"]
+mod sqs_worker;
 
 use api::store::ReceiptStatus;
 use api::webhooks::delivery::Report;

@@ -1,15 +1,23 @@
-//! Acceptance of the HubSpot CRM sync: 1,000 users (another number with
-//! `NAX_TEST_HUBSPOT_USERS`) written to a real
-//! store as the API writes them (each registered, then some with a
-//! profile, KYC submitted, verified, a completed deposit, a fill, so
-//! every lifecycle stage is represented), their events sent to a real
+//! Acceptance of the HubSpot CRM sync: users written to a real store as
+//! the API writes them (each registered, then some with a profile, KYC
+//! submitted, verified, a completed deposit, a fill, so every lifecycle
+//! stage is represented), their events sent to a real
 //! `hubspot-sync-queue` on a moto of the test's own (created by
 //! `SqsPublisher::ensure_queues`, bodies as `SqsPublisher` writes them),
-//! consumed by `api::queue::run` (four loops sharing one
-//! `HubspotSync`) against the HubSpot-shaped server of
-//! `testkit::hubspot`, with `429`s and `5xx` injected. Every contact ends
-//! with the right stage and properties, no request ever went over the
-//! limit, and an old event replayed afterwards changes nothing.
+//! consumed by `api::queue::run` (four loops sharing one `HubspotSync`)
+//! against the HubSpot-shaped server of `testkit::hubspot`, with `429`s
+//! and `5xx` injected. Every contact ends with the right stage and
+//! properties, no request ever went over the limit, and an old event
+//! replayed afterwards changes nothing.
+//!
+//! The same flow ([`sync_acceptance`]) runs twice: 1,000 users
+//! (`NAX_TEST_HUBSPOT_USERS`) on the embedded store, and 200
+//! (`NAX_TEST_HUBSPOT_DYNAMO_USERS`) on DynamoDB tables on that moto, where
+//! the checkpoints' conditional writes (docs/HUBSPOT.md, "Checkpoints and
+//! delivery") are DynamoDB's. moto slows down as its tables and queue
+//! fill (200 users take about 30 s, 400 about 90 s; with 1,000 a write
+//! failed while the users were still being written, after 166 s), hence
+//! the smaller size there.
 
 #[path = "hubspot_support/mod.rs"]
 mod hubspot_support;
@@ -18,6 +26,7 @@ use api::events::sqs::SqsPublisher;
 use api::events::{Event, EventType};
 use api::queue::sqs::SqsSource;
 use api::queue::{run, RunOptions};
+use api::store::dynamo::{DynamoConfig, DynamoStore};
 use api::store::embedded::EmbeddedStore;
 use api::store::{KycStatus, Store};
 use hubspot_support::{publish, register, settings, sqs_config, update};
@@ -31,12 +40,12 @@ use tokio::sync::watch;
 use worker::hubspot::mapping::hubspot_time;
 use worker::hubspot::HubspotSync;
 
-/// 1,000, or `NAX_TEST_HUBSPOT_USERS`.
-fn users() -> usize {
-    std::env::var("NAX_TEST_HUBSPOT_USERS")
+/// The number in the variable `name`, else `default`.
+fn users(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000)
+        .unwrap_or(default)
 }
 /// Visible messages the publishers keep the queue under. moto reads the
 /// queue's attributes, a scan of every message, on each message sent
@@ -193,22 +202,55 @@ fn mismatches(server: &HubspotServer, expected: &BTreeMap<String, Expected>) -> 
     out
 }
 
+/// 1,000 users (`NAX_TEST_HUBSPOT_USERS`) on the embedded store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
-    let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    // A moto of the test's own: the shared one serves the other tests'
+    // calls one at a time in between.
+    let moto_port = testkit::free_port();
+    let _moto = testkit::OwnServer::moto(moto_port);
+    let store = Arc::new(EmbeddedStore::open(dir.path()).unwrap());
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    sync_acceptance(store, &moto, users("NAX_TEST_HUBSPOT_USERS", 1_000)).await;
+}
+
+/// 200 users (`NAX_TEST_HUBSPOT_DYNAMO_USERS`) on DynamoDB tables on the
+/// test's own moto: the checkpoints' conditional writes, their merges
+/// when a worker finds another got there first, and the stale replay are
+/// DynamoDB's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_user_ends_with_the_right_contact_on_dynamodb() {
+    let moto_port = testkit::free_port();
+    let _moto = testkit::OwnServer::moto(moto_port);
+    let moto = format!("http://127.0.0.1:{moto_port}");
+    let store = DynamoStore::new(&DynamoConfig {
+        endpoint: Some(moto.clone()),
+        region: "us-east-1".to_owned(),
+        table_prefix: format!("hs{}-", uuid::Uuid::new_v4().simple()),
+        static_credentials: Some(api::aws::StaticCredentials::test()),
+    })
+    .await;
+    store.ensure_tables().await.expect("tables on moto");
+    sync_acceptance(
+        Arc::new(store),
+        &moto,
+        users("NAX_TEST_HUBSPOT_DYNAMO_USERS", 200),
+    )
+    .await;
+}
+
+/// The acceptance flow (see the module doc) with `users` users on `store`
+/// and the queue on the moto at `moto`.
+async fn sync_acceptance(store: Arc<dyn Store>, moto: &str, users: usize) {
+    let started = Instant::now();
     let server = HubspotServer::start(HubspotConfig {
         limit: LIMIT,
         window: WINDOW,
         ..HubspotConfig::default()
     })
     .await;
-    // A moto of the test's own: the shared one serves the other tests'
-    // calls one at a time in between.
-    let moto_port = testkit::free_port();
-    let _moto = testkit::OwnServer::moto(moto_port);
-    let config = sqs_config(&format!("http://127.0.0.1:{moto_port}"));
+    let config = sqs_config(moto);
     let sqs = SqsPublisher::client(&config).await;
     SqsPublisher::ensure_queues(&sqs, &config.queue_prefix)
         .await
@@ -219,7 +261,7 @@ async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
     let mut per_publisher: Vec<Vec<Event>> = vec![Vec::new(); PUBLISHERS];
     let mut expected = BTreeMap::new();
     let mut replay = None;
-    for n in 0..users() {
+    for n in 0..users {
         let (events, want) = user_history(&*store, n).await;
         if n % 6 == 4 && replay.is_none() {
             replay = Some(events[0].clone()); // a customer's user.registered
@@ -229,7 +271,7 @@ async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
     }
     let events_total: usize = per_publisher.iter().map(Vec::len).sum();
     let written = started.elapsed();
-    eprintln!("{} users written in {written:?}", users());
+    eprintln!("{users} users written in {written:?}");
 
     // Faults: 429s with Retry-After, then 5xx the client retries, then
     // (below) more 5xx than it tries, so that batch comes back from SQS.
@@ -301,6 +343,13 @@ async fn every_user_ends_with_the_right_contact_within_the_rate_limit() {
                 {
                     eprintln!("request {:?} status {}", r.at, r.status);
                 }
+            }
+            // A message that failed its five receives is in the
+            // dead-letter queue, its events never synced.
+            let queue = SqsSource::connect(&config, api::events::sqs::Queue::HubspotSync).await;
+            if let Ok(queue) = queue {
+                use api::queue::Source as _;
+                eprintln!("hubspot-sync-queue: {:?}", queue.depth().await);
             }
         }
         assert!(

@@ -40,16 +40,28 @@ pub async fn start_money_on(config: ApiConfig, store: Arc<dyn Store>) -> TestApi
 /// [`start_money_with`] `config` on DynamoDB tables of the test's own
 /// (a random prefix) on the shared moto (`NAX_TEST_MOTO_PORT`).
 pub async fn start_money_on_dynamodb(config: ApiConfig) -> TestApi {
+    let store = dynamodb_tables(&random_prefix()).await;
+    start_money_on(config, Arc::new(store) as Arc<dyn Store>).await
+}
+
+/// A table or queue prefix of a test's own.
+pub fn random_prefix() -> String {
+    format!("t{}-", uuid::Uuid::new_v4().simple())
+}
+
+/// The DynamoDB store on the tables under `prefix` on the shared moto
+/// (`NAX_TEST_MOTO_PORT`), made when missing.
+pub async fn dynamodb_tables(prefix: &str) -> api::store::dynamo::DynamoStore {
     use api::store::dynamo::{DynamoConfig, DynamoStore};
     let store = DynamoStore::new(&DynamoConfig {
         endpoint: Some(testkit::shared_moto_endpoint()),
         region: "us-east-1".to_owned(),
-        table_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        table_prefix: prefix.to_owned(),
         static_credentials: Some(api::aws::StaticCredentials::test()),
     })
     .await;
     store.ensure_tables().await.expect("create tables on moto");
-    start_money_on(config, Arc::new(store) as Arc<dyn Store>).await
+    store
 }
 
 /// [`start_money_with`], publishing events to SQS as `config` says
@@ -57,13 +69,25 @@ pub async fn start_money_on_dynamodb(config: ApiConfig) -> TestApi {
 pub async fn start_money_on_sqs(config: ApiConfig) -> TestApi {
     let dir = dir_with_custody_key();
     let store = Arc::new(api::store::embedded::EmbeddedStore::open(dir.path()).expect("store"));
-    let sqs = api::events::sqs::SqsConfig::from_api(&config);
+    let publisher = sqs_publisher(&config).await;
+    super::start_publishing(config, dir, store, publisher).await
+}
+
+/// [`start_money_on`] `store` (DynamoDB, say), publishing events to SQS
+/// as `config` says (`events_to_sqs`; the queues are made first).
+pub async fn start_money_on_sqs_and(config: ApiConfig, store: Arc<dyn Store>) -> TestApi {
+    let publisher = sqs_publisher(&config).await;
+    super::start_publishing(config, dir_with_custody_key(), store, publisher).await
+}
+
+/// The SQS publisher `config` names, its queues made first.
+async fn sqs_publisher(config: &ApiConfig) -> Arc<dyn api::events::EventPublisher> {
+    let sqs = api::events::sqs::SqsConfig::from_api(config);
     let client = api::events::sqs::SqsPublisher::client(&sqs).await;
     api::events::sqs::SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
         .await
         .expect("queues on moto");
-    let publisher = Arc::new(api::events::sqs::SqsPublisher::new(&sqs).await);
-    super::start_publishing(config, dir, store, publisher).await
+    Arc::new(api::events::sqs::SqsPublisher::new(&sqs).await)
 }
 
 /// A temporary data directory holding the sandbox custody key.
