@@ -133,6 +133,38 @@ impl LogSource {
         })
     }
 
+    /// Up to `max` messages, polling the log for up to `wait`; with
+    /// `not_when_held`, empty at once when every waiting message is held
+    /// back by its group.
+    async fn receive_until(
+        &self,
+        max: usize,
+        wait: Duration,
+        not_when_held: bool,
+    ) -> Result<Vec<Delivery>, SourceError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            {
+                let mut state = self.state.lock().await;
+                self.refill(&mut state)?;
+                let got = self.take(&mut state, max.max(1))?;
+                if !got.is_empty() {
+                    return Ok(got);
+                }
+                let now = Instant::now();
+                let waiting = |e: &Entry| !e.deleted && !e.in_flight(now);
+                if not_when_held && state.entries.iter().any(waiting) {
+                    return Ok(Vec::new());
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
+            }
+            tokio::time::sleep(self.options.poll.min(deadline - now)).await;
+        }
+    }
+
     /// The dead-letter file (one event per line).
     pub fn dead_letter_file(&self) -> &Path {
         &self.dead_letter_file
@@ -326,22 +358,18 @@ impl Source for LogSource {
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, SourceError> {
-        let deadline = Instant::now() + wait;
-        loop {
-            {
-                let mut state = self.state.lock().await;
-                self.refill(&mut state)?;
-                let got = self.take(&mut state, max.max(1))?;
-                if !got.is_empty() {
-                    return Ok(got);
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(Vec::new());
-            }
-            tokio::time::sleep(self.options.poll.min(deadline - now)).await;
-        }
+        self.receive_until(max, wait, false).await
+    }
+
+    /// [`WINDOW`]: every message held is one receive away.
+    fn receive_limit(&self) -> usize {
+        WINDOW
+    }
+
+    /// Answers empty at once when messages wait but none can be handed
+    /// out (each one's group has a message in flight).
+    async fn receive_more(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, SourceError> {
+        self.receive_until(max, wait, true).await
     }
 
     async fn delete(&self, handles: &[String]) -> Result<(), SourceError> {

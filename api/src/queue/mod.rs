@@ -75,6 +75,20 @@ pub trait Source: Send + Sync + 'static {
     /// Up to `max` messages, waiting up to `wait` for the first.
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, SourceError>;
 
+    /// The most messages one receive hands out (SQS: 10).
+    fn receive_limit(&self) -> usize {
+        10
+    }
+
+    /// A receive after the first of a batch ([`run`] gathers a batch until
+    /// one answers nothing): like [`Source::receive`], but a source that
+    /// can tell that every waiting message is held back until the batch in
+    /// hand is settled (its FIFO group is in flight) answers empty at
+    /// once instead of waiting.
+    async fn receive_more(&self, max: usize, wait: Duration) -> Result<Vec<Delivery>, SourceError> {
+        self.receive(max, wait).await
+    }
+
     /// Removes handled messages.
     async fn delete(&self, handles: &[String]) -> Result<(), SourceError>;
 

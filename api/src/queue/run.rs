@@ -91,8 +91,10 @@ async fn pause(stop: &mut watch::Receiver<bool>, backoff: &mut Duration) -> bool
 }
 
 /// One batch: the first receive waits for messages; more are gathered
-/// for up to the consumer's batching wait, up to its maximum. A stop
-/// while gathering releases what was received and returns nothing.
+/// for up to the consumer's batching wait, up to its maximum, until a
+/// receive answers nothing (no message within its wait, or none can be
+/// handed out before this batch is settled: [`Source::receive_more`]). A
+/// stop while gathering releases what was received and returns nothing.
 async fn gather(
     source: &dyn Source,
     consumer: &dyn Consumer,
@@ -100,8 +102,9 @@ async fn gather(
 ) -> Result<Vec<Delivery>, super::SourceError> {
     let batching = consumer.batching();
     let max = batching.max.max(1);
+    let limit = source.receive_limit().max(1);
     let mut batch = tokio::select! {
-        got = source.receive(max.min(10), RECEIVE_WAIT) => got?,
+        got = source.receive(max.min(limit), RECEIVE_WAIT) => got?,
         _ = stop.changed() => return Ok(Vec::new()),
     };
     if batch.is_empty() {
@@ -114,10 +117,11 @@ async fn gather(
             break;
         }
         let more = tokio::select! {
-            got = source.receive((max - batch.len()).min(10), left.min(RECEIVE_WAIT)) => got,
+            got = source.receive_more((max - batch.len()).min(limit), left.min(RECEIVE_WAIT)) => got,
             _ = stop.changed() => break,
         };
         match more {
+            Ok(more) if more.is_empty() => break,
             Ok(more) => batch.extend(more),
             // Handle what we have; the next receive reports the failure.
             Err(_) => break,

@@ -219,3 +219,76 @@ async fn a_fifo_poison_holds_only_its_own_group_until_it_is_dead_lettered() {
     assert_eq!(count(&events[2].id), 1, "group b went once, at once");
     assert_eq!(count(&events[3].id), 1);
 }
+
+#[tokio::test]
+async fn a_further_receive_answers_at_once_when_every_waiting_message_is_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = |i| event(EventType::OrderAccepted, "a", i);
+    publish(dir.path(), &[a(0), a(1)]).await;
+    let source = LogSource::open(dir.path(), Queue::AuditLog, options(60_000)).unwrap();
+    assert_eq!(source.receive(1, Duration::ZERO).await.unwrap().len(), 1);
+    // a1 waits behind a0 (in flight): no use waiting for it.
+    let asked = Instant::now();
+    let more = source
+        .receive_more(10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(more.is_empty());
+    assert!(asked.elapsed() < Duration::from_secs(10), "it did not wait");
+    // A first receive still waits its time (another group may come).
+    let asked = Instant::now();
+    let wait = Duration::from_millis(300);
+    assert!(source.receive(10, wait).await.unwrap().is_empty());
+    assert!(asked.elapsed() >= wait);
+}
+
+#[tokio::test]
+async fn one_busy_users_messages_go_in_one_batch() {
+    use crate::queue::{run, Batching, Consumer, Outcome, RunOptions};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+    // The audit archive's batching: many, gathered for a while.
+    struct Sizes(Mutex<Vec<usize>>);
+    #[async_trait]
+    impl Consumer for Sizes {
+        fn name(&self) -> &'static str {
+            "sizes"
+        }
+        fn batching(&self) -> Batching {
+            Batching {
+                max: 500,
+                wait: Duration::from_secs(2),
+            }
+        }
+        async fn handle(&self, batch: &[Delivery]) -> Vec<Outcome> {
+            self.0.lock().push(batch.len());
+            vec![Outcome::Done; batch.len()]
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let events: Vec<Event> = (0..40)
+        .map(|i| event(EventType::OrderAccepted, "busy", i))
+        .collect();
+    publish(dir.path(), &events).await;
+    let source = Arc::new(LogSource::open(dir.path(), Queue::AuditLog, options(60_000)).unwrap());
+    let consumer = Arc::new(Sizes(Mutex::new(Vec::new())));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(run(
+        source.clone(),
+        consumer.clone(),
+        RunOptions {
+            stop: stopped,
+            ready: Default::default(),
+        },
+    ));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while consumer.0.lock().iter().sum::<usize>() < events.len() {
+        assert!(Instant::now() < deadline, "{:?}", consumer.0.lock());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    // Not ten per batch, each waiting for the batch before it to settle
+    // (one group's messages are held while others are in flight).
+    assert_eq!(*consumer.0.lock(), [40]);
+}
