@@ -218,19 +218,9 @@ async fn a_delivery_carries_the_traceparent_attribute_over_the_bodys() {
     SqsPublisher::ensure_queues(&client, &config.queue_prefix)
         .await
         .unwrap();
-    let url = client
-        .get_queue_url()
-        .queue_name(format!(
-            "{}{}",
-            config.queue_prefix,
-            Queue::HubspotSync.name()
-        ))
-        .send()
+    let url = SqsPublisher::queue_url(&client, &config.queue_prefix, Queue::HubspotSync)
         .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+        .unwrap();
     let mut with_attribute = Event::new(EventType::UserRegistered, Some("a"), json!({}));
     with_attribute.traceparent = Some(BODY.to_owned());
     let mut body_only = with_attribute.clone();

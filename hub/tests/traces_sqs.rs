@@ -21,7 +21,7 @@ mod common;
 #[allow(dead_code)]
 mod harness;
 
-use api::events::sqs::{SqsConfig, SqsPublisher, StaticCredentials};
+use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
 use api::events::{Event, EventType};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use hub::config::VenueKind;
@@ -239,15 +239,9 @@ async fn an_order_is_one_trace_over_the_venue_over_http_and_through_sqs() {
     // consumer's span joins the attribute's.
     let mut event = Event::new(EventType::OrderAccepted, Some("trace-sqs-other"), json!({}));
     event.traceparent = Some(format!("00-{BODY_TRACE}-{CALLER_SPAN}-01"));
-    let audit_url = client
-        .get_queue_url()
-        .queue_name(format!("{}audit-log-queue.fifo", sqs.queue_prefix))
-        .send()
+    let audit_url = SqsPublisher::queue_url(&client, &sqs.queue_prefix, Queue::AuditLog)
         .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+        .unwrap();
     client
         .send_message()
         .queue_url(&audit_url)

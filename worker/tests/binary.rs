@@ -395,15 +395,9 @@ async fn the_webhook_worker_reports_backlog_failures_and_dead_letters() {
         .expect("queues on moto");
     // A short visibility timeout (the queue's setting, as Terraform's
     // would be), so the poison message comes back within seconds.
-    let url = client
-        .get_queue_url()
-        .queue_name(format!("{prefix}{}", Queue::WebhookProcessing.name()))
-        .send()
+    let url = SqsPublisher::queue_url(&client, &prefix, Queue::WebhookProcessing)
         .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+        .unwrap();
     client
         .set_queue_attributes()
         .queue_url(&url)

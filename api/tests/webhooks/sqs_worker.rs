@@ -186,19 +186,9 @@ async fn a_webhook_delivered_three_times_concurrently_credits_once_through_sqs_o
     assert_eq!(received.data["webhook_id"], "evt_three_sqs");
     let sqs = SqsConfig::from_api(&t.api.config);
     let client = SqsPublisher::client(&sqs).await;
-    let url = client
-        .get_queue_url()
-        .queue_name(format!(
-            "{}{}",
-            sqs.queue_prefix,
-            Queue::WebhookProcessing.name()
-        ))
-        .send()
+    let url = SqsPublisher::queue_url(&client, &sqs.queue_prefix, Queue::WebhookProcessing)
         .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
+        .unwrap();
     client
         .send_message()
         .queue_url(url)

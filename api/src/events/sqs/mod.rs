@@ -145,26 +145,36 @@ impl SqsPublisher {
         queues::create_all(client, prefix).await
     }
 
+    /// The URL of `queue` under `prefix`.
+    pub async fn queue_url(
+        client: &Client,
+        prefix: &str,
+        queue: Queue,
+    ) -> Result<String, SqsError> {
+        let name = format!("{prefix}{}", queue.name());
+        let out = client
+            .get_queue_url()
+            .queue_name(&name)
+            .send()
+            .await
+            .map_err(|e| call_error("GetQueueUrl", &name, e))?;
+        out.queue_url()
+            .map(str::to_owned)
+            .ok_or_else(|| SqsError::Call {
+                operation: "GetQueueUrl",
+                queue: name.clone(),
+                cause: "no QueueUrl in the answer".to_owned(),
+            })
+    }
+
     /// The queue URLs, resolved by name once.
     async fn urls(&self) -> Result<&HashMap<Queue, String>, SqsError> {
         self.urls
             .get_or_try_init(|| async {
                 let mut urls = HashMap::new();
                 for queue in Queue::ALL {
-                    let name = format!("{}{}", self.prefix, queue.name());
-                    let out = self
-                        .client
-                        .get_queue_url()
-                        .queue_name(&name)
-                        .send()
-                        .await
-                        .map_err(|e| call_error("GetQueueUrl", &name, e))?;
-                    let url = out.queue_url().ok_or_else(|| SqsError::Call {
-                        operation: "GetQueueUrl",
-                        queue: name.clone(),
-                        cause: "no QueueUrl in the answer".to_owned(),
-                    })?;
-                    urls.insert(queue, url.to_owned());
+                    let url = Self::queue_url(&self.client, &self.prefix, queue).await?;
+                    urls.insert(queue, url);
                 }
                 Ok(urls)
             })
