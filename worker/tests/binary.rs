@@ -466,8 +466,10 @@ async fn the_webhook_worker_reports_backlog_failures_and_dead_letters() {
     let last = loop {
         if let Some((200, metrics)) = get(port, "/metrics").await {
             let read = |s: &str| sample(&metrics, s);
-            if first_visible.is_none() {
-                first_visible = read(&visible);
+            // Read at the loop's start, then every 10 s: the highest
+            // value scraped is the backlog at the start.
+            if let Some(v) = read(&visible) {
+                first_visible = Some(first_visible.map_or(v, |f: f64| f.max(v)));
             }
             let now = [&visible, &dead, &processed, &failed].map(|s| read(s));
             if now == [Some(0.0), Some(1.0), Some(4.0), Some(max_receives)] {

@@ -23,7 +23,7 @@ use crate::events::log::{EventLog, LINE_BOUNDS};
 use crate::events::sqs::Queue;
 use crate::events::{Event, Timestamp};
 use async_trait::async_trait;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +34,12 @@ use tokio::time::Instant;
 pub const WINDOW: usize = 10_000;
 /// Bytes of the log read per refill at most.
 const READ_CHUNK: u64 = 1 << 20;
+/// Messages of one FIFO group one receive hands out at most, as SQS
+/// FIFO does (ten per receive, the group then held until they are
+/// settled). The audit archive's dedupe after a crash relies on it: a
+/// redelivered message is among its stream's last ids (docs/AUDIT.md,
+/// "Why this is enough").
+const GROUP_MAX: usize = 10;
 
 /// Settings of a [`LogSource`].
 #[derive(Debug, Clone, Copy)]
@@ -275,6 +281,7 @@ impl LogSource {
         let fifo = self.queue.is_fifo();
         let mut blocked: HashSet<String> = HashSet::new();
         let mut heads: HashSet<String> = HashSet::new();
+        let mut taken: HashMap<String, usize> = HashMap::new();
         let mut out = Vec::new();
         let mut dead = Vec::new();
         for (i, entry) in state.entries.iter_mut().enumerate() {
@@ -307,6 +314,13 @@ impl LogSource {
             let rides_behind = fifo && !heads.insert(entry.group().to_owned());
             if !rides_behind {
                 entry.receives += 1;
+            }
+            if fifo {
+                let n = taken.entry(entry.group().to_owned()).or_default();
+                *n += 1;
+                if *n == GROUP_MAX {
+                    blocked.insert(entry.group().to_owned());
+                }
             }
             entry.invisible_until = Some(now + self.options.visibility);
             out.push(Delivery {
@@ -361,7 +375,8 @@ impl Source for LogSource {
         self.receive_until(max, wait, false).await
     }
 
-    /// [`WINDOW`]: every message held is one receive away.
+    /// [`WINDOW`]: every message held is one receive away (at most
+    /// [`GROUP_MAX`] of a FIFO group).
     fn receive_limit(&self) -> usize {
         WINDOW
     }

@@ -170,6 +170,8 @@ async fn handle_with_heartbeat(
                 if let Err(e) = source.extend(&handles, visibility).await {
                     tracing::warn!(consumer = consumer.name(), error = %e, "visibility heartbeat failed");
                 }
+                // A batch stuck in its consumer shows as a rising age.
+                record_oldest(source).await;
             }
         }
     }
@@ -241,9 +243,10 @@ async fn settle(source: &dyn Source, name: &'static str, batch: &[Delivery], out
 }
 
 /// The age of the oldest message waiting or in flight ([`Source::oldest`];
-/// 0 when there is none) into its gauge. Called after every receive, so
-/// it keeps rising while a message waits to come back and reads 0 once
-/// the queue drained.
+/// 0 when there is none) into its gauge. Called after every receive and
+/// on every heartbeat of a batch in hand, so it keeps rising while a
+/// message waits to come back or a batch is stuck, and reads 0 once the
+/// queue drained.
 async fn record_oldest(source: &dyn Source) {
     let age = source.oldest().await.map_or(0.0, |oldest| {
         (crate::events::now() - oldest).num_milliseconds().max(0) as f64 / 1e3
