@@ -63,20 +63,7 @@ async fn a_webhook_delivered_three_times_concurrently_credits_once_on_dynamodb()
 async fn delivered_three_times_credits_once(t: TestApi) {
     let (token, user, tx) = open_deposit(&t, "three@example.com", "stripe", "10").await;
     let body = stripe_paid(&user, &tx, "10.00", "evt_three");
-    let (a, b, c) = tokio::join!(
-        t.signed_webhook("stripe", &body),
-        t.signed_webhook("stripe", &body),
-        t.signed_webhook("stripe", &body),
-    );
-    let mut answers: Vec<String> = [a, b, c]
-        .into_iter()
-        .map(|(s, ack)| {
-            assert_eq!(s, 200, "{ack}");
-            ack["status"].as_str().unwrap().to_owned()
-        })
-        .collect();
-    answers.sort();
-    assert_eq!(answers, ["accepted", "duplicate", "duplicate"]);
+    delivered_three_times_at_once(&t, &body).await;
     let stored = t.receipt("stripe", "evt_three").await.expect("a receipt");
     assert_eq!(stored.status, ReceiptStatus::Received);
 
@@ -214,4 +201,23 @@ async fn the_in_process_applier_consumes_sqs() {
     t.wait_available(&token, "USD", "12.50000000").await;
     let (s, ack) = t.signed_webhook("stripe", &body).await;
     assert_eq!((s, &ack), (200, &json!({"status": "duplicate"})));
+}
+
+/// Delivers the signed Stripe `body` three times concurrently: one is
+/// accepted, two are answered as duplicates.
+pub(super) async fn delivered_three_times_at_once(t: &TestApi, body: &[u8]) {
+    let (a, b, c) = tokio::join!(
+        t.signed_webhook("stripe", body),
+        t.signed_webhook("stripe", body),
+        t.signed_webhook("stripe", body),
+    );
+    let mut answers: Vec<String> = [a, b, c]
+        .into_iter()
+        .map(|(s, ack)| {
+            assert_eq!(s, 200, "{ack}");
+            ack["status"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    answers.sort();
+    assert_eq!(answers, ["accepted", "duplicate", "duplicate"]);
 }

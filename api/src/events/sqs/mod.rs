@@ -151,20 +151,7 @@ impl SqsPublisher {
         prefix: &str,
         queue: Queue,
     ) -> Result<String, SqsError> {
-        let name = format!("{prefix}{}", queue.name());
-        let out = client
-            .get_queue_url()
-            .queue_name(&name)
-            .send()
-            .await
-            .map_err(|e| call_error("GetQueueUrl", &name, e))?;
-        out.queue_url()
-            .map(str::to_owned)
-            .ok_or_else(|| SqsError::Call {
-                operation: "GetQueueUrl",
-                queue: name.clone(),
-                cause: "no QueueUrl in the answer".to_owned(),
-            })
+        queues::url(client, &format!("{prefix}{}", queue.name())).await
     }
 
     /// The queue URLs, resolved by name once.

@@ -130,6 +130,23 @@ pub(super) async fn create_all(client: &Client, prefix: &str) -> Result<(), SqsE
     Ok(())
 }
 
+/// The URL of the queue named `name`.
+pub(super) async fn url(client: &Client, name: &str) -> Result<String, SqsError> {
+    let out = client
+        .get_queue_url()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(|e| call_error("GetQueueUrl", name, e))?;
+    out.queue_url()
+        .map(str::to_owned)
+        .ok_or_else(|| SqsError::Call {
+            operation: "GetQueueUrl",
+            queue: name.to_owned(),
+            cause: "no QueueUrl in the answer".to_owned(),
+        })
+}
+
 async fn create_queue(
     client: &Client,
     name: &str,
