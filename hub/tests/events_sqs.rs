@@ -14,7 +14,7 @@ mod book;
 #[path = "upstream/harness.rs"]
 mod harness;
 
-use api::events::sqs::{SqsConfig, SqsPublisher, StaticCredentials};
+use api::events::sqs::SqsPublisher;
 use feeds::Venue as _;
 use harness::Trader;
 use serde_json::Value;
@@ -88,16 +88,7 @@ async fn accepted_orders(
 async fn orders_placed_while_sqs_is_down_have_every_event_delivered_after() {
     let port = testkit::free_port();
     let mut moto = OwnServer::moto(port);
-    let sqs = SqsConfig {
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-        region: "us-east-1".into(),
-        queue_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
-        static_credentials: Some(StaticCredentials::test()),
-    };
-    let client = SqsPublisher::client(&sqs).await;
-    SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
-        .await
-        .expect("queues");
+    let (sqs, client) = common::own_sqs_queues(format!("http://127.0.0.1:{port}")).await;
     let prefix = sqs.queue_prefix.clone();
     let hub = common::start_hub(move |c| {
         c.venue.events_per_sec = 20;

@@ -21,7 +21,7 @@ mod common;
 #[allow(dead_code)]
 mod harness;
 
-use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
+use api::events::sqs::{Queue, SqsPublisher};
 use api::events::{Event, EventType};
 use aws_sdk_sqs::types::MessageAttributeValue;
 use hub::config::VenueKind;
@@ -136,16 +136,7 @@ async fn an_order_is_one_trace_over_the_venue_over_http_and_through_sqs() {
     let venue = harness::TestVenue::start(common::any_port(), 20).await;
     let sent = Sent::default();
     let proxy = recording_proxy(venue.addr, sent.clone()).await;
-    let sqs = SqsConfig {
-        endpoint: Some(testkit::shared_moto_endpoint()),
-        region: "us-east-1".into(),
-        queue_prefix: format!("tr{}-", uuid::Uuid::new_v4().simple()),
-        static_credentials: Some(StaticCredentials::test()),
-    };
-    let client = SqsPublisher::client(&sqs).await;
-    SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
-        .await
-        .expect("queues");
+    let (sqs, client) = common::own_sqs_queues(testkit::shared_moto_endpoint()).await;
     let prefix = sqs.queue_prefix.clone();
     let config = common::test_config(|c| {
         c.venue.kind = VenueKind::Graphql;

@@ -270,3 +270,22 @@ pub async fn verified_user(base: &str, email: &str, password: &str) -> (String, 
     }
     panic!("{email}: KYC not verified within 5 s");
 }
+
+/// SQS settings for queues of the test's own (a fresh prefix) at
+/// `endpoint`, and a client; the queues are made.
+pub async fn own_sqs_queues(
+    endpoint: String,
+) -> (api::events::sqs::SqsConfig, aws_sdk_sqs::Client) {
+    use api::events::sqs::{SqsConfig, SqsPublisher, StaticCredentials};
+    let sqs = SqsConfig {
+        endpoint: Some(endpoint),
+        region: "us-east-1".into(),
+        queue_prefix: format!("t{}-", uuid::Uuid::new_v4().simple()),
+        static_credentials: Some(StaticCredentials::test()),
+    };
+    let client = SqsPublisher::client(&sqs).await;
+    SqsPublisher::ensure_queues(&client, &sqs.queue_prefix)
+        .await
+        .expect("queues");
+    (sqs, client)
+}
