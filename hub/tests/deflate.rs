@@ -113,16 +113,20 @@ async fn close_code(tcp: &mut TcpStream) -> u16 {
 type Stream = BTreeMap<(String, String, u64), Value>;
 
 /// A message's key in a stream, (channel, type, seq), and the message
-/// without `prev_seq`: that one is per connection (0 on a connection's first
-/// message of a channel), so two clients that subscribed a moment apart
-/// differ there and nowhere else.
+/// without `prev_seq`, which is per connection. A connection's first
+/// message of a channel (`prev_seq` 0) is left out: it is the state sent
+/// to that connection alone, whose `ts` is the pair's latest event's
+/// (docs/PROTOCOL.md, "Sequence numbers and epochs"), so two clients that subscribed
+/// a moment apart may differ there.
 fn keyed(mut v: Value) -> Option<((String, String, u64), Value)> {
     let k = (
         v["channel"].as_str()?.to_string(),
         v["type"].as_str()?.to_string(),
         v["seq"].as_u64()?,
     );
-    v.as_object_mut()?.remove("prev_seq");
+    if v.as_object_mut()?.remove("prev_seq")?.as_u64()? == 0 {
+        return None;
+    }
     Some((k, v))
 }
 

@@ -31,13 +31,15 @@ async def client(url, compression, channels, seconds):
 
 
 def keyed(messages):
-    """Messages by (channel, type, seq), without `prev_seq`: that one is per
-    connection (0 on a connection's first message of a channel), so two
-    clients that subscribed a moment apart differ there and nowhere else."""
+    """Messages by (channel, type, seq), without `prev_seq`, which is per
+    connection. A connection's first message of a channel (`prev_seq` 0) is
+    left out: it is the state sent to that connection alone, whose `ts` is
+    the pair's latest event's, so two clients that subscribed a moment
+    apart may differ there."""
     return {
         (m["channel"], m["type"], m["seq"]): {k: v for k, v in m.items() if k != "prev_seq"}
         for m in messages
-        if "seq" in m
+        if "seq" in m and m.get("prev_seq") != 0
     }
 
 
