@@ -1,16 +1,22 @@
 //! Upstream ingest: reading one recorded Shift frame
 //! (`benches/data/shift_frames.ndjson`, made by `examples/record_shift.rs`
-//! from `nax-venue`) into the adapter's GraphQL response, three ways:
+//! from `nax-venue`) into the adapter's GraphQL response, four ways (and the
+//! bounds check alone):
 //!
-//! - `serde_json_tree`: what `feeds::shift::parse_frame` does today, a
-//!   `serde_json::Value` of the whole frame, then its payload into the
-//!   response type (the function itself, bounds check included);
+//! - `serde_json_tree`: what `feeds::shift::parse_frame` did until
+//!   2026-12-05 (kept here as [`tree_frame`]), a `serde_json::Value` of the
+//!   whole frame, then its payload into the response type;
+//! - `parse_frame`: `feeds::shift::parse_frame` now, bounds check included:
+//!   the envelope read with the payload left as raw JSON text, then the
+//!   payload into the response type once `type` is known;
+//! - `bounds_check`: `UPSTREAM_BOUNDS.check` alone, the scan that every
+//!   frame gets before any parser;
 //! - `serde_json_typed`: `serde_json::from_slice` straight into a typed
-//!   frame (one pass);
+//!   frame (one pass, no bounds check);
 //! - `simd_json_typed`: `simd_json::serde::from_slice` into the same typed
 //!   frame, on a copy of the bytes (simd-json parses in place).
 //!
-//! All three end with the same `data` tree; the later step (its
+//! All four end with the same `data` tree; the later step (its
 //! `orderBookUpdates` or `trades` field into the adapter's types) is the
 //! same for each, so it is left out. Results: docs/BENCHMARKS.md, "Ingest".
 
@@ -38,6 +44,18 @@ struct Payload {
     errors: Vec<serde_json::Value>,
 }
 
+/// `parse_frame` as it was before the envelope decode: the bounds check,
+/// the whole frame as a `Value`, then the payload out of it (into this
+/// file's mirror of the adapter's response type).
+fn tree_frame(bytes: &[u8]) -> (String, Payload) {
+    feeds::shift::UPSTREAM_BOUNDS.check(bytes).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    let id = v["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(v["type"], "next");
+    let payload = v.get_mut("payload").map(serde_json::Value::take).unwrap();
+    (id, serde_json::from_value(payload).unwrap())
+}
+
 fn frames() -> Vec<Vec<u8>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/shift_frames.ndjson");
     let text = std::fs::read_to_string(path).expect("recorded frames");
@@ -54,6 +72,7 @@ fn ingest(c: &mut Criterion) {
             other => panic!("not a subscription frame: {other:?}"),
         };
         let typed: TypedFrame = serde_json::from_slice(f).unwrap();
+        assert!(tree.contains(&format!("{:?}", tree_frame(f).1.data.unwrap())));
         let simd: TypedFrame = simd_json::serde::from_slice(&mut f.clone()).unwrap();
         let data = |t: &TypedFrame| t.payload.as_ref().and_then(|p| p.data.clone());
         assert_eq!(data(&typed), data(&simd));
@@ -62,6 +81,20 @@ fn ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Bytes(bytes as u64));
     group.bench_function("serde_json_tree", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(tree_frame(black_box(f)));
+            }
+        })
+    });
+    group.bench_function("bounds_check", |b| {
+        b.iter(|| {
+            for f in &frames {
+                black_box(feeds::shift::UPSTREAM_BOUNDS.check(black_box(f)).unwrap());
+            }
+        })
+    });
+    group.bench_function("parse_frame", |b| {
         b.iter(|| {
             for f in &frames {
                 black_box(feeds::shift::parse_frame(black_box(f)).unwrap());

@@ -15,7 +15,9 @@
 use super::config::ShiftToken;
 use super::wire::{WireError, WireResponse, UPSTREAM_BOUNDS};
 use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
+use std::borrow::Cow;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
@@ -64,48 +66,57 @@ pub enum Frame {
     Unknown(String),
 }
 
-/// Why a frame from Shift is unreadable: over [`UPSTREAM_BOUNDS`], not
-/// JSON, or a `next` payload that is not a GraphQL response. The message
+/// Why a frame from Shift is unreadable: over [`UPSTREAM_BOUNDS`], not a
+/// JSON object whose `type` and `id` (when present) are strings, or a
+/// `next` payload that is not a GraphQL response. The message
 /// names the bound or the parser's position, never the frame's contents.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unreadable message from Shift: {0}")]
 pub struct FrameError(pub String);
+
+/// A frame's envelope, read in one pass: `type` and `id` borrowed, the
+/// payload left as its (validated) JSON text until `type` says what it is.
+/// Measured against reading a `serde_json::Value` of the whole frame first:
+/// docs/BENCHMARKS.md, "Ingest".
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+}
 
 /// Reads one text frame from Shift. Pure (no I/O), so a fuzzer can call it.
 pub fn parse_frame(bytes: &[u8]) -> Result<Frame, FrameError> {
     UPSTREAM_BOUNDS
         .check(bytes)
         .map_err(|e| FrameError(e.to_string()))?;
-    let mut v: Value = serde_json::from_slice(bytes).map_err(|e| FrameError(e.to_string()))?;
-    let id = v
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let payload = v.get_mut("payload").map(Value::take).unwrap_or(Value::Null);
-    Ok(
-        match v.get("type").and_then(Value::as_str).unwrap_or_default() {
-            "next" => {
-                let payload = serde_json::from_value(payload)
-                    .map_err(|e| FrameError(format!("next payload: {e}")))?;
-                Frame::Subscription(ServerMessage::Next { id, payload })
-            }
-            "error" => {
-                let errors = serde_json::from_value(payload).unwrap_or_else(|_| {
-                    vec![WireError {
-                        message: "subscription refused".into(),
-                        extensions: None,
-                    }]
-                });
-                Frame::Subscription(ServerMessage::Error { id, errors })
-            }
-            "complete" => Frame::Subscription(ServerMessage::Complete { id }),
-            "connection_ack" => Frame::ConnectionAck,
-            "ping" => Frame::Ping,
-            "pong" => Frame::Pong,
-            other => Frame::Unknown(other.to_string()),
-        },
-    )
+    let frame: Envelope = serde_json::from_slice(bytes).map_err(|e| FrameError(e.to_string()))?;
+    let id = frame.id.map(Cow::into_owned).unwrap_or_default();
+    let payload = frame.payload.map_or("null", RawValue::get);
+    Ok(match frame.kind.as_deref().unwrap_or_default() {
+        "next" => {
+            let payload = serde_json::from_str(payload)
+                .map_err(|e| FrameError(format!("next payload: {e}")))?;
+            Frame::Subscription(ServerMessage::Next { id, payload })
+        }
+        "error" => {
+            let errors = serde_json::from_str(payload).unwrap_or_else(|_| {
+                vec![WireError {
+                    message: "subscription refused".into(),
+                    extensions: None,
+                }]
+            });
+            Frame::Subscription(ServerMessage::Error { id, errors })
+        }
+        "complete" => Frame::Subscription(ServerMessage::Complete { id }),
+        "connection_ack" => Frame::ConnectionAck,
+        "ping" => Frame::Ping,
+        "pong" => Frame::Pong,
+        other => Frame::Unknown(other.to_string()),
+    })
 }
 
 /// Where and how to open subscription connections.
@@ -379,6 +390,25 @@ mod tests {
             parse_frame(br#"{"type":"ka"}"#),
             Ok(Frame::Unknown(t)) if t == "ka"
         ));
+        // Field order is free, escapes are read, the payload waits for `type`.
+        assert!(matches!(
+            parse_frame(br#"{"payload":{"data":{"x":1}},"id":"a\"b","type":"next"}"#),
+            Ok(Frame::Subscription(ServerMessage::Next { id, payload })) if id == "a\"b" && payload.data.is_some()
+        ));
+        assert!(matches!(
+            parse_frame(br#"{"id":"9","type":"complete","payload":null}"#),
+            Ok(Frame::Subscription(ServerMessage::Complete { id })) if id == "9"
+        ));
+        // An error payload that is not a list of errors still ends the subscription.
+        assert!(matches!(
+            parse_frame(br#"{"type":"error","id":"7","payload":{"odd":true}}"#),
+            Ok(Frame::Subscription(ServerMessage::Error { errors, .. })) if errors[0].message == "subscription refused"
+        ));
+        // A frame that is not an envelope (an object with a string `type`) is unreadable.
+        assert!(parse_frame(b"5").is_err());
+        assert!(parse_frame(br#"{"type":5}"#).is_err());
+        assert!(parse_frame(br#"{"type":"ping","type":"pong"}"#).is_err());
+        assert!(parse_frame(br#"{"type":"ping"} x"#).is_err());
         assert!(parse_frame(br#"{"type":"next","id":"1","payload":"x"}"#).is_err());
         assert!(parse_frame(b"not json").is_err());
         assert!(parse_frame(&[0xff, 0xfe]).is_err());
