@@ -88,18 +88,34 @@ struct Envelope<'a> {
     payload: Option<&'a RawValue>,
 }
 
+/// A parser's error, terse: what is wrong and where, never the value it
+/// met (serde's own message quotes it, and this reaches the log).
+fn unreadable(e: &serde_json::Error, shape: &str) -> FrameError {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Data => shape,
+        Category::Eof => "JSON ends early",
+        Category::Syntax | Category::Io => "not JSON",
+    };
+    FrameError(format!("{what} (line {}, column {})", e.line(), e.column()))
+}
+
 /// Reads one text frame from Shift. Pure (no I/O), so a fuzzer can call it.
 pub fn parse_frame(bytes: &[u8]) -> Result<Frame, FrameError> {
     UPSTREAM_BOUNDS
         .check(bytes)
         .map_err(|e| FrameError(e.to_string()))?;
-    let frame: Envelope = serde_json::from_slice(bytes).map_err(|e| FrameError(e.to_string()))?;
+    // UTF-8 first: `from_slice` does not check the strings it skips (an
+    // unknown field's value), and every frame read must be JSON.
+    let text = std::str::from_utf8(bytes).map_err(|_| FrameError("not UTF-8".into()))?;
+    let frame: Envelope = serde_json::from_str(text)
+        .map_err(|e| unreadable(&e, "not a graphql-transport-ws message"))?;
     let id = frame.id.map(Cow::into_owned).unwrap_or_default();
     let payload = frame.payload.map_or("null", RawValue::get);
     Ok(match frame.kind.as_deref().unwrap_or_default() {
         "next" => {
             let payload = serde_json::from_str(payload)
-                .map_err(|e| FrameError(format!("next payload: {e}")))?;
+                .map_err(|e| unreadable(&e, "next payload is not a GraphQL response"))?;
             Frame::Subscription(ServerMessage::Next { id, payload })
         }
         "error" => {
@@ -409,6 +425,22 @@ mod tests {
         assert!(parse_frame(br#"{"type":5}"#).is_err());
         assert!(parse_frame(br#"{"type":"ping","type":"pong"}"#).is_err());
         assert!(parse_frame(br#"{"type":"ping"} x"#).is_err());
+        // A refusal names what is wrong and where, not the value (found by the fuzzer).
+        let long = format!(r#""{}""#, "#".repeat(100));
+        let refused = parse_frame(long.as_bytes()).unwrap_err().to_string();
+        assert_eq!(
+            refused,
+            "unreadable message from Shift: not a graphql-transport-ws message (line 1, column 102)"
+        );
+        let payload = format!(r#"{{"type":"next","payload":{long}}}"#);
+        let refused = parse_frame(payload.as_bytes()).unwrap_err().to_string();
+        assert!(
+            refused.contains("next payload is not a GraphQL response"),
+            "{refused}"
+        );
+        assert!(!refused.contains("###"), "{refused}");
+        // Bad UTF-8 in a field nobody reads is still not JSON (found by the fuzzer).
+        assert!(parse_frame(b"{\"type\":\"pong\",\"x\":\"\x89\"}").is_err());
         assert!(parse_frame(br#"{"type":"next","id":"1","payload":"x"}"#).is_err());
         assert!(parse_frame(b"not json").is_err());
         assert!(parse_frame(&[0xff, 0xfe]).is_err());
