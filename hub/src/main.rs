@@ -4,6 +4,11 @@
 
 use hub::config::Config;
 
+/// mimalloc instead of glibc's malloc: the order flow spent ~14 % of its
+/// samples in `malloc`/`free` (docs/BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<std::process::ExitCode> {
     let mut args = std::env::args_os();
     if args
