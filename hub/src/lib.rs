@@ -12,6 +12,7 @@ pub mod listener;
 pub use nax_config::logging;
 pub mod market;
 pub mod metrics;
+pub mod process;
 pub mod protocol;
 pub mod server;
 pub mod session;
