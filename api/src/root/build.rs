@@ -1,7 +1,7 @@
 //! From configuration to running parts: [`ApiParts`] and [`Api::start`]
 //! (see the module doc of [`crate::root`]).
 
-use super::state::Api;
+use super::state::{Api, Components};
 use crate::auth::Auth;
 use crate::cluster::backplane::Backplane;
 use crate::cluster::lease::Lease;
@@ -356,7 +356,7 @@ impl Api {
                 private: private.clone(),
             },
         );
-        Ok(Api {
+        Ok(Api::from(Components {
             config: Arc::new(config),
             store,
             venue,
@@ -373,6 +373,6 @@ impl Api {
             kyc: providers.kyc,
             deadman,
             background: Default::default(),
-        })
+        }))
     }
 }

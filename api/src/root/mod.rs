@@ -24,4 +24,4 @@ pub(crate) mod state;
 
 pub use build::{store as open_store, ApiParts};
 pub use router::{router, router_with_doc};
-pub use state::Api;
+pub use state::{Api, Components};

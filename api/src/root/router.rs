@@ -59,7 +59,10 @@ pub fn router_with_doc(api: Api, extra: utoipa::openapi::OpenApi) -> Router {
     let openapi = std::sync::Arc::new(openapi);
     router
         .route_layer(axum::middleware::from_fn_with_state(
-            api.clone(),
+            http::ratelimit::LimitState {
+                auth: api.auth.clone(),
+                limiter: api.limiter.clone(),
+            },
             http::ratelimit::middleware,
         ))
         .route(

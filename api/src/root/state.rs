@@ -19,9 +19,32 @@ use tokio::task::JoinHandle;
 
 /// Every part of a running API (built by [`Api::start`]). Features never
 /// see it whole: the router cuts it into their states (below). The
-/// embedding binary and tests read parts of it.
+/// embedding binary and tests read parts of it (its [`Components`],
+/// through `Deref`).
+///
+/// One reference count: axum clones a router's state for every request
+/// it hands a handler, which was 17 of them per request (~1 % of the
+/// hub's CPU at 1,500 orders/s; docs/BENCHMARKS.md, "Orders: fewer
+/// commits").
 #[derive(Clone)]
-pub struct Api {
+pub struct Api(Arc<Components>);
+
+impl std::ops::Deref for Api {
+    type Target = Components;
+
+    fn deref(&self) -> &Components {
+        &self.0
+    }
+}
+
+impl From<Components> for Api {
+    fn from(parts: Components) -> Self {
+        Api(Arc::new(parts))
+    }
+}
+
+/// The parts of a running [`Api`].
+pub struct Components {
     pub config: Arc<ApiConfig>,
     /// The store with its layers (sealing, relay wake-up).
     pub store: Arc<dyn Store>,

@@ -23,6 +23,13 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE: usize = 16_384;
 /// Items written per batch at most.
 const BATCH: usize = 512;
+/// How long a batch gathers after its first item: one commit, and one
+/// `fsync`, for every trade of that time instead of one each (the
+/// archive's commits were 6 % of the hub's CPU at 1,500 orders/s;
+/// docs/BENCHMARKS.md, "Orders: fewer commits"). Readers do not see the
+/// lag: the pair task answers the newest [`crate::market::RECENT_TRADES`]
+/// trades from memory.
+const LINGER: Duration = Duration::from_millis(50);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -106,6 +113,15 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while batch.len() < BATCH && !batch.iter().any(|i| matches!(i, Item::Close(_))) {
+            let room = BATCH - batch.len();
+            let more = rx.recv_many(&mut batch, room);
+            match tokio::time::timeout_at(deadline, more).await {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
         let mut trades: BTreeMap<Arc<str>, Vec<ArchivedTrade>> = BTreeMap::new();
         let mut candles: BTreeMap<(Arc<str>, Interval), Vec<Candle>> = BTreeMap::new();
         let mut close = None;

@@ -28,9 +28,9 @@
 //! `nax_ratelimit_redis_fallbacks_total` counts it and a warning is logged
 //! at most once per [`FALLBACK_WARN_EVERY`]; nothing else depends on Redis.
 
+use crate::auth::Auth;
 use crate::cluster::link::{RedisLink, RedisUnavailable};
 use crate::error::ApiError;
-use crate::root::Api;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -317,10 +317,18 @@ impl RateLimiter {
     }
 }
 
+/// What [`middleware`] needs of the API: two handles, not the whole
+/// `Api`, which it would otherwise clone (and drop) on every request.
+#[derive(Clone)]
+pub struct LimitState {
+    pub auth: Arc<Auth>,
+    pub limiter: Arc<RateLimiter>,
+}
+
 /// Middleware: counts the request against its client and either lets it
 /// through with the `RateLimit-*` headers or answers 429 `rate_limited`
 /// with `Retry-After` (and the same headers).
-pub async fn middleware(State(api): State<Api>, request: Request, next: Next) -> Response {
+pub async fn middleware(State(api): State<LimitState>, request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if UNLIMITED_PREFIXES.iter().any(|p| path.starts_with(p)) {
         return next.run(request).await;

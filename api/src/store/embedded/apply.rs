@@ -8,7 +8,7 @@ use super::*;
 /// condition first.
 pub(super) fn apply(
     tx: &redb::WriteTransaction,
-    write: Write,
+    write: &Write,
     next_outbox: &mut u64,
 ) -> Result<(), StoreError> {
     match write {
@@ -42,7 +42,7 @@ pub(super) fn apply(
                 Some(v) => decode(v.value())?,
                 None => return Err(StoreError::Conflict(Conflict::VersionMismatch("user"))),
             };
-            if stored.version != expected_version {
+            if stored.version != *expected_version {
                 return Err(StoreError::Conflict(Conflict::VersionMismatch("user")));
             }
             if normalize_email(&stored.email) != normalize_email(&user.email) {
@@ -72,7 +72,7 @@ pub(super) fn apply(
                     )))
                 }
             };
-            if stored.version != expected_version {
+            if stored.version != *expected_version {
                 return Err(StoreError::Conflict(Conflict::VersionMismatch(
                     "transaction",
                 )));
@@ -99,7 +99,7 @@ pub(super) fn apply(
                 Some(v) => decode(v.value())?,
                 None => return Err(mismatch()),
             };
-            if stored.version != expected_version {
+            if stored.version != *expected_version {
                 return Err(mismatch());
             }
             t.insert(key.as_str(), encode(&receipt)?.as_slice())
@@ -130,7 +130,7 @@ pub(super) fn apply(
                         "refresh family",
                     )))
                 }
-                (Some(s), Some(v)) if s.version != v => {
+                (Some(s), Some(v)) if s.version != *v => {
                     return Err(StoreError::Conflict(Conflict::VersionMismatch(
                         "refresh family",
                     )))
@@ -167,7 +167,7 @@ pub(super) fn apply(
                 .map_err(unavailable)?
                 .map(|v| decode(v.value()))
                 .transpose()?;
-            if stored.map(|s| s.value) != Some(expected_value) {
+            if stored.map(|s| s.value).as_ref() != Some(expected_value) {
                 return Err(StoreError::Conflict(Conflict::VersionMismatch(
                     "checkpoint",
                 )));

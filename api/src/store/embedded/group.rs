@@ -1,16 +1,18 @@
 //! Group commit: every write of the embedded store goes through one
-//! committer thread, which applies the batches that are waiting as
-//! separate redb transactions and makes them durable with one `fsync`.
+//! committer thread, which applies the batches that are waiting in one
+//! redb transaction and makes them durable with one `fsync`.
 //!
-//! - Each batch is its own transaction: its conditions are checked
-//!   against everything committed before it (in the same group too), and a
-//!   batch that fails is dropped alone, as with one commit per batch.
-//! - The batches of a group commit with [`Durability::None`] and the last
-//!   one with [`Durability::Immediate`], which makes the earlier ones
-//!   durable with it (redb's documented rule; an empty durable commit
-//!   closes a group whose last batch failed). Nobody hears about a batch,
-//!   success or failure, before that sync: "acknowledged" still means
-//!   "durable", and a refusal never rests on a write that could vanish.
+//! - Each batch is all or nothing: its conditions are checked against
+//!   everything before it (in the same group too), and a batch that fails
+//!   is dropped alone, as with one commit per batch. A refusal splits the
+//!   group's transaction ([`commit_group`]).
+//! - Transactions that end before the group does commit with
+//!   [`Durability::None`] and the last one with [`Durability::Immediate`],
+//!   which makes the earlier ones durable with it (redb's documented rule;
+//!   an empty durable commit closes a group whose last batch failed).
+//!   Nobody hears about a batch, success or failure, before that sync:
+//!   "acknowledged" still means "durable", and a refusal never rests on a
+//!   write that could vanish.
 //! - A reader could see a batch between its commit and the group's sync,
 //!   so every read waits until everything committed before it returned is
 //!   durable ([`Marks::settled`]): nothing is shown (and no event is
@@ -26,11 +28,11 @@
 //! [`MAX_GROUP`]), so one writer alone pays one sync, as before, and load
 //! shares syncs. Figures: docs/BENCHMARKS.md, "REST order flow".
 
+use super::marks::Marks;
 use super::{unavailable, StoreError};
 use redb::{Database, Durability, WriteTransaction};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 /// Counter: batches committed.
@@ -41,81 +43,12 @@ pub const SYNCS_TOTAL: &str = "nax_store_syncs_total";
 /// Batches in one group at most (a bound on the latency a group adds).
 const MAX_GROUP: usize = 256;
 
-/// How long a read waits for the sync of what it saw before it gives up
-/// with [`StoreError::Unavailable`] (only when the disk stops answering).
-const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// The work of one batch inside its write transaction.
-pub(super) type Work = Box<dyn FnOnce(&WriteTransaction) -> Result<(), StoreError> + Send>;
+pub(super) type Work = Box<dyn Fn(&WriteTransaction) -> Result<(), StoreError> + Send>;
 
 struct Job {
     work: Work,
     reply: oneshot::Sender<Result<(), StoreError>>,
-}
-
-/// Counts of commits: `applied` is raised before each commit, `durable`
-/// to it after each sync.
-pub(super) struct Marks {
-    applied: AtomicU64,
-    durable: watch::Sender<u64>,
-    /// Batches sent to the committer, and taken by it.
-    sent: AtomicU64,
-    taken: AtomicU64,
-    /// Groups synced.
-    syncs: AtomicU64,
-    /// Set after a storage error or when the committer has stopped: from
-    /// then on reads and writes fail at once.
-    poisoned: AtomicBool,
-}
-
-impl Marks {
-    /// Batches sent and not yet taken into a group.
-    #[cfg(test)]
-    fn queued(&self) -> u64 {
-        self.sent
-            .load(Ordering::SeqCst)
-            .saturating_sub(self.taken.load(Ordering::SeqCst))
-    }
-
-    fn check(&self) -> Result<(), StoreError> {
-        if self.poisoned.load(Ordering::SeqCst) {
-            return Err(unavailable(
-                "the embedded store stopped after a storage error or shutdown",
-            ));
-        }
-        Ok(())
-    }
-
-    fn poison(&self) {
-        self.poisoned.store(true, Ordering::SeqCst);
-        // Wakes the readers waiting in `settled`, which see the flag.
-        self.durable.send_modify(|_| {});
-    }
-
-    /// Waits until every commit made before this call is durable. Called
-    /// after a read transaction has returned, so whatever it saw is.
-    pub(super) async fn settled(&self) -> Result<(), StoreError> {
-        let seen = self.applied.load(Ordering::SeqCst);
-        self.check()?;
-        if *self.durable.borrow() >= seen {
-            return Ok(());
-        }
-        let mut durable = self.durable.subscribe();
-        let poisoned = &self.poisoned;
-        let settled = tokio::time::timeout(SETTLE_TIMEOUT, async {
-            durable
-                .wait_for(|d| *d >= seen || poisoned.load(Ordering::SeqCst))
-                .await
-                .is_ok()
-        })
-        .await;
-        match settled {
-            Ok(true) => self.check(),
-            Ok(false) | Err(_) => Err(StoreError::Unavailable(
-                "the store's last commits were not made durable".into(),
-            )),
-        }
-    }
 }
 
 /// The committer thread's handle: send batches, and it stops (its last
@@ -193,64 +126,37 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>, marks: &Marks) {
             }
         }
         marks.taken.fetch_add(group.len() as u64, Ordering::SeqCst);
-        let last = group.len() - 1;
-        // Whether a commit without a sync is waiting for one, and whether
-        // any fsync happened.
-        let (mut unsynced, mut synced_once) = (false, false);
         // The first storage error (begin or commit failed, not a batch's
         // own refusal) poisons the store: redb refuses writes after one,
         // and what it committed without a sync may never reach the disk.
-        let mut storage: Result<(), StoreError> = marks.check();
-        for (i, job) in group.iter_mut().enumerate() {
-            let work = std::mem::replace(&mut job.work, Box::new(|_| Ok(())));
-            if storage.is_err() {
-                results.push(Ok(()));
-                continue;
-            }
-            let durable = i == last;
-            let durability = if durable {
-                Durability::Immediate
-            } else {
-                Durability::None
-            };
-            match commit_one(db, work, durability, marks) {
-                Ok(result) => {
-                    if result.is_ok() {
-                        unsynced = !durable;
-                        synced_once |= durable;
-                    }
-                    results.push(result);
-                }
-                Err(e) => {
-                    storage = Err(e);
-                    results.push(Ok(()));
-                }
-            }
-        }
-        if storage.is_ok() && unsynced {
-            storage = sync(db, marks);
-            synced_once |= storage.is_ok();
-        }
-        match &storage {
+        let storage = marks
+            .check()
+            .and_then(|()| commit_group(db, &group, marks, &mut results));
+        let synced = match &storage {
             // Everything committed so far is on disk.
-            Ok(()) => {
+            Ok(synced) => {
                 marks
                     .durable
                     .send_replace(marks.applied.load(Ordering::SeqCst));
+                *synced
             }
             Err(e) => {
                 tracing::error!(error = %e, "the embedded store failed to commit; it refuses reads and writes until restarted");
                 marks.poison();
+                false
             }
-        }
+        };
         metrics::counter!(BATCHES_TOTAL).increment(group.len() as u64);
-        if synced_once {
+        if synced {
             metrics::counter!(SYNCS_TOTAL).increment(1);
             marks.syncs.fetch_add(1, Ordering::SeqCst);
         }
-        for (job, result) in group.drain(..).zip(results.drain(..)) {
+        let mut results = results.drain(..);
+        for job in group.drain(..) {
             let answer = match &storage {
-                Ok(()) => result,
+                Ok(_) => results
+                    .next()
+                    .unwrap_or_else(|| Err(unavailable("the committer lost a batch's result"))),
                 Err(e) => Err(unavailable(e)),
             };
             let _ = job.reply.send(answer);
@@ -269,25 +175,79 @@ impl Drop for PoisonOnExit<'_> {
     }
 }
 
-/// Commits one batch: `Err` for a storage failure, `Ok(Err)` for the
-/// batch's own refusal (its transaction dropped: nothing of it lands).
-fn commit_one(
+/// Commits a group's batches in as few write transactions as it can, one
+/// result per batch into `results`; `Ok(true)` when a sync made them
+/// durable, `Err` for a storage failure.
+///
+/// While no batch refuses, the whole group is one transaction (one
+/// commit: redb's commit and its copy-on-write of the pages a batch
+/// touches were most of the committer's time; docs/BENCHMARKS.md, "Orders:
+/// fewer commits"). A batch that refuses (or panics) may have written
+/// part of itself into the open transaction, so that transaction is
+/// dropped and the batches before it are applied again on their own,
+/// against the same state, and committed; the refusing batch is then
+/// tried first in the next transaction, where a refusal is its own and
+/// changes nothing. Every round commits at least one batch or records one
+/// refusal, so the loop ends even if a batch answers differently when
+/// tried again. The transaction that ends the group commits with
+/// [`Durability::Immediate`], the others with [`Durability::None`]; an
+/// empty durable commit closes a group whose last batch refused.
+fn commit_group(
     db: &Database,
-    work: Work,
-    durability: Durability,
+    group: &[Job],
     marks: &Marks,
-) -> Result<Result<(), StoreError>, StoreError> {
-    let mut tx = db.begin_write().map_err(unavailable)?;
-    tx.set_durability(durability);
-    // A panic is that batch's error, not the end of the committer.
-    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(&tx)))
-        .unwrap_or_else(|_| Err(unavailable("a batch panicked while it was applied")));
-    if let Err(refused) = applied {
-        return Ok(Err(refused));
+    results: &mut Vec<Result<(), StoreError>>,
+) -> Result<bool, StoreError> {
+    let (mut start, mut end) = (0, group.len());
+    // Whether a commit without a sync is waiting for one.
+    let mut unsynced = false;
+    while start < group.len() {
+        let mut tx = db.begin_write().map_err(unavailable)?;
+        let refused = group[start..end]
+            .iter()
+            .enumerate()
+            .find_map(|(i, job)| apply_batch(&tx, &job.work).err().map(|e| (start + i, e)));
+        match refused {
+            Some((at, refusal)) if at == start => {
+                drop(tx);
+                results.push(Err(refusal));
+                start += 1;
+                end = group.len();
+            }
+            Some((at, _)) => {
+                drop(tx);
+                end = at;
+            }
+            None => {
+                let last = end == group.len();
+                tx.set_durability(if last {
+                    Durability::Immediate
+                } else {
+                    Durability::None
+                });
+                marks.applied.fetch_add(1, Ordering::SeqCst);
+                tx.commit().map_err(unavailable)?;
+                results.extend((start..end).map(|_| Ok(())));
+                unsynced = !last;
+                if last {
+                    return Ok(true);
+                }
+                (start, end) = (end, group.len());
+            }
+        }
     }
-    marks.applied.fetch_add(1, Ordering::SeqCst);
-    tx.commit().map_err(unavailable)?;
-    Ok(Ok(()))
+    if unsynced {
+        sync(db, marks)?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// Applies one batch in `tx`: `Err` is its refusal (a panic counts as
+/// one; a batch's panic is that batch's error, not the committer's end).
+fn apply_batch(tx: &WriteTransaction, work: &Work) -> Result<(), StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(tx)))
+        .unwrap_or_else(|_| Err(unavailable("a batch panicked while it was applied")))
 }
 
 /// An empty durable commit: makes the group's earlier commits durable.
@@ -302,6 +262,7 @@ fn sync(db: &Database, marks: &Marks) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use redb::{ReadableTable, TableDefinition};
+    use std::time::Duration;
 
     const T: TableDefinition<&str, u64> = TableDefinition::new("t");
 
@@ -344,9 +305,44 @@ mod tests {
             answer.unwrap();
         }
         assert_eq!(committer.marks.syncs.load(Ordering::SeqCst), 2);
+        // One transaction for the holding batch, one for the ten.
+        assert_eq!(committer.marks.applied.load(Ordering::SeqCst), 2);
         for (i, key) in keys.iter().enumerate() {
             assert_eq!(read(&db, key), Some(i as u64));
         }
+    }
+
+    /// A batch that writes and then refuses leaves nothing of itself, in
+    /// the middle of a group that shares one transaction, and the batches
+    /// on both sides of it land.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_refused_after_writing_leaves_nothing() {
+        let (_dir, db, committer) = committer();
+        let committer = Arc::new(committer);
+        let half_written: Work = Box::new(|tx| {
+            let mut t = tx.open_table(T).map_err(unavailable)?;
+            t.insert("half", 7).map_err(unavailable)?;
+            Err(StoreError::Conflict(super::super::Conflict::AlreadyExists(
+                "key",
+            )))
+        });
+        let works = vec![
+            insert_new("m", 1),
+            insert_new("n", 2),
+            half_written,
+            insert_new("o", 3),
+            insert_new("m", 4),
+        ];
+        let answers = one_group(&committer, works).await;
+        assert!(answers[0].is_ok() && answers[1].is_ok() && answers[3].is_ok());
+        assert!(matches!(answers[2], Err(StoreError::Conflict(_))));
+        assert!(matches!(answers[4], Err(StoreError::Conflict(_))));
+        assert_eq!(read(&db, "half"), None);
+        assert_eq!(
+            (read(&db, "m"), read(&db, "n"), read(&db, "o")),
+            (Some(1), Some(2), Some(3))
+        );
+        assert_eq!(committer.marks.syncs.load(Ordering::SeqCst), 2);
     }
 
     /// In one group, a batch sees the batches before it, and a refused

@@ -15,6 +15,7 @@
 
 mod apply;
 mod group;
+mod marks;
 
 use super::*;
 use apply::apply;
@@ -147,7 +148,7 @@ impl Store for EmbeddedStore {
             .commit(Box::new(move |tx| {
                 let mut next_outbox = 0;
                 writes
-                    .into_iter()
+                    .iter()
                     .try_for_each(|w| apply(tx, w, &mut next_outbox))
             }))
             .await
@@ -284,7 +285,7 @@ impl Store for EmbeddedStore {
         self.committer
             .commit(Box::new(move |tx| {
                 let mut t = tx.open_table(OUTBOX).map_err(unavailable)?;
-                for s in seqs {
+                for &s in &seqs {
                     t.remove(s).map_err(unavailable)?;
                 }
                 Ok(())
