@@ -187,9 +187,11 @@ impl Drop for PoisonOnExit<'_> {
 /// dropped and the batches before it are applied again on their own,
 /// against the same state, and committed; the refusing batch is then
 /// tried first in the next transaction, where a refusal is its own and
-/// changes nothing. Every round commits at least one batch or records one
-/// refusal, so the loop ends even if a batch answers differently when
-/// tried again. The transaction that ends the group commits with
+/// changes nothing. Every round moves past at least one batch (committed
+/// or refused) or shortens the run it tries, so the loop ends even if a
+/// batch answers differently when tried again (a refusing batch is
+/// applied twice, so a panicking one panics twice). The transaction that
+/// ends the group commits with
 /// [`Durability::Immediate`], the others with [`Durability::None`]; an
 /// empty durable commit closes a group whose last batch refused.
 fn commit_group(
