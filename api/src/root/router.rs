@@ -3,7 +3,7 @@
 
 use super::state::Api;
 use crate::{auth, error, fiat, http, trading, users, wallets, webhooks};
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::OpenApi;
@@ -59,10 +59,7 @@ pub fn router_with_doc(api: Api, extra: utoipa::openapi::OpenApi) -> Router {
     let openapi = std::sync::Arc::new(openapi);
     router
         .route_layer(axum::middleware::from_fn_with_state(
-            http::ratelimit::LimitState {
-                auth: api.auth.clone(),
-                limiter: api.limiter.clone(),
-            },
+            http::ratelimit::LimitState::from_ref(&api),
             http::ratelimit::middleware,
         ))
         .route(

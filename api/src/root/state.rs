@@ -191,3 +191,12 @@ impl FromRef<Api> for crate::webhooks::WebhooksState {
         }
     }
 }
+
+impl FromRef<Api> for crate::http::ratelimit::LimitState {
+    fn from_ref(api: &Api) -> Self {
+        crate::http::ratelimit::LimitState {
+            auth: api.auth.clone(),
+            limiter: api.limiter.clone(),
+        }
+    }
+}

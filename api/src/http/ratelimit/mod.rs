@@ -317,8 +317,9 @@ impl RateLimiter {
     }
 }
 
-/// What [`middleware`] needs of the API: two handles, not the whole
-/// `Api`, which it would otherwise clone (and drop) on every request.
+/// What [`middleware`] needs of the API (`FromRef<Api>`): two handles,
+/// not the whole `Api`, which it would otherwise clone (and drop) on
+/// every request.
 #[derive(Clone)]
 pub struct LimitState {
     pub auth: Arc<Auth>,
@@ -328,7 +329,11 @@ pub struct LimitState {
 /// Middleware: counts the request against its client and either lets it
 /// through with the `RateLimit-*` headers or answers 429 `rate_limited`
 /// with `Retry-After` (and the same headers).
-pub async fn middleware(State(api): State<LimitState>, request: Request, next: Next) -> Response {
+pub async fn middleware(
+    State(limits): State<LimitState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     if UNLIMITED_PREFIXES.iter().any(|p| path.starts_with(p)) {
         return next.run(request).await;
@@ -336,12 +341,12 @@ pub async fn middleware(State(api): State<LimitState>, request: Request, next: N
     let (parts, body) = request.into_parts();
     let peer = super::ClientIp::from_extensions(&parts.extensions).map(|client| client.0);
     let user = match crate::auth::bearer(&parts) {
-        Some(token) => api.auth.signed_subject(token).await,
+        Some(token) => limits.auth.signed_subject(token).await,
         None => None,
     };
     let key = ClientKey::of(user.as_deref(), peer);
     let request = Request::from_parts(parts, body);
-    let Some(decision) = api.limiter.decide(key).await else {
+    let Some(decision) = limits.limiter.decide(key).await else {
         return next.run(request).await;
     };
     let mut response = if decision.allowed {

@@ -230,10 +230,10 @@ fn commit_group(
                 marks.applied.fetch_add(1, Ordering::SeqCst);
                 tx.commit().map_err(unavailable)?;
                 results.extend((start..end).map(|_| Ok(())));
-                unsynced = !last;
                 if last {
                     return Ok(true);
                 }
+                unsynced = true;
                 (start, end) = (end, group.len());
             }
         }
