@@ -2,15 +2,12 @@
 //! condition checked first (the embedded store's half of
 //! [`Store::commit`]).
 
+use super::marks::Tx;
 use super::*;
 
 /// Applies one write inside a redb write transaction, checking its
 /// condition first.
-pub(super) fn apply(
-    tx: &redb::WriteTransaction,
-    write: &Write,
-    next_outbox: &mut u64,
-) -> Result<(), StoreError> {
+pub(super) fn apply(tx: &Tx<'_>, write: &Write, next_outbox: &mut u64) -> Result<(), StoreError> {
     match write {
         Write::CreateUser(user) => {
             let mut emails = tx.open_table(EMAILS).map_err(unavailable)?;
@@ -193,7 +190,7 @@ pub(super) fn apply(
 
 /// Inserts `record` under a `key` not yet in `table`; `conflict` if it is.
 fn insert_new<T: serde::Serialize>(
-    tx: &redb::WriteTransaction,
+    tx: &Tx<'_>,
     table: TableDefinition<'static, &'static str, &'static [u8]>,
     key: &str,
     record: &T,

@@ -15,7 +15,9 @@
 //!   write that could vanish.
 //! - A reader could see a batch between its commit and the group's sync,
 //!   so every read waits until everything committed before it returned is
-//!   durable ([`Marks::settled`]): nothing is shown (and no event is
+//!   durable ([`Marks::settled`]); a point read, only what was committed
+//!   to its table ([`Marks::settled_table`]: each commit marks the tables
+//!   it opened before it commits). Nothing is shown (and no event is
 //!   published from the outbox) that a crash could take back.
 //!
 //! - A storage error (a commit or sync that failed, not a batch's own
@@ -28,12 +30,12 @@
 //! [`MAX_GROUP`]), so one writer alone pays one sync, as before, and load
 //! shares syncs. Figures: docs/BENCHMARKS.md, "REST order flow".
 
-use super::marks::Marks;
+use super::marks::{Marks, Tx};
 use super::{unavailable, StoreError};
-use redb::{Database, Durability, WriteTransaction};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use redb::{Database, Durability};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
 
 /// Counter: batches committed.
 pub const BATCHES_TOTAL: &str = "nax_store_batches_total";
@@ -44,7 +46,7 @@ pub const SYNCS_TOTAL: &str = "nax_store_syncs_total";
 const MAX_GROUP: usize = 256;
 
 /// The work of one batch inside its write transaction.
-pub(super) type Work = Box<dyn Fn(&WriteTransaction) -> Result<(), StoreError> + Send>;
+pub(super) type Work = Box<dyn Fn(&Tx<'_>) -> Result<(), StoreError> + Send>;
 
 struct Job {
     work: Work,
@@ -60,21 +62,23 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    pub(super) fn start(db: Arc<Database>) -> Result<Self, StoreError> {
+    /// `file` is the store's file, whose size after each group says
+    /// whether point reads may run inline (`inline_up_to`, see
+    /// [`Marks::inline_reads`]).
+    pub(super) fn start(
+        db: Arc<Database>,
+        file: std::fs::File,
+        inline_up_to: u64,
+    ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel();
-        let marks = Arc::new(Marks {
-            applied: AtomicU64::new(0),
-            durable: watch::Sender::new(0),
-            sent: AtomicU64::new(0),
-            taken: AtomicU64::new(0),
-            syncs: AtomicU64::new(0),
-            poisoned: AtomicBool::new(false),
-        });
+        let marks = Arc::new(Marks::new());
+        let fits = move || file.metadata().is_ok_and(|m| m.len() <= inline_up_to);
+        marks.inline_reads.store(fits(), Ordering::Relaxed);
         let thread = std::thread::Builder::new()
             .name("nax-store-commit".into())
             .spawn({
                 let marks = marks.clone();
-                move || run(&db, &queue, &marks)
+                move || run(&db, &queue, &marks, &fits)
             })
             .map_err(unavailable)?;
         Ok(Committer {
@@ -112,7 +116,7 @@ impl Drop for Committer {
     }
 }
 
-fn run(db: &Database, queue: &mpsc::Receiver<Job>, marks: &Marks) {
+fn run(db: &Database, queue: &mpsc::Receiver<Job>, marks: &Marks, fits: &dyn Fn() -> bool) {
     // However the thread ends, readers waiting on it are told.
     let _poison_on_exit = PoisonOnExit(marks);
     let mut group = Vec::with_capacity(MAX_GROUP);
@@ -146,6 +150,7 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>, marks: &Marks) {
                 false
             }
         };
+        marks.inline_reads.store(fits(), Ordering::Relaxed);
         metrics::counter!(BATCHES_TOTAL).increment(group.len() as u64);
         if synced {
             metrics::counter!(SYNCS_TOTAL).increment(1);
@@ -205,10 +210,13 @@ fn commit_group(
     let mut unsynced = false;
     while start < group.len() {
         let mut tx = db.begin_write().map_err(unavailable)?;
-        let refused = group[start..end]
-            .iter()
-            .enumerate()
-            .find_map(|(i, job)| apply_batch(&tx, &job.work).err().map(|e| (start + i, e)));
+        let written = Tx::new(&tx);
+        let refused = group[start..end].iter().enumerate().find_map(|(i, job)| {
+            apply_batch(&written, &job.work)
+                .err()
+                .map(|e| (start + i, e))
+        });
+        let opened = written.opened();
         match refused {
             Some((at, refusal)) if at == start => {
                 drop(tx);
@@ -227,7 +235,8 @@ fn commit_group(
                 } else {
                     Durability::None
                 });
-                marks.applied.fetch_add(1, Ordering::SeqCst);
+                let applied = marks.applied.fetch_add(1, Ordering::SeqCst) + 1;
+                marks.wrote(opened, applied);
                 tx.commit().map_err(unavailable)?;
                 results.extend((start..end).map(|_| Ok(())));
                 if last {
@@ -247,7 +256,7 @@ fn commit_group(
 
 /// Applies one batch in `tx`: `Err` is its refusal (a panic counts as
 /// one; a batch's panic is that batch's error, not the committer's end).
-fn apply_batch(tx: &WriteTransaction, work: &Work) -> Result<(), StoreError> {
+fn apply_batch(tx: &Tx<'_>, work: &Work) -> Result<(), StoreError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(tx)))
         .unwrap_or_else(|_| Err(unavailable("a batch panicked while it was applied")))
 }
@@ -271,7 +280,8 @@ mod tests {
     fn committer() -> (tempfile::TempDir, Arc<Database>, Committer) {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("t.redb")).unwrap());
-        let committer = Committer::start(db.clone()).unwrap();
+        let file = std::fs::File::open(dir.path().join("t.redb")).unwrap();
+        let committer = Committer::start(db.clone(), file, u64::MAX).unwrap();
         (dir, db, committer)
     }
 

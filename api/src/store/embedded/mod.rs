@@ -6,9 +6,11 @@
 //! queued meanwhile) before [`Store::commit`] returns: an acknowledged
 //! batch survives `kill -9` and power loss; a batch interrupted by a crash
 //! is absent as a whole. One writer at a time, so a batch's conditions are
-//! checked and its writes applied without interleaving. Reads run on the
-//! blocking pool (a cold page is a blocking `pread`) and return only what
-//! is durable.
+//! checked and its writes applied without interleaving. Reads return only
+//! what is durable. Point reads (one key) run on the calling task while the
+//! file fits redb's cache, so that only a page's first read since the
+//! start can block on the disk ([`INLINE_READS_UP_TO`]); scans, and point
+//! reads of a larger file, run on the blocking pool.
 //!
 //! Records are JSON values in key-ordered tables; composite keys join
 //! their parts with `\0` (callers keep `\0` out of ids and keys).
@@ -63,6 +65,19 @@ fn compound_key<S: AsRef<str>>(parts: &[S]) -> String {
     parts.join("\0")
 }
 
+/// redb's page cache per file (its default, set here so that
+/// [`INLINE_READS_UP_TO`] rests on it): 90 % for pages read or written
+/// since the file was opened, 10 % for writes not yet flushed.
+const CACHE_BYTES: usize = 1 << 30;
+
+/// Point reads run on the calling task while the store's file is at most
+/// this size, and on the blocking pool past it. Below it every page
+/// written since the start is in redb's read cache (a commit's pages go
+/// there) and any other is read from the disk once, then kept: a read
+/// blocks its worker on the disk at most on the first touch of a page.
+/// Half the cache, so that the bound holds whatever redb's split.
+const INLINE_READS_UP_TO: u64 = CACHE_BYTES as u64 / 2;
+
 /// Opens (creating) the redb file `dir/name`, the directory at mode 0700
 /// and the file at 0600 ([`crate::owner_only`]). After a crash, redb
 /// repairs the file on open. Shared by the store and the market archive.
@@ -77,7 +92,10 @@ pub(crate) fn open_owner_only(dir: &Path, name: &str) -> Result<Database, StoreE
             .truncate(false),
     )
     .map_err(unavailable)?;
-    Database::builder().create_file(file).map_err(unavailable)
+    Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create_file(file)
+        .map_err(unavailable)
 }
 
 impl EmbeddedStore {
@@ -88,6 +106,12 @@ impl EmbeddedStore {
     /// and the file at 0600 ([`crate::owner_only`]). After a crash, redb
     /// repairs the file on open (it may take a moment on a large file).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, INLINE_READS_UP_TO)
+    }
+
+    /// [`EmbeddedStore::open`] with point reads inline up to a file of
+    /// `inline_up_to` bytes.
+    fn open_with(dir: &Path, inline_up_to: u64) -> Result<Self, StoreError> {
         let db = open_owner_only(dir, Self::FILE)?;
         // Create every table so reads never meet a missing one.
         let tx = db.begin_write().map_err(unavailable)?;
@@ -104,7 +128,9 @@ impl EmbeddedStore {
         }
         tx.commit().map_err(unavailable)?;
         let db = Arc::new(db);
-        let committer = Arc::new(Committer::start(db.clone())?);
+        // A second handle on the file, for its size (redb owns the first).
+        let file = std::fs::File::open(dir.join(Self::FILE)).map_err(unavailable)?;
+        let committer = Arc::new(Committer::start(db.clone(), file, inline_up_to)?);
         Ok(EmbeddedStore { db, committer })
     }
 
@@ -126,13 +152,29 @@ impl EmbeddedStore {
         table: TableDefinition<'static, &'static str, &'static [u8]>,
         key: String,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        self.blocking(move |db| {
+        let get = move |db: &Database| {
             let tx = db.begin_read().map_err(unavailable)?;
             let t = tx.open_table(table).map_err(unavailable)?;
             let value = t.get(key.as_str()).map_err(unavailable)?;
             Ok(value.map(|v| v.value().to_vec()))
-        })
-        .await
+        };
+        let marks = &self.committer.marks;
+        // On the calling task while the file fits redb's cache (two
+        // thread hand-offs fewer per read; docs/BENCHMARKS.md, "Orders:
+        // reads without hand-offs"), else on the blocking pool.
+        let value = if marks
+            .inline_reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            get(&self.db)?
+        } else {
+            let db = self.db.clone();
+            tokio::task::spawn_blocking(move || get(&db))
+                .await
+                .map_err(unavailable)??
+        };
+        marks.settled_table(redb::TableHandle::name(&table)).await?;
+        Ok(value)
     }
 }
 
@@ -303,5 +345,77 @@ impl Store for EmbeddedStore {
             Ok(())
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::now;
+    use crate::secret::Secret;
+    use std::sync::atomic::Ordering;
+
+    fn user(id: &str, padding: usize) -> User {
+        User {
+            user_id: id.to_owned(),
+            email: format!("{id}@example.com"),
+            password_hash: Secret::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+            first_name: Some("x".repeat(padding)),
+            last_name: None,
+            phone: None,
+            country: None,
+            kyc_status: KycStatus::None,
+            kyc_updated_at: now(),
+            mfa_secret: None,
+            mfa_enabled: false,
+            created_at: now(),
+            updated_at: now(),
+            version: 1,
+        }
+    }
+
+    /// Point reads run on the calling task while the file is within the
+    /// bound and go to the blocking pool once a commit takes it past, with
+    /// the same answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn point_reads_leave_the_task_once_the_file_outgrows_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let bound = 8 << 20;
+        let store = EmbeddedStore::open_with(dir.path(), bound).unwrap();
+        let inline = || store.committer.marks.inline_reads.load(Ordering::Relaxed);
+        let size = || {
+            std::fs::metadata(dir.path().join(EmbeddedStore::FILE))
+                .unwrap()
+                .len()
+        };
+        assert!(inline(), "a fresh store of {} bytes reads inline", size());
+        store
+            .commit(vec![Write::CreateUser(user("small", 10))])
+            .await
+            .unwrap();
+        assert!(inline());
+        assert!(store.user("small").await.unwrap().is_some());
+        // Users of 32 KiB until the file is past the bound.
+        let mut commits = 0;
+        while size() <= bound {
+            assert!(inline(), "{} bytes, within the bound", size());
+            assert!(commits < 200, "the file stays at {} bytes", size());
+            let users = (0..4)
+                .map(|j| Write::CreateUser(user(&format!("big-{commits}-{j}"), 32 << 10)))
+                .collect();
+            store.commit(users).await.unwrap();
+            commits += 1;
+        }
+        assert!(!inline(), "{} bytes, past the bound", size());
+        assert_eq!(
+            store.user("small").await.unwrap().unwrap().first_name,
+            Some("x".repeat(10))
+        );
+        assert!(store
+            .user(&format!("big-{}-3", commits - 1))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store.user("nobody").await.unwrap().is_none());
     }
 }
