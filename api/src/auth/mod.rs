@@ -124,27 +124,40 @@ impl Auth {
     /// Cognito mode: see [`cognito`]; creates the user record on first use.
     /// Every refusal is 401 `unauthorized` saying which check failed.
     pub async fn verify_access(&self, token: &str) -> Result<AuthUser, ApiError> {
-        if let Some(cognito) = &self.cognito {
-            let claims = cognito.verify(token).await.map_err(|e| match e {
+        let signed = match &self.cognito {
+            Some(cognito) => Signed::Cognito(cognito.verify(token).await.map_err(|e| match e {
                 CognitoError::Rejected(r) => ApiError::from(r),
                 CognitoError::KeysUnavailable(_) => {
                     ApiError::unavailable("auth_unavailable", "token keys cannot be fetched", 5)
                 }
-            })?;
-            self.ensure_cognito_user(&claims).await?;
-            return Ok(AuthUser {
-                user_id: claims.sub,
-                family_id: None,
-            });
-        }
-        let claims = self.access.verify(token)?;
-        if self.family_is_live(&claims.fid, &claims.sub).await? {
-            Ok(AuthUser {
-                user_id: claims.sub,
-                family_id: Some(claims.fid),
-            })
-        } else {
-            Err(Rejection::Revoked.into())
+            })?),
+            None => Signed::Local(self.access.verify(token)?),
+        };
+        self.admit(signed).await
+    }
+
+    /// The checks of [`Auth::verify_access`] that come after the
+    /// signature's: the refresh family's (local mode), the user record's
+    /// (Cognito mode).
+    async fn admit(&self, signed: Signed) -> Result<AuthUser, ApiError> {
+        match signed {
+            Signed::Cognito(claims) => {
+                self.ensure_cognito_user(&claims).await?;
+                Ok(AuthUser {
+                    user_id: claims.sub,
+                    family_id: None,
+                })
+            }
+            Signed::Local(claims) => {
+                if self.family_is_live(&claims.fid, &claims.sub).await? {
+                    Ok(AuthUser {
+                        user_id: claims.sub,
+                        family_id: Some(claims.fid),
+                    })
+                } else {
+                    Err(Rejection::Revoked.into())
+                }
+            }
         }
     }
 
@@ -182,11 +195,11 @@ impl Auth {
     /// (with the cached keys; a key not cached is fetched as for
     /// [`Auth::verify_access`]). `None` for any token that does not
     /// verify. The same user id [`Auth::verify_access`] answers.
-    pub async fn signed_subject(&self, token: &str) -> Option<String> {
-        if let Some(cognito) = &self.cognito {
-            return cognito.verify(token).await.ok().map(|c| c.sub);
+    pub async fn signed(&self, token: &str) -> Option<Signed> {
+        match &self.cognito {
+            Some(cognito) => cognito.verify(token).await.ok().map(Signed::Cognito),
+            None => self.access.verify(token).ok().map(Signed::Local),
         }
-        self.access.verify(token).ok().map(|c| c.sub)
     }
 
     /// 403 `local_auth_disabled` in Cognito mode (sign-in happens there).
@@ -228,6 +241,27 @@ fn check_limits(config: &ApiConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A bearer token whose signature, expiry and claims have been checked
+/// (the checks of [`Auth::verify_access`] before the family's or the
+/// user record's). The rate limiter, which verifies a request's token to
+/// key its allowance, leaves it in the request's extensions so that
+/// [`AuthUser`] does not verify the same token again.
+#[derive(Debug, Clone)]
+pub enum Signed {
+    Local(tokens::AccessClaims),
+    Cognito(cognito::CognitoClaims),
+}
+
+impl Signed {
+    /// The token's user.
+    pub fn subject(&self) -> &str {
+        match self {
+            Signed::Local(claims) => &claims.sub,
+            Signed::Cognito(claims) => &claims.sub,
+        }
+    }
+}
+
 /// The authenticated caller of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
@@ -256,8 +290,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let user = Arc::<Auth>::from_ref(state).verify_access(token).await?;
+        let auth = Arc::<Auth>::from_ref(state);
+        // The rate limiter verified this request's token already.
+        let user = match parts.extensions.remove::<Signed>() {
+            Some(signed) => auth.admit(signed).await?,
+            None => {
+                let token =
+                    bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+                auth.verify_access(token).await?
+            }
+        };
         crate::http::access::record_user(&user.user_id);
         Ok(user)
     }

@@ -28,7 +28,7 @@
 //! `nax_ratelimit_redis_fallbacks_total` counts it and a warning is logged
 //! at most once per [`FALLBACK_WARN_EVERY`]; nothing else depends on Redis.
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Signed};
 use crate::cluster::link::{RedisLink, RedisUnavailable};
 use crate::error::ApiError;
 use axum::extract::{Request, State};
@@ -338,13 +338,18 @@ pub async fn middleware(
     if UNLIMITED_PREFIXES.iter().any(|p| path.starts_with(p)) {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let peer = super::ClientIp::from_extensions(&parts.extensions).map(|client| client.0);
-    let user = match crate::auth::bearer(&parts) {
-        Some(token) => limits.auth.signed_subject(token).await,
+    let signed = match crate::auth::bearer(&parts) {
+        Some(token) => limits.auth.signed(token).await,
         None => None,
     };
-    let key = ClientKey::of(user.as_deref(), peer);
+    let key = ClientKey::of(signed.as_ref().map(Signed::subject), peer);
+    if let Some(signed) = signed {
+        // For `AuthUser`, which then skips the signature (one HMAC and
+        // one JSON decode per request).
+        parts.extensions.insert(signed);
+    }
     let request = Request::from_parts(parts, body);
     let Some(decision) = limits.limiter.decide(key).await else {
         return next.run(request).await;
