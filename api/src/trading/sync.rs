@@ -1,4 +1,10 @@
-//! The order sync: one task reading the venue's user events in order.
+//! The order sync: the venue's user events, applied in the venue's order
+//! for each user. A user's events go to one of [`LANES`] tasks (by a hash
+//! of the user id), each applying its events one after the other; the
+//! lanes run side by side, so a user's wait for an order's commit (below)
+//! holds only its lane, and the lanes' commits share the store's group
+//! commit instead of each paying its own sync (docs/BENCHMARKS.md,
+//! "Orders: reads without hand-offs").
 //!
 //! - an order report updates its `order` transaction when it is newer
 //!   ([`model::supersedes`]), with `order.cancelled` when it became
@@ -30,7 +36,9 @@ use crate::store::{Conflict, StoreError, Transaction, Write};
 use feeds::venue::{Balance, OrderReport, UserEvent};
 use serde_json::json;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Longest wait for `POST /orders` to commit an order the venue reports.
 const WAIT_FOR_ORDER: Duration = Duration::from_secs(2);
@@ -43,20 +51,60 @@ const RECHECK_MAX: Duration = Duration::from_millis(200);
 const STORE_RETRY_MIN: Duration = Duration::from_millis(100);
 const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 
-/// Subscribes to the venue's user events and spawns the sync task.
+/// Lanes of the sync: a user's events stay in order on one.
+const LANES: usize = 16;
+
+/// Subscribes to the venue's user events and spawns the sync task, which
+/// hands each event to its user's lane. Aborting the task stops the
+/// lanes with it.
 pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut events = state.venue.user_events().await?;
-    let scales: HashMap<String, u8> = state
-        .venue
-        .assets()
-        .into_iter()
-        .map(|a| (a.symbol, a.scale))
-        .collect();
+    let scales: Arc<HashMap<String, u8>> = Arc::new(
+        state
+            .venue
+            .assets()
+            .into_iter()
+            .map(|a| (a.symbol, a.scale))
+            .collect(),
+    );
     Ok(tokio::spawn(async move {
+        let mut running = tokio::task::JoinSet::new();
+        let lanes: Vec<_> = (0..LANES)
+            .map(|_| {
+                let (lane, mut queued) = mpsc::unbounded_channel::<UserEvent>();
+                let (state, scales) = (state.clone(), scales.clone());
+                running.spawn(async move {
+                    while let Some(event) = queued.recv().await {
+                        apply(&state, &scales, event).await;
+                    }
+                });
+                lane
+            })
+            .collect();
         while let Some(event) = events.recv().await {
-            apply(&state, &scales, event).await;
+            // A lane ends only when this task does.
+            let _ = lanes[lane_of(user_of(&event))].send(event);
         }
+        drop(lanes);
+        while running.join_next().await.is_some() {}
     }))
+}
+
+/// The user an event is about.
+fn user_of(event: &UserEvent) -> &str {
+    match event {
+        UserEvent::Order(report) => &report.user,
+        UserEvent::Fill(fill) => &fill.user,
+        UserEvent::Balance { user, .. } => user,
+    }
+}
+
+/// The lane of `user`'s events.
+fn lane_of(user: &str) -> usize {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::hash::DefaultHasher::new();
+    user.hash(&mut hasher);
+    (hasher.finish() % LANES as u64) as usize
 }
 
 /// Applies one venue event, trying it again while the store is
@@ -278,4 +326,23 @@ async fn update_order(
         }
     }
     Err(ApiError::internal("order update lost too many races"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// One user's events always take the same lane (their order holds),
+    /// and many users spread over the lanes (they run side by side).
+    #[test]
+    fn a_users_events_share_a_lane_and_users_spread_over_lanes() {
+        let users: Vec<String> = (0..64).map(|i| format!("user-{i}")).collect();
+        for user in &users {
+            assert_eq!(lane_of(user), lane_of(&user.clone()));
+            assert!(lane_of(user) < LANES);
+        }
+        let used: HashSet<usize> = users.iter().map(|u| lane_of(u)).collect();
+        assert!(used.len() >= LANES / 2, "64 users on {} lanes", used.len());
+    }
 }
