@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# A/B of hub binaries on the REST order flow: runs each binary in turn
+# (A B B A, ROUNDS times) with `loadtest --scenario orders` at one rate
+# and prints, per run, the accepted rate, POST /orders latency, the
+# hub's and the harness's cores (user + system from /proc over 5 s of
+# the flow) and how many of the run's fills the hub recorded
+# (`order.filled` events once the run has drained) against the IOC
+# orders, every one of which fills. Alternating in one run is what makes
+# a ratio worth quoting on a noisy 2-core machine.
+#
+#   scripts/orders-ab.sh RATE DURATION ROUNDS HUB_A [HUB_B ...]
+#     RATE      orders/s offered (40 users, half resting and cancelled)
+#     DURATION  seconds of each run (default figures: 20)
+#     ROUNDS    rounds of A B B A (1 = each binary twice)
+#
+# A fresh data directory per run, port 18383 on 127.0.0.1 only, the
+# TOML of docs/BENCHMARKS.md "REST order flow" (per-token limit raised).
+# Uses this tree's production `loadtest`. Reports land in $OUT (default
+# /tmp/orders-ab).
+set -euo pipefail
+
+RATE=${1:?RATE}
+DUR=${2:?DURATION}
+ROUNDS=${3:?ROUNDS}
+shift 3
+[ $# -ge 1 ] || { echo "usage: $0 RATE DURATION ROUNDS HUB_A [HUB_B ...]" >&2; exit 2; }
+# The CPU is read from 9 to 14 s after the start; setup takes ~3 s.
+[ "$DUR" -ge 15 ] || { echo "DURATION must be at least 15 s" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LT=${LT:-$ROOT/target/production/loadtest}
+OUT=${OUT:-/tmp/orders-ab}
+PORT=18383
+[ -x "$LT" ] || { echo "no $LT: cargo build --profile production -p loadtest" >&2; exit 2; }
+mkdir -p "$OUT"
+
+cores() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run() {
+  local bin=$1 dir=$2
+  rm -rf "$dir"; mkdir -p "$dir/data"
+  cat > "$dir/hub.toml" <<TOML
+port = $PORT
+data_dir = "$dir/data"
+[api]
+requests_per_minute = 60000
+request_burst = 1000
+[http]
+max_connections_per_ip = 2048
+TOML
+  "$bin" --config "$dir/hub.toml" > "$dir/hub.log" 2>&1 &
+  local hub=$!
+  trap "kill $hub 2> /dev/null || true" EXIT
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && break
+    sleep 0.2
+  done
+  "$LT" --url "ws://127.0.0.1:$PORT/ws" --no-progress --scenario orders \
+    --users 40 --rate "$RATE" -d "$DUR" --out "$dir/run" > "$dir/loadtest.txt" 2>&1 &
+  local lt=$!
+  # Setup (40 users, KYC, deposits) takes ~3 s; measure 5 s of the flow.
+  sleep 9
+  local h0 l0 h1 l1 tick
+  h0=$(cores $hub); l0=$(cores $lt)
+  sleep 5
+  h1=$(cores $hub); l1=$(cores $lt)
+  tick=$(getconf CLK_TCK)
+  wait $lt || true
+  local filled
+  filled=$(curl -s "http://127.0.0.1:$PORT/metrics" |
+    awk -F' ' '/^nax_domain_events_total\{type="order.filled"/ {print $2}')
+  kill $hub; wait $hub 2> /dev/null || true
+  local accepted post ioc
+  accepted=$(grep -oE 'accepted [0-9.]+/s avg' "$dir/loadtest.txt" | grep -oE '[0-9.]+' | head -1)
+  post=$(grep -E 'POST /orders \(all\)' "$dir/loadtest.txt" | grep -oE 'p50 [0-9.]+ \| p90 [0-9.]+ \| p99 [0-9.]+ \| p99.9 [0-9.]+' || true)
+  ioc=$(grep -oE '[0-9]+ orders accepted' "$dir/loadtest.txt" | grep -oE '^[0-9]+' || echo 0)
+  printf '%-40s accepted %8s/s  %s  hub %.2f cores  harness %.2f  fills recorded %s of %s\n' \
+    "$(basename "$bin") ($(basename "$dir"))" "${accepted:-?}" "${post:-?}" \
+    "$(echo "($h1 - $h0) / $tick / 5" | bc -l)" "$(echo "($l1 - $l0) / $tick / 5" | bc -l)" \
+    "${filled:-0}" "$((ioc / 2))"
+}
+
+for round in $(seq "$ROUNDS"); do
+  order=("$@")
+  reversed=()
+  for ((i = ${#order[@]} - 1; i >= 0; i--)); do reversed+=("${order[$i]}"); done
+  n=0
+  for bin in "${order[@]}" "${reversed[@]}"; do
+    n=$((n + 1))
+    run "$bin" "$OUT/r$round-$n"
+  done
+done
