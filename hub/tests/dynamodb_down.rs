@@ -85,6 +85,16 @@ async fn sync_store_retries(hub: &RunningHub) -> u64 {
         .map_or(0, |v| v.trim().parse().expect("a count"))
 }
 
+/// `nax_order_sync_backlog`: venue events received and not yet applied.
+async fn sync_backlog(hub: &RunningHub) -> f64 {
+    let (status, text) = common::http_get(hub.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    text.lines()
+        .find_map(|l| l.strip_prefix("nax_order_sync_backlog "))
+        .map(|v| v.trim().parse().expect("a gauge"))
+        .expect("the backlog gauge is exported")
+}
+
 async fn start(proxy: &Proxy) -> (RunningHub, std::path::PathBuf) {
     let endpoint = proxy.http_url();
     let prefix = format!("t{}-", uuid::Uuid::new_v4().simple());
@@ -172,6 +182,8 @@ async fn orders_while_dynamodb_is_down_are_refused_and_nothing_acknowledged_is_l
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The report being tried again is held, and counted as held.
+    assert!(sync_backlog(&hub).await >= 1.0);
 
     proxy.restore();
     // The refused ids were never recorded: each places now (retrying
@@ -218,5 +230,11 @@ async fn orders_while_dynamodb_is_down_are_refused_and_nothing_acknowledged_is_l
     }
     let ready = trader.call("GET", "/ready", None).await;
     assert_eq!(ready.status, 200, "ready again: {}", ready.body);
+    // Everything the venue reported has been applied.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sync_backlog(&hub).await != 0.0 {
+        assert!(Instant::now() < deadline, "the order sync kept a backlog");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     hub.stop().await;
 }

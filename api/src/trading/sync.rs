@@ -54,6 +54,10 @@ const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Lanes of the sync: a user's events stay in order on one.
 const LANES: usize = 16;
 
+/// Gauge: venue events received and not yet applied (all lanes). A
+/// rising value is a sync that does not keep up with the venue.
+pub const BACKLOG: &str = "nax_order_sync_backlog";
+
 /// Subscribes to the venue's user events and spawns the sync task, which
 /// hands each event to its user's lane. Aborting the task stops the
 /// lanes with it.
@@ -76,12 +80,15 @@ pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandl
                 running.spawn(async move {
                     while let Some(event) = queued.recv().await {
                         apply(&state, &scales, event).await;
+                        metrics::gauge!(BACKLOG).decrement(1.0);
                     }
                 });
                 lane
             })
             .collect();
+        metrics::gauge!(BACKLOG).set(0.0);
         while let Some(event) = events.recv().await {
+            metrics::gauge!(BACKLOG).increment(1.0);
             // A lane ends only when this task does.
             let _ = lanes[lane_of(user_of(&event))].send(event);
         }
