@@ -188,14 +188,14 @@ impl Auth {
         Ok(live && family.user_id == user_id)
     }
 
-    /// The user a token was signed for, checked without the store
-    /// (signature, expiry, issuer, audience; not revocation): cheap enough
+    /// A token's verified claims, checked without the store (signature,
+    /// expiry, issuer, audience; not revocation): cheap enough
     /// for the rate limiter to count requests per user, so made-up tokens
     /// cannot buy fresh allowances. In Cognito mode the Cognito checks
     /// (with the cached keys; a key not cached is fetched as for
     /// [`Auth::verify_access`]). `None` for any token that does not
-    /// verify. The same user id [`Auth::verify_access`] answers.
-    pub async fn signed(&self, token: &str) -> Option<Signed> {
+    /// verify. Its subject is the user id [`Auth::verify_access`] answers.
+    pub(crate) async fn signed(&self, token: &str) -> Option<Signed> {
         match &self.cognito {
             Some(cognito) => cognito.verify(token).await.ok().map(Signed::Cognito),
             None => self.access.verify(token).ok().map(Signed::Local),
@@ -245,16 +245,17 @@ fn check_limits(config: &ApiConfig) -> anyhow::Result<()> {
 /// (the checks of [`Auth::verify_access`] before the family's or the
 /// user record's). The rate limiter, which verifies a request's token to
 /// key its allowance, leaves it in the request's extensions so that
-/// [`AuthUser`] does not verify the same token again.
+/// [`AuthUser`] does not verify the same token again. Crate-private:
+/// only a verification makes one.
 #[derive(Debug, Clone)]
-pub enum Signed {
+pub(crate) enum Signed {
     Local(tokens::AccessClaims),
     Cognito(cognito::CognitoClaims),
 }
 
 impl Signed {
     /// The token's user.
-    pub fn subject(&self) -> &str {
+    pub(crate) fn subject(&self) -> &str {
         match self {
             Signed::Local(claims) => &claims.sub,
             Signed::Cognito(claims) => &claims.sub,

@@ -89,8 +89,13 @@ pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandl
         metrics::gauge!(BACKLOG).set(0.0);
         while let Some(event) = events.recv().await {
             metrics::gauge!(BACKLOG).increment(1.0);
-            // A lane ends only when this task does.
-            let _ = lanes[lane_of(user_of(&event))].send(event);
+            // A lane ends early only if applying an event panicked.
+            if lanes[lane_of(user_of(&event))].send(event).is_err() {
+                metrics::gauge!(BACKLOG).decrement(1.0);
+                tracing::error!(
+                    "order sync: a lane stopped after a panic; its users' venue events are not applied until a restart"
+                );
+            }
         }
         drop(lanes);
         while running.join_next().await.is_some() {}
