@@ -5,7 +5,8 @@
 # hub's and the harness's cores (user + system from /proc over 5 s of
 # the flow) and how many of the run's fills the hub recorded
 # (`order.filled` events once the run has drained) against the IOC
-# orders, every one of which fills. Alternating in one run is what makes
+# orders, every one of which fills (a user's resting buy filled by
+# another's market sell adds one more, so the count can pass them). Alternating in one run is what makes
 # a ratio worth quoting on a noisy 2-core machine.
 #
 #   scripts/orders-ab.sh RATE DURATION ROUNDS HUB_A [HUB_B ...]
