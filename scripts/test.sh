@@ -141,12 +141,36 @@ else
 fi
 
 # The JavaScript client and the trading page, each against a real nax-hub
-# (the debug binary the cargo tests built) on 127.0.0.1.
-log "javascript client (node --test)"
-cargo build -p hub --bin nax-hub --locked
-(cd clients/js && node --experimental-websocket --test --test-concurrency=1 test/*.test.mjs)
-log "trading page (Chromium)"
-(cd hub/browser-tests && node --test --test-concurrency=1 ./*.test.mjs)
+# on 127.0.0.1: the debug binary the cargo tests just built
+# (target/debug/nax-hub; cargo builds a package's binaries for its
+# integration tests). Not `cargo build -p hub` again: without the
+# workspace's dev-dependencies, cargo resolves other features and
+# recompiled ~2 min of dependencies to make the same binary.
+#
+# The two suites run side by side, each one file at a time: each test
+# starts hubs of its own (own port, own data directory), and both spend
+# most of their time waiting (three tests watch a live stream for 20 s),
+# so together they take little more than the longer one alone. Each
+# suite's output goes to target/ and is printed whole when both are done.
+log "javascript client (node --test) and trading page (Chromium), side by side"
+[ -x target/debug/nax-hub ] || cargo build --workspace --bin nax-hub --locked
+(cd clients/js && node --experimental-websocket --test --test-concurrency=1 test/*.test.mjs) \
+  >target/js-client-tests.log 2>&1 &
+js_client=$!
+(cd hub/browser-tests && node --test --test-concurrency=1 ./*.test.mjs) \
+  >target/page-tests.log 2>&1 &
+page=$!
+js_status=0 page_status=0
+wait "$js_client" || js_status=$?
+wait "$page" || page_status=$?
+log "javascript client: output (target/js-client-tests.log)"
+cat target/js-client-tests.log
+log "trading page: output (target/page-tests.log)"
+cat target/page-tests.log
+if [ "$js_status" != 0 ] || [ "$page_status" != 0 ]; then
+  echo "error: the javascript client's tests (exit $js_status) or the page's (exit $page_status) failed" >&2
+  exit 1
+fi
 
 # After the cargo tests: every fuzz target for FUZZ_SECONDS (default 20)
 # from its seed corpus; fails on any finding (scripts/fuzz.sh).

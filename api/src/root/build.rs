@@ -257,8 +257,9 @@ impl Api {
                 move || lost_on.lost(),
             )));
         }
-        let sync = crate::trading::sync::start(axum::extract::FromRef::from_ref(&api)).await?;
-        api.spawn(sync);
+        for task in crate::trading::sync::start(axum::extract::FromRef::from_ref(&api)).await? {
+            api.spawn(task);
+        }
         api.spawn(tokio::spawn(api.deadman.clone().run()));
         if api.config.webhook_worker_in_process {
             let source = webhook_source(&api.config, &data_dir).await?;

@@ -107,11 +107,17 @@ impl Api {
         self.background.lock().push(task);
     }
 
-    /// Stops the background tasks after a last outbox drain.
+    /// Stops the background tasks after a last outbox drain. Waits until
+    /// each aborted task is gone: an abort only asks, and a task that is
+    /// still being dropped can hold the store open (a hub restarted in the
+    /// same data directory found it locked).
     pub async fn stop(&self) {
         let tasks: Vec<_> = self.background.lock().drain(..).collect();
-        for task in tasks {
+        for task in &tasks {
             task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
         }
         self.relay.stop().await;
     }

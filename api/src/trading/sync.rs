@@ -58,10 +58,11 @@ const LANES: usize = 16;
 /// rising value is a sync that does not keep up with the venue.
 pub const BACKLOG: &str = "nax_order_sync_backlog";
 
-/// Subscribes to the venue's user events and spawns the sync task, which
-/// hands each event to its user's lane. Aborting the task stops the
-/// lanes with it.
-pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// Subscribes to the venue's user events and spawns the sync: one task
+/// per lane and the task that hands each event to its user's lane. Returns
+/// them all, so that stopping the API can abort them and wait until they
+/// are gone (and with them their hold on the store).
+pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut events = state.venue.user_events().await?;
     let scales: Arc<HashMap<String, u8>> = Arc::new(
         state
@@ -71,22 +72,24 @@ pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandl
             .map(|a| (a.symbol, a.scale))
             .collect(),
     );
-    Ok(tokio::spawn(async move {
-        let mut running = tokio::task::JoinSet::new();
-        let lanes: Vec<_> = (0..LANES)
-            .map(|_| {
-                let (lane, mut queued) = mpsc::unbounded_channel::<UserEvent>();
-                let (state, scales) = (state.clone(), scales.clone());
-                running.spawn(async move {
-                    while let Some(event) = queued.recv().await {
-                        apply(&state, &scales, event).await;
-                        metrics::gauge!(BACKLOG).decrement(1.0);
-                    }
-                });
-                lane
-            })
-            .collect();
-        metrics::gauge!(BACKLOG).set(0.0);
+    let mut tasks = Vec::with_capacity(LANES + 1);
+    let lanes: Vec<_> = (0..LANES)
+        .map(|_| {
+            let (lane, mut queued) = mpsc::unbounded_channel::<UserEvent>();
+            let (state, scales) = (state.clone(), scales.clone());
+            tasks.push(tokio::spawn(async move {
+                while let Some(event) = queued.recv().await {
+                    apply(&state, &scales, event).await;
+                    metrics::gauge!(BACKLOG).decrement(1.0);
+                }
+            }));
+            lane
+        })
+        .collect();
+    metrics::gauge!(BACKLOG).set(0.0);
+    // When the venue's stream ends, the lanes are dropped with this task:
+    // each applies what it holds, then ends.
+    tasks.push(tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             metrics::gauge!(BACKLOG).increment(1.0);
             // A lane ends early only if applying an event panicked.
@@ -97,9 +100,8 @@ pub async fn start(state: TradingState) -> anyhow::Result<tokio::task::JoinHandl
                 );
             }
         }
-        drop(lanes);
-        while running.join_next().await.is_some() {}
-    }))
+    }));
+    Ok(tasks)
 }
 
 /// The user an event is about.

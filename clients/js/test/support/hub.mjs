@@ -4,7 +4,7 @@
 // which then checks every line of its output (./hublog.mjs: JSON, and no
 // secret the suite used) and fails when one is wrong.
 // The binary is $NAX_HUB_BIN, else target/debug/nax-hub of this checkout
-// (scripts/test.sh builds it before running these tests).
+// (the hub's integration tests build it; scripts/test.sh runs them first).
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
