@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers of outside input (docs/SECURITY.md, "Input bounds")
 # for a bounded time: builds every target of fuzz/ once, then runs each for
-# FUZZ_SECONDS seconds (default 20) from its seed corpus. Fails on the
-# first crash, panic, broken invariant, timeout or out-of-memory; the input
-# that caused it is left in fuzz/artifacts/<target>/ (reproduce with
+# FUZZ_SECONDS seconds (default 20) from its seed corpus, FUZZ_JOBS at a
+# time. Fails, once every target has run, when one found a crash, panic,
+# broken invariant, timeout or out-of-memory; the input that caused it is
+# left in fuzz/artifacts/<target>/ (reproduce with
 # `cargo +nightly fuzz run $FUZZ_BUILD_FLAGS <target> <file>`).
 #
 # The seed corpora (fuzz/corpus/<target>/) are only read: inputs found
@@ -15,7 +16,8 @@
 # Environment:
 #   FUZZ_SECONDS      seconds per target (default 20)
 #   FUZZ_TARGETS      targets to run, space separated (default: all)
-#   FUZZ_JOBS         targets run at the same time (default: nproc)
+#   FUZZ_JOBS         targets run at the same time (default: the cores,
+#                     at most 4: each may use up to 2 GB)
 #   FUZZ_BUILD_FLAGS  cargo-fuzz build flags (default below)
 #   FUZZ_BUILD_ONLY   set to 1: install and build, run nothing
 #                     (scripts/test.sh builds while the tests run)
@@ -79,11 +81,12 @@ run_target() {
   echo "$status" >"$scratch/$target.rc"
 }
 
-# FUZZ_JOBS targets at a time (default: one per core). Each libFuzzer
-# process is one busy thread, and nothing else runs at this point of
-# scripts/test.sh, so on 2 cores the seven targets take four rounds of
-# FUZZ_SECONDS instead of seven.
-jobs_max="${FUZZ_JOBS:-$(nproc)}"
+# FUZZ_JOBS targets at a time (default: one per core, at most 4, since
+# each may grow to -rss_limit_mb). Each libFuzzer process is one busy
+# thread, and nothing else runs at this point of scripts/test.sh, so on
+# 2 cores the seven targets take four rounds of FUZZ_SECONDS, not seven.
+cores=$(nproc)
+jobs_max="${FUZZ_JOBS:-$((cores < 4 ? cores : 4))}"
 log "fuzz: ${TARGETS[*]} for ${FUZZ_SECONDS} s each, ${jobs_max} at a time"
 for target in "${TARGETS[@]}"; do
   while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done

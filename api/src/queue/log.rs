@@ -179,16 +179,7 @@ impl LogSource {
     ) -> Result<Vec<Delivery>, SourceError> {
         let deadline = Instant::now() + wait;
         loop {
-            let (got, held) = self
-                .on_files(move |files, state| {
-                    files.refill(state)?;
-                    let got = files.take(state, max.max(1))?;
-                    let now = Instant::now();
-                    let waiting = |e: &Entry| !e.deleted && !e.in_flight(now);
-                    let held = got.is_empty() && state.entries.iter().any(waiting);
-                    Ok((got, held))
-                })
-                .await?;
+            let (got, held) = self.receive_once(max.max(1)).await?;
             if !got.is_empty() || (not_when_held && held) {
                 return Ok(got);
             }
@@ -197,6 +188,67 @@ impl LogSource {
                 return Ok(Vec::new());
             }
             tokio::time::sleep(self.files.options.poll.min(deadline - now)).await;
+        }
+    }
+
+    /// One refill and take on the blocking pool: up to `max` messages,
+    /// and whether, with none, some wait but are held by their group.
+    ///
+    /// If the caller goes away before the messages reach it (a consumer
+    /// stopped while it gathers, [`crate::queue::run`]), they are made
+    /// visible again, as a consumer that stops releases what it received,
+    /// instead of staying in flight until their visibility ends. Their
+    /// receive counts stay one higher (in memory; a restart resets them).
+    async fn receive_once(&self, max: usize) -> Result<(Vec<Delivery>, bool), SourceError> {
+        type Taken = Result<(Vec<Delivery>, bool), SourceError>;
+        struct GiveBack {
+            state: Arc<tokio::sync::Mutex<State>>,
+            pending: Option<tokio::task::JoinHandle<Taken>>,
+        }
+        impl Drop for GiveBack {
+            fn drop(&mut self) {
+                let Some(pending) = self.pending.take() else {
+                    return;
+                };
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    return;
+                };
+                let state = self.state.clone();
+                runtime.spawn(async move {
+                    if let Ok(Ok((got, _))) = pending.await {
+                        let handles: Vec<String> = got.into_iter().map(|d| d.handle).collect();
+                        let mut state = state.lock().await;
+                        for entry in Files::each(&mut state, &handles) {
+                            entry.invisible_until = None;
+                        }
+                    }
+                });
+            }
+        }
+
+        let mut state = self.state.clone().lock_owned().await;
+        let files = self.files.clone();
+        let pending = tokio::task::spawn_blocking(move || {
+            files.refill(&mut state)?;
+            let got = files.take(&mut state, max)?;
+            let now = Instant::now();
+            let waiting = |e: &Entry| !e.deleted && !e.in_flight(now);
+            let held = got.is_empty() && state.entries.iter().any(waiting);
+            Ok((got, held))
+        });
+        let mut give_back = GiveBack {
+            state: self.state.clone(),
+            pending: Some(pending),
+        };
+        let joined = match give_back.pending.as_mut() {
+            Some(pending) => pending.await,
+            None => unreachable!("set just above"),
+        };
+        give_back.pending = None;
+        match joined {
+            Ok(taken) => taken,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(self.files.error(format!("blocking pool: {e}"))),
         }
     }
 

@@ -147,15 +147,6 @@ struct BuiltFrom<'a> {
     relay: &'a Arc<Relay>,
 }
 
-/// Sends `true` on its channel when dropped: a consumer loop's stop.
-struct StopOnDrop(tokio::sync::watch::Sender<bool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.send(true);
-    }
-}
-
 /// The node's Redis, when configured; a node starts even while it is
 /// down (each part falls back).
 async fn redis(config: &ApiConfig) -> anyhow::Result<Option<Arc<RedisLink>>> {
@@ -272,21 +263,19 @@ impl Api {
     }
 
     /// Runs `consumer` on `source` ([`crate::queue::run`]) until
-    /// [`Api::stop`]: aborting the kept task drops its [`StopOnDrop`],
-    /// which asks the loop to stop (the batch in hand is finished, the
-    /// rest released).
+    /// [`Api::stop`], which asks the loop to stop (the batch in hand is
+    /// finished, the rest released) and waits for it.
     fn spawn_consumer(&self, source: Arc<dyn Source>, consumer: Arc<dyn Consumer>) {
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let options = RunOptions {
             stop,
             ready: Arc::new(AtomicBool::new(false)),
         };
-        let run = tokio::spawn(crate::queue::run(source, consumer, options));
-        let guard = StopOnDrop(stop_tx);
-        self.spawn(tokio::spawn(async move {
-            let _guard = guard;
-            let _ = run.await;
-        }));
+        let task = tokio::spawn(crate::queue::run(source, consumer, options));
+        self.consumers.lock().push(super::state::Consumer {
+            stop: stop_tx,
+            task,
+        });
     }
 
     /// Every other part, on `store` (already layered) and `from`.
@@ -374,6 +363,7 @@ impl Api {
             kyc: providers.kyc,
             deadman,
             background: Default::default(),
+            consumers: Default::default(),
         }))
     }
 }

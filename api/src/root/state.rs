@@ -72,7 +72,20 @@ pub struct Components {
     pub deadman: Arc<crate::trading::deadman::DeadMan>,
     /// Background tasks, aborted by [`Api::stop`].
     pub(super) background: Arc<parking_lot::Mutex<Vec<JoinHandle<()>>>>,
+    /// The in-process queue consumers ([`crate::queue::run`]): each one's
+    /// stop signal and task, stopped first by [`Api::stop`].
+    pub(super) consumers: Arc<parking_lot::Mutex<Vec<Consumer>>>,
 }
+
+/// An in-process consumer loop: its stop signal and its task.
+pub(super) struct Consumer {
+    pub(super) stop: tokio::sync::watch::Sender<bool>,
+    pub(super) task: JoinHandle<()>,
+}
+
+/// How long [`Api::stop`] lets an in-process consumer finish the batch
+/// in hand before it aborts it (what it did not settle comes back).
+const CONSUMER_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl FromRef<Api> for Arc<Auth> {
     fn from_ref(api: &Api) -> Self {
@@ -107,16 +120,32 @@ impl Api {
         self.background.lock().push(task);
     }
 
-    /// Stops the background tasks after a last outbox drain. Waits until
-    /// each aborted task is gone: an abort only asks, and a task that is
-    /// still being dropped can hold the store open (a hub restarted in the
-    /// same data directory found it locked).
+    /// Stops the in-process consumers (each finishes the batch in hand,
+    /// within [`CONSUMER_GRACE`]), then the background tasks, then the
+    /// outbox relay after a last drain. Waits until each task is gone: an
+    /// abort only asks, and a task that is still being dropped can hold
+    /// the store open (a hub restarted in the same data directory found it
+    /// locked).
     pub async fn stop(&self) {
-        let tasks: Vec<_> = self.background.lock().drain(..).collect();
-        for task in &tasks {
-            task.abort();
+        let consumers: Vec<_> = self.consumers.lock().drain(..).collect();
+        for consumer in &consumers {
+            let _ = consumer.stop.send(true);
         }
+        for mut consumer in consumers {
+            if tokio::time::timeout(CONSUMER_GRACE, &mut consumer.task)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "an in-process consumer was still busy after the stop grace; aborted"
+                );
+                consumer.task.abort();
+                let _ = consumer.task.await;
+            }
+        }
+        let tasks: Vec<_> = self.background.lock().drain(..).collect();
         for task in tasks {
+            task.abort();
             let _ = task.await;
         }
         self.relay.stop().await;

@@ -58,10 +58,12 @@ const LANES: usize = 16;
 /// rising value is a sync that does not keep up with the venue.
 pub const BACKLOG: &str = "nax_order_sync_backlog";
 
-/// Subscribes to the venue's user events and spawns the sync: one task
-/// per lane and the task that hands each event to its user's lane. Returns
-/// them all, so that stopping the API can abort them and wait until they
-/// are gone (and with them their hold on the store).
+/// Subscribes to the venue's user events and spawns the sync: the task
+/// that hands each event to its user's lane, then one task per lane.
+/// Returns them all, in that order, so that stopping the API can abort
+/// each and wait until it is gone (and with it its hold on the store):
+/// the dispatcher first, so that it never finds a lane gone and reports
+/// a panic that was a stop.
 pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut events = state.venue.user_events().await?;
     let scales: Arc<HashMap<String, u8>> = Arc::new(
@@ -72,12 +74,12 @@ pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinH
             .map(|a| (a.symbol, a.scale))
             .collect(),
     );
-    let mut tasks = Vec::with_capacity(LANES + 1);
+    let mut lane_tasks = Vec::with_capacity(LANES);
     let lanes: Vec<_> = (0..LANES)
         .map(|_| {
             let (lane, mut queued) = mpsc::unbounded_channel::<UserEvent>();
             let (state, scales) = (state.clone(), scales.clone());
-            tasks.push(tokio::spawn(async move {
+            lane_tasks.push(tokio::spawn(async move {
                 while let Some(event) = queued.recv().await {
                     apply(&state, &scales, event).await;
                     metrics::gauge!(BACKLOG).decrement(1.0);
@@ -89,7 +91,7 @@ pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinH
     metrics::gauge!(BACKLOG).set(0.0);
     // When the venue's stream ends, the lanes are dropped with this task:
     // each applies what it holds, then ends.
-    tasks.push(tokio::spawn(async move {
+    let dispatcher = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             metrics::gauge!(BACKLOG).increment(1.0);
             // A lane ends early only if applying an event panicked.
@@ -100,8 +102,8 @@ pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinH
                 );
             }
         }
-    }));
-    Ok(tasks)
+    });
+    Ok(std::iter::once(dispatcher).chain(lane_tasks).collect())
 }
 
 /// The user an event is about.

@@ -293,3 +293,34 @@ async fn one_busy_users_messages_go_ten_a_batch_without_waiting_out_the_gather()
     task.await.unwrap();
     assert_eq!(*consumer.0.lock(), [10, 10, 10, 10]);
 }
+
+/// A receive dropped while its read runs on the blocking pool (a consumer
+/// stopped while it gathers) gives its messages back: the next receive
+/// gets them at once, not after the visibility timeout (a minute here).
+#[tokio::test]
+async fn a_receive_dropped_midway_gives_its_messages_back() {
+    use std::future::Future as _;
+    use std::task::Poll;
+    let events: Vec<_> = (0..3)
+        .map(|i| event(EventType::WebhookReceived, "u", i))
+        .collect();
+    // The first poll starts the read and is pending on it, unless the
+    // blocking pool finished first: then try again on a fresh log.
+    for _attempt in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        publish(dir.path(), &events).await;
+        let source =
+            LogSource::open(dir.path(), Queue::WebhookProcessing, options(60_000)).unwrap();
+        let mut receive = Box::pin(source.receive(10, Duration::ZERO));
+        let first = std::future::poll_fn(|cx| Poll::Ready(receive.as_mut().poll(cx))).await;
+        if first.is_ready() {
+            continue;
+        }
+        drop(receive);
+        let got = source.receive(10, Duration::from_secs(5)).await.unwrap();
+        let want: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
+        assert_eq!(ids(&got), want, "given back and received again at once");
+        return;
+    }
+    panic!("20 first polls in a row found the read already done");
+}
