@@ -301,11 +301,12 @@ async fn one_busy_users_messages_go_ten_a_batch_without_waiting_out_the_gather()
 async fn a_receive_dropped_midway_gives_its_messages_back() {
     use std::future::Future as _;
     use std::task::Poll;
-    let events: Vec<_> = (0..3)
-        .map(|i| event(EventType::WebhookReceived, "u", i))
+    // Enough events that reading them takes the blocking pool a while:
+    // the first poll starts the read and is pending on it (if the pool
+    // finished first anyway, try again on a fresh log).
+    let events: Vec<_> = (0..2_000)
+        .map(|i| event(EventType::WebhookReceived, &format!("u{}", i % 7), i))
         .collect();
-    // The first poll starts the read and is pending on it, unless the
-    // blocking pool finished first: then try again on a fresh log.
     for _attempt in 0..20 {
         let dir = tempfile::tempdir().unwrap();
         publish(dir.path(), &events).await;
@@ -317,9 +318,15 @@ async fn a_receive_dropped_midway_gives_its_messages_back() {
             continue;
         }
         drop(receive);
-        let got = source.receive(10, Duration::from_secs(5)).await.unwrap();
-        let want: Vec<_> = events.iter().map(|e| e.id.clone()).collect();
-        assert_eq!(ids(&got), want, "given back and received again at once");
+        // In flight for a minute unless given back.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while source.depth().await.unwrap().in_flight > 0 {
+            assert!(Instant::now() < deadline, "still in flight after 5 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let got = source.receive(10, Duration::ZERO).await.unwrap();
+        let want: Vec<_> = events[..10].iter().map(|e| e.id.clone()).collect();
+        assert_eq!(ids(&got), want, "given back, then received again first");
         return;
     }
     panic!("20 first polls in a row found the read already done");
