@@ -153,7 +153,16 @@ impl LogSource {
     ) -> Result<T, SourceError> {
         let mut state = self.state.clone().lock_owned().await;
         let files = self.files.clone();
-        match tokio::task::spawn_blocking(move || work(&files, &mut state)).await {
+        self.joined(tokio::task::spawn_blocking(move || work(&files, &mut state)).await)
+    }
+
+    /// What a blocking-pool task of this source gave: its result, its
+    /// panic resumed here, or an error when the pool dropped it unrun.
+    fn joined<T>(
+        &self,
+        joined: Result<Result<T, SourceError>, tokio::task::JoinError>,
+    ) -> Result<T, SourceError> {
+        match joined {
             Ok(result) => result,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => Err(self.files.error(format!("blocking pool: {e}"))),
@@ -237,11 +246,7 @@ impl LogSource {
             None => unreachable!("set just above"),
         };
         give_back.pending = None;
-        match joined {
-            Ok(taken) => taken,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => Err(self.files.error(format!("blocking pool: {e}"))),
-        }
+        self.joined(joined)
     }
 
     /// The dead-letter file (one event per line).
