@@ -86,6 +86,10 @@ pub struct ApiConfig {
     /// whatever the load; more requests queue (64 per thread, then 503
     /// `auth_busy`). 1 to 64.
     pub argon2_threads: usize,
+    /// Venue events (order reports, fills, balances) the order sync may
+    /// hold unapplied before new orders get 503 `overloaded`; cancels
+    /// still go through (`trading::backlog`). At least 1.
+    pub order_sync_backlog_max: usize,
     /// Sandbox KYC provider: delay before a submitted document is verified.
     pub kyc_verify_delay_ms: u64,
     /// Sandbox payment provider: delay before it confirms a fiat deposit
@@ -297,6 +301,7 @@ impl Default for ApiConfig {
             login_successes_per_account_per_minute: 10,
             login_successes_per_address_per_minute: 60,
             argon2_threads: 4,
+            order_sync_backlog_max: 100_000,
             kyc_verify_delay_ms: 1000,
             fiat_confirm_delay_ms: 500,
             custody_provider: "sandbox".into(),

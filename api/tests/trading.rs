@@ -362,3 +362,54 @@ async fn orders_survive_a_restart_and_an_order_the_new_venue_lost_cancels() {
     let (s, replay, _) = t.post("/orders", Some(&tok), resting_buy("keep")).await;
     assert_eq!((s, &replay["order_id"]), (200, &order["order_id"]));
 }
+
+/// While the order sync holds `order_sync_backlog_max` venue events, a new
+/// order is refused with 503 `overloaded` before it reaches the venue; a
+/// replay of an earlier `client_order_id` and a cancel still answer, and
+/// once the backlog is below the limit orders go through again.
+#[tokio::test]
+async fn new_orders_wait_while_the_order_sync_is_behind() {
+    const MAX: usize = 3;
+    let t = common::start_with(api::ApiConfig {
+        order_sync_backlog_max: MAX,
+        ..common::test_config()
+    })
+    .await;
+    let (user, tok) = trader(&t, "behind@example.com").await;
+    let backlog = &t.api.trading.backlog;
+    let (s, first, _) = t.post("/orders", Some(&tok), resting_buy("c1")).await;
+    assert_eq!(s, 201, "{first}");
+    // The sync counts each venue event in and out: after the order's
+    // events are applied it holds none.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while backlog.held() != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the sync still holds {} events",
+            backlog.held()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The sync falls behind: as many events held as the limit.
+    for _ in 0..MAX {
+        backlog.received();
+    }
+    let (s, body, h) = t.post("/orders", Some(&tok), resting_buy("c2")).await;
+    assert_error(s, &body, 503, "overloaded");
+    assert_eq!(h["retry-after"], "1");
+    let at_venue = t.venue.orders(&user).await.unwrap();
+    assert_eq!(at_venue.len(), 1, "nothing reached the venue: {at_venue:?}");
+    let (_, list, _) = t.get("/orders", Some(&tok)).await;
+    assert_eq!(list["orders"].as_array().unwrap().len(), 1, "{list}");
+    let (s, replay, _) = t.post("/orders", Some(&tok), resting_buy("c1")).await;
+    assert_eq!((s, &replay["order_id"]), (200, &first["order_id"]));
+    let id = first["order_id"].as_str().unwrap();
+    let (s, cancelled, _) = t.delete(&format!("/orders/{id}"), Some(&tok)).await;
+    assert_eq!((s, &cancelled["status"]), (200, &json!("cancelled")));
+
+    // One applied: below the limit again.
+    backlog.applied();
+    let (s, second, _) = t.post("/orders", Some(&tok), resting_buy("c2")).await;
+    assert_eq!(s, 201, "{second}");
+}

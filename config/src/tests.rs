@@ -253,6 +253,11 @@ fn bad_values_name_their_key() {
         invalid_key(load(&["--config", path], &[])),
         "history.max_messages"
     );
+    let file = toml_file("[api]\norder_sync_backlog_max = 0\n");
+    assert_eq!(
+        invalid_key(load(&["--config", file.path().to_str().unwrap()], &[])),
+        "api.order_sync_backlog_max"
+    );
 }
 
 #[test]

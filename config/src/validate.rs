@@ -59,6 +59,12 @@ impl Config {
             1,
             " entries",
         )?;
+        at_least(
+            "api.order_sync_backlog_max",
+            self.api.order_sync_backlog_max,
+            1,
+            " events",
+        )?;
         at_least("limits.max_connections", limits.max_connections, 1, "")?;
         at_least("limits.max_subscriptions", limits.max_subscriptions, 1, "")?;
         at_least("limits.frames_per_sec", limits.frames_per_sec, 1, "")?;

@@ -1,7 +1,8 @@
 //! Order entry over the WebSocket against REST (docs/PROTOCOL.md "Order
 //! entry"): one table of cases — validation, idempotency on
 //! `client_order_id`, KYC, BOLA (another user's order cannot be cancelled:
-//! 404 `order_not_found` alike), the rate limit — driven once through
+//! 404 `order_not_found` alike), the order sync's backlog (503
+//! `overloaded`), the rate limit — driven once through
 //! `POST /orders` / `DELETE /orders/{id}` and once through `order.place` /
 //! `order.cancel` on an authenticated socket, each row asserting the same
 //! outcome on both. Then: the answer is followed by the `orders` message,
@@ -37,6 +38,9 @@ enum Req {
     CancelUnknown,
     /// Place as a user whose KYC is not verified.
     PlaceUnverified(Value),
+    /// Place while the order sync holds as many venue events as
+    /// `[api] order_sync_backlog_max` allows, then let them go.
+    PlaceWhileBehind(Value),
     /// Send up to this many invalid placements as fast as possible; the
     /// outcome is the first answer that is not the invalid body's.
     Flood(usize),
@@ -168,6 +172,16 @@ fn table() -> Vec<Row> {
         Row {
             name: "a refused id may be used again",
             req: Req::Place(limit("t-13", "0.010000", "1000.00")),
+            outcome: "created",
+        },
+        Row {
+            name: "a new order while the order sync is behind",
+            req: Req::PlaceWhileBehind(limit("t-15", "0.01", "1000.00")),
+            outcome: "overloaded",
+        },
+        Row {
+            name: "the same order once it has caught up",
+            req: Req::Place(limit("t-15", "0.010000", "1000.00")),
             outcome: "created",
         },
         Row {
@@ -313,10 +327,12 @@ impl Entry for Socket {
 /// KYC row and `others` (another user's order id) for the BOLA row; the
 /// outcome of every row, by name.
 async fn run(
+    hub: &RunningHub,
     entry: &mut dyn Entry,
     unverified: &mut dyn Entry,
     others: &str,
 ) -> Vec<(&'static str, String)> {
+    let backlog = &hub.api.as_ref().expect("the hub's API").trading.backlog;
     let mut placed = std::collections::HashMap::new();
     let mut outcomes = Vec::new();
     for row in table() {
@@ -330,6 +346,16 @@ async fn run(
                 outcome
             }
             Req::PlaceUnverified(body) => unverified.place(body).await.0,
+            Req::PlaceWhileBehind(body) => {
+                for _ in 0..BACKLOG_MAX {
+                    backlog.received();
+                }
+                let outcome = entry.place(body).await.0;
+                for _ in 0..BACKLOG_MAX {
+                    backlog.applied();
+                }
+                outcome
+            }
             Req::CancelOwn(cid) => entry.cancel(&placed[*cid]).await.0,
             Req::CancelOthers => entry.cancel(others).await.0,
             Req::CancelUnknown => entry.cancel("01a23a39-fd08-7605-96be-e28eb5415e03").await.0,
@@ -369,6 +395,9 @@ async fn unverified(hub: &RunningHub) -> Trader {
     Trader::registered(hub, &email).await
 }
 
+/// The hub's `[api] order_sync_backlog_max`.
+const BACKLOG_MAX: usize = 50;
+
 /// A hub whose request budget the table's flood row can exhaust (one
 /// request a second, bursts of 40: slow enough a refill that the check
 /// right after the flood still finds it empty; at 10 a second a slow
@@ -379,6 +408,7 @@ async fn hub() -> RunningHub {
         c.venue.events_per_sec = 20;
         c.api.requests_per_minute = 60;
         c.api.request_burst = 40;
+        c.api.order_sync_backlog_max = BACKLOG_MAX;
         c.limits.frames_per_sec = 10_000;
         c.limits.frame_burst = 10_000;
     })
@@ -399,13 +429,13 @@ async fn the_same_table_gives_the_same_outcomes_over_rest_and_the_socket() {
     let rest_unverified = unverified(&hub).await;
     let mut rest = Rest(rest_user);
     let mut rest_kyc = Rest(rest_unverified);
-    let by_rest = run(&mut rest, &mut rest_kyc, &theirs).await;
+    let by_rest = run(&hub, &mut rest, &mut rest_kyc, &theirs).await;
 
     let ws_user = funded(&hub).await;
     let ws_unverified = unverified(&hub).await;
     let mut socket = Socket::open(&hub, &ws_user.token, json!({})).await;
     let mut socket_kyc = Socket::open(&hub, &ws_unverified.token, json!({})).await;
-    let by_socket = run(&mut socket, &mut socket_kyc, &theirs).await;
+    let by_socket = run(&hub, &mut socket, &mut socket_kyc, &theirs).await;
 
     for ((row, (name, via_rest)), (_, via_socket)) in table().iter().zip(&by_rest).zip(&by_socket) {
         assert_eq!(

@@ -5,6 +5,7 @@
 //! [`entry`] is order entry for the hub's WebSocket ops (the same cores as
 //! the routes), [`deadman`] the dead-man's switch.
 
+pub mod backlog;
 mod committed;
 pub mod deadman;
 pub mod entry;
@@ -50,6 +51,8 @@ pub struct Trading {
     user_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Orders `POST /orders` committed, for the sync waiting on them.
     commits: committed::OrderCommits,
+    /// Venue events the sync holds; new orders wait while it is full.
+    pub backlog: backlog::Backlog,
 }
 
 impl Trading {
@@ -63,6 +66,7 @@ impl Trading {
             venue_upstream: Upstream::new("venue", crate::resilience::policy(config)),
             user_locks: DashMap::new(),
             commits: committed::OrderCommits::default(),
+            backlog: backlog::Backlog::new(config.order_sync_backlog_max),
         }
     }
 

@@ -7,6 +7,9 @@
 //! insufficient funds) records nothing, so the id may be used again.
 //! Requests with one id are serialized across nodes by the id's claim
 //! ([`crate::cluster::claim`]), so at most one of them reaches the venue.
+//! While the order sync holds too many venue events, a new order is
+//! refused with 503 `overloaded` before it reaches the venue
+//! ([`super::backlog`]).
 
 use super::model::{order_transaction, order_view, OrderView};
 use super::TradingState;
@@ -183,7 +186,7 @@ pub(crate) fn check_body(bytes: &[u8]) -> ApiResult<()> {
         (status = 403, description = "kyc_required", body = crate::error::ErrorBody),
         (status = 409, description = "duplicate_client_order_id; market_halted (the venue halted the pair: `GET /markets` status)", body = crate::error::ErrorBody),
         (status = 422, description = "invalid_qty, invalid_price, missing_field, invalid_field, unknown_pair, invalid_order, insufficient_funds", body = crate::error::ErrorBody),
-        (status = 503, description = "upstream_unavailable (breaker open, Retry-After), upstream_timeout", body = crate::error::ErrorBody),
+        (status = 503, description = "upstream_unavailable (breaker open, Retry-After), upstream_timeout; overloaded (the order sync is behind the venue, Retry-After; cancels still go through)", body = crate::error::ErrorBody),
     )
 )]
 pub async fn place_order(
@@ -246,6 +249,8 @@ pub async fn place(
     {
         return replay(state, user_id, &seen, &fp).await;
     }
+    // Replays above still answer; only a new order waits for the sync.
+    state.trading.backlog.admit()?;
     let report = state
         .trading
         .venue_upstream

@@ -25,7 +25,9 @@
 //! delays the sync, in the venue's order, instead of losing what the venue
 //! reported meanwhile (a fill, a cancel of an acknowledged order). Every
 //! write is conditional, so applying an event again is harmless. Other
-//! failures are logged and the event skipped.
+//! failures are logged and the event skipped. The events held are counted
+//! in [`super::backlog`], whose limit pauses new orders until the sync
+//! has caught up: that, not a drop, is what bounds them.
 
 use super::model::{self, fill_transaction, order_view, OrderDetail};
 use super::TradingState;
@@ -54,10 +56,6 @@ const STORE_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Lanes of the sync: a user's events stay in order on one.
 const LANES: usize = 16;
 
-/// Gauge: venue events received and not yet applied (all lanes). A
-/// rising value is a sync that does not keep up with the venue.
-pub const BACKLOG: &str = "nax_order_sync_backlog";
-
 /// Subscribes to the venue's user events and spawns the sync: the task
 /// that hands each event to its user's lane, then one task per lane.
 /// Returns them all, in that order, so that stopping the API can abort
@@ -82,21 +80,21 @@ pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinH
             lane_tasks.push(tokio::spawn(async move {
                 while let Some(event) = queued.recv().await {
                     apply(&state, &scales, event).await;
-                    metrics::gauge!(BACKLOG).decrement(1.0);
+                    state.trading.backlog.applied();
                 }
             }));
             lane
         })
         .collect();
-    metrics::gauge!(BACKLOG).set(0.0);
+    let trading = state.trading.clone();
     // When the venue's stream ends, the lanes are dropped with this task:
     // each applies what it holds, then ends.
     let dispatcher = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            metrics::gauge!(BACKLOG).increment(1.0);
+            trading.backlog.received();
             // A lane ends early only if applying an event panicked.
             if lanes[lane_of(user_of(&event))].send(event).is_err() {
-                metrics::gauge!(BACKLOG).decrement(1.0);
+                trading.backlog.applied();
                 tracing::error!(
                     "order sync: a lane stopped after a panic; its users' venue events are not applied until a restart"
                 );

@@ -167,6 +167,9 @@ wire_names! {
         UpstreamTimeout = "upstream_timeout",
         /// The store (or the switch state in Redis) is unreachable.
         StoreUnavailable = "store_unavailable",
+        /// New orders are paused while the order sync catches up with
+        /// the venue (`[api] order_sync_backlog_max`); cancels go through.
+        Overloaded = "overloaded",
         /// A bug; details only in the hub's log.
         Internal = "internal",
     }
