@@ -1,5 +1,5 @@
 //! Request ids, error bodies, body limits and the OpenAPI document, over a
-//! real socket.
+//! real socket; a failed start that lets go of the store.
 
 mod common;
 
@@ -205,4 +205,39 @@ async fn two_nodes_with_redis_url_share_one_rate_limit() {
         [401, 401, 401, 429],
         "the 4th request across both nodes is over the shared burst of 3"
     );
+}
+
+/// A start that fails after its loops began (here the webhook queue's
+/// cursor cannot be read) stops them before it returns: nothing is left
+/// holding the store, so it opens again in the same directory.
+#[tokio::test]
+async fn a_failed_start_lets_go_of_the_store() {
+    use api::events::log::EventLog;
+    use api::store::embedded::EmbeddedStore;
+    use api::{Api, ApiParts};
+    use feeds::{SandboxConfig, SandboxVenue, Venue};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let queues = dir.path().join("queues");
+    api::owner_only::dir(&queues).unwrap();
+    std::fs::write(
+        queues.join("webhook-processing-queue.cursor"),
+        "not a number",
+    )
+    .unwrap();
+    let venue = SandboxVenue::start(SandboxConfig::default()).unwrap();
+    let started = Api::start(ApiParts {
+        config: common::test_config(),
+        data_dir: dir.path().to_path_buf(),
+        store: Arc::new(EmbeddedStore::open(dir.path()).unwrap()),
+        publisher: Arc::new(EventLog::open(dir.path()).unwrap()),
+        venue: Arc::new(venue.clone()) as Arc<dyn Venue>,
+        self_url: "http://127.0.0.1:9".into(),
+    })
+    .await;
+    let err = started.err().expect("the start fails on the cursor");
+    assert!(format!("{err:#}").contains("webhook queue"), "{err:#}");
+    EmbeddedStore::open(dir.path()).expect("nothing holds the store after the failed start");
+    venue.stop().await;
 }

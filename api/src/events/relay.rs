@@ -105,13 +105,22 @@ impl Relay {
         )
     }
 
-    /// Drains what it can (one last pass) and stops.
+    /// Drains what it can (one last pass, up to 5 s) and stops; returns
+    /// once its task is gone, so it no longer holds the store. What a pass
+    /// cut short did not publish stays in the outbox for the next start.
     pub async fn stop(&self) {
         let _ = self.stop.send(true);
         self.wake.notify_one();
         let task = self.task.lock().take();
-        if let Some(task) = task {
-            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        if let Some(mut task) = task {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                tracing::warn!("outbox relay: its last pass took over 5 s at stop; aborted (the rest stays in the outbox)");
+                task.abort();
+                let _ = task.await;
+            }
         }
     }
 }

@@ -224,19 +224,41 @@ impl Api {
                 return Err(e);
             }
         };
+        // A start that fails past this point stops what it started: the
+        // loops hold the store, which a retry in the same directory needs.
+        if let Err(e) = api
+            .start_loops(role, &secrets, relay_lease, &data_dir)
+            .await
+        {
+            api.stop().await;
+            return Err(e);
+        }
+        Ok(api)
+    }
+
+    /// The node's loops: the secrets' refresh, the relay's lease, and for
+    /// a node (not a worker) the backplane, the order sync, the dead-man's
+    /// switches and the in-process webhook worker.
+    async fn start_loops(
+        &self,
+        role: Role,
+        secrets: &crate::secrets::ProviderSecrets,
+        relay_lease: Option<Arc<Lease>>,
+        data_dir: &Path,
+    ) -> anyhow::Result<()> {
         if let Some(refresh) = secrets.refresh_task() {
-            api.spawn(tokio::spawn(refresh));
+            self.spawn(tokio::spawn(refresh));
         }
         if let Some(lease) = relay_lease {
             lease.renew().await;
-            api.spawn(tokio::spawn(lease.run()));
+            self.spawn(tokio::spawn(lease.run()));
         }
         if role == Role::Worker {
-            return Ok(api);
+            return Ok(());
         }
-        if let Some(backplane) = api.private.backplane() {
-            let (node, lost_on) = (api.private.clone(), api.private.clone());
-            api.spawn(tokio::spawn(backplane.clone().listen(
+        if let Some(backplane) = self.private.backplane() {
+            let (node, lost_on) = (self.private.clone(), self.private.clone());
+            self.spawn(tokio::spawn(backplane.clone().listen(
                 move |update| {
                     node.deliver(
                         &update.user,
@@ -248,18 +270,18 @@ impl Api {
                 move || lost_on.lost(),
             )));
         }
-        for task in crate::trading::sync::start(axum::extract::FromRef::from_ref(&api)).await? {
-            api.spawn(task);
+        for task in crate::trading::sync::start(axum::extract::FromRef::from_ref(self)).await? {
+            self.spawn(task);
         }
-        api.spawn(tokio::spawn(api.deadman.clone().run()));
-        if api.config.webhook_worker_in_process {
-            let source = webhook_source(&api.config, &data_dir).await?;
+        self.spawn(tokio::spawn(self.deadman.clone().run()));
+        if self.config.webhook_worker_in_process {
+            let source = webhook_source(&self.config, data_dir).await?;
             let applier = crate::webhooks::worker::WebhookApplier::new(
-                axum::extract::FromRef::from_ref(&api),
+                axum::extract::FromRef::from_ref(self),
             );
-            api.spawn_consumer(source, Arc::new(applier));
+            self.spawn_consumer(source, Arc::new(applier));
         }
-        Ok(api)
+        Ok(())
     }
 
     /// Runs `consumer` on `source` ([`crate::queue::run`]) until
