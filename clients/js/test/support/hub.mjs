@@ -8,7 +8,6 @@
 
 import { spawn } from "node:child_process";
 import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,24 +17,14 @@ export { forbid } from "./hublog.mjs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
 
-/** A free TCP port on 127.0.0.1 (the OS's choice, released at once). */
-export function freePort() {
-  return new Promise((ok, fail) => {
-    const server = createServer();
-    server.once("error", fail);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => ok(port));
-    });
-  });
-}
-
 /**
  * Starts the hub with `toml` as its config file and waits until it answers
  * `GET /health` (and, unless `ready: false`, `GET /ready`: every sandbox
  * book warm). Throws, with the end of the hub's log, when it exits or does
- * not answer within `startMs`. `port`: a fixed port (default: a free one),
- * e.g. that of a stopped hub, to restart "the same" hub (a new epoch).
+ * not answer within `startMs`. `port`: a fixed port, e.g. that of a
+ * stopped hub, to restart "the same" hub (a new epoch); by default the hub
+ * binds port 0 and the port is read from its `serving:` log line, so no
+ * other process can take it between a choice and the bind.
  */
 export async function startHub({ toml = "", env = {}, ready = true, startMs = 60_000, logLevel = "info", port: fixedPort } = {}) {
   const bin = process.env.NAX_HUB_BIN ?? join(ROOT, "target/debug/nax-hub");
@@ -45,18 +34,17 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
   const dir = mkdtempSync(join(tmpdir(), "nax-js-"));
   const config = join(dir, "test.toml");
   writeFileSync(config, toml);
-  const port = fixedPort ?? (await freePort());
   const logPath = join(dir, "hub.log");
   const log = openSync(logPath, "a");
   // NAX_HUB_BIN is this file's, not the hub's (the hub refuses NAX_ variables it does not know).
-  const childEnv = { ...withoutHubBin(process.env), NAX_LOG: logLevel, ...env };
-  const child = spawn(bin, ["--config", config, "--data-dir", dir, "--bind", "127.0.0.1", "--port", String(port)], {
+  // The `serving:` line (hub::process, info) is how the port is found.
+  const childEnv = { ...withoutHubBin(process.env), NAX_LOG: `${logLevel},hub::process=info`, ...env };
+  const child = spawn(bin, ["--config", config, "--data-dir", dir, "--bind", "127.0.0.1", "--port", String(fixedPort ?? 0)], {
     env: childEnv,
     stdio: ["ignore", log, log],
   });
   let exited = null;
   child.once("exit", (code, signal) => { exited = { code, signal }; });
-  const base = `http://127.0.0.1:${port}`;
   const kill = async () => {
     if (!exited) {
       const gone = new Promise((ok) => child.once("exit", ok));
@@ -64,6 +52,27 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
       await gone;
     }
   };
+  const deadline = Date.now() + startMs;
+  const failed = async (why) => {
+    const tail = readFileSync(logPath, "utf8").slice(-2000);
+    await kill();
+    rmSync(dir, { recursive: true, force: true });
+    return new Error(`${why}:\n${tail}`);
+  };
+  let port = fixedPort;
+  while (port === undefined) {
+    const serving = /serving: ws:\/\/127\.0\.0\.1:(\d+)\/ws/.exec(readFileSync(logPath, "utf8"));
+    if (serving) {
+      port = Number(serving[1]);
+    } else if (exited) {
+      throw await failed(`nax-hub exited (${JSON.stringify(exited)}) before it was serving`);
+    } else if (Date.now() > deadline) {
+      throw await failed(`nax-hub logged no \`serving:\` line within ${startMs} ms`);
+    } else {
+      await new Promise((ok) => setTimeout(ok, 20));
+    }
+  }
+  const base = `http://127.0.0.1:${port}`;
   const hub = {
     port,
     base,
@@ -90,7 +99,6 @@ export async function startHub({ toml = "", env = {}, ready = true, startMs = 60
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  const deadline = Date.now() + startMs;
   const paths = ready ? ["/health", "/ready"] : ["/health"];
   for (const path of paths) {
     for (;;) {
