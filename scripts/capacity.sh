@@ -14,7 +14,10 @@
 # (loadtest), over the steady part of the step, from /proc/PID/stat: it
 # shows when the shared 2 cores, not the server, set the maximum. Prints
 # every step and each one's largest passing rate (messages/s over all
-# connections).
+# connections), then, for each connection count, the three peers' live
+# p50/p99/p99.9 at a common rate and the ratios to the floor: the highest
+# step of the doubling ladder that all three passed (else the first step,
+# which all three ran), over the whole step, ramp included.
 #
 #   scripts/capacity.sh [DUR]     DUR: seconds per step (default 8, 5..60)
 #
@@ -203,4 +206,36 @@ for n in sorted({int(n) for _, n, _, _ in rows}):
     ratio = lambda a, b: f"{a / b:.2f}x" if b else "-"
     cell = lambda p, v: ((">=" if more[(p, n)] else "") + f"{v:.0f}").rjust(10)
     print(f"{n:>6} {cell('hub', h)} {cell('nchan', x)} {cell('floor', f)} {ratio(h, x):>10} {ratio(h, f):>10}")
+PY
+
+echo; echo "latency at a common rate (ms, live, the whole step; ratios p50/p99/p99.9):"
+python3 - "$OUT" "$SIZES" <<'PY'
+import json, os, sys
+out, sizes = sys.argv[1], [int(n) for n in sys.argv[2].split()]
+ladder = {250: [200, 400, 800, 1600, 3200, 6400], 1000: [50, 100, 200, 400, 800, 1600],
+          10000: [5, 10, 20, 40, 80, 160]}
+verdict = {}
+for line in open(os.path.join(out, "steps.txt")).readlines()[1:]:
+    f = line.split()
+    verdict[(f[0], int(f[1]), int(f[2]))] = f[7]
+peers = ["hub", "nchan", "floor"]
+print(f"{'conns':>6} {'rate/conn':>9} " + " ".join(f"{p + ' p50/p99/p99.9':>24}" for p in peers)
+      + f" {'hub/floor':>17} {'nchan/floor':>17}")
+for n in sizes:
+    common = [r for r in ladder[n] if all(verdict.get((p, n, r)) == "pass" for p in peers)]
+    rate = common[-1] if common else ladder[n][0]
+    lat = {}
+    for p in peers:
+        path = os.path.join(out, f"{p}-{n}-{rate}", "result.json")
+        if not os.path.exists(path):
+            break
+        live = json.load(open(path))["latency_us"]["live"]
+        lat[p] = [live[k] / 1000 for k in ("p50", "p99", "p999")]
+    if len(lat) < 3:
+        print(f"{n:>6} {rate:>9}  (a peer did not run this step)")
+        continue
+    cells = " ".join(f"{'/'.join(f'{v:.2f}' for v in lat[p]):>24}" for p in peers)
+    ratio = lambda p: "/".join(f"{a / b:.2f}" if b else "-" for a, b in zip(lat[p], lat["floor"]))
+    note = "" if common else "  (not passed by all three)"
+    print(f"{n:>6} {rate:>9} {cells} {ratio('hub'):>17} {ratio('nchan'):>17}{note}")
 PY
