@@ -1,8 +1,14 @@
 //! [`JsonBounds`]: size, nesting depth and element count of a JSON text,
-//! checked in one pass without parsing it.
+//! checked in one pass without parsing it, and that the text is UTF-8.
+//!
+//! JSON exchanged between systems is UTF-8 (RFC 8259, section 8.1), and a
+//! parser checks that only in what it reads: serde_json parsing into a
+//! typed struct skips the string of a member it ignores without looking at
+//! its bytes (into a `Value` it refuses them), so whether such input
+//! passed depended on the parser. The check refuses it first, for all.
 //!
 //! The scan knows just enough JSON to tell structure from string contents
-//! (quotes and backslash escapes); it does not validate. A text that passes
+//! (quotes and backslash escapes); it does not validate the grammar. A text that passes
 //! may still be malformed (the parser after it says so), but a text that
 //! passes cannot nest deeper than `max_depth` or hold more than
 //! `max_elements` values, whatever a lenient parser makes of it: every
@@ -31,15 +37,21 @@ pub enum BoundsError {
     TooDeep { max: usize },
     #[error("input holds more than {max} elements")]
     TooManyElements { max: usize },
+    #[error("input is not UTF-8")]
+    NotUtf8,
 }
 
 impl JsonBounds {
-    /// Checks `text` against every bound; linear time, constant memory.
+    /// Checks `text` against every bound, and that it is UTF-8; linear
+    /// time, constant memory.
     pub fn check(&self, text: &[u8]) -> Result<(), BoundsError> {
         if text.len() > self.max_bytes {
             return Err(BoundsError::TooLarge {
                 max: self.max_bytes,
             });
+        }
+        if std::str::from_utf8(text).is_err() {
+            return Err(BoundsError::NotUtf8);
         }
         let (mut depth, mut elements) = (0usize, 0usize);
         let mut bytes = text.iter();
@@ -141,6 +153,16 @@ mod tests {
             B.check(br#"{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11}"#),
             Err(BoundsError::TooManyElements { max: 10 })
         );
+    }
+
+    #[test]
+    fn refuses_bytes_that_are_not_utf8_wherever_they_are() {
+        assert_eq!(B.check("{\"a\":\"é\"}".as_bytes()), Ok(()));
+        assert_eq!(
+            B.check(b"{\"ignored\":\"\xff\"}"),
+            Err(BoundsError::NotUtf8)
+        );
+        assert_eq!(B.check(b"[1]\xc3"), Err(BoundsError::NotUtf8));
     }
 
     #[test]

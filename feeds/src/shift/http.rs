@@ -297,6 +297,22 @@ mod tests {
         read_data::<Value>(200, &graphql_error(code, "why"), Some("x")).unwrap_err()
     }
 
+    /// A typed parse skips an ignored member's bytes unchecked, so an
+    /// answer with bad bytes there read as data until the bounds check
+    /// refused what is not UTF-8.
+    #[test]
+    fn an_answer_that_is_not_utf8_is_refused_even_where_nothing_reads_it() {
+        let clean = br#"{"extensions":"ok","data":{"x":1}}"#;
+        assert_eq!(read_data::<u32>(200, clean, Some("x")).unwrap(), 1);
+        let bad = b"{\"extensions\":\"\xff\",\"data\":{\"x\":1}}";
+        match read_data::<u32>(200, bad, Some("x")) {
+            Err(CallFailure::Decode(why)) => {
+                assert_eq!(why, "Shift's answer refused: input is not UTF-8")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
     #[test]
     fn error_codes_map_to_venue_errors() {
         let cases = [
