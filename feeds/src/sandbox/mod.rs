@@ -31,6 +31,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// The most simulated time one tick of [`SandboxVenue::simulate`] makes
+/// up for.
+const CATCH_UP: Duration = Duration::from_millis(100);
+
 /// How the sandbox is set up.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -242,19 +246,26 @@ impl SandboxVenue {
     }
 
     /// Drives one pair's simulator at `rate` actions per second until stop.
+    /// Each tick makes the actions owed for the time since the last one, so
+    /// a tick that comes late (a runtime busy with fan-out) still keeps the
+    /// rate, where counting ticks lost a quarter of it under load
+    /// (docs/BENCHMARKS.md, "Capacity at saturation"); a pause longer than
+    /// [`CATCH_UP`] comes back as that much, not as a burst of all of it.
     async fn simulate(self, pair_index: usize, mut sim: Simulator, rate: f64) {
         let period = Duration::from_secs_f64((1.0 / rate).max(0.001));
-        let per_tick = rate * period.as_secs_f64();
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut stop = self.stop.subscribe();
         let mut owed = 0.0;
+        let mut last = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
                 _ = stop.changed() => return,
             }
-            owed += per_tick;
+            let now = tokio::time::Instant::now();
+            owed += rate * now.duration_since(last).min(CATCH_UP).as_secs_f64();
+            last = now;
             let mut pair = self.inner.pairs[pair_index].lock();
             if pair.status != TradingStatus::Open {
                 // A halted market does not trade.
