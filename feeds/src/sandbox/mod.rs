@@ -31,8 +31,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-/// The most simulated time one tick of [`SandboxVenue::simulate`] makes
-/// up for.
+/// The most time past its period that one tick of
+/// [`SandboxVenue::simulate`] makes up for.
 const CATCH_UP: Duration = Duration::from_millis(100);
 
 /// How the sandbox is set up.
@@ -249,8 +249,8 @@ impl SandboxVenue {
     /// Each tick makes the actions owed for the time since the last one, so
     /// a tick that comes late (a runtime busy with fan-out) still keeps the
     /// rate, where counting ticks lost a quarter of it under load
-    /// (docs/BENCHMARKS.md, "Capacity at saturation"); a pause longer than
-    /// [`CATCH_UP`] comes back as that much, not as a burst of all of it.
+    /// (docs/BENCHMARKS.md, "Capacity at saturation"); a tick later than
+    /// [`CATCH_UP`] makes up only that much, not a burst of all it missed.
     async fn simulate(self, pair_index: usize, mut sim: Simulator, rate: f64) {
         let period = Duration::from_secs_f64((1.0 / rate).max(0.001));
         let mut interval = tokio::time::interval(period);
@@ -264,7 +264,7 @@ impl SandboxVenue {
                 _ = stop.changed() => return,
             }
             let now = tokio::time::Instant::now();
-            owed += rate * now.duration_since(last).min(CATCH_UP).as_secs_f64();
+            owed += rate * now.duration_since(last).min(period + CATCH_UP).as_secs_f64();
             last = now;
             let mut pair = self.inner.pairs[pair_index].lock();
             if pair.status != TradingStatus::Open {
