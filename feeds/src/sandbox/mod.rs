@@ -264,7 +264,11 @@ impl SandboxVenue {
                 _ = stop.changed() => return,
             }
             let now = tokio::time::Instant::now();
-            owed += rate * now.duration_since(last).min(period + CATCH_UP).as_secs_f64();
+            owed += rate
+                * now
+                    .duration_since(last)
+                    .min(period + CATCH_UP)
+                    .as_secs_f64();
             last = now;
             let mut pair = self.inner.pairs[pair_index].lock();
             if pair.status != TradingStatus::Open {
@@ -316,5 +320,47 @@ impl MarketFeed for SandboxVenue {
             epoch: self.inner.epoch.clone(),
             events: rx,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Market events the sandbox (400 actions a second over its pairs)
+    /// makes in `total` of paused time, the clock moving in jumps of
+    /// `step`: each jump is a tick that came late by that much.
+    async fn events_in(step: Duration, total: Duration) -> usize {
+        let venue = SandboxVenue::start(SandboxConfig {
+            events_per_sec: 400,
+            ..SandboxConfig::default()
+        })
+        .expect("sandbox");
+        let mut stream = venue.subscribe().await.expect("stream");
+        let (mut elapsed, mut events) = (Duration::ZERO, 0);
+        while elapsed < total {
+            tokio::time::advance(step).await;
+            elapsed += step;
+            // Always runnable, so the paused clock moves only by `step`.
+            tokio::task::yield_now().await;
+            while stream.events.try_recv().is_ok() {
+                events += 1;
+            }
+        }
+        venue.stop().await;
+        events
+    }
+
+    /// Ticks 50 ms apart (a runtime busy with fan-out) make what ticks on
+    /// time make: counted by ticks, they made a fifth of it.
+    #[tokio::test(start_paused = true)]
+    async fn late_ticks_keep_the_configured_rate() {
+        let total = Duration::from_secs(2);
+        let on_time = events_in(Duration::from_millis(2), total).await;
+        let late = events_in(Duration::from_millis(50), total).await;
+        assert!(
+            late * 10 >= on_time * 8 && late * 10 <= on_time * 12,
+            "late ticks made {late} events, ticks on time {on_time}"
+        );
     }
 }
