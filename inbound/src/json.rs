@@ -45,14 +45,23 @@ impl JsonBounds {
     /// Checks `text` against every bound, and that it is UTF-8; linear
     /// time, constant memory.
     pub fn check(&self, text: &[u8]) -> Result<(), BoundsError> {
-        if text.len() > self.max_bytes {
+        self.text(text).map(drop)
+    }
+
+    /// [`JsonBounds::check`], answering the text as a `str`, so a parser
+    /// that reads a `str` does not check the UTF-8 a second time.
+    pub fn text<'a>(&self, bytes: &'a [u8]) -> Result<&'a str, BoundsError> {
+        if bytes.len() > self.max_bytes {
             return Err(BoundsError::TooLarge {
                 max: self.max_bytes,
             });
         }
-        if std::str::from_utf8(text).is_err() {
-            return Err(BoundsError::NotUtf8);
-        }
+        self.scan(bytes)?;
+        std::str::from_utf8(bytes).map_err(|_| BoundsError::NotUtf8)
+    }
+
+    /// The depth and element bounds of `text`, in one pass.
+    fn scan(&self, text: &[u8]) -> Result<(), BoundsError> {
         let (mut depth, mut elements) = (0usize, 0usize);
         let mut bytes = text.iter();
         while let Some(&b) = bytes.next() {

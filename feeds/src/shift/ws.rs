@@ -102,12 +102,12 @@ fn unreadable(e: &serde_json::Error, shape: &str) -> FrameError {
 
 /// Reads one text frame from Shift. Pure (no I/O), so a fuzzer can call it.
 pub fn parse_frame(bytes: &[u8]) -> Result<Frame, FrameError> {
-    UPSTREAM_BOUNDS
-        .check(bytes)
+    // The bounds check also checks the UTF-8 (`from_slice` would not check
+    // the strings it skips, an unknown field's value), and every frame read
+    // must be JSON.
+    let text = UPSTREAM_BOUNDS
+        .text(bytes)
         .map_err(|e| FrameError(e.to_string()))?;
-    // UTF-8 first: `from_slice` does not check the strings it skips (an
-    // unknown field's value), and every frame read must be JSON.
-    let text = std::str::from_utf8(bytes).map_err(|_| FrameError("not UTF-8".into()))?;
     let frame: Envelope = serde_json::from_str(text)
         .map_err(|e| unreadable(&e, "not a graphql-transport-ws message"))?;
     let id = frame.id.map(Cow::into_owned).unwrap_or_default();
