@@ -248,7 +248,7 @@ impl SandboxVenue {
     /// Drives one pair's simulator at `rate` actions per second until stop.
     /// Each tick makes the actions owed for the time since the last one, so
     /// a tick that comes late (a runtime busy with fan-out) still keeps the
-    /// rate, where counting ticks lost a quarter of it under load
+    /// rate, where counting ticks lost up to 40 % of it under load
     /// (docs/BENCHMARKS.md, "Capacity at saturation"); a tick later than
     /// [`CATCH_UP`] makes up only that much, not a burst of all it missed.
     async fn simulate(self, pair_index: usize, mut sim: Simulator, rate: f64) {
