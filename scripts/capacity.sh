@@ -16,7 +16,7 @@
 # every step and each one's largest passing rate (messages/s over all
 # connections), then, for each connection count, the three peers' live
 # p50/p99/p99.9 at a common rate and the ratios to the floor: the highest
-# step of the doubling ladder that all three passed (else the first step,
+# step that all three passed (else the first step,
 # which all three ran), over the whole step, ramp included.
 #
 #   scripts/capacity.sh [DUR]     DUR: seconds per step (default 8, 5..60)
@@ -212,18 +212,18 @@ echo; echo "latency at a common rate (ms, live, the whole step; ratios p50/p99/p
 python3 - "$OUT" "$SIZES" <<'PY'
 import json, os, sys
 out, sizes = sys.argv[1], [int(n) for n in sys.argv[2].split()]
-ladder = {250: [200, 400, 800, 1600, 3200, 6400], 1000: [50, 100, 200, 400, 800, 1600],
-          10000: [5, 10, 20, 40, 80, 160]}
-verdict = {}
+# The steps in the order they ran: each peer's ladder, then its bisections.
+verdict, ran = {}, {}
 for line in open(os.path.join(out, "steps.txt")).readlines()[1:]:
     f = line.split()
     verdict[(f[0], int(f[1]), int(f[2]))] = f[7]
+    ran.setdefault(int(f[1]), []).append(int(f[2]))
 peers = ["hub", "nchan", "floor"]
 print(f"{'conns':>6} {'rate/conn':>9} " + " ".join(f"{p + ' p50/p99/p99.9':>24}" for p in peers)
       + f" {'hub/floor':>17} {'nchan/floor':>17}")
 for n in sizes:
-    common = [r for r in ladder[n] if all(verdict.get((p, n, r)) == "pass" for p in peers)]
-    rate = common[-1] if common else ladder[n][0]
+    common = sorted(r for r in set(ran[n]) if all(verdict.get((p, n, r)) == "pass" for p in peers))
+    rate = common[-1] if common else ran[n][0]
     lat = {}
     for p in peers:
         path = os.path.join(out, f"{p}-{n}-{rate}", "result.json")
