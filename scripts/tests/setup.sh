@@ -9,8 +9,8 @@
 #     and its virtualenv in place installs nothing and starts nothing.
 #   - --install (about a minute, PyPI): ensure_moto makes the virtualenv
 #     in the throwaway cache, installs moto[server] there (not in the
-#     system Python) and starts moto_server from it on a free port; a
-#     second call finds it all in place. The server is stopped at the end.
+#     system Python) and starts moto from it (scripts/lib/moto-server) on
+#     a free port; a second call finds it all in place. The server is stopped at the end.
 # Prints "N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -102,7 +102,7 @@ out=$(
     ensure_moto && echo "NAX_TEST_MOTO_SERVER=$NAX_TEST_MOTO_SERVER"'
 )
 if [ ! -e "$work/moto.calls" ] && [ ! -e "$work/apt-get.calls" ] \
-  && grep -qx "NAX_TEST_MOTO_SERVER=$fake_cache/nax-moto/bin/moto_server" <<<"$out"; then
+  && grep -qx "NAX_TEST_MOTO_SERVER=$PWD/scripts/lib/moto-server" <<<"$out"; then
   ok "ensure_moto installs and starts nothing where moto answers and its virtualenv is in place"
 else
   not_ok "ensure_moto with moto answering: output [$out], calls [$(cat "$work/moto.calls" "$work/apt-get.calls" 2>/dev/null)]"
@@ -118,7 +118,7 @@ if [ "${1:-}" = "--install" ]; then
     source scripts/lib/moto.sh
     ensure_moto' || true
   echo "(install and start took $((SECONDS - started)) s)"
-  pid=$(pgrep -f "$cache/nax-moto/bin/moto_server" | head -1)
+  pid=$(pgrep -f "$cache/nax-moto/bin/python .*moto_server.py" | head -1)
   [ -n "$pid" ] && pids+=("$pid")
   if [ -x "$cache/nax-moto/bin/moto_server" ] && [ -n "$pid" ] \
     && curl -s -o /dev/null "http://127.0.0.1:$port/moto-api/"; then
