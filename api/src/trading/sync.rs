@@ -25,10 +25,12 @@
 //! delays the sync, in the venue's order, instead of losing what the venue
 //! reported meanwhile (a fill, a cancel of an acknowledged order). Every
 //! write is conditional, so applying an event again is harmless. Other
-//! failures are logged and the event skipped. The events held are counted
+//! failures are logged and the event skipped, and so is an event whose
+//! application panics: its lane goes on ([`run_lane`]). The events held are counted
 //! in [`super::backlog`], whose limit pauses new orders until the sync
 //! has caught up: that, not a drop, is what bounds them.
 
+use super::backlog::Backlog;
 use super::model::{self, fill_transaction, order_view, OrderDetail};
 use super::TradingState;
 use crate::error::ApiError;
@@ -78,10 +80,8 @@ pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinH
             let (lane, mut queued) = mpsc::unbounded_channel::<UserEvent>();
             let (state, scales) = (state.clone(), scales.clone());
             lane_tasks.push(tokio::spawn(async move {
-                while let Some(event) = queued.recv().await {
-                    apply(&state, &scales, event).await;
-                    state.trading.backlog.applied();
-                }
+                let backlog = &state.trading.backlog;
+                run_lane(&mut queued, backlog, |event| apply(&state, &scales, event)).await;
             }));
             lane
         })
@@ -92,16 +92,61 @@ pub async fn start(state: TradingState) -> anyhow::Result<Vec<tokio::task::JoinH
     let dispatcher = tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             trading.backlog.received();
-            // A lane ends early only if applying an event panicked.
+            // A lane outlives its events' panics (`run_lane`); it is gone
+            // only if its task was aborted, which a stop does after this
+            // task.
             if lanes[lane_of(user_of(&event))].send(event).is_err() {
                 trading.backlog.applied();
                 tracing::error!(
-                    "order sync: a lane stopped after a panic; its users' venue events are not applied until a restart"
+                    "order sync: a lane has stopped; its users' venue events are not applied until a restart"
                 );
             }
         }
     });
     Ok(std::iter::once(dispatcher).chain(lane_tasks).collect())
+}
+
+/// One lane: applies its events one after the other and counts each
+/// one out of the backlog. An event whose `apply` panics (a bug) is
+/// logged, counted (`nax_order_sync_panics_total`) and skipped, like an
+/// event that fails; the lane goes on with the next one, so one such
+/// event does not stop the sync of every user of the lane.
+async fn run_lane<F, Fut>(
+    queued: &mut mpsc::UnboundedReceiver<UserEvent>,
+    backlog: &Backlog,
+    mut apply: F,
+) where
+    F: FnMut(UserEvent) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures_util::FutureExt as _;
+    while let Some(event) = queued.recv().await {
+        let what = describe(&event);
+        if std::panic::AssertUnwindSafe(apply(event))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            metrics::counter!("nax_order_sync_panics_total").increment(1);
+            tracing::error!(event = %what, "order sync: applying a venue event panicked; the event was skipped");
+        }
+        backlog.applied();
+    }
+}
+
+/// What an event is, for a log line: its kind, user and order.
+fn describe(event: &UserEvent) -> String {
+    match event {
+        UserEvent::Order(r) => format!(
+            "order report of {} for {}",
+            r.user,
+            r.client_id
+                .as_deref()
+                .unwrap_or("an order with no client id")
+        ),
+        UserEvent::Fill(f) => format!("fill of {} for {}", f.user, f.order_id),
+        UserEvent::Balance { user, .. } => format!("balance of {user}"),
+    }
 }
 
 /// The user an event is about.
@@ -358,5 +403,43 @@ mod tests {
         }
         let used: HashSet<usize> = users.iter().map(|u| lane_of(u)).collect();
         assert!(used.len() >= LANES / 2, "64 users on {} lanes", used.len());
+    }
+
+    fn balance_of(user: &str) -> UserEvent {
+        UserEvent::Balance {
+            user: user.to_owned(),
+            asset: "USD".to_owned(),
+            balance: Balance {
+                available: 1,
+                locked: 0,
+            },
+            venue_ts: 0,
+        }
+    }
+
+    /// An event whose application panics is skipped: the lane applies
+    /// the events after it, in order, and counts every event out of the
+    /// backlog.
+    #[tokio::test]
+    async fn a_lane_goes_on_after_an_event_panics() {
+        let backlog = Backlog::new(100);
+        let (lane, mut queued) = mpsc::unbounded_channel();
+        for user in ["a", "panics", "b", "c"] {
+            backlog.received();
+            lane.send(balance_of(user)).unwrap();
+        }
+        drop(lane);
+        let applied = std::sync::Mutex::new(Vec::new());
+        run_lane(&mut queued, &backlog, |event| {
+            let user = user_of(&event).to_owned();
+            let applied = &applied;
+            async move {
+                assert_ne!(user, "panics", "the event that panics");
+                applied.lock().unwrap().push(user);
+            }
+        })
+        .await;
+        assert_eq!(*applied.lock().unwrap(), ["a", "b", "c"]);
+        assert_eq!(backlog.held(), 0);
     }
 }
