@@ -22,7 +22,25 @@ use std::collections::HashMap;
 pub struct DecodeError(pub String);
 
 fn bad(what: &str, value: &str, e: impl std::fmt::Display) -> DecodeError {
-    DecodeError(format!("{what} {value:?}: {e}"))
+    DecodeError(format!("{what} {}: {e}", Quoted(value)))
+}
+
+/// Longest part of a venue's value an error quotes.
+const QUOTE_MAX_CHARS: usize = 64;
+
+/// A value from the venue as an error quotes it: escaped, and cut at
+/// [`QUOTE_MAX_CHARS`] characters with its length in bytes, so that a
+/// long value (a frame may be up to the adapter's bounds) does not go
+/// whole into an error and the log line that reports it.
+struct Quoted<'a>(&'a str);
+
+impl std::fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.char_indices().nth(QUOTE_MAX_CHARS) {
+            None => write!(f, "{:?}", self.0),
+            Some((cut, _)) => write!(f, "{:?}… ({} bytes)", &self.0[..cut], self.0.len()),
+        }
+    }
 }
 
 /// The venue's markets and assets, fetched once at connect.
@@ -62,13 +80,21 @@ impl Catalog {
     }
 
     fn market_of(&self, pair: &str) -> Result<&MarketSpec, DecodeError> {
-        self.market(pair)
-            .ok_or_else(|| DecodeError(format!("pair {pair:?} is not one of the venue's markets")))
+        self.market(pair).ok_or_else(|| {
+            DecodeError(format!(
+                "pair {} is not one of the venue's markets",
+                Quoted(pair)
+            ))
+        })
     }
 
     fn scale_of(&self, asset: &str) -> Result<u8, DecodeError> {
-        self.asset_scale(asset)
-            .ok_or_else(|| DecodeError(format!("asset {asset:?} is not one of the venue's assets")))
+        self.asset_scale(asset).ok_or_else(|| {
+            DecodeError(format!(
+                "asset {} is not one of the venue's assets",
+                Quoted(asset)
+            ))
+        })
     }
 }
 
@@ -79,8 +105,10 @@ fn market_spec(m: &WireMarket) -> Result<MarketSpec, DecodeError> {
         .map_err(|e| bad("market", &m.pair, e))?;
     if spec.base != m.base || spec.quote != m.quote {
         return Err(DecodeError(format!(
-            "market {:?} names base {:?} and quote {:?}",
-            m.pair, m.base, m.quote
+            "market {} names base {} and quote {}",
+            Quoted(&m.pair),
+            Quoted(&m.base),
+            Quoted(&m.quote)
         )));
     }
     Ok(spec)
@@ -328,7 +356,8 @@ fn levels(spec: &MarketSpec, levels: &[WireLevel]) -> Result<Vec<(Price, Qty)>, 
 fn same_pair(spec: &MarketSpec, pair: &str) -> Result<(), DecodeError> {
     if pair != spec.symbol {
         return Err(DecodeError(format!(
-            "an event of {pair:?} on the subscription of {:?}",
+            "an event of {} on the subscription of {:?}",
+            Quoted(pair),
             spec.symbol
         )));
     }

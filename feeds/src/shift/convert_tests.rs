@@ -301,3 +301,24 @@ fn market_status_is_read_with_its_reason_bounded() {
     other.pair = "XRP-USD".into();
     assert!(market_status(&spec, &other).is_err());
 }
+
+#[test]
+fn errors_quote_a_long_value_cut_with_its_length() {
+    let c = catalog();
+    let long = format!("{}-USD", "Ü".repeat(10_000));
+    let Err(e) = c.order_report(&wire_order(json!({ "pair": long }))) else {
+        panic!("an unknown pair is an error");
+    };
+    let message = e.to_string();
+    let quoted = format!("{:?}", "Ü".repeat(QUOTE_MAX_CHARS));
+    assert!(
+        message.contains(&format!("{quoted}… ({} bytes)", long.len())),
+        "{message}"
+    );
+    assert!(message.len() < 400, "{} bytes: {message}", message.len());
+    // A short value is quoted whole.
+    let Err(e) = c.order_report(&wire_order(json!({ "pair": "DOGE-USD" }))) else {
+        panic!("an unknown pair is an error");
+    };
+    assert!(e.to_string().contains("\"DOGE-USD\" is not"), "{e}");
+}
