@@ -12,6 +12,15 @@
 //! OpenTelemetry traces over OTLP/HTTP, and JSON lines inside a traced
 //! span carry its `trace_id` and `span_id` (docs/OPERATIONS.md, "Traces").
 //!
+//! Lines to standard output are written by a thread of their own
+//! ([`init`]): a worker that logs hands its line over and goes on, so a
+//! slow or stalled reader of the output (a pipe, a log shipper) cannot
+//! hold the runtime's workers in `write`, and lines that arrive together
+//! go out in one `write`. While [`BUFFERED_LINES`] lines wait, further
+//! lines are dropped and counted ([`LINES_DROPPED_TOTAL`]). Lines still
+//! waiting when the process is killed are lost; an orderly stop writes
+//! them ([`Telemetry`]'s drop).
+//!
 //! At TRACE, tungstenite logs every received frame, hyper and h2 every
 //! header, the AWS SDK and reqwest request bodies: bearer tokens,
 //! passwords and signatures would reach the log (docs/SECURITY.md). No
@@ -74,11 +83,33 @@ impl LogFormat {
     }
 }
 
+/// Lines [`init`]'s writer thread holds at most; past it, lines are
+/// dropped (and counted) rather than making the process wait.
+pub const BUFFERED_LINES: usize = 16_384;
+
+/// Counter: log lines dropped because [`BUFFERED_LINES`] lines were
+/// waiting for standard output (set from [`record_dropped_lines`]).
+pub const LINES_DROPPED_TOTAL: &str = "nax_log_lines_dropped_total";
+
+/// The dropped-line count of the writer [`init`] installed.
+static DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
+    std::sync::OnceLock::new();
+
+/// Sets [`LINES_DROPPED_TOTAL`] to the lines dropped so far; call it
+/// before rendering the metrics (nothing is dropped before [`init`]).
+pub fn record_dropped_lines() {
+    let dropped = DROPPED.get().map_or(0, |c| c.dropped_lines());
+    metrics::counter!(LINES_DROPPED_TOTAL).absolute(dropped as u64);
+}
+
 /// What [`init`] set up that needs an orderly end: the trace exporter,
-/// whose last batch [`Telemetry::shutdown`] sends.
+/// whose last batch [`Telemetry::shutdown`] sends, and the writer thread
+/// of standard output, which writes the lines it holds when this is
+/// dropped.
 #[must_use = "shut it down when the process stops, or the last spans are lost"]
 pub struct Telemetry {
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 impl Telemetry {
@@ -95,7 +126,8 @@ impl Telemetry {
 
 /// Installs the global subscriber: `filter` (an `EnvFilter` directive
 /// string, `NAX_LOG`'s value) or `info`, then [`allowed`], writing
-/// `format` (or [`LogFormat::or_default`]) to standard output; with
+/// `format` (or [`LogFormat::or_default`]) to standard output from a
+/// thread of its own (see the module doc); with
 /// `otlp_endpoint` (a base URL such as `http://127.0.0.1:4318`), the same
 /// spans as traces of `service` to `<endpoint>/v1/traces`, and the W3C
 /// trace-context propagator for `traceparent` headers.
@@ -105,14 +137,26 @@ pub fn init(
     otlp_endpoint: Option<&str>,
     service: &'static str,
 ) -> anyhow::Result<Telemetry> {
-    init_to(
+    let ansi = std::io::stdout().is_terminal();
+    // Lines that arrive together leave in one write: the thread flushes
+    // whenever it has nothing more to take.
+    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(BUFFERED_LINES)
+        .lossy(true)
+        .thread_name("nax-log")
+        .finish(stdout);
+    let _ = DROPPED.set(writer.error_counter());
+    let mut telemetry = init_to(
         filter,
         LogFormat::or_default(format),
         otlp_endpoint,
         service,
-        std::io::stdout,
-        std::io::stdout().is_terminal(),
-    )
+        writer,
+        ansi,
+    )?;
+    telemetry._writer = Some(guard);
+    Ok(telemetry)
 }
 
 /// [`init`] with the lines written to `writer` instead of standard
@@ -154,7 +198,10 @@ where
         )
         .with(otel)
         .try_init()?;
-    Ok(Telemetry { tracer })
+    Ok(Telemetry {
+        tracer,
+        _writer: None,
+    })
 }
 
 /// The OTLP/HTTP (JSON) trace exporter to `endpoint`, batching on its own

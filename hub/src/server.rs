@@ -195,6 +195,7 @@ async fn orderbook(
 /// Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus metrics", content_type = "text/plain")))]
 async fn metrics_text(State(s): State<AppState>) -> Response {
+    crate::logging::record_dropped_lines();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         s.metrics.render(),

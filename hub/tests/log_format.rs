@@ -91,3 +91,72 @@ async fn off_a_terminal_the_default_is_json_without_colour() {
         assert!(value["level"].is_string(), "{line}");
     }
 }
+
+/// The lines the hub has dropped so far, from its `/metrics`.
+async fn dropped_lines(client: &reqwest::Client, base: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .expect("the hub answers /metrics")
+        .text()
+        .await
+        .expect("a metrics body");
+    text.lines()
+        .find_map(|l| l.strip_prefix("nax_log_lines_dropped_total "))
+        .map_or(0, |v| v.trim().parse().expect("a count"))
+}
+
+/// A reader of the log that stops reading (a stalled pipe, a log shipper
+/// that hangs) does not stop the hub: with its standard output a pipe
+/// nobody reads, which fills after a few hundred lines, the hub answers
+/// every request, and once its own buffer is full it drops lines and
+/// counts them in `nax_log_lines_dropped_total` (docs/OPERATIONS.md,
+/// "Logs"). Written to standard output directly, the first full pipe
+/// held every worker in `write` and the requests went unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_reader_that_stops_reading_does_not_stop_the_hub() {
+    common::within(Duration::from_secs(240), async {
+        let dir = common::fresh_data_dir();
+        let port = testkit::free_port();
+        let toml = "[venue]\nevents_per_sec = 5\n\
+                    [api]\nrequests_per_minute = 1000000\nrequest_burst = 100000\n\
+                    [http]\nmax_connections_per_ip = 1024\n";
+        let mut command = binary::command(&dir, port, toml, "debug");
+        command.env("NAX_JWT_SECRET", JWT_SECRET);
+        // A pipe held open and never read.
+        command.stdout(std::process::Stdio::piped());
+        let mut hub = HubProcess::start_logging_to(command, port, None).await;
+        let client = reqwest::Client::new();
+        let base = hub.base();
+        let mut answered = 0u64;
+        // At DEBUG each request logs several lines; 16,384 waiting lines
+        // plus the pipe's 64 KiB take a few thousand requests. Bounded:
+        // a hub that never drops fails at the end.
+        while answered < 200_000 {
+            let requests = (0..64).map(|_| {
+                client
+                    .get(format!("{base}/markets"))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+            });
+            for r in futures_util::future::join_all(requests).await {
+                let r = r.expect("the hub answers while its log is stalled");
+                assert_eq!(r.status(), 200);
+                answered += 1;
+            }
+            if dropped_lines(&client, &base).await > 0 {
+                break;
+            }
+        }
+        let dropped = dropped_lines(&client, &base).await;
+        assert!(
+            dropped > 0,
+            "{answered} requests answered and no line dropped"
+        );
+        hub.kill();
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await;
+}

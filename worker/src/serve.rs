@@ -72,5 +72,6 @@ async fn readiness(State(endpoints): State<Endpoints>) -> (StatusCode, String) {
 }
 
 async fn render(State(endpoints): State<Endpoints>) -> String {
+    nax_config::logging::record_dropped_lines();
     endpoints.metrics.render()
 }

@@ -19,6 +19,10 @@ use tokio::time::Instant;
 /// soon as it answers.
 pub const START_WITHIN: Duration = Duration::from_secs(60);
 
+/// How long [`HubProcess::stop`] waits for an orderly stop before a
+/// SIGKILL (the hub's drain of WebSocket clients is 5 s by default).
+pub const STOP_WITHIN: Duration = Duration::from_secs(30);
+
 /// A `nax-hub` command on 127.0.0.1:`port` with `dir` as its data
 /// directory and `toml` written to `dir/test.toml` as its config file,
 /// logging at `log_level` (`NAX_LOG`) in the default format (JSON: its
@@ -158,22 +162,39 @@ impl HubProcess {
         self.secrets.push(secret.to_owned());
     }
 
-    /// Kills the process and checks its log so far ([`check_log`]);
-    /// returns the parsed lines.
-    pub fn stop_and_check_log(&mut self) -> Vec<serde_json::Value> {
+    /// Stops the process as an operator does: SIGTERM, then SIGKILL if it
+    /// is still running after [`STOP_WITHIN`]. The hub writes its log
+    /// from a thread of its own, and an orderly stop is what writes the
+    /// last lines (a SIGKILL loses those not yet written).
+    pub fn stop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = std::time::Instant::now() + STOP_WITHIN;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Stops the process ([`stop`](Self::stop)) and checks its log
+    /// ([`check_log`]); returns the parsed lines.
+    pub fn stop_and_check_log(&mut self) -> Vec<serde_json::Value> {
+        self.stop();
         match self.log.take() {
             Some(log) => check_log(&log, &self.secrets),
             None => Vec::new(),
         }
     }
 
-    /// Kills the process and returns its log file's text unchecked (a
-    /// test of another log format checks it itself).
+    /// Stops the process ([`stop`](Self::stop)) and returns its log
+    /// file's text unchecked (a test of another log format checks it
+    /// itself).
     pub fn stop_and_read_log(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
         self.log
             .take()
             .map(|log| std::fs::read_to_string(log).unwrap_or_default())
