@@ -3,11 +3,13 @@
 # (A B B A, ROUNDS times) with `loadtest --scenario orders` at one rate
 # and prints, per run, the accepted rate, POST /orders latency, the
 # hub's and the harness's cores (user + system from /proc over 5 s of
-# the flow) and how many of the run's fills the hub recorded
-# (`order.filled` events once the run has drained) against the IOC
-# orders, every one of which fills (a user's resting buy filled by
-# another's market sell adds one more, so the count can pass them). Alternating in one run is what makes
-# a ratio worth quoting on a noisy 2-core machine.
+# the flow), the embedded store's batches and syncs per second over the
+# same 5 s (batches per sync is the mean group commit), and how many of
+# the run's fills the hub recorded (`order.filled` events once the run
+# has drained) against the IOC orders, every one of which fills (a
+# user's resting buy filled by another's market sell adds one more, so
+# the count can pass them). Alternating in one run is what makes a ratio
+# worth quoting on a noisy 2-core machine.
 #
 #   scripts/orders-ab.sh RATE DURATION ROUNDS HUB_A [HUB_B ...]
 #     RATE      orders/s offered (40 users, half resting and cancelled)
@@ -35,6 +37,11 @@ PORT=18383
 mkdir -p "$OUT"
 
 cores() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# The embedded store's batches and syncs so far: "BATCHES SYNCS".
+store_counts() {
+  curl -s "http://127.0.0.1:$PORT/metrics" |
+    awk '/^nax_store_batches_total / {b = $2} /^nax_store_syncs_total / {s = $2} END {print b + 0, s + 0}'
+}
 
 run() {
   local bin=$1 dir=$2
@@ -61,9 +68,9 @@ TOML
   # Setup (40 users, KYC, deposits) takes ~3 s; measure 5 s of the flow.
   sleep 9
   local h0 l0 h1 l1 tick
-  h0=$(cores $hub); l0=$(cores $lt)
+  h0=$(cores $hub); l0=$(cores $lt); s0=$(store_counts)
   sleep 5
-  h1=$(cores $hub); l1=$(cores $lt)
+  h1=$(cores $hub); l1=$(cores $lt); s1=$(store_counts)
   tick=$(getconf CLK_TCK)
   wait $lt || true
   local filled
@@ -74,10 +81,12 @@ TOML
   accepted=$(grep -oE 'accepted [0-9.]+/s avg' "$dir/loadtest.txt" | grep -oE '[0-9.]+' | head -1)
   post=$(grep -E 'POST /orders \(all\)' "$dir/loadtest.txt" | grep -oE 'p50 [0-9.]+ \| p90 [0-9.]+ \| p99 [0-9.]+ \| p99.9 [0-9.]+' || true)
   ioc=$(grep -oE '[0-9]+ orders accepted' "$dir/loadtest.txt" | grep -oE '^[0-9]+' || echo 0)
-  printf '%-40s accepted %8s/s  %s  hub %.2f cores  harness %.2f  fills recorded %s of %s\n' \
+  local batches syncs
+  read -r batches syncs <<< "$(paste -d' ' <(echo "$s0") <(echo "$s1") | awk '{print ($3 - $1) / 5, ($4 - $2) / 5}')"
+  printf '%-40s accepted %8s/s  %s  hub %.2f cores  harness %.2f  store %s batches/s in %s syncs/s  fills recorded %s of %s\n' \
     "$(basename "$bin") ($(basename "$dir"))" "${accepted:-?}" "${post:-?}" \
     "$(echo "($h1 - $h0) / $tick / 5" | bc -l)" "$(echo "($l1 - $l0) / $tick / 5" | bc -l)" \
-    "${filled:-0}" "$((ioc / 2))"
+    "$batches" "$syncs" "${filled:-0}" "$((ioc / 2))"
 }
 
 for round in $(seq "$ROUNDS"); do
