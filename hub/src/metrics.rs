@@ -34,7 +34,8 @@ pub const SLOW_CONSUMER_CLOSES_TOTAL: &str = "nax_slow_consumer_closes_total";
 pub const PRIVATE_LOST_CLOSES_TOTAL: &str = "nax_private_lost_closes_total";
 /// Histogram: seconds from publishing an event to writing it to a socket.
 pub const PUBLISH_TO_WRITE_SECONDS: &str = "nax_publish_to_write_seconds";
-/// Counter: WebSocket upgrades refused (connection limit, shutdown).
+/// Counter: WebSocket upgrades refused by a connection limit (the
+/// address's or the node's; not the 503s answered while shutting down).
 pub const CONNECTIONS_REJECTED_TOTAL: &str = "nax_connections_rejected_total";
 /// Counter: events received from the venue; label [`LABEL_PAIR`].
 pub const UPSTREAM_EVENTS_TOTAL: &str = "nax_upstream_events_total";

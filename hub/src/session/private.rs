@@ -153,11 +153,14 @@ pub async fn forward(
                     continue;
                 };
                 if queue.queue.push_control(text) != Pushed::Queued {
-                    let _ = close.send((super::close_code::SLOW_CONSUMER, "slow consumer"));
+                    // The queue is closing (it overflowed now, or was
+                    // closed before): its writer closes the connection
+                    // 4008 and counts it, once.
                     return;
                 }
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
+                metrics::counter!(crate::metrics::SLOW_CONSUMER_CLOSES_TOTAL).increment(1);
                 let _ = close.send((super::close_code::SLOW_CONSUMER, "slow consumer"));
                 return;
             }
