@@ -244,6 +244,7 @@ impl SqsPublisher {
                 *n += 1;
                 worst = worst.max(*n);
             }
+            metrics::counter!("nax_sqs_entry_failures_total").increment(rejected.len() as u64);
             if worst >= ENTRY_ATTEMPTS {
                 return Err(SqsError::Rejected {
                     queue: queue.name().to_owned(),
@@ -263,7 +264,6 @@ impl SqsPublisher {
                 keep
             });
             if worst > 0 {
-                metrics::counter!("nax_sqs_entry_failures_total").increment(rejected.len() as u64);
                 tokio::time::sleep(ENTRY_RETRY_DELAY * 2u32.pow(worst - 1)).await;
             }
         }
