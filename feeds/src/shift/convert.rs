@@ -18,8 +18,45 @@ use std::collections::HashMap;
 /// A value from the venue this adapter cannot read (a schema mismatch or
 /// a number at the wrong scale).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unreadable answer from Shift: {0}")]
+#[error("unreadable answer from Shift: {}", Clipped(.0))]
 pub struct DecodeError(pub String);
+
+/// Longest part of a [`DecodeError`]'s message it shows: the message may
+/// repeat a venue's value whole (a serde error names the variant it did
+/// not know, a spec error the symbol), however long.
+const MESSAGE_MAX_CHARS: usize = 300;
+
+/// A message cut at [`MESSAGE_MAX_CHARS`] characters, with its length.
+struct Clipped<'a>(&'a str);
+
+impl std::fmt::Display for Clipped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (shown, cut) = cut(self.0, MESSAGE_MAX_CHARS);
+        f.write_str(shown)?;
+        cut.write(f)
+    }
+}
+
+/// `text` cut at `max` characters, and what was cut.
+fn cut(text: &str, max: usize) -> (&str, Cut) {
+    match text.char_indices().nth(max) {
+        None => (text, Cut(None)),
+        Some((at, _)) => (&text[..at], Cut(Some(text.len()))),
+    }
+}
+
+/// The length in bytes of a text that was cut, if it was.
+struct Cut(Option<usize>);
+
+impl Cut {
+    /// `… (N bytes)` after a cut text, nothing after a whole one.
+    fn write(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(bytes) => write!(f, "… ({bytes} bytes)"),
+            None => Ok(()),
+        }
+    }
+}
 
 fn bad(what: &str, value: &str, e: impl std::fmt::Display) -> DecodeError {
     DecodeError(format!("{what} {}: {e}", Quoted(value)))
@@ -36,10 +73,9 @@ struct Quoted<'a>(&'a str);
 
 impl std::fmt::Display for Quoted<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.char_indices().nth(QUOTE_MAX_CHARS) {
-            None => write!(f, "{:?}", self.0),
-            Some((cut, _)) => write!(f, "{:?}… ({} bytes)", &self.0[..cut], self.0.len()),
-        }
+        let (shown, cut) = cut(self.0, QUOTE_MAX_CHARS);
+        write!(f, "{shown:?}")?;
+        cut.write(f)
     }
 }
 

@@ -322,3 +322,24 @@ fn errors_quote_a_long_value_cut_with_its_length() {
     };
     assert!(e.to_string().contains("\"DOGE-USD\" is not"), "{e}");
 }
+
+#[test]
+fn an_error_that_repeats_a_long_value_is_cut_with_its_length() {
+    // Lower case: the spec's own error repeats the whole symbol.
+    let long = format!("{}-USD", "b".repeat(5_000));
+    let wire = json!({
+        "markets": [{"pair": long, "base": "BTC", "quote": "USD", "priceScale": 2,
+                     "qtyScale": 6, "minQty": "0.00001"}],
+        "assets": []
+    });
+    let Err(e) = Catalog::from_wire(serde_json::from_value(wire).unwrap()) else {
+        panic!("a symbol not in upper case is refused");
+    };
+    let message = e.to_string();
+    assert!(
+        message.chars().count() < MESSAGE_MAX_CHARS + 60,
+        "{} characters: {message}",
+        message.chars().count()
+    );
+    assert!(message.ends_with(" bytes)"), "{message}");
+}
