@@ -19,7 +19,8 @@
 //! go out in one `write`. While [`BUFFERED_LINES`] lines wait, further
 //! lines are dropped and counted ([`LINES_DROPPED_TOTAL`]). Lines still
 //! waiting when the process is killed are lost; an orderly stop writes
-//! them ([`Telemetry`]'s drop).
+//! what the reader takes within about a second ([`Telemetry`]'s drop,
+//! which never waits longer than [`WRITER_STOP`]).
 //!
 //! At TRACE, tungstenite logs every received frame, hyper and h2 every
 //! header, the AWS SDK and reqwest request bodies: bearer tokens,
@@ -102,6 +103,11 @@ pub fn record_dropped_lines() {
     metrics::counter!(LINES_DROPPED_TOTAL).absolute(dropped as u64);
 }
 
+/// Longest wait, when [`Telemetry`] is dropped, for the writer thread
+/// to write the lines it holds (its own limit is about a second; this
+/// one holds even when the reader of standard output has stopped).
+pub const WRITER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What [`init`] set up that needs an orderly end: the trace exporter,
 /// whose last batch [`Telemetry::shutdown`] sends, and the writer thread
 /// of standard output, which writes the lines it holds when this is
@@ -110,6 +116,27 @@ pub fn record_dropped_lines() {
 pub struct Telemetry {
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
     _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
+impl Drop for Telemetry {
+    /// Stops the writer thread from another thread, waiting at most
+    /// [`WRITER_STOP`]: with a stalled reader of standard output the
+    /// writer's own stop can block, and the process must still exit.
+    fn drop(&mut self) {
+        let Some(writer) = self._writer.take() else {
+            return;
+        };
+        let (done, stopped) = std::sync::mpsc::channel::<()>();
+        let stopping = std::thread::Builder::new()
+            .name("nax-log-stop".into())
+            .spawn(move || {
+                drop(writer);
+                let _ = done.send(());
+            });
+        if stopping.is_ok() {
+            let _ = stopped.recv_timeout(WRITER_STOP);
+        }
+    }
 }
 
 impl Telemetry {

@@ -32,11 +32,12 @@ async fn serve() -> anyhow::Result<()> {
         config.otlp_endpoint.as_deref(),
         "nax-hub",
     )?;
+    let signals = crate::shutdown::Signals::install()?;
     tracing::info!(config = %config.redacted(), "starting nax-hub");
     raise_fd_limit(config.limits.max_connections);
     let hub = crate::app::start(&config).await?;
     tracing::info!(addr = %hub.addr, "serving: ws://{}/ws", hub.addr);
-    crate::shutdown::signal().await?;
+    signals.received().await;
     tracing::info!("shutting down");
     hub.stop().await;
     // The exporter's blocking client must not run on a runtime thread.

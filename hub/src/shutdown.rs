@@ -63,28 +63,53 @@ impl Default for Shutdown {
     }
 }
 
-/// Resolves when the process receives SIGINT (Ctrl-C) or SIGTERM.
-///
-/// Errors only if the signal handlers cannot be installed.
+/// SIGINT (Ctrl-C) and SIGTERM, caught from [`Signals::install`] on. The
+/// hub installs them before it starts serving, so a signal that comes
+/// while it starts (an orchestrator stopping a task that is still coming
+/// up) is kept, and stops the hub in order once it has started, instead
+/// of ending the process at once with its last log lines unwritten.
 #[cfg(unix)]
-pub async fn signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    tokio::select! {
-        _ = interrupt.recv() => tracing::info!("received SIGINT, shutting down"),
-        _ = terminate.recv() => tracing::info!("received SIGTERM, shutting down"),
-    }
-    Ok(())
+pub struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
 }
 
-/// Resolves on Ctrl-C (platforms without Unix signals).
+#[cfg(unix)]
+impl Signals {
+    /// Catches the signals from now on. Errors only if the handlers cannot
+    /// be installed.
+    pub fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Resolves once either signal has come (at once if one came since
+    /// [`install`](Self::install)).
+    pub async fn received(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => tracing::info!("received SIGINT, shutting down"),
+            _ = self.terminate.recv() => tracing::info!("received SIGTERM, shutting down"),
+        }
+    }
+}
+
+/// Ctrl-C, on platforms without Unix signals.
 #[cfg(not(unix))]
-pub async fn signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await?;
-    tracing::info!("received Ctrl-C, shutting down");
-    Ok(())
+pub struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    pub async fn received(self) {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("received Ctrl-C, shutting down");
+    }
 }
 
 #[cfg(test)]

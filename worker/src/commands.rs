@@ -205,6 +205,8 @@ pub async fn audit(config: &Config, read: AuditRead) -> anyhow::Result<()> {
                 Some(t) => parse_hour(&t)?,
                 None => chrono::Utc::now(),
             };
+            // A compliance export is worth a line in the operator's log.
+            tracing::info!(user_id = %user, %from, %to, "exporting a user's audit trail");
             let summary = match out {
                 Some(path) => {
                     let file = std::io::BufWriter::new(std::fs::File::create(&path)?);

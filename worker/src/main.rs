@@ -135,12 +135,33 @@ async fn main() -> anyhow::Result<()> {
     if let Some(format) = cli.log_format {
         config.log_format = Some(format);
     }
-    let telemetry = nax_config::logging::init(
-        std::env::var(nax_config::LOG_ENV).ok().as_deref(),
-        config.log_format,
-        config.otlp_endpoint.as_deref(),
-        "nax-worker",
-    )?;
+    let filter = std::env::var(nax_config::LOG_ENV).ok();
+    // A command that answers on standard output (a report, a trail, a
+    // correction) logs to standard error, so its output stays only its
+    // own; the consumers log to standard output (docs/OPERATIONS.md,
+    // "Logs").
+    let answers_on_stdout = matches!(
+        cli.command,
+        Command::Audit { action: Some(_) } | Command::Reconcile { .. }
+    );
+    let telemetry = if answers_on_stdout {
+        use std::io::IsTerminal as _;
+        nax_config::logging::init_to(
+            filter.as_deref(),
+            nax_config::logging::LogFormat::or_default(config.log_format),
+            config.otlp_endpoint.as_deref(),
+            "nax-worker",
+            std::io::stderr,
+            std::io::stderr().is_terminal(),
+        )?
+    } else {
+        nax_config::logging::init(
+            filter.as_deref(),
+            config.log_format,
+            config.otlp_endpoint.as_deref(),
+            "nax-worker",
+        )?
+    };
     let result = command(cli.command, config).await;
     tokio::task::spawn_blocking(move || telemetry.shutdown()).await?;
     result
@@ -239,6 +260,11 @@ fn load_config(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
 
 /// Runs `kinds` with the health endpoints until SIGINT or SIGTERM.
 async fn run(config: &Config, kinds: &[worker::Kind]) -> anyhow::Result<()> {
+    // Caught from before the start: a SIGTERM that comes while the
+    // consumers start is kept, and stops them in order once started.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
     let metrics = worker::serve::install_metrics()?;
     tracing::info!(config = %config.redacted(), ?kinds, "starting nax-worker");
     let process = worker::commands::start(config, kinds).await?;
@@ -254,19 +280,13 @@ async fn run(config: &Config, kinds: &[worker::Kind]) -> anyhow::Result<()> {
             let _ = http_stopped.await;
         },
     ));
-    shutdown_signal().await?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
     tracing::info!("stopping: finishing the batches in hand");
     process.stop().await;
     let _ = stop_http.send(());
     let _ = http.await;
     Ok(())
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r,
-        _ = term.recv() => Ok(()),
-    }
 }

@@ -3,7 +3,8 @@
 //! `<data_dir>/audit/` and serves `/health`, `/ready` and `/metrics`;
 //! SIGTERM stops it cleanly; `audit verify` passes on the archive and fails
 //! once a byte of an object is flipped; `audit export` writes one user's
-//! trail. On SQS (moto): SIGTERM mid-batch gives the messages back, and
+//! trail, to a file or as the only thing on standard output (its log on
+//! standard error). On SQS (moto): SIGTERM mid-batch gives the messages back, and
 //! `nax-worker webhooks` reports the queue's backlog, its failures and
 //! its dead letters on `/metrics`.
 
@@ -169,6 +170,29 @@ async fn the_audit_worker_archives_serves_its_endpoints_and_stops_on_sigterm() {
         .map(|e| e.id.clone())
         .collect();
     assert_eq!(ids, want);
+
+    // To standard output, with logging on: the same trail and nothing
+    // else there; the log lines go to standard error.
+    let export = worker(
+        dir.path(),
+        testkit::free_port(),
+        &["audit", "export", "--user", "user-1"],
+    )
+    .env("NAX_LOG", "info")
+    .output()
+    .expect("nax-worker runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&export.stdout),
+        String::from_utf8_lossy(&export.stderr),
+    );
+    assert!(export.status.success(), "{stderr}");
+    assert_eq!(stdout, trail, "standard output is exactly the trail");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("\"level\":\"INFO\"") && l.contains("audit trail")),
+        "the log lines on standard error: {stderr}"
+    );
 
     // Flip one byte of one object: verify fails.
     let object = walk(&dir.path().join("audit"))

@@ -166,18 +166,29 @@ impl HubProcess {
     /// is still running after [`STOP_WITHIN`]. The hub writes its log
     /// from a thread of its own, and an orderly stop is what writes the
     /// last lines (a SIGKILL loses those not yet written).
+    /// Blocks the caller; on a runtime (multi-threaded: every test here
+    /// that stops a hub) its other tasks move to other workers meanwhile,
+    /// so a server the hub calls while stopping (an OTLP collector) still
+    /// answers.
     pub fn stop(&mut self) {
         // SAFETY: kill(2) on our own child's pid, which we have not reaped.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = std::time::Instant::now() + STOP_WITHIN;
-        while std::time::Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+        let child = &mut self.child;
+        let mut wait = move || {
+            let deadline = std::time::Instant::now() + STOP_WITHIN;
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            let _ = child.kill();
+            let _ = child.wait();
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::block_in_place(wait),
+            Err(_) => wait(),
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 
     /// Stops the process ([`stop`](Self::stop)) and checks its log

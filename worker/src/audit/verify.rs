@@ -362,8 +362,13 @@ pub async fn export<W: Write + Send>(
             Ok(records) => {
                 for r in records.iter().filter(|r| r.stream == user_id) {
                     chains.record(key, r, &mut summary.problems, &mut summary.notes);
-                    out.write_all(r.line.as_bytes())?;
-                    out.write_all(b"\n")?;
+                    // One write per record: standard output may be
+                    // shared, and a line written in two parts could be
+                    // split by another writer's.
+                    let mut line = Vec::with_capacity(r.line.len() + 1);
+                    line.extend_from_slice(r.line.as_bytes());
+                    line.push(b'\n');
+                    out.write_all(&line)?;
                     summary.records += 1;
                 }
             }
