@@ -30,8 +30,12 @@ def _dispatch_dynamodb_alone(self, environ, start_response):
     if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB"):
         with _dynamodb:
             # The whole body inside the lock: a response is complete
-            # before the next request starts.
-            return list(_dispatch(self, environ, start_response))
+            # before the next request starts. close() as WSGI asks.
+            body = _dispatch(self, environ, start_response)
+            try:
+                return list(body)
+            finally:
+                getattr(body, "close", lambda: None)()
     return _dispatch(self, environ, start_response)
 
 

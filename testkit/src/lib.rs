@@ -170,9 +170,10 @@ impl OwnServer {
     }
 
     /// `moto_server` on `port`; returns once it accepts connections. The
-    /// binary is `NAX_TEST_MOTO_SERVER` where set (scripts/test.sh sets it to
-    /// the one in its virtualenv, scripts/lib/moto.sh), else `moto_server`
-    /// on PATH.
+    /// command is `NAX_TEST_MOTO_SERVER` where set (scripts/test.sh sets it
+    /// to `scripts/lib/moto-server`, which runs the virtualenv's moto with
+    /// DynamoDB requests one at a time: scripts/lib/moto.sh), else
+    /// `moto_server` on PATH.
     pub fn moto(port: u16) -> OwnServer {
         let binary = std::env::var("NAX_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
         let mut command = Command::new(&binary);

@@ -112,8 +112,9 @@ impl PrivateState {
 }
 
 /// Forwards `user`'s updates to the connection until the bus or the
-/// connection ends. On lag or a full queue, asks the writer to close 4008;
-/// on a loss the bus reports, too, if a private channel is subscribed.
+/// connection ends. On lag, asks the writer to close 4008 (a full queue
+/// closes itself, and its writer sends the 4008); on a loss the bus
+/// reports, too, if a private channel is subscribed.
 /// Before each delivery the token is verified again; once it is revoked
 /// (logout, refresh reuse) or expired, the client gets an `unauthorized`
 /// error, loses its private channels and must `auth` again.
