@@ -6,31 +6,9 @@
 
 mod common;
 
-use common::binary::{self, HubProcess};
+use common::binary::{self, exit_within, sigterm, HubProcess};
 use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
-
-fn sigterm(child: &Child) {
-    // SAFETY: kill(2) on our own child's pid, which we have not reaped.
-    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    assert_eq!(sent, 0, "SIGTERM sent");
-}
-
-/// Waits (up to `within`) for `child` to exit, and returns how.
-fn exit_within(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the hub did not exit within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(binary::log_path(dir)).unwrap_or_default()
@@ -67,7 +45,8 @@ async fn a_sigterm_while_starting_stops_the_hub_in_order_once_started() {
         std::thread::sleep(Duration::from_millis(5));
     }
     sigterm(&child);
-    let status = tokio::task::block_in_place(|| exit_within(&mut child, Duration::from_secs(60)));
+    let status = tokio::task::block_in_place(|| exit_within(&mut child, Duration::from_secs(60)))
+        .expect("the hub exits within 60 s of a SIGTERM");
     let log = log_of(&dir);
     assert!(
         status.success(),

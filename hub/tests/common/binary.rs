@@ -171,19 +171,13 @@ impl HubProcess {
     /// so a server the hub calls while stopping (an OTLP collector) still
     /// answers.
     pub fn stop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid, which we have not reaped.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        sigterm(&self.child);
         let child = &mut self.child;
         let mut wait = move || {
-            let deadline = std::time::Instant::now() + STOP_WITHIN;
-            while std::time::Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            if exit_within(child, STOP_WITHIN).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
             }
-            let _ = child.kill();
-            let _ = child.wait();
         };
         match tokio::runtime::Handle::try_current() {
             Ok(_) => tokio::task::block_in_place(wait),
@@ -255,6 +249,27 @@ impl HubProcess {
     pub fn kill(&mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap nax-hub");
+    }
+}
+
+/// Sends SIGTERM to `child`.
+pub fn sigterm(child: &Child) {
+    // SAFETY: kill(2) on our own child's pid, which we have not reaped.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM sent");
+}
+
+/// How `child` exited, if it did within `within` (blocks the caller).
+pub fn exit_within(child: &mut Child, within: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
