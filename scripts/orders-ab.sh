@@ -9,7 +9,10 @@
 # has drained) against the IOC orders, every one of which fills (a
 # user's resting buy filled by another's market sell adds one more, so
 # the count can pass them). Alternating in one run is what makes a ratio
-# worth quoting on a noisy 2-core machine.
+# worth quoting on a noisy 2-core machine. A binary may be the order
+# flow's floor, `target/production/orders-floor` (loadtest/src/
+# orders_floor.rs): it takes the same TOML and answers /health and the
+# same /metrics names, so it runs as a hub does.
 #
 #   scripts/orders-ab.sh RATE DURATION ROUNDS HUB_A [HUB_B ...]
 #     RATE      orders/s offered (40 users, half resting and cancelled)

@@ -22,6 +22,7 @@ pub mod client;
 pub mod fdlimit;
 pub mod floor;
 pub mod orders;
+pub mod orders_floor;
 pub mod peer;
 pub mod report;
 pub mod result;

@@ -1,0 +1,486 @@
+//! The machine's floor for the REST order flow (issue 18): the thinnest
+//! server that does what `loadtest --scenario orders` needs of the hub and
+//! acknowledges every order only once it is durable, so the order figures
+//! can be stated beside what this machine allows for the same shape, as
+//! the fan-out figures are beside [`crate::floor`].
+//!
+//! - HTTP/1.1 on 127.0.0.1 through axum and hyper (the hub's own stack),
+//!   on a tokio runtime with the default workers (one per core, as the
+//!   hub's).
+//! - `POST /orders` parses its JSON body, checks the bearer token and the
+//!   fields, and appends one line for the order to `orders.ndjson`;
+//!   `DELETE /orders/{id}` checks the order is the caller's and open, and
+//!   appends one line for the cancel. Both answer only after the line is
+//!   on disk: one writer thread writes every line that queued while the
+//!   previous `fdatasync` ran in one `write`, then syncs once (the same
+//!   group commit as the hub's store, with one record per order where the
+//!   hub writes the order, its balances and its events).
+//! - No matching, balances, events, sessions or rate limits: a limit
+//!   order answers `open`, a market order `filled` for its whole quantity.
+//! - The setup routes (`/auth/register`, `/auth/login`, KYC, deposit,
+//!   balances, `/markets`, the book top) answer what the scenario expects
+//!   at once, from memory.
+//! - `/metrics` counts appended records (`nax_store_batches_total`),
+//!   syncs (`nax_store_syncs_total`) and filled market orders
+//!   (`nax_domain_events_total{type="order.filled"}`), under the hub's
+//!   names, so `scripts/orders-ab.sh` reads the floor as it reads a hub.
+//!
+//! Bounded: bodies ≤ [`MAX_BODY_BYTES`], ≤ [`MAX_USERS`] users,
+//! ≤ [`MAX_OPEN_ORDERS`] open orders, and the server stops by itself after
+//! its duration (≤ [`MAX_SECONDS`]). Figures: docs/BENCHMARKS.md, "The
+//! order flow's floor".
+
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Longest run, seconds.
+pub const MAX_SECONDS: u64 = 3_600;
+/// Largest request body, bytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Most registered users.
+pub const MAX_USERS: usize = 10_000;
+/// Most open (resting, not cancelled) orders.
+pub const MAX_OPEN_ORDERS: usize = 1_000_000;
+/// Most records in one group commit.
+const MAX_GROUP: usize = 256;
+/// Longest accepted decimal string (quantity, price) and client order id.
+const MAX_FIELD: usize = 64;
+
+/// The one pair the floor lists, with the sandbox's scales.
+const PAIR: &str = "BTC-USD";
+const PRICE_SCALE: u8 = 2;
+const QTY_SCALE: u8 = 8;
+const MIN_QTY: &str = "0.00010000";
+const BEST_BID: &str = "50000.00";
+const BEST_ASK: &str = "50001.00";
+
+/// How the floor runs.
+#[derive(Debug, Clone)]
+pub struct OrdersFloorOptions {
+    /// Where to listen (port 0: any; see [`OrdersFloor::addr`]).
+    pub bind: SocketAddr,
+    /// Where `orders.ndjson` is written (created if missing).
+    pub data_dir: PathBuf,
+    /// The server stops after this long.
+    pub duration: Duration,
+}
+
+/// A running floor server.
+pub struct OrdersFloor {
+    addr: SocketAddr,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl OrdersFloor {
+    /// Binds, opens the log and starts serving (on the current runtime).
+    pub async fn start(opts: OrdersFloorOptions) -> std::io::Result<Self> {
+        if opts.duration > Duration::from_secs(MAX_SECONDS) {
+            return Err(std::io::Error::other(format!(
+                "duration above {MAX_SECONDS} s"
+            )));
+        }
+        let log = Log::open(&opts.data_dir)?;
+        let state = Arc::new(Floor {
+            log,
+            users: RwLock::new(Users::default()),
+            open: Mutex::new(HashMap::new()),
+            next_order: AtomicU64::new(1),
+            filled: AtomicU64::new(0),
+        });
+        let app = Router::new()
+            .route("/health", get(|| async { "ok" }))
+            .route("/metrics", get(metrics))
+            .route("/auth/register", post(register))
+            .route("/auth/login", post(login))
+            .route("/users/kyc-documents", post(kyc_document))
+            .route("/users/kyc-status", get(kyc_status))
+            .route("/fiat/deposit", post(deposit))
+            .route("/wallets/balances", get(balances))
+            .route("/markets", get(markets))
+            .route("/markets/{pair}/orderbook", get(book_top))
+            .route("/orders", post(place))
+            .route("/orders/{id}", delete(cancel))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind(opts.bind).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let duration = opts.duration;
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                tokio::select! {
+                    _ = stopped => {}
+                    () = tokio::time::sleep(duration) => {}
+                }
+            };
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        });
+        Ok(OrdersFloor {
+            addr,
+            server,
+            stop: Some(stop),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Waits until the duration is over (or [`Self::stop`]).
+    pub async fn wait(mut self) -> std::io::Result<()> {
+        let server = &mut self.server;
+        server.await.map_err(std::io::Error::other)?
+    }
+
+    /// Stops serving (open connections finish their request).
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.wait().await
+    }
+}
+
+struct Floor {
+    log: Log,
+    users: RwLock<Users>,
+    /// Open orders: id → owner.
+    open: Mutex<HashMap<u64, u32>>,
+    next_order: AtomicU64,
+    filled: AtomicU64,
+}
+
+#[derive(Default)]
+struct Users {
+    by_email: HashMap<String, u32>,
+    by_token: HashMap<String, u32>,
+}
+
+/// The durable log: one writer thread, one `write` and one `fdatasync`
+/// per group of records.
+struct Log {
+    jobs: mpsc::Sender<(Vec<u8>, oneshot::Sender<std::io::Result<()>>)>,
+    records: Arc<AtomicU64>,
+    syncs: Arc<AtomicU64>,
+}
+
+impl Log {
+    fn open(dir: &FsPath) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("orders.ndjson"))?;
+        let (jobs, queue) = mpsc::channel::<(Vec<u8>, oneshot::Sender<std::io::Result<()>>)>();
+        let (records, syncs) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let counts = (records.clone(), syncs.clone());
+        std::thread::Builder::new()
+            .name("orders-floor-log".into())
+            .spawn(move || {
+                let mut group = Vec::with_capacity(MAX_GROUP);
+                let mut bytes = Vec::new();
+                while let Ok(first) = queue.recv() {
+                    group.push(first);
+                    while group.len() < MAX_GROUP {
+                        match queue.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    bytes.clear();
+                    for (line, _) in &group {
+                        bytes.extend_from_slice(line);
+                    }
+                    let done = file.write_all(&bytes).and_then(|()| file.sync_data());
+                    counts.0.fetch_add(group.len() as u64, Ordering::Relaxed);
+                    counts.1.fetch_add(1, Ordering::Relaxed);
+                    for (_, reply) in group.drain(..) {
+                        let answer = match &done {
+                            Ok(()) => Ok(()),
+                            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                        };
+                        let _ = reply.send(answer);
+                    }
+                }
+            })?;
+        Ok(Log {
+            jobs,
+            records,
+            syncs,
+        })
+    }
+
+    /// Appends `record` as one line; returns once it is on disk.
+    async fn append(&self, record: &Value) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send((line, reply))
+            .map_err(|_| std::io::Error::other("the log writer stopped"))?;
+        answer
+            .await
+            .map_err(|_| std::io::Error::other("the log writer stopped"))?
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": code, "message": message}))).into_response()
+}
+
+fn bad_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "validation_error", message)
+}
+
+fn unauthorized() -> Response {
+    error(StatusCode::UNAUTHORIZED, "unauthorized", "bad token")
+}
+
+/// The caller's user, from `Authorization: Bearer TOKEN`.
+fn caller(floor: &Floor, headers: &HeaderMap) -> Option<u32> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let users = floor.users.read().unwrap_or_else(|e| e.into_inner());
+    token.and_then(|t| users.by_token.get(t).copied())
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    email: String,
+    password: String,
+}
+
+fn valid_credentials(c: &Credentials) -> bool {
+    (3..=254).contains(&c.email.len()) && (8..=128).contains(&c.password.len())
+}
+
+async fn register(State(floor): State<Arc<Floor>>, Json(c): Json<Credentials>) -> Response {
+    if !valid_credentials(&c) {
+        return bad_request("bad email or password");
+    }
+    let mut users = floor.users.write().unwrap_or_else(|e| e.into_inner());
+    if users.by_email.len() >= MAX_USERS {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "full", "too many users");
+    }
+    if users.by_email.contains_key(&c.email) {
+        return error(StatusCode::CONFLICT, "conflict", "email taken");
+    }
+    let id = users.by_email.len() as u32 + 1;
+    users.by_email.insert(c.email, id);
+    (StatusCode::CREATED, Json(json!({"user_id": id}))).into_response()
+}
+
+async fn login(State(floor): State<Arc<Floor>>, Json(c): Json<Credentials>) -> Response {
+    let mut users = floor.users.write().unwrap_or_else(|e| e.into_inner());
+    let Some(&id) = users.by_email.get(&c.email) else {
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown user");
+    };
+    let token = format!("{:032x}", rand::random::<u128>());
+    users.by_token.insert(token.clone(), id);
+    Json(json!({"access_token": token, "token_type": "Bearer"})).into_response()
+}
+
+async fn kyc_document(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
+    match caller(&floor, &headers) {
+        Some(_) => (StatusCode::ACCEPTED, Json(json!({"kyc_status": "PENDING"}))).into_response(),
+        None => unauthorized(),
+    }
+}
+
+async fn kyc_status(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
+    match caller(&floor, &headers) {
+        Some(_) => Json(json!({"kyc_status": "VERIFIED"})).into_response(),
+        None => unauthorized(),
+    }
+}
+
+async fn deposit(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
+    match caller(&floor, &headers) {
+        Some(_) => (StatusCode::CREATED, Json(json!({"status": "completed"}))).into_response(),
+        None => unauthorized(),
+    }
+}
+
+async fn balances(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
+    match caller(&floor, &headers) {
+        Some(_) => Json(json!([{"asset": "USD", "available": "100000.00", "held": "0.00"}]))
+            .into_response(),
+        None => unauthorized(),
+    }
+}
+
+async fn markets() -> Response {
+    Json(json!([{
+        "pair": PAIR, "price_scale": PRICE_SCALE, "qty_scale": QTY_SCALE, "min_qty": MIN_QTY,
+    }]))
+    .into_response()
+}
+
+async fn book_top(Path(pair): Path<String>) -> Response {
+    if pair != PAIR {
+        return error(StatusCode::NOT_FOUND, "not_found", "unknown pair");
+    }
+    Json(json!({"pair": PAIR, "bids": [[BEST_BID, "1.00000000"]], "asks": [[BEST_ASK, "1.00000000"]]}))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct NewOrder {
+    client_order_id: String,
+    pair: String,
+    side: String,
+    #[serde(rename = "type")]
+    kind: String,
+    qty: String,
+    price: Option<String>,
+    time_in_force: String,
+}
+
+/// A positive decimal of at most [`MAX_FIELD`] characters.
+fn decimal(text: &str) -> bool {
+    let mut parts = text.splitn(2, '.');
+    let whole = parts.next().unwrap_or("");
+    let fraction = parts.next().unwrap_or("0");
+    text.len() <= MAX_FIELD
+        && !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit())
+        && text.bytes().any(|b| (b'1'..=b'9').contains(&b))
+}
+
+async fn place(
+    State(floor): State<Arc<Floor>>,
+    headers: HeaderMap,
+    Json(order): Json<NewOrder>,
+) -> Response {
+    let Some(user) = caller(&floor, &headers) else {
+        return unauthorized();
+    };
+    let limit = match (order.kind.as_str(), order.time_in_force.as_str()) {
+        ("limit", "GTC" | "IOC") => true,
+        ("market", "IOC") => false,
+        _ => return bad_request("type/time_in_force"),
+    };
+    let price_ok = match (&order.price, limit) {
+        (Some(p), true) => decimal(p),
+        (None, false) => true,
+        _ => false,
+    };
+    if order.pair != PAIR
+        || !matches!(order.side.as_str(), "buy" | "sell")
+        || !decimal(&order.qty)
+        || !price_ok
+        || order.client_order_id.is_empty()
+        || order.client_order_id.len() > MAX_FIELD
+    {
+        return bad_request("bad order");
+    }
+    let id = floor.next_order.fetch_add(1, Ordering::Relaxed);
+    if limit {
+        let mut open = floor.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.len() >= MAX_OPEN_ORDERS {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "full",
+                "too many open orders",
+            );
+        }
+        open.insert(id, user);
+    }
+    let (status, filled) = if limit {
+        ("open", "0")
+    } else {
+        ("filled", order.qty.as_str())
+    };
+    let order_id = format!("o-{id}");
+    let record = json!({
+        "op": "place", "order_id": order_id, "user": user,
+        "client_order_id": order.client_order_id, "pair": order.pair, "side": order.side,
+        "type": order.kind, "qty": order.qty, "price": order.price,
+        "time_in_force": order.time_in_force, "status": status,
+    });
+    if let Err(e) = floor.log.append(&record).await {
+        floor
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        );
+    }
+    if !limit {
+        floor.filled.fetch_add(1, Ordering::Relaxed);
+    }
+    let answer = json!({
+        "order_id": order_id, "client_order_id": order.client_order_id, "pair": PAIR,
+        "status": status, "filled_qty": filled,
+    });
+    (StatusCode::CREATED, Json(answer)).into_response()
+}
+
+async fn cancel(
+    State(floor): State<Arc<Floor>>,
+    headers: HeaderMap,
+    Path(order_id): Path<String>,
+) -> Response {
+    let Some(user) = caller(&floor, &headers) else {
+        return unauthorized();
+    };
+    let Some(id) = order_id
+        .strip_prefix("o-")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
+        return error(StatusCode::NOT_FOUND, "not_found", "no such order");
+    };
+    {
+        let mut open = floor.open.lock().unwrap_or_else(|e| e.into_inner());
+        if open.get(&id) != Some(&user) {
+            return error(StatusCode::NOT_FOUND, "not_found", "no such open order");
+        }
+        open.remove(&id);
+    }
+    let record = json!({"op": "cancel", "order_id": order_id, "user": user});
+    if let Err(e) = floor.log.append(&record).await {
+        floor
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, user);
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        );
+    }
+    Json(json!({"order_id": order_id, "status": "cancelled"})).into_response()
+}
+
+async fn metrics(State(floor): State<Arc<Floor>>) -> String {
+    format!(
+        "nax_store_batches_total {}\nnax_store_syncs_total {}\nnax_domain_events_total{{type=\"order.filled\"}} {}\n",
+        floor.log.records.load(Ordering::Relaxed),
+        floor.log.syncs.load(Ordering::Relaxed),
+        floor.filled.load(Ordering::Relaxed),
+    )
+}

@@ -1,0 +1,154 @@
+//! The order flow's floor server (`loadtest::orders_floor`) on 127.0.0.1:
+//! the orders scenario runs against it with no error, every acknowledged
+//! order and cancel is a line of its log, and bad requests are refused
+//! without a line.
+
+use clap::Parser as _;
+use loadtest::cli::Options;
+use loadtest::orders_floor::{OrdersFloor, OrdersFloorOptions};
+use loadtest::report;
+use serde_json::Value;
+use std::time::Duration;
+
+async fn start(dir: &std::path::Path) -> OrdersFloor {
+    OrdersFloor::start(OrdersFloorOptions {
+        bind: ([127, 0, 0, 1], 0).into(),
+        data_dir: dir.to_owned(),
+        duration: Duration::from_secs(120),
+    })
+    .await
+    .expect("the floor starts")
+}
+
+fn log_lines(dir: &std::path::Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("orders.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_orders_scenario_runs_against_the_floor_and_every_ack_is_logged() {
+    let data = tempfile::tempdir().unwrap();
+    let floor = start(data.path()).await;
+    let url = format!("ws://{}/ws", floor.addr());
+    let argv = [
+        "loadtest",
+        "--url",
+        &url,
+        "--no-progress",
+        "--scenario",
+        "orders",
+        "--users",
+        "4",
+        "--rate",
+        "40",
+        "--duration",
+        "2",
+        "--rest-ms",
+        "200",
+    ];
+    let opts = Options::try_parse_from(argv).expect("valid options");
+    let result = loadtest::run(&opts).await.expect("the run completes");
+    let summary = report::summary_table(&result);
+    let o = result.orders.as_ref().expect("an orders section");
+    assert!(result.errors.is_empty(), "{summary}");
+    assert_eq!((o.sent, o.sent_resting), (80, 40), "{summary}");
+    assert_eq!(o.placed, o.sent, "{summary}");
+    assert_eq!(o.cancelled, o.sent_resting, "{summary}");
+    assert_eq!(o.order_states.get("open"), Some(&40), "{summary}");
+    assert_eq!(o.order_states.get("filled"), Some(&40), "{summary}");
+
+    let metrics = reqwest::get(format!("http://{}/metrics", floor.addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    floor.stop().await.unwrap();
+    let lines = log_lines(data.path());
+    let ops = |op: &str| lines.iter().filter(|l| l["op"] == op).count();
+    assert_eq!((ops("place"), ops("cancel")), (80, 40));
+    assert!(
+        metrics.contains("nax_store_batches_total 120\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("nax_domain_events_total{type=\"order.filled\"} 40\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_and_log_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let floor = start(data.path()).await;
+    let base = format!("http://{}", floor.addr());
+    let http = reqwest::Client::new();
+    let credentials = serde_json::json!({"email": "a@b.c", "password": "password1"});
+    let status = http
+        .post(format!("{base}/auth/register"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 201);
+    let login: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let order = serde_json::json!({
+        "client_order_id": "c1", "pair": "BTC-USD", "side": "buy", "type": "limit",
+        "qty": "0.0001", "price": "100.00", "time_in_force": "GTC",
+    });
+    let post = |body: Vec<u8>, token: Option<&str>| {
+        let mut r = http
+            .post(format!("{base}/orders"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move { r.send().await.unwrap().status().as_u16() }
+    };
+    let json = |v: &Value| serde_json::to_vec(v).unwrap();
+    assert_eq!(post(json(&order), None).await, 401, "no token");
+    assert_eq!(post(json(&order), Some("nope")).await, 401, "unknown token");
+    assert_eq!(post(b"{".to_vec(), Some(&token)).await, 400, "broken JSON");
+    assert_eq!(
+        post(vec![b' '; 17 * 1024], Some(&token)).await,
+        413,
+        "oversized"
+    );
+    for (field, value) in [
+        ("qty", "0"),
+        ("qty", "-1"),
+        ("qty", "1e3"),
+        ("price", "abc"),
+        ("side", "hold"),
+        ("pair", "ETH-USD"),
+        ("time_in_force", "FOK"),
+    ] {
+        let mut bad = order.clone();
+        bad[field] = value.into();
+        assert_eq!(post(json(&bad), Some(&token)).await, 400, "{field} {value}");
+    }
+    let cancel = http
+        .delete(format!("{base}/orders/o-1"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(cancel, 404, "no such order");
+    floor.stop().await.unwrap();
+    assert!(log_lines(data.path()).is_empty());
+}
