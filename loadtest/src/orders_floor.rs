@@ -170,6 +170,7 @@ struct Floor {
 struct Users {
     by_email: HashMap<String, u32>,
     by_token: HashMap<String, u32>,
+    token_of: HashMap<u32, String>,
 }
 
 /// The durable log: one writer thread, one `write` and one `fdatasync`
@@ -293,8 +294,16 @@ async fn login(State(floor): State<Arc<Floor>>, Json(c): Json<Credentials>) -> R
     let Some(&id) = users.by_email.get(&c.email) else {
         return error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown user");
     };
-    let token = format!("{:032x}", rand::random::<u128>());
-    users.by_token.insert(token.clone(), id);
+    // One token per user, so logins cannot grow the table past the users.
+    let token = match users.token_of.get(&id) {
+        Some(token) => token.clone(),
+        None => {
+            let token = format!("{:032x}", rand::random::<u128>());
+            users.by_token.insert(token.clone(), id);
+            users.token_of.insert(id, token.clone());
+            token
+        }
+    };
     Json(json!({"access_token": token, "token_type": "Bearer"})).into_response()
 }
 
