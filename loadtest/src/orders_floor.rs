@@ -307,33 +307,32 @@ async fn login(State(floor): State<Arc<Floor>>, Json(c): Json<Credentials>) -> R
     Json(json!({"access_token": token, "token_type": "Bearer"})).into_response()
 }
 
-async fn kyc_document(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
-    match caller(&floor, &headers) {
-        Some(_) => (StatusCode::ACCEPTED, Json(json!({"kyc_status": "PENDING"}))).into_response(),
+/// `answer` with `status` for a caller with a valid token, else 401.
+fn for_caller(floor: &Floor, headers: &HeaderMap, status: StatusCode, answer: Value) -> Response {
+    match caller(floor, headers) {
+        Some(_) => (status, Json(answer)).into_response(),
         None => unauthorized(),
     }
+}
+
+async fn kyc_document(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
+    let answer = json!({"kyc_status": "PENDING"});
+    for_caller(&floor, &headers, StatusCode::ACCEPTED, answer)
 }
 
 async fn kyc_status(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
-    match caller(&floor, &headers) {
-        Some(_) => Json(json!({"kyc_status": "VERIFIED"})).into_response(),
-        None => unauthorized(),
-    }
+    let answer = json!({"kyc_status": "VERIFIED"});
+    for_caller(&floor, &headers, StatusCode::OK, answer)
 }
 
 async fn deposit(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
-    match caller(&floor, &headers) {
-        Some(_) => (StatusCode::CREATED, Json(json!({"status": "completed"}))).into_response(),
-        None => unauthorized(),
-    }
+    let answer = json!({"status": "completed"});
+    for_caller(&floor, &headers, StatusCode::CREATED, answer)
 }
 
 async fn balances(State(floor): State<Arc<Floor>>, headers: HeaderMap) -> Response {
-    match caller(&floor, &headers) {
-        Some(_) => Json(json!([{"asset": "USD", "available": "100000.00", "held": "0.00"}]))
-            .into_response(),
-        None => unauthorized(),
-    }
+    let answer = json!([{"asset": "USD", "available": "100000.00", "held": "0.00"}]);
+    for_caller(&floor, &headers, StatusCode::OK, answer)
 }
 
 async fn markets() -> Response {
