@@ -11,7 +11,7 @@
 # the count can pass them). Alternating in one run is what makes a ratio
 # worth quoting on a noisy 2-core machine. A binary may be the order
 # flow's floor, `target/production/orders-floor` (loadtest/src/
-# orders_floor.rs): it takes the same TOML and answers /health and the
+# orders_floor/): it takes the same TOML and answers /health and the
 # same /metrics names, so it runs as a hub does.
 #
 #   scripts/orders-ab.sh RATE DURATION ROUNDS HUB_A [HUB_B ...]

@@ -1,7 +1,8 @@
 //! The order flow's floor server (`loadtest::orders_floor`) on 127.0.0.1:
 //! the orders scenario runs against it with no error, every acknowledged
-//! order and cancel is a line of its log, and bad requests are refused
-//! without a line.
+//! order and cancel is a line of its log, bad requests are refused
+//! without a line, and a connection left half-open does not keep it
+//! running past its duration.
 
 use clap::Parser as _;
 use loadtest::cli::Options;
@@ -11,10 +12,14 @@ use serde_json::Value;
 use std::time::Duration;
 
 async fn start(dir: &std::path::Path) -> OrdersFloor {
+    start_for(dir, Duration::from_secs(120)).await
+}
+
+async fn start_for(dir: &std::path::Path, duration: Duration) -> OrdersFloor {
     OrdersFloor::start(OrdersFloorOptions {
         bind: ([127, 0, 0, 1], 0).into(),
         data_dir: dir.to_owned(),
-        duration: Duration::from_secs(120),
+        duration,
     })
     .await
     .expect("the floor starts")
@@ -70,6 +75,24 @@ async fn the_orders_scenario_runs_against_the_floor_and_every_ack_is_logged() {
     let lines = log_lines(data.path());
     let ops = |op: &str| lines.iter().filter(|l| l["op"] == op).count();
     assert_eq!((ops("place"), ops("cancel")), (80, 40));
+    // Each order once, each cancel after its open order's line.
+    let mut placed = std::collections::HashMap::new();
+    for (at, line) in lines.iter().enumerate() {
+        let id = line["order_id"].as_str().unwrap();
+        match line["op"].as_str() {
+            Some("place") => assert!(placed.insert(id, (at, &line["status"])).is_none(), "{id}"),
+            _ => assert!(
+                matches!(placed.get(id), Some((before, s)) if *before < at && *s == "open"),
+                "cancel of {id} before its open order"
+            ),
+        }
+    }
+    let syncs: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("nax_store_syncs_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("a sync count");
+    assert!((1..=120).contains(&syncs), "{metrics}");
     assert!(
         metrics.contains("nax_store_batches_total 120\n"),
         "{metrics}"
@@ -141,14 +164,98 @@ async fn bad_requests_are_refused_and_log_nothing() {
         bad[field] = value.into();
         assert_eq!(post(json(&bad), Some(&token)).await, 400, "{field} {value}");
     }
-    let cancel = http
-        .delete(format!("{base}/orders/o-1"))
+    for (field, value) in [
+        ("price", Value::Null),
+        ("client_order_id", "".into()),
+        ("client_order_id", "x".repeat(65).into()),
+        ("qty", "0.000000001".into()),
+        ("price", "100.001".into()),
+    ] {
+        let mut bad = order.clone();
+        bad[field] = value.clone();
+        assert_eq!(post(json(&bad), Some(&token)).await, 400, "{field} {value}");
+    }
+    let mut market = order.clone();
+    market["type"] = "market".into();
+    market["time_in_force"] = "IOC".into();
+    assert_eq!(
+        post(json(&market), Some(&token)).await,
+        400,
+        "market with a price"
+    );
+    let refusal: Value = http
+        .post(format!("{base}/orders"))
+        .json(&market)
         .bearer_auth(&token)
         .send()
         .await
         .unwrap()
-        .status();
-    assert_eq!(cancel, 404, "no such order");
-    floor.stop().await.unwrap();
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refusal["error"]["code"], "validation_error", "{refusal}");
     assert!(log_lines(data.path()).is_empty());
+
+    // A good order is logged; another user cannot cancel it, nor can its
+    // owner cancel an order that does not exist.
+    let placed: Value = http
+        .post(format!("{base}/orders"))
+        .json(&order)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = placed["order_id"].as_str().unwrap().to_owned();
+    let other = serde_json::json!({"email": "d@e.f", "password": "password2"});
+    http.post(format!("{base}/auth/register"))
+        .json(&other)
+        .send()
+        .await
+        .unwrap();
+    let login: Value = http
+        .post(format!("{base}/auth/login"))
+        .json(&other)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other_token = login["access_token"].as_str().unwrap().to_owned();
+    for (path, token) in [(id.as_str(), &other_token), ("o-999", &token)] {
+        let status = http
+            .delete(format!("{base}/orders/{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404, "{path}");
+    }
+    floor.stop().await.unwrap();
+    let lines = log_lines(data.path());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["order_id"], id.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_request_does_not_keep_the_floor_running() {
+    use tokio::io::AsyncWriteExt as _;
+    let data = tempfile::tempdir().unwrap();
+    let floor = start_for(data.path(), Duration::from_secs(1)).await;
+    let mut stalled = tokio::net::TcpStream::connect(floor.addr()).await.unwrap();
+    stalled
+        .write_all(b"POST /orders HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    // A request head that never ends; the duration (1 s) and the grace
+    // (5 s) are over well before this.
+    tokio::time::timeout(Duration::from_secs(30), floor.wait())
+        .await
+        .expect("the floor stopped despite the stalled connection")
+        .unwrap();
+    drop(stalled);
 }

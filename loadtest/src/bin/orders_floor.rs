@@ -3,12 +3,12 @@
 //! what this machine allows (`loadtest::orders_floor`). Clients are
 //! `loadtest --scenario orders --url ws://127.0.0.1:PORT/ws`.
 //!
-//! Usage: orders-floor --config hub.toml [--duration 600]
-//!        orders-floor --port 18383 --data-dir DIR [--duration 600]
+//! Usage: orders-floor --config hub.toml [--duration SECONDS]
+//!        orders-floor --port 18383 --data-dir DIR [--duration SECONDS]
 //! The TOML is the hub's: `port` and `data_dir` are read, the rest is
 //! ignored, so `scripts/orders-ab.sh` runs it as it runs a hub.
 //! Listens on 127.0.0.1 only; stops by itself after --duration seconds
-//! (at most 3,600).
+//! (default and most: 3,600). Any other argument is an error.
 
 use loadtest::orders_floor::{OrdersFloor, OrdersFloorOptions, MAX_SECONDS};
 use serde::Deserialize;
@@ -29,7 +29,16 @@ fn value(args: &[String], name: &str) -> Option<String> {
     args.get(i + 1).cloned()
 }
 
+/// The flags, each followed by its value.
+const FLAGS: [&str; 4] = ["--config", "--port", "--data-dir", "--duration"];
+
 fn options(args: &[String]) -> Result<OrdersFloorOptions, String> {
+    let mut rest = args.iter().skip(1);
+    while let Some(flag) = rest.next() {
+        if !FLAGS.contains(&flag.as_str()) || rest.next().is_none() {
+            return Err(format!("unknown argument or missing value: {flag}"));
+        }
+    }
     let mut port = 18383;
     let mut data_dir = None;
     if let Some(path) = value(args, "--config") {
@@ -49,7 +58,7 @@ fn options(args: &[String]) -> Result<OrdersFloorOptions, String> {
     }
     let seconds = match value(args, "--duration") {
         Some(s) => s.parse().map_err(|_| format!("bad --duration {s}"))?,
-        None => 600,
+        None => MAX_SECONDS,
     };
     if seconds > MAX_SECONDS {
         return Err(format!("--duration is at most {MAX_SECONDS}"));
