@@ -170,6 +170,59 @@ async fn a_hub_that_stops_reading_gets_resync_snapshots_instead_of_blocking_the_
     server.stop().await.unwrap();
 }
 
+/// A connection lost while the hub is behind (its receiver full, every
+/// pair lagging) still reaches the hub as a `Resyncing` for every pair,
+/// each before that pair's next snapshot; it is neither dropped for want
+/// of room nor replaced by a resync snapshot of the book the lost
+/// connection no longer updates.
+#[tokio::test]
+async fn a_connection_lost_while_the_hub_is_behind_is_still_told() {
+    let server = start_venue(any_port(), 800).await;
+    let proxy = CuttingProxy::start(server.addr()).await;
+    let mut c = config(proxy.addr);
+    c.stream_capacity = 16;
+    let shift = ShiftVenue::connect(c).await.unwrap();
+    let mut stream = shift.subscribe().await.unwrap();
+    let pairs: Vec<String> = shift.markets().into_iter().map(|m| m.symbol).collect();
+    // The hub takes nothing: the queue fills, every pair lags. Then the
+    // connection goes while nothing has room.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // At most the queue's 16 events from before the cut, then each pair's
+    // news of the cut before anything else of that pair.
+    let mut before_news: std::collections::HashMap<String, usize> = Default::default();
+    let mut told = std::collections::HashSet::new();
+    let reading = async {
+        while told.len() < pairs.len() {
+            let event = stream.events.recv().await.expect("the stream goes on");
+            let pair = match &event {
+                MarketEvent::Resyncing { pair, reason, .. } => {
+                    assert_eq!(reason, "upstream connection lost", "{pair}");
+                    told.insert(pair.to_string());
+                    continue;
+                }
+                MarketEvent::Snapshot { pair, .. }
+                | MarketEvent::Delta { pair, .. }
+                | MarketEvent::Trades { pair, .. }
+                | MarketEvent::Status { pair, .. } => pair.to_string(),
+            };
+            if !told.contains(&pair) {
+                *before_news.entry(pair).or_default() += 1;
+            }
+        }
+    };
+    let within = tokio::time::timeout(WAIT, reading).await;
+    assert!(
+        within.is_ok(),
+        "every pair told of the lost connection; told: {told:?}"
+    );
+    let before: usize = before_news.values().sum();
+    assert!(before <= 16, "events before the news: {before_news:?}");
+    server.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_silent_venue_is_pinged_and_the_connection_kept() {
     let server = start_venue(any_port(), 200).await;

@@ -105,11 +105,43 @@ impl MarketSession {
         }
     }
 
+    /// Sends pair `i`'s waiting `Resyncing`, if any, without waiting.
+    pub(super) fn tell_resync(&mut self, i: usize) -> Told {
+        let slot = &mut self.slots[i];
+        let Some(reason) = slot.untold_resync.take() else {
+            return Told::Yes;
+        };
+        let event = MarketEvent::Resyncing {
+            pair: Arc::from(slot.spec.symbol.as_str()),
+            venue_ts: now_micros(),
+            reason,
+        };
+        match self.tx.try_send(event) {
+            Ok(()) => Told::Yes,
+            Err(TrySendError::Full(MarketEvent::Resyncing { reason, .. })) => {
+                self.slots[i].untold_resync = Some(reason);
+                Told::NotYet
+            }
+            Err(TrySendError::Full(_)) => Told::NotYet,
+            Err(TrySendError::Closed(_)) => Told::Gone,
+        }
+    }
+
     /// Sends pair `i`'s events without waiting; false once the receiver is
     /// gone.
     pub(super) fn deliver(&mut self, i: usize, events: Vec<MarketEvent>) -> bool {
         if events.is_empty() {
             return true;
+        }
+        match self.tell_resync(i) {
+            Told::Yes => {}
+            // The events wait in the local book; a resync snapshot follows
+            // the `Resyncing` once there is room.
+            Told::NotYet => {
+                self.slots[i].lagging = true;
+                return true;
+            }
+            Told::Gone => return false,
         }
         if self.slots[i].lagging {
             // The local book already includes these events.
@@ -153,6 +185,20 @@ impl MarketSession {
     }
 
     pub(super) fn retry_lagging(&mut self) -> bool {
-        (0..self.slots.len()).all(|i| !self.slots[i].lagging || self.try_resync(i))
+        (0..self.slots.len()).all(|i| match self.tell_resync(i) {
+            Told::Yes => !self.slots[i].lagging || self.try_resync(i),
+            Told::NotYet => true,
+            Told::Gone => false,
+        })
     }
+}
+
+/// Whether a pair's waiting `Resyncing` reached the hub.
+pub(super) enum Told {
+    /// Sent, or none waiting.
+    Yes,
+    /// The hub's receiver is full: it waits.
+    NotYet,
+    /// The hub dropped the stream.
+    Gone,
 }

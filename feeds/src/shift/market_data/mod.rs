@@ -56,6 +56,9 @@ struct Slot {
     /// The hub's receiver was full: events are dropped until a resync
     /// snapshot gets through.
     lagging: bool,
+    /// A `Resyncing` the hub has not been given yet (its receiver was
+    /// full): it goes before anything else of the pair.
+    untold_resync: Option<String>,
     /// The venue's last `marketStatus` of the pair, if any.
     status: Option<TradingStatus>,
 }
@@ -108,6 +111,7 @@ impl MarketSession {
                     sequence: PairSequence::new(Arc::from(spec.symbol.as_str())),
                     generation: 0,
                     lagging: false,
+                    untold_resync: None,
                     status: None,
                 })
                 .collect(),
@@ -162,7 +166,11 @@ impl MarketSession {
                 }
                 continue;
             };
-            let tick = if self.slots.iter().any(|s| s.lagging) {
+            let tick = if self
+                .slots
+                .iter()
+                .any(|s| s.lagging || s.untold_resync.is_some())
+            {
                 LAGGING_RETRY
             } else {
                 IDLE_WAKE
@@ -208,19 +216,19 @@ impl MarketSession {
     }
 
     /// Tells the hub that pair `i`'s book is not trustworthy until its
-    /// next snapshot (best effort: a full receiver gets the snapshot
-    /// through the lagging path anyway). Not before the pair's first
-    /// snapshot: a stream starts with a snapshot.
+    /// next snapshot. Not before the pair's first snapshot: a stream
+    /// starts with a snapshot. The local book is not trusted either, so a
+    /// pair that was lagging gets no resync snapshot from it; and when
+    /// the hub's receiver is full the event waits and goes first once
+    /// there is room ([`Self::tell_resync`]), rather than being lost with
+    /// the pair shown live on a book that no longer follows the venue.
     fn resyncing(&mut self, i: usize, reason: &str) {
         if !self.slots[i].sequence.is_live() {
             return;
         }
-        let event = MarketEvent::Resyncing {
-            pair: Arc::from(self.slots[i].spec.symbol.as_str()),
-            venue_ts: now_micros(),
-            reason: reason.to_string(),
-        };
-        self.deliver(i, vec![event]);
+        self.slots[i].lagging = false;
+        self.slots[i].untold_resync = Some(reason.to_string());
+        self.tell_resync(i);
     }
 
     /// One reconnect attempt after the backoff wait; false once the hub
