@@ -33,6 +33,25 @@ fn log_lines(dir: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
+/// The answer's status and JSON body (`Null` when it is not JSON).
+async fn answer(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("the floor answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Registers `email` and logs it in; its token.
+async fn sign_up(http: &reqwest::Client, base: &str, email: &str) -> String {
+    let credentials = serde_json::json!({"email": email, "password": "password1"});
+    let register = http
+        .post(format!("{base}/auth/register"))
+        .json(&credentials);
+    assert_eq!(answer(register).await.0, 201, "{email}");
+    let (status, login) = answer(http.post(format!("{base}/auth/login")).json(&credentials)).await;
+    assert_eq!(status, 200, "{login}");
+    login["access_token"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_orders_scenario_runs_against_the_floor_and_every_ack_is_logged() {
     let data = tempfile::tempdir().unwrap();
@@ -109,25 +128,7 @@ async fn bad_requests_are_refused_and_log_nothing() {
     let floor = start(data.path()).await;
     let base = format!("http://{}", floor.addr());
     let http = reqwest::Client::new();
-    let credentials = serde_json::json!({"email": "a@b.c", "password": "password1"});
-    let status = http
-        .post(format!("{base}/auth/register"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 201);
-    let login: Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&credentials)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = sign_up(&http, &base, "a@b.c").await;
     let order = serde_json::json!({
         "client_order_id": "c1", "pair": "BTC-USD", "side": "buy", "type": "limit",
         "qty": "0.0001", "price": "100.00", "time_in_force": "GTC",
@@ -183,56 +184,22 @@ async fn bad_requests_are_refused_and_log_nothing() {
         400,
         "market with a price"
     );
-    let refusal: Value = http
-        .post(format!("{base}/orders"))
-        .json(&market)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let orders = format!("{base}/orders");
+    let (_, refusal) = answer(http.post(&orders).json(&market).bearer_auth(&token)).await;
     assert_eq!(refusal["error"]["code"], "validation_error", "{refusal}");
     assert!(log_lines(data.path()).is_empty());
 
     // A good order is logged; another user cannot cancel it, nor can its
     // owner cancel an order that does not exist.
-    let placed: Value = http
-        .post(format!("{base}/orders"))
-        .json(&order)
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, placed) = answer(http.post(&orders).json(&order).bearer_auth(&token)).await;
     let id = placed["order_id"].as_str().unwrap().to_owned();
-    let other = serde_json::json!({"email": "d@e.f", "password": "password2"});
-    http.post(format!("{base}/auth/register"))
-        .json(&other)
-        .send()
-        .await
-        .unwrap();
-    let login: Value = http
-        .post(format!("{base}/auth/login"))
-        .json(&other)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let other_token = login["access_token"].as_str().unwrap().to_owned();
+    let other_token = sign_up(&http, &base, "d@e.f").await;
     for (path, token) in [(id.as_str(), &other_token), ("o-999", &token)] {
-        let status = http
-            .delete(format!("{base}/orders/{path}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let (status, _) = answer(
+            http.delete(format!("{base}/orders/{path}"))
+                .bearer_auth(token),
+        )
+        .await;
         assert_eq!(status, 404, "{path}");
     }
     floor.stop().await.unwrap();
