@@ -118,26 +118,50 @@ impl StatusClient {
     /// Reads `status` messages until `PAIR` is in `state` (the last one
     /// read may already say so); that message.
     async fn until(&mut self, state: &str, secs: u64) -> Value {
+        self.try_until(state, secs)
+            .await
+            .unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn not_yet(&self, state: &str, secs: u64) -> String {
+        format!(
+            "{PAIR} not {state} within {secs} s; went through {:?}",
+            self.history
+        )
+    }
+
+    /// [`Self::until`], or why not (for a caller that adds what the hub
+    /// says).
+    async fn try_until(&mut self, state: &str, secs: u64) -> Result<Value, String> {
         if of(&self.last, PAIR)["state"] == state {
-            return self.last.clone();
+            return Ok(self.last.clone());
         }
         let deadline = Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "{PAIR} not {state} within {secs} s; went through {:?}",
-                self.history
-            );
-            let m = tokio::time::timeout(left, recv_within(&mut self.ws, secs))
-                .await
-                .unwrap_or_else(|_| panic!("{PAIR} not {state}; went through {:?}", self.history));
+            if left.is_zero() {
+                return Err(self.not_yet(state, secs));
+            }
+            let Ok(m) = tokio::time::timeout(left, recv_within(&mut self.ws, secs)).await else {
+                return Err(self.not_yet(state, secs));
+            };
             self.check(&m);
             if of(&m, PAIR)["state"] == state {
-                return m;
+                return Ok(m);
             }
         }
     }
+}
+
+/// What the hub says of its upstream, for a failure's message:
+/// `PAIR`'s `GET /markets` entry and its upstream metrics.
+async fn upstream_view(addr: SocketAddr) -> String {
+    let (_, metrics) = common::http_get(addr, "/metrics").await;
+    let upstream: Vec<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && (l.contains("upstream") || l.contains("resync")))
+        .collect();
+    format!("{}\n{}", listed(addr).await, upstream.join("\n"))
 }
 
 /// `pair`'s entry of a `status` message.
@@ -385,8 +409,15 @@ async fn a_restarted_venue_shows_resyncing_until_the_new_epoch_s_snapshot() {
         let (mut client, _) = StatusClient::subscribe(hub.addr, pairs).await;
         client.until("online", 10).await;
 
+        let before = upstream_view(hub.addr).await;
         venue.stop().await;
-        let lost = client.until("resyncing", 10).await;
+        let lost = match client.try_until("resyncing", 10).await {
+            Ok(m) => m,
+            Err(why) => panic!(
+                "{why}\nthe hub before the stop: {before}\nand then: {}",
+                upstream_view(hub.addr).await
+            ),
+        };
         assert_eq!(of(&lost, PAIR)["reason"], "upstream connection lost");
         // One message per pair's change: every pair gets there.
         let all_resyncing = |m: &Value| {
