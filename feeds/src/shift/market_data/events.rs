@@ -108,19 +108,18 @@ impl MarketSession {
     /// Sends pair `i`'s waiting `Resyncing`, if any, without waiting.
     pub(super) fn tell_resync(&mut self, i: usize) -> Told {
         let slot = &mut self.slots[i];
-        let Some(reason) = slot.untold_resync.take() else {
+        let Some(reason) = &slot.untold_resync else {
             return Told::Yes;
         };
         let event = MarketEvent::Resyncing {
             pair: Arc::from(slot.spec.symbol.as_str()),
             venue_ts: now_micros(),
-            reason,
+            reason: reason.clone(),
         };
         match self.tx.try_send(event) {
-            Ok(()) => Told::Yes,
-            Err(TrySendError::Full(MarketEvent::Resyncing { reason, .. })) => {
-                self.slots[i].untold_resync = Some(reason);
-                Told::NotYet
+            Ok(()) => {
+                slot.untold_resync = None;
+                Told::Yes
             }
             Err(TrySendError::Full(_)) => Told::NotYet,
             Err(TrySendError::Closed(_)) => Told::Gone,
