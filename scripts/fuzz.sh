@@ -27,7 +27,7 @@ cd "$(dirname "$0")/.."
 log() { printf '\n==> %s\n' "$*"; }
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-ALL_TARGETS="ws_op rest_bodies webhooks replay_line config_file upstream_frame ws_inflate"
+ALL_TARGETS="ws_op rest_bodies webhooks replay_line config_file upstream_frame ws_inflate store_log"
 read -r -a TARGETS <<<"${FUZZ_TARGETS:-$ALL_TARGETS}"
 # Unoptimized code with debug assertions and overflow checks, without
 # AddressSanitizer: the code under test is safe Rust plus simd-json. On a

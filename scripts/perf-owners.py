@@ -20,6 +20,8 @@ import re
 import sys
 
 OWNERS = [
+    ("store commit: write-ahead log append and sync", r"store::embedded::wal::Wal::append"),
+    ("store checkpoint (redb commit and sync)", r"store::embedded::checkpoint::write"),
     ("store commit: redb commit and sync", r"redb::transactions::WriteTransaction::commit"),
     ("store commit: applying batches", r"store::embedded::group::apply_batch"),
     ("store commit: the rest", r"store::embedded::group::run"),

@@ -255,8 +255,10 @@ async fn a_rotated_stripe_key_is_used_within_one_ttl_without_a_restart() {
     let new = json!({"api_key": "sk_test_rotation_new", "webhook": "whsec_rotation_new"});
     put(&client, &id, &new.to_string()).await;
     server.set_secret_key("sk_test_rotation_new");
-    // One refresh fetches the API key, then the webhook secret (the order
-    // of `api::secrets::SETTINGS`): once the latter shows, both are in.
+    // A refresh reads the secret once and sets the API key, then the
+    // webhook secret (the order of `api::secrets::SETTINGS`): once the
+    // latter shows, both are in. (When each setting was read on its own, a
+    // put between the two reads left the old key for one more TTL.)
     let keys = t.api.webhook_keys.clone();
     until("the refresh", || {
         keys.stripe.current().expose() == "whsec_rotation_new"

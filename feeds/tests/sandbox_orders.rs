@@ -390,3 +390,68 @@ async fn a_halted_pair_refuses_orders_but_cancels_and_streams_say_so() {
         .expect("trading again");
     assert!(v.halt("FOO-BAR", "x").is_err());
 }
+
+/// A user's finished orders past the newest `KEEP_FINISHED` are
+/// forgotten, so a long-running sandbox's memory stays bounded; open
+/// orders are kept however old, and still cancel; a cancel of a
+/// forgotten order is `OrderNotOpen`.
+#[tokio::test]
+async fn a_user_s_finished_orders_are_bounded_and_open_ones_always_kept() {
+    use feeds::sandbox::KEEP_FINISHED;
+    let v = quiet_venue();
+    v.credit("alice", "USD", 1_000_000 * USD).await.unwrap();
+    // The oldest order: a buy at 1.00 USD, far below the book, resting.
+    let resting = v
+        .place_order(order("alice", Side::Buy, Some(100), 1_000))
+        .await
+        .unwrap();
+    assert_eq!(resting.status, OrderStatus::Open);
+    // Then many that end at once: IOC buys at the same price, nothing to
+    // fill them, cancelled as they arrive.
+    let mut ended = Vec::new();
+    for _ in 0..5 * KEEP_FINISHED {
+        let mut ioc = order("alice", Side::Buy, Some(100), 1_000);
+        ioc.time_in_force = TimeInForce::Ioc;
+        let report = v.place_order(ioc).await.unwrap();
+        assert!(report.status.is_final(), "{:?}", report.status);
+        ended.push(report.order_id);
+    }
+    let listed: Vec<String> = v
+        .orders("alice")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.order_id)
+        .collect();
+    assert!(
+        (KEEP_FINISHED + 1..=2 * KEEP_FINISHED + 1).contains(&listed.len()),
+        "{} orders remembered",
+        listed.len()
+    );
+    assert!(listed.contains(&resting.order_id));
+    // The newest finished orders are all there, newest first.
+    assert_eq!(listed[..KEEP_FINISHED], {
+        let mut newest = ended[ended.len() - KEEP_FINISHED..].to_vec();
+        newest.reverse();
+        newest
+    });
+    assert!(matches!(
+        v.order("alice", &ended[0]).await,
+        Err(VenueError::OrderNotFound)
+    ));
+    // A cancel of a forgotten order is told it is no longer open, as for
+    // a remembered finished one: "not found" would read as a lost order.
+    assert!(matches!(
+        v.cancel_order("alice", &ended[0]).await,
+        Err(VenueError::OrderNotOpen)
+    ));
+    // Another user never placed it: not found for them.
+    assert!(matches!(
+        v.cancel_order("bob", &ended[0]).await,
+        Err(VenueError::OrderNotFound)
+    ));
+    let cancelled = v.cancel_order("alice", &resting.order_id).await.unwrap();
+    assert_eq!(cancelled.status, OrderStatus::Cancelled);
+    // Funds: everything released (the IOC orders held nothing after).
+    assert_eq!(balance(&v, "alice", "USD").await.locked, 0);
+}

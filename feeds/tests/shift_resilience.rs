@@ -9,8 +9,10 @@ mod shift_common;
 use feeds::shift::ShiftVenue;
 use feeds::venue::UserEvent;
 use feeds::{MarketEvent, MarketFeed, SnapshotReason, Venue};
+use serde_json::json;
 use shift_common::*;
 use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
 
 fn any_port() -> std::net::SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -177,6 +179,17 @@ async fn a_hub_that_stops_reading_gets_resync_snapshots_instead_of_blocking_the_
 /// connection no longer updates.
 #[tokio::test]
 async fn a_connection_lost_while_the_hub_is_behind_is_still_told() {
+    lost_while_behind(CuttingProxy::cut).await;
+}
+
+/// The same with the venue out of reach after the cut: the news does not
+/// wait for a reconnect that does not come.
+#[tokio::test]
+async fn a_venue_out_of_reach_while_the_hub_is_behind_is_still_told() {
+    lost_while_behind(CuttingProxy::cut_for_good).await;
+}
+
+async fn lost_while_behind(cut: fn(&CuttingProxy)) {
     let server = start_venue(any_port(), 800).await;
     let proxy = CuttingProxy::start(server.addr()).await;
     let mut c = config(proxy.addr);
@@ -187,7 +200,7 @@ async fn a_connection_lost_while_the_hub_is_behind_is_still_told() {
     // The hub takes nothing: the queue fills, every pair lags. Then the
     // connection goes while nothing has room.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    proxy.cut();
+    cut(&proxy);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // At most the queue's 16 events from before the cut, then each pair's
@@ -220,6 +233,73 @@ async fn a_connection_lost_while_the_hub_is_behind_is_still_told() {
     );
     let before: usize = before_news.values().sum();
     assert!(before <= 16, "events before the news: {before_news:?}");
+    server.stop().await.unwrap();
+}
+
+/// A subscription the venue ends (`complete`) or reports unavailable is
+/// subscribed again, and the hub is told the pair is resyncing before its
+/// new snapshot: the book misses what the venue sent in between, and a
+/// connection lost before that snapshot must still find the pair shown
+/// resyncing.
+#[tokio::test]
+async fn a_subscription_the_venue_ends_is_told_as_resyncing_before_its_new_snapshot() {
+    let server = start_venue(any_port(), 200).await;
+    let proxy = InjectingProxy::start(server.addr()).await;
+    let shift = ShiftVenue::connect(config(proxy.addr)).await.unwrap();
+    let mut stream = shift.subscribe().await.unwrap();
+    let pairs: Vec<String> = shift.markets().into_iter().map(|m| m.symbol).collect();
+    let mut mirror = Mirror::default();
+    read_until(&mut stream, &mut mirror, |m, _| {
+        m.books.len() == pairs.len()
+    })
+    .await;
+
+    let ended = json!({"id": format!("book:{}:1", pairs[0]), "type": "complete"});
+    let unavailable = json!({"id": format!("trades:{}:1", pairs[1]), "type": "error",
+        "payload": [{"message": "try later", "extensions": {"code": "UNAVAILABLE"}}]});
+    let seen: Vec<usize> = pairs.iter().map(|p| mirror.reasons(p).len()).collect();
+    proxy.inject(vec![Message::text(ended.to_string())]);
+    proxy.inject(vec![Message::text(unavailable.to_string())]);
+    let expected = [
+        (&pairs[0], "upstream subscription ended", seen[0]),
+        (&pairs[1], "upstream subscription unavailable", seen[1]),
+    ];
+    let mut told: Vec<(String, String)> = Vec::new();
+    let reading = async {
+        loop {
+            let event = next_event(&mut stream).await;
+            mirror.apply(&event);
+            if let MarketEvent::Resyncing { pair, reason, .. } = &event {
+                told.push((pair.to_string(), reason.clone()));
+            }
+            if let MarketEvent::Snapshot {
+                pair,
+                reason: SnapshotReason::Resync,
+                ..
+            } = &event
+            {
+                let (_, why, _) = expected
+                    .iter()
+                    .find(|(p, ..)| **p == **pair)
+                    .unwrap_or_else(|| panic!("{pair} was not resubscribed"));
+                assert!(
+                    told.contains(&(pair.to_string(), why.to_string())),
+                    "{pair}'s new snapshot came before the hub was told why: {told:?}"
+                );
+            }
+            if expected
+                .iter()
+                .all(|(p, _, n)| mirror.reasons(p).len() > *n)
+            {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(WAIT, reading)
+        .await
+        .unwrap_or_else(|_| panic!("both pairs resynced; told: {told:?}"));
+    assert!(shift.stats().resubscriptions >= 2, "{:?}", shift.stats());
+    assert_eq!(shift.stats().reconnects, 0, "{:?}", shift.stats());
     server.stop().await.unwrap();
 }
 

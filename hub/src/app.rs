@@ -61,6 +61,7 @@ pub async fn start(config: &Config) -> anyhow::Result<RunningHub> {
         }
         VenueKind::Graphql => {
             let venue = config.venue.connect_graphql().await?;
+            crate::shift_stats::export("venue", &venue);
             let feed: Arc<dyn MarketFeed> = venue.clone();
             let api_venue: Arc<dyn Venue> = venue;
             let upstream = Upstream {
@@ -83,6 +84,7 @@ async fn start_venues(config: &Config) -> anyhow::Result<RunningHub> {
     let upstreams = connected
         .into_iter()
         .map(|c| {
+            crate::shift_stats::export(&c.entry.name, &c.venue);
             let options = upstream_options(&c.entry.as_venue()?, true);
             Ok(Upstream {
                 name: c.entry.name,

@@ -16,4 +16,5 @@ pub mod process;
 pub mod protocol;
 pub mod server;
 pub mod session;
+pub mod shift_stats;
 pub mod shutdown;

@@ -46,6 +46,22 @@ pub const RESYNCS_TOTAL: &str = "nax_resyncs_total";
 pub const STALE_FEEDS_TOTAL: &str = "nax_stale_feeds_total";
 /// Counter: upstream market streams that ended and were subscribed again.
 pub const UPSTREAM_RESUBSCRIBES_TOTAL: &str = "nax_upstream_resubscribes_total";
+/// Counters copied from the Shift adapter ([`crate::shift_stats`]), label
+/// [`LABEL_VENUE`]: sequence gaps it detected, pair subscriptions it
+/// restarted, market connections it re-established, resync snapshots it
+/// sent because the hub was behind, and market streams ended by a new
+/// venue epoch.
+pub const SHIFT_GAPS_TOTAL: &str = "nax_shift_gaps_total";
+pub const SHIFT_RESUBSCRIPTIONS_TOTAL: &str = "nax_shift_resubscriptions_total";
+pub const SHIFT_RECONNECTS_TOTAL: &str = "nax_shift_reconnects_total";
+pub const SHIFT_SLOW_RECEIVER_RESYNCS_TOTAL: &str = "nax_shift_slow_receiver_resyncs_total";
+pub const SHIFT_EPOCH_CHANGES_TOTAL: &str = "nax_shift_epoch_changes_total";
+/// Gauge: 1 while the Shift adapter's market connection is lost and not
+/// yet re-established; label [`LABEL_VENUE`].
+pub const SHIFT_MARKET_DOWN: &str = "nax_shift_market_down";
+/// The label naming a venue (`venue` for the one of `[venue]`, else its
+/// `[[venues]]` name).
+pub const LABEL_VENUE: &str = "venue";
 /// Counter: trades and closed candles not written to the market archive
 /// because its writer's queue was full (the archive was down too long)
 /// or the archive refused the batch (an error other than unavailable).
@@ -257,6 +273,35 @@ fn describe_all() {
         UPSTREAM_RESUBSCRIBES_TOTAL,
         Unit::Count,
         "Upstream market streams that ended and were subscribed again."
+    );
+    for (name, what) in [
+        (
+            SHIFT_GAPS_TOTAL,
+            "Sequence gaps the Shift adapter detected, by venue.",
+        ),
+        (
+            SHIFT_RESUBSCRIPTIONS_TOTAL,
+            "Pair subscriptions the Shift adapter restarted, by venue.",
+        ),
+        (
+            SHIFT_RECONNECTS_TOTAL,
+            "Market connections the Shift adapter re-established, by venue.",
+        ),
+        (
+            SHIFT_SLOW_RECEIVER_RESYNCS_TOTAL,
+            "Resync snapshots the Shift adapter sent because the hub was behind, by venue.",
+        ),
+        (
+            SHIFT_EPOCH_CHANGES_TOTAL,
+            "Market streams ended by a new venue epoch, by venue.",
+        ),
+    ] {
+        describe_counter!(name, Unit::Count, what);
+    }
+    describe_gauge!(
+        SHIFT_MARKET_DOWN,
+        Unit::Count,
+        "1 while the Shift adapter's market connection is lost, by venue."
     );
     describe_gauge!(
         HTTP_CONNECTIONS,

@@ -12,7 +12,9 @@
 //! - a resume of the `status` channel on the same node is recovered, and
 //!   one naming another epoch gets a fresh table;
 //! - a venue restarted (new epoch) shows every pair `resyncing` from the
-//!   lost connection until the new epoch's snapshot, then `online`.
+//!   lost connection until the new epoch's snapshot, then `online`; the
+//!   Shift adapter's lost connection, reconnect and epoch change show on
+//!   `/metrics`.
 //!
 //! Every status message must chain (`prev_seq` = the previous `seq`, one
 //! epoch) and list every pair of the hub.
@@ -159,9 +161,32 @@ async fn upstream_view(addr: SocketAddr) -> String {
     let (_, metrics) = common::http_get(addr, "/metrics").await;
     let upstream: Vec<&str> = metrics
         .lines()
-        .filter(|l| !l.starts_with('#') && (l.contains("upstream") || l.contains("resync")))
+        .filter(|l| {
+            !l.starts_with('#')
+                && ["upstream", "resync", "shift"]
+                    .iter()
+                    .any(|part| l.contains(part))
+        })
         .collect();
     format!("{}\n{}", listed(addr).await, upstream.join("\n"))
+}
+
+/// Waits until the Shift adapter's `name{venue="venue"}` on `/metrics`
+/// satisfies `holds` (the hub copies it every second).
+async fn until_shift_metric(addr: SocketAddr, name: &str, holds: impl Fn(f64) -> bool) {
+    let line = format!("{name}{{venue=\"venue\"}} ");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, metrics) = common::http_get(addr, "/metrics").await;
+        let value = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line)?.trim().parse::<f64>().ok());
+        if value.is_some_and(&holds) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name}: {value:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// `pair`'s entry of a `status` message.
@@ -418,7 +443,13 @@ async fn a_restarted_venue_shows_resyncing_until_the_new_epoch_s_snapshot() {
                 upstream_view(hub.addr).await
             ),
         };
-        assert_eq!(of(&lost, PAIR)["reason"], "upstream connection lost");
+        // A venue that stops may end a pair's subscriptions before it
+        // closes the connection: either way the pair is resyncing.
+        let reason = &of(&lost, PAIR)["reason"];
+        assert!(
+            reason == "upstream connection lost" || reason == "upstream subscription ended",
+            "{lost}"
+        );
         // One message per pair's change: every pair gets there.
         let all_resyncing = |m: &Value| {
             m["pairs"]
@@ -432,8 +463,13 @@ async fn a_restarted_venue_shows_resyncing_until_the_new_epoch_s_snapshot() {
             last = recv_within(&mut client.ws, 10).await;
             client.check(&last);
         }
+        // An operator sees the lost connection on /metrics too.
+        until_shift_metric(hub.addr, "nax_shift_market_down", |v| v == 1.0).await;
         let venue = TestVenue::start(addr, 40).await;
         client.until("online", 20).await;
+        until_shift_metric(hub.addr, "nax_shift_market_down", |v| v == 0.0).await;
+        until_shift_metric(hub.addr, "nax_shift_reconnects_total", |v| v >= 1.0).await;
+        until_shift_metric(hub.addr, "nax_shift_epoch_changes_total", |v| v >= 1.0).await;
         let reasons: Vec<&Value> = client.history.iter().map(|(_, r)| r).collect();
         assert!(
             reasons.contains(&&json!("new upstream epoch")),

@@ -23,6 +23,7 @@
 
 mod account;
 pub mod cognito;
+mod families;
 pub mod hash_pool;
 mod login_guard;
 pub mod password;
@@ -41,7 +42,7 @@ pub use session::TokenPair;
 use crate::cluster::login_counts::LoginCounts;
 use crate::cluster::sessions::{CachedFamily, SessionCache};
 use crate::cluster::RedisLink;
-use crate::config::{ApiConfig, AuthMode};
+use crate::config::{ApiConfig, AuthMode, StoreKind};
 use crate::error::ApiError;
 use crate::store::Store;
 use axum::extract::{FromRef, FromRequestParts};
@@ -77,6 +78,9 @@ pub struct Auth {
     cognito_users: DashSet<String>,
     /// Family state shared through Redis, when configured.
     sessions: Option<SessionCache>,
+    /// Family state cached in process: with the embedded store and no
+    /// Redis, where this node is the only one.
+    local_families: Option<families::LocalFamilies>,
 }
 
 impl Auth {
@@ -110,6 +114,8 @@ impl Auth {
             totp_replay: ReplayGuard::default(),
             cognito,
             cognito_users: DashSet::new(),
+            local_families: (redis.is_none() && config.store == StoreKind::Embedded)
+                .then(families::LocalFamilies::default),
             sessions: redis.map(|link| {
                 SessionCache::new(link, Duration::from_secs(config.access_token_ttl_secs))
             }),
@@ -166,6 +172,13 @@ impl Auth {
     /// cached in Redis).
     async fn family_is_live(&self, family_id: &str, user_id: &str) -> Result<bool, ApiError> {
         let now = crate::events::now();
+        if let Some(local) = &self.local_families {
+            match local.get(family_id) {
+                Some(live) if live.expires_at > now => return Ok(live.user_id == user_id),
+                _ => {}
+            }
+        }
+        let ticket = self.local_families.as_ref().map(|l| l.ticket());
         if let Some(sessions) = &self.sessions {
             match sessions.get(family_id).await {
                 Some(CachedFamily::Revoked) => return Ok(false),
@@ -183,6 +196,9 @@ impl Auth {
         if live {
             if let Some(sessions) = &self.sessions {
                 sessions.put_live(&family).await;
+            }
+            if let (Some(local), Some(ticket)) = (&self.local_families, ticket) {
+                local.put_live(&family, ticket);
             }
         }
         Ok(live && family.user_id == user_id)

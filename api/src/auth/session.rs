@@ -218,9 +218,15 @@ impl Auth {
 
     /// Marks the family revoked in the store, retrying while other writers
     /// race (a missing or already revoked family is done), then tells every
-    /// node through Redis when configured.
+    /// node through Redis when configured, or drops it from this node's
+    /// cache.
     async fn revoke_family(&self, family_id: &str) -> Result<(), ApiError> {
-        self.revoke_in_store(family_id).await?;
+        let revoked = self.revoke_in_store(family_id).await;
+        // Even after an error: the store may hold the revocation.
+        if let Some(local) = &self.local_families {
+            local.revoked(family_id);
+        }
+        revoked?;
         if let Some(sessions) = &self.sessions {
             if let Err(e) = sessions.put_revoked(family_id).await {
                 // Other nodes may trust a cached `live` for up to LIVE_TTL.

@@ -87,7 +87,7 @@ struct Entry {
     /// Offsets of its line in the log; the handle is `end`.
     start: u64,
     end: u64,
-    event: Event,
+    event: Arc<Event>,
     receives: u32,
     invisible_until: Option<Instant>,
     deleted: bool,
@@ -255,9 +255,23 @@ impl LogSource {
     }
 }
 
-/// An event from one line of the log, if the line is one (bounded first).
-fn parse(line: &[u8]) -> Option<Event> {
+/// The event of one line of the log, if the line is one (bounded first)
+/// and `queue` takes its type ([`Queue::routes`]). The type is read
+/// first without building the rest: every queue reads the whole log, and
+/// most lines are for the audit queue alone, so the others skip them
+/// without parsing their bodies (docs/BENCHMARKS.md, "Reads that wait
+/// for their key, and the sandbox's order map").
+fn parse_for(queue: Queue, line: &[u8]) -> Option<Event> {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        event_type: std::borrow::Cow<'a, str>,
+    }
     LINE_BOUNDS.check(line).ok()?;
+    let kind: Kind<'_> = serde_json::from_slice(line).ok()?;
+    if !Queue::routes(&kind.event_type).contains(&queue) {
+        return None;
+    }
     serde_json::from_slice(line).ok()
 }
 

@@ -24,13 +24,15 @@ pub use run::{run, RunOptions};
 
 use crate::events::{sqs::Queue, Event, Timestamp};
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
 use thiserror::Error;
 
 /// One received message.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    pub event: Event,
+    /// Shared with the embedded log's copy, kept for a redelivery.
+    pub event: Arc<Event>,
     /// What [`Source::delete`] and [`Source::release`] take (an SQS receipt
     /// handle; an offset in the embedded log).
     pub handle: String,

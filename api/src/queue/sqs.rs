@@ -28,6 +28,7 @@ use aws_sdk_sqs::types::{
 };
 use aws_sdk_sqs::Client;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -276,7 +277,7 @@ impl Source for SqsSource {
             self.in_hand
                 .received(message.message_id().unwrap_or(handle), enqueued_at, handle);
             deliveries.push(Delivery {
-                event,
+                event: Arc::new(event),
                 handle: handle.to_owned(),
                 receives: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                     .unwrap_or(1)

@@ -30,21 +30,33 @@ pub struct SecretError {
     pub reason: String,
 }
 
-/// The value `reference` names now; `Err` holds why not (no value in it).
-pub(super) async fn fetch(
+/// The `SecretString` of `secret_id` now, whole; `Err` holds why not (no
+/// value in it). [`select`] takes a setting's value out of it.
+pub(super) async fn read(
     client: &aws_sdk_secretsmanager::Client,
-    reference: &Reference,
+    secret_id: &str,
 ) -> Result<Secret, String> {
     let answer = client
         .get_secret_value()
-        .secret_id(&reference.secret_id)
+        .secret_id(secret_id)
         .send()
         .await
         .map_err(|e| format!("cannot be read: {}", DisplayErrorContext(e)))?;
     let text = answer
         .secret_string()
         .ok_or("has no SecretString (binary secrets are not read)")?;
-    select(text, reference.json_key.as_deref()).map(Secret::new)
+    Ok(Secret::new(text))
+}
+
+/// The value `reference` names in `read`, the answer of [`read`] for its
+/// secret: one read serves every setting naming a key of that secret, so
+/// the settings of one secret version change together.
+pub(super) fn value(
+    read: &Result<Secret, String>,
+    reference: &Reference,
+) -> Result<Secret, String> {
+    let text = read.as_ref().map_err(Clone::clone)?;
+    select(text.expose(), reference.json_key.as_deref()).map(Secret::new)
 }
 
 /// The whole `text`, or the string at `key` of the JSON object it holds.

@@ -2,10 +2,11 @@
 //! fetched at start and refreshed every `secrets_ttl_ms` by one task
 //! ([`ProviderSecrets::refresh_task`], stopped with the API).
 
-use super::fetch::{fetch, SecretError};
+use super::fetch::{read, value, SecretError};
 use super::{LiveSecret, Reference, ROTATION_GRACE, SETTINGS};
 use crate::config::ApiConfig;
 use crate::secret::Secret;
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
@@ -80,11 +81,11 @@ impl ProviderSecrets {
         let sdk =
             crate::aws::sdk_config(&config.secrets_region, endpoint, credentials.as_ref()).await;
         let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        let reads = read_each(&client, wanted.iter().map(|(r, _)| r)).await;
         let mut entries = Vec::with_capacity(wanted.len());
         for (reference, settings) in wanted {
-            let value = fetch(&client, &reference)
-                .await
-                .map_err(|reason| SecretError {
+            let value =
+                value(&reads[&reference.secret_id], &reference).map_err(|reason| SecretError {
                     settings: settings.clone(),
                     secret_id: reference.secret_id.clone(),
                     reason,
@@ -134,18 +135,37 @@ impl ProviderSecrets {
             tick.tick().await;
             loop {
                 tick.tick().await;
+                let reads = read_each(&client, entries.iter().map(|e| &e.reference)).await;
                 for entry in &entries {
-                    refresh(&client, entry).await;
+                    refresh(entry, &reads[&entry.reference.secret_id]);
                 }
             }
         })
     }
 }
 
-/// One entry fetched again.
-async fn refresh(client: &aws_sdk_secretsmanager::Client, entry: &Entry) {
+/// Each secret the references name, read once (`GetSecretValue`), by
+/// secret id: the settings naming keys of one secret take them from one
+/// version of it, so a rotation that writes them together reaches them
+/// together.
+async fn read_each<'a>(
+    client: &aws_sdk_secretsmanager::Client,
+    references: impl Iterator<Item = &'a Reference>,
+) -> HashMap<String, Result<Secret, String>> {
+    let mut reads = HashMap::new();
+    for reference in references {
+        if !reads.contains_key(&reference.secret_id) {
+            let answer = read(client, &reference.secret_id).await;
+            reads.insert(reference.secret_id.clone(), answer);
+        }
+    }
+    reads
+}
+
+/// One entry again, from `read`, the answer for its secret this pass.
+fn refresh(entry: &Entry, read: &Result<Secret, String>) {
     let (settings, secret_id) = (&entry.settings, &entry.reference.secret_id);
-    match fetch(client, &entry.reference).await {
+    match value(read, &entry.reference) {
         Ok(value) => {
             if entry.live.replace(value) {
                 tracing::info!(

@@ -38,6 +38,7 @@ use crate::events::{Event, EventType};
 use crate::private::{Freshness, PrivateChannel};
 use crate::store::{Conflict, StoreError, Transaction, Write};
 use feeds::venue::{Balance, OrderReport, UserEvent};
+use serde::Deserialize as _;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -171,7 +172,7 @@ fn lane_of(user: &str) -> usize {
 async fn apply(state: &TradingState, scales: &HashMap<String, u8>, event: UserEvent) {
     let mut pause = STORE_RETRY_MIN;
     loop {
-        match handle(state, scales, event.clone()).await {
+        match handle(state, scales, &event).await {
             Ok(()) => return,
             Err(e) if is_store_outage(&e) => {
                 metrics::counter!("nax_order_sync_store_retries_total").increment(1);
@@ -199,7 +200,7 @@ fn is_store_outage(e: &ApiError) -> bool {
 async fn handle(
     state: &TradingState,
     scales: &HashMap<String, u8>,
-    event: UserEvent,
+    event: &UserEvent,
 ) -> Result<(), ApiError> {
     match event {
         UserEvent::Order(report) => {
@@ -212,7 +213,7 @@ async fn handle(
             let deadline = tokio::time::Instant::now() + WAIT_FOR_ORDER;
             let mut recheck = RECHECK_MIN;
             loop {
-                if let Some(tx) = apply_report(state, &report.user, &order_id, &report).await? {
+                if let Some(tx) = apply_report(state, &report.user, &order_id, report).await? {
                     publish_order(state, &tx).await;
                     return Ok(());
                 }
@@ -237,7 +238,7 @@ async fn handle(
                 .client_id
                 .clone()
                 .unwrap_or_else(|| fill.order_id.clone());
-            let tx = fill_transaction(spec, &fill.user, &order_id, &fill);
+            let tx = fill_transaction(spec, &fill.user, &order_id, fill);
             let event = Event::new(
                 EventType::OrderFilled,
                 Some(&fill.user),
@@ -261,18 +262,18 @@ async fn handle(
             balance,
             venue_ts,
         } => {
-            let scale = scales.get(&asset).copied().unwrap_or(8);
+            let scale = scales.get(asset).copied().unwrap_or(8);
             let freshness = Freshness::Balance {
                 asset: asset.clone(),
-                venue_ts,
+                venue_ts: *venue_ts,
             };
             state
                 .private
                 .publish(
-                    &user,
+                    user,
                     PrivateChannel::Balances,
                     freshness,
-                    balance_json(&asset, scale, balance),
+                    balance_json(asset, scale, *balance),
                 )
                 .await;
             Ok(())
@@ -356,21 +357,22 @@ async fn update_order(
         let Some(tx) = state.store.transaction(user_id, order_id).await? else {
             return Ok(None);
         };
-        let old: OrderDetail =
-            serde_json::from_value(tx.detail.clone()).map_err(ApiError::internal)?;
+        // Read in place: the detail is not cloned to be decoded.
+        let old = OrderDetail::deserialize(&tx.detail).map_err(ApiError::internal)?;
         let Some((status, detail)) = next(&tx, &old) else {
             return Ok(Some(tx));
         };
-        let mut updated = tx.clone();
+        let (version, was_cancelled) = (tx.version, tx.status == "cancelled");
+        let mut updated = tx;
         updated.status = status.to_owned();
         updated.updated_at = crate::events::now();
-        updated.version = tx.version + 1;
+        updated.version = version + 1;
         updated.detail = serde_json::to_value(&detail).map_err(ApiError::internal)?;
         let mut writes = vec![Write::UpdateTransaction {
             tx: updated.clone(),
-            expected_version: tx.version,
+            expected_version: version,
         }];
-        if status == "cancelled" && tx.status != "cancelled" {
+        if status == "cancelled" && !was_cancelled {
             let view = order_view(&updated).map_err(ApiError::internal)?;
             writes.push(Write::Emit(Event::new(
                 EventType::OrderCancelled,

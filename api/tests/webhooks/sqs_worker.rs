@@ -114,7 +114,7 @@ async fn published_outcomes(t: &TestApi, webhook_id: &str) -> BTreeSet<String> {
                 .map(|d| d.event)
                 .filter(|e| e.event_type == "webhook.applied" || e.event_type == "webhook.rejected")
                 .filter(|e| e.data["webhook_id"] == webhook_id)
-                .map(|e| e.id),
+                .map(|e| e.id.clone()),
         );
         assert!(
             Instant::now() < deadline,
@@ -166,7 +166,7 @@ async fn a_webhook_delivered_three_times_concurrently_credits_once_through_sqs_o
         if let Some(first) = got.first() {
             let handles: Vec<String> = got.iter().map(|d| d.handle.clone()).collect();
             webhooks.release(&handles).await.unwrap();
-            break first.event.clone();
+            break Event::clone(&first.event);
         }
         assert!(Instant::now() < deadline, "webhook.received never queued");
     };

@@ -15,6 +15,10 @@ use orderbook::engine::{AccountId, EngineEvents, OrderId, Trade};
 use orderbook::{MarketSpec, Price, Qty, Side};
 use std::collections::HashMap;
 
+mod memory;
+pub(crate) use memory::UserOrders;
+pub use memory::KEEP_FINISHED;
+
 /// First account id handed to a user; lower ids belong to the simulator.
 pub const FIRST_USER_ACCOUNT: u64 = 1_000;
 
@@ -35,7 +39,7 @@ pub struct Ledger {
     users: HashMap<AccountId, UserId>,
     pub(crate) orders: HashMap<String, UserOrder>,
     /// Per user, order ids oldest first.
-    pub(crate) orders_by_user: HashMap<UserId, Vec<String>>,
+    pub(crate) orders_by_user: HashMap<UserId, UserOrders>,
     /// User events produced by the operation in progress, drained by the venue.
     pub(crate) pending_events: Vec<UserEvent>,
 }

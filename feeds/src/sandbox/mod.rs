@@ -12,7 +12,7 @@ mod pair;
 mod simulator;
 mod user_ops;
 
-pub use ledger::FIRST_USER_ACCOUNT;
+pub use ledger::{FIRST_USER_ACCOUNT, KEEP_FINISHED};
 
 use crate::event::{now_micros, MarketStream, TradingStatus};
 use crate::sandbox_pairs::{default_assets, default_pairs, PairConfig};

@@ -92,19 +92,11 @@ impl Venue for SandboxVenue {
             created_ts: now,
             updated_ts: now,
         };
-        ledger.orders.insert(
-            report.order_id.clone(),
-            UserOrder {
-                report,
-                locked_asset,
-                locked,
-            },
-        );
-        ledger
-            .orders_by_user
-            .entry(req.user.clone())
-            .or_default()
-            .push(order_key(id));
+        ledger.add_order(UserOrder {
+            report,
+            locked_asset,
+            locked,
+        });
         pair.submit(
             NewOrder {
                 id,
@@ -129,6 +121,7 @@ impl Venue for SandboxVenue {
             let ledger = self.inner.ledger.lock();
             match ledger.orders.get(order_id) {
                 Some(o) if o.report.user == user => (o.report.pair.clone(), o.report.status),
+                None if ledger.forgot(user, order_id) => return Err(VenueError::OrderNotOpen),
                 _ => return Err(VenueError::OrderNotFound),
             }
         };
@@ -160,7 +153,7 @@ impl Venue for SandboxVenue {
         let ids = ledger
             .orders_by_user
             .get(user)
-            .map(Vec::as_slice)
+            .map(|mine| mine.ids.as_slice())
             .unwrap_or(&[]);
         Ok(ids
             .iter()

@@ -145,6 +145,12 @@ impl ShiftVenue {
         self.inner.counters.snapshot()
     }
 
+    /// True while the market connection is lost and not yet
+    /// re-established.
+    pub fn market_down(&self) -> bool {
+        self.inner.counters.market_down()
+    }
+
     /// True while queries and mutations fail fast.
     pub fn breaker_open(&self) -> bool {
         self.inner.http.breaker_open()

@@ -18,6 +18,7 @@ use sandbox_venue::{BearerToken, RunningVenueServer, VenueServerConfig};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -229,6 +230,7 @@ impl Mirror {
 pub struct CuttingProxy {
     pub addr: SocketAddr,
     cut: broadcast::Sender<()>,
+    refusing: Arc<AtomicBool>,
 }
 
 impl CuttingProxy {
@@ -237,8 +239,13 @@ impl CuttingProxy {
         let addr = listener.local_addr().unwrap();
         let (cut, _) = broadcast::channel(4);
         let cuts = cut.clone();
+        let refusing = Arc::new(AtomicBool::new(false));
+        let refuses = refusing.clone();
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                if refuses.load(Ordering::SeqCst) {
+                    continue; // dropped: the venue is out of reach
+                }
                 let mut on_cut = cuts.subscribe();
                 tokio::spawn(async move {
                     let Ok(mut upstream) = TcpStream::connect(target).await else {
@@ -251,12 +258,23 @@ impl CuttingProxy {
                 });
             }
         });
-        CuttingProxy { addr, cut }
+        CuttingProxy {
+            addr,
+            cut,
+            refusing,
+        }
     }
 
     /// Drops every connection open now.
     pub fn cut(&self) {
         let _ = self.cut.send(());
+    }
+
+    /// Drops every connection open now and every later one: the venue
+    /// stays out of reach.
+    pub fn cut_for_good(&self) {
+        self.refusing.store(true, Ordering::SeqCst);
+        self.cut();
     }
 }
 

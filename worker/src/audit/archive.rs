@@ -176,7 +176,7 @@ impl AuditArchive {
         let mut changed: HashMap<String, StreamState> = HashMap::new();
         let (mut lines, mut bytes, mut ids) = (Vec::new(), 0usize, HashSet::new());
         for &i in fresh {
-            let event = &batch[i].event;
+            let event: &api::events::Event = &batch[i].event;
             let json = serde_json::to_string(event)?;
             let stream = stream_of(event.user_id.as_deref());
             if !changed.contains_key(stream) {

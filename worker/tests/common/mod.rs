@@ -35,7 +35,7 @@ pub fn event(user: Option<&str>, n: usize) -> Event {
 /// A first delivery of `event`.
 pub fn delivery(event: &Event) -> Delivery {
     Delivery {
-        event: event.clone(),
+        event: std::sync::Arc::new(event.clone()),
         handle: event.id.clone(),
         receives: 1,
         enqueued_at: event.time,

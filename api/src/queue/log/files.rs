@@ -47,14 +47,13 @@ impl Files {
             for line in chunk[..=last_newline].split_inclusive(|&b| b == b'\n') {
                 let start = offset;
                 offset += line.len() as u64;
-                let Some(event) = parse(line) else { continue };
-                if !Queue::routes(&event.event_type).contains(&self.queue) {
+                let Some(event) = parse_for(self.queue, line) else {
                     continue;
-                }
+                };
                 state.entries.push_back(Entry {
                     start,
                     end: offset,
-                    event,
+                    event: Arc::new(event),
                     receives: 0,
                     invisible_until: None,
                     deleted: false,

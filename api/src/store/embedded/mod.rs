@@ -1,42 +1,48 @@
-//! [`EmbeddedStore`]: the default [`Store`], one [redb] file
-//! (`store.redb`) in the data directory.
+//! [`EmbeddedStore`]: the default [`Store`], a write-ahead log and an
+//! overlay in memory in front of one [redb] file (`store.redb`) in the
+//! data directory (docs/ARCHITECTURE.md, "Embedded store").
 //!
-//! redb commits are ACID; batches are made durable by group commit
-//! (`group.rs`: one committer thread, one `fsync` for the batches that
-//! queued meanwhile) before [`Store::commit`] returns: an acknowledged
-//! batch survives `kill -9` and power loss; a batch interrupted by a crash
-//! is absent as a whole. One writer at a time, so a batch's conditions are
-//! checked and its writes applied without interleaving. Reads return only
-//! what is durable. Point reads (one key) run on the calling task while the
-//! file fits redb's cache, so that only a page's first read since the
-//! start can block on the disk ([`INLINE_READS_UP_TO`]); scans, and point
-//! reads of a larger file, run on the blocking pool.
+//! - A batch is made durable by group commit (`group.rs`: one committer
+//!   thread appends the writes of the batches that queued meanwhile to
+//!   the log, `wal.rs`, as one record with one `fdatasync`) before
+//!   [`Store::commit`] returns: an acknowledged batch survives `kill -9`
+//!   and power loss; a batch interrupted by a crash is absent as a whole.
+//!   One writer at a time, so a batch's conditions are checked and its
+//!   writes applied without interleaving.
+//! - Synced writes join the overlay (`layer.rs`), which every read looks
+//!   at first, and a checkpoint thread writes them into the redb file a
+//!   few times a second, in one durable transaction each
+//!   (`checkpoint.rs`); at open, log segments not yet checkpointed are
+//!   replayed into the file. Reads return only what is durable, and never
+//!   wait for a sync.
+//! - Point reads of the file run on the calling task while the file fits
+//!   redb's cache, so that only a page's first read since the start can
+//!   block on the disk ([`INLINE_READS_UP_TO`]); scans, and point reads of
+//!   a larger file, run on the blocking pool.
 //!
 //! Records are JSON values in key-ordered tables; composite keys join
 //! their parts with `\0` (callers keep `\0` out of ids and keys).
 
 mod apply;
+mod checkpoint;
 mod group;
-mod marks;
+mod layer;
+mod table;
+mod tx;
+mod wal;
 
 use super::*;
 use apply::apply;
-use group::Committer;
+use group::{Committer, Shared, Start};
 pub use group::{BATCHES_TOTAL, SYNCS_TOTAL};
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use layer::Bytes;
+use redb::Database;
 use serde::de::DeserializeOwned;
+use std::ops::Bound;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
-const EMAILS: TableDefinition<&str, &str> = TableDefinition::new("users_by_email");
-const TXS: TableDefinition<&str, &[u8]> = TableDefinition::new("transactions");
-const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
-const WEBHOOKS: TableDefinition<&str, &[u8]> = TableDefinition::new("webhook_receipts");
-const CHAIN_CREDITS: TableDefinition<&str, &[u8]> = TableDefinition::new("chain_credits");
-const FAMILIES: TableDefinition<&str, &[u8]> = TableDefinition::new("refresh_families");
-const CHECKPOINTS: TableDefinition<&str, &[u8]> = TableDefinition::new("sync_checkpoints");
-const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+use table::Table;
 
 /// The embedded, crash-safe store.
 #[derive(Clone)]
@@ -70,7 +76,7 @@ fn compound_key<S: AsRef<str>>(parts: &[S]) -> String {
 /// since the file was opened, 10 % for writes not yet flushed.
 const CACHE_BYTES: usize = 1 << 30;
 
-/// Point reads run on the calling task while the store's file is at most
+/// Point reads of the file run on the calling task while it is at most
 /// this size, and on the blocking pool past it. Below it every page
 /// written since the start is in redb's read cache (a commit's pages go
 /// there) and any other is read from the disk once, then kept: a read
@@ -99,83 +105,123 @@ pub(crate) fn open_owner_only(dir: &Path, name: &str) -> Result<Database, StoreE
 }
 
 impl EmbeddedStore {
-    /// File name inside the data directory.
+    /// File name inside the data directory (the log's segments are
+    /// `store-N.wal` beside it).
     pub const FILE: &'static str = "store.redb";
 
-    /// Opens (creating) `dir/store.redb`; the directory ends at mode 0700
-    /// and the file at 0600 ([`crate::owner_only`]). After a crash, redb
-    /// repairs the file on open (it may take a moment on a large file).
+    /// Opens (creating) `dir/store.redb` and replays the write-ahead log
+    /// segments not yet in it; the directory ends at mode 0700 and the
+    /// files at 0600 ([`crate::owner_only`]). After a crash, redb repairs
+    /// the file on open (it may take a moment on a large file).
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        Self::open_with(dir, INLINE_READS_UP_TO)
+        Self::open_with(dir, INLINE_READS_UP_TO, group::CHECKPOINT_EVERY)
     }
 
     /// [`EmbeddedStore::open`] with point reads inline up to a file of
-    /// `inline_up_to` bytes.
-    fn open_with(dir: &Path, inline_up_to: u64) -> Result<Self, StoreError> {
+    /// `inline_up_to` bytes, and checkpoints every `checkpoint_every`.
+    fn open_with(
+        dir: &Path,
+        inline_up_to: u64,
+        checkpoint_every: std::time::Duration,
+    ) -> Result<Self, StoreError> {
         let db = open_owner_only(dir, Self::FILE)?;
         // Create every table so reads never meet a missing one.
         let tx = db.begin_write().map_err(unavailable)?;
-        {
-            tx.open_table(USERS).map_err(unavailable)?;
-            tx.open_table(EMAILS).map_err(unavailable)?;
-            tx.open_table(TXS).map_err(unavailable)?;
-            tx.open_table(IDEMPOTENCY).map_err(unavailable)?;
-            tx.open_table(WEBHOOKS).map_err(unavailable)?;
-            tx.open_table(CHAIN_CREDITS).map_err(unavailable)?;
-            tx.open_table(FAMILIES).map_err(unavailable)?;
-            tx.open_table(CHECKPOINTS).map_err(unavailable)?;
-            tx.open_table(OUTBOX).map_err(unavailable)?;
-        }
+        table::create_all(&tx)?;
         tx.commit().map_err(unavailable)?;
+        let segment = checkpoint::recover(&db, dir)?;
+        let last = table::last_position(&db.begin_read().map_err(unavailable)?)?;
         let db = Arc::new(db);
         // A second handle on the file, for its size (redb owns the first).
         let file = std::fs::File::open(dir.join(Self::FILE)).map_err(unavailable)?;
-        let committer = Arc::new(Committer::start(db.clone(), file, inline_up_to)?);
-        Ok(EmbeddedStore { db, committer })
+        let committer = Committer::start(Start {
+            db: db.clone(),
+            wal: wal::Wal::create(dir, segment)?,
+            next_position: last.map_or(1, |p| p + 1),
+            fits: Box::new(move || file.metadata().is_ok_and(|m| m.len() <= inline_up_to)),
+            checkpoint_every,
+        })?;
+        Ok(EmbeddedStore {
+            db,
+            committer: Arc::new(committer),
+        })
     }
 
+    fn shared(&self) -> &Shared {
+        &self.committer.shared
+    }
+
+    /// Runs `f` on the blocking pool with the file and the overlay.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Database, &Shared) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        let value = tokio::task::spawn_blocking(move || f(&db))
+        self.shared().check()?;
+        let (db, committer) = (self.db.clone(), self.committer.clone());
+        tokio::task::spawn_blocking(move || f(&db, &committer.shared))
             .await
-            .map_err(unavailable)??;
-        self.committer.marks.settled().await?;
-        Ok(value)
+            .map_err(unavailable)?
     }
 
-    /// The stored bytes under `key` in `table`.
-    async fn read(
-        &self,
-        table: TableDefinition<'static, &'static str, &'static [u8]>,
-        key: String,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    /// The stored bytes under `key` in `t`: the overlay's, else the
+    /// file's.
+    async fn read(&self, t: Table, key: String) -> Result<Option<Bytes>, StoreError> {
+        self.shared().check()?;
+        if let Some(value) = self.shared().overlay.get(t, key.as_bytes()) {
+            return Ok(value);
+        }
+        // The overlay is looked at first: a layer leaves it only once its
+        // checkpoint is in the file, so a read transaction begun after
+        // the miss sees what the overlay held.
         let get = move |db: &Database| {
             let tx = db.begin_read().map_err(unavailable)?;
-            let t = tx.open_table(table).map_err(unavailable)?;
-            let value = t.get(key.as_str()).map_err(unavailable)?;
-            Ok(value.map(|v| v.value().to_vec()))
+            table::get(&tx, t, key.as_bytes())
         };
-        let marks = &self.committer.marks;
         // On the calling task while the file fits redb's cache (two
         // thread hand-offs fewer per read; docs/BENCHMARKS.md, "Orders:
         // reads without hand-offs"), else on the blocking pool.
-        let value = if marks
-            .inline_reads
-            .load(std::sync::atomic::Ordering::Relaxed)
-        {
-            get(&self.db)?
+        if self.shared().inline_reads.load(Ordering::Relaxed) {
+            get(&self.db)
         } else {
             let db = self.db.clone();
             tokio::task::spawn_blocking(move || get(&db))
                 .await
-                .map_err(unavailable)??
-        };
-        marks.settled_table(redb::TableHandle::name(&table)).await?;
-        Ok(value)
+                .map_err(unavailable)?
+        }
     }
+}
+
+/// Calls `each` with the merged view (overlay over file) of table `t`
+/// within `bounds`, in key order (`rev`: the reverse), until it answers
+/// `false`. The file's transaction begins while the overlay's part is
+/// copied ([`layer::Overlay::range`]).
+fn scan(
+    db: &Database,
+    shared: &Shared,
+    t: Table,
+    bounds: (Bound<&[u8]>, Bound<&[u8]>),
+    rev: bool,
+    each: &mut table::Visit<'_>,
+) -> Result<(), StoreError> {
+    let (overlay, tx) = shared
+        .overlay
+        .range(t, bounds, || db.begin_read().map_err(unavailable))?;
+    layer::merge(
+        overlay,
+        rev,
+        |file| table::scan(&tx, t, bounds, rev, file),
+        each,
+    )
+}
+
+/// Reads `bytes` as write-ahead log segment `segment` (`newest`: the one
+/// a crash may have tore) and counts its writes, as the store's open does
+/// before it replays them: for the `store_log` fuzz target, not for use.
+#[doc(hidden)]
+pub fn read_log_segment(bytes: &[u8], segment: u64, newest: bool) -> Result<usize, StoreError> {
+    let mut writes = 0;
+    wal::replay(bytes, segment, newest, &mut |_, _, _| writes += 1)?;
+    Ok(writes)
 }
 
 /// Outbox positions are zero-padded so they sort as strings too.
@@ -188,68 +234,70 @@ impl Store for EmbeddedStore {
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         self.committer
             .commit(Box::new(move |tx| {
-                let mut next_outbox = 0;
-                writes
-                    .iter()
-                    .try_for_each(|w| apply(tx, w, &mut next_outbox))
+                writes.iter().try_for_each(|w| apply(tx, w))
             }))
             .await
     }
 
     async fn get(&self, key: RecordKey<'_>) -> StoreResult<Option<Record>> {
         let (table, id) = match key {
-            RecordKey::User { user_id } => (USERS, user_id.to_owned()),
+            RecordKey::User { user_id } => (Table::Users, user_id.to_owned()),
             RecordKey::Transaction {
                 user_id,
                 transaction_id,
-            } => (TXS, compound_key(&[user_id, transaction_id])),
+            } => (
+                Table::Transactions,
+                compound_key(&[user_id, transaction_id]),
+            ),
             RecordKey::Idempotency {
                 user_id,
                 scope,
                 key,
-            } => (IDEMPOTENCY, compound_key(&[user_id, scope, key])),
+            } => (Table::Idempotency, compound_key(&[user_id, scope, key])),
             RecordKey::WebhookReceipt {
                 provider,
                 webhook_id,
-            } => (WEBHOOKS, compound_key(&[provider, webhook_id])),
-            RecordKey::RefreshFamily { family_id } => (FAMILIES, family_id.to_owned()),
+            } => (
+                Table::WebhookReceipts,
+                compound_key(&[provider, webhook_id]),
+            ),
+            RecordKey::RefreshFamily { family_id } => {
+                (Table::RefreshFamilies, family_id.to_owned())
+            }
             RecordKey::Checkpoint {
                 service_name,
                 sync_type,
-            } => (CHECKPOINTS, compound_key(&[service_name, sync_type])),
+            } => (
+                Table::SyncCheckpoints,
+                compound_key(&[service_name, sync_type]),
+            ),
         };
         let bytes = self.read(table, id).await?;
         bytes.map(|b| key.decode(&b)).transpose()
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        let email = normalize_email(email);
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(unavailable)?;
-            let emails = tx.open_table(EMAILS).map_err(unavailable)?;
-            let Some(id) = emails.get(email.as_str()).map_err(unavailable)? else {
-                return Ok(None);
-            };
-            let users = tx.open_table(USERS).map_err(unavailable)?;
-            let user = users.get(id.value()).map_err(unavailable)?;
-            user.map(|v| decode(v.value())).transpose()
-        })
-        .await
+        let Some(id) = self.read(Table::Emails, normalize_email(email)).await? else {
+            return Ok(None);
+        };
+        let id = std::str::from_utf8(&id)
+            .map_err(|_| StoreError::Corrupt("a user id is not UTF-8".into()))?;
+        let user = self.read(Table::Users, id.to_owned()).await?;
+        user.map(|v| decode(&v)).transpose()
     }
 
     async fn in_status(&self, query: &StatusQuery<'_>) -> StoreResult<Vec<Transaction>> {
         let (status, until, limit) = (query.status.to_owned(), query.until, query.limit);
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(unavailable)?;
-            let t = tx.open_table(TXS).map_err(unavailable)?;
+        self.blocking(move |db, shared| {
             let mut found = Vec::new();
-            for entry in t.iter().map_err(unavailable)? {
-                let (_, v) = entry.map_err(unavailable)?;
-                let record: Transaction = decode(v.value())?;
+            let all = (Bound::Unbounded, Bound::Unbounded);
+            scan(db, shared, Table::Transactions, all, false, &mut |_, v| {
+                let record: Transaction = decode(v)?;
                 if record.status == status && record.created_at <= until {
                     found.push(record);
                 }
-            }
+                Ok(true)
+            })?;
             found.sort_by(|a, b| {
                 (a.created_at, &a.transaction_id).cmp(&(b.created_at, &b.transaction_id))
             });
@@ -262,9 +310,7 @@ impl Store for EmbeddedStore {
     async fn transactions(&self, user_id: &str, query: &TxQuery) -> StoreResult<Page<Transaction>> {
         let user_id = user_id.to_owned();
         let query = query.clone();
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(unavailable)?;
-            let t = tx.open_table(TXS).map_err(unavailable)?;
+        self.blocking(move |db, shared| {
             let start = format!("{user_id}\0");
             let end = match &query.after {
                 Some(after) => compound_key(&[&user_id, after]),
@@ -273,28 +319,35 @@ impl Store for EmbeddedStore {
             let limit = query.limit.max(1);
             let mut items = Vec::with_capacity(limit.min(128));
             let mut more = false;
-            for entry in t
-                .range(start.as_str()..end.as_str())
-                .map_err(unavailable)?
-                .rev()
-            {
-                let (_, v) = entry.map_err(unavailable)?;
-                let record: Transaction = decode(v.value())?;
-                let wanted = (query.kinds.is_empty() || query.kinds.contains(&record.kind))
-                    && query.status.as_ref().is_none_or(|s| &record.status == s)
-                    && query
-                        .pair
-                        .as_ref()
-                        .is_none_or(|p| record.pair.as_ref() == Some(p));
-                if !wanted {
-                    continue;
-                }
-                if items.len() == limit {
-                    more = true;
-                    break;
-                }
-                items.push(record);
-            }
+            let bounds = (
+                Bound::Included(start.as_bytes()),
+                Bound::Excluded(end.as_bytes()),
+            );
+            scan(
+                db,
+                shared,
+                Table::Transactions,
+                bounds,
+                true,
+                &mut |_, v| {
+                    let record: Transaction = decode(v)?;
+                    let wanted = (query.kinds.is_empty() || query.kinds.contains(&record.kind))
+                        && query.status.as_ref().is_none_or(|s| &record.status == s)
+                        && query
+                            .pair
+                            .as_ref()
+                            .is_none_or(|p| record.pair.as_ref() == Some(p));
+                    if !wanted {
+                        return Ok(true);
+                    }
+                    if items.len() == limit {
+                        more = true;
+                        return Ok(false);
+                    }
+                    items.push(record);
+                    Ok(true)
+                },
+            )?;
             let next = if more {
                 items.last().map(|t: &Transaction| t.transaction_id.clone())
             } else {
@@ -306,17 +359,23 @@ impl Store for EmbeddedStore {
     }
 
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.blocking(move |db| {
-            let tx = db.begin_read().map_err(unavailable)?;
-            let t = tx.open_table(OUTBOX).map_err(unavailable)?;
+        self.blocking(move |db, shared| {
             let mut out = Vec::new();
-            for entry in t.iter().map_err(unavailable)?.take(limit) {
-                let (k, v) = entry.map_err(unavailable)?;
-                out.push(OutboxEntry {
-                    position: position(k.value()),
-                    event: decode(v.value())?,
-                });
+            if limit == 0 {
+                return Ok(out);
             }
+            let all = (Bound::Unbounded, Bound::Unbounded);
+            scan(db, shared, Table::Outbox, all, false, &mut |k, v| {
+                let seq = u64::from_be_bytes(
+                    k.try_into()
+                        .map_err(|_| StoreError::Corrupt("an outbox key is not 8 bytes".into()))?,
+                );
+                out.push(OutboxEntry {
+                    position: position(seq),
+                    event: decode(v)?,
+                });
+                Ok(out.len() < limit)
+            })?;
             Ok(out)
         })
         .await
@@ -326,9 +385,8 @@ impl Store for EmbeddedStore {
         let seqs: Vec<u64> = positions.iter().filter_map(|p| p.parse().ok()).collect();
         self.committer
             .commit(Box::new(move |tx| {
-                let mut t = tx.open_table(OUTBOX).map_err(unavailable)?;
                 for &s in &seqs {
-                    t.remove(s).map_err(unavailable)?;
+                    tx.remove(Table::Outbox, &s.to_be_bytes());
                 }
                 Ok(())
             }))
@@ -336,12 +394,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.blocking(|db| {
+        self.blocking(|db, _| {
             let tx = db.begin_read().map_err(unavailable)?;
-            tx.open_table(OUTBOX)
-                .map_err(unavailable)?
-                .len()
-                .map_err(unavailable)?;
+            table::last_position(&tx)?;
             Ok(())
         })
         .await
@@ -349,73 +404,4 @@ impl Store for EmbeddedStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::events::now;
-    use crate::secret::Secret;
-    use std::sync::atomic::Ordering;
-
-    fn user(id: &str, padding: usize) -> User {
-        User {
-            user_id: id.to_owned(),
-            email: format!("{id}@example.com"),
-            password_hash: Secret::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
-            first_name: Some("x".repeat(padding)),
-            last_name: None,
-            phone: None,
-            country: None,
-            kyc_status: KycStatus::None,
-            kyc_updated_at: now(),
-            mfa_secret: None,
-            mfa_enabled: false,
-            created_at: now(),
-            updated_at: now(),
-            version: 1,
-        }
-    }
-
-    /// Point reads run on the calling task while the file is within the
-    /// bound and go to the blocking pool once a commit takes it past, with
-    /// the same answers.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn point_reads_leave_the_task_once_the_file_outgrows_the_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        let bound = 8 << 20;
-        let store = EmbeddedStore::open_with(dir.path(), bound).unwrap();
-        let inline = || store.committer.marks.inline_reads.load(Ordering::Relaxed);
-        let size = || {
-            std::fs::metadata(dir.path().join(EmbeddedStore::FILE))
-                .unwrap()
-                .len()
-        };
-        assert!(inline(), "a fresh store of {} bytes reads inline", size());
-        store
-            .commit(vec![Write::CreateUser(user("small", 10))])
-            .await
-            .unwrap();
-        assert!(inline());
-        assert!(store.user("small").await.unwrap().is_some());
-        // Users of 32 KiB until the file is past the bound.
-        let mut commits = 0;
-        while size() <= bound {
-            assert!(inline(), "{} bytes, within the bound", size());
-            assert!(commits < 200, "the file stays at {} bytes", size());
-            let users = (0..4)
-                .map(|j| Write::CreateUser(user(&format!("big-{commits}-{j}"), 32 << 10)))
-                .collect();
-            store.commit(users).await.unwrap();
-            commits += 1;
-        }
-        assert!(!inline(), "{} bytes, past the bound", size());
-        assert_eq!(
-            store.user("small").await.unwrap().unwrap().first_name,
-            Some("x".repeat(10))
-        );
-        assert!(store
-            .user(&format!("big-{}-3", commits - 1))
-            .await
-            .unwrap()
-            .is_some());
-        assert!(store.user("nobody").await.unwrap().is_none());
-    }
-}
+mod tests;

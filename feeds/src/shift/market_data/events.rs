@@ -27,8 +27,10 @@ impl MarketSession {
             Ok(d) => d,
             Err(e) => {
                 tracing::warn!(pair = %spec.symbol, error = %e, "resubscribing after an unreadable market event");
-                self.resyncing(i, "unreadable upstream event");
-                return self.resubscribe(i).await.map(|()| Flow::Continue);
+                return self
+                    .resubscribe(i, "unreadable upstream event")
+                    .await
+                    .map(|()| Flow::Continue);
             }
         };
         match &self.epoch {
@@ -71,8 +73,7 @@ impl MarketSession {
                 got = gap.got,
                 "Shift sequence gap; resubscribing the pair"
             );
-            self.resyncing(i, "upstream seq gap");
-            self.resubscribe(i).await?;
+            self.resubscribe(i, "upstream seq gap").await?;
         }
         Ok(Flow::Continue)
     }
@@ -111,12 +112,7 @@ impl MarketSession {
         let Some(reason) = &slot.untold_resync else {
             return Told::Yes;
         };
-        let event = MarketEvent::Resyncing {
-            pair: Arc::from(slot.spec.symbol.as_str()),
-            venue_ts: now_micros(),
-            reason: reason.clone(),
-        };
-        match self.tx.try_send(event) {
+        match self.tx.try_send(slot.resync_event(reason.clone())) {
             Ok(()) => {
                 slot.untold_resync = None;
                 Told::Yes
@@ -124,6 +120,22 @@ impl MarketSession {
             Err(TrySendError::Full(_)) => Told::NotYet,
             Err(TrySendError::Closed(_)) => Told::Gone,
         }
+    }
+
+    /// Sends every pair's waiting `Resyncing`, waiting for room: while
+    /// the connection is down there is nothing to read, and a pair must
+    /// not stay shown live until the venue is back. False once the hub
+    /// dropped the stream.
+    pub(super) async fn tell_untold(&mut self) -> bool {
+        for slot in &mut self.slots {
+            let Some(reason) = slot.untold_resync.take() else {
+                continue;
+            };
+            if self.tx.send(slot.resync_event(reason)).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends pair `i`'s events without waiting; false once the receiver is
@@ -189,6 +201,16 @@ impl MarketSession {
             Told::NotYet => true,
             Told::Gone => false,
         })
+    }
+}
+
+impl Slot {
+    fn resync_event(&self, reason: String) -> MarketEvent {
+        MarketEvent::Resyncing {
+            pair: Arc::from(self.spec.symbol.as_str()),
+            venue_ts: now_micros(),
+            reason,
+        }
     }
 }
 

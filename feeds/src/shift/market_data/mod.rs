@@ -161,7 +161,7 @@ impl MarketSession {
                 break;
             }
             let Some(ws) = self.ws.as_mut() else {
-                if !self.reconnect().await {
+                if !self.tell_untold().await || !self.reconnect().await {
                     break;
                 }
                 continue;
@@ -293,8 +293,11 @@ impl MarketSession {
             .await
     }
 
-    /// Completes pair `i`'s subscriptions and subscribes it again.
-    async fn resubscribe(&mut self, i: usize) -> Result<(), WsError> {
+    /// Tells the hub that pair `i` is resyncing (`reason`), completes its
+    /// subscriptions and subscribes it again: until the new snapshot the
+    /// hub's book misses whatever the venue sent meanwhile.
+    async fn resubscribe(&mut self, i: usize, reason: &str) -> Result<(), WsError> {
+        self.resyncing(i, reason);
         self.counters.resubscription();
         let old = self.unroute(i);
         let ws = self
@@ -348,7 +351,9 @@ impl MarketSession {
             ServerMessage::Complete { id } => match self.routes.get(&id) {
                 Some(&(i, _)) => {
                     tracing::warn!(pair = %self.slots[i].spec.symbol, "Shift completed a market subscription; resubscribing");
-                    self.resubscribe(i).await.map(|()| Flow::Continue)
+                    self.resubscribe(i, "upstream subscription ended")
+                        .await
+                        .map(|()| Flow::Continue)
                 }
                 None => Ok(Flow::Continue),
             },
@@ -369,7 +374,10 @@ impl MarketSession {
         let pair = self.slots[i].spec.symbol.clone();
         if error.code() == Some("UNAVAILABLE") {
             tracing::warn!(%pair, message = %error.message, "Shift market subscription unavailable; resubscribing");
-            return self.resubscribe(i).await.map(|()| Flow::Continue);
+            return self
+                .resubscribe(i, "upstream subscription unavailable")
+                .await
+                .map(|()| Flow::Continue);
         }
         self.unroute(i);
         let why = format!(
