@@ -432,3 +432,43 @@ async fn nodes_sharing_a_store_relay_its_outbox_one_at_a_time_and_take_over() {
 /// throttle.
 #[path = "cluster/login.rs"]
 mod login;
+
+/// After one call fails, the link rests and fails calls at once; a call
+/// with patience (`call_within`, for callers with no fallback) waits the
+/// window out and is answered, and one whose patience is shorter than the
+/// window is still refused at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_patience_waits_out_the_window_that_fails_other_calls() {
+    use api::cluster::link::{RedisUnavailable, FAIL_FAST};
+    let link = RedisLink::new(SHARED_REDIS, &fresh_prefix("rest")).unwrap();
+    assert!(
+        link.connect(Duration::from_secs(5)).await,
+        "redis at {SHARED_REDIS}"
+    );
+    let ping = |mut c: redis::aio::ConnectionManager| async move {
+        redis::cmd("PING").query_async::<String>(&mut c).await
+    };
+    let slow = link
+        .call(Duration::from_millis(5), |_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok::<_, redis::RedisError>(())
+        })
+        .await;
+    assert!(
+        matches!(slow, Err(RedisUnavailable::Timeout(_))),
+        "{slow:?}"
+    );
+    let at_once = link.call(Duration::from_secs(1), ping).await;
+    assert!(
+        matches!(at_once, Err(RedisUnavailable::Resting)),
+        "{at_once:?}"
+    );
+    let short = link
+        .call_within(Duration::from_secs(1), FAIL_FAST / 10, ping)
+        .await;
+    assert!(matches!(short, Err(RedisUnavailable::Resting)), "{short:?}");
+    let patient = link
+        .call_within(Duration::from_secs(1), FAIL_FAST, ping)
+        .await;
+    assert_eq!(patient.unwrap(), "PONG");
+}

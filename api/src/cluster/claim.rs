@@ -26,7 +26,7 @@
 //! key never overlap unless one of them took longer than [`TTL`] (the
 //! venue call is bounded by the upstream timeout, far below it).
 
-use super::link::{RedisLink, RedisUnavailable};
+use super::link::RedisLink;
 use dashmap::DashMap;
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,8 +121,12 @@ impl Claims {
         let patience = tokio::time::Instant::now() + FALLBACK_AFTER;
         loop {
             let (k, t) = (key.clone(), token.clone());
+            // While the link rests after another caller's failure (a slow
+            // moment, say), wait for it rather than give up the shared
+            // claim at once, until `patience`.
+            let wait = patience.saturating_duration_since(tokio::time::Instant::now());
             let set = link
-                .call(CALL_TIMEOUT, |mut c| async move {
+                .call_within(CALL_TIMEOUT, wait, |mut c| async move {
                     redis::cmd("SET")
                         .arg(k)
                         .arg(t)
@@ -136,10 +140,6 @@ impl Claims {
             match set {
                 Ok(Some(_)) => return Ok(Some((key, token))),
                 Ok(None) => {}
-                // The link rests after another caller's failure (a slow
-                // moment, say): ask again shortly rather than give up the
-                // shared claim at once.
-                Err(RedisUnavailable::Resting) if tokio::time::Instant::now() < patience => {}
                 Err(e) => {
                     metrics::counter!("nax_claim_redis_fallbacks_total").increment(1);
                     self.redis_fallbacks.fetch_add(1, Ordering::Relaxed);

@@ -8,7 +8,9 @@
 //! fallback. After a call fails or times out, calls fail at once for
 //! [`FAIL_FAST`] (one probe per window), so a Redis that is down costs
 //! one timeout per window, not one per call: requests and the order sync
-//! keep their pace on the fallbacks.
+//! keep their pace on the fallbacks. A caller with no fallback (the
+//! dead-man's switches, the idempotency claim's first moments) uses
+//! [`RedisLink::call_within`], which waits a window out instead.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
@@ -140,15 +142,57 @@ impl RedisLink {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        {
-            let mut resting = self.resting_until.lock();
-            match *resting {
-                Some(until) if Instant::now() < until => return Err(RedisUnavailable::Resting),
-                // This call is the window's probe; others rest meanwhile.
-                Some(_) => *resting = Some(Instant::now() + timeout),
-                None => {}
-            }
+        if self.enter(timeout).is_err() {
+            return Err(RedisUnavailable::Resting);
         }
+        self.run(timeout, call).await
+    }
+
+    /// [`Self::call`] for a caller with no fallback: while the link rests,
+    /// waits for the window's end (or its probe's) as long as that comes
+    /// within `patience`, then makes the call; [`RedisUnavailable::Resting`]
+    /// only when the window outlasts `patience`.
+    pub async fn call_within<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        patience: Duration,
+        call: F,
+    ) -> Result<T, RedisUnavailable>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let deadline = Instant::now() + patience;
+        while let Err(until) = self.enter(timeout) {
+            if until > deadline {
+                return Err(RedisUnavailable::Resting);
+            }
+            tokio::time::sleep_until(until.into()).await;
+        }
+        self.run(timeout, call).await
+    }
+
+    /// Whether a call may go now: `Err` with the window's end while the
+    /// link rests; the first call after a window is its probe, and others
+    /// rest until the probe's answer (or its timeout).
+    fn enter(&self, timeout: Duration) -> Result<(), Instant> {
+        let mut resting = self.resting_until.lock();
+        match *resting {
+            Some(until) if Instant::now() < until => Err(until),
+            Some(_) => {
+                *resting = Some(Instant::now() + timeout);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Makes a call [`Self::enter`] let through and sets the next window.
+    async fn run<T, F, Fut>(&self, timeout: Duration, call: F) -> Result<T, RedisUnavailable>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let connection = self.connection()?;
         let result = tokio::time::timeout(timeout, call(connection))
             .await

@@ -13,7 +13,7 @@
 //! entry as it returns it, so one node fires it.
 
 use super::{Sweep, Switches, GRACE, LEASE_TTL, MAX_TRACKED};
-use crate::cluster::link::{RedisLink, RedisUnavailable, FAIL_FAST};
+use crate::cluster::link::{RedisLink, FAIL_FAST};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,28 +158,20 @@ impl RedisSwitches {
         format!("{}{name}", self.prefix)
     }
 
-    /// Runs a script call. The switches' state has no fallback, so when
+    /// Runs a script call. The switches' state has no fallback, so while
     /// the link rests after another caller's failure (a session-cache read
-    /// that took over its 50 ms, say) the call waits the window out once
-    /// and tries as its probe, instead of failing an op at once.
+    /// that took over its 50 ms, say) the call waits the window out rather
+    /// than fail an op at once.
     async fn run<T: redis::FromRedisValue + Send>(
         &self,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T, String> {
-        let invocation = &invocation;
-        let call = || {
-            self.link.call(CALL_TIMEOUT, |mut c| async move {
+        self.link
+            .call_within(CALL_TIMEOUT, FAIL_FAST, |mut c| async move {
                 invocation.invoke_async::<T>(&mut c).await
             })
-        };
-        let result = match call().await {
-            Err(RedisUnavailable::Resting) => {
-                tokio::time::sleep(FAIL_FAST).await;
-                call().await
-            }
-            other => other,
-        };
-        result.map_err(|e| e.to_string())
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
