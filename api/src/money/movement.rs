@@ -11,7 +11,7 @@
 
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
-use crate::store::{Transaction, TxKind};
+use crate::store::{Detail, Transaction, TxKind};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -154,7 +154,7 @@ pub struct Movement {
 impl Movement {
     /// The movement of a deposit or withdrawal transaction.
     pub fn of(tx: &Transaction) -> Result<Movement, ApiError> {
-        serde_json::from_value(tx.detail.clone()).map_err(|e| {
+        tx.detail.decode().map_err(|e| {
             ApiError::internal(format!(
                 "transaction {} has an unreadable detail: {e}",
                 tx.transaction_id
@@ -163,8 +163,8 @@ impl Movement {
     }
 
     /// As a transaction `detail`.
-    pub fn to_detail(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("invariant: Movement serializes to JSON")
+    pub fn to_detail(&self) -> Detail {
+        Detail::new(self).expect("invariant: Movement serializes to JSON")
     }
 
     /// The status replays of the creating request answer with.

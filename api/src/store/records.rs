@@ -70,7 +70,52 @@ pub struct Transaction {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub version: u64,
-    pub detail: serde_json::Value,
+    pub detail: Detail,
+}
+
+/// A transaction's kind-specific detail (an order, a fill, a movement),
+/// kept as the JSON text it is stored as: a record read for its status
+/// or version never builds the detail's map, and a reader decodes it
+/// straight into its own type ([`Detail::decode`]). Two details are
+/// equal when their texts are (each is written by serializing a typed
+/// value, so one value always has one text).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Detail(Box<serde_json::value::RawValue>);
+
+impl Detail {
+    /// The detail of `value`, serialized once.
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Detail> {
+        serde_json::value::to_raw_value(value).map(Detail)
+    }
+
+    /// Decodes the detail as a `T`.
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.0.get())
+    }
+
+    /// The detail as a JSON value, for readers that pick fields.
+    pub fn value(&self) -> serde_json::Value {
+        self.decode()
+            .expect("invariant: a detail is valid JSON (checked when made or read)")
+    }
+
+    /// The JSON text.
+    pub fn text(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl From<serde_json::Value> for Detail {
+    fn from(value: serde_json::Value) -> Detail {
+        Detail::new(&value).expect("invariant: a JSON value serializes")
+    }
+}
+
+impl PartialEq for Detail {
+    fn eq(&self, other: &Detail) -> bool {
+        self.text() == other.text()
+    }
 }
 
 /// An idempotency key of a user's write (scope: `order`, `withdraw`,
@@ -200,4 +245,44 @@ pub struct SyncCheckpoint {
     pub sync_type: String,
     pub value: String,
     pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A detail is stored as its text, read back as the same text, and
+    /// decoded into the reader's type; a record whose detail is not JSON
+    /// does not decode.
+    #[test]
+    fn a_detail_round_trips_as_its_text() {
+        #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+        struct Fill {
+            qty: String,
+            price: String,
+        }
+        let fill = Fill {
+            qty: "0.01000000".into(),
+            price: "65000.00".into(),
+        };
+        let tx = Transaction {
+            user_id: "u".into(),
+            transaction_id: "t".into(),
+            kind: TxKind::Fill,
+            status: "settled".into(),
+            pair: Some("BTC-USD".into()),
+            created_at: crate::events::now(),
+            updated_at: crate::events::now(),
+            version: 1,
+            detail: Detail::new(&fill).unwrap(),
+        };
+        let stored = serde_json::to_string(&tx).unwrap();
+        assert!(stored.contains(r#""detail":{"qty":"0.01000000","price":"65000.00"}"#));
+        let read: Transaction = serde_json::from_slice(stored.as_bytes()).unwrap();
+        assert_eq!(read, tx);
+        assert_eq!(read.detail.decode::<Fill>().unwrap(), fill);
+        assert_eq!(read.detail.value()["price"], "65000.00");
+        let broken = stored.replace(r#""detail":{"#, r#""detail":{,"#);
+        assert!(serde_json::from_str::<Transaction>(&broken).is_err());
+    }
 }

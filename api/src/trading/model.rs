@@ -3,7 +3,7 @@
 //! docs/API.md's "Order"; both built from the venue's [`OrderReport`].
 
 use crate::events::Timestamp;
-use crate::store::{Transaction, TxKind};
+use crate::store::{Detail, Transaction, TxKind};
 use chrono::TimeZone as _;
 use feeds::venue::{Fill, OrderReport};
 use orderbook::engine::{OrderReason, OrderStatus, OrderType, TimeInForce};
@@ -135,7 +135,7 @@ impl OrderDetail {
 
 /// Builds the view of an `order` transaction.
 pub fn order_view(tx: &Transaction) -> Result<OrderView, serde_json::Error> {
-    let d: OrderDetail = serde_json::from_value(tx.detail.clone())?;
+    let d: OrderDetail = tx.detail.decode()?;
     Ok(OrderView {
         order_id: tx.transaction_id.clone(),
         client_order_id: d.client_order_id,
@@ -173,7 +173,7 @@ pub fn order_transaction(
         created_at: micros_to_time(r.created_ts).min(now),
         updated_at: now,
         version: 1,
-        detail: serde_json::to_value(OrderDetail::from_report(spec, client_order_id, r))
+        detail: Detail::new(&OrderDetail::from_report(spec, client_order_id, r))
             .expect("OrderDetail serializes (strings, enums, numbers)"),
     }
 }
@@ -242,7 +242,7 @@ pub fn fill_transaction(spec: &MarketSpec, user_id: &str, order_id: &str, f: &Fi
         created_at: now,
         updated_at: now,
         version: 1,
-        detail: serde_json::to_value(view).expect("FillView serializes"),
+        detail: Detail::new(&view).expect("FillView serializes"),
     }
 }
 

@@ -184,8 +184,7 @@ pub async fn cancel(state: &TradingState, user_id: &str, id: &str) -> ApiResult<
             format!("the order is {}", tx.status),
         ));
     }
-    let detail: super::model::OrderDetail =
-        serde_json::from_value(tx.detail.clone()).map_err(ApiError::internal)?;
+    let detail: super::model::OrderDetail = tx.detail.decode().map_err(ApiError::internal)?;
     let venue_id = detail.venue_order_id.clone();
     let result = state
         .trading
@@ -240,7 +239,7 @@ pub async fn trade_history(
     let trades = page
         .items
         .into_iter()
-        .map(|t| serde_json::from_value(t.detail))
+        .map(|t| t.detail.decode())
         .collect::<Result<_, _>>()
         .map_err(ApiError::internal)?;
     Ok(Json(TradePage {

@@ -36,9 +36,8 @@ use super::TradingState;
 use crate::error::ApiError;
 use crate::events::{Event, EventType};
 use crate::private::{Freshness, PrivateChannel};
-use crate::store::{Conflict, StoreError, Transaction, Write};
+use crate::store::{Conflict, Detail, StoreError, Transaction, Write};
 use feeds::venue::{Balance, OrderReport, UserEvent};
-use serde::Deserialize as _;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -357,8 +356,7 @@ async fn update_order(
         let Some(tx) = state.store.transaction(user_id, order_id).await? else {
             return Ok(None);
         };
-        // Read in place: the detail is not cloned to be decoded.
-        let old = OrderDetail::deserialize(&tx.detail).map_err(ApiError::internal)?;
+        let old: OrderDetail = tx.detail.decode().map_err(ApiError::internal)?;
         let Some((status, detail)) = next(&tx, &old) else {
             return Ok(Some(tx));
         };
@@ -367,7 +365,7 @@ async fn update_order(
         updated.status = status.to_owned();
         updated.updated_at = crate::events::now();
         updated.version = version + 1;
-        updated.detail = serde_json::to_value(&detail).map_err(ApiError::internal)?;
+        updated.detail = Detail::new(&detail).map_err(ApiError::internal)?;
         let mut writes = vec![Write::UpdateTransaction {
             tx: updated.clone(),
             expected_version: version,

@@ -49,7 +49,7 @@ pub fn tx(user_id: &str, kind: TxKind, status: &str, pair: Option<&str>) -> Tran
         created_at: now,
         updated_at: now,
         version: 1,
-        detail: json!({"amount": "1.50000000"}),
+        detail: json!({"amount": "1.50000000"}).into(),
     }
 }
 

@@ -213,8 +213,9 @@ fn add(
         return Ok(());
     }
     if tx.kind == TxKind::Fill {
+        let detail = tx.detail.value();
         let field = |name: &str| {
-            tx.detail
+            detail
                 .get(name)
                 .and_then(|v| v.as_str())
                 .ok_or_else(|| format!("fill without {name}"))
@@ -263,7 +264,7 @@ mod tests {
     fn fill(side: &str, pair: &str, price: &str, qty: &str) -> Transaction {
         let mut tx = movement(TxKind::Fill, MovementStatus::Completed, "BTC", "0");
         tx.status = "settled".into();
-        tx.detail = json!({"pair": pair, "side": side, "price": price, "qty": qty});
+        tx.detail = json!({"pair": pair, "side": side, "price": price, "qty": qty}).into();
         tx
     }
 

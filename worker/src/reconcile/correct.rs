@@ -85,7 +85,8 @@ pub async fn apply_correction(
             "amount": written,
             "reason": reason,
             "operator": operator,
-        }),
+        })
+        .into(),
     };
     let id = tx.transaction_id.clone();
     let event = || {

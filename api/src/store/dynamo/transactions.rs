@@ -239,7 +239,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 1,
-            detail: serde_json::json!({}),
+            detail: serde_json::json!({}).into(),
         }
     }
 

@@ -142,7 +142,7 @@ fn order(user_id: &str, n: u32) -> Transaction {
         created_at: now(),
         updated_at: now(),
         version: 1,
-        detail: serde_json::json!({}),
+        detail: serde_json::json!({}).into(),
     }
 }
 

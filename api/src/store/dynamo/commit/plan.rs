@@ -95,7 +95,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             version,
-            detail: serde_json::json!({"amount": "1.50"}),
+            detail: serde_json::json!({"amount": "1.50"}).into(),
         }
     }
 
