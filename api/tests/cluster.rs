@@ -435,8 +435,9 @@ mod login;
 
 /// After one call fails, the link rests and fails calls at once; a call
 /// with patience (`call_within`, for callers with no fallback) waits the
-/// window out and is answered, and one whose patience is shorter than the
-/// window is still refused at once.
+/// window out and is answered, one whose patience is shorter than the
+/// window is still refused at once, and several waiting together are all
+/// answered (one probes, the others wait for its answer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_with_patience_waits_out_the_window_that_fails_other_calls() {
     use api::cluster::link::{RedisUnavailable, FAIL_FAST};
@@ -471,4 +472,30 @@ async fn a_call_with_patience_waits_out_the_window_that_fails_other_calls() {
         .call_within(Duration::from_secs(1), FAIL_FAST, ping)
         .await;
     assert_eq!(patient.unwrap(), "PONG");
+
+    // Several waiters of one window: one is its probe, the others wait
+    // for the probe's answer instead of failing.
+    let slow = link
+        .call(Duration::from_millis(5), |_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok::<_, redis::RedisError>(())
+        })
+        .await;
+    assert!(
+        matches!(slow, Err(RedisUnavailable::Timeout(_))),
+        "{slow:?}"
+    );
+    let link = Arc::new(link);
+    let waiters: Vec<_> = (0..8)
+        .map(|_| {
+            let link = link.clone();
+            tokio::spawn(async move {
+                link.call_within(Duration::from_secs(1), 2 * FAIL_FAST, ping)
+                    .await
+            })
+        })
+        .collect();
+    for waiter in waiters {
+        assert_eq!(waiter.await.unwrap().unwrap(), "PONG");
+    }
 }

@@ -347,14 +347,14 @@ async fn difference_then_correction(run: Running) {
     .await
     .expect("correction");
     assert_eq!(fix.kind, TxKind::Correction);
-    assert_eq!(fix.detail.value()["amount"], "-0.00012345");
+    assert_eq!(fix.detail.value().unwrap()["amount"], "-0.00012345");
     let stored = store
         .transaction(user, &fix.transaction_id)
         .await
         .unwrap()
         .expect("correction stored");
     assert_eq!(stored.status, "applied");
-    assert_eq!(stored.detail.value()["operator"], "ops@nax");
+    assert_eq!(stored.detail.value().unwrap()["operator"], "ops@nax");
     let event = run
         .event("reconcile.correction", |e| {
             e.data["transaction_id"] == fix.transaction_id.as_str()

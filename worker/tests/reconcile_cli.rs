@@ -218,7 +218,7 @@ async fn corrections_from_the_command_line_are_applied_audited_and_refused_witho
     let corrections = store.transactions(USER, &query).await.unwrap().items;
     let amounts: Vec<_> = corrections
         .iter()
-        .map(|t| t.detail.value()["amount"].clone())
+        .map(|t| t.detail.value().unwrap()["amount"].clone())
         .collect();
     assert_eq!(amounts.len(), 2, "{amounts:?}");
     let audited = events(dir.path(), "reconcile.correction");

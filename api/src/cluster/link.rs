@@ -42,9 +42,25 @@ pub struct RedisLink {
     client: redis::Client,
     prefix: String,
     connection: Arc<parking_lot::Mutex<Connection>>,
-    /// Until when calls fail at once (after a failure).
-    resting_until: parking_lot::Mutex<Option<Instant>>,
+    /// Whether calls fail at once (after a failure) or wait for a probe.
+    rest: parking_lot::Mutex<Rest>,
 }
+
+/// Where the link is after its last answered call.
+#[derive(Clone, Copy)]
+enum Rest {
+    /// The last call was answered: calls go.
+    Ready,
+    /// A call failed: calls fail at once until then.
+    Failed { until: Instant },
+    /// The first call after a failure's window is out (the probe): other
+    /// calls fail at once until it answers, or until its timeout.
+    Probing { until: Instant },
+}
+
+/// How long a [`RedisLink::call_within`] caller waits between looks at a
+/// probe in flight.
+const PROBE_POLL: Duration = Duration::from_millis(5);
 
 /// The connection, or when the next attempt to make it is due.
 enum Connection {
@@ -71,7 +87,7 @@ impl RedisLink {
             connection: Arc::new(parking_lot::Mutex::new(Connection::Idle {
                 next_attempt: Instant::now(),
             })),
-            resting_until: parking_lot::Mutex::new(None),
+            rest: parking_lot::Mutex::new(Rest::Ready),
         })
     }
 
@@ -148,10 +164,11 @@ impl RedisLink {
         self.run(timeout, call).await
     }
 
-    /// [`Self::call`] for a caller with no fallback: while the link rests,
-    /// waits for the window's end (or its probe's) as long as that comes
-    /// within `patience`, then makes the call; [`RedisUnavailable::Resting`]
-    /// only when the window outlasts `patience`.
+    /// [`Self::call`] for a caller with no fallback: while the link rests
+    /// after a failure, waits for the window's end, and while the window's
+    /// probe is out, for its answer (looking every [`PROBE_POLL`]), then
+    /// makes the call; [`RedisUnavailable::Resting`] when the window ends
+    /// after `patience`, or the probe has not answered by then.
     pub async fn call_within<T, F, Fut>(
         &self,
         timeout: Duration,
@@ -163,27 +180,34 @@ impl RedisLink {
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let deadline = Instant::now() + patience;
-        while let Err(until) = self.enter(timeout) {
-            if until > deadline {
-                return Err(RedisUnavailable::Resting);
-            }
-            tokio::time::sleep_until(until.into()).await;
+        loop {
+            let wake = match self.enter(timeout) {
+                Ok(()) => return self.run(timeout, call).await,
+                Err(Rest::Failed { until }) if until <= deadline => until,
+                Err(Rest::Probing { .. }) if Instant::now() < deadline => {
+                    deadline.min(Instant::now() + PROBE_POLL)
+                }
+                Err(_) => return Err(RedisUnavailable::Resting),
+            };
+            tokio::time::sleep_until(wake.into()).await;
         }
-        self.run(timeout, call).await
     }
 
-    /// Whether a call may go now: `Err` with the window's end while the
-    /// link rests; the first call after a window is its probe, and others
-    /// rest until the probe's answer (or its timeout).
-    fn enter(&self, timeout: Duration) -> Result<(), Instant> {
-        let mut resting = self.resting_until.lock();
-        match *resting {
-            Some(until) if Instant::now() < until => Err(until),
-            Some(_) => {
-                *resting = Some(Instant::now() + timeout);
+    /// Whether a call may go now: `Err` with the [`Rest`] that stops it.
+    /// The first call after a failure's window (or after a probe that
+    /// outlived its timeout) is the probe.
+    fn enter(&self, timeout: Duration) -> Result<(), Rest> {
+        let mut rest = self.rest.lock();
+        let now = Instant::now();
+        match *rest {
+            Rest::Ready => Ok(()),
+            Rest::Failed { until } | Rest::Probing { until } if now < until => Err(*rest),
+            Rest::Failed { .. } | Rest::Probing { .. } => {
+                *rest = Rest::Probing {
+                    until: now + timeout,
+                };
                 Ok(())
             }
-            None => Ok(()),
         }
     }
 
@@ -206,7 +230,13 @@ impl RedisLink {
             }
             Err(_) => true,
         };
-        *self.resting_until.lock() = failed.then(|| Instant::now() + FAIL_FAST);
+        *self.rest.lock() = if failed {
+            Rest::Failed {
+                until: Instant::now() + FAIL_FAST,
+            }
+        } else {
+            Rest::Ready
+        };
         result
     }
 }

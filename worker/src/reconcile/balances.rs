@@ -213,7 +213,10 @@ fn add(
         return Ok(());
     }
     if tx.kind == TxKind::Fill {
-        let detail = tx.detail.value();
+        let detail = tx
+            .detail
+            .value()
+            .map_err(|e| format!("fill with an unreadable detail: {e}"))?;
         let field = |name: &str| {
             detail
                 .get(name)

@@ -160,14 +160,15 @@ impl RedisSwitches {
 
     /// Runs a script call. The switches' state has no fallback, so while
     /// the link rests after another caller's failure (a session-cache read
-    /// that took over its 50 ms, say) the call waits the window out rather
-    /// than fail an op at once.
+    /// that took over its 50 ms, say) the call waits the window out and
+    /// its probe's answer, up to twice the window, rather than fail an op
+    /// at once.
     async fn run<T: redis::FromRedisValue + Send>(
         &self,
         invocation: redis::ScriptInvocation<'_>,
     ) -> Result<T, String> {
         self.link
-            .call_within(CALL_TIMEOUT, FAIL_FAST, |mut c| async move {
+            .call_within(CALL_TIMEOUT, 2 * FAIL_FAST, |mut c| async move {
                 invocation.invoke_async::<T>(&mut c).await
             })
             .await
