@@ -433,6 +433,21 @@ async fn nodes_sharing_a_store_relay_its_outbox_one_at_a_time_and_take_over() {
 #[path = "cluster/login.rs"]
 mod login;
 
+/// Puts `link` to rest: a call over its timeout fails it.
+async fn rest(link: &RedisLink) {
+    use api::cluster::link::RedisUnavailable;
+    let slow = link
+        .call(Duration::from_millis(5), |_| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok::<_, redis::RedisError>(())
+        })
+        .await;
+    assert!(
+        matches!(slow, Err(RedisUnavailable::Timeout(_))),
+        "{slow:?}"
+    );
+}
+
 /// After one call fails, the link rests and fails calls at once; a call
 /// with patience (`call_within`, for callers with no fallback) waits the
 /// window out and is answered, one whose patience is shorter than the
@@ -449,16 +464,7 @@ async fn a_call_with_patience_waits_out_the_window_that_fails_other_calls() {
     let ping = |mut c: redis::aio::ConnectionManager| async move {
         redis::cmd("PING").query_async::<String>(&mut c).await
     };
-    let slow = link
-        .call(Duration::from_millis(5), |_| async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok::<_, redis::RedisError>(())
-        })
-        .await;
-    assert!(
-        matches!(slow, Err(RedisUnavailable::Timeout(_))),
-        "{slow:?}"
-    );
+    rest(&link).await;
     let at_once = link.call(Duration::from_secs(1), ping).await;
     assert!(
         matches!(at_once, Err(RedisUnavailable::Resting)),
@@ -475,16 +481,7 @@ async fn a_call_with_patience_waits_out_the_window_that_fails_other_calls() {
 
     // Several waiters of one window: one is its probe, the others wait
     // for the probe's answer instead of failing.
-    let slow = link
-        .call(Duration::from_millis(5), |_| async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok::<_, redis::RedisError>(())
-        })
-        .await;
-    assert!(
-        matches!(slow, Err(RedisUnavailable::Timeout(_))),
-        "{slow:?}"
-    );
+    rest(&link).await;
     let link = Arc::new(link);
     let waiters: Vec<_> = (0..8)
         .map(|_| {
