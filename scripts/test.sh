@@ -88,7 +88,19 @@ ensure_websockets() {
   export NAX_TEST_PYTHON="$venv/bin/python"
 }
 
+# The tests run under cargo-nextest, each in a process of its own: a
+# crate's integration tests are one binary (tests/all.rs), and tests that
+# install a process-wide logger or set the environment would meet in one
+# process under plain `cargo test`.
+ensure_nextest() {
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest (crates.io)"
+    cargo install --locked cargo-nextest
+  fi
+}
+
 ensure_disk
+ensure_nextest
 ensure_redis
 ensure_openssl
 ensure_moto
@@ -137,12 +149,8 @@ log "tests"
 # Redis, timers and sockets, and at 2 the cores were a third idle
 # (docs/BENCHMARKS.md, "Test-script time").
 export NEXTEST_TEST_THREADS="${NEXTEST_TEST_THREADS:-$(($(nproc) + 1))}"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
-  cargo test --workspace --doc --locked
-else
-  cargo test --workspace --locked --no-fail-fast
-fi
+cargo nextest run --workspace --locked --no-fail-fast
+cargo test --workspace --doc --locked
 
 # The JavaScript client and the trading page, each against a real nax-hub
 # on 127.0.0.1: the debug binary the cargo tests just built

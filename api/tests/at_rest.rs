@@ -8,7 +8,7 @@
 //! The DynamoDB and KMS cases run on the shared moto
 //! (`NAX_TEST_MOTO_PORT`); without it they fail, they never skip.
 
-mod common;
+use crate::common;
 
 use api::store::dynamo::{DynamoConfig, DynamoStore, TABLES};
 use api::store::embedded::EmbeddedStore;

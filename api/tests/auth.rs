@@ -4,7 +4,7 @@
 //! token verification (local HS256) and Cognito RS256 verification against
 //! a JWKS served by a small local server.
 
-mod common;
+use crate::common;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -562,9 +562,7 @@ async fn openapi_lists_every_auth_route() {
 
 /// Login throttling: failures per (account, address), per address, and
 /// successes.
-#[path = "auth/throttle.rs"]
 mod throttle;
 
 /// Cognito mode (RS256 against a JWKS).
-#[path = "auth/cognito.rs"]
 mod cognito;

@@ -6,7 +6,7 @@
 //! `redis-server` (127.0.0.1:6379, scripts/test.sh starts it; the test
 //! FAILS without it).
 
-mod common;
+use crate::common;
 
 use api::cluster::backplane::{Backplane, WireChannel, WireUpdate};
 use api::cluster::RedisLink;

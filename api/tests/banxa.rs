@@ -5,7 +5,7 @@
 //! notice credits it once; Banxa failing for a moment is retried; its
 //! refusals, payouts and reconciliation's status query.
 
-mod common;
+use crate::common;
 
 use api::config::ApiConfig;
 use api::providers::RemoteStatus;

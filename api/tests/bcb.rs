@@ -7,7 +7,7 @@
 //! nothing recorded, an expired token is replaced, and badly signed or
 //! foreign notices change nothing.
 
-mod common;
+use crate::common;
 
 use common::adapters::ack;
 

@@ -6,7 +6,7 @@
 //! Needs `redis-server` on 127.0.0.1:6379 (scripts/test.sh starts it) and
 //! the `redis-server` binary; the tests FAIL when either is missing.
 
-mod common;
+use crate::common;
 
 use api::cluster::backplane::{Backplane, WireChannel, WireUpdate, STREAM_LEN};
 use api::cluster::book_cache::BookCache;
@@ -430,7 +430,6 @@ async fn nodes_sharing_a_store_relay_its_outbox_one_at_a_time_and_take_over() {
 
 /// Sign-in state shared by the nodes: the TOTP replay guard and the login
 /// throttle.
-#[path = "cluster/login.rs"]
 mod login;
 
 /// Puts `link` to rest: a call over its timeout fails it.

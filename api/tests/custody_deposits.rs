@@ -11,7 +11,7 @@
 //! shared moto, `NAX_TEST_MOTO_PORT`); the concurrent one on the embedded
 //! store (see there why).
 
-mod common;
+use crate::common;
 
 use api::aws::StaticCredentials;
 use api::store::dynamo::{DynamoConfig, DynamoStore};

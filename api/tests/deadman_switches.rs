@@ -12,7 +12,7 @@
 //! scripts/test.sh starts redis-server and moto; these tests FAIL without
 //! them, they never skip.
 
-mod common;
+use crate::common;
 
 use api::cluster::RedisLink;
 use api::store::dynamo::{DynamoConfig, DynamoStore};

@@ -2,7 +2,7 @@
 //! signed webhook (each sandbox provider), payouts, validation,
 //! idempotency and the history.
 
-mod common;
+use crate::common;
 
 use common::assert_error;
 use common::money::{config_with_delay, start_money, start_money_with};

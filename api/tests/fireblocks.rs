@@ -8,7 +8,7 @@
 //! not hold, a v1-only delivery without its key configured, a modified
 //! body and a missing header are refused with nothing changed.
 
-mod common;
+use crate::common;
 
 use common::adapters::ack;
 

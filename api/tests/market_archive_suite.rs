@@ -7,21 +7,17 @@
 //! test waits for days. Cases use pairs of their own, so they also run
 //! one after another on one archive.
 
-/// The suite (crate-root modules resolve next to this file, so the
-/// folder is named by this inline module).
-mod market_archive_suite {
-    pub mod candles;
-    pub mod expiry;
-    pub mod fixtures;
-    pub mod trades;
-}
+/// The cases, in `market_archive_suite/`.
+pub mod candles;
+pub mod expiry;
+pub mod fixtures;
+pub mod trades;
 
 use api::market_archive::dynamo::DynamoArchive;
 use api::market_archive::embedded::EmbeddedArchive;
 use api::market_archive::MarketArchive;
 use api::store::dynamo::DynamoConfig;
-use market_archive_suite::fixtures::{candles as some_candles, trades as some_trades, TestClock};
-use market_archive_suite::{candles, expiry, trades};
+use fixtures::{candles as some_candles, trades as some_trades, TestClock};
 use orderbook::candle::Interval;
 
 /// A DynamoDB archive on a table of its own (a random prefix) on the

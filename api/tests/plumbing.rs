@@ -1,7 +1,7 @@
 //! Request ids, error bodies, body limits and the OpenAPI document, over a
 //! real socket; a failed start that lets go of the store.
 
-mod common;
+use crate::common;
 
 #[tokio::test]
 async fn request_id_is_echoed_or_generated() {

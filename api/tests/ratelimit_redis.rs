@@ -6,7 +6,7 @@
 //! Needs `redis-server` on 127.0.0.1:6379 (scripts/test.sh starts it) and
 //! the `redis-server` binary; the tests FAIL when either is missing.
 
-mod common;
+use crate::common;
 
 use api::http::ratelimit::{ClientKey, Decision, RateLimiter};
 use common::redis::{free_port, OwnServer, SHARED_REDIS};

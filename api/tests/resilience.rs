@@ -3,7 +3,7 @@
 //! venue, `/ready`-style readiness names it, and after recovery the breaker
 //! closes again.
 
-mod common;
+use crate::common;
 
 use api::ApiConfig;
 use feeds::Venue;

@@ -10,7 +10,7 @@
 //! The shared moto comes from `scripts/test.sh` (`NAX_TEST_MOTO_PORT`);
 //! tests fail loudly when it is missing, they never skip.
 
-mod common;
+use crate::common;
 
 use api::config::ApiConfig;
 use api::secret::Secret;

@@ -9,7 +9,6 @@
 //! the outage test starts and kills its own `moto_server` child. Tests
 //! fail loudly when moto is missing; they never skip.
 
-#[path = "sqs/fault.rs"]
 mod fault;
 
 use api::events::relay::Relay;

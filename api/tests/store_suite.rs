@@ -6,25 +6,21 @@
 //! the same functions against shared tables; each DynamoDB test still
 //! gets tables of its own (a random prefix), so tests run in parallel.
 
-/// The suite (crate-root modules resolve next to this file, so the
-/// folder is named by this inline module).
-mod store_suite {
-    pub mod batches;
-    pub mod durability;
-    pub mod dynamo;
-    pub mod fixtures;
-    pub mod keys;
-    pub mod moto;
-    pub mod outbox;
-    pub mod receipts;
-    pub mod transactions;
-    pub mod users;
-}
+/// The cases, in `store_suite/`.
+pub mod batches;
+pub mod durability;
+pub mod dynamo;
+pub mod fixtures;
+pub mod keys;
+pub mod moto;
+pub mod outbox;
+pub mod receipts;
+pub mod transactions;
+pub mod users;
 
 use api::store::embedded::EmbeddedStore;
 use api::store::Store;
 use std::sync::Arc;
-use store_suite::{batches, durability, dynamo, keys, moto, outbox, receipts, transactions, users};
 
 /// Every case of the contract, each once per store: `embedded::<name>` on
 /// a fresh embedded store, `dynamodb::<name>` on fresh DynamoDB tables;

@@ -7,7 +7,7 @@
 //! `payment_intent.succeeded` credits it once, and `charge.refunded`
 //! takes back what was refunded, once, however often it is delivered.
 
-mod common;
+use crate::common;
 
 use api::config::ApiConfig;
 use api::providers::RemoteStatus;

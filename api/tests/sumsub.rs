@@ -7,7 +7,7 @@
 //! retried by the user without a second applicant, and badly signed
 //! reviews change nothing.
 
-mod common;
+use crate::common;
 
 use common::adapters::ack;
 

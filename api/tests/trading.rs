@@ -1,7 +1,7 @@
 //! `/orders` and `/trades/history` over a real socket against the sandbox
 //! venue: happy paths, every error code, idempotency, BOLA.
 
-mod common;
+use crate::common;
 
 use common::assert_error;
 use feeds::Venue;

@@ -3,15 +3,12 @@
 //! flow with the sandbox provider (`users/kyc.rs`), the rate limiter's
 //! headers and 429s and the OpenAPI entries (`users/limits.rs`).
 
-mod common;
+use crate::common;
 
-/// The cases (crate-root modules resolve next to this file, so the folder
-/// is named by this inline module).
-mod users {
-    pub mod kyc;
-    pub mod limits;
-    pub mod profile;
-}
+/// The cases, in `users/`.
+pub mod kyc;
+pub mod limits;
+pub mod profile;
 
 use std::time::Duration;
 

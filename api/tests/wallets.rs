@@ -2,7 +2,7 @@
 //! withdrawals (KYC, validation, idempotency, funds, custody completion
 //! and failure through signed Fireblocks webhooks) and the history.
 
-mod common;
+use crate::common;
 
 use api::store::ReceiptStatus;
 use api::webhooks::fireblocks::{transaction_body, TransactionReport};

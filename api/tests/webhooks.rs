@@ -7,10 +7,8 @@
 //! webhook may settle only its own user's matching transaction (anything
 //! else is a `rejected` receipt that changed nothing).
 
-#[path = "webhooks/applier.rs"]
 mod applier;
-mod common;
-#[path = "webhooks/sqs_worker.rs"]
+use crate::common;
 mod sqs_worker;
 
 use api::store::ReceiptStatus;

@@ -4,7 +4,7 @@
 //! and user events through the adapter, and the circuit breaker around a
 //! slow venue.
 
-mod shift_common;
+use crate::shift_common;
 
 use feeds::sandbox_pairs::{default_assets, default_pairs};
 use feeds::shift::{ConnectError, ShiftConfig, ShiftToken, ShiftVenue};

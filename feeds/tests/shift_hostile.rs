@@ -4,7 +4,7 @@
 //! for any unreadable message; an HTTP answer over the bounds is refused
 //! with an error naming the limit, without being read whole.
 
-mod shift_common;
+use crate::shift_common;
 
 use feeds::shift::{ConnectError, ShiftVenue, UPSTREAM_BOUNDS};
 use feeds::{MarketEvent, MarketFeed, SnapshotReason};

@@ -4,7 +4,7 @@
 //! a restarted venue (new epoch) ends the market stream so the hub
 //! subscribes again, while user events carry on after the reconnect.
 
-mod shift_common;
+use crate::shift_common;
 
 use feeds::shift::ShiftVenue;
 use feeds::venue::UserEvent;

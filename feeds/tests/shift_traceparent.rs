@@ -6,7 +6,7 @@
 //! venue on 127.0.0.1 sits an HTTP proxy of the test's own that records
 //! every request's headers.
 
-mod shift_common;
+use crate::shift_common;
 
 use feeds::shift::ShiftVenue;
 use feeds::trace::TracedVenue;

@@ -5,7 +5,7 @@
 //! its schemas admit, one message of every type as the encoders write it
 //! fits its schema, and `GET /asyncapi.yaml` serves the file.
 
-mod common;
+use crate::common;
 
 use common::start_hub;
 use hub::protocol::encode::{Encoder, Header, Ticker};

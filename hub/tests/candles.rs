@@ -25,7 +25,7 @@
 //! The live side (four pairs for 60 s, a late joiner, resume, bad queries):
 //! `candles_live.rs`.
 
-mod common;
+use crate::common;
 
 use feeds::replay::{Recorder, ReplayFeed, ReplaySpeed};
 use feeds::{MarketEvent, PublicTrade, SnapshotReason};

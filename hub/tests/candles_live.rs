@@ -12,7 +12,7 @@
 //!
 //! Candles against an independent computation: `candles.rs`.
 
-mod common;
+use crate::common;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};

@@ -5,7 +5,7 @@
 //! event of it is in the event log (duplicates only as copies with the same
 //! event id).
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use serde_json::{json, Value};

@@ -6,7 +6,7 @@
 //! world-readable (0755, files 0644) is tightened at start, not refused.
 //! Its log is checked like every spawned hub's (`common::binary`).
 
-mod common;
+use crate::common;
 
 use common::binary::HubProcess;
 use std::os::unix::fs::PermissionsExt as _;

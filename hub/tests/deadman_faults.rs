@@ -15,13 +15,8 @@
 //! scripts/test.sh starts redis-server and moto; these tests FAIL without
 //! them, they never skip.
 
-#[allow(dead_code)]
-#[path = "upstream/book.rs"]
-mod book;
-mod common;
-#[allow(dead_code)]
-#[path = "upstream/harness.rs"]
-mod harness;
+use crate::common;
+use crate::harness;
 
 use api::trading::deadman::{GRACE, LEASE_TTL};
 use common::deployment::Deployment;

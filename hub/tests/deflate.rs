@@ -2,7 +2,7 @@
 //! clients: a client of this test's own that reads the frames off the
 //! socket, Python's `websockets`, and (in `hub/browser-tests/`) Chromium.
 
-mod common;
+use crate::common;
 
 use common::{start_hub, within};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};

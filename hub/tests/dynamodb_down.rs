@@ -12,14 +12,9 @@
 //! would lose its in-memory tables. scripts/test.sh starts moto; this test
 //! FAILS without it, it never skips.
 
-mod common;
+use crate::common;
 // Shared with upstream.rs, which uses more of them.
-#[allow(dead_code)]
-#[path = "upstream/book.rs"]
-mod book;
-#[allow(dead_code)]
-#[path = "upstream/harness.rs"]
-mod harness;
+use crate::harness;
 
 use api::events::log::EventLog;
 use feeds::Venue as _;

@@ -3,7 +3,7 @@
 //! cap, client addresses behind a trusted proxy, request ids, and the real
 //! binary out of file descriptors.
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use common::start_hub;

@@ -5,14 +5,9 @@
 //! `moto_server` this test starts and kills (its own port); the test FAILS
 //! when `moto_server` is not installed (scripts/test.sh installs it).
 
-mod common;
+use crate::common;
 // Shared with upstream.rs, which uses more of them.
-#[allow(dead_code)]
-#[path = "upstream/book.rs"]
-mod book;
-#[allow(dead_code)]
-#[path = "upstream/harness.rs"]
-mod harness;
+use crate::harness;
 
 use api::events::sqs::SqsPublisher;
 use feeds::Venue as _;

@@ -3,7 +3,7 @@
 //! client is conflated or closed without disturbing the others, and an
 //! upstream resync reaches clients as a `snapshot` with `reason: "resync"`.
 
-mod common;
+use crate::common;
 
 use common::Ws;
 use feeds::replay::{Recorder, ReplayFeed, ReplaySpeed};

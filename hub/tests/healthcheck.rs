@@ -2,7 +2,7 @@
 //! the hub (its own configured port, or `--url`) answers 2xx, exit 1 with
 //! the reason on standard error when it does not.
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! not quite right, pages from other sites. Each test is named for what
 //! the hub must do, and each was a finding of a black-box attack.
 
-mod common;
+use crate::common;
 
 use common::{close_code, connect, recv, recv_type, send, start_hub, Ws};
 use futures_util::SinkExt;

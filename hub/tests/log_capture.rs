@@ -6,7 +6,7 @@
 //! value, by its tail), never quoted; and a test process whose log holds a
 //! planted secret exits with status 1 although its test passed.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
@@ -81,7 +81,7 @@ fn a_test_whose_log_holds_a_secret_fails() {
         Command::new(std::env::current_exe().expect("the test binary"))
             .args([
                 "--exact",
-                "child_logs_a_planted_secret",
+                &testkit::test_path(module_path!(), "child_logs_a_planted_secret"),
                 "--ignored",
                 "--nocapture",
             ])

@@ -3,7 +3,7 @@
 //! `NAX_LOG_FORMAT=text`, JSON lines by default, and neither with an ANSI
 //! escape code (colour is for terminals only; docs/OPERATIONS.md, "Logs").
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use std::time::Duration;

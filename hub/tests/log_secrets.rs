@@ -7,7 +7,7 @@
 //! configured secret may appear in what it wrote (the wire libraries'
 //! TRACE output carried the `auth` frame, docs/SECURITY.md).
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use futures_util::SinkExt;

@@ -7,7 +7,7 @@
 //! The hub runs with login and request limits raised so that every login
 //! is hashed; the memory, not the throttle, is under test.
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use serde_json::json;

@@ -19,13 +19,8 @@
 //! Every status message must chain (`prev_seq` = the previous `seq`, one
 //! epoch) and list every pair of the hub.
 
-#[path = "upstream/book.rs"]
-#[allow(dead_code)]
-mod book;
-mod common;
-#[path = "upstream/harness.rs"]
-#[allow(dead_code)]
-mod harness;
+use crate::common;
+use crate::harness;
 
 use common::{recv_within, send, Ws};
 use harness::{get, start_hub, TestVenue, Trader, PAIR};

@@ -16,13 +16,8 @@
 //! them, they never skip.
 
 // Shared with upstream.rs, which uses more of them.
-#[allow(dead_code)]
-#[path = "upstream/book.rs"]
-mod book;
-mod common;
-#[allow(dead_code)]
-#[path = "upstream/harness.rs"]
-mod harness;
+use crate::common;
+use crate::harness;
 
 use common::deployment::Deployment;
 use common::{recv_within, send};

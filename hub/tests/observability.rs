@@ -4,7 +4,7 @@
 //! REST latency alarm as Terraform defines it (docs/OPERATIONS.md,
 //! "Metrics"; infra/terraform/alarms.tf).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

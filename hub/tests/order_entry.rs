@@ -9,13 +9,8 @@
 //! `order.cancel_all` answers what it cancelled, and REST and WebSocket
 //! requests of one user share one budget.
 
-#[allow(dead_code)]
-#[path = "upstream/book.rs"]
-mod book;
-mod common;
-#[allow(dead_code)]
-#[path = "upstream/harness.rs"]
-mod harness;
+use crate::common;
+use crate::harness;
 
 use common::{recv_within, send};
 use feeds::Venue as _;

@@ -4,7 +4,7 @@
 //! and file names that cannot reach outside the page's folders. What the
 //! page does in a browser is tested in Chromium (hub/browser-tests/).
 
-mod common;
+use crate::common;
 
 use common::start_hub;
 use std::collections::{BTreeSet, VecDeque};

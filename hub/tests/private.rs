@@ -3,7 +3,7 @@
 //! `trades.PAIR`, the book change on `book.PAIR`, and its own `orders` and
 //! `balances` channels (after `auth`).
 
-mod common;
+use crate::common;
 
 use common::{connect, recv_within, send};
 use feeds::Venue;

@@ -11,13 +11,8 @@
 //! redis-server and moto; this test FAILS without them, it never skips.
 
 // Shared with upstream.rs, which uses more of them.
-#[allow(dead_code)]
-#[path = "upstream/book.rs"]
-mod book;
-mod common;
-#[allow(dead_code)]
-#[path = "upstream/harness.rs"]
-mod harness;
+use crate::common;
+use crate::harness;
 
 use api::private::{Freshness, PrivateChannel};
 use common::deployment::Deployment;

@@ -3,7 +3,7 @@
 //! stderr, without listening or writing a data directory; the same
 //! command in the default profile starts.
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use std::process::Stdio;

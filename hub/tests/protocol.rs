@@ -2,7 +2,7 @@
 //! 127.0.0.1 and real WebSocket/HTTP clients. One test per rule; every test
 //! is bounded in time.
 
-mod common;
+use crate::common;
 
 use common::{close_code, connect, http_get, recv, recv_type, send, start_hub, Ws};
 use futures_util::{SinkExt, StreamExt};

@@ -18,16 +18,9 @@
 //! scripts/test.sh starts redis-server and moto; these tests FAIL without
 //! them, they never skip.
 
-#[allow(dead_code)]
-#[path = "upstream/book.rs"]
-mod book;
-mod common;
-#[allow(dead_code)]
-#[path = "upstream/harness.rs"]
-mod harness;
-#[path = "races/limits.rs"]
+use crate::common;
+use crate::harness;
 mod limits;
-#[path = "races/serial_dynamo.rs"]
 mod serial_dynamo;
 
 use common::deployment::Deployment;

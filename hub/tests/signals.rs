@@ -4,7 +4,7 @@
 //! start, so the signal is kept until the hub has started instead of
 //! ending the process at once (docs/OPERATIONS.md, "Draining a node").
 
-mod common;
+use crate::common;
 
 use common::binary::{self, exit_within, sigterm, HubProcess};
 use std::path::Path;

@@ -5,7 +5,7 @@
 //! (docs/OPERATIONS.md, "Traces"); the same in process, where the hub's
 //! log goes to the tests' capture and is checked (`common::logs::traced`).
 
-mod common;
+use crate::common;
 
 use common::binary::{self, HubProcess};
 use feeds::Venue as _;

@@ -13,13 +13,8 @@
 //! attribute names, not the one in the event body (which is only the
 //! fallback, for the embedded event log).
 
-#[path = "upstream/book.rs"]
-#[allow(dead_code)]
-mod book;
-mod common;
-#[path = "upstream/harness.rs"]
-#[allow(dead_code)]
-mod harness;
+use crate::common;
+use crate::harness;
 
 use api::events::sqs::{Queue, SqsPublisher};
 use api::events::{Event, EventType};

@@ -16,11 +16,9 @@
 //! - a paused feed is reported stale, then live again;
 //! - `/ready` reports an unreachable venue before its feed goes stale.
 
-#[path = "upstream/book.rs"]
-mod book;
-mod common;
-#[path = "upstream/harness.rs"]
-mod harness;
+use crate::book;
+use crate::common;
+use crate::harness;
 
 use book::MarketClient;
 use harness::{get, hub_book, names, ready_until, spec, start_hub, TestVenue, Trader, PAIR};

@@ -10,13 +10,8 @@
 //! - stopping one venue marks only its pairs stale, while the other's
 //!   keep updating.
 
-#[path = "upstream/book.rs"]
-#[allow(dead_code)]
-mod book;
-mod common;
-#[path = "upstream/harness.rs"]
-#[allow(dead_code)]
-mod harness;
+use crate::common;
+use crate::harness;
 
 use common::any_port;
 use harness::{get, names, ready_until, TestVenue, Trader, TOKEN};

@@ -42,7 +42,7 @@
 //! - `heartbeat`: sent once a second on the connection's own clock; only
 //!   the first two are kept.
 
-mod common;
+use crate::common;
 
 use feeds::replay::{Recorder, RecordingReader};
 use feeds::{MarketEvent, MarketFeed, MarketStream, PublicTrade, SnapshotReason, VenueError};

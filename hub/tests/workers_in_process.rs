@@ -4,7 +4,7 @@
 //! `<data_dir>/audit/`, chained and verifiable, and the consumers'
 //! metrics are on the hub's `/metrics`.
 
-mod common;
+use crate::common;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

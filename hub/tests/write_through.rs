@@ -5,7 +5,7 @@
 //! closes the connection, and every book chain holds or restarts with a
 //! snapshot (docs/PROTOCOL.md, "Sequence numbers and epochs").
 
-mod common;
+use crate::common;
 
 use common::{start_hub, within};
 use futures_util::{SinkExt, StreamExt};

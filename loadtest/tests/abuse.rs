@@ -5,7 +5,7 @@
 //! error or close code, every deadline kept, and the hub must never answer
 //! 5xx nor fail a `/health` sample.
 
-mod common;
+use crate::common;
 
 use clap::Parser as _;
 use common::start_hub_with;

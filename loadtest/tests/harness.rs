@@ -3,7 +3,7 @@
 //! must be written and read back; a short resume storm must recover its
 //! channels.
 
-mod common;
+use crate::common;
 
 use common::{options, start_hub};
 use loadtest::stats::Counter;

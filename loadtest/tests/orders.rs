@@ -5,7 +5,7 @@
 //! write reports that read back; one user above the per-token rate limit
 //! must see its 429s counted and explained.
 
-mod common;
+use crate::common;
 
 use common::{start_hub, start_hub_with};
 use hub::app::RunningHub;

@@ -2,7 +2,7 @@
 //! client may ask: body size, operation depth and complexity, WebSocket
 //! handshake rules and subscriptions per connection.
 
-mod common;
+use crate::common;
 
 use common::{error_message_code, start, start_with, WsClient, TOKEN};
 use sandbox_venue::ServerLimits;

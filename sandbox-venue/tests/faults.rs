@@ -2,7 +2,7 @@
 //! exactly one for the subscribers of that moment, a paused stream holds
 //! market data back, and injected latency slows trading queries.
 
-mod common;
+use crate::common;
 
 use common::{price, start, start_sandbox, TestVenue, WsClient, TOKEN};
 use feeds::SandboxConfig;

@@ -1,7 +1,7 @@
 //! Market queries over HTTP: markets, assets, and a pair's book compared
 //! with the venue's own book.
 
-mod common;
+use crate::common;
 
 use common::start;
 use orderbook::MarketSpec;

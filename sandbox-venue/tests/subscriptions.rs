@@ -2,7 +2,7 @@
 //! that rebuild the queried book, trade batches, user events, errors,
 //! client `complete`, and the server closing connections when it stops.
 
-mod common;
+use crate::common;
 
 use common::{error_message_code, price, start, start_with, TestVenue, CREATE_ORDER};
 use orderbook::{BookDelta, L2Book, MarketSpec, Qty, Side};

@@ -1,7 +1,7 @@
 //! Trading over HTTP: balances, orders, matching between two users, and
 //! the contract's error codes (with nothing changed by a refused call).
 
-mod common;
+use crate::common;
 
 use common::{price, start, TestVenue, CREATE_ORDER, ORDER_FIELDS};
 use serde_json::{json, Value};

@@ -239,3 +239,16 @@ impl Drop for OwnServer {
         let _ = self.child.wait();
     }
 }
+
+/// The name by which a test binary's `--exact` filter knows the test
+/// `name` of the module `module` (`module_path!()` where the test is
+/// defined): the module's path without the crate's name, then `name`.
+/// Tests that run their own binary as a child process (a worker to kill,
+/// a test whose log must fail) name themselves with it, so the name stays
+/// right wherever the file sits in `tests/all.rs`.
+pub fn test_path(module: &str, name: &str) -> String {
+    match module.split_once("::") {
+        Some((_crate, path)) => format!("{path}::{name}"),
+        None => name.to_owned(),
+    }
+}

@@ -6,7 +6,7 @@
 //! restarted; S3 is cut for 20 s. Afterwards every event is in the
 //! archive exactly once, `verify` passes, and one flipped byte fails it.
 
-mod common;
+use crate::common;
 
 use api::events::sqs::{SqsConfig, SqsPublisher, StaticCredentials};
 use api::events::EventPublisher;
@@ -141,7 +141,11 @@ impl Drop for Worker {
 
 fn spawn_child(names: &Names, moto: &str, s3_endpoint: &str) -> Worker {
     let child = Command::new(std::env::current_exe().expect("test binary"))
-        .args([TEST, "--exact", "--nocapture"])
+        .args([
+            &testkit::test_path(module_path!(), TEST),
+            "--exact",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .env("NAX_AUDIT_QUEUE_PREFIX", &names.queue_prefix)
         .env("NAX_AUDIT_TABLE_PREFIX", &names.table_prefix)

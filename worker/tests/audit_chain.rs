@@ -2,7 +2,7 @@
 //! independent recomputation, the directory and S3 sinks, and `verify`
 //! catching each kind of tampering.
 
-mod common;
+use crate::common;
 
 use chrono::{TimeZone, Utc};
 use common::*;

@@ -2,7 +2,7 @@
 //! a crash (or store outage) between the PUT and the confirmation is
 //! rolled forward by `recover`.
 
-mod common;
+use crate::common;
 
 use api::queue::{Consumer, Delivery, Outcome};
 use api::store::Store;

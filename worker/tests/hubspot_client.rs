@@ -4,8 +4,7 @@
 //! that never goes over the request limit (and, with a client that
 //! believes in a higher limit, does).
 
-#[path = "hubspot_support/mod.rs"]
-mod hubspot_support;
+use crate::hubspot_support;
 
 use api::secret::Secret;
 use hubspot_support::settings;

@@ -19,8 +19,7 @@
 //! failed while the users were still being written, after 166 s), hence
 //! the smaller size there.
 
-#[path = "hubspot_support/mod.rs"]
-mod hubspot_support;
+use crate::hubspot_support;
 
 use api::events::sqs::SqsPublisher;
 use api::events::{Event, EventType};

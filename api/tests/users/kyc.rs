@@ -2,7 +2,7 @@
 //! KYC provider.
 
 use crate::common::{self, assert_error, test_config};
-use crate::{kyc_status, wait_event, wait_kyc};
+use crate::users::{kyc_status, wait_event, wait_kyc};
 use api::ApiConfig;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! `GET/PUT /users/profile`.
 
 use crate::common::{self, assert_error};
-use crate::{kyc_status, wait_event};
+use crate::users::{kyc_status, wait_event};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -212,14 +212,14 @@ async fn concurrent_updates_never_lose_a_write_silently() {
             .count()
     };
     // Every applied update's event, however long the relay takes...
-    let deadline = tokio::time::Instant::now() + crate::WAIT;
+    let deadline = tokio::time::Instant::now() + crate::users::WAIT;
     while updated() < won.len() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "{} of {} events within {:?}",
             updated(),
             won.len(),
-            crate::WAIT
+            crate::users::WAIT
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

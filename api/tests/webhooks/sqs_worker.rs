@@ -198,7 +198,7 @@ async fn a_webhook_delivered_three_times_concurrently_credits_once_through_sqs_o
 
 /// This test's name, which the worker process runs (see [`run_child`]).
 const KILL_TEST: &str =
-    "sqs_worker::a_worker_killed_between_receipt_and_apply_loses_nothing_on_sqs_and_dynamodb";
+    "a_worker_killed_between_receipt_and_apply_loses_nothing_on_sqs_and_dynamodb";
 /// Set (to the queue prefix, table prefix and data directory, one per
 /// line) in the worker process.
 const CHILD: &str = "NAX_TEST_WEBHOOK_WORKER";
@@ -222,7 +222,11 @@ async fn a_worker_killed_between_receipt_and_apply_loses_nothing_on_sqs_and_dyna
 
     let names = format!("{queues}\n{tables}\n{}", t.dir.path().display());
     let mut child = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([KILL_TEST, "--exact", "--nocapture"])
+        .args([
+            &testkit::test_path(module_path!(), KILL_TEST),
+            "--exact",
+            "--nocapture",
+        ])
         .env(CHILD, names)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
