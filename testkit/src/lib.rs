@@ -170,19 +170,25 @@ impl OwnServer {
     }
 
     /// `moto_server` on `port`; returns once it accepts connections. The
-    /// command is `NAX_TEST_MOTO_SERVER` where set (scripts/test.sh sets it
-    /// to `scripts/lib/moto-server`, which runs the virtualenv's moto with
-    /// DynamoDB requests one at a time: scripts/lib/moto.sh), else
-    /// `moto_server` on PATH.
+    /// command is `NAX_TEST_MOTO_SERVER` where set, else this workspace's
+    /// `scripts/lib/moto-server` (what scripts/test.sh sets it to): moto
+    /// from the virtualenv scripts/lib/moto.sh makes (or `MOTO_VENV`),
+    /// with DynamoDB requests handled one at a time. Never a bare
+    /// `moto_server`: its `TransactWriteItems` can lose writes it
+    /// acknowledged when transactions run concurrently (moto_server.py
+    /// says how), which failed the CRM sync's DynamoDB test once when the
+    /// tests ran outside scripts/test.sh.
     pub fn moto(port: u16) -> OwnServer {
-        let binary = std::env::var("NAX_TEST_MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let binary = std::env::var("NAX_TEST_MOTO_SERVER").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/lib/moto-server").into()
+        });
         let mut command = Command::new(&binary);
         command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         Self::start(
             command,
             port,
             &format!(
-                "{binary} (NAX_TEST_MOTO_SERVER, else moto_server on PATH; scripts/test.sh installs it)"
+                "{binary} (NAX_TEST_MOTO_SERVER, else scripts/lib/moto-server with moto's virtualenv; scripts/test.sh installs it)"
             ),
         )
     }
@@ -199,7 +205,7 @@ impl OwnServer {
             // Ours must be the one listening: a server that exited (port
             // taken) fails here, not later against someone else's.
             if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("the server for 127.0.0.1:{port} exited: {status}");
+                panic!("the server for 127.0.0.1:{port} exited: {status}; started as {missing}");
             }
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 break;
