@@ -13,19 +13,22 @@
 //! span carry its `trace_id` and `span_id` (docs/OPERATIONS.md, "Traces").
 //!
 //! Lines to standard output are written by a thread of their own
-//! ([`init`]): a worker that logs hands its line over and goes on, so a
-//! slow or stalled reader of the output (a pipe, a log shipper) cannot
-//! hold the runtime's workers in `write`, and lines that arrive together
-//! go out in one `write`. While [`BUFFERED_LINES`] lines wait, further
+//! ([`init`], [`batched`]): a worker that logs appends its line to a
+//! buffer and goes on, so a slow or stalled reader of the output (a pipe,
+//! a log shipper) cannot hold the runtime's workers in `write`, and the
+//! thread writes what arrived every [`FLUSH_EVERY`] in one `write`, with
+//! no wake-up per line. While [`BUFFERED_BYTES`] of lines wait, further
 //! lines are dropped and counted ([`LINES_DROPPED_TOTAL`]). Lines still
 //! waiting when the process is killed are lost; an orderly stop writes
-//! what the reader takes within about a second ([`Telemetry`]'s drop,
-//! which never waits longer than [`WRITER_STOP`]).
+//! what the reader takes ([`Telemetry`]'s drop, which never waits longer
+//! than [`WRITER_STOP`]).
 //!
 //! At TRACE, tungstenite logs every received frame, hyper and h2 every
 //! header, the AWS SDK and reqwest request bodies: bearer tokens,
 //! passwords and signatures would reach the log (docs/SECURITY.md). No
 //! filter setting turns them back on; their DEBUG and above still pass.
+
+mod batched;
 
 use std::io::IsTerminal;
 
@@ -84,28 +87,25 @@ impl LogFormat {
     }
 }
 
-/// Lines [`init`]'s writer thread holds at most; past it, lines are
-/// dropped (and counted) rather than making the process wait.
-pub const BUFFERED_LINES: usize = 16_384;
+pub use batched::{BUFFERED_BYTES, FLUSH_EVERY};
 
-/// Counter: log lines dropped because [`BUFFERED_LINES`] lines were
+/// Counter: log lines dropped because [`BUFFERED_BYTES`] of lines were
 /// waiting for standard output (set from [`record_dropped_lines`]).
 pub const LINES_DROPPED_TOTAL: &str = "nax_log_lines_dropped_total";
 
 /// The dropped-line count of the writer [`init`] installed.
-static DROPPED: std::sync::OnceLock<tracing_appender::non_blocking::ErrorCounter> =
-    std::sync::OnceLock::new();
+static DROPPED: std::sync::OnceLock<batched::Batched> = std::sync::OnceLock::new();
 
 /// Sets [`LINES_DROPPED_TOTAL`] to the lines dropped so far; call it
 /// before rendering the metrics (nothing is dropped before [`init`]).
 pub fn record_dropped_lines() {
     let dropped = DROPPED.get().map_or(0, |c| c.dropped_lines());
-    metrics::counter!(LINES_DROPPED_TOTAL).absolute(dropped as u64);
+    metrics::counter!(LINES_DROPPED_TOTAL).absolute(dropped);
 }
 
 /// Longest wait, when [`Telemetry`] is dropped, for the writer thread
-/// to write the lines it holds (its own limit is about a second; this
-/// one holds even when the reader of standard output has stopped).
+/// to write the lines it holds (it holds even when the reader of
+/// standard output has stopped).
 pub const WRITER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What [`init`] set up that needs an orderly end: the trace exporter,
@@ -115,7 +115,7 @@ pub const WRITER_STOP: std::time::Duration = std::time::Duration::from_secs(2);
 #[must_use = "shut it down when the process stops, or the last spans are lost"]
 pub struct Telemetry {
     tracer: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
-    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+    _writer: Option<batched::Guard>,
 }
 
 impl Drop for Telemetry {
@@ -165,15 +165,8 @@ pub fn init(
     service: &'static str,
 ) -> anyhow::Result<Telemetry> {
     let ansi = std::io::stdout().is_terminal();
-    // Lines that arrive together leave in one write: the thread flushes
-    // whenever it has nothing more to take.
-    let stdout = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .buffered_lines_limit(BUFFERED_LINES)
-        .lossy(true)
-        .thread_name("nax-log")
-        .finish(stdout);
-    let _ = DROPPED.set(writer.error_counter());
+    let (writer, guard) = batched::Batched::start(std::io::stdout(), "nax-log")?;
+    let _ = DROPPED.set(writer.clone());
     let mut telemetry = init_to(
         filter,
         LogFormat::or_default(format),

@@ -131,7 +131,7 @@ async fn a_log_reader_that_stops_reading_does_not_stop_the_hub() {
         let client = reqwest::Client::new();
         let base = hub.base();
         let mut answered = 0u64;
-        // At DEBUG each request logs several lines; 16,384 waiting lines
+        // At DEBUG each request logs several lines; 4 MiB of waiting lines
         // plus the pipe's 64 KiB take a few thousand requests. Bounded:
         // a hub that never drops fails at the end.
         while answered < 200_000 {
