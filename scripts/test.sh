@@ -91,11 +91,13 @@ ensure_websockets() {
 # The tests run under cargo-nextest, each in a process of its own: a
 # crate's integration tests are one binary (tests/all.rs), and tests that
 # install a process-wide logger or set the environment would meet in one
-# process under plain `cargo test`.
+# process under plain `cargo test`. The version the development machines
+# and CI's workflow bring; any recent one runs the suite.
+NEXTEST_VERSION=0.9.143
 ensure_nextest() {
   if ! cargo nextest --version >/dev/null 2>&1; then
-    log "installing cargo-nextest (crates.io)"
-    cargo install --locked cargo-nextest
+    log "installing cargo-nextest $NEXTEST_VERSION (crates.io)"
+    cargo install --locked "cargo-nextest@$NEXTEST_VERSION"
   fi
 }
 

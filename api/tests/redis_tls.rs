@@ -2,8 +2,8 @@
 //! connects over TLS, verifying the server against the system's trusted
 //! roots, and authenticates with the URL's password. The test's own
 //! `redis-server` speaks only TLS, with a certificate from a CA the test
-//! makes and trusts through `SSL_CERT_FILE` (one test in this binary: the
-//! variable is process-wide). Needs `redis-server` and `openssl`.
+//! makes and trusts through `SSL_CERT_FILE` (the variable is process-wide;
+//! nextest runs each test in a process of its own). Needs `redis-server` and `openssl`.
 
 use api::cluster::RedisLink;
 use std::time::Duration;

@@ -1,8 +1,11 @@
-//! The integration tests of `hub`, one binary (`cargo test -p hub --test all`,
-//! or `cargo nextest run -p hub`): a module per file of this folder, so a
-//! test's name starts with its file's (`cargo test -p hub --test all -- <file>::`).
-//! One binary links once and builds the shared helpers once; nextest still
-//! runs each test in a process of its own.
+//! The integration tests of `hub`, one binary: a module per file of this
+//! folder, so a test's name starts with its file's. Run them with
+//! nextest, which runs each test in a process of its own (`cargo nextest
+//! run -p hub`, one file: `-E 'test(/^<file>::/)'`); some tests set
+//! process-wide state (a logger, `SSL_CERT_FILE`) that plain `cargo test`
+//! would share between them. One binary links once and builds the shared
+//! helpers once. A new file needs its `mod` line here
+//! (`scripts/ci-checks.sh` checks that every file has one).
 
 mod asyncapi;
 #[path = "upstream/book.rs"]

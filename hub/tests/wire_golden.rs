@@ -5,7 +5,7 @@
 //! kind at every cadence, a second pair, `heartbeat`), resume, ping and
 //! make mistakes; every text frame they receive must equal
 //! `fixtures/wire_golden/golden.txt`. Regenerate both files with
-//! `NAX_BLESS=1 cargo nextest run -p hub --test wire_golden` (only when
+//! `NAX_BLESS=1 cargo nextest run -p hub -E 'test(/^wire_golden::/)'` (only when
 //! the wire format is meant to change).
 //!
 //! What makes it deterministic:
@@ -468,7 +468,7 @@ fn render(client: &Client, out: &mut String) {
 
 const HEADER: &str = "\
 # The wire output of hub/tests/wire_golden.rs (see its module doc).
-# Regenerate: NAX_BLESS=1 cargo nextest run -p hub --test wire_golden
+# Regenerate: NAX_BLESS=1 cargo nextest run -p hub -E 'test(/^wire_golden::/)'
 # One line per text frame: connection, channel (- for replies), frame.
 # Grouped by connection and channel, in arrival order within a channel.
 # Masked: top-level \"ts\" (the hub's clock) written as 0; the levels of

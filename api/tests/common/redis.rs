@@ -1,7 +1,7 @@
 //! Redis for tests: the shared server and servers of a test's own
 //! ([`testkit`]), and key prefixes that keep test runs apart.
 
-#[allow(unused_imports)] // not every test binary uses every one
+#[allow(unused_imports)] // not every test uses every one
 pub use testkit::{free_port, OwnServer, SHARED_REDIS};
 
 /// A key prefix no other test run uses.

@@ -1,7 +1,7 @@
 //! The webhook applier behind `POST /webhooks/{provider}`: exactly once
 //! under concurrent deliveries and racing appliers, nothing lost when the
 //! worker is down between receipt and apply, and the in-process applier
-//! on SQS (moto). Part of the `webhooks` test binary.
+//! on SQS (moto). Part of `webhooks.rs`.
 
 use super::*;
 use api::queue::Outcome as QueueOutcome;

@@ -4,8 +4,8 @@
 //! deliveries of one webhook, the queue's message duplicated and two
 //! applier loops consuming it at once, credit once; a worker process
 //! SIGKILLed while it holds the received message, before it applied it,
-//! loses nothing: the next worker run applies it once. Part of the
-//! `webhooks` test binary.
+//! loses nothing: the next worker run applies it once. Part of
+//! `webhooks.rs`.
 
 use super::*;
 use api::events::sqs::{Queue, SqsConfig, SqsPublisher};

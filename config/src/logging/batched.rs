@@ -1,24 +1,27 @@
 //! Standard output written from a thread of its own, in batches: the code
-//! that logs appends its line to a shared buffer and goes on; the thread
-//! takes the whole buffer every [`FLUSH_EVERY`] and writes it in one
-//! `write`. No line wakes the thread, so a busy process pays one wake-up
-//! and one `write` per interval instead of one per line
-//! (docs/BENCHMARKS.md, "Log lines in batches").
+//! that logs appends its line to a shared buffer and goes on; the first
+//! line into an empty buffer wakes the thread, which lets the lines of
+//! the next [`FLUSH_EVERY`] gather and writes them all in one `write`. A
+//! busy process pays one wake-up and one `write` per interval instead of
+//! one per line (docs/BENCHMARKS.md, "Log lines in batches"); a quiet one
+//! none.
 //!
-//! The buffer holds at most [`BUFFERED_BYTES`]; a line that does not fit
-//! is dropped and counted ([`Batched::dropped_lines`]), so a stalled
-//! reader of the output never holds the process.
+//! The buffer holds at most [`BUFFERED_BYTES`] waiting (beside the batch
+//! being written); a line that does not fit is dropped and counted
+//! ([`Batched::dropped_lines`]), so a stalled reader of the output never
+//! holds the process. Lines a failed write loses are counted too.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-/// How often the thread writes what has arrived.
+/// How long the thread lets lines gather before it writes them.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(10);
 
-/// Bytes of lines waiting for the output at most; past it, lines are
-/// dropped (and counted) rather than making the process wait.
+/// Bytes of lines waiting for the output at most (beside the batch being
+/// written); past it, lines are dropped (and counted) rather than making
+/// the process wait.
 pub const BUFFERED_BYTES: usize = 4 << 20;
 
 /// The writer ([`tracing_subscriber::fmt::MakeWriter`]) of a batching
@@ -31,11 +34,12 @@ pub struct Batched {
 struct Shared {
     /// The lines not yet taken by the thread.
     waiting: Mutex<Vec<u8>>,
+    /// Signalled when `waiting` stops being empty, and at the stop.
+    arrived: Condvar,
+    /// Set (under `waiting`'s lock) when the thread should write what it
+    /// holds and end.
+    stop: AtomicBool,
     dropped: AtomicU64,
-    /// Set (and signalled) when the thread should write what it holds
-    /// and end.
-    stop: Mutex<bool>,
-    stopping: Condvar,
 }
 
 /// Stops the thread when dropped, once it has written what it holds
@@ -45,14 +49,18 @@ pub struct Guard {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// A batch's buffer larger than this after a burst is given back rather
+/// than kept for the next batch.
+const KEEP_CAPACITY: usize = 256 << 10;
+
 impl Batched {
     /// Starts the thread `name`, writing to `out`.
     pub fn start<W: Write + Send + 'static>(out: W, name: &str) -> std::io::Result<(Self, Guard)> {
         let shared = Arc::new(Shared {
             waiting: Mutex::new(Vec::new()),
+            arrived: Condvar::new(),
+            stop: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
-            stop: Mutex::new(false),
-            stopping: Condvar::new(),
         });
         let thread = {
             let shared = shared.clone();
@@ -71,38 +79,52 @@ impl Batched {
         ))
     }
 
-    /// Lines dropped so far because the buffer was full.
+    /// Lines dropped so far: the buffer was full, or the output failed.
     pub fn dropped_lines(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
 }
 
 impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The thread: sleeps until a line arrives (no wake-ups while the
+    /// process is quiet), lets the lines of the next [`FLUSH_EVERY`]
+    /// gather, then writes them all.
     fn run<W: Write>(&self, mut out: W) {
         let mut taken = Vec::new();
         loop {
-            let stop = {
-                let stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
-                let (stop, _) = self
-                    .stopping
-                    .wait_timeout_while(stop, FLUSH_EVERY, |stop| !*stop)
+            let done = {
+                let waiting = self.lock();
+                let waiting = self
+                    .arrived
+                    .wait_while(waiting, |w| {
+                        w.is_empty() && !self.stop.load(Ordering::Relaxed)
+                    })
                     .unwrap_or_else(|e| e.into_inner());
-                *stop
+                // Only a stop ends the wait with nothing waiting.
+                waiting.is_empty()
             };
-            // Swapped, so the lines' memory is reused and the lock is
-            // held only for the swap, never for the write.
-            std::mem::swap(
-                &mut taken,
-                &mut self.waiting.lock().unwrap_or_else(|e| e.into_inner()),
-            );
-            if !taken.is_empty() {
-                // A failed write (a closed output) loses these lines;
-                // there is nowhere to report it.
-                let _ = out.write_all(&taken).and_then(|()| out.flush());
-                taken.clear();
-            }
-            if stop {
+            if done {
                 return;
+            }
+            if !self.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(FLUSH_EVERY);
+            }
+            // Swapped, so the lock is held only for the swap, never for
+            // the write.
+            std::mem::swap(&mut taken, &mut self.lock());
+            if let Err(_closed) = out.write_all(&taken).and_then(|()| out.flush()) {
+                // There is nowhere to report it; the lines count as
+                // dropped.
+                let lines = taken.iter().filter(|&&b| b == b'\n').count();
+                self.dropped.fetch_add(lines as u64, Ordering::Relaxed);
+            }
+            taken.clear();
+            if taken.capacity() > KEEP_CAPACITY {
+                taken = Vec::new();
             }
         }
     }
@@ -110,8 +132,13 @@ impl Shared {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.shared.stopping.notify_one();
+        {
+            // Under the lock, so the thread cannot miss it between its
+            // check and its wait.
+            let _waiting = self.shared.lock();
+            self.shared.stop.store(true, Ordering::Relaxed);
+        }
+        self.shared.arrived.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -124,12 +151,17 @@ pub struct Line<'a>(&'a Shared);
 
 impl Write for Line<'_> {
     fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
-        let mut waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.0.lock();
         if waiting.len() + line.len() > BUFFERED_BYTES {
             drop(waiting);
             self.0.dropped.fetch_add(1, Ordering::Relaxed);
         } else {
+            let first = waiting.is_empty();
             waiting.extend_from_slice(line);
+            drop(waiting);
+            if first {
+                self.0.arrived.notify_one();
+            }
         }
         Ok(line.len())
     }

@@ -77,20 +77,50 @@ fn lines_from_many_threads_arrive_whole_and_in_order() {
     assert_eq!(writer.dropped_lines(), 0);
 }
 
-/// Lines are written while the process runs, not only at the end.
+/// Waits until `output` holds `text`.
+fn wait_for(output: &Output, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while output.text() != text {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not written: {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Lines are written while the process runs, not only at the end, also
+/// a line that comes after a quiet while (the thread sleeps until a line
+/// arrives).
 #[test]
 fn lines_are_written_without_a_stop() {
     let output = Output::default();
     let (writer, _guard) = Batched::start(output.clone(), "test-log").unwrap();
     log(&writer, "first\n");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while output.text() != "first\n" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the line was not written"
-        );
-        std::thread::sleep(Duration::from_millis(5));
+    wait_for(&output, "first\n");
+    std::thread::sleep(FLUSH_EVERY * 5);
+    log(&writer, "second\n");
+    wait_for(&output, "first\nsecond\n");
+}
+
+/// Lines an output refuses are counted as dropped.
+#[test]
+fn lines_a_failed_write_loses_are_counted() {
+    struct Closed;
+    impl std::io::Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
+    let (writer, guard) = Batched::start(Closed, "test-log").unwrap();
+    for i in 0..100 {
+        log(&writer, &format!("line {i}\n"));
+    }
+    drop(guard);
+    assert_eq!(writer.dropped_lines(), 100);
 }
 
 /// While the output is stalled, lines past BUFFERED_BYTES are dropped
@@ -102,17 +132,31 @@ fn a_stalled_output_drops_and_counts_lines_past_the_limit() {
     let output = Output::shut();
     let (writer, guard) = Batched::start(output.clone(), "test-log").unwrap();
     let line = format!("{}\n", "x".repeat(1023));
-    let lines = 2 * BUFFERED_BYTES / line.len();
-    for _ in 0..lines {
-        log(&writer, &line);
+    // One more than two buffers: the thread may hold one batch (taken
+    // before it blocked in write) beside the full buffer, so at least
+    // one line is dropped whenever the thread takes its batch.
+    let lines = 2 * BUFFERED_BYTES / line.len() + 1;
+    let logger = {
+        let writer = writer.clone();
+        std::thread::spawn(move || {
+            for _ in 0..lines {
+                log(&writer, &line);
+            }
+        })
+    };
+    // Logging that waited for the output would never end: the output is
+    // opened either way, so that a failure here fails rather than hangs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !logger.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
     }
-    // The thread may hold one batch (taken before it blocked in write)
-    // beside the full buffer: at most two buffers' worth is kept.
+    let finished = logger.is_finished();
     let dropped = writer.dropped_lines() as usize;
-    assert!(dropped > 0, "nothing dropped of {lines} lines");
     output.open();
+    assert!(finished, "logging waited for a stalled output");
+    assert!(dropped > 0, "nothing dropped of {lines} lines");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !writer.shared.waiting.lock().unwrap().is_empty() {
+    while !writer.shared.lock().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the output was not drained"
