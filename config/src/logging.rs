@@ -16,8 +16,9 @@
 //! ([`init`], [`batched`]): a worker that logs appends its line to a
 //! buffer and goes on, so a slow or stalled reader of the output (a pipe,
 //! a log shipper) cannot hold the runtime's workers in `write`, and the
-//! thread writes what arrived every [`FLUSH_EVERY`] in one `write`, with
-//! no wake-up per line. While [`BUFFERED_BYTES`] of lines wait, further
+//! thread, woken by the first line into an empty buffer, writes what
+//! arrived within [`FLUSH_EVERY`] in one `write`, with no wake-up per
+//! line. While [`BUFFERED_BYTES`] of lines wait, further
 //! lines are dropped and counted ([`LINES_DROPPED_TOTAL`]). Lines still
 //! waiting when the process is killed are lost; an orderly stop writes
 //! what the reader takes ([`Telemetry`]'s drop, which never waits longer
