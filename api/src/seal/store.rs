@@ -195,6 +195,10 @@ mod tests {
             "{err:?}"
         );
         assert!(sealed.user("a").await.unwrap().is_some());
+        // The KYC check reads the status alone: it opens no sealed field,
+        // so it answers for a record whose secrets do not open.
+        assert_eq!(sealed.kyc_status("b").await.unwrap(), Some(KycStatus::None));
+        assert_eq!(sealed.kyc_status("nobody").await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -105,6 +105,11 @@ impl Store for LayeredStore {
         user.map(|u| self.layer.on_user(u)).transpose()
     }
 
+    async fn kyc_status(&self, user_id: &str) -> StoreResult<Option<KycStatus>> {
+        // No layer changes a user's KYC status: skip `on_user`.
+        self.inner.kyc_status(user_id).await
+    }
+
     async fn transactions(&self, user_id: &str, query: &TxQuery) -> StoreResult<Page<Transaction>> {
         self.inner.transactions(user_id, query).await
     }

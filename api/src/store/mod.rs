@@ -219,6 +219,13 @@ pub trait Store: Send + Sync + 'static {
         found(self.get(RecordKey::User { user_id }).await?)
     }
 
+    /// A user's KYC status, without what [`Store::user`]'s layers do to
+    /// the rest of the record (opening its sealed secrets): the check on
+    /// every order and withdrawal reads only this.
+    async fn kyc_status(&self, user_id: &str) -> StoreResult<Option<KycStatus>> {
+        Ok(self.user(user_id).await?.map(|user| user.kyc_status))
+    }
+
     async fn transaction(
         &self,
         user_id: &str,

@@ -43,13 +43,17 @@ pub async fn load_user(store: &dyn Store, user_id: &str) -> ApiResult<User> {
         .ok_or_else(|| ApiError::not_found("user_not_found", "the user does not exist"))
 }
 
-/// The user, if their KYC status is `VERIFIED`; otherwise 403
+/// Ok if the user's KYC status is `VERIFIED`; otherwise 403
 /// `kyc_required` (docs/API.md: trading and withdrawals need it; so do fiat
-/// deposits).
-pub async fn require_verified_kyc(store: &dyn Store, user_id: &str) -> ApiResult<User> {
-    let user = load_user(store, user_id).await?;
-    if user.kyc_status == KycStatus::Verified {
-        Ok(user)
+/// deposits), or 404 `user_not_found`. Reads the status alone
+/// ([`Store::kyc_status`]), not the sealed fields beside it.
+pub async fn require_verified_kyc(store: &dyn Store, user_id: &str) -> ApiResult<()> {
+    let status = store
+        .kyc_status(user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user_not_found", "the user does not exist"))?;
+    if status == KycStatus::Verified {
+        Ok(())
     } else {
         Err(ApiError::forbidden(
             "kyc_required",
