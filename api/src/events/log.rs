@@ -2,14 +2,18 @@
 //! (`events.ndjson` in the data directory). A batch is written and
 //! `fsync`ed before `publish` returns, so an acknowledged batch survives a
 //! crash; a crash before the acknowledgement makes the relay send the batch
-//! again (duplicates carry the same event id).
+//! again (duplicates carry the same event id). What a batch appended is
+//! then handed to this process's readers of the log through its [`Tail`].
 
 use super::{Event, EventPublisher, PublishError};
 use async_trait::async_trait;
 use inbound::JsonBounds;
-use std::io::{BufRead, Write as _};
+use std::io::{BufRead, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+pub use tail::{Appended, Line, Tail};
+
+mod tail;
 
 /// Bounds of one line of the log, checked before it is parsed (see
 /// docs/SECURITY.md, "Input bounds"): an event is a few hundred bytes of
@@ -25,6 +29,7 @@ pub const LINE_BOUNDS: JsonBounds = JsonBounds {
 pub struct EventLog {
     path: PathBuf,
     file: Arc<parking_lot::Mutex<std::fs::File>>,
+    tail: Arc<Tail>,
 }
 
 impl EventLog {
@@ -40,6 +45,7 @@ impl EventLog {
         let file =
             crate::owner_only::open(&path, std::fs::OpenOptions::new().create(true).append(true))?;
         Ok(EventLog {
+            tail: Tail::of(&path),
             path,
             file: Arc::new(parking_lot::Mutex::new(file)),
         })
@@ -110,16 +116,44 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
 impl EventPublisher for EventLog {
     async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
         let mut buf = Vec::with_capacity(events.len() * 256);
+        // Each line's end in `buf`, and its event when readers take it.
+        let mut lines = Vec::with_capacity(events.len());
         for e in events {
+            let start = buf.len();
             serde_json::to_writer(&mut buf, e)
                 .map_err(|e| PublishError::Unavailable(e.to_string()))?;
+            let json = std::str::from_utf8(&buf[start..]).ok().map(Arc::from);
             buf.push(b'\n');
+            let readable = LINE_BOUNDS.check(&buf[start..]).is_ok();
+            let appended = json.filter(|_| readable).map(|json| Appended {
+                event: Arc::new(e.clone()),
+                json,
+            });
+            lines.push((buf.len() as u64, appended));
         }
         let file = self.file.clone();
+        let tail = self.tail.clone();
         tokio::task::spawn_blocking(move || {
             let mut f = file.lock();
             f.write_all(&buf)?;
-            f.sync_data()
+            f.sync_data()?;
+            // Opened for appending: the position is the end of this write.
+            let start = f.stream_position()? - buf.len() as u64;
+            let mut offset = start;
+            let lines = lines
+                .into_iter()
+                .map(|(end, event)| {
+                    let line = Line {
+                        start: offset,
+                        end: start + end,
+                        event,
+                    };
+                    offset = line.end;
+                    line
+                })
+                .collect();
+            tail.appended(lines);
+            Ok::<_, std::io::Error>(())
         })
         .await
         .map_err(|e| PublishError::Unavailable(e.to_string()))?

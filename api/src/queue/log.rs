@@ -11,6 +11,11 @@
 //! FIFO audit queue a message is not handed out while an earlier one of
 //! its group (the acting user) is in flight.
 //!
+//! Where this process appended the lines (the hub with its consumers in
+//! process), they are taken from the log's [`Tail`] as the publisher had
+//! them, parsed never; the file is read for the rest (what was there
+//! before the process started, or what the tail has let go of).
+//!
 //! What is deleted is remembered as a cursor (`queues/<queue>.cursor`, a
 //! byte offset: everything before it was deleted), written atomically and
 //! `fsync`ed after each delete that moves it. A crash redelivers whatever
@@ -25,7 +30,7 @@
 //! 0.3–2 ms.
 
 use super::{Delivery, Depth, Source, SourceError};
-use crate::events::log::{EventLog, LINE_BOUNDS};
+use crate::events::log::{EventLog, Tail, LINE_BOUNDS};
 use crate::events::sqs::Queue;
 use crate::events::{Event, Timestamp};
 use async_trait::async_trait;
@@ -88,6 +93,8 @@ struct Entry {
     start: u64,
     end: u64,
     event: Arc<Event>,
+    /// The event's JSON as in its line (no newline).
+    json: Arc<str>,
     receives: u32,
     invisible_until: Option<Instant>,
     deleted: bool,
@@ -132,6 +139,7 @@ impl LogSource {
             files: Arc::new(Files {
                 queue,
                 options,
+                tail: Tail::of(&data_dir.join(EventLog::FILE)),
                 log: data_dir.join(EventLog::FILE),
                 cursor_file,
                 dead_letter_file,

@@ -33,6 +33,10 @@ use thiserror::Error;
 pub struct Delivery {
     /// Shared with the embedded log's copy, kept for a redelivery.
     pub event: Arc<Event>,
+    /// The event's JSON exactly as the queue holds it, one line, where
+    /// the source keeps it (the embedded log's line; `None` from SQS,
+    /// whose bodies other senders may format otherwise).
+    pub json: Option<Arc<str>>,
     /// What [`Source::delete`] and [`Source::release`] take (an SQS receipt
     /// handle; an offset in the embedded log).
     pub handle: String,

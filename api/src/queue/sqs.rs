@@ -278,6 +278,7 @@ impl Source for SqsSource {
                 .received(message.message_id().unwrap_or(handle), enqueued_at, handle);
             deliveries.push(Delivery {
                 event: Arc::new(event),
+                json: None,
                 handle: handle.to_owned(),
                 receives: attribute(MessageSystemAttributeName::ApproximateReceiveCount)
                     .unwrap_or(1)

@@ -177,7 +177,12 @@ impl AuditArchive {
         let (mut lines, mut bytes, mut ids) = (Vec::new(), 0usize, HashSet::new());
         for &i in fresh {
             let event: &api::events::Event = &batch[i].event;
-            let json = serde_json::to_string(event)?;
+            // The queue's own line where it has one (the embedded log):
+            // the same JSON, not serialized again.
+            let json: std::borrow::Cow<'_, str> = match &batch[i].json {
+                Some(json) => std::borrow::Cow::Borrowed(json),
+                None => std::borrow::Cow::Owned(serde_json::to_string(event)?),
+            };
             let stream = stream_of(event.user_id.as_deref());
             if !changed.contains_key(stream) {
                 let s = st.streams.get(stream).cloned();

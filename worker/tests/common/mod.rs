@@ -36,6 +36,7 @@ pub fn event(user: Option<&str>, n: usize) -> Event {
 pub fn delivery(event: &Event) -> Delivery {
     Delivery {
         event: std::sync::Arc::new(event.clone()),
+        json: None,
         handle: event.id.clone(),
         receives: 1,
         enqueued_at: event.time,

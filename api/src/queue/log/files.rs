@@ -12,13 +12,36 @@ pub(super) struct Files {
     pub(super) log: PathBuf,
     pub(super) cursor_file: PathBuf,
     pub(super) dead_letter_file: PathBuf,
+    /// What this process appended to the log, read instead of the file
+    /// where it can be.
+    pub(super) tail: Arc<Tail>,
 }
 
 impl Files {
     /// Reads complete lines past `read_to` into `entries` (this queue's
-    /// only), up to [`WINDOW`] entries.
+    /// only), up to [`WINDOW`] entries: from the log's [`Tail`] where it
+    /// knows them, else from the file.
     pub(super) fn refill(&self, state: &mut State) -> Result<(), SourceError> {
         if state.entries.len() >= WINDOW {
+            return Ok(());
+        }
+        if let Some(lines) = self.tail.from(state.read_to, WINDOW - state.entries.len()) {
+            for line in lines {
+                state.read_to = line.end;
+                let Some(appended) = line.event else { continue };
+                if !Queue::routes(&appended.event.event_type).contains(&self.queue) {
+                    continue;
+                }
+                state.entries.push_back(Entry {
+                    start: line.start,
+                    end: line.end,
+                    event: appended.event,
+                    json: appended.json,
+                    receives: 0,
+                    invisible_until: None,
+                    deleted: false,
+                });
+            }
             return Ok(());
         }
         let mut file = match std::fs::File::open(&self.log) {
@@ -50,10 +73,14 @@ impl Files {
                 let Some(event) = parse_for(self.queue, line) else {
                     continue;
                 };
+                let Ok(json) = std::str::from_utf8(&line[..line.len() - 1]) else {
+                    continue;
+                };
                 state.entries.push_back(Entry {
                     start,
                     end: offset,
                     event: Arc::new(event),
+                    json: Arc::from(json),
                     receives: 0,
                     invisible_until: None,
                     deleted: false,
@@ -163,6 +190,7 @@ impl Files {
             entry.invisible_until = Some(now + self.options.visibility);
             out.push(Delivery {
                 event: entry.event.clone(),
+                json: Some(entry.json.clone()),
                 handle: entry.end.to_string(),
                 receives: entry.receives.max(1),
                 enqueued_at: entry.event.time,

@@ -331,3 +331,38 @@ async fn a_receive_dropped_midway_gives_its_messages_back() {
     }
     panic!("20 first polls in a row found the read already done");
 }
+
+#[tokio::test]
+async fn what_this_process_appended_is_taken_from_the_tail_and_the_rest_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let webhook = |i| event(EventType::WebhookReceived, "u", i);
+    let (a, b, c) = (webhook(0), webhook(1), webhook(2));
+    // An earlier process's line: nobody in this one appended it.
+    publish(dir.path(), std::slice::from_ref(&a)).await;
+    let source = LogSource::open(dir.path(), Queue::WebhookProcessing, options(60_000)).unwrap();
+    let log = EventLog::open(dir.path()).unwrap();
+    let first = source.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(ids(&first), [a.id.as_str()]);
+    log.publish(&[b.clone(), c.clone()]).await.unwrap();
+    // Spoil b's line in the file (same length): a reader of the file
+    // would skip it; the tail still has it as published.
+    let path = dir.path().join(EventLog::FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let b_line = text.lines().nth(1).unwrap();
+    std::fs::write(&path, text.replace(b_line, &"x".repeat(b_line.len()))).unwrap();
+
+    let mut got = first;
+    got.extend(source.receive(10, Duration::ZERO).await.unwrap());
+    assert_eq!(ids(&got), [a.id.as_str(), b.id.as_str(), c.id.as_str()]);
+    assert_eq!(*got[1].event, b, "the event as published");
+    // The handles are the lines' ends in the file: deleting b's moves
+    // nothing; deleting a's moves the cursor past both, and a reader of
+    // the file alone (a new process) finds c, and only c, after it.
+    source.delete(&handles(&got[1..2])).await.unwrap();
+    source.delete(&handles(&got[..1])).await.unwrap();
+    drop((source, log));
+    let restarted = LogSource::open(dir.path(), Queue::WebhookProcessing, options(60_000)).unwrap();
+    let again = restarted.receive(10, Duration::ZERO).await.unwrap();
+    assert_eq!(ids(&again), [c.id.as_str()]);
+    assert_eq!(again[0].handle, got[2].handle);
+}
