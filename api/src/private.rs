@@ -177,6 +177,18 @@ impl PrivateBus {
         self.backplane.as_ref()
     }
 
+    /// Whether an update of `user` published now could reach anyone: a
+    /// subscriber of theirs on this node, or, with a backplane, on any
+    /// node. Publishers skip building an update nobody would receive
+    /// (most users have no socket open while their orders fill).
+    pub fn listened(&self, user: &str) -> bool {
+        self.backplane.is_some()
+            || self
+                .users
+                .get(user)
+                .is_some_and(|feed| feed.sender.receiver_count() > 0)
+    }
+
     /// Publishes an update of `user` to every node's subscribers (this
     /// node's only, without a backplane or while Redis fails). Nodes
     /// publishing the same change (each syncs the venue's events) put it on
@@ -327,6 +339,17 @@ mod tests {
             );
         }
         assert!(b.try_recv().is_err(), "user b sees nothing of user a");
+    }
+
+    #[test]
+    fn a_user_is_listened_to_while_a_subscriber_of_theirs_is_on_this_node() {
+        let bus = PrivateBus::default();
+        assert!(!bus.listened("a"));
+        let rx = bus.subscribe("a");
+        assert!(bus.listened("a"));
+        assert!(!bus.listened("b"));
+        drop(rx);
+        assert!(!bus.listened("a"), "the last subscriber left");
     }
 
     #[test]

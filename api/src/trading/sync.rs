@@ -261,6 +261,9 @@ async fn handle(
             balance,
             venue_ts,
         } => {
+            if !state.private.listened(user) {
+                return Ok(());
+            }
             let scale = scales.get(asset).copied().unwrap_or(8);
             let freshness = Freshness::Balance {
                 asset: asset.clone(),
@@ -289,6 +292,9 @@ pub fn balance_json(asset: &str, scale: u8, b: Balance) -> serde_json::Value {
 /// Publishes the stored order (its version names the change, so nodes
 /// publishing the same stored state put it on the backplane once).
 async fn publish_order(state: &TradingState, tx: &Transaction) {
+    if !state.private.listened(&tx.user_id) {
+        return;
+    }
     match order_view(tx) {
         Ok(view) => match serde_json::to_value(view) {
             Ok(v) => {
