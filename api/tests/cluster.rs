@@ -353,7 +353,7 @@ struct Counting(parking_lot::Mutex<Vec<String>>);
 impl api::events::EventPublisher for Counting {
     async fn publish(
         &self,
-        events: &[api::events::Event],
+        events: &[Arc<api::events::Event>],
     ) -> Result<(), api::events::PublishError> {
         self.0.lock().extend(events.iter().map(|e| e.id.clone()));
         Ok(())

@@ -173,7 +173,10 @@ async fn only_the_domain_events_reach_the_bus_target() {
     let (bus, url) = bus_with_queue(&endpoint).await;
     let publisher = EventBridgePublisher::new(&config(endpoint.clone(), &bus)).await;
     let (batch, wanted) = events();
-    publisher.publish(&batch).await.expect("publish");
+    publisher
+        .publish(&crate::common::shared(&batch))
+        .await
+        .expect("publish");
 
     let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
     let got = receive(&sqs, &url, wanted.len()).await;
@@ -206,21 +209,27 @@ async fn an_unreachable_bus_is_an_error_also_through_both() {
     let down = format!("http://127.0.0.1:{}", testkit::free_port());
     let unreachable = Arc::new(EventBridgePublisher::new(&config(down, &bus)).await);
     let (batch, _) = events();
-    assert!(unreachable.publish(&batch).await.is_err());
+    assert!(unreachable
+        .publish(&crate::common::shared(&batch))
+        .await
+        .is_err());
     // Nothing to put is no call: an empty or non-domain batch is Ok.
-    assert!(unreachable.publish(&batch[..1]).await.is_ok());
+    assert!(unreachable
+        .publish(&crate::common::shared(&batch[..1]))
+        .await
+        .is_ok());
 
     let reachable = Arc::new(EventBridgePublisher::new(&config(endpoint.clone(), &bus)).await);
     let both = Both {
         first: reachable.clone(),
         second: unreachable.clone(),
     };
-    assert!(both.publish(&batch).await.is_err());
+    assert!(both.publish(&crate::common::shared(&batch)).await.is_err());
     let both = Both {
         first: unreachable,
         second: reachable,
     };
-    assert!(both.publish(&batch).await.is_err());
+    assert!(both.publish(&crate::common::shared(&batch)).await.is_err());
     // The first publisher of the first `Both` had accepted the batch (at
     // least once: the relay's retry may deliver it again).
     let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
@@ -287,7 +296,7 @@ async fn refused_entries_are_sent_again_and_an_error_when_refused_every_time() {
         };
         let proxy = testkit::start_http_proxy(&endpoint, false, spoil).await;
         let publisher = EventBridgePublisher::new(&config(proxy, &bus)).await;
-        let result = publisher.publish(&batch).await;
+        let result = publisher.publish(&crate::common::shared(&batch)).await;
         let arrived: HashSet<String> = receive(&sqs, &url, if ok { 4 } else { 3 })
             .await
             .iter()
@@ -338,7 +347,11 @@ async fn the_configured_publisher_sends_to_sqs_and_the_bus() {
     .await
     .expect("parts");
     let (batch, wanted) = events();
-    parts.publisher.publish(&batch).await.expect("publish");
+    parts
+        .publisher
+        .publish(&crate::common::shared(&batch))
+        .await
+        .expect("publish");
     let sqs = aws_sdk_sqs::Client::new(&sdk(&endpoint).await);
     let on_bus: HashSet<String> = receive(&sqs, &url, 4)
         .await

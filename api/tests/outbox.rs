@@ -71,7 +71,7 @@ struct UnreliableLog {
 
 #[async_trait]
 impl EventPublisher for UnreliableLog {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Arc<Event>]) -> Result<(), PublishError> {
         if self.down.load(Ordering::SeqCst) {
             self.failures.fetch_add(1, Ordering::SeqCst);
             return Err(PublishError::Unavailable("sink down".into()));
@@ -190,7 +190,7 @@ async fn crash_between_publish_and_ack_only_duplicates_with_the_same_ids() {
         // The relay's first half of a drain: read and publish...
         let entries = store.outbox_pending(100).await.unwrap();
         let events: Vec<Event> = entries.into_iter().map(|e| e.event).collect();
-        log.publish(&events).await.unwrap();
+        log.publish(&crate::common::shared(&events)).await.unwrap();
         // ...and the process dies before `outbox_ack`.
         committed
     };

@@ -140,7 +140,7 @@ async fn over_the_event_log_the_age_rises_while_retried_and_falls_to_zero() {
     let event = Event::new(EventType::UserRegistered, Some("u"), json!({}));
     EventLog::open(dir.path())
         .unwrap()
-        .publish(&[event])
+        .publish(&crate::common::shared(&[event]))
         .await
         .unwrap();
     let options = LogOptions {
@@ -166,7 +166,7 @@ async fn over_sqs_the_age_rises_while_retried_and_falls_to_zero() {
     let event = Event::new(EventType::WebhookReceived, Some("u"), json!({}));
     SqsPublisher::new(&config)
         .await
-        .publish(&[event])
+        .publish(&crate::common::shared(&[event]))
         .await
         .unwrap();
     let source = SqsSource::connect(&config, Queue::WebhookProcessing)

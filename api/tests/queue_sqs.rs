@@ -76,7 +76,7 @@ async fn poison_run(queue: Queue, events: &[Event]) -> (Arc<Picky>, Instant, Ins
         .unwrap();
     SqsPublisher::new(&config)
         .await
-        .publish(events)
+        .publish(&crate::common::shared(events))
         .await
         .unwrap();
     let source = SqsSource::connect(&config, queue)

@@ -303,7 +303,7 @@ async fn events_are_archived_exactly_once_through_kills_and_an_s3_outage() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             let mut tries = 0;
-            while let Err(e) = publisher.publish(chunk).await {
+            while let Err(e) = publisher.publish(&common::shared(chunk)).await {
                 tries += 1;
                 assert!(tries < 20, "publishing keeps failing: {e}");
                 tokio::time::sleep(Duration::from_millis(200)).await;

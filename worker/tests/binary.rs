@@ -69,7 +69,7 @@ async fn the_audit_worker_archives_serves_its_endpoints_and_stops_on_sigterm() {
         .collect();
     EventLog::open(dir.path())
         .unwrap()
-        .publish(&events)
+        .publish(&crate::common::shared(&events))
         .await
         .unwrap();
 
@@ -262,7 +262,7 @@ async fn sigterm_mid_batch_gives_back_the_messages_in_flight() {
         .collect();
     SqsPublisher::new(&sqs)
         .await
-        .publish(&events)
+        .publish(&crate::common::shared(&events))
         .await
         .expect("published");
     let queue = SqsSource::connect(&sqs, Queue::AuditLog)
@@ -447,7 +447,7 @@ async fn the_webhook_worker_reports_backlog_failures_and_dead_letters() {
     events.push(received("from-a-newer-build", "evt_poison".into()));
     SqsPublisher::new(&sqs)
         .await
-        .publish(&events)
+        .publish(&crate::common::shared(&events))
         .await
         .expect("published");
 

@@ -146,10 +146,10 @@ struct Entry {
 
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Arc<Event>]) -> Result<(), PublishError> {
         let mut pending = Vec::new();
         for event in events.iter().filter(|e| is_domain_event(e)) {
-            let detail = serde_json::to_string(event).map_err(|e| {
+            let detail = serde_json::to_string(&**event).map_err(|e| {
                 PublishError::Unavailable(format!("event {} cannot be encoded: {e}", event.id))
             })?;
             pending.push(Entry {
@@ -224,7 +224,7 @@ pub struct Both {
 
 #[async_trait]
 impl EventPublisher for Both {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Arc<Event>]) -> Result<(), PublishError> {
         self.first.publish(events).await?;
         self.second.publish(events).await
     }

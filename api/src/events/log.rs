@@ -114,19 +114,19 @@ fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
 
 #[async_trait]
 impl EventPublisher for EventLog {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[Arc<Event>]) -> Result<(), PublishError> {
         let mut buf = Vec::with_capacity(events.len() * 256);
         // Each line's end in `buf`, and its event when readers take it.
         let mut lines = Vec::with_capacity(events.len());
         for e in events {
             let start = buf.len();
-            serde_json::to_writer(&mut buf, e)
+            serde_json::to_writer(&mut buf, &**e)
                 .map_err(|e| PublishError::Unavailable(e.to_string()))?;
             let json = std::str::from_utf8(&buf[start..]).ok().map(Arc::from);
             buf.push(b'\n');
             let readable = LINE_BOUNDS.check(&buf[start..]).is_ok();
             let appended = json.filter(|_| readable).map(|json| Appended {
-                event: Arc::new(e.clone()),
+                event: e.clone(),
                 json,
             });
             lines.push((buf.len() as u64, appended));

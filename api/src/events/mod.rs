@@ -145,8 +145,10 @@ pub enum PublishError {
 
 /// Where the outbox relay sends events. `publish` returning `Ok` means
 /// every event of the batch is durably accepted; on `Err` the relay sends
-/// the whole batch again later (at least once).
+/// the whole batch again later (at least once). The events are shared
+/// (`Arc`), so a publisher that keeps them (the embedded log's
+/// [`log::Tail`]) keeps the relay's, not copies.
 #[async_trait]
 pub trait EventPublisher: Send + Sync + 'static {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError>;
+    async fn publish(&self, events: &[std::sync::Arc<Event>]) -> Result<(), PublishError>;
 }

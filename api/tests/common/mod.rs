@@ -294,3 +294,8 @@ pub fn assert_error(status: u16, body: &Value, want_status: u16, want_code: &str
         "request_id; body: {body}"
     );
 }
+
+/// `events` as an [`api::events::EventPublisher`] takes them.
+pub fn shared(events: &[api::events::Event]) -> Vec<Arc<api::events::Event>> {
+    events.iter().cloned().map(Arc::new).collect()
+}

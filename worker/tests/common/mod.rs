@@ -177,3 +177,8 @@ pub fn files(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
     out.sort();
     out
 }
+
+/// `events` as an [`api::events::EventPublisher`] takes them.
+pub fn shared(events: &[Event]) -> Vec<std::sync::Arc<Event>> {
+    events.iter().cloned().map(std::sync::Arc::new).collect()
+}

@@ -334,14 +334,14 @@ impl SqsPublisher {
 
 #[async_trait]
 impl EventPublisher for SqsPublisher {
-    async fn publish(&self, events: &[Event]) -> Result<(), PublishError> {
+    async fn publish(&self, events: &[std::sync::Arc<Event>]) -> Result<(), PublishError> {
         if events.is_empty() {
             return Ok(());
         }
         let urls = self.urls().await?;
         let mut by_queue: HashMap<Queue, Vec<Message>> = HashMap::new();
         for event in events {
-            let body = serde_json::to_string(event).map_err(|e| SqsError::Encode {
+            let body = serde_json::to_string(&**event).map_err(|e| SqsError::Encode {
                 id: event.id.clone(),
                 cause: e.to_string(),
             })?;

@@ -14,7 +14,16 @@ fn options(visibility_ms: u64) -> LogOptions {
 }
 
 async fn publish(dir: &Path, events: &[Event]) {
-    EventLog::open(dir).unwrap().publish(events).await.unwrap();
+    EventLog::open(dir)
+        .unwrap()
+        .publish(&shared(events))
+        .await
+        .unwrap();
+}
+
+/// `events` as a publisher takes them.
+fn shared(events: &[Event]) -> Vec<Arc<Event>> {
+    events.iter().cloned().map(Arc::new).collect()
 }
 
 fn ids(deliveries: &[Delivery]) -> Vec<String> {
@@ -343,7 +352,7 @@ async fn what_this_process_appended_is_taken_from_the_tail_and_the_rest_from_the
     let log = EventLog::open(dir.path()).unwrap();
     let first = source.receive(10, Duration::ZERO).await.unwrap();
     assert_eq!(ids(&first), [a.id.as_str()]);
-    log.publish(&[b.clone(), c.clone()]).await.unwrap();
+    log.publish(&shared(&[b.clone(), c.clone()])).await.unwrap();
     // Spoil b's line in the file (same length): a reader of the file
     // would skip it; the tail still has it as published.
     let path = dir.path().join(EventLog::FILE);
