@@ -37,10 +37,12 @@ const USER_CONFLICT_ATTEMPTS: usize = 2;
 /// The stored user behind an authenticated request; 404 `user_not_found`
 /// when the token outlived its user.
 pub async fn load_user(store: &dyn Store, user_id: &str) -> ApiResult<User> {
-    store
-        .user(user_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user_not_found", "the user does not exist"))
+    store.user(user_id).await?.ok_or_else(user_not_found)
+}
+
+/// 404 `user_not_found`: the token outlived its user.
+fn user_not_found() -> ApiError {
+    ApiError::not_found("user_not_found", "the user does not exist")
 }
 
 /// Ok if the user's KYC status is `VERIFIED`; otherwise 403
@@ -51,7 +53,7 @@ pub async fn require_verified_kyc(store: &dyn Store, user_id: &str) -> ApiResult
     let status = store
         .kyc_status(user_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("user_not_found", "the user does not exist"))?;
+        .ok_or_else(user_not_found)?;
     if status == KycStatus::Verified {
         Ok(())
     } else {
