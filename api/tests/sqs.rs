@@ -11,6 +11,7 @@
 
 mod fault;
 
+use crate::common::shared;
 use api::events::relay::Relay;
 use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
 use api::events::{Event, EventPublisher, EventType};
@@ -132,15 +133,12 @@ async fn publish_routes_every_event_with_fifo_keys() {
             e
         })
         .collect();
-    publisher
-        .publish(&crate::common::shared(&events))
-        .await
-        .expect("publish");
+    publisher.publish(&shared(&events)).await.expect("publish");
     // A re-sent batch (the relay after a crash) is deduplicated by SQS
     // (moto deduplicates only against messages still queued, so re-send
     // before reading).
     publisher
-        .publish(&crate::common::shared(&events[..5]))
+        .publish(&shared(&events[..5]))
         .await
         .expect("re-publish");
 
@@ -238,7 +236,7 @@ async fn hubspot_message_moves_to_dead_letter_queue_after_max_receives() {
     let publisher = SqsPublisher::new(&cfg).await;
     let sent = event(EventType::UserRegistered, Some("user-dlq"), 1);
     publisher
-        .publish(&crate::common::shared(std::slice::from_ref(&sent)))
+        .publish(&shared(std::slice::from_ref(&sent)))
         .await
         .expect("publish");
 
@@ -343,7 +341,7 @@ async fn an_entry_sqs_refuses_is_resent_before_the_rest_of_its_group() {
         })
         .collect();
     publisher
-        .publish(&crate::common::shared(&events))
+        .publish(&shared(&events))
         .await
         .expect("publish after one refusal");
     let committed: Vec<(String, String)> = events
@@ -476,9 +474,7 @@ async fn publish_fails_when_sqs_refuses_a_message() {
         json!({ "blob": "x".repeat(1024 * 1024 + 1) }),
     );
     let small = event(EventType::OrderFilled, Some("user-big"), 1);
-    let result = publisher
-        .publish(&crate::common::shared(&[small, huge]))
-        .await;
+    let result = publisher.publish(&shared(&[small, huge])).await;
     assert!(
         result.is_err(),
         "a refused message makes publish fail: {result:?}"
@@ -490,11 +486,7 @@ async fn publish_fails_when_queues_are_missing() {
     let cfg = config(shared_moto_port());
     let publisher = SqsPublisher::new(&cfg).await;
     let result = publisher
-        .publish(&crate::common::shared(&[event(
-            EventType::OrderFilled,
-            None,
-            1,
-        )]))
+        .publish(&shared(&[event(EventType::OrderFilled, None, 1)]))
         .await;
     assert!(
         result.is_err(),
