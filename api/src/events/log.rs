@@ -142,11 +142,11 @@ impl EventPublisher for EventLog {
             let mut offset = start;
             let lines = lines
                 .into_iter()
-                .map(|(end, event)| {
+                .map(|(end, appended)| {
                     let line = Line {
                         start: offset,
                         end: start + end,
-                        event,
+                        appended,
                     };
                     offset = line.end;
                     line

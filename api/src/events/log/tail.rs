@@ -29,7 +29,7 @@ pub const MAX_BYTES: u64 = 8 << 20;
 pub struct Line {
     pub start: u64,
     pub end: u64,
-    pub event: Option<Appended>,
+    pub appended: Option<Appended>,
 }
 
 /// An event as appended: the event, and its JSON exactly as in the line

@@ -28,7 +28,9 @@ impl Files {
         if let Some(lines) = self.tail.from(state.read_to, WINDOW - state.entries.len()) {
             for line in lines {
                 state.read_to = line.end;
-                let Some(appended) = line.event else { continue };
+                let Some(appended) = line.appended else {
+                    continue;
+                };
                 if !Queue::routes(&appended.event.event_type).contains(&self.queue) {
                     continue;
                 }

@@ -11,7 +11,7 @@ fn lines(start: u64, lengths: &[u64]) -> Vec<Line> {
             let line = Line {
                 start: offset,
                 end: offset + n,
-                event: Some(Appended {
+                appended: Some(Appended {
                     event: Arc::new(Event::new(
                         EventType::OrderAccepted,
                         Some("u"),
