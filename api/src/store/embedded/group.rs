@@ -24,7 +24,10 @@
 //!
 //! A group is whatever queued while the previous group synced (at most
 //! [`MAX_GROUP`]), so one writer alone pays one sync, and load shares
-//! syncs. Figures: docs/BENCHMARKS.md, "REST order flow".
+//! syncs; under load (the last group held [`gather::SIBLINGS`] batches or more)
+//! a group also lingers up to [`gather::LINGER`] from its first batch, so that
+//! one sync carries every batch of that time. Figures: docs/BENCHMARKS.md,
+//! "REST order flow".
 
 use super::checkpoint;
 use super::layer::{Layer, Overlay};
@@ -134,6 +137,8 @@ pub(super) struct Start {
     pub(super) fits: Box<dyn Fn() -> bool + Send>,
     /// [`CHECKPOINT_EVERY`], longer in tests that want none.
     pub(super) checkpoint_every: Duration,
+    /// [`gather::LINGER`]; longer in a test that makes it visible.
+    pub(super) linger: Duration,
 }
 
 impl Committer {
@@ -228,6 +233,7 @@ fn run(start: Start, queue: &mpsc::Receiver<Job>, shared: &Shared) {
         done,
     };
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut last_group = 0;
     loop {
         c.between_groups();
         let wait = if c.running.is_some() {
@@ -235,18 +241,23 @@ fn run(start: Start, queue: &mpsc::Receiver<Job>, shared: &Shared) {
         } else {
             c.start.checkpoint_every
         };
-        match queue.recv_timeout(wait) {
-            Ok(first) => group.push(first),
+        let took_first = match queue.recv_timeout(wait) {
+            Ok(first) => {
+                group.push(first);
+                Instant::now()
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
-        }
-        while group.len() < MAX_GROUP {
-            match queue.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        shared.taken.fetch_add(group.len() as u64, Ordering::SeqCst);
+        };
+        gather::rest(
+            queue,
+            &mut group,
+            last_group,
+            c.start.linger,
+            took_first,
+            &shared.taken,
+        );
+        last_group = group.len();
         let answers = shared.check().and_then(|()| c.commit_group(&group));
         if let Err(e) = &answers {
             c.fail(e);
@@ -448,5 +459,7 @@ fn apply_batch(tx: &Tx<'_>, work: &Work) -> Result<(), StoreError> {
         .unwrap_or_else(|_| Err(unavailable("a batch panicked while it was applied")))
 }
 
+mod gather;
+pub(super) use gather::LINGER;
 #[cfg(test)]
 mod tests;

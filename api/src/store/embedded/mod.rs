@@ -140,6 +140,7 @@ impl EmbeddedStore {
             next_position: last.map_or(1, |p| p + 1),
             fits: Box::new(move || file.metadata().is_ok_and(|m| m.len() <= inline_up_to)),
             checkpoint_every,
+            linger: group::LINGER,
         })?;
         Ok(EmbeddedStore {
             db,

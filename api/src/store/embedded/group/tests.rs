@@ -21,6 +21,15 @@ fn committer(checkpoints: bool) -> Fixture {
 
 /// [`committer`] with its log changed by `log` first.
 fn committer_with(checkpoints: bool, log: impl FnOnce(Wal) -> Wal) -> Fixture {
+    committer_lingering(checkpoints, LINGER, log)
+}
+
+/// [`committer_with`], lingering `linger` under load.
+fn committer_lingering(
+    checkpoints: bool,
+    linger: Duration,
+    log: impl FnOnce(Wal) -> Wal,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = Arc::new(Database::create(dir.path().join("t.redb")).unwrap());
     let tx = db.begin_write().unwrap();
@@ -36,6 +45,7 @@ fn committer_with(checkpoints: bool, log: impl FnOnce(Wal) -> Wal) -> Fixture {
         } else {
             Duration::from_secs(3600)
         },
+        linger,
     })
     .unwrap();
     Fixture {
@@ -86,6 +96,52 @@ async fn batches_queued_during_a_commit_share_one_sync() {
     for (i, key) in keys.iter().enumerate() {
         assert_eq!(read(&f, key), Some(i as u64));
     }
+}
+
+/// After a group of [`gather::SIBLINGS`] batches, the next group waits
+/// for a batch sent once the committer has taken its first, and both
+/// share one sync; after that group of two, the next one does not wait:
+/// a batch sent once its group's first was taken gets a sync of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_load_a_group_lingers_for_the_batches_that_follow() {
+    let f = committer_lingering(false, Duration::from_secs(3), |wal| wal);
+    let keys = ["a", "b", "c", "d"];
+    assert_eq!(keys.len(), gather::SIBLINGS);
+    let works = (0..).zip(keys).map(|(i, key)| insert_new(key, i)).collect();
+    for answer in one_group(&f.committer, works).await {
+        answer.unwrap();
+    }
+    assert_eq!(syncs(&f), 1);
+    // The next group lingers: a batch sent after its first was taken
+    // joins it.
+    let (first, second) = one_after_the_other(&f, insert_new("e", 5), insert_new("f", 6)).await;
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(syncs(&f), 2, "the two batches shared one sync");
+    // A group of two is no load: the next group does not linger, so the
+    // batch sent after its first was taken has a sync of its own.
+    let (first, second) = one_after_the_other(&f, insert_new("g", 7), insert_new("h", 8)).await;
+    first.unwrap();
+    second.unwrap();
+    assert_eq!(syncs(&f), 4);
+    assert_eq!((read(&f, "e"), read(&f, "h")), (Some(5), Some(8)));
+}
+
+/// Sends `first`; once the committer has taken it, sends `second`;
+/// answers both.
+async fn one_after_the_other(
+    f: &Fixture,
+    first: Work,
+    second: Work,
+) -> (Result<(), StoreError>, Result<(), StoreError>) {
+    let taken = f.committer.shared.taken.load(Ordering::SeqCst);
+    let c = f.committer.clone();
+    let first = tokio::spawn(async move { c.commit(first).await });
+    while f.committer.shared.taken.load(Ordering::SeqCst) == taken {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let second = f.committer.commit(second).await;
+    (first.await.unwrap(), second)
 }
 
 /// A batch that writes and then refuses leaves nothing of itself, in the
