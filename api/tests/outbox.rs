@@ -168,7 +168,7 @@ async fn failing_publisher_keeps_events_in_the_outbox_until_it_recovers() {
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.event.id)
+        .map(|e| e.event.id.clone())
         .collect();
     assert_eq!(pending, committed, "nothing dropped while the sink is down");
     assert!(log_ids(dir.path()).is_empty());
@@ -189,7 +189,10 @@ async fn crash_between_publish_and_ack_only_duplicates_with_the_same_ids() {
         let committed = commit_events(&store, None, 10).await;
         // The relay's first half of a drain: read and publish...
         let entries = store.outbox_pending(100).await.unwrap();
-        let events: Vec<Event> = entries.into_iter().map(|e| e.event).collect();
+        let events: Vec<Event> = entries
+            .into_iter()
+            .map(|e| std::sync::Arc::unwrap_or_clone(e.event))
+            .collect();
         log.publish(&crate::common::shared(&events)).await.unwrap();
         // ...and the process dies before `outbox_ack`.
         committed

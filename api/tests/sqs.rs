@@ -419,7 +419,7 @@ async fn sqs_outage_keeps_events_in_the_outbox_until_it_returns() {
         .await
         .expect("outbox")
         .into_iter()
-        .map(|e| e.event.id)
+        .map(|e| e.event.id.clone())
         .collect();
     assert_eq!(
         pending,

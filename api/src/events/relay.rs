@@ -258,10 +258,8 @@ pub async fn drain_once(
     if entries.is_empty() {
         return Ok(0);
     }
-    let (events, positions): (Vec<_>, Vec<_>) = entries
-        .into_iter()
-        .map(|e| (Arc::new(e.event), e.position))
-        .unzip();
+    let (events, positions): (Vec<_>, Vec<_>) =
+        entries.into_iter().map(|e| (e.event, e.position)).unzip();
     // One span per event, in the trace of the request that made it, open
     // for as long as the batch's publish takes.
     let spans: Vec<tracing::Span> = events

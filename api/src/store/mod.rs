@@ -27,6 +27,7 @@ pub use records::*;
 
 use crate::events::Event;
 use async_trait::async_trait;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why a commit or read failed.
@@ -165,7 +166,9 @@ pub struct TxQuery {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxEntry {
     pub position: String,
-    pub event: Event,
+    /// Shared: the embedded store hands out the events its process
+    /// committed without decoding them again.
+    pub event: Arc<Event>,
 }
 
 /// What a store call returns.

@@ -116,19 +116,20 @@ async fn run_lane<F, Fut>(
     backlog: &Backlog,
     mut apply: F,
 ) where
-    F: FnMut(UserEvent) -> Fut,
+    F: FnMut(Arc<UserEvent>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     use futures_util::FutureExt as _;
     while let Some(event) = queued.recv().await {
-        let what = describe(&event);
-        if std::panic::AssertUnwindSafe(apply(event))
+        // Shared, so that the log line of a panic can still name it.
+        let event = Arc::new(event);
+        if std::panic::AssertUnwindSafe(apply(event.clone()))
             .catch_unwind()
             .await
             .is_err()
         {
             metrics::counter!("nax_order_sync_panics_total").increment(1);
-            tracing::error!(event = %what, "order sync: applying a venue event panicked; the event was skipped");
+            tracing::error!(event = %describe(&event), "order sync: applying a venue event panicked; the event was skipped");
         }
         backlog.applied();
     }
@@ -168,7 +169,7 @@ fn lane_of(user: &str) -> usize {
 
 /// Applies one venue event, trying it again while the store is
 /// unavailable (see the module doc).
-async fn apply(state: &TradingState, scales: &HashMap<String, u8>, event: UserEvent) {
+async fn apply(state: &TradingState, scales: &HashMap<String, u8>, event: Arc<UserEvent>) {
     let mut pause = STORE_RETRY_MIN;
     loop {
         match handle(state, scales, &event).await {

@@ -156,7 +156,7 @@ pub async fn assert_everything_there(store: &dyn Store, c: &Committed) {
     let pending: Vec<String> = pending_of(store, &wanted)
         .await
         .into_iter()
-        .map(|e| e.event.id)
+        .map(|e| e.event.id.clone())
         .collect();
     assert_eq!(
         pending, c.event_ids,

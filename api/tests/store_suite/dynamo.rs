@@ -53,7 +53,7 @@ pub async fn batch_over_the_transaction_limit_is_refused(store: &DynamoStore) {
     let landed: Vec<String> = pending_of(store, &ids)
         .await
         .into_iter()
-        .map(|e| e.event.id)
+        .map(|e| e.event.id.clone())
         .collect();
     assert_eq!(landed, ids[..MAX_ITEMS].to_vec());
 }

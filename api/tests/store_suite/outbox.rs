@@ -48,7 +48,7 @@ pub async fn outbox_keeps_commit_order_and_forgets_acked(store: &dyn Store) {
 
     let pending = pending_of(store, &want).await;
     assert_eq!(ids(&pending), want, "commit order");
-    assert_eq!(pending[3].event, events[3], "stored as committed");
+    assert_eq!(*pending[3].event, events[3], "stored as committed");
     let positions: Vec<&String> = pending.iter().map(|e| &e.position).collect();
     let mut unique = positions.clone();
     unique.dedup();

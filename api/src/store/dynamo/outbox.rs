@@ -164,7 +164,7 @@ async fn oldest_of_shard(
             };
             out.push(OutboxEntry {
                 position,
-                event: items::decode(item)?,
+                event: std::sync::Arc::new(items::decode(item)?),
             });
         }
         match page.last_evaluated_key() {

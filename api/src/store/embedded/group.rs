@@ -30,6 +30,7 @@
 //! "REST order flow".
 
 use super::checkpoint;
+use super::emitted::Emitted;
 use super::layer::{Layer, Overlay};
 use super::tx::Tx;
 use super::wal::Wal;
@@ -81,6 +82,8 @@ struct Job {
 #[derive(Default)]
 pub(super) struct Shared {
     pub(super) overlay: Overlay,
+    /// The decoded events of the outbox entries this process committed.
+    pub(super) emitted: Emitted,
     /// Whether point reads of the file run on the calling task: the file
     /// was small enough after the last checkpoint (`mod.rs`,
     /// `INLINE_READS_UP_TO`).
@@ -367,6 +370,7 @@ impl Committing<'_> {
         let file = self.start.db.begin_read().map_err(unavailable)?;
         let next_position = Cell::new(self.start.next_position);
         let mut staged = Layer::default();
+        let mut emitted = Vec::new();
         let mut answers = Vec::with_capacity(group.len());
         for job in group {
             let before = next_position.get();
@@ -376,9 +380,11 @@ impl Committing<'_> {
                 group: &staged,
                 batch: RefCell::new(Layer::default()),
                 next_position: &next_position,
+                emitted: RefCell::new(Vec::new()),
             };
             let mut applied = apply_batch(&tx, &job.work);
             let batch = tx.batch.into_inner();
+            let events = tx.emitted.into_inner();
             if applied.is_ok() && batch.bytes() > MAX_BATCH_BYTES {
                 applied = Err(StoreError::Corrupt(format!(
                     "a batch of about {} bytes is over the embedded store's bound of {MAX_BATCH_BYTES}",
@@ -386,7 +392,10 @@ impl Committing<'_> {
                 )));
             }
             match applied {
-                Ok(()) => staged.extend(batch),
+                Ok(()) => {
+                    staged.extend(batch);
+                    emitted.extend(events);
+                }
                 Err(_) => next_position.set(before),
             }
             answers.push(applied);
@@ -398,6 +407,7 @@ impl Committing<'_> {
         }
         self.write(staged)?;
         self.start.next_position = next_position.get();
+        self.shared.emitted.synced(emitted);
         Ok(answers)
     }
 

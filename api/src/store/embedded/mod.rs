@@ -25,6 +25,7 @@
 
 mod apply;
 mod checkpoint;
+mod emitted;
 mod group;
 mod layer;
 mod table;
@@ -233,9 +234,19 @@ fn position(seq: u64) -> String {
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        // The events go to the outbox after the other writes (which never
+        // read it), in their order, and are kept decoded for the relay.
+        let (mut others, mut events) = (Vec::with_capacity(writes.len()), Vec::new());
+        for write in writes {
+            match write {
+                Write::Emit(event) => events.push(Arc::new(event)),
+                other => others.push(other),
+            }
+        }
         self.committer
             .commit(Box::new(move |tx| {
-                writes.iter().try_for_each(|w| apply(tx, w))
+                others.iter().try_for_each(|w| apply(tx, w))?;
+                events.iter().try_for_each(|e| tx.emit(e))
             }))
             .await
     }
@@ -371,9 +382,13 @@ impl Store for EmbeddedStore {
                     k.try_into()
                         .map_err(|_| StoreError::Corrupt("an outbox key is not 8 bytes".into()))?,
                 );
+                let event = match shared.emitted.get(seq) {
+                    Some(event) => event,
+                    None => Arc::new(decode(v)?),
+                };
                 out.push(OutboxEntry {
                     position: position(seq),
-                    event: decode(v)?,
+                    event,
                 });
                 Ok(out.len() < limit)
             })?;
@@ -384,14 +399,17 @@ impl Store for EmbeddedStore {
 
     async fn outbox_ack(&self, positions: &[String]) -> Result<(), StoreError> {
         let seqs: Vec<u64> = positions.iter().filter_map(|p| p.parse().ok()).collect();
+        let removed = seqs.clone();
         self.committer
             .commit(Box::new(move |tx| {
-                for &s in &seqs {
+                for &s in &removed {
                     tx.remove(Table::Outbox, &s.to_be_bytes());
                 }
                 Ok(())
             }))
-            .await
+            .await?;
+        self.shared().emitted.acknowledged(&seqs);
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

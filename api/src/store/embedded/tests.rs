@@ -198,3 +198,67 @@ async fn listings_merge_the_overlay_over_the_file() {
     assert_eq!(second.items[0].status, "filled");
     assert_eq!(second.next, None);
 }
+
+/// The relay's reads hand out the events this process committed as they
+/// were committed, nothing of a batch refused after its event was put in
+/// the outbox (the next batch takes its position), and the same events,
+/// decoded from the file, after a reopen; an acknowledgement forgets
+/// them.
+#[tokio::test]
+async fn pending_events_are_the_committed_ones_with_or_without_the_decoded_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    let event = |name: &str| {
+        crate::events::Event::new(
+            EventType::UserRegistered,
+            Some(name),
+            serde_json::json!({ "name": name }),
+        )
+    };
+    let (first, refused, next) = (event("first"), event("refused"), event("next"));
+    store
+        .commit(vec![
+            Write::CreateUser(user("taken", 1)),
+            Write::Emit(first.clone()),
+        ])
+        .await
+        .unwrap();
+    // Refused after its event was put in the outbox: over the bound on a
+    // batch's size.
+    let refused_batch = store
+        .commit(vec![
+            Write::CreateUser(user("large", 5 << 20)),
+            Write::Emit(refused.clone()),
+        ])
+        .await;
+    assert!(
+        matches!(refused_batch, Err(StoreError::Corrupt(_))),
+        "{refused_batch:?}"
+    );
+    assert_eq!(store.shared().emitted.len(), 1);
+    store.commit(vec![Write::Emit(next.clone())]).await.unwrap();
+    assert_eq!(store.shared().emitted.len(), 2);
+    let pending = store.outbox_pending(10).await.unwrap();
+    let events: Vec<_> = pending.iter().map(|e| e.event.as_ref().clone()).collect();
+    assert_eq!(events, vec![first.clone(), next.clone()]);
+    drop(store);
+    let reopened = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(reopened.shared().emitted.len(), 0);
+    let decoded = reopened.outbox_pending(10).await.unwrap();
+    assert_eq!(decoded, pending);
+    let another = event("another");
+    reopened
+        .commit(vec![Write::Emit(another.clone())])
+        .await
+        .unwrap();
+    let positions: Vec<_> = reopened
+        .outbox_pending(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.position)
+        .collect();
+    reopened.outbox_ack(&positions).await.unwrap();
+    assert_eq!(reopened.shared().emitted.len(), 0);
+    assert!(reopened.outbox_pending(10).await.unwrap().is_empty());
+}

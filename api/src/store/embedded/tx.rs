@@ -6,8 +6,10 @@
 use super::layer::{Bytes, Layer, Overlay};
 use super::table::{self, Table};
 use super::StoreError;
+use crate::events::Event;
 use redb::ReadTransaction;
 use std::cell::{Cell, RefCell};
+use std::sync::Arc;
 
 pub(super) struct Tx<'a> {
     pub(super) file: &'a ReadTransaction,
@@ -17,6 +19,10 @@ pub(super) struct Tx<'a> {
     pub(super) batch: RefCell<Layer>,
     /// The next outbox position.
     pub(super) next_position: &'a Cell<u64>,
+    /// The events this batch put in the outbox, by position, for
+    /// [`super::emitted`] once the batch has succeeded and its group
+    /// synced.
+    pub(super) emitted: RefCell<Vec<(u64, Arc<Event>)>>,
 }
 
 impl Tx<'_> {
@@ -40,6 +46,18 @@ impl Tx<'_> {
 
     pub(super) fn remove(&self, t: Table, key: &[u8]) {
         self.batch.borrow_mut().put(t, key, None);
+    }
+
+    /// Puts `event` in the outbox at the next position.
+    pub(super) fn emit(&self, event: &Arc<Event>) -> Result<(), StoreError> {
+        let position = self.next_position();
+        self.insert(
+            Table::Outbox,
+            &position.to_be_bytes(),
+            &super::encode(event.as_ref())?,
+        );
+        self.emitted.borrow_mut().push((position, event.clone()));
+        Ok(())
     }
 
     /// Takes the next outbox position.
