@@ -5,10 +5,11 @@
 # hub's and the harness's cores (user + system from /proc over MEASURE s
 # of the flow, 5 by default), the embedded store's batches and syncs per
 # second over the same seconds (batches per sync is the mean group commit), and how many of
-# the run's fills the hub recorded (`order.filled` events once the run
-# has drained) against the IOC orders, every one of which fills (a
-# user's resting buy filled by another's market sell adds one more, so
-# the count can pass them). Alternating in one run is what makes a ratio
+# the run's fills the hub recorded (`order.filled` events once the load
+# generator is done) against the IOC orders whose POST answered `filled`
+# (one that found no liquidity is cancelled instead; a user's resting buy
+# filled by another's market sell adds one more, so the count can pass
+# them). Alternating in one run is what makes a ratio
 # worth quoting on a noisy 2-core machine. A binary may be the order
 # flow's floor, `target/production/orders-floor` (loadtest/src/
 # orders_floor/): it takes the same TOML and answers /health and the
@@ -85,13 +86,15 @@ TOML
   local accepted post ioc
   accepted=$(grep -oE 'accepted [0-9.]+/s avg' "$dir/loadtest.txt" | grep -oE '[0-9.]+' | head -1)
   post=$(grep -E 'POST /orders \(all\)' "$dir/loadtest.txt" | grep -oE 'p50 [0-9.]+ \| p90 [0-9.]+ \| p99 [0-9.]+ \| p99.9 [0-9.]+' || true)
-  ioc=$(grep -oE '[0-9]+ orders accepted' "$dir/loadtest.txt" | grep -oE '^[0-9]+' || echo 0)
+  # The IOC orders that filled, as their POST answered: an IOC order that
+  # found no liquidity is cancelled, not filled.
+  ioc=$(grep -E 'accepted orders by state' "$dir/loadtest.txt" | grep -oE 'filled: [0-9]+' | grep -oE '[0-9]+' || echo 0)
   local batches syncs
   read -r batches syncs <<< "$(paste -d' ' <(echo "$s0") <(echo "$s1") | awk -v m="$MEASURE" '{print ($3 - $1) / m, ($4 - $2) / m}')"
   printf '%-40s accepted %8s/s  %s  hub %.2f cores  harness %.2f  store %s batches/s in %s syncs/s  fills recorded %s of %s\n' \
     "$(basename "$bin") ($(basename "$dir"))" "${accepted:-?}" "${post:-?}" \
     "$(echo "($h1 - $h0) / $tick / $MEASURE" | bc -l)" "$(echo "($l1 - $l0) / $tick / $MEASURE" | bc -l)" \
-    "$batches" "$syncs" "${filled:-0}" "$((ioc / 2))"
+    "$batches" "$syncs" "${filled:-0}" "${ioc:-0}"
 }
 
 for round in $(seq "$ROUNDS"); do
