@@ -144,10 +144,9 @@ pub(super) fn apply(tx: &Tx<'_>, write: &Write) -> Result<(), StoreError> {
             }
             tx.insert(Table::SyncCheckpoints, key.as_bytes(), &encode(&c)?);
         }
-        Write::Emit(event) => {
-            let position = tx.next_position().to_be_bytes();
-            tx.insert(Table::Outbox, &position, &encode(&event)?);
-        }
+        // `EmbeddedStore::commit` hands a batch's events to `Tx::emit`
+        // itself, shared; this copy is for any other caller.
+        Write::Emit(event) => tx.emit(&std::sync::Arc::new(event.clone()))?,
     }
     Ok(())
 }

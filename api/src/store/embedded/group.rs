@@ -24,10 +24,10 @@
 //!
 //! A group is whatever queued while the previous group synced (at most
 //! [`MAX_GROUP`]), so one writer alone pays one sync, and load shares
-//! syncs; under load (the last group held [`gather::SIBLINGS`] batches or more)
-//! a group also lingers up to [`gather::LINGER`] from its first batch, so that
-//! one sync carries every batch of that time. Figures: docs/BENCHMARKS.md,
-//! "REST order flow".
+//! syncs; under load (the last group held [`gather::SIBLINGS`] batches
+//! or more) a group also lingers up to [`gather::LINGER`] from its first
+//! batch, so that one sync carries every batch of that time. Figures:
+//! docs/BENCHMARKS.md, "REST order flow".
 
 use super::checkpoint;
 use super::emitted::Emitted;

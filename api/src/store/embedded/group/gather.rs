@@ -52,13 +52,14 @@ fn drain(queue: &mpsc::Receiver<Job>, group: &mut Vec<Job>) {
 }
 
 /// How long the group that begins now waits for more batches before its
-/// sync, given how many batches the last group held: `linger` ([`LINGER`]) when that
-/// was at least [`SIBLINGS`] (the store is under load, and lingering
-/// shares one sync among the batches that arrive meanwhile), else not at
-/// all (a lone writer, or a light load, pays no wait). Under a steady
-/// load the lingering groups keep filling to [`SIBLINGS`] and so keep
-/// lingering; once the load falls below about [`SIBLINGS`] batches per
-/// [`LINGER`], the groups shrink and stop lingering.
+/// sync, given how many batches the last group held: `linger`
+/// ([`LINGER`]) when that was at least [`SIBLINGS`] (the store is under
+/// load, and lingering shares one sync among the batches that arrive
+/// meanwhile), else not at all (a lone writer, or a light load, pays no
+/// wait). Under a steady load the lingering groups keep filling to
+/// [`SIBLINGS`] and so keep lingering; once the load falls below about
+/// [`SIBLINGS`] batches per [`LINGER`], the groups shrink and stop
+/// lingering.
 fn linger_after(last_group: usize, linger: Duration) -> Duration {
     if last_group >= SIBLINGS {
         linger
