@@ -145,7 +145,8 @@ pub(super) fn apply(tx: &Tx<'_>, write: &Write) -> Result<(), StoreError> {
             tx.insert(Table::SyncCheckpoints, key.as_bytes(), &encode(&c)?);
         }
         // `EmbeddedStore::commit` hands a batch's events to `Tx::emit`
-        // itself, shared; this copy is for any other caller.
+        // itself, shared, and never passes one here; this arm keeps
+        // `apply` whole over `Write`, through the same door.
         Write::Emit(event) => tx.emit(&std::sync::Arc::new(event.clone()))?,
     }
     Ok(())

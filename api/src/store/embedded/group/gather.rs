@@ -8,7 +8,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How long a group under load waits for more batches before its sync
-/// ([`linger_after`]), counted from its first batch: one sync then
+/// ([`linger_after`]), counted from when the committer took its first
+/// batch: one sync then
 /// carries every batch of that millisecond (the syncs, the kernel's work
 /// and the wake-ups per batch shrink several times over). The cost is up
 /// to this much more latency for a write under load. Figures:
@@ -56,10 +57,10 @@ fn drain(queue: &mpsc::Receiver<Job>, group: &mut Vec<Job>) {
 /// ([`LINGER`]) when that was at least [`SIBLINGS`] (the store is under
 /// load, and lingering shares one sync among the batches that arrive
 /// meanwhile), else not at all (a lone writer, or a light load, pays no
-/// wait). Under a steady load the lingering groups keep filling to
-/// [`SIBLINGS`] and so keep lingering; once the load falls below about
-/// [`SIBLINGS`] batches per [`LINGER`], the groups shrink and stop
-/// lingering.
+/// wait, but for the one group that follows a group of [`SIBLINGS`]).
+/// Under a steady load the lingering groups keep filling to [`SIBLINGS`]
+/// and so keep lingering; once the load falls below about [`SIBLINGS`]
+/// batches per [`LINGER`], the groups shrink and stop lingering.
 fn linger_after(last_group: usize, linger: Duration) -> Duration {
     if last_group >= SIBLINGS {
         linger

@@ -296,6 +296,8 @@ async fn a_poisoned_store_fails_writes_at_once() {
 
 /// Holds the committer in a first batch until `works` are queued, in
 /// order, behind it, so that they make one group; returns their answers.
+/// For a fresh committer only: after a group of [`gather::SIBLINGS`] the
+/// holding batch's group would linger and take `works` in with it.
 async fn one_group(committer: &Arc<Committer>, works: Vec<Work>) -> Vec<Result<(), StoreError>> {
     let (release, held) = std::sync::mpsc::channel::<()>();
     let held = std::sync::Mutex::new(held);
