@@ -193,7 +193,7 @@ fn describe_all() {
     describe_counter!(
         api::store::embedded::SYNCS_TOTAL,
         Unit::Count,
-        "Embedded store: fsyncs that made batches durable, one per group."
+        "Embedded store: fsyncs that made batches durable, one per group (per 32 MiB record of a larger one)."
     );
     // Exported from the start (at 0): the latency alarm divides by it.
     ::metrics::counter!(api::http::access::SLOW_REQUESTS_TOTAL).increment(0);

@@ -44,7 +44,8 @@ use tokio::sync::oneshot;
 
 /// Counter: batches committed.
 pub const BATCHES_TOTAL: &str = "nax_store_batches_total";
-/// Counter: durable syncs of the write-ahead log (one per group).
+/// Counter: durable syncs of the write-ahead log (one per group, one per
+/// record of a group past [`RECORD_BYTES`]).
 pub const SYNCS_TOTAL: &str = "nax_store_syncs_total";
 
 /// Batches in one group at most (a bound on the latency a group adds).
