@@ -1,7 +1,8 @@
 //! The events of this process's commits, decoded, by outbox position: the
 //! relay's [`Store::outbox_pending`](crate::store::Store::outbox_pending)
 //! takes an entry's event from here instead of parsing the JSON it
-//! stored (docs/BENCHMARKS.md, "A group commit that lingers under load").
+//! stored (docs/BENCHMARKS.md, "A group commit that lingers under load,
+//! and outbox events not parsed again").
 //!
 //! Filled by the committer after a group's sync with the events of its
 //! batches that succeeded (a refused batch's position is used again by

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 
 /// How long a group under load waits for more batches before its sync
 /// ([`linger_after`]), counted from when the committer took its first
-/// batch: one sync then
-/// carries every batch of that millisecond (the syncs, the kernel's work
-/// and the wake-ups per batch shrink several times over). The cost is up
-/// to this much more latency for a write under load. Figures:
-/// docs/BENCHMARKS.md, "A group commit that lingers under load".
+/// batch: one sync then carries every batch of that millisecond (the
+/// syncs, the kernel's work and the wake-ups per batch shrink several
+/// times over). The cost is up to this much more latency for a write
+/// under load. Figures: docs/BENCHMARKS.md, "A group commit that lingers
+/// under load, and outbox events not parsed again".
 pub(in super::super) const LINGER: Duration = Duration::from_millis(1);
 /// The last group's batches at which the next one lingers.
 pub(super) const SIBLINGS: usize = 4;
