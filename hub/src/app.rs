@@ -209,7 +209,8 @@ async fn start_parts(
 impl RunningHub {
     /// Graceful shutdown: stop accepting, tell every client (`shutdown`
     /// message, close 1001), wait up to the drain time for them to go, stop
-    /// the venue.
+    /// reading the market streams and archive what was read, stop the
+    /// in-process workers, the REST API and the venue.
     pub async fn stop(self) {
         self.shutdown.trigger();
         let deadline = tokio::time::Instant::now() + self.drain;
@@ -221,7 +222,7 @@ impl RunningHub {
             tracing::warn!(left, "connections still open after the drain time");
         }
         let _ = tokio::time::timeout(self.drain, self.server).await;
-        self.context.markets.close_archive(self.drain).await;
+        self.context.markets.stop(self.drain).await;
         if let Some(consumers) = self.consumers {
             consumers.stop().await;
         }

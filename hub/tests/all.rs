@@ -7,6 +7,7 @@
 //! helpers once. A new file needs its `mod` line here
 //! (`scripts/ci-checks.sh` checks that every file has one).
 
+mod archive_stop;
 mod asyncapi;
 #[path = "upstream/book.rs"]
 mod book;

@@ -36,7 +36,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-const PAIR: &str = "BTC-USD";
+pub(crate) const PAIR: &str = "BTC-USD";
 const MINUTE: u64 = 60_000_000;
 const INTERVALS: [(&str, u64); 6] = [
     ("1m", MINUTE),
@@ -711,8 +711,20 @@ async fn venue_time_closes_a_quiet_candle_after_the_grace() {
 }
 
 /// A market feed the test drives: one pair, no book snapshot ever.
-struct DrivenFeed {
+pub(crate) struct DrivenFeed {
     stream: std::sync::Mutex<Option<feeds::MarketStream>>,
+}
+
+impl DrivenFeed {
+    /// The feed whose one stream, in `epoch`, carries what `events` gets.
+    pub(crate) fn new(epoch: &str, events: tokio::sync::mpsc::Receiver<MarketEvent>) -> DrivenFeed {
+        DrivenFeed {
+            stream: std::sync::Mutex::new(Some(feeds::MarketStream {
+                epoch: epoch.into(),
+                events,
+            })),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -733,12 +745,7 @@ impl feeds::MarketFeed for DrivenFeed {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn candles_do_not_wait_for_the_book() {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let feed = DrivenFeed {
-        stream: std::sync::Mutex::new(Some(feeds::MarketStream {
-            epoch: "ep0004".into(),
-            events: rx,
-        })),
-    };
+    let feed = DrivenFeed::new("ep0004", rx);
     let config = common::test_config(|_| {});
     let hub = hub::app::start_with_feed(&config, Arc::new(feed), None)
         .await
@@ -786,7 +793,7 @@ async fn candles_do_not_wait_for_the_book() {
 }
 
 /// A trade at `venue_ts` as the driven feed's trade batch `seq`.
-fn driven_trade(seq: u64, id: u64, venue_ts: u64) -> MarketEvent {
+pub(crate) fn driven_trade(seq: u64, id: u64, venue_ts: u64) -> MarketEvent {
     MarketEvent::Trades {
         pair: Arc::from(PAIR),
         seq,
@@ -804,12 +811,7 @@ fn driven_trade(seq: u64, id: u64, venue_ts: u64) -> MarketEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_longer_than_a_snapshot_sends_the_state_again() {
     let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let feed = DrivenFeed {
-        stream: std::sync::Mutex::new(Some(feeds::MarketStream {
-            epoch: "ep0005".into(),
-            events: rx,
-        })),
-    };
+    let feed = DrivenFeed::new("ep0005", rx);
     let config = common::test_config(|_| {});
     let hub = hub::app::start_with_feed(&config, Arc::new(feed), None)
         .await

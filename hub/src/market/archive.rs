@@ -6,7 +6,9 @@
 //! the archive refuses for another reason is dropped (a retry would fail
 //! the same way). When the queue is full what does not fit is dropped;
 //! every drop is counted (`nax_archive_dropped_total`) and logged: the
-//! live channels never wait for the store.
+//! live channels never wait for the store. At shutdown the pair tasks
+//! stop handing over before the writer is closed
+//! ([`crate::market::Markets::stop`]), so nothing they applied is dropped.
 
 use crate::metrics as m;
 use api::market_archive::{ArchivedTrade, MarketArchive};
@@ -17,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
 /// Items queued for the writer at most (a few MB).
@@ -89,19 +92,33 @@ impl ArchiveWriter {
         }
     }
 
+    /// Queues `item`; when it cannot be, drops it, counts it and says why
+    /// once (until the next successful write): the queue is full, or the
+    /// writer was closed (the hub is stopping; [`crate::market::Markets::stop`]
+    /// stops the pair tasks' hand-offs first, so this is a bug).
     fn send(&self, item: Item) {
-        if let Err(e) = self.tx.try_send(item) {
-            let n = match e.into_inner() {
-                Item::Trades(_, t) => t.len() as u64,
-                Item::Candle(..) => 1,
-                Item::Close(_) => 0,
-            };
-            metrics::counter!(m::ARCHIVE_DROPPED_TOTAL).increment(n);
-            if !self.dropping.swap(true, Ordering::Relaxed) {
-                tracing::error!(
-                    "market archive queue full: dropping trades and candles until the archive catches up"
-                );
-            }
+        let (item, closed) = match self.tx.try_send(item) {
+            Ok(()) => return,
+            Err(TrySendError::Full(item)) => (item, false),
+            Err(TrySendError::Closed(item)) => (item, true),
+        };
+        let n = match item {
+            Item::Trades(_, t) => t.len() as u64,
+            Item::Candle(..) => 1,
+            Item::Close(_) => 0,
+        };
+        metrics::counter!(m::ARCHIVE_DROPPED_TOTAL).increment(n);
+        if self.dropping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if closed {
+            tracing::error!(
+                "market archive writer closed: dropping trades and candles handed over after it"
+            );
+        } else {
+            tracing::error!(
+                "market archive queue full: dropping trades and candles until the archive catches up"
+            );
         }
     }
 }

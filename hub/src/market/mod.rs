@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod cache;
+mod dispatch;
 mod pair;
 mod status;
 mod ticker;
@@ -16,9 +17,11 @@ use crate::fanout::{ChannelId, ShardPool, Subscriber};
 use crate::protocol::channel::{Channel, ChannelKind};
 use crate::protocol::kinds::{pair_topics, topic_index};
 use crate::protocol::status::PairStatus;
+use crate::shutdown::Shutdown;
 use api::market_archive::MarketArchive;
 use archive::ArchiveWriter;
-use feeds::{MarketEvent, MarketFeed, MarketStream};
+use dispatch::{dispatch, Dispatcher};
+use feeds::MarketFeed;
 use orderbook::MarketSpec;
 use pair::{PairSetup, PairTask};
 use status::{StatusBoard, STATUS_CHANNEL};
@@ -121,10 +124,14 @@ struct Inner {
     /// The upstreams by name, for readiness.
     feeds: Vec<(String, Arc<dyn MarketFeed>)>,
     /// The market archive, when the hub has one (REST reads older than
-    /// what the pair tasks keep in memory), until [`Markets::close_archive`].
+    /// what the pair tasks keep in memory), until [`Markets::stop`].
     archive: parking_lot::RwLock<Option<Arc<dyn MarketArchive>>>,
     writer: Option<ArchiveWriter>,
     status: StatusBoard,
+    /// Each upstream's dispatcher task, until [`Markets::stop`] triggers
+    /// `stop_ingest` and waits for them.
+    dispatchers: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    stop_ingest: Shutdown,
 }
 
 /// Handle to every pair's task. Cheap to clone.
@@ -242,13 +249,15 @@ impl Markets {
                 archive: parking_lot::RwLock::new(archive),
                 writer,
                 status,
+                dispatchers: parking_lot::Mutex::new(Vec::new()),
+                stop_ingest: Shutdown::new(),
             }),
         };
         for (index, ((up, stream, ..), (routes, _))) in
             served.into_iter().zip(dispatchers).enumerate()
         {
             let resubscribe = up.options.resubscribe.then_some(up.feed);
-            tokio::spawn(dispatch(
+            let task = tokio::spawn(dispatch(
                 Dispatcher {
                     name: up.name,
                     index,
@@ -256,9 +265,11 @@ impl Markets {
                     markets: markets.clone(),
                     resubscribe,
                     options: up.options,
+                    stop: markets.inner.stop_ingest.clone(),
                 },
                 stream,
             ));
+            markets.inner.dispatchers.lock().push(task);
         }
         Ok(markets)
     }
@@ -348,10 +359,34 @@ impl Markets {
         self.inner.archive.read().clone()
     }
 
-    /// Shutdown: writes what the pair tasks handed to the archive writer
-    /// (waiting at most `within`), stops it and lets go of the archive (an
-    /// embedded one is closed once the last request using it ends).
-    pub async fn close_archive(&self, within: Duration) {
+    /// Shutdown, once no client is served: stops reading every upstream
+    /// (each dispatcher routes the event in hand, then drops its stream),
+    /// has every pair task apply what was routed to it and hand nothing
+    /// more to the archive writer, then writes what the writer holds,
+    /// stops it and lets go of the archive (an embedded one is closed once
+    /// the last request using it ends). So every trade the hub read is
+    /// archived. Waits at most `within` for each of the two steps.
+    pub async fn stop(&self, within: Duration) {
+        self.inner.stop_ingest.trigger();
+        let dispatchers = std::mem::take(&mut *self.inner.dispatchers.lock());
+        let stopped = async {
+            for task in dispatchers {
+                let _ = task.await;
+            }
+            let mut replies = Vec::new();
+            for h in self.inner.pairs.values() {
+                let (reply, rx) = oneshot::channel();
+                if h.commands.send(PairCommand::StopIngest { reply }).is_ok() {
+                    replies.push(rx);
+                }
+            }
+            for rx in replies {
+                let _ = rx.await;
+            }
+        };
+        if tokio::time::timeout(within, stopped).await.is_err() {
+            tracing::warn!("market ingestion did not stop in time");
+        }
         if let Some(w) = &self.inner.writer {
             w.close(within).await;
         }
@@ -412,75 +447,5 @@ impl Markets {
             .collect();
         pairs.sort();
         pairs
-    }
-}
-
-/// What one upstream's dispatcher needs.
-struct Dispatcher {
-    /// The upstream's name and place in `Inner::epochs`.
-    name: String,
-    index: usize,
-    /// Every pair the upstream lists: its task, or `None` when not served.
-    routes: HashMap<String, Option<mpsc::Sender<PairInput>>>,
-    markets: Markets,
-    resubscribe: Option<Arc<dyn MarketFeed>>,
-    options: UpstreamOptions,
-}
-
-/// Routes one upstream's events to its pair tasks, in order. When the
-/// stream ends and `resubscribe` is given, subscribes again (jittered
-/// exponential backoff); a stream with a new epoch first restarts the
-/// numbering of this upstream's pairs, so each channel's next message is
-/// the first of the new epoch.
-async fn dispatch(d: Dispatcher, mut stream: MarketStream) {
-    loop {
-        while let Some(event) = stream.events.recv().await {
-            if !route(&d.routes, &d.name, event).await {
-                return;
-            }
-        }
-        let Some(feed) = &d.resubscribe else {
-            tracing::warn!(venue = %d.name, "upstream market stream ended");
-            return;
-        };
-        tracing::warn!(venue = %d.name, "upstream market stream ended; subscribing again");
-        metrics::counter!(crate::metrics::UPSTREAM_RESUBSCRIBES_TOTAL).increment(1);
-        let mut backoff = d.options.backoff_min;
-        stream = loop {
-            match feed.subscribe().await {
-                Ok(s) => break s,
-                Err(e) => {
-                    let wait = backoff.mul_f64(rand::random::<f64>() * 0.5 + 0.5);
-                    tracing::warn!(venue = %d.name, error = %e, retry_in_ms = wait.as_millis() as u64, "upstream subscribe failed");
-                    tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(d.options.backoff_max);
-                }
-            }
-        };
-        let epoch: Arc<str> = Arc::from(stream.epoch.as_str());
-        if d.markets.inner.epochs.read().per_upstream[d.index] != epoch {
-            d.markets.inner.epochs.write().set(d.index, epoch.clone());
-            for tx in d.routes.values().flatten() {
-                if tx.send(PairInput::NewEpoch(epoch.clone())).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// Sends one event to its pair's task; false when the tasks are gone.
-async fn route(
-    routes: &HashMap<String, Option<mpsc::Sender<PairInput>>>,
-    venue: &str,
-    event: MarketEvent,
-) -> bool {
-    match routes.get(&**event.pair()) {
-        Some(Some(tx)) => tx.send(PairInput::Event(event)).await.is_ok(),
-        Some(None) => true,
-        None => {
-            tracing::warn!(venue, pair = %event.pair(), "event for a pair the venue does not list");
-            true
-        }
     }
 }

@@ -77,6 +77,13 @@ pub enum PairCommand {
         limit: usize,
         reply: oneshot::Sender<Vec<ArchivedTrade>>,
     },
+    /// Hub shutdown, once the pair's dispatcher has stopped: apply every
+    /// event it routed, read no more, hand nothing more to the archive
+    /// writer (it is closed next), answer. Candles that close later are
+    /// rebuilt from the archived trades at the next start.
+    StopIngest {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// What the dispatcher sends a pair task, in upstream order.
@@ -244,7 +251,17 @@ impl PairTask {
             tokio::select! {
                 biased;
                 cmd = commands.recv(), if commands_open => match cmd {
-                    Some(cmd) => task.command(cmd),
+                    Some(cmd) => {
+                        if matches!(cmd, PairCommand::StopIngest { .. }) {
+                            // The dispatcher has stopped: what it routed
+                            // is all queued.
+                            while let Ok(input) = events.try_recv() {
+                                task.input(input, !events.is_empty());
+                            }
+                            events_open = false;
+                        }
+                        task.command(cmd)
+                    }
                     None => commands_open = false,
                 },
                 Some(req) = resync_rx.recv() => task.resync_subscriber(req),
@@ -262,11 +279,7 @@ impl PairTask {
                     }
                 }
                 ev = events.recv(), if events_open => match ev {
-                    Some(PairInput::Event(ev)) => {
-                        task.backlog = !events.is_empty();
-                        task.event(ev)
-                    }
-                    Some(PairInput::NewEpoch(epoch)) => task.new_epoch(&epoch),
+                    Some(input) => task.input(input, !events.is_empty()),
                     None => {
                         tracing::warn!(pair = %task.state.spec.symbol, "upstream stream ended");
                         task.warm.store(false, Ordering::Relaxed);
@@ -275,6 +288,17 @@ impl PairTask {
                     }
                 },
             }
+        }
+    }
+
+    /// One input from the dispatcher; `backlog` when more are queued.
+    fn input(&mut self, input: PairInput, backlog: bool) {
+        match input {
+            PairInput::Event(ev) => {
+                self.backlog = backlog;
+                self.event(ev)
+            }
+            PairInput::NewEpoch(epoch) => self.new_epoch(&epoch),
         }
     }
 
@@ -315,6 +339,10 @@ impl PairTask {
                 reply,
             } => {
                 let _ = reply.send(self.recent_trades(before, limit));
+            }
+            PairCommand::StopIngest { reply } => {
+                self.archive = None;
+                let _ = reply.send(());
             }
         }
     }
