@@ -11,6 +11,8 @@
 //! With an OTLP endpoint (`NAX_OTLP_ENDPOINT`), spans also go out as
 //! OpenTelemetry traces over OTLP/HTTP, and JSON lines inside a traced
 //! span carry its `trace_id` and `span_id` (docs/OPERATIONS.md, "Traces").
+//! Spans of target [`api::events::trace::TRACE_ONLY`] go to traces only,
+//! never to the log layer.
 //!
 //! Lines to standard output are written by a thread of their own
 //! ([`init`], [`batched`]): a worker that logs appends its line to a
@@ -33,8 +35,9 @@ mod batched;
 
 use std::io::IsTerminal;
 
+use tracing::subscriber::Interest;
 use tracing::{Level, Metadata};
-use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::filter::{filter_fn, DynFilterFn, EnvFilter, FilterExt as _};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -201,27 +204,42 @@ where
     let tracer = otlp_endpoint
         .map(|e| tracer_provider(e, service))
         .transpose()?;
-    let otel = tracer.as_ref().map(|provider| {
-        use opentelemetry::trace::TracerProvider as _;
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(service))
-            .with_filter(env_filter())
-            .with_filter(filter_fn(allowed))
-    });
-    tracing_subscriber::registry()
-        .with(
-            layer(format, writer, ansi)
-                .with_filter(env_filter())
-                .with_filter(filter_fn(allowed)),
-        )
-        .with(otel)
-        .try_init()?;
+    let log = layer(format, writer, ansi).with_filter(env_filter().and(logged()));
+    let registry = tracing_subscriber::registry().with(log);
+    match &tracer {
+        Some(provider) => {
+            use opentelemetry::trace::TracerProvider as _;
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+            let otel = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer(service))
+                .with_filter(env_filter().and(filter_fn(allowed)));
+            registry.with(otel).try_init()?;
+        }
+        // No empty layer in the stack: its interest in every callsite
+        // would make the spans the log layer refuses all the same.
+        None => registry.try_init()?,
+    }
     Ok(Telemetry {
         tracer,
         _writer: None,
+    })
+}
+
+/// The log layer's own filter: [`allowed`], and no span for traces alone
+/// ([`api::events::trace::TRACE_ONLY`]). It decides by the callsite, so a
+/// refused callsite is never asked again and, when no other layer wants
+/// it (no OTLP exporter), its spans are not made at all.
+fn logged<S>() -> impl tracing_subscriber::layer::Filter<S> {
+    let takes =
+        |meta: &Metadata<'_>| allowed(meta) && meta.target() != api::events::trace::TRACE_ONLY;
+    DynFilterFn::new(move |meta, _| takes(meta)).with_callsite_filter(move |meta| {
+        if takes(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
     })
 }
 
@@ -281,3 +299,6 @@ where
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;

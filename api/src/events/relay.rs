@@ -266,7 +266,7 @@ pub async fn drain_once(
         .iter()
         .map(|e| {
             let span =
-                tracing::info_span!("outbox.publish", event_type = %e.event_type, event_id = %e.id);
+                tracing::info_span!(target: super::trace::TRACE_ONLY, "outbox.publish", event_type = %e.event_type, event_id = %e.id);
             super::trace::join(&span, e.traceparent.as_deref());
             span
         })

@@ -11,6 +11,14 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 pub use feeds::trace::{current, TRACEPARENT};
 
+/// The target of spans made for traces alone (`store.commit`,
+/// `outbox.publish`, `worker.handle`): the log layer never sees them, so a
+/// line logged inside one does not carry its fields, and without an OTLP
+/// exporter no layer wants them and they cost nothing (each was a span
+/// the JSON log layer serialized per commit or per event;
+/// docs/BENCHMARKS.md, "Spans for traces alone").
+pub const TRACE_ONLY: &str = "nax::trace";
+
 /// Makes `span` a child of the span `traceparent` names; a missing or
 /// malformed value leaves `span` where it is.
 pub fn join(span: &tracing::Span, traceparent: Option<&str>) {

@@ -151,6 +151,7 @@ async fn handle_with_heartbeat(
         .iter()
         .map(|d| {
             let span = tracing::info_span!(
+                target: crate::events::trace::TRACE_ONLY,
                 "worker.handle",
                 consumer = consumer.name(),
                 event_type = %d.event.event_type,

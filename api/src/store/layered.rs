@@ -84,7 +84,7 @@ impl Store for LayeredStore {
         let commit = self.inner.commit(writes);
         if self.layer.traces_commits() {
             commit
-                .instrument(tracing::info_span!("store.commit", events = events.len()))
+                .instrument(tracing::info_span!(target: crate::events::trace::TRACE_ONLY, "store.commit", events = events.len()))
                 .await?;
         } else {
             commit.await?;
