@@ -12,6 +12,7 @@ mod audit_chain;
 mod audit_dedupe;
 mod audit_fuzz;
 mod binary;
+mod binary_webhooks;
 mod common;
 mod hubspot_client;
 mod hubspot_fuzz;
