@@ -4,9 +4,11 @@
 # and prints, per run, the accepted rate, POST /orders latency, the
 # hub's and the harness's cores (user + system from /proc over MEASURE s
 # of the flow, 5 by default), the embedded store's batches and syncs per
-# second over the same seconds (batches per sync is the mean group commit), and how many of
-# the run's fills the hub recorded (`order.filled` events once the load
-# generator is done) against the IOC orders whose POST answered `filled`
+# second over the same seconds (batches per sync is the mean group
+# commit), and how many of the run's fills the hub recorded
+# (`order.filled` events once the load generator is done and the count
+# has stopped moving: a saturated hub's order sync catches up after the
+# load) against the IOC orders whose POST answered `filled`
 # (one that found no liquidity is cancelled instead; a user's resting buy
 # filled by another's market sell adds one more, so the count can pass
 # them). Alternating in one run is what makes a ratio
@@ -79,9 +81,16 @@ TOML
   h1=$(cores $hub); l1=$(cores $lt); s1=$(store_counts)
   tick=$(getconf CLK_TCK)
   wait $lt || true
-  local filled
-  filled=$(curl -s "http://127.0.0.1:$PORT/metrics" |
-    awk -F' ' '/^nax_domain_events_total\{type="order.filled"/ {print $2}')
+  # A saturated hub's order sync may still hold a backlog: wait until
+  # its count of fills stops moving (1 s unchanged, 30 s at most).
+  local filled last=-1
+  for _ in $(seq 30); do
+    filled=$(curl -s "http://127.0.0.1:$PORT/metrics" |
+      awk -F' ' '/^nax_domain_events_total\{type="order.filled"/ {print $2}')
+    [ "${filled:-0}" = "$last" ] && break
+    last=${filled:-0}
+    sleep 1
+  done
   kill $hub; wait $hub 2> /dev/null || true
   local accepted post ioc
   accepted=$(grep -oE 'accepted [0-9.]+/s avg' "$dir/loadtest.txt" | grep -oE '[0-9.]+' | head -1)
