@@ -10,6 +10,7 @@
 mod replay_errors;
 mod sandbox_orders;
 mod sandbox_soak;
+mod sandbox_stress;
 mod shift_adapter;
 mod shift_common;
 mod shift_hostile;

@@ -61,8 +61,13 @@ impl Simulator {
         }
     }
 
-    /// One participant action.
+    /// One participant action. `pair.events` afterwards holds what this
+    /// action did on the engine, nothing else: a cancel with nothing of
+    /// its own resting makes no engine call, and the events of the call
+    /// before it (a user's order, already settled) must not be settled
+    /// again by the caller.
     pub fn step(&mut self, pair: &mut PairState, next_id: &mut dyn FnMut() -> OrderId, now: u64) {
+        pair.events.clear();
         self.drift();
         let roll: f32 = self.rng.gen();
         if roll < 0.15 {
@@ -174,5 +179,56 @@ impl Simulator {
             },
             now,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::ledger::AssetConversion;
+    use orderbook::engine::{AccountId, Trade};
+
+    /// A trade a user's order made just before: already settled.
+    fn settled_trade() -> Trade {
+        Trade {
+            trade_id: u64::MAX,
+            price: Price(3_199_840),
+            qty: Qty(10),
+            taker_side: Side::Sell,
+            maker_order: OrderId(1),
+            maker_account: AccountId(1_000),
+            taker_order: OrderId(2),
+            taker_account: AccountId(1_001),
+        }
+    }
+
+    /// Whatever a step does, including nothing (a cancel with nothing of
+    /// its own resting, which the sandbox's hub runs hit under load: a
+    /// user's fill settled twice, and the ledger's invariant panicked),
+    /// the events it leaves are its own.
+    #[test]
+    fn a_step_leaves_only_its_own_events() {
+        let config = &crate::sandbox_pairs::default_pairs()[0];
+        let conversion = AssetConversion::new(&config.spec, 8, 8).unwrap();
+        let mut pair = PairState::new(config.spec.clone(), conversion);
+        let mut sim = Simulator::new(config, 7);
+        let mut next = 10u64;
+        let mut next_id = || {
+            next += 1;
+            OrderId(next)
+        };
+        let mut idle = 0;
+        for _ in 0..500 {
+            pair.events.trades.push(settled_trade());
+            // Nothing of its own resting, as when takers filled it all.
+            sim.resting.clear();
+            sim.step(&mut pair, &mut next_id, 1);
+            assert!(
+                pair.events.trades.iter().all(|t| t.trade_id != u64::MAX),
+                "a step left the events of the call before it"
+            );
+            idle += usize::from(sim.resting.is_empty() && pair.events.updates.is_empty());
+        }
+        assert!(idle > 0, "no step found nothing of its own resting");
     }
 }
