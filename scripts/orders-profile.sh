@@ -11,7 +11,7 @@
 # 2-core host's noise moves the counts from run to run.
 #
 #   scripts/orders-profile.sh BIN [RATE]
-#     BIN   the hub binary (its file name must be unique among processes)
+#     BIN   the hub binary
 #     RATE  orders/s offered (default 2000)
 #
 # Needs `perf` (linux-perf). Reports land in $OUT (default
@@ -26,12 +26,14 @@ NAME=$(basename "$BIN")
 mkdir -p "$OUT"
 command -v perf >/dev/null || { echo "no perf: apt-get install linux-perf" >&2; exit 2; }
 
-OUT="$OUT/run" MEASURE=10 "$ROOT/scripts/orders-ab.sh" "$RATE" 30 1 "$BIN" > "$OUT/$NAME.log" 2>&1 &
+# A session of its own, so the stop ends the run's hub and load generator
+# and nothing else on the host.
+OUT="$OUT/run" MEASURE=10 setsid "$ROOT/scripts/orders-ab.sh" "$RATE" 30 1 "$BIN" > "$OUT/$NAME.log" 2>&1 &
 RUN=$!
-stop() { kill "$RUN" 2>/dev/null || true; pkill -x "$NAME" 2>/dev/null || true; pkill -x loadtest 2>/dev/null || true; }
-trap stop EXIT
+trap 'kill -- -"$RUN" 2>/dev/null || true' EXIT
 sleep 14
-PID=$(pgrep -x "$NAME") || { echo "no $NAME running; see $OUT/$NAME.log" >&2; exit 1; }
+# The hub orders-ab.sh started: its command line is "BIN --config ...".
+PID=$(pgrep -s "$RUN" -f -- "^$BIN --config") || { echo "no $BIN running; see $OUT/$NAME.log" >&2; exit 1; }
 perf record -F 299 --call-graph dwarf,16384 -p "$PID" -o "$OUT/$NAME.data" -- sleep 8 > /dev/null 2>&1
 perf script -i "$OUT/$NAME.data" > "$OUT/$NAME.txt" 2>/dev/null
 rm -f "$OUT/$NAME.data"

@@ -230,8 +230,10 @@ where
 /// The log layer's own filter: [`allowed`], and no span for traces alone
 /// ([`api::events::trace::TRACE_ONLY`]). It decides by the callsite, so a
 /// refused callsite is never asked again and, when no other layer wants
-/// it (no OTLP exporter), its spans are not made at all.
-fn logged<S>() -> impl tracing_subscriber::layer::Filter<S> {
+/// it (no OTLP exporter), its spans are not made at all. Combine it with
+/// the level filter in one filter (`EnvFilter::and`): a span two nested
+/// filters refuse is still made.
+pub fn logged<S>() -> impl tracing_subscriber::layer::Filter<S> {
     let takes =
         |meta: &Metadata<'_>| allowed(meta) && meta.target() != api::events::trace::TRACE_ONLY;
     DynFilterFn::new(move |meta, _| takes(meta)).with_callsite_filter(move |meta| {

@@ -18,7 +18,7 @@ fn quiet_venue() -> SandboxVenue {
     .expect("default config")
 }
 
-fn order(user: &str, side: Side, price: Option<u64>, qty: u64) -> PlaceOrder {
+pub(crate) fn order(user: &str, side: Side, price: Option<u64>, qty: u64) -> PlaceOrder {
     PlaceOrder {
         client_id: None,
         user: user.into(),

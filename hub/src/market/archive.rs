@@ -95,7 +95,8 @@ impl ArchiveWriter {
     /// Queues `item`; when it cannot be, drops it, counts it and says why
     /// once (until the next successful write): the queue is full, or the
     /// writer was closed (the hub is stopping; [`crate::market::Markets::stop`]
-    /// stops the pair tasks' hand-offs first, so this is a bug).
+    /// stops the pair tasks' hand-offs first: only those that did not
+    /// stop within the drain time hand over after it).
     fn send(&self, item: Item) {
         let (item, closed) = match self.tx.try_send(item) {
             Ok(()) => return,

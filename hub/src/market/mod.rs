@@ -365,14 +365,29 @@ impl Markets {
     /// more to the archive writer, then writes what the writer holds,
     /// stops it and lets go of the archive (an embedded one is closed once
     /// the last request using it ends). So every trade the hub read is
-    /// archived. Waits at most `within` for each of the two steps.
+    /// archived (unless the writer's queue was full). Waits at most
+    /// `within` for each of the three steps; dispatchers still routing
+    /// then are aborted.
     pub async fn stop(&self, within: Duration) {
         self.inner.stop_ingest.trigger();
-        let dispatchers = std::mem::take(&mut *self.inner.dispatchers.lock());
-        let stopped = async {
+        let mut dispatchers = std::mem::take(&mut *self.inner.dispatchers.lock());
+        let joined = async {
+            for task in &mut dispatchers {
+                let _ = task.await;
+            }
+        };
+        if tokio::time::timeout(within, joined).await.is_err() {
+            // A dispatcher still routing (its pair's queue full past the
+            // drain time): the event in its hand is dropped, not applied.
+            tracing::warn!("market ingestion did not stop in time: dispatchers aborted");
+            for task in &dispatchers {
+                task.abort();
+            }
             for task in dispatchers {
                 let _ = task.await;
             }
+        }
+        let stopped = async {
             let mut replies = Vec::new();
             for h in self.inner.pairs.values() {
                 let (reply, rx) = oneshot::channel();
@@ -385,7 +400,7 @@ impl Markets {
             }
         };
         if tokio::time::timeout(within, stopped).await.is_err() {
-            tracing::warn!("market ingestion did not stop in time");
+            tracing::warn!("pair tasks did not stop their hand-offs to the market archive in time");
         }
         if let Some(w) = &self.inner.writer {
             w.close(within).await;

@@ -85,16 +85,16 @@ fn check_at_exit_armed() {
 
 fn install() {
     INSTALL.call_once(|| {
-        use tracing_subscriber::filter::{filter_fn, EnvFilter};
+        use tracing_subscriber::filter::{EnvFilter, FilterExt as _};
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::Layer as _;
+        // The binary's filters: the level and `logging::logged`.
         let layer = hub::logging::layer(
             hub::logging::LogFormat::Json,
             || EventWriter(Vec::new()),
             false,
         )
-        .with_filter(EnvFilter::new(level()))
-        .with_filter(filter_fn(hub::logging::allowed));
+        .with_filter(EnvFilter::new(level()).and(hub::logging::logged()));
         tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
             .expect("no other subscriber: a test of traces uses common::logs::traced");
         check_at_exit_armed();

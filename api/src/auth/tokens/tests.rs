@@ -188,3 +188,42 @@ fn remembered_tokens_are_bounded() {
     }
     assert!(t.remembered.len() < REMEMBERED);
 }
+
+/// The edges themselves, on a fixed clock (the comparison above stays two
+/// seconds off them): `exp` exactly the leeway past is still valid
+/// (`jsonwebtoken` 9 expires a token when `exp < now - leeway`), one
+/// second more is expired; `nbf` and `iat` exactly the leeway ahead are
+/// valid, one second more are not.
+#[test]
+fn remembered_claims_at_the_edges_of_the_leeway() {
+    let t = tokens();
+    let base = t.verify(t.issue("u1", "f1").unwrap().expose()).unwrap();
+    let now = 1_000_000;
+    let l = LEEWAY_SECS;
+    let cases = [
+        (now - l, None, now, Ok(())),
+        (now - l - 1, None, now, Err(Rejection::Expired)),
+        (now + 900, Some(now + l), now, Ok(())),
+        (
+            now + 900,
+            Some(now + l + 1),
+            now,
+            Err(Rejection::NotYetValid),
+        ),
+        (now + 900, None, now + l, Ok(())),
+        (now + 900, None, now + l + 1, Err(Rejection::IssuedInFuture)),
+    ];
+    for (exp, nbf, iat, want) in cases {
+        let claims = AccessClaims {
+            exp,
+            nbf,
+            iat,
+            ..base.clone()
+        };
+        assert_eq!(
+            check_time(&claims, now),
+            want,
+            "exp {exp} nbf {nbf:?} iat {iat}"
+        );
+    }
+}
