@@ -1,6 +1,6 @@
 //! The options of the `orders` scenario: how many users, how many orders
 //! per second, the mix of resting and marketable orders, and the limits
-//! that keep a run bounded (at most 1,000 users, 5,000 orders/s, 1,024
+//! that keep a run bounded (at most 1,000 users, 20,000 orders/s, 1,024
 //! requests in flight; the run's length is `--duration`).
 
 use crate::cli::OptionsError;
@@ -10,7 +10,7 @@ use serde::Serialize;
 /// Most users one run sets up.
 pub const MAX_USERS: u32 = 1_000;
 /// Highest order rate, orders per second over all users.
-pub const MAX_ORDER_RATE: f64 = 5_000.0;
+pub const MAX_ORDER_RATE: f64 = 20_000.0;
 /// Most requests in flight at once.
 pub const MAX_IN_FLIGHT: u32 = 1_024;
 /// Longest time a resting order is kept before it is cancelled, ms.
@@ -29,7 +29,7 @@ pub struct OrderOptions {
           value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_USERS)))]
     pub users: u32,
 
-    /// Orders per second over all users (0 < RATE <= 5000), sent on a
+    /// Orders per second over all users (0 < RATE <= 20000), sent on a
     /// fixed schedule for --duration seconds.
     #[arg(long, default_value_t = 50.0)]
     pub rate: f64,
@@ -86,7 +86,7 @@ impl OrderOptions {
             })
         };
         if !(self.rate > 0.0 && self.rate <= MAX_ORDER_RATE) {
-            return out_of_range("rate", self.rate.to_string(), "must be in (0, 5000]");
+            return out_of_range("rate", self.rate.to_string(), "must be in (0, 20000]");
         }
         if self.rest_ms > MAX_REST_MS {
             return out_of_range("rest-ms", self.rest_ms.to_string(), "must be 0..=60000");
@@ -140,7 +140,7 @@ mod tests {
         assert!(parse(&["--setup-timeout", "601"]).is_err());
         for bad in [
             &["--rate", "0"][..],
-            &["--rate", "5001"],
+            &["--rate", "20001"],
             &["--rate", "NaN"],
             &["--rest-ms", "60001"],
             &["--pair", "BTC/USD"],
