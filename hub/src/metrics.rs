@@ -2,11 +2,12 @@
 //! one process-wide recorder that collects them.
 //!
 //! Code anywhere in the hub records with the `metrics` crate's macros and the
-//! names below (`metrics::counter!(metrics::MESSAGES_OUT_TOTAL)` from other
+//! names below (`metrics::counter!(metrics::UPSTREAM_EVENTS_TOTAL)` from other
 //! modules; inside this file the crate is `::metrics`). [`install`] must run
 //! first, once per process (repeat calls are free); until then recordings are
-//! dropped. The text exposition comes from [`render`], and [`upkeep`] keeps
-//! histogram memory bounded.
+//! dropped. The hot path's writes are counted apart, in atomics ([`Tally`]),
+//! and need no recorder. The text exposition comes from [`render`], and
+//! [`upkeep`] keeps histogram memory bounded.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -16,11 +17,23 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::shutdown::Shutdown;
 
+mod written;
+pub use written::Tally;
+
+/// The metrics [`render`] writes itself, from [`Tally`]'s totals, not
+/// through the recorder.
+pub const RENDERED: [&str; 3] = [
+    MESSAGES_OUT_TOTAL,
+    BYTES_OUT_TOTAL,
+    PUBLISH_TO_WRITE_SECONDS,
+];
+
 /// Gauge: open WebSocket connections.
 pub const CONNECTIONS: &str = "nax_connections";
 /// Gauge: channel subscriptions across all connections.
 pub const SUBSCRIPTIONS: &str = "nax_subscriptions";
-/// Counter: messages written to clients.
+/// Counter: messages written to clients (kept by [`Tally`], not the
+/// recorder, as are the next two).
 pub const MESSAGES_OUT_TOTAL: &str = "nax_messages_out_total";
 /// Counter: bytes written to clients.
 pub const BYTES_OUT_TOTAL: &str = "nax_bytes_out_total";
@@ -147,11 +160,6 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
 fn install_once() -> Result<PrometheusHandle, MetricsError> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(
-            Matcher::Full(PUBLISH_TO_WRITE_SECONDS.to_owned()),
-            &PUBLISH_TO_WRITE_BUCKETS,
-        )
-        .map_err(|e| MetricsError::Build(e.to_string()))?
-        .set_buckets_for_metric(
             Matcher::Full(api::http::access::REQUEST_DURATION_SECONDS.to_owned()),
             &api::http::access::REQUEST_DURATION_BUCKETS,
         )
@@ -209,12 +217,6 @@ fn describe_all() {
         "Channel subscriptions across all connections."
     );
     describe_counter!(
-        MESSAGES_OUT_TOTAL,
-        Unit::Count,
-        "Messages written to clients."
-    );
-    describe_counter!(BYTES_OUT_TOTAL, Unit::Bytes, "Bytes written to clients.");
-    describe_counter!(
         TRADES_ALREADY_RESTORED_TOTAL,
         Unit::Count,
         "Live trades skipped because the rebuild from the archive already counted them."
@@ -243,11 +245,6 @@ fn describe_all() {
         PRIVATE_LOST_CLOSES_TOTAL,
         Unit::Count,
         "Connections with a private subscription closed because this node lost private updates."
-    );
-    describe_histogram!(
-        PUBLISH_TO_WRITE_SECONDS,
-        Unit::Seconds,
-        "Time from publishing an event to writing it to a client socket."
     );
     describe_counter!(
         CONNECTIONS_REJECTED_TOTAL,
@@ -326,9 +323,12 @@ fn describe_all() {
 }
 
 /// The current values in the Prometheus text exposition format, for the
-/// `/metrics` endpoint.
+/// `/metrics` endpoint: the recorder's, then the hot path's own
+/// ([`written`]).
 pub fn render(handle: &PrometheusHandle) -> String {
-    handle.render()
+    let mut text = handle.render();
+    written::render(&mut text);
+    text
 }
 
 /// Drains histogram samples into their buckets every `every` until
@@ -348,7 +348,7 @@ pub async fn upkeep(handle: PrometheusHandle, every: Duration, shutdown: Shutdow
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ::metrics::{counter, histogram};
+    use ::metrics::counter;
 
     #[test]
     fn install_is_idempotent() {
@@ -373,20 +373,6 @@ mod tests {
             text.contains("# HELP nax_upstream_events_total Events received"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn latency_histogram_uses_microsecond_buckets() {
-        let handle = install().unwrap();
-        histogram!(PUBLISH_TO_WRITE_SECONDS, "test" => "buckets").record(0.000_003);
-        handle.run_upkeep();
-        let text = render(&handle);
-        let bucket = |le: &str| {
-            format!("nax_publish_to_write_seconds_bucket{{test=\"buckets\",le=\"{le}\"}} 1")
-        };
-        assert!(text.contains(&bucket("0.000005")), "{text}");
-        assert!(text.contains(&bucket("0.1")), "{text}");
-        assert!(text.contains(&bucket("+Inf")), "{text}");
     }
 
     #[tokio::test]

@@ -198,7 +198,7 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
     crate::logging::record_dropped_lines();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
+        crate::metrics::render(&s.metrics),
     )
         .into_response()
 }

@@ -229,3 +229,57 @@ async fn counters(hub: &hub::app::RunningHub) -> (f64, f64) {
         sum(api::http::access::SLOW_REQUESTS_TOTAL),
     )
 }
+
+/// The value of the sample line `name ` (no labels) in a `/metrics` text.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+}
+
+/// The hub counts what it writes to clients itself, apart from the
+/// recorder (`hub::metrics::Tally`): messages a client received show in
+/// `nax_messages_out_total` and `nax_bytes_out_total`, and each update in
+/// the publish-to-write histogram, whose `+Inf` bucket is its count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_written_show_in_the_counters_and_the_latency_histogram() {
+    let hub = common::start_hub(|c| c.venue.events_per_sec = 200).await;
+    let read = || async {
+        let (status, text) = common::http_get(hub.addr, "/metrics").await;
+        assert_eq!(status, 200);
+        let latency = "nax_publish_to_write_seconds";
+        let count = sample(&text, &format!("{latency}_count"));
+        let inf = sample(&text, &format!("{latency}_bucket{{le=\"+Inf\"}}"));
+        assert_eq!(count, inf, "the +Inf bucket is the count");
+        (
+            sample(&text, "nax_messages_out_total"),
+            sample(&text, "nax_bytes_out_total"),
+            count,
+        )
+    };
+    let before = read().await;
+    let mut ws = common::connect(&hub).await;
+    common::send(
+        &mut ws,
+        json!({"op": "subscribe", "id": 1, "channels": ["book.BTC-USD"]}),
+    )
+    .await;
+    common::recv_type(&mut ws, "snapshot").await;
+    let (mut updates, mut bytes) = (0.0, 0.0);
+    while updates < 20.0 {
+        let v = common::recv(&mut ws).await;
+        if v["type"] == "update" {
+            updates += 1.0;
+            bytes += v.to_string().len() as f64;
+        }
+    }
+    let after = read().await;
+    assert!(after.0 - before.0 >= updates + 1.0, "{before:?} {after:?}");
+    // Serialized again here, so only about the bytes the hub wrote.
+    assert!(
+        after.1 - before.1 >= bytes * 0.9,
+        "{before:?} {after:?} {bytes}"
+    );
+    assert!(after.2 - before.2 >= updates, "{before:?} {after:?}");
+}

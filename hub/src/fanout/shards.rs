@@ -186,11 +186,11 @@ pub(super) fn deliver(
         }
     }
     if written > 0 {
-        metrics::counter!(m::MESSAGES_OUT_TOTAL).increment(written as u64);
-        metrics::counter!(m::BYTES_OUT_TOTAL).increment(bytes as u64);
+        let mut tally = m::Tally::default();
+        tally.written(written as u64, bytes as u64);
         if d.ts > 0 {
-            let latency = now_micros().saturating_sub(d.ts) as f64 / 1e6;
-            metrics::histogram!(m::PUBLISH_TO_WRITE_SECONDS).record_many(latency, written);
+            tally.latency(now_micros().saturating_sub(d.ts), written as u64);
         }
+        tally.add();
     }
 }

@@ -49,7 +49,10 @@ pub(super) async fn write_loop(
     let mut heartbeat = tokio::time::interval(Duration::from_secs(1));
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut beats: u64 = 0;
-    let shutdown = ctx.shutdown.clone();
+    // Made once, not per turn of the loop: each `triggered()` clones a
+    // watch receiver and registers a waiter.
+    let stopping = ctx.shutdown.triggered();
+    tokio::pin!(stopping);
     let queue = &shared.subscriber.queue;
     let _release = Release(queue);
     let (code, reason) = loop {
@@ -100,7 +103,7 @@ pub(super) async fn write_loop(
                 beats += 1;
                 shared.reply(replies::heartbeat(&ctx.markets.epoch(), beats, now_micros()));
             }
-            _ = shutdown.triggered() => {
+            () = &mut stopping => {
                 shared.reply(replies::shutdown(ctx.reconnect_after_ms));
                 queue.drain_into(&mut batch);
                 match write_batch(&mut sink, &mut batch, &shared, stall).await {
@@ -223,10 +226,10 @@ async fn write_batch(
         .filter(|f| !matches!(f.body, Body::Rest(_)))
         .count();
     let mut bytes = 0usize;
+    let mut tally = m::Tally::default();
     for frame in batch.iter() {
         if frame.ts > 0 {
-            metrics::histogram!(m::PUBLISH_TO_WRITE_SECONDS)
-                .record(now.saturating_sub(frame.ts) as f64 / 1e6);
+            tally.latency(now.saturating_sub(frame.ts), 1);
         }
     }
     let result = async {
@@ -269,8 +272,8 @@ async fn write_batch(
     .await;
     batch.clear();
     result?;
-    metrics::counter!(m::MESSAGES_OUT_TOTAL).increment(count as u64);
-    metrics::counter!(m::BYTES_OUT_TOTAL).increment(bytes as u64);
+    tally.written(count as u64, bytes as u64);
+    tally.add();
     let stats = &shared.stats;
     stats
         .messages_out
