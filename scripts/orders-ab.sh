@@ -82,12 +82,18 @@ TOML
   tick=$(getconf CLK_TCK)
   wait $lt || true
   # A saturated hub's order sync may still hold a backlog: wait until
-  # its count of fills stops moving (1 s unchanged, 30 s at most).
-  local filled last=-1
+  # its count of fills stops moving (3 s unchanged, 30 s at most: a sync
+  # retrying a busy store can pause for a second or so).
+  local filled last=-1 still=0
   for _ in $(seq 30); do
     filled=$(curl -s "http://127.0.0.1:$PORT/metrics" |
       awk -F' ' '/^nax_domain_events_total\{type="order.filled"/ {print $2}')
-    [ "${filled:-0}" = "$last" ] && break
+    if [ "${filled:-0}" = "$last" ]; then
+      still=$((still + 1))
+      [ "$still" -ge 3 ] && break
+    else
+      still=0
+    fi
     last=${filled:-0}
     sleep 1
   done
