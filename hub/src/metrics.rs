@@ -33,7 +33,7 @@ pub const CONNECTIONS: &str = "nax_connections";
 /// Gauge: channel subscriptions across all connections.
 pub const SUBSCRIPTIONS: &str = "nax_subscriptions";
 /// Counter: messages written to clients (kept by [`Tally`], not the
-/// recorder, as are the next two).
+/// recorder, as are the other two of [`RENDERED`]).
 pub const MESSAGES_OUT_TOTAL: &str = "nax_messages_out_total";
 /// Counter: bytes written to clients.
 pub const BYTES_OUT_TOTAL: &str = "nax_bytes_out_total";
@@ -324,7 +324,7 @@ fn describe_all() {
 
 /// The current values in the Prometheus text exposition format, for the
 /// `/metrics` endpoint: the recorder's, then the hot path's own
-/// ([`written`]).
+/// ([`RENDERED`], from [`Tally`]'s totals).
 pub fn render(handle: &PrometheusHandle) -> String {
     let mut text = handle.render();
     written::render(&mut text);

@@ -136,7 +136,6 @@ fn every_recorded_metric_has_a_row_in_operations_md() {
         "nax_worker_processed_total",
         "nax_connections",
         "nax_http_requests_total",
-        "nax_publish_to_write_seconds",
     ] {
         assert!(
             recorded.contains(known),

@@ -78,13 +78,7 @@ async fn every_dashboard_query_names_an_exported_metric() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    let mut ws = common::connect(&hub).await;
-    common::send(
-        &mut ws,
-        json!({"op": "subscribe", "id": 1, "channels": ["book.BTC-USD"]}),
-    )
-    .await;
-    common::recv_type(&mut ws, "snapshot").await;
+    let _ws = book_client(&hub).await;
 
     let mut missing = wanted.clone();
     for _ in 0..60 {
@@ -230,6 +224,18 @@ async fn counters(hub: &hub::app::RunningHub) -> (f64, f64) {
     )
 }
 
+/// A client subscribed to `book.BTC-USD`, its snapshot read.
+async fn book_client(hub: &hub::app::RunningHub) -> common::Ws {
+    let mut ws = common::connect(hub).await;
+    common::send(
+        &mut ws,
+        json!({"op": "subscribe", "id": 1, "channels": ["book.BTC-USD"]}),
+    )
+    .await;
+    common::recv_type(&mut ws, "snapshot").await;
+    ws
+}
+
 /// The value of the sample line `name ` (no labels) in a `/metrics` text.
 fn sample(text: &str, name: &str) -> f64 {
     text.lines()
@@ -242,6 +248,8 @@ fn sample(text: &str, name: &str) -> f64 {
 /// recorder (`hub::metrics::Tally`): messages a client received show in
 /// `nax_messages_out_total` and `nax_bytes_out_total`, and each update in
 /// the publish-to-write histogram, whose `+Inf` bucket is its count.
+/// The totals are the process's: nextest runs this test in a process of
+/// its own; under `cargo test` other tests' writes can only add to them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_written_show_in_the_counters_and_the_latency_histogram() {
     let hub = common::start_hub(|c| c.venue.events_per_sec = 200).await;
@@ -259,13 +267,7 @@ async fn messages_written_show_in_the_counters_and_the_latency_histogram() {
         )
     };
     let before = read().await;
-    let mut ws = common::connect(&hub).await;
-    common::send(
-        &mut ws,
-        json!({"op": "subscribe", "id": 1, "channels": ["book.BTC-USD"]}),
-    )
-    .await;
-    common::recv_type(&mut ws, "snapshot").await;
+    let mut ws = book_client(&hub).await;
     let (mut updates, mut bytes) = (0.0, 0.0);
     while updates < 20.0 {
         let v = common::recv(&mut ws).await;

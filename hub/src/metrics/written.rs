@@ -6,8 +6,8 @@
 //! Every batch a writer sends, and every write-through round of a shard
 //! worker, records here. Through the `metrics` crate's macros each of
 //! those was a registry look-up per metric, and each latency sample a
-//! clock read and a push onto the exporter's sample queue: ~10 % of the
-//! hub's CPU at 250 connections × 3,200 messages/s (docs/BENCHMARKS.md,
+//! clock read and a push onto the exporter's sample queue: ~11 % of the
+//! hub's samples at 250 connections × 3,200 messages/s (docs/BENCHMARKS.md,
 //! "The hot path's own write metrics"). Here a batch is tallied on the
 //! stack ([`Tally`]) and added with one relaxed `fetch_add` per counter
 //! and per bucket it touched.
@@ -97,6 +97,7 @@ impl Tally {
         for (total, n) in totals.buckets.iter().zip(self.buckets) {
             add(total, n);
         }
+        // Wraps after 1.8e19 µs in all (the tally's own sum saturates).
         add(&totals.sum_micros, self.sum_micros);
     }
 }

@@ -271,9 +271,14 @@ async fn write_batch(
     }
     .await;
     batch.clear();
-    result?;
-    tally.written(count as u64, bytes as u64);
+    // The latencies count whatever the write's outcome (a frame that sat
+    // in a slow reader's queue is the histogram's tail); the messages and
+    // bytes only once written.
+    if result.is_ok() {
+        tally.written(count as u64, bytes as u64);
+    }
     tally.add();
+    result?;
     let stats = &shared.stats;
     stats
         .messages_out
