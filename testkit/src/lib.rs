@@ -54,10 +54,44 @@ pub fn shared_moto_endpoint() -> String {
     format!("http://127.0.0.1:{}", shared_moto_port())
 }
 
-/// A port nothing listens on right now.
+/// Lowest port [`free_port`] picks.
+const OWN_PORTS_FROM: u16 = 20_000;
+
+/// A port nothing listens on right now, for a server a test starts later
+/// (or restarts on it). It is below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`), where every `bind` to port
+/// 0 gets its port: a hub or a stub server another test starts meanwhile
+/// can then not be handed it before the test's own server binds it (a
+/// moto taking a second to start once found a hub on its port). Picked at
+/// random among 20,000 up to the range's start and checked by binding it;
+/// a port of the ephemeral range only when that range starts lower.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher as _};
+    let below = ephemeral_start();
+    if below > OWN_PORTS_FROM + 1_000 {
+        for _ in 0..200 {
+            // Random: std seeds each thread's keys at random and steps
+            // them for every new `RandomState`.
+            let random = std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish();
+            let port = OWN_PORTS_FROM + (random % u64::from(below - OWN_PORTS_FROM)) as u16;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default where
+/// it cannot be read).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A server child process of a test's own, killed on drop.
@@ -256,5 +290,28 @@ pub fn test_path(module: &str, name: &str) -> String {
     match module.split_once("::") {
         Some((_crate, path)) => format!("{path}::{name}"),
         None => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every port `free_port` gives is free, outside the ephemeral range
+    /// that `bind` to port 0 draws from, and they are spread (a fixed
+    /// pick would collide between tests).
+    #[test]
+    fn free_ports_are_free_and_below_the_ephemeral_range() {
+        let below = ephemeral_start();
+        assert!(
+            below > OWN_PORTS_FROM + 1_000,
+            "this host's range starts at {below}"
+        );
+        let ports: std::collections::BTreeSet<u16> = (0..50).map(|_| free_port()).collect();
+        assert!(ports.len() > 40, "{ports:?}");
+        for port in ports {
+            assert!((OWN_PORTS_FROM..below).contains(&port), "{port}");
+            TcpListener::bind(("127.0.0.1", port)).expect("free");
+        }
     }
 }
