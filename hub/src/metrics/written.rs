@@ -12,8 +12,9 @@
 //! stack ([`Tally`]) and added with one relaxed `fetch_add` per counter
 //! and per bucket it touched.
 
-use super::PUBLISH_TO_WRITE_SECONDS;
-use super::{BYTES_OUT_TOTAL, MESSAGES_OUT_TOTAL, PUBLISH_TO_WRITE_BUCKETS};
+use super::{
+    BYTES_OUT_TOTAL, MESSAGES_OUT_TOTAL, PUBLISH_TO_WRITE_BUCKETS, PUBLISH_TO_WRITE_SECONDS,
+};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
