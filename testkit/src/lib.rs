@@ -241,7 +241,11 @@ impl OwnServer {
             if let Ok(Some(status)) = server.child.try_wait() {
                 panic!("the server for 127.0.0.1:{port} exited: {status}; started as {missing}");
             }
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            // A listener of another process (a port taken between the
+            // pick and the start) is not ours: wait for ours to fail.
+            if TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && listens(server.child.id(), port) != Some(false)
+            {
                 break;
             }
             assert!(
@@ -280,6 +284,31 @@ impl Drop for OwnServer {
     }
 }
 
+/// Whether process `pid` holds the socket listening on `port` of
+/// 127.0.0.1 (or of every address): the listener's inode in
+/// `/proc/net/tcp` among the process's file descriptors. `None` where
+/// `/proc` does not tell (no such listener in the table, or no `/proc`).
+fn listens(pid: u32, port: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = [
+        format!("0100007F:{port:04X}"),
+        format!("00000000:{port:04X}"),
+    ];
+    // Fields: sl, local address, remote address, state (0A: listening),
+    // tx:rx queues, tr:when, retransmits, uid, timeout, inode.
+    let inode = table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let listening = fields.get(3) == Some(&"0A");
+        (listening && local.iter().any(|l| fields.get(1) == Some(&l.as_str())))
+            .then(|| fields.get(9).map(|inode| format!("socket:[{inode}]")))
+            .flatten()
+    })?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == inode.as_str())
+    }))
+}
+
 /// The name by which a test binary's `--exact` filter knows the test
 /// `name` of the module `module` (`module_path!()` where the test is
 /// defined): the module's path without the crate's name, then `name`.
@@ -313,5 +342,20 @@ mod tests {
             assert!((OWN_PORTS_FROM..below).contains(&port), "{port}");
             TcpListener::bind(("127.0.0.1", port)).expect("free");
         }
+    }
+
+    /// A server whose port another process already listens on is not
+    /// taken for started: moto (a second to start) once answered as
+    /// started while another test's server held its port.
+    #[test]
+    fn a_port_someone_else_listens_on_is_not_the_servers() {
+        let port = free_port();
+        let other = TcpListener::bind(("127.0.0.1", port)).expect("bind");
+        assert_eq!(listens(std::process::id(), port), Some(true));
+        let started = std::panic::catch_unwind(|| OwnServer::moto(port));
+        let message = started.err().expect("moto cannot have started");
+        let message = message.downcast_ref::<String>().map_or("", String::as_str);
+        assert!(message.contains("exited"), "{message}");
+        drop(other);
     }
 }
