@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use api::events::sqs::{SqsConfig, SqsPublisher, StaticCredentials};
+use api::events::sqs::{SqsPublisher, StaticCredentials};
 use api::events::EventPublisher;
 use api::store::dynamo::{DynamoConfig, DynamoStore};
 use api::store::Store;
@@ -37,15 +37,6 @@ struct Names {
     queue_prefix: String,
     table_prefix: String,
     bucket: String,
-}
-
-fn sqs_config(moto: &str, prefix: &str) -> SqsConfig {
-    SqsConfig {
-        endpoint: Some(moto.to_owned()),
-        static_credentials: Some(StaticCredentials::test()),
-        queue_prefix: prefix.to_owned(),
-        ..SqsConfig::default()
-    }
 }
 
 async fn store(moto: &str, prefix: &str) -> DynamoStore {
@@ -103,7 +94,7 @@ async fn run_child() {
     };
     let moto = env("NAX_AUDIT_MOTO");
     let source = api::queue::sqs::SqsSource::connect(
-        &sqs_config(&moto, &names.queue_prefix),
+        &common::sqs_config(&moto, &names.queue_prefix),
         api::events::sqs::Queue::AuditLog,
     )
     .await
@@ -247,7 +238,7 @@ async fn events_are_archived_exactly_once_through_kills_and_an_s3_outage() {
     let moto_port = testkit::free_port();
     let _moto_server = testkit::OwnServer::moto(moto_port);
     let moto = format!("http://127.0.0.1:{moto_port}");
-    let sqs = SqsPublisher::client(&sqs_config(&moto, &names.queue_prefix)).await;
+    let sqs = SqsPublisher::client(&common::sqs_config(&moto, &names.queue_prefix)).await;
     SqsPublisher::ensure_queues(&sqs, &names.queue_prefix)
         .await
         .expect("queues on moto");
@@ -288,7 +279,7 @@ async fn events_are_archived_exactly_once_through_kills_and_an_s3_outage() {
     // every message sent, received or deleted, so the publisher keeps at
     // most ~100 events ahead of the archive: a deeper queue makes every
     // call slower (about 4 events a second were archived at ~600).
-    let publisher = SqsPublisher::new(&sqs_config(&moto, &names.queue_prefix)).await;
+    let publisher = SqsPublisher::new(&common::sqs_config(&moto, &names.queue_prefix)).await;
     let to_publish = events.clone();
     let progress = store.clone();
     let publishing = tokio::spawn(async move {

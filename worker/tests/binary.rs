@@ -231,19 +231,14 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// archived; a second run archives each event exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_batch_gives_back_the_messages_in_flight() {
-    use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
+    use api::events::sqs::{Queue, SqsPublisher};
     use api::queue::sqs::SqsSource;
     use api::queue::Source as _;
 
     const EVENTS: usize = 20;
     let moto = testkit::shared_moto_endpoint();
     let prefix = format!("sig{}-", uuid::Uuid::new_v4().simple());
-    let sqs = SqsConfig {
-        endpoint: Some(moto.clone()),
-        static_credentials: Some(StaticCredentials::test()),
-        queue_prefix: prefix.clone(),
-        ..SqsConfig::default()
-    };
+    let sqs = crate::common::sqs_config(&moto, &prefix);
     SqsPublisher::ensure_queues(&SqsPublisher::client(&sqs).await, &prefix)
         .await
         .expect("queues on moto");

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// dead-letter queue (`nax_worker_dlq_depth` 1, the queue empty).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_webhook_worker_reports_backlog_failures_and_dead_letters() {
-    use api::events::sqs::{Queue, SqsConfig, SqsPublisher, StaticCredentials};
+    use api::events::sqs::{Queue, SqsPublisher};
     use api::queue::sqs::SqsSource;
     use api::queue::Source as _;
     use sandbox_venue::{BearerToken, VenueServerConfig};
@@ -31,12 +31,7 @@ async fn the_webhook_worker_reports_backlog_failures_and_dead_letters() {
     .expect("venue starts");
     let moto = testkit::shared_moto_endpoint();
     let prefix = format!("met{}-", uuid::Uuid::new_v4().simple());
-    let sqs = SqsConfig {
-        endpoint: Some(moto.clone()),
-        static_credentials: Some(StaticCredentials::test()),
-        queue_prefix: prefix.clone(),
-        ..SqsConfig::default()
-    };
+    let sqs = crate::common::sqs_config(&moto, &prefix);
     let client = SqsPublisher::client(&sqs).await;
     SqsPublisher::ensure_queues(&client, &prefix)
         .await

@@ -182,3 +182,13 @@ pub fn files(dir: &Path) -> Vec<(String, std::path::PathBuf)> {
 pub fn shared(events: &[Event]) -> Vec<std::sync::Arc<Event>> {
     events.iter().cloned().map(std::sync::Arc::new).collect()
 }
+
+/// SQS settings for queues named with `prefix` on the moto at `moto`.
+pub fn sqs_config(moto: &str, prefix: &str) -> api::events::sqs::SqsConfig {
+    api::events::sqs::SqsConfig {
+        endpoint: Some(moto.to_owned()),
+        static_credentials: Some(api::events::sqs::StaticCredentials::test()),
+        queue_prefix: prefix.to_owned(),
+        ..Default::default()
+    }
+}
