@@ -215,6 +215,13 @@ test("switching pair and candle interval updates the ladder and the chart", { ti
       const chart = document.getElementById("chart");
       return chart.dataset.interval === "5m" && Number(chart.dataset.drawn) > 0 && document.getElementById("chart-title").textContent === "ETH-BTC · 5m";
     });
+    // The chart may have drawn the REST answer before the live channels'
+    // snapshots arrived: wait for the client to hold them, then check it
+    // holds nothing else.
+    await waitFor(page, "the client's ETH-BTC book and 5m candles", () => {
+      const client = window.nax.client;
+      return client.book("depth20.ETH-BTC") !== undefined && client.candles("candles5m.ETH-BTC").length > 0;
+    });
     const held = await page.evaluate(() => {
       const client = window.nax.client;
       return {
