@@ -12,7 +12,10 @@ mod queue;
 mod shards;
 mod topic;
 
-pub use queue::{Body, CloseReason, DirectSink, Frame, OnOverflow, OutboundQueue, Pushed};
+pub use queue::{
+    Body, CloseReason, DirectSink, Frame, GroupItem, GroupPushed, OnOverflow, OutboundQueue,
+    Pushed, MAX_FRAMES,
+};
 pub use shards::{ResyncRequest, ShardPool};
 pub use topic::{History, Topic};
 

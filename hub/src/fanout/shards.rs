@@ -2,7 +2,7 @@
 //! parallel: one worker per core, each owning a slice of every large
 //! topic's subscribers.
 
-use super::{ChannelId, Pushed, Subscriber};
+use super::{ChannelId, GroupItem, Pushed, Subscriber, MAX_FRAMES};
 use crate::metrics as m;
 use crate::protocol::message::ChannelMessage;
 use feeds::event::now_micros;
@@ -64,32 +64,8 @@ impl ShardPool {
     pub fn start(n: usize) -> Self {
         let workers: Vec<_> = (0..n.max(1))
             .map(|_| {
-                let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
-                tokio::spawn(async move {
-                    while let Some(job) = rx.recv().await {
-                        match &job.work {
-                            Work::Deliver(d) => {
-                                // Jobs waiting behind this one are a backlog:
-                                // queue, so the writers batch.
-                                let through = d.through && rx.is_empty();
-                                // A push may be a socket write: other tasks
-                                // get this thread between chunks.
-                                let mut chunks = job.subscribers.chunks(YIELD_EVERY).peekable();
-                                while let Some(chunk) = chunks.next() {
-                                    deliver(chunk, d, through, &job.resync);
-                                    if chunks.peek().is_some() {
-                                        tokio::task::yield_now().await;
-                                    }
-                                }
-                            }
-                            Work::Restart(channel) => job
-                                .subscribers
-                                .iter()
-                                .for_each(|s| s.queue.restart_numbering(*channel)),
-                        }
-                        job.in_flight.fetch_sub(1, Ordering::Release);
-                    }
-                });
+                let (tx, rx) = mpsc::unbounded_channel::<Job>();
+                tokio::spawn(work(rx));
                 tx
             })
             .collect();
@@ -153,6 +129,135 @@ impl ShardPool {
     }
 }
 
+/// A shard worker: takes its jobs in order, each delivery together with
+/// the deliveries to the same subscribers queued right behind it (up to
+/// [`MAX_FRAMES`]).
+async fn work(mut rx: mpsc::UnboundedReceiver<Job>) {
+    // A job taken off the queue that did not join the group before it.
+    let mut next: Option<Job> = None;
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_FRAMES);
+    loop {
+        let job = match next.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        if let Work::Restart(channel) = &job.work {
+            for s in job.subscribers.iter() {
+                s.queue.restart_numbering(*channel);
+            }
+            job.in_flight.fetch_sub(1, Ordering::Release);
+            continue;
+        }
+        group.push(job);
+        while group.len() < MAX_FRAMES {
+            match rx.try_recv() {
+                Ok(job) if joins(&group[0], &job) => group.push(job),
+                Ok(job) => {
+                    next = Some(job);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        run(&group, next.is_some() || !rx.is_empty()).await;
+        for job in group.drain(..) {
+            job.in_flight.fetch_sub(1, Ordering::Release);
+        }
+    }
+}
+
+/// Whether `job` may be delivered with the group that `first` starts: a
+/// delivery of the same channel to the same subscriber list.
+fn joins(first: &Job, job: &Job) -> bool {
+    match (&first.work, &job.work) {
+        (Work::Deliver(a), Work::Deliver(b)) => {
+            a.channel == b.channel && Arc::ptr_eq(&first.subscribers, &job.subscribers)
+        }
+        _ => false,
+    }
+}
+
+/// Delivers a group of jobs (one, or several [`joins`] put together) to
+/// their subscribers, letting other tasks run between chunks of them (a
+/// push may be a socket write). `behind`: other jobs wait after these.
+async fn run(group: &[Job], behind: bool) {
+    let first = &group[0];
+    let deliveries: Vec<&Delivery> = group
+        .iter()
+        .filter_map(|job| match &job.work {
+            Work::Deliver(d) => Some(d),
+            Work::Restart(_) => None,
+        })
+        .collect();
+    let mut chunks = first.subscribers.chunks(YIELD_EVERY).peekable();
+    while let Some(chunk) = chunks.next() {
+        match deliveries.as_slice() {
+            // Jobs waiting behind this one are a backlog: queue, so the
+            // writers batch.
+            [d] => deliver(chunk, d, d.through && !behind, &first.resync),
+            many => deliver_group(chunk, many, &first.resync),
+        }
+        if chunks.peek().is_some() {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Pushes several messages of one channel, oldest first, to each
+/// subscriber as one group (`queue/group.rs`): an idle connection gets
+/// them in one write.
+fn deliver_group(
+    subscribers: &[Arc<Subscriber>],
+    group: &[&Delivery],
+    resync: &mpsc::UnboundedSender<ResyncRequest>,
+) {
+    let channel = group[0].channel;
+    let items: Vec<GroupItem<'_>> = group.iter().map(|d| (d.seq, &d.msg, d.ts)).collect();
+    // Connections written the group's first `w` messages, by `w`.
+    let mut upto = [0u64; MAX_FRAMES + 1];
+    let mut bytes = 0usize;
+    for sub in subscribers {
+        let pushed = sub.queue.push_channel_group(channel, &items);
+        if pushed.resync {
+            let _ = resync.send(ResyncRequest {
+                channel,
+                subscriber: sub.clone(),
+            });
+        }
+        upto[pushed.written.min(MAX_FRAMES)] += 1;
+        bytes += pushed.bytes;
+    }
+    let mut tally = m::Tally::default();
+    let now = now_micros();
+    let mut total = 0;
+    for (item, count) in items.iter().zip(written_per_message(&upto)) {
+        total += count;
+        if item.2 > 0 && count > 0 {
+            tally.latency(now.saturating_sub(item.2), count);
+        }
+    }
+    if total > 0 {
+        tally.written(total, bytes as u64);
+        tally.add();
+    }
+}
+
+/// How many connections each message of a group was written to, from
+/// `upto`: `upto[w]` connections were written the group's first `w`
+/// messages (a write-through takes them in order).
+fn written_per_message(upto: &[u64; MAX_FRAMES + 1]) -> [u64; MAX_FRAMES] {
+    let mut per = [0; MAX_FRAMES];
+    let mut more = 0;
+    for i in (0..MAX_FRAMES).rev() {
+        more += upto[i + 1];
+        per[i] = more;
+    }
+    per
+}
+
 /// Pushes one frame to each subscriber; overflowing conflatable channels
 /// turn into resync requests for the pair task. What pushes wrote to
 /// sockets themselves is counted here, once per call (the writer counts
@@ -192,5 +297,76 @@ pub(super) fn deliver(
             tally.latency(now_micros().saturating_sub(d.ts), written as u64);
         }
         tally.add();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fanout::queue::script::{framed, Socket};
+    use crate::fanout::OnOverflow;
+    use std::time::Duration;
+
+    #[test]
+    fn each_message_of_a_group_counts_the_connections_it_was_written_to() {
+        let mut upto = [0; MAX_FRAMES + 1];
+        // 5 connections took all 3, 2 took the first, 4 none.
+        upto[3] = 5;
+        upto[1] = 2;
+        upto[0] = 4;
+        assert_eq!(written_per_message(&upto)[..4], [7, 5, 5, 0]);
+    }
+
+    /// A subscriber of channel 1 from its start, writing through to a socket.
+    fn listening(id: u64) -> (Arc<Subscriber>, Arc<Socket>) {
+        let sub = Arc::new(Subscriber::new(id, 1 << 20));
+        sub.queue.subscribe(1, 0, OnOverflow::Resync);
+        sub.queue.release(&[1]);
+        let socket = Arc::new(Socket::default());
+        sub.queue.attach_through(socket.clone());
+        (sub, socket)
+    }
+
+    /// One thread: the worker runs only once the test awaits, and finds
+    /// every job queued.
+    #[tokio::test]
+    async fn deliveries_waiting_for_the_same_subscribers_go_out_together_in_order() {
+        const MESSAGES: u64 = 40;
+        let pool = ShardPool::start(1);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (subs, sockets): (Vec<_>, Vec<_>) = (0..3).map(listening).unzip();
+        let subs: Arc<[Arc<Subscriber>]> = subs.into();
+        let other: Arc<[Arc<Subscriber>]> = Arc::from(vec![listening(9).0]);
+        for seq in 1..=MESSAGES {
+            let msg = ChannelMessage::for_tests(&format!("m{seq}"));
+            let delivery = |seq| Delivery {
+                channel: 1,
+                seq,
+                msg: msg.clone(),
+                ts: 0,
+                through: true,
+            };
+            pool.send(0, subs.clone(), delivery(seq), &tx, &in_flight);
+            // Another list's job ends a group.
+            if seq == 10 {
+                pool.send(0, other.clone(), delivery(seq), &tx, &in_flight);
+            }
+        }
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while in_flight.load(Ordering::Acquire) > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the jobs are done");
+        let expected: Vec<u8> = (1..=MESSAGES)
+            .flat_map(|seq| framed(&format!("m{seq}")))
+            .collect();
+        for socket in &sockets {
+            assert_eq!(*socket.bytes.lock(), expected);
+            // 1-10, then 11-40 (at most 32 a group).
+            assert_eq!(*socket.calls.lock(), 2);
+        }
     }
 }

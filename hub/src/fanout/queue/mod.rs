@@ -24,9 +24,14 @@ use std::collections::VecDeque;
 use tokio::sync::Notify;
 
 mod frame;
+mod group;
+#[cfg(test)]
+pub(crate) mod script;
 mod through;
 pub use frame::{Body, CloseReason, Frame, Pushed};
-pub use through::DirectSink;
+use group::Shared;
+pub use group::{GroupItem, GroupPushed};
+pub use through::{DirectSink, MAX_FRAMES};
 
 /// What to do when a message of a subscription does not fit the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,8 +219,19 @@ impl OutboundQueue {
         ts: u64,
         through: bool,
     ) -> Pushed {
-        let mut guard = self.state.lock();
-        let s = &mut *guard;
+        self.push_locked(&mut self.state.lock(), channel, seq, msg, ts, through)
+    }
+
+    /// [`OutboundQueue::push`] under the lock the caller holds.
+    fn push_locked(
+        &self,
+        s: &mut State,
+        channel: ChannelId,
+        seq: u64,
+        msg: &ChannelMessage,
+        ts: u64,
+        through: bool,
+    ) -> Pushed {
         if s.close.is_some() {
             return Pushed::Filtered;
         }
@@ -232,9 +248,9 @@ impl OutboundQueue {
         let body = if sub.first {
             Body::Text(msg.first_on_channel())
         } else {
-            match msg.deflated() {
-                Some(packed) if self.deflate => Body::Deflated(packed.clone()),
-                _ => Body::Text(msg.text().clone()),
+            match self.shared_form(msg) {
+                Shared::Deflated(packed) => Body::Deflated(packed.clone()),
+                Shared::Text(text) => Body::Text(text.clone()),
             }
         };
         if s.bytes + body.len() > self.max_bytes {

@@ -18,6 +18,7 @@
 //! ([`Through::writer_busy`] false), under the queue's lock; the writer
 //! marks itself busy (under the same lock) before any write of its own.
 
+use super::group::{wire, Shared};
 use super::{Body, OutboundQueue};
 use crate::protocol::frame;
 use bytes::Bytes;
@@ -46,26 +47,68 @@ pub(super) struct Through {
     pub(super) bytes: u64,
 }
 
+/// Frames one write-through may carry: a shard worker's group of one
+/// channel's messages (`fanout/shards.rs`), two `iovec`s each.
+pub const MAX_FRAMES: usize = 32;
+
+/// The opcode byte (RSV1 set when compressed) and payload a channel
+/// message goes out with; `None` for what only the writer writes.
+pub(super) fn wire_form(body: &Body) -> Option<(u8, &[u8])> {
+    match body {
+        Body::Text(text) => Some(wire(Shared::Text(text))),
+        Body::Deflated(packed) => Some(wire(Shared::Deflated(packed))),
+        Body::ToCompress(_) | Body::Framed(_) | Body::Rest(_) => None,
+    }
+}
+
+/// What a write-through took of the frames it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Took {
+    /// Frames sent, the last one possibly in part (its rest in
+    /// [`Through::partial`]).
+    pub(super) frames: usize,
+    /// Their payload bytes.
+    pub(super) bytes: usize,
+}
+
 impl Through {
-    /// Writes `body` as one frame if the socket is there, the writer idle
-    /// and no rest of an earlier frame waiting. Returns the payload bytes
-    /// if the frame went (whole, or in part with the rest in `partial`).
+    /// Whether a push may write now: the socket is there, the writer idle
+    /// and no rest of an earlier frame waiting.
+    pub(super) fn open(&self) -> bool {
+        self.sink.is_some() && !self.writer_busy && self.partial.is_none()
+    }
+
+    /// Writes `body` as one frame if [`Through::open`]. Returns the payload
+    /// bytes if the frame went (whole, or in part with the rest in
+    /// `partial`).
     pub(super) fn write(&mut self, body: &Body) -> Option<usize> {
-        if self.writer_busy || self.partial.is_some() {
+        let frame = wire_form(body)?;
+        self.write_frames(&[frame]).map(|took| took.bytes)
+    }
+
+    /// Writes up to [`MAX_FRAMES`] of `frames` (each an opcode byte and a
+    /// payload: [`wire_form`]), in order, in one `writev`, if
+    /// [`Through::open`]. Returns what the socket took, at least part of
+    /// the first frame; a frame taken in part leaves its rest in `partial`
+    /// and ends the count. `None`: nothing was written (closed, busy,
+    /// `WouldBlock`, an error), and every frame is the caller's to queue.
+    pub(super) fn write_frames(&mut self, frames: &[(u8, &[u8])]) -> Option<Took> {
+        if !self.open() {
             return None;
         }
         let sink = self.sink.as_ref()?;
-        let (opcode, payload): (u8, &[u8]) = match body {
-            Body::Text(text) => (frame::OP_TEXT, text.as_bytes()),
-            Body::Deflated(packed) => (frame::RSV1 | frame::OP_TEXT, packed),
-            Body::ToCompress(_) | Body::Framed(_) | Body::Rest(_) => return None,
-        };
-        let mut head = [0u8; 10];
-        let head_len = frame::header(opcode, payload.len(), &mut head);
-        let total = head_len + payload.len();
-        let n = match sink
-            .try_write_vectored(&[IoSlice::new(&head[..head_len]), IoSlice::new(payload)])
-        {
+        let frames = &frames[..frames.len().min(MAX_FRAMES)];
+        let mut heads = [[0u8; 10]; MAX_FRAMES];
+        let mut lens = [0usize; MAX_FRAMES];
+        for (i, (opcode, payload)) in frames.iter().enumerate() {
+            lens[i] = frame::header(*opcode, payload.len(), &mut heads[i]);
+        }
+        let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES];
+        for (i, (_, payload)) in frames.iter().enumerate() {
+            slices[2 * i] = IoSlice::new(&heads[i][..lens[i]]);
+            slices[2 * i + 1] = IoSlice::new(payload);
+        }
+        let n = match sink.try_write_vectored(&slices[..2 * frames.len()]) {
             Ok(n) => n,
             // Nothing taken, or a failed socket: queued, the writer sees.
             Err(_) => return None,
@@ -73,19 +116,35 @@ impl Through {
         if n == 0 {
             return None;
         }
-        if n < total {
-            let mut rest = Vec::with_capacity(total - n);
-            if n < head_len {
-                rest.extend_from_slice(&head[n..head_len]);
-                rest.extend_from_slice(payload);
-            } else {
-                rest.extend_from_slice(&payload[n - head_len..]);
+        let mut took = Took {
+            frames: 0,
+            bytes: 0,
+        };
+        let mut left = n;
+        for (i, (_, payload)) in frames.iter().enumerate() {
+            let head = &heads[i][..lens[i]];
+            let total = head.len() + payload.len();
+            took.frames += 1;
+            took.bytes += payload.len();
+            if left < total {
+                let mut rest = Vec::with_capacity(total - left);
+                if left < head.len() {
+                    rest.extend_from_slice(&head[left..]);
+                    rest.extend_from_slice(payload);
+                } else {
+                    rest.extend_from_slice(&payload[left - head.len()..]);
+                }
+                self.partial = Some(rest.into());
+                break;
             }
-            self.partial = Some(rest.into());
+            left -= total;
+            if left == 0 {
+                break;
+            }
         }
-        self.messages += 1;
-        self.bytes += payload.len() as u64;
-        Some(payload.len())
+        self.messages += took.frames as u64;
+        self.bytes += took.bytes as u64;
+        Some(took)
     }
 }
 
@@ -123,79 +182,9 @@ impl OutboundQueue {
 
 #[cfg(test)]
 mod tests {
+    use super::super::script::{drain, framed, msg, queue, wire, writer_parks};
     use super::*;
-    use crate::fanout::{Frame, OnOverflow, Pushed};
-    use crate::protocol::message::ChannelMessage;
-    use parking_lot::Mutex;
-    use std::collections::VecDeque;
-    use std::time::Duration;
-
-    /// A socket that takes, per call, what its script says (`None`:
-    /// `WouldBlock`; an empty script takes everything).
-    #[derive(Debug, Default)]
-    struct Socket {
-        script: Mutex<VecDeque<Option<usize>>>,
-        bytes: Mutex<Vec<u8>>,
-    }
-
-    impl DirectSink for Socket {
-        fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
-            let take = match self.script.lock().pop_front() {
-                None => all.len(),
-                Some(None) => return Err(io::ErrorKind::WouldBlock.into()),
-                Some(Some(n)) => n.min(all.len()),
-            };
-            self.bytes.lock().extend_from_slice(&all[..take]);
-            Ok(take)
-        }
-    }
-
-    /// A queue subscribed to channel 1 from its start, writing through to
-    /// a socket that follows `script`.
-    fn queue(script: &[Option<usize>]) -> (OutboundQueue, Arc<Socket>) {
-        let q = OutboundQueue::new(1 << 16);
-        q.subscribe(1, 0, OnOverflow::Resync);
-        q.release(&[1]);
-        let socket = Arc::new(Socket::default());
-        socket.script.lock().extend(script.iter().copied());
-        q.attach_through(socket.clone());
-        (q, socket)
-    }
-
-    fn msg(s: &str) -> ChannelMessage {
-        ChannelMessage::for_tests(s)
-    }
-
-    /// The frame of text message `s`.
-    fn framed(s: &str) -> Vec<u8> {
-        let mut head = [0u8; 10];
-        let n = frame::header(frame::OP_TEXT, s.len(), &mut head);
-        [&head[..n], s.as_bytes()].concat()
-    }
-
-    fn drain(q: &OutboundQueue) -> Vec<Frame> {
-        let mut out = VecDeque::new();
-        q.drain_into(&mut out);
-        out.into()
-    }
-
-    /// What the writer would write for `frames`.
-    fn wire(frames: &[Frame]) -> Vec<u8> {
-        frames
-            .iter()
-            .flat_map(|f| match &f.body {
-                Body::Framed(b) | Body::Rest(b) => b.to_vec(),
-                body => framed(body.as_text().expect("text")),
-            })
-            .collect()
-    }
-
-    /// The writer parks with nothing in hand (and is not woken).
-    async fn writer_parks(q: &OutboundQueue) {
-        let parked = tokio::time::timeout(Duration::from_millis(20), q.ready()).await;
-        assert!(parked.is_err(), "the writer was woken");
-    }
+    use crate::fanout::{Body, OnOverflow, Pushed};
 
     #[tokio::test]
     async fn an_idle_connection_is_written_at_once_and_its_writer_not_woken() {
