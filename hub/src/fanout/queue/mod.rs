@@ -196,7 +196,7 @@ impl OutboundQueue {
         msg: &ChannelMessage,
         ts: u64,
     ) -> Pushed {
-        self.push(channel, seq, msg, ts, true)
+        self.push_locked(&mut self.state.lock(), channel, seq, msg, ts, true)
     }
 
     /// [`OutboundQueue::push_channel`] that never writes through: under a
@@ -208,21 +208,11 @@ impl OutboundQueue {
         msg: &ChannelMessage,
         ts: u64,
     ) -> Pushed {
-        self.push(channel, seq, msg, ts, false)
+        self.push_locked(&mut self.state.lock(), channel, seq, msg, ts, false)
     }
 
-    fn push(
-        &self,
-        channel: ChannelId,
-        seq: u64,
-        msg: &ChannelMessage,
-        ts: u64,
-        through: bool,
-    ) -> Pushed {
-        self.push_locked(&mut self.state.lock(), channel, seq, msg, ts, through)
-    }
-
-    /// [`OutboundQueue::push`] under the lock the caller holds.
+    /// A channel message's push, under the lock the caller holds;
+    /// `through`: it may be written to the socket at once.
     fn push_locked(
         &self,
         s: &mut State,
