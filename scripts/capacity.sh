@@ -26,6 +26,10 @@
 #                           the floor's p99 is over 50 ms on a 2-core VM
 #                           (docs/BENCHMARKS.md), so a run with a looser
 #                           bound can still compare the peers there
+#   NCHAN_NODELAY=1         nginx sets TCP_NODELAY on its sockets, as the hub
+#                           and the floor do; by default nchan's WebSocket
+#                           subscribers run with Nagle's algorithm
+#                           (scripts/lib/nchan.sh)
 #
 # Offered: nchan and the floor send exactly RATE messages/s per connection;
 # the hub runs the sandbox at --events-per-sec 4*RATE and its offer is

@@ -7,6 +7,12 @@
 #                            DIR/nginx.pid): subscribers on ws://.../sub,
 #                            the publisher on http://.../pub, one channel
 #   nchan_stop DIR           stops it, if running
+#
+#   NCHAN_NODELAY=1          nginx sets TCP_NODELAY on every accepted socket
+#                            (a preloaded shim, nodelay-accept.c, built with
+#                            cc): without it nchan's WebSocket subscribers
+#                            run with Nagle's algorithm, the hub and the
+#                            floor without
 
 nchan_install() {
     if ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_nchan_module.so ]; then
@@ -47,7 +53,13 @@ http {
     }
 }
 EOF
-    nginx -c "$dir/nginx.conf" -p "$dir"
+    if [ "${NCHAN_NODELAY:-0}" = 1 ]; then
+        cc -shared -fPIC -O2 -o "$dir/nodelay-accept.so" \
+            "$(dirname "${BASH_SOURCE[0]}")/nodelay-accept.c" -ldl
+        LD_PRELOAD="$dir/nodelay-accept.so" nginx -c "$dir/nginx.conf" -p "$dir"
+    else
+        nginx -c "$dir/nginx.conf" -p "$dir"
+    fi
 }
 
 nchan_stop() {
