@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Subscribers a shard worker pushes to before it lets other tasks run:
-/// a push may be a socket write (~2-5 µs), so a 5,000-subscriber slice
-/// would otherwise hold a runtime thread for tens of milliseconds.
+/// Messages a shard worker pushes (subscribers × the group's messages)
+/// before it lets other tasks run: a push may be a socket write (~2-5 µs),
+/// so a 5,000-subscriber slice would otherwise hold a runtime thread for
+/// tens of milliseconds.
 const YIELD_EVERY: usize = 256;
 
 /// A subscriber whose queue overflowed on a conflatable channel: its pair
@@ -185,6 +186,7 @@ fn joins(first: &Job, job: &Job) -> bool {
 /// push may be a socket write). `behind`: other jobs wait after these.
 async fn run(group: &[Job], behind: bool) {
     let first = &group[0];
+    // A group holds deliveries only (`work` runs a restart on its own).
     let deliveries: Vec<&Delivery> = group
         .iter()
         .filter_map(|job| match &job.work {
@@ -192,7 +194,9 @@ async fn run(group: &[Job], behind: bool) {
             Work::Restart(_) => None,
         })
         .collect();
-    let mut chunks = first.subscribers.chunks(YIELD_EVERY).peekable();
+    // About YIELD_EVERY messages between yields, whatever the group's size.
+    let chunk = (YIELD_EVERY / deliveries.len()).max(8);
+    let mut chunks = first.subscribers.chunks(chunk).peekable();
     while let Some(chunk) = chunks.next() {
         match deliveries.as_slice() {
             // Jobs waiting behind this one are a backlog: queue, so the
@@ -216,8 +220,8 @@ fn deliver_group(
 ) {
     let channel = group[0].channel;
     let items: Vec<GroupItem<'_>> = group.iter().map(|d| (d.seq, &d.msg, d.ts)).collect();
-    // Connections written the group's first `w` messages, by `w`.
-    let mut upto = [0u64; MAX_FRAMES + 1];
+    // Connections each message was written to.
+    let mut written = [0u64; MAX_FRAMES];
     let mut bytes = 0usize;
     for sub in subscribers {
         let pushed = sub.queue.push_channel_group(channel, &items);
@@ -227,13 +231,15 @@ fn deliver_group(
                 subscriber: sub.clone(),
             });
         }
-        upto[pushed.written.min(MAX_FRAMES)] += 1;
+        for count in &mut written[pushed.from..pushed.from + pushed.written] {
+            *count += 1;
+        }
         bytes += pushed.bytes;
     }
     let mut tally = m::Tally::default();
     let now = now_micros();
     let mut total = 0;
-    for (item, count) in items.iter().zip(written_per_message(&upto)) {
+    for (item, &count) in items.iter().zip(&written) {
         total += count;
         if item.2 > 0 && count > 0 {
             tally.latency(now.saturating_sub(item.2), count);
@@ -243,19 +249,6 @@ fn deliver_group(
         tally.written(total, bytes as u64);
         tally.add();
     }
-}
-
-/// How many connections each message of a group was written to, from
-/// `upto`: `upto[w]` connections were written the group's first `w`
-/// messages (a write-through takes them in order).
-fn written_per_message(upto: &[u64; MAX_FRAMES + 1]) -> [u64; MAX_FRAMES] {
-    let mut per = [0; MAX_FRAMES];
-    let mut more = 0;
-    for i in (0..MAX_FRAMES).rev() {
-        more += upto[i + 1];
-        per[i] = more;
-    }
-    per
 }
 
 /// Pushes one frame to each subscriber; overflowing conflatable channels
@@ -306,16 +299,6 @@ mod tests {
     use crate::fanout::queue::script::{framed, Socket};
     use crate::fanout::OnOverflow;
     use std::time::Duration;
-
-    #[test]
-    fn each_message_of_a_group_counts_the_connections_it_was_written_to() {
-        let mut upto = [0; MAX_FRAMES + 1];
-        // 5 connections took all 3, 2 took the first, 4 none.
-        upto[3] = 5;
-        upto[1] = 2;
-        upto[0] = 4;
-        assert_eq!(written_per_message(&upto)[..4], [7, 5, 5, 0]);
-    }
 
     /// A subscriber of channel 1 from its start, writing through to a socket.
     fn listening(id: u64) -> (Arc<Subscriber>, Arc<Socket>) {

@@ -18,25 +18,14 @@ pub type GroupItem<'a> = (u64, &'a ChannelMessage, u64);
 /// What a group's push did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct GroupPushed {
-    /// Messages written to the socket at once, and their payload bytes.
+    /// Messages written to the socket at once (`items[from..from +
+    /// written]`), and their payload bytes.
     pub written: usize,
+    pub from: usize,
     pub bytes: usize,
     /// A message did not fit a conflatable channel: the caller arranges a
     /// fresh snapshot ([`Pushed::NeedsResync`]).
     pub resync: bool,
-}
-
-impl GroupPushed {
-    fn add(&mut self, pushed: Pushed) {
-        match pushed {
-            Pushed::Written(n) => {
-                self.written += 1;
-                self.bytes += n;
-            }
-            Pushed::NeedsResync => self.resync = true,
-            Pushed::Queued | Pushed::Filtered | Pushed::Closing => {}
-        }
-    }
 }
 
 /// How every subscriber like one connection is sent a message after its
@@ -62,41 +51,46 @@ impl OutboundQueue {
     /// Pushes `items`, consecutive messages of `channel` oldest first, with
     /// what [`OutboundQueue::push_channel`] would do to each in turn: while
     /// the connection is idle (nothing queued or held, the writer parked,
-    /// not its first message on the channel) those above the
-    /// subscription's floor go out in one write; what the socket does not
-    /// take, and everything on a busy connection, is queued.
+    /// not its first message on the channel) and they fit its bound, those
+    /// above the subscription's floor go out in one write. What the socket
+    /// does not take, and everything on a busy connection, is queued for
+    /// the writer (a batch, not a write each).
     pub fn push_channel_group(&self, channel: ChannelId, items: &[GroupItem<'_>]) -> GroupPushed {
         let mut out = GroupPushed::default();
         let mut guard = self.state.lock();
         let s = &mut *guard;
         let mut rest = items;
-        // Whether the rest may still be written through: not once the
-        // socket took less than it was given (it is full).
-        let mut through = true;
         let idle = s.close.is_none() && s.frames.is_empty() && s.through.open();
+        let queued = s.bytes;
         if let Some(sub) = s
             .subscriptions
             .get_mut(&channel)
             .filter(|sub| idle && sub.held.is_none() && !sub.resync_pending && !sub.first)
         {
-            // Those above the floor, with their places in `items`.
+            // Those above the floor (a prefix of the group is at or below
+            // it), with their places in `items`.
             let mut frames = [(0u8, &[][..]); MAX_FRAMES];
             let mut places = [0usize; MAX_FRAMES];
-            let mut n = 0;
+            let (mut n, mut bytes) = (0, 0);
             for (place, &(seq, msg, _)) in items.iter().enumerate().take(MAX_FRAMES) {
                 if seq > sub.floor {
                     frames[n] = wire(self.shared_form(msg));
                     places[n] = place;
+                    bytes += frames[n].1.len();
                     n += 1;
                 }
             }
-            rest = &items[items.len().min(MAX_FRAMES)..];
-            if n > 0 {
-                match s.through.write_frames(&frames[..n]) {
-                    Some(Took {
+            // Over the bound (other channels' held frames count), each
+            // message meets the overflow policy one by one below.
+            if queued + bytes <= self.max_bytes {
+                rest = &items[items.len().min(MAX_FRAMES)..];
+                if n > 0 {
+                    if let Some(Took {
                         frames: sent,
                         bytes,
-                    }) => {
+                    }) = s.through.write_frames(&frames[..n])
+                    {
+                        out.from = places[0];
                         out.written = sent;
                         out.bytes = bytes;
                         let last = places[sent - 1];
@@ -104,20 +98,17 @@ impl OutboundQueue {
                         if s.through.partial.is_some() {
                             self.notify.notify_one();
                         }
-                        through = sent == n && s.through.partial.is_none();
                         rest = &items[last + 1..];
-                    }
-                    None => {
-                        through = false;
+                    } else {
                         rest = items;
                     }
                 }
             }
         }
-        // The rest one by one: behind a frame written in part, on a full
-        // socket or a busy connection it is queued.
         for &(seq, msg, ts) in rest {
-            out.add(self.push_locked(s, channel, seq, msg, ts, through));
+            if self.push_locked(s, channel, seq, msg, ts, false) == Pushed::NeedsResync {
+                out.resync = true;
+            }
         }
         out
     }
@@ -135,7 +126,7 @@ pub(super) fn wire(form: Shared<'_>) -> (u8, &[u8]) {
 mod tests {
     use super::super::script::{drain, framed, msg, queue, queue_from, wire, writer_parks};
     use super::*;
-    use crate::fanout::{Body, Frame};
+    use crate::fanout::{Body, Frame, OnOverflow};
 
     /// `msgs` as a group, seqs from `first`.
     fn group(first: u64, msgs: &[ChannelMessage]) -> Vec<GroupItem<'_>> {
@@ -158,6 +149,7 @@ mod tests {
             pushed,
             GroupPushed {
                 written: 3,
+                from: 0,
                 bytes: 11,
                 resync: false
             }
@@ -213,7 +205,9 @@ mod tests {
     async fn messages_at_or_below_the_floor_are_left_out() {
         let (q, socket) = queue_from(2, &[]);
         let msgs = texts(&["m1", "m2", "m3", "m4"]);
-        assert_eq!(q.push_channel_group(1, &group(1, &msgs)).written, 2);
+        let pushed = q.push_channel_group(1, &group(1, &msgs));
+        assert_eq!((pushed.from, pushed.written), (2, 2), "{pushed:?}");
+        assert_eq!(*socket.calls.lock(), 1);
         assert_eq!(*socket.bytes.lock(), [framed("m3"), framed("m4")].concat());
         // All of a group below the floor: nothing written, nothing queued.
         let (q, socket) = queue_from(9, &[]);
@@ -252,5 +246,34 @@ mod tests {
         let pushed = q.push_channel_group(1, &group(1, &msgs));
         assert!(pushed.resync, "{pushed:?}");
         assert_eq!(pushed.written, 0);
+    }
+
+    #[tokio::test]
+    async fn a_first_message_on_the_channel_has_the_group_queued_for_the_writer() {
+        let (q, socket) = queue(&[]);
+        q.expect_first(1);
+        let msgs = texts(&["m1", "m2", "m3"]);
+        assert_eq!(
+            q.push_channel_group(1, &group(1, &msgs)),
+            GroupPushed::default()
+        );
+        assert_eq!(*socket.calls.lock(), 0, "no write each");
+        q.ready().await;
+        assert_eq!(drain(&q).len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_group_over_the_bound_meets_the_overflow_policy() {
+        let (q, socket) = queue(&[]);
+        // Another channel's frames, held until its reply, count.
+        q.subscribe(2, 0, OnOverflow::Resync);
+        let held = "h".repeat(40_000);
+        assert_eq!(q.push_channel_batched(2, 1, &msg(&held), 0), Pushed::Queued);
+        let big = "x".repeat(20_000);
+        let msgs = texts(&[&big, &big]);
+        let pushed = q.push_channel_group(1, &group(1, &msgs));
+        assert!(pushed.resync, "{pushed:?}");
+        assert_eq!(pushed.written, 0);
+        assert_eq!(*socket.calls.lock(), 0);
     }
 }
