@@ -352,4 +352,47 @@ mod tests {
             assert_eq!(*socket.calls.lock(), 2);
         }
     }
+
+    /// A restart queued between deliveries keeps its place: the messages
+    /// before it go out as they are, the first after it as the client's
+    /// first on the channel (`prev_seq` 0), queued for the writer.
+    #[tokio::test]
+    async fn a_restart_between_deliveries_keeps_its_place() {
+        let pool = ShardPool::start(1);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let (sub, socket) = listening(0);
+        let subs: Arc<[Arc<Subscriber>]> = Arc::from(vec![sub.clone()]);
+        let text = |seq: u64, prev: u64| format!(r#"{{"prev_seq":{prev},"seq":{seq}}}"#);
+        let delivery = |seq: u64, prev: u64| Delivery {
+            channel: 1,
+            seq,
+            msg: ChannelMessage::for_tests(&text(seq, prev)),
+            ts: 0,
+            through: true,
+        };
+        for seq in 1..=5 {
+            pool.send(0, subs.clone(), delivery(seq, seq - 1), &tx, &in_flight);
+        }
+        pool.restart(0, subs.clone(), 1, &tx, &in_flight);
+        for seq in 1..=3 {
+            pool.send(0, subs.clone(), delivery(seq, seq + 6), &tx, &in_flight);
+        }
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while in_flight.load(Ordering::Acquire) > 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the jobs are done");
+        let before: Vec<u8> = (1..=5)
+            .flat_map(|seq| framed(&text(seq, seq - 1)))
+            .collect();
+        assert_eq!(*socket.bytes.lock(), before);
+        assert_eq!(*socket.calls.lock(), 1);
+        let mut queued = std::collections::VecDeque::new();
+        sub.queue.drain_into(&mut queued);
+        let texts: Vec<&str> = queued.iter().filter_map(|f| f.body.as_text()).collect();
+        assert_eq!(texts, [text(1, 0), text(2, 8), text(3, 9)]);
+    }
 }
