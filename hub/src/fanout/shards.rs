@@ -194,6 +194,10 @@ async fn run(group: &[Job], behind: bool) {
             Work::Restart(_) => None,
         })
         .collect();
+    let items: Vec<GroupItem<'_>> = match deliveries.as_slice() {
+        [_] => Vec::new(),
+        many => many.iter().map(|d| (d.seq, &d.msg, d.ts)).collect(),
+    };
     // About YIELD_EVERY messages between yields, whatever the group's size.
     let chunk = (YIELD_EVERY / deliveries.len()).max(8);
     let mut chunks = first.subscribers.chunks(chunk).peekable();
@@ -202,7 +206,8 @@ async fn run(group: &[Job], behind: bool) {
             // Jobs waiting behind this one are a backlog: queue, so the
             // writers batch.
             [d] => deliver(chunk, d, d.through && !behind, &first.resync),
-            many => deliver_group(chunk, many, &first.resync),
+            [d, ..] => deliver_group(chunk, d.channel, &items, &first.resync),
+            [] => {}
         }
         if chunks.peek().is_some() {
             tokio::task::yield_now().await;
@@ -210,21 +215,20 @@ async fn run(group: &[Job], behind: bool) {
     }
 }
 
-/// Pushes several messages of one channel, oldest first, to each
+/// Pushes `items`, several messages of `channel` oldest first, to each
 /// subscriber as one group (`queue/group.rs`): an idle connection gets
 /// them in one write.
 fn deliver_group(
     subscribers: &[Arc<Subscriber>],
-    group: &[&Delivery],
+    channel: ChannelId,
+    items: &[GroupItem<'_>],
     resync: &mpsc::UnboundedSender<ResyncRequest>,
 ) {
-    let channel = group[0].channel;
-    let items: Vec<GroupItem<'_>> = group.iter().map(|d| (d.seq, &d.msg, d.ts)).collect();
     // Connections each message was written to.
     let mut written = [0u64; MAX_FRAMES];
     let mut bytes = 0usize;
     for sub in subscribers {
-        let pushed = sub.queue.push_channel_group(channel, &items);
+        let pushed = sub.queue.push_channel_group(channel, items);
         if pushed.resync {
             let _ = resync.send(ResyncRequest {
                 channel,
