@@ -125,8 +125,12 @@ test("a new user registers, verifies, deposits, places, cancels and fills orders
 
     // Log out: the view goes back to sign-in and the hub no longer takes the token.
     const access = tokens.at(-2);
+    // The page shows the sign-in form first and then calls the hub: wait
+    // for the hub's answer before trying the token (CI failed once on it).
+    const loggedOut = page.waitForResponse((r) => r.url().endsWith("/auth/logout") && r.request().method() === "POST");
     await page.click("[data-testid=logout]");
     await waitFor(page, "the sign-in form after logout", () => document.querySelector("#acct-signin"));
+    assert.equal((await loggedOut).status(), 204, "the hub took the logout");
     const after = await fetch(hub.base + "/wallets/balances", { headers: { authorization: `Bearer ${access}` } });
     assert.equal(after.status, 401, "the access token is revoked by logout");
     await noStoredTokens(page, tokens);
