@@ -88,7 +88,7 @@ impl OutboundQueue {
                     if let Some(Took {
                         frames: sent,
                         bytes,
-                    }) = s.through.write_frames(&frames[..n])
+                    }) = s.through.write_frames::<MAX_FRAMES>(&frames[..n])
                     {
                         out.from = places[0];
                         out.written = sent;

@@ -83,32 +83,34 @@ impl Through {
     /// `partial`).
     pub(super) fn write(&mut self, body: &Body) -> Option<usize> {
         let frame = wire_form(body)?;
-        self.write_frames(&[frame]).map(|took| took.bytes)
+        self.write_frames::<1>(&[frame]).map(|took| took.bytes)
     }
 
-    /// Writes up to [`MAX_FRAMES`] of `frames` (each an opcode byte and a
+    /// Writes up to `N` of `frames` (each an opcode byte and a
     /// payload: [`wire_form`]), in order, in one `writev`, if
     /// [`Through::open`]. Returns what the socket took, at least part of
     /// the first frame; a frame taken in part leaves its rest in `partial`
     /// and ends the count. `None`: nothing was written (closed, busy,
     /// `WouldBlock`, an error), and every frame is the caller's to queue.
-    pub(super) fn write_frames(&mut self, frames: &[(u8, &[u8])]) -> Option<Took> {
+    /// `N` ([`MAX_FRAMES`] for a group) sizes the arrays on the stack, so
+    /// a single message's write-through, the common case, sets up one.
+    pub(super) fn write_frames<const N: usize>(&mut self, frames: &[(u8, &[u8])]) -> Option<Took> {
         if !self.open() {
             return None;
         }
         let sink = self.sink.as_ref()?;
-        let frames = &frames[..frames.len().min(MAX_FRAMES)];
-        let mut heads = [[0u8; 10]; MAX_FRAMES];
-        let mut lens = [0usize; MAX_FRAMES];
+        let frames = &frames[..frames.len().min(N)];
+        let mut heads = [[0u8; 10]; N];
+        let mut lens = [0usize; N];
         for (i, (opcode, payload)) in frames.iter().enumerate() {
             lens[i] = frame::header(*opcode, payload.len(), &mut heads[i]);
         }
-        let mut slices = [IoSlice::new(&[]); 2 * MAX_FRAMES];
+        // Each frame's header and payload, flattened into one list.
+        let mut slices = [[IoSlice::new(&[]); 2]; N];
         for (i, (_, payload)) in frames.iter().enumerate() {
-            slices[2 * i] = IoSlice::new(&heads[i][..lens[i]]);
-            slices[2 * i + 1] = IoSlice::new(payload);
+            slices[i] = [IoSlice::new(&heads[i][..lens[i]]), IoSlice::new(payload)];
         }
-        let n = match sink.try_write_vectored(&slices[..2 * frames.len()]) {
+        let n = match sink.try_write_vectored(slices[..frames.len()].as_flattened()) {
             Ok(n) => n,
             // Nothing taken, or a failed socket: queued, the writer sees.
             Err(_) => return None,
