@@ -9,7 +9,9 @@
 # itself; the whole run's p99, ramp included, is printed beside it. After
 # the first failing step, two more steps bisect (geometrically) between
 # it and the last passing one, so each maximum is known within 2^(1/4),
-# about 19 %. Each step also prints the CPU, in cores, of the server (the
+# about 19 %. A first step that fails is followed by up to three steps
+# at half the rate before the last failing one, until one passes (a slow
+# host), then the same two bisections. Each step also prints the CPU, in cores, of the server (the
 # hub; nginx's processes and the publisher; the floor) and of the client
 # (loadtest), over the steady part of the step, from /proc/PID/stat: it
 # shows when the shared 2 cores, not the server, set the maximum. Prints
@@ -185,6 +187,14 @@ for n in $SIZES; do
             run_step "$peer" "$n" "$rate"
             [ "$ok" = pass ] || { saturated=yes; failed=$rate; break; }
             best=$got; passed=$rate
+        done
+        # A first step that fails: halve the rate (at most 3 times) until
+        # one passes, so a slow host still gives each peer a maximum.
+        for _ in 1 2 3; do
+            (( passed == 0 && failed / 2 >= 1 )) || break
+            rate=$(( failed / 2 ))
+            run_step "$peer" "$n" "$rate"
+            if [ "$ok" = pass ]; then best=$got; passed=$rate; else failed=$rate; fi
         done
         # Bisect twice between the last pass and the first failure.
         if [ "$saturated" = yes ] && (( passed > 0 )); then

@@ -6,6 +6,7 @@ use super::{ChannelId, GroupItem, Pushed, Subscriber, MAX_FRAMES};
 use crate::metrics as m;
 use crate::protocol::message::ChannelMessage;
 use feeds::event::now_micros;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -130,13 +131,13 @@ impl ShardPool {
     }
 }
 
-/// A shard worker: takes its jobs in order, each delivery together with
-/// the deliveries to the same subscribers queued right behind it (up to
-/// [`MAX_FRAMES`]).
+/// A shard worker: takes its jobs in order. A delivery goes out as a
+/// round over its subscribers, which the deliveries of the same channel to
+/// the same subscribers join, whether they were queued behind it or arrive
+/// while the round is under way ([`round`]).
 async fn work(mut rx: mpsc::UnboundedReceiver<Job>) {
-    // A job taken off the queue that did not join the group before it.
+    // A job taken off the queue that did not join the round before it.
     let mut next: Option<Job> = None;
-    let mut group: Vec<Job> = Vec::with_capacity(MAX_FRAMES);
     loop {
         let job = match next.take() {
             Some(job) => job,
@@ -152,26 +153,12 @@ async fn work(mut rx: mpsc::UnboundedReceiver<Job>) {
             job.in_flight.fetch_sub(1, Ordering::Release);
             continue;
         }
-        group.push(job);
-        while group.len() < MAX_FRAMES {
-            match rx.try_recv() {
-                Ok(job) if joins(&group[0], &job) => group.push(job),
-                Ok(job) => {
-                    next = Some(job);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-        run(&group, next.is_some() || !rx.is_empty()).await;
-        for job in group.drain(..) {
-            job.in_flight.fetch_sub(1, Ordering::Release);
-        }
+        next = round(job, &mut rx).await;
     }
 }
 
-/// Whether `job` may be delivered with the group that `first` starts: a
-/// delivery of the same channel to the same subscriber list.
+/// Whether `job` may join the round that `first` started: a delivery of
+/// the same channel to the same subscriber list.
 fn joins(first: &Job, job: &Job) -> bool {
     match (&first.work, &job.work) {
         (Work::Deliver(a), Work::Deliver(b)) => {
@@ -181,37 +168,82 @@ fn joins(first: &Job, job: &Job) -> bool {
     }
 }
 
-/// Delivers a group of jobs (one, or several [`joins`] put together) to
-/// their subscribers, letting other tasks run between chunks of them (a
-/// push may be a socket write). `behind`: other jobs wait after these.
-async fn run(group: &[Job], behind: bool) {
-    let first = &group[0];
-    // A group holds deliveries only (`work` runs a restart on its own).
-    let deliveries: Vec<&Delivery> = group
-        .iter()
-        .filter_map(|job| match &job.work {
-            Work::Deliver(d) => Some(d),
-            Work::Restart(_) => None,
-        })
-        .collect();
-    let items: Vec<GroupItem<'_>> = match deliveries.as_slice() {
-        [_] => Vec::new(),
-        many => many.iter().map(|d| (d.seq, &d.msg, d.ts)).collect(),
-    };
-    // About YIELD_EVERY messages between yields, whatever the group's size.
-    let chunk = (YIELD_EVERY / deliveries.len()).max(8);
-    let mut chunks = first.subscribers.chunks(chunk).peekable();
-    while let Some(chunk) = chunks.next() {
-        match deliveries.as_slice() {
-            // Jobs waiting behind this one are a backlog: queue, so the
-            // writers batch.
-            [d] => deliver(chunk, d, d.through && !behind, &first.resync),
-            [d, ..] => deliver_group(chunk, d.channel, &items, &first.resync),
-            [] => {}
+/// Delivers `first` to its subscribers, chunk by chunk, letting other tasks
+/// run between chunks (a push may be a socket write). Before each chunk,
+/// the deliveries that [`joins`] allows are taken off the queue (up to
+/// [`MAX_FRAMES`] under way), and each chunk's subscribers are pushed every
+/// delivery under way, oldest first, as one group. A delivery that joins at
+/// subscriber `i` goes to `i..` with the others, then, once the round
+/// wraps, to `..i`: each subscriber still gets every message once and in
+/// order, and a message that arrives mid-round reaches the rest of the
+/// round with the one before it, in the same write, instead of waiting for
+/// a round of its own. Returns the first job that did not join: it waits
+/// until every delivery under way is done.
+async fn round(first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) -> Option<Job> {
+    let subscribers = first.subscribers.clone();
+    let resync = first.resync.clone();
+    let n = subscribers.len();
+    // Deliveries under way, oldest first, each with the subscribers it has
+    // left: the oldest always has the fewest.
+    let mut under_way: VecDeque<(Job, usize)> = VecDeque::with_capacity(MAX_FRAMES);
+    under_way.push_back((first, n));
+    let mut next = None;
+    let mut at = 0;
+    loop {
+        while next.is_none() && under_way.len() < MAX_FRAMES {
+            match rx.try_recv() {
+                Ok(job) if joins(&under_way[0].0, &job) => under_way.push_back((job, n)),
+                Ok(job) => next = Some(job),
+                Err(_) => break,
+            }
         }
-        if chunks.peek().is_some() {
-            tokio::task::yield_now().await;
+        // About YIELD_EVERY messages a chunk, whatever the group's size; a
+        // chunk ends where the round wraps or the oldest delivery is done.
+        let oldest_left = under_way.front().map_or(0, |(_, left)| *left);
+        let chunk = (YIELD_EVERY / under_way.len())
+            .max(8)
+            .min(n - at)
+            .min(oldest_left);
+        let subs = &subscribers[at..at + chunk];
+        if under_way.len() == 1 {
+            if let Some(d) = delivery(&under_way[0].0) {
+                // Jobs waiting behind this one are a backlog: queue, so
+                // the writers batch.
+                let through = d.through && next.is_none() && rx.is_empty();
+                deliver(subs, d, through, &resync);
+            }
+        } else {
+            let items: Vec<GroupItem<'_>> = under_way
+                .iter()
+                .filter_map(|(job, _)| delivery(job))
+                .map(|d| (d.seq, &d.msg, d.ts))
+                .collect();
+            if let Some(d) = delivery(&under_way[0].0) {
+                deliver_group(subs, d.channel, &items, &resync);
+            }
         }
+        for (_, left) in under_way.iter_mut() {
+            *left -= chunk;
+        }
+        while under_way.front().is_some_and(|(_, left)| *left == 0) {
+            if let Some((job, _)) = under_way.pop_front() {
+                job.in_flight.fetch_sub(1, Ordering::Release);
+            }
+        }
+        if under_way.is_empty() {
+            return next;
+        }
+        at = (at + chunk) % n;
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The delivery a round's job carries (a round holds deliveries only:
+/// [`work`] runs a restart on its own).
+fn delivery(job: &Job) -> Option<&Delivery> {
+    match &job.work {
+        Work::Deliver(d) => Some(d),
+        Work::Restart(_) => None,
     }
 }
 
@@ -298,105 +330,4 @@ pub(super) fn deliver(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::fanout::queue::script::{framed, Socket};
-    use crate::fanout::OnOverflow;
-    use std::time::Duration;
-
-    /// A subscriber of channel 1 from its start, writing through to a socket.
-    fn listening(id: u64) -> (Arc<Subscriber>, Arc<Socket>) {
-        let sub = Arc::new(Subscriber::new(id, 1 << 20));
-        sub.queue.subscribe(1, 0, OnOverflow::Resync);
-        sub.queue.release(&[1]);
-        let socket = Arc::new(Socket::default());
-        sub.queue.attach_through(socket.clone());
-        (sub, socket)
-    }
-
-    /// One thread: the worker runs only once the test awaits, and finds
-    /// every job queued.
-    #[tokio::test]
-    async fn deliveries_waiting_for_the_same_subscribers_go_out_together_in_order() {
-        const MESSAGES: u64 = 40;
-        let pool = ShardPool::start(1);
-        let (tx, _rx) = mpsc::unbounded_channel();
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let (subs, sockets): (Vec<_>, Vec<_>) = (0..3).map(listening).unzip();
-        let subs: Arc<[Arc<Subscriber>]> = subs.into();
-        let other: Arc<[Arc<Subscriber>]> = Arc::from(vec![listening(9).0]);
-        for seq in 1..=MESSAGES {
-            let msg = ChannelMessage::for_tests(&format!("m{seq}"));
-            let delivery = |seq| Delivery {
-                channel: 1,
-                seq,
-                msg: msg.clone(),
-                ts: 0,
-                through: true,
-            };
-            pool.send(0, subs.clone(), delivery(seq), &tx, &in_flight);
-            // Another list's job ends a group.
-            if seq == 10 {
-                pool.send(0, other.clone(), delivery(seq), &tx, &in_flight);
-            }
-        }
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while in_flight.load(Ordering::Acquire) > 0 {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the jobs are done");
-        let expected: Vec<u8> = (1..=MESSAGES)
-            .flat_map(|seq| framed(&format!("m{seq}")))
-            .collect();
-        for socket in &sockets {
-            assert_eq!(*socket.bytes.lock(), expected);
-            // 1-10, then 11-40 (at most 32 a group).
-            assert_eq!(*socket.calls.lock(), 2);
-        }
-    }
-
-    /// A restart queued between deliveries keeps its place: the messages
-    /// before it go out as they are, the first after it as the client's
-    /// first on the channel (`prev_seq` 0), queued for the writer.
-    #[tokio::test]
-    async fn a_restart_between_deliveries_keeps_its_place() {
-        let pool = ShardPool::start(1);
-        let (tx, _rx) = mpsc::unbounded_channel();
-        let in_flight = Arc::new(AtomicUsize::new(0));
-        let (sub, socket) = listening(0);
-        let subs: Arc<[Arc<Subscriber>]> = Arc::from(vec![sub.clone()]);
-        let text = |seq: u64, prev: u64| format!(r#"{{"prev_seq":{prev},"seq":{seq}}}"#);
-        let delivery = |seq: u64, prev: u64| Delivery {
-            channel: 1,
-            seq,
-            msg: ChannelMessage::for_tests(&text(seq, prev)),
-            ts: 0,
-            through: true,
-        };
-        for seq in 1..=5 {
-            pool.send(0, subs.clone(), delivery(seq, seq - 1), &tx, &in_flight);
-        }
-        pool.restart(0, subs.clone(), 1, &tx, &in_flight);
-        for seq in 1..=3 {
-            pool.send(0, subs.clone(), delivery(seq, seq + 6), &tx, &in_flight);
-        }
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while in_flight.load(Ordering::Acquire) > 0 {
-                tokio::task::yield_now().await;
-            }
-        })
-        .await
-        .expect("the jobs are done");
-        let before: Vec<u8> = (1..=5)
-            .flat_map(|seq| framed(&text(seq, seq - 1)))
-            .collect();
-        assert_eq!(*socket.bytes.lock(), before);
-        assert_eq!(*socket.calls.lock(), 1);
-        let mut queued = std::collections::VecDeque::new();
-        sub.queue.drain_into(&mut queued);
-        let texts: Vec<&str> = queued.iter().filter_map(|f| f.body.as_text()).collect();
-        assert_eq!(texts, [text(1, 0), text(2, 8), text(3, 9)]);
-    }
-}
+mod tests;
