@@ -200,6 +200,8 @@ for n in $SIZES; do
         if [ "$saturated" = yes ] && (( passed > 0 )); then
             for _ in 1 2; do
                 rate=$(python3 -c "print(round(($passed * $failed) ** 0.5))")
+                # Small rates: no whole rate between the two is left.
+                (( rate > passed && rate < failed )) || break
                 run_step "$peer" "$n" "$rate"
                 if [ "$ok" = pass ]; then best=$got; passed=$rate; else failed=$rate; fi
             done
@@ -208,7 +210,7 @@ for n in $SIZES; do
     done
 done
 
-echo; echo "largest passing rate (msgs/s over all connections; 0: the first step failed; >=: no step failed):"
+echo; echo "largest passing rate (msgs/s over all connections; 0: the first step and its halvings failed; >=: no step failed):"
 python3 - "$OUT/max.txt" <<'PY'
 import sys
 rows = [l.split() for l in open(sys.argv[1])]

@@ -138,6 +138,7 @@ impl ShardPool {
 async fn work(mut rx: mpsc::UnboundedReceiver<Job>) {
     // A job taken off the queue that did not join the round before it.
     let mut next: Option<Job> = None;
+    let mut under_way = VecDeque::with_capacity(MAX_FRAMES);
     loop {
         let job = match next.take() {
             Some(job) => job,
@@ -153,7 +154,7 @@ async fn work(mut rx: mpsc::UnboundedReceiver<Job>) {
             job.in_flight.fetch_sub(1, Ordering::Release);
             continue;
         }
-        next = round(job, &mut rx).await;
+        next = round(job, &mut rx, &mut under_way).await;
     }
 }
 
@@ -178,14 +179,17 @@ fn joins(first: &Job, job: &Job) -> bool {
 /// order, and a message that arrives mid-round reaches the rest of the
 /// round with the one before it, in the same write, instead of waiting for
 /// a round of its own. Returns the first job that did not join: it waits
-/// until every delivery under way is done.
-async fn round(first: Job, rx: &mut mpsc::UnboundedReceiver<Job>) -> Option<Job> {
+/// until every delivery under way is done. `under_way` is the worker's,
+/// empty between rounds: the deliveries under way, oldest first, each with
+/// the subscribers it has left (the oldest always has the fewest).
+async fn round(
+    first: Job,
+    rx: &mut mpsc::UnboundedReceiver<Job>,
+    under_way: &mut VecDeque<(Job, usize)>,
+) -> Option<Job> {
     let subscribers = first.subscribers.clone();
     let resync = first.resync.clone();
     let n = subscribers.len();
-    // Deliveries under way, oldest first, each with the subscribers it has
-    // left: the oldest always has the fewest.
-    let mut under_way: VecDeque<(Job, usize)> = VecDeque::with_capacity(MAX_FRAMES);
     under_way.push_back((first, n));
     let mut next = None;
     let mut at = 0;

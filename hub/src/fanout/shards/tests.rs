@@ -139,6 +139,54 @@ async fn a_delivery_that_arrives_mid_round_joins_the_rest_of_it() {
     }
 }
 
+/// One thread: 40 deliveries arrive once the first chunk of a round is
+/// written, more than a round holds under way (32). Those that wait join
+/// as the oldest finish; every subscriber gets all 41 once and in order,
+/// and at every yield while a subscriber still lacks one, the round's
+/// jobs are counted in flight (the topic delivers inline only when none
+/// is, so nothing overtakes them).
+#[tokio::test]
+async fn a_round_counts_its_deliveries_in_flight_until_its_last_subscriber() {
+    const SUBSCRIBERS: u64 = 600;
+    const MORE: u64 = 40;
+    let pool = ShardPool::start(1);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (subs, sockets): (Vec<_>, Vec<_>) = (0..SUBSCRIBERS).map(listening).unzip();
+    let subs: Arc<[Arc<Subscriber>]> = subs.into();
+    pool.send(0, subs.clone(), delivery(1, 1), &tx, &in_flight);
+    while *sockets[0].calls.lock() == 0 {
+        tokio::task::yield_now().await;
+    }
+    for seq in 2..=MORE + 1 {
+        pool.send(0, subs.clone(), delivery(1, seq), &tx, &in_flight);
+    }
+    let expected: Vec<String> = (1..=MORE + 1).map(|seq| format!("c1m{seq}")).collect();
+    let whole = (framed("c1m1").len() * 9 + framed("c1m10").len() * 32) as u64;
+    let mut yields = 0;
+    loop {
+        let lacking = sockets
+            .iter()
+            .filter(|s| (s.bytes.lock().len() as u64) < whole)
+            .count();
+        let counted = in_flight.load(Ordering::Acquire);
+        if lacking > 0 {
+            assert!(
+                counted > 0,
+                "{lacking} subscribers wait with nothing in flight"
+            );
+        } else if counted == 0 {
+            break;
+        }
+        yields += 1;
+        assert!(yields < 10_000, "the round ends");
+        tokio::task::yield_now().await;
+    }
+    for (i, (sub, socket)) in subs.iter().zip(&sockets).enumerate() {
+        assert_eq!(received(sub, socket), expected, "subscriber {i}");
+    }
+}
+
 /// Deliveries of two channels to one list and of one channel to
 /// another list, sent while rounds are under way at pseudo-random
 /// points: every subscriber gets each message of each channel once,
