@@ -11,7 +11,8 @@
 # it and the last passing one, so each maximum is known within 2^(1/4),
 # about 19 %. A first step that fails is followed by up to three steps
 # at half the rate before the last failing one, until one passes (a slow
-# host), then the same two bisections. Each step also prints the CPU, in cores, of the server (the
+# host), then the same two bisections. Each step also prints the CPU, in
+# cores, of the server (the
 # hub; nginx's processes and the publisher; the floor) and of the client
 # (loadtest), over the steady part of the step, from /proc/PID/stat: it
 # shows when the shared 2 cores, not the server, set the maximum. Prints
