@@ -108,68 +108,87 @@ fn received(sub: &Subscriber, socket: &Socket) -> Vec<String> {
     out
 }
 
-/// One thread: the second message is sent once the round of the first
-/// has written its first chunk (256 subscribers) and yielded. The rest
-/// of the round gets both in one write; the first chunk gets the second
-/// when the round wraps.
+/// A worker and 600 subscribers of channel 1, one delivery of which
+/// (`c1m1`) has been written to the first chunk of its round, which then
+/// yielded.
+struct MidRound {
+    pool: ShardPool,
+    resync: mpsc::UnboundedSender<ResyncRequest>,
+    in_flight: Arc<AtomicUsize>,
+    subs: Arc<[Arc<Subscriber>]>,
+    sockets: Vec<Arc<Socket>>,
+}
+
+impl MidRound {
+    /// One thread: the worker runs only while the test awaits.
+    async fn start() -> Self {
+        let (resync, _) = mpsc::unbounded_channel();
+        let (subs, sockets): (Vec<_>, Vec<_>) = (0..600).map(listening).unzip();
+        let round = MidRound {
+            pool: ShardPool::start(1),
+            resync,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            subs: subs.into(),
+            sockets,
+        };
+        round.send(1);
+        while *round.sockets[0].calls.lock() == 0 {
+            tokio::task::yield_now().await;
+        }
+        round
+    }
+
+    fn send(&self, seq: u64) {
+        let (subs, d) = (self.subs.clone(), delivery(1, seq));
+        self.pool.send(0, subs, d, &self.resync, &self.in_flight);
+    }
+}
+
+/// The second message is sent once the round of the first has written its
+/// first chunk (256 subscribers) and yielded. The rest of the round gets
+/// both in one write; the first chunk gets the second when the round
+/// wraps.
 #[tokio::test]
 async fn a_delivery_that_arrives_mid_round_joins_the_rest_of_it() {
-    const SUBSCRIBERS: u64 = 600;
-    let pool = ShardPool::start(1);
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let (subs, sockets): (Vec<_>, Vec<_>) = (0..SUBSCRIBERS).map(listening).unzip();
-    let subs: Arc<[Arc<Subscriber>]> = subs.into();
-    pool.send(0, subs.clone(), delivery(1, 1), &tx, &in_flight);
-    while *sockets[0].calls.lock() == 0 {
-        tokio::task::yield_now().await;
-    }
-    let first_chunk = sockets.iter().filter(|s| *s.calls.lock() > 0).count();
+    let round = MidRound::start().await;
+    let first_chunk = round.sockets.iter().filter(|s| *s.calls.lock() > 0).count();
     assert_eq!(
         first_chunk, YIELD_EVERY,
         "the round yielded after one chunk"
     );
-    pool.send(0, subs.clone(), delivery(1, 2), &tx, &in_flight);
-    settled(&in_flight).await;
+    round.send(2);
+    settled(&round.in_flight).await;
     let both: Vec<u8> = [framed("c1m1"), framed("c1m2")].concat();
-    for (i, socket) in sockets.iter().enumerate() {
+    for (i, socket) in round.sockets.iter().enumerate() {
         assert_eq!(*socket.bytes.lock(), both, "subscriber {i}");
         let writes = if i < first_chunk { 2 } else { 1 };
         assert_eq!(*socket.calls.lock(), writes, "subscriber {i}");
     }
 }
 
-/// One thread: 40 deliveries arrive once the first chunk of a round is
-/// written, more than a round holds under way (32). Those that wait join
-/// as the oldest finish; every subscriber gets all 41 once and in order,
-/// and at every yield while a subscriber still lacks one, the round's
-/// jobs are counted in flight (the topic delivers inline only when none
-/// is, so nothing overtakes them).
+/// 40 deliveries arrive once the first chunk of a round is written, more
+/// than a round holds under way (32). Those that wait join as the oldest
+/// finish; every subscriber gets all 41 once and in order, and at every
+/// yield while a subscriber still lacks one, the round's jobs are counted
+/// in flight (the topic delivers inline only when none is, so nothing
+/// overtakes them).
 #[tokio::test]
 async fn a_round_counts_its_deliveries_in_flight_until_its_last_subscriber() {
-    const SUBSCRIBERS: u64 = 600;
     const MORE: u64 = 40;
-    let pool = ShardPool::start(1);
-    let (tx, _rx) = mpsc::unbounded_channel();
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let (subs, sockets): (Vec<_>, Vec<_>) = (0..SUBSCRIBERS).map(listening).unzip();
-    let subs: Arc<[Arc<Subscriber>]> = subs.into();
-    pool.send(0, subs.clone(), delivery(1, 1), &tx, &in_flight);
-    while *sockets[0].calls.lock() == 0 {
-        tokio::task::yield_now().await;
-    }
+    let round = MidRound::start().await;
     for seq in 2..=MORE + 1 {
-        pool.send(0, subs.clone(), delivery(1, seq), &tx, &in_flight);
+        round.send(seq);
     }
     let expected: Vec<String> = (1..=MORE + 1).map(|seq| format!("c1m{seq}")).collect();
-    let whole = (framed("c1m1").len() * 9 + framed("c1m10").len() * 32) as u64;
+    let whole = framed("c1m1").len() * 9 + framed("c1m10").len() * 32;
     let mut yields = 0;
     loop {
-        let lacking = sockets
+        let lacking = round
+            .sockets
             .iter()
-            .filter(|s| (s.bytes.lock().len() as u64) < whole)
+            .filter(|s| s.bytes.lock().len() < whole)
             .count();
-        let counted = in_flight.load(Ordering::Acquire);
+        let counted = round.in_flight.load(Ordering::Acquire);
         if lacking > 0 {
             assert!(
                 counted > 0,
@@ -182,7 +201,7 @@ async fn a_round_counts_its_deliveries_in_flight_until_its_last_subscriber() {
         assert!(yields < 10_000, "the round ends");
         tokio::task::yield_now().await;
     }
-    for (i, (sub, socket)) in subs.iter().zip(&sockets).enumerate() {
+    for (i, (sub, socket)) in round.subs.iter().zip(&round.sockets).enumerate() {
         assert_eq!(received(sub, socket), expected, "subscriber {i}");
     }
 }
