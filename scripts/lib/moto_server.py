@@ -18,6 +18,7 @@ import sys
 import threading
 
 from moto import server
+from moto.sqs.models import Queue
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 _dynamodb = threading.Lock()
@@ -40,6 +41,23 @@ def _dispatch_dynamodb_alone(self, environ, start_response):
 
 
 DomainDispatcherApplication.__call__ = _dispatch_dynamodb_alone
+
+
+# moto's SQS Queue.delete_message rebuilds the queue's message list and
+# assigns it back without the lock that a send appends under: a message
+# sent while another thread deletes can vanish before anyone receives it
+# (seen: hubspot_sync, one user's only event gone, queue and dead-letter
+# queue empty). Deleting under that lock (a Condition over an RLock, which
+# a receive releases while it waits) keeps every message sent.
+_delete_message = Queue.delete_message
+
+
+def _delete_message_locked(self, receipt_handle):
+    with self._messages_lock:
+        return _delete_message(self, receipt_handle)
+
+
+Queue.delete_message = _delete_message_locked
 
 if __name__ == "__main__":
     sys.exit(server.main())
