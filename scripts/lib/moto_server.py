@@ -1,4 +1,4 @@
-"""moto_server with each DynamoDB request handled alone.
+"""moto_server with each DynamoDB request handled alone, and SQS deletes under their queue's lock.
 
 moto's TransactWriteItems is not atomic against concurrent requests: it
 deep-copies every table it touches, applies its items one by one, and on
