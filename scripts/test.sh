@@ -112,6 +112,10 @@ ensure_websockets
 # the python3 and curl they installed).
 log "set-up functions (scripts/tests/setup.sh)"
 scripts/tests/setup.sh
+# The moto wrapper's locks, with threads switching every microsecond
+# (~20 s): every SQS message received once, no request failing.
+log "moto's SQS under racing threads (scripts/tests/moto_sqs_race.py)"
+"$MOTO_VENV/bin/python" scripts/tests/moto_sqs_race.py
 ensure_node
 ensure_chromium
 

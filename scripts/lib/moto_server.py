@@ -1,4 +1,4 @@
-"""moto_server with each DynamoDB request handled alone, and SQS deletes under their queue's lock.
+"""moto_server with each DynamoDB request handled alone, and SQS deletes and receives under their queue's lock.
 
 moto's TransactWriteItems is not atomic against concurrent requests: it
 deep-copies every table it touches, applies its items one by one, and on
@@ -18,7 +18,7 @@ import sys
 import threading
 
 from moto import server
-from moto.sqs.models import Queue
+from moto.sqs.models import Queue, SQSBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 _dynamodb = threading.Lock()
@@ -58,6 +58,26 @@ def _delete_message_locked(self, receipt_handle):
 
 
 Queue.delete_message = _delete_message_locked
+
+
+# moto's receive_message scans a queue and marks what it takes, also
+# without that lock: two receives at once iterate the queue's pending set
+# while the other adds to it ("Set changed size during iteration", a 500
+# to the caller) and can both take the same message, and a message moved
+# to the dead-letter queue is removed from a list a delete may be
+# rebuilding. A receive now scans under the queue's lock; its long-poll
+# wait (Condition.wait) releases the lock, so sends and deletes go on
+# while it waits. scripts/tests/moto_sqs_race.py checks both patches.
+_receive_message = SQSBackend.receive_message
+
+
+def _receive_message_locked(self, queue_name, *args, **kwargs):
+    queue = self.get_queue(queue_name)
+    with queue._messages_lock:
+        return _receive_message(self, queue_name, *args, **kwargs)
+
+
+SQSBackend.receive_message = _receive_message_locked
 
 if __name__ == "__main__":
     sys.exit(server.main())
