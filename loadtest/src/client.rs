@@ -317,8 +317,10 @@ impl<'a> Client<'a> {
             }
         };
         if self.env.nchan {
-            let channel = self.plan.channels[0].clone();
-            return self.on_channel_message(&channel, &header, text, received_us);
+            // The plan's list, not a copy of the name: no allocation per
+            // message on this path (the hub's borrows it from the frame).
+            let channels = Arc::clone(&self.plan.channels);
+            return self.on_channel_message(&channels[0], &header, text, received_us);
         }
         let extra = match (header.kind, header.channel) {
             ("subscribed", _) => {
