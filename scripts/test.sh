@@ -113,7 +113,8 @@ ensure_websockets
 log "set-up functions (scripts/tests/setup.sh)"
 scripts/tests/setup.sh
 # The moto wrapper's locks, with threads switching every microsecond
-# (~20 s): every SQS message received once, no request failing.
+# (~20 s): on a standard and a FIFO queue, every SQS message deleted once,
+# no request failing, no send held up by a long poll.
 log "moto's SQS under racing threads (scripts/tests/moto_sqs_race.py)"
 "$MOTO_VENV/bin/python" scripts/tests/moto_sqs_race.py
 ensure_node

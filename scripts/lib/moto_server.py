@@ -1,4 +1,4 @@
-"""moto_server with each DynamoDB request handled alone, and SQS deletes and receives under their queue's lock.
+"""moto_server with each DynamoDB request handled alone, and SQS deletes, receives and releases under their queue's lock.
 
 moto's TransactWriteItems is not atomic against concurrent requests: it
 deep-copies every table it touches, applies its items one by one, and on
@@ -60,24 +60,42 @@ def _delete_message_locked(self, receipt_handle):
 Queue.delete_message = _delete_message_locked
 
 
-# moto's receive_message scans a queue and marks what it takes, also
-# without that lock: two receives at once iterate the queue's pending set
-# while the other adds to it ("Set changed size during iteration", a 500
-# to the caller) and can both take the same message, and a message moved
-# to the dead-letter queue is removed from a list a delete may be
-# rebuilding. A receive now scans under the queue's lock; its long-poll
-# wait (Condition.wait) releases the lock, so sends and deletes go on
-# while it waits. scripts/tests/moto_sqs_race.py checks both patches.
-_receive_message = SQSBackend.receive_message
+# moto's receive_message scans a queue and marks what it takes, and its
+# change_message_visibility takes a message out of the pending set, both
+# also without that lock: two receives at once iterate the queue's
+# pending set while the other adds to it ("Set changed size during
+# iteration", a 500 to the caller) and can both take the same message, a
+# release can remove from that set what a receive is removing, and a
+# message moved to the dead-letter queue is removed from a list a delete
+# may be rebuilding. Both now run under the queue's lock.
+# scripts/tests/moto_sqs_race.py checks these patches.
+def _under_queue_lock(operation):
+    def locked(self, queue_name, *args, **kwargs):
+        with self.get_queue(queue_name)._messages_lock:
+            return operation(self, queue_name, *args, **kwargs)
+
+    return locked
 
 
-def _receive_message_locked(self, queue_name, *args, **kwargs):
-    queue = self.get_queue(queue_name)
-    with queue._messages_lock:
-        return _receive_message(self, queue_name, *args, **kwargs)
+SQSBackend.receive_message = _under_queue_lock(SQSBackend.receive_message)
+SQSBackend.change_message_visibility = _under_queue_lock(SQSBackend.change_message_visibility)
 
 
-SQSBackend.receive_message = _receive_message_locked
+# A long poll's wait between scans must let the others in. moto's waits
+# only while no message is visible; when messages are visible that this
+# receive may not take (a FIFO group in flight, which it skips), it
+# rescans at once, and under the lock that would hold every send, delete
+# and release to the queue until the poll ends. So with messages visible
+# it waits 50 ms, or until a send notifies, with the lock released.
+def _wait_for_messages(self, timeout):
+    with self._messages_lock:
+        if self.messages:
+            self._messages_lock.wait(timeout=0.05)
+        else:
+            self._messages_lock.wait_for(lambda: self.messages, timeout=timeout)
+
+
+Queue.wait_for_messages = _wait_for_messages
 
 if __name__ == "__main__":
     sys.exit(server.main())

@@ -1,17 +1,20 @@
-"""The moto wrapper's SQS under concurrent sends, receives and deletes.
+"""The moto wrapper's SQS under concurrent sends, receives, releases and deletes.
 
 Starts scripts/lib/moto_server.py (or the wrapper given as the first
 argument) on a free port of 127.0.0.1 with the interpreter switching
 threads every microsecond, which makes moto's unlocked queue code race
-within seconds, then sends 1,500 messages from 4 threads while 16
-threads receive and delete them. Passes when every message is received
-exactly once with no request failing. Against moto's own SQS (no patch),
-or the wrapper with only deletes locked, it fails: messages received
-twice within their visibility timeout, deletes refused and 500s from
-"Set changed size during iteration" (docs/BENCHMARKS.md and
-scripts/lib/moto_server.py say why this matters: the CRM-sync test lost
-an event to such a race). Bounded: 120 s at most. Run by scripts/test.sh
-with moto's virtualenv (boto3 comes with moto).
+within seconds. On a standard queue and on a FIFO queue (16 message
+groups) at once, 2 threads each send 750 messages while 8 threads each
+long-poll, release every fifth message once (visibility 0, as the
+service's consumers do with what they cannot handle yet) and delete the
+rest. Passes when every message is deleted exactly once, received once
+more for its release and no more, no request fails, and no send waits
+longer than a long poll (a poll that held the queue's lock through its
+wait would hold the sends up). Against moto's own SQS code, the wrapper
+with only deletes locked, or without its wait patch, it fails
+(docs/ARCHITECTURE.md; scripts/lib/moto_server.py says why each matters:
+the CRM-sync test lost an event to such a race). Bounded: 120 s at most.
+Run by scripts/test.sh with moto's virtualenv (boto3 comes with moto).
 """
 
 import os
@@ -27,9 +30,11 @@ from botocore.config import Config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRAPPER = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "lib", "moto_server.py")
-MESSAGES = 1500
-SENDERS = 4
-RECEIVERS = 16
+MESSAGES = 750  # per queue
+SENDERS = 2  # per queue
+RECEIVERS = 8  # per queue
+GROUPS = 16  # FIFO message groups
+POLL_S = 2  # a receive's long poll
 DEADLINE_S = 120
 
 
@@ -60,77 +65,128 @@ def start(port):
     sys.exit(f"moto wrapper {WRAPPER} did not answer on 127.0.0.1:{port}")
 
 
-def run(port):
-    def client():
+class Queue:
+    """One queue's traffic and what its consumers saw, per message body."""
+
+    def __init__(self, port, name):
+        self.port = port
+        self.fifo = name.endswith(".fifo")
+        attributes = {"FifoQueue": "true"} if self.fifo else {}
+        self.url = self.client().create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        self.name = name
+        self.received, self.released, self.deleted = {}, set(), {}
+        self.errors, self.slowest_send = [], 0.0
+        self.lock = threading.Lock()
+
+    def client(self):
         return boto3.client(
             "sqs",
-            endpoint_url=f"http://127.0.0.1:{port}",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
-            config=Config(max_pool_connections=4, retries={"max_attempts": 1}),
+            config=Config(
+                max_pool_connections=4, retries={"max_attempts": 1}, read_timeout=60
+            ),
         )
 
-    url = client().create_queue(QueueName="race")["QueueUrl"]
-    received, errors = {}, []
-    lock = threading.Lock()
-    done = threading.Event()
+    def failed(self, e):
+        with self.lock:
+            self.errors.append(f"{self.name}: {e!r}"[:160])
 
-    def failed(e):
-        with lock:
-            errors.append(repr(e)[:160])
-
-    def send(first):
-        sqs = client()
+    def send(self, first):
+        sqs = self.client()
         for i in range(first, MESSAGES, SENDERS):
+            extra = (
+                {"MessageGroupId": str(i % GROUPS), "MessageDeduplicationId": str(i)}
+                if self.fifo
+                else {}
+            )
+            began = time.monotonic()
             try:
-                sqs.send_message(QueueUrl=url, MessageBody=str(i))
+                sqs.send_message(QueueUrl=self.url, MessageBody=str(i), **extra)
             except Exception as e:  # every failure is counted, none retried
-                failed(e)
+                self.failed(e)
+            with self.lock:
+                self.slowest_send = max(self.slowest_send, time.monotonic() - began)
 
-    def receive():
-        sqs = client()
+    def receive(self, done):
+        sqs = self.client()
         while not done.is_set():
             try:
                 batch = sqs.receive_message(
-                    QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
+                    QueueUrl=self.url,
+                    MaxNumberOfMessages=10,
+                    WaitTimeSeconds=POLL_S,
+                    VisibilityTimeout=60,
                 ).get("Messages", [])
             except Exception as e:
-                failed(e)
+                self.failed(e)
                 continue
             for m in batch:
-                with lock:
-                    received[m["Body"]] = received.get(m["Body"], 0) + 1
+                body, handle = m["Body"], m["ReceiptHandle"]
+                with self.lock:
+                    self.received[body] = self.received.get(body, 0) + 1
+                    release = int(body) % 5 == 0 and body not in self.released
+                    if release:
+                        self.released.add(body)
                 try:
-                    sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                    if release:
+                        sqs.change_message_visibility(
+                            QueueUrl=self.url, ReceiptHandle=handle, VisibilityTimeout=0
+                        )
+                    else:
+                        sqs.delete_message(QueueUrl=self.url, ReceiptHandle=handle)
+                        with self.lock:
+                            self.deleted[body] = self.deleted.get(body, 0) + 1
                 except Exception as e:
-                    failed(e)
+                    self.failed(e)
 
-    threads = [threading.Thread(target=send, args=(k,)) for k in range(SENDERS)]
-    threads += [threading.Thread(target=receive) for _ in range(RECEIVERS)]
-    started = time.monotonic()
-    for t in threads:
-        t.start()
-    while len(received) < MESSAGES and time.monotonic() - started < DEADLINE_S:
-        time.sleep(0.2)
-    done.set()
-    for t in threads:
-        t.join()
-    twice = sum(1 for n in received.values() if n > 1)
-    print(
-        f"moto SQS race check: {len(received)} of {MESSAGES} received, {twice} more than once, "
-        f"{len(errors)} failed requests, {time.monotonic() - started:.1f} s"
-    )
-    for e in errors[:5]:
-        print("  " + e)
-    return len(received) == MESSAGES and twice == 0 and not errors
+    def verdict(self):
+        wrong = [
+            b
+            for b in map(str, range(MESSAGES))
+            if self.deleted.get(b) != 1
+            or self.received.get(b) != 1 + (b in self.released)
+        ]
+        print(
+            f"  {self.name}: {len(self.deleted)} of {MESSAGES} deleted, "
+            f"{len(self.released)} released once, {len(wrong)} received or deleted "
+            f"the wrong number of times, {len(self.errors)} failed requests, "
+            f"slowest send {self.slowest_send:.2f} s"
+        )
+        for e in self.errors[:3]:
+            print("    " + e)
+        return not wrong and not self.errors and self.slowest_send < POLL_S
 
 
 def main():
     port = free_port()
     server = start(port)
     try:
-        ok = run(port)
+        queues = [Queue(port, "race"), Queue(port, "race.fifo")]
+        done = threading.Event()
+        threads = [
+            threading.Thread(target=q.send, args=(k,)) for q in queues for k in range(SENDERS)
+        ]
+        threads += [
+            threading.Thread(target=q.receive, args=(done,))
+            for q in queues
+            for _ in range(RECEIVERS)
+        ]
+        started = time.monotonic()
+        for t in threads:
+            t.start()
+        while (
+            any(len(q.deleted) < MESSAGES for q in queues)
+            and time.monotonic() - started < DEADLINE_S
+        ):
+            time.sleep(0.2)
+        done.set()
+        for t in threads:
+            t.join()
+        print(f"moto SQS race check ({time.monotonic() - started:.1f} s):")
+        ok = all([q.verdict() for q in queues])
     finally:
         server.kill()
         server.wait()
