@@ -43,31 +43,18 @@ def _dispatch_dynamodb_alone(self, environ, start_response):
 DomainDispatcherApplication.__call__ = _dispatch_dynamodb_alone
 
 
-# moto's SQS Queue.delete_message rebuilds the queue's message list and
-# assigns it back without the lock that a send appends under: a message
-# sent while another thread deletes can vanish before anyone receives it
-# (seen: hubspot_sync, one user's only event gone, queue and dead-letter
-# queue empty). Deleting under that lock (a Condition over an RLock, which
-# a receive releases while it waits) keeps every message sent.
-_delete_message = Queue.delete_message
-
-
-def _delete_message_locked(self, receipt_handle):
-    with self._messages_lock:
-        return _delete_message(self, receipt_handle)
-
-
-Queue.delete_message = _delete_message_locked
-
-
-# moto's receive_message scans a queue and marks what it takes, and its
-# change_message_visibility takes a message out of the pending set, both
-# also without that lock: two receives at once iterate the queue's
-# pending set while the other adds to it ("Set changed size during
-# iteration", a 500 to the caller) and can both take the same message, a
-# release can remove from that set what a receive is removing, and a
-# message moved to the dead-letter queue is removed from a list a delete
-# may be rebuilding. Both now run under the queue's lock.
+# moto's SQS changes a queue's messages without the lock that a send
+# appends under (a Condition over an RLock). Queue.delete_message rebuilds
+# the message list and assigns it back: a message sent meanwhile can
+# vanish before anyone receives it (seen: hubspot_sync, one user's only
+# event gone, queue and dead-letter queue empty). receive_message scans
+# and marks what it takes: two receives at once iterate the pending set
+# while the other adds to it ("Set changed size during iteration", a 500)
+# and can both take the same message, and a message moved to the
+# dead-letter queue is removed from a list a delete may be rebuilding.
+# change_message_visibility removes from the pending set what a receive
+# may be removing. So the three run under the queue's lock (every delete,
+# batch or single, goes through SQSBackend.delete_message).
 # scripts/tests/moto_sqs_race.py checks these patches.
 def _under_queue_lock(operation):
     def locked(self, queue_name, *args, **kwargs):
@@ -77,8 +64,8 @@ def _under_queue_lock(operation):
     return locked
 
 
-SQSBackend.receive_message = _under_queue_lock(SQSBackend.receive_message)
-SQSBackend.change_message_visibility = _under_queue_lock(SQSBackend.change_message_visibility)
+for _name in ("delete_message", "receive_message", "change_message_visibility"):
+    setattr(SQSBackend, _name, _under_queue_lock(getattr(SQSBackend, _name)))
 
 
 # A long poll's wait between scans must let the others in. moto's waits
